@@ -1,0 +1,751 @@
+"""Thompson sampling over trading signals with Beta-Bernoulli win rates pooled by family.
+
+Each signal belongs to a family (``momentum``, ``mean_reversion`` ...). Its win probability has the
+posterior ``Beta(prior.a + wins, prior.b + losses)``, where the prior is the family's (from the
+nightly prior set, or a documented default) and the counts are this signal's own outcomes. Counts
+are kept raw and the prior is added on read, so replacing a family prior never double-counts.
+
+A decision draws ``p`` from the posterior and acts when ``p`` clears the signal's *hurdle*: with a
+payoff history (at least one won and one lost trade), the win rate at which the expected edge
+``p * avg_win - (1 - p) * avg_loss`` equals ``min_edge``; without one, ``threshold`` (0.5 by
+default). PnL is in the trader's currency per trade.
+
+Forgetting multiplies every signal's counts by ``discount`` per tick (one tick per recorded outcome
+by default, or whenever :meth:`Decider.tick` is called), so posteriors decay toward the family prior,
+never toward zero. It is O(1): counts are stored against a global scale that is renormalised long
+before it could overflow.
+
+Everything is guarded by one lock; the same seed and the same calls give the same decisions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from bayes_mem.live._validate import (
+    check_bool,
+    check_discount,
+    check_int,
+    check_name,
+    check_probability_open,
+    check_real,
+    check_trade_id,
+)
+from bayes_mem.live.priors import DEFAULT_PRIOR, BetaPrior
+
+SNAPSHOT_SCHEMA = "bayes_mem.decider/1"
+
+# Renormalise stored counts when 1/scale passes this: far from float64 overflow, rare in time
+# (every ~147,000 ticks at discount 0.999, every 212 ticks at discount 0.5).
+_RENORMALISE_AT = 1e64
+
+# Rows of the vectorised table (one column per signal).
+_PA, _PB, _WS, _LS, _HURDLE = range(5)
+
+
+class UnknownSignalError(ValueError, KeyError):
+    """A signal (or family) name that was never registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class _Family:
+    __slots__ = ("index", "members", "name", "prior")
+
+    def __init__(self, name: str, index: int, prior: BetaPrior) -> None:
+        self.name = name
+        self.index = index
+        self.prior = prior
+        self.members: list[int] = []
+
+
+class _Signal:
+    """Mutable per-signal state. ``ws``/``ls`` are counts divided by the decider's scale."""
+
+    __slots__ = (
+        "family",
+        "hurdle",
+        "index",
+        "loss_pnl",
+        "losses",
+        "ls",
+        "name",
+        "pa",
+        "pb",
+        "pnl_m2",
+        "pnl_mean",
+        "pnl_total",
+        "trades",
+        "win_pnl",
+        "wins",
+        "ws",
+    )
+
+    def __init__(self, name: str, index: int, family: _Family) -> None:
+        self.name = name
+        self.index = index
+        self.family = family
+        self.pa = family.prior.a  # the family prior, copied here for the hot path
+        self.pb = family.prior.b
+        self.ws = 0.0  # effective wins / scale
+        self.ls = 0.0  # effective losses / scale
+        self.trades = 0  # raw counts, never decayed
+        self.wins = 0
+        self.losses = 0
+        self.pnl_total = 0.0
+        self.pnl_mean = 0.0  # Welford running mean and sum of squared deviations of PnL
+        self.pnl_m2 = 0.0
+        self.win_pnl = 0.0  # sum of PnL over won trades (>= 0)
+        self.loss_pnl = 0.0  # sum of -PnL over lost trades (>= 0)
+        self.hurdle: float | None = None  # win rate needed to act; None: no payoff history
+
+    def update_hurdle(self, min_edge: float) -> None:
+        if self.wins and self.losses:
+            avg_win = self.win_pnl / self.wins
+            avg_loss = self.loss_pnl / self.losses
+            spread = avg_win + avg_loss
+            if spread > 0.0:
+                self.hurdle = (avg_loss + min_edge) / spread
+                return
+        self.hurdle = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalMetrics:
+    """Quality of one signal. PnL figures are per trade, in the trader's currency."""
+
+    signal: str
+    family: str
+    trades: int
+    wins: int
+    losses: int
+    effective_wins: float  # after forgetting; what the posterior uses
+    effective_losses: float
+    posterior_a: float
+    posterior_b: float
+    posterior_mean: float
+    posterior_sd: float
+    credible_prob: float
+    credible_low: float  # equal-tailed credible interval of the win rate
+    credible_high: float
+    break_even: float  # avg_loss / (avg_win + avg_loss); the threshold without payoff history
+    p_above_break_even: float  # posterior P(win rate > break_even)
+    total_pnl: float
+    mean_pnl: float | None  # None with no trades
+    pnl_sd: float | None  # sample sd, None with < 2 trades
+    sharpe: float | None  # mean / sd of per-trade PnL; None with < 2 trades or zero sd
+    avg_win: float | None
+    avg_loss: float | None  # positive number: mean loss size
+    expected_edge: float | None  # E[p] * avg_win - (1 - E[p]) * avg_loss; None without payoff
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Decider:
+    """Thompson-sampling decisions over registered signals. See the module docstring.
+
+    Parameters
+    ----------
+    families : mapping of family name to :class:`BetaPrior` (``None`` for the default prior), or an
+        iterable of family names. More can be added with :meth:`add_family`.
+    threshold : win-probability hurdle for signals without payoff history, in (0, 1).
+    min_edge : minimum sampled expected PnL per trade (currency) for signals with payoff history.
+    discount : forgetting factor per tick, in (0, 1]; 1 means never forget.
+    clock : ``"outcome"`` ticks once per recorded outcome; ``"manual"`` only on :meth:`tick`.
+    rng : seed or ``numpy.random.Generator``.
+    """
+
+    def __init__(
+        self,
+        families: Mapping[str, BetaPrior | None] | Iterable[str] = (),
+        *,
+        threshold: float = 0.5,
+        min_edge: float = 0.0,
+        discount: float = 1.0,
+        clock: Literal["outcome", "manual"] = "outcome",
+        rng: int | np.random.Generator | None = None,
+    ) -> None:
+        self._threshold = check_probability_open(threshold, "threshold")
+        self._min_edge = check_real(min_edge, "min_edge")
+        self._discount = check_discount(discount)
+        if clock not in ("outcome", "manual"):
+            raise ValueError(f"clock must be 'outcome' or 'manual', got {clock!r}")
+        self._clock = clock
+        if isinstance(rng, np.random.Generator):
+            self._rng = rng
+        elif rng is None or (isinstance(rng, int) and not isinstance(rng, bool)):
+            self._rng = np.random.default_rng(rng)
+        else:
+            raise TypeError(f"rng must be an int seed, a numpy Generator or None, got {rng!r}")
+        self._beta = self._rng.beta
+        self._lock = threading.Lock()
+        self._families: dict[str, _Family] = {}
+        self._signals: dict[str, _Signal] = {}
+        self._index: dict[str, int] = {}  # name -> position, for vectorised lookups
+        self._order: list[_Signal] = []
+        self._trade_ids: set[str] = set()
+        self._scale = 1.0  # effective count = stored count * scale
+        self._inv_scale = 1.0
+        self._ticks = 0
+        self._table = np.zeros((5, 64))
+        self._dirty: set[int] = set()
+        for name, prior in _family_items(families):
+            self.add_family(name, prior)
+
+    # ------------------------------------------------------------------ configuration
+    @property
+    def threshold(self) -> float:
+        return self._threshold
+
+    @property
+    def min_edge(self) -> float:
+        return self._min_edge
+
+    @property
+    def discount(self) -> float:
+        return self._discount
+
+    @property
+    def clock(self) -> str:
+        return self._clock
+
+    @property
+    def ticks(self) -> int:
+        """Forgetting ticks so far."""
+        return self._ticks
+
+    @property
+    def signals(self) -> tuple[str, ...]:
+        """Registered signal names, in registration order (the order of :meth:`indices`)."""
+        with self._lock:
+            return tuple(s.name for s in self._order)
+
+    @property
+    def families(self) -> dict[str, BetaPrior]:
+        with self._lock:
+            return {name: f.prior for name, f in self._families.items()}
+
+    def family_of(self, signal: str) -> str:
+        with self._lock:
+            return self._get(signal).family.name
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, signal: object) -> bool:
+        return isinstance(signal, str) and signal in self._signals
+
+    def __repr__(self) -> str:
+        return (
+            f"Decider({len(self._families)} families, {len(self._order)} signals, "
+            f"threshold={self._threshold}, min_edge={self._min_edge}, discount={self._discount})"
+        )
+
+    # ------------------------------------------------------------------ registration
+    def add_family(self, name: str, prior: BetaPrior | None = None) -> None:
+        """Declare a signal family with its prior (default: :data:`DEFAULT_PRIOR`)."""
+        check_name(name, "family name")
+        prior = _check_prior(prior)
+        with self._lock:
+            if name in self._families:
+                raise ValueError(f"family {name!r} already exists; use set_family_prior")
+            self._families[name] = _Family(name, len(self._families), prior)
+
+    def set_family_prior(self, name: str, prior: BetaPrior) -> None:
+        """Replace a family's prior; its signals' raw counts are kept and combined on read."""
+        check_name(name, "family name")
+        if not isinstance(prior, BetaPrior):
+            raise TypeError(f"prior must be a BetaPrior, got {type(prior).__name__} {prior!r}")
+        with self._lock:
+            fam = self._get_family(name)
+            fam.prior = prior
+            for i in fam.members:
+                s = self._order[i]
+                s.pa, s.pb = prior.a, prior.b
+                self._dirty.add(i)
+
+    def register(self, signal: str, family: str) -> None:
+        """Register a signal in an existing family. Registering it again in the same family is a
+        no-op; in another family it is an error."""
+        check_name(signal)
+        check_name(family, "family name")
+        with self._lock:
+            fam = self._get_family(family)
+            existing = self._signals.get(signal)
+            if existing is not None:
+                if existing.family is not fam:
+                    raise ValueError(
+                        f"signal {signal!r} is registered in family {existing.family.name!r}, "
+                        f"not {family!r}"
+                    )
+                return
+            self._add_signal(signal, fam)
+
+    def _add_signal(self, signal: str, fam: _Family) -> _Signal:
+        s = _Signal(signal, len(self._order), fam)
+        self._order.append(s)
+        self._signals[signal] = s
+        self._index[signal] = s.index
+        fam.members.append(s.index)
+        self._dirty.add(s.index)
+        return s
+
+    # ------------------------------------------------------------------ decisions
+    def decide(self, signal: str, *, threshold: float | None = None) -> tuple[bool, float]:
+        """Draw a win probability for one signal; return ``(act, p)``.
+
+        ``threshold`` overrides the configured one for this call (signals without payoff
+        history only).
+        """
+        if threshold is None:
+            thr = self._threshold
+        else:
+            thr = check_probability_open(threshold, "threshold")
+        lock = self._lock
+        lock.acquire()
+        try:
+            try:
+                s = self._signals[signal]
+            except (KeyError, TypeError):
+                raise self._unknown(signal) from None
+            sc = self._scale
+            p = self._beta(s.pa + s.ws * sc, s.pb + s.ls * sc)
+            hurdle = s.hurdle
+        finally:
+            lock.release()
+        return p > (thr if hurdle is None else hurdle), p
+
+    def indices(self, signals: Sequence[str]) -> np.ndarray:
+        """Positions of the named signals, for repeated :meth:`decide_batch` / :meth:`choose`
+        calls on the same set without re-resolving names."""
+        with self._lock:
+            return self._resolve(signals)
+
+    def decide_batch(
+        self, signals: Sequence[str] | np.ndarray, *, threshold: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One independent draw per signal; return boolean ``act`` and sampled ``p`` arrays in the
+        order given. ``signals`` is a sequence of names or an index array from :meth:`indices`."""
+        thr = self._threshold if threshold is None else check_probability_open(threshold, "threshold")
+        with self._lock:
+            idx = self._resolve(signals)
+            p, hurdle = self._draw(idx, thr)
+        return p > hurdle, p
+
+    def choose(
+        self, signals: Sequence[str] | np.ndarray, k: int = 1, *, threshold: float | None = None
+    ) -> list[tuple[str, float]]:
+        """Best ``k`` of many signals firing at once, from one joint posterior draw.
+
+        Signals are ranked by the sampled win probability minus their hurdle (the margin by
+        which the sampled expected edge clears ``min_edge``, in win-rate units, comparable across
+        payoffs). Only signals that would act are returned, best first, as ``(name, p)``: fewer
+        than ``k`` when fewer clear their hurdle.
+        """
+        thr = self._threshold if threshold is None else check_probability_open(threshold, "threshold")
+        k = check_int(k, "k", minimum=1)
+        with self._lock:
+            idx = self._resolve(signals)
+            n = idx.shape[0]
+            if k > n:
+                raise ValueError(f"k={k} is larger than the number of signals given ({n})")
+            seen = np.zeros(len(self._order), dtype=bool)
+            seen[idx] = True
+            if np.count_nonzero(seen) != n:
+                raise ValueError("signals given to choose() must be distinct")
+            p, hurdle = self._draw(idx, thr)
+            margin = p - hurdle
+            if k < n:
+                top = np.argpartition(margin, n - k)[n - k :]
+            else:
+                top = np.arange(n)
+            top = top[np.argsort(-margin[top], kind="stable")]
+            order = self._order
+            return [
+                (order[idx[j]].name, float(p[j])) for j in top.tolist() if margin[j] > 0.0
+            ]
+
+    def _draw(self, idx: np.ndarray, thr: float) -> tuple[np.ndarray, np.ndarray]:
+        if self._dirty:
+            self._sync()
+        t = np.take(self._table, idx, axis=1)
+        if self._scale == 1.0:
+            p = self._beta(t[_PA] + t[_WS], t[_PB] + t[_LS])
+        else:
+            sc = self._scale
+            p = self._beta(t[_PA] + t[_WS] * sc, t[_PB] + t[_LS] * sc)
+        h = t[_HURDLE]
+        return p, np.where(np.isnan(h), thr, h)
+
+    def _resolve(self, signals: Sequence[str] | np.ndarray) -> np.ndarray:
+        if isinstance(signals, np.ndarray) and signals.dtype.kind in "iu":
+            if signals.ndim != 1:
+                raise ValueError(f"signal indices must be 1-d, got shape {signals.shape}")
+            if signals.size and (signals.min() < 0 or signals.max() >= len(self._order)):
+                raise ValueError(
+                    f"signal indices must be in [0, {len(self._order)}), got "
+                    f"[{signals.min()}, {signals.max()}]"
+                )
+            return signals
+        if isinstance(signals, str | bytes) or not isinstance(signals, Sequence | np.ndarray):
+            raise TypeError(
+                f"signals must be a sequence of names or an index array, got {signals!r:.80}"
+            )
+        index = self._index
+        try:
+            return np.fromiter(map(index.__getitem__, signals), np.intp, len(signals))
+        except (KeyError, TypeError):
+            bad = next(n for n in signals if not isinstance(n, str) or n not in index)
+            raise self._unknown(bad) from None
+
+    def _sync(self) -> None:
+        """Copy the rows of changed signals into the vectorised table."""
+        n = len(self._order)
+        if n > self._table.shape[1]:
+            grown = np.zeros((5, max(n, 2 * self._table.shape[1])))
+            grown[:, : self._table.shape[1]] = self._table
+            self._table = grown
+        dirty = list(self._dirty)
+        order = self._order
+        cols = np.array(
+            [
+                (s.pa, s.pb, s.ws, s.ls, math.nan if s.hurdle is None else s.hurdle)
+                for s in (order[i] for i in dirty)
+            ]
+        ).T
+        self._table[:, dirty] = cols
+        self._dirty.clear()
+
+    # ------------------------------------------------------------------ outcomes
+    def record(
+        self, signal: str, won: bool, pnl: float, trade_id: str | int | None = None
+    ) -> None:
+        """Record a settled trade: ``won`` (bool) and ``pnl`` (currency; >= 0 when won, <= 0 when
+        lost). A ``trade_id`` seen before is refused, so retries never double count."""
+        if won is not True and won is not False:
+            won = check_bool(won, "won")
+        if type(pnl) is not float or not math.isfinite(pnl):
+            pnl = check_real(pnl, "pnl")
+        if (won and pnl < 0.0) or (not won and pnl > 0.0):
+            raise ValueError(
+                f"pnl={pnl!r} contradicts won={won!r}: a won trade has pnl >= 0, a lost one <= 0"
+            )
+        if trade_id is not None:
+            trade_id = check_trade_id(trade_id)
+        with self._lock:
+            try:
+                s = self._signals[signal]
+            except (KeyError, TypeError):
+                raise self._unknown(signal) from None
+            if trade_id is not None:
+                if trade_id in self._trade_ids:
+                    raise ValueError(f"trade_id {trade_id!r} was already recorded")
+                self._trade_ids.add(trade_id)
+            if self._discount != 1.0 and self._clock == "outcome":
+                self._advance(1)
+            n = s.trades + 1
+            s.trades = n
+            s.pnl_total += pnl
+            delta = pnl - s.pnl_mean
+            s.pnl_mean += delta / n
+            s.pnl_m2 += delta * (pnl - s.pnl_mean)
+            if won:
+                s.ws += self._inv_scale
+                s.wins += 1
+                s.win_pnl += pnl
+            else:
+                s.ls += self._inv_scale
+                s.losses += 1
+                s.loss_pnl -= pnl
+            s.update_hurdle(self._min_edge)
+            self._dirty.add(s.index)
+
+    def seen_trade(self, trade_id: str | int) -> bool:
+        """Whether an outcome with this trade id was recorded."""
+        tid = check_trade_id(trade_id)
+        with self._lock:
+            return tid in self._trade_ids
+
+    # ------------------------------------------------------------------ forgetting
+    def tick(self, steps: int = 1) -> None:
+        """Advance the forgetting clock: every signal's counts are multiplied by
+        ``discount ** steps``. Use with ``clock="manual"`` to forget per day, say."""
+        steps = check_int(steps, "steps", minimum=0)
+        with self._lock:
+            self._advance(steps)
+
+    def forget(self, factor: float, family: str | None = None) -> None:
+        """Multiply the counts of all signals (or of one family's) by ``factor`` in (0, 1]:
+        their posteriors move toward the family prior. Raw trade counts are kept."""
+        factor = check_discount(factor, "factor")
+        if family is not None:
+            check_name(family, "family name")
+        with self._lock:
+            if family is None:
+                self._rescale(factor)
+                return
+            fam = self._get_family(family)
+            for i in fam.members:
+                s = self._order[i]
+                s.ws *= factor
+                s.ls *= factor
+                self._dirty.add(i)
+
+    def _advance(self, steps: int) -> None:
+        if self._discount == 1.0 or steps == 0:
+            self._ticks += steps
+            return
+        self._ticks += steps
+        self._rescale(self._discount**steps)
+
+    def _rescale(self, factor: float) -> None:
+        self._scale *= factor
+        self._inv_scale = 1.0 / self._scale
+        if self._inv_scale > _RENORMALISE_AT or self._scale == 0.0:
+            self._renormalise()
+
+    def _renormalise(self) -> None:
+        sc = self._scale
+        for s in self._order:
+            s.ws *= sc
+            s.ls *= sc
+        self._table[_WS] *= sc
+        self._table[_LS] *= sc
+        self._scale = 1.0
+        self._inv_scale = 1.0
+
+    # ------------------------------------------------------------------ reading
+    def posterior(self, signal: str) -> BetaPrior:
+        """The current Beta posterior of the signal's win rate."""
+        with self._lock:
+            s = self._get(signal)
+            return BetaPrior(s.pa + s.ws * self._scale, s.pb + s.ls * self._scale)
+
+    def metrics(self, signal: str, prob: float = 0.9) -> SignalMetrics:
+        """Quality metrics of one signal with a ``prob`` equal-tailed credible interval."""
+        from scipy import special  # scipy.special only; not needed on the decision path
+
+        prob = check_probability_open(prob, "prob")
+        with self._lock:
+            s = self._get(signal)
+            ew, el = s.ws * self._scale, s.ls * self._scale
+            a, b = s.pa + ew, s.pb + el
+            fields = (s.name, s.family.name, s.trades, s.wins, s.losses, s.pnl_total)
+            mean_pnl, m2 = s.pnl_mean, s.pnl_m2
+            avg_win = s.win_pnl / s.wins if s.wins else None
+            avg_loss = s.loss_pnl / s.losses if s.losses else None
+            payoff = avg_win is not None and avg_loss is not None and avg_win + avg_loss > 0
+        name, family, trades, wins, losses, total = fields
+        mean = a / (a + b)
+        sd = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1.0)))
+        lo, hi = special.betaincinv(a, b, [(1.0 - prob) / 2.0, (1.0 + prob) / 2.0])
+        break_even = avg_loss / (avg_win + avg_loss) if payoff else self._threshold
+        pnl_sd = math.sqrt(m2 / (trades - 1)) if trades >= 2 else None
+        return SignalMetrics(
+            signal=name,
+            family=family,
+            trades=trades,
+            wins=wins,
+            losses=losses,
+            effective_wins=ew,
+            effective_losses=el,
+            posterior_a=a,
+            posterior_b=b,
+            posterior_mean=mean,
+            posterior_sd=sd,
+            credible_prob=prob,
+            credible_low=float(lo),
+            credible_high=float(hi),
+            break_even=break_even,
+            p_above_break_even=float(special.betaincc(a, b, break_even)),
+            total_pnl=total,
+            mean_pnl=mean_pnl if trades else None,
+            pnl_sd=pnl_sd,
+            sharpe=mean_pnl / pnl_sd if pnl_sd else None,
+            avg_win=avg_win,
+            avg_loss=avg_loss,
+            expected_edge=mean * avg_win - (1.0 - mean) * avg_loss if payoff else None,
+        )
+
+    # ------------------------------------------------------------------ snapshot
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state (configuration, priors, counts, trade ids, RNG) as JSON-ready data."""
+        with self._lock:
+            return {
+                "schema": SNAPSHOT_SCHEMA,
+                "config": {
+                    "threshold": self._threshold,
+                    "min_edge": self._min_edge,
+                    "discount": self._discount,
+                    "clock": self._clock,
+                },
+                "clock_state": {"scale": self._scale, "ticks": self._ticks},
+                "families": [
+                    {"name": f.name, "prior": f.prior.to_json()} for f in self._families.values()
+                ],
+                "signals": [
+                    {
+                        "name": s.name,
+                        "family": s.family.name,
+                        "ws": s.ws,
+                        "ls": s.ls,
+                        "trades": s.trades,
+                        "wins": s.wins,
+                        "losses": s.losses,
+                        "pnl_total": s.pnl_total,
+                        "pnl_mean": s.pnl_mean,
+                        "pnl_m2": s.pnl_m2,
+                        "win_pnl": s.win_pnl,
+                        "loss_pnl": s.loss_pnl,
+                    }
+                    for s in self._order
+                ],
+                "trade_ids": sorted(self._trade_ids),
+                "rng": _encode_rng_state(self._rng.bit_generator.state),
+            }
+
+    def to_json(self) -> str:
+        return json.dumps(self.snapshot(), allow_nan=False, separators=(",", ":"))
+
+    @classmethod
+    def from_snapshot(cls, data: Mapping[str, Any]) -> Decider:
+        """Rebuild a decider exactly from :meth:`snapshot` output; malformed data raises
+        ``ValueError`` naming the bad field."""
+        try:
+            return cls._from_snapshot(data)
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise ValueError(f"malformed decider snapshot: {exc!r}") from exc
+
+    @classmethod
+    def _from_snapshot(cls, data: Mapping[str, Any]) -> Decider:
+        if not isinstance(data, Mapping) or data.get("schema") != SNAPSHOT_SCHEMA:
+            got = data.get("schema") if isinstance(data, Mapping) else type(data).__name__
+            raise ValueError(f"not a {SNAPSHOT_SCHEMA} snapshot (schema: {got!r})")
+        cfg = data["config"]
+        self = cls(
+            threshold=cfg["threshold"],
+            min_edge=cfg["min_edge"],
+            discount=cfg["discount"],
+            clock=cfg["clock"],
+            rng=_decode_rng(data["rng"]),
+        )
+        for fam in data["families"]:
+            self.add_family(fam["name"], BetaPrior.from_json(fam["prior"]))
+        for row in data["signals"]:
+            name = check_name(row["name"])
+            if name in self._signals:
+                raise ValueError(f"signal {name!r} appears twice in the snapshot")
+            s = self._add_signal(name, self._get_family(check_name(row["family"], "family")))
+            for key in ("ws", "ls", "win_pnl", "loss_pnl", "pnl_m2"):
+                value = check_real(row[key], f"signals[{name!r}].{key}")
+                if value < 0.0:
+                    raise ValueError(f"signals[{name!r}].{key} must be >= 0, got {value!r}")
+                setattr(s, key, value)
+            for key in ("pnl_total", "pnl_mean"):
+                setattr(s, key, check_real(row[key], f"signals[{name!r}].{key}"))
+            for key in ("trades", "wins", "losses"):
+                setattr(s, key, check_int(row[key], f"signals[{name!r}].{key}", minimum=0))
+            if s.wins + s.losses != s.trades:
+                raise ValueError(f"signals[{name!r}]: wins + losses != trades")
+            s.update_hurdle(self._min_edge)
+        ids = data["trade_ids"]
+        if not isinstance(ids, list):
+            raise ValueError(f"trade_ids must be a list, got {type(ids).__name__}")
+        self._trade_ids = {check_name(t, "trade_id") for t in ids}
+        clock = data["clock_state"]
+        scale = check_real(clock["scale"], "clock_state.scale")
+        if not 0.0 < scale <= 1.0:
+            raise ValueError(f"clock_state.scale must be in (0, 1], got {scale!r}")
+        self._scale, self._inv_scale = scale, 1.0 / scale
+        self._ticks = check_int(clock["ticks"], "clock_state.ticks", minimum=0)
+        return self
+
+    @classmethod
+    def from_json(cls, text: str) -> Decider:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"decider snapshot is not valid JSON: {exc}") from exc
+        return cls.from_snapshot(data)
+
+    # ------------------------------------------------------------------ helpers
+    def _get(self, signal: str) -> _Signal:
+        s = self._signals.get(signal) if isinstance(signal, str) else None
+        if s is None:
+            raise self._unknown(signal)
+        return s
+
+    def _get_family(self, name: str) -> _Family:
+        fam = self._families.get(name)
+        if fam is None:
+            raise UnknownSignalError(
+                f"unknown family {name!r}; known: {sorted(self._families)!r:.200}"
+            )
+        return fam
+
+    @staticmethod
+    def _unknown(signal: object) -> Exception:
+        if not isinstance(signal, str):
+            return TypeError(f"signal name must be a str, got {type(signal).__name__} {signal!r}")
+        return UnknownSignalError(f"unknown signal {signal!r}; register it first")
+
+
+def _check_prior(prior: object) -> BetaPrior:
+    if prior is None:
+        return DEFAULT_PRIOR
+    if not isinstance(prior, BetaPrior):
+        raise TypeError(f"prior must be a BetaPrior or None, got {type(prior).__name__} {prior!r}")
+    return prior
+
+
+def _family_items(
+    families: Mapping[str, BetaPrior | None] | Iterable[str],
+) -> list[tuple[str, BetaPrior | None]]:
+    if isinstance(families, str):
+        raise TypeError(f"families must be a mapping or an iterable of names, got {families!r}")
+    if isinstance(families, Mapping):
+        return list(families.items())
+    return [(name, None) for name in families]
+
+
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
+
+
+def _encode_rng_state(state: Any) -> Any:
+    if isinstance(state, dict):
+        return {k: _encode_rng_state(v) for k, v in state.items()}
+    if isinstance(state, np.ndarray):
+        return {"ndarray": state.tolist(), "dtype": state.dtype.str}
+    if isinstance(state, np.integer):
+        return int(state)
+    return state
+
+
+def _decode_rng_state(state: Any) -> Any:
+    if isinstance(state, dict):
+        if set(state) == {"ndarray", "dtype"}:
+            return np.asarray(state["ndarray"], dtype=np.dtype(state["dtype"]))
+        return {k: _decode_rng_state(v) for k, v in state.items()}
+    return state
+
+
+def _decode_rng(encoded: Any) -> np.random.Generator:
+    state = _decode_rng_state(encoded)
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    if name not in _BIT_GENERATORS:
+        raise ValueError(f"unsupported bit generator in snapshot: {name!r}")
+    bitgen = getattr(np.random, name)()
+    try:
+        bitgen.state = state
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"invalid RNG state in snapshot: {exc}") from exc
+    return np.random.Generator(bitgen)
