@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from bayes_mem.live.decider import Decider
+from bayes_mem.live._validate import check_probability_open
+from bayes_mem.live.decider import Decider, check_outcome
 from bayes_mem.live.priors import BetaPrior
 
 DEFAULT_FAMILY = "default"
@@ -52,17 +53,21 @@ class ThompsonSamplingDecider:
         Without payoff history, execute when the sample exceeds ``base_confidence``; with one,
         when the sampled expected PnL per trade is positive.
         """
+        threshold = check_probability_open(base_confidence, "base_confidence")
         if signal_name not in self.decider:
             self.register_signal(signal_name)
-        return self.decider.decide(signal_name, threshold=base_confidence)
+        return self.decider.decide(signal_name, threshold=threshold)
 
     def update_signal_result(
         self, signal_name: str, won: bool, pnl_amount: float, trade_id: str | int | None = None
     ) -> None:
         """Record a settled trade's outcome (``pnl_amount`` in currency)."""
+        won, pnl, tid = check_outcome(won, pnl_amount, trade_id)  # refuse before registering
+        if tid is not None and self.decider.seen_trade(tid):
+            raise ValueError(f"trade_id {tid!r} was already recorded")
         if signal_name not in self.decider:
             self.register_signal(signal_name)
-        self.decider.record(signal_name, won, pnl_amount, trade_id)
+        self.decider.record(signal_name, won, pnl, tid)
 
     def get_signal_quality_metrics(self, signal_name: str) -> dict[str, Any]:
         """``win_rate`` (posterior mean), ``uncertainty`` (posterior sd), ``pnl`` (total),
