@@ -19,9 +19,13 @@ def check_name(value: object, what: str = "signal name") -> str:
 
 def check_real(value: object, what: str) -> float:
     """A finite real number (bool refused) as a Python float."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, Real):
+    kind = type(value)
+    if kind is float or kind is int:  # fast path; type(True) is bool, not int
+        out = float(value)
+    elif isinstance(value, bool | np.bool_) or not isinstance(value, Real):
         raise TypeError(f"{what} must be a real number, got {type(value).__name__} {value!r}")
-    out = float(value)
+    else:
+        out = float(value)
     if not math.isfinite(out):
         raise ValueError(f"{what} must be finite, got {value!r}")
     return out
@@ -52,12 +56,18 @@ def check_discount(value: object, what: str = "discount") -> float:
 
 def check_bool(value: object, what: str) -> bool:
     """True/False (Python or numpy bool); 0/1 and strings are refused as ambiguous."""
-    if isinstance(value, bool | np.bool_):
+    if value is True or value is False:
+        return value
+    if isinstance(value, np.bool_):
         return bool(value)
     raise TypeError(f"{what} must be a bool, got {type(value).__name__} {value!r}")
 
 
 def check_int(value: object, what: str, minimum: int | None = None) -> int:
+    if type(value) is int:  # fast path; type(True) is bool
+        if minimum is not None and value < minimum:
+            raise ValueError(f"{what} must be >= {minimum}, got {value!r}")
+        return value
     if isinstance(value, bool | np.bool_) or not isinstance(value, Integral):
         raise TypeError(f"{what} must be an integer, got {type(value).__name__} {value!r}")
     out = int(value)
@@ -68,6 +78,11 @@ def check_int(value: object, what: str, minimum: int | None = None) -> int:
 
 def check_trade_id(value: object) -> str | None:
     """None, a non-empty string or an integer; integers are keyed by their decimal string."""
+    kind = type(value)
+    if kind is str and value and not value[0].isspace():  # fast path for the usual id
+        return value
+    if kind is int:
+        return str(value)
     if value is None:
         return None
     if isinstance(value, str):

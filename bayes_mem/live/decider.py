@@ -49,8 +49,10 @@ _RENORMALISE_AT = 1e64
 # Up to this many signals, draw with scalar calls instead of one vectorised call.
 _SMALL_BATCH = 24
 
-# Rows of the vectorised table (one column per signal).
-_PA, _PB, _WS, _LS, _HURDLE = range(5)
+# Rows of the vectorised table (one column per signal). _HURDLE is NaN without payoff history;
+# _HURDLE_OR_THR holds the configured threshold there instead (the common case, no per-call one).
+_PA, _PB, _WS, _LS, _HURDLE, _HURDLE_OR_THR = range(6)
+_ROWS = 6
 
 
 class UnknownSignalError(ValueError, KeyError):
@@ -199,7 +201,7 @@ class Decider:
         self._scale = 1.0  # effective count = stored count * scale
         self._inv_scale = 1.0
         self._ticks = 0
-        self._table = np.zeros((5, 64))
+        self._table = np.zeros((_ROWS, 64))
         self._dirty: set[int] = set()
         for name, prior in _family_items(families):
             self.add_family(name, prior)
@@ -391,8 +393,11 @@ class Decider:
                 raise ValueError("signals given to choose() must be distinct")
             p, hurdle = self._draw(idx, thr)
             margin = p - hurdle
-            top = np.argpartition(margin, n - k)[n - k :] if k < n else np.arange(n)
-            top = top[np.argsort(-margin[top], kind="stable")]
+            if k == 1:
+                top = np.array([np.argmax(margin)])
+            else:
+                top = np.argpartition(margin, n - k)[n - k :] if k < n else np.arange(n)
+                top = top[np.argsort(-margin[top], kind="stable")]
             return [
                 (order[idx[j]].name, float(p[j]))
                 for j in top.tolist()
@@ -412,6 +417,8 @@ class Decider:
         else:
             sc = self._scale
             p = self._beta(t[_PA] + t[_WS] * sc, t[_PB] + t[_LS] * sc)
+        if thr == self._threshold:
+            return p, t[_HURDLE_OR_THR]
         h = t[_HURDLE]
         return p, np.where(np.isnan(h), thr, h)
 
@@ -456,20 +463,36 @@ class Decider:
         """Copy the rows of changed signals into the vectorised table."""
         n = len(self._order)
         if n > self._table.shape[1]:
-            grown = np.zeros((5, max(n, 2 * self._table.shape[1])))
+            grown = np.zeros((_ROWS, max(n, 2 * self._table.shape[1])))
             grown[:, : self._table.shape[1]] = self._table
             self._table = grown
         order, table = self._order, self._table
+        thr = self._threshold
         if len(self._dirty) <= _SMALL_BATCH:
             for i in self._dirty:
                 s = order[i]
-                table[:, i] = (s.pa, s.pb, s.ws, s.ls, math.nan if s.hurdle is None else s.hurdle)
+                h = s.hurdle
+                table[:, i] = (
+                    s.pa,
+                    s.pb,
+                    s.ws,
+                    s.ls,
+                    math.nan if h is None else h,
+                    thr if h is None else h,
+                )
             self._dirty.clear()
             return
         dirty = list(self._dirty)
         cols = np.array(
             [
-                (s.pa, s.pb, s.ws, s.ls, math.nan if s.hurdle is None else s.hurdle)
+                (
+                    s.pa,
+                    s.pb,
+                    s.ws,
+                    s.ls,
+                    math.nan if s.hurdle is None else s.hurdle,
+                    thr if s.hurdle is None else s.hurdle,
+                )
                 for s in (order[i] for i in dirty)
             ]
         ).T

@@ -1,0 +1,31 @@
+"""Run every benchmark: ``./run bench`` (or ``python -m benchmarks [--repeat N] [--json PATH]``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from benchmarks import bench_decider
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--repeat", type=int, default=7, help="timing repeats; best is kept")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    results = bench_decider.run(repeat=args.repeat)
+    print(bench_decider.format_table(results))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump([r.as_dict() for r in results], fh, indent=2)
+    failed = [r.name for r in results if r.passed is False]
+    if failed:
+        print(f"\nFAILED goals: {', '.join(failed)}")
+        return 1
+    print("\nall goals met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
