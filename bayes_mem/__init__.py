@@ -4,23 +4,9 @@
 its own subpackages and is imported explicitly by the nightly job and the reports.
 """
 
-from bayes_mem.live import (
-    DEFAULT_PRIOR,
-    BetaPrior,
-    Decider,
-    SignalMetrics,
-    ThompsonSamplingDecider,
-    UnknownSignalError,
-)
+from bayes_mem import live
+from bayes_mem.live import *  # noqa: F403 - the live API is the package's top level
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DEFAULT_PRIOR",
-    "BetaPrior",
-    "Decider",
-    "SignalMetrics",
-    "ThompsonSamplingDecider",
-    "UnknownSignalError",
-    "__version__",
-]
+__all__ = [*live.__all__, "__version__"]

@@ -63,11 +63,10 @@ class UnknownSignalError(ValueError, KeyError):
 
 
 class _Family:
-    __slots__ = ("index", "members", "name", "prior")
+    __slots__ = ("members", "name", "prior")
 
-    def __init__(self, name: str, index: int, prior: BetaPrior) -> None:
+    def __init__(self, name: str, prior: BetaPrior) -> None:
         self.name = name
-        self.index = index
         self.prior = prior
         self.members: list[int] = []
 
@@ -263,7 +262,7 @@ class Decider:
         with self._lock:
             if name in self._families:
                 raise ValueError(f"family {name!r} already exists; use set_family_prior")
-            self._families[name] = _Family(name, len(self._families), prior)
+            self._families[name] = _Family(name, prior)
 
     def set_family_prior(self, name: str, prior: BetaPrior) -> None:
         """Replace a family's prior; its signals' raw counts are kept and combined on read."""
