@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import timeit
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -35,6 +36,13 @@ class Result:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "ratio": self.ratio, "passed": self.passed}
+
+
+def warm_up(seconds: float = 1.0) -> None:
+    """Spin so that CPU frequency scaling settles before the first measurement."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        sum(range(1_000))
 
 
 def per_call_us(fn: Callable[[], object], number: int) -> float:

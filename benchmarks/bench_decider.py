@@ -18,7 +18,7 @@ import itertools
 import numpy as np
 
 from bayes_mem.live import BetaPrior, Decider, ThompsonSamplingDecider
-from benchmarks._timing import Result, best_pair
+from benchmarks._timing import Result, best_pair, warm_up
 
 FAMILIES = {
     f"family{j}": BetaPrior.from_mean_concentration(0.45 + 0.02 * j, 20.0) for j in range(5)
@@ -165,6 +165,7 @@ def bench_batch_10000(repeat: int) -> list[Result]:
 
 
 def run(repeat: int = 7) -> list[Result]:
+    warm_up()
     return [
         *bench_single_decision(repeat),
         *bench_record(repeat),
