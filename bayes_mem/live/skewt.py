@@ -2,9 +2,9 @@
 
 Parameters: ``nu`` > 2 (tail weight; the variance must exist) and ``lam`` in (-1, 1) (skew; 0 gives
 the symmetric standardised t, negative puts more mass in the left tail). Every quantity reduces to
-the standard Student-t CDF ``T``, density ``f`` and partial mean ``M(t) = -(nu + t^2) / (nu - 1) f(t)``
-(McNeil, Frey & Embrechts, Quantitative Risk Management, Ex. 2.19), so the lower-tail expectation
-needed for expected shortfall is closed-form.
+the standard Student-t CDF ``T``, density ``f`` and partial mean
+``M(t) = -(nu + t^2) / (nu - 1) f(t)`` (McNeil, Frey & Embrechts, Quantitative Risk Management,
+Ex. 2.19), so the lower-tail expectation needed for expected shortfall is closed-form.
 
 All functions broadcast over arrays of draws; :class:`SkewT` precomputes the per-draw constants.
 """
@@ -79,7 +79,7 @@ class SkewT:
 
     def partial_mean(self, z: np.ndarray) -> np.ndarray:
         """``E[Z 1{Z <= z}]`` (closed form)."""
-        t, s, left = self._t(z)
+        t, _, left = self._t(z)
         nu, lam, a, b, k = self.nu, self.lam, self.a, self.b, self.k
         tt = special.stdtr(nu, t)
         m = _t_partial_mean(t, nu, self.log_c)

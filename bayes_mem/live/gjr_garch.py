@@ -1,0 +1,274 @@
+"""GJR-GARCH(1,1) with Hansen skewed-t innovations, on daily log returns (fractions, 0.01 = 1%).
+
+    r_t = mu + eps_t,   eps_t = sigma_t z_t,   z_t ~ skew-t(nu, lam) with mean 0 and variance 1
+    sigma2_{t+1} = omega + (alpha + gamma 1{eps_t < 0}) eps_t^2 + beta sigma2_t
+
+:class:`GarchDraws` holds S draws of the parameters of one symbol (posterior draws from the nightly
+fit, or the Laplace approximation of :func:`fit_laplace`). Every function is vectorised over draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+from scipy import optimize, signal, special
+
+from bayes_mem.live.skewt import SkewT
+
+PARAMS = ("mu", "omega", "alpha", "gamma", "beta", "nu", "lam")
+
+
+@dataclass(frozen=True)
+class GarchDraws:
+    """S parameter draws of one symbol's GJR-GARCH(1,1)-skew-t model (daily log returns)."""
+
+    mu: np.ndarray
+    omega: np.ndarray
+    alpha: np.ndarray
+    gamma: np.ndarray
+    beta: np.ndarray
+    nu: np.ndarray
+    lam: np.ndarray
+
+    def __post_init__(self) -> None:
+        arrays = {}
+        for f in fields(self):
+            v = np.atleast_1d(np.asarray(getattr(self, f.name), dtype=float))
+            if v.ndim != 1:
+                raise ValueError(f"{f.name} must be a 1-d array of draws, got shape {v.shape}")
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"{f.name} has non-finite draws")
+            arrays[f.name] = v
+        sizes = {v.size for v in arrays.values()}
+        if len(sizes) != 1:
+            raise ValueError(f"all parameters need the same number of draws, got {sorted(sizes)}")
+        a = arrays
+        checks = [
+            ("omega > 0", a["omega"] > 0),
+            ("alpha >= 0", a["alpha"] >= 0),
+            ("beta >= 0", a["beta"] >= 0),
+            ("alpha + gamma >= 0", a["alpha"] + a["gamma"] >= 0),
+            ("alpha + beta < 1", a["alpha"] + a["beta"] < 1),
+            ("nu > 2", a["nu"] > 2),
+            ("-1 < lam < 1", np.abs(a["lam"]) < 1),
+        ]
+        for what, ok in checks:
+            if not np.all(ok):
+                bad = int(np.argmin(ok))
+                raise ValueError(f"draw {bad} violates {what}: {self._describe(a, bad)}")
+        for name, v in arrays.items():
+            v.setflags(write=False)
+            object.__setattr__(self, name, v)
+
+    @staticmethod
+    def _describe(a: dict[str, np.ndarray], i: int) -> str:
+        return ", ".join(f"{k}={a[k][i]:.6g}" for k in PARAMS)
+
+    @property
+    def size(self) -> int:
+        return self.mu.size
+
+    def innovations(self) -> SkewT:
+        return SkewT.from_params(self.nu, self.lam)
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name).tolist() for name in PARAMS}
+
+    @classmethod
+    def from_json(cls, data: Any) -> GarchDraws:
+        if not isinstance(data, dict) or set(data) != set(PARAMS):
+            raise ValueError(f"GarchDraws JSON needs exactly the keys {PARAMS}")
+        return cls(**{k: np.asarray(data[k], dtype=float) for k in PARAMS})
+
+    def subset(self, index: np.ndarray) -> GarchDraws:
+        return GarchDraws(**{k: getattr(self, k)[index] for k in PARAMS})
+
+
+def variance_step(
+    sigma2: np.ndarray,
+    eps: np.ndarray,
+    omega: np.ndarray,
+    alpha: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+) -> np.ndarray:
+    """One step of the GJR recursion (all arguments broadcast)."""
+    return omega + (alpha + gamma * (eps < 0.0)) * (eps * eps) + beta * sigma2
+
+
+def variance_path(
+    returns: np.ndarray, draws: GarchDraws, sigma2_0: np.ndarray | float
+) -> np.ndarray:
+    """Conditional variances ``sigma2_t`` for t = 0..T (T + 1 values: the last is the one-day-ahead
+    forecast after the final return), for every draw: shape (S, T + 1).
+
+    The recursion is linear in sigma2 given the returns, so it runs as an IIR filter."""
+    r = np.asarray(returns, dtype=float)
+    eps = r[None, :] - draws.mu[:, None]
+    shock = (draws.alpha[:, None] + draws.gamma[:, None] * (eps < 0)) * eps**2
+    drive = draws.omega[:, None] + shock  # drives sigma2_{t+1}
+    out = np.empty((draws.size, r.size + 1))
+    s0 = np.broadcast_to(np.asarray(sigma2_0, dtype=float), (draws.size,))
+    out[:, 0] = s0
+    for s in range(draws.size):  # lfilter per draw: beta differs by draw
+        zi = np.array([draws.beta[s] * s0[s]])
+        out[s, 1:], _ = signal.lfilter([1.0], [1.0, -draws.beta[s]], drive[s], zi=zi)
+    return out
+
+
+def log_likelihood(
+    returns: np.ndarray, draws: GarchDraws, sigma2_0: float | None = None
+) -> np.ndarray:
+    """Log-likelihood of ``returns`` per draw; variance starts at the sample variance by default."""
+    r = np.asarray(returns, dtype=float)
+    s0 = float(np.var(r)) if sigma2_0 is None else sigma2_0
+    sig2 = variance_path(r, draws, s0)[:, :-1]
+    z = (r[None, :] - draws.mu[:, None]) / np.sqrt(sig2)
+    inn = SkewT.from_params(draws.nu[:, None], draws.lam[:, None])
+    return np.sum(np.log(inn.pdf(z)) - 0.5 * np.log(sig2), axis=1)
+
+
+def simulate(
+    draws: GarchDraws, n_days: int, rng: np.random.Generator, sigma2_0: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate ``n_days`` returns per draw; returns (returns (S, n), sigma2 (S, n + 1))."""
+    inn = draws.innovations()
+    kappa = 0.5  # start at the symmetric-innovation unconditional variance
+    uncond = draws.omega / (1.0 - draws.alpha - kappa * draws.gamma - draws.beta)
+    sig2 = np.empty((draws.size, n_days + 1))
+    sig2[:, 0] = (
+        np.where(uncond > 0, uncond, draws.omega / (1 - draws.beta))
+        if sigma2_0 is None
+        else sigma2_0
+    )
+    z = inn.ppf(rng.random((n_days, draws.size)))
+    r = np.empty((draws.size, n_days))
+    for t in range(n_days):
+        eps = np.sqrt(sig2[:, t]) * z[t]
+        r[:, t] = draws.mu + eps
+        sig2[:, t + 1] = variance_step(
+            sig2[:, t], eps, draws.omega, draws.alpha, draws.gamma, draws.beta
+        )
+    return r, sig2
+
+
+# ---------------------------------------------------------------------------- fitting (scipy only)
+_SCALE = 100.0  # fit in percent for conditioning; parameters are converted back to fractions
+
+
+def _unpack(theta: np.ndarray) -> dict[str, np.ndarray]:
+    mu, lomega, lalpha, lgamma, lbeta, lnu, alam = np.moveaxis(np.atleast_2d(theta), -1, 0)
+    return {
+        "mu": mu,
+        "omega": np.exp(lomega),
+        "alpha": np.exp(lalpha),
+        "gamma": np.exp(lgamma),
+        "beta": special.expit(lbeta),
+        "nu": 2.0 + np.exp(lnu),
+        "lam": np.tanh(alam),
+    }
+
+
+def _neg_loglik(theta: np.ndarray, r_pct: np.ndarray) -> float:
+    p = _unpack(theta)
+    if np.any(p["alpha"] + 0.5 * p["gamma"] + p["beta"] >= 0.999) or np.any(p["nu"] > 200):
+        return 1e10
+    draws = GarchDraws(**p)
+    ll = float(log_likelihood(r_pct, draws)[0])
+    return -ll if np.isfinite(ll) else 1e10
+
+
+@dataclass(frozen=True)
+class LaplaceFit:
+    """Maximum-likelihood estimate and its Laplace (normal, in the unconstrained space) posterior
+    approximation, for one symbol."""
+
+    mle: GarchDraws  # one "draw": the MLE, in fraction units
+    draws: GarchDraws  # S draws from the Laplace approximation, in fraction units
+    log_likelihood: float
+    converged: bool
+
+
+def _to_fractions(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {**p, "mu": p["mu"] / _SCALE, "omega": p["omega"] / _SCALE**2}
+
+
+def fit_laplace(
+    returns: np.ndarray, n_draws: int = 200, rng: np.random.Generator | int | None = None
+) -> LaplaceFit:
+    """Fit GJR-GARCH(1,1)-skew-t to daily log returns by maximum likelihood and draw ``n_draws``
+    parameter sets from the Laplace approximation (flat prior in the unconstrained space)."""
+    r = np.asarray(returns, dtype=float)
+    if r.ndim != 1 or r.size < 100:
+        raise ValueError(f"need a 1-d series of at least 100 daily returns, got shape {r.shape}")
+    if not np.all(np.isfinite(r)):
+        raise ValueError("returns contain NaN or inf")
+    if np.var(r) == 0:
+        raise ValueError("returns are constant: volatility is not identified")
+    rng = np.random.default_rng(rng)
+    r_pct = r * _SCALE
+    var = float(np.var(r_pct))
+    theta0 = np.array(
+        [
+            np.mean(r_pct),
+            np.log(0.05 * var),
+            np.log(0.03),
+            np.log(0.08),
+            special.logit(0.9),
+            np.log(6.0 - 2.0),
+            0.0,
+        ]
+    )
+    res = optimize.minimize(
+        _neg_loglik,
+        theta0,
+        args=(r_pct,),
+        method="Nelder-Mead",
+        options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-8},
+    )
+    res = optimize.minimize(_neg_loglik, res.x, args=(r_pct,), method="BFGS")
+    theta = res.x
+    hess = _hessian(lambda th: _neg_loglik(th, r_pct), theta)
+    cov = _inverse_pd(hess)
+    out: list[np.ndarray] = []
+    while sum(len(o) for o in out) < n_draws:
+        cand = rng.multivariate_normal(theta, cov, size=2 * n_draws)
+        p = _unpack(cand)
+        ok = (p["alpha"] + 0.5 * p["gamma"] + p["beta"] < 0.999) & (p["nu"] < 200)
+        out.append(cand[ok])
+    sample = np.concatenate(out)[:n_draws]
+    return LaplaceFit(
+        mle=GarchDraws(**_to_fractions(_unpack(theta))),
+        draws=GarchDraws(**_to_fractions(_unpack(sample))),
+        log_likelihood=-float(res.fun) - r.size * np.log(_SCALE),
+        converged=bool(res.success) or np.all(np.abs(res.jac) < 1e-3),
+    )
+
+
+def _hessian(f, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
+    n = x.size
+    hess = np.empty((n, n))
+    f0 = f(x)
+    for i in range(n):
+        for j in range(i, n):
+            ei = np.zeros(n)
+            ej = np.zeros(n)
+            ei[i] = h
+            ej[j] = h
+            if i == j:
+                v = (f(x + ei) - 2 * f0 + f(x - ei)) / h**2
+            else:
+                v = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (
+                    4 * h * h
+                )
+            hess[i, j] = hess[j, i] = v
+    return hess
+
+
+def _inverse_pd(hess: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric matrix with eigenvalues floored to keep it positive definite."""
+    w, v = np.linalg.eigh((hess + hess.T) / 2)
+    w = np.maximum(w, 1e-6 * max(w.max(), 1.0))
+    return (v / w) @ v.T
