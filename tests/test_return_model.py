@@ -1,0 +1,183 @@
+"""Live return model: roll-forward, posterior-predictive VaR/ES, units and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bayes_mem.live.gjr_garch import GarchDraws, simulate, variance_path
+from bayes_mem.live.return_model import ReturnModel
+from bayes_mem.live.skewt import SkewT
+
+
+def random_draws(rng: np.random.Generator, s: int = 200, vol_scale: float = 1.0) -> GarchDraws:
+    return GarchDraws(
+        mu=rng.normal(3e-4, 1e-4, s),
+        omega=rng.uniform(1e-6, 3e-6, s) * vol_scale**2,
+        alpha=rng.uniform(0.01, 0.05, s),
+        gamma=rng.uniform(0.05, 0.15, s),
+        beta=rng.uniform(0.82, 0.88, s),
+        nu=rng.uniform(4, 9, s),
+        lam=rng.uniform(-0.3, 0.0, s),
+    )
+
+
+@pytest.fixture
+def model() -> ReturnModel:
+    rng = np.random.default_rng(0)
+    draws = {
+        "SPY": random_draws(rng),
+        "QQQ": random_draws(rng, vol_scale=1.5),
+        "TLT": random_draws(rng, vol_scale=0.7),
+    }
+    sigma2 = {k: d.omega / (1 - d.alpha - d.gamma / 2 - d.beta) for k, d in draws.items()}
+    return ReturnModel(draws, sigma2)
+
+
+def test_update_rolls_every_draw_forward_like_a_direct_loop(model):
+    before = model.sigma2()
+    p = {k: model._p[k] for k in ("mu", "omega", "alpha", "gamma", "beta")}
+    returns = np.array([-0.021, 0.004, 0.0])
+    model.update(returns, kind="log")
+    after = model.sigma2()
+    for i in range(3):
+        for s in range(model.n_draws):
+            eps = returns[i] - p["mu"][i, s]
+            expect = p["omega"][i, s] + (p["alpha"][i, s] + p["gamma"][i, s] * (eps < 0)) * eps**2
+            expect += p["beta"][i, s] * before[i, s]
+            assert after[i, s] == pytest.approx(expect, rel=1e-13)
+
+
+def test_partial_update_by_mapping_leaves_other_symbols(model):
+    before = model.sigma2()
+    model.update({"QQQ": 0.01}, kind="simple")
+    after = model.sigma2()
+    np.testing.assert_array_equal(after[[0, 2]], before[[0, 2]])
+    assert not np.allclose(after[1], before[1])
+
+
+@pytest.mark.parametrize("level", [0.95, 0.975, 0.99])
+def test_mixture_var_and_es_match_monte_carlo(model, level):
+    f = model.risk(level)
+    rng = np.random.default_rng(level.hex().__hash__() % 2**32)
+    n = 1_000_000
+    alpha = 1 - level
+    for i, _ in enumerate(model.symbols):
+        mu, sd = model._p["mu"][i], np.sqrt(model.sigma2()[i])
+        s = rng.integers(0, model.n_draws, n)
+        z = SkewT.from_params(model._p["nu"][i][s], model._p["lam"][i][s]).ppf(rng.random(n))
+        x = mu[s] + sd[s] * z
+        q = np.quantile(x, alpha)
+        tail = -x[x <= q]
+        es_se = tail.std() / np.sqrt(tail.size)
+        assert f.var_log[i] == pytest.approx(-q, rel=0.01)
+        assert abs(f.es_log[i] - tail.mean()) < 4 * es_se + 1e-3 * tail.mean()
+        # the predictive CDF at the VaR is exactly the tail probability
+        cdf = SkewT.from_params(model._p["nu"][i], model._p["lam"][i]).cdf(
+            (-f.var_log[i] - mu) / sd
+        )
+        assert cdf.mean() == pytest.approx(alpha, rel=1e-8)
+
+
+def test_es_band_and_units(model):
+    f = model.risk(0.975, band=0.9)
+    assert np.all(f.es_band_log[:, 0] < f.es_band_log[:, 1])
+    assert np.all(f.es_log > f.var_log) and np.all(f.var_log > 0)
+    np.testing.assert_allclose(f.var_simple, 1 - np.exp(-f.var_log))
+    np.testing.assert_allclose(f.es_simple, 1 - np.exp(-f.es_log))
+    assert f.es_simple[0] < f.es_log[0]  # a log loss of x is a smaller simple loss
+    d = f.as_dict("QQQ")
+    assert d["es_log"] == f.es_log[1] and d["level"] == 0.975
+    # higher volatility symbol, higher risk
+    assert f.es_log[1] > f.es_log[0] > f.es_log[2]
+
+
+def test_volatility_spike_raises_cvar_within_days_while_percentile_barely_moves():
+    rng = np.random.default_rng(7)
+    truth = GarchDraws(
+        mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.88], nu=[6.0], lam=[-0.15]
+    )
+    calm, _ = simulate(truth, 750, rng)
+    draws = random_draws(rng)
+
+    model = ReturnModel({"X": draws}, {"X": variance_path(calm[0], draws, np.var(calm[0]))[:, -1]})
+    history = list(calm[0])
+
+    def percentile_cvar(h):  # the seed plan: one historical percentile over a year
+        h = np.asarray(h[-252:])
+        return -h[h <= np.percentile(h, 2.5)].mean()
+
+    es0, hist0 = model.risk(0.975).es_log[0], percentile_cvar(history)
+    for shock in (0.03, -0.02, 0.035, -0.02):  # a volatility spike, not a crash
+        model.update([shock], kind="log")
+        history.append(shock)
+    es3, hist3 = model.risk(0.975).es_log[0], percentile_cvar(history)
+    model_rise, percentile_rise = es3 / es0 - 1, hist3 / hist0 - 1
+    assert model_rise > 0.5, (es0, es3)
+    assert percentile_rise < 0.15, (hist0, hist3)
+    assert model_rise > 4 * percentile_rise
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda m: m.update([np.nan, 0.0, 0.0], kind="log"), ValueError, "finite"),
+        (lambda m: m.update([0.01, np.inf, 0.0], kind="log"), ValueError, "finite"),
+        (lambda m: m.update([0.01, 0.0], kind="log"), ValueError, "3 numbers"),
+        (lambda m: m.update({"SPY": 0.01, "XYZ": 0.0}, kind="log"), ValueError, "XYZ"),
+        (lambda m: m.update({"SPY": "0.01"}, kind="log"), TypeError, "numbers"),
+        (lambda m: m.update({"SPY": 0.01}, kind="pct"), ValueError, "'log' or 'simple'"),
+        (lambda m: m.update({"SPY": -1.0}, kind="simple"), ValueError, "> -1"),
+        (lambda m: m.risk(1.0), ValueError, "level"),
+        (lambda m: m.risk(0.0), ValueError, "level"),
+        (lambda m: m.risk(0.95, band=1.5), ValueError, "band"),
+    ],
+)
+def test_bad_input_is_refused_and_state_unchanged(model, call, exc, match):
+    before = json.dumps(model.snapshot())
+    with pytest.raises(exc, match=match):
+        call(model)
+    assert json.dumps(model.snapshot()) == before
+
+
+def test_snapshot_round_trip_is_exact(model):
+    model.update([0.01, -0.02, 0.003], kind="log")
+    text = json.dumps(model.snapshot())
+    back = ReturnModel.from_snapshot(json.loads(text))
+    assert json.dumps(back.snapshot()) == text
+    np.testing.assert_array_equal(back.risk(0.99).es_log, model.risk(0.99).es_log)
+    with pytest.raises(ValueError, match="snapshot"):
+        ReturnModel.from_snapshot({"schema": "x"})
+
+
+def test_constructor_refuses_mismatched_symbols():
+    rng = np.random.default_rng(0)
+    d = random_draws(rng, 10)
+    with pytest.raises(ValueError, match="do not match"):
+        ReturnModel({"A": d}, {"B": d.omega})
+    with pytest.raises(ValueError, match="same number of draws"):
+        ReturnModel({"A": d, "B": random_draws(rng, 11)}, {"A": d.omega, "B": np.ones(11) * 1e-4})
+    with pytest.raises(ValueError, match="positive"):
+        ReturnModel({"A": d}, {"A": -d.omega})
+
+
+def test_standardized_residuals_remove_volatility(model):
+    model.update([0.0, 0.0, 0.0], kind="log")
+    vol = model.volatility()
+    shock = -3 * vol
+    model.update(shock, kind="log")
+    z = model.last_standardized_residual()
+    np.testing.assert_allclose(z, -3, rtol=0.05)
+
+
+@pytest.mark.slow
+def test_from_history_fits_each_symbol_and_is_seeded():
+    rng = np.random.default_rng(1)
+    truth = GarchDraws(
+        mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.88], nu=[6.0], lam=[-0.15]
+    )
+    r, _ = simulate(truth, 1_000, rng)
+    a = ReturnModel.from_history({"X": np.expm1(r[0])}, kind="simple", n_draws=50, rng=3)
+    b = ReturnModel.from_history({"X": np.expm1(r[0])}, kind="simple", n_draws=50, rng=3)
+    np.testing.assert_array_equal(a.sigma2(), b.sigma2())
+    assert a.n_draws == 50 and a.symbols == ("X",)
