@@ -16,7 +16,7 @@ def random_draws(rng: np.random.Generator, s: int = 200, vol_scale: float = 1.0)
         omega=rng.uniform(1e-6, 3e-6, s) * vol_scale**2,
         alpha=rng.uniform(0.01, 0.05, s),
         gamma=rng.uniform(0.05, 0.15, s),
-        beta=rng.uniform(0.82, 0.88, s),
+        beta=rng.uniform(0.82, 0.86, s),
         nu=rng.uniform(4, 9, s),
         lam=rng.uniform(-0.3, 0.0, s),
     )

@@ -1,14 +1,52 @@
 """The live path: what the trader imports. numpy and scipy only; never pymc, pytensor or arviz."""
 
+from bayes_mem.live.correlation import (
+    BreakdownTest,
+    Concentration,
+    concentration,
+    jennrich_test,
+    shrunk_correlation,
+)
 from bayes_mem.live.decider import Decider, SignalMetrics, UnknownSignalError
+from bayes_mem.live.gjr_garch import GarchDraws, fit_laplace
+from bayes_mem.live.portfolio import PortfolioRisk, portfolio_risk
 from bayes_mem.live.priors import DEFAULT_PRIOR, BetaPrior
+from bayes_mem.live.return_model import ReturnModel, RiskForecast
+from bayes_mem.live.risk_facade import CorrelationRiskAdjuster, DynamicCVaREngine
+from bayes_mem.live.sizing import (
+    PositionLimit,
+    combine_limits,
+    cvar_position_limit,
+    kelly_binary,
+    kelly_continuous,
+)
+from bayes_mem.live.skewt import SkewT
 from bayes_mem.live.thompson_facade import ThompsonSamplingDecider
 
 __all__ = [
     "DEFAULT_PRIOR",
     "BetaPrior",
+    "BreakdownTest",
+    "Concentration",
+    "CorrelationRiskAdjuster",
     "Decider",
+    "DynamicCVaREngine",
+    "GarchDraws",
+    "PortfolioRisk",
+    "PositionLimit",
+    "ReturnModel",
+    "RiskForecast",
     "SignalMetrics",
+    "SkewT",
     "ThompsonSamplingDecider",
     "UnknownSignalError",
+    "combine_limits",
+    "concentration",
+    "cvar_position_limit",
+    "fit_laplace",
+    "jennrich_test",
+    "kelly_binary",
+    "kelly_continuous",
+    "portfolio_risk",
+    "shrunk_correlation",
 ]
