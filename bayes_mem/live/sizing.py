@@ -59,7 +59,7 @@ def kelly_binary(
     if not (np.all(np.isfinite(b)) and np.all(b > 0)):
         raise ValueError("payoff_ratio must be positive and finite")
     fraction = _check_fraction(fraction, "fraction")
-    cap = _check_fraction(cap, "cap")
+    cap = check_positive(cap, "cap")
 
     def slope(f: float) -> float:  # d/df of the expected log growth, decreasing in f
         return float(np.mean(p * b / (1.0 + f * b) - (1.0 - p) / (1.0 - f)))
@@ -89,7 +89,7 @@ def kelly_continuous(
         raise ValueError("mean_draws must be a finite scalar or 1-d array")
     var = check_positive(variance, "variance")
     fraction = _check_fraction(fraction, "fraction")
-    cap = _check_fraction(cap, "cap")
+    cap = check_positive(cap, "cap")  # may exceed 1 where leverage is allowed
     mu = float(m.mean())
     full = mu / (var + mu * mu + float(m.var()))
     return min(max(fraction * full, 0.0), cap)

@@ -1,0 +1,122 @@
+"""Correlation of standardised residuals: shrinkage, concentration, Jennrich's breakdown test."""
+
+import numpy as np
+import pytest
+
+from bayes_mem.live.correlation import (
+    concentration,
+    jennrich_test,
+    limit_factors,
+    normal_scores,
+    shrunk_correlation,
+)
+
+
+def equicorrelated(n: int, rho: float) -> np.ndarray:
+    return rho * np.ones((n, n)) + (1 - rho) * np.eye(n)
+
+
+def sample(rng, t, corr, df=None):
+    chol = np.linalg.cholesky(corr)
+    x = rng.standard_normal((t, corr.shape[0])) @ chol.T
+    if df is not None:  # multivariate t: fat tails, same correlation
+        x /= np.sqrt(rng.chisquare(df, (t, 1)) / df)
+    return x
+
+
+def test_shrinkage_recovers_correlation_and_handles_more_symbols_than_days():
+    rng = np.random.default_rng(0)
+    corr, shrink = shrunk_correlation(sample(rng, 2_000, equicorrelated(5, 0.6), df=5))
+    off = corr[~np.eye(5, dtype=bool)]
+    assert np.all(np.abs(off - 0.6) < 0.05) and shrink < 0.05
+    wide = sample(rng, 30, equicorrelated(60, 0.3))
+    corr, shrink = shrunk_correlation(wide)
+    assert 0 < shrink <= 1
+    assert np.linalg.eigvalsh(corr).min() > 0  # positive definite although N > T
+    np.testing.assert_allclose(np.diag(corr), 1.0)
+
+
+def test_concentration_score_and_effective_bets():
+    c = concentration(np.eye(4))
+    assert (c.average_correlation, c.score, c.effective_bets) == pytest.approx((0.0, 0.5, 4.0))
+    c = concentration(equicorrelated(4, 0.999999))
+    assert c.score == pytest.approx(1.0, abs=1e-5) and c.effective_bets == pytest.approx(
+        1.0, abs=1e-4
+    )
+    c = concentration(equicorrelated(10, 0.5))
+    # eigenvalues 5.5 and 0.5 (x9): (10)^2 / (5.5^2 + 9 * 0.25)
+    assert c.effective_bets == pytest.approx(100 / (30.25 + 2.25))
+
+
+def test_normal_scores_are_rank_based_and_standard_normal():
+    rng = np.random.default_rng(1)
+    x = np.exp(rng.standard_normal((1_000, 3)))  # skewed marginals
+    z = normal_scores(x)
+    np.testing.assert_array_equal(np.argsort(z, axis=0), np.argsort(x, axis=0))
+    assert np.abs(z.mean(axis=0)).max() < 1e-12 and np.allclose(z.std(axis=0), 1, atol=0.02)
+
+
+@pytest.mark.slow
+def test_breakdown_false_alarm_rate_is_nominal_and_power_is_high_on_a_jump():
+    rng = np.random.default_rng(2)
+    corr = equicorrelated(5, 0.3)
+    trials = 300
+    alarms = sum(
+        jennrich_test(*np.split(sample(rng, 260, corr, df=5), [20]), n_sim=99, rng=i).p_value
+        <= 0.05
+        for i in range(trials)
+    )
+    # nominal 5%: a binomial(300, 0.05) lies in [6, 26] with probability > 0.999
+    assert 6 <= alarms <= 26, alarms
+    jump = equicorrelated(5, 0.85)
+    hits = sum(
+        jennrich_test(
+            sample(rng, 20, jump, df=5), sample(rng, 240, corr, df=5), n_sim=99, rng=i
+        ).p_value
+        <= 0.05
+        for i in range(100)
+    )
+    assert hits >= 80, hits
+
+
+def test_chi_square_reference_is_available_and_agrees_on_large_samples():
+    rng = np.random.default_rng(3)
+    x = sample(rng, 600, equicorrelated(4, 0.4))
+    asym = jennrich_test(x[:200], x[200:], n_sim=0)
+    sim = jennrich_test(x[:200], x[200:], n_sim=999, rng=1)
+    assert asym.df == 6 and abs(asym.p_value - sim.p_value) < 0.06
+    assert 0 <= sim.score <= 1 and sim.score == pytest.approx(1 - sim.p_value)
+
+
+@pytest.mark.parametrize(
+    "recent, history, match",
+    [
+        (np.ones((20, 3)), np.random.default_rng(0).standard_normal((60, 3)), "constant"),
+        (np.full((20, 3), np.nan), np.zeros((60, 3)), "non-finite"),
+        (
+            np.random.default_rng(0).standard_normal((20, 3)),
+            np.random.default_rng(1).standard_normal((60, 4)),
+            "symbols",
+        ),
+        (
+            np.random.default_rng(0).standard_normal((5, 10)),
+            np.random.default_rng(1).standard_normal((5, 10)),
+            "cannot test",
+        ),
+        (
+            np.random.default_rng(0).standard_normal(20),
+            np.random.default_rng(1).standard_normal(60),
+            "2-d",
+        ),
+    ],
+)
+def test_bad_panels_are_refused(recent, history, match):
+    with pytest.raises(ValueError, match=match):
+        jennrich_test(recent, history)
+
+
+def test_limit_factors_follow_the_seed_plan_and_check_ranges():
+    assert limit_factors(0.5, 0.4) == pytest.approx((0.85, 0.8))
+    for bad in (-0.1, 1.1, np.nan):
+        with pytest.raises(ValueError):
+            limit_factors(bad, 0.0)
