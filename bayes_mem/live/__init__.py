@@ -1,9 +1,11 @@
 """The live path: what the trader imports. numpy and scipy only; never pymc, pytensor or arviz."""
 
 from bayes_mem.live.correlation import (
+    Breakdown,
     BreakdownTest,
     Concentration,
     concentration,
+    correlation_breakdown,
     jennrich_test,
     shrunk_correlation,
 )
@@ -26,6 +28,7 @@ from bayes_mem.live.thompson_facade import ThompsonSamplingDecider
 __all__ = [
     "DEFAULT_PRIOR",
     "BetaPrior",
+    "Breakdown",
     "BreakdownTest",
     "Concentration",
     "CorrelationRiskAdjuster",
@@ -42,6 +45,7 @@ __all__ = [
     "UnknownSignalError",
     "combine_limits",
     "concentration",
+    "correlation_breakdown",
     "cvar_position_limit",
     "fit_laplace",
     "jennrich_test",

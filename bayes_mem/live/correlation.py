@@ -96,26 +96,23 @@ def concentration(corr: np.ndarray) -> Concentration:
 @dataclass(frozen=True)
 class BreakdownTest:
     statistic: float
-    df: int
     p_value: float
     score: float  # 1 - p_value: evidence that the recent correlation differs from history
+    df: int | None = None  # chi-square degrees of freedom (Jennrich)
 
 
-def jennrich_test(
-    recent: np.ndarray,
-    history: np.ndarray,
-    *,
-    n_sim: int = 199,
-    rng: int | np.random.Generator | None = None,
-) -> BreakdownTest:
-    """Jennrich (1970) chi-square test that two correlation matrices are equal.
+@dataclass(frozen=True)
+class Breakdown:
+    """Both tests on the same permutations, combined by Bonferroni: the false-alarm rate of
+    ``p_value`` is at most the nominal level."""
 
-    ``recent`` (n1, N) and ``history`` (n2, N) are standardised residuals over disjoint periods.
-    Both are converted to normal scores over the pooled sample, so the test is robust to fat tails.
-    The chi-square reference over-rejects when the recent window is short (20 days: ~8% at a
-    nominal 5%), so by default the p-value is calibrated by ``n_sim`` simulations of the whole
-    procedure under the null (Gaussian copula with the pooled correlation); ``n_sim=0`` uses the
-    asymptotic chi-square. Needs n1 + n2 > N + 2."""
+    jennrich: BreakdownTest
+    mean_shift: BreakdownTest
+    p_value: float
+    score: float  # 1 - p_value, in [0, 1]
+
+
+def _panels(recent: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, int]:
     recent = _check_panel(recent, "recent residuals")
     history = _check_panel(history, "history residuals")
     if recent.shape[1] != history.shape[1]:
@@ -123,38 +120,92 @@ def jennrich_test(
     n1, n2, p = recent.shape[0], history.shape[0], recent.shape[1]
     if n1 + n2 <= p + 2:
         raise ValueError(f"{n1 + n2} days cannot test {p} symbols' correlations (need > {p + 2})")
-    if isinstance(n_sim, bool) or not isinstance(n_sim, int) or n_sim < 0:
-        raise ValueError(f"n_sim must be a non-negative integer, got {n_sim!r}")
-    stat, pooled = _jennrich_statistic(np.vstack([recent, history]), n1)
-    df = p * (p - 1) // 2
-    if n_sim == 0:
-        pval = float(stats.chi2.sf(stat, df))
-    else:
-        gen = np.random.default_rng(rng)
-        chol = np.linalg.cholesky(pooled)
-        exceed = 0
-        for _ in range(n_sim):
-            sim = gen.standard_normal((n1 + n2, p)) @ chol.T
-            exceed += _jennrich_statistic(sim, n1)[0] >= stat
-        pval = (1 + exceed) / (1 + n_sim)
-    return BreakdownTest(float(stat), df, pval, 1.0 - pval)
+    # ranks over the pooled sample do not change when days are permuted
+    return normal_scores(np.vstack([recent, history])), n1
 
 
-def _jennrich_statistic(panel: np.ndarray, n1: int) -> tuple[float, np.ndarray]:
-    scores = normal_scores(panel)
-    n2, p = panel.shape[0] - n1, panel.shape[1]
+def _split_corr(scores: np.ndarray, n1: int) -> tuple[np.ndarray, np.ndarray]:
     r1 = np.corrcoef(scores[:n1], rowvar=False)
     r2 = np.corrcoef(scores[n1:], rowvar=False)
     if not (np.all(np.isfinite(r1)) and np.all(np.isfinite(r2))):
         raise ValueError("a symbol is constant within one of the periods; correlation undefined")
+    return r1, r2
+
+
+def _jennrich(r1: np.ndarray, r2: np.ndarray, n1: int, n2: int) -> float:
+    p = r1.shape[0]
     pooled = (n1 * r1 + n2 * r2) / (n1 + n2)
-    c = n1 * n2 / (n1 + n2)
     inv = np.linalg.inv(pooled)
-    zmat = np.sqrt(c) * inv @ (r1 - r2)
-    s = np.eye(p) + pooled * inv
+    zmat = np.sqrt(n1 * n2 / (n1 + n2)) * inv @ (r1 - r2)
     dgz = np.diag(zmat)
-    stat = 0.5 * np.trace(zmat @ zmat) - dgz @ np.linalg.solve(s, dgz)
-    return float(stat), pooled
+    return float(0.5 * np.trace(zmat @ zmat) - dgz @ np.linalg.solve(np.eye(p) + pooled * inv, dgz))
+
+
+def _mean_shift(r1: np.ndarray, r2: np.ndarray) -> float:
+    off = ~np.eye(r1.shape[0], dtype=bool)
+    return float(r1[off].mean() - r2[off].mean())
+
+
+def _check_n_sim(n_sim: object) -> int:
+    if isinstance(n_sim, bool) or not isinstance(n_sim, int) or n_sim < 0:
+        raise ValueError(f"n_sim must be a non-negative integer, got {n_sim!r}")
+    return n_sim
+
+
+def correlation_breakdown(
+    recent: np.ndarray,
+    history: np.ndarray,
+    *,
+    n_sim: int = 199,
+    rng: int | np.random.Generator | None = None,
+) -> Breakdown:
+    """Has the correlation of the last ``n1`` days (``recent``, (n1, N) standardised residuals)
+    moved away from ``history`` ((n2, N), the days before)?
+
+    Two statistics on normal scores of the pooled days: Jennrich's (1970) chi-square (any change
+    of the matrix) and the shift of the average pairwise correlation (everything moving together,
+    the crisis pattern; far more powerful for it). Their p-values come from ``n_sim`` random
+    reassignments of days to the two periods (a permutation test, exact when days are
+    exchangeable under the null: the chi-square reference over-rejects on 20-day windows, and
+    more with common shocks); the combined ``p_value`` is Bonferroni's ``min(1, 2 min(p))``."""
+    scores, n1 = _panels(recent, history)
+    n_sim = _check_n_sim(n_sim)
+    if n_sim == 0:
+        raise ValueError("correlation_breakdown needs n_sim >= 1 (it is a permutation test)")
+    n2 = scores.shape[0] - n1
+    r1, r2 = _split_corr(scores, n1)
+    j0, m0 = _jennrich(r1, r2, n1, n2), _mean_shift(r1, r2)
+    gen = np.random.default_rng(rng)
+    j_exceed = m_exceed = 0
+    for _ in range(n_sim):
+        a, b = _split_corr(scores[gen.permutation(scores.shape[0])], n1)
+        j_exceed += _jennrich(a, b, n1, n2) >= j0
+        m_exceed += abs(_mean_shift(a, b)) >= abs(m0)
+    pj, pm = (1 + j_exceed) / (1 + n_sim), (1 + m_exceed) / (1 + n_sim)
+    p = r1.shape[0]
+    jen = BreakdownTest(j0, pj, 1 - pj, p * (p - 1) // 2)
+    shift = BreakdownTest(m0, pm, 1 - pm)
+    combined = min(1.0, 2 * min(pj, pm))
+    return Breakdown(jen, shift, combined, 1.0 - combined)
+
+
+def jennrich_test(
+    recent: np.ndarray,
+    history: np.ndarray,
+    *,
+    n_sim: int = 0,
+    rng: int | np.random.Generator | None = None,
+) -> BreakdownTest:
+    """Jennrich's (1970) test alone: the asymptotic chi-square p-value by default, or a
+    permutation p-value with ``n_sim`` > 0 (see :func:`correlation_breakdown`)."""
+    if _check_n_sim(n_sim) > 0:
+        return correlation_breakdown(recent, history, n_sim=n_sim, rng=rng).jennrich
+    scores, n1 = _panels(recent, history)
+    r1, r2 = _split_corr(scores, n1)
+    p = r1.shape[0]
+    stat = _jennrich(r1, r2, n1, scores.shape[0] - n1)
+    pval = float(stats.chi2.sf(stat, p * (p - 1) // 2))
+    return BreakdownTest(stat, pval, 1.0 - pval, p * (p - 1) // 2)
 
 
 def limit_factors(concentration_score: float, breakdown_score: float) -> tuple[float, float]:

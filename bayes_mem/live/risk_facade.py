@@ -3,7 +3,8 @@
 
 The meaning is the statistically sound one: the CVaR is the posterior-predictive, conditional
 (GJR-GARCH-skew-t) expected shortfall of the next day, not a historical percentile; correlation
-is measured on volatility-standardised residuals; breakdown is Jennrich's test.
+is measured on volatility-standardised residuals; breakdown is a permutation test (Jennrich's
+statistic and the shift of the average correlation).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from bayes_mem.live._validate import check_int, check_positive, check_probability_open, check_real
 from bayes_mem.live.correlation import (
     concentration,
-    jennrich_test,
+    correlation_breakdown,
     limit_factors,
     shrunk_correlation,
 )
@@ -130,8 +131,9 @@ class CorrelationRiskAdjuster:
         return concentration(corr).score
 
     def detect_correlation_breakdown(self, returns_df: Any, threshold: float = 0.3) -> float:
-        """Evidence in [0, 1] (1 - p-value of Jennrich's test) that the last 20 days' correlation
-        differs from the ``lookback`` days before. ``threshold`` is accepted for the plan's
+        """Evidence in [0, 1] (1 - the combined p-value of :func:`correlation_breakdown`: Jennrich's
+        test and the average-correlation shift) that the last 20 days' correlation differs from
+        the ``lookback`` days before. ``threshold`` is accepted for the plan's
         signature; the score is a calibrated test, not a thresholded shift."""
         check_probability_open(threshold, "threshold")
         z = self._standardised(returns_df)
@@ -139,7 +141,7 @@ class CorrelationRiskAdjuster:
             raise ValueError(f"need more than {BREAKDOWN_WINDOW + 2} days, got {z.shape[0]}")
         recent = z[-BREAKDOWN_WINDOW:]
         history = z[-BREAKDOWN_WINDOW - self.lookback : -BREAKDOWN_WINDOW]
-        return jennrich_test(recent, history, rng=0).score
+        return correlation_breakdown(recent, history, rng=0).score
 
     def adjust_position_limit(
         self, base_limit: float, correlation_risk: float, breakdown_score: float
