@@ -65,18 +65,43 @@ def test_mixture_var_and_es_match_monte_carlo(model, level):
     for i, _ in enumerate(model.symbols):
         mu, sd = model._p["mu"][i], np.sqrt(model.sigma2()[i])
         s = rng.integers(0, model.n_draws, n)
-        z = SkewT.from_params(model._p["nu"][i][s], model._p["lam"][i][s]).ppf(rng.random(n))
+        nu = model._inn.nu[i]  # the model's tail weights (snapped to the table grid)
+        z = SkewT.from_params(nu[s], model._p["lam"][i][s]).ppf(rng.random(n))
         x = mu[s] + sd[s] * z
         q = np.quantile(x, alpha)
         tail = -x[x <= q]
         es_se = tail.std() / np.sqrt(tail.size)
         assert f.var_log[i] == pytest.approx(-q, rel=0.01)
         assert abs(f.es_log[i] - tail.mean()) < 4 * es_se + 1e-3 * tail.mean()
-        # the predictive CDF at the VaR is exactly the tail probability
-        cdf = SkewT.from_params(model._p["nu"][i], model._p["lam"][i]).cdf(
-            (-f.var_log[i] - mu) / sd
-        )
-        assert cdf.mean() == pytest.approx(alpha, rel=1e-8)
+        # the predictive CDF at the VaR is the tail probability
+        cdf = SkewT.from_params(nu, model._p["lam"][i]).cdf((-f.var_log[i] - mu) / sd)
+        assert cdf.mean() == pytest.approx(alpha, rel=1e-4)
+        exact = model.risk(level, method="exact")
+        cdf = SkewT.from_params(nu, model._p["lam"][i]).cdf((-exact.var_log[i] - mu) / sd)
+        assert cdf.mean() == pytest.approx(alpha, rel=1e-9)
+
+
+def test_fast_path_agrees_with_exact_path_cold_warm_and_after_shocks(model):
+    for shocks in (
+        [0.0, 0.0, 0.0],
+        [-0.06, 0.05, -0.02],
+        [0.001, -0.002, 0.0],
+        [-0.12, -0.08, 0.1],
+    ):
+        model.update(shocks, kind="log")
+        for level in (0.95, 0.99, 0.975):
+            fast, exact = model.risk(level), model.risk(level, method="exact")
+            np.testing.assert_allclose(fast.var_log, exact.var_log, rtol=2e-5)
+            np.testing.assert_allclose(fast.es_log, exact.es_log, rtol=2e-5)
+
+
+def test_snapping_tail_weights_to_the_grid_moves_risk_by_less_than_1e3(model):
+    f = model.risk(0.99, method="exact")
+    for i in range(len(model.symbols)):
+        exact = SkewT.from_params(model._p["nu"][i], model._p["lam"][i])  # unsnapped
+        mu, sd = model._p["mu"][i], np.sqrt(model.sigma2()[i])
+        cdf = exact.cdf((-f.var_log[i] - mu) / sd).mean()
+        assert cdf == pytest.approx(0.01, rel=1e-3)
 
 
 def test_es_band_and_units(model):
@@ -142,6 +167,8 @@ def test_bad_input_is_refused_and_state_unchanged(model, call, exc, match):
 
 def test_snapshot_round_trip_is_exact(model):
     model.update([0.01, -0.02, 0.003], kind="log")
+    model.risk(0.99)  # warm starts are part of the state
+    model.update([0.02, -0.01, 0.0], kind="log")
     text = json.dumps(model.snapshot())
     back = ReturnModel.from_snapshot(json.loads(text))
     assert json.dumps(back.snapshot()) == text

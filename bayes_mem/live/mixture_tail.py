@@ -1,0 +1,157 @@
+"""Fast lower-tail evaluation of equal-weight mixtures of skew-t components.
+
+For each symbol (row) the one-day predictive is the mixture over S posterior draws of
+``mu_s + sd_s Z_s`` with ``Z_s`` Hansen skew-t(``nu_s``, ``lam_s``). :class:`MixtureTail` holds the
+per-draw constants (N, S) and evaluates, for a candidate quantile ``q`` per row, the mixture CDF,
+its density and the lower partial mean ``E[X 1{X <= q}]`` in one pass, through the tabulated
+Student-t tail (:mod:`bayes_mem.live.tail_table`), in cache-sized blocks of rows.
+
+:meth:`MixtureTail.var_es` solves ``F(q) = alpha`` by Newton's method from a warm start and
+returns VaR and ES; the ES uses the Rockafellar-Uryasev form ``-q + (q F(q) - E[X 1{X<=q}]) /
+alpha``, which is stationary at the root, so the error of an iterate enters it only to second
+order. Iteration stops when ``|F(q) - alpha| <= rtol * alpha``; one more Newton step gives the VaR.
+With the default ``rtol = 1e-2`` the relative error of VaR and ES is below ~2e-5 (a Newton step
+from an iterate within ~0.3% of the root; tested against the exact scipy evaluation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bayes_mem.live.skewt import SkewT
+from bayes_mem.live.tail_table import lower_tail, row_offsets, snap_nu
+
+BLOCK_ELEMENTS = 8192  # components per block: keeps every temporary inside the L2 cache
+
+
+class MixtureTail:
+    """Per-draw constants for rows of skew-t mixture components; ``nu`` is snapped to the
+    tail table's grid (see :func:`bayes_mem.live.tail_table.snap_nu`)."""
+
+    def __init__(self, nu: np.ndarray, lam: np.ndarray) -> None:
+        row, nu_s = snap_nu(nu)
+        inn = SkewT.from_params(nu_s, lam)
+        self.exact = inn  # the same (snapped) distribution through scipy, for reference
+        a, b, k = inn.a, inn.b, inn.k
+        sl, sr = 1.0 - inn.lam, 1.0 + inn.lam
+        m0 = -nu_s / (nu_s - 1.0) * np.exp(inn.log_c)  # M(0) of the standard t
+        at_split = sl / b * (sl / k * m0 - a / 2.0)
+        self.offset = row_offsets(row)
+        self.nu = nu_s
+        self.split = -a / b
+        self.a_left = b * k / sl  # |t| = |z - split| * a_side
+        self.a_right = b * k / sr
+        self.s_left = sl
+        self.s_right = sr
+        self.dens_k = -b * k * (nu_s - 1.0)  # density of z = dens_k * M(s) / (nu + s^2)
+        self.c1_left = sl * sl / (b * k)  # partial mean = c0 + c1 M + c2 TL on each side
+        self.c2_left = -a * sl / b
+        self.c0_right = at_split - sr * sr * m0 / (b * k) - a * sr / (2.0 * b)
+        self.c1_right = sr * sr / (b * k)
+        self.c2_right = a * sr / b
+        self._weights = np.full(nu_s.shape[1], 1.0 / nu_s.shape[1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.nu.shape
+
+    def prepare(self, mu: np.ndarray, sd: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-call arrays for :meth:`evaluate` (all rows): the split point ``mu + split sd`` and
+        the scale from return to ``|t|`` on the left side, and the density factor."""
+        s = mu.shape[1]
+        if self._weights.shape[0] != s:
+            self._weights = np.full(s, 1.0 / s)
+        return {
+            "mu": mu,
+            "sd": sd,
+            "loc": mu + self.split * sd,
+            "scale_left": self.a_left / sd,
+            "dens": self.dens_k / sd,
+            "weights": self._weights,
+        }
+
+    def evaluate(
+        self, q: np.ndarray, prep: dict[str, np.ndarray], rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mixture CDF, density and lower partial mean ``E[X 1{X <= q}]`` at ``q`` (one value per
+        row; ``rows`` selects a subset, in which case ``q`` has one value per selected row)."""
+        n_all, s = prep["mu"].shape
+        idx = np.arange(n_all) if rows is None else rows
+        n = idx.size
+        block = max(1, BLOCK_ELEMENTS // s)
+        cdf, pdf, pmean = np.empty(n), np.empty(n), np.empty(n)
+        for start in range(0, n, block):
+            stop = min(start + block, n)
+            # all rows: slices (views); a subset: index arrays (copies, but few rows)
+            r = slice(start, stop) if rows is None else idx[start:stop]
+            cdf[start:stop], pdf[start:stop], pmean[start:stop] = self._block(
+                q[start:stop], prep, r
+            )
+        return cdf, pdf, pmean
+
+    def _block(
+        self, q: np.ndarray, prep: dict[str, np.ndarray], r: np.ndarray | slice
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        w = prep["weights"]
+        diff = prep["loc"][r] - q[:, None]  # > 0 on the left side of every component's split
+        s = diff * prep["scale_left"][r]  # |t| for left-side components
+        nu = self.nu[r]
+        tl, m = lower_tail(np.abs(s), self.offset[r], nu)
+        cdf = self.s_left[r] * tl
+        pm = self.c1_left[r] * m + self.c2_left[r] * tl
+        right = diff < 0.0
+        if right.any():  # rare in a lower tail: components whose split lies below q
+            s = np.where(right, -diff * (self.a_right[r] / prep["sd"][r]), s)
+            tl_r, m_r = lower_tail(np.abs(s), self.offset[r], nu)
+            tl, m = np.where(right, tl_r, tl), np.where(right, m_r, m)
+            cdf = np.where(right, 1.0 - self.s_right[r] * tl, cdf)
+            pm = np.where(
+                right, self.c0_right[r] + self.c1_right[r] * m + self.c2_right[r] * tl, pm
+            )
+        dens = prep["dens"][r] * m / (nu + s * s)
+        mu, sd = prep["mu"][r], prep["sd"][r]
+        return cdf @ w, dens @ w, (mu * cdf + sd * pm) @ w
+
+    def var_es(
+        self,
+        alpha: float,
+        mu: np.ndarray,
+        sd: np.ndarray,
+        q0: np.ndarray,
+        bracket: tuple[np.ndarray, np.ndarray] | None = None,
+        rtol: float = 1e-2,
+        max_iter: int = 60,
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """VaR and ES (positive losses) of every row at tail probability ``alpha``, starting from
+        the guess ``q0``; ``bracket`` (lo, hi) safeguards Newton when given. Also returns the
+        number of evaluations used."""
+        n = mu.shape[0]
+        prep = self.prepare(mu, sd)
+        q = np.array(q0, dtype=float)
+        cdf, dens, pmean = self.evaluate(q, prep)
+        g = cdf - alpha
+        if np.all(np.abs(g) <= rtol * alpha):  # the usual case from a warm start
+            return -(q - g / dens), -q + (q * cdf - pmean) / alpha, 1
+        lo, hi = (np.full(n, -np.inf), np.full(n, np.inf)) if bracket is None else bracket
+        lo, hi = lo.copy(), hi.copy()
+        var, es = np.empty(n), np.empty(n)
+        rows = np.arange(n)
+        for it in range(1, max_iter + 1):
+            if it > 1:
+                cdf, dens, pmean = self.evaluate(q[rows], prep, rows)
+                g = cdf - alpha
+            step = q[rows] - g / dens
+            ok = (np.abs(g) <= rtol * alpha) | (it == max_iter)
+            done = rows[ok]
+            var[done] = -step[ok]
+            es[done] = -q[done] + (q[done] * cdf[ok] - pmean[ok]) / alpha
+            keep = ~ok
+            if not keep.any():
+                return var, es, it
+            rows, g, step = rows[keep], g[keep], step[keep]
+            lo[rows] = np.where(g < 0, q[rows], lo[rows])
+            hi[rows] = np.where(g > 0, q[rows], hi[rows])
+            inside = (step > lo[rows]) & (step < hi[rows]) & np.isfinite(step)
+            both = np.isfinite(lo[rows]) & np.isfinite(hi[rows])
+            q[rows] = np.where(inside, step, np.where(both, 0.5 * (lo[rows] + hi[rows]), step))
+        return var, es, max_iter  # pragma: no cover - the loop returns at max_iter

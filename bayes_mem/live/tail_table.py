@@ -1,0 +1,106 @@
+"""Tabulated Student-t lower tail for the live risk path.
+
+``scipy.special.stdtr`` costs ~0.45 us per element, and the posterior-predictive VaR/ES of 500
+symbols x 200 draws needs several evaluations of 100,000 components per update. Here the lower
+tail ``TL(s) = T_nu(-s)`` and the partial mean ``M(s) = -(nu + s^2) / (nu - 1) f_nu(s)`` (even in
+``s``) are tabulated with their derivatives on a grid of ``u = s / (C + s)`` in [0, 1] (``s = |t|``;
+``u = 1`` is ``s = infinity``), one row per tail weight ``nu``, and read by cubic Hermite
+interpolation, stored as the cubic's coefficients per interval so that one gather and two Horner
+evaluations give both functions: no transcendental functions per element.
+Interpolation error is below 1e-10 absolute (tested against scipy).
+
+Rows are a uniform grid in ``1/nu`` over ``nu >= NU_MIN``: a draw's ``nu`` is *snapped* to the
+nearest row (``snap_nu``) when a model is loaded, so the table is exact for the snapped value; the
+snap moves ``nu`` by less than 0.5% at ``nu = 5`` (less than 0.02 of the grid step in ``1/nu``).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from scipy import special
+
+NU_MIN = 2.1
+N_ROWS = 256  # rows x_i = i * X_STEP, i = 1..N_ROWS, x = 1/nu
+X_STEP = (1.0 / NU_MIN) / N_ROWS
+N_COLS = 512  # intervals in u over [0, U_CUT]; nodes 0..N_COLS
+C = 2.0  # u = s / (C + s)
+S_CUT = 60.0  # beyond |t| = S_CUT (rare: a 60-sd move of a draw) the exact scipy path is used
+U_CUT = S_CUT / (C + S_CUT)
+
+_table: np.ndarray | None = None
+_lock = threading.Lock()
+
+
+def snap_nu(nu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row index and snapped ``nu`` for each draw (``nu`` > 2; values below NU_MIN are refused,
+    values above ``1 / X_STEP`` (~538) go to the first row)."""
+    nu = np.asarray(nu, dtype=float)
+    if not np.all(np.isfinite(nu)) or np.any(nu < NU_MIN):
+        raise ValueError(
+            f"nu must be finite and >= {NU_MIN} for the live tables, got min {np.min(nu)!r}"
+        )
+    row = np.clip(np.rint((1.0 / nu) / X_STEP), 1, N_ROWS).astype(np.intp)
+    return row, 1.0 / (row * X_STEP)
+
+
+def _build() -> np.ndarray:
+    nu = 1.0 / (np.arange(1, N_ROWS + 1) * X_STEP)  # row r-1 holds nu for row index r
+    u = np.arange(N_COLS + 1) / N_COLS * U_CUT
+    s = C * u / (1.0 - u)
+    nn, ss = np.meshgrid(nu, s, indexing="ij")
+    log_c = special.gammaln((nn + 1) / 2) - special.gammaln(nn / 2) - 0.5 * np.log(nn * np.pi)
+    pdf = np.exp(log_c - (nn + 1) / 2 * np.log1p(ss**2 / nn))
+    tl = special.stdtr(nn, -ss)
+    m = -(nn + ss**2) / (nn - 1) * pdf
+    ds_du = C / (1.0 - u) ** 2  # ds/du per column
+    dtl = -pdf * ds_du  # dTL/du
+    dm = ss * pdf * ds_du  # dM/du (M'(s) = s f(s) for s >= 0)
+    h = U_CUT / N_COLS
+    # cubic Hermite on each interval, in the power basis of w in [0, 1]: c0 + c1 w + c2 w^2 + c3 w^3
+    coefs = []
+    for v, dv in ((tl, dtl * h), (m, dm * h)):
+        v0, v1, d0, d1 = v[:, :-1], v[:, 1:], dv[:, :-1], dv[:, 1:]
+        coefs += [v0, d0, 3 * (v1 - v0) - 2 * d0 - d1, 2 * (v0 - v1) + d0 + d1]
+    table = np.stack(coefs, axis=-1)  # (rows, cols, 8)
+    # a zero row in front so that row index r (1-based) is table[r]
+    table = np.concatenate([np.zeros((1, N_COLS, 8)), table], axis=0)
+    if not np.all(np.isfinite(table)):
+        raise RuntimeError("tail table has non-finite entries")  # pragma: no cover
+    return np.ascontiguousarray(table.reshape(-1, 8))
+
+
+def table() -> np.ndarray:
+    """The (rows x intervals, 8) table of cubic coefficients of TL and M; built once per process."""
+    global _table
+    if _table is None:
+        with _lock:
+            if _table is None:
+                _table = _build()
+    return _table
+
+
+def row_offsets(row: np.ndarray) -> np.ndarray:
+    """Flat index of interval 0 of each row."""
+    return np.asarray(row, dtype=np.intp) * N_COLS
+
+
+def lower_tail(s: np.ndarray, offset: np.ndarray, nu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``TL(s) = T_nu(-s)`` and ``M(s)`` for ``s >= 0`` at rows given by ``offset`` (``nu`` is the
+    rows' snapped tail weight, used only beyond ``S_CUT``)."""
+    tab = table()
+    fu = s / (C + s) * (N_COLS / U_CUT)
+    j = np.minimum(fu.astype(np.intp), N_COLS - 1)
+    w = fu - j
+    g = np.take(tab, offset + j, axis=0)
+    tl = ((g[..., 3] * w + g[..., 2]) * w + g[..., 1]) * w + g[..., 0]
+    m = ((g[..., 7] * w + g[..., 6]) * w + g[..., 5]) * w + g[..., 4]
+    far = s > S_CUT
+    if far.any():
+        sf = s[far]
+        nf = np.broadcast_to(nu, s.shape)[far]
+        tl[far] = special.stdtr(nf, -sf)
+        log_c = special.gammaln((nf + 1) / 2) - special.gammaln(nf / 2) - 0.5 * np.log(nf * np.pi)
+        m[far] = -(nf + sf**2) / (nf - 1) * np.exp(log_c - (nf + 1) / 2 * np.log1p(sf**2 / nf))
+    return tl, m
