@@ -6,15 +6,21 @@ import argparse
 import json
 import sys
 
-from benchmarks import bench_decider
+from benchmarks import bench_decider, bench_risk
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--repeat", type=int, default=7, help="timing repeats; best is kept")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument(
+        "--only", action="append", choices=["decider", "risk"], help="run only this group"
+    )
     args = parser.parse_args(argv)
-    results = bench_decider.run(repeat=args.repeat)
+    parser_groups = {"decider": bench_decider.run, "risk": bench_risk.run}
+    results = []
+    for name in args.only or list(parser_groups):
+        results += parser_groups[name](repeat=args.repeat)
     print(bench_decider.format_table(results))
     if args.json:
         with open(args.json, "w") as fh:

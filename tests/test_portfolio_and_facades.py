@@ -19,29 +19,47 @@ def model():
 
 
 def test_one_position_matches_the_symbols_own_forecast(model):
-    pr = portfolio_risk(model, {"S1": 250_000.0}, np.eye(1), n_sims=200_000, rng=1)
+    pr = portfolio_risk(
+        model, {"S1": 250_000.0}, np.eye(1), method="simulation", n_sims=200_000, rng=1
+    )
     f = model.risk(0.975)
     assert abs(pr.var / 250_000 - f.var_simple[1]) < 4 * pr.var_se / 250_000 + 1e-4
     # es_simple is an upper bound by Jensen's inequality (tiny gap at daily horizons)
     assert abs(pr.es / 250_000 - f.es_simple[1]) < 4 * pr.es_se / 250_000 + 2e-4
     assert pr.var_se > 0 and pr.es_se > 0 and pr.n_sims == 200_000
+    # the elliptical method on one position is that symbol's mixture in linear PnL: exact in log
+    # units, so VaR/ES equal the symbol's forecast times the position
+    ell = portfolio_risk(model, {"S1": 250_000.0}, np.eye(1))
+    assert ell.var_se is None and ell.method == "elliptical"
+    assert ell.var == pytest.approx(250_000 * f.var_log[1], rel=1e-5)
+    assert ell.es == pytest.approx(250_000 * f.es_log[1], rel=1e-5)
+
+
+@pytest.mark.parametrize("n_pos", [3, 4])
+def test_elliptical_is_conservative_against_gaussian_copula_simulation(model, n_pos):
+    pos = {s: (1.0 if i % 3 else -0.5) * 100_000 for i, s in enumerate(model.symbols[:n_pos])}
+    corr = 0.4 * np.ones((n_pos, n_pos)) + 0.6 * np.eye(n_pos)
+    ell = portfolio_risk(model, pos, corr, level=0.99)
+    sim = portfolio_risk(model, pos, corr, level=0.99, method="simulation", n_sims=100_000, rng=7)
+    assert sim.es - 3 * sim.es_se < ell.es < 1.25 * sim.es
+    assert sim.var - 3 * sim.var_se < ell.var < 1.25 * sim.var
 
 
 def test_diversification_and_hedges(model):
     pos = {s: 100_000.0 for s in model.symbols}
-    indep = portfolio_risk(model, pos, np.eye(4), rng=2)
-    together = portfolio_risk(model, pos, 0.95 * np.ones((4, 4)) + 0.05 * np.eye(4), rng=2)
+    indep = portfolio_risk(model, pos, np.eye(4))
+    together = portfolio_risk(model, pos, 0.95 * np.ones((4, 4)) + 0.05 * np.eye(4))
     assert together.es > 1.5 * indep.es
     hedged = portfolio_risk(
-        model, {"S0": 100_000.0, "S1": -100_000.0}, np.array([[1, 0.9], [0.9, 1.0]]), rng=3
+        model, {"S0": 100_000.0, "S1": -100_000.0}, np.array([[1, 0.9], [0.9, 1.0]])
     )
-    alone = portfolio_risk(model, {"S0": 100_000.0}, np.eye(1), rng=3)
+    alone = portfolio_risk(model, {"S0": 100_000.0}, np.eye(1))
     assert hedged.es < alone.es
 
 
 def test_portfolio_is_seeded(model):
-    a = portfolio_risk(model, {"S0": 1.0, "S2": 2.0}, np.eye(2), rng=5)
-    b = portfolio_risk(model, {"S0": 1.0, "S2": 2.0}, np.eye(2), rng=5)
+    a = portfolio_risk(model, {"S0": 1.0, "S2": 2.0}, np.eye(2), method="simulation", rng=5)
+    b = portfolio_risk(model, {"S0": 1.0, "S2": 2.0}, np.eye(2), method="simulation", rng=5)
     assert a == b
 
 

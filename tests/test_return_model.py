@@ -105,8 +105,14 @@ def test_snapping_tail_weights_to_the_grid_moves_risk_by_less_than_1e3(model):
 
 
 def test_es_band_and_units(model):
-    f = model.risk(0.975, band=0.9)
+    f = model.risk(0.975)
     assert np.all(f.es_band_log[:, 0] < f.es_band_log[:, 1])
+    comp = f.component_es()
+    np.testing.assert_allclose(f.es_band(0.5), np.quantile(comp, [0.25, 0.75], axis=1).T)
+    # the mixture's ES lies within the range of its components' ES
+    assert np.all((comp.min(axis=1) <= f.es_log) & (f.es_log <= comp.max(axis=1)))
+    with pytest.raises(ValueError, match="prob"):
+        f.es_band(1.0)
     assert np.all(f.es_log > f.var_log) and np.all(f.var_log > 0)
     np.testing.assert_allclose(f.var_simple, 1 - np.exp(-f.var_log))
     np.testing.assert_allclose(f.es_simple, 1 - np.exp(-f.es_log))
@@ -155,7 +161,7 @@ def test_volatility_spike_raises_cvar_within_days_while_percentile_barely_moves(
         (lambda m: m.update({"SPY": -1.0}, kind="simple"), ValueError, "> -1"),
         (lambda m: m.risk(1.0), ValueError, "level"),
         (lambda m: m.risk(0.0), ValueError, "level"),
-        (lambda m: m.risk(0.95, band=1.5), ValueError, "band"),
+        (lambda m: m.risk(0.95, method="approx"), ValueError, "method"),
     ],
 )
 def test_bad_input_is_refused_and_state_unchanged(model, call, exc, match):

@@ -55,61 +55,47 @@ class MixtureTail:
     def shape(self) -> tuple[int, int]:
         return self.nu.shape
 
-    def prepare(self, mu: np.ndarray, sd: np.ndarray) -> dict[str, np.ndarray]:
-        """Per-call arrays for :meth:`evaluate` (all rows): the split point ``mu + split sd`` and
-        the scale from return to ``|t|`` on the left side, and the density factor."""
-        s = mu.shape[1]
-        if self._weights.shape[0] != s:
-            self._weights = np.full(s, 1.0 / s)
-        return {
-            "mu": mu,
-            "sd": sd,
-            "loc": mu + self.split * sd,
-            "scale_left": self.a_left / sd,
-            "dens": self.dens_k / sd,
-            "weights": self._weights,
-        }
-
     def evaluate(
-        self, q: np.ndarray, prep: dict[str, np.ndarray], rows: np.ndarray | None = None
+        self, q: np.ndarray, mu: np.ndarray, sd: np.ndarray, rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Mixture CDF, density and lower partial mean ``E[X 1{X <= q}]`` at ``q`` (one value per
-        row; ``rows`` selects a subset, in which case ``q`` has one value per selected row)."""
-        n_all, s = prep["mu"].shape
-        idx = np.arange(n_all) if rows is None else rows
-        n = idx.size
+        """Mixture CDF, density and lower partial mean ``E[X 1{X <= q}]`` at ``q``, one value per
+        row of ``mu``/``sd`` (the components' locations and scales, (n, S)); ``rows`` says which
+        rows of the constants they are (default: all, in order)."""
+        n, s = mu.shape
         block = max(1, BLOCK_ELEMENTS // s)
+        if n <= block:
+            return self._block(q, mu, sd, slice(None) if rows is None else rows)
         cdf, pdf, pmean = np.empty(n), np.empty(n), np.empty(n)
         for start in range(0, n, block):
             stop = min(start + block, n)
             # all rows: slices (views); a subset: index arrays (copies, but few rows)
-            r = slice(start, stop) if rows is None else idx[start:stop]
+            r = slice(start, stop) if rows is None else rows[start:stop]
             cdf[start:stop], pdf[start:stop], pmean[start:stop] = self._block(
-                q[start:stop], prep, r
+                q[start:stop], mu[start:stop], sd[start:stop], r
             )
         return cdf, pdf, pmean
 
     def _block(
-        self, q: np.ndarray, prep: dict[str, np.ndarray], r: np.ndarray | slice
+        self, q: np.ndarray, mu: np.ndarray, sd: np.ndarray, r: np.ndarray | slice
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        w = prep["weights"]
-        diff = prep["loc"][r] - q[:, None]  # > 0 on the left side of every component's split
-        s = diff * prep["scale_left"][r]  # |t| for left-side components
+        inv_sd = 1.0 / sd
+        diff = mu + self.split[r] * sd - q[:, None]  # > 0 left of every component's split
+        s = diff * self.a_left[r] * inv_sd  # |t| for left-side components
         nu = self.nu[r]
         tl, m = lower_tail(np.abs(s), self.offset[r], nu)
         cdf = self.s_left[r] * tl
         pm = self.c1_left[r] * m + self.c2_left[r] * tl
         right = diff < 0.0
         if right.any():  # rare in a lower tail: components whose split lies below q
-            s = np.where(right, -diff * (self.a_right[r] / prep["sd"][r]), s)
+            s = np.where(right, -diff * self.a_right[r] * inv_sd, s)
             tl_r, m_r = lower_tail(np.abs(s), self.offset[r], nu)
             tl, m = np.where(right, tl_r, tl), np.where(right, m_r, m)
             cdf = np.where(right, 1.0 - self.s_right[r] * tl, cdf)
             pm = np.where(
                 right, self.c0_right[r] + self.c1_right[r] * m + self.c2_right[r] * tl, pm
             )
-        dens = prep["dens"][r] * m / (nu + s * s)
-        mu, sd = prep["mu"][r], prep["sd"][r]
+        dens = self.dens_k[r] * m / (nu + s * s) * inv_sd
+        w = self._weights
         return cdf @ w, dens @ w, (mu * cdf + sd * pm) @ w
 
     def var_es(
@@ -126,9 +112,8 @@ class MixtureTail:
         the guess ``q0``; ``bracket`` (lo, hi) safeguards Newton when given. Also returns the
         number of evaluations used."""
         n = mu.shape[0]
-        prep = self.prepare(mu, sd)
         q = np.array(q0, dtype=float)
-        cdf, dens, pmean = self.evaluate(q, prep)
+        cdf, dens, pmean = self.evaluate(q, mu, sd)
         g = cdf - alpha
         if np.all(np.abs(g) <= rtol * alpha):  # the usual case from a warm start
             return -(q - g / dens), -q + (q * cdf - pmean) / alpha, 1
@@ -138,7 +123,7 @@ class MixtureTail:
         rows = np.arange(n)
         for it in range(1, max_iter + 1):
             if it > 1:
-                cdf, dens, pmean = self.evaluate(q[rows], prep, rows)
+                cdf, dens, pmean = self.evaluate(q[rows], mu[rows], sd[rows], rows)
                 g = cdf - alpha
             step = q[rows] - g / dens
             ok = (np.abs(g) <= rtol * alpha) | (it == max_iter)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -38,7 +38,7 @@ def to_log_returns(values: np.ndarray, kind: str) -> np.ndarray:
             f"kind must be 'log' or 'simple' (say which returns these are), got {kind!r}"
         )
     x = np.asarray(values, dtype=float)
-    if not np.all(np.isfinite(x)):
+    if not np.isfinite(x).all():
         bad = x[~np.isfinite(x)]
         raise ValueError(f"returns must be finite, got {bad[:3].tolist()}")
     if kind == "simple":
@@ -56,9 +56,24 @@ class RiskForecast:
     level: float  # confidence level, e.g. 0.975: the tail has probability 1 - level
     var_log: np.ndarray  # VaR of the log return
     es_log: np.ndarray  # expected shortfall (CVaR) of the log return
-    es_band_log: np.ndarray  # (N, 2): credible band of ES across parameter draws
-    band_prob: float | None
     volatility: np.ndarray  # predictive sd of the log return
+    _mu: np.ndarray = field(repr=False)  # per draw, for the ES band (computed on demand)
+    _sd: np.ndarray = field(repr=False)
+    _zes: np.ndarray = field(repr=False)
+
+    def component_es(self) -> np.ndarray:
+        """Each posterior draw's own one-day ES of the log return, shape (N, S)."""
+        return self._sd * self._zes - self._mu
+
+    def es_band(self, prob: float = 0.9) -> np.ndarray:
+        """(N, 2) equal-tailed ``prob`` credible interval of the ES across parameter draws."""
+        prob = check_probability_open(prob, "prob")
+        return _row_quantiles(self.component_es(), ((1 - prob) / 2, (1 + prob) / 2))
+
+    @property
+    def es_band_log(self) -> np.ndarray:
+        """The 90% credible band of ES across draws."""
+        return self.es_band(0.9)
 
     @property
     def var_simple(self) -> np.ndarray:
@@ -74,14 +89,15 @@ class RiskForecast:
 
     def as_dict(self, symbol: str) -> dict[str, float]:
         i = self.symbols.index(symbol)
+        band = self.es_band(0.9)
         return {
             "level": self.level,
             "var_log": float(self.var_log[i]),
             "es_log": float(self.es_log[i]),
             "var_simple": float(self.var_simple[i]),
             "es_simple": float(self.es_simple[i]),
-            "es_band_low": float(self.es_band_log[i, 0]),
-            "es_band_high": float(self.es_band_log[i, 1]),
+            "es_band_low": float(band[i, 0]),
+            "es_band_high": float(band[i, 1]),
             "volatility": float(self.volatility[i]),
         }
 
@@ -182,21 +198,19 @@ class ReturnModel:
         ``returns`` is a mapping symbol -> return (a subset: symbols without a return that day are
         left as they are) or a sequence in :attr:`symbols` order."""
         idx, r = self._align(returns, kind)
+        p = self._p
+        rows = slice(None) if idx is None else idx  # a full day: views, no copies
         with self._lock:
-            p = self._p
-            mu = p["mu"][idx]
-            sig2 = self._sigma2[idx]
-            mu_bar = mu.mean(axis=1)
-            sd_bar = np.sqrt(sig2.mean(axis=1) + mu.var(axis=1))
+            mu = p["mu"][rows]
+            sig2 = self._sigma2[rows]
+            sd_bar = np.sqrt(sig2 @ self._weights + self._mu_var[rows])
             eps = r[:, None] - mu
-            self._sigma2[idx] = (
-                p["omega"][idx]
-                + (p["alpha"][idx] + p["gamma"][idx] * (eps < 0.0)) * (eps * eps)
-                + p["beta"][idx] * sig2
-            )
-            self._last_z[idx] = (r - mu_bar) / sd_bar
+            shock = (p["alpha"][rows] + p["gamma"][rows] * (eps < 0.0)) * (eps * eps)
+            self._sigma2[rows] = p["omega"][rows] + shock + p["beta"][rows] * sig2
+            self._last_z[rows] = (r - self._mu_bar[rows]) / sd_bar
 
-    def _align(self, returns: Any, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    def _align(self, returns: Any, kind: str) -> tuple[np.ndarray | None, np.ndarray]:
+        """Row indices (``None``: every symbol, in order) and the day's log returns."""
         if isinstance(returns, Mapping):
             unknown = [sym for sym in returns if sym not in self._pos]
             if unknown:
@@ -206,30 +220,26 @@ class ReturnModel:
                 raise TypeError(f"returns must be numbers, got {bad[0]!r}")
             idx = np.fromiter((self._pos[sym] for sym in returns), np.intp, len(returns))
             values = np.array([float(v) for v in returns.values()])
-        else:
-            values = np.asarray(returns)
-            if values.dtype.kind not in "iuf" or values.shape != (len(self._symbols),):
-                raise ValueError(
-                    f"returns must be {len(self._symbols)} numbers in symbol order, got shape "
-                    f"{values.shape} of {values.dtype}"
-                )
-            idx = np.arange(len(self._symbols))
-        return idx, to_log_returns(values, kind)
+            return idx, to_log_returns(values, kind)
+        values = np.asarray(returns)
+        if values.dtype.kind not in "iuf" or values.shape != (len(self._symbols),):
+            raise ValueError(
+                f"returns must be {len(self._symbols)} numbers in symbol order, got shape "
+                f"{values.shape} of {values.dtype}"
+            )
+        return None, to_log_returns(values, kind)
 
     # ------------------------------------------------------------------ risk
-    def risk(
-        self, level: float = 0.975, *, band: float | None = 0.9, method: str = "fast"
-    ) -> RiskForecast:
-        """Posterior-predictive one-day VaR and ES at confidence ``level`` for every symbol, with
-        the ``band`` credible interval of ES across draws (``None`` skips it).
+    def risk(self, level: float = 0.975, *, method: str = "fast") -> RiskForecast:
+        """Posterior-predictive one-day VaR and ES at confidence ``level`` for every symbol (the
+        ES credible band across draws is computed on demand: :meth:`RiskForecast.es_band`).
 
         ``method="fast"`` (default) uses the tabulated tail and a warm-started Newton solve:
         relative error below ~2e-5. ``method="exact"`` solves with scipy to 1e-10 (slow; for
         checks). Both use the tail weights snapped to the table grid."""
-        level = check_probability_open(level, "level")
-        if band is not None:
-            band = check_probability_open(band, "band")
-        if method not in ("fast", "exact"):
+        if type(level) is not float or not 0.0 < level < 1.0:
+            level = check_probability_open(level, "level")
+        if method != "fast" and method != "exact":
             raise ValueError(f"method must be 'fast' or 'exact', got {method!r}")
         alpha = 1.0 - level
         zq, zes = self._component_tail(alpha)
@@ -250,11 +260,7 @@ class ReturnModel:
                 q0 = (mu + sd * zq) @ self._weights if warm is None else self._mu_bar + vol * warm
                 var, es, _ = self._tail.var_es(alpha, mu, sd, q0)
                 self._warm[alpha] = (-var - self._mu_bar) / vol
-        if band is None:
-            es_band = np.full((len(self._symbols), 2), np.nan)
-        else:
-            es_band = _row_quantiles(sd * zes - mu, ((1 - band) / 2, (1 + band) / 2))
-        return RiskForecast(self._symbols, level, var, es, es_band, band, vol)
+        return RiskForecast(self._symbols, level, var, es, vol, mu, sd, zes)
 
     def _component_tail(self, alpha: float) -> tuple[np.ndarray, np.ndarray]:
         """Per draw: the standardised alpha-quantile and E[-Z | Z <= quantile] (static per
@@ -313,14 +319,21 @@ class ReturnModel:
         return model
 
 
+_QUANTILE_PLAN: dict[tuple[int, tuple[float, ...]], tuple[np.ndarray, ...]] = {}
+
+
 def _row_quantiles(x: np.ndarray, probs: tuple[float, float]) -> np.ndarray:
     """Linear-interpolation quantiles along rows (numpy's default method), via one partition."""
     n = x.shape[1]
-    pos = np.asarray(probs) * (n - 1)
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, n - 1)
-    part = np.partition(x, np.unique(np.concatenate([lo, hi])), axis=1)
-    frac = pos - lo
+    plan = _QUANTILE_PLAN.get((n, probs))
+    if plan is None:
+        pos = np.asarray(probs) * (n - 1)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, n - 1)
+        plan = (lo, hi, pos - lo, np.unique(np.concatenate([lo, hi])))
+        _QUANTILE_PLAN[(n, probs)] = plan
+    lo, hi, frac, kth = plan
+    part = np.partition(x, kth, axis=1)
     return part[:, lo] * (1 - frac) + part[:, hi] * frac
 
 

@@ -63,16 +63,18 @@ def _build() -> np.ndarray:
     for v, dv in ((tl, dtl * h), (m, dm * h)):
         v0, v1, d0, d1 = v[:, :-1], v[:, 1:], dv[:, :-1], dv[:, 1:]
         coefs += [v0, d0, 3 * (v1 - v0) - 2 * d0 - d1, 2 * (v0 - v1) + d0 + d1]
-    table = np.stack(coefs, axis=-1)  # (rows, cols, 8)
+    # (rows, cols, power k, function): the k-th coefficient of TL and of M side by side
+    table = np.stack([np.stack([coefs[k], coefs[4 + k]], axis=-1) for k in range(4)], axis=-2)
     # a zero row in front so that row index r (1-based) is table[r]
-    table = np.concatenate([np.zeros((1, N_COLS, 8)), table], axis=0)
+    table = np.concatenate([np.zeros((1, N_COLS, 4, 2)), table], axis=0)
     if not np.all(np.isfinite(table)):
         raise RuntimeError("tail table has non-finite entries")  # pragma: no cover
-    return np.ascontiguousarray(table.reshape(-1, 8))
+    return np.ascontiguousarray(table.reshape(-1, 4, 2))
 
 
 def table() -> np.ndarray:
-    """The (rows x intervals, 8) table of cubic coefficients of TL and M; built once per process."""
+    """The (rows x intervals, 4, 2) table: cubic coefficient k of TL and M per interval; built
+    once per process."""
     global _table
     if _table is None:
         with _lock:
@@ -93,11 +95,12 @@ def lower_tail(s: np.ndarray, offset: np.ndarray, nu: np.ndarray) -> tuple[np.nd
     fu = s / (C + s) * (N_COLS / U_CUT)
     j = np.minimum(fu.astype(np.intp), N_COLS - 1)
     w = fu - j
-    g = np.take(tab, offset + j, axis=0)
-    tl = ((g[..., 3] * w + g[..., 2]) * w + g[..., 1]) * w + g[..., 0]
-    m = ((g[..., 7] * w + g[..., 6]) * w + g[..., 5]) * w + g[..., 4]
-    far = s > S_CUT
-    if far.any():
+    g = np.take(tab, offset + j, axis=0)  # (..., 4, 2)
+    w = w[..., None]
+    both = ((g[..., 3, :] * w + g[..., 2, :]) * w + g[..., 1, :]) * w + g[..., 0, :]
+    tl, m = both[..., 0], both[..., 1]
+    if s.max(initial=0.0) > S_CUT:
+        far = s > S_CUT
         sf = s[far]
         nf = np.broadcast_to(nu, s.shape)[far]
         tl[far] = special.stdtr(nf, -sf)
