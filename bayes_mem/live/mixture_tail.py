@@ -115,8 +115,8 @@ class MixtureTail:
         q = np.array(q0, dtype=float)
         cdf, dens, pmean = self.evaluate(q, mu, sd)
         g = cdf - alpha
-        if np.all(np.abs(g) <= rtol * alpha):  # the usual case from a warm start
-            return -(q - g / dens), -q + (q * cdf - pmean) / alpha, 1
+        if np.abs(g).max() <= rtol * alpha:  # the usual case from a warm start
+            return g / dens - q, (q * cdf - pmean) / alpha - q, 1
         lo, hi = (np.full(n, -np.inf), np.full(n, np.inf)) if bracket is None else bracket
         lo, hi = lo.copy(), hi.copy()
         var, es = np.empty(n), np.empty(n)

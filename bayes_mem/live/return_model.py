@@ -134,6 +134,7 @@ class ReturnModel:
         self._weights = np.full(s2.shape[1], 1.0 / s2.shape[1])
         self._mu_bar = p["mu"] @ self._weights
         self._mu_var = np.var(p["mu"], axis=1)
+        self._alpha_gamma = p["alpha"] + p["gamma"]  # the news impact of a negative shock
         self._z_cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
         self._warm: dict[float, np.ndarray] = {}  # last standardised quantile per tail level
         self._last_z = np.zeros(len(symbols))  # latest standardised residual per symbol
@@ -205,7 +206,7 @@ class ReturnModel:
             sig2 = self._sigma2[rows]
             sd_bar = np.sqrt(sig2 @ self._weights + self._mu_var[rows])
             eps = r[:, None] - mu
-            shock = (p["alpha"][rows] + p["gamma"][rows] * (eps < 0.0)) * (eps * eps)
+            shock = np.where(eps < 0.0, self._alpha_gamma[rows], p["alpha"][rows]) * (eps * eps)
             self._sigma2[rows] = p["omega"][rows] + shock + p["beta"][rows] * sig2
             self._last_z[rows] = (r - self._mu_bar[rows]) / sd_bar
 
