@@ -7,6 +7,7 @@ import json
 import sys
 
 from benchmarks import bench_decider, bench_risk
+from benchmarks._timing import format_table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in args.only or list(parser_groups):
         results += parser_groups[name](repeat=args.repeat)
-    print(bench_decider.format_table(results))
+    print(format_table(results))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump([r.as_dict() for r in results], fh, indent=2)

@@ -64,3 +64,18 @@ def best_pair(
         s_best = min(s_best, per_call_us(subject, number))
         b_best = min(b_best, per_call_us(baseline, baseline_number or number))
     return s_best, b_best
+
+
+def format_table(results: list[Result]) -> str:
+    head = (
+        f"{'benchmark':<32}{'ours us':>10}  {'baseline':<28}{'base us':>10}{'ratio':>9}  "
+        f"{'goal':<15}result"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        verdict = {True: "PASS", False: "FAIL", None: "-"}[r.passed]
+        lines.append(
+            f"{r.name:<32}{r.subject_us:>10.2f}  {r.baseline_name:<28}{r.baseline_us:>10.2f}"
+            f"{r.ratio:>9.3f}  {r.goal:<15}{verdict}"
+        )
+    return "\n".join(lines)

@@ -172,18 +172,3 @@ def run(repeat: int = 7) -> list[Result]:
         *bench_best_of_1000(repeat),
         *bench_batch_10000(repeat),
     ]
-
-
-def format_table(results: list[Result]) -> str:
-    head = (
-        f"{'benchmark':<32}{'ours us':>10}  {'baseline':<28}{'base us':>10}{'ratio':>9}  "
-        f"{'goal':<15}result"
-    )
-    lines = [head, "-" * len(head)]
-    for r in results:
-        verdict = {True: "PASS", False: "FAIL", None: "-"}[r.passed]
-        lines.append(
-            f"{r.name:<32}{r.subject_us:>10.2f}  {r.baseline_name:<28}{r.baseline_us:>10.2f}"
-            f"{r.ratio:>9.3f}  {r.goal:<15}{verdict}"
-        )
-    return "\n".join(lines)
