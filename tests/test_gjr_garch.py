@@ -60,7 +60,7 @@ def test_laplace_fit_recovers_known_parameters():
         (dict(omega=0.0), "omega > 0"),
         (dict(alpha=-0.1), "alpha >= 0"),
         (dict(alpha=0.2, beta=0.85), "alpha \\+ beta < 1"),
-        (dict(nu=2.0), "nu > 2"),
+        (dict(nu=2.05), "nu >= 2.1"),
         (dict(lam=1.0), "lam"),
         (dict(mu=np.nan), "non-finite"),
     ],

@@ -16,6 +16,10 @@ import numpy as np
 from scipy import optimize, signal, special
 
 from bayes_mem.live.skewt import SkewT
+from bayes_mem.live.tail_table import NU_MIN
+
+# Tail weight bounded below by NU_MIN (2.1): the innovations' variance must exist, and the live
+# tables cover nu >= NU_MIN. The nightly job's prior on nu is truncated there too.
 
 PARAMS = ("mu", "omega", "alpha", "gamma", "beta", "nu", "lam")
 
@@ -51,7 +55,7 @@ class GarchDraws:
             ("beta >= 0", a["beta"] >= 0),
             ("alpha + gamma >= 0", a["alpha"] + a["gamma"] >= 0),
             ("alpha + beta < 1", a["alpha"] + a["beta"] < 1),
-            ("nu > 2", a["nu"] > 2),
+            (f"nu >= {NU_MIN}", a["nu"] >= NU_MIN),
             ("-1 < lam < 1", np.abs(a["lam"]) < 1),
         ]
         for what, ok in checks:
@@ -166,7 +170,7 @@ def _unpack(theta: np.ndarray) -> dict[str, np.ndarray]:
         "alpha": np.exp(lalpha),
         "gamma": np.exp(lgamma),
         "beta": special.expit(lbeta),
-        "nu": 2.0 + np.exp(lnu),
+        "nu": NU_MIN + np.exp(lnu),
         "lam": np.tanh(alam),
     }
 
@@ -217,7 +221,7 @@ def fit_laplace(
             np.log(0.03),
             np.log(0.08),
             special.logit(0.9),
-            np.log(6.0 - 2.0),
+            np.log(6.0 - NU_MIN),
             0.0,
         ]
     )

@@ -1,0 +1,1 @@
+"""Evidence: backtests of risk forecasts (and, later, of trading policies)."""
