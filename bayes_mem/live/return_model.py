@@ -236,7 +236,8 @@ class ReturnModel:
         ES credible band across draws is computed on demand: :meth:`RiskForecast.es_band`).
 
         ``method="fast"`` (default) uses the tabulated tail and a warm-started Newton solve:
-        relative error below ~2e-5. ``method="exact"`` solves with scipy to 1e-10 (slow; for
+        relative error below ~2e-5 in the tail (levels >= 0.9), absolute error below 1e-6 (in
+        return units) at any level. ``method="exact"`` solves with scipy to 1e-10 (slow; for
         checks). Both use the tail weights snapped to the table grid."""
         if type(level) is not float or not 0.0 < level < 1.0:
             level = check_probability_open(level, "level")
