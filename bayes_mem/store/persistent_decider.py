@@ -1,0 +1,83 @@
+"""A live decider whose outcomes are written to the store before they count in memory, and that
+can be rebuilt exactly from the store after a restart."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from bayes_mem.live.decider import Decider, check_outcome
+from bayes_mem.live.priors import BetaPrior
+from bayes_mem.store.store import Store
+
+
+class PersistentDecider:
+    """Wraps a :class:`~bayes_mem.live.Decider`: :meth:`record` appends the outcome to the store
+    (durably, refusing a stored trade id) and only then updates the decider; registration writes
+    the signal too. Everything else is the decider's own (``decide``, ``choose``, ``metrics`` ...).
+    """
+
+    def __init__(self, decider: Decider, store: Store) -> None:
+        self.decider = decider
+        self.store = store
+        self._lock = threading.Lock()  # store and memory see outcomes in the same order
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.decider, name)
+
+    def register(self, signal: str, family: str) -> None:
+        with self._lock:
+            self.decider.register(signal, family)  # validates name and family first
+            self.store.register_signals({signal: family})
+
+    def record(
+        self,
+        signal: str,
+        won: bool,
+        pnl: float,
+        trade_id: str | int | None = None,
+        *,
+        settled_at: dt.datetime | None = None,
+        opened_at: dt.datetime | None = None,
+    ) -> str:
+        """Record a settled trade; returns its trade id (generated when none is given)."""
+        won, pnl, tid = check_outcome(won, pnl, trade_id)
+        if signal not in self.decider:
+            raise ValueError(f"unknown signal {signal!r}; register it first")
+        tid = tid or f"auto-{uuid.uuid4().hex}"
+        with self._lock:
+            if self.decider.seen_trade(tid):
+                raise ValueError(f"trade_id {tid!r} was already recorded")
+            self.store.append_outcome(
+                tid, signal, won, pnl, settled_at=settled_at, opened_at=opened_at
+            )
+            self.decider.record(signal, won, pnl, tid)
+        return tid
+
+    @classmethod
+    def restore(
+        cls,
+        store: Store,
+        families: Mapping[str, BetaPrior | None],
+        **decider_options: Any,
+    ) -> PersistentDecider:
+        """Rebuild the decider after a restart: every stored signal registered, every stored
+        outcome replayed in arrival order (so forgetting gives the same state), with the given
+        family priors (families found in the store but not given get the default prior).
+        ``decider_options`` are :class:`~bayes_mem.live.Decider` keyword arguments (rng ...)."""
+        decider = Decider(families, **decider_options)
+        known = set(decider.families)
+        for signal, family in sorted(store.signals().items()):
+            if family not in known:
+                decider.add_family(family)
+                known.add(family)
+            decider.register(signal, family)
+        outcomes = store.outcomes()
+        for trade_id, signal, won, pnl in zip(
+            outcomes["trade_id"], outcomes["signal"], outcomes["won"], outcomes["pnl"], strict=True
+        ):
+            decider.record(signal, bool(won), float(pnl), trade_id)
+        return cls(decider, store)
