@@ -1,0 +1,1 @@
+"""The offline path (nightly job): PyMC models, ArviZ diagnostics, publishing. Imports pymc."""

@@ -1,0 +1,154 @@
+"""Hierarchical Beta-Binomial model of signal win rates (PyMC 6, sampled with nutpie).
+
+For signal i in family f with ``wins_i`` of ``trades_i``::
+
+    eta0 ~ Normal(0, 1)                  global logit win rate
+    tau ~ HalfNormal(0.5)                spread of family logit means
+    eta_f = eta0 + tau z_f,  z_f ~ Normal(0, 1)            (non-centred)
+    mu_logk ~ Normal(log 30, 1)          typical concentration (pseudo-trades)
+    sigma_logk ~ HalfNormal(0.5)
+    log kappa_f = mu_logk + sigma_logk zk_f,  zk_f ~ Normal(0, 1)
+    p_i ~ Beta(m_f kappa_f, (1 - m_f) kappa_f),  m_f = logistic(eta_f)
+    wins_i ~ Binomial(trades_i, p_i)
+
+The per-signal ``p_i`` are integrated out: ``wins_i ~ BetaBinomial(trades_i, m_f kappa_f,
+(1 - m_f) kappa_f)``, so the likelihood needs only per-signal counts and its cost does not grow
+with the number of trades; identical (family, wins, trades) rows enter once with a weight.
+Up to a constant, ``log BetaBinomial(w | n, a, b) = sum_{j<w} log(a + j) + sum_{j<n-w} log(b + j)
+- sum_{j<n} log(a + b + j)``, so a family's whole likelihood is
+``sum_j [W_j log(a + j) + L_j log(b + j) - N_j log(a + b + j)]`` with ``W_j`` (``L_j``, ``N_j``) the
+number of its signals with more than ``j`` wins (losses, trades): a (families x max trades)
+table of counts replaces one term per signal, and no log-gamma is evaluated while sampling.
+Per-signal posteriors follow conjugately from each hyperparameter draw:
+``p_i | draw ~ Beta(m_f kappa_f + wins_i, (1 - m_f) kappa_f + losses_i)``.
+
+The model is compiled once per number of families and refitted by swapping data.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+PRIORS = {
+    "eta0": "Normal(0, 1)",
+    "tau": "HalfNormal(0.5)",
+    "mu_logk": "Normal(log(30), 1)",
+    "sigma_logk": "HalfNormal(0.5)",
+}
+
+
+@dataclass(frozen=True)
+class WinRateData:
+    """Sufficient statistics: for each family f and j = 0 .. J-1, how many of its signals have more
+    than j wins (``w_surv``), losses (``l_surv``) and trades (``n_surv``)."""
+
+    families: tuple[str, ...]
+    w_surv: np.ndarray  # (F, J) float
+    l_surv: np.ndarray
+    n_surv: np.ndarray
+    n_signals: np.ndarray  # (F,) signals with at least one trade
+
+    @classmethod
+    def from_counts(cls, counts: pd.DataFrame) -> WinRateData:
+        """From per-signal counts (columns family, wins, trades; e.g. ``Store.signal_counts``).
+        Signals without trades carry no information; families without any still get a row."""
+        missing = {"family", "wins", "trades"} - set(counts.columns)
+        if missing:
+            raise ValueError(f"counts need columns family, wins, trades; missing {sorted(missing)}")
+        wins = counts["wins"].to_numpy(np.int64)
+        trades = counts["trades"].to_numpy(np.int64)
+        if np.any(wins < 0) or np.any(trades < wins):
+            raise ValueError("counts need 0 <= wins <= trades on every row")
+        families = tuple(sorted(counts["family"].unique()))
+        if not families:
+            raise ValueError("no signals in the counts")
+        fidx = counts["family"].map({f: i for i, f in enumerate(families)}).to_numpy()
+        j_max = max(int(trades.max()), 1)
+        shape = (len(families), j_max + 1)
+
+        def survival(values: np.ndarray) -> np.ndarray:
+            hist = np.zeros(shape)
+            np.add.at(hist, (fidx, values), 1.0)  # hist[f, v]: signals with exactly v
+            return hist[:, ::-1].cumsum(axis=1)[:, ::-1][:, 1:]  # [f, j]: signals with > j
+
+        return cls(
+            families,
+            survival(wins),
+            survival(trades - wins),
+            survival(trades),
+            np.bincount(fidx[trades > 0], minlength=len(families)).astype(float),
+        )
+
+
+def build_model(data: WinRateData):
+    import pymc as pm
+
+    coords = {"family": list(data.families)}
+    with pm.Model(coords=coords) as model:
+        w_surv = pm.Data("w_surv", data.w_surv)
+        l_surv = pm.Data("l_surv", data.l_surv)
+        n_surv = pm.Data("n_surv", data.n_surv)
+        j = pm.Data("j", np.arange(data.w_surv.shape[1], dtype=float))
+        eta0 = pm.Normal("eta0", 0.0, 1.0)
+        tau = pm.HalfNormal("tau", 0.5)
+        z = pm.Normal("z", 0.0, 1.0, dims="family")
+        mu_logk = pm.Normal("mu_logk", np.log(30.0), 1.0)
+        sigma_logk = pm.HalfNormal("sigma_logk", 0.5)
+        zk = pm.Normal("zk", 0.0, 1.0, dims="family")
+        mean = pm.Deterministic("mean", pm.math.invlogit(eta0 + tau * z), dims="family")
+        kappa = pm.Deterministic("kappa", pm.math.exp(mu_logk + sigma_logk * zk), dims="family")
+        a = (mean * kappa)[:, None]
+        b = ((1.0 - mean) * kappa)[:, None]
+        loglik = w_surv * pm.math.log(a + j) + l_surv * pm.math.log(b + j)
+        loglik = loglik - n_surv * pm.math.log(a + b + j)
+        pm.Potential("loglik", loglik.sum())
+    return model
+
+
+class WinRateModel:
+    """Compile-once, refit-many wrapper (nutpie). One compiled model per number of families."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[int, object] = {}
+        self._lock = threading.Lock()
+
+    def compiled(self, data: WinRateData):
+        import nutpie
+
+        key = len(data.families)
+        with self._lock:
+            if key not in self._compiled:
+                self._compiled[key] = nutpie.compile_pymc_model(build_model(data))
+            base = self._compiled[key]
+        j = np.arange(data.w_surv.shape[1], dtype=float)
+        return base.with_data(w_surv=data.w_surv, l_surv=data.l_surv, n_surv=data.n_surv, j=j)
+
+    def fit(
+        self,
+        data: WinRateData,
+        *,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 2,
+        target_accept: float = 0.95,
+        seed: int = 0,
+    ):
+        """Posterior DataTree (nutpie, seeded), with family names as coordinates."""
+        import nutpie
+
+        tree = nutpie.sample(
+            self.compiled(data),
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            target_accept=target_accept,
+            progress_bar=False,
+        )
+        post = tree["posterior"].to_dataset().assign_coords(family=list(data.families))
+        tree["posterior"] = post
+        return tree
