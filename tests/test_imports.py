@@ -29,6 +29,8 @@ ts = ThompsonSamplingDecider()
 ts.decide_execute("x")
 ts.get_signal_quality_metrics("x")
 Decider.from_json(d.to_json())
+from bayes_mem.live.prior_set import load_active, apply_family_priors
+import bayes_mem.live.return_model, bayes_mem.live.portfolio, bayes_mem.live.correlation
 """
     loaded = _modules_after(code)
     assert "bayes_mem" in loaded and "numpy" in loaded

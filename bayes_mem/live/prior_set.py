@@ -1,0 +1,234 @@
+"""The prior set: the only thing the nightly job hands the live path (see ../shared/DESIGN.md).
+
+A versioned, immutable JSON document: per signal family, posterior draws of the family's mean win
+rate and concentration; per symbol, posterior draws of the GJR-GARCH-skew-t parameters and each
+draw's conditional variance at ``data_through``; the diagnostics verdict. On disk (under
+``models/prior_sets/v000042/prior_set.json``) it is wrapped with the SHA-256 of its canonical
+JSON, and ``models/ACTIVE`` names the active version.
+
+Publishing is atomic: a version directory is written under a temporary name, flushed and renamed
+into place; ``ACTIVE`` is replaced by ``os.replace`` of a flushed temporary file. A reader (or a
+crash at any instant) sees the old set or the complete new one. The loader verifies schema and
+hash and refuses anything else, so a live process keeps its last good set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bayes_mem.live._validate import check_int, check_name
+from bayes_mem.live.gjr_garch import GarchDraws
+from bayes_mem.live.priors import BetaPrior
+
+SCHEMA = "bayes_mem.prior_set/1"
+PRIOR_SETS = "prior_sets"
+ACTIVE = "ACTIVE"
+
+
+class PriorSetError(ValueError):
+    """A prior set that is missing, corrupt, truncated or of an unknown schema."""
+
+
+@dataclass(frozen=True)
+class FamilyPosterior:
+    """Posterior draws of one family's Beta prior: mean win rate and concentration."""
+
+    mean: np.ndarray
+    kappa: np.ndarray
+
+    def __post_init__(self) -> None:
+        m = np.asarray(self.mean, dtype=float)
+        k = np.asarray(self.kappa, dtype=float)
+        if m.ndim != 1 or m.shape != k.shape or m.size == 0:
+            raise PriorSetError("family draws need equal-length 1-d mean and kappa arrays")
+        if not (np.all((m > 0) & (m < 1)) and np.all(np.isfinite(k) & (k > 0))):
+            raise PriorSetError("family draws need 0 < mean < 1 and kappa > 0")
+        object.__setattr__(self, "mean", m)
+        object.__setattr__(self, "kappa", k)
+
+    def point_prior(self) -> BetaPrior:
+        """Empirical-Bayes summary: Beta with the posterior means of mean and concentration."""
+        m, k = float(self.mean.mean()), float(self.kappa.mean())
+        return BetaPrior(m * k, (1 - m) * k)
+
+
+@dataclass(frozen=True)
+class SymbolPosterior:
+    draws: GarchDraws
+    sigma2: np.ndarray  # per draw, conditional variance for the day after data_through
+
+    def __post_init__(self) -> None:
+        s2 = np.asarray(self.sigma2, dtype=float)
+        if s2.shape != (self.draws.size,) or not np.all(np.isfinite(s2) & (s2 > 0)):
+            raise PriorSetError("sigma2 needs one positive value per draw")
+        object.__setattr__(self, "sigma2", s2)
+
+
+@dataclass(frozen=True)
+class PriorSet:
+    version: int
+    created_at: str  # ISO 8601
+    data_through: str | None  # last date of data used
+    code_version: str
+    config_hash: str
+    families: dict[str, FamilyPosterior] = field(default_factory=dict)
+    symbols: dict[str, SymbolPosterior] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "version": self.version,
+            "created_at": self.created_at,
+            "data_through": self.data_through,
+            "code_version": self.code_version,
+            "config_hash": self.config_hash,
+            "families": {
+                name: {"mean": f.mean.tolist(), "kappa": f.kappa.tolist()}
+                for name, f in sorted(self.families.items())
+            },
+            "symbols": {
+                name: {"draws": s.draws.to_json(), "sigma2": s.sigma2.tolist()}
+                for name, s in sorted(self.symbols.items())
+            },
+            "diagnostics": self.diagnostics,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> PriorSet:
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise PriorSetError(f"not a {SCHEMA} document (schema: {got!r})")
+        try:
+            families = {
+                check_name(n, "family"): FamilyPosterior(
+                    np.asarray(f["mean"]), np.asarray(f["kappa"])
+                )
+                for n, f in data["families"].items()
+            }
+            symbols = {
+                check_name(n, "symbol"): SymbolPosterior(
+                    GarchDraws.from_json(s["draws"]), np.asarray(s["sigma2"])
+                )
+                for n, s in data["symbols"].items()
+            }
+            return cls(
+                version=check_int(data["version"], "version", minimum=1),
+                created_at=str(data["created_at"]),
+                data_through=None if data["data_through"] is None else str(data["data_through"]),
+                code_version=str(data["code_version"]),
+                config_hash=str(data["config_hash"]),
+                families=families,
+                symbols=symbols,
+                diagnostics=dict(data["diagnostics"]),
+            )
+        except PriorSetError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise PriorSetError(f"malformed prior set: {exc!r}") from exc
+
+
+def canonical_bytes(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def version_dir(models_dir: str | Path, version: int) -> Path:
+    return Path(models_dir) / PRIOR_SETS / f"v{version:06d}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_prior_set(prior_set: PriorSet, models_dir: str | Path) -> Path:
+    """Write a new version directory atomically; refuses to overwrite an existing version."""
+    final = version_dir(models_dir, prior_set.version)
+    if final.exists():
+        raise PriorSetError(f"prior set version {prior_set.version} already exists: {final}")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex}"
+    tmp.mkdir(mode=0o700)
+    doc = prior_set.to_json()
+    payload = {"sha256": hashlib.sha256(canonical_bytes(doc)).hexdigest(), "prior_set": doc}
+    path = tmp / "prior_set.json"
+    with open(path, "wb") as fh:
+        fh.write(canonical_bytes(payload))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(path, 0o600)
+    _fsync_dir(tmp)
+    os.rename(tmp, final)  # atomic on POSIX; fails if another publisher won the race
+    _fsync_dir(final.parent)
+    return final
+
+
+def activate(models_dir: str | Path, version: int) -> None:
+    """Make ``version`` the active prior set (it must load and verify)."""
+    load_prior_set(models_dir, version)
+    models = Path(models_dir)
+    tmp = models / f".{ACTIVE}.{uuid.uuid4().hex}"
+    with open(tmp, "w") as fh:
+        fh.write(f"{version}\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, models / ACTIVE)
+    _fsync_dir(models)
+
+
+def active_version(models_dir: str | Path) -> int | None:
+    path = Path(models_dir) / ACTIVE
+    if not path.exists():
+        return None
+    text = path.read_text().strip()
+    if not text.isdigit():
+        raise PriorSetError(f"{path} does not name a version: {text[:40]!r}")
+    return int(text)
+
+
+def load_prior_set(models_dir: str | Path, version: int) -> PriorSet:
+    """Load and verify one version (schema and SHA-256)."""
+    path = version_dir(models_dir, version) / "prior_set.json"
+    try:
+        payload = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise PriorSetError(f"no prior set version {version} at {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PriorSetError(f"corrupt prior set {path}: {exc}") from exc
+    if not isinstance(payload, dict) or set(payload) != {"sha256", "prior_set"}:
+        raise PriorSetError(f"corrupt prior set {path}: unexpected layout")
+    digest = hashlib.sha256(canonical_bytes(payload["prior_set"])).hexdigest()
+    if digest != payload["sha256"]:
+        raise PriorSetError(f"prior set {path} fails its hash check")
+    prior_set = PriorSet.from_json(payload["prior_set"])
+    if prior_set.version != version:
+        raise PriorSetError(f"{path} holds version {prior_set.version}, not {version}")
+    return prior_set
+
+
+def load_active(models_dir: str | Path) -> PriorSet | None:
+    """The verified active prior set, or None when none was ever activated."""
+    version = active_version(models_dir)
+    return None if version is None else load_prior_set(models_dir, version)
+
+
+def apply_family_priors(prior_set: PriorSet, decider: Any) -> None:
+    """Give every family of the prior set its point prior in ``decider`` (adding new families).
+    The decider keeps its raw counts, so nothing is counted twice."""
+    known = decider.families
+    for name, fam in prior_set.families.items():
+        if name in known:
+            decider.set_family_prior(name, fam.point_prior())
+        else:
+            decider.add_family(name, fam.point_prior())
