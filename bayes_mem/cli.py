@@ -1,10 +1,19 @@
-"""``bayes-mem`` command line. Exit codes: 0 success, 2 bad usage or input."""
+"""``bayes-mem`` command line.
+
+Exit codes: 0 success (for ``recalibrate``: a new prior set is published and active); 3 the
+diagnostics gate rejected the fit (the previous prior set stays active); 1 an error (message on
+stderr); 2 bad usage.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
 from pathlib import Path
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
 
 def _positive_int(text: str) -> int:
@@ -17,23 +26,68 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="SQLAlchemy URL (default: SQLite under --data)")
+    p.add_argument("--data", type=Path, default=Path("data"), help="data directory (default data/)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bayes-mem", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="bayes-mem", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
+
     demo = sub.add_parser("demo", help="run the live decision path on simulated signals")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.add_argument("--rounds", type=_positive_int, default=2_000, help="rounds to simulate")
     demo.add_argument(
-        "--state",
-        type=Path,
-        default=Path("models") / "demo" / "decider_state.json",
+        "--state", type=Path, default=Path("models") / "demo" / "decider_state.json",
         help="where to write the decider's JSON snapshot (default models/demo/decider_state.json)",
+    )  # fmt: skip
+
+    rec = sub.add_parser("recalibrate", help="the nightly job: fit, gate, publish a prior set")
+    _store_args(rec)
+    rec.add_argument(
+        "--models", type=Path, default=Path("models"), help="model registry (default models/)"
     )
+    rec.add_argument("--config", type=Path, help="JSON file of RecalibrationConfig fields")
+    rec.add_argument("--json", type=Path, help="also write the JSON summary to this file")
+
+    priors = sub.add_parser("priors", help="list, show or activate prior sets")
+    priors.add_argument("action", choices=["list", "show", "activate"])
+    priors.add_argument("version", nargs="?", type=_positive_int)
+    priors.add_argument("--models", type=Path, default=Path("models"))
+    _store_args(priors)
+
+    ingest = sub.add_parser("ingest", help="append validated signals, outcomes or returns")
+    ingest.add_argument("what", choices=["signals", "outcomes", "returns"])
+    ingest.add_argument("file", type=Path, help="CSV or Parquet file")
+    ingest.add_argument("--kind", choices=["log", "simple"], help="returns only: which returns")
+    _store_args(ingest)
     return parser
+
+
+def _open_store(args: argparse.Namespace):
+    from bayes_mem.store import Store
+
+    return Store(args.store, data_dir=args.data)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )  # fmt: skip
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        print(f"bayes-mem {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from bayes_mem.demo import format_result, run_demo, save_state
 
@@ -41,8 +95,82 @@ def main(argv: list[str] | None = None) -> int:
         print(format_result(result))
         save_state(result.decider, args.state)
         print(f"\ndecider state written to {args.state}")
-        return 0
-    return 2  # pragma: no cover - argparse rejects unknown commands
+        return EXIT_OK
+    if args.command == "recalibrate":
+        from bayes_mem.offline.recalibrate import RecalibrationConfig, recalibrate
+
+        config = (
+            RecalibrationConfig.from_file(args.config) if args.config else RecalibrationConfig()
+        )
+        with _open_store(args) as store:
+            result = recalibrate(store, args.models, config)
+        summary = json.dumps(result.to_json(), indent=2, default=str)
+        print(summary)
+        if args.json:
+            args.json.write_text(summary)
+        return result.exit_code
+    if args.command == "priors":
+        return _priors(args)
+    if args.command == "ingest":
+        with _open_store(args) as store:
+            if args.what == "signals":
+                n = store.register_signals(args.file)
+            elif args.what == "outcomes":
+                n = store.ingest_outcomes(args.file)
+            else:
+                if args.kind is None:
+                    print(
+                        "bayes-mem ingest returns: --kind log|simple is required", file=sys.stderr
+                    )
+                    return EXIT_USAGE
+                n = store.ingest_returns(args.file, kind=args.kind)
+        print(f"{n} {args.what} written")
+        return EXIT_OK
+    return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
+
+
+def _priors(args: argparse.Namespace) -> int:
+    from bayes_mem.live.prior_set import activate, active_version, load_prior_set
+
+    root = args.models / "prior_sets"
+    if args.action == "list":
+        active = active_version(args.models)
+        for path in sorted(root.glob("v[0-9]*")):
+            v = int(path.name[1:])
+            try:
+                ps = load_prior_set(args.models, v)
+                state = "passed" if ps.diagnostics.get("passed") else "rejected"
+                line = (
+                    f"v{v:06d}  {ps.created_at}  {state}  {len(ps.families)} families  "
+                    f"{len(ps.symbols)} symbols"
+                )
+            except ValueError as exc:
+                line = f"v{v:06d}  UNREADABLE: {exc}"
+            print(("* " if v == active else "  ") + line)
+        return EXIT_OK
+    if args.version is None:
+        print(f"bayes-mem priors {args.action}: a VERSION is required", file=sys.stderr)
+        return EXIT_USAGE
+    if args.action == "show":
+        print(
+            json.dumps(load_prior_set(args.models, args.version).to_json()["diagnostics"], indent=2)
+        )
+        return EXIT_OK
+    activate(args.models, args.version)
+    if args.store or (args.data / "bayes_mem.sqlite").exists():
+        import datetime as dt
+
+        from bayes_mem.store import schema
+
+        with _open_store(args) as store, store.engine.begin() as conn:
+            ps = schema.prior_sets
+            conn.execute(ps.update().where(ps.c.status == "active").values(status="retired"))
+            conn.execute(
+                ps.update().where(ps.c.version == args.version)
+                .values(status="active", activated_at=dt.datetime.now(dt.UTC))
+            )  # fmt: skip
+    print(f"prior set v{args.version} is active")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

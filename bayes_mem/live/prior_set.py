@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,8 +153,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_prior_set(prior_set: PriorSet, models_dir: str | Path) -> Path:
-    """Write a new version directory atomically; refuses to overwrite an existing version."""
+def write_prior_set(
+    prior_set: PriorSet,
+    models_dir: str | Path,
+    extra: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write a new version directory atomically; refuses to overwrite an existing version.
+    ``extra`` writes further artifacts (the fit's netCDF ...) into the directory before it is
+    renamed into place."""
     final = version_dir(models_dir, prior_set.version)
     if final.exists():
         raise PriorSetError(f"prior set version {prior_set.version} already exists: {final}")
@@ -168,6 +175,8 @@ def write_prior_set(prior_set: PriorSet, models_dir: str | Path) -> Path:
         fh.flush()
         os.fsync(fh.fileno())
     os.chmod(path, 0o600)
+    if extra is not None:
+        extra(tmp)
     _fsync_dir(tmp)
     os.rename(tmp, final)  # atomic on POSIX; fails if another publisher won the race
     _fsync_dir(final.parent)
@@ -175,8 +184,10 @@ def write_prior_set(prior_set: PriorSet, models_dir: str | Path) -> Path:
 
 
 def activate(models_dir: str | Path, version: int) -> None:
-    """Make ``version`` the active prior set (it must load and verify)."""
-    load_prior_set(models_dir, version)
+    """Make ``version`` the active prior set (it must load, verify, and have passed its gate)."""
+    prior_set = load_prior_set(models_dir, version)
+    if prior_set.diagnostics.get("passed") is False:
+        raise PriorSetError(f"prior set v{version} failed its diagnostics gate; not activating")
     models = Path(models_dir)
     tmp = models / f".{ACTIVE}.{uuid.uuid4().hex}"
     with open(tmp, "w") as fh:

@@ -134,7 +134,7 @@ class WinRateModel:
         draws: int = 2000,
         tune: int = 1000,
         chains: int = 4,
-        target_accept: float = 0.95,
+        target_accept: float = 0.99,
         seed: int = 0,
     ):
         """Posterior DataTree (nutpie, seeded), with family names as coordinates. The defaults

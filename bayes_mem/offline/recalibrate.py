@@ -1,0 +1,227 @@
+"""The nightly recalibration job: read the store, fit, gate, publish (or reject) a prior set.
+
+Steps, each timed: per-signal counts from the store -> hierarchical win-rate fit (PyMC + nutpie)
+-> posterior predictive check -> diagnostics gate -> per-symbol return draws -> a new prior-set
+version written atomically with its fit as netCDF (configuration in attrs) -> store record ->
+activation when the gate passed. A rejected fit is written too, for analysts, but never activated:
+the previous prior set stays live.
+
+Interim: the returns part uses the maximum-likelihood + Laplace approximation of
+:func:`bayes_mem.live.gjr_garch.fit_laplace` until the partially pooled PyMC returns model lands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from bayes_mem import __version__
+from bayes_mem.live.gjr_garch import fit_laplace, variance_path
+from bayes_mem.live.prior_set import (
+    FamilyPosterior,
+    PriorSet,
+    SymbolPosterior,
+    activate,
+    write_prior_set,
+)
+from bayes_mem.offline.diagnostics import Verdict, gate
+from bayes_mem.offline.winrate import (
+    PRIORS,
+    WinRateData,
+    WinRateModel,
+    hyper_draws,
+    posterior_predictive_pvalues,
+)
+from bayes_mem.store import schema
+from bayes_mem.store.store import Store
+
+log = logging.getLogger("bayes_mem.recalibrate")
+
+EXIT_PUBLISHED = 0
+EXIT_ERROR = 1
+EXIT_REJECTED = 3
+HYPER = ["eta0", "tau", "mu_logk", "sigma_logk", "mean", "kappa"]
+
+
+@dataclass(frozen=True)
+class RecalibrationConfig:
+    draws: int = 2000
+    tune: int = 1000
+    chains: int = 4
+    target_accept: float = 0.99
+    seed: int = 0
+    family_draws_published: int = 400  # hyperparameter draws kept in the prior set
+    returns_window: int = 1000  # days per symbol for the returns fit
+    returns_min_days: int = 250
+    returns_draws: int = 200
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> RecalibrationConfig:
+        data = json.loads(Path(path).read_text())
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown config keys {sorted(unknown)} in {path}")
+        return cls(**data)
+
+    def hash(self) -> str:
+        text = json.dumps({**asdict(self), "priors": PRIORS}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class RecalibrationResult:
+    version: int
+    status: str  # "active" or "rejected"
+    verdict: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    artifact_dir: str = ""
+    n_signals: int = 0
+    n_symbols: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PUBLISHED if self.status == "active" else EXIT_REJECTED
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def next_version(store: Store, models_dir: Path) -> int:
+    with store.engine.connect() as conn:
+        top = conn.execute(sa.select(sa.func.max(schema.prior_sets.c.version))).scalar() or 0
+    existing = [
+        int(p.name[1:]) for p in (models_dir / "prior_sets").glob("v[0-9]*") if p.name[1:].isdigit()
+    ]
+    return max([top, *existing]) + 1
+
+
+def recalibrate(
+    store: Store,
+    models_dir: str | Path = "models",
+    config: RecalibrationConfig | None = None,
+    winrate_model: WinRateModel | None = None,
+) -> RecalibrationResult:
+    config = config or RecalibrationConfig()
+    models = Path(models_dir)
+    models.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+
+    def step(name: str, t0: float) -> None:
+        timings[name] = round(time.perf_counter() - t0, 3)
+        log.info("%s done in %.1f s", name, timings[name])
+
+    t0 = time.perf_counter()
+    counts = store.signal_counts()
+    if counts.empty or counts["trades"].sum() == 0:
+        raise ValueError("the store has no settled outcomes to fit")
+    data = WinRateData.from_counts(counts)
+    step("read_store", t0)
+
+    t0 = time.perf_counter()
+    log.info("fitting win rates: %d signals in %d families", len(counts), len(data.families))
+    tree = (winrate_model or WinRateModel()).fit(
+        data, draws=config.draws, tune=config.tune, chains=config.chains,
+        target_accept=config.target_accept, seed=config.seed,
+    )  # fmt: skip
+    step("fit_win_rates", t0)
+
+    t0 = time.perf_counter()
+    ppc = posterior_predictive_pvalues(counts, tree, rng=config.seed)
+    verdict: Verdict = gate(tree, HYPER, ppc)
+    step("diagnostics", t0)
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(config.seed)
+    mean, kappa = hyper_draws(
+        tree,
+        min(
+            config.family_draws_published,
+            tree["posterior"].sizes["draw"] * tree["posterior"].sizes["chain"],
+        ),
+        rng,
+    )
+    families = {f: FamilyPosterior(mean[:, i], kappa[:, i]) for i, f in enumerate(data.families)}
+    symbols: dict[str, SymbolPosterior] = {}
+    panel = store.returns_panel()
+    data_through = None
+    for symbol in panel.columns:
+        r = panel[symbol].dropna().to_numpy()[-config.returns_window :]
+        if r.size < config.returns_min_days:
+            log.warning("skipping %s: %d days < %d", symbol, r.size, config.returns_min_days)
+            continue
+        fit = fit_laplace(r, config.returns_draws, rng)
+        sigma2 = variance_path(r, fit.draws, float(np.var(r)))[:, -1]
+        symbols[str(symbol)] = SymbolPosterior(fit.draws, sigma2)
+    if len(panel.index):
+        data_through = str(panel.index.max())
+    step("fit_returns", t0)
+
+    t0 = time.perf_counter()
+    version = next_version(store, models)
+    prior_set = PriorSet(
+        version=version,
+        created_at=dt.datetime.now(dt.UTC).isoformat(),
+        data_through=data_through,
+        code_version=__version__,
+        config_hash=config.hash(),
+        families=families,
+        symbols=symbols,
+        diagnostics=verdict.to_json(),
+    )
+    final = write_prior_set(prior_set, models, extra=lambda d: _write_fit(tree, d, config))
+    status = "active" if verdict.passed else "rejected"
+    through = None if data_through is None else dt.date.fromisoformat(data_through[:10])
+    record = {
+        "version": version,
+        "created_at": dt.datetime.now(dt.UTC),
+        "data_from": None,
+        "data_through": through,
+        "code_version": __version__,
+        "config_hash": config.hash(),
+        "status": "candidate" if verdict.passed else "rejected",
+        "diagnostics": json.dumps(verdict.to_json()),
+        "artifact_dir": str(final),
+    }
+    with store.engine.begin() as conn:
+        conn.execute(schema.prior_sets.insert().values(**record))
+    if verdict.passed:
+        activate(models, version)
+        with store.engine.begin() as conn:
+            ps = schema.prior_sets
+            conn.execute(ps.update().where(ps.c.status == "active").values(status="retired"))
+            conn.execute(
+                ps.update().where(ps.c.version == version)
+                .values(status="active", activated_at=dt.datetime.now(dt.UTC))
+            )  # fmt: skip
+    step("publish", t0)
+    log.info("prior set v%d %s: %s", version, status, "; ".join(verdict.reasons) or "gate passed")
+    return RecalibrationResult(
+        version, status, verdict.to_json(), timings, str(final), len(counts), len(symbols)
+    )
+
+
+def _write_fit(tree: Any, directory: Path, config: RecalibrationConfig) -> None:
+    """The win-rate fit as netCDF (posterior and sample stats) with its configuration in attrs."""
+    import xarray as xr
+
+    stats = tree["sample_stats"].to_dataset()
+    stats = stats.drop_vars([k for k, v in stats.data_vars.items() if v.dtype == object])
+    out = xr.DataTree.from_dict(
+        {"posterior": tree["posterior"].to_dataset(), "sample_stats": stats}
+    )
+    out.attrs.update(
+        model="bayes_mem.offline.winrate", config=json.dumps(asdict(config)),
+        config_hash=config.hash(), code_version=__version__, priors=json.dumps(PRIORS),
+    )  # fmt: skip
+    path = directory / "winrate_fit.nc"
+    out.to_netcdf(path, engine="h5netcdf")
+    path.chmod(0o600)

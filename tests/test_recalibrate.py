@@ -1,0 +1,103 @@
+"""The nightly job end to end on a store of synthetic history: publish, reject, CLI."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from bayes_mem.cli import main
+from bayes_mem.live.gjr_garch import GarchDraws, simulate
+from bayes_mem.live.prior_set import active_version, load_active
+from bayes_mem.offline.recalibrate import EXIT_REJECTED, RecalibrationConfig, recalibrate
+from bayes_mem.offline.winrate import WinRateModel
+from bayes_mem.store import Store
+
+
+def fill(store: Store, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    fams = {"momentum": 0.54, "mean_reversion": 0.47, "breakout": 0.5}
+    names = {f"{f}_{i:02d}": f for f in fams for i in range(30)}
+    store.register_signals(names)
+    rows = []
+    for name, fam in names.items():
+        p = rng.beta(fams[fam] * 30, (1 - fams[fam]) * 30)
+        for t in range(int(rng.integers(5, 40))):
+            won = bool(rng.random() < p)
+            rows.append(
+                (f"{name}-{t}", name, won, 1.0 if won else -1.0, f"2026-01-{1 + t % 28:02d}")
+            )
+    store.ingest_outcomes(
+        pd.DataFrame(rows, columns=["trade_id", "signal", "won", "pnl", "settled_at"])
+    )
+    truth = GarchDraws(
+        mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.88], nu=[6.0], lam=[-0.1]
+    )
+    dates = pd.bdate_range("2024-01-01", periods=400)
+    for sym in ("SPY", "QQQ"):
+        r, _ = simulate(truth, dates.size, rng)
+        store.ingest_returns(
+            pd.DataFrame({"symbol": sym, "date": dates, "return": r[0]}), kind="log"
+        )
+
+
+@pytest.fixture(scope="module")
+def winrate_model():
+    return WinRateModel()
+
+
+@pytest.mark.slow
+def test_publish_then_reject_keeps_the_previous_set(tmp_path, winrate_model):
+    store = Store(data_dir=tmp_path / "data")
+    fill(store)
+    models = tmp_path / "models"
+    config = RecalibrationConfig(returns_draws=50, returns_min_days=300)
+    good = recalibrate(store, models, config, winrate_model)
+    assert good.status == "active" and good.exit_code == 0, good.verdict
+    assert active_version(models) == good.version == 1
+    ps = load_active(models)
+    assert set(ps.families) == {"momentum", "mean_reversion", "breakout"}
+    assert set(ps.symbols) == {"SPY", "QQQ"} and ps.diagnostics["passed"]
+    fit = xr.open_datatree(f"{good.artifact_dir}/winrate_fit.nc", engine="h5netcdf")
+    assert (
+        json.loads(fit.attrs["config"])["draws"] == 2000
+        and fit.attrs["config_hash"] == config.hash()
+    )
+    counts = store.signal_counts().groupby("family")[["wins", "trades"]].sum()
+    for fam, post in ps.families.items():  # the family means follow the data
+        assert abs(post.mean.mean() - counts.loc[fam, "wins"] / counts.loc[fam, "trades"]) < 0.02
+
+    short = RecalibrationConfig(draws=40, tune=60, chains=2, returns_draws=50, returns_min_days=300)
+    bad = recalibrate(store, models, short, winrate_model)
+    assert bad.status == "rejected" and bad.exit_code == EXIT_REJECTED
+    assert any("ESS" in r for r in bad.verdict["reasons"])
+    assert active_version(models) == 1  # nothing changed for the trader
+    rows = store.table("prior_sets").set_index("version")
+    assert rows.loc[1, "status"] == "active" and rows.loc[2, "status"] == "rejected"
+    assert (models / "prior_sets" / "v000002" / "winrate_fit.nc").exists()  # kept for analysts
+
+
+@pytest.mark.slow
+def test_cli_recalibrate_priors_and_ingest(tmp_path, capsys):
+    data, models = tmp_path / "data", tmp_path / "models"
+    store = Store(data_dir=data)
+    fill(store, seed=1)
+    store.close()
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"returns_draws": 50, "returns_min_days": 300}))
+    code = main(["recalibrate", "--data", str(data), "--models", str(models), "--config", str(cfg)])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["status"] == "active" and out["version"] == 1
+    assert main(["priors", "list", "--models", str(models)]) == 0
+    assert "* v000001" in capsys.readouterr().out
+    assert main(["priors", "activate", "7", "--models", str(models), "--data", str(data)]) == 1
+    bad = tmp_path / "bad.csv"
+    bad.write_text("trade_id,signal,won,pnl,settled_at\nz1,nope,true,1,2026-01-01\n")
+    assert main(["ingest", "outcomes", str(bad), "--data", str(data)]) == 1
+    assert "line 2" in capsys.readouterr().err
+    cfg.write_text(json.dumps({"draws": 10, "nonsense": 1}))
+    assert (
+        main(["recalibrate", "--data", str(data), "--models", str(models), "--config", str(cfg)])
+        == 1
+    )
