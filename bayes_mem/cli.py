@@ -38,7 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="run the live decision path on simulated signals")
+    full = sub.add_parser(
+        "demo", help="synthetic store -> nightly job -> a trading day on the published priors"
+    )
+    full.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    full.add_argument(
+        "--dir", type=Path, default=Path("demo"),
+        help="demo folder, recreated on every run (default demo/)",
+    )  # fmt: skip
+
+    demo = sub.add_parser("demo-live", help="the live decision path alone on simulated signals")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.add_argument("--rounds", type=_positive_int, default=2_000, help="rounds to simulate")
     demo.add_argument(
@@ -89,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
+        from bayes_mem.demo_nightly import run
+
+        code, lines = run(args.dir, args.seed)
+        print("\n".join(lines))
+        return code
+    if args.command == "demo-live":
         from bayes_mem.demo import format_result, run_demo, save_state
 
         result = run_demo(seed=args.seed, rounds=args.rounds)

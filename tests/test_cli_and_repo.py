@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_demo_learns_and_writes_a_restorable_owner_only_snapshot(tmp_path, capsys):
     state = tmp_path / "state" / "decider.json"
-    assert main(["demo", "--rounds", "300", "--seed", "3", "--state", str(state)]) == 0
+    assert main(["demo-live", "--rounds", "300", "--seed", "3", "--state", str(state)]) == 0
     out = capsys.readouterr().out
     assert "PnL" in out and str(state) in out
     restored = Decider.from_json(state.read_text())
@@ -32,7 +32,7 @@ def test_demo_beats_trading_everything_and_is_reproducible():
 
 
 @pytest.mark.parametrize(
-    "argv", [["demo", "--rounds", "0"], ["demo", "--rounds", "x"], ["nope"], []]
+    "argv", [["demo-live", "--rounds", "0"], ["demo-live", "--rounds", "x"], ["nope"], []]
 )
 def test_bad_command_lines_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as info:
@@ -56,3 +56,18 @@ def test_no_lock_files_or_index_hosts_are_tracked():
         assert not (ROOT / name).exists()
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert "index-url" not in pyproject and "find-links" not in pyproject
+
+
+@pytest.mark.slow
+def test_full_demo_runs_the_nightly_job_and_a_trading_day(tmp_path, capsys):
+    root = tmp_path / "demo"
+    assert main(["demo", "--dir", str(root), "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "prior set v1 active" in out and "binding" in out
+    assert (root / "models" / "ACTIVE").read_text().strip() == "1"
+    assert main(["demo", "--dir", str(root), "--seed", "1"]) == 0  # recreated, not appended
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("precious")
+    assert main(["demo", "--dir", str(foreign)]) == 1
+    assert (foreign / "keep.txt").read_text() == "precious"

@@ -55,7 +55,7 @@ HYPER = ["eta0", "tau", "mu_logk", "sigma_logk", "mean", "kappa"]
 @dataclass(frozen=True)
 class RecalibrationConfig:
     draws: int = 2000
-    tune: int = 1000
+    tune: int = 2000
     chains: int = 4
     target_accept: float = 0.99
     seed: int = 0

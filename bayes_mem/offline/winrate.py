@@ -132,7 +132,7 @@ class WinRateModel:
         data: WinRateData,
         *,
         draws: int = 2000,
-        tune: int = 1000,
+        tune: int = 2000,
         chains: int = 4,
         target_accept: float = 0.99,
         seed: int = 0,
