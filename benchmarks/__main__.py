@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from benchmarks import bench_decider, bench_risk
+from benchmarks import bench_decider, bench_recalibrate, bench_risk
 from benchmarks._timing import format_table
 
 
@@ -15,10 +15,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7, help="timing repeats; best is kept")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument(
-        "--only", action="append", choices=["decider", "risk"], help="run only this group"
+        "--only",
+        action="append",
+        choices=["decider", "risk", "offline"],
+        help="run only this group",
     )
     args = parser.parse_args(argv)
-    parser_groups = {"decider": bench_decider.run, "risk": bench_risk.run}
+    parser_groups = {
+        "decider": bench_decider.run,
+        "risk": bench_risk.run,
+        "offline": bench_recalibrate.run,
+    }
     results = []
     for name in args.only or list(parser_groups):
         results += parser_groups[name](repeat=args.repeat)

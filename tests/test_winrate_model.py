@@ -110,7 +110,9 @@ def test_posterior_predictive_check_flags_a_wrong_concentration(truth_and_fit):
 def prior_draw(rng, n_families):
     eta0, tau = rng.normal(0, 1), abs(rng.normal(0, 0.5))
     mu_logk, sigma_logk = rng.normal(np.log(30), 1), abs(rng.normal(0, 0.5))
-    mean = 1 / (1 + np.exp(-(eta0 + tau * rng.normal(size=n_families))))
+    z = rng.normal(size=n_families)
+    z -= z.mean()  # the model's ZeroSumNormal: eta0 is the average family logit mean
+    mean = 1 / (1 + np.exp(-(eta0 + tau * z)))
     kappa = np.exp(mu_logk + sigma_logk * rng.normal(size=n_families))
     return {"eta0": eta0, "mu_logk": mu_logk}, mean, kappa
 

@@ -4,7 +4,8 @@ For signal i in family f with ``wins_i`` of ``trades_i``::
 
     eta0 ~ Normal(0, 1)                  global logit win rate
     tau ~ HalfNormal(0.5)                spread of family logit means
-    eta_f = eta0 + tau z_f,  z_f ~ Normal(0, 1)            (non-centred)
+    eta_f = eta0 + d_f,  d ~ ZeroSumNormal(tau)   (eta0: the average family logit mean;
+                  d = tau z, z ~ ZeroSumNormal(1), unless every family is data-rich: centred_means)
     mu_logk ~ Normal(log 30, 1)          typical concentration (pseudo-trades)
     sigma_logk ~ HalfNormal(0.5)
     log kappa_f = mu_logk + sigma_logk zk_f,  zk_f ~ Normal(0, 1)
@@ -84,6 +85,23 @@ class WinRateData:
         )
 
 
+CENTRE_BELOW = 0.02  # data-only sd of every family's logit mean below which eta is centred
+
+
+def centred_means(data: WinRateData) -> bool:
+    """Whether every family is so well determined by its own data (approximate sd of its logit
+    mean below ``CENTRE_BELOW``, 1/25 of tau's prior scale) that the centred parameterisation
+    mixes better. Measured: 100,000 signals in 20 families, non-centred: bulk ESS ~300 of
+    16,000 draws, R-hat up to 1.017; centred: ESS ~27,000, R-hat 1.001. On 4 families of 75
+    signals the centred one diverged (14-59 transitions) and the non-centred one passes."""
+    total = data.n_surv.sum(axis=1)  # total trades per family: sum_j (signals with > j trades)
+    signals = np.maximum(data.n_signals, 1)
+    per_signal = total / signals
+    n_eff = total / (1.0 + np.maximum(per_signal - 1.0, 0.0) / 31.0)  # overdispersion at kappa 30
+    sd = 1.0 / np.sqrt(0.25 * np.maximum(n_eff, 1.0))
+    return bool(np.all(sd < CENTRE_BELOW))
+
+
 def build_model(data: WinRateData):
     import pymc as pm
 
@@ -95,12 +113,17 @@ def build_model(data: WinRateData):
         j = pm.Data("j", np.arange(data.w_surv.shape[1], dtype=float))
         eta0 = pm.Normal("eta0", 0.0, 1.0)
         tau = pm.HalfNormal("tau", 0.5)
-        z = pm.Normal("z", 0.0, 1.0, dims="family")
         mu_logk = pm.Normal("mu_logk", np.log(30.0), 1.0)
         sigma_logk = pm.HalfNormal("sigma_logk", 0.5)
-        zk = pm.Normal("zk", 0.0, 1.0, dims="family")
-        mean = pm.Deterministic("mean", pm.math.invlogit(eta0 + tau * z), dims="family")
-        kappa = pm.Deterministic("kappa", pm.math.exp(mu_logk + sigma_logk * zk), dims="family")
+        # family deviations d ~ ZeroSumNormal(tau): eta0 is exactly the average family logit mean
+        if centred_means(data):  # data-rich families: centred
+            eta = eta0 + pm.ZeroSumNormal("d", sigma=tau, dims="family")
+            logk = pm.Normal("logk", mu_logk, sigma_logk, dims="family")
+        else:  # data-poor families: non-centred
+            eta = eta0 + tau * pm.ZeroSumNormal("z", sigma=1.0, dims="family")
+            logk = mu_logk + sigma_logk * pm.Normal("zk", 0.0, 1.0, dims="family")
+        mean = pm.Deterministic("mean", pm.math.invlogit(eta), dims="family")
+        kappa = pm.Deterministic("kappa", pm.math.exp(logk), dims="family")
         a = (mean * kappa)[:, None]
         b = ((1.0 - mean) * kappa)[:, None]
         loglik = w_surv * pm.math.log(a + j) + l_surv * pm.math.log(b + j)
@@ -113,13 +136,13 @@ class WinRateModel:
     """Compile-once, refit-many wrapper (nutpie). One compiled model per number of families."""
 
     def __init__(self) -> None:
-        self._compiled: dict[int, object] = {}
+        self._compiled: dict[tuple[int, bool], object] = {}
         self._lock = threading.Lock()
 
     def compiled(self, data: WinRateData):
         import nutpie
 
-        key = len(data.families)
+        key = (len(data.families), centred_means(data))
         with self._lock:
             if key not in self._compiled:
                 self._compiled[key] = nutpie.compile_pymc_model(build_model(data))
@@ -137,9 +160,9 @@ class WinRateModel:
         target_accept: float = 0.99,
         seed: int = 0,
     ):
-        """Posterior DataTree (nutpie, seeded), with family names as coordinates. The defaults
-        (4 chains x 2,000 draws) are what the gate needs with ~10 families: with 2 x 1,000 the
-        global mean's bulk ESS was ~240 (R-hat 1.016)."""
+        """Posterior DataTree (nutpie, seeded), with family names as coordinates. Defaults:
+        4 chains x 2,000 draws after 2,000 tuning steps at target acceptance 0.99 (1,000 tuning
+        steps left divergences on 4 data-poor families)."""
         import nutpie
 
         tree = nutpie.sample(
