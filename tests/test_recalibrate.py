@@ -101,3 +101,24 @@ def test_cli_recalibrate_priors_and_ingest(tmp_path, capsys):
         main(["recalibrate", "--data", str(data), "--models", str(models), "--config", str(cfg)])
         == 1
     )
+
+
+@pytest.mark.slow
+def test_pymc_returns_model_in_the_nightly_job(tmp_path, winrate_model):
+    from bayes_mem.live.prior_set import load_prior_set
+
+    store = Store(data_dir=tmp_path / "data")
+    fill(store, seed=2)
+    config = RecalibrationConfig(
+        returns_model="pymc", returns_draws=100, returns_min_days=300, returns_mcmc_draws=500
+    )
+    result = recalibrate(store, tmp_path / "models", config, winrate_model)
+    summary = result.verdict["summary"]
+    assert "returns_max_rhat" in summary and "returns_divergences" in summary
+    ps = load_prior_set(tmp_path / "models", result.version)
+    assert set(ps.symbols) == {"SPY", "QQQ"}
+    for sym in ps.symbols.values():
+        assert sym.draws.size == 100 and np.all(sym.draws.lam == 0.0)
+        assert np.all((sym.draws.beta > 0.5) & (sym.draws.beta < 1.0))
+    with pytest.raises(ValueError, match="returns_model"):
+        RecalibrationConfig(returns_model="garch")

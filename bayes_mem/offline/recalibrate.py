@@ -6,8 +6,10 @@ version written atomically with its fit as netCDF (configuration in attrs) -> st
 activation when the gate passed. A rejected fit is written too, for analysts, but never activated:
 the previous prior set stays live.
 
-Interim: the returns part uses the maximum-likelihood + Laplace approximation of
-:func:`bayes_mem.live.gjr_garch.fit_laplace` until the partially pooled PyMC returns model lands.
+Returns: by default (interim) the maximum-likelihood + Laplace approximation of
+:func:`bayes_mem.live.gjr_garch.fit_laplace` per symbol; with ``returns_model="pymc"`` the
+partially pooled PyMC model of :mod:`bayes_mem.offline.returns_model`, gated like the win-rate
+fit (both must pass).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from bayes_mem.live.prior_set import (
     write_prior_set,
 )
 from bayes_mem.offline.diagnostics import Verdict, gate
+from bayes_mem.offline.returns_model import draws_for_live, fit_returns
 from bayes_mem.offline.winrate import (
     PRIORS,
     WinRateData,
@@ -50,6 +53,7 @@ EXIT_PUBLISHED = 0
 EXIT_ERROR = 1
 EXIT_REJECTED = 3
 HYPER = ["eta0", "tau", "mu_logk", "sigma_logk", "mean", "kappa"]
+RETURNS_HYPER = ["pi0", "s_pi", "n0", "s_nu", "alpha", "gamma", "beta", "nu", "mu_pct"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,15 @@ class RecalibrationConfig:
     family_draws_published: int = 400  # hyperparameter draws kept in the prior set
     returns_window: int = 1000  # days per symbol for the returns fit
     returns_min_days: int = 250
-    returns_draws: int = 200
+    returns_draws: int = 200  # parameter draws per symbol in the prior set
+    returns_model: str = "laplace"  # "laplace" (ML + Laplace, interim default) or "pymc"
+    returns_mcmc_draws: int = 1000  # per chain, for returns_model="pymc"
+
+    def __post_init__(self) -> None:
+        if self.returns_model not in ("laplace", "pymc"):
+            raise ValueError(
+                f"returns_model must be 'laplace' or 'pymc', got {self.returns_model!r}"
+            )
 
     @classmethod
     def from_file(cls, path: str | Path) -> RecalibrationConfig:
@@ -152,17 +164,35 @@ def recalibrate(
     families = {f: FamilyPosterior(mean[:, i], kappa[:, i]) for i, f in enumerate(data.families)}
     symbols: dict[str, SymbolPosterior] = {}
     panel = store.returns_panel()
-    data_through = None
-    for symbol in panel.columns:
-        r = panel[symbol].dropna().to_numpy()[-config.returns_window :]
-        if r.size < config.returns_min_days:
-            log.warning("skipping %s: %d days < %d", symbol, r.size, config.returns_min_days)
-            continue
-        fit = fit_laplace(r, config.returns_draws, rng)
-        sigma2 = variance_path(r, fit.draws, float(np.var(r)))[:, -1]
-        symbols[str(symbol)] = SymbolPosterior(fit.draws, sigma2)
-    if len(panel.index):
-        data_through = str(panel.index.max())
+    data_through = str(panel.index.max()) if len(panel.index) else None
+    if config.returns_model == "pymc" and len(panel.columns):
+        full = panel.dropna().iloc[-config.returns_window :]
+        if len(full) < config.returns_min_days:
+            raise ValueError(f"only {len(full)} days with returns for every symbol")
+        names = [str(c) for c in full.columns]
+        returns_tree = fit_returns(
+            full.to_numpy(), names, draws=config.returns_mcmc_draws, tune=config.returns_mcmc_draws,
+            chains=config.chains, seed=config.seed,
+        )  # fmt: skip
+        returns_verdict = gate(returns_tree, RETURNS_HYPER)
+        verdict = Verdict(
+            verdict.passed and returns_verdict.passed,
+            verdict.reasons + tuple(f"returns: {r}" for r in returns_verdict.reasons),
+            {**verdict.summary, **{f"returns_{k}": v for k, v in returns_verdict.summary.items()}},
+        )
+        for name, (draws, sigma2) in draws_for_live(
+            returns_tree, config.returns_draws, rng
+        ).items():
+            symbols[name] = SymbolPosterior(draws, sigma2)
+    else:
+        for symbol in panel.columns:
+            r = panel[symbol].dropna().to_numpy()[-config.returns_window :]
+            if r.size < config.returns_min_days:
+                log.warning("skipping %s: %d days < %d", symbol, r.size, config.returns_min_days)
+                continue
+            fit = fit_laplace(r, config.returns_draws, rng)
+            sigma2 = variance_path(r, fit.draws, float(np.var(r)))[:, -1]
+            symbols[str(symbol)] = SymbolPosterior(fit.draws, sigma2)
     step("fit_returns", t0)
 
     t0 = time.perf_counter()
