@@ -12,8 +12,6 @@ import pandas as pd
 
 from benchmarks._timing import Result
 
-HYPER = ["eta0", "tau", "mu_logk", "sigma_logk", "mean", "kappa"]
-
 
 def synthetic_counts(n_signals: int, n_families: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
@@ -29,11 +27,16 @@ def synthetic_counts(n_signals: int, n_families: int, seed: int = 0) -> pd.DataF
 
 def ours(counts: pd.DataFrame) -> tuple[float, bool]:
     from bayes_mem.offline.diagnostics import gate
-    from bayes_mem.offline.winrate import WinRateData, WinRateModel, posterior_predictive_pvalues
+    from bayes_mem.offline.winrate import (
+        GATED_VARS,
+        WinRateData,
+        WinRateModel,
+        posterior_predictive_pvalues,
+    )
 
     t0 = time.perf_counter()
     tree = WinRateModel().fit(WinRateData.from_counts(counts), seed=1)
-    verdict = gate(tree, HYPER, posterior_predictive_pvalues(counts, tree, rng=0))
+    verdict = gate(tree, GATED_VARS, posterior_predictive_pvalues(counts, tree, rng=0))
     return time.perf_counter() - t0, verdict.passed
 
 

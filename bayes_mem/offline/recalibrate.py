@@ -38,6 +38,7 @@ from bayes_mem.live.prior_set import (
 from bayes_mem.offline.diagnostics import Verdict, gate
 from bayes_mem.offline.returns_model import draws_for_live, fit_returns
 from bayes_mem.offline.winrate import (
+    GATED_VARS,
     PRIORS,
     WinRateData,
     WinRateModel,
@@ -52,7 +53,6 @@ log = logging.getLogger("bayes_mem.recalibrate")
 EXIT_PUBLISHED = 0
 EXIT_ERROR = 1
 EXIT_REJECTED = 3
-HYPER = ["eta0", "tau", "mu_logk", "sigma_logk", "mean", "kappa"]
 RETURNS_HYPER = ["pi0", "s_pi", "n0", "s_nu", "alpha", "gamma", "beta", "nu", "mu_pct"]
 
 
@@ -148,7 +148,7 @@ def recalibrate(
 
     t0 = time.perf_counter()
     ppc = posterior_predictive_pvalues(counts, tree, rng=config.seed)
-    verdict: Verdict = gate(tree, HYPER, ppc)
+    verdict: Verdict = gate(tree, GATED_VARS, ppc)
     step("diagnostics", t0)
 
     t0 = time.perf_counter()

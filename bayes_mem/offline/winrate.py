@@ -34,6 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+#: the hyperparameters the diagnostics gate checks
+GATED_VARS = ["eta0", "tau", "mu_logk", "sigma_logk", "mean", "kappa"]
+
 PRIORS = {
     "eta0": "Normal(0, 1)",
     "tau": "HalfNormal(0.5)",
