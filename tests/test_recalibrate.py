@@ -104,21 +104,50 @@ def test_cli_recalibrate_priors_and_ingest(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_pymc_returns_model_in_the_nightly_job(tmp_path, winrate_model):
+def test_returns_fit_in_the_nightly_job_and_the_laplace_option(tmp_path, winrate_model):
+    from bayes_mem.live.gjr_garch import variance_path
     from bayes_mem.live.prior_set import load_prior_set
 
     store = Store(data_dir=tmp_path / "data")
     fill(store, seed=2)
-    config = RecalibrationConfig(
-        returns_model="pymc", returns_draws=100, returns_min_days=300, returns_mcmc_draws=500
+    # a third symbol with too little history is skipped; a late extra day for SPY only
+    dates = pd.bdate_range("2024-01-01", periods=400)
+    store.ingest_returns(
+        pd.DataFrame({"symbol": "NEW", "date": dates[-50:], "return": 0.01 * np.sin(range(50))}),
+        kind="log",
     )
+    late = pd.DataFrame(
+        {"symbol": ["SPY"], "date": [dates[-1] + pd.offsets.BDay()], "return": [-0.05]}
+    )
+    store.ingest_returns(late, kind="log")
+    config = RecalibrationConfig(returns_draws=100, returns_min_days=300)
+    assert config.returns_model == "pymc"
     result = recalibrate(store, tmp_path / "models", config, winrate_model)
     summary = result.verdict["summary"]
-    assert "returns_max_rhat" in summary and "returns_divergences" in summary
+    assert result.status == "active", result.verdict
+    assert "returns_max_rhat" in summary and "returns_ppc_vol_clustering" in summary
     ps = load_prior_set(tmp_path / "models", result.version)
     assert set(ps.symbols) == {"SPY", "QQQ"}
     for sym in ps.symbols.values():
-        assert sym.draws.size == 100 and np.all(sym.draws.lam == 0.0)
+        assert sym.draws.size == 100 and np.all(np.abs(sym.draws.lam) < 1)
         assert np.all((sym.draws.beta > 0.5) & (sym.draws.beta < 1.0))
+    fit = xr.open_datatree(f"{result.artifact_dir}/returns_fit.nc", engine="h5netcdf")
+    assert fit.attrs["config_hash"] == config.hash()
+    assert list(fit["posterior"]["symbol"].values) == ["QQQ", "SPY"]
+    # the published states: QQQ's is the fit's end-of-window state; SPY's was rolled through its
+    # late -5% day with each draw's own parameters
+    post = fit["posterior"].to_dataset().stack(sample=("chain", "draw"))
+    for name, late_days in (("QQQ", []), ("SPY", [-0.05])):
+        sym = ps.symbols[name]
+        beta = post["beta"].sel(symbol=name).values
+        at = np.array([np.flatnonzero(beta == b)[0] for b in sym.draws.beta])
+        end = post["last_sigma2_pct"].sel(symbol=name).values[at] / 100.0**2
+        want = variance_path(np.array(late_days), sym.draws, end)[:, -1]
+        np.testing.assert_allclose(sym.sigma2, want, rtol=1e-9)
+    laplace = recalibrate(
+        store, tmp_path / "models2", RecalibrationConfig(returns_model="laplace", returns_draws=50,
+        returns_min_days=300), winrate_model,
+    )  # fmt: skip
+    assert set(load_prior_set(tmp_path / "models2", laplace.version).symbols) == {"SPY", "QQQ"}
     with pytest.raises(ValueError, match="returns_model"):
         RecalibrationConfig(returns_model="garch")

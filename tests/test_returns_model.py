@@ -1,34 +1,193 @@
-"""The pooled PyMC returns model (work in progress): recovery of simulated parameters and the
+"""The pooled PyMC returns model: its likelihood against the live path's, bad input, recovery of
+simulated parameters, the posterior predictive check, simulation-based calibration, and the
 conversion of its posterior into live-path draws."""
 
 import numpy as np
 import pytest
+from scipy import special, stats
 
-from bayes_mem.live.gjr_garch import GarchDraws, simulate, variance_path
+from bayes_mem.live.gjr_garch import GarchDraws, log_likelihood, simulate, variance_path
 from bayes_mem.live.return_model import ReturnModel
+from bayes_mem.offline import returns_model as rm
+
+TRUTH = GarchDraws(
+    mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.88], nu=[6.0], lam=[-0.2]
+)
+
+
+def point_at(model, draws: GarchDraws) -> dict:
+    """The model's free parameters (transformed space) at one draw's values, pooling scales ~0."""
+    pers = draws.alpha + draws.gamma / 2 + draws.beta
+    shock = draws.alpha + draws.gamma / 2
+    tiny = np.log(1e-12)
+    return {
+        "pi0": np.array(special.logit(pers[0])), "s_pi_log__": np.array(tiny),
+        "u": np.zeros(1), "shock_share_logodds__": special.logit(shock / pers),
+        "asymmetry_logodds__": special.logit(draws.gamma / 2 / shock),
+        "long_run_var_log__": np.log(draws.omega * rm.SCALE**2 / (1 - pers)),
+        "n0": np.array(np.log(draws.nu[0] - 2.1)), "s_nu_log__": np.array(tiny), "w": np.zeros(1),
+        "l0": np.array(np.arctanh(draws.lam[0])), "s_lam_log__": np.array(tiny), "x": np.zeros(1),
+        "mu_pct": draws.mu * rm.SCALE,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("n_days", [2, 5, 64, 65, 700])
+def test_likelihood_equals_the_live_recursion_and_skew_t_density(n_days):
+    """The scan-free prefix filter and the pytensor skew-t give the live path's log-likelihood
+    (percent units: minus n log 100), including day counts on and off a power of two."""
+    r = simulate(TRUTH, n_days, np.random.default_rng(n_days))[0][0]
+    pct = r[:, None] * rm.SCALE
+    model = rm.build_returns_model(pct, ["A"], pct.var(axis=0), pct.var(axis=0))
+    f = model.compile_fn(model.replace_rvs_by_values([model.potentials[0]])[0], point_fn=True)
+    got = float(f({**model.initial_point(), **point_at(model, TRUTH)}))
+    want = float(log_likelihood(r, TRUTH, float(r.var()))[0]) - n_days * np.log(rm.SCALE)
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("returns", "symbols", "match"),
+    [
+        (np.zeros((10, 2)) + np.arange(10)[:, None] * 1e-3, ["A"], "matching 1 symbols"),
+        (np.full((1, 1), 0.01), ["A"], "days >= 2"),
+        (np.array([[0.01], [np.nan], [0.02]]), ["A"], "finite: nan at day 1 of 'A'"),
+        (np.array([[0.01, 0.02], [0.03, 0.01]]), ["A", "A"], "duplicate"),
+        (np.array([[0.01, 0.02], [0.01, 0.01]]), ["A", "B"], "constant returns for 'A'"),
+    ],
+)
+def test_bad_returns_are_refused_before_any_compile(returns, symbols, match):
+    model = rm.ReturnsModel()
+    with pytest.raises(ValueError, match=match):
+        model.fit(returns, symbols)
+    assert model._compiled == {}
+
+
+def test_doubling_depth_covers_the_window():
+    for n in (2, 3, 4, 5, 1000, 1024, 1025, 2520):
+        d = rm.doubling_depth(n)
+        assert 2**d >= n and (d == 1 or 2 ** (d - 1) < n)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    r = np.stack([simulate(TRUTH, 1500, rng)[0][0] for _ in range(3)], axis=1)
+    model = rm.ReturnsModel()
+    tree = model.fit(r, ["A", "B", "C"], draws=500, tune=500, chains=2, seed=1)
+    return model, r, tree
 
 
 @pytest.mark.slow
-def test_recovers_simulated_gjr_parameters_and_feeds_the_live_model():
-    from bayes_mem.offline.returns_model import draws_for_live, fit_returns
-
-    rng = np.random.default_rng(0)
-    truth = GarchDraws(
-        mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.88], nu=[6.0], lam=[0.0]
-    )
-    r = np.stack([simulate(truth, 1500, rng)[0][0] for _ in range(3)], axis=1)
-    tree = fit_returns(r, ["A", "B", "C"], draws=500, tune=500, seed=1)
+def test_recovers_simulated_parameters_and_feeds_the_live_model(fitted):
+    _, r, tree = fitted
     assert int(tree["sample_stats"]["diverging"].sum()) == 0
     post = tree["posterior"]
-    for name, value in (("beta", 0.88), ("nu", 6.0)):
+    for name, value in (("beta", 0.88), ("nu", 6.0), ("lam", -0.2)):
         lo, hi = post[name].quantile([0.005, 0.995], dim=("chain", "draw")).values
         assert np.all((lo <= value) & (value <= hi)), (name, lo, hi)
-    persistence = (post["alpha"] + post["gamma"] / 2 + post["beta"]).mean(("chain", "draw")).values
-    assert np.allclose(persistence, 0.03 + 0.06 + 0.88, atol=0.03)
-    live = draws_for_live(tree, 100, rng)
+    assert np.allclose(post["persistence"].mean(("chain", "draw")).values, 0.97, atol=0.03)
+    assert float(post["lam"].mean()) < -0.05  # the skew is seen, with its sign
+    rng = np.random.default_rng(3)
+    live = rm.draws_for_live(tree, 100, rng)
     model = ReturnModel({s: d for s, (d, _) in live.items()}, {s: v for s, (_, v) in live.items()})
-    # the published state equals the recursion run through the data with each draw
-    for j, s in enumerate(["A", "B", "C"]):
+    for j, s in enumerate(["A", "B", "C"]):  # the published state = the live recursion's
         d, v = live[s]
         np.testing.assert_allclose(variance_path(r[:, j], d, r[:, j].var())[:, -1], v, rtol=1e-6)
     assert np.all(model.risk(0.99).es_log > 0)
+    with pytest.raises(ValueError, match="n_draws"):
+        rm.draws_for_live(tree, 10**6, rng)
+
+
+@pytest.mark.slow
+def test_posterior_predictive_check_passes_the_truth_and_flags_lost_clustering(fitted):
+    from bayes_mem.offline.diagnostics import gate
+
+    _, r, tree = fitted
+    ppc = rm.posterior_predictive_pvalues(tree, r, rng=0)
+    assert all(0.005 < p < 0.995 for p in ppc.values()), ppc
+    # the same returns shuffled in time: same tails, no volatility clustering
+    shuffled = np.random.default_rng(1).permuted(r, axis=0)
+    flagged = rm.posterior_predictive_pvalues(tree, shuffled, rng=0)
+    assert flagged["vol_clustering"] > 0.995, flagged
+    verdict = gate(tree, rm.GATED_VARS, flagged)
+    assert not verdict.passed and any("vol_clustering" in x for x in verdict.reasons)
+
+
+@pytest.mark.slow
+def test_refits_reuse_the_compiled_model(fitted):
+    model, r, _ = fitted
+    before = dict(model._compiled)
+    tree = model.fit(r[:-7], ["X", "Y", "Z"], draws=50, tune=50, chains=1, seed=2)
+    assert model._compiled == before  # same symbols count and depth: no new compile
+    assert list(tree["posterior"]["symbol"].values) == ["X", "Y", "Z"]
+    assert tree["posterior"].sizes["draw"] == 50
+
+
+# ------------------------------------------------------------- simulation-based calibration
+SBC_PARAMS = ("pi0", "n0", "l0", "persistence", "shock_share", "long_run_var", "nu", "lam")
+
+
+def prior_draw(rng: np.random.Generator, n_symbols: int, nu_shift: float = 0.0) -> dict:
+    """One draw of every parameter from the model's priors (percent units, vref = 1);
+    ``nu_shift`` moves the simulator's tail weight away from the model's prior."""
+    pri = rm.PRIORS
+    pi0 = rng.normal(*pri["pi0"][1:])
+    persistence = special.expit(
+        pi0 + abs(rng.normal(0, pri["s_pi"][1])) * rng.normal(size=n_symbols)
+    )
+    n0 = rng.normal(*pri["n0"][1:]) + nu_shift
+    nu = 2.1 + np.exp(n0 + abs(rng.normal(0, pri["s_nu"][1])) * rng.normal(size=n_symbols))
+    l0 = rng.normal(*pri["l0"][1:])
+    lam = np.tanh(l0 + abs(rng.normal(0, pri["s_lam"][1])) * rng.normal(size=n_symbols))
+    return {
+        "pi0": pi0, "n0": n0, "l0": l0, "persistence": persistence, "nu": nu, "lam": lam,
+        "shock_share": rng.beta(*pri["shock_share"][1:], n_symbols),
+        "asymmetry": rng.beta(*pri["asymmetry"][1:], n_symbols),
+        "long_run_var": np.exp(rng.normal(0.0, pri["long_run_var"][2], n_symbols)),
+        "mu_pct": rng.normal(*pri["mu_pct"][1:], n_symbols),
+    }  # fmt: skip
+
+
+def simulate_prior(rng: np.random.Generator, n_days: int, truth: dict) -> np.ndarray:
+    """(days, symbols) returns in fractions, variance starting at var0 = vref = 1 (percent^2)."""
+    p, q, g = truth["persistence"], truth["shock_share"], truth["asymmetry"]
+    draws = GarchDraws(
+        mu=truth["mu_pct"], omega=truth["long_run_var"] * (1 - p), alpha=p * q * (1 - g),
+        gamma=2 * p * q * g, beta=p * (1 - q), nu=truth["nu"], lam=truth["lam"],
+    )  # fmt: skip
+    return simulate(draws, n_days, rng, sigma2_0=np.ones(draws.size))[0].T / rm.SCALE
+
+
+def sbc_ranks(model, n_sims, *, n_symbols=2, n_days=500, nu_shift=0.0, seed=0):
+    """Ranks of each true parameter (first symbol for per-symbol ones) among 99 thinned draws."""
+    rng = np.random.default_rng(seed)
+    ranks = {k: [] for k in SBC_PARAMS}
+    one = np.full(n_symbols, 1.0 / rm.SCALE**2)  # var0 = vref = 1 percent^2
+    for s in range(n_sims):
+        truth = prior_draw(rng, n_symbols, nu_shift)
+        r = simulate_prior(rng, n_days, truth)
+        tree = model.fit(
+            r, [f"S{i}" for i in range(n_symbols)], var0=one, vref=one,
+            draws=495, tune=500, chains=2, seed=s, progress=False,
+        )  # fmt: skip
+        post = tree["posterior"]
+        for name in SBC_PARAMS:
+            v = post[name].values
+            draws = (v if v.ndim == 2 else v[..., 0]).ravel()[::10][:99]
+            ranks[name].append(int(np.sum(draws < np.atleast_1d(truth[name])[0])))
+    return {k: np.array(v) for k, v in ranks.items()}
+
+
+def uniform_p(ranks, bins=10, n_draws=99):
+    hist = np.histogram(ranks, bins=bins, range=(0, n_draws + 1))[0]
+    return stats.chisquare(hist).pvalue
+
+
+@pytest.mark.slow
+def test_simulation_based_calibration():
+    model = rm.ReturnsModel()
+    ranks = sbc_ranks(model, 100)
+    for name, r in ranks.items():
+        assert uniform_p(r) > 0.001, (name, np.histogram(r, bins=10, range=(0, 100))[0])
+    # the same check fails when the simulator's tails are lighter than the model's prior says
+    wrong = sbc_ranks(model, 40, nu_shift=2.0, seed=1)
+    assert uniform_p(wrong["n0"]) < 0.001, np.histogram(wrong["n0"], bins=10, range=(0, 100))

@@ -6,10 +6,12 @@ version written atomically with its fit as netCDF (configuration in attrs) -> st
 activation when the gate passed. A rejected fit is written too, for analysts, but never activated:
 the previous prior set stays live.
 
-Returns: by default (interim) the maximum-likelihood + Laplace approximation of
-:func:`bayes_mem.live.gjr_garch.fit_laplace` per symbol; with ``returns_model="pymc"`` the
-partially pooled PyMC model of :mod:`bayes_mem.offline.returns_model`, gated like the win-rate
-fit (both must pass).
+Returns: by default the partially pooled GJR-GARCH skew-t PyMC model of
+:mod:`bayes_mem.offline.returns_model`, fitted on the symbols' common dates in the window and gated
+like the win-rate fit (both must pass, each with its posterior predictive check); its draws and
+end-of-window variance states (rolled forward through any later returns of a symbol) are
+published. ``returns_model="laplace"`` uses the per-symbol maximum-likelihood + Laplace
+approximation of :func:`bayes_mem.live.gjr_garch.fit_laplace` instead (fast, not gated).
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from bayes_mem.live.prior_set import (
     activate,
     write_prior_set,
 )
+from bayes_mem.offline import returns_model as rm
 from bayes_mem.offline.diagnostics import Verdict, gate
-from bayes_mem.offline.returns_model import draws_for_live, fit_returns
 from bayes_mem.offline.winrate import (
     GATED_VARS,
     PRIORS,
@@ -53,7 +55,6 @@ log = logging.getLogger("bayes_mem.recalibrate")
 EXIT_PUBLISHED = 0
 EXIT_ERROR = 1
 EXIT_REJECTED = 3
-RETURNS_HYPER = ["pi0", "s_pi", "n0", "s_nu", "alpha", "gamma", "beta", "nu", "mu_pct"]
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,10 @@ class RecalibrationConfig:
     returns_window: int = 1000  # days per symbol for the returns fit
     returns_min_days: int = 250
     returns_draws: int = 200  # parameter draws per symbol in the prior set
-    returns_model: str = "laplace"  # "laplace" (ML + Laplace, interim default) or "pymc"
+    returns_model: str = "pymc"  # "pymc" (pooled Bayesian GJR-GARCH skew-t) or "laplace"
     returns_mcmc_draws: int = 1000  # per chain, for returns_model="pymc"
+    returns_mcmc_tune: int = 1000
+    returns_target_accept: float = 0.9
 
     def __post_init__(self) -> None:
         if self.returns_model not in ("laplace", "pymc"):
@@ -85,7 +88,8 @@ class RecalibrationConfig:
         return cls(**data)
 
     def hash(self) -> str:
-        text = json.dumps({**asdict(self), "priors": PRIORS}, sort_keys=True)
+        priors = {"winrate": PRIORS, "returns": rm.PRIORS}
+        text = json.dumps({**asdict(self), "priors": priors}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -121,7 +125,10 @@ def recalibrate(
     models_dir: str | Path = "models",
     config: RecalibrationConfig | None = None,
     winrate_model: WinRateModel | None = None,
+    returns_model: rm.ReturnsModel | None = None,
 ) -> RecalibrationResult:
+    """Run the nightly job once; ``winrate_model``/``returns_model`` carry compiled models across
+    runs in one process (default: the process-wide caches)."""
     config = config or RecalibrationConfig()
     models = Path(models_dir)
     models.mkdir(parents=True, exist_ok=True)
@@ -165,26 +172,33 @@ def recalibrate(
     symbols: dict[str, SymbolPosterior] = {}
     panel = store.returns_panel()
     data_through = str(panel.index.max()) if len(panel.index) else None
+    returns_tree, window = None, None
     if config.returns_model == "pymc" and len(panel.columns):
-        full = panel.dropna().iloc[-config.returns_window :]
-        if len(full) < config.returns_min_days:
-            raise ValueError(f"only {len(full)} days with returns for every symbol")
-        names = [str(c) for c in full.columns]
-        returns_tree = fit_returns(
-            full.to_numpy(), names, draws=config.returns_mcmc_draws, tune=config.returns_mcmc_draws,
-            chains=config.chains, seed=config.seed,
+        window = returns_window(panel, config)
+    if window is not None and window.shape[1]:
+        names = [str(c) for c in window.columns]
+        log.info("fitting returns: %d symbols x %d days", len(names), len(window))
+        r = window.to_numpy()
+        returns_tree = (returns_model or rm.default_model()).fit(
+            r, names, draws=config.returns_mcmc_draws, tune=config.returns_mcmc_tune,
+            chains=config.chains, target_accept=config.returns_target_accept, seed=config.seed,
         )  # fmt: skip
-        returns_verdict = gate(returns_tree, RETURNS_HYPER)
+        ppc_r = rm.posterior_predictive_pvalues(returns_tree, r, rng=config.seed)
+        returns_verdict = gate(returns_tree, rm.GATED_VARS, ppc_r)
         verdict = Verdict(
             verdict.passed and returns_verdict.passed,
-            verdict.reasons + tuple(f"returns: {r}" for r in returns_verdict.reasons),
+            verdict.reasons + tuple(f"returns: {x}" for x in returns_verdict.reasons),
             {**verdict.summary, **{f"returns_{k}": v for k, v in returns_verdict.summary.items()}},
         )
-        for name, (draws, sigma2) in draws_for_live(
+        last = window.index.max()
+        for name, (draws, sigma2) in rm.draws_for_live(
             returns_tree, config.returns_draws, rng
         ).items():
+            later = panel[name].loc[panel.index > last].dropna().to_numpy()
+            if later.size:  # bring the state forward through the symbol's later returns
+                sigma2 = variance_path(later, draws, sigma2)[:, -1]
             symbols[name] = SymbolPosterior(draws, sigma2)
-    else:
+    elif config.returns_model == "laplace":
         for symbol in panel.columns:
             r = panel[symbol].dropna().to_numpy()[-config.returns_window :]
             if r.size < config.returns_min_days:
@@ -207,7 +221,13 @@ def recalibrate(
         symbols=symbols,
         diagnostics=verdict.to_json(),
     )
-    final = write_prior_set(prior_set, models, extra=lambda d: _write_fit(tree, d, config))
+
+    def artifacts(directory: Path) -> None:
+        _write_fit(tree, directory, config)
+        if returns_tree is not None:
+            _write_fit(returns_tree, directory, config, "returns")
+
+    final = write_prior_set(prior_set, models, extra=artifacts)
     status = "active" if verdict.passed else "rejected"
     through = None if data_through is None else dt.date.fromisoformat(data_through[:10])
     record = {
@@ -239,8 +259,27 @@ def recalibrate(
     )
 
 
-def _write_fit(tree: Any, directory: Path, config: RecalibrationConfig) -> None:
-    """The win-rate fit as netCDF (posterior and sample stats) with its configuration in attrs."""
+def returns_window(panel: Any, config: RecalibrationConfig) -> Any:
+    """The returns the pooled model is fitted on: the last ``returns_window`` days, symbols with
+    at least ``returns_min_days`` returns there (others skipped with a warning), and the dates on
+    which all of them have a return."""
+    recent = panel.iloc[-config.returns_window :]
+    counts = recent.notna().sum()
+    for symbol in counts.index[counts < config.returns_min_days]:
+        log.warning("skipping %s: %d days < %d", symbol, counts[symbol], config.returns_min_days)
+    window = recent.loc[:, counts >= config.returns_min_days].dropna()
+    if window.shape[1] and len(window) < config.returns_min_days:
+        raise ValueError(
+            f"only {len(window)} dates with a return for all of {list(window.columns)} "
+            f"(returns_min_days={config.returns_min_days})"
+        )
+    return window
+
+
+def _write_fit(
+    tree: Any, directory: Path, config: RecalibrationConfig, which: str = "winrate"
+) -> None:
+    """A fit as netCDF (posterior and sample stats) with its configuration in attrs."""
     import xarray as xr
 
     stats = tree["sample_stats"].to_dataset()
@@ -249,9 +288,10 @@ def _write_fit(tree: Any, directory: Path, config: RecalibrationConfig) -> None:
         {"posterior": tree["posterior"].to_dataset(), "sample_stats": stats}
     )
     out.attrs.update(
-        model="bayes_mem.offline.winrate", config=json.dumps(asdict(config)),
-        config_hash=config.hash(), code_version=__version__, priors=json.dumps(PRIORS),
+        model=f"bayes_mem.offline.{'winrate' if which == 'winrate' else 'returns_model'}",
+        config=json.dumps(asdict(config)), config_hash=config.hash(), code_version=__version__,
+        priors=json.dumps(PRIORS if which == "winrate" else rm.PRIORS),
     )  # fmt: skip
-    path = directory / "winrate_fit.nc"
+    path = directory / f"{which}_fit.nc"
     out.to_netcdf(path, engine="h5netcdf")
     path.chmod(0o600)
