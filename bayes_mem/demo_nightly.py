@@ -172,7 +172,7 @@ def run(root: Path = Path("demo"), seed: int = 7) -> tuple[int, list[str]]:
         f"{int(counts['trades'].sum())} settled trades, {len(SYMBOLS)} symbols x 3 years)",
         f"nightly job: prior set v{result.version} {result.status} in {t2 - t1:.0f} s "
         f"(gate: {'passed' if result.verdict['passed'] else '; '.join(result.verdict['reasons'])})",
-        f"artifacts: {result.artifact_dir}/ (prior_set.json, winrate_fit.nc)",
+        f"artifacts: {result.artifact_dir}/ (prior_set.json, winrate_fit.nc, returns_fit.nc)",
         "",
         *day,
         "",

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from benchmarks import bench_decider, bench_recalibrate, bench_risk
+from benchmarks import bench_decider, bench_recalibrate, bench_returns, bench_risk
 from benchmarks._timing import format_table
 
 
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["decider", "risk", "offline"],
+        choices=["decider", "risk", "offline", "returns"],
         help="run only this group",
     )
     args = parser.parse_args(argv)
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         "decider": bench_decider.run,
         "risk": bench_risk.run,
         "offline": bench_recalibrate.run,
+        "returns": bench_returns.run,
     }
     results = []
     for name in args.only or list(parser_groups):

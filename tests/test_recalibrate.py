@@ -68,7 +68,9 @@ def test_publish_then_reject_keeps_the_previous_set(tmp_path, winrate_model):
     for fam, post in ps.families.items():  # the family means follow the data
         assert abs(post.mean.mean() - counts.loc[fam, "wins"] / counts.loc[fam, "trades"]) < 0.02
 
-    short = RecalibrationConfig(draws=40, tune=60, chains=2, returns_draws=50, returns_min_days=300)
+    short = RecalibrationConfig(
+        draws=40, tune=60, chains=2, returns_draws=50, returns_min_days=300, returns_model="laplace"
+    )
     bad = recalibrate(store, models, short, winrate_model)
     assert bad.status == "rejected" and bad.exit_code == EXIT_REJECTED
     assert any("ESS" in r for r in bad.verdict["reasons"])

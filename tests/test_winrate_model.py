@@ -11,6 +11,7 @@ from scipy import stats
 from bayes_mem.offline.winrate import (
     WinRateData,
     WinRateModel,
+    centred_means,
     dispersion_statistic,
     posterior_predictive_pvalues,
 )
@@ -117,14 +118,17 @@ def prior_draw(rng, n_families):
     return {"eta0": eta0, "mu_logk": mu_logk}, mean, kappa
 
 
-def sbc_ranks(model, n_sims, kappa_factor=1.0, seed=0):
-    """Ranks of the true eta0 and mu_logk among 99 thinned posterior draws, per simulation."""
+def sbc_ranks(model, n_sims, kappa_factor=1.0, seed=0, signals=30, max_trades=30, centred=False):
+    """Ranks of the true eta0 and mu_logk among 99 thinned posterior draws, per simulation;
+    every simulated data set must select the ``centred`` parameterisation."""
     rng = np.random.default_rng(seed)
     ranks = {"eta0": [], "mu_logk": []}
     for s in range(n_sims):
         truth, mean, kappa = prior_draw(rng, 4)
-        counts = simulate_counts(rng, mean, kappa * kappa_factor, 30, 30)
-        tree = model.fit(WinRateData.from_counts(counts), draws=396, tune=400, seed=s)
+        counts = simulate_counts(rng, mean, kappa * kappa_factor, signals, max_trades)
+        data = WinRateData.from_counts(counts)
+        assert centred_means(data) == centred
+        tree = model.fit(data, draws=396, tune=400, seed=s)
         post = tree["posterior"]
         for name in ranks:
             draws = post[name].values.ravel()[::8][:99]
@@ -144,6 +148,18 @@ def test_simulation_based_calibration(model):
         assert uniform_p(r) > 0.001, (name, np.histogram(r, bins=10, range=(0, 100))[0])
     # the same check fails when the simulator and the model disagree (signals 5x more alike)
     wrong = sbc_ranks(model, 100, kappa_factor=5.0, seed=1)
+    assert uniform_p(wrong["mu_logk"]) < 0.001
+
+
+@pytest.mark.slow
+def test_simulation_based_calibration_of_the_data_rich_centred_branch(model):
+    """1,000 signals per family, ~30 trades each: every family's mean is pinned by its own data,
+    so the model takes its centred parameterisation; its ranks must be uniform too."""
+    ranks = sbc_ranks(model, 100, seed=2, signals=1000, max_trades=60, centred=True)
+    for name, r in ranks.items():
+        assert uniform_p(r) > 0.001, (name, np.histogram(r, bins=10, range=(0, 100))[0])
+    wrong = sbc_ranks(model, 60, kappa_factor=5.0, seed=3, signals=1000, max_trades=60,
+                      centred=True)  # fmt: skip
     assert uniform_p(wrong["mu_logk"]) < 0.001
 
 

@@ -71,7 +71,7 @@ class RecalibrationConfig:
     returns_model: str = "pymc"  # "pymc" (pooled Bayesian GJR-GARCH skew-t) or "laplace"
     returns_mcmc_draws: int = 1000  # per chain, for returns_model="pymc"
     returns_mcmc_tune: int = 1000
-    returns_target_accept: float = 0.9
+    returns_target_accept: float = 0.95
 
     def __post_init__(self) -> None:
         if self.returns_model not in ("laplace", "pymc"):

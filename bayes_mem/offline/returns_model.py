@@ -40,12 +40,12 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from bayes_mem.live.gjr_garch import NU_MIN
+from bayes_mem.offline.progress import log_progress
 
 log = logging.getLogger("bayes_mem.returns_model")
 
@@ -165,24 +165,6 @@ def _validated(returns: np.ndarray, symbols: list[str]) -> np.ndarray:
     return r
 
 
-def log_progress(label: str, every: float = 0.1) -> Callable[[Any], None]:
-    """A nutpie progress callback that logs every ``every`` of the total draws (all chains)."""
-    state = {"next": every, "t0": time.perf_counter()}
-
-    def callback(chains: Any) -> None:
-        done = sum(c.finished_draws for c in chains)
-        total = sum(c.total_draws for c in chains) or 1
-        if done / total >= state["next"] or done == total:
-            state["next"] = math.floor(done / total / every) * every + every
-            div = sum(c.divergences for c in chains)
-            log.info(
-                "%s: %3.0f%% of draws (%d/%d), %d divergences, %.0f s",
-                label, 100 * done / total, done, total, div, time.perf_counter() - state["t0"],
-            )  # fmt: skip
-
-    return callback
-
-
 class ReturnsModel:
     """Compile-once, refit-many wrapper (nutpie). One compiled model per (number of symbols,
     doubling depth); the day count may change freely within a depth."""
@@ -214,7 +196,7 @@ class ReturnsModel:
         draws: int = 1000,
         tune: int = 1000,
         chains: int = 4,
-        target_accept: float = 0.9,
+        target_accept: float = 0.95,
         seed: int = 0,
         progress: bool = True,
     ):

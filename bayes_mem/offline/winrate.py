@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bayes_mem.offline.progress import log_progress
+
 #: the hyperparameters the diagnostics gate checks
 GATED_VARS = ["eta0", "tau", "mu_logk", "sigma_logk", "mean", "kappa"]
 
@@ -176,6 +178,7 @@ class WinRateModel:
             seed=seed,
             target_accept=target_accept,
             progress_bar=False,
+            progress_callback=log_progress(f"win-rate fit ({len(data.families)} families)"),
         )
         post = tree["posterior"].to_dataset().assign_coords(family=list(data.families))
         tree["posterior"] = post
