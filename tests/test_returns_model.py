@@ -132,12 +132,14 @@ def prior_draw(rng: np.random.Generator, n_symbols: int, nu_shift: float = 0.0) 
     pri = rm.PRIORS
     pi0 = rng.normal(*pri["pi0"][1:])
     persistence = special.expit(
-        pi0 + abs(rng.normal(0, pri["s_pi"][1])) * rng.normal(size=n_symbols)
+        pi0 + rng.gamma(pri["s_pi"][1], 1 / pri["s_pi"][2]) * rng.normal(size=n_symbols)
     )
     n0 = rng.normal(*pri["n0"][1:]) + nu_shift
-    nu = 2.1 + np.exp(n0 + abs(rng.normal(0, pri["s_nu"][1])) * rng.normal(size=n_symbols))
+    nu = 2.1 + np.exp(
+        n0 + rng.gamma(pri["s_nu"][1], 1 / pri["s_nu"][2]) * rng.normal(size=n_symbols)
+    )
     l0 = rng.normal(*pri["l0"][1:])
-    lam = np.tanh(l0 + abs(rng.normal(0, pri["s_lam"][1])) * rng.normal(size=n_symbols))
+    lam = np.tanh(l0 + rng.gamma(pri["s_lam"][1], 1 / pri["s_lam"][2]) * rng.normal(size=n_symbols))
     return {
         "pi0": pi0, "n0": n0, "l0": l0, "persistence": persistence, "nu": nu, "lam": lam,
         "shock_share": rng.beta(*pri["shock_share"][1:], n_symbols),

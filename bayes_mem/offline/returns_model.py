@@ -18,8 +18,13 @@ Parameterisation and priors (documented here and in ``PRIORS``, which enters the
     tail weight  nu_i = 2.1 + exp(n0 + s_nu w_i),  w_i ~ N(0, 1)
     skew         lam_i = tanh(l0 + s_lam x_i),     x_i ~ N(0, 1)
     mu_i ~ Normal(0, 0.1)   (percent per day)
-    pi0 ~ N(logit 0.97, 1), s_pi ~ HalfN(0.5), n0 ~ N(log 4, 0.7), s_nu ~ HalfN(0.3),
-    l0 ~ N(0, 0.3), s_lam ~ HalfN(0.2)
+    pi0 ~ N(logit 0.97, 1), n0 ~ N(log 4, 0.7), l0 ~ N(0, 0.3),
+    s_pi ~ Gamma(2, rate 8), s_nu ~ Gamma(2, rate 10), s_lam ~ Gamma(2, rate 20)
+
+The pooling scales have zero-avoiding Gamma(2, .) priors (Chung et al. 2013): with half-normal
+ones, symbols with nearly identical dynamics and long histories pushed the scales toward zero and
+the non-centred geometry produced divergences (measured: 1-2 per 1,000 draws on 3 identical
+simulated symbols x 1,500 days).
 
 ``vref`` (the prior's centre for the long-run variance) and ``var0`` are inputs, not parameters:
 the job passes each symbol's sample variance; simulation-based calibration passes the values its
@@ -53,14 +58,14 @@ SCALE = 100.0  # fractions -> percent inside the model
 
 PRIORS: dict[str, Any] = {
     "pi0": ["Normal", math.log(0.97 / 0.03), 1.0],
-    "s_pi": ["HalfNormal", 0.5],
+    "s_pi": ["Gamma", 2.0, 8.0],  # shape, rate: mean 0.25, zero-avoiding
     "shock_share": ["Beta", 2.0, 12.0],
     "asymmetry": ["Beta", 2.0, 2.0],
     "long_run_var": ["LogNormal", "log vref", 1.0],
     "n0": ["Normal", math.log(4.0), 0.7],
-    "s_nu": ["HalfNormal", 0.3],
+    "s_nu": ["Gamma", 2.0, 10.0],
     "l0": ["Normal", 0.0, 0.3],
-    "s_lam": ["HalfNormal", 0.2],
+    "s_lam": ["Gamma", 2.0, 20.0],
     "mu_pct": ["Normal", 0.0, 0.1],
     "nu_min": NU_MIN,
 }
@@ -115,7 +120,7 @@ def build_returns_model(
         v0 = pm.Data("var0", np.asarray(var0, dtype=float))
         log_vref = pm.Data("log_vref", np.log(np.asarray(vref, dtype=float)))
         pi0 = pm.Normal("pi0", *PRIORS["pi0"][1:])
-        s_pi = pm.HalfNormal("s_pi", PRIORS["s_pi"][1])
+        s_pi = pm.Gamma("s_pi", alpha=PRIORS["s_pi"][1], beta=PRIORS["s_pi"][2])
         u = pm.Normal("u", 0.0, 1.0, dims="symbol")
         persistence = pm.Deterministic(
             "persistence", pm.math.invlogit(pi0 + s_pi * u), dims="symbol"
@@ -124,11 +129,11 @@ def build_returns_model(
         asym = pm.Beta("asymmetry", *PRIORS["asymmetry"][1:], dims="symbol")
         long_run = pm.LogNormal("long_run_var", log_vref, PRIORS["long_run_var"][2], dims="symbol")
         n0 = pm.Normal("n0", *PRIORS["n0"][1:])
-        s_nu = pm.HalfNormal("s_nu", PRIORS["s_nu"][1])
+        s_nu = pm.Gamma("s_nu", alpha=PRIORS["s_nu"][1], beta=PRIORS["s_nu"][2])
         w = pm.Normal("w", 0.0, 1.0, dims="symbol")
         nu = pm.Deterministic("nu", NU_MIN + pm.math.exp(n0 + s_nu * w), dims="symbol")
         l0 = pm.Normal("l0", *PRIORS["l0"][1:])
-        s_lam = pm.HalfNormal("s_lam", PRIORS["s_lam"][1])
+        s_lam = pm.Gamma("s_lam", alpha=PRIORS["s_lam"][1], beta=PRIORS["s_lam"][2])
         x = pm.Normal("x", 0.0, 1.0, dims="symbol")
         lam = pm.Deterministic("lam", pt.tanh(l0 + s_lam * x), dims="symbol")
         mu = pm.Normal("mu_pct", *PRIORS["mu_pct"][1:], dims="symbol")
@@ -290,7 +295,7 @@ def posterior_predictive_pvalues(
     returns: np.ndarray,
     *,
     var0: np.ndarray | None = None,
-    n_rep: int = 100,
+    n_rep: int = 400,
     rng: int | np.random.Generator | None = None,
 ) -> dict[str, float]:
     """Posterior predictive p-values (P(T_rep >= T_obs), with +1 smoothing) of the left and right
