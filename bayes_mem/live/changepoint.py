@@ -342,6 +342,8 @@ class _BOCPD:
         best = int(w.argmax())
         fold = w.item(r - 1) + w.item(r)
         map_age = np.array((r if fold > w.item(best) else min(best + 1, r),), dtype=np.intp)
+        if self._steps <= self._k:  # the regime that began with the data is not a change
+            s_k = float(w[: self._steps - 1].sum())
         out = np.array((min(s_k / s, 1.0), s_age / s, log_pred))  # min: rounding
         if new_off == 0:
             self._recentre()
@@ -378,7 +380,9 @@ class _BOCPD:
         fold = w[:, r - 1] + w[:, r]
         map_age = np.where(fold > top, r, np.minimum(best + 1, r))
         inv_s = 1.0 / s
-        p_change = np.minimum(w[:, : self._k].sum(axis=1) * inv_s, 1.0)  # rounding
+        # the regime that began with the data is not a change: ages < t only, while t <= k
+        within = min(self._k, self._steps - 1)
+        p_change = np.minimum(w[:, :within].sum(axis=1) * inv_s, 1.0)  # min: rounding
         expected = (w @ self._age) * inv_s
         if new_off == 0:
             self._recentre()
@@ -449,9 +453,10 @@ class _BOCPD:
         return post / (1.0 - self._hazard)[:, None]
 
     def p_change_within(self, k: int) -> np.ndarray:
-        """P(a change happened within the last ``k`` observations), 1 <= k < R, per stream."""
+        """P(a change happened within the last ``k`` observations), 1 <= k < R, per stream (the
+        regime that began with the first observation is not a change)."""
         k = self._check_k(k)
-        return self.age_posterior()[:, :k].sum(axis=1)
+        return self.age_posterior()[:, : min(k, max(self._steps - 1, 0))].sum(axis=1)
 
     # ------------------------------------------------------------------ snapshot
     def snapshot(self) -> dict[str, Any]:
@@ -508,7 +513,9 @@ class _BOCPD:
         state = data["state"]
         v = _decode(state["v"], shape, "v", allow_neg_inf=True)
         lam = _decode([state["lam"]], (1, self._n), "lam", allow_neg_inf=False)[0]
-        arrays = {a: _decode(state[a.lstrip("_")], shape, a, False) for a in self._state_names}
+        arrays = {
+            a: _decode(state[a.lstrip("_")], shape, a.lstrip("_"), False) for a in self._state_names
+        }
         self._check_state(arrays)
         # the buffers' phase follows the step count, so a restored detector recentres (and
         # rounds) exactly when the original would
@@ -670,7 +677,7 @@ class NormalGammaBOCPD(_BOCPD):
         bad = ~(np.abs(arr) <= MAX_ABS_OBSERVATION)
         if bad.any():
             i = np.flatnonzero(bad)[:3]
-            named = ", ".join(f"{self._names[j]!r}: {arr[j]!r}" for j in i)
+            named = ", ".join(f"{self._names[j]!r}: {arr[j].item()!r}" for j in i)
             raise ValueError(
                 f"x must be finite with |x| <= {MAX_ABS_OBSERVATION:g} (NaN is refused: skip or "
                 f"fill the day explicitly), got {named}"
@@ -772,7 +779,7 @@ class BetaBernoulliBOCPD(_BOCPD):
             bad = ~((arr == 0) | (arr == 1))
             if bad.any():
                 i = np.flatnonzero(bad)[:3]
-                named = ", ".join(f"{self._names[j]!r}: {arr[j]!r}" for j in i)
+                named = ", ".join(f"{self._names[j]!r}: {arr[j].item()!r}" for j in i)
                 raise ValueError(f"outcomes must be True/False or 0/1, got {named}")
             arr = arr == 1
         return bool(arr[0]) if self._one else arr[:, None]
