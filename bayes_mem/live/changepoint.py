@@ -116,6 +116,12 @@ class ChangepointStep(NamedTuple):
     log_pred: np.ndarray  # log predictive density of this observation (natural log)
 
 
+def _new_step(fields: tuple) -> ChangepointStep:
+    """``ChangepointStep(*fields)`` without the Python-level ``__new__`` (the one-stream hot
+    path)."""
+    return tuple.__new__(ChangepointStep, fields)
+
+
 def _check_hazard(hazard: object, n: int) -> np.ndarray:
     """A shared hazard or one per stream, each in (0, 1); returned with shape (n,)."""
     if np.ndim(hazard) == 0:
@@ -349,7 +355,7 @@ class _BOCPD:
             self._recentre()
         else:
             self._off = new_off
-        return ChangepointStep(self._k, out[0:1], out[1:2], map_age, out[2:3])
+        return _new_step((self._k, out[0:1], out[1:2], map_age, out[2:3]))
 
     def _step_many(self, x: np.ndarray) -> ChangepointStep:
         r, off = self._r, self._off
@@ -634,6 +640,7 @@ class NormalGammaBOCPD(_BOCPD):
         self._mu[...] = self._mu_first if self._one else self._mu_first[:, None]
         self._beta[...] = self._beta_first if self._one else self._beta_first[:, None]
         self._dev = np.empty(self._shape(r1))
+        self._views: list[Any] = [None] * self._width
         self._kk = np.empty(self._shape(r1))
 
     @classmethod
@@ -685,15 +692,18 @@ class NormalGammaBOCPD(_BOCPD):
         return float(arr[0]) if self._one else arr[:, None]
 
     def _joint(self, x: Any, off: int) -> np.ndarray:
-        sl = slice(off, off + self._r + 1)
-        mu, beta = self._mu[..., sl], self._beta[..., sl]
+        views = self._views[off]
+        if views is None:  # the live block's views at this offset, made once
+            sl = slice(off, off + self._r + 1)
+            views = self._views[off] = (self._mu[..., sl], self._beta[..., sl], self._v[..., sl])
+        mu, beta, v = views
         d = np.subtract(x, mu, out=self._dev)
         kk = np.multiply(d, d, out=self._kk)
         kk *= self._a
         beta += kk
         np.log(beta, out=kk)
         kk *= self._alpha_next  # M'_j = D_{j+1} - alpha_{j+1} log beta_j'
-        z = np.subtract(self._v[..., sl], kk, out=self._z)
+        z = np.subtract(v, kk, out=self._z)
         z += self._d_next_bound
         d *= self._ik
         mu += d
