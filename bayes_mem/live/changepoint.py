@@ -20,6 +20,8 @@ is useless as an alarm. The outputs therefore use the *regime age* ``a_t = r_t``
 
 - ``p_change``: P(a_t <= k | data), the probability that the current regime started at one of
   the last ``k`` observations, i.e. that a change happened within the last ``k`` observations.
+  The regime that began with the first observation is not a change: while t <= k, it is
+  P(a_t < t).
 - ``expected_run_length``: E[a_t | data]; ``map_run_length``: the most probable age.
 - ``log_pred``: log p(x_t | x_1..x_{t-1}) (natural log, per unit of x), the one-step predictive
   density; summed over time it is the log marginal likelihood used by the offline estimator.
@@ -33,10 +35,13 @@ those of the untruncated recursion. Ages beyond R are reported as R (``expected_
 then a lower bound).
 
 Cost. O(R) per stream and observation, vectorised across streams, in log space: the run-length
-posterior is kept as log probabilities normalised every step, so long runs never underflow. The
+posterior is kept as log probabilities (relative to each run's log marginal likelihood, see
+:class:`_BOCPD`), so long runs never underflow, and the predictive is scaled by a bound that
+keeps every ``exp`` <= 1 (with a fallback to the row maximum if all bins underflow). The
 per-run-length statistics live in preallocated buffers twice as wide as needed; each step moves
 the window start back by one (the "shift by one" of the recursion costs nothing) and the live
-block is copied back once every R + 1 steps.
+block is copied back once every R + 1 steps. Measured (``python -m benchmarks --only regime``):
+about 20 us per observation for one stream and 3-4 ms per step for 500 streams, R = 300.
 
 The detector is deterministic (no random numbers). Bad input (NaN, inf, wrong shape or type,
 non-binary outcomes) raises ``ValueError`` / ``TypeError`` naming the value and leaves the state
