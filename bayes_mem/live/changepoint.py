@@ -706,12 +706,12 @@ class NormalGammaBOCPD(_BOCPD):
         kk = np.multiply(d, d, out=self._kk)
         kk *= self._a
         beta += kk
-        np.log(beta, out=kk)
-        kk *= self._alpha_next  # M'_j = D_{j+1} - alpha_{j+1} log beta_j'
-        z = np.subtract(v, kk, out=self._z)
-        z += self._d_next_bound
         d *= self._ik
         mu += d
+        np.log(beta, out=kk)
+        kk *= self._alpha_next  # M'_j = D_{j+1} - alpha_{j+1} log beta_j'
+        z = np.subtract(v, kk, out=self._dev)  # d is spent: its buffer takes z (less memory)
+        z += self._d_next_bound
         return z
 
     def _grown_marginal(self, j: int) -> Any:
