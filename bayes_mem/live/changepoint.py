@@ -41,7 +41,7 @@ keeps every ``exp`` <= 1 (with a fallback to the row maximum if all bins underfl
 per-run-length statistics live in preallocated buffers twice as wide as needed; each step moves
 the window start back by one (the "shift by one" of the recursion costs nothing) and the live
 block is copied back once every R + 1 steps. Measured (``python -m benchmarks --only regime``,
-R = 300, noisy 2-core VM): 21-33 us per observation for one stream and 3.4-6.7 ms per step for
+R = 300, noisy 2-core VM): 21-42 us per observation for one stream and 3.4-8.9 ms per step for
 500 streams, 4-5x and about 4x faster than a straightforward numpy version in the same runs.
 
 The detector is deterministic (no random numbers). Bad input (NaN, inf, wrong shape or type,
