@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from benchmarks import bench_decider, bench_recalibrate, bench_returns, bench_risk
+from benchmarks import bench_decider, bench_recalibrate, bench_regime, bench_returns, bench_risk
 from benchmarks._timing import format_table
 
 
@@ -17,13 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["decider", "risk", "offline", "returns"],
+        choices=["decider", "risk", "regime", "offline", "returns"],
         help="run only this group",
     )
     args = parser.parse_args(argv)
     parser_groups = {
         "decider": bench_decider.run,
         "risk": bench_risk.run,
+        "regime": bench_regime.run,
         "offline": bench_recalibrate.run,
         "returns": bench_returns.run,
     }

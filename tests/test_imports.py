@@ -31,6 +31,13 @@ ts.get_signal_quality_metrics("x")
 Decider.from_json(d.to_json())
 from bayes_mem.live.prior_set import load_active, apply_family_priors
 import bayes_mem.live.return_model, bayes_mem.live.portfolio, bayes_mem.live.correlation
+from bayes_mem.live.changepoint import NormalGammaBOCPD, BetaBernoulliBOCPD, regime_factor
+from bayes_mem.live.regime import RegimeForgetting
+det = NormalGammaBOCPD(["SPY", "QQQ"], max_run_length=20, k=3)
+regime_factor(det.update([0.1, -0.2]).p_change)
+NormalGammaBOCPD.from_json(det.to_json())
+hook = RegimeForgetting(d, ["f"])
+hook.record("s", True, 1.0)
 """
     loaded = _modules_after(code)
     assert "bayes_mem" in loaded and "numpy" in loaded

@@ -1,5 +1,14 @@
 """The live path: what the trader imports. numpy and scipy only; never pymc, pytensor or arviz."""
 
+from bayes_mem.live.changepoint import (
+    BetaBernoulliBOCPD,
+    ChangeAlarm,
+    ChangepointStep,
+    NormalGammaBOCPD,
+    NormalGammaPrior,
+    load_detector,
+    regime_factor,
+)
 from bayes_mem.live.correlation import (
     Breakdown,
     BreakdownTest,
@@ -13,6 +22,7 @@ from bayes_mem.live.decider import Decider, SignalMetrics, UnknownSignalError
 from bayes_mem.live.gjr_garch import GarchDraws, fit_laplace
 from bayes_mem.live.portfolio import PortfolioRisk, portfolio_risk
 from bayes_mem.live.priors import DEFAULT_PRIOR, BetaPrior
+from bayes_mem.live.regime import RegimeForgetting
 from bayes_mem.live.return_model import ReturnModel, RiskForecast
 from bayes_mem.live.risk_facade import CorrelationRiskAdjuster, DynamicCVaREngine
 from bayes_mem.live.sizing import (
@@ -27,16 +37,22 @@ from bayes_mem.live.thompson_facade import ThompsonSamplingDecider
 
 __all__ = [
     "DEFAULT_PRIOR",
+    "BetaBernoulliBOCPD",
     "BetaPrior",
     "Breakdown",
     "BreakdownTest",
+    "ChangeAlarm",
+    "ChangepointStep",
     "Concentration",
     "CorrelationRiskAdjuster",
     "Decider",
     "DynamicCVaREngine",
     "GarchDraws",
+    "NormalGammaBOCPD",
+    "NormalGammaPrior",
     "PortfolioRisk",
     "PositionLimit",
+    "RegimeForgetting",
     "ReturnModel",
     "RiskForecast",
     "SignalMetrics",
@@ -51,6 +67,8 @@ __all__ = [
     "jennrich_test",
     "kelly_binary",
     "kelly_continuous",
+    "load_detector",
     "portfolio_risk",
+    "regime_factor",
     "shrunk_correlation",
 ]

@@ -117,6 +117,12 @@ class PositionLimit:
     def base(self) -> float:
         return min(x for x in (self.cvar_limit, self.kelly_limit) if x is not None)
 
+    @property
+    def regime(self) -> float:
+        """The regime factor (1.0 when none was given): see :func:`bayes_mem.live.changepoint.
+        regime_factor`."""
+        return self.factors.get("regime", 1.0)
+
     def explain(self) -> str:
         parts = [f"base {self.binding}: {self.base:,.2f}"]
         parts += [f"{k} x{v:.3f}" for k, v in self.factors.items() if v != 1.0]
@@ -128,15 +134,24 @@ def combine_limits(
     cvar_limit: float | None = None,
     kelly_limit: float | None = None,
     factors: dict[str, float] | None = None,
+    regime: float | None = None,
 ) -> PositionLimit:
     """Final limit = min(CVaR limit, Kelly limit) x every factor (correlation, breakdown,
-    regime ...), each reported so a trader can see why a position was cut."""
+    regime ...), each reported so a trader can see why a position was cut.
+
+    ``regime`` is the changepoint factor in [0, 1] (``regime_factor`` of the probability of a
+    recent regime change); it is reported in ``factors`` under ``"regime"``, after the others.
+    Omitted, nothing changes (the factor is 1)."""
     if cvar_limit is None and kelly_limit is None:
         raise ValueError("need at least one of cvar_limit and kelly_limit")
     for name, v in (("cvar_limit", cvar_limit), ("kelly_limit", kelly_limit)):
         if v is not None and (not math.isfinite(check_real(v, name)) or v < 0):
             raise ValueError(f"{name} must be >= 0, got {v!r}")
     factors = dict(factors or {})
+    if regime is not None:
+        if "regime" in factors:
+            raise ValueError("give the regime factor once: as regime= or in factors, not both")
+        factors["regime"] = regime
     for name, v in factors.items():
         fv = check_real(v, f"factor {name!r}")
         if not 0.0 <= fv <= 1.0:
