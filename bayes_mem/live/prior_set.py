@@ -83,9 +83,28 @@ class PriorSet:
     families: dict[str, FamilyPosterior] = field(default_factory=dict)
     symbols: dict[str, SymbolPosterior] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    # the regime detector's hazard and Normal-Gamma prior (bayes_mem.regime_prior/1), or None
+    regime: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.regime is not None:
+            _check_regime(self.regime)
+
+    def regime_detector(self, symbols: Any = None) -> Any:
+        """A :class:`~bayes_mem.live.changepoint.NormalGammaBOCPD` over ``symbols`` (default:
+        this set's symbols) with the published hazard and prior; fed
+        :meth:`ReturnModel.last_normal_score` day by day."""
+        from bayes_mem.live.changepoint import NormalGammaBOCPD
+
+        if self.regime is None:
+            raise PriorSetError(f"prior set v{self.version} has no regime prior")
+        names = sorted(self.symbols) if symbols is None else symbols
+        return NormalGammaBOCPD.from_prior_set(names, self.regime)
 
     def to_json(self) -> dict[str, Any]:
+        extra = {} if self.regime is None else {"regime": self.regime}
         return {
+            **extra,
             "schema": SCHEMA,
             "version": self.version,
             "created_at": self.created_at,
@@ -130,11 +149,26 @@ class PriorSet:
                 families=families,
                 symbols=symbols,
                 diagnostics=dict(data["diagnostics"]),
+                regime=data.get("regime"),
             )
         except PriorSetError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PriorSetError(f"malformed prior set: {exc!r}") from exc
+
+
+def _check_regime(regime: Any) -> None:
+    from bayes_mem.live.changepoint import NormalGammaPrior
+
+    try:
+        if not isinstance(regime, dict):
+            raise TypeError(f"a JSON object, got {type(regime).__name__}")
+        NormalGammaPrior.from_json(regime["normal_gamma"])
+        h = regime["hazard"]
+        if isinstance(h, bool) or not isinstance(h, int | float) or not 0.0 < h < 1.0:
+            raise ValueError(f"hazard must be in (0, 1), got {h!r}")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PriorSetError(f"malformed regime prior: {exc}") from exc
 
 
 def canonical_bytes(doc: dict[str, Any]) -> bytes:

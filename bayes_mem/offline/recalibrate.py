@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from bayes_mem import __version__
 from bayes_mem.live.gjr_garch import fit_laplace, variance_path
+from bayes_mem.live.pit import normal_scores
 from bayes_mem.live.prior_set import (
     FamilyPosterior,
     PriorSet,
@@ -39,6 +40,7 @@ from bayes_mem.live.prior_set import (
 )
 from bayes_mem.offline import returns_model as rm
 from bayes_mem.offline.diagnostics import Verdict, gate
+from bayes_mem.offline.regime_prior import estimate_regime_prior
 from bayes_mem.offline.winrate import (
     GATED_VARS,
     PRIORS,
@@ -72,6 +74,8 @@ class RecalibrationConfig:
     returns_mcmc_draws: int = 1000  # per chain, for returns_model="pymc"
     returns_mcmc_tune: int = 1000
     returns_target_accept: float = 0.95
+    regime: bool = True  # estimate and publish the regime detector's hazard and prior
+    regime_window: int = 500  # last days of normal scores per symbol for that estimate
 
     def __post_init__(self) -> None:
         if self.returns_model not in ("laplace", "pymc"):
@@ -173,6 +177,7 @@ def recalibrate(
     panel = store.returns_panel()
     data_through = str(panel.index.max()) if len(panel.index) else None
     returns_tree, window = None, None
+    pit_inputs: dict[str, tuple[np.ndarray, Any, float]] = {}  # returns, draws, start variance
     if config.returns_model == "pymc" and len(panel.columns):
         window = returns_window(panel, config)
     if window is not None and window.shape[1]:
@@ -198,6 +203,8 @@ def recalibrate(
             if later.size:  # bring the state forward through the symbol's later returns
                 sigma2 = variance_path(later, draws, sigma2)[:, -1]
             symbols[name] = SymbolPosterior(draws, sigma2)
+            col = window[name].to_numpy()
+            pit_inputs[name] = (col, draws, float(col.var()))
     elif config.returns_model == "laplace":
         for symbol in panel.columns:
             r = panel[symbol].dropna().to_numpy()[-config.returns_window :]
@@ -207,7 +214,22 @@ def recalibrate(
             fit = fit_laplace(r, config.returns_draws, rng)
             sigma2 = variance_path(r, fit.draws, float(np.var(r)))[:, -1]
             symbols[str(symbol)] = SymbolPosterior(fit.draws, sigma2)
+            pit_inputs[str(symbol)] = (r, fit.draws, float(np.var(r)))
     step("fit_returns", t0)
+
+    regime = None
+    if config.regime and pit_inputs:
+        t0 = time.perf_counter()
+        scores = [
+            normal_scores(r, d, v)[-config.regime_window :] for r, d, v in pit_inputs.values()
+        ]
+        regime = estimate_regime_prior(scores, refine=False)
+        log.info(
+            "regime prior: hazard %.4g (expected run %.0f days)%s", regime["hazard"],
+            regime["expected_run_length"],
+            f", at bound: {regime['at_bound']}" if regime["at_bound"] else "",
+        )  # fmt: skip
+        step("regime_prior", t0)
 
     t0 = time.perf_counter()
     version = next_version(store, models)
@@ -220,6 +242,7 @@ def recalibrate(
         families=families,
         symbols=symbols,
         diagnostics=verdict.to_json(),
+        regime=regime,
     )
 
     def artifacts(directory: Path) -> None:
