@@ -15,6 +15,7 @@ Units: the model is on daily log returns as fractions (0.01 = 1%). Inputs say wh
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import numpy as np
 
 from bayes_mem.live._validate import check_name, check_probability_open
 from bayes_mem.live.gjr_garch import PARAMS, GarchDraws, fit_laplace, variance_path
-from bayes_mem.live.mixture_tail import MixtureTail
+from bayes_mem.live.mixture_tail import MixtureTail, RowTail
 from bayes_mem.live.skewt import SkewT
 
 ReturnKind = Literal["log", "simple"]
@@ -139,6 +140,14 @@ class ReturnModel:
         self._warm: dict[float, np.ndarray] = {}  # last standardised quantile per tail level
         self._last_z = np.zeros(len(symbols))  # latest standardised residual per symbol
         self._lock = threading.Lock()
+        # one symbol: a dedicated path with 1-d constants and reused buffers (under the lock)
+        self._row = RowTail(self._tail, 0, p["mu"][0]) if len(symbols) == 1 else None
+        self._row_vol: float | None = None  # its predictive sd, cached until the next update
+        if self._row is not None:
+            self._row_sigma2 = self._sigma2[0]  # a view: updated in place
+            row_params = (p["mu"], self._alpha_gamma, p["alpha"], p["omega"], p["beta"])
+            self._row_params = tuple(np.array(x[0]) for x in row_params)  # contiguous 1-d
+            self._row_eps = np.empty(s2.shape[1])
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -198,6 +207,12 @@ class ReturnModel:
 
         ``returns`` is a mapping symbol -> return (a subset: symbols without a return that day are
         left as they are) or a sequence in :attr:`symbols` order."""
+        if self._row is not None:
+            x = self._one_return(returns, kind)
+            if x is not None:
+                with self._lock:
+                    self._update_row(x)
+                return
         idx, r = self._align(returns, kind)
         p = self._p
         rows = slice(None) if idx is None else idx  # a full day: views, no copies
@@ -209,6 +224,63 @@ class ReturnModel:
             shock = np.where(eps < 0.0, self._alpha_gamma[rows], p["alpha"][rows]) * (eps * eps)
             self._sigma2[rows] = p["omega"][rows] + shock + p["beta"][rows] * sig2
             self._last_z[rows] = (r - self._mu_bar[rows]) / sd_bar
+            if self._row is not None:
+                self._row_vol = None
+
+    def _one_return(self, returns: Any, kind: str) -> float | None:
+        """A one-symbol model's day return as a log return, when it is given plainly (a float in
+        a list, tuple, float array or one-key mapping) and is valid; ``None`` otherwise: the
+        general path then decides (and raises on bad input)."""
+        kind_of = type(returns)
+        if kind_of is list or kind_of is tuple:
+            if len(returns) != 1:
+                return None
+            value = returns[0]
+        elif kind_of is np.ndarray:
+            if returns.shape != (1,) or returns.dtype != np.float64:
+                return None
+            value = returns[0]
+        elif isinstance(returns, Mapping):
+            if len(returns) != 1:
+                return None
+            ((symbol, value),) = returns.items()
+            if symbol != self._symbols[0]:
+                return None
+        else:
+            return None
+        if not isinstance(value, float):  # float or np.float64; anything else: general path
+            return None
+        x = float(value)
+        if not math.isfinite(x):
+            return None
+        if kind == "log":
+            return x
+        if kind == "simple" and x > -1.0:
+            return float(np.log1p(x))
+        return None
+
+    def _row_volatility(self) -> float:
+        """Predictive sd of a one-symbol model (cached until the next update); under the lock."""
+        vol = self._row_vol
+        if vol is None:
+            s2 = float(np.dot(self._row_sigma2, self._weights))
+            vol = self._row_vol = math.sqrt(s2 + float(self._mu_var[0]))
+        return vol
+
+    def _update_row(self, r: float) -> None:
+        """:meth:`update` of a one-symbol model (same arithmetic, in place); under the lock."""
+        mu, alpha_gamma, alpha, omega, beta = self._row_params
+        sig2 = self._row_sigma2
+        sd_bar = self._row_volatility()
+        eps = np.subtract(r, mu, out=self._row_eps)
+        coef = np.where(eps < 0.0, alpha_gamma, alpha)
+        np.multiply(eps, eps, out=eps)
+        np.multiply(coef, eps, out=eps)
+        np.add(omega, eps, out=eps)
+        np.multiply(beta, sig2, out=sig2)
+        np.add(eps, sig2, out=sig2)
+        self._last_z[0] = (r - float(self._mu_bar[0])) / sd_bar
+        self._row_vol = None
 
     def _align(self, returns: Any, kind: str) -> tuple[np.ndarray | None, np.ndarray]:
         """Row indices (``None``: every symbol, in order) and the day's log returns."""
@@ -238,7 +310,9 @@ class ReturnModel:
         ``method="fast"`` (default) uses the tabulated tail and a warm-started Newton solve:
         relative error below ~2e-5 in the tail (levels >= 0.9), absolute error below 1e-6 (in
         return units) at any level. ``method="exact"`` solves with scipy to 1e-10 (slow; for
-        checks). Both use the tail weights snapped to the table grid."""
+        checks). Both use the tail weights snapped to the table grid. A one-symbol model solves
+        on a dedicated single-row path (:class:`~bayes_mem.live.mixture_tail.RowTail`: the same
+        method, answers equal to rounding)."""
         if type(level) is not float or not 0.0 < level < 1.0:
             level = check_probability_open(level, "level")
         if method != "fast" and method != "exact":
@@ -246,6 +320,8 @@ class ReturnModel:
         alpha = 1.0 - level
         zq, zes = self._component_tail(alpha)
         mu = self._p["mu"]
+        if self._row is not None and method == "fast":
+            return self._risk_row(level, alpha, zq, zes)
         with self._lock:
             sd = np.sqrt(self._sigma2)
             vol = self._volatility()
@@ -263,6 +339,30 @@ class ReturnModel:
                 var, es, _ = self._tail.var_es(alpha, mu, sd, q0)
                 self._warm[alpha] = (-var - self._mu_bar) / vol
         return RiskForecast(self._symbols, level, var, es, vol, mu, sd, zes)
+
+    def _risk_row(
+        self, level: float, alpha: float, zq: np.ndarray, zes: np.ndarray
+    ) -> RiskForecast:
+        """:meth:`risk` ``method="fast"`` of a one-symbol model."""
+        mu = self._p["mu"]
+        mu_bar = float(self._mu_bar[0])
+        with self._lock:
+            sd = np.sqrt(self._row_sigma2)
+            vol = self._row_volatility()
+            warm = self._warm.get(alpha)
+            if warm is None:
+                q0 = float(np.dot(self._row.mu + sd * zq[0], self._weights))
+            else:
+                q0 = mu_bar + vol * float(warm[0])
+            found = self._row.var_es(alpha, sd, q0)
+            if found is None:  # an iterate outside the fast region: the general solver
+                v, e, _ = self._tail.var_es(alpha, mu, sd[None, :], np.array([q0]))
+                var, es = float(v[0]), float(e[0])
+            else:
+                var, es, _ = found
+            self._warm[alpha] = np.array([(-var - mu_bar) / vol])
+        out = np.array([var, es, vol])
+        return RiskForecast(self._symbols, level, out[:1], out[1:2], out[2:], mu, sd[None, :], zes)
 
     def _component_tail(self, alpha: float) -> tuple[np.ndarray, np.ndarray]:
         """Per draw: the standardised alpha-quantile and E[-Z | Z <= quantile] (static per
