@@ -9,9 +9,10 @@ Student-t tail (:mod:`bayes_mem.live.tail_table`), in cache-sized blocks of rows
 :meth:`MixtureTail.var_es` solves ``F(q) = alpha`` by Newton's method from a warm start and
 returns VaR and ES; the ES uses the Rockafellar-Uryasev form ``-q + (q F(q) - E[X 1{X<=q}]) /
 alpha``, which is stationary at the root, so the error of an iterate enters it only to second
-order. Iteration stops when ``|F(q) - alpha| <= rtol * alpha``; one more Newton step gives the VaR.
-With the default ``rtol = 1e-2`` the relative error of VaR and ES is below ~2e-5 (a Newton step
-from an iterate within ~0.3% of the root; tested against the exact scipy evaluation).
+order. Iteration stops when ``|F(q) - alpha| <= rtol * min(alpha, 1 - alpha)`` (the smaller tail:
+levels below 0.5 are as accurate as those above); one more Newton step gives the VaR. With the
+default ``rtol = 1e-2`` the relative error of VaR and ES is below ~2e-5 (a Newton step from an
+iterate within ~0.3% of the root; tested against the exact scipy evaluation).
 
 :class:`RowTail` is the same computation for a single row (a one-symbol model), arranged for few
 numpy calls: contiguous 1-d constants, per-call weights folded into dot products, reused
@@ -119,10 +120,11 @@ class MixtureTail:
         the guess ``q0``; ``bracket`` (lo, hi) safeguards Newton when given. Also returns the
         number of evaluations used."""
         n = mu.shape[0]
+        tol = rtol * min(alpha, 1.0 - alpha)
         q = np.array(q0, dtype=float)
         cdf, dens, pmean = self.evaluate(q, mu, sd)
         g = cdf - alpha
-        if np.abs(g).max() <= rtol * alpha:  # the usual case from a warm start
+        if np.abs(g).max() <= tol:  # the usual case from a warm start
             return g / dens - q, (q * cdf - pmean) / alpha - q, 1
         lo, hi = (np.full(n, -np.inf), np.full(n, np.inf)) if bracket is None else bracket
         lo, hi = lo.copy(), hi.copy()
@@ -133,7 +135,7 @@ class MixtureTail:
                 cdf, dens, pmean = self.evaluate(q[rows], mu[rows], sd[rows], rows)
                 g = cdf - alpha
             step = q[rows] - g / dens
-            ok = (np.abs(g) <= rtol * alpha) | (it == max_iter)
+            ok = (np.abs(g) <= tol) | (it == max_iter)
             done = rows[ok]
             var[done] = -step[ok]
             es[done] = -q[done] + (q[done] * cdf[ok] - pmean[ok]) / alpha
@@ -200,6 +202,7 @@ class RowTail:
         point, or beyond the table): use :meth:`MixtureTail.var_es` then."""
         np.divide(self.a_left, sd, out=self._h)
         np.divide(self.dens_w, sd, out=self._dk)
+        tol = rtol * min(alpha, 1.0 - alpha)
         q = q0
         lo, hi = -math.inf, math.inf
         for it in range(1, max_iter + 1):
@@ -209,7 +212,7 @@ class RowTail:
             cdf, dens = found
             g = cdf - alpha
             step = q - g / dens
-            if abs(g) <= rtol * alpha or it == max_iter:
+            if abs(g) <= tol or it == max_iter:
                 np.multiply(self.pm_c2_w, sd, out=self._a)
                 np.add(self._a, self.pm_mu_w, out=self._a)
                 np.multiply(self.pm_c1_w, sd, out=self._b)

@@ -23,13 +23,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from bayes_mem.live._validate import check_name, check_probability_open
+from bayes_mem.live._validate import MIN_LEVEL, check_level, check_name, check_probability_open
 from bayes_mem.live.gjr_garch import PARAMS, GarchDraws, fit_laplace, variance_path
 from bayes_mem.live.mixture_tail import MixtureTail, RowTail
 from bayes_mem.live.skewt import SkewT
 
 ReturnKind = Literal["log", "simple"]
 SNAPSHOT_SCHEMA = "bayes_mem.return_model/1"
+# the largest log return a float price ratio can hold (log of the largest float, ~709.78): any
+# simple return maps inside it; a log return beyond it is not a price move (and its square would
+# push the variance toward overflow)
+MAX_LOG_RETURN = float(np.log(np.finfo(float).max))
 
 
 def to_log_returns(values: np.ndarray, kind: str) -> np.ndarray:
@@ -46,6 +50,12 @@ def to_log_returns(values: np.ndarray, kind: str) -> np.ndarray:
         if np.any(x <= -1.0):
             raise ValueError(f"simple returns must be > -1, got {x[x <= -1.0][:3].tolist()}")
         return np.log1p(x)
+    if np.any(np.abs(x) > MAX_LOG_RETURN):
+        bad = x[np.abs(x) > MAX_LOG_RETURN]
+        raise ValueError(
+            f"log returns must be within +-{MAX_LOG_RETURN:.2f} (a price ratio a float can hold), "
+            f"got {bad[:3].tolist()}"
+        )
     return x
 
 
@@ -251,7 +261,7 @@ class ReturnModel:
         if not isinstance(value, float):  # float or np.float64; anything else: general path
             return None
         x = float(value)
-        if not math.isfinite(x):
+        if not -MAX_LOG_RETURN <= x <= MAX_LOG_RETURN:  # NaN, inf and huge: the general path
             return None
         if kind == "log":
             return x
@@ -292,7 +302,10 @@ class ReturnModel:
             if bad:
                 raise TypeError(f"returns must be numbers, got {bad[0]!r}")
             idx = np.fromiter((self._pos[sym] for sym in returns), np.intp, len(returns))
-            values = np.array([float(v) for v in returns.values()])
+            try:
+                values = np.array([float(v) for v in returns.values()])
+            except OverflowError:  # an integer beyond the float range
+                raise ValueError("returns must be finite, got an integer beyond floats") from None
             return idx, to_log_returns(values, kind)
         values = np.asarray(returns)
         if values.dtype.kind not in "iuf" or values.shape != (len(self._symbols),):
@@ -308,13 +321,17 @@ class ReturnModel:
         ES credible band across draws is computed on demand: :meth:`RiskForecast.es_band`).
 
         ``method="fast"`` (default) uses the tabulated tail and a warm-started Newton solve:
-        relative error below ~2e-5 in the tail (levels >= 0.9), absolute error below 1e-6 (in
-        return units) at any level. ``method="exact"`` solves with scipy to 1e-10 (slow; for
-        checks). Both use the tail weights snapped to the table grid. A one-symbol model solves
+        relative error below ~2e-5 in either tail (levels >= 0.9, or <= 0.1: the upper tail, for
+        short positions), absolute error below 1e-4 of the predictive volatility in between
+        (1e-6 in return units at a 1% volatility).
+        ``method="exact"`` solves with scipy to a relative 1e-10 of the smaller tail probability
+        (slow; for checks). Levels must be in [1e-10, 1) (see
+        :func:`~bayes_mem.live._validate.check_level`). Both use the tail weights snapped to the
+        table grid. A one-symbol model solves
         on a dedicated single-row path (:class:`~bayes_mem.live.mixture_tail.RowTail`: the same
         method, answers equal to rounding)."""
-        if type(level) is not float or not 0.0 < level < 1.0:
-            level = check_probability_open(level, "level")
+        if type(level) is not float or not MIN_LEVEL <= level < 1.0:
+            level = check_level(level, "level")
         if method != "fast" and method != "exact":
             raise ValueError(f"method must be 'fast' or 'exact', got {method!r}")
         alpha = 1.0 - level
@@ -456,14 +473,16 @@ def _mixture_quantile(
     max_iter: int = 60,
 ) -> np.ndarray:
     """Solve mean_s F_s((q - mu_s) / sd_s) = alpha per row: Newton steps kept inside a bracket
-    that shrinks every iteration (bisection when Newton leaves it)."""
+    that shrinks every iteration (bisection when Newton leaves it). ``tol`` is relative to the
+    smaller tail probability (floored at a few ulps of ``alpha``, F's resolution)."""
     lo, hi = lo.copy(), hi.copy()
     q = 0.5 * (lo + hi)
+    tol_abs = max(tol * min(alpha, 1.0 - alpha), 8.0 * np.finfo(float).eps * alpha)
     for _ in range(max_iter):
         z = (q[:, None] - mu) / sd
         g = inn.cdf(z).mean(axis=1) - alpha
         dens = (inn.pdf(z) / sd).mean(axis=1)
-        done = np.abs(g) <= tol * alpha
+        done = np.abs(g) <= tol_abs
         if np.all(done):
             break
         lo = np.where(g < 0, q, lo)
