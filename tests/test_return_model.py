@@ -223,3 +223,136 @@ def test_fast_path_handles_components_right_of_their_split(model, level):
     fast, exact = model.risk(level), model.risk(level, method="exact")
     np.testing.assert_allclose(fast.var_log, exact.var_log, rtol=0, atol=1e-6)
     np.testing.assert_allclose(fast.es_log, exact.es_log, rtol=0, atol=1e-6)
+
+
+# ---------------------------------------------------------------- one symbol: the dedicated path
+@pytest.fixture
+def one() -> ReturnModel:
+    rng = np.random.default_rng(0)
+    d = random_draws(rng)
+    return ReturnModel({"SPY": d}, {"SPY": d.omega / (1 - d.alpha - d.gamma / 2 - d.beta)})
+
+
+def test_one_symbol_fast_path_agrees_with_exact_cold_warm_and_after_shocks(one):
+    assert one._row is not None  # the dedicated single-row path is the one under test
+    for shock in (0.0, -0.06, 0.05, 0.001, -0.12, 0.1):
+        one.update([shock], kind="log")
+        for level in (0.95, 0.99, 0.975):
+            fast, exact = one.risk(level), one.risk(level, method="exact")
+            np.testing.assert_allclose(fast.var_log, exact.var_log, rtol=2e-5)
+            np.testing.assert_allclose(fast.es_log, exact.es_log, rtol=2e-5)
+            np.testing.assert_allclose(fast.volatility, exact.volatility, rtol=1e-14)
+        for level in (0.5, 0.6, 0.8):  # components right of their split: the general solver
+            fast, exact = one.risk(level), one.risk(level, method="exact")
+            np.testing.assert_allclose(fast.var_log, exact.var_log, rtol=0, atol=1e-6)
+            np.testing.assert_allclose(fast.es_log, exact.es_log, rtol=0, atol=1e-6)
+
+
+def test_one_symbol_model_matches_the_same_symbol_in_a_larger_model(one, model):
+    draws = {k: GarchDraws(**{p: one._p[p][0] for p in one._p}) for k in ("SPY", "B")}
+    both = ReturnModel(draws, {"SPY": one.sigma2()[0], "B": one.sigma2()[0] * 2})
+    assert both._row is None
+    steps = [
+        ([-0.02], {"SPY": -0.02, "B": 0.0}, "log"),
+        (np.array([0.013]), {"SPY": 0.013}, "log"),
+        ({"SPY": -0.035}, {"SPY": -0.035}, "simple"),
+        ((np.float64(0.004),), {"SPY": 0.004}, "simple"),
+        ([3], {"SPY": 3}, "log"),  # an int: through the general path
+    ]
+    for alone, pair, kind in steps:
+        one.update(alone, kind=kind)
+        both.update(pair, kind=kind)
+        np.testing.assert_array_equal(one.sigma2()[0], both.sigma2()[0])
+        zo, zb = one.last_standardized_residual()[0], both.last_standardized_residual()[0]
+        assert zo == pytest.approx(zb, rel=1e-13)
+        for level in (0.9, 0.975, 0.99):
+            a, b = one.risk(level), both.risk(level)
+            assert a.var_log[0] == pytest.approx(b.var_log[0], rel=1e-12)
+            assert a.es_log[0] == pytest.approx(b.es_log[0], rel=1e-12)
+            assert a.volatility[0] == pytest.approx(b.volatility[0], rel=1e-14)
+            np.testing.assert_allclose(a.es_band(0.9)[0], b.es_band(0.9)[0], rtol=1e-14)
+            assert a.var_log.shape == a.es_log.shape == a.volatility.shape == (1,)
+
+
+def test_one_symbol_newton_from_poor_starts_and_outside_the_table(one):
+    row, tail = one._row, one._tail
+    sd = np.sqrt(one.sigma2()[0])
+    mu = one._p["mu"]
+    exact = one.risk(0.99, method="exact")  # VaR ~0.0148
+    for q0 in (-0.02, -0.015, -0.01, -0.005, 0.0):  # 2 to 7 Newton steps, inside the table
+        var, es, n_eval = row.var_es(0.01, sd, q0)
+        general = tail.var_es(0.01, mu, sd[None, :], np.array([q0]))
+        assert n_eval == general[2] and n_eval > 1
+        assert var == pytest.approx(general[0][0], rel=1e-12)
+        assert es == pytest.approx(general[1][0], rel=1e-12)
+        assert var == pytest.approx(exact.var_log[0], rel=2e-5)
+        assert es == pytest.approx(exact.es_log[0], rel=2e-5)
+    # from far left Newton overshoots right of the components' split points, and right of
+    # every split the fast evaluation does not apply: it hands back to the general solver
+    for q0 in (-0.08, -0.03, 0.05, float("nan")):
+        assert row.var_es(0.01, sd, q0) is None
+    # stale warm starts far off (into both cases): risk still gives the exact answer
+    for warm in (-40.0, -5.0, 3.0):
+        one._warm[0.01] = np.array([warm])
+        f = one.risk(0.99)
+        np.testing.assert_allclose(f.var_log, exact.var_log, rtol=2e-5)
+        np.testing.assert_allclose(f.es_log, exact.es_log, rtol=2e-5)
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda m: m.update([np.nan], kind="log"), ValueError, "finite"),
+        (lambda m: m.update((np.inf,), kind="log"), ValueError, "finite"),
+        (lambda m: m.update(np.array([-np.inf]), kind="simple"), ValueError, "finite"),
+        (lambda m: m.update([0.01, 0.0], kind="log"), ValueError, "1 numbers"),
+        (lambda m: m.update([], kind="log"), ValueError, "1 numbers"),
+        (lambda m: m.update([True], kind="log"), ValueError, "1 numbers"),
+        (lambda m: m.update(["0.01"], kind="log"), ValueError, "1 numbers"),
+        (lambda m: m.update(0.01, kind="log"), ValueError, "1 numbers"),
+        (lambda m: m.update({"XYZ": 0.0}, kind="log"), ValueError, "XYZ"),
+        (lambda m: m.update({"SPY": None}, kind="log"), TypeError, "numbers"),
+        (lambda m: m.update([0.01], kind="pct"), ValueError, "'log' or 'simple'"),
+        (lambda m: m.update([-1.0], kind="simple"), ValueError, "> -1"),
+        (lambda m: m.update({"SPY": -1.5}, kind="simple"), ValueError, "> -1"),
+    ],
+)
+def test_one_symbol_bad_input_is_refused_and_state_unchanged(one, call, exc, match):
+    one.update([0.01], kind="log")
+    one.risk(0.975)
+    before = json.dumps(one.snapshot())
+    with pytest.raises(exc, match=match):
+        call(one)
+    assert json.dumps(one.snapshot()) == before
+
+
+def test_one_symbol_snapshot_round_trip_and_concurrent_use(one):
+    import threading
+
+    one.update([0.01], kind="log")
+    one.risk(0.975)
+    back = ReturnModel.from_snapshot(json.loads(json.dumps(one.snapshot())))
+    for model in (one, back):
+        model.update([-0.02], kind="log")
+    assert one.risk(0.975).es_log[0] == back.risk(0.975).es_log[0]
+    # threads updating with the same return (order-free) and reading risk: no update lost, no
+    # torn state seen
+    n_threads, per_thread, r = 4, 200, 0.003
+    seen = []
+
+    def work():
+        for _ in range(per_thread):
+            one.update([r], kind="log")
+            f = one.risk(0.975)
+            seen.append((f.var_log[0], f.es_log[0]))
+
+    threads = [threading.Thread(target=work) for _ in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for _ in range(n_threads * per_thread):
+        back.update([r], kind="log")
+    np.testing.assert_array_equal(one.sigma2(), back.sigma2())
+    assert all(np.isfinite(v) and 0 < v < e for v, e in seen)
+    np.testing.assert_allclose(one.risk(0.975).es_log, back.risk(0.975).es_log, rtol=2e-5)

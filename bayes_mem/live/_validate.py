@@ -20,15 +20,28 @@ def check_name(value: object, what: str = "signal name") -> str:
 def check_real(value: object, what: str) -> float:
     """A finite real number (bool refused) as a Python float."""
     kind = type(value)
-    if kind is float or kind is int:  # fast path; type(True) is bool, not int
-        out = float(value)
-    elif isinstance(value, bool | np.bool_) or not isinstance(value, Real):
+    if kind is float:  # fast path
+        out = value
+    elif kind is not int and (isinstance(value, bool | np.bool_) or not isinstance(value, Real)):
         raise TypeError(f"{what} must be a real number, got {type(value).__name__} {value!r}")
-    else:
-        out = float(value)
+    else:  # type(True) is bool, not int
+        try:
+            out = float(value)
+        except OverflowError:  # an integer beyond the float range
+            out = math.inf
     if not math.isfinite(out):
-        raise ValueError(f"{what} must be finite, got {value!r}")
+        raise ValueError(f"{what} must be finite, got {value!r:.60}")
     return out
+
+
+def as_float_array(value: object, what: str) -> np.ndarray:
+    """``value`` as a float array; what numpy cannot read as numbers is refused, naming ``what``
+    (rather than numpy's "could not convert ...")."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError, OverflowError) as exc:
+        kind = type(value).__name__
+        raise TypeError(f"{what} must be numbers, got {kind} {value!r:.80}") from exc
 
 
 def check_positive(value: object, what: str) -> float:
@@ -43,6 +56,20 @@ def check_probability_open(value: object, what: str) -> float:
     out = check_real(value, what)
     if not 0.0 < out < 1.0:
         raise ValueError(f"{what} must be in (0, 1), got {value!r}")
+    return out
+
+
+MIN_LEVEL = 1e-10
+
+
+def check_level(value: object, what: str = "level") -> float:
+    """A confidence level in [MIN_LEVEL, 1). Low levels ask for the upper tail (e.g. a short
+    position's): its probability ``level`` is resolved through the predictive CDF near 1, whose
+    double-precision resolution (~1e-16) is a relative 1e-6 of a 1e-10 tail; below that VaR would
+    be noise (and below ~1e-16, ``1 - level`` rounds to 1)."""
+    out = check_probability_open(value, what)
+    if out < MIN_LEVEL:
+        raise ValueError(f"{what} must be >= {MIN_LEVEL} (upper-tail probability), got {value!r}")
     return out
 
 

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
+from bayes_mem.live._validate import as_float_array, check_real
+
 
 def _check_panel(x: np.ndarray, what: str, min_rows: int = 3) -> np.ndarray:
-    x = np.asarray(x, dtype=float)
+    x = as_float_array(x, what)
     if x.ndim != 2:
         raise ValueError(f"{what} must be a 2-d (days, symbols) array, got shape {x.shape}")
     if x.shape[1] < 2:
@@ -135,7 +137,12 @@ def _split_corr(scores: np.ndarray, n1: int) -> tuple[np.ndarray, np.ndarray]:
 def _jennrich(r1: np.ndarray, r2: np.ndarray, n1: int, n2: int) -> float:
     p = r1.shape[0]
     pooled = (n1 * r1 + n2 * r2) / (n1 + n2)
-    inv = np.linalg.inv(pooled)
+    try:
+        inv = np.linalg.inv(pooled)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            "the pooled correlation is singular: some symbols move as one (duplicated series?)"
+        ) from None
     zmat = np.sqrt(n1 * n2 / (n1 + n2)) * inv @ (r1 - r2)
     dgz = np.diag(zmat)
     return float(0.5 * np.trace(zmat @ zmat) - dgz @ np.linalg.solve(np.eye(p) + pooled * inv, dgz))
@@ -210,10 +217,13 @@ def jennrich_test(
 
 def limit_factors(concentration_score: float, breakdown_score: float) -> tuple[float, float]:
     """The seed plan's cuts: ``1 - 0.3 * concentration`` and ``1 - 0.5 * breakdown``."""
+    scores = []
     for name, v in (
         ("concentration_score", concentration_score),
         ("breakdown_score", breakdown_score),
     ):
-        if not 0.0 <= v <= 1.0 or not np.isfinite(v):
+        score = check_real(v, name)
+        if not 0.0 <= score <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {v!r}")
-    return 1.0 - 0.3 * concentration_score, 1.0 - 0.5 * breakdown_score
+        scores.append(score)
+    return 1.0 - 0.3 * scores[0], 1.0 - 0.5 * scores[1]

@@ -9,17 +9,25 @@ Student-t tail (:mod:`bayes_mem.live.tail_table`), in cache-sized blocks of rows
 :meth:`MixtureTail.var_es` solves ``F(q) = alpha`` by Newton's method from a warm start and
 returns VaR and ES; the ES uses the Rockafellar-Uryasev form ``-q + (q F(q) - E[X 1{X<=q}]) /
 alpha``, which is stationary at the root, so the error of an iterate enters it only to second
-order. Iteration stops when ``|F(q) - alpha| <= rtol * alpha``; one more Newton step gives the VaR.
-With the default ``rtol = 1e-2`` the relative error of VaR and ES is below ~2e-5 (a Newton step
-from an iterate within ~0.3% of the root; tested against the exact scipy evaluation).
+order. Iteration stops when ``|F(q) - alpha| <= rtol * min(alpha, 1 - alpha)`` (the smaller tail:
+levels below 0.5 are as accurate as those above); one more Newton step gives the VaR. With the
+default ``rtol = 1e-2`` the relative error of VaR and ES is below ~2e-5 (a Newton step from an
+iterate within ~0.3% of the root; tested against the exact scipy evaluation).
+
+:class:`RowTail` is the same computation for a single row (a one-symbol model), arranged for few
+numpy calls: contiguous 1-d constants, per-call weights folded into dot products, reused
+buffers; it hands back to :class:`MixtureTail` where the table does not cover the iterate.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from bayes_mem.live.skewt import SkewT
-from bayes_mem.live.tail_table import lower_tail, row_offsets, snap_nu
+from bayes_mem.live.tail_table import N_COLS, S_CUT, U_CUT, C, lower_tail, row_offsets, snap_nu
+from bayes_mem.live.tail_table import table as tail_table
 
 BLOCK_ELEMENTS = 8192  # components per block: keeps every temporary inside the L2 cache
 
@@ -112,10 +120,11 @@ class MixtureTail:
         the guess ``q0``; ``bracket`` (lo, hi) safeguards Newton when given. Also returns the
         number of evaluations used."""
         n = mu.shape[0]
+        tol = rtol * min(alpha, 1.0 - alpha)
         q = np.array(q0, dtype=float)
         cdf, dens, pmean = self.evaluate(q, mu, sd)
         g = cdf - alpha
-        if np.abs(g).max() <= rtol * alpha:  # the usual case from a warm start
+        if np.abs(g).max() <= tol:  # the usual case from a warm start
             return g / dens - q, (q * cdf - pmean) / alpha - q, 1
         lo, hi = (np.full(n, -np.inf), np.full(n, np.inf)) if bracket is None else bracket
         lo, hi = lo.copy(), hi.copy()
@@ -126,7 +135,7 @@ class MixtureTail:
                 cdf, dens, pmean = self.evaluate(q[rows], mu[rows], sd[rows], rows)
                 g = cdf - alpha
             step = q[rows] - g / dens
-            ok = (np.abs(g) <= rtol * alpha) | (it == max_iter)
+            ok = (np.abs(g) <= tol) | (it == max_iter)
             done = rows[ok]
             var[done] = -step[ok]
             es[done] = -q[done] + (q[done] * cdf[ok] - pmean[ok]) / alpha
@@ -140,3 +149,115 @@ class MixtureTail:
             both = np.isfinite(lo[rows]) & np.isfinite(hi[rows])
             q[rows] = np.where(inside, step, np.where(both, 0.5 * (lo[rows] + hi[rows]), step))
         return var, es, max_iter  # pragma: no cover - the loop returns at max_iter
+
+
+_S_FAST = S_CUT - 1.0  # RowTail reads the table directly below this |t| (no clipping needed)
+
+
+class RowTail:
+    """One row of a :class:`MixtureTail` (S components ``mu_s + sd_s Z_s``) with its constants as
+    contiguous 1-d arrays and reusable buffers: VaR/ES of a single mixture in ~30 numpy calls.
+
+    Same method and stopping rule as :meth:`MixtureTail.var_es` (answers agree to rounding).
+    Buffers are reused, so calls must be serialised by the caller (:class:`ReturnModel` holds
+    its lock)."""
+
+    def __init__(self, tail: MixtureTail, row: int, mu: np.ndarray) -> None:
+        n_draws = tail.shape[1]
+        w = 1.0 / n_draws
+
+        def one(x: np.ndarray) -> np.ndarray:
+            return np.array(x[row], dtype=float)  # a contiguous copy
+
+        self.mu = np.array(mu, dtype=float)
+        if self.mu.shape != (n_draws,):
+            raise ValueError(f"mu must have shape ({n_draws},), got {self.mu.shape}")
+        self.offset = np.array(tail.offset[row], dtype=np.intp)
+        self.a_left = one(tail.a_left)
+        self.c_left = one(tail.split * tail.a_left)  # s = (mu - q) a_left / sd + c_left
+        self.nu = one(tail.nu)
+        self.cdf_w = one(tail.s_left) * w  # F = sum cdf_w TL
+        self.dens_w = one(tail.dens_k) * w  # f = sum dens_w / sd M / (nu + s^2)
+        self.pm_mu_w = self.mu * one(tail.s_left) * w  # E[X 1{X<=q}] = sum A TL + B M with
+        self.pm_c2_w = one(tail.c2_left) * w  # A = pm_mu_w + sd pm_c2_w, B = sd pm_c1_w
+        self.pm_c1_w = one(tail.c1_left) * w
+        self._tab = tail_table()
+        self._s = np.empty(n_draws)
+        self._fu = np.empty(n_draws)
+        self._x = np.empty(n_draws)
+        self._w2 = np.empty((2, n_draws))  # the interpolation weight, twice (TL and M rows)
+        self._acc = np.empty((2, n_draws))  # TL and M of every component
+        self._tl, self._m = self._acc  # views, made once
+        self._h = np.empty(n_draws)
+        self._dk = np.empty(n_draws)
+        self._a = np.empty(n_draws)
+        self._b = np.empty(n_draws)
+
+    def var_es(
+        self, alpha: float, sd: np.ndarray, q0: float, rtol: float = 1e-2, max_iter: int = 60
+    ) -> tuple[float, float, int] | None:
+        """VaR and ES (positive losses) at tail probability ``alpha`` for component scales
+        ``sd`` (S,), from the guess ``q0``, and the number of evaluations; ``None`` when an
+        iterate leaves the region the fast evaluation covers (some component right of its split
+        point, or beyond the table): use :meth:`MixtureTail.var_es` then."""
+        np.divide(self.a_left, sd, out=self._h)
+        np.divide(self.dens_w, sd, out=self._dk)
+        tol = rtol * min(alpha, 1.0 - alpha)
+        q = q0
+        lo, hi = -math.inf, math.inf
+        for it in range(1, max_iter + 1):
+            found = self._evaluate(q)
+            if found is None:
+                return None
+            cdf, dens = found
+            g = cdf - alpha
+            step = q - g / dens
+            if abs(g) <= tol or it == max_iter:
+                np.multiply(self.pm_c2_w, sd, out=self._a)
+                np.add(self._a, self.pm_mu_w, out=self._a)
+                np.multiply(self.pm_c1_w, sd, out=self._b)
+                pmean = float(np.dot(self._a, self._tl)) + float(np.dot(self._b, self._m))
+                return -step, -q + (q * cdf - pmean) / alpha, it
+            if g < 0.0:
+                lo = q
+            elif g > 0.0:
+                hi = q
+            if lo < step < hi and math.isfinite(step):
+                q = step
+            elif math.isfinite(lo) and math.isfinite(hi):
+                q = 0.5 * (lo + hi)
+            else:
+                q = step
+        raise AssertionError("unreachable")  # pragma: no cover - returns at max_iter
+
+    def _evaluate(self, q: float) -> tuple[float, float] | None:
+        """Mixture CDF and density at ``q``; TL and M of every component are left in ``_acc``."""
+        if not math.isfinite(q):
+            return None
+        s, fu, w2, acc, x = self._s, self._fu, self._w2, self._acc, self._x
+        np.subtract(self.mu, q, out=s)
+        np.multiply(s, self._h, out=s)
+        np.add(s, self.c_left, out=s)  # |t| of each component (all left of their split)
+        if not (np.minimum.reduce(s) >= 0.0 and np.maximum.reduce(s) <= _S_FAST):
+            return None
+        np.add(s, C, out=fu)  # the table's abscissa, as in tail_table.lower_tail
+        np.divide(s, fu, out=fu)
+        np.multiply(fu, N_COLS / U_CUT, out=fu)
+        j = fu.astype(np.intp)
+        np.subtract(fu, j, out=w2[0])
+        w2[1] = w2[0]
+        np.add(j, self.offset, out=j)
+        g = self._tab.take(j, axis=2)  # (4, 2, S): coefficient k of TL and M
+        np.multiply(g[3], w2, out=acc)
+        np.add(acc, g[2], out=acc)
+        np.multiply(acc, w2, out=acc)
+        np.add(acc, g[1], out=acc)
+        np.multiply(acc, w2, out=acc)
+        np.add(acc, g[0], out=acc)
+        np.multiply(s, s, out=x)
+        np.add(x, self.nu, out=x)
+        np.divide(self._dk, x, out=x)
+        dens = float(np.dot(x, self._m))
+        if not dens > 0.0:
+            return None
+        return float(np.dot(self.cdf_w, self._tl)), dens

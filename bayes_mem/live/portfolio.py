@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from bayes_mem.live._validate import check_int, check_probability_open, check_real
+from bayes_mem.live._validate import as_float_array, check_int, check_level, check_real
 from bayes_mem.live.mixture_tail import MixtureTail
 from bayes_mem.live.return_model import ReturnModel
 from bayes_mem.live.skewt import SkewT
@@ -51,7 +51,7 @@ class PortfolioRisk:
 
 
 def check_correlation(corr: np.ndarray, n: int) -> np.ndarray:
-    c = np.asarray(corr, dtype=float)
+    c = as_float_array(corr, "correlation")
     if c.shape != (n, n):
         raise ValueError(f"correlation must be {n} x {n} (one row per position), got {c.shape}")
     if not np.all(np.isfinite(c)):
@@ -80,7 +80,7 @@ def portfolio_risk(
 ) -> PortfolioRisk:
     """One-day VaR and ES (currency, positive = loss) of ``positions``; ``correlation`` rows
     follow the order of ``positions``. ``n_sims`` and ``rng`` apply to ``method="simulation"``."""
-    level = check_probability_open(level, "level")
+    level = check_level(level, "level")
     if method not in ("elliptical", "simulation"):
         raise ValueError(f"method must be 'elliptical' or 'simulation', got {method!r}")
     if not positions:
@@ -90,9 +90,15 @@ def portfolio_risk(
     if unknown:
         raise ValueError(f"positions name symbols the model does not have: {unknown[:5]!r}")
     values = np.array([check_real(positions[s], f"position {s!r}") for s in symbols])
-    gross = float(np.abs(values).sum())
+    with np.errstate(over="ignore"):  # an overflow is refused below
+        gross = float(np.abs(values).sum())
     if gross == 0:
         raise ValueError("all positions are zero")
+    if not np.isfinite(gross):
+        raise ValueError(f"gross exposure overflows: positions {values[:5].tolist()}")
+    # VaR and ES are positively homogeneous in the positions: solve for unit gross exposure
+    # (no overflow or underflow of the squared scales) and scale back
+    values = values / gross
     corr = check_correlation(correlation, len(symbols))
     idx = np.array([model.symbols.index(s) for s in symbols])
     mu = model._p["mu"][idx]
@@ -100,7 +106,7 @@ def portfolio_risk(
     nu, lam = model._inn.nu[idx], model._p["lam"][idx]
     alpha = 1.0 - level
     if method == "elliptical":
-        x = values[:, None] * sd  # (n, S) currency scale per symbol and draw
+        x = values[:, None] * sd  # (n, S) scale per symbol and draw, per unit of gross
         rx = corr @ x
         var_p = np.sum(x * rx, axis=0)
         share = np.abs(x * rx)
@@ -112,7 +118,7 @@ def portfolio_risk(
         tail = MixtureTail(nu_p[None, :], lam_p[None, :])
         q0 = np.array([loc.mean() - 2.0 * np.sqrt(np.mean(var_p) + loc.var())])
         var, es, _ = tail.var_es(alpha, loc[None, :], scale[None, :], q0, rtol=1e-6)
-        return PortfolioRisk(level, float(var[0]), float(es[0]), method, gross)
+        return PortfolioRisk(level, gross * float(var[0]), gross * float(es[0]), method, gross)
     n_sims = check_int(n_sims, "n_sims", minimum=_BATCHES * 50)
     gen = np.random.default_rng(rng)
     n, s_draws = len(symbols), sd.shape[1]
@@ -124,8 +130,10 @@ def portfolio_risk(
     loss = -(np.expm1(r) @ values)
     var, es = _var_es(loss, level)
     batches = np.array([_var_es(b, level) for b in np.array_split(loss, _BATCHES)])
-    se = batches.std(axis=0, ddof=1) / np.sqrt(_BATCHES)
-    return PortfolioRisk(level, var, es, method, gross, float(se[0]), float(se[1]), n_sims)
+    se = gross * batches.std(axis=0, ddof=1) / np.sqrt(_BATCHES)
+    return PortfolioRisk(
+        level, gross * var, gross * es, method, gross, float(se[0]), float(se[1]), n_sims
+    )
 
 
 def _var_es(loss: np.ndarray, level: float) -> tuple[float, float]:

@@ -15,6 +15,7 @@ Units: the model is on daily log returns as fractions (0.01 = 1%). Inputs say wh
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,13 +23,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from bayes_mem.live._validate import check_name, check_probability_open
+from bayes_mem.live._validate import MIN_LEVEL, check_level, check_name, check_probability_open
 from bayes_mem.live.gjr_garch import PARAMS, GarchDraws, fit_laplace, variance_path
-from bayes_mem.live.mixture_tail import MixtureTail
+from bayes_mem.live.mixture_tail import MixtureTail, RowTail
 from bayes_mem.live.skewt import SkewT
 
 ReturnKind = Literal["log", "simple"]
 SNAPSHOT_SCHEMA = "bayes_mem.return_model/1"
+# the largest log return a float price ratio can hold (log of the largest float, ~709.78): any
+# simple return maps inside it; a log return beyond it is not a price move (and its square would
+# push the variance toward overflow)
+MAX_LOG_RETURN = float(np.log(np.finfo(float).max))
 
 
 def to_log_returns(values: np.ndarray, kind: str) -> np.ndarray:
@@ -45,6 +50,12 @@ def to_log_returns(values: np.ndarray, kind: str) -> np.ndarray:
         if np.any(x <= -1.0):
             raise ValueError(f"simple returns must be > -1, got {x[x <= -1.0][:3].tolist()}")
         return np.log1p(x)
+    if np.any(np.abs(x) > MAX_LOG_RETURN):
+        bad = x[np.abs(x) > MAX_LOG_RETURN]
+        raise ValueError(
+            f"log returns must be within +-{MAX_LOG_RETURN:.2f} (a price ratio a float can hold), "
+            f"got {bad[:3].tolist()}"
+        )
     return x
 
 
@@ -139,6 +150,14 @@ class ReturnModel:
         self._warm: dict[float, np.ndarray] = {}  # last standardised quantile per tail level
         self._last_z = np.zeros(len(symbols))  # latest standardised residual per symbol
         self._lock = threading.Lock()
+        # one symbol: a dedicated path with 1-d constants and reused buffers (under the lock)
+        self._row = RowTail(self._tail, 0, p["mu"][0]) if len(symbols) == 1 else None
+        self._row_vol: float | None = None  # its predictive sd, cached until the next update
+        if self._row is not None:
+            self._row_sigma2 = self._sigma2[0]  # a view: updated in place
+            row_params = (p["mu"], self._alpha_gamma, p["alpha"], p["omega"], p["beta"])
+            self._row_params = tuple(np.array(x[0]) for x in row_params)  # contiguous 1-d
+            self._row_eps = np.empty(s2.shape[1])
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -198,6 +217,12 @@ class ReturnModel:
 
         ``returns`` is a mapping symbol -> return (a subset: symbols without a return that day are
         left as they are) or a sequence in :attr:`symbols` order."""
+        if self._row is not None:
+            x = self._one_return(returns, kind)
+            if x is not None:
+                with self._lock:
+                    self._update_row(x)
+                return
         idx, r = self._align(returns, kind)
         p = self._p
         rows = slice(None) if idx is None else idx  # a full day: views, no copies
@@ -209,6 +234,63 @@ class ReturnModel:
             shock = np.where(eps < 0.0, self._alpha_gamma[rows], p["alpha"][rows]) * (eps * eps)
             self._sigma2[rows] = p["omega"][rows] + shock + p["beta"][rows] * sig2
             self._last_z[rows] = (r - self._mu_bar[rows]) / sd_bar
+            if self._row is not None:
+                self._row_vol = None
+
+    def _one_return(self, returns: Any, kind: str) -> float | None:
+        """A one-symbol model's day return as a log return, when it is given plainly (a float in
+        a list, tuple, float array or one-key mapping) and is valid; ``None`` otherwise: the
+        general path then decides (and raises on bad input)."""
+        kind_of = type(returns)
+        if kind_of is list or kind_of is tuple:
+            if len(returns) != 1:
+                return None
+            value = returns[0]
+        elif kind_of is np.ndarray:
+            if returns.shape != (1,) or returns.dtype != np.float64:
+                return None
+            value = returns[0]
+        elif isinstance(returns, Mapping):
+            if len(returns) != 1:
+                return None
+            ((symbol, value),) = returns.items()
+            if symbol != self._symbols[0]:
+                return None
+        else:
+            return None
+        if not isinstance(value, float):  # float or np.float64; anything else: general path
+            return None
+        x = float(value)
+        if not -MAX_LOG_RETURN <= x <= MAX_LOG_RETURN:  # NaN, inf and huge: the general path
+            return None
+        if kind == "log":
+            return x
+        if kind == "simple" and x > -1.0:
+            return float(np.log1p(x))
+        return None
+
+    def _row_volatility(self) -> float:
+        """Predictive sd of a one-symbol model (cached until the next update); under the lock."""
+        vol = self._row_vol
+        if vol is None:
+            s2 = float(np.dot(self._row_sigma2, self._weights))
+            vol = self._row_vol = math.sqrt(s2 + float(self._mu_var[0]))
+        return vol
+
+    def _update_row(self, r: float) -> None:
+        """:meth:`update` of a one-symbol model (same arithmetic, in place); under the lock."""
+        mu, alpha_gamma, alpha, omega, beta = self._row_params
+        sig2 = self._row_sigma2
+        sd_bar = self._row_volatility()
+        eps = np.subtract(r, mu, out=self._row_eps)
+        coef = np.where(eps < 0.0, alpha_gamma, alpha)
+        np.multiply(eps, eps, out=eps)
+        np.multiply(coef, eps, out=eps)
+        np.add(omega, eps, out=eps)
+        np.multiply(beta, sig2, out=sig2)
+        np.add(eps, sig2, out=sig2)
+        self._last_z[0] = (r - float(self._mu_bar[0])) / sd_bar
+        self._row_vol = None
 
     def _align(self, returns: Any, kind: str) -> tuple[np.ndarray | None, np.ndarray]:
         """Row indices (``None``: every symbol, in order) and the day's log returns."""
@@ -220,7 +302,10 @@ class ReturnModel:
             if bad:
                 raise TypeError(f"returns must be numbers, got {bad[0]!r}")
             idx = np.fromiter((self._pos[sym] for sym in returns), np.intp, len(returns))
-            values = np.array([float(v) for v in returns.values()])
+            try:
+                values = np.array([float(v) for v in returns.values()])
+            except OverflowError:  # an integer beyond the float range
+                raise ValueError("returns must be finite, got an integer beyond floats") from None
             return idx, to_log_returns(values, kind)
         values = np.asarray(returns)
         if values.dtype.kind not in "iuf" or values.shape != (len(self._symbols),):
@@ -236,16 +321,24 @@ class ReturnModel:
         ES credible band across draws is computed on demand: :meth:`RiskForecast.es_band`).
 
         ``method="fast"`` (default) uses the tabulated tail and a warm-started Newton solve:
-        relative error below ~2e-5 in the tail (levels >= 0.9), absolute error below 1e-6 (in
-        return units) at any level. ``method="exact"`` solves with scipy to 1e-10 (slow; for
-        checks). Both use the tail weights snapped to the table grid."""
-        if type(level) is not float or not 0.0 < level < 1.0:
-            level = check_probability_open(level, "level")
+        relative error below ~2e-5 in either tail (levels >= 0.9, or <= 0.1: the upper tail, for
+        short positions), absolute error below 1e-4 of the predictive volatility in between
+        (1e-6 in return units at a 1% volatility).
+        ``method="exact"`` solves with scipy to a relative 1e-10 of the smaller tail probability
+        (slow; for checks). Levels must be in [1e-10, 1) (see
+        :func:`~bayes_mem.live._validate.check_level`). Both use the tail weights snapped to the
+        table grid. A one-symbol model solves
+        on a dedicated single-row path (:class:`~bayes_mem.live.mixture_tail.RowTail`: the same
+        method, answers equal to rounding)."""
+        if type(level) is not float or not MIN_LEVEL <= level < 1.0:
+            level = check_level(level, "level")
         if method != "fast" and method != "exact":
             raise ValueError(f"method must be 'fast' or 'exact', got {method!r}")
         alpha = 1.0 - level
         zq, zes = self._component_tail(alpha)
         mu = self._p["mu"]
+        if self._row is not None and method == "fast":
+            return self._risk_row(level, alpha, zq, zes)
         with self._lock:
             sd = np.sqrt(self._sigma2)
             vol = self._volatility()
@@ -263,6 +356,30 @@ class ReturnModel:
                 var, es, _ = self._tail.var_es(alpha, mu, sd, q0)
                 self._warm[alpha] = (-var - self._mu_bar) / vol
         return RiskForecast(self._symbols, level, var, es, vol, mu, sd, zes)
+
+    def _risk_row(
+        self, level: float, alpha: float, zq: np.ndarray, zes: np.ndarray
+    ) -> RiskForecast:
+        """:meth:`risk` ``method="fast"`` of a one-symbol model."""
+        mu = self._p["mu"]
+        mu_bar = float(self._mu_bar[0])
+        with self._lock:
+            sd = np.sqrt(self._row_sigma2)
+            vol = self._row_volatility()
+            warm = self._warm.get(alpha)
+            if warm is None:
+                q0 = float(np.dot(self._row.mu + sd * zq[0], self._weights))
+            else:
+                q0 = mu_bar + vol * float(warm[0])
+            found = self._row.var_es(alpha, sd, q0)
+            if found is None:  # an iterate outside the fast region: the general solver
+                v, e, _ = self._tail.var_es(alpha, mu, sd[None, :], np.array([q0]))
+                var, es = float(v[0]), float(e[0])
+            else:
+                var, es, _ = found
+            self._warm[alpha] = np.array([(-var - mu_bar) / vol])
+        out = np.array([var, es, vol])
+        return RiskForecast(self._symbols, level, out[:1], out[1:2], out[2:], mu, sd[None, :], zes)
 
     def _component_tail(self, alpha: float) -> tuple[np.ndarray, np.ndarray]:
         """Per draw: the standardised alpha-quantile and E[-Z | Z <= quantile] (static per
@@ -356,14 +473,16 @@ def _mixture_quantile(
     max_iter: int = 60,
 ) -> np.ndarray:
     """Solve mean_s F_s((q - mu_s) / sd_s) = alpha per row: Newton steps kept inside a bracket
-    that shrinks every iteration (bisection when Newton leaves it)."""
+    that shrinks every iteration (bisection when Newton leaves it). ``tol`` is relative to the
+    smaller tail probability (floored at a few ulps of ``alpha``, F's resolution)."""
     lo, hi = lo.copy(), hi.copy()
     q = 0.5 * (lo + hi)
+    tol_abs = max(tol * min(alpha, 1.0 - alpha), 8.0 * np.finfo(float).eps * alpha)
     for _ in range(max_iter):
         z = (q[:, None] - mu) / sd
         g = inn.cdf(z).mean(axis=1) - alpha
         dens = (inn.pdf(z) / sd).mean(axis=1)
-        done = np.abs(g) <= tol * alpha
+        done = np.abs(g) <= tol_abs
         if np.all(done):
             break
         lo = np.where(g < 0, q, lo)

@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from bayes_mem.live._validate import check_int, check_positive, check_probability_open, check_real
+from bayes_mem.live._validate import (
+    as_float_array,
+    check_int,
+    check_level,
+    check_positive,
+    check_probability_open,
+    check_real,
+)
 from bayes_mem.live.correlation import (
     concentration,
     correlation_breakdown,
@@ -23,6 +30,7 @@ from bayes_mem.live.correlation import (
 from bayes_mem.live.return_model import ReturnModel, to_log_returns
 from bayes_mem.live.sizing import cvar_position_limit, kelly_binary
 
+_TINY, _HUGE = float(np.finfo(float).smallest_subnormal), float(np.finfo(float).max)
 RISKMETRICS_LAMBDA = 0.94  # EWMA decay used to standardise raw returns in the facades
 BREAKDOWN_WINDOW = 20  # the seed plan's "last 20 days"
 
@@ -46,7 +54,7 @@ class DynamicCVaREngine:
         refit_every: int = 20,
         rng: int | np.random.Generator | None = None,
     ) -> None:
-        self.alpha = check_probability_open(confidence_level, "confidence_level")
+        self.alpha = check_level(confidence_level, "confidence_level")
         self.time_window = check_int(time_window, "time_window", minimum=100)
         if returns_kind not in ("log", "simple"):
             raise ValueError(f"returns_kind must be 'log' or 'simple', got {returns_kind!r}")
@@ -79,7 +87,10 @@ class DynamicCVaREngine:
 
     def conditional_risk(self, symbol_returns: Any) -> dict[str, float]:
         """VaR/ES of tomorrow's return (loss fractions) with the ES credible band."""
-        r = np.asarray(symbol_returns, dtype=float).ravel()
+        r = as_float_array(symbol_returns, "symbol_returns")
+        if sum(d > 1 for d in r.shape) > 1:  # (T,), (T, 1) or (1, T): one series
+            raise ValueError(f"symbol_returns must be one series, got shape {r.shape}")
+        r = r.ravel()
         if r.size < self.time_window:
             raise ValueError(f"need at least time_window={self.time_window} returns, got {r.size}")
         log_r = to_log_returns(r, self.returns_kind)
@@ -104,7 +115,10 @@ class DynamicCVaREngine:
         loss = abs(check_real(avg_loss, "avg_loss"))  # the plan passes it as an absolute value
         if loss == 0.0:
             raise ValueError("avg_loss must be non-zero")
-        return kelly_binary(p, win / loss)
+        # a ratio beyond the float range (avg_win 1e300, avg_loss 1e-300) is clamped into it:
+        # Kelly's optimum is continuous there (p - (1 - p) / b -> p, or 0 without an edge)
+        ratio = min(max(win / loss, _TINY), _HUGE)
+        return kelly_binary(p, ratio)
 
 
 class CorrelationRiskAdjuster:
@@ -115,11 +129,13 @@ class CorrelationRiskAdjuster:
         self.correlation_matrix: np.ndarray | None = None
 
     def _standardised(self, returns_df: Any) -> np.ndarray:
-        x = np.asarray(returns_df, dtype=float)
+        x = as_float_array(returns_df, "returns_df")
         if x.ndim != 2 or x.shape[1] < 2:
             raise ValueError(f"returns_df must be (days, symbols) with >= 2 symbols, got {x.shape}")
         if not np.all(np.isfinite(x)):
             raise ValueError("returns_df has NaN or inf values")
+        if x.shape[0] < 3:
+            raise ValueError(f"returns_df needs at least 3 days, got {x.shape[0]}")
         return ewma_standardise(x)
 
     def calculate_portfolio_correlation_risk(self, returns_df: Any) -> float:
@@ -158,6 +174,10 @@ def ewma_standardise(
 ) -> np.ndarray:
     """Divide each return by its EWMA volatility forecast made the day before."""
     x = np.asarray(returns, dtype=float)
+    # the result does not depend on a symbol's scale: work at unit scale so that the squares
+    # neither overflow (huge values) nor underflow (tiny ones)
+    scale = np.abs(x).max(axis=0)
+    x = x / np.where(scale > 0, scale, 1.0)
     var = np.empty_like(x)
     var[0] = np.mean(x[:warmup] ** 2, axis=0)
     for t in range(1, x.shape[0]):

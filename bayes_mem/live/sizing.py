@@ -8,12 +8,13 @@ value (a positive number, e.g. ``RiskForecast.es_simple``).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize
 
-from bayes_mem.live._validate import check_positive, check_real
+from bayes_mem.live._validate import as_float_array, check_positive, check_real
 
 DEFAULT_FRACTION = 0.25  # fractional Kelly multiplier (the seed plan's Kelly / 4)
 DEFAULT_CAP = 0.25  # never more than 25% of portfolio value (the seed plan's cap)
@@ -26,12 +27,23 @@ def _check_fraction(value: object, what: str) -> float:
     return v
 
 
+def _draws(value: object, what: str) -> np.ndarray:
+    """A number or a 1-d array of draws as a float array (at least 1-d)."""
+    return np.atleast_1d(as_float_array(value, what))
+
+
 def cvar_position_limit(es_fraction: float, portfolio_value: float, budget: float = 0.02) -> float:
     """Position value whose predictive expected shortfall equals ``budget`` x portfolio value."""
     es = check_positive(es_fraction, "es_fraction")
     pv = check_positive(portfolio_value, "portfolio_value")
     b = _check_fraction(budget, "budget")
-    return b * pv / es
+    limit = b * pv / es
+    if not math.isfinite(limit):
+        raise ValueError(
+            f"position limit overflows: budget x portfolio_value / es_fraction = {b!r} x {pv!r} / "
+            f"{es!r}"
+        )
+    return limit
 
 
 def kelly_binary(
@@ -49,9 +61,14 @@ def kelly_binary(
     smaller than the plug-in ``p - (1 - p) / b`` when the payoff ratio is uncertain. Scalars give
     the plug-in Kelly. The result is multiplied by ``fraction`` and capped at ``cap``; never < 0.
     """
-    p = np.atleast_1d(np.asarray(win_prob, dtype=float))
-    b = np.atleast_1d(np.asarray(payoff_ratio, dtype=float))
-    p, b = np.broadcast_arrays(p, b)
+    p = _draws(win_prob, "win_prob")
+    b = _draws(payoff_ratio, "payoff_ratio")
+    try:
+        p, b = np.broadcast_arrays(p, b)
+    except ValueError:
+        raise ValueError(
+            f"win_prob and payoff_ratio draws must pair up, got shapes {p.shape} and {b.shape}"
+        ) from None
     if p.ndim != 1 or p.size == 0:
         raise ValueError("win_prob and payoff_ratio must be scalars or 1-d arrays of draws")
     if not (np.all(np.isfinite(p)) and np.all((p >= 0) & (p <= 1))):
@@ -84,14 +101,18 @@ def kelly_continuous(
     Maximising the posterior-expected second-order log growth ``f E[r] - f^2 E[r^2] / 2`` gives
     ``f = E[mu] / (sigma^2 + E[mu]^2 + Var[mu])``: estimation error in the mean (the spread of
     ``mean_draws``) shrinks the bet. ``variance`` is the return variance per period."""
-    m = np.atleast_1d(np.asarray(mean_draws, dtype=float))
+    m = _draws(mean_draws, "mean_draws")
     if m.ndim != 1 or m.size == 0 or not np.all(np.isfinite(m)):
         raise ValueError("mean_draws must be a finite scalar or 1-d array")
     var = check_positive(variance, "variance")
     fraction = _check_fraction(fraction, "fraction")
     cap = check_positive(cap, "cap")  # may exceed 1 where leverage is allowed
+    # f is homogeneous of degree -1 in the scale of returns: compute at unit scale, where the
+    # squares cannot overflow, and divide by the scale
+    scale = max(float(np.abs(m).max()), math.sqrt(var))
+    m = m / scale
     mu = float(m.mean())
-    full = mu / (var + mu * mu + float(m.var()))
+    full = mu / (var / scale / scale + mu * mu + float(m.var())) / scale
     return min(max(fraction * full, 0.0), cap)
 
 
@@ -147,6 +168,8 @@ def combine_limits(
     for name, v in (("cvar_limit", cvar_limit), ("kelly_limit", kelly_limit)):
         if v is not None and (not math.isfinite(check_real(v, name)) or v < 0):
             raise ValueError(f"{name} must be >= 0, got {v!r}")
+    if factors is not None and not isinstance(factors, Mapping):
+        raise TypeError(f"factors must be a mapping name -> factor, got {factors!r:.80}")
     factors = dict(factors or {})
     if regime is not None:
         if "regime" in factors:

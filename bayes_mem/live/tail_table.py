@@ -63,18 +63,19 @@ def _build() -> np.ndarray:
     for v, dv in ((tl, dtl * h), (m, dm * h)):
         v0, v1, d0, d1 = v[:, :-1], v[:, 1:], dv[:, :-1], dv[:, 1:]
         coefs += [v0, d0, 3 * (v1 - v0) - 2 * d0 - d1, 2 * (v0 - v1) + d0 + d1]
-    # (rows, cols, power k, function): the k-th coefficient of TL and of M side by side
-    table = np.stack([np.stack([coefs[k], coefs[4 + k]], axis=-1) for k in range(4)], axis=-2)
-    # a zero row in front so that row index r (1-based) is table[r]
-    table = np.concatenate([np.zeros((1, N_COLS, 4, 2)), table], axis=0)
+    # (power k, function, rows, cols): the k-th coefficient of TL and of M
+    table = np.stack([np.stack([coefs[k], coefs[4 + k]]) for k in range(4)])
+    # a zero row in front so that row index r (1-based) is table[:, :, r]
+    table = np.concatenate([np.zeros((4, 2, 1, N_COLS)), table], axis=2)
     if not np.all(np.isfinite(table)):
         raise RuntimeError("tail table has non-finite entries")  # pragma: no cover
-    return np.ascontiguousarray(table.reshape(-1, 4, 2))
+    return np.ascontiguousarray(table.reshape(4, 2, -1))
 
 
 def table() -> np.ndarray:
-    """The (rows x intervals, 4, 2) table: cubic coefficient k of TL and M per interval; built
-    once per process."""
+    """The (4, 2, rows x intervals) table: cubic coefficient k of TL (``[k, 0]``) and of M
+    (``[k, 1]``) per interval, coefficient-major so that a gather gives contiguous operands for
+    the Horner steps; built once per process."""
     global _table
     if _table is None:
         with _lock:
@@ -95,10 +96,9 @@ def lower_tail(s: np.ndarray, offset: np.ndarray, nu: np.ndarray) -> tuple[np.nd
     fu = s / (C + s) * (N_COLS / U_CUT)
     j = np.minimum(fu.astype(np.intp), N_COLS - 1)
     w = fu - j
-    g = np.take(tab, offset + j, axis=0)  # (..., 4, 2)
-    w = w[..., None]
-    both = ((g[..., 3, :] * w + g[..., 2, :]) * w + g[..., 1, :]) * w + g[..., 0, :]
-    tl, m = both[..., 0], both[..., 1]
+    g = np.take(tab, offset + j, axis=2)  # (4, 2, ...)
+    both = ((g[3] * w + g[2]) * w + g[1]) * w + g[0]
+    tl, m = both[0], both[1]
     if s.max(initial=0.0) > S_CUT:
         far = s > S_CUT
         sf = s[far]
