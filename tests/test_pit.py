@@ -73,3 +73,32 @@ def test_regime_prior_on_scores_sees_no_changes_in_fat_tailed_clustered_data():
     on_raw = estimate_regime_prior(raw, refine=False)
     assert on_scores["hazard"] <= 1 / 500, on_scores
     assert on_raw["hazard"] >= 4 * on_scores["hazard"], (on_raw["hazard"], on_scores["hazard"])
+
+
+def test_live_model_scores_match_the_offline_ones_and_survive_a_snapshot():
+    """ReturnModel.last_normal_score day by day = normal_scores over the series (up to the
+    table's snapped tail weights), on the one-symbol and the general path."""
+    from bayes_mem.live.return_model import ReturnModel
+
+    rng = np.random.default_rng(4)
+    draws = GarchDraws(
+        mu=rng.normal(3e-4, 1e-4, 50), omega=rng.uniform(1e-6, 3e-6, 50),
+        alpha=rng.uniform(0.02, 0.05, 50), gamma=rng.uniform(0.05, 0.15, 50),
+        beta=rng.uniform(0.8, 0.85, 50), nu=rng.uniform(4, 9, 50), lam=rng.uniform(-0.3, 0, 50),
+    )  # fmt: skip
+    r = simulate(ONE, 60, rng)[0][0]
+    want = normal_scores(r, draws, 1e-4)
+    one = ReturnModel({"A": draws}, {"A": np.full(50, 1e-4)})
+    two = ReturnModel({"A": draws, "B": draws}, {"A": np.full(50, 1e-4), "B": np.full(50, 1e-4)})
+    assert np.all(one.last_normal_score() == 0.0)  # no return yet
+    got_one, got_two = [], []
+    for t, x in enumerate(r):
+        one.update([float(x)], kind="log")
+        two.update({"A": float(x)} if t % 2 else {"A": float(x), "B": 0.0}, kind="log")
+        got_one.append(one.last_normal_score()[0])
+        got_two.append(two.last_normal_score()[0])
+    np.testing.assert_allclose(got_one, want, atol=0.02)
+    np.testing.assert_allclose(got_two, want, atol=0.02)
+    np.testing.assert_allclose(got_one, got_two, rtol=1e-12)  # both paths agree
+    restored = ReturnModel.from_snapshot(two.snapshot())
+    np.testing.assert_array_equal(restored.last_normal_score(), two.last_normal_score())

@@ -26,6 +26,7 @@ import numpy as np
 from bayes_mem.live._validate import MIN_LEVEL, check_level, check_name, check_probability_open
 from bayes_mem.live.gjr_garch import PARAMS, GarchDraws, fit_laplace, variance_path
 from bayes_mem.live.mixture_tail import MixtureTail, RowTail
+from bayes_mem.live.pit import to_normal
 from bayes_mem.live.skewt import SkewT
 
 ReturnKind = Literal["log", "simple"]
@@ -149,6 +150,8 @@ class ReturnModel:
         self._z_cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
         self._warm: dict[float, np.ndarray] = {}  # last standardised quantile per tail level
         self._last_z = np.zeros(len(symbols))  # latest standardised residual per symbol
+        self._last_r = np.full(len(symbols), np.nan)  # latest log return (NaN: none yet)
+        self._prev_sigma2 = s2.copy()  # the variances that return was forecast with
         self._lock = threading.Lock()
         # one symbol: a dedicated path with 1-d constants and reused buffers (under the lock)
         self._row = RowTail(self._tail, 0, p["mu"][0]) if len(symbols) == 1 else None
@@ -210,6 +213,24 @@ class ReturnModel:
         with self._lock:
             return self._last_z.copy()
 
+    def last_normal_score(self) -> np.ndarray:
+        """``Phi^-1(F(r))`` of each symbol's latest log return under the predictive it was
+        forecast with (the mixture over draws): i.i.d. N(0, 1) while the model holds, fat tails
+        and volatility clustering included, so it is what the regime detector should see
+        (:class:`~bayes_mem.live.changepoint.NormalGammaBOCPD`). 0 for a symbol without a return
+        yet. Tail weights are the table's snapped ones (see :mod:`bayes_mem.live.pit` for the
+        offline version)."""
+        with self._lock:
+            seen = np.isfinite(self._last_r)
+            out = np.zeros(len(self._symbols))
+            if seen.any():
+                z = (self._last_r[seen, None] - self._p["mu"][seen]) / np.sqrt(
+                    self._prev_sigma2[seen]
+                )
+                inn = SkewT.from_params(self._inn.nu[seen], self._inn.lam[seen])
+                out[seen] = to_normal(inn.cdf(z) @ self._weights)
+            return out
+
     def update(
         self, returns: Mapping[str, float] | Sequence[float] | np.ndarray, *, kind: ReturnKind
     ) -> None:
@@ -232,6 +253,8 @@ class ReturnModel:
             sd_bar = np.sqrt(sig2 @ self._weights + self._mu_var[rows])
             eps = r[:, None] - mu
             shock = np.where(eps < 0.0, self._alpha_gamma[rows], p["alpha"][rows]) * (eps * eps)
+            self._prev_sigma2[rows] = sig2
+            self._last_r[rows] = r
             self._sigma2[rows] = p["omega"][rows] + shock + p["beta"][rows] * sig2
             self._last_z[rows] = (r - self._mu_bar[rows]) / sd_bar
             if self._row is not None:
@@ -284,6 +307,8 @@ class ReturnModel:
         sd_bar = self._row_volatility()
         eps = np.subtract(r, mu, out=self._row_eps)
         coef = np.where(eps < 0.0, alpha_gamma, alpha)
+        np.copyto(self._prev_sigma2[0], sig2)
+        self._last_r[0] = r
         np.multiply(eps, eps, out=eps)
         np.multiply(coef, eps, out=eps)
         np.add(omega, eps, out=eps)
@@ -401,6 +426,8 @@ class ReturnModel:
                 "draws": {k: self._p[k].tolist() for k in PARAMS},
                 "sigma2": self._sigma2.tolist(),
                 "last_z": self._last_z.tolist(),
+                "last_return": [None if np.isnan(x) else x for x in self._last_r.tolist()],
+                "prev_sigma2": self._prev_sigma2.tolist(),
                 # Newton warm starts: part of the state so that a restored model answers the
                 # same to the last digit (answers agree to ~2e-5 whatever the start)
                 "warm_start": {repr(a): c.tolist() for a, c in sorted(self._warm.items())},
@@ -424,6 +451,19 @@ class ReturnModel:
         if last_z.shape != (len(symbols),) or not np.all(np.isfinite(last_z)):
             raise ValueError("malformed return-model snapshot: last_z")
         model._last_z = last_z
+        if "last_return" in data:  # absent in snapshots written before normal scores
+            try:
+                last_r = np.array(
+                    [np.nan if x is None else float(x) for x in data["last_return"]], dtype=float
+                )
+                prev = np.asarray(data["prev_sigma2"], dtype=float)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"malformed return-model snapshot: {exc!r}") from exc
+            ok_r = last_r.shape == (len(symbols),) and not np.any(np.isinf(last_r))
+            ok_p = prev.shape == sigma2.shape and np.all(np.isfinite(prev)) and np.all(prev > 0)
+            if not (ok_r and ok_p):
+                raise ValueError("malformed return-model snapshot: last_return / prev_sigma2")
+            model._last_r, model._prev_sigma2 = last_r, prev
         warm = data.get("warm_start", {})
         if not isinstance(warm, Mapping):
             raise ValueError("malformed return-model snapshot: warm_start")

@@ -73,7 +73,7 @@ class RecalibrationConfig:
     returns_model: str = "pymc"  # "pymc" (pooled Bayesian GJR-GARCH skew-t) or "laplace"
     returns_mcmc_draws: int = 1000  # per chain, for returns_model="pymc"
     returns_mcmc_tune: int = 1000
-    returns_target_accept: float = 0.95
+    returns_target_accept: float = 0.9
     regime: bool = True  # estimate and publish the regime detector's hazard and prior
     regime_window: int = 500  # last days of normal scores per symbol for that estimate
 
