@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 
 from bayes_mem.live import BetaPrior, ReturnModel, combine_limits, cvar_position_limit, kelly_binary
+from bayes_mem.live.changepoint import regime_factor
 from bayes_mem.live.correlation import concentration, limit_factors, shrunk_correlation
 from bayes_mem.live.gjr_garch import GarchDraws, simulate
+from bayes_mem.live.pit import normal_scores
 from bayes_mem.live.prior_set import apply_family_priors, load_active
 
 MARKER = ".bayes_mem_demo"
@@ -112,19 +114,34 @@ def trading_day(
         {s: p.draws for s, p in prior_set.symbols.items()},
         {s: p.sigma2 for s, p in prior_set.symbols.items()},
     )
-    panel = store.returns_panel(model.symbols).dropna()
-    z = panel.to_numpy()[-120:] / panel.to_numpy()[-120:].std(axis=0)
-    corr, _ = shrunk_correlation(z)
+    # normal scores of the last year under the published posterior predictive: volatility and
+    # fat tails removed, so correlation and regime changes are seen for what they are
+    hist = store.returns_panel(model.symbols).dropna().iloc[-500:]
+    scores = np.column_stack([
+        normal_scores(hist[s].to_numpy(), prior_set.symbols[s].draws, float(hist[s].var()))
+        for s in model.symbols
+    ])  # fmt: skip
+    corr, _ = shrunk_correlation(scores[-120:])
     conc = concentration(corr)
     corr_factor, _ = limit_factors(conc.score, 0.0)
+    p_change = np.zeros(len(model.symbols))
+    if prior_set.regime is not None:
+        detector = prior_set.regime_detector(list(model.symbols))
+        for row in scores[-250:]:
+            p_change = detector.update(row).p_change
+    regime = regime_factor(p_change)
     risk = model.risk(0.975)
     lines = [
         f"active prior set v{prior_set.version} ({len(prior_set.families)} families, "
         f"{len(prior_set.symbols)} symbols); concentration {conc.score:.2f}, "
         f"effective bets {conc.effective_bets:.1f} of {len(model.symbols)}",
+        f"regime: hazard {prior_set.regime['hazard']:.4f}, P(change in last "
+        f"{detector.k} days) max {p_change.max():.2f} ({model.symbols[int(p_change.argmax())]})"
+        if prior_set.regime is not None
+        else "regime: no prior published",
         "",
-        f"{'signal':<22}{'symbol':<7}{'p draw':>8}{'act':>5}{'ES 97.5%':>10}{'limit $':>12}"
-        "  binding",
+        f"{'signal':<22}{'symbol':<7}{'p draw':>8}{'act':>5}{'ES 97.5%':>10}{'regime':>8}"
+        f"{'limit $':>12}  binding",
     ]
     fired = rng.choice(list(decider.signals), 12, replace=False)
     for k, name in enumerate(fired):
@@ -139,10 +156,12 @@ def trading_day(
             cvar_limit=cvar_position_limit(es, portfolio_value, 0.02),
             kelly_limit=portfolio_value * kelly_binary(p_draws, payoff),
             factors={"correlation": corr_factor},
+            regime=float(regime[sym_i]),
         )
         lines.append(
             f"{name:<22}{model.symbols[sym_i]:<7}{p:>8.3f}{'yes' if act else 'no':>5}"
-            f"{es:>10.2%}{(limit.limit if act else 0.0):>12,.0f}  {limit.binding if act else '-'}"
+            f"{es:>10.2%}{regime[sym_i]:>8.2f}{(limit.limit if act else 0.0):>12,.0f}  "
+            f"{limit.binding if act else '-'}"
         )
         if act:
             won = bool(rng.random() < truth[name])

@@ -63,7 +63,7 @@ def test_full_demo_runs_the_nightly_job_and_a_trading_day(tmp_path, capsys):
     root = tmp_path / "demo"
     assert main(["demo", "--dir", str(root), "--seed", "1"]) == 0
     out = capsys.readouterr().out
-    assert "prior set v1 active" in out and "binding" in out
+    assert "prior set v1 active" in out and "binding" in out and "regime: hazard" in out
     assert (root / "models" / "ACTIVE").read_text().strip() == "1"
     assert main(["demo", "--dir", str(root), "--seed", "1"]) == 0  # recreated, not appended
     foreign = tmp_path / "mine"
