@@ -48,7 +48,7 @@ def _series(value: object, what: str, min_len: int = 2) -> np.ndarray:
     bad = ~np.isfinite(arr)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{what} must be finite, got {arr[i]!r} at index {i}")
+        raise ValueError(f"{what} must be finite, got {float(arr[i])!r} at index {i}")
     return arr
 
 
@@ -58,7 +58,7 @@ def _simple_returns(value: object, what: str = "returns", min_len: int = 2) -> n
     if below.any():
         i = int(np.argmax(below))
         raise ValueError(
-            f"{what} are simple returns and must be >= -1 (a total loss), got {arr[i]!r} "
+            f"{what} are simple returns and must be >= -1 (a total loss), got {float(arr[i])!r} "
             f"at index {i}"
         )
     return arr
@@ -210,7 +210,9 @@ def turnover(positions: object) -> float:
     bad = ~np.isfinite(w)
     if bad.any():
         t, i = (int(x) for x in np.argwhere(bad)[0])
-        raise ValueError(f"positions must be finite, got {w[t, i]!r} at period {t}, asset {i}")
+        raise ValueError(
+            f"positions must be finite, got {float(w[t, i])!r} at period {t}, asset {i}"
+        )
     return float(np.mean(np.sum(np.abs(np.diff(w, axis=0)), axis=1)))
 
 
