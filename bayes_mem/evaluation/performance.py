@@ -429,8 +429,6 @@ def _hac_cov(y: np.ndarray, bandwidth: float) -> np.ndarray:
         lags = np.arange(1, n)
         weights = _qs_kernel(lags / bandwidth)
         for j, w in zip(lags, weights, strict=True):
-            if abs(w) < 1e-8 and j > 10 * bandwidth:
-                break
             g = y[j:].T @ y[:-j] / n
             psi += w * (g + g.T)
     return psi * n / (n - k)
