@@ -341,3 +341,11 @@ def test_bad_input(call, exc, match) -> None:
 def test_bootstrap_statistic_returning_nan_is_refused() -> None:
     with pytest.raises(ValueError, match="non-finite"):
         block_bootstrap_ci(np.arange(10.0), lambda x: np.nan, n_boot=20, rng=0)
+
+
+def test_pandas_input_and_boolean_series_refused() -> None:
+    pd = pytest.importorskip("pandas")
+    r = pd.Series([0.01, 0.02, -0.01, 0.03])
+    assert sharpe_ratio(r, periods_per_year=1) == pytest.approx(0.0125 / math.sqrt(8.75e-4 / 3))
+    with pytest.raises(TypeError, match="booleans"):
+        win_rate(pd.Series([True, False, True]))

@@ -36,9 +36,16 @@ EULER_GAMMA = 0.5772156649015329
 # ---------------------------------------------------------------------------- input checks
 
 
+def _is_bool_array(value: object) -> bool:
+    try:
+        return np.asarray(value).dtype == bool
+    except (TypeError, ValueError):
+        return False
+
+
 def _series(value: object, what: str, min_len: int = 2) -> np.ndarray:
     """A 1-d finite float series of at least ``min_len`` values (bool refused)."""
-    if isinstance(value, np.ndarray | list | tuple) and np.asarray(value).dtype == bool:
+    if _is_bool_array(value):
         raise TypeError(f"{what} must be numbers, got booleans")
     arr = as_float_array(value, what)
     if arr.ndim != 1:
@@ -198,7 +205,7 @@ def turnover(positions: object) -> float:
     changes of a (T, N) array of positions (fractions of capital, rows in time order; a 1-d
     array is one asset). The initial build-up from flat is not counted. Fraction of capital per
     period (multiply by ``periods_per_year`` for an annual figure)."""
-    if isinstance(positions, np.ndarray | list | tuple) and np.asarray(positions).dtype == bool:
+    if _is_bool_array(positions):
         raise TypeError("positions must be numbers, got booleans")
     w = as_float_array(positions, "positions")
     if w.ndim == 1:
@@ -360,7 +367,7 @@ def max_drawdown_ci(returns: object, **kwargs: object) -> BootstrapCI:
     return block_bootstrap_ci(returns, _mdd_value, **kwargs)
 
 
-def _win_rate_or_nan(r: np.ndarray) -> float:
+def _win_rate_or_half(r: np.ndarray) -> float:
     nz = np.count_nonzero(r)
     return float(np.count_nonzero(r > 0)) / nz if nz else 0.5
 
@@ -370,7 +377,7 @@ def win_rate_ci(returns: object, **kwargs: object) -> BootstrapCI:
     :func:`block_bootstrap_ci`. A resample with only zero returns (possible only when almost
     every period is zero) counts as 0.5."""
     win_rate(returns)
-    return block_bootstrap_ci(returns, _win_rate_or_nan, **kwargs)
+    return block_bootstrap_ci(returns, _win_rate_or_half, **kwargs)
 
 
 # ---------------------------------------------------------------------------- Sharpe difference
