@@ -239,11 +239,6 @@ def default_model() -> ReturnsModel:
     return _DEFAULT
 
 
-def fit_returns(returns: np.ndarray, symbols: list[str], **kwargs: Any):
-    """Fit with the process-wide compile cache (see :meth:`ReturnsModel.fit`)."""
-    return _DEFAULT.fit(returns, symbols, **kwargs)
-
-
 def draws_for_live(tree, n_draws: int, rng: np.random.Generator) -> dict[str, tuple]:
     """Per symbol: (GarchDraws in fraction units, next-day variance per draw), ``n_draws``
     posterior draws taken without replacement (the same draws for every symbol, so the joint
