@@ -158,3 +158,29 @@ def test_returns_fit_in_the_nightly_job_and_the_laplace_option(tmp_path, winrate
     assert set(load_prior_set(tmp_path / "models2", laplace.version).symbols) == {"SPY", "QQQ"}
     with pytest.raises(ValueError, match="returns_model"):
         RecalibrationConfig(returns_model="garch")
+
+
+def test_a_diverging_returns_fit_is_refitted_once_at_a_higher_target():
+    from types import SimpleNamespace
+
+    from bayes_mem.offline.recalibrate import _fit_returns
+
+    calls = []
+
+    def fit(r, names, **kw):
+        calls.append((kw["target_accept"], kw["seed"]))
+        div = np.zeros((2, 5), bool)
+        div[0, 0] = len(calls) == 1  # the first fit diverges once
+        return xr.DataTree.from_dict(
+            {"sample_stats": xr.Dataset({"diverging": (("chain", "draw"), div)})}
+        )
+
+    config = RecalibrationConfig(seed=4)
+    tree = _fit_returns(SimpleNamespace(fit=fit), np.zeros((3, 1)), ["A"], config)
+    assert calls == [(0.9, 4), (0.97, 5)] and tree.attrs["target_accept"] == 0.97
+    calls.clear()
+    off = RecalibrationConfig(returns_retry_target_accept=None)
+    assert _fit_returns(SimpleNamespace(fit=fit), np.zeros((3, 1)), ["A"], off) is not None
+    assert len(calls) == 1  # no retry: the gate will reject the divergent fit
+    with pytest.raises(ValueError, match="returns_retry_target_accept"):
+        RecalibrationConfig(returns_retry_target_accept=1.2)

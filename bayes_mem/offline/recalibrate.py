@@ -74,6 +74,9 @@ class RecalibrationConfig:
     returns_mcmc_draws: int = 1000  # per chain, for returns_model="pymc"
     returns_mcmc_tune: int = 1000
     returns_target_accept: float = 0.9
+    # a returns fit with divergences is refitted once at this target acceptance (None: never);
+    # the gate still judges the refit, and nothing with divergences is published
+    returns_retry_target_accept: float | None = 0.97
     regime: bool = True  # estimate and publish the regime detector's hazard and prior
     regime_window: int = 500  # last days of normal scores per symbol for that estimate
 
@@ -82,6 +85,12 @@ class RecalibrationConfig:
             raise ValueError(
                 f"returns_model must be 'laplace' or 'pymc', got {self.returns_model!r}"
             )
+        for name in ("target_accept", "returns_target_accept", "returns_retry_target_accept"):
+            v = getattr(self, name)
+            if v is None and name == "returns_retry_target_accept":
+                continue
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 < v < 1.0:
+                raise ValueError(f"{name} must be in (0, 1), got {v!r}")
 
     @classmethod
     def from_file(cls, path: str | Path) -> RecalibrationConfig:
@@ -184,10 +193,7 @@ def recalibrate(
         names = [str(c) for c in window.columns]
         log.info("fitting returns: %d symbols x %d days", len(names), len(window))
         r = window.to_numpy()
-        returns_tree = (returns_model or rm.default_model()).fit(
-            r, names, draws=config.returns_mcmc_draws, tune=config.returns_mcmc_tune,
-            chains=config.chains, target_accept=config.returns_target_accept, seed=config.seed,
-        )  # fmt: skip
+        returns_tree = _fit_returns(returns_model or rm.default_model(), r, names, config)
         ppc_r = rm.posterior_predictive_pvalues(returns_tree, r, rng=config.seed)
         returns_verdict = gate(returns_tree, rm.GATED_VARS, ppc_r)
         verdict = Verdict(
@@ -280,6 +286,29 @@ def recalibrate(
     return RecalibrationResult(
         version, status, verdict.to_json(), timings, str(final), len(counts), len(symbols)
     )
+
+
+def _fit_returns(model: rm.ReturnsModel, r: np.ndarray, names: list[str], config) -> Any:
+    """The returns fit at ``returns_target_accept``; if it diverged, once more at
+    ``returns_retry_target_accept`` (smaller steps: slower, but the usual cure). The target
+    used is recorded in the tree's attrs."""
+    targets = [config.returns_target_accept]
+    if config.returns_retry_target_accept is not None:
+        targets.append(config.returns_retry_target_accept)
+    for i, target in enumerate(targets):
+        tree = model.fit(
+            r, names, draws=config.returns_mcmc_draws, tune=config.returns_mcmc_tune,
+            chains=config.chains, target_accept=target, seed=config.seed + i,
+        )  # fmt: skip
+        tree.attrs["target_accept"] = target
+        diverging = int(np.asarray(tree["sample_stats"]["diverging"]).sum())
+        if diverging == 0 or i == len(targets) - 1:
+            return tree
+        log.warning(
+            "returns fit: %d divergent transitions at target_accept %.2f; refitting at %.2f",
+            diverging, target, targets[i + 1],
+        )  # fmt: skip
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def returns_window(panel: Any, config: RecalibrationConfig) -> Any:
