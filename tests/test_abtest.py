@@ -213,3 +213,11 @@ def test_compare_variants_dsr_falls_with_trials():
         compare_variants(control, {"v1": control[:10]})
     with pytest.raises(ValueError, match="trial_sr_variance"):
         compare_variants(control, {"v1": variants["v1"]}, n_trials=3)
+    bad = variants["v2"].copy()
+    bad[7] = np.nan
+    with pytest.raises(ValueError, match=r"variant 'v2' pnl must be finite, got nan at index 7"):
+        compare_variants(control, {"v2": bad})
+    with pytest.raises(ValueError, match="control_pnl must be finite"):
+        compare_variants(bad, variants)
+    with pytest.raises(ValueError, match="non-empty"):
+        compare_variants(control, {})

@@ -19,6 +19,7 @@ import numpy as np
 from scipy import special, stats
 
 from bayes_mem.evaluation.performance import (
+    _series,
     deflated_sharpe_ratio,
     probabilistic_sharpe_ratio,
     sharpe_difference_test,
@@ -325,18 +326,14 @@ def compare_variants(
         raise ValueError(
             f"variants must be a non-empty dict name -> pnl array, got {variants!r:.80}"
         )
-    c = np.asarray(control_pnl, dtype=float)
-    if c.ndim != 1 or c.size < MIN_PAIRS or not np.isfinite(c).all():
-        raise ValueError(f"control_pnl must be a finite 1-d series of >= {MIN_PAIRS} values")
+    c = _series(control_pnl, "control_pnl", min_len=MIN_PAIRS)
     arrs: dict[str, np.ndarray] = {}
     for name, v in variants.items():
-        a = np.asarray(v, dtype=float)
+        a = _series(v, f"variant {name!r} pnl", min_len=MIN_PAIRS)
         if a.shape != c.shape:
             raise ValueError(
                 f"variant {name!r} must be paired with control (shape {c.shape}), got {a.shape}"
             )
-        if not np.isfinite(a).all():
-            raise ValueError(f"variant {name!r} pnl must be finite")
         arrs[name] = a
     if n_trials is None:
         n = len(arrs)
@@ -358,7 +355,7 @@ def compare_variants(
                 "trial_sr_variance"
             )
     else:
-        var = float(trial_sr_variance)
+        var = trial_sr_variance  # validated by deflated_sharpe_ratio
     out: dict[str, dict[str, float]] = {
         "control": {
             "sharpe": sharpe_ratio(c, periods_per_year=periods_per_year),
