@@ -5,8 +5,9 @@ its own subpackages and is imported explicitly by the nightly job and the report
 """
 
 from bayes_mem import live
+from bayes_mem.evaluation.abtest import StrategyABTest
 from bayes_mem.live import *  # noqa: F403 - the live API is the package's top level
 
 __version__ = "0.1.0"
 
-__all__ = [*live.__all__, "__version__"]
+__all__ = [*live.__all__, "StrategyABTest", "__version__"]

@@ -1,5 +1,6 @@
 """Evidence: backtests of risk forecasts (and, later, of trading policies)."""
 
+from bayes_mem.evaluation.abtest import StrategyABTest, compare_variants, student_t_posterior
 from bayes_mem.evaluation.performance import (
     BootstrapCI,
     Drawdown,
@@ -23,7 +24,9 @@ __all__ = [
     "BootstrapCI",
     "Drawdown",
     "SharpeDifference",
+    "StrategyABTest",
     "block_bootstrap_ci",
+    "compare_variants",
     "deflated_sharpe_ratio",
     "expected_max_sharpe",
     "max_drawdown",
@@ -33,6 +36,7 @@ __all__ = [
     "sharpe_difference_test",
     "sharpe_ratio",
     "sortino_ratio",
+    "student_t_posterior",
     "turnover",
     "win_rate",
     "win_rate_ci",
