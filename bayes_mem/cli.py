@@ -69,6 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
     priors.add_argument("--models", type=Path, default=Path("models"))
     _store_args(priors)
 
+    ev = sub.add_parser(
+        "evaluate", help="the evaluation suite: tables and figures of every evaluation"
+    )
+    ev.add_argument(
+        "--out", type=Path, default=Path("docs") / "evaluation",
+        help="results folder, replaced only when every section succeeded (default docs/evaluation)",
+    )  # fmt: skip
+    ev.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ev.add_argument("--quick", action="store_true", help="small settings (seconds, for checks)")
+    ev.add_argument(
+        "--only", action="append", metavar="SECTION",
+        help="run only this section (repeatable): policy, bandits, risk, ab",
+    )  # fmt: skip
+
     ingest = sub.add_parser("ingest", help="append validated signals, outcomes or returns")
     ingest.add_argument("what", choices=["signals", "outcomes", "returns"])
     ingest.add_argument("file", type=Path, help="CSV or Parquet file")
@@ -126,6 +140,18 @@ def _run(args: argparse.Namespace) -> int:
         return result.exit_code
     if args.command == "priors":
         return _priors(args)
+    if args.command == "evaluate":
+        from bayes_mem.evaluation.suite import EvaluationError, run_suite
+
+        try:
+            summary = run_suite(args.out, seed=args.seed, quick=args.quick, only=args.only)
+        except EvaluationError as exc:
+            print(f"bayes-mem evaluate: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        for name, sec in summary["sections"].items():
+            print(f"{name}: {sec['seconds']} s")
+        print(f"results in {args.out} (summary: {args.out / 'summary.md'})")
+        return EXIT_OK
     if args.command == "ingest":
         with _open_store(args) as store:
             if args.what == "signals":

@@ -1,0 +1,169 @@
+"""The evaluation suite: one command runs every evaluation and writes its tables (CSV and
+Markdown) and figures (PNG) to a folder, with ``summary.md`` / ``summary.json`` on top.
+
+``bayes-mem evaluate --out DIR --seed N [--quick] [--only SECTION ...]`` (``./run evaluate``
+writes ``docs/evaluation/``, which the README links). Each section is a module of
+:mod:`bayes_mem.evaluation` with ``write_results(out_dir, *, seed, quick) -> dict`` whose
+``"markdown"`` entry goes into the summary.
+
+Nothing is lost: the suite writes into a fresh temporary folder next to ``DIR`` and replaces
+``DIR`` only when every section succeeded; after a failure the previous results stay as they
+were and the partial run is kept (its path is in the error) for inspection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bayes_mem import __version__
+
+log = logging.getLogger("bayes_mem.evaluate")
+
+#: section name -> (module, title); the order of the summary
+SECTIONS: dict[str, tuple[str, str]] = {
+    "policy": ("bayes_mem.evaluation.policy_backtest", "Trading policy on real prices"),
+    "bandits": ("bayes_mem.evaluation.bandits", "Decision layer: bandit regret"),
+    "risk": ("bayes_mem.evaluation.es_backtest", "Risk forecasts: VaR and ES backtests"),
+    "ab": ("bayes_mem.evaluation.ab_calibration", "Strategy A/B tests: calibration"),
+}
+
+
+class EvaluationError(RuntimeError):
+    """Some sections failed; ``partial`` is the folder holding what was written."""
+
+    def __init__(self, failed: dict[str, str], partial: Path) -> None:
+        names = ", ".join(failed)
+        super().__init__(
+            f"evaluation sections failed: {names}; the previous results are unchanged and the "
+            f"partial run is in {partial}"
+        )
+        self.failed = failed
+        self.partial = partial
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _check_sections(only: Sequence[str] | None) -> list[str]:
+    if only is None:
+        return list(SECTIONS)
+    if isinstance(only, str) or not only:
+        raise ValueError(f"only must be a non-empty list of section names, got {only!r}")
+    unknown = [s for s in only if s not in SECTIONS]
+    if unknown:
+        raise ValueError(f"unknown evaluation sections {unknown}; known: {list(SECTIONS)}")
+    return list(dict.fromkeys(only))
+
+
+def run_suite(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    quick: bool = False,
+    only: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Run the sections (all by default) into ``out_dir`` and return the summary dict (also in
+    ``out_dir/summary.json``). Raises :class:`EvaluationError` if a section failed, leaving a
+    previous ``out_dir`` untouched."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    sections = _check_sections(only)
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    summary: dict[str, Any] = {
+        "command": _command(out, seed, quick, only),
+        "seed": seed,
+        "quick": quick,
+        "code_version": __version__,
+        "git_commit": _git_commit(),
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "sections": {},
+    }
+    failed: dict[str, str] = {}
+    for name in sections:
+        module, title = SECTIONS[name]
+        t0 = time.perf_counter()
+        log.info("evaluation %s: running", name)
+        try:
+            result = importlib.import_module(module).write_results(
+                work / name, seed=seed, quick=quick
+            )
+            if not isinstance(result, dict) or not isinstance(result.get("markdown"), str):
+                raise TypeError(f"{module}.write_results must return a dict with 'markdown'")
+        except Exception as exc:  # a failed section must not hide the others
+            failed[name] = f"{type(exc).__name__}: {exc}"
+            log.error("evaluation %s failed:\n%s", name, traceback.format_exc())
+            summary["sections"][name] = {"title": title, "error": failed[name]}
+            continue
+        seconds = round(time.perf_counter() - t0, 1)
+        log.info("evaluation %s done in %.1f s", name, seconds)
+        summary["sections"][name] = {"title": title, "seconds": seconds, **result}
+    summary["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    (work / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    (work / "summary.md").write_text(_markdown(summary))
+    if failed:
+        raise EvaluationError(failed, work)
+    _replace(work, out)
+    return summary
+
+
+def _command(out: Path, seed: int, quick: bool, only: Sequence[str] | None) -> str:
+    parts = ["bayes-mem", "evaluate", "--out", str(out), "--seed", str(seed)]
+    if quick:
+        parts.append("--quick")
+    for name in only or ():
+        parts += ["--only", name]
+    return " ".join(parts)
+
+
+def _markdown(summary: dict[str, Any]) -> str:
+    head = [
+        "# bayes_mem evaluation results",
+        "",
+        f"Produced by `{summary['command']}` (code {summary['code_version']}"
+        + (f", commit {summary['git_commit']}" if summary["git_commit"] else "")
+        + f") on {summary['started']}"
+        + (" with quick (small) settings: not for conclusions." if summary["quick"] else "."),
+        "Tables (CSV and Markdown) and figures (PNG) of each section are in its subfolder.",
+        "",
+    ]
+    body = []
+    for name, sec in summary["sections"].items():
+        if "error" in sec:
+            body += [f"## {sec['title']}", "", f"FAILED: {sec['error']}", ""]
+            continue
+        body += [sec["markdown"].rstrip(), "", f"_({name}/, {sec['seconds']} s)_", ""]
+    return "\n".join(head + body)
+
+
+def _replace(work: Path, out: Path) -> None:
+    """Put the finished run at ``out``: the old folder is moved aside first and removed only
+    after the new one is in place."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(work, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
