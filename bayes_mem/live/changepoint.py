@@ -41,8 +41,12 @@ keeps every ``exp`` <= 1 (with a fallback to the row maximum if all bins underfl
 per-run-length statistics live in preallocated buffers twice as wide as needed; each step moves
 the window start back by one (the "shift by one" of the recursion costs nothing) and the live
 block is copied back once every R + 1 steps. Measured (``python -m benchmarks --only regime``,
-R = 300, noisy 2-core VM): 21-42 us per observation for one stream and 3.4-8.9 ms per step for
-500 streams, 4-5x and about 4x faster than a straightforward numpy version in the same runs.
+R = 300, 2-core VM whose numpy has AVX-512 ``exp``/``log``): 11.6-12.0 us per observation for
+one stream and 1.3-1.5 ms per step for 500 streams, about 5x faster than a straightforward numpy
+version in the same runs (the ratio holds at 0.16-0.24 when the machine is overloaded; the
+absolute times then grow 2-5x). Two transcendental calls per bin (one ``log``, one ``exp``) are
+the floor of this recursion: on a numpy without vectorised float64 ``exp``/``log`` they alone
+cost ~1.7 ms of the 500-stream step.
 
 The detector is deterministic (no random numbers). Bad input (NaN, inf, wrong shape or type,
 non-binary outcomes) raises ``ValueError`` / ``TypeError`` naming the value and leaves the state
