@@ -93,3 +93,11 @@ def test_combined_limit_reports_every_factor():
     assert lim.binding == "kelly" and lim.base == 80_000
     text = lim.explain()
     assert "correlation x0.850" in text and "breakdown x0.900" in text and "regime" not in text
+
+
+@pytest.mark.parametrize("bad", ["0.6", True, np.True_, [0.6, "0.5"], [True, False], b"0.6"])
+def test_kelly_refuses_strings_and_booleans(bad):
+    with pytest.raises(TypeError, match="win_prob must be numbers"):
+        kelly_binary(bad, 1.5)
+    with pytest.raises(TypeError, match="payoff_ratio must be numbers"):
+        kelly_binary(0.6, bad)

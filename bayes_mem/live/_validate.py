@@ -36,12 +36,19 @@ def check_real(value: object, what: str) -> float:
 
 def as_float_array(value: object, what: str) -> np.ndarray:
     """``value`` as a float array; what numpy cannot read as numbers is refused, naming ``what``
-    (rather than numpy's "could not convert ...")."""
+    (rather than numpy's "could not convert ..."). Booleans and strings are refused even where
+    numpy would convert them ("0.5", True): they are never meant as numbers here."""
+    refused = TypeError(f"{what} must be numbers, got {type(value).__name__} {value!r:.80}")
     try:
-        return np.asarray(value, dtype=float)
+        raw = np.asarray(value)
+        out = np.asarray(raw, dtype=float)
     except (TypeError, ValueError, OverflowError) as exc:
-        kind = type(value).__name__
-        raise TypeError(f"{what} must be numbers, got {kind} {value!r:.80}") from exc
+        raise refused from exc
+    if raw.dtype.kind in "bUS" or (
+        raw.dtype.kind == "O" and any(isinstance(v, str | bytes | bool | np.bool_) for v in raw.flat)
+    ):
+        raise refused
+    return out
 
 
 def check_positive(value: object, what: str) -> float:
