@@ -88,3 +88,27 @@ def test_json_round_trip():
 def test_fit_refuses_unusable_history(series, match):
     with pytest.raises(ValueError, match=match):
         fit_laplace(series)
+
+
+def test_laplace_fit_is_scale_equivariant_and_its_log_likelihood_is_the_models():
+    """Returns times c: mu and sqrt(omega) times c, the other parameters unchanged, so VaR and
+    ES scale by c (to the optimiser's tolerance: the fit runs on returns / sd). Before, a fixed
+    percent scaling made the ES move by up to 20% across scales."""
+    from bayes_mem.live.gjr_garch import log_likelihood
+    from bayes_mem.live.return_model import ReturnModel
+
+    r, _ = simulate(true_draws(), 1_500, np.random.default_rng(8))
+    base = fit_laplace(r[0], 100, rng=5)
+    assert base.log_likelihood == pytest.approx(log_likelihood(r[0], base.mle)[0], rel=1e-10)
+    es0 = ReturnModel({"x": base.draws}, {"x": variance_path(r[0], base.draws, r[0].var())[:, -1]})
+    es0 = es0.risk(0.99).es_log[0]
+    for c in (0.01, 0.1, 10.0):
+        fit = fit_laplace(c * r[0], 100, rng=5)
+        for name in ("alpha", "gamma", "beta", "nu", "lam"):
+            np.testing.assert_allclose(getattr(fit.draws, name), getattr(base.draws, name),
+                                       rtol=1e-4, atol=1e-9)  # fmt: skip
+        np.testing.assert_allclose(fit.draws.mu, c * base.draws.mu, atol=1e-5 * c * r[0].std())
+        np.testing.assert_allclose(fit.draws.omega, c**2 * base.draws.omega, rtol=1e-4)
+        sig2 = variance_path(c * r[0], fit.draws, (c * r[0]).var())[:, -1]
+        es = ReturnModel({"x": fit.draws}, {"x": sig2}).risk(0.99).es_log[0]
+        assert es == pytest.approx(c * es0, rel=1e-4)  # the optimiser's tolerance

@@ -159,9 +159,11 @@ def simulate(
 
 
 # ---------------------------------------------------------------------------- fitting (scipy only)
-_SCALE = 100.0  # fit in percent for conditioning; parameters are converted back to fractions
-# sample sd of the daily log returns the fit accepts: outside it the percent scaling conditions
-# the fit badly (checked: at sd 1e-8 or 10 the predictive ES is off by a factor of 2 or more)
+# The fit runs on the returns divided by their sample sd (unit variance: good conditioning at any
+# scale, and exactly scale-equivariant: returns times c give mu and sqrt(omega) times c and the
+# same other parameters); the parameters are converted back to the returns' units.
+# Sample sd of the daily log returns accepted: a units check (fractions, 0.01 = 1%), not a limit
+# of the optimiser.
 _SD_RANGE = (1e-6, 1.0)
 
 
@@ -198,8 +200,9 @@ class LaplaceFit:
     converged: bool
 
 
-def _to_fractions(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {**p, "mu": p["mu"] / _SCALE, "omega": p["omega"] / _SCALE**2}
+def _rescale(p: dict[str, np.ndarray], sd: float) -> dict[str, np.ndarray]:
+    """Parameters fitted on returns / sd back in the returns' units."""
+    return {**p, "mu": p["mu"] * sd, "omega": p["omega"] * sd**2}
 
 
 def fit_laplace(
@@ -221,12 +224,11 @@ def fit_laplace(
             "fractions (0.01 = 1%) are needed, the fit is not reliable at that scale"
         )
     rng = np.random.default_rng(rng)
-    r_pct = r * _SCALE
-    var = float(np.var(r_pct))
+    r_pct = r / sd  # unit variance
     theta0 = np.array(
         [
             np.mean(r_pct),
-            np.log(0.05 * var),
+            np.log(0.05),
             np.log(0.03),
             np.log(0.08),
             special.logit(0.9),
@@ -253,9 +255,9 @@ def fit_laplace(
         out.append(cand[ok])
     sample = np.concatenate(out)[:n_draws]
     return LaplaceFit(
-        mle=GarchDraws(**_to_fractions(_unpack(theta))),
-        draws=GarchDraws(**_to_fractions(_unpack(sample))),
-        log_likelihood=-float(res.fun) - r.size * np.log(_SCALE),
+        mle=GarchDraws(**_rescale(_unpack(theta), sd)),
+        draws=GarchDraws(**_rescale(_unpack(sample), sd)),
+        log_likelihood=-float(res.fun) - r.size * np.log(sd),  # density of r = of r/sd, / sd
         converged=bool(res.success) or np.all(np.abs(res.jac) < 1e-3),
     )
 
