@@ -106,6 +106,23 @@ def lai_robbins_rate(probs: Sequence[float] | np.ndarray) -> float:
     return float(sum((best - q) / kl_bernoulli(float(q), best) for q in p if q < best))
 
 
+def bound_below_linear_from(probs: Sequence[float] | np.ndarray) -> float:
+    """The step count ``T`` from which the Lai-Robbins bound ``rate * log T`` falls below the
+    linear worst case ``(p* - min p) * T`` (largest root of ``rate * log T = gap * T``): below it
+    the asymptotic bound says nothing a finite run can check."""
+    p = _check_probs(probs)
+    rate, gap = lai_robbins_rate(p), float(p.max() - p.min())
+    if gap <= 0.0:
+        raise ValueError("all arms are equal: there is no regret to bound")
+    t = max(math.e, rate / gap)
+    for _ in range(200):  # fixed point of T = (rate / gap) log T, from above
+        t_new = rate / gap * math.log(t)
+        if abs(t_new - t) < 1e-9 * t:
+            break
+        t = max(t_new, math.e)
+    return t
+
+
 def log_checkpoints(horizon: int, n: int = 25, start: int = 10) -> np.ndarray:
     """About ``n`` log-spaced step counts from ``start`` to ``horizon`` (inclusive, distinct)."""
     horizon = check_int(horizon, "horizon", minimum=2)
@@ -304,6 +321,7 @@ class RegretRuns:
             "lai_robbins_bound": bound,
             "ratio_to_bound": mean / bound,
             "linear_worst_case": self.eps * horizon,
+            "bound_below_linear_from": bound_below_linear_from(chapelle_li_arms(self.k, self.eps)),
             "slope_per_log_t": slope,
             "lai_robbins_rate": self.rate,
         }
@@ -415,10 +433,10 @@ def nightly_family_priors(
     :class:`~bayes_mem.offline.winrate.WinRateModel` to reuse its compiled model) to ``history``
     counts and return the published per-family draws (as the nightly job does) plus fit info
     (seconds, divergences)."""
-    from bayes_mem.offline.winrate import WinRateData, WinRateModel, hyper_draws
+    from bayes_mem.offline.winrate import WinRateData, hyper_draws
 
     data = WinRateData.from_counts(history[["family", "wins", "trades"]])
-    model = model or WinRateModel()
+    model = model or _winrate_model()
     t0 = time.perf_counter()
     tree = model.fit(data, draws=draws, tune=tune, chains=chains, seed=seed)
     seconds = time.perf_counter() - t0
@@ -427,6 +445,17 @@ def nightly_family_priors(
     fams = {f: FamilyPosterior(mean[:, i], kappa[:, i]) for i, f in enumerate(data.families)}
     div = int(np.asarray(tree["sample_stats"]["diverging"]).sum())
     return fams, {"fit_seconds": seconds, "divergences": div, "draws": draws * chains}
+
+
+_MODEL: list[Any] = []  # the process's compiled nightly model, created on first use
+
+
+def _winrate_model() -> Any:
+    if not _MODEL:
+        from bayes_mem.offline.winrate import WinRateModel
+
+        _MODEL.append(WinRateModel())
+    return _MODEL[0]
 
 
 def opportunity_regret(p: np.ndarray, act: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -508,9 +537,7 @@ def cold_start_experiment(
     fams = _check_families(families)
     fit_seeds = list(fit_seeds)
     replicates = check_int(replicates, "replicates", minimum=1)
-    from bayes_mem.offline.winrate import WinRateModel
-
-    model = model or WinRateModel()
+    model = model or _winrate_model()
     rows, fits = [], []
     for fs in fit_seeds:
         s_hist, s_eval, s_fit = np.random.SeedSequence([seed, fs]).spawn(3)
@@ -614,7 +641,8 @@ QUICK = {
 
 _CL_COLUMNS = [
     "K", "eps", "policy", "horizon", "seeds", "regret_mean", "regret_lo", "regret_hi",
-    "lai_robbins_bound", "ratio_to_bound", "linear_worst_case", "slope_per_log_t",
+    "lai_robbins_bound", "ratio_to_bound", "linear_worst_case", "bound_below_linear_from",
+    "slope_per_log_t",
     "lai_robbins_rate",
 ]  # fmt: skip
 
@@ -654,8 +682,17 @@ def _plot_regret(runs: list[RegretRuns], path: pathlib.Path) -> None:
         ax.plot(t, rate * np.log(t), "k--", label="Lai-Robbins bound")
         ax.plot(t, eps * t, ":", color="grey", label="linear worst case eps*t")
         ax.set_xscale("log")
-        top = max(float(np.max([r.paths.max() for r in runs if (r.k, r.eps) == (k, eps)])), 1.0)
-        ax.set_ylim(0, 1.6 * top)
+        top = 1.4 * max(
+            float(np.max([r.paths.max() for r in runs if (r.k, r.eps) == (k, eps)])), 1.0
+        )
+        ax.set_ylim(0, top)
+        bound = rate * math.log(t[-1])
+        if bound > top:
+            ax.text(
+                0.98, 0.04, f"Lai-Robbins bound at T: {bound:,.0f} (off scale)\n"
+                f"linear worst case at T: {eps * t[-1]:,.0f}",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
+            )  # fmt: skip
         ax.set_title(f"K={k}, eps={eps}")
         ax.set_xlabel("step t (log scale)")
         ax.set_ylabel("pseudo-regret (win-rate units)")
