@@ -336,13 +336,17 @@ def chapelle_li_runs(
     seeds: Sequence[int] = range(8),
     refit_every: int = 1000,
     kappa_bounds: tuple[float, float] = (KAPPA_MIN, KAPPA_MAX),
+    checkpoints: np.ndarray | None = None,
 ) -> RegretRuns:
-    """Regret paths of one Chapelle-Li setting and policy over ``seeds``."""
+    """Regret paths of one Chapelle-Li setting and policy over ``seeds`` (at ``checkpoints``,
+    default :func:`log_checkpoints`, ending at ``horizon``)."""
     probs = chapelle_li_arms(k, eps)
     seeds = list(seeds)
     if len(seeds) < 2:
         raise ValueError(f"need at least 2 seeds for intervals, got {seeds!r}")
-    cp = log_checkpoints(horizon)
+    cp = log_checkpoints(horizon) if checkpoints is None else np.asarray(checkpoints)
+    if cp.size == 0 or cp[-1] != horizon:
+        raise ValueError(f"checkpoints must end at horizon={horizon}, got {cp!r:.80}")
     paths = np.array(
         [
             thompson_regret_path(
