@@ -79,6 +79,30 @@ def test_cold_start_regret_end_to_end_on_deterministic_signals():
     assert 0.0 < flat < 0.5
 
 
+def test_cold_start_sampled_hyperparameters():
+    from bayes_mem.live.prior_set import FamilyPosterior
+
+    rng = np.random.default_rng(0)
+    signals = bd.draw_signals(bd.COLD_START_FAMILIES[:2], 30, rng, "s_")
+    fixed = {f.name: f.prior() for f in bd.COLD_START_FAMILIES[:2]}
+    # a posterior whose draws are all the same prior behaves exactly like that prior
+    same = {
+        f.name: FamilyPosterior(np.full(5, f.mean), np.full(5, f.kappa))
+        for f in bd.COLD_START_FAMILIES[:2]
+    }
+    a = bd.cold_start_regret(signals, fixed, 6, seed=2)
+    assert bd.cold_start_regret(signals, same, 6, seed=2) == pytest.approx(a, rel=1e-12)
+    # genuinely spread draws give a different (seeded, reproducible) result
+    spread = {
+        f.name: FamilyPosterior(np.linspace(0.3, 0.7, 5), np.full(5, f.kappa))
+        for f in bd.COLD_START_FAMILIES[:2]
+    }
+    b = bd.cold_start_regret(signals, spread, 6, seed=2)
+    assert b != a and b == bd.cold_start_regret(signals, spread, 6, seed=2)
+    with pytest.raises(TypeError, match="'momentum'"):
+        bd.cold_start_regret(signals, {"momentum": 0.5, "mean_reversion": BetaPrior()}, 3)
+
+
 def test_thompson_path_is_reproducible_monotone_and_bounded():
     probs = bd.chapelle_li_arms(10, 0.1)
     cp = np.array([10, 100, 1000])
@@ -262,7 +286,7 @@ def test_write_results_quick(tmp_path):
     assert len(cl) == 8 and {"regret_mean", "regret_lo", "lai_robbins_bound"} <= set(cl.columns)
     assert set(zip(cl["K"], cl["eps"], strict=True)) == set(bd.SETTINGS)
     cs = pd.read_csv(tmp_path / "a" / "bandits_cold_start.csv")
-    assert len(cs) == 3 * len(bd.QUICK["opportunities"])
+    assert len(cs) == 4 * len(bd.QUICK["opportunities"])
     assert {"prior", "opportunities", "rel_reduction", "rel_reduction_lo"} <= set(cs.columns)
     assert "## Bandit regret" in a["markdown"]
     json.dumps(a)

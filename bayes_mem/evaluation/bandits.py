@@ -477,7 +477,7 @@ def opportunity_regret(p: np.ndarray, act: np.ndarray, threshold: float = 0.5) -
 
 def cold_start_regret(
     signals: pd.DataFrame,
-    priors: Mapping[str, BetaPrior] | None,
+    priors: Mapping[str, BetaPrior | FamilyPosterior] | None,
     opportunities: int,
     *,
     threshold: float = 0.5,
@@ -486,8 +486,10 @@ def cold_start_regret(
     """Mean regret per opportunity (win-rate units) of the live ``Decider`` on new ``signals``
     (columns signal, family, p) over ``opportunities`` rounds, each signal firing once per round
     (one ``decide_batch``); acted trades settle before the next round. ``priors`` maps family to
-    its prior (``None``: flat Beta(1, 1)). Outcomes and decider draws come from ``seed`` alone, so
-    different priors see the same outcome streams."""
+    its prior (``None``: flat Beta(1, 1)); a :class:`FamilyPosterior` instead gives the family a
+    prior from one of its hyperparameter draws, drawn afresh every round (hyperparameters sampled
+    rather than fixed at their posterior mean). Outcomes and decider draws come from ``seed``
+    alone, so different priors see the same outcome streams."""
     opportunities = check_int(opportunities, "opportunities", minimum=1)
     thr = check_probability_open(threshold, "threshold")
     fams = sorted(signals["family"].unique())
@@ -495,12 +497,19 @@ def cold_start_regret(
         missing = [f for f in fams if f not in priors]
         if missing:
             raise ValueError(f"no prior for families {missing}")
-    s_out, s_dec = np.random.SeedSequence(check_int(seed, "seed", minimum=0)).spawn(2)
+    s_out, s_dec, s_hyp = np.random.SeedSequence(check_int(seed, "seed", minimum=0)).spawn(3)
+    sampled = {} if priors is None else {
+        f: priors[f] for f in fams if isinstance(priors[f], FamilyPosterior)
+    }  # fmt: skip
+    for f in fams:
+        if priors is not None and not isinstance(priors[f], BetaPrior | FamilyPosterior):
+            raise TypeError(f"prior of family {f!r} must be a BetaPrior or FamilyPosterior")
+    hyp_rng = np.random.default_rng(s_hyp)
     p = signals["p"].to_numpy(float)
     names = signals["signal"].tolist()
     won_table = np.random.default_rng(s_out).random((p.size, opportunities)) < p[:, None]
     d = Decider(
-        {f: (None if priors is None else priors[f]) for f in fams},
+        {f: (None if priors is None or f in sampled else priors[f]) for f in fams},
         threshold=thr,
         rng=np.random.default_rng(s_dec),
     )
@@ -510,6 +519,9 @@ def cold_start_regret(
     pulls = np.zeros(p.size, dtype=np.int64)
     total = 0.0
     for _ in range(opportunities):
+        for f, post in sampled.items():
+            j = int(hyp_rng.integers(post.mean.size))
+            d.set_family_prior(f, BetaPrior.from_mean_concentration(post.mean[j], post.kappa[j]))
         act, _ = d.decide_batch(idx)
         total += float(opportunity_regret(p, act, thr).sum())
         for i in np.flatnonzero(act).tolist():
@@ -536,8 +548,8 @@ def cold_start_experiment(
     """Cold-start regret over ``fit_seeds``: per seed a fresh history (fitted by the nightly
     model) and ``replicates`` fresh evaluation sets of new signals (never in the history).
     Returns one row per (seed, prior, opportunities): columns fit_seed, prior (flat / nightly /
-    true), opportunities, regret (mean per opportunity over the replicates); and per-seed fit info.
-    """
+    nightly_sampled / true), opportunities, regret (mean per opportunity over the replicates);
+    and per-seed fit info."""
     fams = _check_families(families)
     fit_seeds = list(fit_seeds)
     replicates = check_int(replicates, "replicates", minimum=1)
@@ -569,7 +581,9 @@ def cold_start_experiment(
                 f"evaluation signals leaked into the history: {sorted(overlap)[:3]}"
             )
         for n_opp in opportunities:
-            for label, priors in (("flat", None), ("nightly", nightly), ("true", truth)):
+            for label, priors in (
+                ("flat", None), ("nightly", nightly), ("nightly_sampled", posts), ("true", truth)
+            ):  # fmt: skip
                 r = [
                     cold_start_regret(e, priors, n_opp, seed=_seed_of(seed, fs, n_opp, j))
                     for j, e in enumerate(evals)
@@ -611,7 +625,7 @@ def summarise_cold_start(df: pd.DataFrame) -> pd.DataFrame:
             row.update(reduction=d_m, reduction_lo=d_lo, reduction_hi=d_hi)
             row.update(rel_reduction=r_m, rel_reduction_lo=r_lo, rel_reduction_hi=r_hi)
         out.append(row)
-    order = {"flat": 0, "nightly": 1, "true": 2}
+    order = {"flat": 0, "nightly": 1, "nightly_sampled": 2, "true": 3}
     res = pd.DataFrame(out)
     res["_o"] = res["prior"].map(order)
     return res.sort_values(["opportunities", "_o"]).drop(columns="_o").reset_index(drop=True)
@@ -714,14 +728,15 @@ def _plot_cold_start(table: pd.DataFrame, path: pathlib.Path) -> None:
     import matplotlib.pyplot as plt
 
     opps = sorted(table["opportunities"].unique())
-    priors = ["flat", "nightly", "true"]
+    priors = ["flat", "nightly", "nightly_sampled", "true"]
     labels = {"flat": "flat Beta(1,1)", "nightly": "nightly fit (point prior)",
+              "nightly_sampled": "nightly fit (a draw per round)",
               "true": "true family prior"}  # fmt: skip
     fig, ax = plt.subplots(figsize=(8, 4.5))
     width = 0.8 / len(priors)
     for j, prior in enumerate(priors):
         sub = table[table["prior"] == prior].set_index("opportunities").loc[opps]
-        x = np.arange(len(opps)) + (j - 1) * width
+        x = np.arange(len(opps)) + (j - (len(priors) - 1) / 2) * width
         err = np.vstack(
             [sub["regret_mean"] - sub["regret_lo"], sub["regret_hi"] - sub["regret_mean"]]
         )
