@@ -1,0 +1,295 @@
+"""Bandit regret of the live Decider: accounting, the simulated nightly fit, Chapelle-Li
+independent vs pooled Thompson sampling, and the cold start with priors from the nightly model."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_mem.evaluation import bandits as bd
+from bayes_mem.live import BetaPrior
+
+# ---------------------------------------------------------------------------- closed forms
+
+
+def test_kl_and_lai_robbins_rate_closed_form():
+    kl = 0.4 * math.log(0.4 / 0.5) + 0.6 * math.log(0.6 / 0.5)
+    assert bd.kl_bernoulli(0.4, 0.5) == pytest.approx(kl, rel=1e-12)
+    assert bd.kl_bernoulli(0.3, 0.3) == 0.0
+    probs = bd.chapelle_li_arms(10, 0.1)
+    assert probs[0] == 0.5 and np.all(probs[1:] == 0.4) and probs.size == 10
+    assert bd.lai_robbins_rate(probs) == pytest.approx(9 * 0.1 / kl, rel=1e-12)  # ~44.7
+    # two different gaps: each suboptimal arm contributes gap / KL(p_k, p*)
+    rate = bd.lai_robbins_rate([0.6, 0.5, 0.3])
+    assert rate == pytest.approx(0.1 / bd.kl_bernoulli(0.5, 0.6) + 0.3 / bd.kl_bernoulli(0.3, 0.6))
+
+
+def test_bound_exceeds_linear_worst_case_below_the_crossover():
+    probs = bd.chapelle_li_arms(100, 0.02)
+    t = bd.bound_below_linear_from(probs)
+    rate = bd.lai_robbins_rate(probs)
+    assert rate * math.log(t) == pytest.approx(0.02 * t, rel=1e-8)
+    assert 1.7e6 < t < 1.9e6  # no feasible run reaches the asymptotic regime
+    assert rate * math.log(0.5 * t) > 0.02 * 0.5 * t
+    assert rate * math.log(2.0 * t) < 0.02 * 2.0 * t
+
+
+def test_log_checkpoints():
+    cp = bd.log_checkpoints(50_000)
+    assert cp[0] == 10 and cp[-1] == 50_000 and np.all(np.diff(cp) > 0)
+    ratios = cp[1:] / cp[:-1]
+    assert np.allclose(ratios, ratios.mean(), rtol=0.05)
+
+
+# ---------------------------------------------------------------------------- regret accounting
+
+
+def test_pseudo_regret_on_a_tiny_deterministic_sequence():
+    probs = np.array([0.5, 0.4, 0.3])
+    arms = np.array([0, 1, 2, 1, 0])  # per-step regret 0, .1, .2, .1, 0
+    out = bd.pseudo_regret(arms, probs, np.array([1, 3, 5]))
+    assert out == pytest.approx([0.0, 0.3, 0.4])
+    # the best arm not first: gaps are against max(probs)
+    assert bd.pseudo_regret(np.array([1, 1]), np.array([0.2, 0.7]), np.array([2])) == (
+        pytest.approx([0.0])
+    )
+
+
+def test_opportunity_regret_on_a_tiny_case():
+    p = np.array([0.6, 0.4, 0.5, 0.7])
+    act = np.array([False, True, True, True])
+    # missed a 0.6 (0.1), traded a 0.4 (0.1), a 0.5 costs nothing, the 0.7 trade is right
+    assert bd.opportunity_regret(p, act) == pytest.approx([0.1, 0.1, 0.0, 0.0])
+    assert np.all(bd.opportunity_regret(p, p > 0.5) == 0.0)  # the oracle has no regret
+    assert bd.opportunity_regret(p, act, threshold=0.65) == pytest.approx([0.0, 0.25, 0.15, 0.0])
+
+
+def test_cold_start_regret_end_to_end_on_deterministic_signals():
+    """Win rates 0 and 1 make outcomes deterministic; near-certain priors make the decisions
+    deterministic: right priors have no regret, wrong ones lose exactly 0.5 per opportunity."""
+    signals = pd.DataFrame({"signal": ["good", "bad"], "family": ["g", "b"], "p": [1.0, 0.0]})
+    right = {"g": BetaPrior(1e6, 1.0), "b": BetaPrior(1.0, 1e6)}
+    wrong = {"g": BetaPrior(1.0, 1e6), "b": BetaPrior(1e6, 1.0)}
+    assert bd.cold_start_regret(signals, right, 7, seed=3) == 0.0
+    assert bd.cold_start_regret(signals, wrong, 7, seed=3) == pytest.approx(0.5)
+    # same seed, same result; flat priors lose something in between
+    flat = bd.cold_start_regret(signals, None, 7, seed=3)
+    assert flat == bd.cold_start_regret(signals, None, 7, seed=3)
+    assert 0.0 < flat < 0.5
+
+
+def test_cold_start_sampled_hyperparameters():
+    from bayes_mem.live.prior_set import FamilyPosterior
+
+    rng = np.random.default_rng(0)
+    signals = bd.draw_signals(bd.COLD_START_FAMILIES[:2], 30, rng, "s_")
+    fixed = {f.name: f.prior() for f in bd.COLD_START_FAMILIES[:2]}
+    # a posterior whose draws are all the same prior behaves exactly like that prior
+    same = {
+        f.name: FamilyPosterior(np.full(5, f.mean), np.full(5, f.kappa))
+        for f in bd.COLD_START_FAMILIES[:2]
+    }
+    a = bd.cold_start_regret(signals, fixed, 6, seed=2)
+    assert bd.cold_start_regret(signals, same, 6, seed=2) == pytest.approx(a, rel=1e-12)
+    # genuinely spread draws give a different (seeded, reproducible) result
+    spread = {
+        f.name: FamilyPosterior(np.linspace(0.3, 0.7, 5), np.full(5, f.kappa))
+        for f in bd.COLD_START_FAMILIES[:2]
+    }
+    b = bd.cold_start_regret(signals, spread, 6, seed=2)
+    assert b != a and b == bd.cold_start_regret(signals, spread, 6, seed=2)
+    with pytest.raises(TypeError, match="'momentum'"):
+        bd.cold_start_regret(signals, {"momentum": 0.5, "mean_reversion": BetaPrior()}, 3)
+
+
+def test_thompson_path_is_reproducible_monotone_and_bounded():
+    probs = bd.chapelle_li_arms(10, 0.1)
+    cp = np.array([10, 100, 1000])
+    for policy in bd.POLICIES:
+        _, a = bd.thompson_regret_path(probs, 1000, policy=policy, checkpoints=cp, seed=4,
+                                       refit_every=100)  # fmt: skip
+        _, b = bd.thompson_regret_path(probs, 1000, policy=policy, checkpoints=cp, seed=4,
+                                       refit_every=100)  # fmt: skip
+        assert np.array_equal(a, b)
+        assert np.all(np.diff(a) >= 0) and np.all(a <= 0.1 * cp + 1e-9)
+        # regret is a multiple of the gap (0.1 per bad pull)
+        assert np.allclose(a / 0.1, np.round(a / 0.1), atol=1e-6)
+        # an easy two-arm problem is learnt: far below always pulling the bad arm (0.4 * 1000)
+        _, easy = bd.thompson_regret_path([0.7, 0.3], 1000, policy=policy, seed=4, refit_every=50)
+        assert easy[-1] < 0.05 * 0.4 * 1000
+
+
+# ---------------------------------------------------------------------------- the nightly fit
+
+
+def test_family_posterior_recovers_mean_and_concentration():
+    rng = np.random.default_rng(7)
+    p = rng.beta(0.4 * 30, 0.6 * 30, 400)
+    trades = rng.integers(10, 40, 400)
+    wins = rng.binomial(trades, p)
+    post = bd.family_posterior(wins, trades, rng=1)
+    assert post.mean.size == bd.PUBLISHED_DRAWS
+    assert abs(post.mean.mean() - 0.4) < 0.015
+    lo, hi = np.percentile(post.kappa, [1, 99])
+    assert lo < 30 < hi and hi / lo < 6
+    prior = post.point_prior()
+    assert prior.mean == pytest.approx(post.mean.mean())
+    assert prior.concentration == pytest.approx(post.kappa.mean())
+    # same rng seed, same draws
+    again = bd.family_posterior(wins, trades, rng=1)
+    assert np.array_equal(post.kappa, again.kappa)
+
+
+def test_family_posterior_concentration_stays_within_its_bounds():
+    # identical arms: the unbounded estimate would run off to infinity
+    trades = np.full(50, 400)
+    wins = np.random.default_rng(2).binomial(trades, 0.45)
+    post = bd.family_posterior(wins, trades, kappa_bounds=(1.0, 200.0), rng=0)
+    assert post.kappa.max() <= 200.0 + 1e-9 and post.kappa.min() >= 1.0 - 1e-9
+    assert post.kappa.mean() > 100.0  # pushed against the bound
+    assert abs(post.mean.mean() - 0.45) < 0.01
+    # arms without trades carry no information
+    with_idle = bd.family_posterior(
+        np.r_[wins, 0, 0], np.r_[trades, 0, 0], kappa_bounds=(1.0, 200.0), rng=0
+    )
+    assert np.array_equal(with_idle.kappa, post.kappa)
+
+
+@pytest.mark.slow
+def test_family_posterior_matches_the_nightly_pymc_fit_on_one_family():
+    """The grid is the nightly model's exact posterior for one family (measured: mean 0.38469
+    vs 0.38468, kappa 35.9 vs 35.4, quantiles within 3%)."""
+    from bayes_mem.offline.winrate import WinRateData, WinRateModel, hyper_draws
+
+    rng = np.random.default_rng(3)
+    p = rng.beta(0.4 * 30, 0.6 * 30, 150)
+    trades = np.full(150, 25)
+    wins = rng.binomial(trades, p)
+    counts = pd.DataFrame({"family": "f", "wins": wins, "trades": trades})
+    tree = WinRateModel().fit(
+        WinRateData.from_counts(counts), draws=1000, tune=1000, chains=2, seed=1
+    )
+    mean, kappa = hyper_draws(tree)
+    grid = bd.family_posterior(wins, trades, kappa_bounds=(1e-3, 1e5), draws=4000, rng=1)
+    assert grid.mean.mean() == pytest.approx(mean.mean(), abs=0.004)
+    assert grid.mean.std() == pytest.approx(mean.std(), rel=0.15)
+    for q in (10, 50, 90):
+        assert np.percentile(grid.kappa, q) == pytest.approx(np.percentile(kappa, q), rel=0.12)
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: bd.chapelle_li_arms(1, 0.1), "k"),
+        (lambda: bd.chapelle_li_arms(10, 0.6), "0.6"),
+        (lambda: bd.lai_robbins_rate([0.5, 1.2]), "1.2"),
+        (lambda: bd.lai_robbins_rate([0.5]), "at least 2"),
+        (lambda: bd.kl_bernoulli(0.0, 0.5), "p"),
+        (lambda: bd.log_checkpoints(100, start=100), "start=100"),
+        (lambda: bd.pseudo_regret(np.array([0, 3]), np.array([0.5, 0.4]), np.array([2])), "3"),
+        (lambda: bd.pseudo_regret(np.array([0, 1]), np.array([0.5, 0.4]), np.array([3])), "3"),
+        (lambda: bd.pseudo_regret(np.array([0.0]), np.array([0.5, 0.4]), np.array([1])), "int"),
+        (lambda: bd.family_posterior([3], [2]), "wins <= trades"),
+        (lambda: bd.family_posterior([1], [2], kappa_bounds=(5.0, 1.0)), r"\(5.0, 1.0\)"),
+        (lambda: bd.thompson_regret_path([0.5, 0.4], 10, policy="greedy"), "greedy"),
+        (lambda: bd.thompson_regret_path([0.5, 0.4], 10, refit_every=0), "refit_every"),
+        (lambda: bd.opportunity_regret(np.array([0.5]), np.array([1])), "boolean"),
+        (lambda: bd.opportunity_regret(np.array([0.5]), np.array([True]), 1.5), "1.5"),
+        (lambda: bd.chapelle_li_runs(10, 0.1, 100, seeds=[0]), r"\[0\]"),
+        (lambda: bd.mean_interval(np.array([1.0])), "at least 2"),
+        (
+            lambda: bd.cold_start_regret(
+                pd.DataFrame({"signal": ["s"], "family": ["f"], "p": [0.5]}), {"g": BetaPrior()}, 3
+            ),
+            "'f'",
+        ),
+        (lambda: bd.draw_signals([bd.FamilySpec("a", 0.5, 10.0)] * 2, 3, None, "x"), "distinct"),
+        (lambda: bd.draw_signals([bd.FamilySpec("a", 1.5, 10.0)], 3, None, "x"), "1.5"),
+        (lambda: bd.write_results("/nonexistent-never", seed=-1), "-1"),
+    ],
+)
+def test_bad_input_raises_naming_the_value(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
+
+
+def test_bad_input_types():
+    with pytest.raises(TypeError, match="quick"):
+        bd.write_results("/nonexistent-never", quick="yes")
+    with pytest.raises(TypeError, match="FamilySpec"):
+        bd.draw_signals([("a", 0.5, 10.0)], 3, np.random.default_rng(0), "x")
+
+
+# ---------------------------------------------------------------------------- long checks
+
+
+@pytest.mark.slow
+def test_pooled_thompson_beats_independent_on_k100_eps01():
+    """Measured at T = 20,000 over 4 seeds: pooled ~890, independent ~1,590 (44% less)."""
+    ind = bd.chapelle_li_runs(100, 0.1, 20_000, policy="independent", seeds=range(4))
+    poo = bd.chapelle_li_runs(100, 0.1, 20_000, policy="pooled", seeds=range(4))
+    assert np.all(poo.paths[:, -1] < ind.paths[:, -1])  # seed by seed (common outcomes)
+    assert poo.paths[:, -1].mean() < 0.75 * ind.paths[:, -1].mean()
+    # both sub-linear: far below always pulling a bad arm (0.1 * T = 2,000)
+    assert ind.paths[:, -1].max() < 0.9 * 2_000
+
+
+@pytest.mark.slow
+def test_pooled_thompson_no_worse_on_k100_eps002():
+    """K=100, eps=0.02 is linear at feasible T for both (the bound, 2,474 per unit of log T,
+    exceeds 0.02 T until T ~ 1.8e6); pooling neither helps nor hurts there."""
+    ind = bd.chapelle_li_runs(100, 0.02, 10_000, policy="independent", seeds=range(3))
+    poo = bd.chapelle_li_runs(100, 0.02, 10_000, policy="pooled", seeds=range(3))
+    assert poo.paths[:, -1].mean() <= 1.03 * ind.paths[:, -1].mean()
+    s = ind.summary()
+    assert s["lai_robbins_bound"] > 5 * s["linear_worst_case"] >= 5 * s["regret_mean"]
+
+
+@pytest.mark.slow
+def test_cold_start_nightly_priors_reduce_regret_against_flat():
+    """Priors from the real nightly PyMC fit on a disjoint history: the paired reduction's 95%
+    interval excludes 0 with 5 and 20 opportunities per signal."""
+    per_seed, fits = bd.cold_start_experiment(
+        signals_per_family=60, history_per_family=80, opportunities=(5, 20),
+        fit_seeds=range(4), replicates=6, draws=300, tune=600, seed=11,
+    )  # fmt: skip
+    table = bd.summarise_cold_start(per_seed)
+    nightly = table[table["prior"] == "nightly"]
+    assert len(nightly) == 2
+    assert np.all(nightly["reduction_lo"] > 0.0), nightly
+    assert np.all(nightly["rel_reduction"] > 0.15), nightly
+    assert all(f["divergences"] == 0 for f in fits)
+    # the fitted family means are near the truth (history only: 80 signals x 20 trades)
+    truth = {f.name: f.mean for f in bd.COLD_START_FAMILIES}
+    for f in fits:
+        for fam, pr in f["priors"].items():
+            assert abs(pr["mean"] - truth[fam]) < 0.06, (fam, pr, truth[fam])
+
+
+@pytest.mark.slow
+def test_write_results_quick(tmp_path):
+    import json
+
+    a = bd.write_results(tmp_path / "a", seed=1, quick=True)
+    for name in (
+        "bandits_chapelle_li.csv", "bandits_chapelle_li.md", "bandits_cold_start.csv",
+        "bandits_cold_start.md", "bandits_cold_start_runs.csv",
+    ):  # fmt: skip
+        assert (tmp_path / "a" / name).stat().st_size > 0
+    for name in ("bandits_regret.png", "bandits_cold_start.png"):
+        assert (tmp_path / "a" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cl = pd.read_csv(tmp_path / "a" / "bandits_chapelle_li.csv")
+    assert len(cl) == 8 and {"regret_mean", "regret_lo", "lai_robbins_bound"} <= set(cl.columns)
+    assert set(zip(cl["K"], cl["eps"], strict=True)) == set(bd.SETTINGS)
+    cs = pd.read_csv(tmp_path / "a" / "bandits_cold_start.csv")
+    assert len(cs) == 4 * len(bd.QUICK["opportunities"])
+    assert {"prior", "opportunities", "rel_reduction", "rel_reduction_lo"} <= set(cs.columns)
+    assert "## Bandit regret" in a["markdown"]
+    json.dumps(a)
+    bd.write_results(tmp_path / "b", seed=1, quick=True)
+    for name in ("bandits_chapelle_li.csv", "bandits_cold_start.csv", "bandits_cold_start.md"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
