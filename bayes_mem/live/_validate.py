@@ -44,8 +44,9 @@ def as_float_array(value: object, what: str) -> np.ndarray:
         out = np.asarray(raw, dtype=float)
     except (TypeError, ValueError, OverflowError) as exc:
         raise refused from exc
+    not_numbers = str | bytes | bool | np.bool_
     if raw.dtype.kind in "bUS" or (
-        raw.dtype.kind == "O" and any(isinstance(v, str | bytes | bool | np.bool_) for v in raw.flat)
+        raw.dtype.kind == "O" and any(isinstance(v, not_numbers) for v in raw.flat)
     ):
         raise refused
     return out
