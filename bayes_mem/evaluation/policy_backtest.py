@@ -325,8 +325,9 @@ def run_policy(
     seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """Replay the days with one policy; returns per trade ``stake`` (currency, >= 0) and the
-    inputs it was sized with (``p_draw``, ``es``, ``corr_factor``, ``regime_factor``; NaN where
-    not used). Day t's decisions use prices up to t and outcomes settled by t only."""
+    inputs it was sized with (``p_draw``, ``es``, ``corr_factor``, ``regime_factor``,
+    ``cvar_limit``, ``kelly_limit``; NaN where not used). Day t's decisions use prices up to t
+    and outcomes settled by t only."""
     from bayes_mem.live import (
         BetaPrior,
         Decider,
@@ -361,6 +362,8 @@ def run_policy(
     es_used = np.full(n, np.nan)
     corr_used = np.full(n, np.nan)
     regime_used = np.full(n, np.nan)
+    cvar_used = np.full(n, np.nan)
+    kelly_used = np.full(n, np.nan)
     by_open = _group(trades.open_idx, n_days)
     by_settle = _group(trades.settle_idx, n_days)
     calib = {c.day: c for c in calibrations}
@@ -458,6 +461,8 @@ def run_policy(
                 regime=float(reg[j]) if spec.uses("regime") else None,
             )  # fmt: skip
             stake[i] = limit.limit
+            cvar_used[i] = np.nan if limit.cvar_limit is None else limit.cvar_limit
+            kelly_used[i] = np.nan if limit.kelly_limit is None else limit.kelly_limit
             corr_used[i] = corr_factor
             regime_used[i] = float(reg[j])
     return {
@@ -466,6 +471,8 @@ def run_policy(
         "es": es_used,
         "corr_factor": corr_used,
         "regime_factor": regime_used,
+        "cvar_limit": cvar_used,
+        "kelly_limit": kelly_used,
     }
 
 
@@ -701,7 +708,7 @@ def quick_config() -> BacktestConfig:
 
 
 QUICK_DAYS = 650
-FULL_CADENCE = 63
+FULL_CADENCE = 126
 
 
 def write_results(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
