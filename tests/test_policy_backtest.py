@@ -137,13 +137,13 @@ def test_baseline_reproduces_the_seed_plan_rule(real_prices):
 @pytest.fixture(scope="module")
 def switch_setup(real_prices):
     """A hand-built prior set (strong family priors, laplace return draws, a regime prior) on
-    the first 600 days, loaded at day 300."""
+    the first 480 days, loaded at day 300."""
     from bayes_mem.live.gjr_garch import fit_laplace, variance_path
     from bayes_mem.live.pit import normal_scores
     from bayes_mem.live.prior_set import FamilyPosterior, PriorSet, SymbolPosterior
     from bayes_mem.offline.regime_prior import estimate_regime_prior
 
-    prices = real_prices.iloc[:600]
+    prices = real_prices.iloc[:480]
     config = pb.BacktestConfig(warmup=300, cadence=1000, returns_window=300, returns_draws=30)
     trades = shadow_trades(prices, hold=config.hold)
     r = np.diff(np.log(prices.to_numpy()), axis=0)[:300]
@@ -216,7 +216,7 @@ def test_walk_forward_hands_each_night_only_the_past(real_prices):
     """A spy in place of the nightly job: every store it is handed holds nothing dated after
     its day, and holds everything settled by then."""
     prices = real_prices.iloc[:900]
-    config = pb.BacktestConfig(warmup=300, cadence=250, returns_window=300, returns_draws=20)
+    config = pb.BacktestConfig(warmup=300, cadence=400, returns_window=300, returns_draws=20)
     trades = shadow_trades(prices, hold=config.hold)
     seen = []
 
@@ -228,7 +228,7 @@ def test_walk_forward_hands_each_night_only_the_past(real_prices):
 
     calibs = pb.walk_forward(prices, trades, config, recalibrate_fn=spy)
     days = pb.recalibration_days(len(prices), config)
-    assert [c.day for c in calibs] == days == [300, 550, 800]
+    assert [c.day for c in calibs] == days == [300, 700]
     for c, (out, panel), day in zip(calibs, seen, days, strict=True):
         date = prices.index[day]
         assert pd.to_datetime(out["settled_at"]).max() <= date

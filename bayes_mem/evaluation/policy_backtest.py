@@ -860,3 +860,23 @@ def _plot_equity(run: BacktestRun, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bayes_mem.evaluation.policy_backtest --out DIR [--seed N] [--quick]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Policy backtest on real prices (issue 6)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for tables and figures")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="the last 650 days, two fits")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    summary = write_results(args.out, seed=args.seed, quick=args.quick)
+    print(summary["markdown"])
+    print(f"\nwritten to {args.out} in {summary['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
