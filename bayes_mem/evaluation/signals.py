@@ -80,9 +80,7 @@ def check_prices(prices: object, what: str = "prices") -> np.ndarray:
     bad = ~np.isfinite(p) | (p <= 0)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(
-            f"{what} must be positive and finite, got {float(p[i])!r} at position {i}"
-        )
+        raise ValueError(f"{what} must be positive and finite, got {float(p[i])!r} at position {i}")
     return p
 
 
