@@ -737,7 +737,7 @@ def write_results(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     ]
     ab = pd.DataFrame([ab_verdict(run, c, t) for c, t in pairs])
     nights = pd.DataFrame([
-        {k: v for k, v in dataclasses.asdict(c).items() if k != "prior_set"}
+        {k: v for k, v in dataclasses.asdict(c).items() if k not in ("prior_set", "fallback")}
         | {"reasons": "; ".join(c.reasons)}
         for c in run.calibrations
     ])  # fmt: skip
