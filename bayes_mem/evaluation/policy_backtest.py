@@ -806,7 +806,7 @@ def _fmt(x: Any, fmt: str) -> str:
 def _ab_markdown(ab: pd.DataFrame) -> str:
     lines = [
         "| control | test | Sharpe control | Sharpe test | difference | p (LW HAC) | p (paired t) "
-        "| P(mean test > control) | verdict |",
+        "| P(typical day test > control) | verdict |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in ab.iterrows():
@@ -830,9 +830,9 @@ def _summary_markdown(s: dict[str, Any], md_metrics: str, md_ab: str) -> str:
         f"ours vs baseline: Sharpe {_fmt(main.get('sharpe_test'), '.2f')} vs "
         f"{_fmt(main.get('sharpe_control'), '.2f')}, "
         f"LW p = {_fmt(main.get('sharpe_diff_p'), '.3f')}, "
-        f"Bayesian P(ours' mean daily return > baseline's) = "
-        f"{_fmt(main.get('prob_test_better'), '.2f')} (a mean, not risk-adjusted): "
-        f"{main['verdict']}.",
+        f"Bayesian P(ours beats baseline on a typical day) = "
+        f"{_fmt(main.get('prob_test_better'), '.2f')} (Student-t location of the daily "
+        f"differences: robust to the few large days, not a total): {main['verdict']}.",
         f"Max drawdown ours {_fmt(m['ours']['max_drawdown'], '.2%')} vs baseline "
         f"{_fmt(m['baseline']['max_drawdown'], '.2%')}; mean gross exposure "
         f"{m['ours']['mean_gross_exposure']:.1%} vs {m['baseline']['mean_gross_exposure']:.1%} "
