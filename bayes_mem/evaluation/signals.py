@@ -1,0 +1,206 @@
+"""Classic trading-signal families on daily closes, and their shadow trades.
+
+Prices are daily closing levels (currency per unit, > 0). Every signal gives on day ``t`` a
+direction in {+1, -1, 0} computed from ``prices[: t + 1]`` only:
+
+- ``momentum`` (lookback L): ``sign(log P_t - log P_{t-L})``;
+- ``mean_reversion`` (5-day z-score, threshold c): ``z = (log P_t - log P_{t-5}) / (sd_60 *
+  sqrt(5))`` with ``sd_60`` the standard deviation of the last 60 daily log returns; direction
+  ``-sign(z)`` when ``|z| > c``, else 0;
+- ``breakout`` (channel N): +1 when ``P_t`` exceeds the highest close of the previous N days,
+  -1 when it is below their lowest, else 0.
+
+A day without enough history gives 0. A *shadow trade* of a signal opens at day t's close in the
+signal's direction when the signal fires and has no trade open, is held ``hold`` days and settles
+at the close of ``t + hold`` with the simple return ``direction * (P_{t+hold} / P_t - 1)`` per
+unit of stake; it is won when that return is > 0. Shadow trades are the signals' track record,
+recorded whether or not a policy puts money on them (their outcome is just a price move).
+
+The real prices come from the ``arch`` package's bundled data (the ``data`` extra): no download.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+FAMILIES = ("momentum", "mean_reversion", "breakout")
+SYMBOLS = ("SP500", "NASDAQ", "WTI")
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """One parameterisation of a signal family: ``param`` is the momentum lookback (days), the
+    mean-reversion z threshold, or the breakout channel length (days)."""
+
+    family: str
+    param: float
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown signal family {self.family!r}; known: {FAMILIES}")
+        p = self.param
+        if isinstance(p, bool) or not isinstance(p, int | float) or not np.isfinite(p) or p <= 0:
+            raise ValueError(f"signal param must be a positive number, got {p!r}")
+        if self.family != "mean_reversion" and p != int(p):
+            raise ValueError(f"{self.family} needs a whole number of days, got {p!r}")
+
+    @property
+    def name(self) -> str:
+        if self.family == "mean_reversion":
+            return f"mean_reversion_z{self.param:g}"
+        return f"{self.family}_{int(self.param)}"
+
+    @property
+    def lookback(self) -> int:
+        """Days of history needed before the signal can fire."""
+        if self.family == "mean_reversion":
+            return 60
+        return int(self.param)
+
+
+DEFAULT_SIGNALS: tuple[SignalSpec, ...] = (
+    SignalSpec("momentum", 20),
+    SignalSpec("momentum", 60),
+    SignalSpec("momentum", 120),
+    SignalSpec("mean_reversion", 1.0),
+    SignalSpec("mean_reversion", 2.0),
+    SignalSpec("breakout", 20),
+    SignalSpec("breakout", 55),
+)
+
+
+def check_prices(prices: object, what: str = "prices") -> np.ndarray:
+    """A 1-d float array of positive finite prices; otherwise a ValueError naming the value."""
+    p = np.asarray(prices, dtype=float)
+    if p.ndim != 1 or p.size < 2:
+        raise ValueError(f"{what} must be a 1-d series of at least 2 prices, got shape {p.shape}")
+    bad = ~np.isfinite(p) | (p <= 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{what} must be positive and finite, got {float(p[i])!r} at position {i}")
+    return p
+
+
+def directions(prices: object, spec: SignalSpec) -> np.ndarray:
+    """Direction (+1, -1, 0) of ``spec`` on every day; day t uses ``prices[: t + 1]`` only."""
+    p = check_prices(prices)
+    logp = np.log(p)
+    t = p.size
+    out = np.zeros(t, dtype=np.int8)
+    if spec.family == "momentum":
+        L = int(spec.param)
+        if t > L:
+            out[L:] = np.sign(logp[L:] - logp[:-L]).astype(np.int8)
+    elif spec.family == "mean_reversion":
+        r = np.diff(logp)  # r[i] is the return of day i + 1
+        w = 60
+        if t > w:
+            # sd of the returns of days t-59 .. t, i.e. r[t-60 : t]
+            windows = np.lib.stride_tricks.sliding_window_view(r, w)  # windows[k] = r[k : k+w]
+            sd = windows.std(axis=1, ddof=1)  # sd for day k + w
+            days = np.arange(w, t)
+            z = (logp[days] - logp[days - 5]) / (sd[days - w] * np.sqrt(5.0))
+            fire = np.abs(z) > spec.param
+            out[days] = np.where(fire, -np.sign(z), 0).astype(np.int8)
+    else:  # breakout
+        n = int(spec.param)
+        if t > n:
+            windows = np.lib.stride_tricks.sliding_window_view(p[:-1], n)  # p[k : k+n]
+            hi, lo = windows.max(axis=1), windows.min(axis=1)  # channel for day k + n
+            days = np.arange(n, t)
+            up = p[days] > hi[days - n]
+            down = p[days] < lo[days - n]
+            out[days] = np.where(up, 1, np.where(down, -1, 0)).astype(np.int8)
+    return out
+
+
+@dataclass(frozen=True)
+class ShadowTrades:
+    """Every shadow trade, one entry per trade, sorted by open day then signal (arrays)."""
+
+    signal: np.ndarray  # signal names, e.g. "SP500:momentum_20"
+    family: np.ndarray
+    symbol: np.ndarray  # symbol index into the price panel's columns
+    open_idx: np.ndarray  # day index of the opening close
+    settle_idx: np.ndarray  # open_idx + hold
+    direction: np.ndarray  # +1 / -1
+    ret: np.ndarray  # direction * (P_settle / P_open - 1): return per unit stake (fraction)
+
+    @property
+    def won(self) -> np.ndarray:
+        return self.ret > 0.0
+
+    def __len__(self) -> int:
+        return int(self.open_idx.size)
+
+
+def signal_names(symbols: tuple[str, ...] | list[str], specs: tuple[SignalSpec, ...]) -> dict:
+    """Signal name -> family for every (symbol, spec)."""
+    return {f"{s}:{spec.name}": spec.family for s in symbols for spec in specs}
+
+
+def shadow_trades(
+    prices: pd.DataFrame, specs: tuple[SignalSpec, ...] = DEFAULT_SIGNALS, hold: int = 5
+) -> ShadowTrades:
+    """Shadow trades of every (symbol, spec) over a panel of closes (dates x symbols). A signal
+    holds one trade at a time; a trade is opened only if its settlement day is in the panel."""
+    if isinstance(hold, bool) or not isinstance(hold, int | np.integer) or hold <= 0:
+        raise ValueError(f"hold must be a positive whole number of days, got {hold!r}")
+    if not specs:
+        raise ValueError("need at least one signal spec")
+    names = {spec.name for spec in specs}
+    if len(names) != len(specs):
+        raise ValueError(f"signal specs repeat a name: {[s.name for s in specs]}")
+    rows: list[tuple] = []
+    for j, symbol in enumerate(prices.columns):
+        p = check_prices(prices[symbol].to_numpy(), f"prices of {symbol!r}")
+        for spec in specs:
+            d = directions(p, spec)
+            name = f"{symbol}:{spec.name}"
+            t = 0
+            last = p.size - 1 - hold
+            while t <= last:
+                if d[t] != 0:
+                    ret = float(d[t]) * (p[t + hold] / p[t] - 1.0)
+                    rows.append((t, name, spec.family, j, t + hold, int(d[t]), ret))
+                    t += hold  # the next trade can open at the settlement close
+                else:
+                    t += 1
+    rows.sort(key=lambda r: (r[0], r[1]))
+    cols = list(zip(*rows, strict=True)) if rows else [[]] * 7
+    return ShadowTrades(
+        signal=np.array(cols[1], dtype=object),
+        family=np.array(cols[2], dtype=object),
+        symbol=np.array(cols[3], dtype=np.int64),
+        open_idx=np.array(cols[0], dtype=np.int64),
+        settle_idx=np.array(cols[4], dtype=np.int64),
+        direction=np.array(cols[5], dtype=np.int64),
+        ret=np.array(cols[6], dtype=float),
+    )
+
+
+def load_prices() -> pd.DataFrame:
+    """Daily closes of the S&P 500 and NASDAQ composite ("Adj Close", 1999-2018) and WTI crude
+    ("DCOILWTICO") shipped with ``arch``, on their common dates (WTI's missing days dropped)."""
+    try:
+        from arch.data import nasdaq, sp500, wti
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the policy backtest needs the price data of the `arch` package: "
+            "pip install 'bayes_mem[data]'"
+        ) from exc
+    frame = pd.concat(
+        {
+            "SP500": sp500.load()["Adj Close"],
+            "NASDAQ": nasdaq.load()["Adj Close"],
+            "WTI": wti.load()["DCOILWTICO"],
+        },
+        axis=1,
+        sort=True,
+    ).dropna()
+    for col in frame.columns:
+        check_prices(frame[col].to_numpy(), f"prices of {col!r}")
+    return frame.astype(float)
