@@ -184,3 +184,27 @@ def test_a_diverging_returns_fit_is_refitted_once_at_a_higher_target():
     assert len(calls) == 1  # no retry: the gate will reject the divergent fit
     with pytest.raises(ValueError, match="returns_retry_target_accept"):
         RecalibrationConfig(returns_retry_target_accept=1.2)
+
+
+def test_nightly_runs_in_one_process_compile_the_win_rate_model_once(tmp_path, monkeypatch):
+    """Without an explicit model, recalibrate() uses the process-wide compiled model (a new
+    compile per night cost 10-30 s in the walk-forward backtest)."""
+    import nutpie
+
+    from bayes_mem.offline import winrate
+
+    monkeypatch.setattr(winrate, "_DEFAULT", WinRateModel())  # a cold cache for this test
+    calls = []
+    real = nutpie.compile_pymc_model
+    monkeypatch.setattr(
+        nutpie, "compile_pymc_model", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    store = Store(data_dir=tmp_path / "data")
+    fill(store)
+    config = RecalibrationConfig(
+        draws=100, tune=100, chains=2, returns_model="laplace", returns_draws=20, regime=False
+    )
+    for _ in range(2):
+        recalibrate(store, tmp_path / "models", config)
+    assert len(calls) == 1
+    assert winrate.default_model() is winrate._DEFAULT

@@ -451,15 +451,11 @@ def nightly_family_priors(
     return fams, {"fit_seconds": seconds, "divergences": div, "draws": draws * chains}
 
 
-_MODEL: list[Any] = []  # the process's compiled nightly model, created on first use
-
-
 def _winrate_model() -> Any:
-    if not _MODEL:
-        from bayes_mem.offline.winrate import WinRateModel
+    """The process's compiled nightly model (compiled on first use)."""
+    from bayes_mem.offline.winrate import default_model
 
-        _MODEL.append(WinRateModel())
-    return _MODEL[0]
+    return default_model()
 
 
 def opportunity_regret(p: np.ndarray, act: np.ndarray, threshold: float = 0.5) -> np.ndarray:

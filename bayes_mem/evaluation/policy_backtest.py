@@ -201,9 +201,6 @@ class Calibration:
     fallback: dict[str, Any] | None = field(default=None, repr=False)
 
 
-_WINRATE_MODEL: Any = None
-
-
 def recalibration_days(n_days: int, config: BacktestConfig) -> list[int]:
     """Row indices of the nightly runs: ``warmup``, ``warmup + cadence``, ... before the end."""
     return list(range(config.warmup, n_days - 1, config.cadence))
@@ -224,16 +221,11 @@ def walk_forward(
     from bayes_mem.live import ReturnModel
     from bayes_mem.live.prior_set import load_prior_set
     from bayes_mem.offline.recalibrate import recalibrate
-    from bayes_mem.offline.winrate import WinRateModel
+    from bayes_mem.offline.winrate import default_model
     from bayes_mem.store import Store
 
-    global _WINRATE_MODEL
     fn = recalibrate if recalibrate_fn is None else recalibrate_fn
-    # recalibrate() builds a new WinRateModel (a fresh compile, ~10-30 s) unless one is passed:
-    # one per process, so the model compiles once for every night of every run
-    if _WINRATE_MODEL is None:
-        _WINRATE_MODEL = WinRateModel()
-    winrate_model = _WINRATE_MODEL
+    winrate_model = default_model()  # compiled once per process, for every night of every run
     dates = prices.index
     log_returns = np.log(prices.to_numpy()).astype(float)
     log_returns = np.diff(log_returns, axis=0)  # row i: the return of day i + 1

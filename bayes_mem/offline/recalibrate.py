@@ -39,6 +39,7 @@ from bayes_mem.live.prior_set import (
     write_prior_set,
 )
 from bayes_mem.offline import returns_model as rm
+from bayes_mem.offline import winrate
 from bayes_mem.offline.diagnostics import Verdict, gate
 from bayes_mem.offline.regime_prior import estimate_regime_prior
 from bayes_mem.offline.winrate import (
@@ -160,7 +161,7 @@ def recalibrate(
 
     t0 = time.perf_counter()
     log.info("fitting win rates: %d signals in %d families", len(counts), len(data.families))
-    tree = (winrate_model or WinRateModel()).fit(
+    tree = (winrate_model or winrate.default_model()).fit(
         data, draws=config.draws, tune=config.tune, chains=config.chains,
         target_accept=config.target_accept, seed=config.seed,
     )  # fmt: skip

@@ -185,6 +185,15 @@ class WinRateModel:
         return tree
 
 
+_DEFAULT = WinRateModel()
+
+
+def default_model() -> WinRateModel:
+    """The process-wide compile cache: every fit in a process with the same number of families
+    and parameterisation reuses one compiled model."""
+    return _DEFAULT
+
+
 def hyper_draws(tree, n: int | None = None, rng: np.random.Generator | None = None):
     """(mean, kappa) posterior draws per family, arrays (draws, families); optionally ``n``
     draws taken without replacement."""
