@@ -79,3 +79,19 @@ def test_cli_runs_a_real_section(tmp_path, capsys):
     assert "## Strategy A/B tests" in (out / "summary.md").read_text()
     assert main(["evaluate", "--out", str(out), "--only", "nope"]) == 1
     assert "unknown evaluation sections" in capsys.readouterr().err
+
+
+def test_only_reruns_one_section_and_keeps_the_others(tmp_path, monkeypatch):
+    _fake_module(monkeypatch, "fake_a")
+    _fake_module(monkeypatch, "fake_b")
+    monkeypatch.setattr(suite, "SECTIONS", {"a": ("fake_a", "A"), "b": ("fake_b", "B")})
+    out = tmp_path / "results"
+    suite.run_suite(out, seed=1)
+    summary = suite.run_suite(out, seed=2, only=["b"])
+    assert (out / "a" / "t.csv").read_text() == "seed,1\n"  # carried over
+    assert (out / "b" / "t.csv").read_text() == "seed,2\n"
+    assert list(summary["sections"]) == ["a", "b"]
+    kept = summary["sections"]["a"]
+    assert kept["seed"] == 1 and "--seed 1" in kept["command"]
+    md = (out / "summary.md").read_text()
+    assert md.index("## fake_a") < md.index("## fake_b") and "--only b" in md

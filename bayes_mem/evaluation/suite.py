@@ -8,7 +8,9 @@ writes ``docs/evaluation/``, which the README links). Each section is a module o
 
 Nothing is lost: the suite writes into a fresh temporary folder next to ``DIR`` and replaces
 ``DIR`` only when every section succeeded; after a failure the previous results stay as they
-were and the partial run is kept (its path is in the error) for inspection.
+were and the partial run is kept (its path is in the error) for inspection. With ``--only``,
+the other sections of an existing ``DIR`` are carried over unchanged (each section records the
+command, seed and commit that produced it), so one section can be rerun alone.
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ def run_suite(
         "sections": {},
     }
     failed: dict[str, str] = {}
+    if only is not None:
+        _carry_over(out, work, summary, keep=[n for n in SECTIONS if n not in sections])
     for name in sections:
         module, title = SECTIONS[name]
         t0 = time.perf_counter()
@@ -118,7 +122,11 @@ def run_suite(
             continue
         seconds = round(time.perf_counter() - t0, 1)
         log.info("evaluation %s done in %.1f s", name, seconds)
-        summary["sections"][name] = {"title": title, "seconds": seconds, **result}
+        summary["sections"][name] = {
+            "title": title, "seconds": seconds, "command": summary["command"], "seed": seed,
+            "quick": quick, "git_commit": summary["git_commit"], **result,
+        }  # fmt: skip
+    summary["sections"] = {n: summary["sections"][n] for n in SECTIONS if n in summary["sections"]}
     summary["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     (work / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     (work / "summary.md").write_text(_markdown(summary))
@@ -126,6 +134,19 @@ def run_suite(
         raise EvaluationError(failed, work)
     _replace(work, out)
     return summary
+
+
+def _carry_over(out: Path, work: Path, summary: dict[str, Any], keep: list[str]) -> None:
+    """Copy the sections in ``keep`` (folder and summary entry) from a previous run at ``out``."""
+    try:
+        previous = json.loads((out / "summary.json").read_text())["sections"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no readable previous run: nothing to carry over
+    for name in keep:
+        sec = previous.get(name) if isinstance(previous, dict) else None
+        if isinstance(sec, dict) and "error" not in sec and (out / name).is_dir():
+            shutil.copytree(out / name, work / name)
+            summary["sections"][name] = sec
 
 
 def _command(out: Path, seed: int, quick: bool, only: Sequence[str] | None) -> str:
@@ -141,10 +162,11 @@ def _markdown(summary: dict[str, Any]) -> str:
     head = [
         "# bayes_mem evaluation results",
         "",
-        f"Produced by `{summary['command']}` (code {summary['code_version']}"
+        f"Last run: `{summary['command']}` (code {summary['code_version']}"
         + (f", commit {summary['git_commit']}" if summary["git_commit"] else "")
         + f") on {summary['started']}"
         + (" with quick (small) settings: not for conclusions." if summary["quick"] else "."),
+        "Each section names the command that produced it; every run is seeded and reproducible. "
         "Tables (CSV and Markdown) and figures (PNG) of each section are in its subfolder.",
         "",
     ]
@@ -153,7 +175,12 @@ def _markdown(summary: dict[str, Any]) -> str:
         if "error" in sec:
             body += [f"## {sec['title']}", "", f"FAILED: {sec['error']}", ""]
             continue
-        body += [sec["markdown"].rstrip(), "", f"_({name}/, {sec['seconds']} s)_", ""]
+        made = f"`{sec.get('command', summary['command'])}`"
+        if sec.get("git_commit"):
+            made += f" at commit {sec['git_commit']}"
+        if sec.get("quick"):
+            made += ", quick settings"
+        body += [sec["markdown"].rstrip(), "", f"_({name}/: {made}, {sec['seconds']} s)_", ""]
     return "\n".join(head + body)
 
 
