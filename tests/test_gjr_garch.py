@@ -112,3 +112,21 @@ def test_laplace_fit_is_scale_equivariant_and_its_log_likelihood_is_the_models()
         sig2 = variance_path(c * r[0], fit.draws, (c * r[0]).var())[:, -1]
         es = ReturnModel({"x": fit.draws}, {"x": sig2}).risk(0.99).es_log[0]
         assert es == pytest.approx(c * es0, rel=1e-4)  # the optimiser's tolerance
+
+
+def test_laplace_draws_neither_collapse_nor_explode_on_short_or_degenerate_series():
+    """Penalty walls at nu = 200 and persistence 0.999 blew up the Hessian (draws equal to 7
+    digits); a flat prior on 100 days let the mode run to omega -> 0, beta -> 1 and the draws
+    to omega ~ 1e6 (ES of 100%). Bounded maps and weak priors keep both honest."""
+    from bayes_mem.live.return_model import ReturnModel
+
+    rng = np.random.default_rng(85)
+    short = rng.standard_t(5, 100) * 0.001  # 100 days of i.i.d. t(5): no GARCH to find
+    gauss = rng.standard_normal(500) * 0.012  # near-normal: nu runs to its bound
+    for r in (short, gauss):
+        fit = fit_laplace(r, 200, rng=1)
+        assert np.std(fit.draws.beta) > 1e-3 and np.std(fit.draws.lam) > 1e-3
+        sig2 = variance_path(r, fit.draws, r.var())[:, -1]
+        es = ReturnModel({"x": fit.draws}, {"x": sig2}).risk(0.99).es_log[0]
+        sd = r.std()
+        assert 1.5 * sd < es < 6 * sd, (es / sd)
