@@ -212,9 +212,10 @@ def backtest_series(
     (GJR-GARCH-skew-t, ``n_draws`` Laplace draws refit every ``refit_every`` days on ``window``
     days), the seed plan's ``percentile_window``-day historical percentile, a rolling normal and
     a static Student-t (both on ``window`` days; the t refit every ``refit_every`` days). All are
-    scored on the same days: those after the first ``max(window, percentile_window)``."""
+    scored on the same days: those after the first ``max(window, percentile_window)``. Ours
+    draws its posterior with ``rng=seed``; the simulations use streams spawned from ``seed``."""
     size = check_probability_open(size, "size")
-    seeds = np.random.SeedSequence(seed).spawn(2 * len(MODELS))
+    seeds = np.random.SeedSequence(seed).spawn(len(MODELS))  # the simulations' streams
     forecasts = {
         "percentile": rolling_historical_forecast(
             returns, kind="log", levels=levels, window=percentile_window
@@ -225,16 +226,14 @@ def backtest_series(
         ),
         "ours": rolling_gjr_forecast(
             returns, kind="log", levels=levels, window=window, refit_every=refit_every,
-            n_draws=n_draws, rng=np.random.default_rng(seeds[0]),
+            n_draws=n_draws, rng=seed,
         ),
     }  # fmt: skip
     n = min(f.returns.size for f in forecasts.values())
     forecasts = {m: f.last(n) for m, f in forecasts.items()}
     rows, ztests = [], {}
     for i, (model, f) in enumerate(forecasts.items()):
-        ztests[model] = es_backtest(
-            f, levels, n_sims=n_sims, rng=np.random.default_rng(seeds[len(MODELS) + i])
-        )
+        ztests[model] = es_backtest(f, levels, n_sims=n_sims, rng=np.random.default_rng(seeds[i]))
         for lv in levels:
             c, z = f.test(lv), ztests[model][lv]
             row = BacktestRow(
