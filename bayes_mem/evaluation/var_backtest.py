@@ -239,22 +239,25 @@ def fit_student_t(
     x: np.ndarray, start: tuple[float, float, float] | None = None
 ) -> tuple[float, float, float]:
     """Maximum-likelihood ``(loc, scale, nu)`` of an i.i.d. Student-t (``scale`` is the t scale,
-    not the sd; ``nu`` bounded to :data:`T_NU_BOUNDS`), from ``start`` when given."""
+    not the sd; ``nu`` bounded to :data:`T_NU_BOUNDS`), from ``start`` when given. The fit runs on
+    the sample standardised by its median and MAD (well-conditioned steps) and is mapped back."""
     x = np.asarray(x, dtype=float)
     if x.ndim != 1 or x.size < 10 or not np.all(np.isfinite(x)):
         raise ValueError(f"need a finite 1-d sample of at least 10 values, got shape {x.shape}")
-    mad = float(np.median(np.abs(x - np.median(x))))
-    if mad == 0:
+    centre = float(np.median(x))
+    spread = 1.4826 * float(np.median(np.abs(x - centre)))
+    if spread == 0:
         raise ValueError("the sample has no spread (median absolute deviation 0)")
+    z = (x - centre) / spread
     if start is None:
-        theta0 = np.array([np.median(x), np.log(1.4826 * mad), 5.0])
+        theta0 = np.array([0.0, 0.0, 5.0])
     else:
-        theta0 = np.array([start[0], np.log(start[1]), np.clip(start[2], *T_NU_BOUNDS)])
-    spread = float(np.log(mad))
-    bounds = [(None, None), (spread - 10, spread + 10), T_NU_BOUNDS]
-    theta0[1] = np.clip(theta0[1], spread - 10, spread + 10)
-    res = optimize.minimize(_t_neg_loglik, theta0, args=(x,), method="L-BFGS-B", bounds=bounds)
-    return float(res.x[0]), float(np.exp(res.x[1])), float(res.x[2])
+        theta0 = np.array([(start[0] - centre) / spread, np.log(start[1] / spread), start[2]])
+    bounds = [(-10.0, 10.0), (-10.0, 10.0), T_NU_BOUNDS]
+    theta0 = np.clip(theta0, [b[0] for b in bounds], [b[1] for b in bounds])
+    res = optimize.minimize(_t_neg_loglik, theta0, args=(z,), method="L-BFGS-B", bounds=bounds)
+    loc, log_scale, nu = res.x
+    return centre + spread * float(loc), spread * float(np.exp(log_scale)), float(nu)
 
 
 def rolling_student_t_forecast(
