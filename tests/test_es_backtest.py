@@ -200,6 +200,8 @@ def test_student_t_fit_recovers_known_parameters():
     assert loc == pytest.approx(0.001, abs=2e-4)
     assert scale == pytest.approx(0.01, rel=0.03)
     assert nu == pytest.approx(4.0, rel=0.1)
+    warm = fit_student_t(x, (0.0, 0.02, 10.0))  # a warm start elsewhere: the same optimum
+    assert warm == pytest.approx((loc, scale, nu), rel=1e-3, abs=1e-6)
     with pytest.raises(ValueError, match="spread"):
         fit_student_t(np.zeros(50))
 
