@@ -7,11 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bayes_mem.evaluation.var_backtest import (
-    coverage_tests,
-    rolling_gjr_forecast,
-    rolling_historical_forecast,
-)
+from bayes_mem.evaluation.var_backtest import coverage_tests, rolling_historical_forecast
 
 
 def test_kupiec_statistic_by_hand():
@@ -49,22 +45,5 @@ def test_bad_input():
         rolling_historical_forecast(np.zeros(100), kind="log", window=252)
 
 
-@pytest.fixture(scope="module")
-def sp500() -> np.ndarray:
-    data = pytest.importorskip("arch.data.sp500").load()
-    return np.log(data["Adj Close"].to_numpy()[1:] / data["Adj Close"].to_numpy()[:-1])
-
-
-@pytest.mark.slow
-def test_our_model_passes_where_the_historical_percentile_fails_on_sp500(sp500):
-    ours = rolling_gjr_forecast(sp500, kind="log", window=1000, refit_every=20, n_draws=100, rng=0)
-    seed = rolling_historical_forecast(sp500, kind="log", window=252)
-    n = ours.returns.size
-    for level in (0.975, 0.99):
-        mine = ours.test(level)
-        theirs = coverage_tests(seed.exceedances(level)[-n:], level)
-        assert mine.passes(0.01), (level, mine)
-        assert not theirs.passes(0.01), (level, theirs)
-        assert mine.p_ind > theirs.p_ind
-    # the forecasts are sane: ES beyond VaR, and the model's ES rose in the 2008 crisis
-    assert np.all(ours.es[0.99] > ours.var[0.99])
+# The S&P 500 backtest of our model against the seed plan's percentile (slow) lives in
+# tests/test_es_backtest.py, which shares one computation of the forecasts with the ES backtests.

@@ -1,19 +1,33 @@
 """Backtests of one-day VaR forecasts: Kupiec's proportion of failures and Christoffersen's
-independence and conditional-coverage likelihood-ratio tests; rolling forecasts on a return series.
+independence and conditional-coverage likelihood-ratio tests; rolling (walk-forward) forecasts on a
+return series: our GJR-GARCH-skew-t model, the seed plan's historical percentile, a rolling normal
+and a static (i.i.d.) Student-t.
 
-An *exceedance* on day t is a realised return below minus the VaR forecast made the day before.
+Returns are daily log returns (fractions, 0.01 = 1%); VaR and ES are positive losses of the log
+return. The forecast for day t uses only returns before t. An *exceedance* on day t is a realised
+return below minus the VaR forecast made the day before. Every forecaster also gives each day's
+predictive distribution as a sampler (:mod:`bayes_mem.evaluation.predictive`), for the simulated
+ES backtests of :mod:`bayes_mem.evaluation.es_backtest`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, special, stats
 
-from bayes_mem.live._validate import check_probability_open
+from bayes_mem.evaluation.predictive import (
+    EmpiricalPredictive,
+    LocationScalePredictive,
+    MixturePredictive,
+)
+from bayes_mem.live._validate import check_int, check_probability_open
 from bayes_mem.live.gjr_garch import fit_laplace, variance_path
 from bayes_mem.live.return_model import ReturnModel, to_log_returns
+from bayes_mem.live.tail_table import snap_nu
+
+Predictive = EmpiricalPredictive | LocationScalePredictive | MixturePredictive
 
 
 @dataclass(frozen=True)
@@ -71,12 +85,42 @@ class RollingForecast:
     returns: np.ndarray  # realised log returns of the forecast days
     var: dict[float, np.ndarray]  # level -> VaR of each day's log return (positive loss)
     es: dict[float, np.ndarray]
+    predictive: Predictive | None = None  # each forecast day's predictive, as a sampler
 
     def exceedances(self, level: float) -> np.ndarray:
         return self.returns < -self.var[level]
 
     def test(self, level: float) -> CoverageTest:
         return coverage_tests(self.exceedances(level), level)
+
+    def last(self, n: int) -> RollingForecast:
+        """The last ``n`` forecast days (to compare forecasters on the same days)."""
+        n = check_int(n, "n", minimum=1)
+        if n > self.returns.size:
+            raise ValueError(f"n={n} exceeds the {self.returns.size} forecast days")
+        days = slice(self.returns.size - n, None)
+        return replace(
+            self,
+            returns=self.returns[days],
+            var={lv: v[days] for lv, v in self.var.items()},
+            es={lv: e[days] for lv, e in self.es.items()},
+            predictive=None if self.predictive is None else self.predictive.take(days),
+        )
+
+
+def _check_window(r: np.ndarray, window: int, refit_every: int = 1) -> tuple[int, int]:
+    window = check_int(window, "window", minimum=2)
+    refit_every = check_int(refit_every, "refit_every", minimum=1)
+    if r.size <= window:
+        raise ValueError(f"need more than window={window} returns, got {r.size}")
+    return window, refit_every
+
+
+def _check_levels(levels: tuple[float, ...]) -> tuple[float, ...]:
+    levels = tuple(check_probability_open(lv, "level") for lv in levels)
+    if not levels:
+        raise ValueError("need at least one level")
+    return levels
 
 
 def rolling_gjr_forecast(
@@ -90,39 +134,150 @@ def rolling_gjr_forecast(
     rng: int | np.random.Generator | None = None,
 ) -> RollingForecast:
     """Our model out of sample: every ``refit_every`` days a Laplace-approximate posterior is fitted
-    on the previous ``window`` days; between refits the draws are rolled forward day by day."""
+    on the previous ``window`` days; between refits the draws are rolled forward day by day. The
+    predictive is the mixture over the ``n_draws`` draws (tail weights snapped to the live tail
+    table's grid, as :class:`~bayes_mem.live.return_model.ReturnModel` evaluates it)."""
     r = to_log_returns(returns, kind)
-    if r.size <= window:
-        raise ValueError(f"need more than window={window} returns, got {r.size}")
+    window, refit_every = _check_window(r, window, refit_every)
+    levels = _check_levels(levels)
     gen = np.random.default_rng(rng)
-    var = {lv: np.empty(r.size - window) for lv in levels}
-    es = {lv: np.empty(r.size - window) for lv in levels}
+    n = r.size - window
+    var = {lv: np.empty(n) for lv in levels}
+    es = {lv: np.empty(n) for lv in levels}
+    mu, sd, nu, lam = (np.empty((n, n_draws)) for _ in range(4))
     model: ReturnModel | None = None
     for t in range(window, r.size):
-        if (t - window) % refit_every == 0:
+        i = t - window
+        if i % refit_every == 0:
             past = r[t - window : t]
             fit = fit_laplace(past, n_draws, gen)
             sigma2 = variance_path(past, fit.draws, float(np.var(past)))[:, -1]
             model = ReturnModel({"x": fit.draws}, {"x": sigma2})
+            draw_nu = snap_nu(fit.draws.nu)[1]
         for lv in levels:
             f = model.risk(lv)
-            var[lv][t - window], es[lv][t - window] = f.var_log[0], f.es_log[0]
+            var[lv][i], es[lv][i] = f.var_log[0], f.es_log[0]
+        mu[i], nu[i], lam[i] = fit.draws.mu, draw_nu, fit.draws.lam
+        sd[i] = np.sqrt(model.sigma2()[0])
         model.update([r[t]], kind="log")
-    return RollingForecast(r[window:], var, es)
+    return RollingForecast(r[window:], var, es, MixturePredictive(mu, sd, nu, lam))
 
 
 def rolling_historical_forecast(
     returns: np.ndarray, *, kind: str, levels: tuple[float, ...] = (0.975, 0.99), window: int = 252
 ) -> RollingForecast:
     """The seed plan's forecast: the historical percentile of the last ``window`` days (and the
-    mean beyond it as ES)."""
+    mean beyond it as ES); its predictive is the empirical distribution of the window."""
     r = to_log_returns(returns, kind)
-    if r.size <= window:
-        raise ValueError(f"need more than window={window} returns, got {r.size}")
+    window, _ = _check_window(r, window)
+    levels = _check_levels(levels)
     var, es = {}, {}
     windows = np.lib.stride_tricks.sliding_window_view(r[:-1], window)
     for lv in levels:
         q = np.percentile(windows, (1 - lv) * 100, axis=1)
         var[lv] = -q
         es[lv] = np.array([-w[w <= qq].mean() for w, qq in zip(windows, q, strict=True)])
-    return RollingForecast(r[window:], var, es)
+    starts = np.arange(r.size - window)
+    return RollingForecast(r[window:], var, es, EmpiricalPredictive(r, starts, window))
+
+
+def _location_scale_risk(
+    loc: np.ndarray, scale: np.ndarray, nu: np.ndarray | None, levels: tuple[float, ...]
+) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray]]:
+    """VaR and ES (positive losses) of ``loc + scale * T``, T standard t(nu) or normal (None):
+    ES of the standard t at tail alpha is ``(nu + q^2) / (nu - 1) f(q) / alpha`` (McNeil, Frey &
+    Embrechts Ex. 2.19), of the normal ``phi(q) / alpha``."""
+    var, es = {}, {}
+    for lv in levels:
+        alpha = 1.0 - lv
+        if nu is None:
+            q = special.ndtri(alpha)
+            tail = stats.norm.pdf(q) / alpha
+        else:
+            q = special.stdtrit(nu, alpha)
+            tail = (nu + q * q) / (nu - 1.0) * stats.t.pdf(q, nu) / alpha
+        var[lv] = -(loc + scale * q)
+        es[lv] = -loc + scale * tail
+    return var, es
+
+
+def rolling_normal_forecast(
+    returns: np.ndarray,
+    *,
+    kind: str,
+    levels: tuple[float, ...] = (0.975, 0.99),
+    window: int = 1000,
+    refit_every: int = 1,
+) -> RollingForecast:
+    """A normal with the mean and sample sd (ddof 1) of the previous ``window`` days (the same
+    window as ours by default), re-estimated every ``refit_every`` days (default: daily)."""
+    r = to_log_returns(returns, kind)
+    window, refit_every = _check_window(r, window, refit_every)
+    levels = _check_levels(levels)
+    windows = np.lib.stride_tricks.sliding_window_view(r[:-1], window)
+    fit_at = np.arange(r.size - window) // refit_every * refit_every  # last refit's day index
+    loc = windows.mean(axis=1)[fit_at]
+    scale = windows.std(axis=1, ddof=1)[fit_at]
+    var, es = _location_scale_risk(loc, scale, None, levels)
+    return RollingForecast(r[window:], var, es, LocationScalePredictive(loc, scale))
+
+
+T_NU_BOUNDS = (1.5, 500.0)  # ES needs nu > 1; beyond 500 the t is a normal for these purposes
+
+
+def _t_neg_loglik(theta: np.ndarray, x: np.ndarray) -> float:
+    loc, log_scale, nu = theta
+    z = (x - loc) / np.exp(log_scale)
+    ll = (
+        special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
+        - log_scale - (nu + 1) / 2 * np.log1p(z * z / nu)
+    )  # fmt: skip
+    return -float(np.sum(ll))
+
+
+def fit_student_t(
+    x: np.ndarray, start: tuple[float, float, float] | None = None
+) -> tuple[float, float, float]:
+    """Maximum-likelihood ``(loc, scale, nu)`` of an i.i.d. Student-t (``scale`` is the t scale,
+    not the sd; ``nu`` bounded to :data:`T_NU_BOUNDS`), from ``start`` when given. The fit runs on
+    the sample standardised by its median and MAD (well-conditioned steps) and is mapped back."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or x.size < 10 or not np.all(np.isfinite(x)):
+        raise ValueError(f"need a finite 1-d sample of at least 10 values, got shape {x.shape}")
+    centre = float(np.median(x))
+    spread = 1.4826 * float(np.median(np.abs(x - centre)))
+    if spread == 0:
+        raise ValueError("the sample has no spread (median absolute deviation 0)")
+    z = (x - centre) / spread
+    if start is None:
+        theta0 = np.array([0.0, 0.0, 5.0])
+    else:
+        theta0 = np.array([(start[0] - centre) / spread, np.log(start[1] / spread), start[2]])
+    bounds = [(-10.0, 10.0), (-10.0, 10.0), T_NU_BOUNDS]
+    theta0 = np.clip(theta0, [b[0] for b in bounds], [b[1] for b in bounds])
+    res = optimize.minimize(_t_neg_loglik, theta0, args=(z,), method="L-BFGS-B", bounds=bounds)
+    loc, log_scale, nu = res.x
+    return centre + spread * float(loc), spread * float(np.exp(log_scale)), float(nu)
+
+
+def rolling_student_t_forecast(
+    returns: np.ndarray,
+    *,
+    kind: str,
+    levels: tuple[float, ...] = (0.975, 0.99),
+    window: int = 1000,
+    refit_every: int = 20,
+) -> RollingForecast:
+    """A static (i.i.d.) Student-t fitted by maximum likelihood on the previous ``window`` days
+    every ``refit_every`` days (the same schedule as ours by default); no volatility dynamics."""
+    r = to_log_returns(returns, kind)
+    window, refit_every = _check_window(r, window, refit_every)
+    levels = _check_levels(levels)
+    n = r.size - window
+    loc, scale, nu = np.empty(n), np.empty(n), np.empty(n)
+    params: tuple[float, float, float] | None = None
+    for i in range(0, n, refit_every):
+        params = fit_student_t(r[i : i + window], params)
+        loc[i : i + refit_every], scale[i : i + refit_every], nu[i : i + refit_every] = params
+    var, es = _location_scale_risk(loc, scale, nu, levels)
+    return RollingForecast(r[window:], var, es, LocationScalePredictive(loc, scale, nu))

@@ -1,0 +1,158 @@
+"""Samplers of one-day predictive distributions, one per forecast day, for simulated backtests.
+
+Each sampler holds the predictive of ``n`` consecutive forecast days (daily log returns as
+fractions, 0.01 = 1%) and draws ``m`` scenario returns per day: :meth:`sample` returns an
+``(n, m)`` array, row ``i`` from day ``i``'s predictive. :meth:`take` selects days (a slice), so
+long backtests can be simulated in blocks of days.
+
+- :class:`EmpiricalPredictive`: the empirical distribution of a window of past returns
+  (resampling with replacement), the historical-percentile forecaster's predictive.
+- :class:`LocationScalePredictive`: ``loc + scale * T`` with ``T`` standard Student-t(``nu``), or
+  standard normal when ``nu`` is ``None``.
+- :class:`MixturePredictive`: the equal-weight mixture over S posterior draws of
+  ``mu_s + sd_s Z_s``, ``Z_s`` Hansen skew-t(``nu_s``, ``lam_s``) with unit variance (the return
+  model's predictive): pick a draw uniformly, then draw its skew-t.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bayes_mem.live.skewt import SkewT
+
+
+def _check_m(m: int) -> int:
+    if isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1:
+        raise ValueError(f"m (scenarios per day) must be a positive integer, got {m!r}")
+    return int(m)
+
+
+@dataclass(frozen=True)
+class EmpiricalPredictive:
+    """Day ``i`` resamples ``returns[starts[i] : starts[i] + window]`` uniformly."""
+
+    returns: np.ndarray
+    starts: np.ndarray
+    window: int
+
+    def __post_init__(self) -> None:
+        r = np.asarray(self.returns, dtype=float)
+        starts = np.asarray(self.starts, dtype=np.intp)
+        if r.ndim != 1 or starts.ndim != 1:
+            raise ValueError("returns and starts must be 1-d")
+        if self.window < 1:
+            raise ValueError(f"window must be >= 1, got {self.window}")
+        if starts.size and (starts.min() < 0 or starts.max() + self.window > r.size):
+            raise ValueError("a window runs outside the returns")
+        object.__setattr__(self, "returns", r)
+        object.__setattr__(self, "starts", starts)
+
+    @property
+    def n(self) -> int:
+        return self.starts.size
+
+    def take(self, days: slice) -> EmpiricalPredictive:
+        return EmpiricalPredictive(self.returns, self.starts[days], self.window)
+
+    def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        m = _check_m(m)
+        idx = rng.integers(0, self.window, size=(self.n, m))
+        return self.returns[self.starts[:, None] + idx]
+
+
+@dataclass(frozen=True)
+class LocationScalePredictive:
+    """Day ``i``: ``loc[i] + scale[i] * T``, ``T`` ~ Student-t(``nu[i]``) (standard, not unit
+    variance), or standard normal when ``nu`` is ``None``."""
+
+    loc: np.ndarray
+    scale: np.ndarray
+    nu: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        loc = np.asarray(self.loc, dtype=float)
+        scale = np.asarray(self.scale, dtype=float)
+        if loc.ndim != 1 or loc.shape != scale.shape:
+            raise ValueError(
+                f"loc and scale must be 1-d of one shape, got {loc.shape}, {scale.shape}"
+            )
+        if not (np.all(np.isfinite(loc)) and np.all(np.isfinite(scale)) and np.all(scale > 0)):
+            raise ValueError("loc must be finite and scale finite and > 0")
+        object.__setattr__(self, "loc", loc)
+        object.__setattr__(self, "scale", scale)
+        if self.nu is not None:
+            nu = np.asarray(self.nu, dtype=float)
+            if nu.shape != loc.shape or not np.all(np.isfinite(nu)) or np.any(nu <= 0):
+                raise ValueError("nu must be finite, > 0 and of the shape of loc")
+            object.__setattr__(self, "nu", nu)
+
+    @property
+    def n(self) -> int:
+        return self.loc.size
+
+    def take(self, days: slice) -> LocationScalePredictive:
+        nu = None if self.nu is None else self.nu[days]
+        return LocationScalePredictive(self.loc[days], self.scale[days], nu)
+
+    def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        m = _check_m(m)
+        if self.nu is None:
+            z = rng.standard_normal((self.n, m))
+        else:
+            z = rng.standard_t(np.broadcast_to(self.nu[:, None], (self.n, m)))
+        return self.loc[:, None] + self.scale[:, None] * z
+
+
+def sample_skewt(
+    rng: np.random.Generator, nu: np.ndarray, lam: np.ndarray, a: np.ndarray, b: np.ndarray,
+    k: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """Hansen skew-t draws with the constants of :class:`~bayes_mem.live.skewt.SkewT` (arrays of
+    one shape, one draw each). Exact: Hansen's variable is ``(s t / k - a) / b`` with ``t`` the
+    left half of a Student-t (``s = 1 - lam``) with probability ``(1 - lam) / 2``, else its right
+    half (``s = 1 + lam``)."""
+    t = np.abs(rng.standard_t(nu))
+    left = rng.random(nu.shape) < (1.0 - lam) / 2.0
+    ts = np.where(left, -t * (1.0 - lam), t * (1.0 + lam))
+    return (ts / k - a) / b
+
+
+@dataclass(frozen=True)
+class MixturePredictive:
+    """Day ``i``: the equal-weight mixture over draws ``s`` of ``mu[i, s] + sd[i, s] Z``, ``Z``
+    Hansen skew-t(``nu[i, s]``, ``lam[i, s]``) standardised to variance 1 (arrays (n, S))."""
+
+    mu: np.ndarray
+    sd: np.ndarray
+    nu: np.ndarray
+    lam: np.ndarray
+
+    def __post_init__(self) -> None:
+        arrays = [np.asarray(getattr(self, f), dtype=float) for f in ("mu", "sd", "nu", "lam")]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) != 1 or arrays[0].ndim != 2:
+            raise ValueError(f"mu, sd, nu, lam must be 2-d (days, draws) of one shape: {shapes}")
+        if not np.all(arrays[1] > 0):
+            raise ValueError("sd must be > 0")
+        for name, a in zip(("mu", "sd", "nu", "lam"), arrays, strict=True):
+            object.__setattr__(self, name, a)
+        object.__setattr__(self, "_inn", SkewT.from_params(arrays[2], arrays[3]))  # validates
+
+    @property
+    def n(self) -> int:
+        return self.mu.shape[0]
+
+    def take(self, days: slice) -> MixturePredictive:
+        return MixturePredictive(self.mu[days], self.sd[days], self.nu[days], self.lam[days])
+
+    def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        m = _check_m(m)
+        n, s = self.mu.shape
+        pick = rng.integers(0, s, size=(n, m))
+        rows = np.arange(n)[:, None]
+        inn: SkewT = self._inn  # type: ignore[attr-defined]
+        consts = (inn.nu, inn.lam, inn.a, inn.b, inn.k)
+        z = sample_skewt(rng, *(c[rows, pick] for c in consts))
+        return self.mu[rows, pick] + self.sd[rows, pick] * z
