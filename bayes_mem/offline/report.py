@@ -676,6 +676,11 @@ nav a { margin-right: 1em; }
 """
 
 
+def _script_digest(script: str) -> str:
+    """The CSP hash of an inline script: only the page's own script may run."""
+    return base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+
+
 def build_report(
     version_path: str | Path,
     store: Any = None,
@@ -722,10 +727,9 @@ def build_report(
             log.exception("report section %s of v%d failed", key, ps.version)
             body = f'<p class="error">this section failed: {esc(repr(exc))}</p>'
         parts.append(f'<section id="{key}"><h2>{esc(title)}</h2>{body}</section>')
-    digest = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
     csp = (
         "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
-        f"script-src 'sha256-{digest}'"
+        f"script-src 'sha256-{_script_digest(_SCRIPT)}'"
     )
     title = f"bayes_mem prior set v{ps.version:06d}"
     return (
