@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
         "version", nargs="?", help="version number (7 or v000007; default: the latest fit)"
     )
     rep.add_argument("--models", type=Path, default=Path("models"), help="model registry")
+    rep.add_argument(
+        "--previous",
+        help="compare with this version (default: the one active before the fit, from run.json)",
+    )
     rep.add_argument("--seed", type=int, default=0, help="random seed of the report's checks")
     _store_args(rep)
 
@@ -229,20 +233,21 @@ def _report(args: argparse.Namespace) -> int:
     from bayes_mem.live.prior_set import version_dir
     from bayes_mem.offline.report import latest_version, write_version_report
 
-    if args.version is None:
-        version = latest_version(args.models)
-    else:
-        text = args.version[1:] if args.version[:1] in "vV" else args.version
+    def parse(value: str) -> int:
+        text = value[1:] if value[:1] in "vV" else value
         if not text.isdigit() or int(text) < 1:
-            raise ValueError(f"VERSION must be a version number like 7 or v000007, got "
-                             f"{args.version!r}")  # fmt: skip
-        version = int(text)
-    if not (version_dir(args.models, version) / "prior_set.json").exists():
-        raise ValueError(f"no prior set version {version} under {args.models / 'prior_sets'}")
+            raise ValueError(f"VERSION must be a version number like 7 or v000007, got {value!r}")
+        number = int(text)
+        if not (version_dir(args.models, number) / "prior_set.json").exists():
+            raise ValueError(f"no prior set version {number} under {args.models / 'prior_sets'}")
+        return number
+
+    version = latest_version(args.models) if args.version is None else parse(args.version)
+    previous = None if args.previous is None else parse(args.previous)
     if not args.store and not (args.data / "bayes_mem.sqlite").exists():
         raise ValueError(f"no store at {args.data / 'bayes_mem.sqlite'} (give --data or --store)")
     with _open_store(args) as store:
-        path = write_version_report(args.models, version, store, seed=args.seed)
+        path = write_version_report(args.models, version, store, previous=previous, seed=args.seed)
     print(f"report of prior set v{version:06d} written to {path}")
     return EXIT_OK
 

@@ -340,13 +340,16 @@ def symbol_paths(
     return out
 
 
-def _mixture_quantile(alpha: float, draws: Any, sig2: np.ndarray, iterations: int = 50):
-    """Per day, the ``alpha`` quantile of the predictive mixture (bisection)."""
+def _mixture_quantile(alpha: float, draws: Any, sig2: np.ndarray, iterations: int = 30):
+    """Per day, the ``alpha`` quantile of the predictive mixture: bisection between the
+    smallest and largest component quantile (which bracket it)."""
     from bayes_mem.live.pit import mixture_cdf
 
-    sd = np.sqrt(sig2)
-    lo = (draws.mu[:, None] - 40 * sd).min(axis=0)
-    hi = (draws.mu[:, None] + 40 * sd).max(axis=0)
+    comp = (
+        draws.mu[:, None]
+        + np.sqrt(sig2) * draws.innovations().ppf(np.full(draws.size, alpha))[:, None]
+    )
+    lo, hi = comp.min(axis=0), comp.max(axis=0)
     for _ in range(iterations):
         mid = 0.5 * (lo + hi)
         below = mixture_cdf(mid, draws, sig2) < alpha
