@@ -1046,6 +1046,9 @@ def write_version_report(
     prev_dir = None
     if previous is not None and previous != version:
         prev_dir = version_dir(models_dir, previous)
+        if not (prev_dir / "prior_set.json").exists():
+            log.warning("previous version %s is gone; the report compares with none", previous)
+            prev_dir = None
     text = build_report(folder, store, prev_dir, timings=timings, seed=seed)
     return write_report(text, report_path(models_dir, version))
 
