@@ -32,7 +32,10 @@ from bayes_mem.store import Store
 from tests import chromium
 
 EVIL_FAMILY = "<script>alert(1)</script>"
-EVIL_SIGNALS = ['sig "q" & <b>bold</b>', "sig 'apos' ünïcödé ✓ Ω", "plain_signal", "a&amp;b"]
+EVIL_SIGNALS = [
+    'sig "q" & <b>bold</b>', "sig 'apos' ünïcödé ✓ Ω", "plain_signal", "a&amp;b",
+    "$\\nonexistentcmd$ costs $5",  # mathtext would refuse to draw it
+]  # fmt: skip
 EVIL_SYMBOLS = ["S&P<500>", 'Ünï "q"']
 BASE = GarchDraws(
     mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.87], nu=[6.0], lam=[-0.1]

@@ -726,9 +726,13 @@ def build_report(
         ("quality", "Signal quality", lambda: _quality(vd, counts, store)),
     ]  # fmt: skip
     nav = "".join(f'<a href="#{key}">{esc(title)}</a>' for key, title, _ in sections)
+    _pyplot()
+    import matplotlib
+
     for key, title, make in sections:
         try:
-            body = make()
+            with matplotlib.rc_context(_RC):  # names are text, never mathtext ("$...$")
+                body = make()
         except Exception as exc:  # a section that fails leaves the rest of the page intact
             log.exception("report section %s of v%d failed", key, ps.version)
             body = f'<p class="error">this section failed: {esc(repr(exc))}</p>'
