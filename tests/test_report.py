@@ -34,7 +34,7 @@ from tests import chromium
 EVIL_FAMILY = "<script>alert(1)</script>"
 EVIL_SIGNALS = [
     'sig "q" & <b>bold</b>', "sig 'apos' ünïcödé ✓ Ω", "plain_signal", "a&amp;b",
-    "$\\nonexistentcmd$ costs $5",  # mathtext would refuse to draw it
+    "$\\nonexistentcmd$ costs 5",  # as mathtext ("$...$") matplotlib refuses to draw it
 ]  # fmt: skip
 EVIL_SYMBOLS = ["S&P<500>", 'Ünï "q"']
 BASE = GarchDraws(
