@@ -83,6 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only this section (repeatable): policy, bandits, risk, ab",
     )  # fmt: skip
 
+    rep = sub.add_parser("report", help="write the analyst report (HTML) of a prior-set version")
+    rep.add_argument(
+        "version", nargs="?", help="version number (7 or v000007; default: the latest fit)"
+    )
+    rep.add_argument("--models", type=Path, default=Path("models"), help="model registry")
+    rep.add_argument(
+        "--previous",
+        help="compare with this version (default: the one active before the fit, from run.json)",
+    )
+    rep.add_argument("--seed", type=int, default=0, help="random seed of the report's checks")
+    _store_args(rep)
+
     ingest = sub.add_parser("ingest", help="append validated signals, outcomes or returns")
     ingest.add_argument("what", choices=["signals", "outcomes", "returns"])
     ingest.add_argument("file", type=Path, help="CSV or Parquet file")
@@ -152,6 +164,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{name}: {sec['seconds']} s")
         print(f"results in {args.out} (summary: {args.out / 'summary.md'})")
         return EXIT_OK
+    if args.command == "report":
+        return _report(args)
     if args.command == "ingest":
         with _open_store(args) as store:
             if args.what == "signals":
@@ -211,6 +225,30 @@ def _priors(args: argparse.Namespace) -> int:
                 .values(status="active", activated_at=dt.datetime.now(dt.UTC))
             )  # fmt: skip
     print(f"prior set v{args.version} is active")
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Validate the version and the store before anything is opened or written."""
+    from bayes_mem.live.prior_set import version_dir
+    from bayes_mem.offline.report import latest_version, write_version_report
+
+    def parse(value: str) -> int:
+        text = value[1:] if value[:1] in "vV" else value
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"VERSION must be a version number like 7 or v000007, got {value!r}")
+        number = int(text)
+        if not (version_dir(args.models, number) / "prior_set.json").exists():
+            raise ValueError(f"no prior set version {number} under {args.models / 'prior_sets'}")
+        return number
+
+    version = latest_version(args.models) if args.version is None else parse(args.version)
+    previous = None if args.previous is None else parse(args.previous)
+    if not args.store and not (args.data / "bayes_mem.sqlite").exists():
+        raise ValueError(f"no store at {args.data / 'bayes_mem.sqlite'} (give --data or --store)")
+    with _open_store(args) as store:
+        path = write_version_report(args.models, version, store, previous=previous, seed=args.seed)
+    print(f"report of prior set v{version:06d} written to {path}")
     return EXIT_OK
 
 

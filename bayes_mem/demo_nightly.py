@@ -192,6 +192,7 @@ def run(root: Path = Path("demo"), seed: int = 7) -> tuple[int, list[str]]:
         f"nightly job: prior set v{result.version} {result.status} in {t2 - t1:.0f} s "
         f"(gate: {'passed' if result.verdict['passed'] else '; '.join(result.verdict['reasons'])})",
         f"artifacts: {result.artifact_dir}/ (prior_set.json, winrate_fit.nc, returns_fit.nc)",
+        f"analyst report: {result.report or 'failed (see the log)'}",
         "",
         *day,
         "",

@@ -34,14 +34,17 @@ from bayes_mem.live.pit import normal_scores
 from bayes_mem.live.prior_set import (
     FamilyPosterior,
     PriorSet,
+    PriorSetError,
     SymbolPosterior,
     activate,
+    active_version,
     write_prior_set,
 )
 from bayes_mem.offline import returns_model as rm
 from bayes_mem.offline import winrate
 from bayes_mem.offline.diagnostics import Verdict, gate
 from bayes_mem.offline.regime_prior import estimate_regime_prior
+from bayes_mem.offline.report import COUNTS_FILE, RUN_FILE, run_record, write_version_report
 from bayes_mem.offline.winrate import (
     GATED_VARS,
     PRIORS,
@@ -116,6 +119,7 @@ class RecalibrationResult:
     artifact_dir: str = ""
     n_signals: int = 0
     n_symbols: int = 0
+    report: str = ""  # the analyst report's path ("" if it failed or was not asked for)
 
     @property
     def exit_code(self) -> int:
@@ -140,9 +144,12 @@ def recalibrate(
     config: RecalibrationConfig | None = None,
     winrate_model: WinRateModel | None = None,
     returns_model: rm.ReturnsModel | None = None,
+    *,
+    report: bool = True,
 ) -> RecalibrationResult:
     """Run the nightly job once; ``winrate_model``/``returns_model`` carry compiled models across
-    runs in one process (default: the process-wide caches)."""
+    runs in one process (default: the process-wide caches). ``report``: write the analyst report
+    of the new version (published or rejected) after publishing."""
     config = config or RecalibrationConfig()
     models = Path(models_dir)
     models.mkdir(parents=True, exist_ok=True)
@@ -252,10 +259,24 @@ def recalibrate(
         regime=regime,
     )
 
+    try:
+        previous = active_version(models)
+    except PriorSetError as exc:
+        log.warning("cannot read the active version (%s); the report compares with none", exc)
+        previous = None
+    run = run_record(
+        version=version, timings=timings, config=asdict(config), previous_active=previous,
+        window=window, outcomes=_outcome_span(store),
+    )  # fmt: skip
+
     def artifacts(directory: Path) -> None:
         _write_fit(tree, directory, config)
         if returns_tree is not None:
             _write_fit(returns_tree, directory, config, "returns")
+        counts.to_csv(directory / COUNTS_FILE, index=False)
+        (directory / COUNTS_FILE).chmod(0o600)
+        (directory / RUN_FILE).write_text(json.dumps(run, indent=1, default=str))
+        (directory / RUN_FILE).chmod(0o600)
 
     final = write_prior_set(prior_set, models, extra=artifacts)
     status = "active" if verdict.passed else "rejected"
@@ -284,9 +305,39 @@ def recalibrate(
             )  # fmt: skip
     step("publish", t0)
     log.info("prior set v%d %s: %s", version, status, "; ".join(verdict.reasons) or "gate passed")
+    report_file = ""
+    if report:
+        t0 = time.perf_counter()
+        try:
+            report_file = str(
+                write_version_report(
+                    models, version, store, previous=previous, timings=timings, seed=config.seed
+                )
+            )
+            log.info("report written to %s", report_file)
+        except Exception:  # the report must never block or undo the publish
+            log.exception("the report of prior set v%d failed; the prior set stands", version)
+        step("report", t0)
     return RecalibrationResult(
-        version, status, verdict.to_json(), timings, str(final), len(counts), len(symbols)
-    )
+        version, status, verdict.to_json(), timings, str(final), len(counts), len(symbols),
+        report_file,
+    )  # fmt: skip
+
+
+def _outcome_span(store: Store) -> dict[str, Any]:
+    """What the win-rate fit saw of the outcomes table: trades, signals, settlement dates and
+    the last arrival number (the report replays outcomes up to it)."""
+    o = schema.outcomes
+    q = sa.select(
+        sa.func.count(o.c.seq), sa.func.count(sa.distinct(o.c.signal)),
+        sa.func.min(o.c.settled_at), sa.func.max(o.c.settled_at), sa.func.max(o.c.seq),
+    )  # fmt: skip
+    with store.engine.connect() as conn:
+        n, signals, first, last, seq = conn.execute(q).one()
+    return {
+        "trades": int(n), "signals": int(signals), "settled_from": str(first),
+        "settled_through": str(last), "through_seq": None if seq is None else int(seq),
+    }  # fmt: skip
 
 
 def _fit_returns(model: rm.ReturnsModel, r: np.ndarray, names: list[str], config) -> Any:

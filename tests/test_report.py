@@ -1,0 +1,443 @@
+"""The analyst report: statistics against closed forms, "what changed" on a constructed pair of
+prior sets, escaping of hostile names, the writer, the CLI, the nightly job (a report for every
+fit; a failing report never blocks publishing) and the page in headless Chromium."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import stat
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special, stats
+
+from bayes_mem.cli import main
+from bayes_mem.live.gjr_garch import GarchDraws, simulate
+from bayes_mem.live.prior_set import (
+    FamilyPosterior,
+    PriorSet,
+    SymbolPosterior,
+    activate,
+    load_prior_set,
+    write_prior_set,
+)
+from bayes_mem.offline import report as rp
+from bayes_mem.store import Store
+from tests import chromium
+
+EVIL_FAMILY = "<script>alert(1)</script>"
+EVIL_SIGNALS = [
+    'sig "q" & <b>bold</b>', "sig 'apos' ünïcödé ✓ Ω", "plain_signal", "a&amp;b",
+    "$\\nonexistentcmd$ costs 5",  # as mathtext ("$...$") matplotlib refuses to draw it
+]  # fmt: skip
+EVIL_SYMBOLS = ["S&P<500>", 'Ünï "q"']
+BASE = GarchDraws(
+    mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.87], nu=[6.0], lam=[-0.1]
+)
+
+
+def _draws(n: int, rng: np.random.Generator, scale: float = 1.0) -> GarchDraws:
+    """``n`` jittered GJR-GARCH draws around BASE (``scale`` multiplies omega)."""
+    j = 1 + 0.05 * rng.standard_normal(n)
+    return GarchDraws(
+        mu=np.full(n, 3e-4), omega=np.full(n, 2e-6 * scale) * j, alpha=np.full(n, 0.03),
+        gamma=np.full(n, 0.12), beta=np.full(n, 0.87), nu=6.0 + j, lam=np.full(n, -0.1),
+    )  # fmt: skip
+
+
+def _prior_set(version: int, fam_means: dict[str, float], symbols: dict[str, float], **kw):
+    """A prior set with constant family draws (mean m, kappa 20) and symbols whose sigma2 is
+    the given value for every draw (the same GARCH draws in every set)."""
+    rng = np.random.default_rng(0)
+    families = {f: FamilyPosterior(np.full(50, m), np.full(50, 20.0)) for f, m in fam_means.items()}
+    syms = {s: SymbolPosterior(_draws(40, rng), np.full(40, v)) for s, v in symbols.items()}
+    return PriorSet(
+        version=version, created_at="2026-11-30T00:00:00+00:00", data_through="2026-11-27",
+        code_version="test", config_hash="0" * 16, families=families, symbols=syms,
+        diagnostics=kw.get("diagnostics", {"passed": True, "reasons": [], "summary": {}}),
+    )  # fmt: skip
+
+
+def _fake_fit(
+    scalars: list[str], vectors: list[str], dim: str, names: list[str], rng: np.random.Generator
+):
+    """A small (2 chains x 100 draws) posterior of random draws with sample stats, in the
+    nightly job's layout: ``scalars`` scalar variables, ``vectors`` along ``dim`` (``names``)."""
+    import xarray as xr
+
+    shape = (2, 100)
+    post = {v: (("chain", "draw"), rng.normal(size=shape)) for v in scalars}
+    post |= {v: (("chain", "draw", dim), rng.normal(size=(*shape, len(names)))) for v in vectors}
+    sample_stats = xr.Dataset({
+        "diverging": (("chain", "draw"), np.zeros(shape, bool)),
+        "energy": (("chain", "draw"), rng.normal(size=shape)),
+        "maxdepth_reached": (("chain", "draw"), np.zeros(shape, bool)),
+    })  # fmt: skip
+    posterior = xr.Dataset(post, coords={dim: names})
+    return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": sample_stats})
+
+
+def _publish(
+    models: Path, ps: PriorSet, counts: pd.DataFrame, run: dict | None = None, fits: bool = False
+) -> Path:
+    """Write a version folder the way the job does (counts, run record, and with ``fits`` a
+    random win-rate and returns fit written by the job's own netCDF writer)."""
+    from bayes_mem.offline.recalibrate import RecalibrationConfig, _write_fit
+
+    def extra(directory: Path) -> None:
+        counts.to_csv(directory / rp.COUNTS_FILE, index=False)
+        if run is not None:
+            (directory / rp.RUN_FILE).write_text(json.dumps(run))
+        if fits:
+            rng = np.random.default_rng(ps.version)
+            wr = _fake_fit(rp.WINRATE_HYPER, ["mean", "kappa"], "family", sorted(ps.families), rng)
+            ret = _fake_fit(rp.RETURNS_HYPER, ["persistence", "nu"], "symbol", sorted(ps.symbols),
+                            rng)  # fmt: skip
+            _write_fit(wr, directory, RecalibrationConfig())
+            _write_fit(ret, directory, RecalibrationConfig(), "returns")
+
+    return write_prior_set(ps, models, extra=extra)
+
+
+def _hostile_store(path: Path, seed: int = 0) -> tuple[Store, pd.DataFrame]:
+    """A store with hostile signal, family and symbol names: outcomes and 300 days of returns."""
+    rng = np.random.default_rng(seed)
+    store = Store(data_dir=path)
+    names = {s: EVIL_FAMILY for s in EVIL_SIGNALS[:2]} | {s: "plain" for s in EVIL_SIGNALS[2:]}
+    store.register_signals(names)
+    rows = []
+    for k, name in enumerate(names):
+        for t in range(5 + 7 * k):
+            won = bool(rng.random() < 0.55)
+            rows.append((f"t{k}-{t}", name, won, 1.5 if won else -1.0, "2026-11-20"))
+    store.ingest_outcomes(
+        pd.DataFrame(rows, columns=["trade_id", "signal", "won", "pnl", "settled_at"])
+    )
+    days = pd.bdate_range(end="2026-11-27", periods=300)
+    market, _ = simulate(BASE, days.size, rng)
+    for sym in EVIL_SYMBOLS:
+        own, _ = simulate(BASE, days.size, rng)
+        r = 0.6 * market[0] + 0.8 * own[0]
+        store.ingest_returns(pd.DataFrame({"symbol": sym, "date": days, "return": r}), kind="log")
+    return store, store.signal_counts()
+
+
+class _Text(HTMLParser):
+    """Visible text (script and style content left out) and every attribute value."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.attrs: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self._skip += 1
+        self.attrs += [v for _, v in attrs if v is not None]
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+
+
+# ------------------------------------------------------------------------------ statistics
+def test_signal_posteriors_match_the_conjugate_beta():
+    counts = pd.DataFrame({
+        "signal": ["a", "b", "c", "d"], "family": ["f", "f", "g", "g"],
+        "wins": [3, 0, 40, 0], "trades": [10, 0, 50, 1],
+    })  # fmt: skip
+    ps = _prior_set(1, {"f": 0.5, "g": 0.6}, {})
+    post = rp.signal_posteriors(counts, ps).set_index("signal")
+    for s, m in (("a", 0.5), ("b", 0.5), ("c", 0.6), ("d", 0.6)):
+        w, n = counts.set_index("signal").loc[s, ["wins", "trades"]]
+        a, b = m * 20 + w, (1 - m) * 20 + n - w  # one family draw: exactly this Beta
+        assert post.loc[s, "post_mean"] == pytest.approx(a / (a + b), abs=1e-12)
+        assert post.loc[s, "low"] == pytest.approx(stats.beta.ppf(0.05, a, b), abs=1e-6)
+        assert post.loc[s, "high"] == pytest.approx(stats.beta.ppf(0.95, a, b), abs=1e-6)
+    assert np.isnan(post.loc["b", "raw"]) and post.loc["c", "raw"] == 0.8
+    # two distinct family draws: the interval is the mixture's, not either component's
+    ps2 = PriorSet(1, "x", None, "t", "h", {"f": FamilyPosterior([0.3, 0.7], [10.0, 40.0])})
+    row = rp.signal_posteriors(counts.iloc[:1], ps2).iloc[0]
+    a = np.array([3.0 + 3.0, 3.0 + 28.0])
+    b = np.array([7.0 + 7.0, 7.0 + 12.0])
+    assert row["post_mean"] == pytest.approx(np.mean(a / (a + b)), abs=1e-12)
+    for q, p in ((row["low"], 0.05), (row["high"], 0.95)):
+        assert special.betainc(a, b, q).mean() == pytest.approx(p, abs=1e-6)
+
+
+def test_what_changed_on_a_constructed_pair_of_prior_sets():
+    old = _prior_set(1, {"mom": 0.50, "rev": 0.45, "gone": 0.6}, {"A": 1e-4, "B": 4e-4})
+    new = _prior_set(2, {"mom": 0.53, "rev": 0.44, "fresh": 0.5}, {"A": 4e-4, "B": 4e-4})
+    fam = rp.family_changes(new, old).set_index("family")
+    assert fam.loc["mom", "change"] == pytest.approx(0.03)
+    assert fam.loc["rev", "change"] == pytest.approx(-0.01)
+    assert np.isnan(fam.loc["gone", "new"]) and np.isnan(fam.loc["fresh", "previous"])
+    assert list(fam.index[:2]) == ["mom", "rev"]  # largest absolute change first
+    counts_old = pd.DataFrame({
+        "signal": ["s1", "s2", "s3"], "family": ["mom", "mom", "rev"],
+        "wins": [5, 1, 2], "trades": [10, 2, 4],
+    })  # fmt: skip
+    counts_new = counts_old.assign(wins=[5, 9, 2], trades=[10, 10, 4])
+    moves = rp.winrate_changes(
+        rp.signal_posteriors(counts_new, new), rp.signal_posteriors(counts_old, old)
+    ).set_index("signal")
+
+    def pm(m, w, n):
+        return (20 * m + w) / (20 + n)
+
+    assert moves.loc["s2", "change"] == pytest.approx(pm(0.53, 9, 10) - pm(0.50, 1, 2))
+    assert moves.loc["s1", "change"] == pytest.approx(pm(0.53, 5, 10) - pm(0.50, 5, 10))
+    assert moves.loc["s3", "change"] == pytest.approx(pm(0.44, 2, 4) - pm(0.45, 2, 4))
+    assert moves.index[0] == "s2"
+    # variance x 4 with the same draws: the log-return CVaR of A doubles exactly (mu = 0 aside:
+    # checked against the model's own mean), B does not move
+    cv = rp.cvar_changes(new, old).set_index("symbol")
+    assert cv.index[0] == "A" and cv.loc["B", "change"] == pytest.approx(0.0, abs=1e-12)
+    es_old, es_new = -np.log1p(-cv.loc["A", "previous"]), -np.log1p(-cv.loc["A", "new"])
+    mu = float(np.mean(old.symbols["A"].draws.mu))
+    assert es_new + mu == pytest.approx(2 * (es_old + mu), rel=1e-3)
+
+
+def test_var_line_and_exceedances_agree_with_the_predictive_cdf(tmp_path):
+    from bayes_mem.live.pit import mixture_cdf
+
+    rng = np.random.default_rng(3)
+    ps = _prior_set(1, {"f": 0.5}, {"A": 1e-4})
+    days = pd.bdate_range(end="2026-11-27", periods=250)
+    r, _ = simulate(BASE, days.size, rng)
+    panel = pd.DataFrame({"A": r[0]}, index=days.date)
+    path = rp.symbol_paths(ps, panel, None)["A"]
+    d = ps.symbols["A"].draws
+    from bayes_mem.live.gjr_garch import variance_path
+
+    sig2 = variance_path(r[0], d, float(r[0].var()))[:, :-1]
+    assert np.allclose(mixture_cdf(-path.var, d, sig2), 1 - rp.LEVEL, atol=1e-5)
+    assert np.array_equal(path.pit < 1 - rp.LEVEL, path.returns < -path.var)
+    assert np.allclose(path.pit, mixture_cdf(r[0], d, sig2))
+    assert np.all(path.vol_low <= path.vol_median) and np.all(path.vol_median <= path.vol_high)
+    # a window restricts the days
+    short = rp.symbol_paths(ps, panel, {"from": str(days[100].date()), "through": "2026-11-27"})
+    assert short["A"].returns.size == 150
+
+
+# ------------------------------------------------------------------------- page and writer
+@pytest.fixture(scope="module")
+def hostile_registry(tmp_path_factory):
+    """Two hand-made versions (v1 active, v2 rejected) with hostile names, and their store."""
+    tmp_path = tmp_path_factory.mktemp("hostile")
+    store, counts = _hostile_store(tmp_path / "data")
+    models = tmp_path / "models"
+    var = {s: 1e-4 for s in EVIL_SYMBOLS}
+    _publish(models, _prior_set(1, {EVIL_FAMILY: 0.5, "plain": 0.55}, var), counts)
+    activate(models, 1)
+    rejected = {"passed": False, "reasons": [f"R-hat 1.05 > 1.01 (mean[{EVIL_FAMILY}])"],
+                "summary": {"max_rhat": 1.05}}  # fmt: skip
+    run = {"previous_active": 1, "timings": {"fit_win_rates": 1.5}}
+    ps2 = _prior_set(2, {EVIL_FAMILY: 0.52, "plain": 0.5}, var, diagnostics=rejected)
+    _publish(models, ps2, counts, run, fits=True)
+    yield store, models
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def hostile_page(hostile_registry):
+    store, models = hostile_registry
+    return rp.build_report(
+        rp.version_dir(models, 2), store, rp.version_dir(models, 1), timings={"publish": 0.1}
+    )
+
+
+def test_hostile_names_are_escaped_and_round_trip(hostile_page):
+    page = hostile_page
+    assert "<script>alert(1)</script>" not in page and "<b>bold</b>" not in page
+    assert html.escape(EVIL_FAMILY) in page
+    assert page.count("<script>") == 1  # only the sort script
+    parser = _Text()
+    parser.feed(page)
+    text = "".join(parser.text)
+    for name in [EVIL_FAMILY, *EVIL_SIGNALS, *EVIL_SYMBOLS]:
+        assert name in text, name  # visible, exactly as stored
+    assert "a&amp;b" in text  # escaped once, not unescaped into "a&b"
+    assert any(EVIL_FAMILY in a for a in parser.attrs)  # plot alt text, escaped in the source
+    assert "gate rejected" in text and "compared with v000001" in text
+    assert f"mean[{EVIL_FAMILY}]" in text and f"nu[{EVIL_SYMBOLS[0]}]" in text  # diagnostics
+    assert "this section failed" not in text
+    assert "http://" not in page and "https://" not in page  # nothing to fetch
+
+
+def test_write_report_is_atomic_and_owner_only(hostile_registry, hostile_page):
+    store, models = hostile_registry
+    path = rp.write_version_report(models, 2, store, timings={"publish": 0.1})
+    assert path == models / "reports" / "v000002.html"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # the previous version from run.json; deterministic: same inputs, same page
+    assert path.read_text(encoding="utf-8") == hostile_page
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temporary
+    with pytest.raises(ValueError, match="no prior set version 9"):
+        rp.write_version_report(models, 9, store)
+    assert not (models / "reports" / "v000009.html").exists()
+    # the version folders are untouched: the hash still verifies
+    assert load_prior_set(models, 2).version == 2
+
+
+@pytest.mark.slow  # builds two pages
+def test_cli_report_latest_named_and_bad_version(tmp_path, hostile_registry, capsys):
+    _, models = hostile_registry
+    data = models.parent / "data"
+    args = ["--models", str(models), "--data", str(data)]
+    assert main(["report", *args]) == 0  # latest by default
+    assert "v000002" in capsys.readouterr().out
+    assert (models / "reports" / "v000002.html").exists()
+    assert main(["report", "v1", *args]) == 0
+    assert "compared with" not in (models / "reports" / "v000001.html").read_text()
+    assert main(["report", "1", "--previous", "2", *args]) == 0  # an explicit comparison
+    assert "compared with v000002" in (models / "reports" / "v000001.html").read_text()
+    before = sorted(p.name for p in (models / "reports").iterdir())
+    for bad in (["7"], ["abc"], ["0"], ["-3"], ["1", "--previous", "9"]):
+        assert main(["report", *bad, *args]) == 1
+        err = capsys.readouterr().err
+        assert "bayes-mem report: error:" in err and (bad[-1] in err), err
+    assert sorted(p.name for p in (models / "reports").iterdir()) == before
+    empty = tmp_path / "empty-models"
+    assert main(["report", "--models", str(empty), "--data", str(data)]) == 1
+    assert "no prior sets" in capsys.readouterr().err and not empty.exists()
+    nodata = tmp_path / "nodata"
+    assert main(["report", "1", "--models", str(models), "--data", str(nodata)]) == 1
+    assert "no store" in capsys.readouterr().err and not nodata.exists()
+
+
+# -------------------------------------------------------------------------------- Chromium
+def _need_chromium() -> None:
+    if chromium.find_chromium() is None:
+        if os.environ.get("CI"):
+            pytest.fail("no chromium on PATH: .ci/run should have installed it")
+        pytest.skip("no chromium on PATH (apt-get install chromium)")
+
+
+def _assert_renders(page: Path, expected: set[str], shot: Path) -> dict:
+    found = chromium.check_page(page)
+    assert found["errors"] == [] and found["console_errors"] == [], found
+    assert found["violations"] == [], found["violations"]
+    plots = {p["name"]: p for p in found["plots"]}
+    assert expected <= set(plots), f"missing plots: {sorted(expected - set(plots))}"
+    for name, p in plots.items():
+        assert p["complete"] and p["width"] > 0 and p["height"] > 0, (name, p)
+    assert found["sorted"] is True  # the signal table sorts on a header click
+    chromium.screenshot(page, shot)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    return found
+
+
+@pytest.mark.slow
+def test_the_probe_catches_errors_and_broken_plots(tmp_path, hostile_page):
+    """The browser check itself can fail: a throwing script and an image that does not
+    decode are reported."""
+    _need_chromium()
+    page = hostile_page
+    broken = page.replace(rp._SCRIPT, rp._SCRIPT + "\nnoSuchFunction();\n")
+    digest = rp._script_digest(rp._SCRIPT)
+    broken = broken.replace(digest, rp._script_digest(rp._SCRIPT + "\nnoSuchFunction();\n"))
+    broken = broken.replace('src="data:image/png;base64,', 'src="data:image/png;base64,AAAA', 1)
+    bad = tmp_path / "broken.html"
+    bad.write_text(broken, encoding="utf-8")
+    found = chromium.check_page(bad)
+    assert any("noSuchFunction" in e for e in found["errors"]), found
+    assert any(p["width"] == 0 for p in found["plots"])
+    good = tmp_path / "hostile.html"
+    good.write_text(page, encoding="utf-8")
+    expected = {"rank-winrate", "rank-returns", "forest-0", "forest-1", "ppc-wins", "cvar",
+                "volatility", "var-exceedances", "pit", "correlation"}  # fmt: skip
+    _assert_renders(good, expected, tmp_path / "hostile.png")
+
+
+# ------------------------------------------------------------------------------ the job
+@pytest.fixture(scope="module")
+def job_registry(tmp_path_factory):
+    """The nightly job run twice on a store of synthetic history (Laplace returns: the pooled
+    returns fit's report sections are checked on the hand-made registry): a fit that passes
+    the gate and one that is rejected (too few draws)."""
+    from bayes_mem.offline.recalibrate import RecalibrationConfig, recalibrate
+    from bayes_mem.offline.winrate import WinRateModel
+    from tests.test_recalibrate import fill
+
+    root = tmp_path_factory.mktemp("job")
+    store = Store(data_dir=root / "data")
+    fill(store)
+    model = WinRateModel()
+    good_cfg = RecalibrationConfig(
+        draws=1000, tune=1000, chains=2, returns_draws=50, returns_min_days=300,
+        returns_model="laplace",
+    )  # fmt: skip
+    good = recalibrate(store, root / "models", good_cfg, model)
+    bad_cfg = RecalibrationConfig(
+        draws=40, tune=60, chains=2, returns_draws=50, returns_min_days=300,
+        returns_model="laplace",
+    )  # fmt: skip
+    bad = recalibrate(store, root / "models", bad_cfg, model)
+    yield store, root / "models", good, bad, model
+    store.close()
+
+
+@pytest.mark.slow
+def test_the_job_writes_a_report_for_every_fit(job_registry, tmp_path):
+    store, models, good, bad, _ = job_registry
+    assert good.status == "active" and bad.status == "rejected", (good.verdict, bad.verdict)
+    for result in (good, bad):
+        path = Path(result.report)
+        assert path == rp.report_path(models, result.version) and path.exists()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert "report" in result.timings
+        run = json.loads((Path(result.artifact_dir) / rp.RUN_FILE).read_text())
+        assert run["version"] == result.version and "fit_win_rates" in run["timings"]
+        load_prior_set(models, result.version)  # the extra files leave the hash intact
+    good_text, bad_text = Path(good.report).read_text(), Path(bad.report).read_text()
+    assert "gate passed" in good_text and "no previously active prior set" in good_text
+    assert "gate rejected" in bad_text and "compared with v000001" in bad_text
+    for reason in bad.verdict["reasons"]:
+        assert html.escape(reason) in bad_text
+    counts = pd.read_csv(Path(good.artifact_dir) / rp.COUNTS_FILE)
+    assert counts["trades"].sum() == store.signal_counts()["trades"].sum()
+    fams = sorted(store.signal_counts()["family"].unique())
+    base = {f"forest-{i}" for i in range(len(fams))} | {
+        "rank-winrate", "ppc-wins", "cvar", "volatility", "var-exceedances", "pit", "correlation"
+    }  # fmt: skip
+    _need_chromium()
+    shots = Path(os.environ.get("BAYES_MEM_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    _assert_renders(Path(good.report), base, shots / "report_passed.png")
+    _assert_renders(Path(bad.report), base, shots / "report_rejected.png")
+
+
+@pytest.mark.slow
+def test_a_failing_report_never_blocks_publishing(job_registry, monkeypatch, caplog):
+    from bayes_mem.live.prior_set import active_version
+    from bayes_mem.offline import recalibrate as rc
+
+    store, models, good, _, model = job_registry
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("plotting exploded")
+
+    monkeypatch.setattr(rc, "write_version_report", broken)
+    cfg = rc.RecalibrationConfig(
+        draws=1000, tune=1000, chains=2, returns_draws=50, returns_min_days=300,
+        returns_model="laplace", seed=1,
+    )  # fmt: skip
+    with caplog.at_level(logging.ERROR, logger="bayes_mem.recalibrate"):
+        result = rc.recalibrate(store, models, cfg, model)
+    assert result.status == "active" and result.report == ""
+    assert active_version(models) == result.version > good.version
+    assert load_prior_set(models, result.version).diagnostics["passed"]
+    assert "plotting exploded" in caplog.text and "the prior set stands" in caplog.text
+    assert not rp.report_path(models, result.version).exists()
