@@ -177,7 +177,7 @@ def _priors(args: argparse.Namespace) -> int:
 
         from bayes_mem.store import schema
 
-        with _open_store(args) as store, store.engine.begin() as conn:
+        with _open_store(args) as store, store.transaction() as conn:
             ps = schema.prior_sets
             conn.execute(ps.update().where(ps.c.status == "active").values(status="retired"))
             conn.execute(

@@ -270,11 +270,11 @@ def recalibrate(
         "diagnostics": json.dumps(verdict.to_json()),
         "artifact_dir": str(final),
     }
-    with store.engine.begin() as conn:
+    with store.transaction() as conn:
         conn.execute(schema.prior_sets.insert().values(**record))
     if verdict.passed:
         activate(models, version)
-        with store.engine.begin() as conn:
+        with store.transaction() as conn:
             ps = schema.prior_sets
             conn.execute(ps.update().where(ps.c.status == "active").values(status="retired"))
             conn.execute(
