@@ -51,7 +51,12 @@ def read_table(source: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, bool]:
 
 
 def line_of(frame: pd.DataFrame, position: int, from_csv: bool) -> int | str:
-    return position + 2 if from_csv else f"row {frame.index[position]!r}"
+    if from_csv:
+        return position + 2
+    label = frame.index[position]
+    if isinstance(label, np.generic):  # numpy 2 would print np.int64(5)
+        label = label.item()
+    return f"row {label!r}"
 
 
 def require_columns(frame: pd.DataFrame, required: tuple[str, ...], what: str) -> None:

@@ -1,0 +1,99 @@
+"""Processes the reliability tests start (``python -m tests._workers VERB ...``) and kill.
+
+- ``append URL WORKER N SHARED SINGLES BATCH``: append N outcomes of its own and try SHARED that
+  every worker also tries (the duplicates), interleaved; print a JSON summary of what was stored
+  and what was refused as a duplicate.
+- ``trader URL SEED EVENTS``: a trader process: restore a :class:`PersistentDecider` from the
+  store, then play the day's events file (JSON lines) from where the store says it stopped,
+  printing each decision as a JSON line (flushed) so the test can compare after a SIGKILL.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def outcome_stream(worker: int, n: int, shared: int) -> list[tuple[str, str, bool, float]]:
+    """``n`` outcomes of this worker's own and ``shared`` that every worker has too (the same
+    trade ids with the same data), interleaved in a worker-specific order."""
+    import numpy as np
+
+    rows = [(f"w{worker}-{i}", i, worker) for i in range(n)] + [
+        (f"shared-{j}", j, -1) for j in range(shared)
+    ]
+    order = np.random.default_rng(worker).permutation(len(rows))
+    out = []
+    for k in order.tolist():
+        tid, i, w = rows[k]
+        won = (i + w) % 3 != 0
+        out.append((tid, f"sig{i % 4}", won, float(1 + i % 7) if won else -1.0))
+    return out
+
+
+def append(url: str, worker: int, n: int, shared: int, singles: int, batch: int) -> None:
+    """The first ``singles`` outcomes one by one (the trader's path), the rest in batches of
+    ``batch`` (the ingest path); a batch refused for already-stored trade ids is retried without
+    exactly those rows."""
+    import pandas as pd
+
+    from bayes_mem.store import DuplicateTradeError, IngestError, Store
+
+    stream = outcome_stream(worker, n, shared)
+    store = Store(url)
+    stored, refused = [], []
+    for tid, sig, won, pnl in stream[:singles]:
+        try:
+            store.append_outcome(tid, sig, won, pnl, settled_at="2026-01-02")
+            stored.append(tid)
+        except DuplicateTradeError:
+            refused.append(tid)
+    rest = stream[singles:]
+    for start in range(0, len(rest), batch):
+        frame = pd.DataFrame(
+            rest[start : start + batch], columns=["trade_id", "signal", "won", "pnl"]
+        ).assign(settled_at="2026-01-02")
+        while len(frame):
+            try:
+                store.ingest_outcomes(frame)
+                stored.extend(frame["trade_id"])
+                break
+            except IngestError as exc:
+                dup = [int(p.line.split()[1]) for p in exc.problems if "already stored" in p.message]
+                if len(dup) != len(exc.problems):
+                    raise
+                refused.extend(frame.loc[dup, "trade_id"])
+                frame = frame.drop(index=dup)
+    store.close()
+    print(json.dumps({"stored": stored, "refused": refused}))
+
+
+def trader(url: str, seed: int, events_path: str) -> None:
+    from bayes_mem.live import BetaPrior
+    from bayes_mem.store import PersistentDecider, Store
+
+    families = {"momentum": BetaPrior(2, 3), "mean_reversion": BetaPrior(5, 5)}
+    with open(events_path) as fh:
+        events = [json.loads(line) for line in fh]
+    store = Store(url)
+    live = PersistentDecider.restore(store, families, seed=seed, discount=0.995)
+    for signal, family in sorted({(e["signal"], e["family"]) for e in events}):
+        if signal not in live:
+            live.register(signal, family)
+    for e in events:
+        if e["kind"] == "decide":
+            act, p = live.decide(e["signal"], key=e["key"])
+            print(json.dumps({"key": e["key"], "act": bool(act), "p": p}), flush=True)
+        elif not store.has_trade(e["trade_id"]):  # settled before the restart: already counted
+            live.record(e["signal"], e["won"], e["pnl"], trade_id=e["trade_id"])
+    store.close()
+
+
+if __name__ == "__main__":
+    verb, *args = sys.argv[1:]
+    if verb == "append":
+        append(args[0], *map(int, args[1:6]))
+    elif verb == "trader":
+        trader(args[0], int(args[1]), args[2])
+    else:
+        raise SystemExit(f"unknown verb {verb!r}")
