@@ -59,7 +59,9 @@ def append(url: str, worker: int, n: int, shared: int, singles: int, batch: int)
                 stored.extend(frame["trade_id"])
                 break
             except IngestError as exc:
-                dup = [int(p.line.split()[1]) for p in exc.problems if "already stored" in p.message]
+                dup = [
+                    int(p.line.split()[1]) for p in exc.problems if "already stored" in p.message
+                ]
                 if len(dup) != len(exc.problems):
                     raise
                 refused.extend(frame.loc[dup, "trade_id"])

@@ -68,8 +68,11 @@ def test_four_processes_append_10k_each_with_duplicates_every_outcome_once(store
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "tests._workers", "append", store_url, str(w), str(OWN), *argv],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for w in range(WORKERS)
     ]
     results = []
@@ -109,9 +112,12 @@ def test_concurrent_store_opening_upgrades_the_schema_once(store_url):
     code = "import sys; from bayes_mem.store import Store; print(Store(sys.argv[1]).schema_version)"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", code, store_url], cwd=ROOT, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [sys.executable, "-c", code, store_url],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(4)
     ]
     for p in procs:

@@ -67,9 +67,9 @@ class Store:
         self.engine = sa.create_engine(url)
         if self.engine.dialect.name == "sqlite":
             path = self.engine.url.database
-            if path and path != ":memory:" and not path.startswith("file:"):
-                if not Path(path).exists():  # owner-only; SQLite gives -wal/-shm the same mode
-                    Path(path).touch(mode=0o600)
+            file = path and path != ":memory:" and not path.startswith("file:")
+            if file and not Path(path).exists():  # owner-only; -wal/-shm get the same mode
+                Path(path).touch(mode=0o600)
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             sa.event.listen(self.engine, "begin", _sqlite_begin)
         self.schema_version = schema.upgrade(self.engine)
