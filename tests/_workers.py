@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import sys
 
+TRADER_FAMILIES = {"momentum": (2.0, 3.0), "mean_reversion": (5.0, 5.0)}
+
 
 def outcome_stream(worker: int, n: int, shared: int) -> list[tuple[str, str, bool, float]]:
     """``n`` outcomes of this worker's own and ``shared`` that every worker has too (the same
@@ -71,24 +73,56 @@ def append(url: str, worker: int, n: int, shared: int, singles: int, batch: int)
 
 
 def trader(url: str, seed: int, events_path: str) -> None:
-    from bayes_mem.live import BetaPrior
+    """Restore from the store, skip the events up to the last stored outcome (those happened
+    before the restart), play the rest: print every decision, record every settlement."""
     from bayes_mem.store import PersistentDecider, Store
 
-    families = {"momentum": BetaPrior(2, 3), "mean_reversion": BetaPrior(5, 5)}
     with open(events_path) as fh:
         events = [json.loads(line) for line in fh]
     store = Store(url)
+    from bayes_mem.live import BetaPrior
+
+    families = {f: BetaPrior(*ab) for f, ab in TRADER_FAMILIES.items()}
     live = PersistentDecider.restore(store, families, seed=seed, discount=0.995)
     for signal, family in sorted({(e["signal"], e["family"]) for e in events}):
         if signal not in live:
             live.register(signal, family)
-    for e in events:
+    stored = set(store.outcomes()["trade_id"])
+    start = 1 + max(
+        (i for i, e in enumerate(events) if e["kind"] == "settle" and e["trade_id"] in stored),
+        default=-1,
+    )
+    for i, e in enumerate(events[start:], start):
         if e["kind"] == "decide":
             act, p = live.decide(e["signal"], key=e["key"])
-            print(json.dumps({"key": e["key"], "act": bool(act), "p": p}), flush=True)
-        elif not store.has_trade(e["trade_id"]):  # settled before the restart: already counted
+            print(json.dumps({"i": i, "act": bool(act), "p": p}), flush=True)
+        else:
             live.record(e["signal"], e["won"], e["pnl"], trade_id=e["trade_id"])
     store.close()
+
+
+def trading_day(seed: int, n: int = 600) -> list[dict]:
+    """A day's events: signals firing (decide, keyed by signal and time) and trades settling."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    signals = {f"mom_{i}": "momentum" for i in range(4)} | {
+        f"mr_{i}": "mean_reversion" for i in range(3)
+    }
+    names = sorted(signals)
+    events, t = [], 0
+    for k in range(n):
+        name = names[int(rng.integers(len(names)))]
+        if rng.random() < 0.6:
+            events.append({"kind": "decide", "signal": name, "family": signals[name],
+                           "key": f"{name}@{k}"})  # fmt: skip
+        else:
+            won = bool(rng.random() < (0.6 if name.startswith("mom") else 0.45))
+            pnl = float(rng.uniform(0.5, 2.0)) if won else -float(rng.uniform(0.5, 1.5))
+            events.append({"kind": "settle", "signal": name, "family": signals[name],
+                           "trade_id": f"T{t}", "won": won, "pnl": pnl})  # fmt: skip
+            t += 1
+    return events
 
 
 if __name__ == "__main__":
