@@ -125,6 +125,61 @@ def trading_day(seed: int, n: int = 600) -> list[dict]:
     return events
 
 
+# the crash trials' nightly job: the fast returns option; the win-rate fit is replayed from a
+# real fit of the same data (tests/test_crash.py makes it once), so a trial costs seconds
+CRASH_CONFIG = {
+    "returns_model": "laplace", "returns_draws": 50, "returns_min_days": 300,
+    "draws": 1000, "tune": 1000, "chains": 2,
+}  # fmt: skip
+
+
+class CannedWinRateModel:
+    """Stands in for :class:`WinRateModel`: ``fit`` returns a stored fit (netCDF)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fit(self, data, **kwargs):
+        import xarray as xr
+
+        return xr.open_datatree(self.path, engine="h5netcdf").load()
+
+
+def nightly(url: str, models: str, fit_nc: str, marks, slow_io: float) -> None:
+    """One nightly run in a child process (started by a forkserver that imported everything):
+    sends "ready", "publish" (write_prior_set entered) and ("done", status, version) to
+    ``marks``. ``slow_io`` seconds of sleep before each fsync/rename/replace widen the publish
+    window so random kills land inside it."""
+    import os
+    import time
+
+    from bayes_mem.offline import recalibrate as rc
+    from bayes_mem.store import Store
+
+    if slow_io:
+        for name in ("fsync", "rename", "replace"):
+            real = getattr(os, name)
+
+            def slow(*a, _real=real, **k):
+                time.sleep(slow_io)
+                return _real(*a, **k)
+
+            setattr(os, name, slow)
+    write = rc.write_prior_set
+
+    def marked_write(*a, **k):
+        marks.send("publish")
+        return write(*a, **k)
+
+    rc.write_prior_set = marked_write
+    store = Store(url)
+    marks.send("ready")
+    result = rc.recalibrate(
+        store, models, rc.RecalibrationConfig(**CRASH_CONFIG), CannedWinRateModel(fit_nc)
+    )
+    marks.send(("done", result.status, result.version))
+
+
 if __name__ == "__main__":
     verb, *args = sys.argv[1:]
     if verb == "append":

@@ -36,6 +36,7 @@ from bayes_mem.live.prior_set import (
     PriorSet,
     SymbolPosterior,
     activate,
+    active_version,
     write_prior_set,
 )
 from bayes_mem.offline import returns_model as rm
@@ -133,6 +134,27 @@ def next_version(store: Store, models_dir: Path) -> int:
     return max([top, *existing]) + 1
 
 
+def reconcile(store: Store, models_dir: Path) -> None:
+    """Make the store's prior-set statuses agree with ``ACTIVE`` (the trader's source of truth):
+    a run killed between activation and its status update left them apart."""
+    active = active_version(models_dir)
+    if active is None:
+        return
+    ps = schema.prior_sets
+    with store.transaction() as conn:
+        rows = dict(conn.execute(sa.select(ps.c.version, ps.c.status)).all())
+        wrong = [v for v, st in rows.items() if st == "active" and v != active]
+        if wrong:
+            conn.execute(ps.update().where(ps.c.version.in_(wrong)).values(status="retired"))
+        if rows.get(active) not in (None, "active"):
+            conn.execute(
+                ps.update().where(ps.c.version == active)
+                .values(status="active", activated_at=dt.datetime.now(dt.UTC))
+            )  # fmt: skip
+        if wrong or rows.get(active) not in (None, "active"):
+            log.warning("store prior-set statuses reconciled with ACTIVE (v%d)", active)
+
+
 def recalibrate(
     store: Store,
     models_dir: str | Path = "models",
@@ -151,6 +173,7 @@ def recalibrate(
         timings[name] = round(time.perf_counter() - t0, 3)
         log.info("%s done in %.1f s", name, timings[name])
 
+    reconcile(store, models)
     t0 = time.perf_counter()
     counts = store.signal_counts()
     if counts.empty or counts["trades"].sum() == 0:
