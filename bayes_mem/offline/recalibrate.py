@@ -49,6 +49,7 @@ from bayes_mem.offline.winrate import (
     WinRateModel,
     hyper_draws,
     posterior_predictive_pvalues,
+    prior_sd_ratios,
 )
 from bayes_mem.store import schema
 from bayes_mem.store.store import Store
@@ -191,7 +192,7 @@ def recalibrate(
 
     t0 = time.perf_counter()
     ppc = posterior_predictive_pvalues(counts, tree, rng=config.seed)
-    verdict: Verdict = gate(tree, GATED_VARS, ppc)
+    verdict: Verdict = gate(tree, GATED_VARS, ppc, prior_sd_ratios(tree))
     step("diagnostics", t0)
 
     t0 = time.perf_counter()
