@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -29,26 +30,24 @@ SEED = 11
 def run_trader(url: str, events: Path, kill_after: int | None = None) -> dict[int, dict]:
     """Decisions printed by one trader process (index -> decision); with ``kill_after``, the
     process is SIGKILLed once it has printed that many."""
-    p = subprocess.Popen(
-        [sys.executable, "-m", "tests._workers", "trader", url, str(SEED), str(events)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    out: dict[int, dict] = {}
-    assert p.stdout is not None
-    for line in p.stdout:
-        d = json.loads(line)
-        out[d.pop("i")] = d
-        if kill_after is not None and len(out) >= kill_after:
-            os.kill(p.pid, signal.SIGKILL)
-            break
-    rest, err = p.communicate(timeout=300)
-    for line in rest.splitlines():  # printed before it died
-        d = json.loads(line)
-        out[d.pop("i")] = d
-    if kill_after is None:
-        assert p.returncode == 0, err[-3000:]
-    else:
-        assert p.returncode in (0, -signal.SIGKILL), err[-3000:]
+    with tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "tests._workers", "trader", url, str(SEED), str(events)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
+        )  # fmt: skip
+        out: dict[int, dict] = {}
+        assert p.stdout is not None
+        for line in p.stdout:
+            d = json.loads(line)
+            out[d.pop("i")] = d
+            if kill_after is not None and len(out) == kill_after:
+                os.kill(p.pid, signal.SIGKILL)
+                # keep reading (the file object's buffer included): what it printed before dying
+        p.stdout.close()
+        code = p.wait(timeout=300)
+        err.seek(0)
+        message = err.read()[-3000:]
+    assert code == 0 if kill_after is None else code in (0, -signal.SIGKILL), message
     return out
 
 
