@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -147,8 +148,10 @@ def _run(args: argparse.Namespace) -> int:
             result = recalibrate(store, args.models, config)
         summary = json.dumps(result.to_json(), indent=2, default=str)
         print(summary)
-        if args.json:
-            args.json.write_text(summary)
+        if args.json:  # owner-only: it names the store's signals and the fit's verdict
+            fd = os.open(args.json, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(summary)
         return result.exit_code
     if args.command == "priors":
         return _priors(args)
@@ -217,7 +220,7 @@ def _priors(args: argparse.Namespace) -> int:
 
         from bayes_mem.store import schema
 
-        with _open_store(args) as store, store.engine.begin() as conn:
+        with _open_store(args) as store, store.transaction() as conn:
             ps = schema.prior_sets
             conn.execute(ps.update().where(ps.c.status == "active").values(status="retired"))
             conn.execute(

@@ -18,3 +18,55 @@ def decider() -> Decider:
         d.record("mom_a" if i % 2 else "mr_a", won, pnl, trade_id=f"t{i}")
     d.record("mom_b", True, 1.0)
     return d
+
+
+# ---------------------------------------------------------------- store backends
+# Store tests take the ``store_url`` fixture and run once on SQLite and once on PostgreSQL. The
+# PostgreSQL server comes from BAYES_MEM_TEST_PG_URL (an SQLAlchemy URL of a database the user may
+# create databases from; .ci/run starts one): each test gets a fresh database, dropped afterwards.
+# Without the variable the PostgreSQL variants skip, except under CI, where they fail.
+
+PG_ENV = "BAYES_MEM_TEST_PG_URL"
+
+
+def pg_admin_url() -> str:
+    import os
+
+    url = os.environ.get(PG_ENV, "").strip()
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {PG_ENV} is not: the PostgreSQL store tests cannot run")
+        pytest.skip(f"PostgreSQL store tests need {PG_ENV} (an SQLAlchemy URL); .ci/run sets it")
+    return url
+
+
+@pytest.fixture
+def pg_url():
+    """The URL of a fresh, empty PostgreSQL database (dropped after the test)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
+    name = f"bm_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A store URL on each backend: a SQLite file in a fresh owner-only directory, or a fresh
+    PostgreSQL database."""
+    if request.param == "sqlite":
+        from bayes_mem.store.store import sqlite_url
+
+        data = tmp_path / "data"
+        data.mkdir(mode=0o700)
+        return sqlite_url(data)
+    return request.getfixturevalue("pg_url")

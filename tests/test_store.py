@@ -1,5 +1,5 @@
 """The store: schema and migrations, durable outcomes, validated ingest, metrics, persistence of
-the live decider."""
+the live decider; on SQLite and on PostgreSQL."""
 
 import datetime as dt
 import os
@@ -25,8 +25,8 @@ HOSTILE = ["α-mom", 'o\'brien "q"', "x'); DROP TABLE signals;--", "<script>aler
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(data_dir=tmp_path / "data")
+def store(store_url):  # every test below runs on SQLite and on PostgreSQL (see conftest.py)
+    s = Store(store_url)
     s.register_signals({"mom_a": "momentum", "mom_b": "momentum", "mr_a": "mean_reversion"})
     yield s
     s.close()

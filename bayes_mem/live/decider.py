@@ -304,16 +304,27 @@ class Decider:
         return s
 
     # ------------------------------------------------------------------ decisions
-    def decide(self, signal: str, *, threshold: float | None = None) -> tuple[bool, float]:
+    def decide(
+        self,
+        signal: str,
+        *,
+        threshold: float | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[bool, float]:
         """Draw a win probability for one signal; return ``(act, p)``.
 
         ``threshold`` overrides the configured one for this call (signals without payoff
-        history only).
+        history only). ``rng`` draws from that generator instead of the decider's own (which is
+        then left untouched): a generator seeded by the decision's key makes the decision a pure
+        function of the seed, the key and the recorded outcomes, so a restarted process repeats it.
         """
         if threshold is None:
             thr = self._threshold
         else:
             thr = check_probability_open(threshold, "threshold")
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy Generator or None, got {type(rng).__name__}")
+        beta = self._beta if rng is None else rng.beta
         lock = self._lock
         lock.acquire()
         try:
@@ -322,7 +333,7 @@ class Decider:
             except (KeyError, TypeError):
                 raise self._unknown(signal) from None
             sc = self._scale
-            p = self._beta(s.pa + s.ws * sc, s.pb + s.ls * sc)
+            p = beta(s.pa + s.ws * sc, s.pb + s.ls * sc)
             hurdle = s.hurdle
         finally:
             lock.release()

@@ -268,6 +268,32 @@ def load_active(models_dir: str | Path) -> PriorSet | None:
     return None if version is None else load_prior_set(models_dir, version)
 
 
+class ActivePriorSet:
+    """The trader's handle on the active prior set. :meth:`refresh` loads the version ``ACTIVE``
+    names when it changed, verified (schema, SHA-256, gate passed); a missing, corrupt, truncated
+    or rejected set is refused and the last good one kept (the error is in ``last_error``)."""
+
+    def __init__(self, models_dir: str | Path) -> None:
+        self.models_dir = Path(models_dir)
+        self.current: PriorSet | None = None
+        self.last_error: str | None = None
+
+    def refresh(self) -> bool:
+        """True when a new version was loaded; False when nothing changed or it was refused."""
+        try:
+            version = active_version(self.models_dir)
+            if version is None or (self.current is not None and version == self.current.version):
+                return False
+            loaded = load_prior_set(self.models_dir, version)
+            if loaded.diagnostics.get("passed") is False:
+                raise PriorSetError(f"prior set v{version} failed its diagnostics gate")
+        except (PriorSetError, OSError) as exc:
+            self.last_error = str(exc)
+            return False
+        self.current, self.last_error = loaded, None
+        return True
+
+
 def apply_family_priors(prior_set: PriorSet, decider: Any) -> None:
     """Give every family of the prior set its point prior in ``decider`` (adding new families).
     The decider keeps its raw counts, so nothing is counted twice."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-THRESHOLDS = {"rhat": 1.01, "ess_bulk": 400.0, "ess_tail": 400.0, "ebfmi": 0.3}
+THRESHOLDS = {"rhat": 1.01, "ess_bulk": 400.0, "ess_tail": 400.0, "ebfmi": 0.3, "sd_ratio": 0.9}
 _DEPTH_FLAGS = ("maxdepth_reached", "reached_max_treedepth")
 
 
@@ -47,9 +47,16 @@ def ebfmi(energy: np.ndarray) -> np.ndarray:
     return num / np.var(energy, axis=1)
 
 
-def gate(tree: Any, var_names: list[str], ppc: dict[str, float] | None = None) -> Verdict:
+def gate(
+    tree: Any,
+    var_names: list[str],
+    ppc: dict[str, float] | None = None,
+    sd_ratios: dict[str, float] | None = None,
+) -> Verdict:
     """Check a fit (a DataTree with posterior and sample_stats) on ``var_names``; ``ppc`` maps a
-    posterior predictive check's name to its p-value (fails outside [0.005, 0.995])."""
+    posterior predictive check's name to its p-value (fails outside [0.005, 0.995]);
+    ``sd_ratios`` maps a parameter to its posterior sd over its prior sd (fails above 0.9: the
+    data did not identify it, its posterior is essentially the prior)."""
     import arviz as az
 
     reasons: list[str] = []
@@ -89,4 +96,10 @@ def gate(tree: Any, var_names: list[str], ppc: dict[str, float] | None = None) -
         summary[f"ppc_{name}"] = p
         if not 0.005 <= p <= 0.995:
             reasons.append(f"posterior predictive check {name!r}: p = {p:.4f}")
+    for name, ratio in (sd_ratios or {}).items():
+        summary[f"sd_ratio_{name}"] = ratio
+        if not ratio <= THRESHOLDS["sd_ratio"]:
+            reasons.append(
+                f"the data do not identify {name}: posterior sd is {ratio:.2f} of the prior's"
+            )
     return Verdict(not reasons, tuple(reasons), summary)

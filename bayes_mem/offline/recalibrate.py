@@ -52,6 +52,7 @@ from bayes_mem.offline.winrate import (
     WinRateModel,
     hyper_draws,
     posterior_predictive_pvalues,
+    prior_sd_ratios,
 )
 from bayes_mem.store import schema
 from bayes_mem.store.store import Store
@@ -138,6 +139,27 @@ def next_version(store: Store, models_dir: Path) -> int:
     return max([top, *existing]) + 1
 
 
+def reconcile(store: Store, models_dir: Path) -> None:
+    """Make the store's prior-set statuses agree with ``ACTIVE`` (the trader's source of truth):
+    a run killed between activation and its status update left them apart."""
+    active = active_version(models_dir)
+    if active is None:
+        return
+    ps = schema.prior_sets
+    with store.transaction() as conn:
+        rows = dict(conn.execute(sa.select(ps.c.version, ps.c.status)).all())
+        wrong = [v for v, st in rows.items() if st == "active" and v != active]
+        if wrong:
+            conn.execute(ps.update().where(ps.c.version.in_(wrong)).values(status="retired"))
+        if rows.get(active) not in (None, "active"):
+            conn.execute(
+                ps.update().where(ps.c.version == active)
+                .values(status="active", activated_at=dt.datetime.now(dt.UTC))
+            )  # fmt: skip
+        if wrong or rows.get(active) not in (None, "active"):
+            log.warning("store prior-set statuses reconciled with ACTIVE (v%d)", active)
+
+
 def recalibrate(
     store: Store,
     models_dir: str | Path = "models",
@@ -159,6 +181,7 @@ def recalibrate(
         timings[name] = round(time.perf_counter() - t0, 3)
         log.info("%s done in %.1f s", name, timings[name])
 
+    reconcile(store, models)
     t0 = time.perf_counter()
     counts = store.signal_counts()
     if counts.empty or counts["trades"].sum() == 0:
@@ -176,7 +199,7 @@ def recalibrate(
 
     t0 = time.perf_counter()
     ppc = posterior_predictive_pvalues(counts, tree, rng=config.seed)
-    verdict: Verdict = gate(tree, GATED_VARS, ppc)
+    verdict: Verdict = gate(tree, GATED_VARS, ppc, prior_sd_ratios(tree))
     step("diagnostics", t0)
 
     t0 = time.perf_counter()
@@ -292,11 +315,11 @@ def recalibrate(
         "diagnostics": json.dumps(verdict.to_json()),
         "artifact_dir": str(final),
     }
-    with store.engine.begin() as conn:
+    with store.transaction() as conn:
         conn.execute(schema.prior_sets.insert().values(**record))
     if verdict.passed:
         activate(models, version)
-        with store.engine.begin() as conn:
+        with store.transaction() as conn:
             ps = schema.prior_sets
             conn.execute(ps.update().where(ps.c.status == "active").values(status="retired"))
             conn.execute(

@@ -28,6 +28,7 @@ The model is compiled once per number of families and refitted by swapping data.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -214,6 +215,25 @@ def dispersion_statistic(wins: np.ndarray, trades: np.ndarray, family: np.ndarra
     pooled = np.bincount(f, weights=w) / np.maximum(np.bincount(f, weights=n), 1)
     p = np.clip(pooled[f], 1e-9, 1 - 1e-9)
     return float(np.sum((w - n * p) ** 2 / (n * p * (1 - p))) / max(used.sum(), 1))
+
+
+def prior_sd_ratios(tree) -> dict[str, float]:
+    """Per family, the posterior sd of logit(mean) and of log(kappa) over their prior sd (from
+    the priors above: logit mean_f = eta0 + d_f, log kappa_f = mu_logk + sigma_logk zk_f). Near 1
+    the data said nothing about that parameter; the gate refuses such a fit."""
+    post = tree["posterior"]
+    families = [str(f) for f in post["family"].values]
+    n_fam = len(families)
+    mean = np.asarray(post["mean"]).reshape(-1, n_fam)
+    kappa = np.asarray(post["kappa"]).reshape(-1, n_fam)
+    prior_logit_mean = math.sqrt(1.0 + 0.5**2 * (n_fam - 1) / n_fam)  # Var eta0 + E tau^2 (F-1)/F
+    prior_log_kappa = math.sqrt(1.0 + 0.5**2)  # Var mu_logk + E sigma_logk^2
+    logit = np.log(mean) - np.log1p(-mean)
+    out = {}
+    for i, f in enumerate(families):
+        out[f"logit mean[{f}]"] = float(logit[:, i].std() / prior_logit_mean)
+        out[f"log kappa[{f}]"] = float(np.log(kappa[:, i]).std() / prior_log_kappa)
+    return out
 
 
 def posterior_predictive_pvalues(

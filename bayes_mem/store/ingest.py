@@ -3,6 +3,7 @@ line, and a batch with any problem is refused whole."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+MIN_YEAR, MAX_YEAR = 1900, 2200  # the timestamps a trading record can hold
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,12 @@ def read_table(source: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, bool]:
 
 
 def line_of(frame: pd.DataFrame, position: int, from_csv: bool) -> int | str:
-    return position + 2 if from_csv else f"row {frame.index[position]!r}"
+    if from_csv:
+        return position + 2
+    label = frame.index[position]
+    if isinstance(label, np.generic):  # numpy 2 would print np.int64(5)
+        label = label.item()
+    return f"row {label!r}"
 
 
 def require_columns(frame: pd.DataFrame, required: tuple[str, ...], what: str) -> None:
@@ -97,12 +105,17 @@ def parse_timestamp(value: Any, *, optional: bool = False) -> pd.Timestamp | Non
         return None
     if optional and isinstance(value, float) and math.isnan(value):
         return None
+    if not isinstance(value, str | dt.datetime | dt.date | np.datetime64):
+        # numbers would be read as nanoseconds since 1970
+        raise ValueError(f"expected a timestamp, got {type(value).__name__} {value!r}")
     try:
         ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"expected a timestamp, got {value!r}") from None
     if ts is pd.NaT or pd.isna(ts):
         raise ValueError(f"expected a timestamp, got {value!r}")
+    if not MIN_YEAR <= ts.year <= MAX_YEAR:
+        raise ValueError(f"timestamp {value!r} is outside the years {MIN_YEAR}-{MAX_YEAR}")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 

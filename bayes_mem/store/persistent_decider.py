@@ -4,11 +4,15 @@ can be rebuilt exactly from the store after a restart."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
+from bayes_mem.live._validate import check_int
 from bayes_mem.live.decider import Decider, check_outcome
 from bayes_mem.live.priors import BetaPrior
 from bayes_mem.store.store import Store
@@ -20,13 +24,40 @@ class PersistentDecider:
     the signal too. Everything else is the decider's own (``decide``, ``choose``, ``metrics`` ...).
     """
 
-    def __init__(self, decider: Decider, store: Store) -> None:
+    def __init__(self, decider: Decider, store: Store, *, seed: int | None = None) -> None:
         self.decider = decider
         self.store = store
+        self.seed = None if seed is None else check_int(seed, "seed", minimum=0)
         self._lock = threading.Lock()  # store and memory see outcomes in the same order
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.decider, name)
+
+    def __contains__(self, signal: object) -> bool:  # dunders bypass __getattr__
+        return signal in self.decider
+
+    def __len__(self) -> int:
+        return len(self.decider)
+
+    def decide(
+        self, signal: str, *, threshold: float | None = None, key: str | int | None = None
+    ) -> tuple[bool, float]:
+        """The decider's decision; with a ``key`` (the signal event's unique id, e.g.
+        ``"mom_a@2026-11-25T14:30"``) the draw comes from a generator seeded by ``(seed, key)``,
+        so the decision depends only on the seed, the key and the outcomes recorded so far: a
+        process restored from the store after a crash makes the same decisions."""
+        if key is None:
+            return self.decider.decide(signal, threshold=threshold)
+        if self.seed is None:
+            raise ValueError("keyed decisions need the PersistentDecider's seed")
+        if isinstance(key, bool) or not isinstance(key, str | int):
+            raise TypeError(f"key must be a string or an integer, got {type(key).__name__}")
+        if isinstance(key, str) and not key.strip():
+            raise ValueError(f"key must be a non-empty string, got {key!r}")
+        digest = hashlib.sha256(str(key).encode()).digest()
+        words = np.frombuffer(digest, dtype="<u4").tolist()
+        rng = np.random.default_rng([self.seed, *words])
+        return self.decider.decide(signal, threshold=threshold, rng=rng)
 
     def register(self, signal: str, family: str) -> None:
         with self._lock:
@@ -62,12 +93,16 @@ class PersistentDecider:
         cls,
         store: Store,
         families: Mapping[str, BetaPrior | None],
+        *,
+        seed: int | None = None,
         **decider_options: Any,
     ) -> PersistentDecider:
         """Rebuild the decider after a restart: every stored signal registered, every stored
         outcome replayed in arrival order (so forgetting gives the same state), with the given
         family priors (families found in the store but not given get the default prior).
-        ``decider_options`` are :class:`~bayes_mem.live.Decider` keyword arguments (rng ...)."""
+        ``seed`` seeds keyed decisions (and the decider's own generator unless ``rng`` is given);
+        ``decider_options`` are :class:`~bayes_mem.live.Decider` keyword arguments."""
+        decider_options.setdefault("rng", seed)
         decider = Decider(families, **decider_options)
         known = set(decider.families)
         for signal, family in sorted(store.signals().items()):
@@ -80,4 +115,4 @@ class PersistentDecider:
             outcomes["trade_id"], outcomes["signal"], outcomes["won"], outcomes["pnl"], strict=True
         ):
             decider.record(signal, bool(won), float(pnl), trade_id)
-        return cls(decider, store)
+        return cls(decider, store, seed=seed)

@@ -7,7 +7,8 @@ a newer version of bayes_mem.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 
@@ -121,6 +122,24 @@ class SchemaError(RuntimeError):
     """The database's schema cannot be used by this version of bayes_mem."""
 
 
+#: the advisory lock that serialises schema upgrades of one PostgreSQL database
+_PG_UPGRADE_LOCK = 0x6261_7965_735F_6D65  # "bayes_me"
+
+#: execution option that makes a SQLite transaction take the write lock at BEGIN (see store.py)
+WRITE_OPTION = "bayes_mem_write"
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One write transaction: committed on success, rolled back on any exception. On SQLite it
+    begins with ``BEGIN IMMEDIATE`` (the store's begin hook), so checks made inside it cannot be
+    invalidated by another writer before its own writes."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
+
+
 def current_version(conn: sa.Connection) -> int:
     if not sa.inspect(conn).has_table("schema_version"):
         return 0
@@ -128,9 +147,18 @@ def current_version(conn: sa.Connection) -> int:
     return 0 if row is None else int(row[0])
 
 
+def _lock(conn: sa.Connection) -> None:
+    """Serialise concurrent upgrades (several processes opening a new store at once): PostgreSQL
+    takes a transaction-scoped advisory lock; SQLite already holds the write lock."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_UPGRADE_LOCK)))
+
+
 def upgrade(engine: sa.Engine) -> int:
-    """Apply missing migrations in order; return the resulting version."""
-    with engine.begin() as conn:
+    """Apply missing migrations in order, each in its own locked transaction (DDL included, so a
+    crash mid-migration leaves the previous version); return the resulting version."""
+    with write_transaction(engine) as conn:
+        _lock(conn)
         schema_version.create(conn, checkfirst=True)
         version = current_version(conn)
     if version > SCHEMA_VERSION:
@@ -138,10 +166,14 @@ def upgrade(engine: sa.Engine) -> int:
             f"database schema version {version} is newer than this bayes_mem ({SCHEMA_VERSION})"
         )
     for target in range(version + 1, SCHEMA_VERSION + 1):
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
+            _lock(conn)
+            now = current_version(conn)  # another process may have upgraded meanwhile
+            if now >= target:
+                continue
             MIGRATIONS[target](conn)
-            if current_version(conn) == 0 and target == 1:
-                conn.execute(schema_version.insert().values(id=1, version=1))
+            if now == 0:
+                conn.execute(schema_version.insert().values(id=1, version=target))
             else:
                 conn.execute(schema_version.update().values(version=target))
     return SCHEMA_VERSION

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,12 @@ class Store:
         self.url = url
         self.engine = sa.create_engine(url)
         if self.engine.dialect.name == "sqlite":
+            path = self.engine.url.database
+            file = path and path != ":memory:" and not path.startswith("file:")
+            if file and not Path(path).exists():  # owner-only; -wal/-shm get the same mode
+                Path(path).touch(mode=0o600)
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "begin", _sqlite_begin)
         self.schema_version = schema.upgrade(self.engine)
 
     def close(self) -> None:
@@ -79,6 +85,11 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def transaction(self) -> AbstractContextManager[sa.Connection]:
+        """A write transaction (commit on success, rollback on any exception); on SQLite it holds
+        the database's write lock from its first statement, so read-then-write is safe."""
+        return schema.write_transaction(self.engine)
 
     # ------------------------------------------------------------------ signals
     def register_signals(self, signals: Mapping[str, str] | pd.DataFrame | str | Path) -> int:
@@ -105,22 +116,29 @@ class Store:
                 problems.append(Problem(line, "family", f"signal {n!r} given two families"))
             seen[n] = f
             rows.append({"name": n, "family": f})
-        with self.engine.begin() as conn:
-            existing = self._families(conn, list(seen))
-            for i, row in enumerate(rows):
-                old = existing.get(row["name"])
-                if old is not None and old != row["family"]:
-                    problems.append(
-                        Problem(line_of(frame, i, from_csv), "family",
-                                f"signal {row['name']!r} is stored in family {old!r}")
-                    )  # fmt: skip
-            if problems:
-                raise IngestError("signals", problems)
-            new = [r for r in {r["name"]: r for r in rows}.values() if r["name"] not in existing]
-            now = _utcnow()
-            if new:
-                conn.execute(schema.signals.insert(), [{**r, "created_at": now} for r in new])
-        return len(new)
+
+        def write() -> int:
+            found = list(problems)
+            with self.transaction() as conn:
+                existing = self._families(conn, list(seen))
+                for i, row in enumerate(rows):
+                    old = existing.get(row["name"])
+                    if old is not None and old != row["family"]:
+                        found.append(
+                            Problem(line_of(frame, i, from_csv), "family",
+                                    f"signal {row['name']!r} is stored in family {old!r}")
+                        )  # fmt: skip
+                if found:
+                    raise IngestError("signals", found)
+                new = [
+                    r for r in {r["name"]: r for r in rows}.values() if r["name"] not in existing
+                ]
+                now = _utcnow()
+                if new:
+                    conn.execute(schema.signals.insert(), [{**r, "created_at": now} for r in new])
+            return len(new)
+
+        return _once_more_on_conflict(write, "signals")
 
     @staticmethod
     def _families(conn: sa.Connection, names: list[str]) -> dict[str, str]:
@@ -170,7 +188,7 @@ class Store:
             "recorded_at": _utcnow(),
         }
         try:
-            with self.engine.begin() as conn:
+            with self.transaction() as conn:
                 if signal not in self._families(conn, [signal]):
                     raise ValueError(f"unknown signal {signal!r}; register it first")
                 conn.execute(schema.outcomes.insert(), [row])
@@ -238,21 +256,26 @@ class Store:
             )
             row["recorded_at"] = now
             rows.append((line, row))
-        with self.engine.begin() as conn:
-            known = self._families(conn, sorted({r["signal"] for _, r in rows}))
-            stored = self._stored_trades(conn, list(ids))
-            for line, row in rows:
-                if row["signal"] not in known:
-                    problems.append(Problem(line, "signal", f"unknown signal {row['signal']!r}"))
-                if row["trade_id"] in stored:
-                    problems.append(
-                        Problem(line, "trade_id", f"{row['trade_id']!r} is already stored")
-                    )
-            if problems:
-                raise IngestError("outcomes", sorted(problems, key=lambda p: str(p.line)))
-            if rows:
-                conn.execute(schema.outcomes.insert(), [r for _, r in rows])
-        return len(rows)
+
+        def write() -> int:
+            found = list(problems)
+            with self.transaction() as conn:
+                known = self._families(conn, sorted({r["signal"] for _, r in rows}))
+                stored = self._stored_trades(conn, list(ids))
+                for line, row in rows:
+                    if row["signal"] not in known:
+                        found.append(Problem(line, "signal", f"unknown signal {row['signal']!r}"))
+                    if row["trade_id"] in stored:
+                        found.append(
+                            Problem(line, "trade_id", f"{row['trade_id']!r} is already stored")
+                        )
+                if found:
+                    raise IngestError("outcomes", sorted(found, key=lambda p: str(p.line)))
+                if rows:
+                    conn.execute(schema.outcomes.insert(), [r for _, r in rows])
+            return len(rows)
+
+        return _once_more_on_conflict(write, "outcomes")
 
     @staticmethod
     def _stored_trades(conn: sa.Connection, ids: list[str]) -> set[str]:
@@ -323,24 +346,29 @@ class Store:
             seen[key] = line
             rows.append((line, {"symbol": symbol, "date": date, "log_return": value}))
         t = schema.returns
-        with self.engine.begin() as conn:
-            for symbol in sorted({r["symbol"] for _, r in rows}):
-                dates = [r["date"] for _, r in rows if r["symbol"] == symbol]
-                stored = {
-                    d for (d,) in conn.execute(
-                        sa.select(t.c.date).where(t.c.symbol == symbol, t.c.date.in_(dates))
-                    )
-                }  # fmt: skip
-                problems += [
-                    Problem(line, "date", f"{symbol!r} {r['date']} is already stored")
-                    for line, r in rows
-                    if r["symbol"] == symbol and r["date"] in stored
-                ]
-            if problems:
-                raise IngestError("returns", sorted(problems, key=lambda p: str(p.line)))
-            if rows:
-                conn.execute(t.insert(), [r for _, r in rows])
-        return len(rows)
+
+        def write() -> int:
+            found = list(problems)
+            with self.transaction() as conn:
+                for symbol in sorted({r["symbol"] for _, r in rows}):
+                    dates = [r["date"] for _, r in rows if r["symbol"] == symbol]
+                    stored = {
+                        d for (d,) in conn.execute(
+                            sa.select(t.c.date).where(t.c.symbol == symbol, t.c.date.in_(dates))
+                        )
+                    }  # fmt: skip
+                    found += [
+                        Problem(line, "date", f"{symbol!r} {r['date']} is already stored")
+                        for line, r in rows
+                        if r["symbol"] == symbol and r["date"] in stored
+                    ]
+                if found:
+                    raise IngestError("returns", sorted(found, key=lambda p: str(p.line)))
+                if rows:
+                    conn.execute(t.insert(), [r for _, r in rows])
+            return len(rows)
+
+        return _once_more_on_conflict(write, "returns")
 
     def returns_panel(self, symbols: Iterable[str] | None = None) -> pd.DataFrame:
         """Daily log returns, dates x symbols (NaN where a symbol has no return that day)."""
@@ -368,11 +396,11 @@ class Store:
             }
             for i, s in enumerate(forecast.symbols)
         ]  # fmt: skip
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(schema.risk_metrics.insert(), rows)
 
     def log_correlation(self, date: dt.date, **values: float | None) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(schema.correlation_metrics.insert(), [{"date": date, **values}])
 
     def log_signal_quality(self, as_of: dt.datetime, metrics: Iterable[Any]) -> None:
@@ -386,7 +414,7 @@ class Store:
             }
             for m in metrics
         ]  # fmt: skip
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(schema.signal_quality.insert(), rows)
 
     def table(self, name: str) -> pd.DataFrame:
@@ -399,10 +427,33 @@ class Store:
             return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
+def _once_more_on_conflict(write: Callable[[], int], what: str) -> int:
+    """Run a checked batch write; if another process wrote a conflicting row between the checks
+    and the insert (PostgreSQL, read committed), run it once more so the checks report it."""
+    try:
+        return write()
+    except sa.exc.IntegrityError:
+        pass
+    try:
+        return write()
+    except sa.exc.IntegrityError as exc:
+        raise ValueError(f"{what}: refused by the database, nothing written: {exc.orig}") from None
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # the driver's own transaction handling is off: SQLAlchemy emits BEGIN (below), so DDL and the
+    # reads of a write transaction are inside it
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # a write transaction takes the write lock at once (waiting up to busy_timeout for it): a
+    # deferred one that read first could not upgrade once another writer committed
+    write = conn.get_execution_options().get(schema.WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
