@@ -220,7 +220,8 @@ def test_walk_forward_hands_each_night_only_the_past(real_prices):
     trades = shadow_trades(prices, hold=config.hold)
     seen = []
 
-    def spy(store, models, cfg, winrate_model=None):
+    def spy(store, models, cfg, winrate_model=None, report=True):
+        assert report is False  # a backtest night writes no analyst report
         out = store.outcomes()
         panel = store.returns_panel()
         seen.append((out, panel))

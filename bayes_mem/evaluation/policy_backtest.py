@@ -270,9 +270,10 @@ def walk_forward(
             r_through = None if panel.empty else str(pd.Timestamp(panel.index.max()))
             t0 = time.perf_counter()
             try:
-                result = fn(
-                    store, models, config.recalibration(seed + day), winrate_model=winrate_model
-                )
+                result = fn(  # no analyst report: nobody reads a backtest night's page
+                    store, models, config.recalibration(seed + day), winrate_model=winrate_model,
+                    report=False,
+                )  # fmt: skip
                 status, version = result.status, result.version
                 reasons = tuple(result.verdict.get("reasons", ()))
                 if status == "active":
