@@ -256,3 +256,39 @@ def test_prior_set_documents_with_junk_anywhere_are_refused_or_exact(data):
         assert np.all(np.isfinite(fam.mean)) and np.all(np.isfinite(fam.kappa))
     for sym in back.symbols.values():
         assert np.all(np.isfinite(sym.sigma2))
+
+
+CONFIG_FIELDS = [
+    "draws", "tune", "chains", "target_accept", "seed", "family_draws_published",
+    "returns_window", "returns_min_days", "returns_draws", "returns_model", "returns_mcmc_draws",
+    "returns_mcmc_tune", "returns_target_accept", "returns_retry_target_accept", "regime",
+    "regime_window",
+]  # fmt: skip
+
+
+@settings(FUZZ, max_examples=40)
+@given(
+    doc=st.one_of(
+        st.dictionaries(st.sampled_from([*CONFIG_FIELDS, "nope", "<script>"]), junk, max_size=3),
+        st.lists(junk, max_size=3),
+        junk,
+    ),
+    raw=st.one_of(st.none(), st.binary(max_size=40)),
+)
+def test_cli_recalibrate_with_hostile_config_files_refuses_before_touching_anything(
+    tmp_path, capsys, doc, raw
+):
+    """A config file of junk (wrong types, NaN, negative counts, unknown keys, not an object,
+    not JSON, not UTF-8) is refused with a one-line error before the store or the registry is
+    touched; a config that parses runs (here on an empty store: a clear error too)."""
+    cfg = tmp_path / "config.json"
+    if raw is None:
+        cfg.write_text(json.dumps(doc, allow_nan=True))
+    else:
+        cfg.write_bytes(raw)
+    data, models = tmp_path / "data", tmp_path / "models"
+    code = main(["recalibrate", "--config", str(cfg), "--data", str(data), "--models", str(models)])
+    err = capsys.readouterr().err
+    assert code == 1 and "bayes-mem recalibrate: error:" in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (models / "prior_sets").exists() or not list((models / "prior_sets").iterdir())

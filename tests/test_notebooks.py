@@ -31,12 +31,15 @@ EXPECTED = {
         "GATE PASSED: prior set v3 is active",
         "prior set v1 is active",
         "ess_bulk",
+        "analyst report (self-contained HTML",
+        "a rejected fit gets its report too: /",
     ],
     "03_risk_cvar_and_backtests": [
         "ES band",
         "portfolio ES",
         "Kupiec",
         "Christoffersen",
+        "Z2 p",
     ],
     "04_ab_comparison": [
         "paired t-test",

@@ -284,6 +284,17 @@ def test_write_report_is_atomic_and_owner_only(hostile_registry, hostile_page):
     # the previous version from run.json; deterministic: same inputs, same page
     assert path.read_text(encoding="utf-8") == hostile_page
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temporary
+    # the process's own matplotlib backend is kept (a notebook's inline figures must still show)
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    plt.switch_backend("svg")
+    try:
+        rp.write_version_report(models, 2, store, timings={"publish": 0.1})
+        assert matplotlib.get_backend() == "svg" and not plt.get_fignums()  # all closed
+    finally:
+        plt.switch_backend(before)
     with pytest.raises(ValueError, match="no prior set version 9"):
         rp.write_version_report(models, 9, store)
     assert not (models / "reports" / "v000009.html").exists()

@@ -64,6 +64,14 @@ EXIT_ERROR = 1
 EXIT_REJECTED = 3
 
 
+# integer fields of RecalibrationConfig and their smallest accepted values
+_INT_MINIMUM = {
+    "draws": 1, "tune": 0, "chains": 1, "seed": 0, "family_draws_published": 1,
+    "returns_window": 100, "returns_min_days": 100, "returns_draws": 1,
+    "returns_mcmc_draws": 1, "returns_mcmc_tune": 0, "regime_window": 10,
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class RecalibrationConfig:
     draws: int = 2000
@@ -86,6 +94,17 @@ class RecalibrationConfig:
     regime_window: int = 500  # last days of normal scores per symbol for that estimate
 
     def __post_init__(self) -> None:
+        for name, low in _INT_MINIMUM.items():
+            v = getattr(self, name)
+            if type(v) is not int or v < low:  # bool is not int here; 2.0 is not an int
+                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        if type(self.regime) is not bool:
+            raise ValueError(f"regime must be true or false, got {self.regime!r}")
+        if self.returns_min_days > self.returns_window:
+            raise ValueError(
+                f"returns_min_days ({self.returns_min_days}) exceeds returns_window "
+                f"({self.returns_window})"
+            )
         if self.returns_model not in ("laplace", "pymc"):
             raise ValueError(
                 f"returns_model must be 'laplace' or 'pymc', got {self.returns_model!r}"
@@ -99,7 +118,15 @@ class RecalibrationConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> RecalibrationConfig:
-        data = json.loads(Path(path).read_text())
+        """A config from a JSON object of field values (the others keep their defaults)."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"config {path} is not UTF-8 text: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config {path} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"config {path} must be a JSON object, got {type(data).__name__}")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown config keys {sorted(unknown)} in {path}")

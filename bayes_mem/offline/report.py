@@ -390,9 +390,15 @@ def signal_quality(
 
 # ------------------------------------------------------------------------------------- figures
 def _pyplot():
+    """pyplot, on the Agg backend unless the process already chose one (a notebook's inline
+    backend must stay: switching would stop its figures from showing). Every figure made here
+    is saved to PNG and closed, which works on any backend."""
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
