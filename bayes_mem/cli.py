@@ -164,7 +164,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"bayes-mem evaluate: {exc}", file=sys.stderr)
             return EXIT_ERROR
         for name, sec in summary["sections"].items():
-            print(f"{name}: {sec['seconds']} s")
+            print(f"{name}: {sec.get('wall_seconds', sec.get('seconds'))} s")
         print(f"results in {args.out} (summary: {args.out / 'summary.md'})")
         return EXIT_OK
     if args.command == "report":

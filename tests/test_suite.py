@@ -40,7 +40,8 @@ def test_suite_writes_sections_and_summary(tmp_path, fake_sections):
     assert (out / "ok" / "t.csv").read_text() == "seed,4\n"
     assert summary["sections"]["ok"]["value"] == 4
     md = (out / "summary.md").read_text()
-    assert "bayes-mem evaluate --out" in md and "--seed 4" in md and "## fake_ok" in md
+    assert "bayes-mem evaluate --out" in md and "--seed 4" in md
+    assert "## OK section\n\nseed 4" in md and "## fake_ok" not in md  # one heading per section
     assert json.loads((out / "summary.json").read_text())["seed"] == 4
     # a second run replaces the folder whole
     suite.run_suite(out, seed=5, only=["ok"])
@@ -94,4 +95,4 @@ def test_only_reruns_one_section_and_keeps_the_others(tmp_path, monkeypatch):
     kept = summary["sections"]["a"]
     assert kept["seed"] == 1 and "--seed 1" in kept["command"]
     md = (out / "summary.md").read_text()
-    assert md.index("## fake_a") < md.index("## fake_b") and "--only b" in md
+    assert md.index("## A\n") < md.index("## B\n") and "--only b" in md

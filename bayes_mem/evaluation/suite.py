@@ -123,8 +123,8 @@ def run_suite(
         seconds = round(time.perf_counter() - t0, 1)
         log.info("evaluation %s done in %.1f s", name, seconds)
         summary["sections"][name] = {
-            "title": title, "seconds": seconds, "command": summary["command"], "seed": seed,
-            "quick": quick, "git_commit": summary["git_commit"], **result,
+            "title": title, **result, "wall_seconds": seconds, "command": summary["command"],
+            "seed": seed, "quick": quick, "git_commit": summary["git_commit"],
         }  # fmt: skip
     summary["sections"] = {n: summary["sections"][n] for n in SECTIONS if n in summary["sections"]}
     summary["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -180,8 +180,26 @@ def _markdown(summary: dict[str, Any]) -> str:
             made += f" at commit {sec['git_commit']}"
         if sec.get("quick"):
             made += ", quick settings"
-        body += [sec["markdown"].rstrip(), "", f"_({name}/: {made}, {sec['seconds']} s)_", ""]
+        seconds = sec.get("wall_seconds", sec.get("seconds"))
+        if isinstance(seconds, int | float):
+            made += f", {seconds:.0f} s"
+        body += [_section_markdown(sec["title"], sec["markdown"]), "", f"_({name}/: {made})_", ""]
     return "\n".join(head + body)
+
+
+def _section_markdown(title: str, text: str) -> str:
+    """A section's Markdown under one ``## title`` heading: its own first heading is replaced,
+    deeper headings are kept below level 2."""
+    lines = text.strip().splitlines()
+    if lines and lines[0].startswith("#"):
+        lines = lines[1:]
+    out = [f"## {title}"]
+    for line in lines:
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            line = "#" * max(level, 3) + line[level:]
+        out.append(line)
+    return "\n".join(out)
 
 
 def _replace(work: Path, out: Path) -> None:
