@@ -242,13 +242,14 @@ def active_version(models_dir: str | Path) -> int | None:
     return int(text)
 
 
-def load_prior_set(models_dir: str | Path, version: int) -> PriorSet:
-    """Load and verify one version (schema and SHA-256)."""
-    path = version_dir(models_dir, version) / "prior_set.json"
+def read_prior_set_file(path: str | Path) -> PriorSet:
+    """Load and verify (schema and SHA-256) the prior set in one ``prior_set.json`` file; the
+    folder may be any version's, even the temporary one of a publish in progress."""
+    path = Path(path)
     try:
         payload = json.loads(path.read_bytes())
     except FileNotFoundError:
-        raise PriorSetError(f"no prior set version {version} at {path}") from None
+        raise PriorSetError(f"no prior set at {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PriorSetError(f"corrupt prior set {path}: {exc}") from exc
     if not isinstance(payload, dict) or set(payload) != {"sha256", "prior_set"}:
@@ -256,7 +257,15 @@ def load_prior_set(models_dir: str | Path, version: int) -> PriorSet:
     digest = hashlib.sha256(canonical_bytes(payload["prior_set"])).hexdigest()
     if digest != payload["sha256"]:
         raise PriorSetError(f"prior set {path} fails its hash check")
-    prior_set = PriorSet.from_json(payload["prior_set"])
+    return PriorSet.from_json(payload["prior_set"])
+
+
+def load_prior_set(models_dir: str | Path, version: int) -> PriorSet:
+    """Load and verify one version (schema, SHA-256, and that it is the version asked for)."""
+    path = version_dir(models_dir, version) / "prior_set.json"
+    if not path.exists():
+        raise PriorSetError(f"no prior set version {version} at {path}")
+    prior_set = read_prior_set_file(path)
     if prior_set.version != version:
         raise PriorSetError(f"{path} holds version {prior_set.version}, not {version}")
     return prior_set

@@ -49,8 +49,7 @@ import pandas as pd
 from bayes_mem.live.prior_set import (
     PRIOR_SETS,
     PriorSet,
-    PriorSetError,
-    canonical_bytes,
+    read_prior_set_file,
     version_dir,
 )
 
@@ -84,29 +83,12 @@ class VersionData:
     returns_tree: Any
 
 
-def load_prior_set_dir(path: str | Path) -> PriorSet:
-    """The prior set in a version folder, hash-verified (the folder may still be a temporary
-    one of a publish in progress)."""
-    file = Path(path) / "prior_set.json"
-    try:
-        payload = json.loads(file.read_bytes())
-    except FileNotFoundError:
-        raise PriorSetError(f"no prior set at {file}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PriorSetError(f"corrupt prior set {file}: {exc}") from exc
-    if not isinstance(payload, dict) or set(payload) != {"sha256", "prior_set"}:
-        raise PriorSetError(f"corrupt prior set {file}: unexpected layout")
-    if hashlib.sha256(canonical_bytes(payload["prior_set"])).hexdigest() != payload["sha256"]:
-        raise PriorSetError(f"prior set {file} fails its hash check")
-    return PriorSet.from_json(payload["prior_set"])
-
-
 def load_version(path: str | Path) -> VersionData:
     """Read a version folder: prior set (verified), run record, counts and the fits."""
     import xarray as xr
 
     path = Path(path)
-    prior_set = load_prior_set_dir(path)
+    prior_set = read_prior_set_file(path / "prior_set.json")
     run: dict[str, Any] = {}
     if (path / RUN_FILE).exists():
         run = json.loads((path / RUN_FILE).read_text())
