@@ -124,3 +124,38 @@ def test_keyed_decisions_are_a_function_of_seed_key_and_outcomes(tmp_path):
     with pytest.raises(TypeError, match="rng"):
         a.decider.decide("s", rng=3)
     store.close()
+
+
+@pytest.mark.parametrize("n_signals", [4, 40])  # the scalar path and the vectorised one
+def test_keyed_choose_and_batches_repeat_after_a_restore(tmp_path, n_signals):
+    from bayes_mem.live import Decider
+
+    store = Store(data_dir=tmp_path / "d")
+    fams = {"f": BetaPrior(2, 2), "g": BetaPrior(3, 5)}
+    a = PersistentDecider(Decider(fams, rng=0), store, seed=9)
+    names = [f"s{i}" for i in range(n_signals)]
+    for i, n in enumerate(names):
+        a.register(n, "f" if i % 2 else "g")
+    rng = np.random.default_rng(1)
+    for t in range(3 * n_signals):
+        won = bool(rng.random() < 0.5)
+        a.record(names[t % n_signals], won, 1.0 if won else -1.0, trade_id=f"t{t}")
+    own = a.decider.to_json()
+    top = a.choose(names, 3, key="event-7", only_acting=False)
+    act, p = a.decide_batch(names, key="event-7")
+    assert a.decider.to_json() == own  # keyed draws leave the decider's own generator alone
+    b = PersistentDecider.restore(store, fams, seed=9)  # the restarted process
+    assert b.choose(names, 3, key="event-7", only_acting=False) == top
+    act_b, p_b = b.decide_batch(names, key="event-7")
+    np.testing.assert_array_equal(p_b, p)
+    np.testing.assert_array_equal(act_b, act)
+    assert a.choose(names, 3, key="event-8", only_acting=False) != top or n_signals < 10
+    unkeyed = a.choose(names, 3, only_acting=False)  # the decider's own generator, as before
+    assert len(unkeyed) == 3 and a.decider.to_json() != own
+    with pytest.raises(TypeError, match="rng"):
+        a.decider.choose(names, 2, rng="seed")
+    with pytest.raises(TypeError, match="rng"):
+        a.decider.decide_batch(names, rng=7)
+    with pytest.raises(TypeError, match="key"):
+        a.choose(names, 2, key=2.5)
+    store.close()

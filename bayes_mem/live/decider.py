@@ -322,9 +322,7 @@ class Decider:
             thr = self._threshold
         else:
             thr = check_probability_open(threshold, "threshold")
-        if rng is not None and not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy Generator or None, got {type(rng).__name__}")
-        beta = self._beta if rng is None else rng.beta
+        beta = self._beta if rng is None else self._beta_of(rng)
         lock = self._lock
         lock.acquire()
         try:
@@ -345,17 +343,30 @@ class Decider:
         with self._lock:
             return self._resolve(signals)
 
+    @staticmethod
+    def _beta_of(rng: object) -> Any:
+        """The Beta sampler of a caller's generator (see ``rng`` of :meth:`decide`)."""
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy Generator or None, got {type(rng).__name__}")
+        return rng.beta
+
     def decide_batch(
-        self, signals: Sequence[str] | np.ndarray, *, threshold: float | None = None
+        self,
+        signals: Sequence[str] | np.ndarray,
+        *,
+        threshold: float | None = None,
+        rng: np.random.Generator | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """One independent draw per signal; return boolean ``act`` and sampled ``p`` arrays in the
-        order given. ``signals`` is a sequence of names or an index array from :meth:`indices`."""
+        order given. ``signals`` is a sequence of names or an index array from :meth:`indices`.
+        ``rng``: as in :meth:`decide`."""
         thr = (
             self._threshold if threshold is None else check_probability_open(threshold, "threshold")
         )
+        beta = self._beta if rng is None else self._beta_of(rng)
         with self._lock:
             idx = self._resolve(signals)
-            p, hurdle = self._draw(idx, thr)
+            p, hurdle = self._draw(idx, thr, beta)
         return p > hurdle, p
 
     def choose(
@@ -365,6 +376,7 @@ class Decider:
         *,
         threshold: float | None = None,
         only_acting: bool = True,
+        rng: np.random.Generator | None = None,
     ) -> list[tuple[str, float]]:
         """Best ``k`` of many signals firing at once, from one joint posterior draw.
 
@@ -372,13 +384,14 @@ class Decider:
         which the sampled expected edge clears ``min_edge``, in win-rate units, comparable across
         payoffs) and returned best first as ``(name, p)``. With ``only_acting`` (default) only
         signals that clear their hurdle are returned, so fewer than ``k`` may come back; without
-        it, always ``k`` (plain top-k Thompson sampling).
+        it, always ``k`` (plain top-k Thompson sampling). ``rng``: as in :meth:`decide`.
         """
         thr = (
             self._threshold if threshold is None else check_probability_open(threshold, "threshold")
         )
         k = check_int(k, "k", minimum=1)
         only_acting = check_bool(only_acting, "only_acting")
+        beta = self._beta if rng is None else self._beta_of(rng)
         with self._lock:
             idx = self._resolve(signals)
             n = idx.shape[0]
@@ -389,7 +402,7 @@ class Decider:
                 ids = idx.tolist()
                 if len(set(ids)) != n:
                     raise ValueError("signals given to choose() must be distinct")
-                draws, hurdles = self._draw_scalar(ids, thr)
+                draws, hurdles = self._draw_scalar(ids, thr, beta)
                 margins = [x - h for x, h in zip(draws, hurdles, strict=True)]
                 ranked = sorted(range(n), key=margins.__getitem__, reverse=True)[:k]
                 return [
@@ -401,7 +414,7 @@ class Decider:
             seen[idx] = True
             if np.count_nonzero(seen) != n:
                 raise ValueError("signals given to choose() must be distinct")
-            p, hurdle = self._draw(idx, thr)
+            p, hurdle = self._draw(idx, thr, beta)
             margin = p - hurdle
             if k == 1:
                 top = np.array([np.argmax(margin)])
@@ -414,28 +427,31 @@ class Decider:
                 if margin[j] > 0.0 or not only_acting
             ]
 
-    def _draw(self, idx: np.ndarray, thr: float) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior draws and hurdles for the signals at ``idx`` (lock held)."""
+    def _draw(self, idx: np.ndarray, thr: float, beta: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior draws (by ``beta``, a ``Generator.beta``) and hurdles for the signals at
+        ``idx`` (lock held)."""
         if idx.shape[0] <= _SMALL_BATCH:
-            draws, hurdles = self._draw_scalar(idx.tolist(), thr)
+            draws, hurdles = self._draw_scalar(idx.tolist(), thr, beta)
             return np.array(draws, dtype=float), np.array(hurdles, dtype=float)
         if self._dirty:
             self._sync()
         t = np.take(self._table, idx, axis=1)
         if self._scale == 1.0:
-            p = self._beta(t[_PA] + t[_WS], t[_PB] + t[_LS])
+            p = beta(t[_PA] + t[_WS], t[_PB] + t[_LS])
         else:
             sc = self._scale
-            p = self._beta(t[_PA] + t[_WS] * sc, t[_PB] + t[_LS] * sc)
+            p = beta(t[_PA] + t[_WS] * sc, t[_PB] + t[_LS] * sc)
         if thr == self._threshold:
             return p, t[_HURDLE_OR_THR]
         h = t[_HURDLE]
         return p, np.where(np.isnan(h), thr, h)
 
-    def _draw_scalar(self, ids: list[int], thr: float) -> tuple[list[float], list[float]]:
+    def _draw_scalar(
+        self, ids: list[int], thr: float, beta: Any
+    ) -> tuple[list[float], list[float]]:
         """Scalar draws for a few signals: ``Generator.beta`` on arrays has ~20 us of fixed
         overhead, a scalar draw ~1 us."""
-        order, beta, sc = self._order, self._beta, self._scale
+        order, sc = self._order, self._scale
         draws, hurdles = [], []
         for i in ids:
             s = order[i]

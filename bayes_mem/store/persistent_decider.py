@@ -39,6 +39,18 @@ class PersistentDecider:
     def __len__(self) -> int:
         return len(self.decider)
 
+    def _keyed_rng(self, key: object) -> np.random.Generator:
+        """A generator seeded by ``(seed, key)``: draws that depend only on them."""
+        if self.seed is None:
+            raise ValueError("keyed decisions need the PersistentDecider's seed")
+        if isinstance(key, bool) or not isinstance(key, str | int):
+            raise TypeError(f"key must be a string or an integer, got {type(key).__name__}")
+        if isinstance(key, str) and not key.strip():
+            raise ValueError(f"key must be a non-empty string, got {key!r}")
+        digest = hashlib.sha256(str(key).encode()).digest()
+        words = np.frombuffer(digest, dtype="<u4").tolist()
+        return np.random.default_rng([self.seed, *words])
+
     def decide(
         self, signal: str, *, threshold: float | None = None, key: str | int | None = None
     ) -> tuple[bool, float]:
@@ -48,16 +60,23 @@ class PersistentDecider:
         process restored from the store after a crash makes the same decisions."""
         if key is None:
             return self.decider.decide(signal, threshold=threshold)
-        if self.seed is None:
-            raise ValueError("keyed decisions need the PersistentDecider's seed")
-        if isinstance(key, bool) or not isinstance(key, str | int):
-            raise TypeError(f"key must be a string or an integer, got {type(key).__name__}")
-        if isinstance(key, str) and not key.strip():
-            raise ValueError(f"key must be a non-empty string, got {key!r}")
-        digest = hashlib.sha256(str(key).encode()).digest()
-        words = np.frombuffer(digest, dtype="<u4").tolist()
-        rng = np.random.default_rng([self.seed, *words])
-        return self.decider.decide(signal, threshold=threshold, rng=rng)
+        return self.decider.decide(signal, threshold=threshold, rng=self._keyed_rng(key))
+
+    def choose(
+        self, signals: Any, k: int = 1, *, key: str | int | None = None, **options: Any
+    ) -> list[tuple[str, float]]:
+        """The decider's :meth:`~bayes_mem.live.Decider.choose`; ``key`` as in :meth:`decide`
+        (one joint draw seeded by ``(seed, key)``)."""
+        rng = None if key is None else self._keyed_rng(key)
+        return self.decider.choose(signals, k, rng=rng, **options)
+
+    def decide_batch(
+        self, signals: Any, *, key: str | int | None = None, **options: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The decider's :meth:`~bayes_mem.live.Decider.decide_batch`; ``key`` as in
+        :meth:`decide`."""
+        rng = None if key is None else self._keyed_rng(key)
+        return self.decider.decide_batch(signals, rng=rng, **options)
 
     def register(self, signal: str, family: str) -> None:
         with self._lock:
