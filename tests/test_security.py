@@ -140,3 +140,33 @@ def test_cli_summary_file_is_owner_only(tmp_path, capsys):
     assert json.loads(out.read_text())["status"] == "active" and mode(out) == 0o600
     nc = next((tmp_path / "m" / "prior_sets" / "v000001").glob("*.nc"))
     assert mode(nc) == 0o600
+
+
+def test_nul_characters_in_names_are_refused_everywhere(tmp_path):
+    """PostgreSQL cannot store NUL in text (the fuzzer found it on the PostgreSQL store): a name
+    or trade id holding one is refused on every backend and in memory, naming the value."""
+    import pandas as pd
+
+    from bayes_mem.live import Decider
+    from bayes_mem.store import IngestError, Store
+
+    d = Decider(["f"])
+    with pytest.raises(ValueError, match="NUL"):
+        d.register("a\x00b", "f")
+    d.register("s", "f")
+    with pytest.raises(ValueError, match="NUL"):
+        d.record("s", True, 1.0, trade_id="t\x00")
+    assert d.metrics("s").trades == 0
+    store = Store(data_dir=tmp_path / "d")
+    store.register_signals({"s": "f"})
+    with pytest.raises(IngestError, match="NUL"):
+        store.register_signals({"x\x00": "f"})
+    with pytest.raises(ValueError, match="NUL"):
+        store.append_outcome("t1", "s\x00", True, 1.0)
+    frame = pd.DataFrame(
+        [{"trade_id": "t\x00", "signal": "s", "won": True, "pnl": 1.0, "settled_at": "2026-01-02"}]
+    )
+    with pytest.raises(IngestError, match="NUL"):
+        store.ingest_outcomes(frame)
+    assert len(store.table("outcomes")) == 0 and set(store.signals()) == {"s"}
+    store.close()

@@ -9,11 +9,14 @@ import numpy as np
 
 
 def check_name(value: object, what: str = "signal name") -> str:
-    """A non-empty, non-blank string; returned unchanged (names round-trip exactly)."""
+    """A non-empty, non-blank string without NUL characters (no database stores them: names
+    must round-trip through the store); returned unchanged (names round-trip exactly)."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str, got {type(value).__name__} {value!r}")
     if not value.strip():
         raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    if "\x00" in value:
+        raise ValueError(f"{what} must not contain NUL characters, got {value!r:.80}")
     return value
 
 
@@ -114,7 +117,7 @@ def check_int(value: object, what: str, minimum: int | None = None) -> int:
 def check_trade_id(value: object) -> str | None:
     """None, a non-empty string or an integer; integers are keyed by their decimal string."""
     kind = type(value)
-    if kind is str and value and not value[0].isspace():  # fast path for the usual id
+    if kind is str and value and not value[0].isspace() and "\x00" not in value:  # usual id
         return value
     if kind is int:
         return str(value)

@@ -714,16 +714,20 @@ def build_report(
         ("quality", "Signal quality", lambda: _quality(vd, counts, store)),
     ]  # fmt: skip
     nav = "".join(f'<a href="#{key}">{esc(title)}</a>' for key, title, _ in sections)
-    _pyplot()
+    plt = _pyplot()
     import matplotlib
 
     for key, title, make in sections:
+        open_before = set(plt.get_fignums())
         try:
             with matplotlib.rc_context(_RC):  # names are text, never mathtext ("$...$")
                 body = make()
         except Exception as exc:  # a section that fails leaves the rest of the page intact
             log.exception("report section %s of v%d failed", key, ps.version)
             body = f'<p class="error">this section failed: {esc(repr(exc))}</p>'
+        finally:  # no figure of ours outlives its section, whatever made it or failed
+            for num in set(plt.get_fignums()) - open_before:
+                plt.close(num)
         parts.append(f'<section id="{key}"><h2>{esc(title)}</h2>{body}</section>')
     csp = (
         "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "

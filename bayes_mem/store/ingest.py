@@ -77,6 +77,8 @@ def parse_name(value: Any) -> str:
         raise ValueError(f"expected a non-empty name, got {value!r}")
     if len(value) > 200:
         raise ValueError(f"name longer than 200 characters ({len(value)})")
+    if "\x00" in value:  # PostgreSQL cannot store NUL in text; refused on every backend
+        raise ValueError(f"names must not contain NUL characters, got {value!r:.80}")
     return value
 
 

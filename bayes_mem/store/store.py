@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from bayes_mem.live._validate import check_name
 from bayes_mem.live.decider import check_outcome
 from bayes_mem.store import schema
 from bayes_mem.store.ingest import (
@@ -174,6 +175,7 @@ class Store:
         won, pnl, tid = check_outcome(won, pnl, trade_id)
         if tid is None:
             raise TypeError("trade_id is required in the store")
+        signal = check_name(signal)
         settled = parse_timestamp(settled_at if settled_at is not None else _utcnow())
         opened = parse_timestamp(opened_at, optional=True)
         if opened is not None and opened > settled:
