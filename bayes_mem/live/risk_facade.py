@@ -5,11 +5,17 @@ The meaning is the statistically sound one: the CVaR is the posterior-predictive
 (GJR-GARCH-skew-t) expected shortfall of the next day, not a historical percentile; correlation
 is measured on volatility-standardised residuals; breakdown is a permutation test (Jennrich's
 statistic and the shift of the average correlation).
+
+Backed by a :class:`~bayes_mem.live.engine.TradingEngine` (``engine=``), both read the engine's
+state instead of fitting their own: ``DynamicCVaREngine`` takes a symbol name where the plan passes
+a return series and answers from the engine's return model (the nightly posterior draws, rolled
+forward to today); ``CorrelationRiskAdjuster`` takes ``returns_df=None`` and answers from the
+engine's correlation of normal scores and its latest breakdown test.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +35,9 @@ from bayes_mem.live.correlation import (
 )
 from bayes_mem.live.return_model import ReturnModel, to_log_returns
 from bayes_mem.live.sizing import cvar_position_limit, kelly_binary
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayes_mem.live.engine import TradingEngine
 
 _TINY, _HUGE = float(np.finfo(float).smallest_subnormal), float(np.finfo(float).max)
 RISKMETRICS_LAMBDA = 0.94  # EWMA decay used to standardise raw returns in the facades
@@ -53,7 +62,9 @@ class DynamicCVaREngine:
         n_draws: int = 200,
         refit_every: int = 20,
         rng: int | np.random.Generator | None = None,
+        engine: TradingEngine | None = None,
     ) -> None:
+        self.engine = engine
         self.alpha = check_level(confidence_level, "confidence_level")
         self.time_window = check_int(time_window, "time_window", minimum=100)
         if returns_kind not in ("log", "simple"):
@@ -86,7 +97,10 @@ class DynamicCVaREngine:
         return self._model
 
     def conditional_risk(self, symbol_returns: Any) -> dict[str, float]:
-        """VaR/ES of tomorrow's return (loss fractions) with the ES credible band."""
+        """VaR/ES of tomorrow's return (loss fractions) with the ES credible band. With an
+        engine, ``symbol_returns`` is the symbol's name."""
+        if self.engine is not None:
+            return self._engine_risk(symbol_returns)
         r = as_float_array(symbol_returns, "symbol_returns")
         if sum(d > 1 for d in r.shape) > 1:  # (T,), (T, 1) or (1, T): one series
             raise ValueError(f"symbol_returns must be one series, got shape {r.shape}")
@@ -95,6 +109,19 @@ class DynamicCVaREngine:
             raise ValueError(f"need at least time_window={self.time_window} returns, got {r.size}")
         log_r = to_log_returns(r, self.returns_kind)
         return self._model_for(log_r).risk(self.alpha).as_dict("symbol")
+
+    def _engine_risk(self, symbol: Any) -> dict[str, float]:
+        from bayes_mem.live.engine import UnknownSymbolError
+
+        if not isinstance(symbol, str):
+            raise TypeError(
+                "an engine-backed DynamicCVaREngine takes the symbol's name, got "
+                f"{type(symbol).__name__}"
+            )
+        model = self.engine.model
+        if model is None or symbol not in model.symbols:
+            raise UnknownSymbolError(f"unknown symbol {symbol!r}: not in the engine's return model")
+        return model.risk(self.alpha).as_dict(symbol)
 
     def calculate_cvar_limit(
         self, symbol_returns: Any, portfolio_value: float, max_portfolio_risk: float = 0.02
@@ -124,9 +151,17 @@ class DynamicCVaREngine:
 class CorrelationRiskAdjuster:
     """Correlation-aware limits (seed plan names) on volatility-standardised returns."""
 
-    def __init__(self, lookback: int = 60) -> None:
+    def __init__(self, lookback: int = 60, *, engine: TradingEngine | None = None) -> None:
         self.lookback = check_int(lookback, "lookback", minimum=BREAKDOWN_WINDOW + 2)
         self.correlation_matrix: np.ndarray | None = None
+        self.engine = engine
+
+    def _engine_correlation(self) -> np.ndarray:
+        corr = self.engine._market.correlation()
+        if corr is None:
+            raise ValueError("the engine has no correlation yet (it needs 2 symbols and 20 days)")
+        self.correlation_matrix = corr
+        return corr
 
     def _standardised(self, returns_df: Any) -> np.ndarray:
         x = as_float_array(returns_df, "returns_df")
@@ -140,7 +175,10 @@ class CorrelationRiskAdjuster:
 
     def calculate_portfolio_correlation_risk(self, returns_df: Any) -> float:
         """The plan's concentration score in [0, 1] from the shrunk correlation of the last
-        ``lookback`` days of standardised returns."""
+        ``lookback`` days of standardised returns (with an engine and ``returns_df=None``: the
+        engine's correlation)."""
+        if self.engine is not None and returns_df is None:
+            return concentration(self._engine_correlation()).score
         z = self._standardised(returns_df)[-self.lookback :]
         corr, _ = shrunk_correlation(z)
         self.correlation_matrix = corr
@@ -150,8 +188,12 @@ class CorrelationRiskAdjuster:
         """Evidence in [0, 1] (1 - the combined p-value of :func:`correlation_breakdown`: Jennrich's
         test and the average-correlation shift) that the last 20 days' correlation differs from
         the ``lookback`` days before. ``threshold`` is accepted for the plan's
-        signature; the score is a calibrated test, not a thresholded shift."""
+        signature; the score is a calibrated test, not a thresholded shift. With an engine and
+        ``returns_df=None``: the engine's latest test (run at each end of day; 0 before any)."""
         check_probability_open(threshold, "threshold")
+        if self.engine is not None and returns_df is None:
+            score = self.engine._market.breakdown_score
+            return 0.0 if score is None else score
         z = self._standardised(returns_df)
         if z.shape[0] < BREAKDOWN_WINDOW + 3:
             raise ValueError(f"need more than {BREAKDOWN_WINDOW + 2} days, got {z.shape[0]}")

@@ -5,17 +5,27 @@ the default prior, after 7 wins and 3 losses the sampled probability follows Bet
 plan's sketch added the prior twice), and ``sharpe`` is the per-trade PnL Sharpe ratio.
 Signals are registered on first use in one family, ``"default"``, whose prior is
 ``Beta(alpha_prior, beta_prior)``; use :attr:`decider` for families and the full API.
+
+Backed by a :class:`~bayes_mem.live.engine.TradingEngine` (``engine=``), the facade uses the
+engine's decider, so its draws see the nightly family priors, and outcomes go through
+:meth:`TradingEngine.settle` (stored first, counted once, in the engine's win rates and, when a
+``notional`` is given, its payoff sizes). A signal the engine does not know is registered in the
+``"default"`` family, as without an engine.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bayes_mem.live._validate import check_probability_open
 from bayes_mem.live.decider import Decider, check_outcome
 from bayes_mem.live.priors import BetaPrior
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayes_mem.live.engine import TradingEngine
 
 DEFAULT_FAMILY = "default"
 
@@ -30,10 +40,16 @@ class ThompsonSamplingDecider:
         *,
         discount: float = 1.0,
         rng: int | np.random.Generator | None = None,
+        engine: TradingEngine | None = None,
     ) -> None:
-        self.decider = Decider(
-            {DEFAULT_FAMILY: BetaPrior(alpha_prior, beta_prior)}, discount=discount, rng=rng
-        )
+        prior = BetaPrior(alpha_prior, beta_prior)
+        self.engine = engine
+        if engine is None:
+            self.decider = Decider({DEFAULT_FAMILY: prior}, discount=discount, rng=rng)
+            return
+        self.decider = engine.decider
+        if DEFAULT_FAMILY not in self.decider.families:
+            self.decider.add_family(DEFAULT_FAMILY, prior)
 
     @property
     def alpha_prior(self) -> float:
@@ -44,7 +60,11 @@ class ThompsonSamplingDecider:
         return self.decider.families[DEFAULT_FAMILY].b
 
     def register_signal(self, signal_name: str) -> None:
-        """Register a signal (idempotent)."""
+        """Register a signal (idempotent; with an engine, stored first)."""
+        if self.engine is not None:
+            if signal_name not in self.decider:
+                self.engine.register(signal_name, DEFAULT_FAMILY)
+            return
         self.decider.register(signal_name, DEFAULT_FAMILY)
 
     def decide_execute(self, signal_name: str, base_confidence: float = 0.5) -> tuple[bool, float]:
@@ -59,14 +79,27 @@ class ThompsonSamplingDecider:
         return self.decider.decide(signal_name, threshold=threshold)
 
     def update_signal_result(
-        self, signal_name: str, won: bool, pnl_amount: float, trade_id: str | int | None = None
+        self,
+        signal_name: str,
+        won: bool,
+        pnl_amount: float,
+        trade_id: str | int | None = None,
+        *,
+        notional: float | None = None,
     ) -> None:
-        """Record a settled trade's outcome (``pnl_amount`` in currency)."""
+        """Record a settled trade's outcome (``pnl_amount`` in currency; ``notional``, the
+        position's value, lets an engine learn the payoff size per unit notional)."""
         won, pnl, tid = check_outcome(won, pnl_amount, trade_id)  # refuse before registering
         if tid is not None and self.decider.seen_trade(tid):
             raise ValueError(f"trade_id {tid!r} was already recorded")
         if signal_name not in self.decider:
             self.register_signal(signal_name)
+        if self.engine is not None:
+            self.engine.settle(
+                tid or f"auto-{uuid.uuid4().hex}", won=won, pnl=pnl, notional=notional,
+                signal=signal_name,
+            )  # fmt: skip
+            return
         self.decider.record(signal_name, won, pnl, tid)
 
     def get_signal_quality_metrics(self, signal_name: str) -> dict[str, Any]:

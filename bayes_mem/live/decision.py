@@ -1,0 +1,135 @@
+"""What the engine answers when a signal fires: a sized, explained :class:`Decision`.
+
+A decision says whether to act, in which direction and how much: ``notional`` is the position's
+value in the account currency (0 when the engine does not act), ``quantity`` the number of units
+when the caller gave a price. It carries everything it was made from, so it can be explained to
+a trader and logged for an analyst:
+
+- ``p_win``: the sampled win probability (the Thompson draw the act rule used);
+- ``limits``: each sizing rule's notional limit (currency), e.g. ``{"cvar": 41_000.0,
+  "kelly": 23_500.0, "portfolio_es": 60_000.0}``; the smallest one is ``binding``;
+- ``factors``: each multiplicative cut in [0, 1] applied after the limits, e.g.
+  ``{"breakdown": 0.9, "regime": 1.0}``;
+- ``detail``: per module, the numbers behind its answer (ES per unit notional over the holding
+  period, the posterior mean win and loss sizes, the position's marginal portfolio ES ...).
+
+``notional = min(limits) x prod(factors)`` when the rule acts. :meth:`Decision.to_dict` is the
+machine-readable form that the engine logs; :meth:`Decision.explain` the one-line story.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+SIDES = ("long", "short")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One signal decision. Units: currency for ``notional`` and ``limits``; ``quantity`` in
+    units of the instrument (``notional / price``, rounded down) when a price was given."""
+
+    id: str  # the trade id to settle this decision with (the decision key when one was given)
+    config: str  # the engine configuration that made it ("live", "shadow" ...)
+    signal: str
+    family: str
+    symbol: str
+    side: str  # "long" or "short"
+    horizon: int  # expected holding period, days
+    act: bool
+    notional: float  # currency, >= 0; 0 when not acting
+    quantity: float | None
+    price: float | None
+    p_win: float  # the sampled win probability
+    rule: str  # the decision rule that decided (e.g. "thompson", "threshold")
+    binding: str | None  # which limit bound ("cvar", "kelly", "portfolio_es", "fixed" ...)
+    limits: dict[str, float] = field(default_factory=dict)
+    factors: dict[str, float] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+    prior_version: int | None = None
+    key: str | None = None
+    reason: str = ""  # why not acting, when not acting
+
+    @property
+    def direction(self) -> int:
+        """+1 for a long, -1 for a short."""
+        return 1 if self.side == "long" else -1
+
+    @property
+    def signed_notional(self) -> float:
+        """Notional with the direction's sign (currency)."""
+        return self.direction * self.notional
+
+    def explain(self) -> str:
+        """One line: the rule's verdict, each limit, each factor and the result."""
+        head = (
+            f"{self.signal} -> {self.side} {self.symbol} ({self.horizon}d): "
+            f"{self.rule} p={self.p_win:.3f}"
+        )
+        if not self.act:
+            return f"{head}; no trade ({self.reason or 'rule declined'})"
+        parts = [head]
+        if self.limits:
+            parts.append(
+                "limits "
+                + ", ".join(
+                    f"{k} {_money(v)}{' *' if k == self.binding else ''}"
+                    for k, v in self.limits.items()
+                )
+            )
+        cuts = [f"{k} x{v:.3f}" for k, v in self.factors.items() if v != 1.0]
+        if cuts:
+            parts.append(", ".join(cuts))
+        size = f"-> {self.notional:,.2f}"
+        if self.quantity is not None:
+            size += f" ({self.quantity:g} units at {self.price:g})"
+        parts.append(size)
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (infinities as ``None``): what the engine logs."""
+        return {
+            "id": self.id,
+            "config": self.config,
+            "signal": self.signal,
+            "family": self.family,
+            "symbol": self.symbol,
+            "side": self.side,
+            "horizon": self.horizon,
+            "act": self.act,
+            "notional": self.notional,
+            "quantity": self.quantity,
+            "price": self.price,
+            "p_win": self.p_win,
+            "rule": self.rule,
+            "binding": self.binding,
+            "limits": {k: _finite(v) for k, v in self.limits.items()},
+            "factors": dict(self.factors),
+            "detail": _json_ready(self.detail),
+            "prior_version": self.prior_version,
+            "key": self.key,
+            "reason": self.reason,
+            "explain": self.explain(),
+        }
+
+
+def _money(v: float) -> str:
+    return "unlimited" if math.isinf(v) else f"{v:,.0f}"
+
+
+def _finite(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _json_ready(value.item())
+    return value

@@ -1,0 +1,1148 @@
+"""The trader's engine: one object from a signal to a sized, explained, recorded decision.
+
+:class:`TradingEngine` is the only object a trader needs. It holds the live state that the
+nightly prior set seeds (the win-rate decider with the family priors applied, the payoff model,
+the return model rolled forward to today, the regime detector and the correlation of the model's
+normal scores) and answers five events, each thread-safe:
+
+``bar(date, returns)``
+    one day's log returns for (some of) the symbols: the return model's variance state, the
+    regime detector and the correlation window move forward; with a store, the returns are stored
+    first (the nightly job fits on them).
+``signal(signal, symbol, side, horizon, key=..., price=...)``
+    a signal fired: returns a :class:`~bayes_mem.live.decision.Decision` (act, side, notional in
+    currency, quantity when a price is given, the sampled win probability, every limit and
+    factor, which limit bound, ``explain()``). An acted decision opens a position in the engine's
+    book under ``decision.id`` (the ``key`` when given). The decision is logged (a background
+    writer; the hot path never waits for SQL).
+``settle(trade_id, won=, pnl=, notional=)``
+    a trade closed: the outcome is stored durably first (refused if the id was stored before),
+    then counted in memory (win rate, payoff sizes per unit notional), once.
+``end_of_day(date)``
+    the day's risk, correlation, regime, portfolio and signal-quality metrics go to the store; the
+    day's realised PnL per configuration is kept for the A/B comparison.
+``refresh()``
+    a newly activated prior set is picked up atomically: the new state is built aside (model
+    rolled forward from the set's ``data_through`` through the stored returns, detector and
+    correlation primed) and swapped in under the lock, so no decision sees half of two sets. The
+    decider keeps its raw counts (nothing counted twice). A bad set keeps the old one; the reason
+    is logged and kept in :attr:`TradingEngine.last_refresh_error`.
+
+How a decision is made is an :class:`EngineConfig` of pluggable modules
+(:mod:`bayes_mem.live.modules`): the decision rule, the risk budget, Kelly, the portfolio-ES
+(correlation) limit and the regime cut, each ``enabled`` or not, each replaceable by a user's
+implementation of its protocol. :meth:`EngineConfig.baseline` is the seed plan's trader (raw win
+rate >= 0.5, fixed dollars per symbol) as one configuration of the same engine. A ``shadow``
+configuration runs on the same events without trading: both decision streams are logged and
+:meth:`TradingEngine.daily_pnl` feeds :class:`~bayes_mem.evaluation.abtest.StrategyABTest`.
+
+Units: returns are daily log returns (fractions); notionals, PnL and portfolio value in the account
+currency; ``horizon`` in trading days; budgets are fractions of portfolio value.
+
+The engine module imports numpy and scipy only. :meth:`TradingEngine.open` reads a store
+(:class:`bayes_mem.store.Store`, SQLAlchemy) and is the one place where the store is imported,
+lazily; an engine built from parts (tests, backtests) needs no store at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bayes_mem.live._validate import (
+    check_bool,
+    check_int,
+    check_name,
+    check_positive,
+    check_real,
+    check_trade_id,
+)
+from bayes_mem.live.correlation import concentration, correlation_breakdown, shrunk_correlation
+from bayes_mem.live.decider import Decider, UnknownSignalError, check_outcome
+from bayes_mem.live.decision import SIDES, Decision
+from bayes_mem.live.gjr_garch import fit_laplace, variance_path
+from bayes_mem.live.modules import (
+    CVaRBudget,
+    DecisionRule,
+    FixedBudget,
+    KellyLimit,
+    PortfolioESLimit,
+    RegimeCut,
+    SizingFactor,
+    SizingLimit,
+    ThompsonRule,
+    ThresholdRule,
+)
+from bayes_mem.live.payoff import PayoffModel
+from bayes_mem.live.portfolio import EulerES
+from bayes_mem.live.prior_set import ActivePriorSet, PriorSet
+from bayes_mem.live.priors import BetaPrior
+from bayes_mem.live.return_model import ReturnModel, to_log_returns
+
+log = logging.getLogger(__name__)
+
+CORRELATION_WINDOW = 120  # days of normal scores behind the correlation estimate
+BREAKDOWN_WINDOW = 20  # the recent days the breakdown test compares with the rest
+HISTORY_DAYS = 500  # days of returns kept in memory (re-priming after a refresh)
+MIN_FALLBACK_DAYS = 250  # history a symbol needs for the default (Laplace) model
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+class UnknownSymbolError(ValueError, KeyError):
+    """A symbol the engine's return model does not cover."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UnknownTradeError(ValueError, KeyError):
+    """A trade id the engine has no open decision for (and no signal was named)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+# ---------------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class EngineConfig:
+    """Which modules make a decision (see :mod:`bayes_mem.live.modules`). ``None`` or a module
+    with ``enabled=False`` switches a slot off; ``rule`` is required, and at least one of
+    ``budget`` and ``kelly`` must be on (a size needs a base). ``pooled_priors``: apply the
+    nightly family priors to the win rates (off: flat Beta(1, 1) per family)."""
+
+    name: str = "live"
+    rule: DecisionRule = field(default_factory=ThompsonRule)
+    budget: SizingLimit | None = field(default_factory=CVaRBudget)
+    kelly: SizingLimit | None = field(default_factory=KellyLimit)
+    correlation: SizingLimit | None = field(default_factory=PortfolioESLimit)
+    regime: SizingFactor | None = field(default_factory=RegimeCut)
+    pooled_priors: bool = True
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "config name")
+        if not isinstance(self.rule, DecisionRule) or not self.rule.enabled:
+            raise TypeError(f"rule must be an enabled DecisionRule, got {self.rule!r}")
+        for slot, proto in (
+            ("budget", SizingLimit),
+            ("kelly", SizingLimit),
+            ("correlation", SizingLimit),
+            ("regime", SizingFactor),
+        ):
+            module = getattr(self, slot)
+            if module is not None and not isinstance(module, proto):
+                raise TypeError(
+                    f"{slot} must implement {proto.__name__} (or be None), got {module!r:.80}"
+                )
+        if not self.limits_on():
+            raise ValueError("a configuration needs a budget or a Kelly limit (a base size)")
+        check_bool(self.pooled_priors, "pooled_priors")
+
+    def limits_on(self) -> tuple[SizingLimit, ...]:
+        """The enabled sizing limits that set a base size (budget, Kelly)."""
+        return tuple(m for m in (self.budget, self.kelly) if m is not None and m.enabled)
+
+    def without(self, *slots: str, name: str | None = None) -> EngineConfig:
+        """This configuration with the named slots switched off (``"pooled"`` for the family
+        priors): the ablations ``ours-no_<slot>``."""
+        changes: dict[str, Any] = {}
+        for slot in slots:
+            if slot == "pooled":
+                changes["pooled_priors"] = False
+            elif slot in ("budget", "kelly", "correlation", "regime"):
+                changes[slot] = None
+            else:
+                raise ValueError(
+                    f"unknown slot {slot!r}; slots: budget, kelly, correlation, regime, pooled"
+                )
+        return replace(self, name=name or f"{self.name}-no_{'_'.join(slots)}", **changes)
+
+    @classmethod
+    def baseline(
+        cls, *, per_symbol: float = 750.0, threshold: float = 0.5, name: str = "baseline"
+    ) -> EngineConfig:
+        """The seed plan's trader: act when the raw running win rate is >= ``threshold`` (0.5
+        before any outcome), a fixed ``per_symbol`` currency split over the symbol's signals."""
+        return cls(
+            name=name,
+            rule=ThresholdRule(threshold),
+            budget=FixedBudget(per_symbol),
+            kelly=None,
+            correlation=None,
+            regime=None,
+            pooled_priors=False,
+        )
+
+
+# ---------------------------------------------------------------------------------- state
+@dataclass
+class _Position:
+    signal: str
+    symbol: str
+    side: str
+    notional: float  # currency, >= 0
+    act: bool
+
+
+class _Market:
+    """What every configuration shares: the return model, the regime detector, the normal-score
+    window and the caches built from them (invalidated by each bar)."""
+
+    def __init__(
+        self,
+        model: ReturnModel | None,
+        detector: Any = None,
+        scores: np.ndarray | None = None,
+        prior_set: PriorSet | None = None,
+    ) -> None:
+        self.model = model
+        self.symbols: tuple[str, ...] = () if model is None else model.symbols
+        self.pos = {s: i for i, s in enumerate(self.symbols)}
+        self.detector = detector
+        self.prior_set = prior_set
+        n = len(self.symbols)
+        self.scores: deque[np.ndarray] = deque(maxlen=CORRELATION_WINDOW)
+        if scores is not None:
+            for row in scores[-CORRELATION_WINDOW:]:
+                self.scores.append(np.asarray(row, dtype=float))
+        self.p_change = np.zeros(n)
+        if detector is not None and scores is not None:
+            for row in scores:
+                self.p_change = np.asarray(detector.update(np.asarray(row, float)).p_change)
+        self.breakdown_score: float | None = None
+        self.breakdown_p: float | None = None
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._vol: np.ndarray | None = None
+        self._corr: np.ndarray | None = None
+        self._corr_ready = False
+        self._euler: dict[float, EulerES | None] = {}
+
+    def volatility(self) -> np.ndarray:
+        if self._vol is None:
+            self._vol = self.model.volatility()
+        return self._vol
+
+    def correlation(self) -> np.ndarray | None:
+        """Shrunk normal-scores correlation of the window; None with < 2 symbols or 20 days."""
+        if not self._corr_ready:
+            self._corr_ready = True
+            self._corr = None
+            if len(self.symbols) >= 2 and len(self.scores) >= 20:
+                panel = np.asarray(self.scores)
+                if np.all(np.ptp(panel, axis=0) > 0):
+                    self._corr, _ = shrunk_correlation(panel)
+        return self._corr
+
+    def euler(self, level: float) -> EulerES | None:
+        if level not in self._euler:
+            corr = self.correlation()
+            self._euler[level] = (
+                None if corr is None else EulerES.from_model(self.model, corr, level=level)
+            )
+        return self._euler[level]
+
+
+class SignalContext:
+    """What a module sees of one signal event and of the engine's state (read-only accessors;
+    draws use the decision's generator, so a keyed decision is reproducible)."""
+
+    __slots__ = (
+        "_draws",
+        "_engine",
+        "_p",
+        "direction",
+        "family",
+        "horizon",
+        "key",
+        "price",
+        "rng",
+        "side",
+        "signal",
+        "symbol",
+    )
+
+    def __init__(
+        self,
+        engine: TradingEngine,
+        signal: str,
+        family: str,
+        symbol: str,
+        side: str,
+        horizon: int,
+        key: str | None,
+        price: float | None,
+        rng: np.random.Generator,
+    ) -> None:
+        self._engine = engine
+        self.signal = signal
+        self.family = family
+        self.symbol = symbol
+        self.side = side
+        self.direction = 1 if side == "long" else -1
+        self.horizon = horizon
+        self.key = key
+        self.price = price
+        self.rng = rng
+        self._p: float | None = None
+        self._draws: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def portfolio_value(self) -> float:
+        """Capital the budgets and Kelly refer to (currency)."""
+        return self._engine.portfolio_value
+
+    def draw_win_probability(self) -> float:
+        """One posterior draw of the signal's win probability (drawn once per decision)."""
+        if self._p is None:
+            _, self._p = self._engine.decider.decide(self.signal, rng=self.rng)
+        return self._p
+
+    def win_probability_mean(self) -> float:
+        post = self._engine.decider.posterior(self.signal)
+        return post.a / (post.a + post.b)
+
+    def raw_counts(self) -> tuple[int, int]:
+        """Settled ``(wins, trades)`` of the signal, undecayed."""
+        return self._engine._raw.get(self.signal, (0, 0))
+
+    def payoff_draws(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` joint posterior draws of the mean win and loss sizes per unit notional; a
+        family without history falls back to the mean absolute h-day return of the symbol."""
+        got = self._draws.get(n)
+        if got is None:
+            scale = self.typical_move()
+            got = self._engine.payoff.draws(
+                self.signal, n, self.rng, fallback_win=scale, fallback_loss=scale
+            )
+            self._draws[n] = got
+        return got
+
+    def typical_move(self) -> float:
+        """Mean absolute log return over the holding period under the model, ``sqrt(2 / pi) x
+        vol x sqrt(h)`` (normal approximation), as a fraction."""
+        m = self._engine._market
+        if m.model is None:
+            return 0.01 * math.sqrt(self.horizon)
+        return _SQRT_2_OVER_PI * float(m.volatility()[m.pos[self.symbol]]) * math.sqrt(self.horizon)
+
+    def position_risk(self, level: float) -> tuple[float, float]:
+        """``(VaR, ES)`` over the holding period on this side, loss fractions of notional."""
+        model = self._engine._market.model
+        if model is None:
+            raise UnknownSymbolError(
+                f"no return model: cannot size {self.symbol!r} by risk (no prior set, no history)"
+            )
+        return model.position_risk(self.symbol, level=level, side=self.side, horizon=self.horizon)
+
+    def signals_on_symbol(self) -> int:
+        return self._engine._per_symbol.get(self.symbol, 1)
+
+    def euler(self, level: float) -> EulerES | None:
+        return self._engine._market.euler(level)
+
+    def book(self) -> dict[str, float]:
+        """The open book: symbol -> signed notional (currency), this configuration's own."""
+        return self._engine._exposure
+
+    def breakdown_score(self) -> float | None:
+        return self._engine._market.breakdown_score
+
+    def p_change(self) -> float | None:
+        m = self._engine._market
+        if m.detector is None:
+            return None
+        return float(m.p_change[m.pos[self.symbol]])
+
+
+# ---------------------------------------------------------------------------------- engine
+class TradingEngine:
+    """See the module docstring. Build with :meth:`open` (models directory + store) or from parts.
+
+    Parameters
+    ----------
+    decider : the win-rate decider (its families and signals; priors as they should be used).
+    model : the live return model (``None``: no risk-based sizing possible).
+    portfolio_value : capital, currency.
+    config : :class:`EngineConfig` (default: every module on).
+    payoff : :class:`~bayes_mem.live.payoff.PayoffModel` (default: empty, pooled per family).
+    prior_set : the prior set the state came from (its version goes into each decision).
+    signal_symbols : signal -> the symbol it trades (optional; known links are checked).
+    scores : (T, N) normal scores of recent days to prime correlation and regime.
+    detector : a :class:`~bayes_mem.live.changepoint.NormalGammaBOCPD` over ``model.symbols``.
+    store : a :class:`bayes_mem.store.Store` (or any object with its methods) for outcomes,
+        returns and metrics; ``None`` keeps everything in memory.
+    log_decision : callable taking each :class:`Decision` (e.g. a background writer's ``put``);
+        must not block.
+    shadow : a second :class:`EngineConfig` run on the same events without trading.
+    seed : seeds the engine's generator and keyed decisions.
+    """
+
+    def __init__(
+        self,
+        decider: Decider,
+        model: ReturnModel | None,
+        *,
+        portfolio_value: float,
+        config: EngineConfig | None = None,
+        payoff: PayoffModel | None = None,
+        prior_set: PriorSet | None = None,
+        signal_symbols: Mapping[str, str] | None = None,
+        scores: np.ndarray | None = None,
+        detector: Any = None,
+        store: Any = None,
+        log_decision: Callable[[Decision], None] | None = None,
+        shadow: EngineConfig | None = None,
+        seed: int = 0,
+        history: Sequence[tuple[dt.date, Mapping[str, float]]] = (),
+        last_date: dt.date | None = None,
+        _market: _Market | None = None,
+    ) -> None:
+        if not isinstance(decider, Decider):
+            raise TypeError(f"decider must be a Decider, got {type(decider).__name__}")
+        self.config = EngineConfig() if config is None else config
+        if not isinstance(self.config, EngineConfig):
+            raise TypeError(f"config must be an EngineConfig, got {type(config).__name__}")
+        self.portfolio_value = check_positive(portfolio_value, "portfolio_value")
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.decider = decider
+        self.payoff = PayoffModel() if payoff is None else payoff
+        for s in decider.signals:
+            if s not in self.payoff:
+                self.payoff.register(s, decider.family_of(s))
+        self.store = store
+        self.log_decision = log_decision
+        self._market = _market or _Market(model, detector, scores, prior_set)
+        self._lock = threading.RLock()
+        self._settle_lock = threading.Lock()
+        self._rng = np.random.default_rng([self.seed, 1])
+        self._raw: dict[str, tuple[int, int]] = {}
+        self._open: dict[str, _Position] = {}
+        self._exposure: dict[str, float] = {}
+        self._links: dict[str, str] = {}
+        self._per_symbol: dict[str, int] = {}
+        for sig, sym in (signal_symbols or {}).items():
+            self._link(sig, sym)
+        self._day_pnl = 0.0
+        self._daily: list[tuple[dt.date, float]] = []
+        self._history: deque[tuple[dt.date, dict[str, float]]] = deque(
+            ((d, dict(r)) for d, r in history), maxlen=HISTORY_DAYS
+        )
+        self.last_date = (
+            last_date
+            if last_date is not None
+            else (self._history[-1][0] if self._history else None)
+        )
+        self._active: ActivePriorSet | None = None
+        self.last_refresh_error: str | None = None
+        self.shadow: TradingEngine | None = None
+        if shadow is not None:
+            self.shadow = self._spawn(shadow)
+        if self.config.pooled_priors is False and prior_set is not None and _market is None:
+            pass  # the caller built the decider with the priors it wants
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def open(
+        cls,
+        models: str | Path,
+        store: Any,
+        *,
+        portfolio_value: float,
+        config: EngineConfig | None = None,
+        shadow: EngineConfig | None = None,
+        seed: int = 0,
+        log_decisions: bool = True,
+        history_days: int = 250,
+    ) -> TradingEngine:
+        """Open the engine on a model registry and a store (a :class:`bayes_mem.store.Store`, or
+        an SQLAlchemy URL). Loads the active prior set (verified; none: flat family priors and the
+        documented default return model, a Laplace fit of each stored symbol), restores the
+        decider and the payoff model from every stored outcome with the family priors applied,
+        rolls each symbol's published variance state forward through every return stored after
+        the set's ``data_through``, and primes correlation and regime from the last
+        ``history_days`` stored days. With ``log_decisions``, decisions go to the store's
+        ``decisions`` table through a background writer (:meth:`close` flushes it)."""
+        from bayes_mem.store import Store
+        from bayes_mem.store.writer import DecisionWriter
+
+        if isinstance(store, str):
+            store = Store(store)
+        check_int(history_days, "history_days", minimum=BREAKDOWN_WINDOW + 2)
+        active = ActivePriorSet(models)
+        active.refresh()
+        if active.last_error:
+            log.warning("active prior set refused: %s; opening without it", active.last_error)
+        prior_set = active.current
+        config = EngineConfig() if config is None else config
+        decider, payoff, raw = _restore_learning(store, prior_set, config)
+        panel = store.returns_panel()
+        model, scores, detector = _build_market_state(prior_set, panel, history_days, seed)
+        writer = DecisionWriter(store) if log_decisions else None
+        engine = cls(
+            decider,
+            model,
+            portfolio_value=portfolio_value,
+            config=config,
+            payoff=payoff,
+            prior_set=prior_set,
+            signal_symbols=store.signal_symbols(),
+            scores=scores,
+            detector=detector,
+            store=store,
+            log_decision=None if writer is None else writer.put,
+            shadow=None,
+            seed=seed,
+            history=_panel_history(panel, HISTORY_DAYS),
+        )
+        engine._writer = writer
+        engine._raw = raw
+        engine._active = active
+        if shadow is not None:
+            engine.shadow = engine._spawn(shadow, store=store)
+        return engine
+
+    def _spawn(self, config: EngineConfig, store: Any = None) -> TradingEngine:
+        """A shadow engine: same market state (not updated twice), its own decider copy, payoff
+        copy and book; records nothing durable."""
+        decider = Decider.from_json(self.decider.to_json())
+        ps = self._market.prior_set
+        if ps is not None:
+            _apply_priors(decider, ps, config.pooled_priors)
+        shadow = TradingEngine(
+            decider,
+            None,
+            portfolio_value=self.portfolio_value,
+            config=config,
+            payoff=PayoffModel.from_dict(self.payoff.to_dict()),
+            store=None,
+            log_decision=self.log_decision,
+            seed=self.seed,
+            _market=self._market,
+        )
+        shadow._raw = dict(self._raw)
+        shadow._links = self._links
+        shadow._per_symbol = self._per_symbol
+        return shadow
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self._market.symbols
+
+    @property
+    def prior_set(self) -> PriorSet | None:
+        return self._market.prior_set
+
+    @property
+    def prior_version(self) -> int | None:
+        ps = self._market.prior_set
+        return None if ps is None else ps.version
+
+    @property
+    def model(self) -> ReturnModel | None:
+        return self._market.model
+
+    def book(self) -> dict[str, float]:
+        """Open exposure per symbol: signed notional, currency (a copy)."""
+        with self._lock:
+            return dict(self._exposure)
+
+    def open_positions(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {k: vars(p).copy() for k, p in self._open.items() if p.act}
+
+    # ------------------------------------------------------------------ registration
+    def register(self, signal: str, family: str, symbol: str | None = None) -> None:
+        """Register a signal in a family (stored first), optionally linked to the symbol it
+        trades. Registering the same signal again is a no-op; another family or symbol is an
+        error, nothing changed."""
+        check_name(signal)
+        check_name(family, "family name")
+        if symbol is not None:
+            check_name(symbol, "symbol")
+            linked = self._links.get(signal)
+            if linked is not None and linked != symbol:
+                raise ValueError(f"signal {signal!r} trades {linked!r}, not {symbol!r}")
+        with self._lock:
+            if signal in self.decider and self.decider.family_of(signal) != family:
+                raise ValueError(
+                    f"signal {signal!r} is registered in family "
+                    f"{self.decider.family_of(signal)!r}, not {family!r}"
+                )
+            if family not in self.decider.families:
+                self.decider.add_family(family)
+                if self.shadow is not None:
+                    self.shadow.decider.add_family(family)
+            if self.store is not None:
+                self.store.register_signals({signal: family})
+                if symbol is not None:
+                    self.store.link_signals({signal: symbol})
+            for eng in self._engines():
+                eng.decider.register(signal, family)
+                if signal not in eng.payoff:
+                    eng.payoff.register(signal, family)
+            if symbol is not None:
+                self._link(signal, symbol)
+
+    def _link(self, signal: str, symbol: str) -> None:
+        if self._links.get(signal) == symbol:
+            return
+        self._links[signal] = symbol
+        self._per_symbol[symbol] = self._per_symbol.get(symbol, 0) + 1
+
+    def _engines(self) -> list[TradingEngine]:
+        return [self] if self.shadow is None else [self, self.shadow]
+
+    # ------------------------------------------------------------------ events: bar
+    def bar(self, date: dt.date, returns: Mapping[str, float], *, kind: str = "log") -> None:
+        """One day's returns (a mapping symbol -> return; symbols that did not trade are left
+        out). ``date`` must be after every date seen. With a store, the returns are stored first;
+        then the return model, regime detector and correlation window move forward."""
+        date = _check_date(date)
+        if not isinstance(returns, Mapping) or not returns:
+            raise TypeError(
+                f"returns must be a non-empty mapping symbol -> return, got {returns!r:.80}"
+            )
+        m = self._market
+        unknown = [s for s in returns if s not in m.pos]
+        if unknown:
+            raise UnknownSymbolError(
+                f"returns for unknown symbols {unknown[:5]!r}; the model covers {len(m.pos)} "
+                f"symbols"
+            )
+        values = []
+        for s, v in returns.items():
+            values.append(check_real(v, f"return of {s!r}"))
+        log_r = to_log_returns(np.array(values), kind)
+        day = dict(zip(returns, log_r.tolist(), strict=True))
+        with self._lock:
+            if self.last_date is not None and date <= self.last_date:
+                raise ValueError(
+                    f"bar for {date.isoformat()} is not after the last bar "
+                    f"({self.last_date.isoformat()}): dates must increase"
+                )
+            if self.store is not None:
+                _store_returns(self.store, date, day)
+            m.model.update(day, kind="log")
+            row = np.zeros(len(m.symbols))
+            scores = m.model.last_normal_score()
+            idx = np.fromiter((m.pos[s] for s in day), np.intp, len(day))
+            row[idx] = scores[idx]
+            m.scores.append(row)
+            if m.detector is not None:
+                m.p_change = np.asarray(m.detector.update(row).p_change)
+            m._invalidate()
+            self._history.append((date, day))
+            self.last_date = date
+            if self.shadow is not None:
+                self.shadow.last_date = date
+
+    # ------------------------------------------------------------------ events: signal
+    def signal(
+        self,
+        signal: str,
+        symbol: str,
+        side: str = "long",
+        horizon: int = 1,
+        *,
+        key: str | None = None,
+        price: float | None = None,
+    ) -> Decision:
+        """Decide and size one fired signal; see the module docstring. ``side`` is ``"long"`` or
+        ``"short"``; ``horizon`` the expected holding period in days; ``key`` the event's unique
+        id (the decision's draws then depend only on the seed, the key and the outcomes so far,
+        and it becomes the trade id); ``price`` gives ``quantity``."""
+        if side not in SIDES:
+            raise ValueError(f"side must be 'long' or 'short', got {side!r}")
+        horizon = check_int(horizon, "horizon", minimum=1)
+        if price is not None:
+            price = check_positive(price, "price")
+        if key is not None:
+            key = check_trade_id(key)
+        with self._lock:
+            decision = self._decide(signal, symbol, side, horizon, key, price)
+            if self.shadow is not None:
+                shadow = self.shadow._decide(signal, symbol, side, horizon, key, price, decision.id)
+            else:
+                shadow = None
+        if self.log_decision is not None:
+            self.log_decision(decision)
+            if shadow is not None:
+                self.log_decision(shadow)
+        return decision
+
+    def _decide(
+        self,
+        signal: str,
+        symbol: str,
+        side: str,
+        horizon: int,
+        key: str | None,
+        price: float | None,
+        decision_id: str | None = None,
+    ) -> Decision:
+        if signal not in self.decider:
+            raise UnknownSignalError(f"unknown signal {signal!r}; register it first")
+        m = self._market
+        if symbol not in m.pos:
+            check_name(symbol, "symbol")
+            raise UnknownSymbolError(
+                f"unknown symbol {symbol!r}: not in the return model"
+                + ("" if m.prior_set is None else f" of prior set v{m.prior_set.version}")
+            )
+        linked = self._links.get(signal)
+        if linked is not None and linked != symbol:
+            raise ValueError(f"signal {signal!r} trades {linked!r}, not {symbol!r}")
+        if decision_id is None:
+            decision_id = key if key is not None else f"d-{uuid.uuid4().hex}"
+            if decision_id in self._open:
+                raise ValueError(f"decision key {decision_id!r} is already an open decision")
+        rng = self._rng if key is None else self._keyed_rng(key)
+        cfg = self.config
+        family = self.decider.family_of(signal)
+        ctx = SignalContext(self, signal, family, symbol, side, horizon, key, price, rng)
+        act, p, rule_detail = cfg.rule.decide(ctx)
+        detail: dict[str, Any] = {cfg.rule.name: rule_detail}
+        limits: dict[str, float] = {}
+        cuts: dict[str, float] = {}
+        binding = None
+        notional = 0.0
+        reason = "" if act else "rule declined"
+        if act:
+            for module in (cfg.budget, cfg.kelly, cfg.correlation):
+                if module is None or not module.enabled:
+                    continue
+                cap, more, d = module.limit(ctx)
+                limits[module.name] = float(cap)
+                cuts.update(more)
+                detail[module.name] = d
+            if cfg.regime is not None and cfg.regime.enabled:
+                f, d = cfg.regime.factor(ctx)
+                cuts[cfg.regime.name] = float(f)
+                detail[cfg.regime.name] = d
+            binding = min(limits, key=limits.__getitem__)
+            notional = limits[binding] * math.prod(cuts.values())
+            if not math.isfinite(notional):
+                raise ValueError(f"no finite limit bound the position (limits: {limits})")
+            if notional <= 0.0:
+                act, reason = False, f"sized to zero by {binding}"
+                notional = 0.0
+        quantity = None
+        if price is not None and act:
+            quantity = float(math.floor(notional / price))
+        decision = Decision(
+            id=decision_id,
+            config=cfg.name,
+            signal=signal,
+            family=family,
+            symbol=symbol,
+            side=side,
+            horizon=horizon,
+            act=act,
+            notional=notional,
+            quantity=quantity,
+            price=price,
+            p_win=float(p),
+            rule=cfg.rule.name,
+            binding=binding,
+            limits=limits,
+            factors=cuts,
+            detail=detail,
+            prior_version=None if m.prior_set is None else m.prior_set.version,
+            key=key,
+            reason=reason,
+        )
+        self._open[decision_id] = _Position(signal, symbol, side, notional, act)
+        if act:
+            self._exposure[symbol] = self._exposure.get(symbol, 0.0) + decision.signed_notional
+        return decision
+
+    def _keyed_rng(self, key: str) -> np.random.Generator:
+        import hashlib
+
+        digest = hashlib.sha256(f"{self.config.name}\x00{key}".encode()).digest()
+        words = np.frombuffer(digest, dtype="<u4").tolist()
+        return np.random.default_rng([self.seed, *words])
+
+    def cancel(self, decision_id: str) -> None:
+        """Forget an acted decision that was not executed (its exposure leaves the book)."""
+        with self._lock:
+            for eng in self._engines():
+                pos = eng._open.pop(decision_id, None)
+                if pos is not None and pos.act:
+                    eng._remove_exposure(pos)
+
+    def _remove_exposure(self, pos: _Position) -> None:
+        left = self._exposure.get(pos.symbol, 0.0) - (
+            pos.notional if pos.side == "long" else -pos.notional
+        )
+        if abs(left) <= 1e-9 * max(1.0, pos.notional):
+            self._exposure.pop(pos.symbol, None)
+        else:
+            self._exposure[pos.symbol] = left
+
+    # ------------------------------------------------------------------ events: settle
+    def settle(
+        self,
+        trade_id: str,
+        *,
+        won: bool,
+        pnl: float,
+        notional: float | None = None,
+        signal: str | None = None,
+        settled_at: dt.datetime | None = None,
+    ) -> None:
+        """Record a closed trade once: stored first (durably; a trade id stored before is
+        refused), then counted in memory. ``pnl`` in currency (>= 0 when won, <= 0 when lost);
+        ``notional`` the position's value (default: the decision's), so the win or loss per unit
+        notional is known. A trade the engine did not decide (opened before a restart, or a
+        shadow trade of a declined signal) needs ``signal=``; without a ``notional`` it counts for
+        the win rate but not for the payoff sizes."""
+        won, pnl, tid = check_outcome(won, pnl, trade_id)
+        if tid is None:
+            raise TypeError("trade_id is required")
+        if notional is not None:
+            notional = check_positive(notional, "notional")
+        with self._settle_lock:
+            with self._lock:
+                pos = self._open.get(tid)
+                if pos is None:
+                    if signal is None:
+                        raise UnknownTradeError(
+                            f"unknown trade {tid!r}: no open decision has this id (name the "
+                            f"signal to record a trade the engine did not decide)"
+                        )
+                    if signal not in self.decider:
+                        raise UnknownSignalError(f"unknown signal {signal!r}; register it first")
+                    sig = signal
+                else:
+                    if signal is not None and signal != pos.signal:
+                        raise ValueError(
+                            f"trade {tid!r} was decided for signal {pos.signal!r}, not {signal!r}"
+                        )
+                    sig = pos.signal
+                if self.decider.seen_trade(tid):
+                    raise ValueError(f"trade {tid!r} was already settled")
+                if notional is None and pos is not None and pos.act:
+                    notional = pos.notional
+            if self.store is not None:  # store first, outside the engine lock
+                self.store.append_outcome(
+                    tid, sig, won, pnl, settled_at=settled_at, notional=notional
+                )
+            with self._lock:
+                size = None if notional is None else abs(pnl) / notional
+                for eng in self._engines():
+                    eng._apply_outcome(tid, sig, won, pnl, size, live=eng is self)
+
+    def _apply_outcome(
+        self, tid: str, signal: str, won: bool, pnl: float, size: float | None, *, live: bool
+    ) -> None:
+        """Count one outcome in memory (lock held). ``size``: the win or loss per unit notional
+        (None: unknown, the payoff model does not see it). A shadow's PnL on the trade is the
+        return per unit notional times its own notional."""
+        self.decider.record(signal, won, pnl, tid)
+        if size is not None:
+            self.payoff.record(signal, won, size)
+        wins, trades = self._raw.get(signal, (0, 0))
+        self._raw[signal] = (wins + int(won), trades + 1)
+        pos = self._open.pop(tid, None)
+        if pos is not None and pos.act:
+            self._remove_exposure(pos)
+            if live:
+                self._day_pnl += pnl
+            elif size is not None:
+                self._day_pnl += (size if won else -size) * pos.notional
+
+    # ------------------------------------------------------------------ events: end of day
+    def end_of_day(self, date: dt.date, *, level: float = 0.975) -> dict[str, Any]:
+        """Close the day: compute and (with a store) write the day's metrics (per-symbol VaR/ES
+        with bands, correlation concentration and the breakdown test, regime p_change, portfolio
+        ES of the open book, each signal's quality); keep the day's realised PnL per
+        configuration. Returns the metrics as a dict."""
+        date = _check_date(date)
+        with self._lock:
+            m = self._market
+            out: dict[str, Any] = {"date": date.isoformat(), "pnl": {}}
+            forecast = None if m.model is None else m.model.risk(level)
+            corr = m.correlation()
+            if corr is not None:
+                conc = concentration(corr)
+                scores = np.asarray(m.scores)
+                if scores.shape[0] >= 2 * BREAKDOWN_WINDOW:
+                    b = correlation_breakdown(
+                        scores[-BREAKDOWN_WINDOW:],
+                        scores[:-BREAKDOWN_WINDOW],
+                        n_sim=99,
+                        rng=np.random.default_rng([self.seed, date.toordinal()]),
+                    )
+                    m.breakdown_score, m.breakdown_p = b.score, b.p_value
+                out["correlation"] = {
+                    "average_correlation": conc.average_correlation,
+                    "concentration_score": conc.score,
+                    "effective_bets": conc.effective_bets,
+                    "breakdown_p": m.breakdown_p,
+                    "breakdown_score": m.breakdown_score,
+                }
+            euler = m.euler(level)
+            book = dict(self._exposure)
+            out["portfolio"] = {
+                "gross_exposure": float(sum(abs(v) for v in book.values())),
+                "portfolio_es": None if euler is None or not book else euler.es(book),
+                "level": level,
+            }
+            out["regime"] = (
+                None
+                if m.detector is None
+                else dict(zip(m.symbols, m.p_change.tolist(), strict=True))
+            )
+            for eng in self._engines():
+                eng._daily.append((date, eng._day_pnl))
+                out["pnl"][eng.config.name] = eng._day_pnl
+                eng._day_pnl = 0.0
+                if eng.decider.clock == "manual":
+                    eng.decider.tick()
+                    eng.payoff.tick()
+            metrics = [self.decider.metrics(s) for s in self.decider.signals]
+        if self.store is not None:
+            if forecast is not None:
+                self.store.log_risk(date, forecast)
+            if "correlation" in out:
+                self.store.log_correlation(date, **out["correlation"])
+            if out["regime"] is not None:
+                self.store.log_regime(date, out["regime"])
+            if out["portfolio"]["portfolio_es"] is not None or book:
+                self.store.log_portfolio(date, **out["portfolio"])
+            if metrics:
+                self.store.log_signal_quality(
+                    dt.datetime.combine(date, dt.time(23, 59), tzinfo=dt.UTC), metrics
+                )
+        return out
+
+    def daily_pnl(self) -> dict[str, list[tuple[dt.date, float]]]:
+        """Realised PnL per closed day, per configuration (live first, then the shadow)."""
+        with self._lock:
+            return {eng.config.name: list(eng._daily) for eng in self._engines()}
+
+    # ------------------------------------------------------------------ refresh
+    def refresh(self) -> bool:
+        """Pick up a newly activated prior set; True when one was loaded. Never raises for a bad
+        set: it is refused, the old one kept, the reason logged and kept in
+        :attr:`last_refresh_error`."""
+        if self._active is None:
+            return False
+        try:
+            changed = self._active.refresh()
+        except Exception as exc:
+            changed, self._active.last_error = False, f"{type(exc).__name__}: {exc}"
+        if not changed:
+            if self._active.last_error:
+                self.last_refresh_error = self._active.last_error
+                log.warning("prior set refresh refused: %s", self._active.last_error)
+            return False
+        ps = self._active.current
+        try:
+            with self._lock:
+                history = list(self._history)
+            panel = _history_panel(history) if self.store is None else self.store.returns_panel()
+            model, scores, detector = _build_market_state(ps, panel, 250, self.seed)
+            market = _Market(model, detector, scores, ps)
+        except Exception as exc:
+            self.last_refresh_error = f"prior set v{ps.version} could not be loaded: {exc}"
+            log.warning("%s", self.last_refresh_error)
+            return False
+        with self._lock:
+            for eng in self._engines():
+                _apply_priors(eng.decider, ps, eng.config.pooled_priors)
+                eng._market = market
+        self.last_refresh_error = None
+        log.info("prior set v%d active in the engine", ps.version)
+        return True
+
+    # ------------------------------------------------------------------ lifecycle
+    def flush(self, timeout: float | None = 10.0) -> None:
+        writer = getattr(self, "_writer", None)
+        if writer is not None:
+            writer.flush(timeout=timeout)
+
+    def close(self) -> None:
+        """Flush the decision log and stop its writer."""
+        writer = getattr(self, "_writer", None)
+        if writer is not None:
+            writer.close()
+            self._writer = None
+
+    def __enter__(self) -> TradingEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"TradingEngine({self.config.name!r}, {len(self.decider)} signals, "
+            f"{len(self.symbols)} symbols, prior set "
+            f"{'none' if self.prior_version is None else f'v{self.prior_version}'})"
+        )
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _check_date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if hasattr(value, "date") and callable(value.date):  # pandas Timestamp, numpy datetime64 ...
+        out = value.date()
+        if isinstance(out, dt.date):
+            return out
+    raise TypeError(f"date must be a datetime.date, got {type(value).__name__} {value!r:.60}")
+
+
+def _apply_priors(decider: Decider, prior_set: PriorSet, pooled: bool) -> None:
+    """Family priors from the set (moment-matched point priors) or flat, on the raw counts."""
+    known = decider.families
+    for name, fam in prior_set.families.items():
+        prior = fam.point_prior() if pooled else BetaPrior(1.0, 1.0)
+        if name in known:
+            decider.set_family_prior(name, prior)
+        else:
+            decider.add_family(name, prior)
+
+
+def _restore_learning(
+    store: Any, prior_set: PriorSet | None, config: EngineConfig
+) -> tuple[Decider, PayoffModel, dict[str, tuple[int, int]]]:
+    """Decider, payoff model and raw counts from every stored signal and outcome (arrival
+    order), with the family priors of ``prior_set`` when ``config`` pools."""
+    decider = Decider()
+    if prior_set is not None:
+        _apply_priors(decider, prior_set, config.pooled_priors)
+    payoff = PayoffModel()
+    for signal, family in sorted(store.signals().items()):
+        if family not in decider.families:
+            decider.add_family(family)
+        decider.register(signal, family)
+        payoff.register(signal, family)
+    raw: dict[str, tuple[int, int]] = {}
+    out = store.outcomes()
+    notional = out["notional"] if "notional" in out else [None] * len(out)
+    for tid, sig, won, pnl, nominal in zip(
+        out["trade_id"], out["signal"], out["won"], out["pnl"], notional, strict=True
+    ):
+        won = bool(won)
+        decider.record(sig, won, float(pnl), tid)
+        w, t = raw.get(sig, (0, 0))
+        raw[sig] = (w + int(won), t + 1)
+        if nominal is not None and nominal == nominal and nominal > 0:  # not NaN
+            payoff.record(sig, won, abs(float(pnl)) / float(nominal))
+    return decider, payoff, raw
+
+
+def _build_market_state(
+    prior_set: PriorSet | None, panel: Any, history_days: int, seed: int
+) -> tuple[ReturnModel | None, np.ndarray | None, Any]:
+    """The return model rolled forward to the panel's last day, the normal scores of the last
+    ``history_days`` days under it, and the primed-to-be regime detector (scores not yet fed).
+
+    With a prior set: its draws, each symbol's variance state at ``data_through`` rolled
+    forward through that symbol's returns dated after it. Without: the documented default, a
+    Laplace fit of each symbol's stored history (at least 250 days)."""
+    from bayes_mem.live.pit import normal_scores
+
+    if panel is None or len(panel) == 0:
+        if prior_set is None or not prior_set.symbols:
+            return None, None, None
+        symbols = sorted(prior_set.symbols)
+        model = ReturnModel(
+            {s: prior_set.symbols[s].draws for s in symbols},
+            {s: prior_set.symbols[s].sigma2 for s in symbols},
+        )
+        detector = prior_set.regime_detector(symbols) if prior_set.regime is not None else None
+        return model, None, detector
+    dates = [d if isinstance(d, dt.date) else _check_date(d) for d in panel.index]
+    if prior_set is not None and prior_set.symbols:
+        symbols = sorted(prior_set.symbols)
+        model = ReturnModel(
+            {s: prior_set.symbols[s].draws for s in symbols},
+            {s: prior_set.symbols[s].sigma2 for s in symbols},
+        )
+        through = (
+            None
+            if prior_set.data_through is None
+            else dt.date.fromisoformat(str(prior_set.data_through)[:10])
+        )
+        cols = [s for s in symbols if s in panel.columns]
+        values = panel[cols].to_numpy(dtype=float) if cols else np.empty((len(dates), 0))
+        for i, d in enumerate(dates):
+            if through is not None and d <= through:
+                continue
+            row = values[i]
+            day = {s: float(row[j]) for j, s in enumerate(cols) if math.isfinite(row[j])}
+            if day:
+                model.update(day, kind="log")
+        draws = {s: prior_set.symbols[s].draws for s in symbols}
+        detector = prior_set.regime_detector(symbols) if prior_set.regime is not None else None
+    else:
+        symbols = [s for s in panel.columns if panel[s].notna().sum() >= MIN_FALLBACK_DAYS]
+        if not symbols:
+            return None, None, None
+        rng = np.random.default_rng([seed, 2])
+        draws, sigma2 = {}, {}
+        for s in symbols:  # the documented default: ReturnModel.from_history, kept per symbol
+            r = panel[s].dropna().to_numpy(dtype=float)[-1000:]
+            draws[s] = fit_laplace(r, 200, rng).draws
+            sigma2[s] = variance_path(r, draws[s], float(np.var(r)))[:, -1]
+        model = ReturnModel(draws, sigma2)
+        detector = None
+    window = panel.iloc[-history_days:]
+    scores = np.zeros((len(window), len(symbols)))
+    for j, s in enumerate(symbols):
+        if s not in window.columns:
+            continue
+        col = window[s].to_numpy(dtype=float)
+        ok = np.isfinite(col)
+        if ok.sum() < 2:
+            continue
+        full = panel[s].to_numpy(dtype=float)
+        start = float(np.nanvar(full[-1000:])) if np.isfinite(full).sum() > 1 else 1e-4
+        scores[ok, j] = normal_scores(col[ok], draws[s], max(start, 1e-12))
+    return model, scores, detector
+
+
+def _store_returns(store: Any, date: dt.date, day: Mapping[str, float]) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"symbol": list(day), "date": [date] * len(day), "return": list(day.values())}
+    )
+    store.ingest_returns(frame, kind="log")
+
+
+def _panel_history(panel: Any, days: int) -> list[tuple[dt.date, dict[str, float]]]:
+    if panel is None or len(panel) == 0:
+        return []
+    tail = panel.iloc[-days:]
+    out = []
+    for d, row in zip(tail.index, tail.to_numpy(dtype=float), strict=True):
+        day = {s: float(v) for s, v in zip(tail.columns, row, strict=True) if math.isfinite(v)}
+        out.append((_check_date(d), day))
+    return out
+
+
+def _history_panel(history: list[tuple[dt.date, dict[str, float]]]) -> Any:
+    import pandas as pd
+
+    if not history:
+        return None
+    return pd.DataFrame([r for _, r in history], index=[d for d, _ in history]).sort_index()

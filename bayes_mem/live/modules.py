@@ -1,0 +1,276 @@
+"""The engine's pluggable modules: one small protocol per step from a signal to a size.
+
+The seed plan's ``OptimizationModule(enabled=...)``: every step of a decision is a module that is
+``enabled`` or not and that a user may replace with an implementation of the same protocol.
+
+========== ========================= ==============================================================
+slot       protocol                  built in
+========== ========================= ==============================================================
+rule       :class:`DecisionRule`     :class:`ThompsonRule` (ours), :class:`ThresholdRule` (seed
+                                     baseline: raw win rate >= threshold)
+budget     :class:`SizingLimit`      :class:`CVaRBudget` (posterior h-day ES, by side),
+                                     :class:`FixedBudget` (seed baseline: fixed currency per
+                                     symbol)
+kelly      :class:`SizingLimit`      :class:`KellyLimit` (fractional Kelly in notional over joint
+                                     posterior draws of the win rate and the payoff sizes)
+correlation :class:`SizingLimit`     :class:`PortfolioESLimit` (Euler allocation against a
+                                     portfolio ES budget; the breakdown test as a further cut)
+regime     :class:`SizingFactor`     :class:`RegimeCut` (changepoint probability of the symbol)
+========== ========================= ==============================================================
+
+A **rule** says whether to act and reports the sampled win probability. A **limit** gives a
+notional cap (currency, ``math.inf`` for none) and may give multiplicative cuts. A **factor** gives
+a cut in [0, 1]. The engine acts on ``min(limits) x prod(cuts)``. Each returns a ``detail`` dict
+of the numbers it used, which the :class:`~bayes_mem.live.decision.Decision` carries.
+
+Modules read the engine's state through a :class:`SignalContext` (the request and read-only
+accessors of the decider, the payoff model, the return model, the book and the market state);
+they hold configuration only, so one module object may serve several engines.
+
+Units: ``portfolio_value`` and notionals in the account currency; budgets are fractions of
+portfolio value; ES is a loss fraction of the position's notional (positive).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from bayes_mem.live._validate import check_positive, check_probability_open, check_real
+from bayes_mem.live.changepoint import regime_factor
+from bayes_mem.live.sizing import DEFAULT_FRACTION, kelly_notional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayes_mem.live.engine import SignalContext
+
+__all__ = [
+    "CVaRBudget",
+    "DecisionRule",
+    "FixedBudget",
+    "KellyLimit",
+    "PortfolioESLimit",
+    "RegimeCut",
+    "SizingFactor",
+    "SizingLimit",
+    "ThompsonRule",
+    "ThresholdRule",
+]
+
+
+@runtime_checkable
+class DecisionRule(Protocol):
+    """Whether to act on a fired signal. ``decide`` returns ``(act, p_win, detail)``."""
+
+    name: str
+    enabled: bool
+
+    def decide(self, ctx: SignalContext) -> tuple[bool, float, dict[str, Any]]: ...
+
+
+@runtime_checkable
+class SizingLimit(Protocol):
+    """A notional cap. ``limit`` returns ``(notional_cap, cuts, detail)``: the cap in currency
+    (``math.inf``: none) and further multiplicative cuts in [0, 1] by name (may be empty)."""
+
+    name: str
+    enabled: bool
+
+    def limit(self, ctx: SignalContext) -> tuple[float, dict[str, float], dict[str, Any]]: ...
+
+
+@runtime_checkable
+class SizingFactor(Protocol):
+    """A multiplicative cut in [0, 1]. ``factor`` returns ``(cut, detail)``."""
+
+    name: str
+    enabled: bool
+
+    def factor(self, ctx: SignalContext) -> tuple[float, dict[str, Any]]: ...
+
+
+# ---------------------------------------------------------------------------------- rules
+@dataclass
+class ThompsonRule:
+    """Thompson sampling on the expected edge per unit notional: one joint posterior draw of the
+    win rate ``p`` (the signal's Beta posterior, pooled by family) and of the mean win and loss
+    sizes ``W``, ``L`` (:class:`~bayes_mem.live.payoff.PayoffModel`); act when
+    ``p W - (1 - p) L > min_edge`` (``min_edge``: a return per unit notional, default 0)."""
+
+    min_edge: float = 0.0
+    enabled: bool = True
+    name: str = "thompson"
+
+    def __post_init__(self) -> None:
+        self.min_edge = check_real(self.min_edge, "min_edge")
+
+    def decide(self, ctx: SignalContext) -> tuple[bool, float, dict[str, Any]]:
+        p = ctx.draw_win_probability()
+        w, loss = ctx.payoff_draws(1)
+        w1, l1 = float(w[0]), float(loss[0])
+        edge = p * w1 - (1.0 - p) * l1
+        return edge > self.min_edge, p, {"win_size": w1, "loss_size": l1, "edge": edge}
+
+
+@dataclass
+class ThresholdRule:
+    """The seed baseline: act when the signal's raw running win rate (settled wins / settled
+    trades; ``prior_rate`` before any outcome) is at least ``threshold``. No learning beyond the
+    count, no pooling, no draw."""
+
+    threshold: float = 0.5
+    prior_rate: float = 0.5
+    enabled: bool = True
+    name: str = "threshold"
+
+    def __post_init__(self) -> None:
+        self.threshold = check_probability_open(self.threshold, "threshold")
+        self.prior_rate = check_probability_open(self.prior_rate, "prior_rate")
+
+    def decide(self, ctx: SignalContext) -> tuple[bool, float, dict[str, Any]]:
+        wins, trades = ctx.raw_counts()
+        rate = wins / trades if trades else self.prior_rate
+        return rate >= self.threshold, rate, {"wins": wins, "trades": trades}
+
+
+# ---------------------------------------------------------------------------------- limits
+@dataclass
+class CVaRBudget:
+    """Posterior CVaR budget: the notional whose ES over the holding period, on the position's
+    side, is ``budget`` x portfolio value: ``budget x PV / ES_h``. ES is the posterior-predictive
+    h-day ES at ``level`` (a loss fraction of notional, :meth:`ReturnModel.position_risk`)."""
+
+    budget: float = 0.02
+    level: float = 0.975
+    enabled: bool = True
+    name: str = "cvar"
+
+    def __post_init__(self) -> None:
+        self.budget = check_positive(self.budget, "budget")
+        self.level = check_probability_open(self.level, "level")
+
+    def limit(self, ctx: SignalContext) -> tuple[float, dict[str, float], dict[str, Any]]:
+        var, es = ctx.position_risk(self.level)
+        return (
+            self.budget * ctx.portfolio_value / es,
+            {},
+            {"es": es, "var": var, "level": self.level, "budget": self.budget},
+        )
+
+
+@dataclass
+class FixedBudget:
+    """The seed baseline's fixed dollars per symbol: ``per_symbol`` currency split equally over
+    the signals that trade the symbol (as registered with the engine)."""
+
+    per_symbol: float = 750.0
+    enabled: bool = True
+    name: str = "fixed"
+
+    def __post_init__(self) -> None:
+        self.per_symbol = check_positive(self.per_symbol, "per_symbol")
+
+    def limit(self, ctx: SignalContext) -> tuple[float, dict[str, float], dict[str, Any]]:
+        n = max(1, ctx.signals_on_symbol())
+        return self.per_symbol / n, {}, {"per_symbol": self.per_symbol, "signals": n}
+
+
+@dataclass
+class KellyLimit:
+    """Fractional Kelly in notional under parameter uncertainty: maximise the posterior-expected
+    log growth ``E[p log(1 + n W) + (1 - p) log(1 - n L)]`` over ``n`` (notional / capital) with
+    ``n_draws`` joint draws of ``(W, L)`` and the win rate's posterior; times ``fraction``, at most
+    ``cap`` x capital. The objective is linear in ``p``, so the win rate enters through its
+    posterior mean exactly; the payoff draws make the optimum smaller than plug-in Kelly."""
+
+    fraction: float = DEFAULT_FRACTION
+    cap: float = 1.0
+    n_draws: int = 128
+    enabled: bool = True
+    name: str = "kelly"
+
+    def __post_init__(self) -> None:
+        self.fraction = check_real(self.fraction, "fraction")
+        if not 0.0 < self.fraction <= 1.0:
+            raise ValueError(f"fraction must be in (0, 1], got {self.fraction!r}")
+        self.cap = check_positive(self.cap, "cap")
+        if isinstance(self.n_draws, bool) or not isinstance(self.n_draws, int) or self.n_draws < 1:
+            raise ValueError(f"n_draws must be a positive int, got {self.n_draws!r}")
+
+    def limit(self, ctx: SignalContext) -> tuple[float, dict[str, float], dict[str, Any]]:
+        p = ctx.win_probability_mean()
+        w, loss = ctx.payoff_draws(self.n_draws)
+        n = kelly_notional(p, w, loss, fraction=self.fraction, cap=self.cap)
+        detail = {
+            "p_mean": p,
+            "win_size_mean": float(w.mean()),
+            "loss_size_mean": float(loss.mean()),
+            "notional_fraction": n,
+            "fraction": self.fraction,
+        }
+        return n * ctx.portfolio_value, {}, detail
+
+
+@dataclass
+class PortfolioESLimit:
+    """The position's place in the book: the largest notional (on its side) for which the
+    portfolio's one-day ES stays within ``budget`` x portfolio value, by Euler allocation on the
+    current correlation (:class:`~bayes_mem.live.portfolio.EulerES`). A hedge lowers the book's ES
+    and is not cut. The latest correlation-breakdown score cuts further by
+    ``1 - breakdown_weight x score`` (the seed plan's cut), reported as ``breakdown``."""
+
+    budget: float = 0.05
+    level: float = 0.975
+    breakdown_weight: float = 0.5
+    enabled: bool = True
+    name: str = "portfolio_es"
+
+    def __post_init__(self) -> None:
+        self.budget = check_positive(self.budget, "budget")
+        self.level = check_probability_open(self.level, "level")
+        w = check_real(self.breakdown_weight, "breakdown_weight")
+        if not 0.0 <= w <= 1.0:
+            raise ValueError(f"breakdown_weight must be in [0, 1], got {self.breakdown_weight!r}")
+        self.breakdown_weight = w
+
+    def limit(self, ctx: SignalContext) -> tuple[float, dict[str, float], dict[str, Any]]:
+        euler = ctx.euler(self.level)
+        if euler is None:  # fewer than two symbols or too little history: no portfolio view
+            return math.inf, {}, {"note": "no correlation estimate yet"}
+        book = ctx.book()
+        budget = self.budget * ctx.portfolio_value
+        cap = euler.max_addition(book, ctx.symbol, ctx.direction, budget)
+        detail: dict[str, Any] = {
+            "portfolio_es": euler.es(book) if book else 0.0,
+            "marginal_es": euler.marginal_es(book, ctx.symbol) * ctx.direction if book else None,
+            "budget": budget,
+        }
+        score = ctx.breakdown_score()
+        cuts = {}
+        if score is not None and self.breakdown_weight > 0.0:
+            cuts["breakdown"] = 1.0 - self.breakdown_weight * score
+            detail["breakdown_score"] = score
+        return cap, cuts, detail
+
+
+# ---------------------------------------------------------------------------------- factors
+@dataclass
+class RegimeCut:
+    """Cut a position when its symbol's changepoint detector says the regime moved recently:
+    :func:`~bayes_mem.live.changepoint.regime_factor` of P(change within the last k days)."""
+
+    floor: float = 0.5
+    start: float = 0.3
+    full: float = 0.8
+    enabled: bool = True
+    name: str = "regime"
+
+    def __post_init__(self) -> None:
+        regime_factor(0.0, floor=self.floor, start=self.start, full=self.full)  # validates
+
+    def factor(self, ctx: SignalContext) -> tuple[float, dict[str, Any]]:
+        p = ctx.p_change()
+        if p is None:
+            return 1.0, {"note": "no regime detector"}
+        cut = regime_factor(p, floor=self.floor, start=self.start, full=self.full)
+        return float(cut), {"p_change": p}
