@@ -18,12 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_mem.live import BetaPrior, ReturnModel, combine_limits, cvar_position_limit, kelly_binary
-from bayes_mem.live.changepoint import regime_factor
-from bayes_mem.live.correlation import concentration, limit_factors, shrunk_correlation
 from bayes_mem.live.gjr_garch import GarchDraws, simulate
-from bayes_mem.live.pit import normal_scores
-from bayes_mem.live.prior_set import apply_family_priors, load_active
 
 MARKER = ".bayes_mem_demo"
 FAMILIES = {"momentum": (0.53, 40.0), "mean_reversion": (0.48, 30.0), "breakout": (0.51, 15.0),
@@ -98,74 +93,66 @@ def trading_day(
     rng: np.random.Generator,
     truth: dict[str, float],
     portfolio_value: float = 1e6,
+    *,
+    seed: int = 7,
 ) -> list[str]:
-    """One simulated day on the active prior set (outcomes drawn from the signals' true win
-    rates); returns the report lines."""
-    from bayes_mem.store import PersistentDecider
+    """One simulated day through the trader's engine (:class:`~bayes_mem.live.TradingEngine`,
+    opened on the store and the active prior set, the seed plan's baseline as its shadow):
+    a day's returns arrive, a dozen signals fire (long or short, held 1-5 days), the engine sizes
+    them, the acted trades settle with outcomes drawn from the signals' true win rates, and the day
+    closes; returns the report lines."""
+    from bayes_mem.live import EngineConfig, TradingEngine
 
-    prior_set = load_active(models)
-    if prior_set is None:
-        return ["no active prior set: the gate rejected tonight's fit; trading on flat priors"]
-    decider = PersistentDecider.restore(
-        store, {f: BetaPrior(1, 1) for f in FAMILIES}, rng=int(rng.integers(2**31))
+    signals = sorted(truth)
+    panel = store.returns_panel(SYMBOLS)
+    today = (pd.Timestamp(panel.index[-1]) + pd.offsets.BDay(1)).date()
+    with TradingEngine.open(
+        models, store, portfolio_value=portfolio_value, seed=seed,
+        shadow=EngineConfig.baseline(per_symbol=0.075 * portfolio_value),
+    ) as engine:  # fmt: skip
+        ps = engine.prior_set
+        day_returns = {s: float(rng.normal(0.0, 0.01)) for s in SYMBOLS}
+        engine.bar(today, day_returns)
+        corr = engine.correlation()
+        lines = [
+            f"engine: {engine!r}",
+            "active prior set: "
+            + ("none (the gate rejected every fit): flat priors, Laplace fits" if ps is None
+               else f"v{ps.version} ({len(ps.families)} families, {len(ps.symbols)} symbols)"),
+            "regime: "
+            + (f"hazard {ps.regime['hazard']:.4f}, P(change) max {max(engine.regime().values()):.2f}"
+               if ps is not None and ps.regime is not None else "no prior published"),
+            "correlation: "
+            + ("not enough history" if corr is None else
+               f"average {corr[np.triu_indices_from(corr, 1)].mean():.2f}"),
+            "",
+            f"{'signal':<20}{'symbol':<6}{'side':<6}{'days':>5}{'p draw':>8}{'act':>5}"
+            f"{'notional $':>13}{'binding':>14}{'baseline $':>12}",
+        ]  # fmt: skip
+        fired = rng.choice(signals, 12, replace=False)
+        explained = []
+        for k, name in enumerate(fired):
+            symbol = engine.symbol_of(name) or SYMBOLS[k % len(SYMBOLS)]
+            side = "long" if rng.random() < 0.7 else "short"
+            horizon = int(rng.integers(1, 6))
+            d = engine.signal(name, symbol, side, horizon, key=f"demo-{today}-{k}")
+            base = d.shadow
+            lines.append(
+                f"{name:<20}{symbol:<6}{side:<6}{horizon:>5}{d.p_win:>8.3f}"
+                f"{'yes' if d.act else 'no':>5}{d.notional:>13,.0f}{d.binding or '-':>14}"
+                f"{(base.notional if base is not None else 0.0):>12,.0f}"
+            )
+            if d.act:
+                explained.append(d.explain())
+                won = bool(rng.random() < truth[name])
+                move = abs(rng.normal(0.0, 0.02))
+                engine.settle(d.id, won=won, pnl=(move if won else -move) * d.notional)
+        eod = engine.end_of_day(today)
+    lines += ["", "why (explain() of each trade):", *[f"  {e}" for e in explained[:6]], ""]
+    lines.append(
+        f"day closed {today}: realised pnl live {eod['pnl']['live']:+,.0f}, "
+        f"baseline (shadow) {eod['pnl']['baseline']:+,.0f}; metrics and decisions logged"
     )
-    apply_family_priors(prior_set, decider.decider)
-    model = ReturnModel(
-        {s: p.draws for s, p in prior_set.symbols.items()},
-        {s: p.sigma2 for s, p in prior_set.symbols.items()},
-    )
-    # normal scores of the last year under the published posterior predictive: volatility and
-    # fat tails removed, so correlation and regime changes are seen for what they are
-    hist = store.returns_panel(model.symbols).dropna().iloc[-500:]
-    scores = np.column_stack([
-        normal_scores(hist[s].to_numpy(), prior_set.symbols[s].draws, float(hist[s].var()))
-        for s in model.symbols
-    ])  # fmt: skip
-    corr, _ = shrunk_correlation(scores[-120:])
-    conc = concentration(corr)
-    corr_factor, _ = limit_factors(conc.score, 0.0)
-    p_change = np.zeros(len(model.symbols))
-    if prior_set.regime is not None:
-        detector = prior_set.regime_detector(list(model.symbols))
-        for row in scores[-250:]:
-            p_change = detector.update(row).p_change
-    regime = regime_factor(p_change)
-    risk = model.risk(0.975)
-    lines = [
-        f"active prior set v{prior_set.version} ({len(prior_set.families)} families, "
-        f"{len(prior_set.symbols)} symbols); concentration {conc.score:.2f}, "
-        f"effective bets {conc.effective_bets:.1f} of {len(model.symbols)}",
-        f"regime: hazard {prior_set.regime['hazard']:.4f}, P(change in last "
-        f"{detector.k} days) max {p_change.max():.2f} ({model.symbols[int(p_change.argmax())]})"
-        if prior_set.regime is not None
-        else "regime: no prior published",
-        "",
-        f"{'signal':<22}{'symbol':<7}{'p draw':>8}{'act':>5}{'ES 97.5%':>10}{'regime':>8}"
-        f"{'limit $':>12}  binding",
-    ]
-    fired = rng.choice(list(decider.signals), 12, replace=False)
-    for k, name in enumerate(fired):
-        act, p = decider.decide(name)
-        sym_i = k % len(model.symbols)
-        es = float(risk.es_simple[sym_i])
-        m = decider.metrics(name)
-        payoff = (m.avg_win / m.avg_loss) if m.avg_win and m.avg_loss else 1.0
-        post = decider.posterior(name)
-        p_draws = rng.beta(post.a, post.b, 200)
-        limit = combine_limits(
-            cvar_limit=cvar_position_limit(es, portfolio_value, 0.02),
-            kelly_limit=portfolio_value * kelly_binary(p_draws, payoff),
-            factors={"correlation": corr_factor},
-            regime=float(regime[sym_i]),
-        )
-        lines.append(
-            f"{name:<22}{model.symbols[sym_i]:<7}{p:>8.3f}{'yes' if act else 'no':>5}"
-            f"{es:>10.2%}{regime[sym_i]:>8.2f}{(limit.limit if act else 0.0):>12,.0f}  "
-            f"{limit.binding if act else '-'}"
-        )
-        if act:
-            won = bool(rng.random() < truth[name])
-            decider.record(name, won, 80.0 if won else -70.0, trade_id=f"live-{name}-{k}")
     return lines
 
 
@@ -185,7 +172,7 @@ def run(root: Path = Path("demo"), seed: int = 7) -> tuple[int, list[str]]:
         t1 = time.perf_counter()
         result = recalibrate(store, paths.models, RecalibrationConfig(returns_draws=100, seed=seed))
         t2 = time.perf_counter()
-        day = trading_day(store, paths.models, rng, truth)
+        day = trading_day(store, paths.models, rng, truth, seed=seed)
     lines = [
         f"store: {paths.data / 'bayes_mem.sqlite'}  ({len(counts)} signals, "
         f"{int(counts['trades'].sum())} settled trades, {len(SYMBOLS)} symbols x 3 years)",

@@ -51,6 +51,8 @@ class Decision:
     prior_version: int | None = None
     key: str | None = None
     reason: str = ""  # why not acting, when not acting
+    # the shadow configuration's decision on the same event (not traded), when one runs
+    shadow: Decision | None = field(default=None, repr=False, compare=False)
 
     @property
     def direction(self) -> int:

@@ -386,6 +386,9 @@ class TradingEngine:
         must not block.
     shadow : a second :class:`EngineConfig` run on the same events without trading.
     seed : seeds the engine's generator and keyed decisions.
+    history : recent days ``(date, {symbol: log return})`` (re-priming after a refresh).
+    last_date : the last day seen (default: the last day of ``history``).
+    models : a model registry whose active prior set :meth:`refresh` follows.
     """
 
     def __init__(
@@ -406,6 +409,7 @@ class TradingEngine:
         seed: int = 0,
         history: Sequence[tuple[dt.date, Mapping[str, float]]] = (),
         last_date: dt.date | None = None,
+        models: str | Path | None = None,
         _market: _Market | None = None,
     ) -> None:
         if not isinstance(decider, Decider):
@@ -443,13 +447,13 @@ class TradingEngine:
             if last_date is not None
             else (self._history[-1][0] if self._history else None)
         )
-        self._active: ActivePriorSet | None = None
+        self._active = None if models is None else ActivePriorSet(models)
+        if self._active is not None and prior_set is not None:
+            self._active.current = prior_set  # refresh() then loads only a newer activation
         self.last_refresh_error: str | None = None
         self.shadow: TradingEngine | None = None
         if shadow is not None:
             self.shadow = self._spawn(shadow)
-        if self.config.pooled_priors is False and prior_set is not None and _market is None:
-            pass  # the caller built the decider with the priors it wants
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -552,6 +556,25 @@ class TradingEngine:
     @property
     def model(self) -> ReturnModel | None:
         return self._market.model
+
+    def symbol_of(self, signal: str) -> str | None:
+        """The symbol a signal is linked to (None: not linked)."""
+        return self._links.get(signal)
+
+    def correlation(self) -> np.ndarray | None:
+        """The current shrunk normal-scores correlation over :attr:`symbols` (None before 20
+        days or with one symbol)."""
+        with self._lock:
+            corr = self._market.correlation()
+            return None if corr is None else corr.copy()
+
+    def regime(self) -> dict[str, float]:
+        """P(change within the detector's window) per symbol (empty without a detector)."""
+        with self._lock:
+            m = self._market
+            if m.detector is None:
+                return {}
+            return dict(zip(m.symbols, m.p_change.tolist(), strict=True))
 
     def book(self) -> dict[str, float]:
         """Open exposure per symbol: signed notional, currency (a copy)."""
@@ -676,6 +699,8 @@ class TradingEngine:
                 shadow = self.shadow._decide(signal, symbol, side, horizon, key, price, decision.id)
             else:
                 shadow = None
+        if shadow is not None:
+            object.__setattr__(decision, "shadow", shadow)  # frozen: set once, here
         if self.log_decision is not None:
             self.log_decision(decision)
             if shadow is not None:

@@ -1,0 +1,338 @@
+"""The trading engine: one object from a signal to a sized, explained, recorded decision."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import threading
+
+import numpy as np
+import pytest
+
+from bayes_mem.live import ReturnModel, kelly_binary
+from bayes_mem.live.engine import (
+    EngineConfig,
+    TradingEngine,
+    UnknownSymbolError,
+    UnknownTradeError,
+)
+from bayes_mem.live.modules import CVaRBudget, KellyLimit, PortfolioESLimit, ThompsonRule
+from bayes_mem.live.prior_set import activate, write_prior_set
+from tests import engine_parts as parts
+
+PV = 1_000_000.0
+
+
+class AlwaysAct:
+    """A user's own decision rule (the protocol is all it needs): act on everything."""
+
+    name = "always"
+    enabled = True
+
+    def decide(self, ctx):
+        return True, 1.0, {"why": "test"}
+
+
+def make_engine(config=None, *, days=60, seed=0, model=None, shadow=None, log=None, **kw):
+    eng = TradingEngine(
+        parts.decider(seed),
+        parts.model() if model is None else model,
+        portfolio_value=PV,
+        config=config,
+        signal_symbols=parts.links(),
+        shadow=shadow,
+        seed=seed,
+        log_decision=log,
+        **kw,
+    )
+    returns = parts.correlated_returns(days)
+    for t in range(days):
+        eng.bar(parts.START + dt.timedelta(days=t), dict(zip(parts.SYMBOLS, returns[t], strict=True)))
+    return eng
+
+
+def day(eng: TradingEngine, k: int = 1) -> dt.date:
+    return eng.last_date + dt.timedelta(days=k)
+
+
+# ---------------------------------------------------------------------------- decisions
+def test_decision_carries_every_factor_and_explains_itself():
+    eng = make_engine(EngineConfig(rule=AlwaysAct()))
+    d = eng.signal("AAA:mom", "AAA", "long", 5, price=50.0)
+    assert d.act and d.notional > 0
+    assert set(d.limits) == {"cvar", "kelly", "portfolio_es"}
+    assert d.binding == min(d.limits, key=d.limits.get)
+    assert d.notional == pytest.approx(d.limits[d.binding] * math.prod(d.factors.values()))
+    assert d.quantity == math.floor(d.notional / 50.0)
+    assert "regime" in d.factors
+    text = d.explain()
+    assert "AAA:mom" in text and d.binding in text
+    doc = json.loads(json.dumps(d.to_dict(), allow_nan=False))
+    assert doc["limits"] == pytest.approx(d.limits)
+    assert doc["detail"]["cvar"]["es"] == pytest.approx(d.detail["cvar"]["es"])
+    assert eng.book() == {"AAA": pytest.approx(d.notional)}
+
+
+def test_keyed_decisions_repeat_after_a_restart():
+    a = make_engine(seed=3)
+    b = make_engine(seed=3)
+    a.signal("BBB:mom", "BBB", key="warm-up")  # a's own generator moved; keyed draws ignore it
+    da = a.signal("AAA:mom", "AAA", "long", 2, key="evt-17")
+    db = b.signal("AAA:mom", "AAA", "long", 2, key="evt-17")
+    assert da.p_win == db.p_win and da.notional == db.notional and da.id == db.id == "evt-17"
+    other = b.signal("AAA:rev", "AAA", key="evt-18")
+    assert other.p_win != da.p_win
+
+
+def test_thompson_rule_is_the_posterior_draw():
+    """With no payoff history the edge is p W - (1 - p) L with W = L (the symbol's typical move):
+    act exactly when the drawn p > 1/2, and p follows the signal's Beta posterior."""
+    eng = make_engine(EngineConfig(rule=ThompsonRule()))
+    ps, acts = [], []
+    for k in range(2000):
+        d = eng.signal("AAA:mom", "AAA", key=f"k{k}")
+        ps.append(d.p_win)
+        acts.append(d.act)
+        eng.cancel(d.id)
+    ps = np.array(ps)
+    from scipy import stats
+
+    assert stats.kstest(ps, stats.beta(12, 10).cdf).pvalue > 1e-3
+    assert np.all(np.array(acts) == (ps > 0.5))
+
+
+# ---------------------------------------------------------------------------- units
+def _settle_many(eng, signal, symbol, n, p_win, win, loss, seed=0):
+    rng = np.random.default_rng(seed)
+    for k in range(n):
+        won = bool(rng.random() < p_win)
+        notional = 10_000.0
+        eng.settle(f"hist-{signal}-{k}", won=won, pnl=(win if won else -loss) * notional,
+                   notional=notional, signal=signal)  # fmt: skip
+
+
+def test_kelly_is_sized_in_notional_not_as_capital_at_risk():
+    """Old: stake = PV x kelly_binary(p, W / L), the fraction of capital lost *in full*: with a
+    2% loss per unit notional that is 50x too small. Now: the notional maximising expected log
+    growth, i.e. capital at risk / L."""
+    cfg = EngineConfig(rule=AlwaysAct(), budget=None, correlation=None, regime=None,
+                       kelly=KellyLimit(fraction=0.25, cap=10.0))  # fmt: skip
+    eng = make_engine(cfg)
+    _settle_many(eng, "AAA:mom", "AAA", 2000, 0.53, 0.02, 0.02)
+    d = eng.signal("AAA:mom", "AAA")
+    p = d.detail["kelly"]["p_mean"]
+    w, loss = d.detail["kelly"]["win_size_mean"], d.detail["kelly"]["loss_size_mean"]
+    plug_in = 0.25 * (p * w - (1 - p) * loss) / (w * loss)  # notional / capital
+    assert 0.8 * plug_in * PV <= d.limits["kelly"] <= plug_in * PV * 1.0001
+    old = PV * kelly_binary(p, w / loss, fraction=0.25)
+    assert d.limits["kelly"] == pytest.approx(old / loss, rel=0.2)
+    assert d.limits["kelly"] > 20 * old
+
+
+# ---------------------------------------------------------------------------- direction, horizon
+def test_a_short_is_budgeted_with_the_right_tail():
+    m = parts.model(lam=-0.4)  # strongly left-skewed: the left tail is the heavy one
+    cfg = EngineConfig(rule=AlwaysAct(), kelly=None, correlation=None, regime=None,
+                       budget=CVaRBudget(budget=0.01))  # fmt: skip
+    eng = make_engine(cfg, model=m)
+    long_ = eng.signal("AAA:mom", "AAA", "long")
+    short = eng.signal("AAA:rev", "AAA", "short")
+    es_long = eng.model.position_risk("AAA", level=0.975, side="long", horizon=1)[1]
+    es_short = eng.model.position_risk("AAA", level=0.975, side="short", horizon=1)[1]
+    assert es_long > 1.1 * es_short
+    assert long_.limits["cvar"] == pytest.approx(0.01 * PV / es_long)
+    assert short.limits["cvar"] == pytest.approx(0.01 * PV / es_short)
+    assert short.detail["cvar"]["es"] == pytest.approx(es_short)
+
+
+def test_a_multi_day_hold_is_budgeted_with_the_horizon_es():
+    cfg = EngineConfig(rule=AlwaysAct(), kelly=None, correlation=None, regime=None)
+    eng = make_engine(cfg)
+    one = eng.signal("AAA:mom", "AAA", "long", 1)
+    five = eng.signal("AAA:rev", "AAA", "long", 5)
+    es5 = eng.model.position_risk("AAA", level=0.975, side="long", horizon=5)[1]
+    assert five.detail["cvar"]["es"] == pytest.approx(es5)
+    assert 1.5 < five.detail["cvar"]["es"] / one.detail["cvar"]["es"] < 3.5
+    assert five.limits["cvar"] < one.limits["cvar"]
+
+
+def test_a_hedge_is_not_cut_by_the_portfolio_es_limit():
+    cfg = EngineConfig(rule=AlwaysAct(), kelly=None, regime=None,
+                       budget=CVaRBudget(budget=0.05),
+                       correlation=PortfolioESLimit(budget=0.01, breakdown_weight=0.0))  # fmt: skip
+    eng = make_engine(cfg, days=80)
+    first = eng.signal("AAA:mom", "AAA", "long")
+    assert first.act and first.notional > 0
+    same_way = eng.signal("BBB:mom", "BBB", "long")
+    eng.cancel(same_way.id)
+    hedge = eng.signal("BBB:rev", "BBB", "short")
+    assert hedge.limits["portfolio_es"] > same_way.limits["portfolio_es"]
+    assert hedge.detail["portfolio_es"]["marginal_es"] < 0 < same_way.detail["portfolio_es"]["marginal_es"]
+
+
+# ---------------------------------------------------------------------------- events
+def test_settle_records_once_and_closes_the_position():
+    eng = make_engine(EngineConfig(rule=AlwaysAct()))
+    d = eng.signal("AAA:mom", "AAA", key="t1")
+    eng.settle("t1", won=True, pnl=0.01 * d.notional)
+    assert eng.book() == {}
+    m = eng.decider.metrics("AAA:mom")
+    assert (m.trades, m.wins) == (1, 1)
+    with pytest.raises(ValueError, match="already settled"):
+        eng.settle("t1", won=True, pnl=1.0, signal="AAA:mom")
+    with pytest.raises(UnknownTradeError, match="nope"):
+        eng.settle("nope", won=True, pnl=1.0)
+    assert eng.decider.metrics("AAA:mom").trades == 1
+
+
+def test_end_of_day_keeps_the_days_pnl_per_configuration():
+    logged = []
+    eng = make_engine(EngineConfig(rule=AlwaysAct()), shadow=EngineConfig.baseline(), log=logged.append)
+    d = eng.signal("AAA:mom", "AAA", key="x")
+    assert {x.config for x in logged} == {"live", "baseline"}
+    shadow_d = next(x for x in logged if x.config == "baseline")
+    eng.settle("x", won=False, pnl=-0.02 * d.notional)
+    out = eng.end_of_day(eng.last_date)
+    assert out["pnl"]["live"] == pytest.approx(-0.02 * d.notional)
+    expected = -0.02 * shadow_d.notional if shadow_d.act else 0.0
+    assert out["pnl"]["baseline"] == pytest.approx(expected)
+    assert eng.daily_pnl()["baseline"][-1][1] == pytest.approx(expected)
+    assert shadow_d.rule == "threshold" and shadow_d.binding in (None, "fixed")
+
+
+def test_the_baseline_is_one_configuration_of_the_same_engine():
+    eng = make_engine(EngineConfig.baseline(per_symbol=600.0))
+    d = eng.signal("AAA:mom", "AAA")
+    assert d.act and d.notional == pytest.approx(600.0 / 2)  # two signals trade AAA
+    eng.settle(d.id, won=False, pnl=-3.0)
+    assert not eng.signal("AAA:mom", "AAA").act  # raw rate 0/1 < 0.5
+
+
+# ---------------------------------------------------------------------------- bad input
+def _snapshot(eng: TradingEngine):
+    return (
+        eng.decider.to_json(),
+        json.dumps(eng.payoff.to_dict(), sort_keys=True),
+        eng.model.sigma2().tobytes(),
+        sorted(eng.book().items()),
+        sorted(eng.open_positions()),
+        eng.last_date,
+        eng._market.p_change.tobytes(),
+        len(eng._market.scores),
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda e: e.signal("nope", "AAA"), ValueError, "nope"),
+        (lambda e: e.signal("AAA:mom", "ZZZ"), UnknownSymbolError, "ZZZ"),
+        (lambda e: e.signal("AAA:mom", "BBB"), ValueError, "trades 'AAA'"),
+        (lambda e: e.signal("AAA:mom", "AAA", "sideways"), ValueError, "sideways"),
+        (lambda e: e.signal("AAA:mom", "AAA", "long", 0), ValueError, "horizon"),
+        (lambda e: e.signal("AAA:mom", "AAA", "long", True), TypeError, "horizon"),
+        (lambda e: e.signal("AAA:mom", "AAA", price=float("nan")), ValueError, "price"),
+        (lambda e: e.signal("AAA:mom", "AAA", price=-1.0), ValueError, "price"),
+        (lambda e: e.settle("ghost", won=True, pnl=1.0), UnknownTradeError, "ghost"),
+        (lambda e: e.settle("ghost", won=True, pnl=-1.0, signal="AAA:mom"), ValueError, "pnl"),
+        (lambda e: e.settle("g", won=True, pnl=1.0, signal="AAA:mom", notional=0.0), ValueError,
+         "notional"),
+        (lambda e: e.settle("g", won=True, pnl=1.0, signal="AAA:mom", notional=math.inf),
+         ValueError, "notional"),
+        (lambda e: e.bar(day(e), {"ZZZ": 0.01}), UnknownSymbolError, "ZZZ"),
+        (lambda e: e.bar(e.last_date, {"AAA": 0.01}), ValueError, "not after"),
+        (lambda e: e.bar(e.last_date - dt.timedelta(days=3), {"AAA": 0.01}), ValueError,
+         "not after"),
+        (lambda e: e.bar(day(e), {"AAA": float("nan")}), ValueError, "finite"),
+        (lambda e: e.bar(day(e), {"AAA": "0.01"}), TypeError, "AAA"),
+        (lambda e: e.bar(day(e), {"AAA": 0.01, "ZZZ": 0.0}), UnknownSymbolError, "ZZZ"),
+        (lambda e: e.bar("2024-05-01", {"AAA": 0.01}), TypeError, "date"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_refused_and_changes_nothing(call, error, match):
+    eng = make_engine()
+    eng.signal("CCC:mom", "CCC", key="open-one")  # something in the book
+    before = _snapshot(eng)
+    with pytest.raises(error, match=match):
+        call(eng)
+    assert _snapshot(eng) == before
+
+
+# ---------------------------------------------------------------------------- refresh
+def _engine_from_prior_set(tmp_path, ps):
+    write_prior_set(ps, tmp_path)
+    activate(tmp_path, ps.version)
+    d = parts.decider()
+    from bayes_mem.live.engine import _apply_priors
+
+    _apply_priors(d, ps, True)
+    m = ReturnModel({s: p.draws for s, p in ps.symbols.items()},
+                    {s: p.sigma2 for s, p in ps.symbols.items()})  # fmt: skip
+    eng = TradingEngine(d, m, portfolio_value=PV, prior_set=ps, signal_symbols=parts.links(),
+                        models=tmp_path)  # fmt: skip
+    returns = parts.correlated_returns(40)
+    for t in range(40):
+        eng.bar(parts.START + dt.timedelta(days=t), dict(zip(parts.SYMBOLS, returns[t], strict=True)))
+    return eng
+
+
+def test_refresh_swaps_in_a_new_set_and_keeps_raw_counts(tmp_path):
+    v1 = parts.prior_set(1)
+    eng = _engine_from_prior_set(tmp_path, v1)
+    eng.settle("o1", won=True, pnl=5.0, signal="AAA:mom", notional=100.0)
+    assert not eng.refresh()  # nothing new
+    v2 = parts.prior_set(2)
+    write_prior_set(v2, tmp_path)
+    activate(tmp_path, 2)
+    assert eng.refresh()
+    assert eng.prior_version == 2
+    prior = v2.families["momentum"].point_prior()
+    post = eng.decider.posterior("AAA:mom")
+    assert (post.a, post.b) == pytest.approx((prior.a + 1, prior.b))  # counted once
+    assert eng.signal("AAA:mom", "AAA").prior_version == 2
+    # the rolled-forward model: v2's variance state moved through the 40 days in memory
+    fresh = ReturnModel({s: p.draws for s, p in v2.symbols.items()},
+                        {s: p.sigma2 for s, p in v2.symbols.items()})  # fmt: skip
+    returns = parts.correlated_returns(40)
+    for t in range(40):
+        fresh.update(dict(zip(parts.SYMBOLS, returns[t], strict=True)), kind="log")
+    np.testing.assert_allclose(eng.model.sigma2(), fresh.sigma2(), rtol=1e-12)
+
+
+def test_refresh_refuses_a_corrupt_set_and_keeps_the_old_one(tmp_path):
+    eng = _engine_from_prior_set(tmp_path, parts.prior_set(1))
+    v2 = parts.prior_set(2)
+    path = write_prior_set(v2, tmp_path) / "prior_set.json"
+    path.write_bytes(path.read_bytes().replace(b'"version":2', b'"version":2 '))
+    doc = json.loads(path.read_bytes())
+    doc["prior_set"]["code_version"] = "tampered"
+    path.write_text(json.dumps(doc))
+    (tmp_path / "ACTIVE").write_text("2\n")
+    before = eng.decider.to_json()
+    assert not eng.refresh()
+    assert eng.prior_version == 1 and "hash" in eng.last_refresh_error
+    assert eng.decider.to_json() == before
+
+
+# ---------------------------------------------------------------------------- threads
+def test_concurrent_signals_and_settles_count_exactly():
+    eng = make_engine(EngineConfig(rule=AlwaysAct()))
+    errors = []
+
+    def worker(w):
+        try:
+            for k in range(150):
+                d = eng.signal(f"{parts.SYMBOLS[k % 3]}:mom", parts.SYMBOLS[k % 3], key=f"{w}-{k}")
+                eng.settle(d.id, won=bool(k % 2), pnl=(1.0 if k % 2 else -1.0))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    total = sum(eng.decider.metrics(f"{s}:mom").trades for s in parts.SYMBOLS)
+    assert total == 600 and eng.book() == {}
