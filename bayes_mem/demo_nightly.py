@@ -114,14 +114,15 @@ def trading_day(
         day_returns = {s: float(rng.normal(0.0, 0.01)) for s in SYMBOLS}
         engine.bar(today, day_returns)
         corr = engine.correlation()
+        regime = engine.regime()
         lines = [
             f"engine: {engine!r}",
             "active prior set: "
             + ("none (the gate rejected every fit): flat priors, Laplace fits" if ps is None
                else f"v{ps.version} ({len(ps.families)} families, {len(ps.symbols)} symbols)"),
             "regime: "
-            + (f"hazard {ps.regime['hazard']:.4f}, P(change) max {max(engine.regime().values()):.2f}"
-               if ps is not None and ps.regime is not None else "no prior published"),
+            + (f"hazard {ps.regime['hazard']:.4f}, P(change) max {max(regime.values()):.2f}"
+               if regime else "no prior published"),
             "correlation: "
             + ("not enough history" if corr is None else
                f"average {corr[np.triu_indices_from(corr, 1)].mean():.2f}"),

@@ -54,6 +54,10 @@ def correlated_returns(days: int, seed: int = 1, rho: float = 0.6) -> np.ndarray
     return 0.01 * rng.standard_normal((days, 3)) @ np.linalg.cholesky(c).T
 
 
+def day_returns(row: np.ndarray) -> dict[str, float]:
+    return {s: float(x) for s, x in zip(SYMBOLS, row, strict=True)}
+
+
 def prior_set(version: int = 1, *, data_through: str | None = None, n: int = 64) -> PriorSet:
     rng = np.random.default_rng(version)
     fams = {

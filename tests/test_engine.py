@@ -48,7 +48,7 @@ def make_engine(config=None, *, days=60, seed=0, model=None, shadow=None, log=No
     )
     returns = parts.correlated_returns(days)
     for t in range(days):
-        eng.bar(parts.START + dt.timedelta(days=t), dict(zip(parts.SYMBOLS, returns[t], strict=True)))
+        eng.bar(parts.START + dt.timedelta(days=t), parts.day_returns(returns[t]))
     return eng
 
 
@@ -168,7 +168,9 @@ def test_a_hedge_is_not_cut_by_the_portfolio_es_limit():
     eng.cancel(same_way.id)
     hedge = eng.signal("BBB:rev", "BBB", "short")
     assert hedge.limits["portfolio_es"] > same_way.limits["portfolio_es"]
-    assert hedge.detail["portfolio_es"]["marginal_es"] < 0 < same_way.detail["portfolio_es"]["marginal_es"]
+    marginal = {"hedge": hedge.detail["portfolio_es"]["marginal_es"],
+                "same": same_way.detail["portfolio_es"]["marginal_es"]}  # fmt: skip
+    assert marginal["hedge"] < 0 < marginal["same"]
 
 
 # ---------------------------------------------------------------------------- events
@@ -188,7 +190,8 @@ def test_settle_records_once_and_closes_the_position():
 
 def test_end_of_day_keeps_the_days_pnl_per_configuration():
     logged = []
-    eng = make_engine(EngineConfig(rule=AlwaysAct()), shadow=EngineConfig.baseline(), log=logged.append)
+    cfg = EngineConfig(rule=AlwaysAct())
+    eng = make_engine(cfg, shadow=EngineConfig.baseline(), log=logged.append)
     d = eng.signal("AAA:mom", "AAA", key="x")
     assert {x.config for x in logged} == {"live", "baseline"}
     shadow_d = next(x for x in logged if x.config == "baseline")
@@ -273,7 +276,7 @@ def _engine_from_prior_set(tmp_path, ps):
                         models=tmp_path)  # fmt: skip
     returns = parts.correlated_returns(40)
     for t in range(40):
-        eng.bar(parts.START + dt.timedelta(days=t), dict(zip(parts.SYMBOLS, returns[t], strict=True)))
+        eng.bar(parts.START + dt.timedelta(days=t), parts.day_returns(returns[t]))
     return eng
 
 
