@@ -134,6 +134,11 @@ def _finite(value: object) -> object:
     return value
 
 
+# one encoder (json.dumps with options builds a new one per call: 1 us of the 4 us a decision's
+# detail takes to encode)
+_ENCODE = json.JSONEncoder(allow_nan=False, default=_json_default, separators=(",", ":")).encode
+
+
 def detail_json(detail: object) -> str:
     """The ``detail`` column's JSON object text (see the module docstring)."""
     if detail is None:
@@ -142,11 +147,9 @@ def detail_json(detail: object) -> str:
         raise TypeError(f"detail must be a mapping or None, got {type(detail).__name__}")
     try:
         try:
-            text = json.dumps(detail, allow_nan=False, default=_json_default, separators=(",", ":"))
+            text = _ENCODE(detail)
         except ValueError:  # a NaN or an infinity somewhere: null, as JSON has no such numbers
-            text = json.dumps(
-                _finite(detail), allow_nan=False, default=_json_default, separators=(",", ":")
-            )
+            text = _ENCODE(_finite(detail))
     except (TypeError, ValueError) as exc:  # an unserialisable value, a non-string key, a cycle
         raise TypeError(f"detail is not JSON-serialisable: {exc}") from None
     if len(text) > MAX_DETAIL_CHARS:

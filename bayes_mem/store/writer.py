@@ -212,7 +212,7 @@ class DecisionWriter:
     @property
     def alive(self) -> bool:
         """The writer thread runs (False once closed, or if it died: see ``last_error``)."""
-        return self._thread.is_alive()
+        return self._dead is None and self._thread.is_alive()
 
     def __repr__(self) -> str:
         s = self.stats()
