@@ -270,6 +270,21 @@ def test_flush_and_close_do_not_wait_for_the_batch_to_fill(sqlite_store):
     assert keys(sqlite_store) == [0, 1]
 
 
+def test_a_writer_left_open_is_flushed_at_interpreter_exit(tmp_path):
+    url = f"sqlite:///{tmp_path / 'exit.sqlite'}"
+    code = (
+        "from bayes_mem.store import DecisionWriter, Store\n"
+        "from tests._workers import decision_row\n"
+        f"w = DecisionWriter(Store({url!r}), flush_interval=60.0)\n"
+        "for i in range(499):\n"
+        "    w.put(decision_row('live', i))\n"
+    )  # no close(), no flush(): 499 rows wait for a batch of 500 or 60 s
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+    store = Store(url)
+    assert keys(store) == list(range(499))
+    store.close()
+
+
 def test_put_costs_microseconds_and_sqlite_sustains_thousands_of_rows_a_second(sqlite_store):
     n = 50_000
     rows = [decision_row("live", i) for i in range(n)]

@@ -233,7 +233,16 @@ class Recorder(Protocol):
 
     def log_risk(self, date: dt.date, forecast: Any) -> None: ...
 
-    def log_correlation(self, date: dt.date, **values: float | None) -> None: ...
+    def log_correlation(
+        self,
+        date: dt.date,
+        *,
+        average_correlation: float,
+        concentration_score: float,
+        effective_bets: float,
+        breakdown_p: float | None = None,
+        breakdown_score: float | None = None,
+    ) -> None: ...
 
     def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[Any]) -> None: ...
 
@@ -259,7 +268,8 @@ class Recorder(Protocol):
 class MemoryRecorder:
     """A :class:`Recorder` in memory, for engine tests and store-less runs: decisions are checked
     like the store's and kept in ``decisions`` (normalised rows, in order); metrics calls are
-    kept in ``logged`` as ``(method, args, kwargs)`` unchecked; ``returns_after`` serves the
+    kept in ``logged`` as ``(method, args, kwargs)`` (same signatures as the store's, values not
+    checked); ``returns_after`` serves the
     panel given (dates after ``date``, the symbols asked for, in that order). Thread-safe."""
 
     def __init__(self, returns: ReturnsPanel | None = None) -> None:
@@ -280,8 +290,21 @@ class MemoryRecorder:
     def log_risk(self, date: dt.date, forecast: Any) -> None:
         self._log("log_risk", date, forecast)
 
-    def log_correlation(self, date: dt.date, **values: float | None) -> None:
-        self._log("log_correlation", date, **values)
+    def log_correlation(
+        self,
+        date: dt.date,
+        *,
+        average_correlation: float,
+        concentration_score: float,
+        effective_bets: float,
+        breakdown_p: float | None = None,
+        breakdown_score: float | None = None,
+    ) -> None:
+        self._log(
+            "log_correlation", date, average_correlation=average_correlation,
+            concentration_score=concentration_score, effective_bets=effective_bets,
+            breakdown_p=breakdown_p, breakdown_score=breakdown_score,
+        )  # fmt: skip
 
     def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[Any]) -> None:
         self._log("log_signal_quality", as_of, list(metrics))
@@ -289,8 +312,19 @@ class MemoryRecorder:
     def log_regime(self, date: dt.date, p_change: Mapping[str, float]) -> None:
         self._log("log_regime", date, dict(p_change))
 
-    def log_portfolio(self, date: dt.date, **values: float) -> None:
-        self._log("log_portfolio", date, **values)
+    def log_portfolio(
+        self,
+        date: dt.date,
+        *,
+        gross_exposure: float,
+        portfolio_es: float,
+        portfolio_var: float,
+        level: float,
+    ) -> None:
+        self._log(
+            "log_portfolio", date, gross_exposure=gross_exposure, portfolio_es=portfolio_es,
+            portfolio_var=portfolio_var, level=level,
+        )  # fmt: skip
 
     def returns_after(self, date: dt.date | None, symbols: Sequence[str]) -> ReturnsPanel:
         symbols = tuple(symbols)

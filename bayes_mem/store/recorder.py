@@ -36,8 +36,21 @@ class StoreRecorder:
     def log_risk(self, date: dt.date, forecast: Any) -> None:
         self.store.log_risk(date, forecast)
 
-    def log_correlation(self, date: dt.date, **values: float | None) -> None:
-        self.store.log_correlation(date, **values)
+    def log_correlation(
+        self,
+        date: dt.date,
+        *,
+        average_correlation: float,
+        concentration_score: float,
+        effective_bets: float,
+        breakdown_p: float | None = None,
+        breakdown_score: float | None = None,
+    ) -> None:
+        self.store.log_correlation(
+            date, average_correlation=average_correlation,
+            concentration_score=concentration_score, effective_bets=effective_bets,
+            breakdown_p=breakdown_p, breakdown_score=breakdown_score,
+        )  # fmt: skip
 
     def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[Any]) -> None:
         self.store.log_signal_quality(as_of, metrics)

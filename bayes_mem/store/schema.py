@@ -283,9 +283,11 @@ def _v1(conn: sa.Connection) -> None:
 
 def _v2(conn: sa.Connection) -> None:
     """Add ``outcomes.notional`` (existing rows: NULL) and create the version-2 tables."""
-    col = outcomes.c.notional
-    ddl = sa.schema.CreateColumn(col).compile(dialect=conn.dialect)
-    conn.exec_driver_sql(f"ALTER TABLE outcomes ADD COLUMN {ddl}")
+    # frozen DDL, the same on SQLite and PostgreSQL (FLOAT: double precision on both)
+    conn.exec_driver_sql(
+        "ALTER TABLE outcomes ADD COLUMN notional FLOAT "
+        "CONSTRAINT notional_positive CHECK (notional > 0)"
+    )
     metadata.create_all(conn, tables=list(V2_TABLES))
 
 

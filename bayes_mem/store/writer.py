@@ -27,14 +27,18 @@ is stored whole or not at all (``tests/test_decision_writer.py`` SIGKILLs a writ
 random instants and checks this).
 
 Thread-safe: any number of producer threads may ``put``; ``flush`` waits for the rows put (by
-any thread) before it was called.
+any thread) before it was called. A writer still open when the interpreter exits normally is
+closed then (its queue flushed, up to ``EXIT_FLUSH_SECONDS``; errors logged): forgetting
+:meth:`close` loses nothing, a crash loses what is stated above.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +54,17 @@ from bayes_mem.store.store import Store
 log = logging.getLogger("bayes_mem.store.writer")
 
 _BACKOFF = (0.05, 0.25, 1.0, 2.0, 4.0)  # seconds before the transient-error retries
+EXIT_FLUSH_SECONDS = 30.0
+_OPEN: weakref.WeakSet[DecisionWriter] = weakref.WeakSet()  # closed at interpreter exit
+
+
+@atexit.register
+def _close_open_writers() -> None:
+    for writer in list(_OPEN):
+        try:
+            writer.close(EXIT_FLUSH_SECONDS)
+        except Exception:
+            log.exception("decision writer: closing at interpreter exit")
 
 
 class DecisionQueueFull(RuntimeError):
@@ -119,6 +134,7 @@ class DecisionWriter:
             target=self._run, name=f"bayes-mem-decision-writer-{id(self):x}", daemon=True
         )
         self._thread.start()
+        _OPEN.add(self)
 
     # ------------------------------------------------------------------ producers
     def put(self, row: Mapping[str, Any], *, timeout: float | None = None) -> None:
@@ -187,6 +203,7 @@ class DecisionWriter:
                 self._has_rows.notify_all()
                 self._has_room.notify_all()
             self._thread.join(timeout)
+            _OPEN.discard(self)
 
     def __enter__(self) -> DecisionWriter:
         return self
@@ -262,9 +279,10 @@ class DecisionWriter:
                 self._unreported += lost
                 self._done += lost
                 self._in_flight = 0
+            log.critical("decision writer thread died, %d row(s) lost", lost, exc_info=True)
+            with self._progress:  # after the log: a flush that raises has it behind it
                 self._progress.notify_all()
                 self._has_room.notify_all()
-            log.critical("decision writer thread died, %d row(s) lost", lost, exc_info=True)
 
     def _take(self) -> list[dict[str, Any]] | None:
         """The next batch (None: closed and drained): waits for a row, then up to
