@@ -203,7 +203,8 @@ class DecisionWriter:
                 self._has_rows.notify_all()
                 self._has_room.notify_all()
             self._thread.join(timeout)
-            _OPEN.discard(self)
+            if not self._thread.is_alive():  # else still writing: interpreter exit flushes it
+                _OPEN.discard(self)
 
     def __enter__(self) -> DecisionWriter:
         return self
