@@ -6,6 +6,10 @@
 - ``trader URL SEED EVENTS``: a trader process: restore a :class:`PersistentDecider` from the
   store, then play the day's events file (JSON lines) from where the store says it stopped,
   printing each decision as a JSON line (flushed) so the test can compare after a SIGKILL.
+- ``decisions URL CONFIG N MAX_QUEUE BATCH FLUSH_EVERY``: put N decision rows (keys 0..N-1 of
+  configuration CONFIG) into a :class:`DecisionWriter` as fast as it takes them, printing a JSON
+  line after each put (with the writer's committed count every 50 rows, and after every
+  FLUSH_EVERY rows a flush), so the test can SIGKILL it and compare the store with what it said.
 """
 
 from __future__ import annotations
@@ -125,6 +129,41 @@ def trading_day(seed: int, n: int = 600) -> list[dict]:
     return events
 
 
+def decision_row(config: str, i: int) -> dict:
+    """The i-th decision row of a writer test (``key`` is ``str(i)``)."""
+    import datetime as dt
+
+    return {
+        "decided_at": dt.datetime(2026, 1, 2, 14, 30, tzinfo=dt.UTC) + dt.timedelta(seconds=i),
+        "config": config, "key": str(i), "signal": f"sig{i % 7}", "symbol": f"SYM{i % 3}",
+        "side": "long" if i % 2 else "short", "horizon": 1 + i % 10, "act": i % 3 != 0,
+        "notional": 100.0 * (i % 50), "quantity": None, "p_win": (i % 97) / 96,
+        "binding": "kelly", "prior_version": 1,
+        "detail": {"i": i, "kelly": 0.01 * (i % 13), "explain": f"row {i}"},
+    }  # fmt: skip
+
+
+def decisions(url: str, config: str, n: int, max_queue: int, batch: int, flush_every: int) -> None:
+    from bayes_mem.store import DecisionWriter, Store
+
+    store = Store(url)
+    writer = DecisionWriter(
+        store, max_queue=max_queue, batch_size=batch, flush_interval=0.02, put_timeout=120
+    )
+    print(json.dumps({"ready": True}), flush=True)
+    for i in range(n):
+        writer.put(decision_row(config, i))
+        line: dict[str, int] = {"put": i + 1}
+        if (i + 1) % 50 == 0:
+            line["committed"] = writer.stats().committed
+        if (i + 1) % flush_every == 0:
+            writer.flush()
+            line["flushed"] = i + 1
+        print(json.dumps(line), flush=True)
+    writer.close()
+    print(json.dumps({"done": n}), flush=True)
+
+
 # the crash trials' nightly job: the fast returns option; the win-rate fit is replayed from a
 # real fit of the same data (tests/test_crash.py makes it once), so a trial costs seconds
 CRASH_CONFIG = {
@@ -186,5 +225,7 @@ if __name__ == "__main__":
         append(args[0], *map(int, args[1:6]))
     elif verb == "trader":
         trader(args[0], int(args[1]), args[2])
+    elif verb == "decisions":
+        decisions(args[0], args[1], *map(int, args[2:6]))
     else:
         raise SystemExit(f"unknown verb {verb!r}")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bayes_mem.live import Decider
-from bayes_mem.store import Store
+from bayes_mem.store import SCHEMA_VERSION, Store
 from tests._workers import outcome_stream
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +123,7 @@ def test_concurrent_store_opening_upgrades_the_schema_once(store_url):
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-3000:]
-        assert out.strip() == "1"
+        assert out.strip() == str(SCHEMA_VERSION)
     store = Store(store_url)
     assert len(store.table("schema_version")) == 1
     store.close()

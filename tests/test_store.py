@@ -41,7 +41,7 @@ def test_sqlite_defaults_wal_owner_only_and_schema_version(tmp_path):
     with s.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-    assert s.schema_version == SCHEMA_VERSION == 1
+    assert s.schema_version == SCHEMA_VERSION == 2
     assert stat.S_IMODE(os.stat(tmp_path / "d").st_mode) == 0o700
     assert stat.S_IMODE(os.stat(tmp_path / "d" / "bayes_mem.sqlite").st_mode) == 0o600
     s.close()

@@ -15,7 +15,7 @@ import numpy as np
 from bayes_mem.live._validate import check_int
 from bayes_mem.live.decider import Decider, check_outcome
 from bayes_mem.live.priors import BetaPrior
-from bayes_mem.store.store import Store
+from bayes_mem.store.store import Store, check_notional
 
 
 class PersistentDecider:
@@ -92,9 +92,13 @@ class PersistentDecider:
         *,
         settled_at: dt.datetime | None = None,
         opened_at: dt.datetime | None = None,
+        notional: float | None = None,
     ) -> str:
-        """Record a settled trade; returns its trade id (generated when none is given)."""
+        """Record a settled trade; returns its trade id (generated when none is given).
+        ``notional`` (account currency, > 0, or None) is stored with the outcome; the decider
+        itself does not use it."""
         won, pnl, tid = check_outcome(won, pnl, trade_id)
+        notional = check_notional(notional)
         if signal not in self.decider:
             raise ValueError(f"unknown signal {signal!r}; register it first")
         tid = tid or f"auto-{uuid.uuid4().hex}"
@@ -102,8 +106,9 @@ class PersistentDecider:
             if self.decider.seen_trade(tid):
                 raise ValueError(f"trade_id {tid!r} was already recorded")
             self.store.append_outcome(
-                tid, signal, won, pnl, settled_at=settled_at, opened_at=opened_at
-            )
+                tid, signal, won, pnl, settled_at=settled_at, opened_at=opened_at,
+                notional=notional,
+            )  # fmt: skip
             self.decider.record(signal, won, pnl, tid)
         return tid
 

@@ -1,14 +1,23 @@
-"""The store: signals, trade outcomes, daily returns, prior-set records and logged metrics.
+"""The store: signals and the symbols they trade, trade outcomes, daily returns, prior-set
+records, the trading engine's decision log and logged metrics.
 
 SQLite file by default (WAL journal, ``synchronous=FULL`` so a committed outcome survives a crash,
 foreign keys on, the data directory and file owner-only), any SQLAlchemy 2 URL otherwise.
 Every write is one transaction: a batch is written whole or not at all. SQL goes through
-SQLAlchemy expressions only (bound parameters).
+SQLAlchemy expressions only (bound parameters). Every value is checked before anything is
+written: a bad one raises TypeError/ValueError naming it, never a driver exception.
+
+Metrics are keyed by date (``log_risk``: symbol, date, level; ``log_correlation``,
+``log_portfolio``: date; ``log_regime``: date, symbol; ``log_signal_quality``: signal, as_of):
+logging a key again replaces its values (an upsert: the later call wins), so a re-run of the
+end-of-day job is harmless. Decisions are appended, usually through the background
+:class:`bayes_mem.store.writer.DecisionWriter`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
@@ -18,9 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from bayes_mem.live._validate import check_name
+from bayes_mem.live._validate import as_float_array, check_int, check_name, check_real
 from bayes_mem.live.decider import check_outcome
+from bayes_mem.live.recording import check_decision, check_name_length
 from bayes_mem.store import schema
 from bayes_mem.store.ingest import (
     IngestError,
@@ -159,6 +171,53 @@ class Store:
                 conn.execute(sa.select(schema.signals.c.name, schema.signals.c.family)).all()
             )
 
+    def link_signals(self, mapping: Mapping[str, str]) -> int:
+        """Record the symbol each signal trades (signal -> symbol; one symbol per signal).
+        Linking a signal again to the same symbol is a no-op; to another symbol, or linking a
+        signal that is not registered, raises ValueError and writes nothing. Returns how many
+        links were new."""
+        if not isinstance(mapping, Mapping):
+            raise TypeError(f"link_signals takes a mapping signal -> symbol, got {mapping!r:.80}")
+        links = {
+            check_name_length(sig, "signal"): check_name_length(sym, f"symbol of {sig!r}")
+            for sig, sym in mapping.items()
+        }
+        t = schema.signal_symbols
+
+        def write() -> int:
+            with self.transaction() as conn:
+                unknown = sorted(set(links) - set(self._families(conn, list(links))))
+                if unknown:
+                    raise ValueError(f"unknown signal(s) {unknown[:10]!r}; register them first")
+                stored = self._links(conn, list(links))
+                clash = [(s, stored[s], v) for s, v in links.items() if stored.get(s, v) != v]
+                if clash:
+                    shown = "; ".join(f"{s!r} is linked to {a!r}, not {b!r}" for s, a, b in clash)
+                    raise ValueError(f"signal linked to another symbol, nothing written: {shown}")
+                new = [{"signal": s, "symbol": v} for s, v in links.items() if s not in stored]
+                if new:
+                    now = _utcnow()
+                    conn.execute(t.insert(), [{**r, "created_at": now} for r in new])
+            return len(new)
+
+        return _once_more_on_conflict(write, "signal_symbols")
+
+    @staticmethod
+    def _links(conn: sa.Connection, signals: list[str]) -> dict[str, str]:
+        t = schema.signal_symbols
+        out: dict[str, str] = {}
+        for start in range(0, len(signals), 500):
+            chunk = signals[start : start + 500]
+            q = sa.select(t.c.signal, t.c.symbol).where(t.c.signal.in_(chunk))
+            out.update(conn.execute(q).all())
+        return out
+
+    def signal_symbols(self) -> dict[str, str]:
+        """signal -> the symbol it trades, for every linked signal."""
+        t = schema.signal_symbols
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(t.c.signal, t.c.symbol)).all())
+
     # ------------------------------------------------------------------ outcomes
     def append_outcome(
         self,
@@ -169,13 +228,16 @@ class Store:
         *,
         settled_at: dt.datetime | None = None,
         opened_at: dt.datetime | None = None,
+        notional: float | None = None,
     ) -> None:
         """Append one settled trade durably; a trade id already stored raises
-        :class:`DuplicateTradeError` and writes nothing."""
+        :class:`DuplicateTradeError` and writes nothing. ``notional``: the trade's notional in
+        account currency (> 0; None when unknown), so ``pnl / notional`` is its return."""
         won, pnl, tid = check_outcome(won, pnl, trade_id)
         if tid is None:
             raise TypeError("trade_id is required in the store")
         signal = check_name(signal)
+        notional = check_notional(notional)
         settled = parse_timestamp(settled_at if settled_at is not None else _utcnow())
         opened = parse_timestamp(opened_at, optional=True)
         if opened is not None and opened > settled:
@@ -188,6 +250,7 @@ class Store:
             "settled_at": settled.to_pydatetime(),
             "opened_at": None if opened is None else opened.to_pydatetime(),
             "recorded_at": _utcnow(),
+            "notional": notional,
         }
         try:
             with self.transaction() as conn:
@@ -209,13 +272,15 @@ class Store:
 
     def ingest_outcomes(self, source: pd.DataFrame | str | Path) -> int:
         """Append a batch of outcomes (columns trade_id, signal, won, pnl, settled_at and
-        optionally opened_at). Any bad row refuses the whole batch, reported by line."""
+        optionally opened_at and notional: account currency, > 0, empty when unknown). Any bad
+        row refuses the whole batch, reported by line."""
         frame, from_csv = read_table(source)
         require_columns(frame, ("trade_id", "signal", "won", "pnl", "settled_at"), "outcomes")
         opened_col = frame["opened_at"] if "opened_at" in frame.columns else [None] * len(frame)
+        notional_col = frame["notional"] if "notional" in frame.columns else [None] * len(frame)
         rows, problems, ids = [], [], {}
         now = _utcnow()
-        for i, (tid, sig, won, pnl, settled, opened) in enumerate(
+        for i, (tid, sig, won, pnl, settled, opened, notional) in enumerate(
             zip(
                 frame["trade_id"],
                 frame["signal"],
@@ -223,6 +288,7 @@ class Store:
                 frame["pnl"],
                 frame["settled_at"],
                 opened_col,
+                notional_col,
                 strict=True,
             )
         ):
@@ -235,6 +301,7 @@ class Store:
                     "pnl": parse_float(pnl),
                     "settled_at": parse_timestamp(settled),
                     "opened_at": parse_timestamp(opened, optional=True),
+                    "notional": parse_notional(notional),
                 }
             except ValueError as exc:
                 problems.append(Problem(line, "value", str(exc)))
@@ -293,7 +360,8 @@ class Store:
     def outcomes(self) -> pd.DataFrame:
         """Every stored outcome in arrival order."""
         t = schema.outcomes
-        cols = [t.c.seq, t.c.trade_id, t.c.signal, t.c.won, t.c.pnl, t.c.opened_at, t.c.settled_at]
+        cols = [t.c.seq, t.c.trade_id, t.c.signal, t.c.won, t.c.pnl, t.c.notional, t.c.opened_at,
+                t.c.settled_at]  # fmt: skip
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(*cols).order_by(t.c.seq)).all()
         return pd.DataFrame(rows, columns=[c.name for c in cols])
@@ -385,39 +453,232 @@ class Store:
             return pd.DataFrame()
         return frame.pivot(index="date", columns="symbol", values="log_return").sort_index()
 
+    def returns_after(
+        self, date: dt.date | str | None, symbols: Iterable[str] | None = None
+    ) -> pd.DataFrame:
+        """Daily log returns stored for dates strictly after ``date`` (None: all), as a date x
+        symbol panel sorted by date (index ``date`` of ``datetime.date``; NaN where a symbol has
+        no return that day). With ``symbols`` the columns are exactly those, in that order (a
+        symbol without returns is a column of NaN); otherwise every symbol found, sorted. What
+        the engine replays to roll a prior set's variance state forward from its
+        ``data_through``."""
+        after = None if date is None else check_day(date, "date")
+        cols = None
+        if symbols is not None:
+            if isinstance(symbols, str):
+                raise TypeError(f"symbols must be a list of names, not the string {symbols!r:.80}")
+            cols = [check_name_length(s, "symbol") for s in symbols]
+            if len(set(cols)) != len(cols):
+                raise ValueError(f"symbols repeat a name: {cols[:10]!r}")
+        t = schema.returns
+        q = sa.select(t.c.date, t.c.symbol, t.c.log_return)
+        if after is not None:
+            q = q.where(t.c.date > after)
+        with self.engine.connect() as conn:
+            if cols is None:
+                rows = conn.execute(q).all()
+            else:
+                rows = []
+                for start in range(0, len(cols), 500):
+                    chunk = cols[start : start + 500]
+                    rows += conn.execute(q.where(t.c.symbol.in_(chunk))).all()
+        frame = pd.DataFrame(rows, columns=["date", "symbol", "log_return"])
+        panel = frame.pivot(index="date", columns="symbol", values="log_return").sort_index()
+        panel = panel.reindex(columns=sorted(panel.columns) if cols is None else cols)
+        panel.index.name, panel.columns.name = "date", None
+        return panel.astype(float)
+
     # ------------------------------------------------------------------ metrics
-    def log_risk(self, date: dt.date, forecast: Any) -> None:
-        """Store a :class:`~bayes_mem.live.RiskForecast` for ``date`` (one row per symbol)."""
-        band = forecast.es_band(0.9)
+    def log_risk(self, date: dt.date | str, forecast: Any) -> None:
+        """Store a :class:`~bayes_mem.live.RiskForecast` for ``date`` (one row per symbol, keyed
+        by symbol, date and level; logged again, the later values replace the earlier). VaR, ES
+        and volatility must be finite; a non-finite ES band bound is stored as NULL."""
+        day = check_day(date, "date")
+        try:
+            symbols = [check_name_length(s, "forecast symbol") for s in forecast.symbols]
+            level = float(check_real(forecast.level, "forecast.level"))
+            arrays = {
+                name: as_float_array(getattr(forecast, name), f"forecast.{name}")
+                for name in ("var_log", "es_log", "volatility")
+            }
+            band = as_float_array(forecast.es_band(0.9), "forecast.es_band(0.9)")
+        except AttributeError as exc:
+            raise TypeError(f"forecast must be a RiskForecast, got {type(forecast).__name__}: "
+                            f"{exc}") from None  # fmt: skip
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"forecast.level must be in (0, 1), got {level!r}")
+        _unique(symbols, "forecast symbols")
+        n = len(symbols)
+        for name, values in arrays.items():
+            if values.shape != (n,):
+                raise ValueError(f"forecast.{name} has shape {values.shape}, expected ({n},)")
+            bad = ~np.isfinite(values)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"forecast.{name} of {symbols[i]!r} is {values[i]!r}: not finite")
+        if band.shape != (n, 2):
+            raise ValueError(f"forecast.es_band(0.9) has shape {band.shape}, expected ({n}, 2)")
         rows = [
             {
-                "symbol": s, "date": date, "level": float(forecast.level),
-                "var_log": float(forecast.var_log[i]), "es_log": float(forecast.es_log[i]),
-                "es_low": float(band[i, 0]), "es_high": float(band[i, 1]),
-                "volatility": float(forecast.volatility[i]),
+                "symbol": s, "date": day, "level": level,
+                "var_log": float(arrays["var_log"][i]), "es_log": float(arrays["es_log"][i]),
+                "es_low": _finite_or_none(band[i, 0]), "es_high": _finite_or_none(band[i, 1]),
+                "volatility": float(arrays["volatility"][i]),
             }
-            for i, s in enumerate(forecast.symbols)
+            for i, s in enumerate(symbols)
         ]  # fmt: skip
-        with self.transaction() as conn:
-            conn.execute(schema.risk_metrics.insert(), rows)
+        self._upsert(schema.risk_metrics, rows)
 
-    def log_correlation(self, date: dt.date, **values: float | None) -> None:
-        with self.transaction() as conn:
-            conn.execute(schema.correlation_metrics.insert(), [{"date": date, **values}])
+    def log_correlation(
+        self,
+        date: dt.date | str,
+        *,
+        average_correlation: float,
+        concentration_score: float,
+        effective_bets: float,
+        breakdown_p: float | None = None,
+        breakdown_score: float | None = None,
+    ) -> None:
+        """Store the day's correlation metrics (keyed by date; logged again, the later values
+        replace the earlier). The breakdown figures are optional (None or NaN: not computed)."""
+        row = {
+            "date": check_day(date, "date"),
+            "average_correlation": check_real(average_correlation, "average_correlation"),
+            "concentration_score": check_real(concentration_score, "concentration_score"),
+            "effective_bets": check_real(effective_bets, "effective_bets"),
+            "breakdown_p": _optional_real(breakdown_p, "breakdown_p"),
+            "breakdown_score": _optional_real(breakdown_score, "breakdown_score"),
+        }
+        self._upsert(schema.correlation_metrics, [row])
 
-    def log_signal_quality(self, as_of: dt.datetime, metrics: Iterable[Any]) -> None:
-        """Store :class:`~bayes_mem.live.SignalMetrics` snapshots taken at ``as_of``."""
-        rows = [
-            {
-                "signal": m.signal, "as_of": as_of, "trades": m.trades,
-                "posterior_mean": m.posterior_mean, "credible_low": m.credible_low,
-                "credible_high": m.credible_high, "p_above_break_even": m.p_above_break_even,
-                "total_pnl": m.total_pnl, "sharpe": m.sharpe,
-            }
-            for m in metrics
-        ]  # fmt: skip
+    def log_signal_quality(self, as_of: dt.datetime | str, metrics: Iterable[Any]) -> None:
+        """Store :class:`~bayes_mem.live.SignalMetrics` snapshots taken at ``as_of`` (naive: UTC;
+        keyed by signal and as_of; logged again, the later values replace the earlier). A
+        Sharpe ratio of None or NaN is stored as NULL; every other figure must be finite."""
+        when = parse_timestamp(as_of)
+        assert when is not None
+        rows = []
+        for m in metrics:
+            try:
+                sig = check_name_length(m.signal, "signal")
+                rows.append({
+                    "signal": sig, "as_of": when.to_pydatetime(),
+                    "trades": check_int(m.trades, f"trades of {sig!r}", minimum=0),
+                    **{name: check_real(getattr(m, name), f"{name} of {sig!r}")
+                       for name in ("posterior_mean", "credible_low", "credible_high",
+                                    "p_above_break_even", "total_pnl")},
+                    "sharpe": _optional_real(m.sharpe, f"sharpe of {sig!r}"),
+                })  # fmt: skip
+            except AttributeError as exc:
+                raise TypeError(f"metrics must be SignalMetrics, got {type(m).__name__}: "
+                                f"{exc}") from None  # fmt: skip
+        _unique([r["signal"] for r in rows], "signal quality metrics' signals")
+        self._upsert(schema.signal_quality, rows)
+
+    def log_regime(self, date: dt.date | str, p_change: Mapping[str, float]) -> None:
+        """Store the day's change-point probability per symbol (``p_change``: symbol ->
+        probability in [0, 1]; keyed by date and symbol; logged again, the later value
+        replaces the earlier)."""
+        day = check_day(date, "date")
+        if not isinstance(p_change, Mapping):
+            raise TypeError(f"p_change must be a mapping symbol -> probability, got "
+                            f"{type(p_change).__name__}")  # fmt: skip
+        rows = []
+        for sym, p in p_change.items():
+            sym = check_name_length(sym, "symbol")
+            value = check_real(p, f"p_change of {sym!r}")
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"p_change of {sym!r} must be in [0, 1], got {p!r}")
+            rows.append({"date": day, "symbol": sym, "p_change": value})
+        self._upsert(schema.regime_metrics, rows)
+
+    def log_portfolio(
+        self,
+        date: dt.date | str,
+        *,
+        gross_exposure: float,
+        portfolio_es: float,
+        portfolio_var: float,
+        level: float,
+    ) -> None:
+        """Store the day's portfolio risk (keyed by date; logged again, the later values replace
+        the earlier): gross exposure (account currency, >= 0), one-day ES and VaR (account
+        currency, a loss positive) at confidence ``level`` (in (0, 1), e.g. 0.975); a
+        :class:`~bayes_mem.live.PortfolioRisk` ``r`` gives ``gross_exposure=r.gross_exposure,
+        portfolio_es=r.es, portfolio_var=r.var, level=r.level``."""
+        row = {
+            "date": check_day(date, "date"),
+            "gross_exposure": check_real(gross_exposure, "gross_exposure"),
+            "portfolio_es": check_real(portfolio_es, "portfolio_es"),
+            "portfolio_var": check_real(portfolio_var, "portfolio_var"),
+            "level": check_real(level, "level"),
+        }
+        if row["gross_exposure"] < 0:
+            raise ValueError(f"gross_exposure must be >= 0, got {gross_exposure!r}")
+        if not 0.0 < row["level"] < 1.0:
+            raise ValueError(f"level must be in (0, 1), got {level!r}")
+        self._upsert(schema.portfolio_metrics, [row])
+
+    def _upsert(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` in one transaction, replacing any stored row with the same primary
+        key: ``INSERT ... ON CONFLICT DO UPDATE`` on SQLite and PostgreSQL (atomic under
+        concurrent writers), delete-then-insert on other databases."""
+        if not rows:
+            return
+        keys = [c.name for c in table.primary_key.columns]
+        name = self.engine.dialect.name
         with self.transaction() as conn:
-            conn.execute(schema.signal_quality.insert(), rows)
+            if name in ("sqlite", "postgresql"):
+                insert = (sqlite_dialect if name == "sqlite" else pg_dialect).insert(table)
+                stmt = insert.on_conflict_do_update(
+                    index_elements=keys,
+                    set_={c.name: insert.excluded[c.name] for c in table.c if c.name not in keys},
+                )
+                conn.execute(stmt, rows)
+            else:  # pragma: no cover - no such backend in the tests
+                for row in rows:
+                    conn.execute(table.delete().where(*(table.c[k] == row[k] for k in keys)))
+                conn.execute(table.insert(), rows)
+
+    # ------------------------------------------------------------------ decisions
+    def append_decisions(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Append decision rows (see :mod:`bayes_mem.live.recording` for the fields) in one
+        transaction, synchronously; any bad row raises naming it and writes nothing. The engine
+        records through :class:`~bayes_mem.store.writer.DecisionWriter` instead, which does not
+        wait for the database."""
+        checked = []
+        for i, row in enumerate(rows):
+            try:
+                checked.append(check_decision(row))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"decision row {i}: {exc}") from None
+        if checked:
+            with self.transaction() as conn:
+                conn.execute(schema.decisions.insert(), checked)
+        return len(checked)
+
+    def decisions(
+        self, since: dt.datetime | str | None = None, config: str | None = None
+    ) -> pd.DataFrame:
+        """The decision log in arrival order (column ``id``), every column of the ``decisions``
+        table; ``decided_at`` is a timezone-aware UTC timestamp, ``detail`` JSON text. ``since``:
+        only decisions at or after this instant (naive: UTC); ``config``: only this engine
+        configuration."""
+        t = schema.decisions
+        q = sa.select(t).order_by(t.c.id)
+        if since is not None:
+            start = parse_timestamp(since)
+            assert start is not None
+            q = q.where(t.c.decided_at >= start.to_pydatetime())
+        if config is not None:
+            q = q.where(t.c.config == check_name_length(config, "config"))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        frame = pd.DataFrame(rows, columns=[c.name for c in t.c])
+        frame["decided_at"] = pd.to_datetime(frame["decided_at"], utc=True)
+        return frame.astype({"id": "int64", "horizon": "int64", "act": bool,
+                             "prior_version": "Int64", "notional": float, "quantity": float,
+                             "p_win": float})  # fmt: skip
 
     def table(self, name: str) -> pd.DataFrame:
         """A whole table as a DataFrame (for analysts and tests)."""
@@ -427,6 +688,62 @@ class Store:
         with self.engine.connect() as conn:
             result = conn.execute(sa.select(t))
             return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def check_notional(value: object) -> float | None:
+    """A trade's notional: None (unknown) or a finite number > 0 (account currency)."""
+    if value is None:
+        return None
+    out = check_real(value, "notional")
+    if out <= 0.0:
+        raise ValueError(f"notional must be > 0 (account currency), got {value!r}")
+    return out
+
+
+def parse_notional(value: Any) -> float | None:
+    """An ingested notional: empty (None, NaN, blank text) means unknown, else a number > 0."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, float | np.floating) and math.isnan(value):
+        return None
+    out = parse_float(value)
+    if out <= 0.0:
+        raise ValueError(f"notional must be > 0 (account currency), got {value!r}")
+    return out
+
+
+def check_day(value: object, what: str) -> dt.date:
+    """A calendar date: a ``datetime.date``, a datetime at midnight, or ISO text."""
+    if type(value) is dt.date:
+        return value
+    if isinstance(value, dt.datetime | pd.Timestamp | np.datetime64 | str):
+        try:
+            return parse_date(value).date()
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from None
+    if isinstance(value, dt.date):
+        return dt.date(value.year, value.month, value.day)
+    raise TypeError(f"{what} must be a date, got {type(value).__name__} {value!r:.80}")
+
+
+def _optional_real(value: object, what: str) -> float | None:
+    """None, or a real number; NaN counts as None (not computed), infinity is refused."""
+    if value is None:
+        return None
+    if isinstance(value, float | np.floating) and math.isnan(value):
+        return None
+    return check_real(value, what)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    repeated = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+    if repeated:
+        raise ValueError(f"{what} repeat {repeated[:5]!r}: one value per key")
 
 
 def _once_more_on_conflict(write: Callable[[], int], what: str) -> int:

@@ -1,0 +1,346 @@
+"""What the trading engine records, and the interface it records through (no store imported).
+
+The engine never imports the store (SQLAlchemy, pandas): it is handed a :class:`Recorder`, in
+production :class:`bayes_mem.store.StoreRecorder` (decisions go to a background writer, metrics
+straight to the store), in tests or store-less runs :class:`MemoryRecorder`. Both check a
+decision row with :func:`check_decision` at the caller, so a bad row is refused where it is made.
+
+A decision row is a mapping with exactly these keys (``DECISION_FIELDS``; the optional ones may be
+left out and default to None):
+
+==============  ==============================================================================
+decided_at      timezone-aware ``datetime.datetime`` (stored as UTC; years 1900-2200)
+config          the engine configuration that decided, e.g. ``"live"`` or ``"shadow"``
+key             optional: the decision key (str, or int stored as its decimal string)
+signal          signal name
+symbol          the symbol traded
+side            ``"long"`` or ``"short"``
+horizon         holding horizon, int trading days, >= 1
+act             bool: whether the engine acted
+notional        float >= 0, account currency (0 when it did not act)
+quantity        optional float >= 0: units of the symbol
+p_win           the sampled win probability, in [0, 1]
+binding         optional: the name of the limit that bound the size (e.g. ``"kelly"``, ``"cvar"``)
+prior_version   optional int >= 1: the prior set decided with
+detail          optional mapping, stored as a JSON object (every factor, a draws summary, the
+                explanation): numpy scalars and arrays become numbers and lists, dates ISO
+                strings, non-finite numbers ``null``; at most ``MAX_DETAIL_CHARS`` characters
+==============  ==============================================================================
+
+Names (config, key, signal, symbol, binding) are non-blank strings of at most 200 characters
+without NUL (what the store holds). Every check raises TypeError (wrong type, unknown or missing
+key) or ValueError (bad value) naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from bayes_mem.live._validate import check_bool, check_int, check_name, check_real
+
+NAME_LENGTH = 200  # as bayes_mem.store.schema.NAME_LENGTH
+MAX_DETAIL_CHARS = 100_000  # a summary per decision; whole draw arrays are a bug
+INT4_MAX = 2**31 - 1  # the integer columns (horizon, prior_version)
+MIN_YEAR, MAX_YEAR = 1900, 2200  # as bayes_mem.store.ingest
+
+DECISION_FIELDS = (
+    "decided_at", "config", "key", "signal", "symbol", "side", "horizon", "act", "notional",
+    "quantity", "p_win", "binding", "prior_version", "detail",
+)  # fmt: skip
+_FIELD_SET = frozenset(DECISION_FIELDS)
+_REQUIRED = frozenset(
+    ("decided_at", "config", "signal", "symbol", "side", "horizon", "act", "notional", "p_win")
+)
+_UTC = dt.UTC
+
+
+def check_name_length(value: object, what: str) -> str:
+    """A name the store can hold: :func:`check_name` and at most ``NAME_LENGTH`` characters."""
+    if type(value) is str and len(value) <= NAME_LENGTH and "\x00" not in value and value.strip():
+        return value  # fast path
+    out = check_name(value, what)
+    if len(out) > NAME_LENGTH:
+        raise ValueError(f"{what} must be at most {NAME_LENGTH} characters, got {len(out)}")
+    return out
+
+
+def check_aware_datetime(value: object, what: str) -> dt.datetime:
+    """A timezone-aware datetime in the years the store accepts, as a plain UTC datetime."""
+    if not isinstance(value, dt.datetime):
+        raise TypeError(
+            f"{what} must be a timezone-aware datetime, got {type(value).__name__} {value!r:.80}"
+        )
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware (e.g. tzinfo=datetime.UTC), got {value!r}")
+    if type(value) is not dt.datetime:  # pandas.Timestamp and other subclasses
+        value = dt.datetime.combine(value.date(), value.timetz())
+    if value.tzinfo is not _UTC:
+        value = value.astimezone(_UTC)
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"{what} {value!r} is outside the years {MIN_YEAR}-{MAX_YEAR}")
+    return value
+
+
+def _optional_name(value: object, what: str) -> str | None:
+    return None if value is None else check_name_length(value, what)
+
+
+def _nonnegative(value: object, what: str) -> float:
+    out = value if type(value) is float and math.isfinite(value) else check_real(value, what)
+    if out < 0.0:
+        raise ValueError(f"{what} must be >= 0, got {value!r}")
+    return out
+
+
+def _small_int(value: object, what: str) -> int:
+    out = check_int(value, what, minimum=1)
+    if out > INT4_MAX:
+        raise ValueError(f"{what} must be <= {INT4_MAX}, got {value!r}")
+    return out
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} {value!r:.60} is not JSON-serialisable")
+
+
+def _finite(value: object) -> object:
+    """``value`` with every non-finite number replaced by None (JSON has no NaN or infinity)."""
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+# one encoder (json.dumps with options builds a new one per call: 1 us of the 4 us a decision's
+# detail takes to encode)
+_ENCODE = json.JSONEncoder(allow_nan=False, default=_json_default, separators=(",", ":")).encode
+
+
+def detail_json(detail: object) -> str:
+    """The ``detail`` column's JSON object text (see the module docstring)."""
+    if detail is None:
+        return "{}"
+    if not isinstance(detail, Mapping):
+        raise TypeError(f"detail must be a mapping or None, got {type(detail).__name__}")
+    try:
+        try:
+            text = _ENCODE(detail)
+        except ValueError:  # a NaN or an infinity somewhere: null, as JSON has no such numbers
+            text = _ENCODE(_finite(detail))
+    except (TypeError, ValueError) as exc:  # an unserialisable value, a non-string key, a cycle
+        raise TypeError(f"detail is not JSON-serialisable: {exc}") from None
+    if len(text) > MAX_DETAIL_CHARS:
+        raise ValueError(
+            f"detail is {len(text)} characters of JSON, more than {MAX_DETAIL_CHARS}: "
+            "store a summary, not the draws"
+        )
+    return text
+
+
+def check_decision(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A decision row checked and normalised for the ``decisions`` table: a new dict with every
+    key of ``DECISION_FIELDS`` (``decided_at`` in UTC, ``key`` a string, ``detail`` JSON text).
+    Raises TypeError/ValueError naming the field and the value; see the module docstring."""
+    if not isinstance(row, Mapping):
+        raise TypeError(f"a decision row must be a mapping, got {type(row).__name__}")
+    keys = row.keys()
+    if not keys <= _FIELD_SET:
+        raise TypeError(f"decision row has unknown field(s) {sorted(keys - _FIELD_SET)}")
+    if not keys >= _REQUIRED:
+        raise TypeError(f"decision row misses field(s) {sorted(_REQUIRED - keys)}")
+    get = row.get
+    side = row["side"]
+    if side != "long" and side != "short":
+        raise ValueError(f"side must be 'long' or 'short', got {side!r:.80}")
+    act = row["act"]
+    if act is not True and act is not False:
+        act = check_bool(act, "act")
+    p_win = row["p_win"]
+    if type(p_win) is not float or not 0.0 <= p_win <= 1.0:
+        p_win = check_real(p_win, "p_win")
+        if not 0.0 <= p_win <= 1.0:
+            raise ValueError(f"p_win must be in [0, 1], got {row['p_win']!r}")
+    horizon = row["horizon"]
+    if type(horizon) is not int or not 1 <= horizon <= INT4_MAX:
+        horizon = _small_int(horizon, "horizon")
+    key = get("key")
+    if key is not None and type(key) is not str:
+        if isinstance(key, int | np.integer) and not isinstance(key, bool | np.bool_):
+            key = str(int(key))
+        else:
+            raise TypeError(f"key must be a str, an int or None, got {type(key).__name__} {key!r}")
+    quantity = get("quantity")
+    version = get("prior_version")
+    return {
+        "decided_at": check_aware_datetime(row["decided_at"], "decided_at"),
+        "config": check_name_length(row["config"], "config"),
+        "key": None if key is None else check_name_length(key, "key"),
+        "signal": check_name_length(row["signal"], "signal"),
+        "symbol": check_name_length(row["symbol"], "symbol"),
+        "side": side,
+        "horizon": horizon,
+        "act": act,
+        "notional": _nonnegative(row["notional"], "notional"),
+        "quantity": None if quantity is None else _nonnegative(quantity, "quantity"),
+        "p_win": p_win,
+        "binding": _optional_name(get("binding"), "binding"),
+        "prior_version": None if version is None else _small_int(version, "prior_version"),
+        "detail": detail_json(get("detail")),
+    }
+
+
+@dataclass(frozen=True)
+class ReturnsPanel:
+    """Daily log returns, ``values[t, j]`` of ``symbols[j]`` on ``dates[t]`` (NaN: none stored),
+    dates ascending."""
+
+    dates: tuple[dt.date, ...]
+    symbols: tuple[str, ...]
+    values: np.ndarray  # (len(dates), len(symbols)) float
+
+
+@runtime_checkable
+class Recorder(Protocol):
+    """What the trading engine records through. Decisions are queued (``record_decision`` never
+    waits for a database); the metrics calls write at once, and logging a date again replaces
+    that date's values. ``flush`` returns once every decision recorded so far is stored and
+    raises if any was refused."""
+
+    def record_decision(self, row: Mapping[str, Any]) -> None: ...
+
+    def log_risk(self, date: dt.date, forecast: Any) -> None: ...
+
+    def log_correlation(
+        self,
+        date: dt.date,
+        *,
+        average_correlation: float,
+        concentration_score: float,
+        effective_bets: float,
+        breakdown_p: float | None = None,
+        breakdown_score: float | None = None,
+    ) -> None: ...
+
+    def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[Any]) -> None: ...
+
+    def log_regime(self, date: dt.date, p_change: Mapping[str, float]) -> None: ...
+
+    def log_portfolio(
+        self,
+        date: dt.date,
+        *,
+        gross_exposure: float,
+        portfolio_es: float,
+        portfolio_var: float,
+        level: float,
+    ) -> None: ...
+
+    def returns_after(self, date: dt.date | None, symbols: Sequence[str]) -> ReturnsPanel: ...
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryRecorder:
+    """A :class:`Recorder` in memory, for engine tests and store-less runs: decisions are checked
+    like the store's and kept in ``decisions`` (normalised rows, in order); metrics calls are
+    kept in ``logged`` as ``(method, args, kwargs)`` (same signatures as the store's, values not
+    checked); ``returns_after`` serves the
+    panel given (dates after ``date``, the symbols asked for, in that order). Thread-safe."""
+
+    def __init__(self, returns: ReturnsPanel | None = None) -> None:
+        self.decisions: list[dict[str, Any]] = []
+        self.logged: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.returns = returns
+        self._lock = threading.Lock()
+
+    def record_decision(self, row: Mapping[str, Any]) -> None:
+        checked = check_decision(row)
+        with self._lock:
+            self.decisions.append(checked)
+
+    def _log(self, name: str, *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            self.logged.append((name, args, kwargs))
+
+    def log_risk(self, date: dt.date, forecast: Any) -> None:
+        self._log("log_risk", date, forecast)
+
+    def log_correlation(
+        self,
+        date: dt.date,
+        *,
+        average_correlation: float,
+        concentration_score: float,
+        effective_bets: float,
+        breakdown_p: float | None = None,
+        breakdown_score: float | None = None,
+    ) -> None:
+        self._log(
+            "log_correlation", date, average_correlation=average_correlation,
+            concentration_score=concentration_score, effective_bets=effective_bets,
+            breakdown_p=breakdown_p, breakdown_score=breakdown_score,
+        )  # fmt: skip
+
+    def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[Any]) -> None:
+        self._log("log_signal_quality", as_of, list(metrics))
+
+    def log_regime(self, date: dt.date, p_change: Mapping[str, float]) -> None:
+        self._log("log_regime", date, dict(p_change))
+
+    def log_portfolio(
+        self,
+        date: dt.date,
+        *,
+        gross_exposure: float,
+        portfolio_es: float,
+        portfolio_var: float,
+        level: float,
+    ) -> None:
+        self._log(
+            "log_portfolio", date, gross_exposure=gross_exposure, portfolio_es=portfolio_es,
+            portfolio_var=portfolio_var, level=level,
+        )  # fmt: skip
+
+    def returns_after(self, date: dt.date | None, symbols: Sequence[str]) -> ReturnsPanel:
+        symbols = tuple(symbols)
+        panel = self.returns
+        if panel is None:
+            return ReturnsPanel((), symbols, np.empty((0, len(symbols))))
+        rows = [i for i, d in enumerate(panel.dates) if date is None or d > date]
+        cols = [panel.symbols.index(s) if s in panel.symbols else -1 for s in symbols]
+        values = np.full((len(rows), len(symbols)), np.nan)
+        for j, c in enumerate(cols):
+            if c >= 0:
+                values[:, j] = panel.values[rows, c]
+        return ReturnsPanel(tuple(panel.dates[i] for i in rows), symbols, values)
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
