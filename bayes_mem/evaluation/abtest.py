@@ -176,6 +176,17 @@ def _pnl(result: object, step: int, which: str) -> float:
     return float(v)
 
 
+class _Replay:
+    """A recorded per-day PnL stream as a strategy: ``process(day_index)`` returns that day."""
+
+    def __init__(self, days: list[tuple[object, float]]) -> None:
+        self._days = days
+
+    def process(self, step: int) -> dict[str, object]:
+        date, pnl = self._days[step]
+        return {"pnl": pnl, "date": date}
+
+
 class StrategyABTest:
     """Run a control and a test strategy on the same market data and compare their per-step pnl.
 
@@ -192,6 +203,22 @@ class StrategyABTest:
         self.control = control_strategy
         self.test = test_strategy
         self.results: dict[str, list[Mapping]] = {"control": [], "test": []}
+
+    @classmethod
+    def from_engine(cls, engine: object) -> StrategyABTest:
+        """The seed plan's A/B on live events: the engine's live configuration is the test, its
+        shadow the control (:class:`~bayes_mem.live.engine.TradingEngine` with ``shadow=``); each
+        closed day's realised PnL of both (currency) is one step, fed through
+        :meth:`run_parallel`."""
+        pnl = getattr(engine, "daily_pnl", None)
+        if not callable(pnl) or getattr(engine, "shadow", None) is None:
+            raise TypeError("from_engine needs a TradingEngine running a shadow configuration")
+        streams = pnl()
+        live = streams[engine.config.name]
+        shadow = streams[engine.shadow.config.name]
+        ab = cls(_Replay(shadow), _Replay(live))
+        ab.run_parallel(range(len(live)))
+        return ab
 
     def run_parallel(self, market_data: Iterable, time_period: int | None = None) -> int:
         """Feed each item of ``market_data`` to both strategies (control first) and store both

@@ -19,6 +19,7 @@ machine-readable form that the engine logs; :meth:`Decision.explain` the one-lin
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ class Decision:
     prior_version: int | None = None
     key: str | None = None
     reason: str = ""  # why not acting, when not acting
+    decided_at: dt.datetime | None = None  # timezone-aware (UTC), set by the engine
     # the shadow configuration's decision on the same event (not traded), when one runs
     shadow: Decision | None = field(default=None, repr=False, compare=False)
 
@@ -113,7 +115,33 @@ class Decision:
             "prior_version": self.prior_version,
             "key": self.key,
             "reason": self.reason,
+            "decided_at": None if self.decided_at is None else self.decided_at.isoformat(),
             "explain": self.explain(),
+        }
+
+
+    def decision_row(self) -> dict[str, Any]:
+        """The row of the store's ``decisions`` table (:mod:`bayes_mem.live.recording`): its
+        ``key`` column holds the decision id (the key when one was given), the trade id to
+        settle it with; ``detail`` holds the rest of :meth:`to_dict`."""
+        doc = self.to_dict()
+        detail = {k: doc[k] for k in ("id", "family", "rule", "price", "reason", "limits",
+                                      "factors", "detail", "explain")}  # fmt: skip
+        return {
+            "decided_at": self.decided_at or dt.datetime.now(dt.UTC),
+            "config": self.config,
+            "key": self.id,
+            "signal": self.signal,
+            "symbol": self.symbol,
+            "side": self.side,
+            "horizon": self.horizon,
+            "act": self.act,
+            "notional": self.notional,
+            "quantity": self.quantity,
+            "p_win": self.p_win,
+            "binding": self.binding,
+            "prior_version": self.prior_version,
+            "detail": detail,
         }
 
 

@@ -52,7 +52,7 @@ import math
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -84,9 +84,10 @@ from bayes_mem.live.modules import (
     ThresholdRule,
 )
 from bayes_mem.live.payoff import PayoffModel
-from bayes_mem.live.portfolio import EulerES
+from bayes_mem.live.portfolio import EulerES, portfolio_risk
 from bayes_mem.live.prior_set import ActivePriorSet, PriorSet
 from bayes_mem.live.priors import BetaPrior
+from bayes_mem.live.recording import Recorder
 from bayes_mem.live.return_model import ReturnModel, to_log_returns
 
 log = logging.getLogger(__name__)
@@ -382,8 +383,9 @@ class TradingEngine:
     detector : a :class:`~bayes_mem.live.changepoint.NormalGammaBOCPD` over ``model.symbols``.
     store : a :class:`bayes_mem.store.Store` (or any object with its methods) for outcomes,
         returns and metrics; ``None`` keeps everything in memory.
-    log_decision : callable taking each :class:`Decision` (e.g. a background writer's ``put``);
-        must not block.
+    recorder : a :class:`~bayes_mem.live.recording.Recorder` for the decision log (queued, never
+        waits for a database) and the end-of-day metrics (e.g. :class:`bayes_mem.store.
+        StoreRecorder`, or :class:`~bayes_mem.live.recording.MemoryRecorder`); None: not logged.
     shadow : a second :class:`EngineConfig` run on the same events without trading.
     seed : seeds the engine's generator and keyed decisions.
     history : recent days ``(date, {symbol: log return})`` (re-priming after a refresh).
@@ -404,7 +406,7 @@ class TradingEngine:
         scores: np.ndarray | None = None,
         detector: Any = None,
         store: Any = None,
-        log_decision: Callable[[Decision], None] | None = None,
+        recorder: Recorder | None = None,
         shadow: EngineConfig | None = None,
         seed: int = 0,
         history: Sequence[tuple[dt.date, Mapping[str, float]]] = (),
@@ -425,7 +427,7 @@ class TradingEngine:
             if s not in self.payoff:
                 self.payoff.register(s, decider.family_of(s))
         self.store = store
-        self.log_decision = log_decision
+        self.recorder = recorder
         self._market = _market or _Market(model, detector, scores, prior_set)
         self._lock = threading.RLock()
         self._settle_lock = threading.Lock()
@@ -476,9 +478,9 @@ class TradingEngine:
         rolls each symbol's published variance state forward through every return stored after
         the set's ``data_through``, and primes correlation and regime from the last
         ``history_days`` stored days. With ``log_decisions``, decisions go to the store's
-        ``decisions`` table through a background writer (:meth:`close` flushes it)."""
-        from bayes_mem.store import Store
-        from bayes_mem.store.writer import DecisionWriter
+        ``decisions`` table through a background writer (:meth:`close` flushes it), and the
+        end-of-day metrics to its metrics tables."""
+        from bayes_mem.store import Store, StoreRecorder
 
         if isinstance(store, str):
             store = Store(store)
@@ -492,7 +494,7 @@ class TradingEngine:
         decider, payoff, raw = _restore_learning(store, prior_set, config)
         panel = store.returns_panel()
         model, scores, detector = _build_market_state(prior_set, panel, history_days, seed)
-        writer = DecisionWriter(store) if log_decisions else None
+        recorder = StoreRecorder(store) if log_decisions else None
         engine = cls(
             decider,
             model,
@@ -504,12 +506,12 @@ class TradingEngine:
             scores=scores,
             detector=detector,
             store=store,
-            log_decision=None if writer is None else writer.put,
+            recorder=recorder,
             shadow=None,
             seed=seed,
             history=_panel_history(panel, HISTORY_DAYS),
         )
-        engine._writer = writer
+        engine._owns_recorder = True
         engine._raw = raw
         engine._active = active
         if shadow is not None:
@@ -530,7 +532,7 @@ class TradingEngine:
             config=config,
             payoff=PayoffModel.from_dict(self.payoff.to_dict()),
             store=None,
-            log_decision=self.log_decision,
+            recorder=self.recorder,
             seed=self.seed,
             _market=self._market,
         )
@@ -701,10 +703,10 @@ class TradingEngine:
                 shadow = None
         if shadow is not None:
             object.__setattr__(decision, "shadow", shadow)  # frozen: set once, here
-        if self.log_decision is not None:
-            self.log_decision(decision)
+        if self.recorder is not None:
+            self.recorder.record_decision(decision)  # converted in the writer's thread
             if shadow is not None:
-                self.log_decision(shadow)
+                self.recorder.record_decision(shadow)
         return decision
 
     def _decide(
@@ -767,6 +769,7 @@ class TradingEngine:
         if price is not None and act:
             quantity = float(math.floor(notional / price))
         decision = Decision(
+            decided_at=dt.datetime.now(dt.UTC),
             id=decision_id,
             config=cfg.name,
             signal=signal,
@@ -919,13 +922,7 @@ class TradingEngine:
                     "breakdown_p": m.breakdown_p,
                     "breakdown_score": m.breakdown_score,
                 }
-            euler = m.euler(level)
-            book = dict(self._exposure)
-            out["portfolio"] = {
-                "gross_exposure": float(sum(abs(v) for v in book.values())),
-                "portfolio_es": None if euler is None or not book else euler.es(book),
-                "level": level,
-            }
+            out["portfolio"] = _portfolio_metrics(m, dict(self._exposure), corr, level)
             out["regime"] = (
                 None
                 if m.detector is None
@@ -939,17 +936,17 @@ class TradingEngine:
                     eng.decider.tick()
                     eng.payoff.tick()
             metrics = [self.decider.metrics(s) for s in self.decider.signals]
-        if self.store is not None:
+        rec = self.recorder
+        if rec is not None:
             if forecast is not None:
-                self.store.log_risk(date, forecast)
+                rec.log_risk(date, forecast)
             if "correlation" in out:
-                self.store.log_correlation(date, **out["correlation"])
+                rec.log_correlation(date, **out["correlation"])
             if out["regime"] is not None:
-                self.store.log_regime(date, out["regime"])
-            if out["portfolio"]["portfolio_es"] is not None or book:
-                self.store.log_portfolio(date, **out["portfolio"])
+                rec.log_regime(date, out["regime"])
+            rec.log_portfolio(date, **out["portfolio"])
             if metrics:
-                self.store.log_signal_quality(
+                rec.log_signal_quality(
                     dt.datetime.combine(date, dt.time(23, 59), tzinfo=dt.UTC), metrics
                 )
         return out
@@ -996,16 +993,17 @@ class TradingEngine:
 
     # ------------------------------------------------------------------ lifecycle
     def flush(self, timeout: float | None = 10.0) -> None:
-        writer = getattr(self, "_writer", None)
-        if writer is not None:
-            writer.flush(timeout=timeout)
+        """Wait until every decision logged so far is stored (raises if any was refused)."""
+        if self.recorder is not None:
+            self.recorder.flush(timeout)
 
     def close(self) -> None:
-        """Flush the decision log and stop its writer."""
-        writer = getattr(self, "_writer", None)
-        if writer is not None:
-            writer.close()
-            self._writer = None
+        """Flush the decision log; stop the writer if :meth:`open` made it."""
+        if self.recorder is not None and getattr(self, "_owns_recorder", False):
+            self.recorder.close()
+            self._owns_recorder = False
+        elif self.recorder is not None:
+            self.recorder.flush()
 
     def __enter__(self) -> TradingEngine:
         return self
@@ -1143,6 +1141,22 @@ def _build_market_state(
         start = float(np.nanvar(full[-1000:])) if np.isfinite(full).sum() > 1 else 1e-4
         scores[ok, j] = normal_scores(col[ok], draws[s], max(start, 1e-12))
     return model, scores, detector
+
+
+def _portfolio_metrics(
+    m: _Market, book: dict[str, float], corr: np.ndarray | None, level: float
+) -> dict[str, float]:
+    """One-day VaR / ES of the open book (currency, :func:`portfolio_risk`, elliptical) and its
+    gross exposure; zeros for an empty book."""
+    out = {"gross_exposure": 0.0, "portfolio_es": 0.0, "portfolio_var": 0.0, "level": level}
+    book = {s: v for s, v in book.items() if v != 0.0}
+    if not book or m.model is None:
+        return out
+    idx = [m.pos[s] for s in book]
+    sub = np.eye(len(idx)) if corr is None else corr[np.ix_(idx, idx)]
+    risk = portfolio_risk(m.model, book, sub, level=level)
+    out.update(gross_exposure=risk.gross_exposure, portfolio_es=risk.es, portfolio_var=risk.var)
+    return out
 
 
 def _store_returns(store: Any, date: dt.date, day: Mapping[str, float]) -> None:

@@ -279,6 +279,8 @@ class MemoryRecorder:
         self._lock = threading.Lock()
 
     def record_decision(self, row: Mapping[str, Any]) -> None:
+        if not isinstance(row, Mapping) and callable(getattr(row, "decision_row", None)):
+            row = row.decision_row()  # an engine Decision
         checked = check_decision(row)
         with self._lock:
             self.decisions.append(checked)
