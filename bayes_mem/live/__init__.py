@@ -26,16 +26,19 @@ from bayes_mem.live.regime import RegimeForgetting
 from bayes_mem.live.return_model import ReturnModel, RiskForecast
 from bayes_mem.live.risk_facade import CorrelationRiskAdjuster, DynamicCVaREngine
 from bayes_mem.live.sizing import (
+    DEFAULT_NOTIONAL_CAP,
     PositionLimit,
     combine_limits,
     cvar_position_limit,
     kelly_binary,
     kelly_continuous,
+    kelly_notional,
 )
 from bayes_mem.live.skewt import SkewT
 from bayes_mem.live.thompson_facade import ThompsonSamplingDecider
 
 __all__ = [
+    "DEFAULT_NOTIONAL_CAP",
     "DEFAULT_PRIOR",
     "BetaBernoulliBOCPD",
     "BetaPrior",
@@ -67,6 +70,7 @@ __all__ = [
     "jennrich_test",
     "kelly_binary",
     "kelly_continuous",
+    "kelly_notional",
     "load_detector",
     "portfolio_risk",
     "regime_factor",
