@@ -20,6 +20,7 @@ from bayes_mem.live.correlation import (
 )
 from bayes_mem.live.decider import Decider, SignalMetrics, UnknownSignalError
 from bayes_mem.live.gjr_garch import GarchDraws, fit_laplace
+from bayes_mem.live.payoff import PayoffModel
 from bayes_mem.live.portfolio import PortfolioRisk, portfolio_risk
 from bayes_mem.live.priors import DEFAULT_PRIOR, BetaPrior
 from bayes_mem.live.regime import RegimeForgetting
@@ -53,6 +54,7 @@ __all__ = [
     "GarchDraws",
     "NormalGammaBOCPD",
     "NormalGammaPrior",
+    "PayoffModel",
     "PortfolioRisk",
     "PositionLimit",
     "RegimeForgetting",
