@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 
 from bayes_mem.live import BetaPrior, Decider
+from bayes_mem.live.decider import _HURDLE_OR_THR
 
 N0 = 5.0
 
@@ -135,10 +136,15 @@ def test_payoffs_decay_per_tick_with_the_same_weights_as_the_counts():
     assert (m.wins + m.losses, m.avg_win) == (m.trades, m.avg_win)  # raw figures kept
 
 
-@pytest.mark.parametrize("discount", [1.0, 0.97])
-def test_vectorised_small_batch_and_scalar_hurdles_agree(discount):
+@pytest.mark.parametrize("discount, min_edge", [(1.0, 0.0), (0.97, 0.3)])
+def test_vectorised_small_batch_and_scalar_hurdles_agree(discount, min_edge):
     rng = np.random.default_rng(4)
-    d = Decider({"f1": None, "f2": BetaPrior(3.0, 2.0), "f3": None}, discount=discount, rng=5)
+    d = Decider(
+        {"f1": None, "f2": BetaPrior(3.0, 2.0), "f3": None},
+        discount=discount,
+        min_edge=min_edge,
+        rng=5,
+    )
     names = [f"s{i}" for i in range(60)]
     for i, name in enumerate(names):
         d.register(name, f"f{1 + i % 3}")
@@ -156,13 +162,25 @@ def test_vectorised_small_batch_and_scalar_hurdles_agree(discount):
         act, p = d.decide_batch(names)  # vectorised path, whole-table refresh
         np.testing.assert_array_equal(act, p > hurdles)
         # the cached table row (hurdle, or the threshold without one) is bit for bit the scalar
-        np.testing.assert_array_equal(d._table[-1, :60], hurdles)
+        np.testing.assert_array_equal(d._table[_HURDLE_OR_THR, :60], hurdles)
         trade()  # stale again: a small batch computes its own columns only
         few = names[::2]  # 30 of 60 signals: < half, no refresh
         hurdles = np.array([d.metrics(n).hurdle for n in few])
         act, p = d.decide_batch(few)
         np.testing.assert_array_equal(act, p > hurdles)
         trade()
+
+
+def test_zero_payoffs_fall_back_to_the_threshold_on_both_paths():
+    d = Decider(["z"], threshold=0.4, rng=0)
+    d.register("flat", "z")
+    d.record("flat", True, 0.0)
+    d.record("flat", False, 0.0)
+    assert d.metrics("flat").hurdle == 0.4  # zero spread: no payoff hurdle, as before
+    act, p = d.decide_batch(np.repeat(d.indices(["flat"]), 40))  # the vectorised path
+    np.testing.assert_array_equal(act, p > 0.4)
+    act, p = d.decide_batch(np.repeat(d.indices(["flat"]), 40), threshold=0.7)
+    np.testing.assert_array_equal(act, p > 0.7)
 
 
 def test_choose_ranks_by_the_shrunk_hurdle():

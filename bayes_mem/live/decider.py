@@ -73,12 +73,16 @@ _RENORMALISE_AT = 1e64
 # Up to this many signals, draw with scalar calls instead of one vectorised call.
 _SMALL_BATCH = 24
 
-# Rows of the vectorised table (one column per signal). _WP/_LP are the decayed PnL sums / scale,
-# _FAM the family's index, _GATE 1.0 once the signal has a win and a loss. _HURDLE is NaN without
-# payoff history; _HURDLE_OR_THR holds the configured threshold there instead (the common case,
-# no per-call one); both are valid while the table's version is the decider's.
-_PA, _PB, _WS, _LS, _WP, _LP, _FAM, _GATE, _HURDLE, _HURDLE_OR_THR = range(10)
+# Rows of the vectorised table (one column per signal). _HURDLE is not finite (NaN, inf) without a
+# payoff hurdle; _HURDLE_OR_THR holds the configured threshold there instead (the common case, no
+# per-call one); both are valid while the table's version is the decider's. A draw with valid
+# hurdles reads only the first _DRAW_ROWS rows. _WP/_LP are the decayed PnL sums / scale, _FAM the
+# family's index, _GATE 1.0 once the signal has a win and a loss, else NaN: what the hurdles are
+# computed from.
+_PA, _PB, _WS, _LS, _HURDLE, _HURDLE_OR_THR, _WP, _LP, _FAM, _GATE = range(10)
+_DRAW_ROWS = 6
 _ROWS = 10
+_STATE_ROWS = [_PA, _PB, _WS, _LS, _WP, _LP, _FAM, _GATE]  # what _sync copies
 
 
 class UnknownSignalError(ValueError, KeyError):
@@ -495,19 +499,20 @@ class Decider:
             self._sync()
         if self._table_version != self._version and 2 * idx.shape[0] >= len(self._order):
             self._refresh_hurdles()  # a large batch: cache the whole table's hurdles
-        t = np.take(self._table, idx, axis=1)
+        fresh = self._table_version == self._version
+        t = np.take(self._table[:_DRAW_ROWS] if fresh else self._table, idx, axis=1)
         if self._scale == 1.0:
             p = beta(t[_PA] + t[_WS], t[_PB] + t[_LS])
         else:
             sc = self._scale
             p = beta(t[_PA] + t[_WS] * sc, t[_PB] + t[_LS] * sc)
-        if self._table_version == self._version:
+        if fresh:
             if thr == self._threshold:
                 return p, t[_HURDLE_OR_THR]
             h = t[_HURDLE]
         else:  # a small batch after a change: these signals' hurdles only
             h = self._hurdles(t)
-        return p, np.where(np.isnan(h), thr, h)
+        return p, np.where(np.isfinite(h), h, thr)
 
     def _draw_scalar(
         self, ids: list[int], thr: float, beta: Any
@@ -549,9 +554,11 @@ class Decider:
         return hurdle
 
     def _hurdles(self, t: np.ndarray) -> np.ndarray:
-        """:meth:`_hurdle` over table columns ``t`` (NaN where None), vectorised."""
+        """:meth:`_hurdle` over table columns ``t``, vectorised: the same floating-point
+        operations in the same order, so the same bits. Not finite (NaN, inf) where the scalar
+        gives None: no payoff gate (_GATE is NaN), no family history left, or a zero spread."""
         fams = list(self._families.values())
-        n0, sc = self._payoff_n0, self._scale
+        n0, sc, edge = self._payoff_n0, self._scale, self._min_edge
         fws = np.array([f.ws for f in fams])
         fls = np.array([f.ls for f in fams])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -560,19 +567,31 @@ class Decider:
             kcw[~(fws > 0.0)] = math.nan  # no family history left
             kcl[~(fls > 0.0)] = math.nan
             fam = t[_FAM].astype(np.intp)
-            avg_win = (kcw[fam] + t[_WP] * sc) / (n0 + t[_WS] * sc)
-            avg_loss = (kcl[fam] + t[_LP] * sc) / (n0 + t[_LS] * sc)
-            spread = avg_win + avg_loss
-            hurdle = (avg_loss + self._min_edge) / spread
-        hurdle[~((t[_GATE] > 0.0) & (spread > 0.0))] = math.nan  # NaN spread fails too
-        return hurdle
+            # in place: at 10,000 signals each temporary array costs as much as the arithmetic
+            avg_win, avg_loss, tmp = kcw[fam], kcl[fam], np.empty(t.shape[1])
+            for avg, pnl, count in ((avg_win, _WP, _WS), (avg_loss, _LP, _LS)):
+                if sc == 1.0:  # x * 1.0 == x: skip the products
+                    avg += t[pnl]
+                    np.add(t[count], n0, out=tmp)
+                else:
+                    np.multiply(t[pnl], sc, out=tmp)
+                    avg += tmp
+                    np.multiply(t[count], sc, out=tmp)
+                    tmp += n0
+                avg /= tmp  # (n0 c + pnl sc) / (n0 + count sc)
+            np.add(avg_win, avg_loss, out=tmp)  # the spread, >= 0
+            if edge != 0.0:  # x + 0.0 == x
+                avg_loss += edge
+            avg_loss /= tmp  # a zero spread gives inf or NaN
+        avg_loss *= t[_GATE]  # NaN without a win and a loss of the signal's own
+        return avg_loss
 
     def _refresh_hurdles(self) -> None:
         """Recompute the table's hurdle rows for every signal (lock held, table synced)."""
         n = len(self._order)
         h = self._hurdles(self._table[:, :n])
         self._table[_HURDLE, :n] = h
-        self._table[_HURDLE_OR_THR, :n] = np.where(np.isnan(h), self._threshold, h)
+        self._table[_HURDLE_OR_THR, :n] = np.where(np.isfinite(h), h, self._threshold)
         self._table_version = self._version
 
     def _resolve(self, signals: Sequence[str] | np.ndarray) -> np.ndarray:
@@ -615,7 +634,7 @@ class Decider:
         if len(self._dirty) <= _SMALL_BATCH:
             for i in self._dirty:
                 s = order[i]
-                table[:_HURDLE, i] = (
+                table[_STATE_ROWS, i] = (
                     s.pa,
                     s.pb,
                     s.ws,
@@ -623,7 +642,7 @@ class Decider:
                     s.wp,
                     s.lp,
                     s.family.index,
-                    1.0 if s.wins and s.losses else 0.0,
+                    1.0 if s.wins and s.losses else math.nan,
                 )
             self._dirty.clear()
             return
@@ -638,12 +657,12 @@ class Decider:
                     s.wp,
                     s.lp,
                     s.family.index,
-                    1.0 if s.wins and s.losses else 0.0,
+                    1.0 if s.wins and s.losses else math.nan,
                 )
                 for s in (order[i] for i in dirty)
             ]
         ).T
-        table[:_HURDLE, dirty] = cols
+        table[np.ix_(_STATE_ROWS, dirty)] = cols
         self._dirty.clear()
 
     # ------------------------------------------------------------------ outcomes
