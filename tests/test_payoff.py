@@ -263,7 +263,8 @@ def _state(m: PayoffModel) -> str:
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda m: m.record("s", True, -0.01), ValueError, "size must be >= 0.*-0.01"),
+        (lambda m: m.record("s", True, -0.01), ValueError, r"size must be in \[0, 1e\+06\].*-0.01"),
+        (lambda m: m.record("s", False, 250.0 * 1e6), ValueError, "unit error|per unit notional"),
         (lambda m: m.record("s", True, math.nan), ValueError, "size must be finite"),
         (lambda m: m.record("s", True, "0.01"), TypeError, "size must be a real number"),
         (lambda m: m.record("s", 1, 0.01), TypeError, "won must be a bool"),

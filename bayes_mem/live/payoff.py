@@ -79,6 +79,9 @@ DEFAULT_N0 = 5.0  # pseudo-trades of the family's mean size behind each signal's
 DEFAULT_WEIGHT = 1.0  # pseudo-trades the default size is worth in a family's centre
 SHAPE_LOW, SHAPE_HIGH = 0.25, 100.0  # bounds of a family's Gamma shape k
 _SHAPE_PSEUDO = 2.0  # trades of exponential sizes (1 / k = 1) blended into the shape estimate
+#: Largest size accepted: a return of 10^8 % of the notional is a unit error (PnL passed instead
+#: of PnL / notional); the bound also keeps the stored squares finite.
+MAX_SIZE = 1e6
 
 # Renormalise stored sums when 1/scale passes this (as the Decider does).
 _RENORMALISE_AT = 1e64
@@ -275,14 +278,16 @@ class PayoffModel:
     # ------------------------------------------------------------------ trades
     def record(self, signal: str, won: bool, size: float) -> None:
         """Record a settled trade of ``signal``: ``won`` and its size per unit notional (>= 0:
-        ``pnl / notional`` if won, ``-pnl / notional`` if lost; 0 for a scratch trade)."""
+        ``pnl / notional`` if won, ``-pnl / notional`` if lost; 0 for a scratch trade; at most
+        :data:`MAX_SIZE`)."""
         if won is not True and won is not False:
             won = check_bool(won, "won")
         if type(size) is not float or not math.isfinite(size):
             size = check_real(size, "size")
-        if size < 0.0:
+        if not 0.0 <= size <= MAX_SIZE:
             raise ValueError(
-                f"size must be >= 0 (a size per unit notional, losses too), got {size!r}"
+                f"size must be in [0, {MAX_SIZE:g}] (a size per unit notional, losses too: "
+                f"|pnl| / notional), got {size!r}"
             )
         with self._lock:
             s = self._signals.get(signal) if isinstance(signal, str) else None
