@@ -6,7 +6,14 @@ import argparse
 import json
 import sys
 
-from benchmarks import bench_decider, bench_recalibrate, bench_regime, bench_returns, bench_risk
+from benchmarks import (
+    bench_decider,
+    bench_recalibrate,
+    bench_regime,
+    bench_returns,
+    bench_risk,
+    bench_sizing,
+)
 from benchmarks._timing import format_table
 
 
@@ -17,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["decider", "risk", "regime", "offline", "returns"],
+        choices=["decider", "risk", "regime", "offline", "returns", "sizing"],
         help="run only this group",
     )
     args = parser.parse_args(argv)
@@ -27,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         "regime": bench_regime.run,
         "offline": bench_recalibrate.run,
         "returns": bench_returns.run,
+        "sizing": bench_sizing.run,
     }
     results = []
     for name in args.only or list(parser_groups):

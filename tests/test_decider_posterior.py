@@ -112,7 +112,14 @@ def test_batch_decisions_follow_the_hurdle_rule(decider):
     idx = np.repeat(decider.indices(["mom_a", "mom_new"]), 500)
     act, p = decider.decide_batch(idx, threshold=0.3)
     m = decider.metrics("mom_a")
-    hurdle_a = m.avg_loss / (m.avg_win + m.avg_loss)
+    # payoffs shrunk toward the family's with 5 pseudo-trades (mom_b has one win of 1.0); the
+    # raw avg_loss / (avg_win + avg_loss) this test used to check was the 2-trade plug-in bug
+    fam_win = (m.avg_win * m.wins + 1.0) / (m.wins + 1)
+    avg_win = (5 * fam_win + m.avg_win * m.wins) / (5 + m.wins)
+    avg_loss = (5 * m.avg_loss + m.avg_loss * m.losses) / (5 + m.losses)
+    hurdle_a = m.hurdle
+    assert hurdle_a == pytest.approx(avg_loss / (avg_win + avg_loss), rel=1e-12)
+    assert (m.shrunk_avg_win, m.shrunk_avg_loss) == pytest.approx((avg_win, avg_loss), rel=1e-12)
     is_a = idx == idx[0]
     np.testing.assert_array_equal(act[is_a], p[is_a] > hurdle_a)
     np.testing.assert_array_equal(act[~is_a], p[~is_a] > 0.3)

@@ -46,7 +46,7 @@ def test_restore_is_exact_and_continues_identically(bitgen):
 
 def test_snapshot_is_plain_json(decider):
     data = json.loads(decider.to_json())
-    assert data["schema"] == "bayes_mem.decider/1"
+    assert data["schema"] == "bayes_mem.decider/2"
     assert {s["name"] for s in data["signals"]} == set(decider.signals)
     assert "t0" in data["trade_ids"]
     assert Decider.from_snapshot(decider.snapshot()).to_json() == decider.to_json()

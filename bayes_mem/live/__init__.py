@@ -20,22 +20,26 @@ from bayes_mem.live.correlation import (
 )
 from bayes_mem.live.decider import Decider, SignalMetrics, UnknownSignalError
 from bayes_mem.live.gjr_garch import GarchDraws, fit_laplace
+from bayes_mem.live.payoff import PayoffModel
 from bayes_mem.live.portfolio import PortfolioRisk, portfolio_risk
 from bayes_mem.live.priors import DEFAULT_PRIOR, BetaPrior
 from bayes_mem.live.regime import RegimeForgetting
 from bayes_mem.live.return_model import ReturnModel, RiskForecast
 from bayes_mem.live.risk_facade import CorrelationRiskAdjuster, DynamicCVaREngine
 from bayes_mem.live.sizing import (
+    DEFAULT_NOTIONAL_CAP,
     PositionLimit,
     combine_limits,
     cvar_position_limit,
     kelly_binary,
     kelly_continuous,
+    kelly_notional,
 )
 from bayes_mem.live.skewt import SkewT
 from bayes_mem.live.thompson_facade import ThompsonSamplingDecider
 
 __all__ = [
+    "DEFAULT_NOTIONAL_CAP",
     "DEFAULT_PRIOR",
     "BetaBernoulliBOCPD",
     "BetaPrior",
@@ -50,6 +54,7 @@ __all__ = [
     "GarchDraws",
     "NormalGammaBOCPD",
     "NormalGammaPrior",
+    "PayoffModel",
     "PortfolioRisk",
     "PositionLimit",
     "RegimeForgetting",
@@ -67,6 +72,7 @@ __all__ = [
     "jennrich_test",
     "kelly_binary",
     "kelly_continuous",
+    "kelly_notional",
     "load_detector",
     "portfolio_risk",
     "regime_factor",

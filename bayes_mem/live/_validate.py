@@ -41,18 +41,22 @@ def as_float_array(value: object, what: str) -> np.ndarray:
     """``value`` as a float array; what numpy cannot read as numbers is refused, naming ``what``
     (rather than numpy's "could not convert ..."). Booleans and strings are refused even where
     numpy would convert them ("0.5", True): they are never meant as numbers here."""
-    refused = TypeError(f"{what} must be numbers, got {type(value).__name__} {value!r:.80}")
     try:
         raw = np.asarray(value)
         out = np.asarray(raw, dtype=float)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise refused from exc
+        raise _not_numbers(value, what) from exc
     not_numbers = str | bytes | bool | np.bool_
     if raw.dtype.kind in "bUS" or (
         raw.dtype.kind == "O" and any(isinstance(v, not_numbers) for v in raw.flat)
     ):
-        raise refused
+        raise _not_numbers(value, what)
     return out
+
+
+def _not_numbers(value: object, what: str) -> TypeError:
+    # built only on failure: the repr of a large array costs milliseconds
+    return TypeError(f"{what} must be numbers, got {type(value).__name__} {value!r:.80}")
 
 
 def check_positive(value: object, what: str) -> float:

@@ -10,10 +10,30 @@ payoff history (at least one won and one lost trade), the win rate at which the 
 ``p * avg_win - (1 - p) * avg_loss`` equals ``min_edge``; without one, ``threshold`` (0.5 by
 default). PnL is in the trader's currency per trade.
 
-Forgetting multiplies every signal's counts by ``discount`` per tick (one tick per recorded
-outcome by default, or whenever :meth:`Decider.tick` is called), so posteriors decay toward the
-family prior, never toward zero. It is O(1): counts are stored against a global scale that is
-renormalised long before it could overflow.
+The hurdle's payoffs are shrunk toward the family's: ``avg_win = (n0 * family_avg_win + W) /
+(n0 + w)``, where ``w`` and ``W`` are the signal's (decayed) number of won trades and their summed
+PnL, ``family_avg_win`` is the (decayed) average win of all the family's trades, the signal's
+included, and ``n0`` is ``payoff_n0`` pseudo-trades (5 by default); the same for losses, with
+``-PnL``. Two trades, one win of +100 and one loss of -1, no longer make a hurdle of 1/101 in a
+family whose wins and losses are alike. (Linear shrinkage is the posterior mean of the mean size
+under a conjugate Gamma model, as in :class:`~bayes_mem.live.payoff.PayoffModel`; an outlier
+keeps weight ``1 / (n0 + 1)``.) A signal still needs a win and a loss of its own (raw counts)
+before its hurdle leaves ``threshold``. With no family history left (decayed below the smallest
+float) the hurdle is ``threshold`` again.
+
+Forgetting multiplies every signal's counts *and PnL sums* by ``discount`` per tick (one tick per
+recorded outcome by default, or whenever :meth:`Decider.tick` is called), so posteriors decay
+toward the family prior and payoffs toward the family's recent averages, never toward zero. It is
+O(1): counts and sums are stored against a global scale that is renormalised long before it could
+overflow, and each family keeps running sums of its members' (so recording stays O(1)). Hurdles
+are recomputed lazily: per signal on a scalar decision (~0.3 us), for the whole table on the
+first large batch after any change (one vectorised pass, ~100-150 us at 10,000 signals).
+
+Snapshots are schema ``bayes_mem.decider/2`` (``payoff_n0``; per signal the decayed PnL sums
+``wp``/``lp``; per family its running sums). Schema 1 snapshots are read too: their PnL sums never
+decayed, so the decayed sums are rebuilt as decayed count x raw average (exact when nothing was
+forgotten, otherwise as if forgotten trades had the average PnL) and the family sums from the
+members.
 
 Everything is guarded by one lock; the same seed and the same calls give the same decisions.
 """
@@ -34,13 +54,17 @@ from bayes_mem.live._validate import (
     check_discount,
     check_int,
     check_name,
+    check_positive,
     check_probability_open,
     check_real,
     check_trade_id,
 )
 from bayes_mem.live.priors import DEFAULT_PRIOR, BetaPrior
 
-SNAPSHOT_SCHEMA = "bayes_mem.decider/1"
+SNAPSHOT_SCHEMA = "bayes_mem.decider/2"
+_OLD_SCHEMAS = ("bayes_mem.decider/1",)  # read, rebuilding the decayed PnL sums (see above)
+
+DEFAULT_PAYOFF_N0 = 5.0  # pseudo-trades of the family's average win / loss behind a signal's own
 
 # Renormalise stored counts when 1/scale passes this: far from float64 overflow, rare in time
 # (every ~147,000 ticks at discount 0.999, every 212 ticks at discount 0.5).
@@ -49,10 +73,16 @@ _RENORMALISE_AT = 1e64
 # Up to this many signals, draw with scalar calls instead of one vectorised call.
 _SMALL_BATCH = 24
 
-# Rows of the vectorised table (one column per signal). _HURDLE is NaN without payoff history;
-# _HURDLE_OR_THR holds the configured threshold there instead (the common case, no per-call one).
-_PA, _PB, _WS, _LS, _HURDLE, _HURDLE_OR_THR = range(6)
-_ROWS = 6
+# Rows of the vectorised table (one column per signal). _HURDLE is not finite (NaN, inf) without a
+# payoff hurdle; _HURDLE_OR_THR holds the configured threshold there instead (the common case, no
+# per-call one); both are valid while the table's version is the decider's. A draw with valid
+# hurdles reads only the first _DRAW_ROWS rows. _WP/_LP are the decayed PnL sums / scale, _FAM the
+# family's index, _GATE 1.0 once the signal has a win and a loss, else NaN: what the hurdles are
+# computed from.
+_PA, _PB, _WS, _LS, _HURDLE, _HURDLE_OR_THR, _WP, _LP, _FAM, _GATE = range(10)
+_DRAW_ROWS = 6
+_ROWS = 10
+_STATE_ROWS = [_PA, _PB, _WS, _LS, _WP, _LP, _FAM, _GATE]  # what _sync copies
 
 
 class UnknownSignalError(ValueError, KeyError):
@@ -63,23 +93,40 @@ class UnknownSignalError(ValueError, KeyError):
 
 
 class _Family:
-    __slots__ = ("members", "name", "prior")
+    """A family's prior, members and running sums of its members' decayed counts and PnL (each
+    divided by the decider's scale, like the members')."""
 
-    def __init__(self, name: str, prior: BetaPrior) -> None:
+    __slots__ = ("index", "lp", "ls", "members", "name", "prior", "wp", "ws")
+
+    def __init__(self, name: str, prior: BetaPrior, index: int) -> None:
         self.name = name
         self.prior = prior
+        self.index = index  # position in the decider's families, for the vectorised hurdles
         self.members: list[int] = []
+        self.ws = 0.0  # sum of the members' ws, ls, wp and lp
+        self.ls = 0.0
+        self.wp = 0.0
+        self.lp = 0.0
+
+    def scale(self, factor: float) -> None:
+        self.ws *= factor
+        self.ls *= factor
+        self.wp *= factor
+        self.lp *= factor
 
 
 class _Signal:
-    """Mutable per-signal state. ``ws``/``ls`` are counts divided by the decider's scale."""
+    """Mutable per-signal state. ``ws``/``ls`` (counts) and ``wp``/``lp`` (PnL sums) are decayed
+    and divided by the decider's scale; the rest is raw."""
 
     __slots__ = (
         "family",
         "hurdle",
+        "hurdle_version",
         "index",
         "loss_pnl",
         "losses",
+        "lp",
         "ls",
         "name",
         "pa",
@@ -90,6 +137,7 @@ class _Signal:
         "trades",
         "win_pnl",
         "wins",
+        "wp",
         "ws",
     )
 
@@ -107,19 +155,12 @@ class _Signal:
         self.pnl_total = 0.0
         self.pnl_mean = 0.0  # Welford running mean and sum of squared deviations of PnL
         self.pnl_m2 = 0.0
-        self.win_pnl = 0.0  # sum of PnL over won trades (>= 0)
-        self.loss_pnl = 0.0  # sum of -PnL over lost trades (>= 0)
+        self.win_pnl = 0.0  # sum of PnL over won trades (>= 0), raw
+        self.loss_pnl = 0.0  # sum of -PnL over lost trades (>= 0), raw
+        self.wp = 0.0  # decayed sum of PnL over won trades / scale
+        self.lp = 0.0  # decayed sum of -PnL over lost trades / scale
         self.hurdle: float | None = None  # win rate needed to act; None: no payoff history
-
-    def update_hurdle(self, min_edge: float) -> None:
-        if self.wins and self.losses:
-            avg_win = self.win_pnl / self.wins
-            avg_loss = self.loss_pnl / self.losses
-            spread = avg_win + avg_loss
-            if spread > 0.0:
-                self.hurdle = (avg_loss + min_edge) / spread
-                return
-        self.hurdle = None
+        self.hurdle_version = -1  # the decider's version when ``hurdle`` was computed
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +190,13 @@ class SignalMetrics:
     avg_win: float | None
     avg_loss: float | None  # positive number: mean loss size
     expected_edge: float | None  # E[p] * avg_win - (1 - E[p]) * avg_loss; None without payoff
+    # what the decision uses: decayed payoffs shrunk toward the family's (None without a payoff
+    # hurdle), the family's decayed averages, and the hurdle itself (the threshold without one)
+    shrunk_avg_win: float | None
+    shrunk_avg_loss: float | None
+    family_avg_win: float | None
+    family_avg_loss: float | None
+    hurdle: float
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,6 +211,8 @@ class Decider:
         iterable of family names. More can be added with :meth:`add_family`.
     threshold : win-probability hurdle for signals without payoff history, in (0, 1).
     min_edge : minimum sampled expected PnL per trade (currency) for signals with payoff history.
+    payoff_n0 : pseudo-trades (> 0) of the family's average win and loss behind each signal's own
+        in the hurdle's payoffs.
     discount : forgetting factor per tick, in (0, 1]; 1 means never forget.
     clock : ``"outcome"`` ticks once per recorded outcome; ``"manual"`` only on :meth:`tick`.
     rng : seed or ``numpy.random.Generator``.
@@ -174,12 +224,14 @@ class Decider:
         *,
         threshold: float = 0.5,
         min_edge: float = 0.0,
+        payoff_n0: float = DEFAULT_PAYOFF_N0,
         discount: float = 1.0,
         clock: Literal["outcome", "manual"] = "outcome",
         rng: int | np.random.Generator | None = None,
     ) -> None:
         self._threshold = check_probability_open(threshold, "threshold")
         self._min_edge = check_real(min_edge, "min_edge")
+        self._payoff_n0 = check_positive(payoff_n0, "payoff_n0")
         self._discount = check_discount(discount)
         if clock not in ("outcome", "manual"):
             raise ValueError(f"clock must be 'outcome' or 'manual', got {clock!r}")
@@ -202,6 +254,10 @@ class Decider:
         self._ticks = 0
         self._table = np.zeros((_ROWS, 64))
         self._dirty: set[int] = set()
+        # bumped by whatever can change a hurdle (an outcome, forgetting); cached hurdles carry
+        # the version they were computed at
+        self._version = 0
+        self._table_version = -1
         for name, prior in _family_items(families):
             self.add_family(name, prior)
 
@@ -213,6 +269,10 @@ class Decider:
     @property
     def min_edge(self) -> float:
         return self._min_edge
+
+    @property
+    def payoff_n0(self) -> float:
+        return self._payoff_n0
 
     @property
     def discount(self) -> float:
@@ -251,7 +311,8 @@ class Decider:
     def __repr__(self) -> str:
         return (
             f"Decider({len(self._families)} families, {len(self._order)} signals, "
-            f"threshold={self._threshold}, min_edge={self._min_edge}, discount={self._discount})"
+            f"threshold={self._threshold}, min_edge={self._min_edge}, "
+            f"payoff_n0={self._payoff_n0}, discount={self._discount})"
         )
 
     # ------------------------------------------------------------------ registration
@@ -262,7 +323,7 @@ class Decider:
         with self._lock:
             if name in self._families:
                 raise ValueError(f"family {name!r} already exists; use set_family_prior")
-            self._families[name] = _Family(name, prior)
+            self._families[name] = _Family(name, prior, len(self._families))
 
     def set_family_prior(self, name: str, prior: BetaPrior) -> None:
         """Replace a family's prior; its signals' raw counts are kept and combined on read."""
@@ -301,6 +362,7 @@ class Decider:
         self._index[signal] = s.index
         fam.members.append(s.index)
         self._dirty.add(s.index)
+        self._version += 1
         return s
 
     # ------------------------------------------------------------------ decisions
@@ -332,7 +394,7 @@ class Decider:
                 raise self._unknown(signal) from None
             sc = self._scale
             p = beta(s.pa + s.ws * sc, s.pb + s.ls * sc)
-            hurdle = s.hurdle
+            hurdle = s.hurdle if s.hurdle_version == self._version else self._hurdle(s)
         finally:
             lock.release()
         return p > (thr if hurdle is None else hurdle), p
@@ -435,29 +497,102 @@ class Decider:
             return np.array(draws, dtype=float), np.array(hurdles, dtype=float)
         if self._dirty:
             self._sync()
-        t = np.take(self._table, idx, axis=1)
+        if self._table_version != self._version and 2 * idx.shape[0] >= len(self._order):
+            self._refresh_hurdles()  # a large batch: cache the whole table's hurdles
+        fresh = self._table_version == self._version
+        t = np.take(self._table[:_DRAW_ROWS] if fresh else self._table, idx, axis=1)
         if self._scale == 1.0:
             p = beta(t[_PA] + t[_WS], t[_PB] + t[_LS])
         else:
             sc = self._scale
             p = beta(t[_PA] + t[_WS] * sc, t[_PB] + t[_LS] * sc)
-        if thr == self._threshold:
-            return p, t[_HURDLE_OR_THR]
-        h = t[_HURDLE]
-        return p, np.where(np.isnan(h), thr, h)
+        if fresh:
+            if thr == self._threshold:
+                return p, t[_HURDLE_OR_THR]
+            h = t[_HURDLE]
+        else:  # a small batch after a change: these signals' hurdles only
+            h = self._hurdles(t)
+        return p, np.where(np.isfinite(h), h, thr)
 
     def _draw_scalar(
         self, ids: list[int], thr: float, beta: Any
     ) -> tuple[list[float], list[float]]:
         """Scalar draws for a few signals: ``Generator.beta`` on arrays has ~20 us of fixed
         overhead, a scalar draw ~1 us."""
-        order, sc = self._order, self._scale
+        order, sc, version = self._order, self._scale, self._version
         draws, hurdles = [], []
         for i in ids:
             s = order[i]
             draws.append(beta(s.pa + s.ws * sc, s.pb + s.ls * sc))
-            hurdles.append(thr if s.hurdle is None else s.hurdle)
+            h = s.hurdle if s.hurdle_version == version else self._hurdle(s)
+            hurdles.append(thr if h is None else h)
         return draws, hurdles
+
+    # ------------------------------------------------------------------ hurdles
+    def _shrunk_payoffs(self, s: _Signal) -> tuple[float, float] | None:
+        """(avg win, avg loss) of the hurdle: decayed, shrunk toward the family's (lock held);
+        None without a win and a loss of the signal's own or without family history left."""
+        fam = s.family
+        if not (s.wins and s.losses and fam.ws > 0.0 and fam.ls > 0.0):
+            return None
+        n0, sc = self._payoff_n0, self._scale
+        # the vectorised _hurdles does the same operations in the same order (same bits)
+        avg_win = (n0 * (fam.wp / fam.ws) + s.wp * sc) / (n0 + s.ws * sc)
+        avg_loss = (n0 * (fam.lp / fam.ls) + s.lp * sc) / (n0 + s.ls * sc)
+        return avg_win, avg_loss
+
+    def _hurdle(self, s: _Signal) -> float | None:
+        """The signal's hurdle now, cached with the current version (lock held)."""
+        payoffs = self._shrunk_payoffs(s)
+        hurdle = None
+        if payoffs is not None:
+            avg_win, avg_loss = payoffs
+            spread = avg_win + avg_loss
+            if spread > 0.0:
+                hurdle = (avg_loss + self._min_edge) / spread
+        s.hurdle, s.hurdle_version = hurdle, self._version
+        return hurdle
+
+    def _hurdles(self, t: np.ndarray) -> np.ndarray:
+        """:meth:`_hurdle` over table columns ``t``, vectorised: the same floating-point
+        operations in the same order, so the same bits. Not finite (NaN, inf) where the scalar
+        gives None: no payoff gate (_GATE is NaN), no family history left, or a zero spread."""
+        fams = list(self._families.values())
+        n0, sc, edge = self._payoff_n0, self._scale, self._min_edge
+        fws = np.array([f.ws for f in fams])
+        fls = np.array([f.ls for f in fams])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kcw = n0 * (np.array([f.wp for f in fams]) / fws)
+            kcl = n0 * (np.array([f.lp for f in fams]) / fls)
+            kcw[~(fws > 0.0)] = math.nan  # no family history left
+            kcl[~(fls > 0.0)] = math.nan
+            fam = t[_FAM].astype(np.intp)
+            # in place: at 10,000 signals each temporary array costs as much as the arithmetic
+            avg_win, avg_loss, tmp = kcw[fam], kcl[fam], np.empty(t.shape[1])
+            for avg, pnl, count in ((avg_win, _WP, _WS), (avg_loss, _LP, _LS)):
+                if sc == 1.0:  # x * 1.0 == x: skip the products
+                    avg += t[pnl]
+                    np.add(t[count], n0, out=tmp)
+                else:
+                    np.multiply(t[pnl], sc, out=tmp)
+                    avg += tmp
+                    np.multiply(t[count], sc, out=tmp)
+                    tmp += n0
+                avg /= tmp  # (n0 c + pnl sc) / (n0 + count sc)
+            np.add(avg_win, avg_loss, out=tmp)  # the spread, >= 0
+            if edge != 0.0:  # x + 0.0 == x
+                avg_loss += edge
+            avg_loss /= tmp  # a zero spread gives inf or NaN
+        avg_loss *= t[_GATE]  # NaN without a win and a loss of the signal's own
+        return avg_loss
+
+    def _refresh_hurdles(self) -> None:
+        """Recompute the table's hurdle rows for every signal (lock held, table synced)."""
+        n = len(self._order)
+        h = self._hurdles(self._table[:, :n])
+        self._table[_HURDLE, :n] = h
+        self._table[_HURDLE_OR_THR, :n] = np.where(np.isfinite(h), h, self._threshold)
+        self._table_version = self._version
 
     def _resolve(self, signals: Sequence[str] | np.ndarray) -> np.ndarray:
         if isinstance(signals, np.ndarray) and signals.dtype.kind in "iu":
@@ -493,18 +628,21 @@ class Decider:
             grown[:, : self._table.shape[1]] = self._table
             self._table = grown
         order, table = self._order, self._table
-        thr = self._threshold
+        # hurdle rows are left to _refresh_hurdles: every change that dirties a column bumps the
+        # version too (a new signal included: its column's hurdle rows are not yet set), except
+        # a new prior, which changes no hurdle
         if len(self._dirty) <= _SMALL_BATCH:
             for i in self._dirty:
                 s = order[i]
-                h = s.hurdle
-                table[:, i] = (
+                table[_STATE_ROWS, i] = (
                     s.pa,
                     s.pb,
                     s.ws,
                     s.ls,
-                    math.nan if h is None else h,
-                    thr if h is None else h,
+                    s.wp,
+                    s.lp,
+                    s.family.index,
+                    1.0 if s.wins and s.losses else math.nan,
                 )
             self._dirty.clear()
             return
@@ -516,13 +654,15 @@ class Decider:
                     s.pb,
                     s.ws,
                     s.ls,
-                    math.nan if s.hurdle is None else s.hurdle,
-                    thr if s.hurdle is None else s.hurdle,
+                    s.wp,
+                    s.lp,
+                    s.family.index,
+                    1.0 if s.wins and s.losses else math.nan,
                 )
                 for s in (order[i] for i in dirty)
             ]
         ).T
-        table[:, dirty] = cols
+        table[np.ix_(_STATE_ROWS, dirty)] = cols
         self._dirty.clear()
 
     # ------------------------------------------------------------------ outcomes
@@ -547,15 +687,25 @@ class Decider:
             delta = pnl - s.pnl_mean
             s.pnl_mean += delta / n
             s.pnl_m2 += delta * (pnl - s.pnl_mean)
+            inv = self._inv_scale
+            fam = s.family
             if won:
-                s.ws += self._inv_scale
+                x = pnl * inv
+                s.ws += inv
+                s.wp += x
+                fam.ws += inv
+                fam.wp += x
                 s.wins += 1
                 s.win_pnl += pnl
             else:
-                s.ls += self._inv_scale
+                x = -pnl * inv
+                s.ls += inv
+                s.lp += x
+                fam.ls += inv
+                fam.lp += x
                 s.losses += 1
                 s.loss_pnl -= pnl
-            s.update_hurdle(self._min_edge)
+            self._version += 1  # the family's averages changed: every member's hurdle may have
             self._dirty.add(s.index)
 
     def seen_trade(self, trade_id: str | int) -> bool:
@@ -587,7 +737,11 @@ class Decider:
                 s = self._order[i]
                 s.ws *= factor
                 s.ls *= factor
+                s.wp *= factor
+                s.lp *= factor
                 self._dirty.add(i)
+            fam.scale(factor)
+            self._version += 1
 
     def _advance(self, steps: int) -> None:
         if self._discount == 1.0 or steps == 0:
@@ -597,6 +751,7 @@ class Decider:
         self._rescale(self._discount**steps)
 
     def _rescale(self, factor: float) -> None:
+        self._version += 1  # shrunk payoffs depend on the scale
         scale = self._scale * factor
         if scale < 1.0 / _RENORMALISE_AT:  # also when it underflowed to 0
             self._renormalise(scale)
@@ -609,8 +764,12 @@ class Decider:
         for s in self._order:
             s.ws *= scale
             s.ls *= scale
-        self._table[_WS] *= scale
-        self._table[_LS] *= scale
+            s.wp *= scale
+            s.lp *= scale
+        for fam in self._families.values():
+            fam.scale(scale)
+        for row in (_WS, _LS, _WP, _LP):
+            self._table[row] *= scale
         self._scale = 1.0
         self._inv_scale = 1.0
 
@@ -635,6 +794,11 @@ class Decider:
             avg_win = s.win_pnl / s.wins if s.wins else None
             avg_loss = s.loss_pnl / s.losses if s.losses else None
             payoff = avg_win is not None and avg_loss is not None and avg_win + avg_loss > 0
+            shrunk = self._shrunk_payoffs(s)
+            hurdle = s.hurdle if s.hurdle_version == self._version else self._hurdle(s)
+            fam = s.family
+            family_avg_win = fam.wp / fam.ws if fam.ws > 0.0 else None
+            family_avg_loss = fam.lp / fam.ls if fam.ls > 0.0 else None
         name, family, trades, wins, losses, total = fields
         mean = a / (a + b)
         sd = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1.0)))
@@ -665,6 +829,11 @@ class Decider:
             avg_win=avg_win,
             avg_loss=avg_loss,
             expected_edge=mean * avg_win - (1.0 - mean) * avg_loss if payoff else None,
+            shrunk_avg_win=None if shrunk is None else shrunk[0],
+            shrunk_avg_loss=None if shrunk is None else shrunk[1],
+            family_avg_win=family_avg_win,
+            family_avg_loss=family_avg_loss,
+            hurdle=self._threshold if hurdle is None else hurdle,
         )
 
     # ------------------------------------------------------------------ snapshot
@@ -676,12 +845,18 @@ class Decider:
                 "config": {
                     "threshold": self._threshold,
                     "min_edge": self._min_edge,
+                    "payoff_n0": self._payoff_n0,
                     "discount": self._discount,
                     "clock": self._clock,
                 },
                 "clock_state": {"scale": self._scale, "ticks": self._ticks},
                 "families": [
-                    {"name": f.name, "prior": f.prior.to_json()} for f in self._families.values()
+                    {
+                        "name": f.name,
+                        "prior": f.prior.to_json(),
+                        "sums": [f.ws, f.ls, f.wp, f.lp],
+                    }
+                    for f in self._families.values()
                 ],
                 "signals": [
                     {
@@ -697,6 +872,8 @@ class Decider:
                         "pnl_m2": s.pnl_m2,
                         "win_pnl": s.win_pnl,
                         "loss_pnl": s.loss_pnl,
+                        "wp": s.wp,
+                        "lp": s.lp,
                     }
                     for s in self._order
                 ],
@@ -718,25 +895,32 @@ class Decider:
 
     @classmethod
     def _from_snapshot(cls, data: Mapping[str, Any]) -> Decider:
-        if not isinstance(data, Mapping) or data.get("schema") != SNAPSHOT_SCHEMA:
-            got = data.get("schema") if isinstance(data, Mapping) else type(data).__name__
-            raise ValueError(f"not a {SNAPSHOT_SCHEMA} snapshot (schema: {got!r})")
+        schema = data.get("schema") if isinstance(data, Mapping) else None
+        if schema != SNAPSHOT_SCHEMA and schema not in _OLD_SCHEMAS:
+            got = schema if isinstance(data, Mapping) else type(data).__name__
+            raise ValueError(
+                f"not a {SNAPSHOT_SCHEMA} snapshot (or an older one it reads: {_OLD_SCHEMAS}); "
+                f"schema: {got!r}"
+            )
+        old = schema != SNAPSHOT_SCHEMA
         cfg = data["config"]
         self = cls(
             threshold=cfg["threshold"],
             min_edge=cfg["min_edge"],
+            payoff_n0=DEFAULT_PAYOFF_N0 if old else cfg["payoff_n0"],
             discount=cfg["discount"],
             clock=cfg["clock"],
             rng=_decode_rng(data["rng"]),
         )
         for fam in data["families"]:
             self.add_family(fam["name"], BetaPrior.from_json(fam["prior"]))
+        decayed = ("ws", "ls") if old else ("ws", "ls", "wp", "lp")
         for row in data["signals"]:
             name = check_name(row["name"])
             if name in self._signals:
                 raise ValueError(f"signal {name!r} appears twice in the snapshot")
             s = self._add_signal(name, self._get_family(check_name(row["family"], "family")))
-            for key in ("ws", "ls", "win_pnl", "loss_pnl", "pnl_m2"):
+            for key in (*decayed, "win_pnl", "loss_pnl", "pnl_m2"):
                 value = check_real(row[key], f"signals[{name!r}].{key}")
                 if value < 0.0:
                     raise ValueError(f"signals[{name!r}].{key} must be >= 0, got {value!r}")
@@ -747,7 +931,24 @@ class Decider:
                 setattr(s, key, check_int(row[key], f"signals[{name!r}].{key}", minimum=0))
             if s.wins + s.losses != s.trades:
                 raise ValueError(f"signals[{name!r}]: wins + losses != trades")
-            s.update_hurdle(self._min_edge)
+            if old:  # decayed count x raw average: exact unless something was forgotten
+                s.wp = s.ws * (s.win_pnl / s.wins) if s.wins else 0.0
+                s.lp = s.ls * (s.loss_pnl / s.losses) if s.losses else 0.0
+        for row in data["families"]:
+            fam = self._families[row["name"]]
+            members = [self._order[i] for i in fam.members]
+            for j, key in enumerate(("ws", "ls", "wp", "lp")):
+                total = math.fsum(getattr(s, key) for s in members)
+                if old:
+                    setattr(fam, key, total)
+                    continue
+                value = check_real(row["sums"][j], f"families[{fam.name!r}].sums[{j}]")
+                if not math.isclose(value, total, rel_tol=1e-6, abs_tol=1e-290):
+                    raise ValueError(
+                        f"families[{fam.name!r}].sums[{j}] ({key}) = {value!r} is not the sum of "
+                        f"its signals' ({total!r})"
+                    )
+                setattr(fam, key, value)
         ids = data["trade_ids"]
         if not isinstance(ids, list):
             raise ValueError(f"trade_ids must be a list, got {type(ids).__name__}")

@@ -1,0 +1,621 @@
+"""Posterior of each signal's payoff sizes: how much its trades win and lose per unit notional.
+
+Units. A *size* is a return per unit notional as a non-negative fraction (0.03 = 3%): the win
+size of a won trade is ``pnl / notional``, the loss size of a lost trade is ``-pnl / notional``.
+:meth:`PayoffModel.draws` gives joint posterior draws of a signal's mean win size ``W`` and mean
+loss size ``L``, the payoff inputs of :func:`bayes_mem.live.sizing.kelly_notional`.
+
+Model (wins and losses separately, the same way). Within a family, the sizes of signal ``s`` are
+``Gamma(k, rate lam_s)``, mean ``mu_s = k / lam_s``, with one shape ``k`` per family and side. The
+conjugate prior ``lam_s ~ Gamma(k n_p + 1, n_p c)`` puts ``n_p`` pseudo-trades of mean size ``c``
+behind the signal's own (decayed) ``n_s`` trades summing to ``S_s``; the posterior is
+``lam_s ~ Gamma(k (n_p + n_s) + 1, n_p c + S_s)``, so
+
+- ``E[mu_s] = (n_p c + S_s) / (n_p + n_s)``: the signal's mean size shrunk toward ``c`` with
+  ``n_p`` pseudo-trades, whatever ``k``;
+- ``Var[mu_s] = E[mu_s]^2 / (k (n_p + n_s) - 1)`` (finite when ``k (n_p + n_s) > 1``);
+- draws are ``mu_d = k (n_p c + S_s) / G_d`` with ``G_d ~ Gamma(k (n_p + n_s) + 1)``: exact.
+
+Prior centre and strength. ``c`` is the family's pooled mean size, all its signals' decayed trades
+(``N_F`` trades summing to ``S_F``; the signal's own are included, an O(n_s / N_F) double use that
+keeps one centre per family) plus ``default_weight`` pseudo-trades at the default size ``d``:
+``c = (S_F + n_d d) / (N_F + n_d)``. The default is the caller's scale for a family without
+history (the engine passes one from the return model's risk over the holding period); per call
+(``fallback_win`` / ``fallback_loss``) or for the model (:meth:`PayoffModel.set_default`).
+Without any default, ``n_d = 0``. The centre is itself an estimate worth ``N_F + n_d`` trades,
+so the signal's prior strength is ``n_p = 1 / (1 / n0 + 1 / (N_F + n_d))``: ``n0`` (5 by default)
+for a family with a long history, ``n0 n_d / (n0 + n_d)`` (5/6 of a trade by default) for a family
+without any, where the default is only a guess. The centre must be worth at least one trade
+(``N_F + n_d >= 1``; ``default_weight`` is at least 1): a family whose decayed history is worth
+less than one trade, with no default, has no prior (the posterior would be improper, its draws
+degenerate), and :meth:`PayoffModel.draws` refuses it, naming the signal and the side.
+
+Shape. ``1 / k`` is the squared coefficient of variation of the family's pooled sizes (a moment
+estimate), blended with ``1 / k = 1`` (exponential sizes) worth 2 trades and bounded to
+``[0.25, 100]``. Pooling signals of different mean sizes adds their spread to the variance, so
+``k`` is biased low: the posterior of the mean size is wider than a within-signal estimate would
+make it, the safe side for Kelly. ``k`` sets only the width, never the posterior mean.
+
+A trade settled at exactly zero PnL is a size-0 observation on the side its ``won`` flag says (as
+the :class:`~bayes_mem.live.decider.Decider` counts it): it pulls that side's mean size down.
+
+Forgetting has the :class:`~bayes_mem.live.decider.Decider`'s semantics: each tick multiplies
+every count and sum by ``discount`` (one tick per recorded trade with ``clock="outcome"``, or on
+:meth:`PayoffModel.tick`), so a model and a decider with the same discount and clock fed the same
+trades forget at the same rate. Posteriors decay toward the prior (the default size, weakly),
+never to zero; without a default, draws are refused once the family's history has decayed below
+one trade. It is O(1): sums are stored against a global scale. Raw trade counts are kept for
+reporting.
+
+Each signal's trades must be recorded once (no trade ids are kept here: record after the
+decider accepted the trade). One lock guards the state; draws use the caller's seeded generator,
+so the same seed and the same calls give the same draws. :meth:`PayoffModel.to_dict` /
+:meth:`PayoffModel.from_dict` round-trip the state exactly as JSON-ready data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Mapping
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+from bayes_mem.live._validate import (
+    check_bool,
+    check_discount,
+    check_int,
+    check_name,
+    check_positive,
+    check_real,
+)
+from bayes_mem.live.decider import UnknownSignalError
+
+SNAPSHOT_SCHEMA = "bayes_mem.payoff/1"
+
+DEFAULT_N0 = 5.0  # pseudo-trades of the family's mean size behind each signal's own
+DEFAULT_WEIGHT = 1.0  # pseudo-trades the default size is worth in a family's centre
+SHAPE_LOW, SHAPE_HIGH = 0.25, 100.0  # bounds of a family's Gamma shape k
+_SHAPE_PSEUDO = 2.0  # trades of exponential sizes (1 / k = 1) blended into the shape estimate
+#: Largest size accepted: a return of 10^8 % of the notional is a unit error (PnL passed instead
+#: of PnL / notional); the bound also keeps the stored squares finite.
+MAX_SIZE = 1e6
+
+# Renormalise stored sums when 1/scale passes this (as the Decider does).
+_RENORMALISE_AT = 1e64
+
+_SIDES = ("win", "loss")
+
+
+class _Sums:
+    """Decayed count, sum and sum of squares of one side's sizes, divided by the model's scale,
+    and the raw count."""
+
+    __slots__ = ("n", "raw", "s1", "s2")
+
+    def __init__(self) -> None:
+        self.n = 0.0
+        self.s1 = 0.0
+        self.s2 = 0.0
+        self.raw = 0
+
+    def scale(self, factor: float) -> None:
+        self.n *= factor
+        self.s1 *= factor
+        self.s2 *= factor
+
+    def to_list(self) -> list[float]:
+        return [self.n, self.s1, self.s2]
+
+
+class _Post(NamedTuple):
+    """Posterior of one side's mean size ``mu = k beta / G`` with ``G ~ Gamma(alpha)``:
+    ``alpha = k n_post + 1``, ``beta = strength x centre + own sum``."""
+
+    alpha: float
+    beta: float
+    k: float
+    n_post: float  # prior strength + own decayed count
+    centre: float
+    strength: float
+
+    @property
+    def mean(self) -> float:  # k beta / (alpha - 1), without the cancellation in alpha - 1
+        return self.beta / self.n_post
+
+    @property
+    def sd(self) -> float | None:  # None where infinite (alpha <= 2)
+        return self.mean / math.sqrt(self.alpha - 2.0) if self.alpha > 2.0 else None
+
+
+class _Family:
+    __slots__ = ("loss", "members", "name", "win")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.members: list[_Signal] = []
+        self.win = _Sums()
+        self.loss = _Sums()
+
+
+class _Signal:
+    __slots__ = ("family", "loss", "name", "win")
+
+    def __init__(self, name: str, family: _Family) -> None:
+        self.name = name
+        self.family = family
+        self.win = _Sums()
+        self.loss = _Sums()
+
+
+class PayoffModel:
+    """Posterior mean win and loss sizes per signal, pooled within families. See the module
+    docstring for the model and the units.
+
+    Parameters
+    ----------
+    n0 : prior strength in pseudo-trades of a signal's mean size toward its family's (> 0).
+    default_weight : pseudo-trades the default size is worth in a family's centre (>= 1).
+    discount : forgetting factor per tick, in (0, 1]; 1 means never forget.
+    clock : ``"outcome"`` ticks once per recorded trade; ``"manual"`` only on :meth:`tick`.
+    """
+
+    def __init__(
+        self,
+        n0: float = DEFAULT_N0,
+        *,
+        default_weight: float = DEFAULT_WEIGHT,
+        discount: float = 1.0,
+        clock: Literal["outcome", "manual"] = "outcome",
+    ) -> None:
+        self._n0 = check_positive(n0, "n0")
+        self._default_weight = check_real(default_weight, "default_weight")
+        if not self._default_weight >= 1.0:  # below, a family without history has too weak a prior
+            raise ValueError(f"default_weight must be >= 1 (trades), got {default_weight!r}")
+        self._discount = check_discount(discount)
+        if clock not in ("outcome", "manual"):
+            raise ValueError(f"clock must be 'outcome' or 'manual', got {clock!r}")
+        self._clock = clock
+        self._default_win: float | None = None
+        self._default_loss: float | None = None
+        self._lock = threading.Lock()
+        self._families: dict[str, _Family] = {}
+        self._signals: dict[str, _Signal] = {}
+        self._scale = 1.0  # effective sum = stored sum * scale
+        self._inv_scale = 1.0
+        self._ticks = 0
+
+    # ------------------------------------------------------------------ configuration
+    @property
+    def n0(self) -> float:
+        return self._n0
+
+    @property
+    def default_weight(self) -> float:
+        return self._default_weight
+
+    @property
+    def discount(self) -> float:
+        return self._discount
+
+    @property
+    def clock(self) -> str:
+        return self._clock
+
+    @property
+    def ticks(self) -> int:
+        """Forgetting ticks so far."""
+        return self._ticks
+
+    @property
+    def default(self) -> tuple[float | None, float | None]:
+        """The model's default (win, loss) sizes per unit notional; None where unset."""
+        with self._lock:
+            return self._default_win, self._default_loss
+
+    @property
+    def signals(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(self._signals)
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(self._families)
+
+    def family_of(self, signal: str) -> str:
+        with self._lock:
+            return self._get(signal).family.name
+
+    def __len__(self) -> int:
+        return len(self._signals)
+
+    def __contains__(self, signal: object) -> bool:
+        return isinstance(signal, str) and signal in self._signals
+
+    def __repr__(self) -> str:
+        return (
+            f"PayoffModel({len(self._families)} families, {len(self._signals)} signals, "
+            f"n0={self._n0}, discount={self._discount})"
+        )
+
+    def set_default(self, *, win: float | None, loss: float | None) -> None:
+        """Set the model's default win and loss sizes per unit notional (> 0; None unsets), used
+        where a call gives no ``fallback_win`` / ``fallback_loss``."""
+        win = None if win is None else check_positive(win, "default win size")
+        loss = None if loss is None else check_positive(loss, "default loss size")
+        with self._lock:
+            self._default_win, self._default_loss = win, loss
+
+    # ------------------------------------------------------------------ registration
+    def register(self, signal: str, family: str) -> None:
+        """Register a signal in a family (created on first use). Registering it again in the
+        same family is a no-op; in another family it is an error."""
+        check_name(signal)
+        check_name(family, "family name")
+        with self._lock:
+            existing = self._signals.get(signal)
+            if existing is not None:
+                if existing.family.name != family:
+                    raise ValueError(
+                        f"signal {signal!r} is registered in family {existing.family.name!r}, "
+                        f"not {family!r}"
+                    )
+                return
+            self._add(signal, family)
+
+    def _add(self, signal: str, family: str) -> _Signal:
+        fam = self._families.get(family)
+        if fam is None:
+            fam = self._families[family] = _Family(family)
+        s = _Signal(signal, fam)
+        fam.members.append(s)
+        self._signals[signal] = s
+        return s
+
+    # ------------------------------------------------------------------ trades
+    def record(self, signal: str, won: bool, size: float) -> None:
+        """Record a settled trade of ``signal``: ``won`` and its size per unit notional (>= 0:
+        ``pnl / notional`` if won, ``-pnl / notional`` if lost; 0 for a scratch trade; at most
+        :data:`MAX_SIZE`)."""
+        if won is not True and won is not False:
+            won = check_bool(won, "won")
+        if type(size) is not float or not math.isfinite(size):
+            size = check_real(size, "size")
+        if not 0.0 <= size <= MAX_SIZE:
+            raise ValueError(
+                f"size must be in [0, {MAX_SIZE:g}] (a size per unit notional, losses too: "
+                f"|pnl| / notional), got {size!r}"
+            )
+        with self._lock:
+            s = self._signals.get(signal) if isinstance(signal, str) else None
+            if s is None:
+                raise self._unknown(signal)
+            if self._discount != 1.0 and self._clock == "outcome":
+                self._advance(1)
+            inv = self._inv_scale
+            x, x2 = size * inv, size * size * inv
+            for sums in (s.win, s.family.win) if won else (s.loss, s.family.loss):
+                sums.n += inv
+                sums.s1 += x
+                sums.s2 += x2
+                sums.raw += 1
+
+    # ------------------------------------------------------------------ forgetting
+    def tick(self, steps: int = 1) -> None:
+        """Advance the forgetting clock: every count and sum is multiplied by
+        ``discount ** steps``."""
+        steps = check_int(steps, "steps", minimum=0)
+        with self._lock:
+            self._advance(steps)
+
+    def forget(self, factor: float, family: str | None = None) -> None:
+        """Multiply the counts and sums of all signals (or of one family's) by ``factor`` in
+        (0, 1]: their posteriors move toward the prior. Raw trade counts are kept."""
+        factor = check_discount(factor, "factor")
+        if family is not None:
+            check_name(family, "family name")
+        with self._lock:
+            if family is None:
+                self._rescale(factor)
+                return
+            fam = self._families.get(family)
+            if fam is None:
+                raise UnknownSignalError(
+                    f"unknown family {family!r}; known: {sorted(self._families)!r:.200}"
+                )
+            for s in fam.members:
+                s.win.scale(factor)
+                s.loss.scale(factor)
+            fam.win.scale(factor)
+            fam.loss.scale(factor)
+
+    def _advance(self, steps: int) -> None:
+        self._ticks += steps
+        if self._discount != 1.0 and steps:
+            self._rescale(self._discount**steps)
+
+    def _rescale(self, factor: float) -> None:
+        scale = self._scale * factor
+        if scale < 1.0 / _RENORMALISE_AT:  # also when it underflowed to 0
+            for holder in (*self._signals.values(), *self._families.values()):
+                holder.win.scale(scale)
+                holder.loss.scale(scale)
+            self._scale = self._inv_scale = 1.0
+        else:
+            self._scale = scale
+            self._inv_scale = 1.0 / scale
+
+    # ------------------------------------------------------------------ posterior
+    def _posterior(self, own: _Sums, fam: _Sums, default: float | None) -> tuple | None:
+        """The fields of one side's :class:`_Post` as a plain tuple (lock held; a tuple is ~0.5
+        us cheaper to make); None without a prior: a family history worth less than one trade
+        and no default, or only zero sizes."""
+        sc = self._scale
+        n_f, s_f = fam.n * sc, fam.s1 * sc
+        if default is None:
+            weight, total = n_f, s_f
+        else:
+            weight = n_f + self._default_weight
+            total = s_f + self._default_weight * default
+        if not (weight >= 1.0 and total > 0.0):
+            return None
+        centre = total / weight
+        strength = self._n0 * weight / (self._n0 + weight)  # 1 / (1 / n0 + 1 / weight)
+        if n_f > 0.0 and s_f > 0.0:
+            mean = s_f / n_f
+            cv2 = max(fam.s2 * sc / n_f / (mean * mean) - 1.0, 0.0)  # variance / mean^2
+            inv_k = (_SHAPE_PSEUDO + n_f * cv2) / (_SHAPE_PSEUDO + n_f)
+            k = 1.0 / inv_k
+            if k < SHAPE_LOW:
+                k = SHAPE_LOW
+            elif k > SHAPE_HIGH:
+                k = SHAPE_HIGH
+        else:
+            k = 1.0
+        n_post = strength + own.n * sc
+        return (k * n_post + 1.0, strength * centre + own.s1 * sc, k, n_post, centre, strength)
+
+    def _both(self, signal: str, fallback_win: object, fallback_loss: object) -> tuple:
+        """Both sides' posterior tuples (see :meth:`_posterior`), or an error naming what is
+        missing (lock taken here)."""
+        if fallback_win is not None:
+            fallback_win = check_positive(fallback_win, "fallback_win")
+        if fallback_loss is not None:
+            fallback_loss = check_positive(fallback_loss, "fallback_loss")
+        with self._lock:
+            s = self._signals.get(signal) if isinstance(signal, str) else None
+            if s is None:
+                raise self._unknown(signal)
+            win = self._posterior(
+                s.win, s.family.win, self._default_win if fallback_win is None else fallback_win
+            )
+            loss = self._posterior(
+                s.loss,
+                s.family.loss,
+                self._default_loss if fallback_loss is None else fallback_loss,
+            )
+        if win is None or loss is None:
+            side = "win" if win is None else "loss"
+            raise ValueError(
+                f"signal {signal!r}: family {s.family.name!r} has less than one trade of {side} "
+                f"sizes above 0 (after forgetting) and no default {side} size: pass "
+                f"fallback_{side}= or call set_default"
+            )
+        return win, loss
+
+    def draws(
+        self,
+        signal: str,
+        n: int,
+        rng: np.random.Generator,
+        *,
+        fallback_win: float | None = None,
+        fallback_loss: float | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` joint posterior draws of the signal's mean win size ``W`` and mean loss size
+        ``L`` per unit notional (positive arrays of length ``n``, independent of each other).
+
+        ``fallback_win`` / ``fallback_loss``: default sizes for this call (> 0), overriding the
+        model's (:meth:`set_default`). ``rng`` is the caller's seeded generator; nothing is
+        drawn when the call is refused. Two ``Generator.standard_gamma`` calls with a scalar
+        shape (~3 us each for 128 draws) make nearly all of the cost.
+        """
+        n = check_int(n, "n", minimum=1)
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
+        win, loss = self._both(signal, fallback_win, fallback_loss)
+        gamma = rng.standard_gamma
+        w = gamma(win[0], n)  # mu = k beta / G, G ~ Gamma(alpha)
+        np.divide(win[2] * win[1], w, out=w)
+        lo = gamma(loss[0], n)
+        np.divide(loss[2] * loss[1], lo, out=lo)
+        return w, lo
+
+    def mean(
+        self,
+        signal: str,
+        *,
+        fallback_win: float | None = None,
+        fallback_loss: float | None = None,
+    ) -> tuple[float, float]:
+        """Posterior means ``(E[W], E[L])`` of the signal's mean win and loss sizes: its own
+        decayed mean sizes shrunk toward its family's (see the module docstring)."""
+        win, loss = self._both(signal, fallback_win, fallback_loss)
+        return win[1] / win[3], loss[1] / loss[3]  # k beta / (alpha - 1) = beta / n_post
+
+    def summary(
+        self,
+        signal: str,
+        *,
+        fallback_win: float | None = None,
+        fallback_loss: float | None = None,
+    ) -> dict[str, Any]:
+        """What the posterior is made of, per side, JSON-ready (sizes per unit notional; None
+        where undefined): raw and decayed trade counts, the signal's own decayed mean size, the
+        family's pooled mean, the default used, the prior centre and strength, the shape ``k``
+        and the posterior mean and sd of the mean size."""
+        fallback = {
+            "win": None if fallback_win is None else check_positive(fallback_win, "fallback_win"),
+            "loss": None
+            if fallback_loss is None
+            else check_positive(fallback_loss, "fallback_loss"),
+        }
+        with self._lock:
+            s = self._get(signal)
+            sc = self._scale
+            out: dict[str, Any] = {"signal": s.name, "family": s.family.name}
+            for side in _SIDES:
+                own: _Sums = getattr(s, side)
+                fam: _Sums = getattr(s.family, side)
+                default = fallback[side]
+                if default is None:
+                    default = self._default_win if side == "win" else self._default_loss
+                fields = self._posterior(own, fam, default)
+                post = None if fields is None else _Post(*fields)
+                n_own, n_fam = own.n * sc, fam.n * sc
+                out[side] = {
+                    "trades": own.raw,
+                    "effective_trades": n_own,
+                    "own_mean": own.s1 * sc / n_own if n_own > 0.0 else None,
+                    "family_trades": fam.raw,
+                    "family_effective_trades": n_fam,
+                    "family_mean": fam.s1 * sc / n_fam if n_fam > 0.0 else None,
+                    "default": default,
+                    "prior_centre": None if post is None else post.centre,
+                    "prior_strength": None if post is None else post.strength,
+                    "shape": None if post is None else post.k,
+                    "posterior_mean": None if post is None else post.mean,
+                    "posterior_sd": None if post is None else post.sd,
+                }
+        return out
+
+    # ------------------------------------------------------------------ snapshot
+    def to_dict(self) -> dict[str, Any]:
+        """The whole state as JSON-ready data (sums as ``[n, sum, sum of squares]`` against
+        ``clock_state.scale``)."""
+        with self._lock:
+            return {
+                "schema": SNAPSHOT_SCHEMA,
+                "config": {
+                    "n0": self._n0,
+                    "default_weight": self._default_weight,
+                    "discount": self._discount,
+                    "clock": self._clock,
+                    "default_win": self._default_win,
+                    "default_loss": self._default_loss,
+                },
+                "clock_state": {"scale": self._scale, "ticks": self._ticks},
+                "families": [
+                    {"name": f.name, "win": f.win.to_list(), "loss": f.loss.to_list()}
+                    for f in self._families.values()
+                ],
+                "signals": [
+                    {
+                        "name": s.name,
+                        "family": s.family.name,
+                        "wins": s.win.raw,
+                        "losses": s.loss.raw,
+                        "win": s.win.to_list(),
+                        "loss": s.loss.to_list(),
+                    }
+                    for s in self._signals.values()
+                ],
+            }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), allow_nan=False, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PayoffModel:
+        """Rebuild a model exactly from :meth:`to_dict` output; malformed data raises
+        ``ValueError`` naming the bad field."""
+        try:
+            return cls._from_dict(data)
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise ValueError(f"malformed payoff-model snapshot: {exc!r}") from exc
+
+    @classmethod
+    def _from_dict(cls, data: Mapping[str, Any]) -> PayoffModel:
+        if not isinstance(data, Mapping) or data.get("schema") != SNAPSHOT_SCHEMA:
+            got = data.get("schema") if isinstance(data, Mapping) else type(data).__name__
+            raise ValueError(f"not a {SNAPSHOT_SCHEMA} snapshot (schema: {got!r})")
+        cfg = data["config"]
+        self = cls(
+            cfg["n0"],
+            default_weight=cfg["default_weight"],
+            discount=cfg["discount"],
+            clock=cfg["clock"],
+        )
+        self.set_default(win=cfg["default_win"], loss=cfg["default_loss"])
+        for row in data["families"]:
+            name = check_name(row["name"], "family name")
+            if name in self._families:
+                raise ValueError(f"family {name!r} appears twice in the snapshot")
+            fam = self._families[name] = _Family(name)
+            for side in _SIDES:
+                _load_sums(getattr(fam, side), row[side], f"families[{name!r}].{side}")
+        for row in data["signals"]:
+            name = check_name(row["name"])
+            if name in self._signals:
+                raise ValueError(f"signal {name!r} appears twice in the snapshot")
+            family = check_name(row["family"], "family name")
+            if family not in self._families:
+                raise ValueError(f"signals[{name!r}]: unknown family {family!r}")
+            s = self._add(name, family)
+            for side, raw in (("win", "wins"), ("loss", "losses")):
+                sums = getattr(s, side)
+                _load_sums(sums, row[side], f"signals[{name!r}].{side}")
+                sums.raw = check_int(row[raw], f"signals[{name!r}].{raw}", minimum=0)
+        for fam in self._families.values():  # family sums are the running sums of the members'
+            for side in _SIDES:
+                total: _Sums = getattr(fam, side)
+                members = [getattr(s, side) for s in fam.members]
+                total.raw = sum(m.raw for m in members)
+                for i, key in enumerate(("n", "s1", "s2")):
+                    want = math.fsum(getattr(m, key) for m in members)
+                    got = total.to_list()[i]
+                    if not math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-290):
+                        raise ValueError(
+                            f"families[{fam.name!r}].{side}[{i}] = {got!r} is not the sum of its "
+                            f"signals' ({want!r})"
+                        )
+        clock = data["clock_state"]
+        scale = check_real(clock["scale"], "clock_state.scale")
+        if not 0.0 < scale <= 1.0:
+            raise ValueError(f"clock_state.scale must be in (0, 1], got {scale!r}")
+        self._scale, self._inv_scale = scale, 1.0 / scale
+        self._ticks = check_int(clock["ticks"], "clock_state.ticks", minimum=0)
+        return self
+
+    @classmethod
+    def from_json(cls, text: str) -> PayoffModel:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"payoff-model snapshot is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    # ------------------------------------------------------------------ helpers
+    def _get(self, signal: str) -> _Signal:
+        s = self._signals.get(signal) if isinstance(signal, str) else None
+        if s is None:
+            raise self._unknown(signal)
+        return s
+
+    @staticmethod
+    def _unknown(signal: object) -> Exception:
+        if not isinstance(signal, str):
+            return TypeError(f"signal name must be a str, got {type(signal).__name__} {signal!r}")
+        return UnknownSignalError(f"unknown signal {signal!r}; register it first")
+
+
+def _load_sums(sums: _Sums, row: Any, what: str) -> None:
+    if not isinstance(row, list) or len(row) != 3:
+        raise ValueError(f"{what} must be a list [n, sum, sum of squares], got {row!r:.80}")
+    values = [check_real(v, f"{what}") for v in row]
+    if min(values) < 0.0:
+        raise ValueError(f"{what} must be >= 0, got {row!r}")
+    sums.n, sums.s1, sums.s2 = values
