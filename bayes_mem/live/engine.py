@@ -422,7 +422,9 @@ class TradingEngine:
         self.portfolio_value = check_positive(portfolio_value, "portfolio_value")
         self.seed = check_int(seed, "seed", minimum=0)
         self.decider = decider
-        self.payoff = PayoffModel() if payoff is None else payoff
+        self.payoff = (
+            PayoffModel(discount=decider.discount, clock=decider.clock) if payoff is None else payoff
+        )
         for s in decider.signals:
             if s not in self.payoff:
                 self.payoff.register(s, decider.family_of(s))
@@ -1051,7 +1053,7 @@ def _restore_learning(
     decider = Decider()
     if prior_set is not None:
         _apply_priors(decider, prior_set, config.pooled_priors)
-    payoff = PayoffModel()
+    payoff = PayoffModel(discount=decider.discount, clock=decider.clock)
     for signal, family in sorted(store.signals().items()):
         if family not in decider.families:
             decider.add_family(family)
