@@ -422,9 +422,9 @@ class TradingEngine:
         self.portfolio_value = check_positive(portfolio_value, "portfolio_value")
         self.seed = check_int(seed, "seed", minimum=0)
         self.decider = decider
-        self.payoff = (
-            PayoffModel(discount=decider.discount, clock=decider.clock) if payoff is None else payoff
-        )
+        if payoff is None:
+            payoff = PayoffModel(discount=decider.discount, clock=decider.clock)
+        self.payoff = payoff
         for s in decider.signals:
             if s not in self.payoff:
                 self.payoff.register(s, decider.family_of(s))
