@@ -151,9 +151,7 @@ def _t_pdf(t: np.ndarray, nu: np.ndarray, log_c: np.ndarray) -> np.ndarray:
     return np.exp(log_c - (nu + 1.0) / 2.0 * np.log1p(t * t / nu))
 
 
-def _t_partial_moment2(
-    t: np.ndarray, tt: np.ndarray, m: np.ndarray, nu: np.ndarray
-) -> np.ndarray:
+def _t_partial_moment2(t: np.ndarray, tt: np.ndarray, m: np.ndarray, nu: np.ndarray) -> np.ndarray:
     """``E[T^2 1{T <= t}]`` for T ~ t(nu) from ``T(t)`` and ``M(t)`` (integration by parts)."""
     return ((nu - 1.0) * t * m + nu * tt) / (nu - 2.0)
 
