@@ -213,13 +213,20 @@ class RiskForecast:
 
 
 class ReturnModel:
-    """Live conditional-volatility state for N symbols x S parameter draws. Thread-safe."""
+    """Live conditional-volatility state for N symbols x S parameter draws. Thread-safe.
+
+    ``horizon_paths``: Monte Carlo paths per symbol for horizons > 1 (rounded up to a multiple
+    of S); the ES standard error falls like its square root and the cost grows linearly (see
+    :meth:`risk`)."""
 
     def __init__(
         self,
         draws: Mapping[str, GarchDraws],
         sigma2: Mapping[str, np.ndarray],
+        *,
+        horizon_paths: int = HORIZON_PATHS,
     ) -> None:
+        horizon_paths = check_int(horizon_paths, "horizon_paths", minimum=1)
         if not draws:
             raise ValueError("need at least one symbol")
         symbols = tuple(check_name(s, "symbol") for s in draws)
@@ -252,7 +259,7 @@ class ReturnModel:
         self._mirror: tuple[MixtureTail, np.ndarray] | None = None  # the short side's mixture
         self._row_short: RowTail | None = None
         # horizons > 1: common random numbers (days, P, N, S), built on first use
-        self._n_rep = -(-HORIZON_PATHS // s2.shape[1])  # paths per draw
+        self._n_rep = -(-horizon_paths // s2.shape[1])  # paths per draw
         self._innovations = {
             side: (
                 np.empty((0, self._n_rep, *s2.shape)),
@@ -840,6 +847,7 @@ class ReturnModel:
                 "prev_sigma2": self._prev_sigma2.tolist(),
                 # Newton warm starts: part of the state so that a restored model answers the
                 # same to the last digit (answers agree to ~2e-5 whatever the start)
+                "horizon_paths": self.horizon_paths,
                 "warm_start": {repr(a): c.tolist() for a, c in sorted(self._warm.items())},
                 # the same for the short side and horizons > 1: [alpha, side, horizon, starts]
                 "warm_start_keyed": [
@@ -858,7 +866,8 @@ class ReturnModel:
             draws = {
                 s: GarchDraws(**{k: arrays[k][i] for k in PARAMS}) for i, s in enumerate(symbols)
             }
-            model = cls(draws, {s: sigma2[i] for i, s in enumerate(symbols)})
+            paths = data.get("horizon_paths", HORIZON_PATHS)  # absent before horizons
+            model = cls(draws, {s: sigma2[i] for i, s in enumerate(symbols)}, horizon_paths=paths)
             last_z = np.asarray(data["last_z"], dtype=float)
         except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"malformed return-model snapshot: {exc!r}") from exc
