@@ -770,11 +770,15 @@ class ReturnModel:
         self._innovations[side] = found
         return found
 
-    def _horizon_volatility(self, horizon: int) -> np.ndarray:
-        """Predictive sd of the h-day sum of log returns (exact): given a draw the daily shocks
-        are uncorrelated, ``E[sigma2_{t+1}] = omega + (alpha + gamma kappa + beta)
-        E[sigma2_t]`` with ``kappa = E[z^2 1{z < 0}]``, and the draws' means spread as
-        ``h^2 Var(mu)``; under the lock."""
+    def horizon_variance_per_draw(self, horizon: int) -> np.ndarray:
+        """Variance of the ``horizon``-day sum of log returns given each draw, shape (N, S)
+        (exact): given a draw the daily shocks are uncorrelated, and ``E[sigma2_{t+1}] = omega
+        + (alpha + gamma kappa + beta) E[sigma2_t]`` with ``kappa = E[z^2 1{z < 0}]``."""
+        horizon = _check_horizon(horizon)
+        with self._lock:
+            return self._variance_per_draw(horizon)
+
+    def _variance_per_draw(self, horizon: int) -> np.ndarray:
         if self._kappa is None:
             self._kappa = self._inn.partial_moment2(np.zeros(self._inn.nu.shape))
         p = self._p
@@ -784,6 +788,12 @@ class ReturnModel:
         for _ in range(horizon - 1):
             m = p["omega"] + pers * m
             total += m
+        return total
+
+    def _horizon_volatility(self, horizon: int) -> np.ndarray:
+        """Predictive sd of the h-day sum of log returns (exact: the draws' variances and the
+        spread of their means, ``h^2 Var(mu)``); under the lock."""
+        total = self._variance_per_draw(horizon)
         return np.sqrt(total @ self._weights + horizon * horizon * self._mu_var)
 
     # ------------------------------------------------------------------ hot path
