@@ -221,7 +221,8 @@ class EulerES:
         self._d = d.tolist()
         self._a_list = self._a.tolist()
         self._diag = np.diag(self._sigma).tolist()
-        # (positions as given, state): state = (V, Sigma V, V'Sigma V, V.a, increments), dense
+        # (positions as given, state): state = (V, Sigma V, V'Sigma V, V.a, updates since the
+        # last full computation, positions as a dict, largest |V_i| since), V, Sigma V dense
         self._book: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
 
     @classmethod
@@ -269,8 +270,10 @@ class EulerES:
 
     # ------------------------------------------------------------------ book
     def _state(self, positions: Mapping[str, float]) -> tuple[Any, ...]:
-        """The book's dense V, Sigma V, V'Sigma V and V.a (cached; updated per changed
-        position). Bad input raises before anything is cached."""
+        """The book's dense V, Sigma V, V'Sigma V and V.a (cached; updated in O(N) per changed
+        position, in full every ``_FULL_EVERY`` updates or when the book shrinks 16-fold, so
+        that rounding stays relative to the book at hand). Bad input raises before anything is
+        cached."""
         try:
             key = tuple(positions.items())
         except AttributeError:
@@ -278,24 +281,53 @@ class EulerES:
                 f"positions must be a mapping symbol -> notional, got {type(positions).__name__}"
             ) from None
         cached = self._book
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        if cached is not None:
+            old_key, state = cached
+            if old_key == key:
+                return state
+            if state[4] < _FULL_EVERY:
+                changes = _changes(key, state[5])
+                if changes is not None:
+                    return self._update(key, state, changes)
         v = np.zeros(len(self.symbols))
         for sym, value in key:
-            i = self._index.get(sym) if isinstance(sym, str) else None
-            if i is None:
-                raise ValueError(f"position in unknown symbol {sym!r:.80}")
-            v[i] = check_real(value, f"position {sym!r:.80}")
-        if cached is not None and cached[1][4] < _FULL_EVERY:
-            v_old, sv_old = cached[1][0], cached[1][1]
-            changed = np.flatnonzero(v != v_old)
-            if changed.size <= 8:
-                sv = sv_old + self._sigma[:, changed] @ (v - v_old)[changed]
-                state = (v, sv, float(v @ sv), float(v @ self._a), cached[1][4] + 1)
-                return self._keep(key, state)
-        held = np.flatnonzero(v)
-        sv = self._sigma[:, held] @ v[held]
-        return self._keep(key, (v, sv, float(v @ sv), float(v @ self._a), 0))
+            v[self._position_index(sym)] = check_real(value, f"position {sym!r:.80}")
+        return self._full(key, v)
+
+    def _update(
+        self, key: tuple[Any, ...], state: tuple[Any, ...], changes: list[tuple[Any, Any]]
+    ) -> tuple[Any, ...]:
+        """``state`` moved by a few changed positions: O(N) each (``Sigma`` is symmetric: its
+        rows are its columns)."""
+        v, sv, _, _, count, _, scale = state
+        v, sv = v.copy(), sv.copy()
+        with np.errstate(over="ignore", invalid="ignore"):
+            for sym, value in changes:
+                i = self._position_index(sym)
+                x = check_real(value, f"position {sym!r:.80}")
+                delta = x - float(v[i])
+                if delta != 0.0:
+                    sv += delta * self._sigma[i]
+                    v[i] = x
+                    scale = max(scale, abs(x))
+            if float(np.abs(v).max()) * 16.0 < scale:  # shrunk: rounding of the larger book
+                return self._full(key, v)  # would dominate; start afresh
+            state = (v, sv, float(v @ sv), float(v @ self._a), count + 1, dict(key), scale)
+        return self._keep(key, state)
+
+    def _full(self, key: tuple[Any, ...], v: np.ndarray) -> tuple[Any, ...]:
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
+            held = np.flatnonzero(v)
+            sv = self._sigma[:, held] @ v[held]
+            scale = float(np.abs(v).max(initial=0.0))
+            state = (v, sv, float(v @ sv), float(v @ self._a), 0, dict(key), scale)
+        return self._keep(key, state)
+
+    def _position_index(self, symbol: object) -> int:
+        i = self._index.get(symbol) if isinstance(symbol, str) else None
+        if i is None:
+            raise ValueError(f"position in unknown symbol {symbol!r:.80}")
+        return i
 
     def _keep(self, key: tuple[Any, ...], state: tuple[Any, ...]) -> tuple[Any, ...]:
         if not (math.isfinite(state[2]) and math.isfinite(state[3])):
@@ -305,13 +337,13 @@ class EulerES:
 
     def es(self, positions: Mapping[str, float]) -> float:
         """Portfolio ES of the book (currency, positive = loss; 0 for an empty book)."""
-        _, _, q, lin, _ = self._state(positions)
+        _, _, q, lin, *_ = self._state(positions)
         return math.sqrt(max(q, 0.0)) - lin
 
     def contributions(self, positions: Mapping[str, float]) -> dict[str, float]:
         """Euler contributions ``V_i dES/dV_i`` (currency) of the symbols in ``positions``; they
         add up to :meth:`es` (up to rounding)."""
-        v, sv, q, _, _ = self._state(positions)
+        v, sv, q, *_ = self._state(positions)
         sd = math.sqrt(max(q, 0.0))
         part = v * sv / sd if sd > 0 else np.zeros_like(v)
         contrib = part - v * self._a
@@ -323,8 +355,8 @@ class EulerES:
         """``dES / dV`` of ``symbol``'s signed notional (currency per currency: the Euler
         contribution per unit). Of a book without risk (empty) the derivative is one-sided:
         give ``notional_sign`` (+1: buying, -1: selling) there; elsewhere it is ignored."""
-        _, sv, q, _, _ = self._state(positions)
         j = self._symbol_index(symbol)
+        _, sv, q, *_ = self._state(positions)
         sd = math.sqrt(max(q, 0.0))
         if sd > 0:
             return float(sv[j]) / sd - self._a_list[j]
@@ -352,12 +384,12 @@ class EulerES:
         squared, a quadratic inequality, solved in closed form. A hedge of a book that breaches
         the budget is allowed up to where it brings ES back above the budget (if it brings it
         within the budget at all)."""
-        _, sv, q, lin, _ = self._state(positions)
         j = self._symbol_index(symbol)
         sign = _check_sign(notional_sign)
         b = check_real(budget, "budget")
         if b < 0.0:
             raise ValueError(f"budget must be >= 0 (currency), got {budget!r}")
+        _, sv, q, lin, *_ = self._state(positions)
         a_j, room = self._a_list[j], b + lin
         # room + sign a_j t >= 0, and A t^2 + B t + C <= 0
         lo, hi = 0.0, math.inf
@@ -396,6 +428,29 @@ class EulerES:
         if i is None:
             raise ValueError(f"unknown symbol {symbol!r:.80}")
         return i
+
+
+_MISSING = object()
+
+
+def _changes(key: tuple[Any, ...], old: dict[Any, Any]) -> list[tuple[Any, Any]] | None:
+    """The (symbol, notional) pairs that differ between a book and the cached one (removed
+    symbols as 0), or ``None`` if more than 8 do (a full computation is then cheaper)."""
+    out = []
+    added = 0
+    for sym, value in key:
+        before = old.get(sym, _MISSING)
+        if before != value:
+            out.append((sym, value))
+            added += before is _MISSING
+            if len(out) > 8:
+                return None
+    if len(key) - added != len(old):  # some symbols of the cached book are gone
+        present = {sym for sym, _ in key}
+        out.extend((sym, 0.0) for sym in old if sym not in present)
+        if len(out) > 8:
+            return None
+    return out
 
 
 def _check_sign(value: object) -> float:
