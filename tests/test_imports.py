@@ -38,6 +38,14 @@ regime_factor(det.update([0.1, -0.2]).p_change)
 NormalGammaBOCPD.from_json(det.to_json())
 hook = RegimeForgetting(d, ["f"])
 hook.record("s", True, 1.0)
+import numpy as np
+from bayes_mem import EulerES, GarchDraws, ReturnModel
+g = GarchDraws(mu=[0.0] * 4, omega=[1e-6] * 4, alpha=[0.05] * 4, gamma=[0.1] * 4,
+               beta=[0.85] * 4, nu=[6.0] * 4, lam=[-0.2] * 4)
+rm = ReturnModel({"A": g, "B": g}, {"A": np.full(4, 1e-4), "B": np.full(4, 2e-4)})
+rm.risk(0.975, side="short", horizon=3).es_simple
+rm.position_risk("A", side="short", horizon=2)
+EulerES.from_model(rm, np.eye(2)).max_addition({"A": 1e5}, "B", -1, 1e4)
 """
     loaded = _modules_after(code)
     assert "bayes_mem" in loaded and "numpy" in loaded

@@ -70,3 +70,49 @@ def test_sampling_reproduces_the_moments():
 def test_invalid_parameters_are_refused(nu, lam):
     with pytest.raises(ValueError, match=r"nu|lam"):
         SkewT.from_params(nu, lam)
+
+
+@pytest.mark.parametrize("nu,lam", CASES)
+def test_reflection_reverses_the_skew(nu, lam):
+    # -Z for Z ~ skew-t(nu, lam) is skew-t(nu, -lam): density, CDF, quantile and tail moments
+    d, m = SkewT.from_params(nu, lam), SkewT.from_params(nu, lam).mirrored()
+    assert float(m.lam) == -lam and float(m.nu) == nu
+    z = np.linspace(-6.0, 6.0, 241)
+    np.testing.assert_allclose(m.pdf(z), d.pdf(-z), rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(m.cdf(z), 1.0 - d.cdf(-z), rtol=1e-12, atol=1e-15)
+    p = np.array([1e-4, 0.025, 0.5, 0.9])
+    np.testing.assert_allclose(m.ppf(p), -d.ppf(1.0 - p), rtol=1e-9, atol=1e-12)
+    # E[-Z 1{-Z <= z}] = -E[Z 1{Z >= -z}] = partial_mean(-z) (the mean is 0)
+    np.testing.assert_allclose(m.partial_mean(z), d.partial_mean(-z), atol=1e-13)
+    # E[Z^2 1{-Z <= z}] = 1 - E[Z^2 1{Z < -z}]
+    np.testing.assert_allclose(m.partial_moment2(z), 1.0 - d.partial_moment2(-z), atol=1e-12)
+
+
+@pytest.mark.parametrize("nu,lam", CASES)
+def test_second_partial_moment_by_quadrature(nu, lam):
+    d = SkewT.from_params(nu, lam)
+    split = float(d.mode_split)
+
+    def f(x):
+        return x * x * float(d.pdf(np.array(x)))
+
+    for z in (-5.0, -1.2, split, 0.3, 2.0, 40.0):
+        if z <= split:
+            num = integrate.quad(f, -np.inf, z, epsabs=1e-14, limit=400)[0]
+        else:
+            num = (
+                integrate.quad(f, -np.inf, split, epsabs=1e-14, limit=400)[0]
+                + integrate.quad(f, split, z, epsabs=1e-14, limit=400)[0]
+            )
+        assert float(d.partial_moment2(np.array(z))) == pytest.approx(num, abs=1e-9)
+    # the whole second moment is the variance, 1 (the tail beyond z decays like z^(2 - nu))
+    assert float(d.partial_moment2(np.array(1e7))) == pytest.approx(1.0, abs=2e-5)
+
+
+@pytest.mark.parametrize("nu,lam", [(4.0, -0.4), (6.0, 0.3), (2.5, -0.7)])
+def test_two_piece_sampler_has_the_skew_t_law(nu, lam):
+    d = SkewT.from_params(nu, lam)
+    x = d.sample_two_piece(np.random.default_rng(3), 200_000)
+    res = stats.kstest(x, lambda z: d.cdf(np.asarray(z)))
+    assert res.pvalue > 1e-3, res
+    assert abs(np.mean(x)) < 5 * np.std(x) / np.sqrt(x.size)

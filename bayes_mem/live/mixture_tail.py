@@ -86,25 +86,45 @@ class MixtureTail:
     def _block(
         self, q: np.ndarray, mu: np.ndarray, sd: np.ndarray, r: np.ndarray | slice
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        inv_sd = 1.0 / sd
-        diff = mu + self.split[r] * sd - q[:, None]  # > 0 left of every component's split
-        s = diff * self.a_left[r] * inv_sd  # |t| for left-side components
-        nu = self.nu[r]
-        tl, m = lower_tail(np.abs(s), self.offset[r], nu)
-        cdf = self.s_left[r] * tl
-        pm = self.c1_left[r] * m + self.c2_left[r] * tl
-        right = diff < 0.0
-        if right.any():  # rare in a lower tail: components whose split lies below q
-            s = np.where(right, -diff * self.a_right[r] * inv_sd, s)
-            tl_r, m_r = lower_tail(np.abs(s), self.offset[r], nu)
-            tl, m = np.where(right, tl_r, tl), np.where(right, m_r, m)
-            cdf = np.where(right, 1.0 - self.s_right[r] * tl, cdf)
-            pm = np.where(
-                right, self.c0_right[r] + self.c1_right[r] * m + self.c2_right[r] * tl, pm
-            )
-        dens = self.dens_k[r] * m / (nu + s * s) * inv_sd
+        cdf, dens, pm = self._components(q, mu, sd, r)
         w = self._weights
         return cdf @ w, dens @ w, (mu * cdf + sd * pm) @ w
+
+    def _components(
+        self, q: np.ndarray, mu: np.ndarray, sd: np.ndarray, r: np.ndarray | slice
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per component: CDF and density of ``mu + sd Z`` at ``q`` and ``E[Z 1{Z <= z}]`` at
+        the standardised ``z = (q - mu) / sd``."""
+        inv_sd = 1.0 / sd
+        diff = mu + self.split[r] * sd - q[:, None]  # > 0 left of every component's split
+        nu = self.nu[r]
+        right = diff < 0.0
+        n_right = np.count_nonzero(right)
+        if n_right > right.size // 8:  # many components right of their split (e.g. paths)
+            s = np.where(right, -diff * self.a_right[r], diff * self.a_left[r]) * inv_sd  # |t|
+            tl, m = lower_tail(s, self.offset[r], nu)
+            cdf = np.where(right, 1.0 - self.s_right[r] * tl, self.s_left[r] * tl)
+            pm = np.where(
+                right,
+                self.c0_right[r] + self.c1_right[r] * m + self.c2_right[r] * tl,
+                self.c1_left[r] * m + self.c2_left[r] * tl,
+            )
+        else:  # the usual lower tail: all, or all but a few, left of their split
+            s = diff * self.a_left[r] * inv_sd  # |t| for left-side components
+            tl, m = lower_tail(np.abs(s), self.offset[r], nu)
+            cdf = self.s_left[r] * tl
+            pm = self.c1_left[r] * m + self.c2_left[r] * tl
+            if n_right:  # only those few (the same arithmetic)
+                at = np.nonzero(right)
+                s_r = -diff[at] * self.a_right[r][at] * inv_sd[at]
+                tl_r, m_r = lower_tail(s_r, self.offset[r][at], nu[at])
+                s[at], tl[at], m[at] = s_r, tl_r, m_r
+                cdf[at] = 1.0 - self.s_right[r][at] * tl_r
+                pm[at] = (
+                    self.c0_right[r][at] + self.c1_right[r][at] * m_r + self.c2_right[r][at] * tl_r
+                )
+        dens = self.dens_k[r] * m / (nu + s * s) * inv_sd
+        return cdf, dens, pm
 
     def var_es(
         self,
@@ -119,36 +139,215 @@ class MixtureTail:
         """VaR and ES (positive losses) of every row at tail probability ``alpha``, starting from
         the guess ``q0``; ``bracket`` (lo, hi) safeguards Newton when given. Also returns the
         number of evaluations used."""
-        n = mu.shape[0]
-        tol = rtol * min(alpha, 1.0 - alpha)
-        q = np.array(q0, dtype=float)
-        cdf, dens, pmean = self.evaluate(q, mu, sd)
-        g = cdf - alpha
-        if np.abs(g).max() <= tol:  # the usual case from a warm start
-            return g / dens - q, (q * cdf - pmean) / alpha - q, 1
-        lo, hi = (np.full(n, -np.inf), np.full(n, np.inf)) if bracket is None else bracket
-        lo, hi = lo.copy(), hi.copy()
-        var, es = np.empty(n), np.empty(n)
-        rows = np.arange(n)
-        for it in range(1, max_iter + 1):
-            if it > 1:
-                cdf, dens, pmean = self.evaluate(q[rows], mu[rows], sd[rows], rows)
-                g = cdf - alpha
-            step = q[rows] - g / dens
-            ok = (np.abs(g) <= tol) | (it == max_iter)
-            done = rows[ok]
-            var[done] = -step[ok]
-            es[done] = -q[done] + (q[done] * cdf[ok] - pmean[ok]) / alpha
-            keep = ~ok
-            if not keep.any():
-                return var, es, it
-            rows, g, step = rows[keep], g[keep], step[keep]
-            lo[rows] = np.where(g < 0, q[rows], lo[rows])
-            hi[rows] = np.where(g > 0, q[rows], hi[rows])
-            inside = (step > lo[rows]) & (step < hi[rows]) & np.isfinite(step)
-            both = np.isfinite(lo[rows]) & np.isfinite(hi[rows])
-            q[rows] = np.where(inside, step, np.where(both, 0.5 * (lo[rows] + hi[rows]), step))
-        return var, es, max_iter  # pragma: no cover - the loop returns at max_iter
+
+        def evaluate(q: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, ...]:
+            if rows is None:
+                return (*self.evaluate(q, mu, sd), None)
+            return (*self.evaluate(q, mu[rows], sd[rows], rows), None)
+
+        var, es, _, n_eval = _solve(alpha, mu.shape[0], evaluate, q0, bracket, rtol, max_iter)
+        return var, es, n_eval
+
+    def var_es_paths(
+        self,
+        alpha: float,
+        loc: np.ndarray,
+        scale: np.ndarray,
+        q0: np.ndarray,
+        weights: np.ndarray | None = None,
+        bracket: tuple[np.ndarray, np.ndarray] | None = None,
+        rtol: float = 1e-2,
+        max_iter: int = 60,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """:meth:`var_es` of rows whose mixture has ``P`` components per draw: ``loc`` and
+        ``scale`` are (P, n, S), component ``(j, i, s)`` being ``loc + scale Z`` with draw ``s``'s
+        innovation (a Monte Carlo path ``j`` of draw ``s``, conditioned on its last day).
+        ``weights`` (P, n, S), if given, are importance weights normalised to mean 1 per row (the
+        mixture weights are then ``weights / (P S)``).
+
+        Also returns the Monte Carlo standard error of the ES: with ``g = E[(q - X)^+]`` per
+        component (at the solution ``q``), ES is ``-q + mean(W g) / alpha`` (self-normalised:
+        ``mean(W) = 1``), so its variance is ``Var(W (g - gbar)) / (P S alpha^2)`` (the error of
+        ``q`` enters only to second order: the form is stationary there); the variance is
+        estimated within each draw's P paths and averaged over draws (all draws pooled when
+        P = 1, which overstates it)."""
+        n = loc.shape[1]
+
+        def evaluate(q: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, ...]:
+            return self.evaluate_paths(q, loc, scale, rows, weights)
+
+        var, es, g_var, n_eval = _solve(alpha, n, evaluate, q0, bracket, rtol, max_iter)
+        return var, es, np.sqrt(np.maximum(g_var, 0.0)) / alpha, n_eval
+
+    def evaluate_paths(
+        self,
+        q: np.ndarray,
+        loc: np.ndarray,
+        scale: np.ndarray,
+        rows: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`evaluate` of (P, n, S) components (see :meth:`var_es_paths`) at ``q`` (one per
+        selected row), and the estimated variance of the (weighted) mean over components of
+        ``E[(q - X)^+]``."""
+        n_rep, n_all, n_draws = loc.shape
+        idx = None if rows is None else np.asarray(rows)
+        n = n_all if idx is None else idx.size
+        block = max(1, BLOCK_ELEMENTS // n_draws)
+        w = self._weights
+        out = np.empty((4, n))
+        for start in range(0, n, block):
+            stop = min(start + block, n)
+            r = slice(start, stop) if idx is None else idx[start:stop]
+            qb = q[start:stop]
+            acc = np.zeros((4, stop - start))
+            # per (row, draw), sums over paths of W g, (W g)^2, W, W^2 and W W g
+            sums = [np.zeros((stop - start, n_draws)) for _ in range(5)]
+            for j in range(n_rep):
+                mu, sd = loc[j, r], scale[j, r]
+                cdf, dens, pm = self._components(qb, mu, sd, r)
+                xpm = mu * cdf + sd * pm  # E[X 1{X <= q}] per component
+                g = qb[:, None] * cdf - xpm  # E[(q - X)^+] per component
+                if weights is not None:
+                    wj = weights[j, r]
+                    cdf, dens, xpm, g = cdf * wj, dens * wj, xpm * wj, g * wj
+                    sums[2] += wj
+                    sums[3] += wj * wj
+                    sums[4] += wj * g
+                acc[0] += cdf @ w
+                acc[1] += dens @ w
+                acc[2] += xpm @ w
+                acc[3] += g @ w
+                sums[0] += g
+                sums[1] += g * g
+            acc /= n_rep
+            out[:3, start:stop] = acc[:3]
+            out[3, start:stop] = _mean_variance(sums, acc[3], n_rep, weights is not None) @ w
+        return out[0], out[1], out[2], out[3]
+
+    def tail_moments(
+        self, q: np.ndarray, mu: np.ndarray, sd: np.ndarray, weights: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mixture ``F(q)``, ``E[X 1{X <= q}]`` and ``E[X^2 1{X <= q}]`` per row, for components
+        (n, S) or (P, n, S) (averaged over the leading axis, with the importance ``weights`` of
+        :meth:`var_es_paths` if given). The second partial moment of each component is
+        closed-form in the same tabulated ``T`` and ``M`` (see :mod:`bayes_mem.live.skewt`)."""
+        if mu.ndim == 3:
+            parts = [
+                self.tail_moments(q, mu[j], sd[j], None if weights is None else weights[j])
+                for j in range(mu.shape[0])
+            ]
+            return tuple(np.mean([p[k] for p in parts], axis=0) for k in range(3))
+        n, s = mu.shape
+        block = max(1, BLOCK_ELEMENTS // s)
+        out = np.empty((3, n))
+        for start in range(0, n, block):
+            r = slice(start, min(start + block, n))
+            wts = None if weights is None else weights[r]
+            out[:, r] = self._moments_block(q[r], mu[r], sd[r], r, wts)
+        return out[0], out[1], out[2]
+
+    def _moments_block(
+        self, q: np.ndarray, mu: np.ndarray, sd: np.ndarray, r: slice, wts: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        inn = self.exact
+        nu, lam, a, b, k = inn.nu[r], inn.lam[r], inn.a[r], inn.b[r], inn.k[r]
+        inv_sd = 1.0 / sd
+        diff = mu + self.split[r] * sd - q[:, None]
+        right = diff < 0.0
+        s = np.where(right, -diff * self.a_right[r], diff * self.a_left[r]) * inv_sd  # |t|
+        tl, m = lower_tail(s, self.offset[r], nu)
+        t = np.where(right, s, -s)
+        tt = np.where(right, 1.0 - tl, tl)  # T(t); M is even
+        i2 = ((nu - 1.0) * t * m + nu * tt) / (nu - 2.0)  # E[T^2 1{T <= t}]
+        m0 = -nu / (nu - 1.0) * np.exp(inn.log_c[r])
+        i20 = nu / (2.0 * (nu - 2.0))
+        sl, sr = 1.0 - lam, 1.0 + lam
+        cdf_l = sl * tt
+        pm1_l = sl / b * (sl / k * m - a * tt)
+        pm2_l = sl / b**2 * ((sl / k) ** 2 * i2 - 2.0 * a * sl / k * m + a * a * tt)
+        pm1_0 = sl / b * (sl / k * m0 - a * 0.5)
+        pm2_0 = sl / b**2 * ((sl / k) ** 2 * i20 - 2.0 * a * sl / k * m0 + a * a * 0.5)
+        cdf_r = sl / 2.0 + sr * (tt - 0.5)
+        pm1_r = pm1_0 + sr / b * (sr / k * (m - m0) - a * (tt - 0.5))
+        pm2_r = pm2_0 + sr / b**2 * (
+            (sr / k) ** 2 * (i2 - i20) - 2.0 * a * sr / k * (m - m0) + a * a * (tt - 0.5)
+        )
+        cdf = np.where(right, cdf_r, cdf_l)
+        pm1 = np.where(right, pm1_r, pm1_l)
+        pm2 = np.where(right, pm2_r, pm2_l)
+        w = self._weights
+        x1 = mu * cdf + sd * pm1
+        x2 = mu * mu * cdf + 2.0 * mu * sd * pm1 + sd * sd * pm2
+        if wts is not None:
+            cdf, x1, x2 = cdf * wts, x1 * wts, x2 * wts
+        return cdf @ w, x1 @ w, x2 @ w
+
+
+def _mean_variance(
+    sums: list[np.ndarray], g_bar: np.ndarray, n_rep: int, weighted: bool
+) -> np.ndarray:
+    """Per (row, draw): the variance of ``W (g - gbar)`` over a draw's P paths (ddof 1; with
+    P = 1, over all draws), divided by the number of components, so that the mean over draws is
+    the variance of the self-normalised mean (``sums`` as accumulated by
+    :meth:`MixtureTail.evaluate_paths`; ``W = 1`` when not ``weighted``)."""
+    s_g, s_gg, s_w, s_ww, s_wg = sums
+    n_draws = s_g.shape[1]
+    gb = g_bar[:, None]
+    if n_rep == 1:  # pooled over draws (the draws' own differences count as noise)
+        d = s_g - gb * s_w if weighted else s_g
+        return np.broadcast_to(np.var(d, axis=1)[:, None] / n_draws, s_g.shape)
+    var = s_gg - s_g * s_g / n_rep
+    if weighted:
+        var = var - 2.0 * gb * (s_wg - s_g * s_w / n_rep) + gb * gb * (s_ww - s_w * s_w / n_rep)
+    return var / ((n_rep - 1) * n_rep * n_draws)
+
+
+def _solve(
+    alpha: float,
+    n: int,
+    evaluate,
+    q0: np.ndarray,
+    bracket: tuple[np.ndarray, np.ndarray] | None,
+    rtol: float,
+    max_iter: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+    """Newton's method on ``F(q) = alpha`` per row (see :meth:`MixtureTail.var_es`);
+    ``evaluate(q, rows)`` gives the mixture CDF, density, lower partial mean and an optional
+    extra per-row quantity at ``q`` for ``rows`` (``None``: all), which is returned at each
+    row's solution."""
+    tol = rtol * min(alpha, 1.0 - alpha)
+    q = np.array(q0, dtype=float)
+    cdf, dens, pmean, extra = evaluate(q, None)
+    g = cdf - alpha
+    if np.abs(g).max() <= tol:  # the usual case from a warm start
+        return g / dens - q, (q * cdf - pmean) / alpha - q, extra, 1
+    lo, hi = (np.full(n, -np.inf), np.full(n, np.inf)) if bracket is None else bracket
+    lo, hi = lo.copy(), hi.copy()
+    var, es = np.empty(n), np.empty(n)
+    extra_out = None if extra is None else np.empty(n)
+    rows = np.arange(n)
+    for it in range(1, max_iter + 1):
+        if it > 1:
+            cdf, dens, pmean, extra = evaluate(q[rows], rows)
+            g = cdf - alpha
+        step = q[rows] - g / dens
+        ok = (np.abs(g) <= tol) | (it == max_iter)
+        done = rows[ok]
+        var[done] = -step[ok]
+        es[done] = -q[done] + (q[done] * cdf[ok] - pmean[ok]) / alpha
+        if extra_out is not None:
+            extra_out[done] = extra[ok]
+        keep = ~ok
+        if not keep.any():
+            return var, es, extra_out, it
+        rows, g, step = rows[keep], g[keep], step[keep]
+        lo[rows] = np.where(g < 0, q[rows], lo[rows])
+        hi[rows] = np.where(g > 0, q[rows], hi[rows])
+        inside = (step > lo[rows]) & (step < hi[rows]) & np.isfinite(step)
+        both = np.isfinite(lo[rows]) & np.isfinite(hi[rows])
+        q[rows] = np.where(inside, step, np.where(both, 0.5 * (lo[rows] + hi[rows]), step))
+    return var, es, extra_out, max_iter  # pragma: no cover - the loop returns at max_iter
 
 
 _S_FAST = S_CUT - 1.0  # RowTail reads the table directly below this |t| (no clipping needed)

@@ -242,7 +242,8 @@ class PortfolioESLimit:
         cap = euler.max_addition(book, ctx.symbol, ctx.direction, budget)
         detail: dict[str, Any] = {
             "portfolio_es": euler.es(book) if book else 0.0,
-            "marginal_es": euler.marginal_es(book, ctx.symbol) * ctx.direction if book else None,
+            # dES per unit of notional in the position's direction (< 0: a hedge)
+            "marginal_es": euler.marginal_es(book, ctx.symbol, ctx.direction) * ctx.direction,
             "budget": budget,
         }
         score = ctx.breakdown_score()

@@ -20,13 +20,22 @@ exact. The Monte Carlo standard errors of VaR and ES (batch means) are reported.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from numbers import Real
+from typing import Any
 
 import numpy as np
 from scipy import special
 
-from bayes_mem.live._validate import as_float_array, check_int, check_level, check_real
+from bayes_mem.live._validate import (
+    as_float_array,
+    check_int,
+    check_level,
+    check_name,
+    check_real,
+)
 from bayes_mem.live.mixture_tail import MixtureTail
 from bayes_mem.live.return_model import ReturnModel
 from bayes_mem.live.skewt import SkewT
@@ -139,3 +148,313 @@ def portfolio_risk(
 def _var_es(loss: np.ndarray, level: float) -> tuple[float, float]:
     var = float(np.quantile(loss, level))
     return var, float(loss[loss >= var].mean())
+
+
+# ---------------------------------------------------------------------------- Euler allocation
+_FULL_EVERY = 64  # incremental book updates between full recomputations of Sigma V
+
+
+class EulerES:
+    """Portfolio ES of a signed book, its Euler allocation, marginal ES and the largest addition
+    within a budget, under a linear / elliptical approximation; built once per bar, then cheap.
+
+    Inputs per symbol ``i``: the stand-alone ES per unit of notional of a long position
+    ``e_i^L`` and of a short one ``e_i^S`` (positive loss fractions, e.g. from
+    :meth:`ReturnModel.risk` with ``side="long"`` / ``"short"``) and the correlation ``R`` of
+    the returns. A book is a mapping symbol -> signed notional ``V_i`` (currency; long > 0,
+    short < 0). With ``d_i = (e_i^L + e_i^S) / 2`` and ``a_i = (e_i^S - e_i^L) / 2``,
+
+        ES(V) = sqrt(V' Sigma V) - V . a,    Sigma_ij = d_i R_ij d_j    (currency, loss > 0)
+
+    This is the ES of the linear PnL ``sum_i V_i r_i`` of jointly elliptical returns
+    (``ES = k sd - mean``) with the per-symbol asymmetry of the tails (skew and drift) carried by
+    the linear term ``a``: a single position of either side gets exactly its stand-alone ES
+    (``V e^L`` long, ``|V| e^S`` short), a position hedged by an identical one gets 0, and the
+    skew of a long/short book nets out while that of a one-sided book adds up (undiversified:
+    conservative). For symbols with one tail weight, no skew and one posterior draw it equals
+    :func:`portfolio_risk`'s ``"elliptical"`` method; otherwise it stands for it (measured on
+    books of 2-6 positions, correlations 0-0.9: one-sided books 0-13% above it, mixed books
+    -6% to +7%; see ``tests/test_euler_es.py``).
+
+    ES is convex and positively homogeneous of degree 1 in ``V``: the Euler contributions
+    ``V_i dES/dV_i`` add up to ES exactly, and the amounts of one symbol that keep ES within a
+    budget form an interval (closed form: a quadratic).
+
+    Cost: ``Sigma`` is formed (and ``R`` checked by Cholesky) once; per call the book's
+    ``Sigma V`` is cached and updated in O(N) per changed position (the engine changes one
+    position at a time), so :meth:`max_addition` and :meth:`marginal_es` on an unchanged book
+    cost O(K) for the K positions given (comparing the mapping with the cached one) plus scalar
+    arithmetic. Thread-safe (the cached book is replaced atomically)."""
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        es_long: Sequence[float] | np.ndarray,
+        es_short: Sequence[float] | np.ndarray,
+        correlation: np.ndarray,
+    ) -> None:
+        symbols = tuple(check_name(s, "symbol") for s in symbols)
+        if not symbols:
+            raise ValueError("need at least one symbol")
+        if len(set(symbols)) != len(symbols):
+            raise ValueError(f"symbols must be distinct, got {list(symbols)!r:.200}")
+        n = len(symbols)
+        arrays = {}
+        for name, value in (("es_long", es_long), ("es_short", es_short)):
+            x = as_float_array(value, name)
+            if x.shape != (n,):
+                raise ValueError(f"{name} must have one value per symbol ({n}), got {x.shape}")
+            bad = ~(np.isfinite(x) & (x >= 0))
+            if np.any(bad):
+                i = int(np.argmax(bad))
+                raise ValueError(
+                    f"{name} of {symbols[i]!r} must be a finite loss fraction >= 0, got {x[i]!r}"
+                )
+            arrays[name] = x
+        corr = check_correlation(correlation, n)
+        e_long, e_short = arrays["es_long"], arrays["es_short"]
+        d = 0.5 * (e_long + e_short)
+        self.symbols = symbols
+        self._index = {sym: i for i, sym in enumerate(symbols)}
+        self._sigma = np.ascontiguousarray(corr * np.outer(d, d))
+        self._a = 0.5 * (e_short - e_long)
+        self._d = d.tolist()
+        self._a_list = self._a.tolist()
+        self._diag = np.diag(self._sigma).tolist()
+        # (positions as given, state): state = (V, Sigma V, V'Sigma V, V.a, updates since the
+        # last full computation, positions as a dict, largest |V_i| since), V, Sigma V dense
+        self._book: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
+
+    @classmethod
+    def from_model(
+        cls,
+        model: ReturnModel,
+        correlation: np.ndarray,
+        *,
+        level: float = 0.975,
+        symbols: Sequence[str] | None = None,
+        horizon: int = 1,
+        units: str = "simple",
+    ) -> EulerES:
+        """From a :class:`ReturnModel`'s per-side ES at ``level`` over ``horizon`` days for
+        ``symbols`` (default: all; ``correlation`` rows follow them).
+
+        ``units="simple"`` (default) takes :attr:`RiskForecast.es_simple` (a position's loss as
+        a fraction of its notional, as :meth:`ReturnModel.position_risk` gives it); ``"log"``
+        takes ``es_log`` (PnL linear in log returns, as :func:`portfolio_risk`'s elliptical
+        method). The correlation of standardised returns is scaled by ``c_i c_j`` off the
+        diagonal, ``c_i = E[sd_i] / sqrt(E[sd_i^2] + Var(mu_i))`` over the posterior draws: the
+        draws of different symbols are independent, so the covariance of two returns is
+        ``R_ij E[sd_i] E[sd_j]`` while their variances are the predictive ones (about 0.97-0.99:
+        a hedge's residual keeps the uncertainty about the two volatilities)."""
+        if units not in ("simple", "log"):
+            raise ValueError(f"units must be 'simple' or 'log', got {units!r}")
+        names = list(model.symbols) if symbols is None else [check_name(s) for s in symbols]
+        unknown = [s for s in names if s not in model.symbols]
+        if unknown:
+            raise ValueError(f"symbols not in the model: {unknown[:5]!r}")
+        idx = np.array([model.symbols.index(s) for s in names], dtype=np.intp)
+        corr = check_correlation(correlation, len(names))
+        long_f = model.risk(level, side="long", horizon=horizon)
+        short_f = model.risk(level, side="short", horizon=horizon)
+        if units == "simple":
+            e_long, e_short = long_f.es_simple[idx], short_f.es_simple[idx]
+        else:
+            e_long, e_short = long_f.es_log[idx], short_f.es_log[idx]
+        var = model.horizon_variance_per_draw(long_f.horizon)[idx]  # (n, S)
+        h = long_f.horizon
+        c = np.sqrt(var).mean(axis=1) / np.sqrt(var.mean(axis=1) + h * h * model._mu_var[idx])
+        effective = corr * np.outer(c, c)
+        np.fill_diagonal(effective, 1.0)
+        return cls(names, e_long, e_short, effective)
+
+    # ------------------------------------------------------------------ book
+    def _state(self, positions: Mapping[str, float]) -> tuple[Any, ...]:
+        """The book's dense V, Sigma V, V'Sigma V and V.a (cached; updated in O(N) per changed
+        position, in full every ``_FULL_EVERY`` updates or when the book shrinks 16-fold, so
+        that rounding stays relative to the book at hand). Bad input raises before anything is
+        cached."""
+        try:
+            key = tuple(positions.items())
+        except AttributeError:
+            raise TypeError(
+                f"positions must be a mapping symbol -> notional, got {type(positions).__name__}"
+            ) from None
+        cached = self._book
+        if cached is not None:
+            old_key, state = cached
+            if old_key == key:
+                return state
+            if state[4] < _FULL_EVERY:
+                changes = _changes(key, state[5])
+                if changes is not None:
+                    return self._update(key, state, changes)
+        v = np.zeros(len(self.symbols))
+        for sym, value in key:
+            v[self._position_index(sym)] = check_real(value, f"position {sym!r:.80}")
+        return self._full(key, v)
+
+    def _update(
+        self, key: tuple[Any, ...], state: tuple[Any, ...], changes: list[tuple[Any, Any]]
+    ) -> tuple[Any, ...]:
+        """``state`` moved by a few changed positions: O(N) each (``Sigma`` is symmetric: its
+        rows are its columns)."""
+        v, sv, _, _, count, _, scale = state
+        v, sv = v.copy(), sv.copy()
+        with np.errstate(over="ignore", invalid="ignore"):
+            for sym, value in changes:
+                i = self._position_index(sym)
+                x = check_real(value, f"position {sym!r:.80}")
+                delta = x - float(v[i])
+                if delta != 0.0:
+                    sv += delta * self._sigma[i]
+                    v[i] = x
+                    scale = max(scale, abs(x))
+            if float(np.abs(v).max()) * 16.0 < scale:  # shrunk: rounding of the larger book
+                return self._full(key, v)  # would dominate; start afresh
+            state = (v, sv, float(v @ sv), float(v @ self._a), count + 1, dict(key), scale)
+        return self._keep(key, state)
+
+    def _full(self, key: tuple[Any, ...], v: np.ndarray) -> tuple[Any, ...]:
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
+            held = np.flatnonzero(v)
+            sv = self._sigma[:, held] @ v[held]
+            scale = float(np.abs(v).max(initial=0.0))
+            state = (v, sv, float(v @ sv), float(v @ self._a), 0, dict(key), scale)
+        return self._keep(key, state)
+
+    def _position_index(self, symbol: object) -> int:
+        i = self._index.get(symbol) if isinstance(symbol, str) else None
+        if i is None:
+            raise ValueError(f"position in unknown symbol {symbol!r:.80}")
+        return i
+
+    def _keep(self, key: tuple[Any, ...], state: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not (math.isfinite(state[2]) and math.isfinite(state[3])):
+            raise ValueError(f"positions overflow: {key[:3]!r:.200}")
+        self._book = (key, state)
+        return state
+
+    def es(self, positions: Mapping[str, float]) -> float:
+        """Portfolio ES of the book (currency, positive = loss; 0 for an empty book)."""
+        _, _, q, lin, *_ = self._state(positions)
+        return math.sqrt(max(q, 0.0)) - lin
+
+    def contributions(self, positions: Mapping[str, float]) -> dict[str, float]:
+        """Euler contributions ``V_i dES/dV_i`` (currency) of the symbols in ``positions``; they
+        add up to :meth:`es` (up to rounding)."""
+        v, sv, q, *_ = self._state(positions)
+        sd = math.sqrt(max(q, 0.0))
+        part = v * sv / sd if sd > 0 else np.zeros_like(v)
+        contrib = part - v * self._a
+        return {sym: float(contrib[self._index[sym]]) for sym in positions}
+
+    def marginal_es(
+        self, positions: Mapping[str, float], symbol: str, notional_sign: float | None = None
+    ) -> float:
+        """``dES / dV`` of ``symbol``'s signed notional (currency per currency: the Euler
+        contribution per unit). Of a book without risk (empty) the derivative is one-sided:
+        give ``notional_sign`` (+1: buying, -1: selling) there; elsewhere it is ignored."""
+        j = self._symbol_index(symbol)
+        _, sv, q, *_ = self._state(positions)
+        sd = math.sqrt(max(q, 0.0))
+        if sd > 0:
+            return float(sv[j]) / sd - self._a_list[j]
+        if notional_sign is None:
+            raise ValueError(
+                "the book carries no risk: the derivative depends on the side, give "
+                "notional_sign (+1 buying, -1 selling)"
+            )
+        return _check_sign(notional_sign) * self._d[j] - self._a_list[j]  # ES = |V| d - V a
+
+    def max_addition(
+        self,
+        positions: Mapping[str, float],
+        symbol: str,
+        notional_sign: float,
+        budget: float,
+    ) -> float:
+        """The largest notional ``t >= 0`` (currency) such that the book with ``symbol``'s
+        position moved by ``notional_sign * t`` (+1 buys, -1 sells) has ES <= ``budget``
+        (currency): the upper end of the interval of such ``t`` (ES is convex in ``t``).
+        ``math.inf`` if every amount does (only for a symbol without risk: any position large
+        enough is its own risk), 0 if no positive amount does.
+
+        ``ES(t) <= budget`` is ``sqrt(Q(t)) <= budget + V.a + sign a_j t`` with ``Q`` quadratic:
+        squared, a quadratic inequality, solved in closed form. A hedge of a book that breaches
+        the budget is allowed up to where it brings ES back above the budget (if it brings it
+        within the budget at all)."""
+        j = self._symbol_index(symbol)
+        sign = _check_sign(notional_sign)
+        b = check_real(budget, "budget")
+        if b < 0.0:
+            raise ValueError(f"budget must be >= 0 (currency), got {budget!r}")
+        _, sv, q, lin, *_ = self._state(positions)
+        a_j, room = self._a_list[j], b + lin
+        # room + sign a_j t >= 0, and A t^2 + B t + C <= 0
+        lo, hi = 0.0, math.inf
+        slope = sign * a_j
+        if slope > 0:
+            lo = max(lo, -room / slope)
+        elif slope < 0:
+            hi = min(hi, -room / slope)
+        elif room < 0:
+            return 0.0
+        big_a = self._diag[j] - a_j * a_j  # = e^L e^S >= 0
+        big_b = 2.0 * sign * (float(sv[j]) - a_j * room)
+        big_c = q - room * room
+        if big_a > 0:
+            disc = big_b * big_b - 4.0 * big_a * big_c
+            if disc < 0:
+                return 0.0
+            root = math.sqrt(disc)
+            if big_b >= 0:  # the roots without cancellation, the other from their product
+                r1 = (-big_b - root) / (2.0 * big_a)
+                r2 = big_c / (big_a * r1) if r1 != 0 else 0.0
+            else:
+                r2 = (-big_b + root) / (2.0 * big_a)
+                r1 = big_c / (big_a * r2) if r2 != 0 else 0.0
+            lo, hi = max(lo, min(r1, r2)), min(hi, max(r1, r2))
+        elif big_b > 0:
+            hi = min(hi, -big_c / big_b)
+        elif big_b < 0:
+            lo = max(lo, -big_c / big_b)
+        elif big_c > 0:
+            return 0.0
+        return hi if lo <= hi and hi > 0 else 0.0
+
+    def _symbol_index(self, symbol: str) -> int:
+        i = self._index.get(symbol) if isinstance(symbol, str) else None
+        if i is None:
+            raise ValueError(f"unknown symbol {symbol!r:.80}")
+        return i
+
+
+_MISSING = object()
+
+
+def _changes(key: tuple[Any, ...], old: dict[Any, Any]) -> list[tuple[Any, Any]] | None:
+    """The (symbol, notional) pairs that differ between a book and the cached one (removed
+    symbols as 0), or ``None`` if more than 8 do (a full computation is then cheaper)."""
+    out = []
+    added = 0
+    for sym, value in key:
+        before = old.get(sym, _MISSING)
+        if before != value:
+            out.append((sym, value))
+            added += before is _MISSING
+            if len(out) > 8:
+                return None
+    if len(key) - added != len(old):  # some symbols of the cached book are gone
+        present = {sym for sym, _ in key}
+        out.extend((sym, 0.0) for sym in old if sym not in present)
+        if len(out) > 8:
+            return None
+    return out
+
+
+def _check_sign(value: object) -> float:
+    """+1 or -1 (bool refused)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, Real) or value not in (1, -1):
+        raise ValueError(f"notional_sign must be +1 (buy) or -1 (sell), got {value!r:.40}")
+    return float(value)

@@ -4,7 +4,13 @@ Parameters: ``nu`` > 2 (tail weight; the variance must exist) and ``lam`` in (-1
 the symmetric standardised t, negative puts more mass in the left tail). Every quantity reduces to
 the standard Student-t CDF ``T``, density ``f`` and partial mean
 ``M(t) = -(nu + t^2) / (nu - 1) f(t)`` (McNeil, Frey & Embrechts, Quantitative Risk Management,
-Ex. 2.19), so the lower-tail expectation needed for expected shortfall is closed-form.
+Ex. 2.19), so the lower-tail expectation needed for expected shortfall is closed-form. So is the
+second partial moment: integrating ``t M'(t) = t^2 f(t)`` by parts gives
+``E[T^2 1{T <= t}] = ((nu - 1) t M(t) + nu T(t)) / (nu - 2)``.
+
+Reflection: ``-Z`` for ``Z ~ skew-t(nu, lam)`` is ``skew-t(nu, -lam)`` (``a`` is odd in ``lam``,
+``b`` even, and the density's two halves swap), so a short position's upper tail is the lower tail
+of the mirrored law (:meth:`SkewT.mirrored`).
 
 All functions broadcast over arrays of draws; :class:`SkewT` precomputes the per-draw constants.
 """
@@ -90,6 +96,28 @@ class SkewT:
         right_part = at_split + sr / b * (sr / k * (m - m0) - a * (tt - 0.5))
         return np.where(left, left_part, right_part)
 
+    def partial_moment2(self, z: np.ndarray) -> np.ndarray:
+        """``E[Z^2 1{Z <= z}]`` for finite ``z`` (closed form; tends to 1, the variance)."""
+        t, _, left = self._t(z)
+        nu, lam, a, b, k = self.nu, self.lam, self.a, self.b, self.k
+        tt = special.stdtr(nu, t)
+        m = _t_partial_mean(t, nu, self.log_c)
+        m0 = _t_partial_mean(np.zeros_like(t), nu, self.log_c)
+        i2 = _t_partial_moment2(t, tt, m, nu)
+        i20 = nu / (2.0 * (nu - 2.0))  # at t = 0 (the t is symmetric)
+        sl, sr = 1.0 - lam, 1.0 + lam
+        # Z = (s t / k - a) / b on each half, where t has density s f(t)
+        left_part = sl / b**2 * ((sl / k) ** 2 * i2 - 2.0 * a * sl / k * m + a * a * tt)
+        at_split = sl / b**2 * ((sl / k) ** 2 * i20 - 2.0 * a * sl / k * m0 + a * a * 0.5)
+        right_part = at_split + sr / b**2 * (
+            (sr / k) ** 2 * (i2 - i20) - 2.0 * a * sr / k * (m - m0) + a * a * (tt - 0.5)
+        )
+        return np.where(left, left_part, right_part)
+
+    def mirrored(self) -> SkewT:
+        """The law of ``-Z``: the same tail weight with the skew reversed."""
+        return SkewT.from_params(self.nu, -self.lam)
+
     def expected_shortfall(self, alpha: float | np.ndarray) -> np.ndarray:
         """``-E[Z | Z <= F^-1(alpha)]`` for a tail probability ``alpha`` (a positive loss)."""
         q = self.ppf(alpha)
@@ -103,9 +131,29 @@ class SkewT:
         )
         return self.ppf(rng.random(shape))
 
+    def sample_two_piece(
+        self, rng: np.random.Generator, size: tuple[int, ...] | int | None = None
+    ) -> np.ndarray:
+        """Draws without the quantile function (several times faster than :meth:`sample`):
+        ``Z = (s t / k - a) / b`` with ``t`` a standard t(``nu``) draw folded to the left half
+        (``s = 1 - lam``) with probability ``(1 - lam) / 2`` and to the right half
+        (``s = 1 + lam``) otherwise, which is Hansen's density piece by piece."""
+        shape = np.broadcast_shapes(
+            self.nu.shape, size if isinstance(size, tuple) else (() if size is None else (size,))
+        )
+        t = np.abs(rng.standard_t(np.broadcast_to(self.nu, shape)))
+        left = rng.random(shape) < (1.0 - self.lam) / 2.0
+        signed = np.where(left, -(1.0 - self.lam) * t, (1.0 + self.lam) * t)
+        return (signed / self.k - self.a) / self.b
+
 
 def _t_pdf(t: np.ndarray, nu: np.ndarray, log_c: np.ndarray) -> np.ndarray:
     return np.exp(log_c - (nu + 1.0) / 2.0 * np.log1p(t * t / nu))
+
+
+def _t_partial_moment2(t: np.ndarray, tt: np.ndarray, m: np.ndarray, nu: np.ndarray) -> np.ndarray:
+    """``E[T^2 1{T <= t}]`` for T ~ t(nu) from ``T(t)`` and ``M(t)`` (integration by parts)."""
+    return ((nu - 1.0) * t * m + nu * tt) / (nu - 2.0)
 
 
 def _t_partial_mean(t: np.ndarray, nu: np.ndarray, log_c: np.ndarray) -> np.ndarray:

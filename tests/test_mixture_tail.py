@@ -1,0 +1,57 @@
+"""Tabulated mixture tail: the second partial moment and the path-mixture solve against scipy."""
+
+import numpy as np
+import pytest
+
+from bayes_mem.live.mixture_tail import MixtureTail
+from bayes_mem.live.skewt import SkewT
+
+
+@pytest.fixture
+def comps():
+    rng = np.random.default_rng(1)
+    nu, lam = rng.uniform(2.5, 9, (4, 50)), rng.uniform(-0.6, 0.6, (4, 50))
+    mu, sd = rng.normal(0, 1e-3, (4, 50)), rng.uniform(0.005, 0.02, (4, 50))
+    return MixtureTail(nu, lam), mu, sd
+
+
+@pytest.mark.parametrize("q", [-0.08, -0.03, 0.0, 0.02])
+def test_tail_moments_match_the_scipy_closed_forms(comps, q):
+    tail, mu, sd = comps
+    inn = tail.exact  # the snapped law, through scipy
+    qs = np.full(4, q)
+    cdf, m1, m2 = tail.tail_moments(qs, mu, sd)
+    z = (q - mu) / sd
+    f, pm, pm2 = inn.cdf(z), inn.partial_mean(z), inn.partial_moment2(z)
+    np.testing.assert_allclose(cdf, f.mean(axis=1), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(m1, (mu * f + sd * pm).mean(axis=1), rtol=1e-8, atol=1e-15)
+    expect2 = (mu * mu * f + 2 * mu * sd * pm + sd * sd * pm2).mean(axis=1)
+    np.testing.assert_allclose(m2, expect2, rtol=1e-8, atol=1e-17)
+    # replicated components (P, n, S) average over the leading axis
+    rep = tail.tail_moments(qs, np.stack([mu, mu + 0.01]), np.stack([sd, 2 * sd]))
+    other = tail.tail_moments(qs, mu + 0.01, 2 * sd)
+    for k in range(3):
+        np.testing.assert_allclose(rep[k], 0.5 * (np.array((cdf, m1, m2))[k] + other[k]))
+
+
+def test_path_mixture_solve_equals_the_flat_mixture_and_its_standard_error(comps):
+    tail, mu, sd = comps
+    rng = np.random.default_rng(2)
+    p = 6
+    loc = mu + rng.normal(0, 0.01, (p, *mu.shape))
+    scale = sd * rng.uniform(0.8, 1.2, (p, *mu.shape))
+    alpha = 0.025
+    var, es, se, _ = tail.var_es_paths(alpha, loc, scale, np.full(4, -0.03), rtol=1e-8)
+    # the same mixture, flattened to (n, P S) components, through scipy
+    flat_loc = np.concatenate(list(loc), axis=1)
+    flat_sd = np.concatenate(list(scale), axis=1)
+    inn = SkewT.from_params(np.tile(tail.nu, (1, p)), np.tile(tail.exact.lam, (1, p)))
+    z = (-var[:, None] - flat_loc) / flat_sd
+    np.testing.assert_allclose(inn.cdf(z).mean(axis=1), alpha, rtol=1e-7)
+    tail_mean = (flat_loc * inn.cdf(z) + flat_sd * inn.partial_mean(z)).mean(axis=1)
+    np.testing.assert_allclose(es, -tail_mean / alpha, rtol=1e-7)
+    # standard error: the within-draw spread of g = E[(q - X)^+] over the P paths
+    g = -var[:, None] * inn.cdf(z) - (flat_loc * inn.cdf(z) + flat_sd * inn.partial_mean(z))
+    g = g.reshape(4, p, -1)
+    expect = np.sqrt(g.var(axis=1, ddof=1).mean(axis=1) / (p * g.shape[2])) / alpha
+    np.testing.assert_allclose(se, expect, rtol=1e-6)
