@@ -19,6 +19,7 @@ from bayes_mem.live.engine import (
 )
 from bayes_mem.live.modules import CVaRBudget, KellyLimit, PortfolioESLimit, ThompsonRule
 from bayes_mem.live.prior_set import activate, write_prior_set
+from bayes_mem.live.recording import MemoryRecorder
 from tests import engine_parts as parts
 
 PV = 1_000_000.0
@@ -34,7 +35,7 @@ class AlwaysAct:
         return True, 1.0, {"why": "test"}
 
 
-def make_engine(config=None, *, days=60, seed=0, model=None, shadow=None, log=None, **kw):
+def make_engine(config=None, *, days=60, seed=0, model=None, shadow=None, recorder=None, **kw):
     eng = TradingEngine(
         parts.decider(seed),
         parts.model() if model is None else model,
@@ -43,7 +44,7 @@ def make_engine(config=None, *, days=60, seed=0, model=None, shadow=None, log=No
         signal_symbols=parts.links(),
         shadow=shadow,
         seed=seed,
-        log_decision=log,
+        recorder=recorder,
         **kw,
     )
     returns = parts.correlated_returns(days)
@@ -85,21 +86,25 @@ def test_keyed_decisions_repeat_after_a_restart():
     assert other.p_win != da.p_win
 
 
-def test_thompson_rule_is_the_posterior_draw():
-    """With no payoff history the edge is p W - (1 - p) L with W = L (the symbol's typical move):
-    act exactly when the drawn p > 1/2, and p follows the signal's Beta posterior."""
-    eng = make_engine(EngineConfig(rule=ThompsonRule()))
-    ps, acts = [], []
+def test_thompson_rule_is_one_joint_posterior_draw():
+    """act iff p W - (1 - p) L > 0 for one draw of the win rate (the signal's Beta posterior)
+    and of the mean win and loss sizes (no history: both centred on the symbol's typical move)."""
+    eng = make_engine(EngineConfig(rule=ThompsonRule(), kelly=None))  # sizing never zero
+    rows = []
     for k in range(2000):
         d = eng.signal("AAA:mom", "AAA", key=f"k{k}")
-        ps.append(d.p_win)
-        acts.append(d.act)
+        t = d.detail["thompson"]
+        rows.append((d.p_win, t["win_size"], t["loss_size"], d.act))
         eng.cancel(d.id)
-    ps = np.array(ps)
+    p, w, loss, act = (np.array(c) for c in zip(*rows, strict=True))
     from scipy import stats
 
-    assert stats.kstest(ps, stats.beta(12, 10).cdf).pvalue > 1e-3
-    assert np.all(np.array(acts) == (ps > 0.5))
+    assert stats.kstest(p, stats.beta(12, 10).cdf).pvalue > 1e-3
+    np.testing.assert_array_equal(act, p * w - (1 - p) * loss > 0)
+    vol = float(eng.model.volatility()[0])
+    typical = math.sqrt(2 / math.pi) * vol
+    assert np.mean(w) == pytest.approx(typical, rel=0.15)
+    assert np.mean(loss) == pytest.approx(typical, rel=0.15)
 
 
 # ---------------------------------------------------------------------------- units
@@ -189,12 +194,13 @@ def test_settle_records_once_and_closes_the_position():
 
 
 def test_end_of_day_keeps_the_days_pnl_per_configuration():
-    logged = []
+    rec = MemoryRecorder()
     cfg = EngineConfig(rule=AlwaysAct())
-    eng = make_engine(cfg, shadow=EngineConfig.baseline(), log=logged.append)
+    eng = make_engine(cfg, shadow=EngineConfig.baseline(), recorder=rec)
     d = eng.signal("AAA:mom", "AAA", key="x")
-    assert {x.config for x in logged} == {"live", "baseline"}
-    shadow_d = next(x for x in logged if x.config == "baseline")
+    assert [(r["config"], r["key"]) for r in rec.decisions] == [("live", "x"), ("baseline", "x")]
+    shadow_d = d.shadow
+    assert rec.decisions[1]["notional"] == shadow_d.notional
     eng.settle("x", won=False, pnl=-0.02 * d.notional)
     out = eng.end_of_day(eng.last_date)
     assert out["pnl"]["live"] == pytest.approx(-0.02 * d.notional)

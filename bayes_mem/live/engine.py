@@ -95,6 +95,7 @@ log = logging.getLogger(__name__)
 CORRELATION_WINDOW = 120  # days of normal scores behind the correlation estimate
 BREAKDOWN_WINDOW = 20  # the recent days the breakdown test compares with the rest
 HISTORY_DAYS = 500  # days of returns kept in memory (re-priming after a refresh)
+DEFAULT_PAYOFF_WEIGHT = 10.0  # pseudo-trades behind the volatility-based payoff default
 MIN_FALLBACK_DAYS = 250  # history a symbol needs for the default (Laplace) model
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
@@ -423,7 +424,7 @@ class TradingEngine:
         self.seed = check_int(seed, "seed", minimum=0)
         self.decider = decider
         if payoff is None:
-            payoff = PayoffModel(discount=decider.discount, clock=decider.clock)
+            payoff = _payoff_model(decider)
         self.payoff = payoff
         for s in decider.signals:
             if s not in self.payoff:
@@ -1034,6 +1035,15 @@ def _check_date(value: object) -> dt.date:
     raise TypeError(f"date must be a datetime.date, got {type(value).__name__} {value!r:.60}")
 
 
+def _payoff_model(decider: Decider) -> PayoffModel:
+    """The engine's payoff model: forgets like the decider; a family without history starts
+    from the symbol's typical move over the holding period (the return model's volatility: well
+    known, so worth ``DEFAULT_PAYOFF_WEIGHT`` trades), pooled as usual once it has trades."""
+    return PayoffModel(
+        default_weight=DEFAULT_PAYOFF_WEIGHT, discount=decider.discount, clock=decider.clock
+    )
+
+
 def _apply_priors(decider: Decider, prior_set: PriorSet, pooled: bool) -> None:
     """Family priors from the set (moment-matched point priors) or flat, on the raw counts."""
     known = decider.families
@@ -1053,7 +1063,7 @@ def _restore_learning(
     decider = Decider()
     if prior_set is not None:
         _apply_priors(decider, prior_set, config.pooled_priors)
-    payoff = PayoffModel(discount=decider.discount, clock=decider.clock)
+    payoff = _payoff_model(decider)
     for signal, family in sorted(store.signals().items()):
         if family not in decider.families:
             decider.add_family(family)
