@@ -782,7 +782,8 @@ class ReturnModel:
                     np.random.SeedSequence(keys[i], spawn_key=(t, side_key))
                 )
                 k = gen.choice(len(_IS_ALLOC), size=(n_rep, s), p=_IS_ALLOC)
-                u = _IS_EDGES[k] + gen.random((n_rep, s)) * _IS_PROB[k]  # loss-tail first
+                # within the stratum, loss tail first; never exactly 0 or 1 (infinite z)
+                u = _IS_EDGES[k] + (gen.random((n_rep, s)) + 2.0**-54) * _IS_PROB[k]
                 row = SkewT(inn.nu[i], inn.lam[i], inn.a[i], inn.b[i], inn.k[i], inn.log_c[i])
                 new_z[t - have, :, i, :] = row.ppf(u if side == "long" else 1.0 - u)
                 new_k[t - have, :, i, :] = k
