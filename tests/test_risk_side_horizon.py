@@ -10,6 +10,7 @@ import pytest
 from scipy import integrate, optimize
 
 from bayes_mem.live.gjr_garch import PARAMS, GarchDraws, simulate
+from bayes_mem.live.mixture_tail import MixtureTail
 from bayes_mem.live.return_model import MAX_HORIZON, ReturnModel
 from bayes_mem.live.skewt import SkewT
 from tests.test_return_model import random_draws
@@ -242,8 +243,8 @@ def test_horizon_one_is_the_one_day_forecast_and_the_path_machinery_reduces_to_i
         np.testing.assert_array_equal(a.es_log, b.es_log)
         assert a.horizon == 1 and a.es_se is None and a.n_paths is None
         # the path mixture with no simulated day is P copies of the one-day mixture
-        with skewed._lock:
-            loc, scale, wts = skewed._path_components(1, side)
+        z, strata = skewed._innovations_for(0, side)
+        loc, scale, wts = skewed._path_components(skewed.sigma2(), z, strata, 1, side)
         assert np.all(wts == 1.0)
         tail = skewed._tail if side == "long" else skewed._mirrored()[0]
         var, es, se, _ = tail.var_es_paths(0.025, loc, scale, -b.var_log, wts, rtol=1e-8)
@@ -377,6 +378,26 @@ def test_horizon_is_deterministic_cached_and_invalidated_by_update(skewed):
         np.testing.assert_array_equal(x[0], y[0])
     assert a1.es_log[0] == pytest.approx(a2.es_log[0], rel=1e-4)
     assert abs(a1.es_log[0] - a2.es_log[0]) < 0.01 * a1.es_se[0]
+
+
+def test_a_horizon_forecast_overtaken_by_an_update_is_returned_but_not_cached(skewed, monkeypatch):
+    twin = ReturnModel.from_snapshot(skewed.snapshot())
+    expected = twin.risk(0.975, horizon=3)
+    solve = MixtureTail.var_es_paths
+
+    def racing(self, *args, **kwargs):  # an update lands while the lock is not held
+        out = solve(self, *args, **kwargs)
+        skewed.update([-0.05, 0.03], kind="log")
+        return out
+
+    monkeypatch.setattr(MixtureTail, "var_es_paths", racing)
+    f = skewed.risk(0.975, horizon=3)
+    monkeypatch.setattr(MixtureTail, "var_es_paths", solve)
+    np.testing.assert_array_equal(f.es_log, expected.es_log)  # the state it was asked in
+    g = skewed.risk(0.975, horizon=3)
+    assert g is not f and skewed.risk(0.975, horizon=3) is g  # recomputed, then cached
+    twin.update([-0.05, 0.03], kind="log")
+    np.testing.assert_allclose(g.es_log, twin.risk(0.975, horizon=3).es_log, rtol=1e-4)
 
 
 def test_horizon_under_concurrent_updates_and_reads():

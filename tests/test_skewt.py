@@ -107,12 +107,3 @@ def test_second_partial_moment_by_quadrature(nu, lam):
         assert float(d.partial_moment2(np.array(z))) == pytest.approx(num, abs=1e-9)
     # the whole second moment is the variance, 1 (the tail beyond z decays like z^(2 - nu))
     assert float(d.partial_moment2(np.array(1e7))) == pytest.approx(1.0, abs=2e-5)
-
-
-@pytest.mark.parametrize("nu,lam", [(4.0, -0.4), (6.0, 0.3), (2.5, -0.7)])
-def test_two_piece_sampler_has_the_skew_t_law(nu, lam):
-    d = SkewT.from_params(nu, lam)
-    x = d.sample_two_piece(np.random.default_rng(3), 200_000)
-    res = stats.kstest(x, lambda z: d.cdf(np.asarray(z)))
-    assert res.pvalue > 1e-3, res
-    assert abs(np.mean(x)) < 5 * np.std(x) / np.sqrt(x.size)

@@ -16,6 +16,12 @@ above the simulation's for 1-50 positions; the linear PnL adds ~r^2/2 per positi
 joined by a Gaussian copula with the normal-scores correlation of standardised residuals
 (:mod:`bayes_mem.live.correlation`, estimated the same way); PnL is ``sum_i V_i (exp(r_i) - 1)``,
 exact. The Monte Carlo standard errors of VaR and ES (batch means) are reported.
+
+:class:`EulerES` is the sizing engine's per-signal view: built once per bar from the symbols'
+long and short ES (any horizon, simple or log units) and the correlation, it gives the ES of a
+signed book, its Euler allocation, the marginal ES of a symbol and, in closed form, the largest
+position a symbol can add within an ES budget, in microseconds (a square-root-of-quadratic
+approximation of the elliptical method; see the class).
 """
 
 from __future__ import annotations
@@ -172,9 +178,9 @@ class EulerES:
     (``V e^L`` long, ``|V| e^S`` short), a position hedged by an identical one gets 0, and the
     skew of a long/short book nets out while that of a one-sided book adds up (undiversified:
     conservative). For symbols with one tail weight, no skew and one posterior draw it equals
-    :func:`portfolio_risk`'s ``"elliptical"`` method; otherwise it stands for it (measured on
-    books of 2-6 positions, correlations 0-0.9: one-sided books 0-13% above it, mixed books
-    -6% to +7%; see ``tests/test_euler_es.py``).
+    :func:`portfolio_risk`'s ``"elliptical"`` method; otherwise it stands for it (measured with
+    :meth:`from_model` on books of 2-6 positions, correlations 0-0.9: one-sided books 0-13% above
+    it, mixed books -6% to +7%; see ``tests/test_euler_es.py``).
 
     ES is convex and positively homogeneous of degree 1 in ``V``: the Euler contributions
     ``V_i dES/dV_i`` add up to ES exactly, and the amounts of one symbol that keep ES within a

@@ -131,21 +131,6 @@ class SkewT:
         )
         return self.ppf(rng.random(shape))
 
-    def sample_two_piece(
-        self, rng: np.random.Generator, size: tuple[int, ...] | int | None = None
-    ) -> np.ndarray:
-        """Draws without the quantile function (several times faster than :meth:`sample`):
-        ``Z = (s t / k - a) / b`` with ``t`` a standard t(``nu``) draw folded to the left half
-        (``s = 1 - lam``) with probability ``(1 - lam) / 2`` and to the right half
-        (``s = 1 + lam``) otherwise, which is Hansen's density piece by piece."""
-        shape = np.broadcast_shapes(
-            self.nu.shape, size if isinstance(size, tuple) else (() if size is None else (size,))
-        )
-        t = np.abs(rng.standard_t(np.broadcast_to(self.nu, shape)))
-        left = rng.random(shape) < (1.0 - self.lam) / 2.0
-        signed = np.where(left, -(1.0 - self.lam) * t, (1.0 + self.lam) * t)
-        return (signed / self.k - self.a) / self.b
-
 
 def _t_pdf(t: np.ndarray, nu: np.ndarray, log_c: np.ndarray) -> np.ndarray:
     return np.exp(log_c - (nu + 1.0) / 2.0 * np.log1p(t * t / nu))
