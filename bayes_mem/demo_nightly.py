@@ -60,19 +60,23 @@ def synthesize(store, rng: np.random.Generator, signals_per_family: int = 75) ->
             names[name] = fam
             truth[name] = float(rng.beta(mean * conc, (1 - mean) * conc))
     store.register_signals(names)
+    store.link_signals({name: SYMBOLS[i % len(SYMBOLS)] for i, name in enumerate(names)})
     days = pd.bdate_range(end=pd.Timestamp("2026-11-24"), periods=3 * 252)
     rows = []
     for name, p in truth.items():
         n = int(rng.integers(0, 60))
         settled = rng.choice(days[-120:], n)
         won = rng.random(n) < p
-        pnl = np.where(won, rng.gamma(2.0, 60.0, n), -rng.gamma(2.0, 50.0, n))
+        notional = np.round(rng.uniform(5_000.0, 20_000.0, n), 2)
+        # moves per unit notional: wins ~1.2%, losses ~1.0% on average
+        size = np.where(won, rng.gamma(2.0, 0.006, n), rng.gamma(2.0, 0.005, n))
+        pnl = np.where(won, size, -size) * notional
         rows += [
-            (f"{name}-{k}", name, bool(w), float(x), d)
-            for k, (w, x, d) in enumerate(zip(won, pnl, settled, strict=True))
+            (f"{name}-{k}", name, bool(w), float(x), float(v), d)
+            for k, (w, x, v, d) in enumerate(zip(won, pnl, notional, settled, strict=True))
         ]
     store.ingest_outcomes(
-        pd.DataFrame(rows, columns=["trade_id", "signal", "won", "pnl", "settled_at"])
+        pd.DataFrame(rows, columns=["trade_id", "signal", "won", "pnl", "notional", "settled_at"])
     )
     # correlated GJR-GARCH returns: a common factor plus idiosyncratic noise
     base = GarchDraws(
@@ -145,9 +149,11 @@ def trading_day(
             )
             if d.act:
                 explained.append(d.explain())
-                won = bool(rng.random() < truth[name])
-                move = abs(rng.normal(0.0, 0.02))
-                engine.settle(d.id, won=won, pnl=(move if won else -move) * d.notional)
+        # the day's trades settle at the close, with outcomes from the signals' true win rates
+        for d_id, pos in engine.open_positions().items():
+            won = bool(rng.random() < truth[pos["signal"]])
+            move = abs(rng.normal(0.0, 0.02))
+            engine.settle(d_id, won=won, pnl=(move if won else -move) * pos["notional"])
         eod = engine.end_of_day(today)
     lines += ["", "why (explain() of each trade):", *[f"  {e}" for e in explained[:6]], ""]
     lines.append(

@@ -19,7 +19,23 @@ from bayes_mem.live.correlation import (
     shrunk_correlation,
 )
 from bayes_mem.live.decider import Decider, SignalMetrics, UnknownSignalError
+from bayes_mem.live.decision import Decision
+from bayes_mem.live.engine import (
+    EngineConfig,
+    TradingEngine,
+    UnknownSymbolError,
+    UnknownTradeError,
+)
 from bayes_mem.live.gjr_garch import GarchDraws, fit_laplace
+from bayes_mem.live.modules import (
+    CVaRBudget,
+    FixedBudget,
+    KellyLimit,
+    PortfolioESLimit,
+    RegimeCut,
+    ThompsonRule,
+    ThresholdRule,
+)
 from bayes_mem.live.payoff import PayoffModel
 from bayes_mem.live.portfolio import EulerES, PortfolioRisk, portfolio_risk
 from bayes_mem.live.priors import DEFAULT_PRIOR, BetaPrior
@@ -45,26 +61,38 @@ __all__ = [
     "BetaPrior",
     "Breakdown",
     "BreakdownTest",
+    "CVaRBudget",
     "ChangeAlarm",
     "ChangepointStep",
     "Concentration",
     "CorrelationRiskAdjuster",
     "Decider",
+    "Decision",
     "DynamicCVaREngine",
+    "EngineConfig",
     "EulerES",
+    "FixedBudget",
     "GarchDraws",
+    "KellyLimit",
     "NormalGammaBOCPD",
     "NormalGammaPrior",
     "PayoffModel",
+    "PortfolioESLimit",
     "PortfolioRisk",
     "PositionLimit",
+    "RegimeCut",
     "RegimeForgetting",
     "ReturnModel",
     "RiskForecast",
     "SignalMetrics",
     "SkewT",
+    "ThompsonRule",
     "ThompsonSamplingDecider",
+    "ThresholdRule",
+    "TradingEngine",
     "UnknownSignalError",
+    "UnknownSymbolError",
+    "UnknownTradeError",
     "combine_limits",
     "concentration",
     "correlation_breakdown",

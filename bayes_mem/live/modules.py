@@ -138,9 +138,10 @@ class ThresholdRule:
 class CVaRBudget:
     """Posterior CVaR budget: the notional whose ES over the holding period, on the position's
     side, is ``budget`` x portfolio value: ``budget x PV / ES_h``. ES is the posterior-predictive
-    h-day ES at ``level`` (a loss fraction of notional, :meth:`ReturnModel.position_risk`)."""
+    h-day ES at ``level`` (a loss fraction of notional, :meth:`ReturnModel.position_risk`).
+    Default: 0.5% of capital per position (the book as a whole: :class:`PortfolioESLimit`)."""
 
-    budget: float = 0.02
+    budget: float = 0.005
     level: float = 0.975
     enabled: bool = True
     name: str = "cvar"
@@ -217,9 +218,11 @@ class PortfolioESLimit:
     portfolio's one-day ES stays within ``budget`` x portfolio value, by Euler allocation on the
     current correlation (:class:`~bayes_mem.live.portfolio.EulerES`). A hedge lowers the book's ES
     and is not cut. The latest correlation-breakdown score cuts further by
-    ``1 - breakdown_weight x score`` (the seed plan's cut), reported as ``breakdown``."""
+    ``1 - breakdown_weight x score`` (the seed plan's cut), reported as ``breakdown``.
+    Default: the book's one-day ES within 2% of capital (the seed plan's ``max_portfolio_risk``);
+    ES of the open book is one-day, whatever the holding periods."""
 
-    budget: float = 0.05
+    budget: float = 0.02
     level: float = 0.975
     breakdown_weight: float = 0.5
     enabled: bool = True
