@@ -474,8 +474,8 @@ class TradingEngine:
         log_decisions: bool = True,
         history_days: int = 250,
     ) -> TradingEngine:
-        """Open the engine on a model registry and a store (a :class:`bayes_mem.store.Store`, or
-        an SQLAlchemy URL). Loads the active prior set (verified; none: flat family priors and the
+        """Open the engine on a model registry and a store (a :class:`bayes_mem.store.Store`, an
+        SQLAlchemy URL, or the ``Path`` of a data directory holding ``bayes_mem.sqlite``). Loads the active prior set (verified; none: flat family priors and the
         documented default return model, a Laplace fit of each stored symbol), restores the
         decider and the payoff model from every stored outcome with the family priors applied,
         rolls each symbol's published variance state forward through every return stored after
@@ -487,6 +487,10 @@ class TradingEngine:
 
         if isinstance(store, str):
             store = Store(store)
+        elif isinstance(store, Path):
+            if not (store / "bayes_mem.sqlite").exists():
+                raise FileNotFoundError(f"no store at {store} (expected {store}/bayes_mem.sqlite)")
+            store = Store(data_dir=store)
         check_int(history_days, "history_days", minimum=BREAKDOWN_WINDOW + 2)
         active = ActivePriorSet(models)
         active.refresh()
