@@ -475,8 +475,10 @@ class TradingEngine:
         history_days: int = 250,
     ) -> TradingEngine:
         """Open the engine on a model registry and a store (a :class:`bayes_mem.store.Store`, an
-        SQLAlchemy URL, or the ``Path`` of a data directory holding ``bayes_mem.sqlite``). Loads the active prior set (verified; none: flat family priors and the
-        documented default return model, a Laplace fit of each stored symbol), restores the
+        SQLAlchemy URL, or the ``Path`` of a data directory holding ``bayes_mem.sqlite``).
+
+        Loads the active prior set (verified; none: flat family priors and the documented
+        default return model, a Laplace fit of each stored symbol), restores the
         decider and the payoff model from every stored outcome with the family priors applied,
         rolls each symbol's published variance state forward through every return stored after
         the set's ``data_through``, and primes correlation and regime from the last
