@@ -345,3 +345,54 @@ def test_concurrent_signals_and_settles_count_exactly():
     assert not errors
     total = sum(eng.decider.metrics(f"{s}:mom").trades for s in parts.SYMBOLS)
     assert total == 600 and eng.book() == {}
+
+
+# ---------------------------------------------------------------------------- seed facades, A/B
+def test_seed_facades_backed_by_an_engine_see_its_priors_and_state(tmp_path):
+    from bayes_mem.live import CorrelationRiskAdjuster, DynamicCVaREngine, ThompsonSamplingDecider
+
+    eng = _engine_from_prior_set(tmp_path, parts.prior_set(1))
+    ts = ThompsonSamplingDecider(engine=eng)
+    prior = parts.prior_set(1).families["momentum"].point_prior()
+    assert eng.decider.posterior("AAA:mom") == prior  # the facade draws from the nightly prior
+    draws = [ts.decide_execute("AAA:mom")[1] for _ in range(3000)]
+    assert np.mean(draws) == pytest.approx(prior.mean, abs=0.01)
+    ts.update_signal_result("AAA:mom", won=True, pnl_amount=12.0, trade_id="f1", notional=1000.0)
+    assert eng.decider.metrics("AAA:mom").trades == 1  # through engine.settle: counted once
+    assert eng.payoff.summary("AAA:mom")["win"]["trades"] == 1
+    with pytest.raises(ValueError, match="already"):
+        ts.update_signal_result("AAA:mom", won=True, pnl_amount=12.0, trade_id="f1")
+    cvar = DynamicCVaREngine(confidence_level=0.975, engine=eng)
+    size, es = cvar.calculate_cvar_limit("BBB", 1e6, 0.02)
+    want = eng.model.risk(0.975).es_simple[eng.symbols.index("BBB")]
+    # the fast solver is warm-started: repeated calls agree to its 2e-5 relative tolerance
+    assert -es == pytest.approx(want, rel=1e-4) and size == pytest.approx(0.02e6 / want, rel=1e-4)
+    with pytest.raises(UnknownSymbolError, match="ZZZ"):
+        cvar.calculate_cvar_limit("ZZZ", 1e6)
+    adj = CorrelationRiskAdjuster(engine=eng)
+    from bayes_mem.live.correlation import concentration
+
+    assert adj.calculate_portfolio_correlation_risk(None) == pytest.approx(
+        concentration(eng.correlation()).score
+    )
+
+
+def test_shadow_ab_test_compares_the_two_daily_pnl_streams():
+    from bayes_mem import StrategyABTest
+
+    eng = make_engine(EngineConfig(rule=AlwaysAct()), shadow=EngineConfig.baseline(), days=30)
+    rng = np.random.default_rng(4)
+    for k in range(25):
+        d = eng.signal(f"{parts.SYMBOLS[k % 3]}:mom", parts.SYMBOLS[k % 3], key=f"ab{k}")
+        move = float(rng.normal(0.001, 0.01))
+        eng.settle(d.id, won=move >= 0, pnl=move * d.notional)
+        eng.bar(day(eng), parts.day_returns(parts.correlated_returns(1, seed=k)[0]))
+        eng.end_of_day(eng.last_date)
+    ab = StrategyABTest.from_engine(eng)
+    control, test = ab.pnl()
+    streams = eng.daily_pnl()
+    np.testing.assert_allclose(test, [p for _, p in streams["live"]])
+    np.testing.assert_allclose(control, [p for _, p in streams["baseline"]])
+    assert ab.statistical_significance()["n"] == 25
+    with pytest.raises(TypeError, match="shadow"):
+        StrategyABTest.from_engine(make_engine(days=25))
