@@ -1178,12 +1178,27 @@ def _portfolio_metrics(
 
 
 def _store_returns(store: Any, date: dt.date, day: Mapping[str, float]) -> None:
+    """Store the day's log returns; returns stored before (the trader's own ingest, or a bar
+    replayed after a restart) must agree to 1e-12, and are not stored twice."""
     import pandas as pd
 
-    frame = pd.DataFrame(
-        {"symbol": list(day), "date": [date] * len(day), "return": list(day.values())}
-    )
-    store.ingest_returns(frame, kind="log")
+    stored = store.returns_after(date - dt.timedelta(days=1), list(day))
+    have: dict[str, float] = {}
+    if len(stored) and _check_date(stored.index[0]) == date:
+        have = {s: float(v) for s, v in stored.iloc[0].items() if math.isfinite(v)}
+    clash = [s for s, v in have.items() if abs(v - day[s]) > 1e-12 * max(1.0, abs(v))]
+    if clash:
+        s = clash[0]
+        raise ValueError(
+            f"the store already holds a different return for {s!r} on {date.isoformat()}: "
+            f"{have[s]!r}, not {day[s]!r}"
+        )
+    new = {s: v for s, v in day.items() if s not in have}
+    if new:
+        frame = pd.DataFrame(
+            {"symbol": list(new), "date": [date] * len(new), "return": list(new.values())}
+        )
+        store.ingest_returns(frame, kind="log")
 
 
 def _panel_history(panel: Any, days: int) -> list[tuple[dt.date, dict[str, float]]]:
