@@ -18,7 +18,12 @@ from bayes_mem.live.correlation import (
     jennrich_test,
     shrunk_correlation,
 )
-from bayes_mem.live.decider import Decider, SignalMetrics, UnknownSignalError
+from bayes_mem.live.decider import (
+    Decider,
+    DuplicateTradeError,
+    SignalMetrics,
+    UnknownSignalError,
+)
 from bayes_mem.live.gjr_garch import GarchDraws, fit_laplace
 from bayes_mem.live.payoff import PayoffModel
 from bayes_mem.live.portfolio import PortfolioRisk, portfolio_risk
@@ -50,6 +55,7 @@ __all__ = [
     "Concentration",
     "CorrelationRiskAdjuster",
     "Decider",
+    "DuplicateTradeError",
     "DynamicCVaREngine",
     "GarchDraws",
     "NormalGammaBOCPD",
