@@ -77,6 +77,8 @@ def test_day_first_dates_are_refused_not_guessed(store, tmp_path, capsys):
     qqq = store.table("returns").query("symbol == 'QQQ'")["date"].astype(str)
     assert sorted(qqq) == ["2024-01-02", "2024-01-03"]
     assert main(["ingest", "signals", str(cli), "--date-format", "%d/%m/%Y", *data]) == 2
+    with pytest.raises(ValueError, match="two-digit year"):  # its century would be guessed
+        store.ingest_returns(cli, kind="log", date_format="%d/%m/%y")
 
 
 def test_a_returns_date_is_a_calendar_date_outcome_offsets_become_utc(store, tmp_path):

@@ -168,6 +168,9 @@ def check_date_format(date_format: object, *, dates: bool = False) -> str | None
     if "%" not in date_format:
         raise ValueError(f"date_format must be a strptime format like '%d/%m/%Y', got "
                          f"{date_format!r}")  # fmt: skip
+    if re.search(r"%[-#]?y", date_format):  # strptime puts 69-99 in the 1900s, 00-68 in the 2000s
+        raise ValueError(f"date_format {date_format!r} has a two-digit year (%y), whose century "
+                         f"would be guessed: use %Y")  # fmt: skip
     if dates and _TIME_CODES.search(date_format):
         raise ValueError(f"a date format must not hold a time or an offset, got {date_format!r}")
     return date_format
@@ -224,6 +227,7 @@ def _parse_text(value: str, date_format: str | None) -> dt.datetime:
                 f"expected an ISO 8601 timestamp (e.g. 2026-01-02 or 2026-01-02T15:30:00+01:00; "
                 f"other layouts need a date format), got {value!r:.80}"
             ) from None
+    check_date_format(date_format)
     try:
         return dt.datetime.strptime(value, date_format)
     except ValueError:
