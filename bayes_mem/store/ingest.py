@@ -31,6 +31,8 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +147,8 @@ def parse_float(value: Any) -> float:
                 f"expected a number in plain decimal or scientific notation (e.g. -0.0123, "
                 f"1.5e-3), got {value!r:.80}"
             )
-    elif isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+    elif isinstance(value, bool | np.bool_) or not isinstance(value, Real | Decimal):
+        # typed: int, float, numpy numbers, Decimal (Parquet decimals), Fraction; not complex
         raise ValueError(f"expected a number, got {type(value).__name__} {value!r:.80}")
     try:
         out = float(value)
