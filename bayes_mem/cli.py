@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("what", choices=["signals", "outcomes", "returns"])
     ingest.add_argument("file", type=Path, help="CSV or Parquet file")
     ingest.add_argument("--kind", choices=["log", "simple"], help="returns only: which returns")
+    ingest.add_argument(
+        "--date-format", metavar="FORMAT",
+        help="outcomes and returns: the dates' strptime format, e.g. %%d/%%m/%%Y (default: ISO "
+        "8601, YYYY-MM-DD; other layouts are refused, never guessed)",
+    )  # fmt: skip
     _store_args(ingest)
     return parser
 
@@ -170,18 +175,22 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "report":
         return _report(args)
     if args.command == "ingest":
+        if args.what == "signals" and args.date_format is not None:
+            print("bayes-mem ingest signals: --date-format is for outcomes and returns",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
         with _open_store(args) as store:
             if args.what == "signals":
                 n = store.register_signals(args.file)
             elif args.what == "outcomes":
-                n = store.ingest_outcomes(args.file)
+                n = store.ingest_outcomes(args.file, date_format=args.date_format)
             else:
                 if args.kind is None:
                     print(
                         "bayes-mem ingest returns: --kind log|simple is required", file=sys.stderr
                     )
                     return EXIT_USAGE
-                n = store.ingest_returns(args.file, kind=args.kind)
+                n = store.ingest_returns(args.file, kind=args.kind, date_format=args.date_format)
         print(f"{n} {args.what} written")
         return EXIT_OK
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands

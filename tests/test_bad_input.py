@@ -186,7 +186,7 @@ def test_registration_refuses_bad_names(decider, name):
 @SETTINGS
 @given(family=unknown_name.filter(lambda s: s not in {"momentum", "mean_reversion"}))
 def test_unknown_families_are_refused(decider, family):
-    unknown = "unknown family|NUL"  # a name holding NUL is refused as such
+    unknown = "unknown family|family name"  # a name breaking the name rule is refused as such
     assert_refused(decider, lambda: decider.register("brand_new", family), match=unknown)
     assert_refused(decider, lambda: decider.forget(0.5, family=family), match=unknown)
     assert_refused(

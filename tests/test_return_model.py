@@ -257,7 +257,7 @@ def test_one_symbol_model_matches_the_same_symbol_in_a_larger_model(one, model):
         (np.array([0.013]), {"SPY": 0.013}, "log"),
         ({"SPY": -0.035}, {"SPY": -0.035}, "simple"),
         ((np.float64(0.004),), {"SPY": 0.004}, "simple"),
-        ([3], {"SPY": 3}, "log"),  # an int: through the general path
+        ([1], {"SPY": 1}, "log"),  # an int: through the general path
     ]
     for alone, pair, kind in steps:
         one.update(alone, kind=kind)

@@ -40,7 +40,12 @@ def test_no_pickle_eval_or_exec_on_anything():
                 names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
                 assert not {n.split(".")[0] for n in names} & banned_modules, (path, names)
         for node, name in calls(tree):
-            assert name not in {"eval", "exec", "compile", "__import__"}, (path, node.lineno)
+            f = node.func  # re.compile (a regular expression) is not the builtin compile
+            regex = isinstance(f, ast.Attribute) and getattr(f.value, "id", "") == "re"
+            assert name not in {"eval", "exec", "compile", "__import__"} or regex, (
+                path,
+                node.lineno,
+            )
             if name in ("load", "read_pickle"):
                 kw = {k.arg: k.value for k in node.keywords}
                 assert name != "read_pickle", (path, node.lineno)

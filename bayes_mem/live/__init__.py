@@ -18,7 +18,12 @@ from bayes_mem.live.correlation import (
     jennrich_test,
     shrunk_correlation,
 )
-from bayes_mem.live.decider import Decider, SignalMetrics, UnknownSignalError
+from bayes_mem.live.decider import (
+    Decider,
+    DuplicateTradeError,
+    SignalMetrics,
+    UnknownSignalError,
+)
 from bayes_mem.live.decision import Decision
 from bayes_mem.live.engine import (
     EngineConfig,
@@ -68,6 +73,7 @@ __all__ = [
     "CorrelationRiskAdjuster",
     "Decider",
     "Decision",
+    "DuplicateTradeError",
     "DynamicCVaREngine",
     "EngineConfig",
     "EulerES",

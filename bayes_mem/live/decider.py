@@ -70,6 +70,13 @@ DEFAULT_PAYOFF_N0 = 5.0  # pseudo-trades of the family's average win / loss behi
 # (every ~147,000 ticks at discount 0.999, every 212 ticks at discount 0.5).
 _RENORMALISE_AT = 1e64
 
+# Raw counts (trades, wins, losses, forgetting ticks) are at most this: integers a float holds
+# exactly (no process records 2**53 trades; a larger count in a snapshot is corrupt).
+MAX_COUNT = 2**53
+# Snapshot invariants that hold up to rounding (sums accumulated in another order): this relative
+# tolerance is far above the rounding of any realistic history (~1e-16 per operation).
+_SNAPSHOT_RTOL = 1e-6
+
 # Up to this many signals, draw with scalar calls instead of one vectorised call.
 _SMALL_BATCH = 24
 
@@ -83,6 +90,13 @@ _PA, _PB, _WS, _LS, _HURDLE, _HURDLE_OR_THR, _WP, _LP, _FAM, _GATE = range(10)
 _DRAW_ROWS = 6
 _ROWS = 10
 _STATE_ROWS = [_PA, _PB, _WS, _LS, _WP, _LP, _FAM, _GATE]  # what _sync copies
+
+
+class DuplicateTradeError(ValueError):
+    """An outcome with this trade id was already recorded: by this decider, or (through
+    :class:`bayes_mem.store.PersistentDecider` and the store) by any process sharing the store.
+    Nothing was recorded. The one exception for a repeated trade id everywhere (re-exported by
+    :mod:`bayes_mem.store`); a ValueError, so callers catching that still work."""
 
 
 class UnknownSignalError(ValueError, KeyError):
@@ -344,16 +358,32 @@ class Decider:
         check_name(signal)
         check_name(family, "family name")
         with self._lock:
-            fam = self._get_family(family)
-            existing = self._signals.get(signal)
-            if existing is not None:
-                if existing.family is not fam:
-                    raise ValueError(
-                        f"signal {signal!r} is registered in family {existing.family.name!r}, "
-                        f"not {family!r}"
-                    )
-                return
-            self._add_signal(signal, fam)
+            fam = self._registration(signal, family)
+            if fam is not None:
+                self._add_signal(signal, fam)
+
+    def check_register(self, signal: str, family: str) -> bool:
+        """Raise what :meth:`register` would raise for these arguments, changing nothing; return
+        whether registering would add the signal (False: already registered in ``family``). For
+        a caller that must write elsewhere first (the store) and then register without failing."""
+        check_name(signal)
+        check_name(family, "family name")
+        with self._lock:
+            return self._registration(signal, family) is not None
+
+    def _registration(self, signal: str, family: str) -> _Family | None:
+        """The family to add ``signal`` to; None if it is already registered there (lock
+        held)."""
+        fam = self._get_family(family)
+        existing = self._signals.get(signal)
+        if existing is None:
+            return fam
+        if existing.family is not fam:
+            raise ValueError(
+                f"signal {signal!r} is registered in family {existing.family.name!r}, "
+                f"not {family!r}"
+            )
+        return None
 
     def _add_signal(self, signal: str, fam: _Family) -> _Signal:
         s = _Signal(signal, len(self._order), fam)
@@ -668,7 +698,8 @@ class Decider:
     # ------------------------------------------------------------------ outcomes
     def record(self, signal: str, won: bool, pnl: float, trade_id: str | int | None = None) -> None:
         """Record a settled trade: ``won`` (bool) and ``pnl`` (currency; >= 0 when won, <= 0 when
-        lost). A ``trade_id`` seen before is refused, so retries never double count."""
+        lost). A ``trade_id`` seen before is refused with :class:`DuplicateTradeError`, so retries
+        never double count."""
         won, pnl, trade_id = check_outcome(won, pnl, trade_id)
         with self._lock:
             try:
@@ -677,7 +708,7 @@ class Decider:
                 raise self._unknown(signal) from None
             if trade_id is not None:
                 if trade_id in self._trade_ids:
-                    raise ValueError(f"trade_id {trade_id!r} was already recorded")
+                    raise DuplicateTradeError(f"trade_id {trade_id!r} was already recorded")
                 self._trade_ids.add(trade_id)
             if self._discount != 1.0 and self._clock == "outcome":
                 self._advance(1)
@@ -720,6 +751,8 @@ class Decider:
         ``discount ** steps``. Use with ``clock="manual"`` to forget per day, say."""
         steps = check_int(steps, "steps", minimum=0)
         with self._lock:
+            if self._ticks + steps > MAX_COUNT:
+                raise ValueError(f"steps={steps!r} would take the ticks past {MAX_COUNT}")
             self._advance(steps)
 
     def forget(self, factor: float, family: str | None = None) -> None:
@@ -915,7 +948,19 @@ class Decider:
         for fam in data["families"]:
             self.add_family(fam["name"], BetaPrior.from_json(fam["prior"]))
         decayed = ("ws", "ls") if old else ("ws", "ls", "wp", "lp")
-        for row in data["signals"]:
+        clock = data["clock_state"]
+        scale = check_real(clock["scale"], "clock_state.scale")
+        if not 1.0 / _RENORMALISE_AT <= scale <= 1.0:  # renormalised before it gets smaller
+            raise ValueError(
+                f"clock_state.scale must be in [{1.0 / _RENORMALISE_AT}, 1], got {scale!r}"
+            )
+        ticks = check_int(clock["ticks"], "clock_state.ticks", minimum=0)
+        if ticks > MAX_COUNT:
+            raise ValueError(f"clock_state.ticks must be <= {MAX_COUNT}, got {ticks!r:.40}")
+        signals = data["signals"]
+        if not isinstance(signals, list):
+            raise ValueError(f"signals must be a list, got {type(signals).__name__}")
+        for row in signals:
             name = check_name(row["name"])
             if name in self._signals:
                 raise ValueError(f"signal {name!r} appears twice in the snapshot")
@@ -928,12 +973,18 @@ class Decider:
             for key in ("pnl_total", "pnl_mean"):
                 setattr(s, key, check_real(row[key], f"signals[{name!r}].{key}"))
             for key in ("trades", "wins", "losses"):
-                setattr(s, key, check_int(row[key], f"signals[{name!r}].{key}", minimum=0))
+                value = check_int(row[key], f"signals[{name!r}].{key}", minimum=0)
+                if value > MAX_COUNT:
+                    raise ValueError(f"signals[{name!r}].{key} must be <= {MAX_COUNT}, got "
+                                     f"{value!r:.40}")  # fmt: skip
+                setattr(s, key, value)
             if s.wins + s.losses != s.trades:
                 raise ValueError(f"signals[{name!r}]: wins + losses != trades")
             if old:  # decayed count x raw average: exact unless something was forgotten
                 s.wp = s.ws * (s.win_pnl / s.wins) if s.wins else 0.0
                 s.lp = s.ls * (s.loss_pnl / s.losses) if s.losses else 0.0
+            _check_signal_invariants(s, scale)
+        total_trades = sum(s.trades for s in self._order)
         for row in data["families"]:
             fam = self._families[row["name"]]
             members = [self._order[i] for i in fam.members]
@@ -943,7 +994,7 @@ class Decider:
                     setattr(fam, key, total)
                     continue
                 value = check_real(row["sums"][j], f"families[{fam.name!r}].sums[{j}]")
-                if not math.isclose(value, total, rel_tol=1e-6, abs_tol=1e-290):
+                if not math.isclose(value, total, rel_tol=_SNAPSHOT_RTOL, abs_tol=1e-290):
                     raise ValueError(
                         f"families[{fam.name!r}].sums[{j}] ({key}) = {value!r} is not the sum of "
                         f"its signals' ({total!r})"
@@ -952,13 +1003,19 @@ class Decider:
         ids = data["trade_ids"]
         if not isinstance(ids, list):
             raise ValueError(f"trade_ids must be a list, got {type(ids).__name__}")
-        self._trade_ids = {check_name(t, "trade_id") for t in ids}
-        clock = data["clock_state"]
-        scale = check_real(clock["scale"], "clock_state.scale")
-        if not 0.0 < scale <= 1.0:
-            raise ValueError(f"clock_state.scale must be in (0, 1], got {scale!r}")
+        trade_ids = set()
+        for t in ids:
+            if not isinstance(t, str):
+                raise TypeError(f"trade_ids must be strings, got {type(t).__name__} {t!r:.40}")
+            tid = check_trade_id(t)
+            if tid in trade_ids:
+                raise ValueError(f"trade_ids repeat {tid!r}")
+            trade_ids.add(tid)
+        if len(trade_ids) > total_trades:  # each id is one recorded trade
+            raise ValueError(f"trade_ids: {len(trade_ids)} ids for {total_trades} recorded trades")
+        self._trade_ids = trade_ids
         self._scale, self._inv_scale = scale, 1.0 / scale
-        self._ticks = check_int(clock["ticks"], "clock_state.ticks", minimum=0)
+        self._ticks = ticks
         return self
 
     @classmethod
@@ -1008,6 +1065,38 @@ def check_outcome(
     return won, pnl, trade_id  # type: ignore[return-value]
 
 
+def _check_signal_invariants(s: _Signal, scale: float) -> None:
+    """What recording and forgetting guarantee of a signal's state, checked on a snapshot's
+    (after its fields' own checks). Decayed quantities are the raw ones discounted, so they
+    cannot exceed them: effective wins ``ws * scale <= wins``, losses likewise, decayed PnL sums
+    ``wp * scale <= win_pnl`` and ``lp * scale <= loss_pnl``; PnL only where there are trades of
+    that side; ``pnl_total = win_pnl - loss_pnl``, ``pnl_mean = pnl_total / trades`` and
+    ``0 <= pnl_m2 <= (win_pnl + loss_pnl) ** 2`` (0 below two trades). Sums accumulated in a
+    different order agree to a relative ``_SNAPSHOT_RTOL`` of the PnL's absolute size."""
+    where = f"signals[{s.name!r}]"
+    tol = 1.0 + _SNAPSHOT_RTOL
+    for decayed, raw, what in (
+        (s.ws, s.wins, "effective wins ws * scale exceed wins"),
+        (s.ls, s.losses, "effective losses ls * scale exceed losses"),
+        (s.wp, s.win_pnl, "decayed won PnL wp * scale exceeds win_pnl"),
+        (s.lp, s.loss_pnl, "decayed lost PnL lp * scale exceeds loss_pnl"),
+    ):
+        if decayed * scale > raw * tol:
+            raise ValueError(f"{where}: {what} ({decayed!r} * {scale!r} > {raw!r})")
+    if (s.win_pnl and not s.wins) or (s.loss_pnl and not s.losses):
+        raise ValueError(f"{where}: PnL of won (lost) trades without any won (lost) trade")
+    size = s.win_pnl + s.loss_pnl  # the sum of |PnL|
+    if abs(s.pnl_total - (s.win_pnl - s.loss_pnl)) > _SNAPSHOT_RTOL * size:
+        raise ValueError(f"{where}: pnl_total {s.pnl_total!r} != win_pnl - loss_pnl "
+                         f"({s.win_pnl!r} - {s.loss_pnl!r})")  # fmt: skip
+    if abs(s.pnl_mean * s.trades - s.pnl_total) > _SNAPSHOT_RTOL * size:
+        raise ValueError(f"{where}: pnl_mean {s.pnl_mean!r} is not pnl_total / trades "
+                         f"({s.pnl_total!r} / {s.trades})")  # fmt: skip
+    if s.pnl_m2 > (size * size) * tol or (s.trades < 2 and s.pnl_m2 != 0.0):
+        raise ValueError(f"{where}: pnl_m2 {s.pnl_m2!r} is not a sum of squared deviations of "
+                         f"{s.trades} PnLs of total size {size!r}")  # fmt: skip
+
+
 def _check_prior(prior: object) -> BetaPrior:
     if prior is None:
         return DEFAULT_PRIOR
@@ -1048,13 +1137,26 @@ def _decode_rng_state(state: Any) -> Any:
 
 
 def _decode_rng(encoded: Any) -> np.random.Generator:
-    state = _decode_rng_state(encoded)
+    """The generator of a snapshot's RNG state; any value the bit generator cannot hold as given
+    (negative, too wide, a float or text where an integer belongs: numpy would raise an
+    OverflowError, or wrap or truncate silently) is refused with ValueError."""
+    try:
+        state = _decode_rng_state(encoded)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"invalid RNG state in snapshot: {exc}") from None
     name = state.get("bit_generator") if isinstance(state, dict) else None
     if name not in _BIT_GENERATORS:
-        raise ValueError(f"unsupported bit generator in snapshot: {name!r}")
+        raise ValueError(f"unsupported bit generator in snapshot: {name!r:.80}")
+    if state.get("has_uint32", 0) not in (0, 1):  # a flag numpy would take for any truthy value
+        raise ValueError(f"invalid RNG state in snapshot: has_uint32 {state['has_uint32']!r:.40}")
     bitgen = getattr(np.random, name)()
     try:
         bitgen.state = state
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"invalid RNG state in snapshot: {exc}") from exc
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise ValueError(f"invalid RNG state in snapshot: {exc}") from None
+    if _encode_rng_state(bitgen.state) != encoded:  # what was set is not what was given
+        raise ValueError(
+            f"invalid RNG state in snapshot: not a {name} state as given (a value out of range "
+            f"or of the wrong type): {encoded!r:.200}"
+        )
     return np.random.Generator(bitgen)

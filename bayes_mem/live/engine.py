@@ -68,7 +68,12 @@ from bayes_mem.live._validate import (
     check_trade_id,
 )
 from bayes_mem.live.correlation import concentration, correlation_breakdown, shrunk_correlation
-from bayes_mem.live.decider import Decider, UnknownSignalError, check_outcome
+from bayes_mem.live.decider import (
+    Decider,
+    DuplicateTradeError,
+    UnknownSignalError,
+    check_outcome,
+)
 from bayes_mem.live.decision import SIDES, Decision
 from bayes_mem.live.gjr_garch import fit_laplace, variance_path
 from bayes_mem.live.modules import (
@@ -840,8 +845,9 @@ class TradingEngine:
         signal: str | None = None,
         settled_at: dt.datetime | None = None,
     ) -> None:
-        """Record a closed trade once: stored first (durably; a trade id stored before is
-        refused), then counted in memory. ``pnl`` in currency (>= 0 when won, <= 0 when lost);
+        """Record a closed trade once: stored first (durably; a trade id recorded before, here or
+        in the store, is refused with :class:`~bayes_mem.live.DuplicateTradeError`), then
+        counted in memory. ``pnl`` in currency (>= 0 when won, <= 0 when lost);
         ``notional`` the position's value (default: the decision's), so the win or loss per unit
         notional is known. A trade the engine did not decide (opened before a restart, or a
         shadow trade of a declined signal) needs ``signal=``; without a ``notional`` it counts for
@@ -870,7 +876,7 @@ class TradingEngine:
                         )
                     sig = pos.signal
                 if self.decider.seen_trade(tid):
-                    raise ValueError(f"trade {tid!r} was already settled")
+                    raise DuplicateTradeError(f"trade {tid!r} was already settled")
                 if notional is None and pos is not None and pos.act:
                     notional = pos.notional
             if self.store is not None:  # store first, outside the engine lock

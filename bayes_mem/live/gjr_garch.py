@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, signal, special
 
+from bayes_mem.live._validate import as_float_array
 from bayes_mem.live.skewt import SkewT
 from bayes_mem.live.tail_table import NU_MIN
 
@@ -39,7 +40,8 @@ class GarchDraws:
     def __post_init__(self) -> None:
         arrays = {}
         for f in fields(self):
-            v = np.atleast_1d(np.asarray(getattr(self, f.name), dtype=float))
+            # numbers only: "0.1" or True are refused, not converted
+            v = np.atleast_1d(as_float_array(getattr(self, f.name), f.name))
             if v.ndim != 1:
                 raise ValueError(f"{f.name} must be a 1-d array of draws, got shape {v.shape}")
             if not np.all(np.isfinite(v)):
@@ -55,6 +57,9 @@ class GarchDraws:
             ("beta >= 0", a["beta"] >= 0),
             ("alpha + gamma >= 0", a["alpha"] + a["gamma"] >= 0),
             ("alpha + beta < 1", a["alpha"] + a["beta"] < 1),
+            # persistence, as the fits define it (a symmetric shock is negative half the time):
+            # at 1 or more the variance has no long-run level and grows without bound
+            ("alpha + gamma / 2 + beta < 1", a["alpha"] + a["gamma"] / 2 + a["beta"] < 1),
             (f"nu >= {NU_MIN}", a["nu"] >= NU_MIN),
             ("-1 < lam < 1", np.abs(a["lam"]) < 1),
         ]

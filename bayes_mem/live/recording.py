@@ -27,9 +27,11 @@ detail          optional mapping, stored as a JSON object (every factor, a draws
                 strings, non-finite numbers ``null``; at most ``MAX_DETAIL_CHARS`` characters
 ==============  ==============================================================================
 
-Names (config, key, signal, symbol, binding) are non-blank strings of at most 200 characters
-without NUL (what the store holds). Every check raises TypeError (wrong type, unknown or missing
-key) or ValueError (bad value) naming the field and the value.
+Names (config, key, signal, symbol, binding) follow the name rule of
+:mod:`bayes_mem.live._validate` (at most ``NAME_LENGTH`` = 200 characters, NFC, no control or
+invisible characters, no surrounding whitespace: what the store holds). Every check raises
+TypeError (wrong type, unknown or missing key) or ValueError (bad value) naming the field and the
+value.
 """
 
 from __future__ import annotations
@@ -46,7 +48,6 @@ import numpy as np
 
 from bayes_mem.live._validate import check_bool, check_int, check_name, check_real
 
-NAME_LENGTH = 200  # as bayes_mem.store.schema.NAME_LENGTH
 MAX_DETAIL_CHARS = 100_000  # a summary per decision; whole draw arrays are a bug
 INT4_MAX = 2**31 - 1  # the integer columns (horizon, prior_version)
 MIN_YEAR, MAX_YEAR = 1900, 2200  # as bayes_mem.store.ingest
@@ -62,14 +63,9 @@ _REQUIRED = frozenset(
 _UTC = dt.UTC
 
 
-def check_name_length(value: object, what: str) -> str:
-    """A name the store can hold: :func:`check_name` and at most ``NAME_LENGTH`` characters."""
-    if type(value) is str and len(value) <= NAME_LENGTH and "\x00" not in value and value.strip():
-        return value  # fast path
-    out = check_name(value, what)
-    if len(out) > NAME_LENGTH:
-        raise ValueError(f"{what} must be at most {NAME_LENGTH} characters, got {len(out)}")
-    return out
+# A name the store can hold: check_name, which includes the length limit NAME_LENGTH (the name is
+# kept for callers; an alias, not a wrapper: record_decision checks four names per row).
+check_name_length = check_name
 
 
 def check_aware_datetime(value: object, what: str) -> dt.datetime:

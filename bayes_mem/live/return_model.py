@@ -46,10 +46,12 @@ import numpy as np
 
 from bayes_mem.live._validate import (
     MIN_LEVEL,
+    as_float_array,
     check_int,
     check_level,
     check_name,
     check_probability_open,
+    check_real,
 )
 from bayes_mem.live.gjr_garch import PARAMS, GarchDraws, fit_laplace, variance_path
 from bayes_mem.live.mixture_tail import MixtureTail, RowTail
@@ -83,14 +85,22 @@ _PATH_RTOL = 0.03
 # and side (500 symbols x 1,000 paths: 4.5 MB per day of horizon and side).
 MAX_HORIZON = 63
 SNAPSHOT_SCHEMA = "bayes_mem.return_model/1"
-# the largest log return a float price ratio can hold (log of the largest float, ~709.78): any
-# simple return maps inside it; a log return beyond it is not a price move (and its square would
-# push the variance toward overflow)
-MAX_LOG_RETURN = float(np.log(np.finfo(float).max))
+# The plausibility bound of a daily return, shared by the live model and the store's ingest: a
+# log return within +-1.0, i.e. a simple return in [-63.2%, +171.8%] in one day. Daily moves of
+# the instruments this model serves stay far inside it (the largest in the `arch` data the
+# evaluation uses: S&P 500 and NASDAQ 1999-2018 within +-0.14, WTI 1986-2019 -0.41, January
+# 1991; the S&P 500's worst day, October 1987, was -0.23); a value beyond it is far more likely a
+# units error (percent given for a fraction: 5.0 for 5%), an unadjusted split (3:1 or more) or a
+# typo than a real move, and after it a GJR-GARCH one-day forecast means little anyway (one such
+# day puts the next variance near alpha + gamma, a 30-40% daily volatility). Refused with the
+# value named, in the live update and at ingest alike, so the store and the live model hold the
+# same days. (A genuine larger move, e.g. a collapse on news, is outside what this model serves.)
+MAX_LOG_RETURN = 1.0
+_MIN_SIMPLE, _MAX_SIMPLE = math.expm1(-MAX_LOG_RETURN), math.expm1(MAX_LOG_RETURN)
 
 
 def to_log_returns(values: np.ndarray, kind: str) -> np.ndarray:
-    """Validate returns and convert them to log returns."""
+    """Validate returns and convert them to log returns (each within +-:data:`MAX_LOG_RETURN`)."""
     if kind not in ("log", "simple"):
         raise ValueError(
             f"kind must be 'log' or 'simple' (say which returns these are), got {kind!r}"
@@ -102,14 +112,22 @@ def to_log_returns(values: np.ndarray, kind: str) -> np.ndarray:
     if kind == "simple":
         if np.any(x <= -1.0):
             raise ValueError(f"simple returns must be > -1, got {x[x <= -1.0][:3].tolist()}")
-        return np.log1p(x)
-    if np.any(np.abs(x) > MAX_LOG_RETURN):
-        bad = x[np.abs(x) > MAX_LOG_RETURN]
-        raise ValueError(
-            f"log returns must be within +-{MAX_LOG_RETURN:.2f} (a price ratio a float can hold), "
-            f"got {bad[:3].tolist()}"
+        out = np.log1p(x)
+    else:
+        out = x
+    beyond = np.abs(out) > MAX_LOG_RETURN
+    if np.any(beyond):
+        span = (
+            f"log returns must be within +-{MAX_LOG_RETURN}"
+            if kind == "log"
+            else f"simple returns must be within ({_MIN_SIMPLE:.4f}, {_MAX_SIMPLE:.4f})"
         )
-    return x
+        raise ValueError(
+            f"{span} (a log return of +-{MAX_LOG_RETURN} is a {_MIN_SIMPLE:.1%} / "
+            f"+{_MAX_SIMPLE:.1%} day: beyond it, more likely a units error than a move), got "
+            f"{x[beyond][:3].tolist()}"
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -247,7 +265,7 @@ class ReturnModel:
         self._pos = {s: i for i, s in enumerate(symbols)}
         p = {k: np.stack([getattr(draws[s], k) for s in symbols]) for k in PARAMS}
         self._p = p
-        s2 = np.stack([np.asarray(sigma2[s], dtype=float) for s in symbols])
+        s2 = np.stack([as_float_array(sigma2[s], f"sigma2 of {s!r}") for s in symbols])
         if s2.shape != p["mu"].shape or not np.all(np.isfinite(s2)) or np.any(s2 <= 0):
             raise ValueError(f"sigma2 must be positive and finite with shape {p['mu'].shape}")
         self._sigma2 = s2
@@ -417,12 +435,12 @@ class ReturnModel:
         if not isinstance(value, float):  # float or np.float64; anything else: general path
             return None
         x = float(value)
-        if not -MAX_LOG_RETURN <= x <= MAX_LOG_RETURN:  # NaN, inf and huge: the general path
-            return None
         if kind == "log":
-            return x
-        if kind == "simple" and x > -1.0:
-            return float(np.log1p(x))
+            # NaN, inf and beyond the bound: the general path, which refuses them
+            return x if -MAX_LOG_RETURN <= x <= MAX_LOG_RETURN else None
+        if kind == "simple" and _MIN_SIMPLE <= x <= _MAX_SIMPLE:
+            r = float(np.log1p(x))  # as the general path: the same bits
+            return r if -MAX_LOG_RETURN <= r <= MAX_LOG_RETURN else None
         return None
 
     def _row_volatility(self) -> float:
@@ -887,63 +905,106 @@ class ReturnModel:
 
     @classmethod
     def from_snapshot(cls, data: Mapping[str, Any]) -> ReturnModel:
+        """Rebuild a model from :meth:`snapshot` output. Malformed data raises ValueError or
+        TypeError naming the field: a missing field, text or booleans where numbers belong
+        (``"0.1"`` is not read as 0.1), a number beyond the float range, a wrong shape, draws
+        that break the model's constraints (:class:`GarchDraws`: persistence ``alpha + gamma / 2
+        + beta < 1`` ...), a last return beyond :data:`MAX_LOG_RETURN`."""
         if not isinstance(data, Mapping) or data.get("schema") != SNAPSHOT_SCHEMA:
             raise ValueError(f"not a {SNAPSHOT_SCHEMA} snapshot")
         try:
-            symbols = list(data["symbols"])
-            arrays = {k: np.asarray(data["draws"][k], dtype=float) for k in PARAMS}
-            sigma2 = np.asarray(data["sigma2"], dtype=float)
-            draws = {
-                s: GarchDraws(**{k: arrays[k][i] for k in PARAMS}) for i, s in enumerate(symbols)
-            }
-            paths = data.get("horizon_paths", HORIZON_PATHS)  # absent before horizons
-            model = cls(draws, {s: sigma2[i] for i, s in enumerate(symbols)}, horizon_paths=paths)
-            last_z = np.asarray(data["last_z"], dtype=float)
-        except (KeyError, TypeError, IndexError) as exc:
-            raise ValueError(f"malformed return-model snapshot: {exc!r}") from exc
-        if last_z.shape != (len(symbols),) or not np.all(np.isfinite(last_z)):
-            raise ValueError("malformed return-model snapshot: last_z")
+            return cls._from_snapshot(data)
+        except KeyError as exc:
+            raise ValueError(f"malformed return-model snapshot: missing {exc}") from None
+
+    @classmethod
+    def _from_snapshot(cls, data: Mapping[str, Any]) -> ReturnModel:
+        symbols = data["symbols"]
+        if not isinstance(symbols, list) or not symbols:
+            raise TypeError(f"snapshot symbols must be a non-empty list of names, got "
+                            f"{type(symbols).__name__} {symbols!r:.80}")  # fmt: skip
+        n = len(symbols)
+        doc = data["draws"]
+        if not isinstance(doc, Mapping):
+            raise TypeError(f"snapshot draws must be a mapping, got {type(doc).__name__}")
+        arrays = {k: _snapshot_array(doc[k], f"draws.{k}", n) for k in PARAMS}
+        shape = arrays["mu"].shape
+        for k, v in arrays.items():
+            if v.shape != shape:
+                raise ValueError(f"snapshot draws.{k} has shape {v.shape}, draws.mu {shape}")
+        sigma2 = _snapshot_array(data["sigma2"], "sigma2", n, shape)
+        draws = {}
+        for i, s in enumerate(symbols):
+            check_name(s, "snapshot symbol")
+            try:
+                draws[s] = GarchDraws(**{k: arrays[k][i] for k in PARAMS})
+            except ValueError as exc:
+                raise ValueError(f"snapshot draws of {s!r}: {exc}") from None
+        if len(draws) != n:
+            raise ValueError(f"snapshot symbols repeat a name: {symbols!r:.200}")
+        paths = data.get("horizon_paths", HORIZON_PATHS)  # absent before horizons
+        if isinstance(paths, bool) or not isinstance(paths, int) or not 1 <= paths <= 10**6:
+            raise ValueError(f"snapshot horizon_paths must be an int in [1, 1e6]: {paths!r:.40}")
+        model = cls(
+            draws, {s: sigma2[i] for i, s in enumerate(symbols)}, horizon_paths=paths
+        )
+        last_z = _snapshot_array(data["last_z"], "last_z", n, (n,))
         model._last_z = last_z
         if "last_return" in data:  # absent in snapshots written before normal scores
-            try:
-                last_r = np.array(
-                    [np.nan if x is None else float(x) for x in data["last_return"]], dtype=float
-                )
-                prev = np.asarray(data["prev_sigma2"], dtype=float)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"malformed return-model snapshot: {exc!r}") from exc
-            ok_r = last_r.shape == (len(symbols),) and not np.any(np.isinf(last_r))
-            ok_p = prev.shape == sigma2.shape and np.all(np.isfinite(prev)) and np.all(prev > 0)
-            if not (ok_r and ok_p):
-                raise ValueError("malformed return-model snapshot: last_return / prev_sigma2")
+            raw = data["last_return"]
+            if not isinstance(raw, list) or len(raw) != n:
+                raise ValueError(f"snapshot last_return must be a list of {n}, got {raw!r:.80}")
+            last_r = np.full(n, np.nan)
+            for i, x in enumerate(raw):
+                if x is not None:  # None: no return yet
+                    r = check_real(x, f"snapshot last_return[{i}]")
+                    if abs(r) > MAX_LOG_RETURN:
+                        raise ValueError(f"snapshot last_return[{i}] = {x!r} is beyond "
+                                         f"+-{MAX_LOG_RETURN}")  # fmt: skip
+                    last_r[i] = r
+            prev = _snapshot_array(data["prev_sigma2"], "prev_sigma2", n, shape)
+            if np.any(prev <= 0):
+                raise ValueError("snapshot prev_sigma2 must be positive")
             model._last_r, model._prev_sigma2 = last_r, prev
         warm = data.get("warm_start", {})
         if not isinstance(warm, Mapping):
-            raise ValueError("malformed return-model snapshot: warm_start")
+            raise TypeError(f"snapshot warm_start must be a mapping, got {type(warm).__name__}")
         for key, values in warm.items():
             try:
-                alpha, c = float(key), np.asarray(values, dtype=float)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"malformed return-model snapshot: warm_start {key!r}") from exc
-            if not 0 < alpha < 1 or c.shape != (len(symbols),) or not np.all(np.isfinite(c)):
-                raise ValueError(f"malformed return-model snapshot: warm_start {key!r}")
-            model._warm[alpha] = c
+                alpha = float(key)
+            except (TypeError, ValueError):
+                raise ValueError(f"snapshot warm_start key {key!r:.40} is not a level") from None
+            if not 0 < alpha < 1:
+                raise ValueError(f"snapshot warm_start key {key!r:.40} is not in (0, 1)")
+            model._warm[alpha] = _snapshot_array(values, f"warm_start[{key!r:.40}]", n, (n,))
         keyed = data.get("warm_start_keyed", [])  # absent in snapshots before sides/horizons
         if not isinstance(keyed, list):
             raise ValueError("malformed return-model snapshot: warm_start_keyed")
         for entry in keyed:
             try:
                 a, side, h, values = entry
-                alpha, c = check_probability_open(a, "alpha"), np.asarray(values, dtype=float)
+                alpha = check_probability_open(a, "alpha")
                 key = (alpha, _check_side(side), _check_horizon(h))
             except (TypeError, ValueError) as exc:
                 raise ValueError(
                     f"malformed return-model snapshot: warm_start_keyed {entry!r:.80}"
                 ) from exc
-            if c.shape != (len(symbols),) or not np.all(np.isfinite(c)):
-                raise ValueError(f"malformed return-model snapshot: warm_start_keyed {entry!r:.80}")
-            model._warm_keyed[key] = c
+            model._warm_keyed[key] = _snapshot_array(values, "warm_start_keyed values", n, (n,))
         return model
+
+
+def _snapshot_array(
+    value: object, what: str, n: int, shape: tuple[int, ...] | None = None
+) -> np.ndarray:
+    """A finite float array of a snapshot: numbers only (text and booleans refused), ``n`` rows
+    (or exactly ``shape``)."""
+    out = as_float_array(value, f"snapshot {what}")
+    want = shape if shape is not None else (n, out.shape[1] if out.ndim == 2 else -1)
+    if out.shape != want or out.size == 0:
+        raise ValueError(f"snapshot {what} has shape {out.shape}, expected {want}")
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"snapshot {what} holds a value that is not finite")
+    return out
 
 
 _QUANTILE_PLAN: dict[tuple[int, tuple[float, ...]], tuple[np.ndarray, ...]] = {}

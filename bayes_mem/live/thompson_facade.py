@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bayes_mem.live._validate import check_probability_open
-from bayes_mem.live.decider import Decider, check_outcome
+from bayes_mem.live.decider import Decider, DuplicateTradeError, check_outcome
 from bayes_mem.live.priors import BetaPrior
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -91,7 +91,7 @@ class ThompsonSamplingDecider:
         position's value, lets an engine learn the payoff size per unit notional)."""
         won, pnl, tid = check_outcome(won, pnl_amount, trade_id)  # refuse before registering
         if tid is not None and self.decider.seen_trade(tid):
-            raise ValueError(f"trade_id {tid!r} was already recorded")
+            raise DuplicateTradeError(f"trade_id {tid!r} was already recorded")
         if signal_name not in self.decider:
             self.register_signal(signal_name)
         if self.engine is not None:

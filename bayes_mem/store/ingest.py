@@ -1,18 +1,52 @@
 """Validation of incoming batches (DataFrames, CSV, Parquet): every problem is reported with its
-line, and a batch with any problem is refused whole."""
+line, and a batch with any problem is refused whole.
+
+What a value must be (CSV cells are text; DataFrame and Parquet cells may also be typed):
+
+- names (signals, families, symbols, trade ids): the name rule of :mod:`bayes_mem.live._validate`
+  (NFC, at most 200 characters, no control or invisible characters, no surrounding whitespace);
+  an integer is read as its decimal string. A name breaking the rule is refused, never rewritten.
+- numbers: typed numbers (not bool), or text in plain ASCII decimal or scientific notation
+  (``-0.0123``, ``1.5e-3``): no ``_`` digit separators, no non-ASCII digits, no surrounding
+  whitespace, no ``nan``/``inf``; finite and within the float range.
+- timestamps (outcomes' ``settled_at``, ``opened_at``): text in ISO 8601 (``2026-01-02``,
+  ``2026-01-02T15:30:00+01:00``, ``...Z``) unless a ``date_format`` (``strptime`` codes, e.g.
+  ``%d/%m/%Y %H:%M``) is given, or typed datetimes; a time without an offset is UTC, one with an
+  offset is converted to UTC. At most :data:`FUTURE_TOLERANCE` (1 day) after now (UTC).
+- dates (returns' ``date``): a calendar date: text ``YYYY-MM-DD`` (ISO 8601; ``YYYYMMDD`` too)
+  unless a ``date_format`` without time or offset codes is given (e.g. ``%d/%m/%Y``), or a
+  ``datetime.date``, or a naive datetime at midnight; a time of day or an offset is refused (a
+  date with an offset is not a calendar date: ``2024-01-02T23:00-01:00`` is January 3 in UTC). At
+  most 1 day after today (UTC).
+- a header must not repeat a column name (pandas would silently read the first).
+
+Text is never guessed at: ``01/02/2024`` is refused without a ``date_format`` (day-first or
+month-first?), as is ``1_0`` or an Arabic-Indic digit for a number.
+"""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass
+from decimal import Decimal
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bayes_mem.live._validate import check_name
+
 MIN_YEAR, MAX_YEAR = 1900, 2200  # the timestamps a trading record can hold
+# how far after now (UTC) an outcome's settlement or a return's date may be: a clock or time-zone
+# difference, not a date in another year (which would become the panel's last date)
+FUTURE_TOLERANCE = dt.timedelta(days=1)
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_TIME_CODES = re.compile(r"%[-#]?[HIMSfpzZcXT:]")  # strptime codes of a time or an offset
 
 
 @dataclass(frozen=True)
@@ -38,19 +72,35 @@ class IngestError(ValueError):
 
 def read_table(source: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, bool]:
     """A DataFrame from a frame, a CSV or a Parquet file; the flag says whether lines are file
-    lines (CSV) rather than row labels."""
+    lines (CSV) rather than row labels. A repeated column name is refused."""
     if isinstance(source, pd.DataFrame):
+        _unique_columns([str(c) for c in source.columns])
         return source, False
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     suffix = path.suffix.lower()
     if suffix == ".csv":
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # pandas renames repeats "x.1"
+            header = next(csv.reader(fh), [])
+        _unique_columns(header)
         # everything as text: types are checked per value so bad cells are reported, not coerced
         return pd.read_csv(path, dtype=str, keep_default_na=False), True
     if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path), False
+        frame = pd.read_parquet(path)
+        _unique_columns([str(c) for c in frame.columns])
+        return frame, False
     raise ValueError(f"unsupported file type {suffix!r}: use .csv or .parquet")
+
+
+def _unique_columns(names: list[str]) -> None:
+    seen: set[str] = set()
+    repeated = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if repeated:
+        raise IngestError(
+            "header", [Problem("header", n, "column repeated (which one is meant?)")
+                       for n in repeated]
+        )  # fmt: skip
 
 
 def line_of(frame: pd.DataFrame, position: int, from_csv: bool) -> int | str:
@@ -68,18 +118,17 @@ def require_columns(frame: pd.DataFrame, required: tuple[str, ...], what: str) -
         raise IngestError(what, [Problem("header", c, "missing column") for c in missing])
 
 
-def parse_name(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"expected a non-empty name, got {value!r}")
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a non-empty name, got {value!r}")
-    if len(value) > 200:
-        raise ValueError(f"name longer than 200 characters ({len(value)})")
-    if "\x00" in value:  # PostgreSQL cannot store NUL in text; refused on every backend
-        raise ValueError(f"names must not contain NUL characters, got {value!r:.80}")
-    return value
+def parse_name(value: Any, what: str = "name") -> str:
+    """A name by the rule of :func:`~bayes_mem.live._validate.check_name`; an integer (a numeric
+    id in a typed column) is read as its decimal string."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+        number = int(value)
+        if number.bit_length() > 700:  # more than 200 digits
+            raise ValueError(f"{what} must be at most 200 characters, got an integer that long")
+        value = str(number)
+    if not isinstance(value, str):
+        raise ValueError(f"expected a non-empty {what}, got {type(value).__name__} {value!r:.80}")
+    return check_name(value, what)
 
 
 def parse_bool(value: Any) -> bool:
@@ -91,39 +140,153 @@ def parse_bool(value: Any) -> bool:
 
 
 def parse_float(value: Any) -> float:
-    if isinstance(value, bool | np.bool_) or value is None:
-        raise ValueError(f"expected a number, got {value!r}")
+    """A finite number: typed (not bool), or text in plain ASCII decimal/scientific notation."""
+    if isinstance(value, str):
+        if not _NUMBER.fullmatch(value) or not value.isascii():
+            raise ValueError(
+                f"expected a number in plain decimal or scientific notation (e.g. -0.0123, "
+                f"1.5e-3), got {value!r:.80}"
+            )
+    elif isinstance(value, bool | np.bool_) or not isinstance(value, Real | Decimal):
+        # typed: int, float, numpy numbers, Decimal (Parquet decimals), Fraction; not complex
+        raise ValueError(f"expected a number, got {type(value).__name__} {value!r:.80}")
     try:
         out = float(value)
+    except OverflowError:  # a Python int beyond the float range
+        raise ValueError(f"number beyond the float range: {value!r:.40}") from None
     except (TypeError, ValueError):
-        raise ValueError(f"expected a number, got {value!r}") from None
+        raise ValueError(f"expected a number, got {value!r:.80}") from None
     if not math.isfinite(out):
-        raise ValueError(f"expected a finite number, got {value!r}")
+        raise ValueError(f"expected a finite number, got {value!r:.80}")
     return out
 
 
-def parse_timestamp(value: Any, *, optional: bool = False) -> pd.Timestamp | None:
+def check_date_format(date_format: object, *, dates: bool = False) -> str | None:
+    """None (ISO 8601) or a ``strptime`` format string; for ``dates`` (calendar dates) without
+    time or offset codes."""
+    if date_format is None:
+        return None
+    if not isinstance(date_format, str):
+        raise TypeError(f"date_format must be a str or None, got {type(date_format).__name__}")
+    if "%" not in date_format:
+        raise ValueError(f"date_format must be a strptime format like '%d/%m/%Y', got "
+                         f"{date_format!r}")  # fmt: skip
+    if re.search(r"%[-#]?y", date_format):  # strptime puts 69-99 in the 1900s, 00-68 in the 2000s
+        raise ValueError(f"date_format {date_format!r} has a two-digit year (%y), whose century "
+                         f"would be guessed: use %Y")  # fmt: skip
+    if dates and _TIME_CODES.search(date_format):
+        raise ValueError(f"a date format must not hold a time or an offset, got {date_format!r}")
+    return date_format
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def parse_timestamp(
+    value: Any,
+    *,
+    optional: bool = False,
+    date_format: str | None = None,
+    not_after: dt.datetime | None = None,
+) -> pd.Timestamp | None:
+    """A UTC timestamp: ISO 8601 text (or text in ``date_format``), or a typed datetime/date; a
+    naive time is UTC. ``not_after``: the latest instant accepted (e.g. now + 1 day)."""
     if optional and (value is None or (isinstance(value, str) and not value.strip())):
         return None
     if optional and isinstance(value, float) and math.isnan(value):
         return None
-    if not isinstance(value, str | dt.datetime | dt.date | np.datetime64):
-        # numbers would be read as nanoseconds since 1970
-        raise ValueError(f"expected a timestamp, got {type(value).__name__} {value!r}")
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"expected a timestamp, got {value!r}") from None
+    if isinstance(value, str):
+        when = _parse_text(value, date_format)
+        ts = pd.Timestamp(when)
+    elif isinstance(value, dt.datetime | dt.date | np.datetime64):
+        # typed values are unambiguous; numbers would be read as nanoseconds since 1970
+        try:
+            ts = pd.Timestamp(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"expected a timestamp, got {value!r}") from None
+    else:
+        raise ValueError(f"expected a timestamp, got {type(value).__name__} {value!r:.80}")
     if ts is pd.NaT or pd.isna(ts):
         raise ValueError(f"expected a timestamp, got {value!r}")
     if not MIN_YEAR <= ts.year <= MAX_YEAR:
         raise ValueError(f"timestamp {value!r} is outside the years {MIN_YEAR}-{MAX_YEAR}")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def parse_date(value: Any) -> pd.Timestamp:
-    ts = parse_timestamp(value)
-    assert ts is not None
-    if ts != ts.normalize():
-        raise ValueError(f"expected a date, got a time of day in {value!r}")
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if not_after is not None and ts > not_after:
+        raise ValueError(
+            f"timestamp {value!r:.60} is in the future (after {not_after:%Y-%m-%d %H:%M} UTC)"
+        )
     return ts
+
+
+def _parse_text(value: str, date_format: str | None) -> dt.datetime:
+    if not value.isascii():  # strptime's \d would read other scripts' digits
+        raise ValueError(f"expected an ASCII timestamp, got {value!r:.80}")
+    if date_format is None:
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"expected an ISO 8601 timestamp (e.g. 2026-01-02 or 2026-01-02T15:30:00+01:00; "
+                f"other layouts need a date format), got {value!r:.80}"
+            ) from None
+    check_date_format(date_format)
+    try:
+        return dt.datetime.strptime(value, date_format)
+    except ValueError:
+        raise ValueError(f"expected a timestamp in the format {date_format!r}, got "
+                         f"{value!r:.80}") from None  # fmt: skip
+
+
+def parse_date(
+    value: Any, *, date_format: str | None = None, not_after: dt.date | None = None
+) -> pd.Timestamp:
+    """A calendar date (midnight UTC as a Timestamp): ``YYYY-MM-DD`` text (or text in a
+    ``date_format`` without time or offset codes), a ``datetime.date``, or a naive datetime at
+    midnight. A time of day or an offset is refused. ``not_after``: the latest date accepted."""
+    if isinstance(value, str):
+        if not value.isascii():
+            raise ValueError(f"expected an ASCII date, got {value!r:.80}")
+        if date_format is None:
+            try:
+                day = dt.date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(
+                    f"expected an ISO 8601 date YYYY-MM-DD (a calendar date: no time or offset; "
+                    f"other layouts need a date format), got {value!r:.80}"
+                ) from None
+        else:
+            check_date_format(date_format, dates=True)
+            try:
+                day = dt.datetime.strptime(value, date_format).date()
+            except ValueError:
+                raise ValueError(f"expected a date in the format {date_format!r}, got "
+                                 f"{value!r:.80}") from None  # fmt: skip
+        ts = pd.Timestamp(day)
+    elif type(value) is dt.date:
+        ts = pd.Timestamp(value)
+    elif isinstance(value, dt.datetime | np.datetime64):
+        try:
+            ts = pd.Timestamp(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"expected a date, got {value!r}") from None
+        if ts is pd.NaT or pd.isna(ts):
+            raise ValueError(f"expected a date, got {value!r}")
+        if ts.tzinfo is not None:
+            raise ValueError(f"expected a calendar date, got a time zone in {value!r}")
+        if ts != ts.normalize():
+            raise ValueError(f"expected a date, got a time of day in {value!r}")
+    elif isinstance(value, dt.date):  # a date subclass
+        ts = pd.Timestamp(dt.date(value.year, value.month, value.day))
+    else:
+        raise ValueError(f"expected a date, got {type(value).__name__} {value!r:.80}")
+    if not MIN_YEAR <= ts.year <= MAX_YEAR:
+        raise ValueError(f"date {value!r} is outside the years {MIN_YEAR}-{MAX_YEAR}")
+    if not_after is not None and ts.date() > not_after:
+        raise ValueError(f"date {value!r:.60} is in the future (after {not_after} UTC)")
+    return ts.tz_localize("UTC")
+
+
+def latest_accepted() -> dt.datetime:
+    """The latest settlement instant (and, as a date, return date) accepted now."""
+    return _utcnow() + FUTURE_TOLERANCE

@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 
 from bayes_mem.live._validate import check_int
-from bayes_mem.live.decider import Decider, check_outcome
+from bayes_mem.live.decider import (
+    Decider,
+    DuplicateTradeError,
+    UnknownSignalError,
+    check_outcome,
+)
 from bayes_mem.live.priors import BetaPrior
 from bayes_mem.store.store import Store, check_notional
 
@@ -79,9 +84,14 @@ class PersistentDecider:
         return self.decider.decide_batch(signals, rng=rng, **options)
 
     def register(self, signal: str, family: str) -> None:
+        """Register a signal in a family the decider knows: validated first (names, the family,
+        a signal already in another family), then written to the store, then registered in
+        memory; a refusal at any step leaves both as they were. (Register through this wrapper,
+        not the wrapped decider, so that the two agree.)"""
         with self._lock:
-            self.decider.register(signal, family)  # validates name and family first
+            self.decider.check_register(signal, family)  # raises what register() would
             self.store.register_signals({signal: family})
+            self.decider.register(signal, family)
 
     def record(
         self,
@@ -94,17 +104,19 @@ class PersistentDecider:
         opened_at: dt.datetime | None = None,
         notional: float | None = None,
     ) -> str:
-        """Record a settled trade; returns its trade id (generated when none is given).
+        """Record a settled trade; returns its trade id (generated when none is given). A trade
+        id recorded before, by this process or by another sharing the store, raises
+        :class:`~bayes_mem.live.DuplicateTradeError` and records nothing.
         ``notional`` (account currency, > 0, or None) is stored with the outcome; the decider
         itself does not use it."""
         won, pnl, tid = check_outcome(won, pnl, trade_id)
         notional = check_notional(notional)
         if signal not in self.decider:
-            raise ValueError(f"unknown signal {signal!r}; register it first")
+            raise UnknownSignalError(f"unknown signal {signal!r}; register it first")
         tid = tid or f"auto-{uuid.uuid4().hex}"
         with self._lock:
             if self.decider.seen_trade(tid):
-                raise ValueError(f"trade_id {tid!r} was already recorded")
+                raise DuplicateTradeError(f"trade_id {tid!r} was already recorded")
             self.store.append_outcome(
                 tid, signal, won, pnl, settled_at=settled_at, opened_at=opened_at,
                 notional=notional,

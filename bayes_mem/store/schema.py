@@ -12,8 +12,9 @@ currency, > 0, nullable: unknown for older trades), ``signal_symbols`` (the symb
 trades), ``decisions`` (the engine's decision log), ``regime_metrics`` and ``portfolio_metrics``
 (end-of-day metrics).
 
-Names, ids, symbols and keys are at most ``NAME_LENGTH`` characters without NUL (checked before
-anything is written: PostgreSQL enforces the length and cannot store NUL, SQLite does neither).
+Names, ids, symbols and keys are at most ``NAME_LENGTH`` characters, without NUL or other control
+characters: the name rule of :mod:`bayes_mem.live._validate`, checked before anything is written
+(PostgreSQL enforces the length and cannot store NUL, SQLite does neither).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-NAME_LENGTH = 200
+from bayes_mem.live._validate import NAME_LENGTH
 
 metadata = sa.MetaData()
 
@@ -40,8 +41,8 @@ schema_version = sa.Table(
 signals = sa.Table(
     "signals",
     metadata,
-    sa.Column("name", sa.String(200), primary_key=True),
-    sa.Column("family", sa.String(200), nullable=False),
+    sa.Column("name", sa.String(NAME_LENGTH), primary_key=True),
+    sa.Column("family", sa.String(NAME_LENGTH), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -49,8 +50,8 @@ outcomes = sa.Table(
     "outcomes",
     metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),  # arrival order
-    sa.Column("trade_id", sa.String(200), nullable=False, unique=True),
-    sa.Column("signal", sa.String(200), sa.ForeignKey("signals.name"), nullable=False),
+    sa.Column("trade_id", sa.String(NAME_LENGTH), nullable=False, unique=True),
+    sa.Column("signal", sa.String(NAME_LENGTH), sa.ForeignKey("signals.name"), nullable=False),
     sa.Column("won", sa.Boolean, nullable=False),
     sa.Column("pnl", sa.Float, nullable=False),  # account currency
     sa.Column("opened_at", sa.DateTime(timezone=True), nullable=True),
@@ -65,7 +66,7 @@ sa.Index("ix_outcomes_signal", outcomes.c.signal)
 returns = sa.Table(
     "returns",
     metadata,
-    sa.Column("symbol", sa.String(200), primary_key=True),
+    sa.Column("symbol", sa.String(NAME_LENGTH), primary_key=True),
     sa.Column("date", sa.Date, primary_key=True),
     sa.Column("log_return", sa.Float, nullable=False),  # daily log return, fraction
 )
@@ -91,7 +92,7 @@ prior_sets = sa.Table(
 risk_metrics = sa.Table(
     "risk_metrics",
     metadata,
-    sa.Column("symbol", sa.String(200), primary_key=True),
+    sa.Column("symbol", sa.String(NAME_LENGTH), primary_key=True),
     sa.Column("date", sa.Date, primary_key=True),
     sa.Column("level", sa.Float, primary_key=True),
     sa.Column("var_log", sa.Float, nullable=False),
@@ -115,7 +116,7 @@ correlation_metrics = sa.Table(
 signal_quality = sa.Table(
     "signal_quality",
     metadata,
-    sa.Column("signal", sa.String(200), primary_key=True),
+    sa.Column("signal", sa.String(NAME_LENGTH), primary_key=True),
     sa.Column("as_of", sa.DateTime(timezone=True), primary_key=True),
     sa.Column("trades", sa.Integer, nullable=False),
     sa.Column("posterior_mean", sa.Float, nullable=False),
@@ -131,8 +132,8 @@ signal_quality = sa.Table(
 signal_symbols = sa.Table(
     "signal_symbols",
     metadata,
-    sa.Column("signal", sa.String(200), sa.ForeignKey("signals.name"), primary_key=True),
-    sa.Column("symbol", sa.String(200), nullable=False),
+    sa.Column("signal", sa.String(NAME_LENGTH), sa.ForeignKey("signals.name"), primary_key=True),
+    sa.Column("symbol", sa.String(NAME_LENGTH), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 sa.Index("ix_signal_symbols_symbol", signal_symbols.c.symbol)
@@ -144,17 +145,17 @@ decisions = sa.Table(
     metadata,
     sa.Column("id", _BigId, primary_key=True, autoincrement=True),  # arrival order
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),  # stored as UTC
-    sa.Column("config", sa.String(200), nullable=False),  # engine configuration, e.g. "live"
-    sa.Column("key", sa.String(200), nullable=True),  # the decision key (keyed draws), if any
-    sa.Column("signal", sa.String(200), nullable=False),
-    sa.Column("symbol", sa.String(200), nullable=False),
+    sa.Column("config", sa.String(NAME_LENGTH), nullable=False),  # engine configuration: "live"
+    sa.Column("key", sa.String(NAME_LENGTH), nullable=True),  # the decision key (keyed draws)
+    sa.Column("signal", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("symbol", sa.String(NAME_LENGTH), nullable=False),
     sa.Column("side", sa.String(5), nullable=False),
     sa.Column("horizon", sa.Integer, nullable=False),  # trading days
     sa.Column("act", sa.Boolean, nullable=False),
     sa.Column("notional", sa.Float, nullable=False),  # account currency, 0 when not acting
     sa.Column("quantity", sa.Float, nullable=True),  # units of the symbol, if sized in units
     sa.Column("p_win", sa.Float, nullable=False),  # the sampled win probability
-    sa.Column("binding", sa.String(200), nullable=True),  # the limit that bound the size
+    sa.Column("binding", sa.String(NAME_LENGTH), nullable=True),  # the limit that bound the size
     sa.Column("prior_version", sa.Integer, nullable=True),  # the prior set decided with
     sa.Column("detail", sa.Text, nullable=False),  # JSON object: factors, draws, explanation
     sa.CheckConstraint("side IN ('long', 'short')", name="decision_side"),
@@ -171,7 +172,7 @@ regime_metrics = sa.Table(
     "regime_metrics",
     metadata,
     sa.Column("date", sa.Date, primary_key=True),
-    sa.Column("symbol", sa.String(200), primary_key=True),
+    sa.Column("symbol", sa.String(NAME_LENGTH), primary_key=True),
     sa.Column("p_change", sa.Float, nullable=False),  # posterior probability of a change point
     sa.CheckConstraint("p_change >= 0 AND p_change <= 1", name="regime_p_change"),
 )

@@ -31,12 +31,15 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from bayes_mem.live._validate import as_float_array, check_int, check_name, check_real
-from bayes_mem.live.decider import check_outcome
+from bayes_mem.live.decider import DuplicateTradeError, check_outcome
 from bayes_mem.live.recording import check_decision, check_name_length
+from bayes_mem.live.return_model import MAX_LOG_RETURN
 from bayes_mem.store import schema
 from bayes_mem.store.ingest import (
     IngestError,
     Problem,
+    check_date_format,
+    latest_accepted,
     line_of,
     parse_bool,
     parse_date,
@@ -49,10 +52,6 @@ from bayes_mem.store.ingest import (
 
 DEFAULT_DATA_DIR = Path("data")
 DB_FILENAME = "bayes_mem.sqlite"
-
-
-class DuplicateTradeError(ValueError):
-    """An outcome with this trade id is already stored."""
 
 
 def _utcnow() -> dt.datetime:
@@ -120,8 +119,8 @@ class Store:
         for i, (name, family) in enumerate(zip(frame["name"], frame["family"], strict=True)):
             line = line_of(frame, i, from_csv)
             try:
-                n = parse_name(name)
-                f = parse_name(family)
+                n = parse_name(name, "signal")
+                f = parse_name(family, "family")
             except ValueError as exc:
                 problems.append(Problem(line, "name/family", str(exc)))
                 continue
@@ -231,15 +230,20 @@ class Store:
         notional: float | None = None,
     ) -> None:
         """Append one settled trade durably; a trade id already stored raises
-        :class:`DuplicateTradeError` and writes nothing. ``notional``: the trade's notional in
-        account currency (> 0; None when unknown), so ``pnl / notional`` is its return."""
+        :class:`DuplicateTradeError` and writes nothing. ``settled_at`` (default now) and
+        ``opened_at``: datetimes (naive: UTC) or ISO 8601 text, at most a day in the future.
+        ``notional``: the trade's notional in account currency (> 0; None when unknown), so
+        ``pnl / notional`` is its return."""
         won, pnl, tid = check_outcome(won, pnl, trade_id)
         if tid is None:
             raise TypeError("trade_id is required in the store")
         signal = check_name(signal)
         notional = check_notional(notional)
-        settled = parse_timestamp(settled_at if settled_at is not None else _utcnow())
-        opened = parse_timestamp(opened_at, optional=True)
+        latest = latest_accepted()
+        settled = parse_timestamp(
+            settled_at if settled_at is not None else _utcnow(), not_after=latest
+        )
+        opened = parse_timestamp(opened_at, optional=True, not_after=latest)
         if opened is not None and opened > settled:
             raise ValueError(f"opened_at {opened} is after settled_at {settled}")
         row = {
@@ -270,10 +274,16 @@ class Store:
                 is not None
             )
 
-    def ingest_outcomes(self, source: pd.DataFrame | str | Path) -> int:
+    def ingest_outcomes(
+        self, source: pd.DataFrame | str | Path, *, date_format: str | None = None
+    ) -> int:
         """Append a batch of outcomes (columns trade_id, signal, won, pnl, settled_at and
         optionally opened_at and notional: account currency, > 0, empty when unknown). Any bad
-        row refuses the whole batch, reported by line."""
+        row refuses the whole batch, reported by line. Timestamps are ISO 8601 text unless
+        ``date_format`` (``strptime`` codes) says otherwise; see :mod:`bayes_mem.store.ingest`
+        for what every value must be."""
+        date_format = check_date_format(date_format)
+        latest = latest_accepted()
         frame, from_csv = read_table(source)
         require_columns(frame, ("trade_id", "signal", "won", "pnl", "settled_at"), "outcomes")
         opened_col = frame["opened_at"] if "opened_at" in frame.columns else [None] * len(frame)
@@ -295,12 +305,16 @@ class Store:
             line = line_of(frame, i, from_csv)
             try:
                 row = {
-                    "trade_id": parse_name(tid),
-                    "signal": parse_name(sig),
+                    "trade_id": parse_name(tid, "trade_id"),
+                    "signal": parse_name(sig, "signal"),
                     "won": parse_bool(won),
                     "pnl": parse_float(pnl),
-                    "settled_at": parse_timestamp(settled),
-                    "opened_at": parse_timestamp(opened, optional=True),
+                    "settled_at": parse_timestamp(
+                        settled, date_format=date_format, not_after=latest
+                    ),
+                    "opened_at": parse_timestamp(
+                        opened, optional=True, date_format=date_format, not_after=latest
+                    ),
                     "notional": parse_notional(notional),
                 }
             except ValueError as exc:
@@ -386,11 +400,19 @@ class Store:
         return out.astype({"wins": "int64", "trades": "int64"})
 
     # ------------------------------------------------------------------ returns
-    def ingest_returns(self, source: pd.DataFrame | str | Path, *, kind: str) -> int:
+    def ingest_returns(
+        self, source: pd.DataFrame | str | Path, *, kind: str, date_format: str | None = None
+    ) -> int:
         """Append daily returns (columns symbol, date, return); ``kind`` says whether they are
-        "log" or "simple" returns (stored as log returns). Any bad row refuses the batch."""
+        "log" or "simple" returns (stored as log returns). Any bad row refuses the batch. Dates
+        are calendar dates, ``YYYY-MM-DD`` unless ``date_format`` (``strptime`` codes without a
+        time) says otherwise, at most a day after today (UTC); a log return must be within
+        +-:data:`~bayes_mem.live.return_model.MAX_LOG_RETURN` (the live model's bound; see
+        :mod:`bayes_mem.store.ingest` for every rule)."""
         if kind not in ("log", "simple"):
             raise ValueError(f"kind must be 'log' or 'simple', got {kind!r}")
+        date_format = check_date_format(date_format, dates=True)
+        latest = latest_accepted().date()
         frame, from_csv = read_table(source)
         require_columns(frame, ("symbol", "date", "return"), "returns")
         rows, problems, seen = [], [], {}
@@ -399,7 +421,9 @@ class Store:
         ):
             line = line_of(frame, i, from_csv)
             try:
-                symbol, date, value = parse_name(sym), parse_date(day).date(), parse_float(ret)
+                symbol = parse_name(sym, "symbol")
+                date = parse_date(day, date_format=date_format, not_after=latest).date()
+                value = parse_float(ret)
             except ValueError as exc:
                 problems.append(Problem(line, "value", str(exc)))
                 continue
@@ -408,6 +432,12 @@ class Store:
                     problems.append(Problem(line, "return", f"simple return {value!r} <= -1"))
                     continue
                 value = float(np.log1p(value))
+            if not -MAX_LOG_RETURN <= value <= MAX_LOG_RETURN:
+                problems.append(
+                    Problem(line, "return", f"{kind} return {parse_float(ret)!r} is a log return "
+                            f"of {value:.4g}, beyond +-{MAX_LOG_RETURN} (a units error?)")
+                )  # fmt: skip
+                continue
             key = (symbol, date)
             if key in seen:
                 problems.append(
@@ -713,7 +743,8 @@ def parse_notional(value: Any) -> float | None:
 
 
 def check_day(value: object, what: str) -> dt.date:
-    """A calendar date: a ``datetime.date``, a datetime at midnight, or ISO text."""
+    """A calendar date: a ``datetime.date``, a naive datetime at midnight, or ISO 8601 text
+    ``YYYY-MM-DD`` (see :func:`~bayes_mem.store.ingest.parse_date`)."""
     if type(value) is dt.date:
         return value
     if isinstance(value, dt.datetime | pd.Timestamp | np.datetime64 | str):
