@@ -83,11 +83,11 @@ from bayes_mem.live.modules import (
     ThompsonRule,
     ThresholdRule,
 )
-from bayes_mem.live.payoff import PayoffModel
+from bayes_mem.live.payoff import MAX_SIZE, PayoffModel
 from bayes_mem.live.portfolio import EulerES, portfolio_risk
 from bayes_mem.live.prior_set import ActivePriorSet, PriorSet
 from bayes_mem.live.priors import BetaPrior
-from bayes_mem.live.recording import Recorder
+from bayes_mem.live.recording import NAME_LENGTH, Recorder
 from bayes_mem.live.return_model import ReturnModel, to_log_returns
 
 log = logging.getLogger(__name__)
@@ -697,19 +697,36 @@ class TradingEngine:
         if price is not None:
             price = check_positive(price, "price")
         if key is not None:
-            key = check_trade_id(key)
+            key = _check_id_length(check_trade_id(key), "key")
         with self._lock:
-            decision = self._decide(signal, symbol, side, horizon, key, price)
-            if self.shadow is not None:
-                shadow = self.shadow._decide(signal, symbol, side, horizon, key, price, decision.id)
-            else:
-                shadow = None
+            # a refused decision changes nothing: an unkeyed one puts the generators back
+            states = None if key is not None else [e._rng.bit_generator.state for e in
+                                                   self._engines()]  # fmt: skip
+            decision = None
+            try:
+                decision = self._decide(signal, symbol, side, horizon, key, price)
+                if self.shadow is not None:
+                    shadow = self.shadow._decide(
+                        signal, symbol, side, horizon, key, price, decision.id
+                    )
+                else:
+                    shadow = None
+            except BaseException:
+                if decision is not None:
+                    self.cancel(decision.id)
+                for eng, state in zip(self._engines(), states or (), strict=False):
+                    eng._rng.bit_generator.state = state
+                raise
         if shadow is not None:
             object.__setattr__(decision, "shadow", shadow)  # frozen: set once, here
         if self.recorder is not None:
-            self.recorder.record_decision(decision)  # converted in the writer's thread
-            if shadow is not None:
-                self.recorder.record_decision(shadow)
+            try:
+                self.recorder.record_decision(decision)  # converted in the writer's thread
+                if shadow is not None:
+                    self.recorder.record_decision(shadow)
+            except BaseException:  # not logged (a full queue, a closed writer): not made
+                self.cancel(decision.id)
+                raise
         return decision
 
     def _decide(
@@ -725,7 +742,11 @@ class TradingEngine:
         if signal not in self.decider:
             raise UnknownSignalError(f"unknown signal {signal!r}; register it first")
         m = self._market
-        if symbol not in m.pos:
+        try:
+            known = symbol in m.pos
+        except TypeError:  # unhashable: named by check_name below
+            known = False
+        if not known:
             check_name(symbol, "symbol")
             raise UnknownSymbolError(
                 f"unknown symbol {symbol!r}: not in the return model"
@@ -738,6 +759,8 @@ class TradingEngine:
             decision_id = key if key is not None else f"d-{uuid.uuid4().hex}"
             if decision_id in self._open:
                 raise ValueError(f"decision key {decision_id!r} is already an open decision")
+            if key is not None and self.decider.seen_trade(key):
+                raise ValueError(f"decision key {key!r} is a trade already settled")
         rng = self._rng if key is None else self._keyed_rng(key)
         cfg = self.config
         family = self.decider.family_of(signal)
@@ -770,7 +793,10 @@ class TradingEngine:
                 notional = 0.0
         quantity = None
         if price is not None and act:
-            quantity = float(math.floor(notional / price))
+            units = notional / price
+            if not math.isfinite(units):
+                raise ValueError(f"price {price!r} is too small: {notional:g} / price overflows")
+            quantity = float(math.floor(units))
         decision = Decision(
             decided_at=dt.datetime.now(dt.UTC),
             id=decision_id,
@@ -843,6 +869,7 @@ class TradingEngine:
         won, pnl, tid = check_outcome(won, pnl, trade_id)
         if tid is None:
             raise TypeError("trade_id is required")
+        _check_id_length(tid, "trade_id")
         if notional is not None:
             notional = check_positive(notional, "notional")
         with self._settle_lock:
@@ -867,6 +894,11 @@ class TradingEngine:
                     raise ValueError(f"trade {tid!r} was already settled")
                 if notional is None and pos is not None and pos.act:
                     notional = pos.notional
+                if notional is not None and not abs(pnl) / notional <= MAX_SIZE:
+                    raise ValueError(
+                        f"pnl={pnl!r} on notional={notional!r} is a move of more than "
+                        f"{MAX_SIZE:g} per unit notional: not a trade's outcome"
+                    )
             if self.store is not None:  # store first, outside the engine lock
                 self.store.append_outcome(
                     tid, sig, won, pnl, settled_at=settled_at, notional=notional
@@ -900,9 +932,19 @@ class TradingEngine:
         """Close the day: compute and (with a store) write the day's metrics (per-symbol VaR/ES
         with bands, correlation concentration and the breakdown test, regime p_change, portfolio
         ES of the open book, each signal's quality); keep the day's realised PnL per
-        configuration. Returns the metrics as a dict."""
+        configuration. Returns the metrics as a dict. Days close in order: closing the last
+        closed day again (a retry, or trades settled after the close) replaces its metrics and
+        adds the PnL realised since to that day (no second forgetting tick); an earlier day is
+        refused."""
         date = _check_date(date)
         with self._lock:
+            closed = self._daily[-1][0] if self._daily else None
+            if closed is not None and date < closed:
+                raise ValueError(
+                    f"end_of_day for {date.isoformat()} is before the last closed day "
+                    f"({closed.isoformat()}): days close in order"
+                )
+            again = date == closed
             m = self._market
             out: dict[str, Any] = {"date": date.isoformat(), "pnl": {}}
             forecast = None if m.model is None else m.model.risk(level)
@@ -932,10 +974,11 @@ class TradingEngine:
                 else dict(zip(m.symbols, m.p_change.tolist(), strict=True))
             )
             for eng in self._engines():
-                eng._daily.append((date, eng._day_pnl))
-                out["pnl"][eng.config.name] = eng._day_pnl
+                pnl = eng._day_pnl + (eng._daily.pop()[1] if again else 0.0)
+                eng._daily.append((date, pnl))
+                out["pnl"][eng.config.name] = pnl
                 eng._day_pnl = 0.0
-                if eng.decider.clock == "manual":
+                if eng.decider.clock == "manual" and not again:
                     eng.decider.tick()
                     eng.payoff.tick()
             metrics = [self.decider.metrics(s) for s in self.decider.signals]
@@ -1033,6 +1076,15 @@ def _check_date(value: object) -> dt.date:
         if isinstance(out, dt.date):
             return out
     raise TypeError(f"date must be a datetime.date, got {type(value).__name__} {value!r:.60}")
+
+
+def _check_id_length(value: str, what: str) -> str:
+    """A decision key or trade id the store and the decision log can hold."""
+    if len(value) > NAME_LENGTH:
+        raise ValueError(
+            f"{what} must be at most {NAME_LENGTH} characters, got {len(value)}: {value[:40]!r}..."
+        )
+    return value
 
 
 def _payoff_model(decider: Decider) -> PayoffModel:
