@@ -95,6 +95,9 @@ log = logging.getLogger(__name__)
 CORRELATION_WINDOW = 120  # days of normal scores behind the correlation estimate
 BREAKDOWN_WINDOW = 20  # the recent days the breakdown test compares with the rest
 HISTORY_DAYS = 500  # days of returns kept in memory (re-priming after a refresh)
+# calendar days of the decision log searched for open positions when opening on a store: the
+# longest holding period the risk model prices (MAX_HORIZON, 63 trading days) and some slack
+OPEN_BOOK_DAYS = 100
 DEFAULT_PAYOFF_WEIGHT = 10.0  # pseudo-trades behind the volatility-based payoff default
 MIN_FALLBACK_DAYS = 250  # history a symbol needs for the default (Laplace) model
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -473,6 +476,7 @@ class TradingEngine:
         seed: int = 0,
         log_decisions: bool = True,
         history_days: int = 250,
+        open_book_days: int = OPEN_BOOK_DAYS,
     ) -> TradingEngine:
         """Open the engine on a model registry and a store (a :class:`bayes_mem.store.Store`, or
         an SQLAlchemy URL). Loads the active prior set (verified; none: flat family priors and the
@@ -482,12 +486,21 @@ class TradingEngine:
         the set's ``data_through``, and primes correlation and regime from the last
         ``history_days`` stored days. With ``log_decisions``, decisions go to the store's
         ``decisions`` table through a background writer (:meth:`close` flushes it), and the
-        end-of-day metrics to its metrics tables."""
+        end-of-day metrics to its metrics tables.
+
+        The open book (live and shadow) is restored from the decision log: every decision of the
+        configuration logged in the last ``open_book_days`` calendar days (default
+        ``OPEN_BOOK_DAYS``, 100: the longest horizon the risk model prices is 63 trading days)
+        whose latest row for its id (the ``key`` column) acted and whose id has no stored
+        outcome, on a symbol the return model covers, is an open position again (settle it by
+        its id, as before the restart). An older decision never settled is taken as abandoned.
+        The latest correlation-breakdown test (``correlation_metrics``) is restored too."""
         from bayes_mem.store import Store, StoreRecorder
 
         if isinstance(store, str):
             store = Store(store)
         check_int(history_days, "history_days", minimum=BREAKDOWN_WINDOW + 2)
+        check_int(open_book_days, "open_book_days", minimum=0)
         active = ActivePriorSet(models)
         active.refresh()
         if active.last_error:
@@ -519,7 +532,34 @@ class TradingEngine:
         engine._active = active
         if shadow is not None:
             engine.shadow = engine._spawn(shadow, store=store)
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(days=open_book_days)
+        for eng in engine._engines():
+            eng._restore_book(store.decisions(since=since, config=eng.config.name))
+        _restore_breakdown(store, engine._market)
         return engine
+
+    def _restore_book(self, decisions: Any) -> None:
+        """Open positions from decision-log rows (arrival order; see :meth:`open`)."""
+        latest: dict[str, tuple[Any, ...]] = {}
+        cols = ("key", "signal", "symbol", "side", "act", "notional")
+        for key, *row in zip(*(decisions[c] for c in cols), strict=True):
+            if isinstance(key, str):
+                latest[key] = tuple(row)  # a later row of the same id replaces it
+        m = self._market
+        for key, (signal, symbol, side, act, notional) in latest.items():
+            if not act or self.decider.seen_trade(key) or signal not in self.decider:
+                continue
+            if symbol not in m.pos:
+                log.warning("open position %r on %r not restored: the return model does not "
+                            "cover the symbol", key, symbol)  # fmt: skip
+                continue
+            pos = _Position(signal, symbol, side, float(notional), True)
+            self._open[key] = pos
+            signed = pos.notional if side == "long" else -pos.notional
+            self._exposure[symbol] = self._exposure.get(symbol, 0.0) + signed
+        for symbol, value in list(self._exposure.items()):
+            if value == 0.0:  # as _remove_exposure leaves it: no entry for a flat symbol
+                del self._exposure[symbol]
 
     def _spawn(self, config: EngineConfig, store: Any = None) -> TradingEngine:
         """A shadow engine: same market state (not updated twice), its own decider copy, payoff
@@ -1030,6 +1070,9 @@ class TradingEngine:
             log.warning("%s", self.last_refresh_error)
             return False
         with self._lock:
+            # the latest end of day's breakdown test holds until the next one (as after a restart)
+            market.breakdown_score = self._market.breakdown_score
+            market.breakdown_p = self._market.breakdown_p
             for eng in self._engines():
                 _apply_priors(eng.decider, ps, eng.config.pooled_priors)
                 eng._market = market
@@ -1085,6 +1128,16 @@ def _check_id_length(value: str, what: str) -> str:
             f"{what} must be at most {NAME_LENGTH} characters, got {len(value)}: {value[:40]!r}..."
         )
     return value
+
+
+def _restore_breakdown(store: Any, market: _Market) -> None:
+    """The latest stored correlation-breakdown test (what the last end of day computed)."""
+    frame = store.table("correlation_metrics")
+    if len(frame):
+        row = frame.sort_values("date").iloc[-1]
+        score, p = row["breakdown_score"], row["breakdown_p"]
+        market.breakdown_score = None if score is None or score != score else float(score)
+        market.breakdown_p = None if p is None or p != p else float(p)
 
 
 def _payoff_model(decider: Decider) -> PayoffModel:
