@@ -218,6 +218,24 @@ def test_a_settle_beyond_any_price_move_is_refused_before_the_store(store, model
     eng.close()
 
 
+def test_an_absurd_stored_outcome_does_not_stop_the_engine_from_opening(store, models, caplog):
+    """The batch ingest path stores any positive notional; an outcome whose |pnl| / notional is
+    beyond the payoff model's MAX_SIZE counts for the win rate only (as an unknown notional)."""
+    import pandas as pd
+
+    store.ingest_outcomes(pd.DataFrame(
+        [("absurd", "AAA:mom", True, 5e6, 1.0, "2024-03-01")],
+        columns=["trade_id", "signal", "won", "pnl", "notional", "settled_at"],
+    ))  # fmt: skip
+    with caplog.at_level("WARNING", logger="bayes_mem.live.engine"):
+        eng = sp.open_engine(models, store)
+    assert any("absurd" in r.getMessage() for r in caplog.records)
+    counts, sizes = by_hand(store)
+    assert eng.decider.metrics("AAA:mom").trades == counts["AAA:mom"][1]
+    wins = {s["name"]: s["wins"] for s in eng.payoff.to_dict()["signals"]}
+    assert wins["AAA:mom"] == len(sizes[("AAA:mom", True)]) - 1
+
+
 def test_a_decision_the_log_refuses_is_not_made(store, models):
     """A full decision queue (the database slower than the decisions for too long): the signal
     raises DecisionQueueFull and its position is in neither book (its live row may have been

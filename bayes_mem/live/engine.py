@@ -1164,7 +1164,8 @@ def _restore_learning(
     store: Any, prior_set: PriorSet | None, config: EngineConfig
 ) -> tuple[Decider, PayoffModel, dict[str, tuple[int, int]]]:
     """Decider, payoff model and raw counts from every stored signal and outcome (arrival
-    order), with the family priors of ``prior_set`` when ``config`` pools."""
+    order), with the family priors of ``prior_set`` when ``config`` pools. An outcome whose
+    ``|pnl| / notional`` is beyond ``payoff.MAX_SIZE`` counts for the win rate only."""
     decider = Decider()
     if prior_set is not None:
         _apply_priors(decider, prior_set, config.pooled_priors)
@@ -1185,7 +1186,12 @@ def _restore_learning(
         w, t = raw.get(sig, (0, 0))
         raw[sig] = (w + int(won), t + 1)
         if nominal is not None and nominal == nominal and nominal > 0:  # not NaN
-            payoff.record(sig, won, abs(float(pnl)) / float(nominal))
+            size = abs(float(pnl)) / float(nominal)
+            if size <= MAX_SIZE:
+                payoff.record(sig, won, size)
+            else:  # stored by a batch ingest; settle() refuses such a trade
+                log.warning("outcome %r: |pnl| / notional = %g is beyond any price move; "
+                            "counted for the win rate only", tid, size)  # fmt: skip
     return decider, payoff, raw
 
 
