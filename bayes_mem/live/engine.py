@@ -227,6 +227,19 @@ class _Market:
         self.breakdown_p: float | None = None
         self._invalidate()
 
+    def advance(self, day: Mapping[str, float]) -> None:
+        """One day's log returns (symbols of this market): the model, the normal-score window
+        and the regime detector move forward."""
+        self.model.update(day, kind="log")
+        row = np.zeros(len(self.symbols))
+        scores = self.model.last_normal_score()
+        idx = np.fromiter((self.pos[s] for s in day), np.intp, len(day))
+        row[idx] = scores[idx]
+        self.scores.append(row)
+        if self.detector is not None:
+            self.p_change = np.asarray(self.detector.update(row).p_change)
+        self._invalidate()
+
     def _invalidate(self) -> None:
         self._vol: np.ndarray | None = None
         self._corr: np.ndarray | None = None
@@ -682,19 +695,19 @@ class TradingEngine:
             raise TypeError(
                 f"returns must be a non-empty mapping symbol -> return, got {returns!r:.80}"
             )
-        m = self._market
-        unknown = [s for s in returns if s not in m.pos]
-        if unknown:
-            raise UnknownSymbolError(
-                f"returns for unknown symbols {unknown[:5]!r}; the model covers {len(m.pos)} "
-                f"symbols"
-            )
         values = []
         for s, v in returns.items():
             values.append(check_real(v, f"return of {s!r}"))
         log_r = to_log_returns(np.array(values), kind)
         day = dict(zip(returns, log_r.tolist(), strict=True))
-        with self._lock:
+        with self._lock:  # the market is taken under the lock: a refresh may have swapped it
+            m = self._market
+            unknown = [s for s in returns if s not in m.pos]
+            if unknown:
+                raise UnknownSymbolError(
+                    f"returns for unknown symbols {unknown[:5]!r}; the model covers "
+                    f"{len(m.pos)} symbols"
+                )
             if self.last_date is not None and date <= self.last_date:
                 raise ValueError(
                     f"bar for {date.isoformat()} is not after the last bar "
@@ -702,15 +715,7 @@ class TradingEngine:
                 )
             if self.store is not None:
                 _store_returns(self.store, date, day)
-            m.model.update(day, kind="log")
-            row = np.zeros(len(m.symbols))
-            scores = m.model.last_normal_score()
-            idx = np.fromiter((m.pos[s] for s in day), np.intp, len(day))
-            row[idx] = scores[idx]
-            m.scores.append(row)
-            if m.detector is not None:
-                m.p_change = np.asarray(m.detector.update(row).p_change)
-            m._invalidate()
+            m.advance(day)
             self._history.append((date, day))
             self.last_date = date
             if self.shadow is not None:
@@ -1063,13 +1068,20 @@ class TradingEngine:
             with self._lock:
                 history = list(self._history)
             panel = _history_panel(history) if self.store is None else self.store.returns_panel()
+            seen = None if panel is None or len(panel) == 0 else _check_date(panel.index[-1])
             model, scores, detector = _build_market_state(ps, panel, 250, self.seed)
             market = _Market(model, detector, scores, ps)
         except Exception as exc:
+            self._active.current = self._market.prior_set  # the next refresh tries it again
             self.last_refresh_error = f"prior set v{ps.version} could not be loaded: {exc}"
             log.warning("%s", self.last_refresh_error)
             return False
         with self._lock:
+            for date, day in self._history:  # bars that came in while the state was built
+                if seen is None or date > seen:
+                    covered = {s: r for s, r in day.items() if s in market.pos}
+                    if covered and market.model is not None:
+                        market.advance(covered)
             # the latest end of day's breakdown test holds until the next one (as after a restart)
             market.breakdown_score = self._market.breakdown_score
             market.breakdown_p = self._market.breakdown_p
