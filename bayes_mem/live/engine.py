@@ -735,7 +735,14 @@ class TradingEngine:
         """Decide and size one fired signal; see the module docstring. ``side`` is ``"long"`` or
         ``"short"``; ``horizon`` the expected holding period in days; ``key`` the event's unique
         id (the decision's draws then depend only on the seed, the key and the outcomes so far,
-        and it becomes the trade id); ``price`` gives ``quantity``."""
+        and it becomes the trade id: a key already open or settled is refused); ``price`` gives
+        ``quantity``. A refused signal changes nothing (an unkeyed one puts the engine's
+        generators back); a decision the recorder refuses (a full queue, a closed writer) is
+        cancelled and the error raised (its live row may be in the log if only the shadow's was
+        refused). The decision log is written in the background: after a crash, the rows not
+        yet committed are lost (at most the writer's queue and batch in flight, in practice the
+        last ``flush_interval``), and :meth:`open` cannot restore their positions;
+        :meth:`flush` before anything that must survive them (see tests/test_engine_crash.py)."""
         if side not in SIDES:
             raise ValueError(f"side must be 'long' or 'short', got {side!r}")
         horizon = check_int(horizon, "horizon", minimum=1)
@@ -878,7 +885,9 @@ class TradingEngine:
         return np.random.default_rng([self.seed, *words])
 
     def cancel(self, decision_id: str) -> None:
-        """Forget an acted decision that was not executed (its exposure leaves the book)."""
+        """Forget an acted decision that was not executed (its exposure leaves the book). Not
+        logged: on a store, a decision cancelled before a restart is in the restored book again
+        (see :meth:`open`) until it is cancelled again."""
         with self._lock:
             for eng in self._engines():
                 pos = eng._open.pop(decision_id, None)
