@@ -285,3 +285,27 @@ def test_every_bad_value_alone_on_a_store_backed_engine_writes_nothing(store_eng
     eng, store = store_engine
     failures = every_bad_value_alone(eng, sorted(BAD), lambda: sp.snapshot(eng, store))
     assert not failures, "\n".join(failures)
+
+
+class Refuses:
+    """A user's sizing module that refuses (an error of its own) after the live decision."""
+
+    name = "refuses"
+    enabled = True
+
+    def limit(self, ctx):
+        raise ValueError(f"refuses to size {ctx.signal!r}")
+
+
+def test_a_shadow_that_refuses_leaves_no_half_made_decision():
+    rec = MemoryRecorder()
+    shadow = EngineConfig(name="picky", rule=sp.AlwaysAct(), budget=Refuses(), kelly=None,
+                          correlation=None, regime=None)  # fmt: skip
+    eng = TradingEngine(parts.decider(0), parts.model(), portfolio_value=sp.PV,
+                        config=sp.live_config(), signal_symbols=parts.links(), shadow=shadow,
+                        seed=3, recorder=rec)  # fmt: skip
+    for key in ("k", None):  # keyed and unkeyed (the generators put back)
+        before = sp.snapshot(eng, recorder=rec)
+        with pytest.raises(ValueError, match="refuses to size 'AAA:mom'"):
+            eng.signal("AAA:mom", "AAA", key=key)
+        assert sp.snapshot(eng, recorder=rec) == before
