@@ -191,7 +191,7 @@ def check_int(value: object, what: str, minimum: int | None = None) -> int:
     return out
 
 
-def check_trade_id(value: object) -> str | None:
+def check_trade_id(value: object, what: str = "trade_id") -> str | None:
     """None, a string by the name rule (:func:`check_name`: at most :data:`NAME_LENGTH`
     characters ...) or an integer, keyed by its decimal string (at most :data:`NAME_LENGTH`
     characters too)."""
@@ -209,17 +209,18 @@ def check_trade_id(value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return check_name(value, "trade_id")
+        return check_name(value, what)
     if isinstance(value, Integral) and not isinstance(value, bool | np.bool_):
         number = int(value)
         if not _ID_INT_MIN < number < _ID_INT_MAX:  # its decimal string is too long
             digits = len(str(number)) if number.bit_length() < 10_000 else "over 3,000"
+            head = str(number)[:40] if number.bit_length() < 10_000 else f"{number:.3e}"
             raise ValueError(
-                f"trade_id must be at most {NAME_LENGTH} characters, got an integer of {digits} "
-                f"characters"
+                f"{what} must be at most {NAME_LENGTH} characters, got an integer of {digits} "
+                f"characters: {head}..."
             )
         return str(number)
-    raise TypeError(f"trade_id must be a str, an int or None, got {type(value).__name__} {value!r}")
+    raise TypeError(f"{what} must be a str, an int or None, got {type(value).__name__} {value!r}")
 
 
 # integer ids whose decimal string has at most NAME_LENGTH characters (a minus sign included)

@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from bayes_mem.live._validate import (
+    NAME_LENGTH,
     check_bool,
     check_int,
     check_name,
@@ -88,7 +89,7 @@ from bayes_mem.live.modules import (
     ThompsonRule,
     ThresholdRule,
 )
-from bayes_mem.live.payoff import PayoffModel
+from bayes_mem.live.payoff import MAX_SIZE, PayoffModel
 from bayes_mem.live.portfolio import EulerES, portfolio_risk
 from bayes_mem.live.prior_set import ActivePriorSet, PriorSet
 from bayes_mem.live.priors import BetaPrior
@@ -100,6 +101,9 @@ log = logging.getLogger(__name__)
 CORRELATION_WINDOW = 120  # days of normal scores behind the correlation estimate
 BREAKDOWN_WINDOW = 20  # the recent days the breakdown test compares with the rest
 HISTORY_DAYS = 500  # days of returns kept in memory (re-priming after a refresh)
+# calendar days of the decision log searched for open positions when opening on a store: the
+# longest holding period the risk model prices (MAX_HORIZON, 63 trading days) and some slack
+OPEN_BOOK_DAYS = 100
 DEFAULT_PAYOFF_WEIGHT = 10.0  # pseudo-trades behind the volatility-based payoff default
 MIN_FALLBACK_DAYS = 250  # history a symbol needs for the default (Laplace) model
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -227,6 +231,19 @@ class _Market:
                 self.p_change = np.asarray(detector.update(np.asarray(row, float)).p_change)
         self.breakdown_score: float | None = None
         self.breakdown_p: float | None = None
+        self._invalidate()
+
+    def advance(self, day: Mapping[str, float]) -> None:
+        """One day's log returns (symbols of this market): the model, the normal-score window
+        and the regime detector move forward."""
+        self.model.update(day, kind="log")
+        row = np.zeros(len(self.symbols))
+        scores = self.model.last_normal_score()
+        idx = np.fromiter((self.pos[s] for s in day), np.intp, len(day))
+        row[idx] = scores[idx]
+        self.scores.append(row)
+        if self.detector is not None:
+            self.p_change = np.asarray(self.detector.update(row).p_change)
         self._invalidate()
 
     def _invalidate(self) -> None:
@@ -478,6 +495,7 @@ class TradingEngine:
         seed: int = 0,
         log_decisions: bool = True,
         history_days: int = 250,
+        open_book_days: int = OPEN_BOOK_DAYS,
     ) -> TradingEngine:
         """Open the engine on a model registry and a store (a :class:`bayes_mem.store.Store`, an
         SQLAlchemy URL, or the ``Path`` of a data directory holding ``bayes_mem.sqlite``).
@@ -489,7 +507,15 @@ class TradingEngine:
         the set's ``data_through``, and primes correlation and regime from the last
         ``history_days`` stored days. With ``log_decisions``, decisions go to the store's
         ``decisions`` table through a background writer (:meth:`close` flushes it), and the
-        end-of-day metrics to its metrics tables."""
+        end-of-day metrics to its metrics tables.
+
+        The open book (live and shadow) is restored from the decision log: every decision of the
+        configuration logged in the last ``open_book_days`` calendar days (default
+        ``OPEN_BOOK_DAYS``, 100: the longest horizon the risk model prices is 63 trading days)
+        whose latest row for its id (the ``key`` column) acted and whose id has no stored
+        outcome, on a symbol the return model covers, is an open position again (settle it by
+        its id, as before the restart). An older decision never settled is taken as abandoned.
+        The latest correlation-breakdown test (``correlation_metrics``) is restored too."""
         from bayes_mem.store import Store, StoreRecorder
 
         if isinstance(store, str):
@@ -499,6 +525,7 @@ class TradingEngine:
                 raise FileNotFoundError(f"no store at {store} (expected {store}/bayes_mem.sqlite)")
             store = Store(data_dir=store)
         check_int(history_days, "history_days", minimum=BREAKDOWN_WINDOW + 2)
+        check_int(open_book_days, "open_book_days", minimum=0)
         active = ActivePriorSet(models)
         active.refresh()
         if active.last_error:
@@ -530,7 +557,34 @@ class TradingEngine:
         engine._active = active
         if shadow is not None:
             engine.shadow = engine._spawn(shadow, store=store)
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(days=open_book_days)
+        for eng in engine._engines():
+            eng._restore_book(store.decisions(since=since, config=eng.config.name))
+        _restore_breakdown(store, engine._market)
         return engine
+
+    def _restore_book(self, decisions: Any) -> None:
+        """Open positions from decision-log rows (arrival order; see :meth:`open`)."""
+        latest: dict[str, tuple[Any, ...]] = {}
+        cols = ("key", "signal", "symbol", "side", "act", "notional")
+        for key, *row in zip(*(decisions[c] for c in cols), strict=True):
+            if isinstance(key, str):
+                latest[key] = tuple(row)  # a later row of the same id replaces it
+        m = self._market
+        for key, (signal, symbol, side, act, notional) in latest.items():
+            if not act or self.decider.seen_trade(key) or signal not in self.decider:
+                continue
+            if symbol not in m.pos:
+                log.warning("open position %r on %r not restored: the return model does not "
+                            "cover the symbol", key, symbol)  # fmt: skip
+                continue
+            pos = _Position(signal, symbol, side, float(notional), True)
+            self._open[key] = pos
+            signed = pos.notional if side == "long" else -pos.notional
+            self._exposure[symbol] = self._exposure.get(symbol, 0.0) + signed
+        for symbol, value in list(self._exposure.items()):
+            if value == 0.0:  # as _remove_exposure leaves it: no entry for a flat symbol
+                del self._exposure[symbol]
 
     def _spawn(self, config: EngineConfig, store: Any = None) -> TradingEngine:
         """A shadow engine: same market state (not updated twice), its own decider copy, payoff
@@ -653,19 +707,19 @@ class TradingEngine:
             raise TypeError(
                 f"returns must be a non-empty mapping symbol -> return, got {returns!r:.80}"
             )
-        m = self._market
-        unknown = [s for s in returns if s not in m.pos]
-        if unknown:
-            raise UnknownSymbolError(
-                f"returns for unknown symbols {unknown[:5]!r}; the model covers {len(m.pos)} "
-                f"symbols"
-            )
         values = []
         for s, v in returns.items():
             values.append(check_real(v, f"return of {s!r}"))
         log_r = to_log_returns(np.array(values), kind)
         day = dict(zip(returns, log_r.tolist(), strict=True))
-        with self._lock:
+        with self._lock:  # the market is taken under the lock: a refresh may have swapped it
+            m = self._market
+            unknown = [s for s in returns if s not in m.pos]
+            if unknown:
+                raise UnknownSymbolError(
+                    f"returns for unknown symbols {unknown[:5]!r}; the model covers "
+                    f"{len(m.pos)} symbols"
+                )
             if self.last_date is not None and date <= self.last_date:
                 raise ValueError(
                     f"bar for {date.isoformat()} is not after the last bar "
@@ -673,15 +727,7 @@ class TradingEngine:
                 )
             if self.store is not None:
                 _store_returns(self.store, date, day)
-            m.model.update(day, kind="log")
-            row = np.zeros(len(m.symbols))
-            scores = m.model.last_normal_score()
-            idx = np.fromiter((m.pos[s] for s in day), np.intp, len(day))
-            row[idx] = scores[idx]
-            m.scores.append(row)
-            if m.detector is not None:
-                m.p_change = np.asarray(m.detector.update(row).p_change)
-            m._invalidate()
+            m.advance(day)
             self._history.append((date, day))
             self.last_date = date
             if self.shadow is not None:
@@ -701,26 +747,50 @@ class TradingEngine:
         """Decide and size one fired signal; see the module docstring. ``side`` is ``"long"`` or
         ``"short"``; ``horizon`` the expected holding period in days; ``key`` the event's unique
         id (the decision's draws then depend only on the seed, the key and the outcomes so far,
-        and it becomes the trade id); ``price`` gives ``quantity``."""
+        and it becomes the trade id: a key already open or settled is refused); ``price`` gives
+        ``quantity``. A refused signal changes nothing (an unkeyed one puts the engine's
+        generators back); a decision the recorder refuses (a full queue, a closed writer) is
+        cancelled and the error raised (its live row may be in the log if only the shadow's was
+        refused). The decision log is written in the background: after a crash, the rows not
+        yet committed are lost (at most the writer's queue and batch in flight, in practice the
+        last ``flush_interval``), and :meth:`open` cannot restore their positions;
+        :meth:`flush` before anything that must survive them (see tests/test_engine_crash.py)."""
         if side not in SIDES:
             raise ValueError(f"side must be 'long' or 'short', got {side!r}")
         horizon = check_int(horizon, "horizon", minimum=1)
         if price is not None:
             price = check_positive(price, "price")
         if key is not None:
-            key = check_trade_id(key)
+            key = _check_id_length(check_trade_id(key, "key"), "key")
         with self._lock:
-            decision = self._decide(signal, symbol, side, horizon, key, price)
-            if self.shadow is not None:
-                shadow = self.shadow._decide(signal, symbol, side, horizon, key, price, decision.id)
-            else:
-                shadow = None
+            # a refused decision changes nothing: an unkeyed one puts the generators back
+            states = None if key is not None else [e._rng.bit_generator.state for e in
+                                                   self._engines()]  # fmt: skip
+            decision = None
+            try:
+                decision = self._decide(signal, symbol, side, horizon, key, price)
+                if self.shadow is not None:
+                    shadow = self.shadow._decide(
+                        signal, symbol, side, horizon, key, price, decision.id
+                    )
+                else:
+                    shadow = None
+            except BaseException:
+                if decision is not None:
+                    self.cancel(decision.id)
+                for eng, state in zip(self._engines(), states or (), strict=False):
+                    eng._rng.bit_generator.state = state
+                raise
         if shadow is not None:
             object.__setattr__(decision, "shadow", shadow)  # frozen: set once, here
         if self.recorder is not None:
-            self.recorder.record_decision(decision)  # converted in the writer's thread
-            if shadow is not None:
-                self.recorder.record_decision(shadow)
+            try:
+                self.recorder.record_decision(decision)  # converted in the writer's thread
+                if shadow is not None:
+                    self.recorder.record_decision(shadow)
+            except BaseException:  # not logged (a full queue, a closed writer): not made
+                self.cancel(decision.id)
+                raise
         return decision
 
     def _decide(
@@ -736,7 +806,11 @@ class TradingEngine:
         if signal not in self.decider:
             raise UnknownSignalError(f"unknown signal {signal!r}; register it first")
         m = self._market
-        if symbol not in m.pos:
+        try:
+            known = symbol in m.pos
+        except TypeError:  # unhashable: named by check_name below
+            known = False
+        if not known:
             check_name(symbol, "symbol")
             raise UnknownSymbolError(
                 f"unknown symbol {symbol!r}: not in the return model"
@@ -749,6 +823,8 @@ class TradingEngine:
             decision_id = key if key is not None else f"d-{uuid.uuid4().hex}"
             if decision_id in self._open:
                 raise ValueError(f"decision key {decision_id!r} is already an open decision")
+            if key is not None and self.decider.seen_trade(key):
+                raise ValueError(f"decision key {key!r} is a trade already settled")
         rng = self._rng if key is None else self._keyed_rng(key)
         cfg = self.config
         family = self.decider.family_of(signal)
@@ -781,7 +857,10 @@ class TradingEngine:
                 notional = 0.0
         quantity = None
         if price is not None and act:
-            quantity = float(math.floor(notional / price))
+            units = notional / price
+            if not math.isfinite(units):
+                raise ValueError(f"price {price!r} is too small: {notional:g} / price overflows")
+            quantity = float(math.floor(units))
         decision = Decision(
             decided_at=dt.datetime.now(dt.UTC),
             id=decision_id,
@@ -818,7 +897,9 @@ class TradingEngine:
         return np.random.default_rng([self.seed, *words])
 
     def cancel(self, decision_id: str) -> None:
-        """Forget an acted decision that was not executed (its exposure leaves the book)."""
+        """Forget an acted decision that was not executed (its exposure leaves the book). Not
+        logged: on a store, a decision cancelled before a restart is in the restored book again
+        (see :meth:`open`) until it is cancelled again."""
         with self._lock:
             for eng in self._engines():
                 pos = eng._open.pop(decision_id, None)
@@ -855,6 +936,7 @@ class TradingEngine:
         won, pnl, tid = check_outcome(won, pnl, trade_id)
         if tid is None:
             raise TypeError("trade_id is required")
+        _check_id_length(tid, "trade_id")
         if notional is not None:
             notional = check_positive(notional, "notional")
         with self._settle_lock:
@@ -879,6 +961,11 @@ class TradingEngine:
                     raise DuplicateTradeError(f"trade {tid!r} was already settled")
                 if notional is None and pos is not None and pos.act:
                     notional = pos.notional
+                if notional is not None and not abs(pnl) / notional <= MAX_SIZE:
+                    raise ValueError(
+                        f"pnl={pnl!r} on notional={notional!r} is a move of more than "
+                        f"{MAX_SIZE:g} per unit notional: not a trade's outcome"
+                    )
             if self.store is not None:  # store first, outside the engine lock
                 self.store.append_outcome(
                     tid, sig, won, pnl, settled_at=settled_at, notional=notional
@@ -912,9 +999,19 @@ class TradingEngine:
         """Close the day: compute and (with a store) write the day's metrics (per-symbol VaR/ES
         with bands, correlation concentration and the breakdown test, regime p_change, portfolio
         ES of the open book, each signal's quality); keep the day's realised PnL per
-        configuration. Returns the metrics as a dict."""
+        configuration. Returns the metrics as a dict. Days close in order: closing the last
+        closed day again (a retry, or trades settled after the close) replaces its metrics and
+        adds the PnL realised since to that day (no second forgetting tick); an earlier day is
+        refused."""
         date = _check_date(date)
         with self._lock:
+            closed = self._daily[-1][0] if self._daily else None
+            if closed is not None and date < closed:
+                raise ValueError(
+                    f"end_of_day for {date.isoformat()} is before the last closed day "
+                    f"({closed.isoformat()}): days close in order"
+                )
+            again = date == closed
             m = self._market
             out: dict[str, Any] = {"date": date.isoformat(), "pnl": {}}
             forecast = None if m.model is None else m.model.risk(level)
@@ -944,10 +1041,11 @@ class TradingEngine:
                 else dict(zip(m.symbols, m.p_change.tolist(), strict=True))
             )
             for eng in self._engines():
-                eng._daily.append((date, eng._day_pnl))
-                out["pnl"][eng.config.name] = eng._day_pnl
+                pnl = eng._day_pnl + (eng._daily.pop()[1] if again else 0.0)
+                eng._daily.append((date, pnl))
+                out["pnl"][eng.config.name] = pnl
                 eng._day_pnl = 0.0
-                if eng.decider.clock == "manual":
+                if eng.decider.clock == "manual" and not again:
                     eng.decider.tick()
                     eng.payoff.tick()
             metrics = [self.decider.metrics(s) for s in self.decider.signals]
@@ -992,13 +1090,23 @@ class TradingEngine:
             with self._lock:
                 history = list(self._history)
             panel = _history_panel(history) if self.store is None else self.store.returns_panel()
+            seen = None if panel is None or len(panel) == 0 else _check_date(panel.index[-1])
             model, scores, detector = _build_market_state(ps, panel, 250, self.seed)
             market = _Market(model, detector, scores, ps)
         except Exception as exc:
+            self._active.current = self._market.prior_set  # the next refresh tries it again
             self.last_refresh_error = f"prior set v{ps.version} could not be loaded: {exc}"
             log.warning("%s", self.last_refresh_error)
             return False
         with self._lock:
+            for date, day in self._history:  # bars that came in while the state was built
+                if seen is None or date > seen:
+                    covered = {s: r for s, r in day.items() if s in market.pos}
+                    if covered and market.model is not None:
+                        market.advance(covered)
+            # the latest end of day's breakdown test holds until the next one (as after a restart)
+            market.breakdown_score = self._market.breakdown_score
+            market.breakdown_p = self._market.breakdown_p
             for eng in self._engines():
                 _apply_priors(eng.decider, ps, eng.config.pooled_priors)
                 eng._market = market
@@ -1047,6 +1155,25 @@ def _check_date(value: object) -> dt.date:
     raise TypeError(f"date must be a datetime.date, got {type(value).__name__} {value!r:.60}")
 
 
+def _check_id_length(value: str, what: str) -> str:
+    """A decision key or trade id the store and the decision log can hold."""
+    if len(value) > NAME_LENGTH:
+        raise ValueError(
+            f"{what} must be at most {NAME_LENGTH} characters, got {len(value)}: {value[:40]!r}..."
+        )
+    return value
+
+
+def _restore_breakdown(store: Any, market: _Market) -> None:
+    """The latest stored correlation-breakdown test (what the last end of day computed)."""
+    frame = store.table("correlation_metrics")
+    if len(frame):
+        row = frame.sort_values("date").iloc[-1]
+        score, p = row["breakdown_score"], row["breakdown_p"]
+        market.breakdown_score = None if score is None or score != score else float(score)
+        market.breakdown_p = None if p is None or p != p else float(p)
+
+
 def _payoff_model(decider: Decider) -> PayoffModel:
     """The engine's payoff model: forgets like the decider; a family without history starts
     from the symbol's typical move over the holding period (the return model's volatility: well
@@ -1071,7 +1198,8 @@ def _restore_learning(
     store: Any, prior_set: PriorSet | None, config: EngineConfig
 ) -> tuple[Decider, PayoffModel, dict[str, tuple[int, int]]]:
     """Decider, payoff model and raw counts from every stored signal and outcome (arrival
-    order), with the family priors of ``prior_set`` when ``config`` pools."""
+    order), with the family priors of ``prior_set`` when ``config`` pools. An outcome whose
+    ``|pnl| / notional`` is beyond ``payoff.MAX_SIZE`` counts for the win rate only."""
     decider = Decider()
     if prior_set is not None:
         _apply_priors(decider, prior_set, config.pooled_priors)
@@ -1092,7 +1220,12 @@ def _restore_learning(
         w, t = raw.get(sig, (0, 0))
         raw[sig] = (w + int(won), t + 1)
         if nominal is not None and nominal == nominal and nominal > 0:  # not NaN
-            payoff.record(sig, won, abs(float(pnl)) / float(nominal))
+            size = abs(float(pnl)) / float(nominal)
+            if size <= MAX_SIZE:
+                payoff.record(sig, won, size)
+            else:  # stored by a batch ingest; settle() refuses such a trade
+                log.warning("outcome %r: |pnl| / notional = %g is beyond any price move; "
+                            "counted for the win rate only", tid, size)  # fmt: skip
     return decider, payoff, raw
 
 

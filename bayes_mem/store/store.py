@@ -237,6 +237,7 @@ class Store:
         won, pnl, tid = check_outcome(won, pnl, trade_id)
         if tid is None:
             raise TypeError("trade_id is required in the store")
+        tid = check_name_length(tid, "trade_id")
         signal = check_name(signal)
         notional = check_notional(notional)
         latest = latest_accepted()
