@@ -345,3 +345,19 @@ def test_concurrent_signals_and_settles_count_exactly():
     assert not errors
     total = sum(eng.decider.metrics(f"{s}:mom").trades for s in parts.SYMBOLS)
     assert total == 600 and eng.book() == {}
+
+
+def test_end_of_day_with_more_symbols_than_correlation_days():
+    """The breakdown test needs more days than symbols: a wide universe skips it (no score, no
+    cut) instead of failing the day's close."""
+    symbols = tuple(f"S{i:03d}" for i in range(130))
+    model = ReturnModel({s: parts.draws(i, 16) for i, s in enumerate(symbols)},
+                        {s: np.full(16, 1e-4) for s in symbols})  # fmt: skip
+    eng = TradingEngine(parts.decider(), model, portfolio_value=PV)
+    rng = np.random.default_rng(5)
+    for t in range(125):
+        row = 0.01 * rng.standard_normal(len(symbols))
+        eng.bar(parts.START + dt.timedelta(days=t), dict(zip(symbols, row.tolist(), strict=True)))
+    out = eng.end_of_day(eng.last_date)
+    assert out["correlation"]["breakdown_p"] is None
+    assert out["correlation"]["effective_bets"] > 1.0

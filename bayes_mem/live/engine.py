@@ -910,7 +910,8 @@ class TradingEngine:
             if corr is not None:
                 conc = concentration(corr)
                 scores = np.asarray(m.scores)
-                if scores.shape[0] >= 2 * BREAKDOWN_WINDOW:
+                # the test needs more days than symbols (+ 2): none for a wide universe
+                if scores.shape[0] >= max(2 * BREAKDOWN_WINDOW, scores.shape[1] + 3):
                     b = correlation_breakdown(
                         scores[-BREAKDOWN_WINDOW:],
                         scores[:-BREAKDOWN_WINDOW],
