@@ -361,3 +361,18 @@ def test_end_of_day_with_more_symbols_than_correlation_days():
     out = eng.end_of_day(eng.last_date)
     assert out["correlation"]["breakdown_p"] is None
     assert out["correlation"]["effective_bets"] > 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 3, 2**32 - 1, 2**32, 2**45 + 7, 2**70 + 1])
+def test_keyed_generator_is_default_rng_of_seed_and_key_words(seed):
+    """The keyed generator's stream is ``default_rng([seed, *sha256 words])`` (its entropy is
+    built as a uint32 array for speed; the stream must not change)."""
+    import hashlib
+
+    eng = TradingEngine(parts.decider(), parts.model(), portfolio_value=PV, seed=seed)
+    for key in ("evt-17", "k" * 300, "é-1"):
+        words = np.frombuffer(hashlib.sha256(f"live\x00{key}".encode()).digest(), dtype="<u4")
+        expected = np.random.default_rng([seed, *words.tolist()])
+        got = eng._keyed_rng(key)
+        assert got.bit_generator.state == expected.bit_generator.state
+        np.testing.assert_array_equal(got.random(4), expected.random(4))
