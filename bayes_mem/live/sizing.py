@@ -144,7 +144,9 @@ def kelly_notional(
     p = _draws(win_prob, "win_prob")
     w = _draws(win_size, "win_size")
     loss = _draws(loss_size, "loss_size")
-    if not p.shape == w.shape == loss.shape:
+    if p.shape == (1,) and w.ndim == 1 and w.size > 1 and w.shape == loss.shape:
+        p = np.full(w.shape, p[0])  # one p, draws of the sizes: the broadcast's values, cheaper
+    elif not p.shape == w.shape == loss.shape:
         try:
             p, w, loss = np.broadcast_arrays(p, w, loss)
         except ValueError:
