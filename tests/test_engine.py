@@ -376,3 +376,99 @@ def test_keyed_generator_is_default_rng_of_seed_and_key_words(seed):
         got = eng._keyed_rng(key)
         assert got.bit_generator.state == expected.bit_generator.state
         np.testing.assert_array_equal(got.random(4), expected.random(4))
+
+
+# ---------------------------------------------------------------------------- a tick at once
+def _tick_events():
+    """Long and short, horizons 1-5, signals firing twice, keyed and keyless events; acted ones
+    move the book that sizes the next."""
+    events = []
+    for k in range(24):
+        sym = parts.SYMBOLS[k % 3]
+        sig = f"{sym}:{'mom' if k % 2 else 'rev'}"
+        side = "short" if k % 5 == 1 else "long"
+        if k % 4 == 3:
+            events.append((sig, sym, side, 1 + k % 5))  # keyless
+        else:
+            events.append({"signal": sig, "symbol": sym, "side": side, "horizon": 1 + k % 5,
+                           "key": f"tick-{k}", "price": 10.0 + k})  # fmt: skip
+    return events
+
+
+def _comparable(d):
+    doc = d.to_dict()
+    doc.pop("decided_at")
+    if d.key is None:
+        doc.pop("id")  # a random id for a keyless decision
+    return doc
+
+
+@pytest.mark.parametrize("shadow", [None, EngineConfig.baseline()])
+def test_a_batch_decides_as_one_signal_call_per_event_in_order(shadow):
+    events = _tick_events()
+    rec_a, rec_b = MemoryRecorder(), MemoryRecorder()
+    a = make_engine(seed=4, shadow=shadow, recorder=rec_a)
+    b = make_engine(seed=4, shadow=shadow, recorder=rec_b)
+    _settle_many(a, "AAA:mom", "AAA", 60, 0.6, 0.012, 0.01)
+    _settle_many(b, "AAA:mom", "AAA", 60, 0.6, 0.012, 0.01)
+    batch = a.signals(events)
+    one_by_one = []
+    for ev in events:
+        if isinstance(ev, dict):
+            one_by_one.append(b.signal(ev["signal"], ev["symbol"], ev["side"], ev["horizon"],
+                                       key=ev["key"], price=ev["price"]))  # fmt: skip
+        else:
+            one_by_one.append(b.signal(*ev))
+    assert sum(d.act for d in batch) >= 6  # the book moved within the batch
+    assert [_comparable(d) for d in batch] == [_comparable(d) for d in one_by_one]
+    if shadow is not None:
+        assert [_comparable(d.shadow) for d in batch] == [_comparable(d.shadow) for d in one_by_one]
+    assert a.book() == pytest.approx(b.book())
+    strip = [{k: v for k, v in r.items() if k not in ("decided_at", "key", "detail")}
+             for r in rec_a.decisions]  # fmt: skip
+    assert strip == [{k: v for k, v in r.items() if k not in ("decided_at", "key", "detail")}
+                     for r in rec_b.decisions]  # fmt: skip
+    assert len(rec_a.decisions) == len(events) * (1 if shadow is None else 2)
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "match"),
+    [
+        (("nope", "AAA"), ValueError, "event 2: unknown signal 'nope'"),
+        (("AAA:mom", "ZZZ"), UnknownSymbolError, "event 2: unknown symbol 'ZZZ'"),
+        (("AAA:mom", "BBB"), ValueError, "event 2: signal 'AAA:mom' trades 'AAA'"),
+        (("AAA:mom", "AAA", "sideways"), ValueError, "event 2: side"),
+        (("AAA:mom", "AAA", "long", 0), ValueError, "event 2: horizon"),
+        ({"signal": "AAA:mom", "symbol": "AAA", "price": -1.0}, ValueError, "event 2: price"),
+        ({"signal": "AAA:mom", "symbol": "AAA", "key": "k0"}, ValueError, "'k0' is given twice"),
+        ({"signal": "AAA:mom", "symbol": "AAA", "key": "open-one"}, ValueError, "an open decision"),
+        ({"signal": "AAA:mom", "symbol": "AAA", "size": 3}, TypeError, "event 2: a mapping"),
+        (("AAA:mom",), TypeError, "event 2: expected"),
+    ],
+)  # fmt: skip
+def test_a_batch_with_a_bad_event_decides_nothing(bad, error, match):
+    eng = make_engine()
+    eng.signal("CCC:mom", "CCC", key="open-one")
+    before = _snapshot(eng)
+    events = [{"signal": "AAA:mom", "symbol": "AAA", "key": "k0"}, ("BBB:mom", "BBB"), bad]
+    with pytest.raises(error, match=match):
+        eng.signals(events)
+    assert _snapshot(eng) == before
+    with pytest.raises(TypeError, match="sequence of events"):
+        eng.signals({"signal": "AAA:mom", "symbol": "AAA"})
+
+
+def test_a_module_failing_midway_cancels_the_batch():
+    class FailsOnBBB:
+        name = "fails"
+        enabled = True
+
+        def limit(self, ctx):
+            if ctx.symbol == "BBB":
+                raise RuntimeError("module broke")
+            return math.inf, {}, {}
+
+    eng = make_engine(EngineConfig(rule=AlwaysAct(), correlation=FailsOnBBB()))
+    with pytest.raises(RuntimeError, match="module broke"):
+        eng.signals([("AAA:mom", "AAA"), ("CCC:mom", "CCC"), ("BBB:mom", "BBB")])
+    assert eng.book() == {} and eng.open_positions() == {}

@@ -3,7 +3,7 @@
 :class:`TradingEngine` is the only object a trader needs. It holds the live state that the
 nightly prior set seeds (the win-rate decider with the family priors applied, the payoff model,
 the return model rolled forward to today, the regime detector and the correlation of the model's
-normal scores) and answers five events, each thread-safe:
+normal scores) and answers these events, each thread-safe:
 
 ``bar(date, returns)``
     one day's log returns for (some of) the symbols: the return model's variance state, the
@@ -15,6 +15,9 @@ normal scores) and answers five events, each thread-safe:
     factor, which limit bound, ``explain()``). An acted decision opens a position in the engine's
     book under ``decision.id`` (the ``key`` when given). The decision is logged (a background
     writer; the hot path never waits for SQL).
+``signals(events)``
+    the signals of one tick: checked together (a bad event refuses the batch), decided in order
+    under one lock, each exactly as ``signal`` would decide it.
 ``settle(trade_id, won=, pnl=, notional=)``
     a trade closed: the outcome is stored durably first (refused if the id was stored before),
     then counted in memory (win rate, payoff sizes per unit notional), once.
@@ -52,7 +55,7 @@ import math
 import threading
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -712,6 +715,73 @@ class TradingEngine:
                 self.recorder.record_decision(shadow)
         return decision
 
+    def signals(self, events: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Decision]:
+        """Decide the signals that fired in one tick: each event is a tuple ``(signal, symbol[,
+        side[, horizon]])`` or a mapping of :meth:`signal`'s arguments (``signal``, ``symbol``,
+        ``side``, ``horizon``, ``key``, ``price``). Returns the decisions in order.
+
+        Each decision is the one :meth:`signal` returns when called for the events in the same
+        order: the same draws for the same keys (keyless events draw from the engine's generator
+        in order), each acted decision in the book when the next is sized. What a batch adds:
+        every event is checked before anything is decided (a bad event or a key given twice
+        refuses the whole batch, nothing changed); the batch is decided under one acquisition of
+        the engine's lock (no bar, settle or refresh in between); a module that fails midway
+        cancels the batch's earlier decisions and raises. Decisions are logged after the batch.
+        """
+        if isinstance(events, Mapping | str | bytes):
+            raise TypeError(f"events must be a sequence of events, got {type(events).__name__}")
+        parsed = [_event(e, i) for i, e in enumerate(events)]
+        keys = [ev[4] for ev in parsed if ev[4] is not None]
+        if len(set(keys)) != len(keys):
+            twice = next(k for k in keys if keys.count(k) > 1)
+            raise ValueError(f"decision key {twice!r} is given twice in the batch")
+        made: list[tuple[Decision, Decision | None]] = []
+        with self._lock:
+            for i, (signal, symbol, _, _, key, _) in enumerate(parsed):
+                try:
+                    self._check_event(signal, symbol, key)
+                except (ValueError, TypeError) as exc:
+                    raise type(exc)(f"event {i}: {exc}") from None
+            try:
+                for signal, symbol, side, horizon, key, price in parsed:
+                    decision = self._decide(signal, symbol, side, horizon, key, price)
+                    made.append((decision, None))
+                    if self.shadow is not None:
+                        shadow = self.shadow._decide(
+                            signal, symbol, side, horizon, key, price, decision.id
+                        )
+                        made[-1] = (decision, shadow)
+            except BaseException:
+                for decision, _ in made:
+                    self.cancel(decision.id)
+                raise
+        rec = self.recorder
+        for decision, shadow in made:
+            if shadow is not None:
+                object.__setattr__(decision, "shadow", shadow)  # frozen: set once, here
+            if rec is not None:
+                rec.record_decision(decision)
+                if shadow is not None:
+                    rec.record_decision(shadow)
+        return [decision for decision, _ in made]
+
+    def _check_event(self, signal: str, symbol: str, key: str | None) -> None:
+        """What :meth:`_decide` refuses, checked without deciding (lock held)."""
+        if signal not in self.decider:
+            raise UnknownSignalError(f"unknown signal {signal!r}; register it first")
+        m = self._market
+        if symbol not in m.pos:
+            check_name(symbol, "symbol")
+            raise UnknownSymbolError(
+                f"unknown symbol {symbol!r}: not in the return model"
+                + ("" if m.prior_set is None else f" of prior set v{m.prior_set.version}")
+            )
+        linked = self._links.get(signal)
+        if linked is not None and linked != symbol:
+            raise ValueError(f"signal {signal!r} trades {linked!r}, not {symbol!r}")
+        if key is not None and key in self._open:
+            raise ValueError(f"decision key {key!r} is already an open decision")
+
     def _decide(
         self,
         signal: str,
@@ -1037,6 +1107,43 @@ def _check_date(value: object) -> dt.date:
         if isinstance(out, dt.date):
             return out
     raise TypeError(f"date must be a datetime.date, got {type(value).__name__} {value!r:.60}")
+
+
+_EVENT_FIELDS = ("signal", "symbol", "side", "horizon", "key", "price")
+
+
+def _event(event: object, i: int) -> tuple[Any, Any, str, int, str | None, float | None]:
+    """One event of :meth:`TradingEngine.signals` as ``(signal, symbol, side, horizon, key,
+    price)``, with :meth:`TradingEngine.signal`'s argument checks."""
+    if isinstance(event, Mapping):
+        unknown = set(event) - set(_EVENT_FIELDS)
+        if unknown or "signal" not in event or "symbol" not in event:
+            raise TypeError(
+                f"event {i}: a mapping needs 'signal' and 'symbol' and may have "
+                f"{', '.join(_EVENT_FIELDS[2:])}; got keys {sorted(map(str, event))}"
+            )
+        get = event.get
+        args = (get("signal"), get("symbol"), get("side", "long"), get("horizon", 1),
+                get("key"), get("price"))  # fmt: skip
+    elif isinstance(event, tuple | list) and 2 <= len(event) <= 4:
+        args = (*event, *("long", 1)[len(event) - 2 :], None, None)
+    else:
+        raise TypeError(
+            f"event {i}: expected (signal, symbol[, side[, horizon]]) or a mapping, got "
+            f"{event!r:.80}"
+        )
+    signal, symbol, side, horizon, key, price = args
+    try:
+        if side not in SIDES:
+            raise ValueError(f"side must be 'long' or 'short', got {side!r}")
+        horizon = check_int(horizon, "horizon", minimum=1)
+        if price is not None:
+            price = check_positive(price, "price")
+        if key is not None:
+            key = check_trade_id(key)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"event {i}: {exc}") from None
+    return signal, symbol, side, horizon, key, price
 
 
 def _payoff_model(decider: Decider) -> PayoffModel:
