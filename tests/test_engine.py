@@ -210,6 +210,24 @@ def test_end_of_day_keeps_the_days_pnl_per_configuration():
     assert shadow_d.rule == "threshold" and shadow_d.binding in (None, "fixed")
 
 
+def test_the_memory_recorder_converts_engine_decisions_when_read():
+    """Recording a decision costs the decision path an append; the rows read are the store's."""
+    from bayes_mem.live.recording import check_decision
+
+    rec = MemoryRecorder()
+    eng = make_engine(recorder=rec)
+    made = [eng.signal("AAA:mom", "AAA", key="r1"), eng.signal("BBB:rev", "BBB", "short", 3)]
+    assert all(r is d for r, d in zip(rec._decisions, made, strict=True))  # not converted yet
+    rec.record_decision(made[0].decision_row())  # a mapping: checked at once
+    assert isinstance(rec._decisions[-1], dict)
+    want = [check_decision(d.decision_row()) for d in made]
+    assert rec.decisions == [*want, want[0]]
+    eng.signal("CCC:mom", "CCC")
+    assert len(rec.decisions) == 4 and all(isinstance(r, dict) for r in rec.decisions)
+    with pytest.raises(TypeError, match="mapping"):
+        rec.record_decision(["not", "a", "row"])
+
+
 def test_the_baseline_is_one_configuration_of_the_same_engine():
     eng = make_engine(EngineConfig.baseline(per_symbol=600.0))
     d = eng.signal("AAA:mom", "AAA")
