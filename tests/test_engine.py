@@ -490,3 +490,23 @@ def test_a_module_failing_midway_cancels_the_batch():
     with pytest.raises(RuntimeError, match="module broke"):
         eng.signals([("AAA:mom", "AAA"), ("CCC:mom", "CCC"), ("BBB:mom", "BBB")])
     assert eng.book() == {} and eng.open_positions() == {}
+
+
+def test_a_used_up_portfolio_budget_sizes_to_zero_not_to_its_rounding_residue():
+    """Four positions at the 0.5% CVaR budget nearly use the 2% portfolio ES budget of the
+    book; once a correlated position took the rest, the next one has no room: no trade, not a
+    trade of 1e-10."""
+    cfg = EngineConfig(rule=AlwaysAct(), kelly=None, regime=None,
+                       correlation=PortfolioESLimit(breakdown_weight=0.0))  # fmt: skip
+    eng = make_engine(cfg, days=80)
+    held = [eng.signal("AAA:mom", "AAA", "long", key=f"h{k}") for k in range(4)]
+    assert all(d.act and d.binding == "cvar" for d in held)
+    rest = eng.signal("BBB:mom", "BBB", "long", key="rest")
+    assert rest.binding == "portfolio_es" and rest.notional < 0.01 * held[0].notional
+    book = eng.book()
+    for key in ("x", "y"):
+        d = eng.signal("BBB:rev", "BBB", "long", key=key)
+        assert 0.0 <= d.limits["portfolio_es"] < 1e-6  # what is left: rounding (here 1.6e-10)
+        assert not d.act and d.notional == 0.0 and d.quantity is None
+        assert d.reason == "sized to zero by portfolio_es"
+    assert eng.book() == book

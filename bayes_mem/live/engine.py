@@ -835,8 +835,8 @@ class TradingEngine:
             notional = limits[binding] * math.prod(cuts.values())
             if not math.isfinite(notional):
                 raise ValueError(f"no finite limit bound the position (limits: {limits})")
-            if notional <= 0.0:
-                act, reason = False, f"sized to zero by {binding}"
+            if notional <= 1e-9 * self.portfolio_value:  # 0, or the rounding residue of a
+                act, reason = False, f"sized to zero by {binding}"  # budget used up exactly
                 notional = 0.0
         quantity = None
         if price is not None and act:
