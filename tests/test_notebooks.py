@@ -20,8 +20,10 @@ EXPECTED = {
     "01_live_quickstart": [
         "TypeError: won must be a bool",
         "restored decider draws the same: True",
-        "limit: base ",
+        "limits cvar",
+        "sized to zero by portfolio_es",
         "elliptical: VaR",
+        "realised PnL: {'live'",
     ],
     "02_nightly_fit_and_gate": [
         "GATE PASSED: prior set v1 is active",
