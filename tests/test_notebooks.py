@@ -49,6 +49,7 @@ EXPECTED = {
         "paired t-test",
         "P(test beats control)",
         "deflated Sharpe",
+        "P(live beats baseline)",
     ],
 }
 
