@@ -50,6 +50,8 @@ def _draws(value: object, what: str) -> np.ndarray:
     """A number or a 1-d array of draws as a float array (at least 1-d)."""
     if type(value) is np.ndarray and value.dtype == np.float64 and value.ndim:
         return value  # the usual posterior draws: no conversion needed
+    if type(value) is float:  # a posterior mean: what the general path gives, cheaper
+        return np.array([value])
     return np.atleast_1d(as_float_array(value, what))
 
 
