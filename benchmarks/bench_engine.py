@@ -1,25 +1,30 @@
 """Trading-engine speed goals (the engine issue), each beside a baseline timed in the same run:
 
 - one signal decision with every module on (Thompson draw, risk lookup, Kelly over 128 joint
-  draws, portfolio-ES / correlation and regime factors): <= 20 us, printed as a ratio to a bare
-  ``Decider.decide`` of the same signal (keyless, and with a decision key, which derives a
-  generator per key);
-- 1,000 signals firing in one tick: <= 5 ms (``TradingEngine.signals``, and 1,000 ``signal()``
-  calls), beside one ``Decider.decide_batch`` over the same 1,000 signals;
+  draws, portfolio-ES (Euler) limit and regime cut): <= 20 us, printed as a ratio to a bare
+  ``Decider.decide`` of the same signal; keyless, with a decision key (a generator derived per
+  key), short over 5 days, and with the Kelly optimum inside its cap (Newton steps);
+- 1,000 signals firing in one tick, each with its event key, long and short, held 1-5 days:
+  <= 5 ms, through ``TradingEngine.signals`` and as 1,000 ``signal()`` calls, beside one
+  ``Decider.decide_batch`` over the same 1,000 signals;
 - a new bar for 500 symbols (return model, regime detector, correlation window): <= 10 ms, beside
-  the model's and the detector's own updates on the same day; also reported: the bar plus the
-  rebuild it leaves to the next signal (shrunk correlation, Euler ES), which is lazy;
+  the model's and the detector's own updates on the same day; also reported: the bar plus what
+  it leaves to the next signal (the shrunk correlation, the Euler ES and the risk of every symbol
+  for that side and horizon, rebuilt lazily);
 - logging on: a ``StoreRecorder`` on a SQLite store in a temporary directory, and a
   ``MemoryRecorder``, cost at most 10% on the decision path (ratio to the same engine without a
-  recorder, interleaved); also reported: the throughput with the writer's work included;
+  recorder, interleaved; the rows are written or converted after each round, untimed); also
+  reported: the same with the writes (or the conversion) timed;
 - opening the engine on a demo-like store (``synthesize``: 300 signals, ~9,000 settled trades,
   12 symbols x 3 years; a prior set of Laplace draws, 200 per symbol, with a regime prior): < 2 s,
-  beside reading what it must read (the store's signals, outcomes and returns).
+  beside reading what it must read (the store's signals, outcomes, returns and links).
 
-The world for the decision goals: 500 symbols (GJR-GARCH skew-t, 200 parameter draws each), 1,000
+The world of the decision goals: 500 symbols (GJR-GARCH skew-t, 200 parameter draws each), 1,000
 signals in four families (two per symbol) with 20 settled trades each (notionals given, so the
-payoff model has sizes), a regime detector (R = 300), 150 days of correlated returns, 50 open
-positions. The decided signal has a clear edge (it acts on every draw), so every module runs.
+payoff model has sizes), a regime detector (R = 300), the correlation window and the detector
+primed with 150 days, five bars through the engine, 50 open positions. The decided signal has a
+clear edge (it acts on every draw), so every module runs; the logging goal uses 50 symbols.
+Timed with ``time.perf_counter`` (wall clock): on a loaded machine every figure inflates.
 """
 
 from __future__ import annotations
