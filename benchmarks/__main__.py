@@ -8,6 +8,7 @@ import sys
 
 from benchmarks import (
     bench_decider,
+    bench_engine,
     bench_recalibrate,
     bench_regime,
     bench_returns,
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["decider", "risk", "regime", "offline", "returns", "sizing"],
+        choices=["decider", "risk", "regime", "offline", "returns", "sizing", "engine"],
         help="run only this group",
     )
     args = parser.parse_args(argv)
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         "offline": bench_recalibrate.run,
         "returns": bench_returns.run,
         "sizing": bench_sizing.run,
+        "engine": bench_engine.run,
     }
     results = []
     for name in args.only or list(parser_groups):

@@ -567,6 +567,17 @@ def test_regime_factor_ramps_between_floor_and_one():
             bad()
 
 
+def test_regime_factor_of_one_float_is_the_array_answer_exactly():
+    grid = np.concatenate([np.linspace(0.0, 1.0, 101), np.random.default_rng(2).random(200)])
+    for kw in ({}, {"floor": 0.2, "start": 0.2, "full": 0.9}, {"floor": 0.0, "start": 0.0}):
+        got = [regime_factor(float(p), **kw) for p in grid]
+        assert all(type(g) is float for g in got)
+        np.testing.assert_array_equal(got, regime_factor(grid, **kw))
+    for bad in (-1e-300, 1.0 + 1e-15, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="p_change"):
+            regime_factor(bad)
+
+
 def test_combined_limit_reports_the_regime_factor_beside_the_others():
     lim = combine_limits(
         cvar_limit=100_000,

@@ -210,6 +210,24 @@ def test_end_of_day_keeps_the_days_pnl_per_configuration():
     assert shadow_d.rule == "threshold" and shadow_d.binding in (None, "fixed")
 
 
+def test_the_memory_recorder_converts_engine_decisions_when_read():
+    """Recording a decision costs the decision path an append; the rows read are the store's."""
+    from bayes_mem.live.recording import check_decision
+
+    rec = MemoryRecorder()
+    eng = make_engine(recorder=rec)
+    made = [eng.signal("AAA:mom", "AAA", key="r1"), eng.signal("BBB:rev", "BBB", "short", 3)]
+    assert all(r is d for r, d in zip(rec._decisions, made, strict=True))  # not converted yet
+    rec.record_decision(made[0].decision_row())  # a mapping: checked at once
+    assert isinstance(rec._decisions[-1], dict)
+    want = [check_decision(d.decision_row()) for d in made]
+    assert rec.decisions == [*want, want[0]]
+    eng.signal("CCC:mom", "CCC")
+    assert len(rec.decisions) == 4 and all(isinstance(r, dict) for r in rec.decisions)
+    with pytest.raises(TypeError, match="mapping"):
+        rec.record_decision(["not", "a", "row"])
+
+
 def test_the_baseline_is_one_configuration_of_the_same_engine():
     eng = make_engine(EngineConfig.baseline(per_symbol=600.0))
     d = eng.signal("AAA:mom", "AAA")
@@ -396,3 +414,150 @@ def test_shadow_ab_test_compares_the_two_daily_pnl_streams():
     assert ab.statistical_significance()["n"] == 25
     with pytest.raises(TypeError, match="shadow"):
         StrategyABTest.from_engine(make_engine(days=25))
+
+
+def test_end_of_day_with_more_symbols_than_correlation_days():
+    """The breakdown test needs more days than symbols: a wide universe skips it (no score, no
+    cut) instead of failing the day's close."""
+    symbols = tuple(f"S{i:03d}" for i in range(130))
+    model = ReturnModel({s: parts.draws(i, 16) for i, s in enumerate(symbols)},
+                        {s: np.full(16, 1e-4) for s in symbols})  # fmt: skip
+    eng = TradingEngine(parts.decider(), model, portfolio_value=PV)
+    rng = np.random.default_rng(5)
+    for t in range(125):
+        row = 0.01 * rng.standard_normal(len(symbols))
+        eng.bar(parts.START + dt.timedelta(days=t), dict(zip(symbols, row.tolist(), strict=True)))
+    out = eng.end_of_day(eng.last_date)
+    assert out["correlation"]["breakdown_p"] is None
+    assert out["correlation"]["effective_bets"] > 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 3, 2**32 - 1, 2**32, 2**45 + 7, 2**70 + 1])
+def test_keyed_generator_is_default_rng_of_seed_and_key_words(seed):
+    """The keyed generator's stream is ``default_rng([seed, *sha256 words])`` (its entropy is
+    built as a uint32 array for speed; the stream must not change)."""
+    import hashlib
+
+    eng = TradingEngine(parts.decider(), parts.model(), portfolio_value=PV, seed=seed)
+    for key in ("evt-17", "k" * 300, "é-1"):
+        words = np.frombuffer(hashlib.sha256(f"live\x00{key}".encode()).digest(), dtype="<u4")
+        expected = np.random.default_rng([seed, *words.tolist()])
+        got = eng._keyed_rng(key)
+        assert got.bit_generator.state == expected.bit_generator.state
+        np.testing.assert_array_equal(got.random(4), expected.random(4))
+
+
+# ---------------------------------------------------------------------------- a tick at once
+def _tick_events():
+    """Long and short, horizons 1-5, signals firing twice, keyed and keyless events; acted ones
+    move the book that sizes the next."""
+    events = []
+    for k in range(24):
+        sym = parts.SYMBOLS[k % 3]
+        sig = f"{sym}:{'mom' if k % 2 else 'rev'}"
+        side = "short" if k % 5 == 1 else "long"
+        if k % 4 == 3:
+            events.append((sig, sym, side, 1 + k % 5))  # keyless
+        else:
+            events.append({"signal": sig, "symbol": sym, "side": side, "horizon": 1 + k % 5,
+                           "key": f"tick-{k}", "price": 10.0 + k})  # fmt: skip
+    return events
+
+
+def _comparable(d):
+    doc = d.to_dict()
+    doc.pop("decided_at")
+    if d.key is None:
+        doc.pop("id")  # a random id for a keyless decision
+    return doc
+
+
+@pytest.mark.parametrize("shadow", [None, EngineConfig.baseline()])
+def test_a_batch_decides_as_one_signal_call_per_event_in_order(shadow):
+    events = _tick_events()
+    rec_a, rec_b = MemoryRecorder(), MemoryRecorder()
+    a = make_engine(seed=4, shadow=shadow, recorder=rec_a)
+    b = make_engine(seed=4, shadow=shadow, recorder=rec_b)
+    _settle_many(a, "AAA:mom", "AAA", 60, 0.6, 0.012, 0.01)
+    _settle_many(b, "AAA:mom", "AAA", 60, 0.6, 0.012, 0.01)
+    batch = a.signals(events)
+    one_by_one = []
+    for ev in events:
+        if isinstance(ev, dict):
+            one_by_one.append(b.signal(ev["signal"], ev["symbol"], ev["side"], ev["horizon"],
+                                       key=ev["key"], price=ev["price"]))  # fmt: skip
+        else:
+            one_by_one.append(b.signal(*ev))
+    assert sum(d.act for d in batch) >= 6  # the book moved within the batch
+    assert [_comparable(d) for d in batch] == [_comparable(d) for d in one_by_one]
+    if shadow is not None:
+        assert [_comparable(d.shadow) for d in batch] == [_comparable(d.shadow) for d in one_by_one]
+    assert a.book() == pytest.approx(b.book())
+    strip = [{k: v for k, v in r.items() if k not in ("decided_at", "key", "detail")}
+             for r in rec_a.decisions]  # fmt: skip
+    assert strip == [{k: v for k, v in r.items() if k not in ("decided_at", "key", "detail")}
+                     for r in rec_b.decisions]  # fmt: skip
+    assert len(rec_a.decisions) == len(events) * (1 if shadow is None else 2)
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "match"),
+    [
+        (("nope", "AAA"), ValueError, "event 2: unknown signal 'nope'"),
+        (("AAA:mom", "ZZZ"), UnknownSymbolError, "event 2: unknown symbol 'ZZZ'"),
+        (("AAA:mom", "BBB"), ValueError, "event 2: signal 'AAA:mom' trades 'AAA'"),
+        (("AAA:mom", "AAA", "sideways"), ValueError, "event 2: side"),
+        (("AAA:mom", "AAA", "long", 0), ValueError, "event 2: horizon"),
+        ({"signal": "AAA:mom", "symbol": "AAA", "price": -1.0}, ValueError, "event 2: price"),
+        ({"signal": "AAA:mom", "symbol": "AAA", "key": "k0"}, ValueError, "'k0' is given twice"),
+        ({"signal": "AAA:mom", "symbol": "AAA", "key": "open-one"}, ValueError, "an open decision"),
+        ({"signal": "AAA:mom", "symbol": "AAA", "size": 3}, TypeError, "event 2: a mapping"),
+        (("AAA:mom",), TypeError, "event 2: expected"),
+    ],
+)  # fmt: skip
+def test_a_batch_with_a_bad_event_decides_nothing(bad, error, match):
+    eng = make_engine()
+    eng.signal("CCC:mom", "CCC", key="open-one")
+    before = _snapshot(eng)
+    events = [{"signal": "AAA:mom", "symbol": "AAA", "key": "k0"}, ("BBB:mom", "BBB"), bad]
+    with pytest.raises(error, match=match):
+        eng.signals(events)
+    assert _snapshot(eng) == before
+    with pytest.raises(TypeError, match="sequence of events"):
+        eng.signals({"signal": "AAA:mom", "symbol": "AAA"})
+
+
+def test_a_module_failing_midway_cancels_the_batch():
+    class FailsOnBBB:
+        name = "fails"
+        enabled = True
+
+        def limit(self, ctx):
+            if ctx.symbol == "BBB":
+                raise RuntimeError("module broke")
+            return math.inf, {}, {}
+
+    eng = make_engine(EngineConfig(rule=AlwaysAct(), correlation=FailsOnBBB()))
+    with pytest.raises(RuntimeError, match="module broke"):
+        eng.signals([("AAA:mom", "AAA"), ("CCC:mom", "CCC"), ("BBB:mom", "BBB")])
+    assert eng.book() == {} and eng.open_positions() == {}
+
+
+def test_a_used_up_portfolio_budget_sizes_to_zero_not_to_its_rounding_residue():
+    """Four positions at the 0.5% CVaR budget nearly use the 2% portfolio ES budget of the
+    book; once a correlated position took the rest, the next one has no room: no trade, not a
+    trade of 1e-10."""
+    cfg = EngineConfig(rule=AlwaysAct(), kelly=None, regime=None,
+                       correlation=PortfolioESLimit(breakdown_weight=0.0))  # fmt: skip
+    eng = make_engine(cfg, days=80)
+    held = [eng.signal("AAA:mom", "AAA", "long", key=f"h{k}") for k in range(4)]
+    assert all(d.act and d.binding == "cvar" for d in held)
+    rest = eng.signal("BBB:mom", "BBB", "long", key="rest")
+    assert rest.binding == "portfolio_es" and rest.notional < 0.01 * held[0].notional
+    book = eng.book()
+    for key in ("x", "y"):
+        d = eng.signal("BBB:rev", "BBB", "long", key=key)
+        assert 0.0 <= d.limits["portfolio_es"] < 1e-6  # what is left: rounding (here 1.6e-10)
+        assert not d.act and d.notional == 0.0 and d.quantity is None
+        assert d.reason == "sized to zero by portfolio_es"
+    assert eng.book() == book

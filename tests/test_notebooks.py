@@ -20,8 +20,10 @@ EXPECTED = {
     "01_live_quickstart": [
         "TypeError: won must be a bool",
         "restored decider draws the same: True",
-        "limit: base ",
+        "limits cvar",
+        "sized to zero by portfolio_es",
         "elliptical: VaR",
+        "realised PnL: {'live'",
     ],
     "02_nightly_fit_and_gate": [
         "GATE PASSED: prior set v1 is active",
@@ -29,7 +31,9 @@ EXPECTED = {
         "active prior set after night 2: v1",
         "failed its diagnostics gate; not activating",
         "GATE PASSED: prior set v3 is active",
+        "12 symbols, prior set v3)",
         "prior set v1 is active",
+        "engine picks up the rollback: True -> prior set v1",
         "ess_bulk",
         "analyst report (self-contained HTML",
         "a rejected fit gets its report too: /",
@@ -45,6 +49,7 @@ EXPECTED = {
         "paired t-test",
         "P(test beats control)",
         "deflated Sharpe",
+        "P(live beats baseline)",
     ],
 }
 

@@ -102,3 +102,29 @@ def test_live_model_scores_match_the_offline_ones_and_survive_a_snapshot():
     np.testing.assert_allclose(got_one, got_two, rtol=1e-12)  # both paths agree
     restored = ReturnModel.from_snapshot(two.snapshot())
     np.testing.assert_array_equal(restored.last_normal_score(), two.last_normal_score())
+
+
+def test_live_scores_of_a_full_day_use_the_model_innovations_as_built():
+    """Every symbol seen: the model's own skew-t constants (not rebuilt per bar), the same bits
+    as rebuilding them from the tail weights."""
+    from bayes_mem.live.return_model import ReturnModel
+
+    rng = np.random.default_rng(8)
+    names = [f"S{i}" for i in range(5)]
+
+    def one(r):
+        return GarchDraws(
+            mu=r.normal(3e-4, 1e-4, 40), omega=r.uniform(1e-6, 3e-6, 40),
+            alpha=r.uniform(0.02, 0.05, 40), gamma=r.uniform(0.05, 0.15, 40),
+            beta=r.uniform(0.8, 0.85, 40), nu=r.uniform(4, 9, 40), lam=r.uniform(-0.3, 0, 40),
+        )  # fmt: skip
+
+    draws = {s: one(rng) for s in names}
+    model = ReturnModel(draws, {s: np.full(40, 1e-4) for s in names})
+    for _ in range(5):
+        model.update(dict(zip(names, 0.01 * rng.standard_normal(5), strict=True)), kind="log")
+        z = (model._last_r[:, None] - model._p["mu"]) / np.sqrt(model._prev_sigma2)
+        inn = SkewT.from_params(model._inn.nu, model._inn.lam)
+        np.testing.assert_array_equal(
+            model.last_normal_score(), to_normal(inn.cdf(z) @ model._weights)
+        )

@@ -276,6 +276,19 @@ def test_kelly_notional_refuses_bad_draws_naming_the_value(args, match):
         kelly_notional(*args)
 
 
+def test_kelly_notional_of_one_win_rate_is_that_of_its_broadcast_exactly():
+    """One posterior-mean win rate with draws of the sizes (the engine's Kelly) takes a cheaper
+    path than broadcasting; the answer must not change."""
+    rng = np.random.default_rng(11)
+    for _ in range(50):
+        _, w, loss = payoff_draws(rng, 128)
+        p = float(rng.uniform(0.45, 0.65))
+        for cap in (1.0, 1e9):
+            assert kelly_notional(p, w, loss, cap=cap) == kelly_notional(
+                np.broadcast_to(p, w.shape), w, loss, cap=cap
+            )
+
+
 def test_kelly_notional_refuses_bad_fraction_cap_and_types():
     with pytest.raises(ValueError, match="fraction"):
         kelly_notional(0.6, 0.03, 0.02, fraction=0.0)

@@ -864,6 +864,10 @@ def regime_factor(
     full = check_real(full, "full")
     if not 0.0 <= start < full <= 1.0:
         raise ValueError(f"need 0 <= start < full <= 1, got start={start!r}, full={full!r}")
+    if type(p_change) is float:  # one probability (the engine's case): the same arithmetic
+        if not 0.0 <= p_change <= 1.0:  # False for NaN
+            raise ValueError(f"p_change must be probabilities in [0, 1], got {p_change!r:.200}")
+        return 1.0 - (1.0 - floor) * min(max((p_change - start) / (full - start), 0.0), 1.0)
     p = np.asarray(p_change, dtype=float)
     if not np.all((p >= 0.0) & (p <= 1.0)):
         raise ValueError(f"p_change must be probabilities in [0, 1], got {p_change!r:.200}")

@@ -204,8 +204,8 @@ class KellyLimit:
         n = kelly_notional(p, w, loss, fraction=self.fraction, cap=self.cap)
         detail = {
             "p_mean": p,
-            "win_size_mean": float(w.mean()),
-            "loss_size_mean": float(loss.mean()),
+            "win_size_mean": float(w.sum()) / w.size,  # = w.mean(), without its overhead
+            "loss_size_mean": float(loss.sum()) / loss.size,
             "notional_fraction": n,
             "fraction": self.fraction,
         }

@@ -377,7 +377,9 @@ class ReturnModel:
                 z = (self._last_r[seen, None] - self._p["mu"][seen]) / np.sqrt(
                     self._prev_sigma2[seen]
                 )
-                inn = SkewT.from_params(self._inn.nu[seen], self._inn.lam[seen])
+                inn = self._inn  # all symbols seen (every bar of a full universe): as built
+                if not seen.all():
+                    inn = SkewT.from_params(inn.nu[seen], inn.lam[seen])
                 out[seen] = to_normal(inn.cdf(z) @ self._weights)
             return out
 

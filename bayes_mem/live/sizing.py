@@ -50,6 +50,8 @@ def _draws(value: object, what: str) -> np.ndarray:
     """A number or a 1-d array of draws as a float array (at least 1-d)."""
     if type(value) is np.ndarray and value.dtype == np.float64 and value.ndim:
         return value  # the usual posterior draws: no conversion needed
+    if type(value) is float:  # a posterior mean: what the general path gives, cheaper
+        return np.array([value])
     return np.atleast_1d(as_float_array(value, what))
 
 
@@ -144,7 +146,9 @@ def kelly_notional(
     p = _draws(win_prob, "win_prob")
     w = _draws(win_size, "win_size")
     loss = _draws(loss_size, "loss_size")
-    if not p.shape == w.shape == loss.shape:
+    if p.shape == (1,) and w.ndim == 1 and w.size > 1 and w.shape == loss.shape:
+        p = np.full(w.shape, p[0])  # one p, draws of the sizes: the broadcast's values, cheaper
+    elif not p.shape == w.shape == loss.shape:
         try:
             p, w, loss = np.broadcast_arrays(p, w, loss)
         except ValueError:
