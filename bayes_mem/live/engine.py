@@ -8,7 +8,8 @@ normal scores) and answers five events, each thread-safe:
 ``bar(date, returns)``
     one day's log returns for (some of) the symbols: the return model's variance state, the
     regime detector and the correlation window move forward; with a store, the returns are stored
-    first (the nightly job fits on them).
+    first (the nightly job fits on them). Before any return model exists (no prior set, too
+    little history) the day only joins the in-memory history.
 ``signal(signal, symbol, side, horizon, key=..., price=...)``
     a signal fired: returns a :class:`~bayes_mem.live.decision.Decision` (act, side, notional in
     currency, quantity when a price is given, the sampled win probability, every limit and
@@ -27,6 +28,10 @@ normal scores) and answers five events, each thread-safe:
     correlation primed) and swapped in under the lock, so no decision sees half of two sets. The
     decider keeps its raw counts (nothing counted twice). A bad set keeps the old one; the reason
     is logged and kept in :attr:`TradingEngine.last_refresh_error`.
+``use_prior_set(prior_set)``
+    the same swap for a prior set held in memory, without a models directory (a backtest's
+    nightly job, a test); ``None`` fits the documented default return model (Laplace, per
+    symbol with 250+ days) on the engine's history. :meth:`refresh` is built on it.
 
 How a decision is made is an :class:`EngineConfig` of pluggable modules
 (:mod:`bayes_mem.live.modules`): the decision rule, the risk budget, Kelly, the portfolio-ES
@@ -643,12 +648,16 @@ class TradingEngine:
                 f"returns must be a non-empty mapping symbol -> return, got {returns!r:.80}"
             )
         m = self._market
-        unknown = [s for s in returns if s not in m.pos]
-        if unknown:
-            raise UnknownSymbolError(
-                f"returns for unknown symbols {unknown[:5]!r}; the model covers {len(m.pos)} "
-                f"symbols"
-            )
+        if m.model is None:  # no model yet: the day only joins the history (names checked)
+            for s in returns:
+                check_name(s, "symbol")
+        else:
+            unknown = [s for s in returns if s not in m.pos]
+            if unknown:
+                raise UnknownSymbolError(
+                    f"returns for unknown symbols {unknown[:5]!r}; the model covers "
+                    f"{len(m.pos)} symbols"
+                )
         values = []
         for s, v in returns.items():
             values.append(check_real(v, f"return of {s!r}"))
@@ -662,15 +671,16 @@ class TradingEngine:
                 )
             if self.store is not None:
                 _store_returns(self.store, date, day)
-            m.model.update(day, kind="log")
-            row = np.zeros(len(m.symbols))
-            scores = m.model.last_normal_score()
-            idx = np.fromiter((m.pos[s] for s in day), np.intp, len(day))
-            row[idx] = scores[idx]
-            m.scores.append(row)
-            if m.detector is not None:
-                m.p_change = np.asarray(m.detector.update(row).p_change)
-            m._invalidate()
+            if m.model is not None:
+                m.model.update(day, kind="log")
+                row = np.zeros(len(m.symbols))
+                scores = m.model.last_normal_score()
+                idx = np.fromiter((m.pos[s] for s in day), np.intp, len(day))
+                row[idx] = scores[idx]
+                m.scores.append(row)
+                if m.detector is not None:
+                    m.p_change = np.asarray(m.detector.update(row).p_change)
+                m._invalidate()
             self._history.append((date, day))
             self.last_date = date
             if self.shadow is not None:
@@ -802,7 +812,10 @@ class TradingEngine:
     def _keyed_rng(self, key: str) -> np.random.Generator:
         import hashlib
 
-        digest = hashlib.sha256(f"{self.config.name}\x00{key}".encode()).digest()
+        # the key alone (not the configuration): every configuration draws the same random
+        # numbers for one event, so a shadow, an ablation or a backtest policy is a paired
+        # comparison (common random numbers), differing only by what its modules do
+        digest = hashlib.sha256(f"decision\x00{key}".encode()).digest()
         words = np.frombuffer(digest, dtype="<u4").tolist()
         return np.random.default_rng([self.seed, *words])
 
@@ -905,7 +918,10 @@ class TradingEngine:
         with self._lock:
             m = self._market
             out: dict[str, Any] = {"date": date.isoformat(), "pnl": {}}
-            forecast = None if m.model is None else m.model.risk(level)
+            # the per-symbol forecast only goes to the recorder: not computed without one
+            forecast = (
+                None if m.model is None or self.recorder is None else m.model.risk(level)
+            )
             corr = m.correlation()
             if corr is not None:
                 conc = concentration(corr)
@@ -977,22 +993,47 @@ class TradingEngine:
             return False
         ps = self._active.current
         try:
-            with self._lock:
-                history = list(self._history)
-            panel = _history_panel(history) if self.store is None else self.store.returns_panel()
-            model, scores, detector = _build_market_state(ps, panel, 250, self.seed)
-            market = _Market(model, detector, scores, ps)
+            self.use_prior_set(ps)
         except Exception as exc:
             self.last_refresh_error = f"prior set v{ps.version} could not be loaded: {exc}"
             log.warning("%s", self.last_refresh_error)
             return False
-        with self._lock:
-            for eng in self._engines():
-                _apply_priors(eng.decider, ps, eng.config.pooled_priors)
-                eng._market = market
         self.last_refresh_error = None
         log.info("prior set v%d active in the engine", ps.version)
         return True
+
+    def use_prior_set(self, prior_set: PriorSet | None, *, history_days: int = 250) -> None:
+        """Swap in ``prior_set`` (held in memory; no models directory needed) atomically, as
+        :meth:`refresh` does: the return model is built from its draws and rolled forward from its
+        ``data_through`` through the engine's history (the store's returns when it has a store),
+        correlation and regime are primed from the normal scores of the last ``history_days``
+        days, and the family priors are applied to every configuration's decider (flat for one
+        that does not pool), whose raw counts stay (nothing counted twice).
+
+        ``None``: no published set yet; the documented default return model, a Laplace fit of
+        each symbol with at least 250 days of history (no regime detector, family priors
+        unchanged). Raises (the engine unchanged) when the state cannot be built: e.g. ``None``
+        with too little history."""
+        if prior_set is not None and not isinstance(prior_set, PriorSet):
+            raise TypeError(f"prior_set must be a PriorSet or None, got {type(prior_set).__name__}")
+        history_days = check_int(history_days, "history_days", minimum=BREAKDOWN_WINDOW + 2)
+        with self._lock:
+            history = list(self._history)
+        panel = _history_panel(history) if self.store is None else self.store.returns_panel()
+        model, scores, detector = _build_market_state(prior_set, panel, history_days, self.seed)
+        if model is None:
+            raise ValueError(
+                "no return model: "
+                + ("the prior set has no symbols" if prior_set is not None else
+                   f"no published prior set and no symbol has {MIN_FALLBACK_DAYS} days of "
+                   f"history for the default model")
+            )  # fmt: skip
+        market = _Market(model, detector, scores, prior_set)
+        with self._lock:
+            for eng in self._engines():
+                if prior_set is not None:
+                    _apply_priors(eng.decider, prior_set, eng.config.pooled_priors)
+                eng._market = market
 
     # ------------------------------------------------------------------ lifecycle
     def flush(self, timeout: float | None = 10.0) -> None:
