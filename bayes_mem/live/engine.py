@@ -919,9 +919,7 @@ class TradingEngine:
             m = self._market
             out: dict[str, Any] = {"date": date.isoformat(), "pnl": {}}
             # the per-symbol forecast only goes to the recorder: not computed without one
-            forecast = (
-                None if m.model is None or self.recorder is None else m.model.risk(level)
-            )
+            forecast = None if m.model is None or self.recorder is None else m.model.risk(level)
             corr = m.correlation()
             if corr is not None:
                 conc = concentration(corr)
