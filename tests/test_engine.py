@@ -210,6 +210,25 @@ def test_end_of_day_keeps_the_days_pnl_per_configuration():
     assert shadow_d.rule == "threshold" and shadow_d.binding in (None, "fixed")
 
 
+def test_end_of_day_without_metrics_closes_the_day_the_same_way():
+    """metrics=False skips what only the metrics use; the breakdown cut (run when first read)
+    and the day's PnL are the same, so the next decisions are too."""
+    rec, cfg = MemoryRecorder(), EngineConfig(rule=AlwaysAct())
+    a, b = make_engine(cfg, days=70, recorder=rec), make_engine(cfg, days=70)
+    for eng in (a, b):
+        d = eng.signal("AAA:mom", "AAA", key="x")
+        eng.settle("x", won=True, pnl=0.01 * max(d.notional, 1.0), notional=max(d.notional, 1.0))
+    full = a.end_of_day(a.last_date)
+    lean = b.end_of_day(b.last_date, metrics=False)
+    assert set(lean) == {"date", "pnl"} and lean["pnl"] == full["pnl"]
+    assert full["correlation"]["breakdown_score"] is not None and "portfolio" in full
+    for k in range(5):
+        da, db = (e.signal("BBB:mom", "BBB", key=f"n{k}") for e in (a, b))
+        assert da.factors == db.factors and da.notional == db.notional
+        assert "breakdown" in da.factors
+    assert b._market.breakdown_score == full["correlation"]["breakdown_score"]
+
+
 def test_the_baseline_is_one_configuration_of_the_same_engine():
     eng = make_engine(EngineConfig.baseline(per_symbol=600.0))
     d = eng.signal("AAA:mom", "AAA")

@@ -278,7 +278,7 @@ def _drive_by_hand(prices, trades, calibrations, config, policy, seed=0):
             side = "long" if trades.direction[i] == 1 else "short"
             decisions[i] = engine.signal(trades.signal[i], symbols[trades.symbol[i]], side,
                                          config.hold, key=str(i))  # fmt: skip
-        engine.end_of_day(date.date())
+        engine.end_of_day(date.date())  # with every metric: they do not change decisions
     return decisions, engine
 
 
@@ -458,3 +458,44 @@ def test_write_results_quick(tmp_path):
         if n.endswith((".csv", ".md", ".json")):
             assert (tmp_path / "a" / n).read_text() == (tmp_path / "b" / n).read_text(), n
     assert a["markdown"] == b["markdown"]
+
+
+def test_before_after_puts_two_runs_side_by_side(tmp_path):
+    cols = {"days": 10, "trades": 5, "trade_win_rate": 0.5, "mean_gross_exposure": 0.05,
+            "sharpe": 0.3, "sharpe_low": -0.1, "sharpe_high": 0.7, "max_drawdown": 0.03,
+            "cvar_975": 0.002, "turnover": 0.01}  # fmt: skip
+    for tag, names, scale in (("b", ["baseline", "ours", "ours-no_cvar"], 1.0),
+                              ("a", ["baseline", "ours", "ours-no_budget"], 2.0)):  # fmt: skip
+        folder = tmp_path / tag
+        folder.mkdir()
+        rows = [{"policy": n, **cols, "mean_gross_exposure": 0.05 * scale} for n in names]
+        pd.DataFrame(rows).to_csv(folder / "policy_backtest_metrics.csv", index=False)
+        summary = {"days": 10, "window": ["2001-01-02", "2001-01-16"], "seed": 0,
+                   "quick": False, "nights": 3, "nights_active": 2, "nights_rejected": 1,
+                   "nights_error": 0}  # fmt: skip
+        (folder / "policy_backtest_summary.json").write_text(__import__("json").dumps(summary))
+        (folder / "policy_backtest_metrics.md").write_text(f"| metrics {tag} |\n")
+        (folder / "policy_backtest_ab.md").write_text(f"| ab {tag} |\n")
+    assert pb.main(["--compare", str(tmp_path / "b"), str(tmp_path / "a"),
+                    "--out", str(tmp_path / "ba.md")]) == 0  # fmt: skip
+    text = (tmp_path / "ba.md").read_text()
+    assert "| ours | 5.0% -> 10.0% |" in text
+    assert "| ours-no_budget | 5.0% -> 10.0% |" in text  # matched across the rename
+    assert "| metrics b |" in text and "| ab a |" in text
+    assert "3 nightly fits, 2 published, 1 rejected" in text
+
+
+def test_readme_policy_tables_are_the_written_results():
+    """The README's policy tables are the files `bayes-mem evaluate` wrote (no hand copies that
+    drift), and the before/after page is there."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Policy backtest on real prices", 1)[1].split("\n## ", 1)[0]
+    results = root / "docs" / "evaluation" / "policy"
+    for name, head in (("policy_backtest_metrics.md", "| policy |"),
+                       ("policy_backtest_ab.md", "| control |")):  # fmt: skip
+        table = (results / name).read_text().strip()
+        assert table.startswith(head) and table in section, name
+    assert (root / "docs" / "policy_before_after.md").read_text().startswith("# Policy backtest")

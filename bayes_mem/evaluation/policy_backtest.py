@@ -372,7 +372,8 @@ def run_policy(
        documented default model fitted on the engine's history);
     4. each shadow trade opening at t's close: ``signal(sig, symbol, side, horizon=hold,
        key=str(i))``; the acted decision's notional is the trade's stake;
-    5. ``end_of_day(date_t)``.
+    5. ``end_of_day(date_t, metrics=False)`` (the day closes and the correlation-breakdown test
+       runs for the next day's cut; the metrics nobody here reads are not computed).
 
     Returns per trade: ``stake`` (currency, 0 = not traded), ``act``, ``p_draw`` (the rule's
     win probability), ``es`` (the budget's h-day ES per unit notional), ``binding`` (the limit
@@ -441,7 +442,7 @@ def run_policy(
             _record_decision(out, i, d, n)
             if keep_decisions:
                 kept[i] = d
-        engine.end_of_day(dates[t])
+        engine.end_of_day(dates[t], metrics=False)
     realised = np.zeros(n_days)
     pos = {d: k for k, d in enumerate(dates)}
     for d, pnl in engine.daily_pnl()[engine_config.name]:
@@ -836,6 +837,57 @@ def _summary_markdown(s: dict[str, Any], md_metrics: str, md_ab: str) -> str:
     ])  # fmt: skip
 
 
+#: policies renamed since an older run (the engine's slot names): old name -> new name
+RENAMED = {"ours-no_cvar": "ours-no_budget"}
+
+
+def before_after_markdown(before: Path, after: Path) -> str:
+    """Two runs of :func:`write_results` (folders), side by side: what changed per policy in
+    exposure, drawdown, CVaR, Sharpe (with the bootstrap intervals), turnover and trades, then
+    both runs' tables as written. Policies are matched by name (:data:`RENAMED` maps old
+    names)."""
+    runs = {}
+    for tag, folder in (("before", Path(before)), ("after", Path(after))):
+        summary = json.loads((folder / "policy_backtest_summary.json").read_text())
+        metrics = pd.read_csv(folder / "policy_backtest_metrics.csv")
+        metrics["policy"] = metrics["policy"].map(lambda n: RENAMED.get(n, n))
+        runs[tag] = (summary, metrics.set_index("policy"), folder)
+    (sb, mb, fb), (sa, ma, fa) = runs["before"], runs["after"]
+    lines = [
+        "| policy | gross exposure | max drawdown | CVaR 97.5% (daily) | Sharpe [95%] "
+        "| turnover/day | trades |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in [n for n in ma.index if n in mb.index]:
+        b, a = mb.loc[name], ma.loc[name]
+        lines.append(
+            f"| {name} | {b['mean_gross_exposure']:.1%} -> {a['mean_gross_exposure']:.1%} | "
+            f"{b['max_drawdown']:.2%} -> {a['max_drawdown']:.2%} | "
+            f"{b['cvar_975']:.3%} -> {a['cvar_975']:.3%} | "
+            f"{_ci(b, 'sharpe', '.2f')} -> {_ci(a, 'sharpe', '.2f')} | "
+            f"{b['turnover']:.3f} -> {a['turnover']:.3f} | "
+            f"{int(b['trades'])} -> {int(a['trades'])} |"
+        )
+
+    def runline(s: dict[str, Any]) -> str:
+        return (f"{s['days']} days ({s['window'][0]} to {s['window'][1]}), seed {s['seed']}"
+                f"{', quick settings' if s['quick'] else ''}; {s['nights']} nightly fits, "
+                f"{s['nights_active']} published, {s['nights_rejected']} rejected, "
+                f"{s['nights_error']} errors")  # fmt: skip
+
+    return "\n".join([
+        "# Policy backtest before and after the engine's sizing fixes", "",
+        f"- before: {runline(sb)}", f"- after: {runline(sa)}", "",
+        "Per policy, before -> after (" + ", ".join(f"{o} is now {n}" for o, n in
+                                                 RENAMED.items()) + "):", "",
+        *lines, "",
+        "## Before", "", (fb / "policy_backtest_metrics.md").read_text().strip(), "",
+        (fb / "policy_backtest_ab.md").read_text().strip(), "",
+        "## After", "", (fa / "policy_backtest_metrics.md").read_text().strip(), "",
+        (fa / "policy_backtest_ab.md").read_text().strip(), "",
+    ])  # fmt: skip
+
+
 def _plot_equity(run: BacktestRun, path: Path) -> None:
     import matplotlib
 
@@ -861,10 +913,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description="Policy backtest on real prices (issue 6)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for tables and figures")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="results folder (with --compare: the Markdown file)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="the last 650 days, two fits")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
+                        help="no run: write two result folders side by side to --out")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.compare:
+        text = before_after_markdown(*args.compare)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        print(text)
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     summary = write_results(args.out, seed=args.seed, quick=args.quick)
     print(summary["markdown"])

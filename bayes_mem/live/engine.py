@@ -225,9 +225,39 @@ class _Market:
         if detector is not None and scores is not None:
             for row in scores:
                 self.p_change = np.asarray(detector.update(np.asarray(row, float)).p_change)
-        self.breakdown_score: float | None = None
-        self.breakdown_p: float | None = None
+        self._breakdown: tuple[float | None, float | None] = (None, None)  # (score, p)
+        self._breakdown_due: tuple[np.ndarray, list[int]] | None = None
         self._invalidate()
+
+    def schedule_breakdown(self, scores: np.ndarray, seed: list[int]) -> None:
+        """The day's correlation-breakdown test on ``scores`` (the window as of the close), run
+        when first read (:attr:`breakdown_score`): same answer whenever it runs, and never run
+        on a day nobody reads it (a configuration without the portfolio-ES module, no
+        metrics)."""
+        self._breakdown_due = (scores, seed)
+
+    def _resolve_breakdown(self) -> tuple[float | None, float | None]:
+        due, self._breakdown_due = self._breakdown_due, None
+        if due is not None:
+            scores, seed = due
+            try:
+                b = correlation_breakdown(
+                    scores[-BREAKDOWN_WINDOW:], scores[:-BREAKDOWN_WINDOW], n_sim=99,
+                    rng=np.random.default_rng(seed),
+                )  # fmt: skip
+                self._breakdown = (b.score, b.p_value)
+            except ValueError as exc:  # e.g. a symbol constant over the window: keep the last
+                log.warning("correlation breakdown test skipped: %s", exc)
+        return self._breakdown
+
+    @property
+    def breakdown_score(self) -> float | None:
+        """1 - p of the latest breakdown test (None before the first)."""
+        return self._resolve_breakdown()[0]
+
+    @property
+    def breakdown_p(self) -> float | None:
+        return self._resolve_breakdown()[1]
 
     def _invalidate(self) -> None:
         self._vol: np.ndarray | None = None
@@ -909,29 +939,29 @@ class TradingEngine:
                 self._day_pnl += (size if won else -size) * pos.notional
 
     # ------------------------------------------------------------------ events: end of day
-    def end_of_day(self, date: dt.date, *, level: float = 0.975) -> dict[str, Any]:
-        """Close the day: compute and (with a store) write the day's metrics (per-symbol VaR/ES
-        with bands, correlation concentration and the breakdown test, regime p_change, portfolio
-        ES of the open book, each signal's quality); keep the day's realised PnL per
-        configuration. Returns the metrics as a dict."""
+    def end_of_day(
+        self, date: dt.date, *, level: float = 0.975, metrics: bool = True
+    ) -> dict[str, Any]:
+        """Close the day: keep the day's realised PnL per configuration, tick a manual
+        forgetting clock, run the correlation-breakdown test on the day's window (the
+        portfolio-ES module's cut). With ``metrics`` (default), also compute and (with a
+        recorder) write the day's metrics (per-symbol VaR/ES with bands, correlation
+        concentration and the breakdown test, regime p_change, portfolio ES of the open book,
+        each signal's quality). Returns the metrics as a dict (``date`` and ``pnl`` only without
+        ``metrics``: a backtest that reads none of them)."""
         date = _check_date(date)
+        metrics = check_bool(metrics, "metrics")
         with self._lock:
             m = self._market
             out: dict[str, Any] = {"date": date.isoformat(), "pnl": {}}
+            if len(m.scores) >= 2 * BREAKDOWN_WINDOW and len(m.symbols) >= 2:
+                m.schedule_breakdown(np.asarray(m.scores), [self.seed, date.toordinal()])
             # the per-symbol forecast only goes to the recorder: not computed without one
-            forecast = None if m.model is None or self.recorder is None else m.model.risk(level)
-            corr = m.correlation()
+            record = metrics and self.recorder is not None
+            forecast = m.model.risk(level) if record and m.model is not None else None
+            corr = m.correlation() if metrics else None
             if corr is not None:
                 conc = concentration(corr)
-                scores = np.asarray(m.scores)
-                if scores.shape[0] >= 2 * BREAKDOWN_WINDOW:
-                    b = correlation_breakdown(
-                        scores[-BREAKDOWN_WINDOW:],
-                        scores[:-BREAKDOWN_WINDOW],
-                        n_sim=99,
-                        rng=np.random.default_rng([self.seed, date.toordinal()]),
-                    )
-                    m.breakdown_score, m.breakdown_p = b.score, b.p_value
                 out["correlation"] = {
                     "average_correlation": conc.average_correlation,
                     "concentration_score": conc.score,
@@ -939,12 +969,13 @@ class TradingEngine:
                     "breakdown_p": m.breakdown_p,
                     "breakdown_score": m.breakdown_score,
                 }
-            out["portfolio"] = _portfolio_metrics(m, dict(self._exposure), corr, level)
-            out["regime"] = (
-                None
-                if m.detector is None
-                else dict(zip(m.symbols, m.p_change.tolist(), strict=True))
-            )
+            if metrics:
+                out["portfolio"] = _portfolio_metrics(m, dict(self._exposure), corr, level)
+                out["regime"] = (
+                    None
+                    if m.detector is None
+                    else dict(zip(m.symbols, m.p_change.tolist(), strict=True))
+                )
             for eng in self._engines():
                 eng._daily.append((date, eng._day_pnl))
                 out["pnl"][eng.config.name] = eng._day_pnl
@@ -952,9 +983,9 @@ class TradingEngine:
                 if eng.decider.clock == "manual":
                     eng.decider.tick()
                     eng.payoff.tick()
-            metrics = [self.decider.metrics(s) for s in self.decider.signals]
+            quality = [self.decider.metrics(s) for s in self.decider.signals] if record else []
         rec = self.recorder
-        if rec is not None:
+        if record:
             if forecast is not None:
                 rec.log_risk(date, forecast)
             if "correlation" in out:
@@ -962,9 +993,9 @@ class TradingEngine:
             if out["regime"] is not None:
                 rec.log_regime(date, out["regime"])
             rec.log_portfolio(date, **out["portfolio"])
-            if metrics:
+            if quality:
                 rec.log_signal_quality(
-                    dt.datetime.combine(date, dt.time(23, 59), tzinfo=dt.UTC), metrics
+                    dt.datetime.combine(date, dt.time(23, 59), tzinfo=dt.UTC), quality
                 )
         return out
 
