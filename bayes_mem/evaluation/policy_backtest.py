@@ -552,6 +552,7 @@ def run_backtest(
     t0 = time.perf_counter()
     calibrations = walk_forward(prices, trades, config, seed=seed, recalibrate_fn=recalibrate_fn)
     seconds["walk_forward"] = time.perf_counter() - t0
+    log.info("walk-forward: %d nights in %.1f s", len(calibrations), seconds["walk_forward"])
     out: dict[str, dict[str, np.ndarray]] = {}
     for spec in parsed:
         t0 = time.perf_counter()
@@ -561,6 +562,7 @@ def run_backtest(
         res["positions"] = pos / config.portfolio_value
         out[spec.name] = res
         seconds[spec.name] = time.perf_counter() - t0
+        log.info("policy %s: %.1f s", spec.name, seconds[spec.name])
     return BacktestRun(prices, trades, config, calibrations, out, seconds)
 
 
