@@ -419,7 +419,10 @@ def test_no_look_ahead_with_the_real_nightly_job(real_prices):
     eb = run_b.trades.open_idx <= t0
     np.testing.assert_array_equal(run_a.trades.signal[ea], run_b.trades.signal[eb])
     for name in policies:
-        for key in ("stake", "p_draw", "es", "factor_regime", "limit_kelly", "binding"):
+        per_trade = [k for k, v in run_a.policies[name].items()
+                     if isinstance(v, np.ndarray) and v.shape == (len(run_a.trades),)]  # fmt: skip
+        assert {"stake", "act", "p_draw", "binding"} <= set(per_trade)
+        for key in per_trade:
             np.testing.assert_array_equal(
                 run_a.policies[name][key][ea], run_b.policies[name][key][eb]
             )
