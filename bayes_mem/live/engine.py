@@ -1042,7 +1042,8 @@ class TradingEngine:
         ``None``: no published set yet; the documented default return model, a Laplace fit of
         each symbol with at least 250 days of history (no regime detector, family priors
         unchanged). Raises (the engine unchanged) when the state cannot be built: e.g. ``None``
-        with too little history."""
+        with too little history. (A set without symbols and no history to fall back on leaves
+        no return model, as :meth:`refresh` always did: decisions then refuse every symbol.)"""
         if prior_set is not None and not isinstance(prior_set, PriorSet):
             raise TypeError(f"prior_set must be a PriorSet or None, got {type(prior_set).__name__}")
         history_days = check_int(history_days, "history_days", minimum=BREAKDOWN_WINDOW + 2)
@@ -1050,13 +1051,11 @@ class TradingEngine:
             history = list(self._history)
         panel = _history_panel(history) if self.store is None else self.store.returns_panel()
         model, scores, detector = _build_market_state(prior_set, panel, history_days, self.seed)
-        if model is None:
+        if model is None and prior_set is None:
             raise ValueError(
-                "no return model: "
-                + ("the prior set has no symbols" if prior_set is not None else
-                   f"no published prior set and no symbol has {MIN_FALLBACK_DAYS} days of "
-                   f"history for the default model")
-            )  # fmt: skip
+                f"no return model: no prior set and no symbol has {MIN_FALLBACK_DAYS} days of "
+                f"history for the default model"
+            )
         market = _Market(model, detector, scores, prior_set)
         with self._lock:
             for eng in self._engines():
