@@ -879,7 +879,10 @@ def before_after_markdown(before: Path, after: Path) -> str:
 
     return "\n".join([
         "# Policy backtest before and after the engine's sizing fixes", "",
-        f"- before: {runline(sb)}", f"- after: {runline(sa)}", "",
+        "Written by `python -m bayes_mem.evaluation.policy_backtest --compare BEFORE AFTER "
+        "--out FILE` from two result folders of the same command (`--out DIR --seed N`).", "",
+        f"- before ({Path(before).name}): {runline(sb)}",
+        f"- after ({Path(after).name}): {runline(sa)}", "",
         "Per policy, before -> after (" + ", ".join(f"{o} is now {n}" for o, n in
                                                  RENAMED.items()) + "):", "",
         *lines, "",
