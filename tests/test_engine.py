@@ -228,6 +228,25 @@ def test_the_memory_recorder_converts_engine_decisions_when_read():
         rec.record_decision(["not", "a", "row"])
 
 
+def test_end_of_day_without_metrics_closes_the_day_the_same_way():
+    """metrics=False skips what only the metrics use; the breakdown cut (run when first read)
+    and the day's PnL are the same, so the next decisions are too."""
+    rec, cfg = MemoryRecorder(), EngineConfig(rule=AlwaysAct())
+    a, b = make_engine(cfg, days=70, recorder=rec), make_engine(cfg, days=70)
+    for eng in (a, b):
+        d = eng.signal("AAA:mom", "AAA", key="x")
+        eng.settle("x", won=True, pnl=0.01 * max(d.notional, 1.0), notional=max(d.notional, 1.0))
+    full = a.end_of_day(a.last_date)
+    lean = b.end_of_day(b.last_date, metrics=False)
+    assert set(lean) == {"date", "pnl"} and lean["pnl"] == full["pnl"]
+    assert full["correlation"]["breakdown_score"] is not None and "portfolio" in full
+    for k in range(5):
+        da, db = (e.signal("BBB:mom", "BBB", key=f"n{k}") for e in (a, b))
+        assert da.factors == db.factors and da.notional == db.notional
+        assert "breakdown" in da.factors
+    assert b._market.breakdown_score == full["correlation"]["breakdown_score"]
+
+
 def test_the_baseline_is_one_configuration_of_the_same_engine():
     eng = make_engine(EngineConfig.baseline(per_symbol=600.0))
     d = eng.signal("AAA:mom", "AAA")
@@ -342,6 +361,78 @@ def test_refresh_refuses_a_corrupt_set_and_keeps_the_old_one(tmp_path):
     assert eng.decider.to_json() == before
 
 
+def test_use_prior_set_swaps_in_a_set_held_in_memory(tmp_path):
+    """The in-memory swap (no models directory) builds what refresh() builds from the registry:
+    the set's priors on the raw counts, its model rolled forward through the engine's history,
+    correlation and regime primed from it."""
+    via_registry = _engine_from_prior_set(tmp_path, parts.prior_set(1))
+    v2 = parts.prior_set(2)
+    write_prior_set(v2, tmp_path)
+    activate(tmp_path, 2)
+    assert via_registry.refresh()
+    m = ReturnModel({s: p.draws for s, p in parts.prior_set(1).symbols.items()},
+                    {s: p.sigma2 for s, p in parts.prior_set(1).symbols.items()})  # fmt: skip
+    eng = TradingEngine(parts.decider(), m, portfolio_value=PV, prior_set=parts.prior_set(1),
+                        signal_symbols=parts.links(), shadow=EngineConfig.baseline())  # fmt: skip
+    returns = parts.correlated_returns(40)
+    for t in range(40):
+        eng.bar(parts.START + dt.timedelta(days=t), parts.day_returns(returns[t]))
+    eng.settle("o1", won=True, pnl=5.0, signal="AAA:mom", notional=100.0)
+    eng.use_prior_set(v2)
+    assert eng.prior_version == 2 and eng.shadow.prior_version == 2
+    assert eng.shadow.model is eng.model  # one market state for both configurations
+    np.testing.assert_allclose(eng.model.sigma2(), via_registry.model.sigma2(), rtol=1e-12)
+    np.testing.assert_allclose(eng.correlation(), via_registry.correlation(), rtol=1e-12)
+    assert eng.regime() == pytest.approx(via_registry.regime(), rel=1e-12)
+    prior = v2.families["momentum"].point_prior()
+    post = eng.decider.posterior("AAA:mom")
+    assert (post.a, post.b) == pytest.approx((prior.a + 1, prior.b))  # counted once
+    flat = eng.shadow.decider.posterior("AAA:mom")  # the baseline does not pool: Beta(1, 1)
+    assert (flat.a, flat.b) == pytest.approx((2.0, 1.0))
+    assert eng.signal("AAA:mom", "AAA").prior_version == 2
+    with pytest.raises(TypeError, match="PriorSet"):
+        eng.use_prior_set({"version": 3})
+    assert eng.prior_version == 2
+
+
+def test_an_engine_without_a_model_keeps_history_then_fits_the_default():
+    """No prior set, no model: bars only join the history; use_prior_set(None) then fits the
+    documented default (Laplace per symbol, 250+ days) on that history, and sizing works."""
+    eng = TradingEngine(parts.decider(), None, portfolio_value=PV, signal_symbols=parts.links(),
+                        config=EngineConfig(rule=AlwaysAct()))  # fmt: skip
+    returns = parts.correlated_returns(300)
+    for t in range(100):
+        eng.bar(parts.START + dt.timedelta(days=t), parts.day_returns(returns[t]))
+    assert eng.model is None and eng.last_date == parts.START + dt.timedelta(days=99)
+    with pytest.raises(UnknownSymbolError, match="AAA"):
+        eng.signal("AAA:mom", "AAA")
+    with pytest.raises(ValueError, match="250 days"):
+        eng.use_prior_set(None)  # too little history: refused, nothing changed
+    assert eng.model is None
+    for t in range(100, 300):
+        eng.bar(parts.START + dt.timedelta(days=t), parts.day_returns(returns[t]))
+    eng.use_prior_set(None)
+    assert eng.model.symbols == parts.SYMBOLS and eng.prior_version is None
+    assert eng.correlation()[0, 1] > 0.4  # primed from the history's normal scores (rho 0.6)
+    d = eng.signal("AAA:mom", "AAA", "long", 5, key="k")
+    assert set(d.limits) == {"cvar", "kelly", "portfolio_es"} and d.detail["cvar"]["es"] > 0
+
+
+def test_configurations_draw_common_random_numbers_for_one_event():
+    """A keyed event gives every configuration the same draws: the shadow (or an ablation) is a
+    paired comparison whose decisions differ only by its modules."""
+    shadow = EngineConfig(name="ablation").without("kelly", "correlation")
+    eng = make_engine(EngineConfig(), shadow=shadow)
+    for k in range(20):
+        d = eng.signal("AAA:mom", "AAA", key=f"e{k}")
+        assert d.p_win == d.shadow.p_win
+        assert d.detail["thompson"] == d.shadow.detail["thompson"]
+        assert d.act == d.shadow.act
+        if d.act:
+            assert d.limits["cvar"] == d.shadow.limits["cvar"]
+        eng.cancel(d.id)
+
+
 # ---------------------------------------------------------------------------- threads
 def test_concurrent_signals_and_settles_count_exactly():
     eng = make_engine(EngineConfig(rule=AlwaysAct()))
@@ -440,7 +531,7 @@ def test_keyed_generator_is_default_rng_of_seed_and_key_words(seed):
 
     eng = TradingEngine(parts.decider(), parts.model(), portfolio_value=PV, seed=seed)
     for key in ("evt-17", "k" * 300, "é-1"):
-        words = np.frombuffer(hashlib.sha256(f"live\x00{key}".encode()).digest(), dtype="<u4")
+        words = np.frombuffer(hashlib.sha256(f"decision\x00{key}".encode()).digest(), dtype="<u4")
         expected = np.random.default_rng([seed, *words.tolist()])
         got = eng._keyed_rng(key)
         assert got.bit_generator.state == expected.bit_generator.state

@@ -16,7 +16,6 @@ from bayes_mem.evaluation.signals import (
     load_prices,
     shadow_trades,
 )
-from bayes_mem.live import ReturnModel
 
 
 @pytest.fixture(scope="module")
@@ -98,21 +97,6 @@ def test_shadow_trades_do_not_overlap(real_prices):
 # ---------------------------------------------------------------------------- policies
 
 
-def _fallback_calibrations(prices, config, seed=0):
-    """Calibrations without a published prior set (the documented default model only)."""
-    out = []
-    r = np.diff(np.log(prices.to_numpy()), axis=0)
-    for day in pb.recalibration_days(len(prices), config):
-        past = r[max(0, day - config.returns_window) : day]
-        snap = ReturnModel.from_history(
-            {str(s): past[:, j] for j, s in enumerate(prices.columns)}, kind="log", n_draws=30,
-            rng=seed,
-        ).snapshot()  # fmt: skip
-        out.append(pb.Calibration(day, str(prices.index[day].date()), "rejected", None, None,
-                                  None, (), 0.0, None, snap))  # fmt: skip
-    return out
-
-
 def test_baseline_reproduces_the_seed_plan_rule(real_prices):
     prices = real_prices.iloc[:900]
     config = pb.BacktestConfig(warmup=300, cadence=200)
@@ -132,6 +116,31 @@ def test_baseline_reproduces_the_seed_plan_rule(real_prices):
     # the symbol's open book never exceeds the fixed $750 limit
     _, pos = pb.portfolio_pnl(prices, trades, fixed)
     assert np.abs(pos).max() <= 750.0 + 1e-9
+
+
+def test_policies_are_engine_configurations():
+    """Each policy is one EngineConfig; an ablation differs from ours in its slot only."""
+    from bayes_mem.live import EngineConfig
+
+    config = pb.BacktestConfig(position_budget=0.004, portfolio_budget=0.03)
+    base = pb.policy_config("baseline", config)
+    assert base == EngineConfig.baseline(per_symbol=750.0, threshold=0.5, name="baseline")
+    fixed = pb.policy_config("baseline_fixed", config)
+    assert isinstance(fixed.rule, pb.TradeEverySignal)
+    assert dataclasses.replace(fixed, rule=base.rule, name="baseline") == base
+    ours = pb.policy_config("ours", config)
+    assert (ours.budget.budget, ours.correlation.budget) == (0.004, 0.03)
+    assert ours.kelly.enabled and ours.regime.enabled and ours.pooled_priors
+    fields = {f.name for f in dataclasses.fields(EngineConfig)} - {"name"}
+    for slot, field_name in (("budget", "budget"), ("kelly", "kelly"),
+                             ("correlation", "correlation"), ("regime", "regime"),
+                             ("pooled", "pooled_priors")):  # fmt: skip
+        abl = pb.policy_config(f"ours-no_{slot}", config)
+        assert abl.name == f"ours-no_{slot}"
+        changed = {f for f in fields if getattr(abl, f) != getattr(ours, f)}
+        assert changed == {field_name}, slot
+    with pytest.raises(ValueError, match=r"ours-no_budget-no_kelly.*budget or a Kelly"):
+        pb.policy_config("ours-no_budget-no_kelly", config)
 
 
 @pytest.fixture(scope="module")
@@ -163,50 +172,158 @@ def switch_setup(real_prices):
     calib = [pb.Calibration(300, str(prices.index[300].date()), "active", 1, None, None, (),
                             0.0, ps)]  # fmt: skip
     runs = {
-        name: pb.run_policy(name, prices, trades, calib, config)
-        for name in ("ours", "ours-no_pooled", "ours-no_cvar", "ours-no_kelly",
+        name: pb.run_policy(name, prices, trades, calib, config, keep_decisions=True)
+        for name in ("ours", "ours-no_pooled", "ours-no_budget", "ours-no_kelly",
                      "ours-no_correlation", "ours-no_regime")
     }  # fmt: skip
-    return trades, runs, config
+    return prices, trades, calib, config, runs
 
 
-def test_factor_switches_change_only_their_factor(switch_setup):
-    trades, runs, config = switch_setup
-    ours = runs["ours"]
-    live = trades.open_idx >= config.warmup
-    acted = ours["stake"] > 0
-    assert acted.sum() > 30
-    for name in ("ours-no_cvar", "ours-no_kelly", "ours-no_correlation", "ours-no_regime"):
-        # the same Thompson draws: only the sizing changes
-        np.testing.assert_array_equal(runs[name]["p_draw"], ours["p_draw"])
-    # correlation off: stake divided by exactly that factor, nothing else
-    r = runs["ours-no_correlation"]
-    np.testing.assert_allclose(r["stake"][acted] * ours["corr_factor"][acted], ours["stake"][acted])
-    assert (ours["corr_factor"][acted] < 1).all()
-    # regime off: the same with the regime factor, which did cut some trades
-    r = runs["ours-no_regime"]
-    np.testing.assert_allclose(
-        r["stake"][acted] * ours["regime_factor"][acted], ours["stake"][acted]
-    )
-    assert (ours["regime_factor"][acted] < 1).any()
-    # the stake is min(CVaR limit, Kelly limit) x factors; dropping a rule drops it from the min
-    f = ours["corr_factor"][acted] * ours["regime_factor"][acted]
-    cvar, kelly = ours["cvar_limit"][acted], ours["kelly_limit"][acted]
-    np.testing.assert_allclose(ours["stake"][acted], np.minimum(cvar, kelly) * f)
-    np.testing.assert_allclose(runs["ours-no_cvar"]["stake"][acted], kelly * f)
-    np.testing.assert_allclose(runs["ours-no_kelly"]["stake"][acted], cvar * f)
-    assert np.any(runs["ours-no_cvar"]["stake"][acted] > ours["stake"][acted] * 1.01)
-    for name in ("ours-no_cvar", "ours-no_kelly"):
-        assert np.all(runs[name]["stake"][live] >= ours["stake"][live] - 1e-9)
-    assert np.isnan(runs["ours-no_cvar"]["es"]).all()
+def _rule_acted(d) -> bool:
+    return d.act or d.reason.startswith("sized to zero")
+
+
+def test_each_switch_changes_only_its_module(switch_setup):
+    """The same events and the same random numbers for every policy (keyed by the trade): an
+    ablation's decisions differ from ours only in the switched-off module. The portfolio-ES
+    limit depends on the open book, which the other sizes change, so it is not compared."""
+    _, trades, _, config, runs = switch_setup
+    ours = runs["ours"]["decisions"]
+    decided = [i for i, d in enumerate(ours) if d is not None]
+    assert len(decided) > 100 and sum(ours[i].act for i in decided) > 30
+    module = {"budget": "cvar", "kelly": "kelly", "correlation": "portfolio_es",
+              "regime": "regime"}  # fmt: skip
+    for slot, gone in module.items():
+        abl = runs[f"ours-no_{slot}"]["decisions"]
+        assert [i for i, d in enumerate(abl) if d is not None] == decided
+        for i in decided:
+            a, o = abl[i], ours[i]
+            assert a.p_win == o.p_win  # the same Thompson draw: only the sizing changes
+            assert a.detail["thompson"] == pytest.approx(o.detail["thompson"], rel=1e-12)
+            assert _rule_acted(a) == _rule_acted(o)
+            if not _rule_acted(a):
+                continue
+            assert gone not in {**a.limits, **a.factors}
+            assert gone in {**o.limits, **o.factors}
+            if slot == "correlation":
+                assert "breakdown" not in a.factors
+            for name, v in o.limits.items():
+                if name not in (gone, "portfolio_es"):
+                    assert a.limits[name] == pytest.approx(v, rel=1e-9), (slot, name)
+            for name, v in o.factors.items():
+                if name != gone and not (slot == "correlation" and name == "breakdown"):
+                    assert a.factors[name] == pytest.approx(v, rel=1e-12), (slot, name)
+            if a.act:
+                size = min(a.limits.values()) * np.prod(list(a.factors.values()))
+                assert a.notional == pytest.approx(size)
+    # and each switch mattered somewhere
+    acted = [ours[i] for i in decided if ours[i].act]
+    assert any(d.binding == "cvar" for d in acted)
+    assert any(d.factors["regime"] < 1 for d in acted)
+    assert any(d.factors.get("breakdown", 1) < 1 or d.binding == "portfolio_es" for d in acted)
+    no_budget = runs["ours-no_budget"]["stake"]
+    assert np.any(no_budget > runs["ours"]["stake"] * 1.01)
     # pooled priors off: flat Beta(1, 1) families; the strong 0.9 prior pulls ours' draws up
-    # while ES and the factors (not the decider's business) stay the same
+    # while ES and the regime cut (not the decider's business) stay the same
     flat = runs["ours-no_pooled"]
-    assert np.nanmean(ours["p_draw"]) > np.nanmean(flat["p_draw"]) + 0.05
-    both = acted & (flat["stake"] > 0)
-    np.testing.assert_array_equal(flat["es"][both], ours["es"][both])
-    np.testing.assert_array_equal(flat["corr_factor"][both], ours["corr_factor"][both])
-    np.testing.assert_array_equal(flat["regime_factor"][both], ours["regime_factor"][both])
+    live = trades.open_idx >= config.warmup
+    assert np.nanmean(runs["ours"]["p_draw"][live]) > np.nanmean(flat["p_draw"][live]) + 0.05
+    both = runs["ours"]["act"] & flat["act"]
+    assert both.sum() > 10
+    # (the h-day ES solves with Newton warm starts from the model's previous answers, so it
+    # agrees to ~2e-5 whichever trades were asked before: see ReturnModel.snapshot)
+    np.testing.assert_allclose(flat["es"][both], runs["ours"]["es"][both], rtol=1e-4)
+    np.testing.assert_array_equal(flat["factor_regime"][both], runs["ours"]["factor_regime"][both])
+
+
+def _drive_by_hand(prices, trades, calibrations, config, policy, seed=0):
+    """A trader's loop written out: one engine, the day's events in order (bar, settlements,
+    the night's prior set, signals, end of day). Returns the decisions by trade index."""
+    from bayes_mem.live import BetaPrior, Decider, TradingEngine
+
+    symbols = list(prices.columns)
+    families = dict(zip(trades.signal, trades.family, strict=True))
+    decider = Decider({f: BetaPrior(1.0, 1.0) for f in set(families.values())})
+    for sig in sorted(families):
+        decider.register(sig, families[sig])
+    links = {sig: symbols[j] for sig, j in zip(trades.signal, trades.symbol, strict=True)}
+    engine = TradingEngine(decider, None, portfolio_value=config.portfolio_value,
+                           config=pb.policy_config(policy, config), signal_symbols=links,
+                           seed=seed)  # fmt: skip
+    nights = {c.day: c.prior_set for c in calibrations}
+    logp = np.log(prices.to_numpy())
+    decisions = {}
+    live_version = None
+    for t, date in enumerate(prices.index):
+        if t:
+            engine.bar(date.date(), {s: logp[t, j] - logp[t - 1, j] for j, s in
+                                     enumerate(symbols)})  # fmt: skip
+        for i in np.flatnonzero(trades.settle_idx == t):
+            ret, d = trades.ret[i], decisions.get(i)
+            if d is not None and d.act:
+                engine.settle(str(i), won=bool(ret > 0), pnl=ret * d.notional)
+            else:
+                ref = pb.REFERENCE_NOTIONAL * config.portfolio_value
+                engine.settle(str(i), won=bool(ret > 0), pnl=ret * ref, notional=ref,
+                              signal=trades.signal[i])  # fmt: skip
+        if t < config.warmup:
+            continue
+        ps = nights.get(t)
+        if ps is not None and ps.version != live_version:
+            engine.use_prior_set(ps)
+            live_version = ps.version
+        elif engine.model is None:
+            engine.use_prior_set(None)
+        for i in np.flatnonzero(trades.open_idx == t):
+            side = "long" if trades.direction[i] == 1 else "short"
+            decisions[i] = engine.signal(trades.signal[i], symbols[trades.symbol[i]], side,
+                                         config.hold, key=str(i))  # fmt: skip
+        engine.end_of_day(date.date())  # with every metric: they do not change decisions
+    return decisions, engine
+
+
+def _doc(d):
+    return {k: v for k, v in d.to_dict().items() if k != "decided_at"}
+
+
+@pytest.mark.parametrize("policy", ["ours", "baseline"])
+def test_the_backtest_measures_what_an_engine_driven_by_hand_trades(switch_setup, policy):
+    prices, trades, calib, config, runs = switch_setup
+    res = runs[policy] if policy in runs else pb.run_policy(
+        policy, prices, trades, calib, config, keep_decisions=True)  # fmt: skip
+    by_hand, engine = _drive_by_hand(prices, trades, calib, config, policy)
+    assert sorted(by_hand) == [i for i, d in enumerate(res["decisions"]) if d is not None]
+    for i, d in by_hand.items():
+        assert _doc(res["decisions"][i]) == _doc(d)
+        assert res["stake"][i] == (d.notional if d.act else 0.0)
+    # the accounting's pnl is the engine's: mark-to-market sums to what the engine realised
+    pnl, _ = pb.portfolio_pnl(prices, trades, res["stake"])
+    realised = sum(p for _, p in engine.daily_pnl()[policy])
+    assert pnl.sum() == pytest.approx(realised, rel=1e-9)
+    assert res["realised_pnl"].sum() == pytest.approx(realised, rel=1e-12)
+    assert np.sum(res["stake"] * trades.ret) == pytest.approx(realised, rel=1e-9)
+
+
+def test_decisions_up_to_t_ignore_later_prices(switch_setup, real_prices):
+    """Corrupt every price after day t0: every decision up to t0 is the same (fast version of
+    the slow test with the real nightly job below)."""
+    prices, trades, calib, config, runs = switch_setup
+    t0 = 400
+    bad = prices.copy()
+    rng = np.random.default_rng(5)
+    bad.iloc[t0 + 1 :] *= np.exp(rng.normal(0, 0.03, (len(bad) - t0 - 1, 3)).cumsum(axis=0))
+    bad_trades = shadow_trades(bad, hold=config.hold)
+    res = pb.run_policy("ours", bad, bad_trades, calib, config, keep_decisions=True)
+    a = [d for d, o in zip(runs["ours"]["decisions"], trades.open_idx, strict=True)
+         if d is not None and o <= t0]  # fmt: skip
+    b = [d for d, o in zip(res["decisions"], bad_trades.open_idx, strict=True)
+         if d is not None and o <= t0]  # fmt: skip
+    assert len(a) > 50 and [_doc(x) for x in a] == [_doc(x) for x in b]
+    later = [d for d, o in zip(res["decisions"], bad_trades.open_idx, strict=True)
+             if d is not None and o > t0]  # fmt: skip
+    ours_later = [d for d, o in zip(runs["ours"]["decisions"], trades.open_idx, strict=True)
+                  if d is not None and o > t0]  # fmt: skip
+    assert [_doc(x) for x in later] != [_doc(x) for x in ours_later]
 
 
 # ---------------------------------------------------------------------------- walk-forward
@@ -235,16 +352,20 @@ def test_walk_forward_hands_each_night_only_the_past(real_prices):
         assert pd.to_datetime(out["settled_at"]).max() <= date
         assert len(out) == int(np.sum(trades.settle_idx <= day))
         assert panel.index.max() == date.date() and len(panel) == day
-        assert c.status == "error" and c.fallback is not None
+        assert c.status == "error" and c.prior_set is None
 
 
 def test_bad_input_is_named(real_prices):
     with pytest.raises(ValueError, match="unknown policy 'foo'"):
         pb.parse_policy("foo")
-    with pytest.raises(ValueError, match="unknown factor 'no_leverage'"):
+    with pytest.raises(ValueError, match="unknown slot 'no_leverage'"):
         pb.parse_policy("ours-no_leverage")
+    with pytest.raises(ValueError, match="unknown slot 'no_cvar'"):
+        pb.parse_policy("ours-no_cvar")
     with pytest.raises(ValueError, match="only 'ours'"):
-        pb.parse_policy("baseline-no_cvar")
+        pb.parse_policy("baseline-no_budget")
+    with pytest.raises(ValueError, match="warmup must be at least 250"):
+        pb.BacktestConfig(warmup=100)
     with pytest.raises(ValueError, match="cadence must be a positive whole number, got 0"):
         pb.BacktestConfig(cadence=0)
     with pytest.raises(ValueError, match="cadence must be a positive whole number, got -5"):
@@ -298,7 +419,10 @@ def test_no_look_ahead_with_the_real_nightly_job(real_prices):
     eb = run_b.trades.open_idx <= t0
     np.testing.assert_array_equal(run_a.trades.signal[ea], run_b.trades.signal[eb])
     for name in policies:
-        for key in ("stake", "p_draw", "es", "corr_factor", "regime_factor"):
+        per_trade = [k for k, v in run_a.policies[name].items()
+                     if isinstance(v, np.ndarray) and v.shape == (len(run_a.trades),)]  # fmt: skip
+        assert {"stake", "act", "p_draw", "binding"} <= set(per_trade)
+        for key in per_trade:
             np.testing.assert_array_equal(
                 run_a.policies[name][key][ea], run_b.policies[name][key][eb]
             )
@@ -329,7 +453,7 @@ def test_write_results_quick(tmp_path):
     assert (metrics["sharpe"] <= metrics["sharpe_high"]).all()
     ab = pd.read_csv(tmp_path / "a" / "policy_backtest_ab.csv")
     assert ab.iloc[0][["control", "test"]].tolist() == ["baseline", "ours"]
-    assert len(ab) == 2 + len(pb.FACTORS)
+    assert len(ab) == 2 + len(pb.SLOTS)
     assert "markdown" in a and "| policy |" in a["markdown"]
     assert a["nights"] == 2
     b = pb.write_results(tmp_path / "b", seed=0, quick=True)
@@ -337,3 +461,44 @@ def test_write_results_quick(tmp_path):
         if n.endswith((".csv", ".md", ".json")):
             assert (tmp_path / "a" / n).read_text() == (tmp_path / "b" / n).read_text(), n
     assert a["markdown"] == b["markdown"]
+
+
+def test_before_after_puts_two_runs_side_by_side(tmp_path):
+    cols = {"days": 10, "trades": 5, "trade_win_rate": 0.5, "mean_gross_exposure": 0.05,
+            "sharpe": 0.3, "sharpe_low": -0.1, "sharpe_high": 0.7, "max_drawdown": 0.03,
+            "cvar_975": 0.002, "turnover": 0.01}  # fmt: skip
+    for tag, names, scale in (("b", ["baseline", "ours", "ours-no_cvar"], 1.0),
+                              ("a", ["baseline", "ours", "ours-no_budget"], 2.0)):  # fmt: skip
+        folder = tmp_path / tag
+        folder.mkdir()
+        rows = [{"policy": n, **cols, "mean_gross_exposure": 0.05 * scale} for n in names]
+        pd.DataFrame(rows).to_csv(folder / "policy_backtest_metrics.csv", index=False)
+        summary = {"days": 10, "window": ["2001-01-02", "2001-01-16"], "seed": 0,
+                   "quick": False, "nights": 3, "nights_active": 2, "nights_rejected": 1,
+                   "nights_error": 0}  # fmt: skip
+        (folder / "policy_backtest_summary.json").write_text(__import__("json").dumps(summary))
+        (folder / "policy_backtest_metrics.md").write_text(f"| metrics {tag} |\n")
+        (folder / "policy_backtest_ab.md").write_text(f"| ab {tag} |\n")
+    assert pb.main(["--compare", str(tmp_path / "b"), str(tmp_path / "a"),
+                    "--out", str(tmp_path / "ba.md")]) == 0  # fmt: skip
+    text = (tmp_path / "ba.md").read_text()
+    assert "| ours | 5.0% -> 10.0% |" in text
+    assert "| ours-no_budget | 5.0% -> 10.0% |" in text  # matched across the rename
+    assert "| metrics b |" in text and "| ab a |" in text
+    assert "3 nightly fits, 2 published, 1 rejected" in text
+
+
+def test_readme_policy_tables_are_the_written_results():
+    """The README's policy tables are the files `bayes-mem evaluate` wrote (no hand copies that
+    drift), and the before/after page is there."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Policy backtest on real prices", 1)[1].split("\n## ", 1)[0]
+    results = root / "docs" / "evaluation" / "policy"
+    for name, head in (("policy_backtest_metrics.md", "| policy |"),
+                       ("policy_backtest_ab.md", "| control |")):  # fmt: skip
+        table = (results / name).read_text().strip()
+        assert table.startswith(head) and table in section, name
+    assert (root / "docs" / "policy_before_after.md").read_text().startswith("# Policy backtest")

@@ -11,30 +11,34 @@ fits, and every policy learns from, is the same for all policies.
 Walk-forward: every ``cadence`` trading days after ``warmup`` the REAL nightly job
 (:func:`bayes_mem.offline.recalibrate.recalibrate`) runs on a :class:`~bayes_mem.store.Store`
 that holds only the outcomes settled and the returns dated up to that day, with one compiled
-win-rate model for the whole run. A published (gate-passing) prior set is loaded into the live
-objects (family priors of the :class:`~bayes_mem.live.Decider`, the
-:class:`~bayes_mem.live.ReturnModel`, the regime detector); a rejected one leaves the previous
-priors in place, as in production, and is counted.
+win-rate model for the whole run. A published (gate-passing) prior set is swapped into each
+policy's engine (:meth:`~bayes_mem.live.TradingEngine.use_prior_set`: family priors, the return
+model rolled forward, the regime detector); a rejected one leaves the previous set live, as in
+production, and is counted. Before the first published set the engine uses the documented
+default return model (a Laplace fit of its own history).
 
-Policies (stake per shadow trade, currency; 0 = not traded):
+Policies: each is ONE :class:`~bayes_mem.live.TradingEngine` with the policy's
+:class:`~bayes_mem.live.EngineConfig` (:func:`policy_config`); the backtest only feeds it events
+(:func:`run_policy`: ``bar``, ``settle``, ``use_prior_set``, ``signal``, ``end_of_day``), so what
+is measured is what the engine trades. A trade's stake is its decision's notional.
 
 - ``baseline`` (the seed plan's "if confidence > threshold: execute", fixed per-symbol dollar
-  limits, no learning of thresholds or sizes): the confidence is the signal's raw running win
-  rate over its settled shadow trades (0.5 before any settled), the trade is taken when it is
-  >= ``baseline_threshold`` (0.5), and each trade stakes ``baseline_symbol_limit /
-  signals_per_symbol`` (the seed plan's $750 per symbol, split over the symbol's signals so the
-  symbol never holds more than $750). ``baseline_fixed``: the same with a fixed confidence of
-  0.5, i.e. every fired signal is traded.
-- ``ours``: Thompson sampling (:class:`~bayes_mem.live.Decider`) with family priors from the
-  walk-forward nightly fit (pooled priors); stake = ``combine_limits`` of the CVaR budget
-  (``cvar_budget`` x portfolio value split over the symbols, divided by the symbol's ES 97.5%
-  from the ReturnModel, then over the symbol's signals), the posterior-expected Kelly fraction
-  (``kelly_binary`` over 100 posterior draws of the win rate and the signal's payoff ratio;
-  1/4 Kelly, capped at 25%), the correlation factor (``1 - 0.3 x concentration`` of the shrunk
-  normal-scores correlation of the last 120 days) and the regime factor (``regime_factor`` of
-  the detector's P(change)). ``ours-no_<factor>`` switches one factor off (``pooled``: flat
-  Beta(1, 1) family priors; ``cvar``/``kelly``: that sizing rule dropped, both dropped falls
-  back to the baseline's fixed stake; ``correlation``/``regime``: factor 1).
+  limits, no learning of thresholds or sizes): :meth:`EngineConfig.baseline`, the signal's raw
+  running win rate over its settled shadow trades (0.5 before any settled) >=
+  ``baseline_threshold`` (0.5), a stake of ``baseline_symbol_limit / signals_per_symbol`` (the
+  seed plan's $750 per symbol, split over the symbol's signals so the symbol never holds more
+  than $750). ``baseline_fixed``: the same sizing, every fired signal traded
+  (:class:`TradeEverySignal`).
+- ``ours``: every module on: Thompson sampling on the expected edge (one joint draw of the
+  win rate, pooled by the nightly family priors, and of the payoff sizes); notional = the
+  smallest of the CVaR budget (each position's ``hold``-day ES 97.5% on its side within
+  ``position_budget`` x capital), fractional Kelly in notional over joint posterior draws of
+  the win rate and payoff sizes, and the portfolio-ES limit (the book's one-day ES within
+  ``portfolio_budget`` x capital by Euler allocation; hedges are not cut), times the
+  correlation-breakdown and regime cuts. ``ours-no_<slot>`` switches one slot off
+  (:meth:`EngineConfig.without`: ``budget``, ``kelly``, ``correlation``, ``regime``;
+  ``pooled``: flat Beta(1, 1) family priors). Every configuration draws the same random
+  numbers for one event (keyed by the trade), so ablations are paired.
 
 Portfolio accounting: a trade of stake S buys ``direction x S / P_open`` units and holds them to
 the settlement close, so its daily mark-to-market pnl sums exactly to ``S x ret``. Daily returns
@@ -69,11 +73,13 @@ from bayes_mem.evaluation.signals import (
 
 log = logging.getLogger("bayes_mem.policy_backtest")
 
-FACTORS = ("pooled", "cvar", "kelly", "correlation", "regime")
+#: the engine slots an ``ours-no_<slot>`` policy switches off (:meth:`EngineConfig.without`)
+SLOTS = ("pooled", "budget", "kelly", "correlation", "regime")
 POLICIES = ("baseline", "baseline_fixed", "ours")
-KELLY_DRAWS = 100
-CORR_WINDOW = 120
-REGIME_HISTORY = 250
+#: the notional (fraction of capital) a shadow outcome is settled with when the policy did not
+#: trade it: only its win or loss per unit notional reaches the payoff model
+REFERENCE_NOTIONAL = 0.1
+MIN_FALLBACK_DAYS = 250  # = bayes_mem.live.engine.MIN_FALLBACK_DAYS (not imported: module light)
 
 
 # ---------------------------------------------------------------------------- configuration
@@ -81,7 +87,8 @@ REGIME_HISTORY = 250
 
 @dataclass(frozen=True)
 class PolicySpec:
-    """A policy: ``kind`` in :data:`POLICIES`; ``off`` the factors switched off (ours only)."""
+    """A policy: ``kind`` in :data:`POLICIES`; ``off`` the engine slots switched off (ours
+    only)."""
 
     kind: str
     off: frozenset[str] = frozenset()
@@ -90,17 +97,12 @@ class PolicySpec:
     def name(self) -> str:
         if not self.off:
             return self.kind
-        return self.kind + "".join(f"-no_{f}" for f in FACTORS if f in self.off)
-
-    def uses(self, factor: str) -> bool:
-        if factor not in FACTORS:
-            raise ValueError(f"unknown factor {factor!r}; known: {FACTORS}")
-        return self.kind == "ours" and factor not in self.off
+        return self.kind + "".join(f"-no_{f}" for f in SLOTS if f in self.off)
 
 
 def parse_policy(name: object) -> PolicySpec:
     """``"baseline"``, ``"baseline_fixed"``, ``"ours"`` or ``"ours-no_<factor>[-no_<factor>]"``
-    with factors from :data:`FACTORS`; anything else raises naming it."""
+    with slots from :data:`SLOTS`; anything else raises naming it."""
     if not isinstance(name, str):
         raise TypeError(f"policy name must be a string, got {name!r}")
     kind, *rest = name.split("-")
@@ -109,22 +111,24 @@ def parse_policy(name: object) -> PolicySpec:
     off = set()
     for part in rest:
         factor = part[3:] if part.startswith("no_") else None
-        if factor not in FACTORS:
-            raise ValueError(f"unknown factor {part!r} in policy {name!r}; known: {FACTORS}")
+        if factor not in SLOTS:
+            raise ValueError(f"unknown slot {part!r} in policy {name!r}; known: {SLOTS}")
         if kind != "ours":
-            raise ValueError(f"only 'ours' has switchable factors, got {name!r}")
+            raise ValueError(f"only 'ours' has switchable slots, got {name!r}")
         off.add(factor)
     return PolicySpec(kind, frozenset(off))
 
 
-DEFAULT_POLICIES = ("baseline", "baseline_fixed", "ours", *(f"ours-no_{f}" for f in FACTORS))
+DEFAULT_POLICIES = ("baseline", "baseline_fixed", "ours", *(f"ours-no_{f}" for f in SLOTS))
 
 
 @dataclass(frozen=True)
 class BacktestConfig:
     """Settings of one backtest. Days are trading days (rows of the price panel); money is in
-    the account currency; ``cvar_budget`` is the portfolio's one-day ES 97.5% budget as a
-    fraction of ``portfolio_value``, split equally over the symbols."""
+    the account currency. ``position_budget``: each position's ES 97.5% over its ``hold``-day
+    holding period, as a fraction of ``portfolio_value`` (:class:`CVaRBudget`);
+    ``portfolio_budget``: the open book's one-day ES 97.5% (:class:`PortfolioESLimit`). The
+    ``warmup`` must leave the default return model its 250 days of history."""
 
     hold: int = 5
     cadence: int = 21
@@ -132,7 +136,8 @@ class BacktestConfig:
     portfolio_value: float = 10_000.0
     baseline_symbol_limit: float = 750.0  # the seed plan's fixed $750 per symbol
     baseline_threshold: float = 0.5
-    cvar_budget: float = 0.02
+    position_budget: float = 0.005  # the engine's defaults
+    portfolio_budget: float = 0.02
     # nightly job settings (the win-rate fit with small draws for speed)
     fit_draws: int = 1000
     fit_tune: int = 500
@@ -151,13 +156,18 @@ class BacktestConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf:
                 raise ValueError(f"{name} must be positive and finite, got {v!r}")
-        for name in ("baseline_threshold", "cvar_budget"):
+        for name in ("baseline_threshold", "position_budget", "portfolio_budget"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 1:
                 raise ValueError(f"{name} must be in (0, 1), got {v!r}")
         if self.returns_model not in ("laplace", "pymc"):
             raise ValueError(
                 f"returns_model must be 'laplace' or 'pymc', got {self.returns_model!r}"
+            )
+        if self.warmup < MIN_FALLBACK_DAYS:
+            raise ValueError(
+                f"warmup must be at least {MIN_FALLBACK_DAYS} days (the default return model's "
+                f"history before the first published prior set), got {self.warmup}"
             )
 
     def recalibration(self, seed: int) -> Any:
@@ -185,7 +195,8 @@ class Calibration:
     """One nightly run inside the backtest: ``day`` (row index), its ``date``, the job's
     ``status`` ("active", "rejected" or "error"), the newest date in the store it was handed
     (``outcomes_through``, ``returns_through``), the gate's reasons, seconds, and the prior set
-    live after it (the previous one when rejected; None before any was published)."""
+    live after it (the previous one when rejected; None before any was published: the engine
+    then fits the documented default return model on its own history)."""
 
     day: int
     date: str
@@ -196,9 +207,6 @@ class Calibration:
     reasons: tuple[str, ...]
     seconds: float
     prior_set: Any = field(default=None, repr=False)
-    # before any set was published: the documented default return model (maximum likelihood +
-    # Laplace on the returns up to ``day``) as a ReturnModel snapshot, built once here
-    fallback: dict[str, Any] | None = field(default=None, repr=False)
 
 
 def recalibration_days(n_days: int, config: BacktestConfig) -> list[int]:
@@ -218,7 +226,6 @@ def walk_forward(
     """Run the nightly job at every :func:`recalibration_days` day on a store filled only with
     data up to that day; returns one :class:`Calibration` per run. ``recalibrate_fn`` defaults
     to the real :func:`~bayes_mem.offline.recalibrate.recalibrate` (tests may wrap it)."""
-    from bayes_mem.live import ReturnModel
     from bayes_mem.live.prior_set import load_prior_set
     from bayes_mem.offline.recalibrate import recalibrate
     from bayes_mem.offline.winrate import default_model
@@ -280,18 +287,11 @@ def walk_forward(
                     live = load_prior_set(models, version)
             except ValueError as exc:  # e.g. too few returns for the window: keep the priors
                 status, version, reasons = "error", None, (str(exc),)
-            fallback = None
-            if live is None:
-                past = log_returns[max(0, day - config.returns_window) : day]
-                fallback = ReturnModel.from_history(
-                    {str(s): past[:, j] for j, s in enumerate(prices.columns)}, kind="log",
-                    n_draws=config.returns_draws, rng=np.random.default_rng([seed, day]),
-                ).snapshot()  # fmt: skip
             seconds = time.perf_counter() - t0
             log.info("night %s: %s in %.1f s %s", dates[day].date(), status, seconds, reasons)
             out.append(
                 Calibration(day, str(dates[day].date()), status, version, o_through, r_through,
-                            reasons, round(seconds, 3), live, fallback)
+                            reasons, round(seconds, 3), live)
             )  # fmt: skip
         store.close()
     return out
@@ -301,11 +301,50 @@ def walk_forward(
 
 
 @dataclass
-class _Book:
-    """What every policy tracks: settled shadow outcomes, and (ours) the live objects."""
+class TradeEverySignal:
+    """A decision rule that acts on every fired signal (``baseline_fixed``): the seed baseline's
+    sizing without its confidence test. Reports the raw running win rate (0.5 before any
+    outcome) as ``p_win``, for the record only."""
 
-    wins: dict[str, int] = field(default_factory=dict)
-    trades: dict[str, int] = field(default_factory=dict)
+    enabled: bool = True
+    name: str = "every_signal"
+
+    def decide(self, ctx: Any) -> tuple[bool, float, dict[str, Any]]:
+        wins, trades = ctx.raw_counts()
+        return True, wins / trades if trades else 0.5, {"wins": wins, "trades": trades}
+
+
+def policy_config(policy: str | PolicySpec, config: BacktestConfig) -> Any:
+    """The :class:`~bayes_mem.live.EngineConfig` of a policy: ``baseline`` is
+    :meth:`EngineConfig.baseline` (raw win rate >= ``baseline_threshold``, fixed
+    ``baseline_symbol_limit`` per symbol split over its signals); ``baseline_fixed`` the same
+    sizing with :class:`TradeEverySignal`; ``ours`` every module on (:class:`CVaRBudget` at
+    ``position_budget``, :class:`KellyLimit`, :class:`PortfolioESLimit` at ``portfolio_budget``,
+    :class:`RegimeCut`, pooled family priors); ``ours-no_<slot>`` that slot switched off
+    (:meth:`EngineConfig.without`)."""
+    from bayes_mem.live import EngineConfig
+    from bayes_mem.live.modules import CVaRBudget, PortfolioESLimit
+
+    spec = parse_policy(policy) if isinstance(policy, str) else policy
+    if spec.kind in ("baseline", "baseline_fixed"):
+        cfg = EngineConfig.baseline(
+            per_symbol=config.baseline_symbol_limit, threshold=config.baseline_threshold,
+            name=spec.name,
+        )  # fmt: skip
+        if spec.kind == "baseline_fixed":
+            cfg = dataclasses.replace(cfg, rule=TradeEverySignal())
+        return cfg
+    ours = EngineConfig(
+        name="ours",
+        budget=CVaRBudget(budget=config.position_budget),
+        correlation=PortfolioESLimit(budget=config.portfolio_budget),
+    )
+    if not spec.off:
+        return ours
+    try:
+        return ours.without(*[s for s in SLOTS if s in spec.off], name=spec.name)
+    except ValueError as exc:  # e.g. neither a budget nor Kelly: no base size
+        raise ValueError(f"policy {spec.name!r}: {exc}") from None
 
 
 def run_policy(
@@ -316,157 +355,118 @@ def run_policy(
     config: BacktestConfig,
     *,
     seed: int = 0,
-) -> dict[str, np.ndarray]:
-    """Replay the days with one policy; returns per trade ``stake`` (currency, >= 0) and the
-    inputs it was sized with (``p_draw``, ``es``, ``corr_factor``, ``regime_factor``,
-    ``cvar_limit``, ``kelly_limit``; NaN where not used). Day t's decisions use prices up to t
-    and outcomes settled by t only."""
-    from bayes_mem.live import (
-        BetaPrior,
-        Decider,
-        ReturnModel,
-        combine_limits,
-        cvar_position_limit,
-        kelly_binary,
-    )
-    from bayes_mem.live.changepoint import regime_factor
-    from bayes_mem.live.correlation import concentration, limit_factors, shrunk_correlation
-    from bayes_mem.live.pit import normal_scores
-    from bayes_mem.live.prior_set import apply_family_priors
+    keep_decisions: bool = False,
+) -> dict[str, Any]:
+    """Replay the days through ONE :class:`~bayes_mem.live.TradingEngine` configured with the
+    policy's :func:`policy_config`; the backtest only feeds it events. Day t, in order:
+
+    1. ``bar(date_t, returns of day t)`` (before any return model exists the day only joins the
+       engine's history);
+    2. every shadow trade settling at t's close: ``settle(str(i), won=ret > 0, pnl=ret x
+       notional)`` with the decision's notional when the engine acted on it, else (declined, or
+       opened before the warmup) as a shadow outcome with ``signal=`` and the reference notional
+       :data:`REFERENCE_NOTIONAL` x capital, so every policy learns the same win record and the
+       same payoff sizes per unit notional (delayed feedback: nothing before settlement);
+    3. from ``warmup`` on, on a nightly-calibration day whose live prior set is new:
+       ``use_prior_set(set)`` (before the first published set: ``use_prior_set(None)``, the
+       documented default model fitted on the engine's history);
+    4. each shadow trade opening at t's close: ``signal(sig, symbol, side, horizon=hold,
+       key=str(i))``; the acted decision's notional is the trade's stake;
+    5. ``end_of_day(date_t, metrics=False)`` (the day closes and the correlation-breakdown test
+       runs for the next day's cut; the metrics nobody here reads are not computed).
+
+    Returns per trade: ``stake`` (currency, 0 = not traded), ``act``, ``p_draw`` (the rule's
+    win probability), ``es`` (the budget's h-day ES per unit notional), ``binding`` (the limit
+    that bound), ``limit_<module>`` (currency; inf: unlimited) and ``factor_<cut>`` from the
+    decisions (NaN where not decided or not used); ``realised_pnl`` per day (the engine's own
+    realised PnL, currency, by settlement day); with ``keep_decisions`` the
+    :class:`~bayes_mem.live.Decision` objects (None for trades not decided). Day t's decisions
+    use prices up to t and outcomes settled by t only."""
+    from bayes_mem.live import BetaPrior, Decider, TradingEngine
 
     spec = parse_policy(policy) if isinstance(policy, str) else policy
-    n_days, n_sym = prices.shape
+    engine_config = policy_config(spec, config)
+    n_days, _ = prices.shape
     symbols = [str(c) for c in prices.columns]
-    logp = np.log(prices.to_numpy())
-    rets = np.vstack([np.full((1, n_sym), np.nan), np.diff(logp, axis=0)])  # row t: day t
-    rng = np.random.default_rng([seed, 6])
-    families = sorted(set(trades.family.tolist()))
-    decider = Decider({f: BetaPrior(1.0, 1.0) for f in families}, rng=rng.spawn(1)[0])
-    for name in sorted(set(trades.signal.tolist())):
-        decider.register(name, dict(zip(trades.signal, trades.family, strict=True))[name])
-    per_symbol = np.bincount(
-        [symbols.index(s.split(":")[0]) for s in decider.signals], minlength=n_sym
-    )
-    fixed_stake = config.baseline_symbol_limit / per_symbol  # per trade, by symbol
-    book = _Book()
+    dates = [ts.date() for ts in pd.DatetimeIndex(prices.index)]
+    rets = np.diff(np.log(prices.to_numpy(dtype=float)), axis=0)  # rets[t - 1]: day t
+    families = dict(zip(trades.signal.tolist(), trades.family.tolist(), strict=True))
+    links = {str(trades.signal[i]): symbols[int(trades.symbol[i])] for i in range(len(trades))}
+    decider = Decider({f: BetaPrior(1.0, 1.0) for f in sorted(set(families.values()))})
+    for name in sorted(families):
+        decider.register(name, families[name])
+    engine = TradingEngine(
+        decider, None, portfolio_value=config.portfolio_value, config=engine_config,
+        signal_symbols=links, seed=seed,
+    )  # fmt: skip
+    reference = REFERENCE_NOTIONAL * config.portfolio_value
     n = len(trades)
-    stake = np.zeros(n)
-    p_draw = np.full(n, np.nan)
-    es_used = np.full(n, np.nan)
-    corr_used = np.full(n, np.nan)
-    regime_used = np.full(n, np.nan)
-    cvar_used = np.full(n, np.nan)
-    kelly_used = np.full(n, np.nan)
+    out: dict[str, Any] = {
+        "stake": np.zeros(n),
+        "act": np.zeros(n, dtype=bool),
+        "p_draw": np.full(n, np.nan),
+        "es": np.full(n, np.nan),
+        "binding": np.full(n, "", dtype=object),
+    }
+    kept: list[Any] = [None] * n
+    open_decisions: dict[int, Any] = {}
     by_open = _group(trades.open_idx, n_days)
     by_settle = _group(trades.settle_idx, n_days)
     calib = {c.day: c for c in calibrations}
-    needs_model = spec.kind == "ours"
-    model = detector = None
-    version = None
-    scores: list[np.ndarray] = []
-    p_change = np.zeros(n_sym)
+    version: int | None = None
     for t in range(n_days):
+        if t >= 1:
+            engine.bar(dates[t], dict(zip(symbols, rets[t - 1].tolist(), strict=True)))
         for i in by_settle[t]:  # delayed feedback: outcomes known at the settlement close
-            sig = trades.signal[i]
-            won = bool(trades.ret[i] > 0)
-            book.trades[sig] = book.trades.get(sig, 0) + 1
-            book.wins[sig] = book.wins.get(sig, 0) + int(won)
-            decider.record(sig, won, float(trades.ret[i]), trade_id=int(i))
+            ret = float(trades.ret[i])
+            d = open_decisions.pop(i, None)
+            if d is not None and d.act:
+                engine.settle(str(i), won=ret > 0.0, pnl=ret * d.notional)
+            else:
+                engine.settle(str(i), won=ret > 0.0, pnl=ret * reference, notional=reference,
+                              signal=str(trades.signal[i]))  # fmt: skip
         if t < config.warmup:
             continue
-        if needs_model:
-            c = calib.get(t)
-            ps = None if c is None else c.prior_set
-            if c is not None and (model is None or (ps is not None and ps.version != version)):
-                if ps is not None:
-                    version = ps.version
-                    if spec.uses("pooled"):
-                        apply_family_priors(ps, decider)
-                    model = ReturnModel(
-                        {s: ps.symbols[s].draws for s in symbols},
-                        {s: ps.symbols[s].sigma2 for s in symbols},
-                    )
-                    hist = rets[max(1, t - REGIME_HISTORY + 1) : t + 1]
-                    # scores of the recent past under the new posterior predictive (as the
-                    # demo's trading day): the detector and correlation restart from them
-                    start_var = np.nanvar(rets[max(1, t - 1000) : t + 1], axis=0)
-                    scores = list(
-                        np.column_stack([
-                            normal_scores(hist[:, j], ps.symbols[s].draws, float(start_var[j]))
-                            for j, s in enumerate(symbols)
-                        ])
-                    )  # fmt: skip
-                    detector = None
-                    if ps.regime is not None and spec.uses("regime"):
-                        detector = ps.regime_detector(symbols)
-                        p_change = np.zeros(n_sym)
-                        for row in scores:
-                            p_change = detector.update(row).p_change
-                elif model is None:  # nothing published yet: the documented default
-                    model = ReturnModel.from_snapshot(c.fallback)
-            else:
-                model.update(rets[t], kind="log")
-                row = model.last_normal_score()
-                scores.append(row)
-                if detector is not None:
-                    p_change = detector.update(row).p_change
-            es = model.risk(0.975).es_simple
-            corr_factor = 1.0
-            if spec.uses("correlation") and len(scores) >= 20:
-                corr, _ = shrunk_correlation(np.asarray(scores[-CORR_WINDOW:]))
-                corr_factor, _ = limit_factors(concentration(corr).score, 0.0)
-            reg = regime_factor(p_change) if spec.uses("regime") else np.ones(n_sym)
+        c = calib.get(t)
+        ps = None if c is None else c.prior_set
+        if ps is not None and ps.version != version:
+            engine.use_prior_set(ps)
+            version = ps.version
+        elif engine.model is None:  # nothing published yet: the documented default model
+            engine.use_prior_set(None)
         for i in by_open[t]:
-            sig = trades.signal[i]
-            j = int(trades.symbol[i])
-            if spec.kind in ("baseline", "baseline_fixed"):
-                k = book.trades.get(sig, 0)
-                conf = 0.5
-                if spec.kind == "baseline" and k:
-                    conf = book.wins[sig] / k
-                if conf >= config.baseline_threshold:
-                    stake[i] = fixed_stake[j]
-                continue
-            act, p = decider.decide(sig)
-            p_draw[i] = p
-            if not act:
-                continue
-            cvar_limit = kelly_limit = None
-            if spec.uses("cvar"):
-                cvar_limit = (
-                    cvar_position_limit(
-                        float(es[j]), config.portfolio_value, config.cvar_budget / n_sym
-                    )
-                    / per_symbol[j]
-                )
-                es_used[i] = es[j]
-            if spec.uses("kelly"):
-                post = decider.posterior(sig)
-                m = decider.metrics(sig)
-                payoff = m.avg_win / m.avg_loss if m.avg_win and m.avg_loss else 1.0
-                draws = rng.beta(post.a, post.b, KELLY_DRAWS)
-                kelly_limit = config.portfolio_value * kelly_binary(draws, payoff)
-            if cvar_limit is None and kelly_limit is None:
-                cvar_limit = float(fixed_stake[j])
-            factors = {"correlation": corr_factor} if spec.uses("correlation") else {}
-            limit = combine_limits(
-                cvar_limit=cvar_limit, kelly_limit=kelly_limit, factors=factors,
-                regime=float(reg[j]) if spec.uses("regime") else None,
-            )  # fmt: skip
-            stake[i] = limit.limit
-            cvar_used[i] = np.nan if limit.cvar_limit is None else limit.cvar_limit
-            kelly_used[i] = np.nan if limit.kelly_limit is None else limit.kelly_limit
-            corr_used[i] = corr_factor
-            regime_used[i] = float(reg[j])
-    return {
-        "stake": stake,
-        "p_draw": p_draw,
-        "es": es_used,
-        "corr_factor": corr_used,
-        "regime_factor": regime_used,
-        "cvar_limit": cvar_used,
-        "kelly_limit": kelly_used,
-    }
+            d = engine.signal(str(trades.signal[i]), symbols[int(trades.symbol[i])],
+                              "long" if trades.direction[i] > 0 else "short", config.hold,
+                              key=str(i))  # fmt: skip
+            open_decisions[i] = d
+            _record_decision(out, i, d, n)
+            if keep_decisions:
+                kept[i] = d
+        engine.end_of_day(dates[t], metrics=False)
+    realised = np.zeros(n_days)
+    pos = {d: k for k, d in enumerate(dates)}
+    for d, pnl in engine.daily_pnl()[engine_config.name]:
+        realised[pos[d]] = pnl
+    out["realised_pnl"] = realised
+    if keep_decisions:
+        out["decisions"] = kept
+    return out
+
+
+def _record_decision(out: dict[str, Any], i: int, d: Any, n: int) -> None:
+    out["act"][i] = d.act
+    out["stake"][i] = d.notional if d.act else 0.0
+    out["p_draw"][i] = d.p_win
+    out["binding"][i] = d.binding or ""
+    budget = d.detail.get("cvar")
+    if budget is not None:
+        out["es"][i] = budget["es"]
+    for prefix, values in (("limit_", d.limits), ("factor_", d.factors)):
+        for name, v in values.items():
+            key = prefix + name
+            if key not in out:
+                out[key] = np.full(n, np.nan)
+            out[key][i] = v
 
 
 def _group(idx: np.ndarray, n_days: int) -> list[list[int]]:
@@ -552,6 +552,7 @@ def run_backtest(
     t0 = time.perf_counter()
     calibrations = walk_forward(prices, trades, config, seed=seed, recalibrate_fn=recalibrate_fn)
     seconds["walk_forward"] = time.perf_counter() - t0
+    log.info("walk-forward: %d nights in %.1f s", len(calibrations), seconds["walk_forward"])
     out: dict[str, dict[str, np.ndarray]] = {}
     for spec in parsed:
         t0 = time.perf_counter()
@@ -561,6 +562,7 @@ def run_backtest(
         res["positions"] = pos / config.portfolio_value
         out[spec.name] = res
         seconds[spec.name] = time.perf_counter() - t0
+        log.info("policy %s: %.1f s", spec.name, seconds[spec.name])
     return BacktestRun(prices, trades, config, calibrations, out, seconds)
 
 
@@ -730,7 +732,7 @@ def write_results(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     ]
     ab = pd.DataFrame([ab_verdict(run, c, t) for c, t in pairs])
     nights = pd.DataFrame([
-        {k: v for k, v in dataclasses.asdict(c).items() if k not in ("prior_set", "fallback")}
+        {k: v for k, v in dataclasses.asdict(c).items() if k != "prior_set"}
         | {"reasons": "; ".join(c.reasons)}
         for c in run.calibrations
     ])  # fmt: skip
@@ -837,6 +839,60 @@ def _summary_markdown(s: dict[str, Any], md_metrics: str, md_ab: str) -> str:
     ])  # fmt: skip
 
 
+#: policies renamed since an older run (the engine's slot names): old name -> new name
+RENAMED = {"ours-no_cvar": "ours-no_budget"}
+
+
+def before_after_markdown(before: Path, after: Path) -> str:
+    """Two runs of :func:`write_results` (folders), side by side: what changed per policy in
+    exposure, drawdown, CVaR, Sharpe (with the bootstrap intervals), turnover and trades, then
+    both runs' tables as written. Policies are matched by name (:data:`RENAMED` maps old
+    names)."""
+    runs = {}
+    for tag, folder in (("before", Path(before)), ("after", Path(after))):
+        summary = json.loads((folder / "policy_backtest_summary.json").read_text())
+        metrics = pd.read_csv(folder / "policy_backtest_metrics.csv")
+        metrics["policy"] = metrics["policy"].map(lambda n: RENAMED.get(n, n))
+        runs[tag] = (summary, metrics.set_index("policy"), folder)
+    (sb, mb, fb), (sa, ma, fa) = runs["before"], runs["after"]
+    lines = [
+        "| policy | gross exposure | max drawdown | CVaR 97.5% (daily) | Sharpe [95%] "
+        "| turnover/day | trades |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in [n for n in ma.index if n in mb.index]:
+        b, a = mb.loc[name], ma.loc[name]
+        lines.append(
+            f"| {name} | {b['mean_gross_exposure']:.1%} -> {a['mean_gross_exposure']:.1%} | "
+            f"{b['max_drawdown']:.2%} -> {a['max_drawdown']:.2%} | "
+            f"{b['cvar_975']:.3%} -> {a['cvar_975']:.3%} | "
+            f"{_ci(b, 'sharpe', '.2f')} -> {_ci(a, 'sharpe', '.2f')} | "
+            f"{b['turnover']:.3f} -> {a['turnover']:.3f} | "
+            f"{int(b['trades'])} -> {int(a['trades'])} |"
+        )
+
+    def runline(s: dict[str, Any]) -> str:
+        return (f"{s['days']} days ({s['window'][0]} to {s['window'][1]}), seed {s['seed']}"
+                f"{', quick settings' if s['quick'] else ''}; {s['nights']} nightly fits, "
+                f"{s['nights_active']} published, {s['nights_rejected']} rejected, "
+                f"{s['nights_error']} errors")  # fmt: skip
+
+    return "\n".join([
+        "# Policy backtest before and after the engine's sizing fixes", "",
+        "Written by `python -m bayes_mem.evaluation.policy_backtest --compare BEFORE AFTER "
+        "--out FILE` from two result folders of the same command (`--out DIR --seed N`).", "",
+        f"- before ({Path(before).name}): {runline(sb)}",
+        f"- after ({Path(after).name}): {runline(sa)}", "",
+        "Per policy, before -> after (" + ", ".join(f"{o} is now {n}" for o, n in
+                                                 RENAMED.items()) + "):", "",
+        *lines, "",
+        "## Before", "", (fb / "policy_backtest_metrics.md").read_text().strip(), "",
+        (fb / "policy_backtest_ab.md").read_text().strip(), "",
+        "## After", "", (fa / "policy_backtest_metrics.md").read_text().strip(), "",
+        (fa / "policy_backtest_ab.md").read_text().strip(), "",
+    ])  # fmt: skip
+
+
 def _plot_equity(run: BacktestRun, path: Path) -> None:
     import matplotlib
 
@@ -862,10 +918,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description="Policy backtest on real prices (issue 6)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for tables and figures")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="results folder (with --compare: the Markdown file)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="the last 650 days, two fits")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
+                        help="no run: write two result folders side by side to --out")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.compare:
+        text = before_after_markdown(*args.compare)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        print(text)
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     summary = write_results(args.out, seed=args.seed, quick=args.quick)
     print(summary["markdown"])

@@ -8,7 +8,8 @@ normal scores) and answers these events, each thread-safe:
 ``bar(date, returns)``
     one day's log returns for (some of) the symbols: the return model's variance state, the
     regime detector and the correlation window move forward; with a store, the returns are stored
-    first (the nightly job fits on them).
+    first (the nightly job fits on them). Before any return model exists (no prior set, too
+    little history) the day only joins the in-memory history.
 ``signal(signal, symbol, side, horizon, key=..., price=...)``
     a signal fired: returns a :class:`~bayes_mem.live.decision.Decision` (act, side, notional in
     currency, quantity when a price is given, the sampled win probability, every limit and
@@ -30,6 +31,10 @@ normal scores) and answers these events, each thread-safe:
     correlation primed) and swapped in under the lock, so no decision sees half of two sets. The
     decider keeps its raw counts (nothing counted twice). A bad set keeps the old one; the reason
     is logged and kept in :attr:`TradingEngine.last_refresh_error`.
+``use_prior_set(prior_set)``
+    the same swap for a prior set held in memory, without a models directory (a backtest's
+    nightly job, a test); ``None`` fits the documented default return model (Laplace, per
+    symbol with 250+ days) on the engine's history. :meth:`refresh` is built on it.
 
 How a decision is made is an :class:`EngineConfig` of pluggable modules
 (:mod:`bayes_mem.live.modules`): the decision rule, the risk budget, Kelly, the portfolio-ES
@@ -232,8 +237,8 @@ class _Market:
         if detector is not None and scores is not None:
             for row in scores:
                 self.p_change = np.asarray(detector.update(np.asarray(row, float)).p_change)
-        self.breakdown_score: float | None = None
-        self.breakdown_p: float | None = None
+        self._breakdown: tuple[float | None, float | None] = (None, None)  # (score, p)
+        self._breakdown_due: tuple[np.ndarray, list[int]] | None = None
         self._invalidate()
 
     def advance(self, day: Mapping[str, float]) -> None:
@@ -248,6 +253,36 @@ class _Market:
         if self.detector is not None:
             self.p_change = np.asarray(self.detector.update(row).p_change)
         self._invalidate()
+
+    def schedule_breakdown(self, scores: np.ndarray, seed: list[int]) -> None:
+        """The day's correlation-breakdown test on ``scores`` (the window as of the close), run
+        when first read (:attr:`breakdown_score`): same answer whenever it runs, and never run
+        on a day nobody reads it (a configuration without the portfolio-ES module, no
+        metrics)."""
+        self._breakdown_due = (scores, seed)
+
+    def _resolve_breakdown(self) -> tuple[float | None, float | None]:
+        due, self._breakdown_due = self._breakdown_due, None
+        if due is not None:
+            scores, seed = due
+            try:
+                b = correlation_breakdown(
+                    scores[-BREAKDOWN_WINDOW:], scores[:-BREAKDOWN_WINDOW], n_sim=99,
+                    rng=np.random.default_rng(seed),
+                )  # fmt: skip
+                self._breakdown = (b.score, b.p_value)
+            except ValueError as exc:  # e.g. a symbol constant over the window: keep the last
+                log.warning("correlation breakdown test skipped: %s", exc)
+        return self._breakdown
+
+    @property
+    def breakdown_score(self) -> float | None:
+        """1 - p of the latest breakdown test (None before the first)."""
+        return self._resolve_breakdown()[0]
+
+    @property
+    def breakdown_p(self) -> float | None:
+        return self._resolve_breakdown()[1]
 
     def _invalidate(self) -> None:
         self._vol: np.ndarray | None = None
@@ -717,12 +752,16 @@ class TradingEngine:
         day = dict(zip(returns, log_r.tolist(), strict=True))
         with self._lock:  # the market is taken under the lock: a refresh may have swapped it
             m = self._market
-            unknown = [s for s in returns if s not in m.pos]
-            if unknown:
-                raise UnknownSymbolError(
-                    f"returns for unknown symbols {unknown[:5]!r}; the model covers "
-                    f"{len(m.pos)} symbols"
-                )
+            if m.model is None:  # no model yet: the day only joins the history (names checked)
+                for s in returns:
+                    check_name(s, "symbol")
+            else:
+                unknown = [s for s in returns if s not in m.pos]
+                if unknown:
+                    raise UnknownSymbolError(
+                        f"returns for unknown symbols {unknown[:5]!r}; the model covers "
+                        f"{len(m.pos)} symbols"
+                    )
             if self.last_date is not None and date <= self.last_date:
                 raise ValueError(
                     f"bar for {date.isoformat()} is not after the last bar "
@@ -730,7 +769,8 @@ class TradingEngine:
                 )
             if self.store is not None:
                 _store_returns(self.store, date, day)
-            m.advance(day)
+            if m.model is not None:
+                m.advance(day)
             self._history.append((date, day))
             self.last_date = date
             if self.shadow is not None:
@@ -964,7 +1004,10 @@ class TradingEngine:
         entropy given as a uint32 array (a list of Python ints costs ~15 us more to coerce)."""
         import hashlib
 
-        digest = hashlib.sha256(f"{self.config.name}\x00{key}".encode()).digest()
+        # the key alone (not the configuration): every configuration draws the same random
+        # numbers for one event, so a shadow, an ablation or a backtest policy is a paired
+        # comparison (common random numbers), differing only by what its modules do
+        digest = hashlib.sha256(f"decision\x00{key}".encode()).digest()
         words = max(1, (self.seed.bit_length() + 31) // 32)  # as numpy splits an int: LSW first
         entropy = np.frombuffer(self.seed.to_bytes(4 * words, "little") + digest, dtype="<u4")
         return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
@@ -1068,15 +1111,21 @@ class TradingEngine:
                 self._day_pnl += (size if won else -size) * pos.notional
 
     # ------------------------------------------------------------------ events: end of day
-    def end_of_day(self, date: dt.date, *, level: float = 0.975) -> dict[str, Any]:
-        """Close the day: compute and (with a store) write the day's metrics (per-symbol VaR/ES
-        with bands, correlation concentration and the breakdown test, regime p_change, portfolio
-        ES of the open book, each signal's quality); keep the day's realised PnL per
-        configuration. Returns the metrics as a dict. Days close in order: closing the last
+    def end_of_day(
+        self, date: dt.date, *, level: float = 0.975, metrics: bool = True
+    ) -> dict[str, Any]:
+        """Close the day: keep the day's realised PnL per configuration, tick a manual
+        forgetting clock, run the correlation-breakdown test on the day's window (the
+        portfolio-ES module's cut). With ``metrics`` (default), also compute and (with a
+        recorder) write the day's metrics (per-symbol VaR/ES with bands, correlation
+        concentration and the breakdown test, regime p_change, portfolio ES of the open book,
+        each signal's quality). Returns the metrics as a dict (``date`` and ``pnl`` only without
+        ``metrics``: a backtest that reads none of them). Days close in order: closing the last
         closed day again (a retry, or trades settled after the close) replaces its metrics and
         adds the PnL realised since to that day (no second forgetting tick); an earlier day is
         refused."""
         date = _check_date(date)
+        metrics = check_bool(metrics, "metrics")
         with self._lock:
             closed = self._daily[-1][0] if self._daily else None
             if closed is not None and date < closed:
@@ -1087,20 +1136,16 @@ class TradingEngine:
             again = date == closed
             m = self._market
             out: dict[str, Any] = {"date": date.isoformat(), "pnl": {}}
-            forecast = None if m.model is None else m.model.risk(level)
-            corr = m.correlation()
+            # the test needs more days than symbols (+ 2): none for a wide universe
+            n_days, n_sym = len(m.scores), len(m.symbols)
+            if n_days >= max(2 * BREAKDOWN_WINDOW, n_sym + 3) and n_sym >= 2:
+                m.schedule_breakdown(np.asarray(m.scores), [self.seed, date.toordinal()])
+            # the per-symbol forecast only goes to the recorder: not computed without one
+            record = metrics and self.recorder is not None
+            forecast = m.model.risk(level) if record and m.model is not None else None
+            corr = m.correlation() if metrics else None
             if corr is not None:
                 conc = concentration(corr)
-                scores = np.asarray(m.scores)
-                # the test needs more days than symbols (+ 2): none for a wide universe
-                if scores.shape[0] >= max(2 * BREAKDOWN_WINDOW, scores.shape[1] + 3):
-                    b = correlation_breakdown(
-                        scores[-BREAKDOWN_WINDOW:],
-                        scores[:-BREAKDOWN_WINDOW],
-                        n_sim=99,
-                        rng=np.random.default_rng([self.seed, date.toordinal()]),
-                    )
-                    m.breakdown_score, m.breakdown_p = b.score, b.p_value
                 out["correlation"] = {
                     "average_correlation": conc.average_correlation,
                     "concentration_score": conc.score,
@@ -1108,12 +1153,13 @@ class TradingEngine:
                     "breakdown_p": m.breakdown_p,
                     "breakdown_score": m.breakdown_score,
                 }
-            out["portfolio"] = _portfolio_metrics(m, dict(self._exposure), corr, level)
-            out["regime"] = (
-                None
-                if m.detector is None
-                else dict(zip(m.symbols, m.p_change.tolist(), strict=True))
-            )
+            if metrics:
+                out["portfolio"] = _portfolio_metrics(m, dict(self._exposure), corr, level)
+                out["regime"] = (
+                    None
+                    if m.detector is None
+                    else dict(zip(m.symbols, m.p_change.tolist(), strict=True))
+                )
             for eng in self._engines():
                 pnl = eng._day_pnl + (eng._daily.pop()[1] if again else 0.0)
                 eng._daily.append((date, pnl))
@@ -1122,9 +1168,9 @@ class TradingEngine:
                 if eng.decider.clock == "manual" and not again:
                     eng.decider.tick()
                     eng.payoff.tick()
-            metrics = [self.decider.metrics(s) for s in self.decider.signals]
+            quality = [self.decider.metrics(s) for s in self.decider.signals] if record else []
         rec = self.recorder
-        if rec is not None:
+        if record:
             if forecast is not None:
                 rec.log_risk(date, forecast)
             if "correlation" in out:
@@ -1132,9 +1178,9 @@ class TradingEngine:
             if out["regime"] is not None:
                 rec.log_regime(date, out["regime"])
             rec.log_portfolio(date, **out["portfolio"])
-            if metrics:
+            if quality:
                 rec.log_signal_quality(
-                    dt.datetime.combine(date, dt.time(23, 59), tzinfo=dt.UTC), metrics
+                    dt.datetime.combine(date, dt.time(23, 59), tzinfo=dt.UTC), quality
                 )
         return out
 
@@ -1161,17 +1207,43 @@ class TradingEngine:
             return False
         ps = self._active.current
         try:
-            with self._lock:
-                history = list(self._history)
-            panel = _history_panel(history) if self.store is None else self.store.returns_panel()
-            seen = None if panel is None or len(panel) == 0 else _check_date(panel.index[-1])
-            model, scores, detector = _build_market_state(ps, panel, 250, self.seed)
-            market = _Market(model, detector, scores, ps)
+            self.use_prior_set(ps)
         except Exception as exc:
             self._active.current = self._market.prior_set  # the next refresh tries it again
             self.last_refresh_error = f"prior set v{ps.version} could not be loaded: {exc}"
             log.warning("%s", self.last_refresh_error)
             return False
+        self.last_refresh_error = None
+        log.info("prior set v%d active in the engine", ps.version)
+        return True
+
+    def use_prior_set(self, prior_set: PriorSet | None, *, history_days: int = 250) -> None:
+        """Swap in ``prior_set`` (held in memory; no models directory needed) atomically, as
+        :meth:`refresh` does: the return model is built from its draws and rolled forward from its
+        ``data_through`` through the engine's history (the store's returns when it has a store),
+        correlation and regime are primed from the normal scores of the last ``history_days``
+        days, and the family priors are applied to every configuration's decider (flat for one
+        that does not pool), whose raw counts stay (nothing counted twice).
+
+        ``None``: no published set yet; the documented default return model, a Laplace fit of
+        each symbol with at least 250 days of history (no regime detector, family priors
+        unchanged). Raises (the engine unchanged) when the state cannot be built: e.g. ``None``
+        with too little history. (A set without symbols and no history to fall back on leaves
+        no return model, as :meth:`refresh` always did: decisions then refuse every symbol.)"""
+        if prior_set is not None and not isinstance(prior_set, PriorSet):
+            raise TypeError(f"prior_set must be a PriorSet or None, got {type(prior_set).__name__}")
+        history_days = check_int(history_days, "history_days", minimum=BREAKDOWN_WINDOW + 2)
+        with self._lock:
+            history = list(self._history)
+        panel = _history_panel(history) if self.store is None else self.store.returns_panel()
+        model, scores, detector = _build_market_state(prior_set, panel, history_days, self.seed)
+        if model is None and prior_set is None:
+            raise ValueError(
+                f"no return model: no prior set and no symbol has {MIN_FALLBACK_DAYS} days of "
+                f"history for the default model"
+            )
+        market = _Market(model, detector, scores, prior_set)
+        seen = None if panel is None or len(panel) == 0 else _check_date(panel.index[-1])
         with self._lock:
             for date, day in self._history:  # bars that came in while the state was built
                 if seen is None or date > seen:
@@ -1179,14 +1251,12 @@ class TradingEngine:
                     if covered and market.model is not None:
                         market.advance(covered)
             # the latest end of day's breakdown test holds until the next one (as after a restart)
-            market.breakdown_score = self._market.breakdown_score
-            market.breakdown_p = self._market.breakdown_p
+            old = self._market
+            market._breakdown, market._breakdown_due = old._breakdown, old._breakdown_due
             for eng in self._engines():
-                _apply_priors(eng.decider, ps, eng.config.pooled_priors)
+                if prior_set is not None:
+                    _apply_priors(eng.decider, prior_set, eng.config.pooled_priors)
                 eng._market = market
-        self.last_refresh_error = None
-        log.info("prior set v%d active in the engine", ps.version)
-        return True
 
     # ------------------------------------------------------------------ lifecycle
     def flush(self, timeout: float | None = 10.0) -> None:
@@ -1244,8 +1314,10 @@ def _restore_breakdown(store: Any, market: _Market) -> None:
     if len(frame):
         row = frame.sort_values("date").iloc[-1]
         score, p = row["breakdown_score"], row["breakdown_p"]
-        market.breakdown_score = None if score is None or score != score else float(score)
-        market.breakdown_p = None if p is None or p != p else float(p)
+        market._breakdown = (
+            None if score is None or score != score else float(score),
+            None if p is None or p != p else float(p),
+        )
 
 
 _EVENT_FIELDS = ("signal", "symbol", "side", "horizon", "key", "price")
