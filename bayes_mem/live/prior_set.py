@@ -26,8 +26,8 @@ whole set, naming it. Units: daily log returns as fractions (0.01 = 1%).
 ============================  ==========================  ===================================
 value                         model constraint            plausible bound (refused outside)
 ============================  ==========================  ===================================
-family ``mean`` (win rate)    0 < m < 1                   1e-4 <= m <= 1 - 1e-4
-family ``kappa``              > 0                         0.1 <= kappa <= 1e4 pseudo-trades (a)
+family ``mean`` (win rate)    0 < m < 1                   1e-6 <= m <= 1 - 1e-6
+family ``kappa``              > 0                         1e-3 <= kappa <= 1e6 pseudo-trades (a)
 draws per family / symbol     >= 1, equal lengths         <= 10,000 (``MAX_DRAWS``)
 ``mu``                        finite                      abs(mu) <= 0.05 (5% a day)
 ``alpha``, ``beta``           >= 0                        implied by persistence < 1
@@ -53,8 +53,10 @@ JSON numbers                  finite                      no NaN/Infinity; integ
 ``ACTIVE``                    --                          <= 64 bytes: ASCII digits, a newline
 ============================  ==========================  ===================================
 
-(a) the fit's prior puts log kappa at log 30 +- 1.1: 1e4 is over 5 sd out; beyond it a signal's
-own record barely moves its prior (200 wins of 200 would take a 0.5 prior only to 0.51).
+(a) the fit's prior puts log kappa at log 30 +- 1.1: 1e6 is over 9 sd out, yet a fit can go
+far (the gate's mis-specified test, rejected but published for analysts, reached 1.8e4); beyond
+1e6 the Beta prior is a point mass for any record a signal can have. Which sets trade is the
+gate's decision, not these bounds'.
 (b) ``P = alpha + gamma / 2 + beta``: the project's persistence (:mod:`bayes_mem.offline.
 returns_model`, ``gjr_garch._unpack``), gamma weighted by 1/2, the share of negative shocks.
 (c) the fit's own units check (``gjr_garch._SD_RANGE``); below it ``risk()`` loses precision
@@ -132,8 +134,8 @@ MAX_ACTIVE_BYTES = 64
 MAX_VERSION = 999_999_999
 MAX_DRAWS = 10_000
 MAX_INT_DIGITS = 20
-MEAN_RANGE = (1e-4, 1.0 - 1e-4)
-KAPPA_RANGE = (0.1, 1e4)
+MEAN_RANGE = (1e-6, 1.0 - 1e-6)
+KAPPA_RANGE = (1e-3, 1e6)
 MU_MAX = 0.05
 VARIANCE_RANGE = (1e-12, 1.0)
 NU_MAX = 1000.0
