@@ -360,3 +360,21 @@ def test_an_oversized_prior_set_is_refused_before_reading(tmp_path):
     t0 = time.perf_counter()
     assert not trader.refresh() and trader.current.version == 1
     assert time.perf_counter() - t0 < 0.5 and "over the limit of 67,108,864" in trader.last_error
+
+
+@pytest.mark.parametrize("where", [b'"reasons":[]', b'"hazard":0.004'])
+def test_a_literal_beyond_the_float_range_is_refused_even_when_hashed(tmp_path, where):
+    """1e999 reads as infinity; hashed over the file's own bytes (what a forger can do without
+    a canonical form to hash) it is still refused, wherever it is."""
+    trader = two_versions(tmp_path)
+    f = version_dir(tmp_path, 2) / "prior_set.json"
+    raw = f.read_bytes()
+    head, tail = raw.index(b'"prior_set":') + len(b'"prior_set":'), len(raw) - 77
+    body = raw[head:tail].replace(where, where + b',"x":1e999', 1)
+    assert body != raw[head:tail]
+    sha = hashlib.sha256(body).hexdigest().encode()
+    f.write_bytes(raw[:head] + body + b',"sha256":"' + sha + b'"}')
+    with pytest.raises(PriorSetError, match="non-finite"):
+        load_prior_set(tmp_path, 2)
+    (tmp_path / "ACTIVE").write_text("2\n")
+    assert not trader.refresh() and "non-finite" in trader.last_error
