@@ -27,7 +27,7 @@ EXPECTED = {
         "GATE PASSED: prior set v1 is active",
         "GATE REJECTED: prior set v2 is rejected",
         "active prior set after night 2: v1",
-        "failed its diagnostics gate; not activating",
+        "did not pass its diagnostics gate (passed: False)",
         "GATE PASSED: prior set v3 is active",
         "prior set v1 is active",
         "ess_bulk",
