@@ -1,8 +1,15 @@
 """``bayes-mem`` command line.
 
 Exit codes: 0 success (for ``recalibrate``: a new prior set is published and active); 3 the
-diagnostics gate rejected the fit (the previous prior set stays active); 1 an error (message on
-stderr); 2 bad usage.
+diagnostics gate rejected the fit (the previous prior set stays active); 1 an error (one line on
+stderr: a refused prior set, a store that cannot be opened or written, a bad file); 2 bad usage
+(the arguments themselves: an unparsable ``--store`` URL or an unknown database included).
+
+``priors activate`` is one decision: the version is verified and gate-checked and the store
+opened before anything changes; the store's statuses are written in a transaction that commits
+only after ``ACTIVE`` was switched, and a commit that fails restores ``ACTIVE``
+(:func:`bayes_mem.live.prior_set.activate`). ``priors verify [VERSION]`` checks a version (or
+every version) whole: ``prior_set.json`` and every file of its manifest.
 """
 
 from __future__ import annotations
@@ -64,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--config", type=Path, help="JSON file of RecalibrationConfig fields")
     rec.add_argument("--json", type=Path, help="also write the JSON summary to this file")
 
-    priors = sub.add_parser("priors", help="list, show or activate prior sets")
-    priors.add_argument("action", choices=["list", "show", "activate"])
+    priors = sub.add_parser("priors", help="list, show, verify or activate prior sets")
+    priors.add_argument("action", choices=["list", "show", "verify", "activate"])
     priors.add_argument("version", nargs="?", type=_positive_int)
     priors.add_argument("--models", type=Path, default=Path("models"))
     _store_args(priors)
@@ -122,10 +129,38 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )  # fmt: skip
     try:
+        if getattr(args, "store", None) is not None:  # a usage error before anything is done
+            from bayes_mem.store.store import _parse_url
+
+            _parse_url(args.store)
         return _run(args)
-    except (ValueError, FileNotFoundError, OSError) as exc:
-        print(f"bayes-mem {args.command}: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        code = _error_code(exc)
+        if code is None:
+            raise
+        text = str(exc) or type(exc).__name__
+        if code == EXIT_USAGE or _is_database_error(exc):
+            text = text.strip().splitlines()[0]
+        print(f"bayes-mem {args.command}: error: {text}", file=sys.stderr)
+        return code
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    sa = sys.modules.get("sqlalchemy")
+    return sa is not None and isinstance(exc, sa.exc.SQLAlchemyError)
+
+
+def _error_code(exc: BaseException) -> int | None:
+    """The exit code of an expected error (None: a bug, let the traceback show)."""
+    store = sys.modules.get("bayes_mem.store.store")
+    if store is not None and isinstance(exc, store.StoreURLError):
+        return EXIT_USAGE
+    schema = sys.modules.get("bayes_mem.store.schema")
+    if isinstance(exc, ValueError | OSError) or _is_database_error(exc):
         return EXIT_ERROR
+    if schema is not None and isinstance(exc, schema.SchemaError):
+        return EXIT_ERROR
+    return None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -197,16 +232,26 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _priors(args: argparse.Namespace) -> int:
-    from bayes_mem.live.prior_set import activate, active_version, load_prior_set
+    from bayes_mem.live.prior_set import (
+        activate,
+        active_version,
+        gate_passed,
+        list_versions,
+        load_live_prior_set,
+        load_prior_set,
+        verify_version,
+    )
 
-    root = args.models / "prior_sets"
     if args.action == "list":
-        active = active_version(args.models)
-        for path in sorted(root.glob("v[0-9]*")):
-            v = int(path.name[1:])
+        try:
+            active = active_version(args.models)
+        except ValueError as exc:
+            active = None
+            print(f"ACTIVE UNREADABLE: {exc}")
+        for v in list_versions(args.models):
             try:
                 ps = load_prior_set(args.models, v)
-                state = "passed" if ps.diagnostics.get("passed") else "rejected"
+                state = "passed" if gate_passed(ps) else "rejected"
                 line = (
                     f"v{v:06d}  {ps.created_at}  {state}  {len(ps.families)} families  "
                     f"{len(ps.symbols)} symbols"
@@ -215,6 +260,16 @@ def _priors(args: argparse.Namespace) -> int:
                 line = f"v{v:06d}  UNREADABLE: {exc}"
             print(("* " if v == active else "  ") + line)
         return EXIT_OK
+    if args.action == "verify":
+        failed = 0
+        for v in [args.version] if args.version else list_versions(args.models):
+            try:
+                files = verify_version(args.models, v)
+                print(f"v{v:06d}  OK  " + "; ".join(f"{n}: {w}" for n, w in files.items()))
+            except ValueError as exc:
+                failed += 1
+                print(f"v{v:06d}  FAILED: {exc}")
+        return EXIT_ERROR if failed else EXIT_OK
     if args.version is None:
         print(f"bayes-mem priors {args.action}: a VERSION is required", file=sys.stderr)
         return EXIT_USAGE
@@ -223,19 +278,17 @@ def _priors(args: argparse.Namespace) -> int:
             json.dumps(load_prior_set(args.models, args.version).to_json()["diagnostics"], indent=2)
         )
         return EXIT_OK
-    activate(args.models, args.version)
+    load_live_prior_set(args.models, args.version)  # refused: nothing opened, nothing changed
     if args.store or (args.data / "bayes_mem.sqlite").exists():
-        import datetime as dt
+        from bayes_mem.store.prior_records import activation_record
 
-        from bayes_mem.store import schema
-
-        with _open_store(args) as store, store.transaction() as conn:
-            ps = schema.prior_sets
-            conn.execute(ps.update().where(ps.c.status == "active").values(status="retired"))
-            conn.execute(
-                ps.update().where(ps.c.version == args.version)
-                .values(status="active", activated_at=dt.datetime.now(dt.UTC))
+        with _open_store(args) as store:  # a store that cannot be opened: nothing changed
+            activate(
+                args.models, args.version,
+                record=lambda ps: activation_record(store, ps, args.models),
             )  # fmt: skip
+    else:
+        activate(args.models, args.version)
     print(f"prior set v{args.version} is active")
     return EXIT_OK
 

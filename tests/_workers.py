@@ -184,26 +184,43 @@ class CannedWinRateModel:
         return xr.open_datatree(self.path, engine="h5netcdf").load()
 
 
+def _slow_io(seconds: float) -> None:
+    """Sleep ``seconds`` before each fsync/rename/replace of this process."""
+    import os
+    import time
+
+    if seconds:
+        for name in ("fsync", "rename", "replace"):
+            real = getattr(os, name)
+
+            def slow(*a, _real=real, **k):
+                time.sleep(seconds)
+                return _real(*a, **k)
+
+            setattr(os, name, slow)
+
+
+def activate_cli(url: str, models: str, version: int, marks, slow_io: float) -> None:
+    """``bayes-mem priors activate VERSION --store URL`` in a child process (started by a
+    forkserver that imported the CLI): sends "ready" just before the command and ("done", exit
+    code) after it; each fsync/rename/replace is slowed by ``slow_io`` seconds."""
+    from bayes_mem.cli import main
+
+    _slow_io(slow_io)
+    marks.send("ready")
+    code = main(["priors", "activate", str(version), "--models", models, "--store", url])
+    marks.send(("done", code))
+
+
 def nightly(url: str, models: str, fit_nc: str, marks, slow_io: float) -> None:
     """One nightly run in a child process (started by a forkserver that imported everything):
     sends "ready", "publish" (write_prior_set entered) and ("done", status, version) to
     ``marks``. ``slow_io`` seconds of sleep before each fsync/rename/replace widen the publish
     window so random kills land inside it."""
-    import os
-    import time
-
     from bayes_mem.offline import recalibrate as rc
     from bayes_mem.store import Store
 
-    if slow_io:
-        for name in ("fsync", "rename", "replace"):
-            real = getattr(os, name)
-
-            def slow(*a, _real=real, **k):
-                time.sleep(slow_io)
-                return _real(*a, **k)
-
-            setattr(os, name, slow)
+    _slow_io(slow_io)
     write = rc.write_prior_set
 
     def marked_write(*a, **k):

@@ -370,6 +370,38 @@ def test_malformed_snapshots_are_refused_with_the_field_named(mutate, match):
         NormalGammaBOCPD.from_snapshot(_corrupt(det, mutate))
 
 
+@pytest.mark.parametrize("r", [30_000_000, 10**12, 10_001])
+def test_a_huge_run_length_is_refused_before_anything_is_allocated(r):
+    """A snapshot naming max_run_length 3e7 allocated 4.3 GB before it was refused; a prior
+    set's 10**12 tried 175 TiB. Now both are refused first (peak allocation asserted)."""
+    import tracemalloc
+
+    data = json.loads(NormalGammaBOCPD(2, max_run_length=10, k=3).to_json())
+    data["config"]["max_run_length"] = r
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="max_run_length must be <= 10,000"):
+            NormalGammaBOCPD.from_snapshot(data)
+        with pytest.raises(ValueError, match="max_run_length must be <= 10,000"):
+            NormalGammaBOCPD.from_prior_set(
+                ["A", "B"], {"hazard": 0.01, "normal_gamma": NormalGammaPrior().to_json(),
+                             "max_run_length": r},
+            )  # fmt: skip
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000, peak
+    assert NormalGammaBOCPD(1, max_run_length=10_000).max_run_length == 10_000
+
+
+def test_snapshot_state_sizes_are_checked_against_the_config_first():
+    data = json.loads(NormalGammaBOCPD(2, max_run_length=10, k=3).to_json())
+    data["streams"] = [f"s{i}" for i in range(100_000)]  # 100,000 x 10,000 buffers unchecked
+    data["config"]["max_run_length"] = 10_000
+    with pytest.raises(ValueError, match=r"state\.v must be a list of 100000 rows"):
+        NormalGammaBOCPD.from_snapshot(data)
+
+
 def test_snapshot_of_one_model_is_not_restored_as_the_other():
     wl = BetaBernoulliBOCPD(1, max_run_length=10, k=3)
     with pytest.raises(ValueError, match="beta_bernoulli"):

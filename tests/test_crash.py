@@ -1,4 +1,4 @@
-"""The nightly job SIGKILLed at random points, publishing included.
+"""The nightly job SIGKILLed at random points, publishing included; ``priors activate`` too.
 
 After every kill: ``ACTIVE`` names a complete, verified prior set (the old one or the new one),
 every version directory is complete (a half-written one is only ever a ``.tmp-*`` directory),
@@ -11,6 +11,12 @@ win-rate fit is replayed from one real fit of the same data (``tests._workers.ni
 trial takes seconds; half the trials are killed at a uniform random instant of the run, half at a
 uniform random instant after publishing began (each fsync/rename/replace is slowed by 10 ms to
 widen that window).
+
+``bayes-mem priors activate`` (ACTIVE and the store's statuses, one decision) is SIGKILLed at
+uniform random instants over 1.5 times its run (a third of the kills land after it ended):
+``ACTIVE`` always names a complete, verified, gate-passed set (the old or the new one), the
+store has at most one active row, and either both changed, or neither, or (a kill between the
+switch and the commit) ``ACTIVE`` is ahead and ``reconcile`` brings the store in line.
 """
 
 import contextlib
@@ -33,7 +39,7 @@ from bayes_mem.live.prior_set import (
 from bayes_mem.offline.recalibrate import RecalibrationConfig, _write_fit
 from bayes_mem.offline.winrate import WinRateData, WinRateModel
 from bayes_mem.store import Store
-from tests._workers import CRASH_CONFIG, nightly
+from tests._workers import CRASH_CONFIG, activate_cli, nightly
 from tests.test_recalibrate import fill
 
 TRIALS = 20
@@ -48,6 +54,75 @@ def wait_for(pipe, what: str, timeout: float):
             if msg == what or (isinstance(msg, tuple) and msg[0] == what):
                 return msg
     raise AssertionError(f"no {what!r} from the nightly job in {timeout} s")
+
+
+ACTIVATE_TRIALS = 40
+
+
+def test_priors_activate_killed_at_random_points_keeps_active_and_store_in_line(tmp_path):
+    from bayes_mem.live.prior_set import activate, write_prior_set
+    from bayes_mem.store.prior_records import reconcile
+    from tests.test_operator_commands import statuses, store_with_rows
+    from tests.test_prior_set import make
+
+    models = tmp_path / "models"
+    for v in (1, 2, 3):
+        write_prior_set(make(v, seed=v), models)
+    activate(models, 1)
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    store = store_with_rows(url, {1: "active", 2: "candidate", 3: "candidate"})
+    trader = ActivePriorSet(models)
+    assert trader.refresh()
+
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["tests._workers", "bayes_mem.cli", "bayes_mem.store",
+                                "bayes_mem.store.prior_records"])  # fmt: skip
+
+    def start(version):
+        parent, child = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=activate_cli, args=(url, str(models), version, child, SLOW_IO))
+        p.start()
+        child.close()
+        wait_for(parent, "ready", 120)
+        return p, parent
+
+    p, pipe = start(2)  # one full run: its duration
+    t0 = time.monotonic()
+    done = wait_for(pipe, "done", 120)
+    run_s = time.monotonic() - t0
+    p.join()
+    assert done == ("done", 0) and active_version(models) == 2
+    assert statuses(store) == {1: "retired", 2: "active", 3: "candidate"}
+
+    rng = np.random.default_rng(7)
+    outcomes = {"neither changed": 0, "ACTIVE ahead, reconciled": 0, "both changed": 0}
+    for _ in range(ACTIVATE_TRIALS):
+        before = active_version(models)
+        target = int(rng.choice([v for v in (1, 2, 3) if v != before]))
+        p, pipe = start(target)
+        time.sleep(rng.uniform(0, 1.5 * run_s))
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p.pid, signal.SIGKILL)
+        p.join()
+        pipe.close()
+        now = active_version(models)
+        assert now in (before, target)
+        assert load_active(models).version == now  # complete, verified, gate passed
+        rows = statuses(store)
+        active_rows = [v for v, st in rows.items() if st == "active"]
+        assert len(active_rows) <= 1, rows
+        if active_rows == [now]:
+            outcomes["both changed" if now == target else "neither changed"] += 1
+        else:  # killed after the switch, before the commit: ACTIVE is ahead
+            assert (now, active_rows) == (target, [before]), (before, target, now, rows)
+            reconcile(store, models)
+            assert [v for v, st in statuses(store).items() if st == "active"] == [now]
+            outcomes["ACTIVE ahead, reconciled"] += 1
+        trader.refresh()
+        assert trader.current.version == now and trader.last_error is None
+    print(f"priors activate kills: {outcomes}; a run takes {run_s:.2f} s")
+    assert outcomes["neither changed"] and outcomes["both changed"], outcomes
+    store.close()
 
 
 @pytest.mark.slow

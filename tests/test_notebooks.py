@@ -29,7 +29,7 @@ EXPECTED = {
         "GATE PASSED: prior set v1 is active",
         "GATE REJECTED: prior set v2 is rejected",
         "active prior set after night 2: v1",
-        "failed its diagnostics gate; not activating",
+        "did not pass its diagnostics gate (passed: False)",
         "GATE PASSED: prior set v3 is active",
         "12 symbols, prior set v3)",
         "prior set v1 is active",

@@ -167,7 +167,9 @@ def test_signal_posteriors_match_the_conjugate_beta():
         assert post.loc[s, "high"] == pytest.approx(stats.beta.ppf(0.95, a, b), abs=1e-6)
     assert np.isnan(post.loc["b", "raw"]) and post.loc["c", "raw"] == 0.8
     # two distinct family draws: the interval is the mixture's, not either component's
-    ps2 = PriorSet(1, "x", None, "t", "h", {"f": FamilyPosterior([0.3, 0.7], [10.0, 40.0])})
+    ps2 = PriorSet(
+        1, "2026-11-30", None, "t", "h", {"f": FamilyPosterior([0.3, 0.7], [10.0, 40.0])}
+    )
     row = rp.signal_posteriors(counts.iloc[:1], ps2).iloc[0]
     a = np.array([3.0 + 3.0, 3.0 + 28.0])
     b = np.array([7.0 + 7.0, 7.0 + 12.0])

@@ -32,7 +32,8 @@ to one and nothing is dropped. The bin's sufficient statistics are those of the 
 observations (a sliding window), an approximation only for regimes older than R, whose
 predictive is then based on their last R observations. Until t reaches R the results are exactly
 those of the untruncated recursion. Ages beyond R are reported as R (``expected_run_length`` is
-then a lower bound).
+then a lower bound). R is at most ``MAX_RUN_LENGTH`` (10,000), checked before any buffer is
+allocated, for snapshots too.
 
 Cost. O(R) per stream and observation, vectorised across streams, in log space: the run-length
 posterior is kept as log probabilities (relative to each run's log marginal likelihood, see
@@ -83,6 +84,10 @@ MAX_ABS_OBSERVATION = 1e100
 
 DEFAULT_HAZARD = 1.0 / 250.0  # one regime change a year of daily observations, a priori
 DEFAULT_MAX_RUN_LENGTH = 300
+#: Largest accepted truncation R (40 years of daily observations): memory is about 136 (R + 1)
+#: bytes per stream (a 10,000-day detector over 500 symbols: ~0.7 GB), so a snapshot or a prior
+#: set naming a huge R (3e7 allocated 4.3 GB per stream) is refused before anything is allocated.
+MAX_RUN_LENGTH = 10_000
 DEFAULT_K = 10
 
 
@@ -149,6 +154,13 @@ def _check_hazard(hazard: object, n: int) -> np.ndarray:
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"hazard must be in (0, 1), got {arr[i]!r} for stream {i}")
     return arr
+
+
+def _check_run_length(value: object) -> int:
+    r = check_int(value, "max_run_length", minimum=2)
+    if r > MAX_RUN_LENGTH:
+        raise ValueError(f"max_run_length must be <= {MAX_RUN_LENGTH:,}, got {r!r:.40}")
+    return r
 
 
 def _stream_names(streams: int | Sequence[str]) -> tuple[str, ...]:
@@ -244,7 +256,7 @@ class _BOCPD:
         n = len(self._names)
         self._n = n
         self._one = n == 1
-        r = check_int(max_run_length, "max_run_length", minimum=2)
+        r = _check_run_length(max_run_length)
         self._r = r
         self._k = self._check_k(k)
         self._hazard = _check_hazard(hazard, n)
@@ -523,7 +535,19 @@ class _BOCPD:
         if target is None or (cls is not _BOCPD and target is not cls):
             raise ValueError(f"snapshot model {data['model']!r} cannot be restored as {cls.model}")
         cfg = data["config"]
-        self = target._from_config(data["streams"], cfg)
+        # sizes first: the detector's buffers are allocated from them
+        r = _check_run_length(cfg["max_run_length"])
+        streams, state = data["streams"], data["state"]
+        if not isinstance(streams, list) or not isinstance(state, Mapping):
+            raise ValueError("snapshot streams must be a list and state an object")
+        for name, rows in state.items():
+            if name == "lam":
+                continue
+            if not isinstance(rows, list) or len(rows) != len(streams):
+                raise ValueError(f"state.{name} must be a list of {len(streams)} rows")
+            if any(not isinstance(row, list) or len(row) != r + 1 for row in rows):
+                raise ValueError(f"state.{name} rows must hold {r + 1} numbers")
+        self = target._from_config(streams, cfg)
         steps = check_int(data["steps"], "steps", minimum=0)
         shape = (self._n, self._r + 1)
         state = data["state"]

@@ -2,56 +2,213 @@
 
 A versioned, immutable JSON document: per signal family, posterior draws of the family's mean win
 rate and concentration; per symbol, posterior draws of the GJR-GARCH-skew-t parameters and each
-draw's conditional variance at ``data_through``; the diagnostics verdict. On disk (under
+draw's conditional variance at ``data_through``; the regime detector's prior; the diagnostics
+verdict; the manifest of the version's other files. On disk (under
 ``models/prior_sets/v000042/prior_set.json``) it is wrapped with the SHA-256 of its canonical
-JSON, and ``models/ACTIVE`` names the active version.
+JSON (and, with a deployment key, its HMAC-SHA256), and ``models/ACTIVE`` names the active
+version.
 
 Publishing is atomic: a version directory is written under a temporary name, flushed and renamed
 into place; ``ACTIVE`` is replaced by ``os.replace`` of a flushed temporary file. A reader (or a
-crash at any instant) sees the old set or the complete new one. The loader verifies schema and
-hash and refuses anything else, so a live process keeps its last good set.
+crash at any instant) sees the old set or the complete new one. The loader verifies everything
+below and refuses anything else, so a live process keeps its last good set.
+
+Live. A set is live only if its verdict is exactly a pass (``diagnostics["passed"] is True``;
+missing, ``0``, ``null`` or ``"false"`` is not a pass). :func:`load_live_prior_set` is the one
+loader of sets to trade on: :func:`activate`, :func:`load_active` and :class:`ActivePriorSet`
+all go through it. :func:`load_prior_set` loads any verified version (rejected ones included) for
+analysis.
+
+Bounds. Every published value is checked against the model's own constraints and plausible
+bounds when a :class:`PriorSet` is built, so at write and at load; a value outside refuses the
+whole set, naming it. Units: daily log returns as fractions (0.01 = 1%).
+
+============================  ==========================  ===================================
+value                         model constraint            plausible bound (refused outside)
+============================  ==========================  ===================================
+family ``mean`` (win rate)    0 < m < 1                   1e-6 <= m <= 1 - 1e-6
+family ``kappa``              > 0                         1e-3 <= kappa <= 1e6 pseudo-trades (a)
+draws per family / symbol     >= 1, equal lengths         <= 10,000 (``MAX_DRAWS``)
+``mu``                        finite                      abs(mu) <= 0.05 (5% a day)
+``alpha``, ``beta``           >= 0                        implied by persistence < 1
+``gamma``                     alpha + gamma >= 0          implied by persistence < 1
+persistence P (b)             P < 1 (stationary)          P < 1
+long-run variance             omega / (1 - P) > 0         1e-12 .. 1 (daily sd 1e-6 .. 1) (c)
+``sigma2`` (next-day var.)    > 0                         1e-12 .. 1 (daily sd 1e-6 .. 1) (c)
+``nu`` (tail weight)          >= 2.1 (``NU_MIN``)         <= 1000
+``lam`` (skew)                -1 < lam < 1                abs(lam) <= 0.99
+regime ``hazard``             0 < h < 1                   1e-5 .. 0.5 (d)
+regime ``mu0``                finite                      -10 .. 10 (d)
+regime ``kappa0``             > 0                         1e-3 .. 1e3 (d)
+regime ``alpha0``             > 0                         0.05 .. 1e3 (d)
+regime ``beta0``              > 0                         1e-4 .. 1e4 (d)
+regime ``max_run_length``     integer >= 2                11 .. 10,000 (e)
+``version``                   integer >= 1                <= 999,999,999
+``created_at``                ISO 8601 text               <= 64 characters
+``data_through``              ISO date first, or null     <= 64 characters
+``code_version``              text                        <= 100 characters
+``config_hash``               text                        <= 64 characters
+JSON numbers                  finite                      no NaN/Infinity; integers <= 20 digits
+``prior_set.json``            --                          <= 64 MiB (``MAX_BYTES``) (f)
+``ACTIVE``                    --                          <= 64 bytes: ASCII digits, a newline
+============================  ==========================  ===================================
+
+(a) the fit's prior puts log kappa at log 30 +- 1.1: 1e6 is over 9 sd out, yet a fit can go
+far (the gate's mis-specified test, rejected but published for analysts, reached 1.8e4); beyond
+1e6 the Beta prior is a point mass for any record a signal can have. Which sets trade is the
+gate's decision, not these bounds'.
+(b) ``P = alpha + gamma / 2 + beta``: the project's persistence (:mod:`bayes_mem.offline.
+returns_model`, ``gjr_garch._unpack``), gamma weighted by 1/2, the share of negative shocks.
+(c) the fit's own units check (``gjr_garch._SD_RANGE``); below it ``risk()`` loses precision
+and at 1e-100 overflows. (d) the offline estimator's optimisation bounds
+(``bayes_mem.offline.regime_prior.BOUNDS``). (e) above ``k`` = 10, the detector's default window;
+at most ``changepoint.MAX_RUN_LENGTH``. (f) checked before reading: a 108 MB file took 8.6 s and
+1.3 GB to parse.
+
+Files. Paths the writer creates get mode 0700 (directories) and 0600 (files) exactly, whatever
+the umask. The loader opens the models directory (its own path may pass through links) and every
+path below it (``ACTIVE``, ``prior_sets``, the version directory, ``prior_set.json``) relative to
+its directory's descriptor, without following links and without blocking, and refuses any that
+is not a directory / regular file, is owned by another user than this process's effective user
+or root, or is group- or world-writable (:mod:`bayes_mem.live._files`): a set planted by another
+local user is never loaded. The trader must therefore run as the user who publishes (or root must
+own the registry).
+
+Manifest. The nightly job's other files in a version folder (``run.json``,
+``signal_counts.csv``, ``winrate_fit.nc``, ``returns_fit.nc``) are listed with their SHA-256 in
+the document's ``files``, inside the hash and the signature. The live loader reads only
+``prior_set.json``; :func:`verify_version` (``bayes-mem priors verify``) checks every file and
+that the folder holds nothing else; the analyst report checks the files it reads. Versions
+published before the manifest have none: their other files are informational only, unverified.
+
+Signing. With a deployment key (``key=`` or the file named by ``$BAYES_MEM_SIGNING_KEY_FILE``:
+a regular file owned by this user or root, no group or other access, 32 to 4096 bytes), the
+writer adds ``hmac_sha256`` (HMAC-SHA256 of the canonical document) and every loader refuses a
+set that is unsigned or wrongly signed. Without a key, the SHA-256 still detects corruption but
+not a deliberate edit (anyone able to write the file can rehash it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import datetime as dt
 import hashlib
+import hmac
 import json
+import logging
+import math
 import os
+import re
+import shutil
+import stat
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bayes_mem.live._validate import check_int, check_name
-from bayes_mem.live.gjr_garch import GarchDraws
+from bayes_mem.live import _files
+from bayes_mem.live._files import TrustError
+from bayes_mem.live._validate import as_float_array, check_int, check_name, check_real
+from bayes_mem.live.changepoint import DEFAULT_K, MAX_RUN_LENGTH
+from bayes_mem.live.gjr_garch import PARAMS, GarchDraws
 from bayes_mem.live.priors import BetaPrior
+from bayes_mem.live.tail_table import NU_MIN
+
+log = logging.getLogger("bayes_mem.prior_set")
 
 SCHEMA = "bayes_mem.prior_set/1"
+REGIME_SCHEMA = "bayes_mem.regime_prior/1"
 PRIOR_SETS = "prior_sets"
 ACTIVE = "ACTIVE"
+PRIOR_SET_FILE = "prior_set.json"
+SIGNING_KEY_ENV = "BAYES_MEM_SIGNING_KEY_FILE"
+
+# the bounds of the module docstring's table
+MAX_BYTES = 64 * 1024 * 1024
+MAX_ACTIVE_BYTES = 64
+MAX_VERSION = 999_999_999
+MAX_DRAWS = 10_000
+MAX_INT_DIGITS = 20
+MEAN_RANGE = (1e-6, 1.0 - 1e-6)
+KAPPA_RANGE = (1e-3, 1e6)
+MU_MAX = 0.05
+VARIANCE_RANGE = (1e-12, 1.0)
+NU_MAX = 1000.0
+LAM_MAX = 0.99
+ASYMMETRY_WEIGHT = 0.5  # persistence P = alpha + ASYMMETRY_WEIGHT * gamma + beta
+REGIME_BOUNDS = {
+    "hazard": (1e-5, 0.5),
+    "mu0": (-10.0, 10.0),
+    "kappa0": (1e-3, 1e3),
+    "alpha0": (0.05, 1e3),
+    "beta0": (1e-4, 1e4),
+}
+RUN_LENGTH_RANGE = (DEFAULT_K + 1, MAX_RUN_LENGTH)
+TEXT_LIMITS = {"created_at": 64, "data_through": 64, "code_version": 100, "config_hash": 64}
+KEY_BYTES = (32, 4096)
+
+_DOC_KEYS = {
+    "schema", "version", "created_at", "data_through", "code_version", "config_hash",
+    "families", "symbols", "diagnostics",
+}  # fmt: skip
+_OPTIONAL_KEYS = {"regime", "files"}
+_FILE_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+_VERSION_NAME = r"v([0-9]{6,9})"
+_ACTIVE_TEXT = rb"([0-9]{1,9})\n?"
+_HEX64 = r"[0-9a-f]{64}"
 
 
 class PriorSetError(ValueError):
-    """A prior set that is missing, corrupt, truncated or of an unknown schema."""
+    """A prior set that is missing, corrupt, truncated, implausible, untrusted, unsigned or of
+    an unknown schema."""
+
+
+def _check_range(values: np.ndarray, what: str, low: float, high: float, unit: str = "") -> None:
+    bad = ~((values >= low) & (values <= high))  # NaN is bad too
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise PriorSetError(
+            f"{what} draw {i} is {float(values[i])!r}, outside [{low:g}, {high:g}]{unit}"
+        )
+
+
+def _draw_array(value: Any, what: str) -> np.ndarray:
+    try:
+        arr = as_float_array(value, what)
+    except (TypeError, ValueError) as exc:
+        raise PriorSetError(str(exc)) from None
+    if arr.ndim != 1 or arr.size == 0:
+        raise PriorSetError(f"{what} must be a non-empty 1-d array of draws, got shape {arr.shape}")
+    if arr.size > MAX_DRAWS:
+        raise PriorSetError(f"{what} has {arr.size:,} draws, more than {MAX_DRAWS:,}")
+    return arr.copy()  # ours: frozen below, the caller's array untouched
 
 
 @dataclass(frozen=True)
 class FamilyPosterior:
-    """Posterior draws of one family's Beta prior: mean win rate and concentration."""
+    """Posterior draws of one family's Beta prior: mean win rate and concentration (bounds:
+    the module docstring's table)."""
 
     mean: np.ndarray
     kappa: np.ndarray
 
     def __post_init__(self) -> None:
-        m = np.asarray(self.mean, dtype=float)
-        k = np.asarray(self.kappa, dtype=float)
-        if m.ndim != 1 or m.shape != k.shape or m.size == 0:
-            raise PriorSetError("family draws need equal-length 1-d mean and kappa arrays")
-        if not (np.all((m > 0) & (m < 1)) and np.all(np.isfinite(k) & (k > 0))):
-            raise PriorSetError("family draws need 0 < mean < 1 and kappa > 0")
+        m = _draw_array(self.mean, "family mean")
+        k = _draw_array(self.kappa, "family kappa")
+        if m.shape != k.shape:
+            raise PriorSetError(
+                f"family draws need equal-length 1-d mean and kappa arrays, got {m.size} and "
+                f"{k.size}"
+            )
+        _check_range(m, "family mean", *MEAN_RANGE)
+        _check_range(k, "family kappa", *KAPPA_RANGE, " pseudo-trades")
+        m.setflags(write=False)
+        k.setflags(write=False)
         object.__setattr__(self, "mean", m)
         object.__setattr__(self, "kappa", k)
 
@@ -61,16 +218,86 @@ class FamilyPosterior:
         return BetaPrior(m * k, (1 - m) * k)
 
 
+def persistence(draws: GarchDraws) -> np.ndarray:
+    """``alpha + gamma / 2 + beta`` per draw: the project's persistence of GJR-GARCH (gamma
+    weighted by the share of negative shocks, 1/2); < 1 is covariance stationarity."""
+    return draws.alpha + ASYMMETRY_WEIGHT * draws.gamma + draws.beta
+
+
 @dataclass(frozen=True)
 class SymbolPosterior:
     draws: GarchDraws
     sigma2: np.ndarray  # per draw, conditional variance for the day after data_through
 
     def __post_init__(self) -> None:
-        s2 = np.asarray(self.sigma2, dtype=float)
-        if s2.shape != (self.draws.size,) or not np.all(np.isfinite(s2) & (s2 > 0)):
-            raise PriorSetError("sigma2 needs one positive value per draw")
+        d = self.draws
+        if not isinstance(d, GarchDraws):
+            raise PriorSetError(f"draws must be GarchDraws, got {type(d).__name__}")
+        if d.size > MAX_DRAWS:
+            raise PriorSetError(f"GARCH draws: {d.size:,} draws, more than {MAX_DRAWS:,}")
+        s2 = _draw_array(self.sigma2, "sigma2")
+        if s2.shape != (d.size,) or not np.all(np.isfinite(s2) & (s2 > 0)):
+            raise PriorSetError(f"sigma2 needs one positive value per draw ({d.size})")
+        _check_range(s2, "sigma2", *VARIANCE_RANGE, " (daily variance)")
+        _check_range(d.mu, "mu", -MU_MAX, MU_MAX, " (daily log return)")
+        p = persistence(d)
+        if not np.all(p < 1.0):
+            i = int(np.argmax(~(p < 1.0)))
+            raise PriorSetError(
+                f"persistence alpha + gamma/2 + beta of draw {i} is {float(p[i])!r} (alpha="
+                f"{float(d.alpha[i])!r}, gamma={float(d.gamma[i])!r}, beta={float(d.beta[i])!r}):"
+                " must be < 1 (covariance stationary)"
+            )
+        _check_range(d.omega / (1.0 - p), "long-run variance omega / (1 - P)", *VARIANCE_RANGE)
+        _check_range(d.nu, "nu", NU_MIN, NU_MAX)
+        _check_range(d.lam, "lam", -LAM_MAX, LAM_MAX)
+        s2.setflags(write=False)
         object.__setattr__(self, "sigma2", s2)
+
+
+def _garch_from_json(data: Any) -> GarchDraws:
+    """GARCH draws from JSON: exactly the parameters, each an array of numbers (text such as
+    ``"0.5"`` is refused, not converted)."""
+    if not isinstance(data, dict) or set(data) != set(PARAMS):
+        raise PriorSetError(f"GARCH draws need exactly the keys {PARAMS}")
+    return GarchDraws(**{k: _draw_array(data[k], k) for k in PARAMS})
+
+
+def _check_text(value: Any, what: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    limit = TEXT_LIMITS[what]
+    if not isinstance(value, str) or not value or len(value) > limit or not value.isprintable():
+        raise PriorSetError(
+            f"{what} must be printable text of 1 to {limit} characters, got {value!r:.80}"
+        )
+    try:
+        if what == "created_at":
+            dt.datetime.fromisoformat(value)
+        elif what == "data_through":
+            dt.date.fromisoformat(value[:10])
+    except ValueError:
+        raise PriorSetError(f"{what} must be an ISO 8601 date or time, got {value!r}") from None
+    return value
+
+
+def _check_files(files: Any) -> dict[str, str] | None:
+    if files is None:
+        return None
+    if not isinstance(files, dict):
+        raise PriorSetError(f"files must be a JSON object name -> sha256, got {files!r:.80}")
+    for name, digest in files.items():
+        if (
+            not isinstance(name, str)
+            or not re.fullmatch(_FILE_NAME, name)
+            or name == PRIOR_SET_FILE
+        ):
+            raise PriorSetError(f"files: {name!r:.80} is not a plain file name of a version")
+        if not isinstance(digest, str) or not re.fullmatch(_HEX64, digest):
+            raise PriorSetError(
+                f"files: the sha256 of {name!r} is not 64 hex digits: {digest!r:.80}"
+            )
+    return dict(files)
 
 
 @dataclass(frozen=True)
@@ -85,10 +312,45 @@ class PriorSet:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     # the regime detector's hazard and Normal-Gamma prior (bayes_mem.regime_prior/1), or None
     regime: dict[str, Any] | None = None
+    # the manifest it was published with (file name -> SHA-256); None: none (not published yet,
+    # or published before manifests existed)
+    files: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
+        try:
+            version = check_int(self.version, "version", minimum=1)
+        except (TypeError, ValueError) as exc:
+            raise PriorSetError(str(exc)) from None
+        if version > MAX_VERSION:
+            raise PriorSetError(f"version must be <= {MAX_VERSION:,}, got {version!r:.40}")
+        object.__setattr__(self, "version", version)
+        _check_text(self.created_at, "created_at")
+        _check_text(self.data_through, "data_through", optional=True)
+        _check_text(self.code_version, "code_version")
+        _check_text(self.config_hash, "config_hash")
+        for what, table, kind in (("family", self.families, FamilyPosterior),
+                                  ("symbol", self.symbols, SymbolPosterior)):  # fmt: skip
+            if not isinstance(table, dict):
+                raise PriorSetError(f"{what} posteriors must be a dict, got {type(table).__name__}")
+            for name, post in table.items():
+                try:
+                    check_name(name, what)
+                except (TypeError, ValueError) as exc:
+                    raise PriorSetError(str(exc)) from None
+                if not isinstance(post, kind):
+                    raise PriorSetError(f"{what} {name!r} is not a {kind.__name__}")
+        # ours: validated values must not change through the caller's (or to_json's) dicts
+        object.__setattr__(self, "diagnostics", copy.deepcopy(self.diagnostics))
+        object.__setattr__(self, "regime", copy.deepcopy(self.regime))
+        _check_finite_json(self.diagnostics, "diagnostics")
+        _check_finite_json(self.regime, "regime")
+        if not isinstance(self.diagnostics, dict):
+            raise PriorSetError(
+                f"diagnostics must be a dict, got {type(self.diagnostics).__name__}"
+            )
         if self.regime is not None:
             _check_regime(self.regime)
+        object.__setattr__(self, "files", _check_files(self.files))
 
     def regime_detector(self, symbols: Any = None) -> Any:
         """A :class:`~bayes_mem.live.changepoint.NormalGammaBOCPD` over ``symbols`` (default:
@@ -102,7 +364,11 @@ class PriorSet:
         return NormalGammaBOCPD.from_prior_set(names, self.regime)
 
     def to_json(self) -> dict[str, Any]:
-        extra = {} if self.regime is None else {"regime": self.regime}
+        extra: dict[str, Any] = (
+            {} if self.regime is None else {"regime": copy.deepcopy(self.regime)}
+        )
+        if self.files is not None:
+            extra["files"] = dict(sorted(self.files.items()))
         return {
             **extra,
             "schema": SCHEMA,
@@ -119,188 +385,655 @@ class PriorSet:
                 name: {"draws": s.draws.to_json(), "sigma2": s.sigma2.tolist()}
                 for name, s in sorted(self.symbols.items())
             },
-            "diagnostics": self.diagnostics,
+            "diagnostics": copy.deepcopy(self.diagnostics),
         }
 
     @classmethod
     def from_json(cls, data: Any) -> PriorSet:
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-            raise PriorSetError(f"not a {SCHEMA} document (schema: {got!r})")
+            raise PriorSetError(f"not a {SCHEMA} document (schema: {got!r:.80})")
+        missing, unknown = _DOC_KEYS - set(data), set(data) - _DOC_KEYS - _OPTIONAL_KEYS
+        if missing or unknown:
+            raise PriorSetError(
+                f"malformed prior set: missing keys {sorted(missing)}, unknown keys "
+                f"{sorted(map(repr, unknown))[:5]}"
+            )
         try:
-            families = {
-                check_name(n, "family"): FamilyPosterior(
-                    np.asarray(f["mean"]), np.asarray(f["kappa"])
-                )
-                for n, f in data["families"].items()
-            }
-            symbols = {
-                check_name(n, "symbol"): SymbolPosterior(
-                    GarchDraws.from_json(s["draws"]), np.asarray(s["sigma2"])
-                )
-                for n, s in data["symbols"].items()
-            }
+            families = {}
+            for n, f in data["families"].items():
+                try:
+                    families[n] = FamilyPosterior(f["mean"], f["kappa"])
+                except PriorSetError as exc:
+                    raise PriorSetError(f"family {n!r:.80}: {exc}") from None
+            symbols = {}
+            for n, s in data["symbols"].items():
+                try:
+                    symbols[n] = SymbolPosterior(_garch_from_json(s["draws"]), s["sigma2"])
+                except (PriorSetError, ValueError, TypeError) as exc:
+                    raise PriorSetError(f"symbol {n!r:.80}: {exc}") from None
             return cls(
-                version=check_int(data["version"], "version", minimum=1),
-                created_at=str(data["created_at"]),
-                data_through=None if data["data_through"] is None else str(data["data_through"]),
-                code_version=str(data["code_version"]),
-                config_hash=str(data["config_hash"]),
+                version=data["version"],
+                created_at=data["created_at"],
+                data_through=data["data_through"],
+                code_version=data["code_version"],
+                config_hash=data["config_hash"],
                 families=families,
                 symbols=symbols,
-                diagnostics=dict(data["diagnostics"]),
+                diagnostics=data["diagnostics"],
                 regime=data.get("regime"),
+                files=data.get("files"),
             )
         except PriorSetError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise PriorSetError(f"malformed prior set: {exc!r}") from exc
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise PriorSetError(f"malformed prior set: {exc!r:.200}") from exc
 
 
 def _check_regime(regime: Any) -> None:
-    from bayes_mem.live.changepoint import NormalGammaPrior
-
+    """The regime prior's hazard, Normal-Gamma prior and run-length truncation, in bounds (the
+    other keys of the estimate are informational)."""
     try:
         if not isinstance(regime, dict):
             raise TypeError(f"a JSON object, got {type(regime).__name__}")
-        NormalGammaPrior.from_json(regime["normal_gamma"])
-        h = regime["hazard"]
-        if isinstance(h, bool) or not isinstance(h, int | float) or not 0.0 < h < 1.0:
-            raise ValueError(f"hazard must be in (0, 1), got {h!r}")
+        schema = regime.get("schema", REGIME_SCHEMA)
+        if schema != REGIME_SCHEMA:
+            raise ValueError(f"schema must be {REGIME_SCHEMA!r}, got {schema!r:.80}")
+        ng = regime["normal_gamma"]
+        keys = {"mu0", "kappa0", "alpha0", "beta0"}
+        if not isinstance(ng, dict) or set(ng) != keys:
+            raise ValueError(f"normal_gamma must be an object with keys {sorted(keys)}")
+        values = {"hazard": regime["hazard"], **ng}
+        for name, (low, high) in REGIME_BOUNDS.items():
+            v = check_real(values[name], name)
+            if not low <= v <= high:
+                raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {values[name]!r}")
+        if "max_run_length" in regime:
+            r = check_int(regime["max_run_length"], "max_run_length")
+            low, high = RUN_LENGTH_RANGE
+            if not low <= r <= high:
+                raise ValueError(f"max_run_length must be in [{low}, {high:,}], got {r!r:.40}")
     except (KeyError, TypeError, ValueError) as exc:
         raise PriorSetError(f"malformed regime prior: {exc}") from exc
 
 
+def gate_passed(prior_set: PriorSet) -> bool:
+    """True only when the set's verdict is exactly a pass (``passed`` is the JSON ``true``)."""
+    return prior_set.diagnostics.get("passed") is True
+
+
+def check_gate(prior_set: PriorSet) -> PriorSet:
+    """``prior_set`` if its verdict is exactly a pass; else :class:`PriorSetError`."""
+    if not gate_passed(prior_set):
+        got = prior_set.diagnostics.get("passed", "<missing>")
+        raise PriorSetError(
+            f"prior set v{prior_set.version} did not pass its diagnostics gate (passed: "
+            f"{got!r:.40}); only a verdict of exactly true is live"
+        )
+    return prior_set
+
+
+# ------------------------------------------------------------------------------- JSON and keys
 def canonical_bytes(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
+def _no_constant(name: str) -> Any:
+    raise PriorSetError(f"{name} is not a finite number")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise PriorSetError(f"an integer of {len(text):,} digits (more than {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _check_finite_json(value: Any, what: str) -> None:
+    """Every number in a JSON-like value finite (the draws' arrays are checked by their bounds;
+    this covers the small free-form parts: diagnostics, regime)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            raise PriorSetError(f"{what} holds a non-finite number ({v!r})")
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend(v)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise PriorSetError(f"duplicate key {dup!r:.80}")
+    return out
+
+
+def parse_json(raw: bytes, shown: object) -> Any:
+    """Strict JSON: UTF-8, no NaN/Infinity, integers of at most ``MAX_INT_DIGITS`` digits, no
+    duplicate keys, bounded nesting; anything else is a :class:`PriorSetError`. (A float
+    literal beyond the float range, 1e999, reads as infinity: the bounds refuse it.)"""
+    try:
+        return json.loads(
+            raw.decode("utf-8"), parse_constant=_no_constant, parse_int=_bounded_int,
+            object_pairs_hook=_unique_keys,
+        )  # fmt: skip
+    except PriorSetError as exc:
+        raise PriorSetError(f"corrupt prior set {shown}: {exc}") from None
+    except RecursionError:
+        raise PriorSetError(f"corrupt prior set {shown}: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise PriorSetError(f"corrupt prior set {shown}: {exc}") from None
+
+
+def signing_key(path: str | Path | None = None) -> bytes | None:
+    """The deployment's signing key: the content (whitespace stripped) of ``path``, else of the
+    file named by ``$BAYES_MEM_SIGNING_KEY_FILE``; None when neither is set. The file must be a
+    regular file of this user or root with no group or other access, 32 to 4096 bytes (e.g.
+    ``umask 077; openssl rand -hex 32 > key``)."""
+    if path is None:
+        path = os.environ.get(SIGNING_KEY_ENV, "").strip() or None
+        if path is None:
+            return None
+    try:
+        fd = os.open(path, _files.FILE_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise PriorSetError(f"cannot read the signing key {path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        _files.check_trusted(st, f"signing key {path}", directory=False)
+        if st.st_mode & 0o077:
+            raise PriorSetError(
+                f"signing key {path} is readable or writable by others (mode "
+                f"{stat.S_IMODE(st.st_mode):04o}); refused (chmod 600)"
+            )
+        key = _files.read_limited(fd, f"signing key {path}", KEY_BYTES[1]).strip()
+    except TrustError as exc:
+        raise PriorSetError(str(exc)) from None
+    finally:
+        os.close(fd)
+    return _check_key(key, f"signing key {path}")
+
+
+def _check_key(key: Any, what: str = "signing key") -> bytes:
+    if not isinstance(key, bytes):
+        raise TypeError(f"{what} must be bytes, got {type(key).__name__}")
+    if not KEY_BYTES[0] <= len(key) <= KEY_BYTES[1]:
+        raise PriorSetError(f"{what} has {len(key)} bytes; {KEY_BYTES[0]} to {KEY_BYTES[1]} needed")
+    return key
+
+
+def _resolve_key(key: bytes | None) -> bytes | None:
+    return signing_key() if key is None else _check_key(key)
+
+
+def _sign(key: bytes, body: bytes) -> str:
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def _same_hex(expected: str, got: Any) -> bool:
+    return isinstance(got, str) and got.isascii() and hmac.compare_digest(expected, got)
+
+
+_HEAD = rb'\{(?:"hmac_sha256":"[0-9a-f]{64}",)?"prior_set":'
+_TAIL = rb',"sha256":"[0-9a-f]{64}"\}'
+
+
+def _document_bytes(raw: bytes) -> bytes | None:
+    """The bytes of the ``prior_set`` value when ``raw`` has the writer's canonical layout
+    (its hash is then that of the canonical document, without serialising it again: 3.8 s
+    for a 60 MB set); None otherwise. Only used once ``raw`` parsed with exactly the expected
+    keys, none repeated, so these bytes are the whole value."""
+    head = re.match(_HEAD, raw)
+    if head is None or len(raw) < 77 or not re.fullmatch(_TAIL, raw[-77:]):
+        return None
+    return raw[head.end() : len(raw) - 77]
+
+
+def decode_prior_set(raw: bytes, shown: object, key: bytes | None = None) -> PriorSet:
+    """Verify and decode the bytes of a ``prior_set.json``: strict JSON, layout, SHA-256, the
+    signature when ``key`` is given, every value in bounds."""
+    payload = parse_json(raw, shown)
+    layout = set(payload) if isinstance(payload, dict) else set()
+    if layout not in ({"sha256", "prior_set"}, {"sha256", "prior_set", "hmac_sha256"}):
+        raise PriorSetError(f"corrupt prior set {shown}: unexpected layout")
+    body = _document_bytes(raw)
+    if body is None or not _same_hex(hashlib.sha256(body).hexdigest(), payload["sha256"]):
+        try:  # not as the writer wrote it: hash the document's canonical form
+            body = canonical_bytes(payload["prior_set"])
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise PriorSetError(f"corrupt prior set {shown}: {exc}") from None
+        if not _same_hex(hashlib.sha256(body).hexdigest(), payload["sha256"]):
+            raise PriorSetError(f"prior set {shown} fails its hash check")
+    if key is not None:
+        if "hmac_sha256" not in payload:
+            raise PriorSetError(f"prior set {shown} is not signed, and a signing key is configured")
+        if not _same_hex(_sign(key, body), payload["hmac_sha256"]):
+            raise PriorSetError(f"prior set {shown} has a wrong signature for the configured key")
+    try:
+        return PriorSet.from_json(payload["prior_set"])
+    except PriorSetError as exc:
+        raise PriorSetError(f"prior set {shown}: {exc}") from None
+
+
+# ------------------------------------------------------------------------------- the registry
 def version_dir(models_dir: str | Path, version: int) -> Path:
     return Path(models_dir) / PRIOR_SETS / f"v{version:06d}"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def _check_version(version: Any) -> int:
     try:
-        os.fsync(fd)
+        v = check_int(version, "version", minimum=1)
+    except (TypeError, ValueError) as exc:
+        raise PriorSetError(str(exc)) from None
+    if v > MAX_VERSION:
+        raise PriorSetError(f"version must be <= {MAX_VERSION:,}, got {v!r:.40}")
+    return v
+
+
+def list_versions(models_dir: str | Path) -> list[int]:
+    """The version numbers under ``models/prior_sets``, ascending: directory names exactly
+    ``v`` and six to nine ASCII digits (``v000042``); anything else (a publish in progress, a
+    stray ``v1abc``) is ignored. Listing trusts nothing: loading a version checks it."""
+    try:
+        names = os.listdir(Path(models_dir) / PRIOR_SETS)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    out = []
+    for name in names:
+        m = re.fullmatch(_VERSION_NAME, name)
+        if m and int(m[1]) >= 1 and f"v{int(m[1]):06d}" == name:
+            out.append(int(m[1]))
+    return sorted(out)
+
+
+@contextlib.contextmanager
+def _opened(models: Path, *names: str, file: str | None = None) -> Iterator[list[int]]:
+    """Descriptors of the models directory, each directory in ``names`` below it and ``file``
+    in the last, each opened without following links and checked (``_files.check_trusted``);
+    a refusal is a :class:`PriorSetError`."""
+    with ExitStack() as stack:
+        fds = []
+        try:
+            fds.append(_files.open_dir(models))
+            stack.callback(os.close, fds[-1])
+            shown = models
+            for i, name in enumerate((*names, file) if file else names):
+                shown = shown / name
+                directory = file is None or i < len(names)
+                fds.append(_files.open_in(fds[-1], name, shown, directory=directory))
+                stack.callback(os.close, fds[-1])
+        except TrustError as exc:
+            raise PriorSetError(str(exc)) from None
+        yield fds
+
+
+def _read_active(models: Path) -> bytes | None:
+    """The raw content of ``ACTIVE`` (checked, bounded); None when it or the registry is
+    missing."""
+    try:
+        with _opened(models, file=ACTIVE) as fds:
+            return _files.read_limited(fds[-1], models / ACTIVE, MAX_ACTIVE_BYTES)
+    except FileNotFoundError:
+        return None
+    except TrustError as exc:
+        raise PriorSetError(str(exc)) from None
+
+
+def active_version(models_dir: str | Path) -> int | None:
+    """The version ``ACTIVE`` names (ASCII digits and an optional newline, nothing else), or
+    None when none was ever activated."""
+    models = Path(models_dir)
+    raw = _read_active(models)
+    if raw is None:
+        return None
+    m = re.fullmatch(_ACTIVE_TEXT, raw)
+    if not m or int(m[1]) < 1:
+        raise PriorSetError(f"{models / ACTIVE} does not name a version: {raw[:40]!r}")
+    return int(m[1])
+
+
+def read_prior_set_file(path: str | Path, *, key: bytes | None = None) -> PriorSet:
+    """Load and verify the prior set in one ``prior_set.json`` file (not a link; a regular file
+    of this user or root, not writable by others; schema, hash, signature with a key, bounds);
+    the folder may be any version's, even the temporary one of a publish in progress."""
+    path = Path(path)
+    key = _resolve_key(key)
+    try:
+        fd = os.open(path, _files.FILE_FLAGS)
+    except FileNotFoundError:
+        raise PriorSetError(f"no prior set at {path}") from None
+    except OSError as exc:
+        if os.path.islink(path):
+            raise PriorSetError(f"{path} is a symbolic link; refused") from None
+        raise PriorSetError(f"cannot open {path}: {exc.strerror}") from None
+    try:
+        _files.check_trusted(os.fstat(fd), path, directory=False)
+        raw = _files.read_limited(fd, path, MAX_BYTES)
+    except TrustError as exc:
+        raise PriorSetError(str(exc)) from None
     finally:
         os.close(fd)
+    return decode_prior_set(raw, path, key)
+
+
+def load_prior_set(models_dir: str | Path, version: int, *, key: bytes | None = None) -> PriorSet:
+    """Load and verify one version (every path checked, schema, SHA-256, signature with a key,
+    bounds, and that it is the version asked for), whatever its verdict."""
+    version = _check_version(version)
+    key = _resolve_key(key)
+    models = Path(models_dir)
+    folder = version_dir(models, version)
+    path = folder / PRIOR_SET_FILE
+    try:
+        with _opened(models, PRIOR_SETS, folder.name, file=PRIOR_SET_FILE) as fds:
+            raw = _files.read_limited(fds[-1], path, MAX_BYTES)
+    except FileNotFoundError:
+        raise PriorSetError(f"no prior set version {version} at {path}") from None
+    except TrustError as exc:
+        raise PriorSetError(str(exc)) from None
+    prior_set = decode_prior_set(raw, path, key)
+    if prior_set.version != version:
+        raise PriorSetError(f"{path} holds version {prior_set.version}, not {version}")
+    return prior_set
+
+
+def load_live_prior_set(
+    models_dir: str | Path, version: int, *, key: bytes | None = None
+) -> PriorSet:
+    """The one loader of sets to trade on: :func:`load_prior_set` and a verdict of exactly a
+    pass (:func:`check_gate`)."""
+    return check_gate(load_prior_set(models_dir, version, key=key))
+
+
+def load_active(models_dir: str | Path, *, key: bytes | None = None) -> PriorSet | None:
+    """The verified, gate-passed active prior set, or None when none was ever activated."""
+    version = active_version(models_dir)
+    return None if version is None else load_live_prior_set(models_dir, version, key=key)
+
+
+def _hash_fd(fd: int) -> str:
+    h = hashlib.sha256()
+    while chunk := os.read(fd, 1 << 20):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def _verify_folder_fd(
+    vfd: int, folder: Path, prior_set: PriorSet, names: list[str] | None
+) -> dict[str, str]:
+    """Check the files of a version folder against ``prior_set``'s manifest (``names``: only
+    those; None: all, and that nothing else is there). Returns name -> what was found."""
+    present = sorted(set(os.listdir(vfd)) - {PRIOR_SET_FILE})
+    if prior_set.files is None:
+        return {n: "unverified: published without a manifest (informational only)"
+                for n in (present if names is None else names)}  # fmt: skip
+    wanted = sorted(prior_set.files) if names is None else names
+    problems, out = [], {}
+    for name in wanted:
+        if name not in prior_set.files:
+            problems.append(f"{name}: not in the manifest")
+            continue
+        try:
+            fd = _files.open_in(vfd, name, folder / name, directory=False)
+        except FileNotFoundError:
+            problems.append(f"{name}: missing")
+            continue
+        except TrustError as exc:
+            problems.append(str(exc))
+            continue
+        try:
+            digest = _hash_fd(fd)
+        finally:
+            os.close(fd)
+        if digest != prior_set.files[name]:
+            problems.append(f"{name}: SHA-256 {digest[:12]}... differs from the manifest's")
+        else:
+            out[name] = "sha256 ok"
+    if names is None:
+        problems += [f"{n}: not in the manifest" for n in present if n not in prior_set.files]
+    if problems:
+        raise PriorSetError(f"version folder {folder}: " + "; ".join(problems))
+    return out
+
+
+def verify_version(
+    models_dir: str | Path, version: int, *, key: bytes | None = None
+) -> dict[str, str]:
+    """Verify one version whole: ``prior_set.json`` (as :func:`load_prior_set`), every file of
+    its manifest (SHA-256) and that the folder holds nothing else. Returns file name -> what
+    was checked; raises :class:`PriorSetError` listing every problem."""
+    key = _resolve_key(key)
+    prior_set = load_prior_set(models_dir, version, key=key)
+    models = Path(models_dir)
+    folder = version_dir(models, prior_set.version)
+    with _opened(models, PRIOR_SETS, folder.name) as fds:
+        files = _verify_folder_fd(fds[-1], folder, prior_set, None)
+    checked = "hash ok" + (", signature ok" if key is not None else "")
+    return {PRIOR_SET_FILE: checked, **files}
+
+
+def verify_folder(
+    folder: str | Path, names: list[str] | None = None, *, key: bytes | None = None
+) -> tuple[PriorSet, dict[str, str]]:
+    """A version folder anywhere (the report's): its verified prior set and the check of the
+    files ``names`` (None: all) against its manifest."""
+    folder = Path(folder)
+    prior_set = read_prior_set_file(folder / PRIOR_SET_FILE, key=key)
+    try:
+        fd = _files.open_dir(folder)
+    except TrustError as exc:
+        raise PriorSetError(str(exc)) from None
+    try:
+        return prior_set, _verify_folder_fd(fd, folder, prior_set, names)
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------------------- writing
+def _open_registry(models: Path, stack: ExitStack) -> tuple[int, int]:
+    """Descriptors of the models directory and its ``prior_sets``, created with mode 0700 where
+    missing, checked where they exist."""
+    try:
+        _files.make_private_dirs(models)
+        mfd = _files.open_dir(models)
+        stack.callback(os.close, mfd)
+        pfd = _files.ensure_dir_in(mfd, PRIOR_SETS, models / PRIOR_SETS)
+        stack.callback(os.close, pfd)
+    except TrustError as exc:
+        raise PriorSetError(f"cannot publish: {exc}") from None
+    return mfd, pfd
+
+
+def _seal_files(tfd: int, folder: Path) -> dict[str, str]:
+    """Make the artifacts ``extra`` wrote owner-only (0600 exactly) and durable, and return
+    their manifest. Only regular files with plain names are allowed."""
+    files = {}
+    for name in sorted(os.listdir(tfd)):
+        if not re.fullmatch(_FILE_NAME, name) or name == PRIOR_SET_FILE:
+            raise PriorSetError(f"{folder / name}: not an allowed artifact name")
+        try:
+            fd = os.open(name, _files.FILE_FLAGS, dir_fd=tfd)
+        except OSError as exc:
+            raise PriorSetError(f"{folder / name} is not a regular file ({exc.strerror})") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise PriorSetError(f"{folder / name} is not a regular file")
+            os.fchmod(fd, _files.FILE_MODE)
+            os.fsync(fd)
+            files[name] = _hash_fd(fd)
+        finally:
+            os.close(fd)
+    return files
 
 
 def write_prior_set(
     prior_set: PriorSet,
     models_dir: str | Path,
     extra: Callable[[Path], None] | None = None,
+    *,
+    key: bytes | None = None,
 ) -> Path:
     """Write a new version directory atomically; refuses to overwrite an existing version.
     ``extra`` writes further artifacts (the fit's netCDF ...) into the directory before it is
-    renamed into place."""
-    final = version_dir(models_dir, prior_set.version)
-    if final.exists():
-        raise PriorSetError(f"prior set version {prior_set.version} already exists: {final}")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex}"
-    tmp.mkdir(mode=0o700)
+    sealed (owner-only, listed with their SHA-256 in the document) and renamed into place.
+    ``key`` (default: :func:`signing_key`) signs the set. Whatever the umask, the registry's
+    directories get mode 0700 and its files 0600; nothing is left behind on failure."""
+    if not isinstance(prior_set, PriorSet):
+        raise TypeError(f"prior_set must be a PriorSet, got {type(prior_set).__name__}")
+    key = _resolve_key(key)
     doc = prior_set.to_json()
-    payload = {"sha256": hashlib.sha256(canonical_bytes(doc)).hexdigest(), "prior_set": doc}
-    path = tmp / "prior_set.json"
-    with open(path, "wb") as fh:
-        fh.write(canonical_bytes(payload))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(path, 0o600)
-    if extra is not None:
-        extra(tmp)
-    _fsync_dir(tmp)
-    os.rename(tmp, final)  # atomic on POSIX; fails if another publisher won the race
-    _fsync_dir(final.parent)
+    doc.pop("files", None)
+    PriorSet.from_json(json.loads(canonical_bytes(doc)))  # what is written must load
+    models = Path(models_dir)
+    final = version_dir(models, prior_set.version)
+    with ExitStack() as stack:
+        _, pfd = _open_registry(models, stack)
+        if os.path.lexists(final):
+            raise PriorSetError(f"prior set version {prior_set.version} already exists: {final}")
+        tmp_name = f".tmp-{final.name}-{uuid.uuid4().hex}"
+        os.mkdir(tmp_name, _files.DIR_MODE, dir_fd=pfd)
+        try:
+            tfd = _files.open_in(pfd, tmp_name, final.parent / tmp_name, directory=True)
+            try:
+                os.fchmod(tfd, _files.DIR_MODE)
+                if extra is not None:
+                    extra(final.parent / tmp_name)
+                doc["files"] = _seal_files(tfd, final.parent / tmp_name)
+                body = canonical_bytes(doc)
+                payload = {"sha256": hashlib.sha256(body).hexdigest(), "prior_set": doc}
+                if key is not None:
+                    payload["hmac_sha256"] = _sign(key, body)
+                data = canonical_bytes(payload)
+                if len(data) > MAX_BYTES:
+                    raise PriorSetError(
+                        f"prior set v{prior_set.version} is {len(data):,} bytes, over the "
+                        f"limit of {MAX_BYTES:,}"
+                    )
+                _files.write_new_file(tfd, PRIOR_SET_FILE, data)
+                os.fsync(tfd)
+            finally:
+                os.close(tfd)
+            # atomic on POSIX; fails if another publisher won the race
+            os.rename(tmp_name, final.name, src_dir_fd=pfd, dst_dir_fd=pfd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(tmp_name, dir_fd=pfd)
+            raise
+        os.fsync(pfd)
     return final
 
 
-def activate(models_dir: str | Path, version: int) -> None:
-    """Make ``version`` the active prior set (it must load, verify, and have passed its gate)."""
-    prior_set = load_prior_set(models_dir, version)
-    if prior_set.diagnostics.get("passed") is False:
-        raise PriorSetError(f"prior set v{version} failed its diagnostics gate; not activating")
+def _replace_active(models: Path, content: bytes | None) -> None:
+    """Replace ``ACTIVE`` atomically by ``content`` (None: remove it), flushed to disk."""
+    with ExitStack() as stack:
+        mfd, _ = _open_registry(models, stack)
+        if content is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(ACTIVE, dir_fd=mfd)
+        else:
+            tmp = f".{ACTIVE}.{uuid.uuid4().hex}"
+            try:
+                _files.write_new_file(mfd, tmp, content)
+                os.replace(tmp, ACTIVE, src_dir_fd=mfd, dst_dir_fd=mfd)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=mfd)
+                raise
+        os.fsync(mfd)
+
+
+def activate(
+    models_dir: str | Path,
+    version: int,
+    *,
+    key: bytes | None = None,
+    record: Callable[[PriorSet], AbstractContextManager[Any]] | None = None,
+) -> PriorSet:
+    """Make ``version`` the active prior set; it must load, verify and have passed its gate
+    (:func:`load_live_prior_set`). Returns it.
+
+    ``record``: one decision with another system (the store's status rows): ``record(set)`` is
+    entered (its writes prepared, e.g. a database transaction) before ``ACTIVE`` is switched
+    and exited (committed) after. If entering fails, ``ACTIVE`` is untouched; if exiting fails,
+    ``ACTIVE`` is restored to its previous bytes. A crash between the switch and the commit
+    leaves ``ACTIVE`` ahead: it is the source of truth, and the nightly job's ``reconcile``
+    brings the store in line."""
     models = Path(models_dir)
-    tmp = models / f".{ACTIVE}.{uuid.uuid4().hex}"
-    with open(tmp, "w") as fh:
-        fh.write(f"{version}\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, models / ACTIVE)
-    _fsync_dir(models)
-
-
-def active_version(models_dir: str | Path) -> int | None:
-    path = Path(models_dir) / ACTIVE
-    if not path.exists():
-        return None
-    text = path.read_text().strip()
-    if not text.isdigit():
-        raise PriorSetError(f"{path} does not name a version: {text[:40]!r}")
-    return int(text)
-
-
-def read_prior_set_file(path: str | Path) -> PriorSet:
-    """Load and verify (schema and SHA-256) the prior set in one ``prior_set.json`` file; the
-    folder may be any version's, even the temporary one of a publish in progress."""
-    path = Path(path)
+    prior_set = load_live_prior_set(models, version, key=key)
+    content = f"{prior_set.version}\n".encode()
+    if record is None:
+        _replace_active(models, content)
+        return prior_set
     try:
-        payload = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise PriorSetError(f"no prior set at {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PriorSetError(f"corrupt prior set {path}: {exc}") from exc
-    if not isinstance(payload, dict) or set(payload) != {"sha256", "prior_set"}:
-        raise PriorSetError(f"corrupt prior set {path}: unexpected layout")
-    digest = hashlib.sha256(canonical_bytes(payload["prior_set"])).hexdigest()
-    if digest != payload["sha256"]:
-        raise PriorSetError(f"prior set {path} fails its hash check")
-    return PriorSet.from_json(payload["prior_set"])
-
-
-def load_prior_set(models_dir: str | Path, version: int) -> PriorSet:
-    """Load and verify one version (schema, SHA-256, and that it is the version asked for)."""
-    path = version_dir(models_dir, version) / "prior_set.json"
-    if not path.exists():
-        raise PriorSetError(f"no prior set version {version} at {path}")
-    prior_set = read_prior_set_file(path)
-    if prior_set.version != version:
-        raise PriorSetError(f"{path} holds version {prior_set.version}, not {version}")
+        previous = _read_active(models)
+    except PriorSetError:
+        previous = None  # an unreadable ACTIVE is not worth restoring
+    switched = False
+    try:
+        with record(prior_set):
+            _replace_active(models, content)
+            switched = True
+    except BaseException as exc:
+        if switched:
+            try:
+                _replace_active(models, previous)
+            except Exception as undo:
+                raise PriorSetError(
+                    f"activating v{prior_set.version} failed ({exc}) and ACTIVE could not be "
+                    f"restored ({undo}): ACTIVE names v{prior_set.version}, the record does not"
+                ) from exc
+        raise
     return prior_set
-
-
-def load_active(models_dir: str | Path) -> PriorSet | None:
-    """The verified active prior set, or None when none was ever activated."""
-    version = active_version(models_dir)
-    return None if version is None else load_prior_set(models_dir, version)
 
 
 class ActivePriorSet:
     """The trader's handle on the active prior set. :meth:`refresh` loads the version ``ACTIVE``
-    names when it changed, verified (schema, SHA-256, gate passed); a missing, corrupt, truncated
-    or rejected set is refused and the last good one kept (the error is in ``last_error``)."""
+    names when it changed, through :func:`load_live_prior_set` (every path checked, schema,
+    SHA-256, signature with a key, bounds, gate passed); a missing, corrupt, truncated,
+    implausible, untrusted or rejected set is refused and the last good one kept (the reason in
+    ``last_error``, and logged once per distinct reason). ``key``: default
+    :func:`signing_key`, read once here (a configured but unreadable key raises here, so a
+    trader never runs unsigned by mistake)."""
 
-    def __init__(self, models_dir: str | Path) -> None:
+    def __init__(self, models_dir: str | Path, *, key: bytes | None = None) -> None:
         self.models_dir = Path(models_dir)
+        self._key = _resolve_key(key)
         self.current: PriorSet | None = None
         self.last_error: str | None = None
 
     def refresh(self) -> bool:
-        """True when a new version was loaded; False when nothing changed or it was refused."""
+        """True when a new version was loaded; False when nothing changed or it was refused.
+        Never raises."""
         try:
             version = active_version(self.models_dir)
-            if version is None or (self.current is not None and version == self.current.version):
+            if version is None:
                 return False
-            loaded = load_prior_set(self.models_dir, version)
-            if loaded.diagnostics.get("passed") is False:
-                raise PriorSetError(f"prior set v{version} failed its diagnostics gate")
+            if self.current is not None and version == self.current.version:
+                self.last_error = None
+                return False
+            loaded = load_live_prior_set(self.models_dir, version, key=self._key)
         except (PriorSetError, OSError) as exc:
-            self.last_error = str(exc)
+            self._refused(str(exc) or type(exc).__name__)
+            return False
+        except Exception as exc:  # never raise: a bug of ours must not stop the trader either
+            self._refused(f"unexpected {type(exc).__name__}: {exc!s:.300}", unexpected=True)
             return False
         self.current, self.last_error = loaded, None
+        log.info("prior set v%d loaded from %s", loaded.version, self.models_dir)
         return True
+
+    def _refused(self, reason: str, unexpected: bool = False) -> None:
+        if reason != self.last_error:
+            kept = "none" if self.current is None else f"v{self.current.version}"
+            log.log(
+                logging.ERROR if unexpected else logging.WARNING,
+                "prior set refused, keeping %s: %s", kept, reason,
+                exc_info=unexpected,
+            )  # fmt: skip
+        self.last_error = reason
 
 
 def apply_family_priors(prior_set: PriorSet, decider: Any) -> None:

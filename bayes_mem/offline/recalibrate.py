@@ -3,8 +3,10 @@
 Steps, each timed: per-signal counts from the store -> hierarchical win-rate fit (PyMC + nutpie)
 -> posterior predictive check -> diagnostics gate -> per-symbol return draws -> a new prior-set
 version written atomically with its fit as netCDF (configuration in attrs) -> store record ->
-activation when the gate passed. A rejected fit is written too, for analysts, but never activated:
-the previous prior set stays live.
+activation when the gate passed (``ACTIVE`` and the store's statuses as one decision: a store
+that fails to commit leaves ``ACTIVE`` as it was). A rejected fit is written too, for analysts,
+but never activated: the previous prior set stays live. A fit whose values fall outside the
+prior set's bounds (:mod:`bayes_mem.live.prior_set`) is an error: nothing is written.
 
 Returns: by default the partially pooled GJR-GARCH skew-t PyMC model of
 :mod:`bayes_mem.offline.returns_model`, fitted on the symbols' common dates in the window and gated
@@ -29,15 +31,18 @@ import numpy as np
 import sqlalchemy as sa
 
 from bayes_mem import __version__
+from bayes_mem.live._files import make_private_dirs
 from bayes_mem.live.gjr_garch import fit_laplace, variance_path
 from bayes_mem.live.pit import normal_scores
 from bayes_mem.live.prior_set import (
+    MAX_DRAWS,
     FamilyPosterior,
     PriorSet,
     PriorSetError,
     SymbolPosterior,
     activate,
     active_version,
+    list_versions,
     write_prior_set,
 )
 from bayes_mem.offline import returns_model as rm
@@ -55,6 +60,7 @@ from bayes_mem.offline.winrate import (
     prior_sd_ratios,
 )
 from bayes_mem.store import schema
+from bayes_mem.store.prior_records import activation_record, reconcile
 from bayes_mem.store.store import Store
 
 log = logging.getLogger("bayes_mem.recalibrate")
@@ -70,6 +76,9 @@ _INT_MINIMUM = {
     "returns_window": 100, "returns_min_days": 100, "returns_draws": 1,
     "returns_mcmc_draws": 1, "returns_mcmc_tune": 0, "regime_window": 10,
 }  # fmt: skip
+# ... and the largest: draws published in a prior set
+_INT_MAXIMUM = {"family_draws_published": MAX_DRAWS, "returns_draws": MAX_DRAWS}
+MAX_CONFIG_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -97,9 +106,11 @@ class RecalibrationConfig:
         for name, low in _INT_MINIMUM.items():
             v = getattr(self, name)
             if type(v) is not int or v < low:  # bool is not int here; 2.0 is not an int
-                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+                raise ValueError(f"{name} must be an integer >= {low}, got {v!r:.80}")
+            if v > _INT_MAXIMUM.get(name, v):
+                raise ValueError(f"{name} must be <= {_INT_MAXIMUM[name]:,}, got {v!r:.80}")
         if type(self.regime) is not bool:
-            raise ValueError(f"regime must be true or false, got {self.regime!r}")
+            raise ValueError(f"regime must be true or false, got {self.regime!r:.80}")
         if self.returns_min_days > self.returns_window:
             raise ValueError(
                 f"returns_min_days ({self.returns_min_days}) exceeds returns_window "
@@ -107,29 +118,38 @@ class RecalibrationConfig:
             )
         if self.returns_model not in ("laplace", "pymc"):
             raise ValueError(
-                f"returns_model must be 'laplace' or 'pymc', got {self.returns_model!r}"
+                f"returns_model must be 'laplace' or 'pymc', got {self.returns_model!r:.80}"
             )
         for name in ("target_accept", "returns_target_accept", "returns_retry_target_accept"):
             v = getattr(self, name)
             if v is None and name == "returns_retry_target_accept":
                 continue
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 < v < 1.0:
-                raise ValueError(f"{name} must be in (0, 1), got {v!r}")
+                raise ValueError(f"{name} must be in (0, 1), got {v!r:.80}")
 
     @classmethod
     def from_file(cls, path: str | Path) -> RecalibrationConfig:
-        """A config from a JSON object of field values (the others keep their defaults)."""
+        """A config from a JSON object of field values (the others keep their defaults); at
+        most ``MAX_CONFIG_BYTES``."""
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ValueError(f"config {path} is over {MAX_CONFIG_BYTES:,} bytes")
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise ValueError(f"config {path} is not UTF-8 text: {exc}") from None
         except json.JSONDecodeError as exc:
             raise ValueError(f"config {path} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError(f"config {path} is nested too deeply") from None
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            raise ValueError(f"config {path}: {str(exc)[:120]}") from None
         if not isinstance(data, dict):
             raise ValueError(f"config {path} must be a JSON object, got {type(data).__name__}")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)} in {path}")
+            raise ValueError(f"unknown config keys {sorted(unknown)!r:.200} in {path}")
         return cls(**data)
 
     def hash(self) -> str:
@@ -160,31 +180,7 @@ class RecalibrationResult:
 def next_version(store: Store, models_dir: Path) -> int:
     with store.engine.connect() as conn:
         top = conn.execute(sa.select(sa.func.max(schema.prior_sets.c.version))).scalar() or 0
-    existing = [
-        int(p.name[1:]) for p in (models_dir / "prior_sets").glob("v[0-9]*") if p.name[1:].isdigit()
-    ]
-    return max([top, *existing]) + 1
-
-
-def reconcile(store: Store, models_dir: Path) -> None:
-    """Make the store's prior-set statuses agree with ``ACTIVE`` (the trader's source of truth):
-    a run killed between activation and its status update left them apart."""
-    active = active_version(models_dir)
-    if active is None:
-        return
-    ps = schema.prior_sets
-    with store.transaction() as conn:
-        rows = dict(conn.execute(sa.select(ps.c.version, ps.c.status)).all())
-        wrong = [v for v, st in rows.items() if st == "active" and v != active]
-        if wrong:
-            conn.execute(ps.update().where(ps.c.version.in_(wrong)).values(status="retired"))
-        if rows.get(active) not in (None, "active"):
-            conn.execute(
-                ps.update().where(ps.c.version == active)
-                .values(status="active", activated_at=dt.datetime.now(dt.UTC))
-            )  # fmt: skip
-        if wrong or rows.get(active) not in (None, "active"):
-            log.warning("store prior-set statuses reconciled with ACTIVE (v%d)", active)
+    return max([top, *list_versions(models_dir)]) + 1
 
 
 def recalibrate(
@@ -201,7 +197,7 @@ def recalibrate(
     of the new version (published or rejected) after publishing."""
     config = config or RecalibrationConfig()
     models = Path(models_dir)
-    models.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(models)  # 0700 where created; an existing directory is left as it is
     timings: dict[str, float] = {}
 
     def step(name: str, t0: float) -> None:
@@ -344,15 +340,8 @@ def recalibrate(
     }
     with store.transaction() as conn:
         conn.execute(schema.prior_sets.insert().values(**record))
-    if verdict.passed:
-        activate(models, version)
-        with store.transaction() as conn:
-            ps = schema.prior_sets
-            conn.execute(ps.update().where(ps.c.status == "active").values(status="retired"))
-            conn.execute(
-                ps.update().where(ps.c.version == version)
-                .values(status="active", activated_at=dt.datetime.now(dt.UTC))
-            )  # fmt: skip
+    if verdict.passed:  # ACTIVE and the store's statuses: both change or neither
+        activate(models, version, record=lambda ps: activation_record(store, ps, models))
     step("publish", t0)
     log.info("prior set v%d %s: %s", version, status, "; ".join(verdict.reasons) or "gate passed")
     report_file = ""

@@ -46,10 +46,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayes_mem.live._files import make_private_dirs
 from bayes_mem.live.prior_set import (
     PRIOR_SETS,
     PriorSet,
-    read_prior_set_file,
+    list_versions,
+    verify_folder,
     version_dir,
 )
 
@@ -84,11 +86,13 @@ class VersionData:
 
 
 def load_version(path: str | Path) -> VersionData:
-    """Read a version folder: prior set (verified), run record, counts and the fits."""
+    """Read a version folder: prior set (verified), run record, counts and the fits, each
+    checked against the set's manifest first (versions published before manifests: unchecked)."""
     import xarray as xr
 
     path = Path(path)
-    prior_set = read_prior_set_file(path / "prior_set.json")
+    names = [RUN_FILE, COUNTS_FILE, "winrate_fit.nc", "returns_fit.nc"]
+    prior_set, _ = verify_folder(path, [n for n in names if (path / n).exists()])
     run: dict[str, Any] = {}
     if (path / RUN_FILE).exists():
         run = json.loads((path / RUN_FILE).read_text())
@@ -996,7 +1000,7 @@ def report_path(models_dir: str | Path, version: int) -> Path:
 def write_report(text: str, path: str | Path) -> Path:
     """Write ``text`` to ``path`` atomically (temporary file, fsync, rename), owner-only."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)  # 0700 where created; existing directories left as they are
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -1013,11 +1017,10 @@ def write_report(text: str, path: str | Path) -> Path:
 
 def latest_version(models_dir: str | Path) -> int:
     """The highest version number under ``models/prior_sets`` (published or rejected)."""
-    root = Path(models_dir) / PRIOR_SETS
-    found = [int(p.name[1:]) for p in root.glob("v[0-9]*") if p.name[1:].isdigit()]
+    found = list_versions(models_dir)
     if not found:
-        raise ValueError(f"no prior sets under {root}")
-    return max(found)
+        raise ValueError(f"no prior sets under {Path(models_dir) / PRIOR_SETS}")
+    return found[-1]
 
 
 def write_version_report(

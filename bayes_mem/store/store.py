@@ -2,7 +2,14 @@
 records, the trading engine's decision log and logged metrics.
 
 SQLite file by default (WAL journal, ``synchronous=FULL`` so a committed outcome survives a crash,
-foreign keys on, the data directory and file owner-only), any SQLAlchemy 2 URL otherwise.
+foreign keys on; a new store's directories (those it creates) and file owner-only, whatever the
+umask; an existing directory is never chmodded), any SQLAlchemy 2 URL otherwise. A SQLite store
+this process may not write (the file or its directory) is opened read-only: reads work, writes
+raise; with no ``-wal`` file present it is read as an immutable snapshot (nobody can be writing
+it: no writer could create the journal). A URL that cannot be parsed, an unknown database, a
+missing driver, a server that does not answer or a file that is not a database raise
+:class:`StoreError` (a ``ValueError``; :class:`StoreURLError` for the URL itself) with a
+one-line message, the password hidden.
 Every write is one transaction: a batch is written whole or not at all. SQL goes through
 SQLAlchemy expressions only (bound parameters). Every value is checked before anything is
 written: a bad one raises TypeError/ValueError naming it, never a driver exception.
@@ -19,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -30,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from bayes_mem.live._files import make_private_dirs
 from bayes_mem.live._validate import as_float_array, check_int, check_name, check_real
 from bayes_mem.live.decider import DuplicateTradeError, check_outcome
 from bayes_mem.live.recording import check_decision, check_name_length
@@ -54,6 +63,14 @@ DEFAULT_DATA_DIR = Path("data")
 DB_FILENAME = "bayes_mem.sqlite"
 
 
+class StoreError(ValueError):
+    """The store cannot be opened (driver, server, file); the message is one line."""
+
+
+class StoreURLError(StoreError):
+    """The store's URL cannot be parsed or names no known database: a usage error."""
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -62,29 +79,98 @@ def sqlite_url(data_dir: str | Path) -> str:
     return f"sqlite:///{Path(data_dir) / DB_FILENAME}"
 
 
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)  # the driver's own message, without SQLAlchemy's SQL dump
+    text = str(orig if orig is not None else exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def _parse_url(url: str) -> sa.engine.URL:
+    if not isinstance(url, str):
+        raise StoreURLError(f"a store URL must be text, got {type(url).__name__}")
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        raise StoreURLError(
+            f"not a database URL: {url!r:.100} (e.g. sqlite:///data/bayes_mem.sqlite or "
+            "postgresql+psycopg://user@host:5432/bayes_mem)"
+        ) from None
+    try:
+        parsed.get_dialect()
+    except sa.exc.NoSuchModuleError:
+        raise StoreURLError(
+            f"unknown database {parsed.drivername!r} in {parsed.render_as_string()!r:.100}"
+        ) from None
+    except ImportError as exc:
+        raise StoreError(f"no driver for {parsed.drivername!r} is installed: {exc}") from None
+    return parsed
+
+
 class Store:
     """Open (creating or upgrading as needed) the store at ``url``, or a SQLite file under
-    ``data_dir`` when no URL is given."""
+    ``data_dir`` when no URL is given. ``read_only``: None (default) opens a SQLite file
+    read-only when this process may not write it or its directory; True always (no upgrade:
+    the schema must be current)."""
 
-    def __init__(self, url: str | None = None, *, data_dir: str | Path = DEFAULT_DATA_DIR) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        data_dir: str | Path = DEFAULT_DATA_DIR,
+        read_only: bool | None = None,
+    ) -> None:
         if url is None:
             data_dir = Path(data_dir)
-            data_dir.mkdir(parents=True, exist_ok=True)
-            os.chmod(data_dir, 0o700)
             url = sqlite_url(data_dir)
             db = data_dir / DB_FILENAME
-            if not db.exists():
+            if not db.exists() and not read_only:  # a new store: owner-only
+                make_private_dirs(data_dir)
                 db.touch(mode=0o600)
+        parsed = _parse_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+        path = parsed.database if parsed.get_backend_name() == "sqlite" else None
+        file = path and path != ":memory:" and not path.startswith("file:")
+        if file and read_only is None:
+            folder = os.path.dirname(os.path.abspath(path))
+            read_only = os.path.exists(path) and not (
+                os.access(path, os.W_OK) and os.access(folder, os.W_OK)
+            )
+        if file and read_only:
+            wal = os.path.exists(f"{path}-wal")
+            where = urllib.parse.quote(str(Path(path).resolve()), safe="/")  # ? # % escaped
+            ro_url = f"file:{where}?{'mode=ro' if wal else 'immutable=1'}"
+            parsed = parsed.set(database=ro_url, query={"uri": "true"})
+        elif file and not os.path.exists(path):  # owner-only; -wal/-shm get the same mode
+            Path(path).touch(mode=0o600)
         self.url = url
-        self.engine = sa.create_engine(url)
-        if self.engine.dialect.name == "sqlite":
-            path = self.engine.url.database
-            file = path and path != ":memory:" and not path.startswith("file:")
-            if file and not Path(path).exists():  # owner-only; -wal/-shm get the same mode
-                Path(path).touch(mode=0o600)
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            sa.event.listen(self.engine, "begin", _sqlite_begin)
-        self.schema_version = schema.upgrade(self.engine)
+        self.read_only = bool(read_only)
+        try:
+            self.engine = sa.create_engine(parsed)
+        except ImportError as exc:
+            raise StoreError(f"no driver for {parsed.drivername!r} is installed: {exc}") from None
+        try:
+            if self.engine.dialect.name == "sqlite":
+                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+                sa.event.listen(self.engine, "begin", _sqlite_begin)
+            self.schema_version = self._open_schema()
+        except sa.exc.SQLAlchemyError as exc:
+            self.engine.dispose()
+            raise StoreError(f"cannot open the store {shown}: {_first_line(exc)}") from None
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def _open_schema(self) -> int:
+        if not self.read_only:
+            return schema.upgrade(self.engine)
+        with self.engine.connect() as conn:
+            version = schema.current_version(conn)
+        if version != schema.SCHEMA_VERSION:
+            raise schema.SchemaError(
+                f"the read-only store has schema version {version}, this bayes_mem needs "
+                f"{schema.SCHEMA_VERSION}: open it once writable to create or upgrade it"
+            )
+        return version
 
     def close(self) -> None:
         self.engine.dispose()
