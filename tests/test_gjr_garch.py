@@ -290,6 +290,7 @@ def test_a_stale_series_is_refused_before_fitting_naming_symbol_and_fractions():
     assert stale_reason(x) is None
     assert stale_reason(np.where(rng.random(1000) < 0.2, 0.0, x)) is None
     assert stale_reason(np.r_[x[:500], np.zeros(10), x[510:]]) is None
+    assert stale_reason(np.r_[x[:97], 0.0, 0.0, 0.0]) is None  # 100 days, 3 zeros: fitted
     assert stale_reason(np.where(rng.random(1000) < 0.26, 0.0, x)) is not None
     runs = x.copy()
     for start in range(0, 1000, 200):

@@ -226,11 +226,13 @@ _MAX_PERSISTENCE = 0.999
 # ~2.5, but the fit is regular). Refused as stale: more than MAX_ZERO_FRACTION zero returns;
 # repeats above NU_MIN times the breaks on more than MAX_REPEATED_ZERO_FRACTION of the days
 # (a single halt of a week or two is not refused); or fewer than MIN_INFORMATIVE_DAYS non-zero
-# returns. "Zero" is |r| <= ZERO_RETURN (float noise of a repeated price). What passes and still
-# degenerates is caught by the fit's own checks (LaplaceFitError).
+# returns (with the fit's 100-return minimum the zero fraction already implies 75; the floor
+# holds for any series stale_reason screens). "Zero" is |r| <= ZERO_RETURN (float noise of a
+# repeated price). What passes and still degenerates is caught by the fit's own checks
+# (LaplaceFitError).
 MAX_ZERO_FRACTION = 0.25
 MAX_REPEATED_ZERO_FRACTION = 0.02
-MIN_INFORMATIVE_DAYS = 100
+MIN_INFORMATIVE_DAYS = 75
 ZERO_RETURN = 1e-12
 # A mode is degenerate (LaplaceFitError) when omega collapsed below this fraction of the sample
 # variance or nu sits within NU_EDGE of NU_MIN (the logistic map's edge: > 4 prior sds out).
@@ -455,7 +457,7 @@ def fit_laplace(
     problems = []
     if not converged:
         problems.append(
-            f"the optimiser did not converge ({res.message} largest gradient {grad:.3g})"
+            f"the optimiser did not converge ({res.message}; largest gradient {grad:.3g})"
         )
     if mode.omega[0] < _OMEGA_COLLAPSE:  # r_std has unit variance
         problems.append(f"omega collapsed to {mode.omega[0]:.3g} times the sample variance")
