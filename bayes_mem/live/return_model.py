@@ -412,11 +412,8 @@ class ReturnModel:
             shock = np.where(eps < 0.0, self._alpha_gamma[rows], p["alpha"][rows]) * (eps * eps)
             self._prev_sigma2[rows] = sig2
             self._last_r[rows] = r
-            self._sigma2[rows] = np.clip(
-                p["omega"][rows] + shock + p["beta"][rows] * sig2,
-                self._s2_lo[rows],
-                self._s2_hi[rows],
-            )
+            new = np.maximum(p["omega"][rows] + shock + p["beta"][rows] * sig2, self._s2_lo[rows])
+            self._sigma2[rows] = np.minimum(new, self._s2_hi[rows], out=new)  # the state bounds
             self._last_z[rows] = (r - self._mu_bar[rows]) / sd_bar
             if self._row is not None:
                 self._row_vol = None
@@ -476,7 +473,8 @@ class ReturnModel:
         np.add(omega, eps, out=eps)
         np.multiply(beta, sig2, out=sig2)
         np.add(eps, sig2, out=sig2)
-        np.clip(sig2, *self._row_bounds, out=sig2)
+        np.maximum(sig2, self._row_bounds[0], out=sig2)  # the state bounds (ufuncs: np.clip
+        np.minimum(sig2, self._row_bounds[1], out=sig2)  # costs ~4 us more per call)
         self._last_z[0] = (r - float(self._mu_bar[0])) / sd_bar
         self._row_vol = None
         self._invalidate()
@@ -764,7 +762,8 @@ class ReturnModel:
             sig2 *= p["beta"]
             sig2 += eps
             sig2 += p["omega"]
-            np.clip(sig2, self._s2_lo, self._s2_hi, out=sig2)  # the state bounds
+            np.maximum(sig2, self._s2_lo, out=sig2)  # the state bounds
+            np.minimum(sig2, self._s2_hi, out=sig2)
         total += horizon * p["mu"]  # h days of drift: the h - 1 simulated and the last one
         if side == "short":
             np.negative(total, out=total)
