@@ -57,8 +57,8 @@ JSON numbers                  finite                      no NaN/Infinity; integ
 far (the gate's mis-specified test, rejected but published for analysts, reached 1.8e4); beyond
 1e6 the Beta prior is a point mass for any record a signal can have. Which sets trade is the
 gate's decision, not these bounds'.
-(b) ``P = alpha + gamma / 2 + beta``: the project's persistence (:mod:`bayes_mem.offline.
-returns_model`, ``gjr_garch._unpack``), gamma weighted by 1/2, the share of negative shocks.
+(b) ``P = alpha + kappa gamma + beta``: the project's persistence (:attr:`GarchDraws.persistence`,
+the fits alike), gamma weighted by kappa = E[z^2 1{z<0}] under the draw's skew-t.
 (c) the fit's own units check (``gjr_garch._SD_RANGE``); below it ``risk()`` loses precision
 and at 1e-100 overflows. (d) the offline estimator's optimisation bounds
 (``bayes_mem.offline.regime_prior.BOUNDS``). (e) above ``k`` = 10, the detector's default window;
@@ -140,7 +140,6 @@ MU_MAX = 0.05
 VARIANCE_RANGE = (1e-12, 1.0)
 NU_MAX = 1000.0
 LAM_MAX = 0.99
-ASYMMETRY_WEIGHT = 0.5  # persistence P = alpha + ASYMMETRY_WEIGHT * gamma + beta
 REGIME_BOUNDS = {
     "hazard": (1e-5, 0.5),
     "mu0": (-10.0, 10.0),
@@ -219,9 +218,9 @@ class FamilyPosterior:
 
 
 def persistence(draws: GarchDraws) -> np.ndarray:
-    """``alpha + gamma / 2 + beta`` per draw: the project's persistence of GJR-GARCH (gamma
-    weighted by the share of negative shocks, 1/2); < 1 is covariance stationarity."""
-    return draws.alpha + ASYMMETRY_WEIGHT * draws.gamma + draws.beta
+    """``alpha + kappa gamma + beta`` per draw (:attr:`GarchDraws.persistence`; kappa =
+    E[z^2 1{z<0}] under the draw's skew-t): < 1 is covariance stationarity."""
+    return draws.persistence
 
 
 @dataclass(frozen=True)
@@ -244,7 +243,7 @@ class SymbolPosterior:
         if not np.all(p < 1.0):
             i = int(np.argmax(~(p < 1.0)))
             raise PriorSetError(
-                f"persistence alpha + gamma/2 + beta of draw {i} is {float(p[i])!r} (alpha="
+                f"persistence alpha + kappa gamma + beta of draw {i} is {float(p[i])!r} (alpha="
                 f"{float(d.alpha[i])!r}, gamma={float(d.gamma[i])!r}, beta={float(d.beta[i])!r}):"
                 " must be < 1 (covariance stationary)"
             )

@@ -9,11 +9,17 @@ but never activated: the previous prior set stays live. A fit whose values fall 
 prior set's bounds (:mod:`bayes_mem.live.prior_set`) is an error: nothing is written.
 
 Returns: by default the partially pooled GJR-GARCH skew-t PyMC model of
-:mod:`bayes_mem.offline.returns_model`, fitted on the symbols' common dates in the window and gated
-like the win-rate fit (both must pass, each with its posterior predictive check); its draws and
-end-of-window variance states (rolled forward through any later returns of a symbol) are
-published. ``returns_model="laplace"`` uses the per-symbol maximum-likelihood + Laplace
-approximation of :func:`bayes_mem.live.gjr_garch.fit_laplace` instead (fast, not gated).
+:mod:`bayes_mem.offline.returns_model`, fitted on the last ``returns_window`` dates of the returns
+panel with each symbol on its own dates there (a day a symbol did not trade is not a day of its
+series: no shock is skipped, and symbols on different holiday calendars do not shrink each
+other's windows to the dates all share), and gated like the win-rate fit (both must pass, each
+with its posterior predictive check); its draws and each symbol's variance state after its last
+return are published. ``returns_model="laplace"`` uses the per-symbol maximum-likelihood +
+Laplace approximation of :func:`bayes_mem.live.gjr_garch.fit_laplace` instead (fast, not gated
+beyond the fit's own checks). Either way a symbol with fewer than ``returns_min_days`` returns in
+the window, or a stale series (:func:`~bayes_mem.live.gjr_garch.stale_reason`: mostly zero
+returns, whose likelihood is unbounded), is skipped with a warning naming the reason; so is a
+symbol whose Laplace fit is refused (:class:`~bayes_mem.live.gjr_garch.LaplaceFitError`).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import sqlalchemy as sa
 
 from bayes_mem import __version__
 from bayes_mem.live._files import make_private_dirs
-from bayes_mem.live.gjr_garch import fit_laplace, variance_path
+from bayes_mem.live.gjr_garch import UnfitSeriesError, fit_laplace, stale_reason, variance_path
 from bayes_mem.live.pit import normal_scores
 from bayes_mem.live.prior_set import (
     MAX_DRAWS,
@@ -153,7 +159,7 @@ class RecalibrationConfig:
         return cls(**data)
 
     def hash(self) -> str:
-        priors = {"winrate": PRIORS, "returns": rm.PRIORS}
+        priors = {"winrate": PRIORS, "returns": rm.priors_json()}
         text = json.dumps({**asdict(self), "priors": priors}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -245,36 +251,28 @@ def recalibrate(
         window = returns_window(panel, config)
     if window is not None and window.shape[1]:
         names = [str(c) for c in window.columns]
-        log.info("fitting returns: %d symbols x %d days", len(names), len(window))
-        r = window.to_numpy()
-        returns_tree = _fit_returns(returns_model or rm.default_model(), r, names, config)
-        ppc_r = rm.posterior_predictive_pvalues(returns_tree, r, rng=config.seed)
+        series = [window[c].dropna().to_numpy() for c in window.columns]  # each on its own dates
+        log.info(
+            "fitting returns: %d symbols x %d-%d days", len(names),
+            min(x.size for x in series), max(x.size for x in series),
+        )  # fmt: skip
+        returns_tree = _fit_returns(returns_model or rm.default_model(), series, names, config)
+        ppc_r = rm.posterior_predictive_pvalues(returns_tree, series, rng=config.seed)
         returns_verdict = gate(returns_tree, rm.GATED_VARS, ppc_r)
         verdict = Verdict(
             verdict.passed and returns_verdict.passed,
             verdict.reasons + tuple(f"returns: {x}" for x in returns_verdict.reasons),
             {**verdict.summary, **{f"returns_{k}": v for k, v in returns_verdict.summary.items()}},
         )
-        last = window.index.max()
+        own = dict(zip(names, series, strict=True))
+        # the window ends at the panel's last date: each state is after its symbol's last return
         for name, (draws, sigma2) in rm.draws_for_live(
             returns_tree, config.returns_draws, rng
         ).items():
-            later = panel[name].loc[panel.index > last].dropna().to_numpy()
-            if later.size:  # bring the state forward through the symbol's later returns
-                sigma2 = variance_path(later, draws, sigma2)[:, -1]
             symbols[name] = SymbolPosterior(draws, sigma2)
-            col = window[name].to_numpy()
-            pit_inputs[name] = (col, draws, float(col.var()))
+            pit_inputs[name] = (own[name], draws, float(own[name].var()))
     elif config.returns_model == "laplace":
-        for symbol in panel.columns:
-            r = panel[symbol].dropna().to_numpy()[-config.returns_window :]
-            if r.size < config.returns_min_days:
-                log.warning("skipping %s: %d days < %d", symbol, r.size, config.returns_min_days)
-                continue
-            fit = fit_laplace(r, config.returns_draws, rng)
-            sigma2 = variance_path(r, fit.draws, float(np.var(r)))[:, -1]
-            symbols[str(symbol)] = SymbolPosterior(fit.draws, sigma2)
-            pit_inputs[str(symbol)] = (r, fit.draws, float(np.var(r)))
+        symbols, pit_inputs = laplace_returns(panel, config, rng)
     step("fit_returns", t0)
 
     regime = None
@@ -379,7 +377,7 @@ def _outcome_span(store: Store) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _fit_returns(model: rm.ReturnsModel, r: np.ndarray, names: list[str], config) -> Any:
+def _fit_returns(model: rm.ReturnsModel, r: Any, names: list[str], config) -> Any:
     """The returns fit at ``returns_target_accept``; if it diverged, once more at
     ``returns_retry_target_accept`` (smaller steps: slower, but the usual cure). The target
     used is recorded in the tree's attrs."""
@@ -402,21 +400,51 @@ def _fit_returns(model: rm.ReturnsModel, r: np.ndarray, names: list[str], config
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def laplace_returns(
+    panel: Any, config: RecalibrationConfig, rng: np.random.Generator
+) -> tuple[dict[str, SymbolPosterior], dict[str, tuple[np.ndarray, Any, float]]]:
+    """``returns_model="laplace"``: per symbol its last ``returns_window`` returns (own dates),
+    the Laplace fit's draws and the variance state after its last return; and the PIT inputs
+    (returns, draws, start variance). Symbols with fewer than ``returns_min_days`` returns,
+    stale ones and refused fits are skipped with a warning naming the reason."""
+    symbols: dict[str, SymbolPosterior] = {}
+    pit_inputs: dict[str, tuple[np.ndarray, Any, float]] = {}
+    for symbol in panel.columns:
+        r = panel[symbol].dropna().to_numpy()[-config.returns_window :]
+        if r.size < config.returns_min_days:
+            log.warning("skipping %s: %d days < %d", symbol, r.size, config.returns_min_days)
+            continue
+        try:
+            fit = fit_laplace(r, config.returns_draws, rng, symbol=str(symbol))
+        except UnfitSeriesError as exc:
+            log.warning("skipping %s: %s", symbol, exc)
+            continue
+        sigma2 = variance_path(r, fit.draws, float(np.var(r)))[:, -1]
+        symbols[str(symbol)] = SymbolPosterior(fit.draws, sigma2)
+        pit_inputs[str(symbol)] = (r, fit.draws, float(np.var(r)))
+    return symbols, pit_inputs
+
+
 def returns_window(panel: Any, config: RecalibrationConfig) -> Any:
-    """The returns the pooled model is fitted on: the last ``returns_window`` days, symbols with
-    at least ``returns_min_days`` returns there (others skipped with a warning), and the dates on
-    which all of them have a return."""
+    """The returns the pooled model is fitted on: the last ``returns_window`` dates of the panel
+    (the union of the symbols' calendars) and the symbols with at least ``returns_min_days``
+    returns there that are not stale (others skipped with a warning naming the reason). NaN
+    where a symbol has no return: each symbol is fitted on its own dates (its non-missing
+    returns, in order), never on the dates all symbols share, so a holiday of one symbol
+    neither drops another's return nor joins the shocks around it."""
     recent = panel.iloc[-config.returns_window :]
-    counts = recent.notna().sum()
-    for symbol in counts.index[counts < config.returns_min_days]:
-        log.warning("skipping %s: %d days < %d", symbol, counts[symbol], config.returns_min_days)
-    window = recent.loc[:, counts >= config.returns_min_days].dropna()
-    if window.shape[1] and len(window) < config.returns_min_days:
-        raise ValueError(
-            f"only {len(window)} dates with a return for all of {list(window.columns)} "
-            f"(returns_min_days={config.returns_min_days})"
-        )
-    return window
+    keep = []
+    for symbol in recent.columns:
+        r = recent[symbol].dropna().to_numpy()
+        if r.size < config.returns_min_days:
+            log.warning("skipping %s: %d days < %d", symbol, r.size, config.returns_min_days)
+            continue
+        stale = stale_reason(r, str(symbol))
+        if stale is not None:
+            log.warning("skipping %s: %s", symbol, stale)
+            continue
+        keep.append(symbol)
+    return recent.loc[:, keep]
 
 
 def _write_fit(
@@ -433,7 +461,7 @@ def _write_fit(
     out.attrs.update(
         model=f"bayes_mem.offline.{'winrate' if which == 'winrate' else 'returns_model'}",
         config=json.dumps(asdict(config)), config_hash=config.hash(), code_version=__version__,
-        priors=json.dumps(PRIORS if which == "winrate" else rm.PRIORS),
+        priors=json.dumps(PRIORS if which == "winrate" else rm.priors_json()),
     )  # fmt: skip
     path = directory / f"{which}_fit.nc"
     out.to_netcdf(path, engine="h5netcdf")
