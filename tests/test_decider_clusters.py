@@ -85,7 +85,8 @@ def test_full_bayes_decisions_draw_one_hyperparameter_draw_per_decision():
     d.register("t", "f")
     p = np.array([d.decide("s")[1] for _ in range(4000)])
     # the mixture of Beta(40, 160) and Beta(160, 40): two modes, none near 0.5
-    assert np.mean(p < 0.5) == pytest.approx(0.5, abs=0.03) and np.mean(np.abs(p - 0.5) < 0.2) < 0.01
+    assert np.mean(p < 0.5) == pytest.approx(0.5, abs=0.03)
+    assert np.mean(np.abs(p - 0.5) < 0.2) < 0.01
     # batches: one draw per signal (the two signals disagree about half the time) ...
     _, pb = d.decide_batch(np.repeat(d.indices(["s", "t"]), 30))
     assert 0.3 < np.mean((pb[:30] < 0.5) != (pb[30:] < 0.5)) < 0.7
