@@ -289,14 +289,16 @@ def prior_draw(rng, n_families):
 
 
 def sbc_ranks(model, n_sims, *, seed=0, scramble=False):
-    """Ranks of the true eta0, mu_logk and family 0's logit rho among 99 thinned posterior draws.
+    """Ranks of the true eta0, mu_logk and family 0's logit rho among 99 thinned posterior draws;
+    4 families of 40 signals trading on runs of 10-20 of 20 days (clusters of ~30 trades).
     ``scramble``: the deliberately wrong simulator -- outcomes correlated within their days, but
-    the model is handed random cluster labels (as if it did not know which trades share a day)."""
+    the model is handed random cluster labels (as if it did not know which trades share a day,
+    like the independent model before issue 16)."""
     rng = np.random.default_rng(seed)
     ranks = {"eta0": [], "mu_logk": [], "logit_rho[0]": []}
     for s in range(n_sims):
         truth, mean, kappa, rho = prior_draw(rng, 4)
-        lay = layout(rng, 4, 25, 40, (10, 30))
+        lay = layout(rng, 4, 40, 20, (10, 21))
         lay = with_outcomes(lay, wr.simulate_outcomes(lay, mean, kappa, rho, rng))
         if scramble:
             lay = wr.TradeLayout(lay.family, lay.signal, rng.permutation(lay.cluster), lay.won,
@@ -324,4 +326,54 @@ def test_simulation_based_calibration_of_the_clustered_model(model):
     # the same check fails when the model is not told which trades share a day: the family
     # luck is missed and eta0's posterior is too narrow (ranks pile up at both ends)
     wrong = sbc_ranks(model, 100, seed=1, scramble=True)
-    assert uniform_p(wrong["eta0"]) < 0.001 or uniform_p(wrong["logit_rho[0]"]) < 0.001
+    assert uniform_p(wrong["eta0"]) < 0.001, np.histogram(wrong["eta0"], bins=10, range=(0, 100))
+
+
+# ---------------------------------------------------------------------------- priors written once
+
+
+def test_priors_are_written_once_and_read_by_model_hash_and_identification_check(monkeypatch):
+    """HYPERPRIORS is the one table: the model's variables, the config hash's text and the prior
+    sds of the identification check all follow it."""
+    import pymc as pm
+
+    from bayes_mem.offline.recalibrate import RecalibrationConfig
+
+    assert {k: str(p) for k, p in wr.HYPERPRIORS.items()} == wr.PRIORS
+    assert wr.PRIORS["mu_logk"] == f"Normal({math.log(50):.6g}, 1.5)"
+    rng = np.random.default_rng(0)
+    lay = layout(rng, 2, 10, 8, (3, 8))
+    data = wr.WinRateData.from_layout(with_outcomes(lay, rng.random(lay.signal.size) < 0.5),
+                                      names(2))  # fmt: skip
+    m = wr.build_model(data)
+    for name in ("eta0", "mu_logk", "logit_rho"):
+        prior = wr.HYPERPRIORS[name]
+        dist = m[name].owner.op
+        assert isinstance(dist, type(pm.Normal.dist().owner.op))
+        mu, sigma = (float(np.ravel(x.eval())[0]) for x in m[name].owner.inputs[-2:])
+        assert (mu, sigma) == pytest.approx((prior.mu, prior.sigma)), name
+    for name in ("tau", "sigma_logk"):
+        assert float(m[name].owner.inputs[-1].eval()) == pytest.approx(wr.HYPERPRIORS[name].sigma)
+    before = RecalibrationConfig().hash()
+    tree = _fake_tree(2)
+    ratios = wr.prior_sd_ratios(tree)
+    wider = dict(wr.HYPERPRIORS, mu_logk=wr.Prior("Normal", 3.0, math.log(50)))
+    monkeypatch.setattr(wr, "HYPERPRIORS", wider)
+    monkeypatch.setattr(wr, "PRIORS", {k: str(p) for k, p in wider.items()})
+    import bayes_mem.offline.recalibrate as rc
+
+    monkeypatch.setattr(rc, "PRIORS", wr.PRIORS)
+    assert RecalibrationConfig().hash() != before
+    assert wr.prior_sd_ratios(tree)["log kappa[fam00]"] < ratios["log kappa[fam00]"]
+
+
+def _fake_tree(n_fam):
+    import xarray as xr
+
+    rng = np.random.default_rng(1)
+    post = xr.Dataset(
+        {"mean": (("chain", "draw", "family"), rng.uniform(0.4, 0.6, (2, 50, n_fam))),
+         "kappa": (("chain", "draw", "family"), np.exp(rng.normal(3, 0.5, (2, 50, n_fam))))},
+        coords={"family": list(names(n_fam))},
+    )  # fmt: skip
+    return xr.DataTree.from_dict({"posterior": post})
