@@ -90,10 +90,19 @@ distinct (family, count) of the signals' counts (at most families x (3 max trade
 number of signals, trades or clusters; the number of distinct counts grows with the largest
 signal's trade count at most. Building the tables is O(trades) plus the cluster quadrature,
 O(grid x distinct cluster counts) per family (~0.2 s for 250 clusters of ~600 trades).
-Measured: 100,000 signals in 20 families, 2.95 million trades on 250 days per family (see
-``benchmarks/bench_recalibrate.py``). Per-signal posteriors follow conjugately from each
-hyperparameter draw: ``p_i | draw ~ Beta(m kappa + wins_i, (1 - m) kappa + losses_i)`` (ignoring
-what other signals' outcomes in its clusters say about it).
+Measured on 2 cores, 4 chains x (2,000 + 2,000): 100,000 signals in 20 families, 2.95 million
+clustered trades (250 days per family, ``benchmarks/bench_recalibrate.py``): 31 s wall for the
+tables, compile, fit, posterior predictive check and gate (the independent model: 15 s). How it
+grows (compile excluded): the tables ~0.8 s per million trades; the fit with the largest number
+of trades of a signal (up to 15 / 60 / 240 trades per signal at 100,000 signals: 7 / 12 / 35 s,
+the last on 12 million trades), not with the number of signals (25,000 or 400,000 signals: the
+same); the check is capped (a subset of 300,000 trades, ~3.3 s).
+
+Per-signal posteriors follow conjugately from each hyperparameter draw: ``p_i | draw ~ Beta(m
+kappa + wins_i, (1 - m) kappa + losses_i)``, exact for a signal's trades in different clusters
+(it ignores what other signals' outcomes in its clusters say about it); the live path counts a
+signal's several trades in one cluster with their effective weight (``Decider.record(...,
+cluster=)``, the published ``rho``).
 
 The model is compiled once per (number of families, parameterisation, clustered) and refitted by
 swapping data.
