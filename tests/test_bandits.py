@@ -300,3 +300,20 @@ def test_write_results_quick(tmp_path):
     bd.write_results(tmp_path / "b", seed=1, quick=True)
     for name in ("bandits_chapelle_li.csv", "bandits_cold_start.csv", "bandits_cold_start.md"):
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+
+
+def test_cold_start_history_with_correlated_days():
+    """rho > 0: signals trade on consecutive days and a family's trades of one day agree more
+    than chance; the counts match the trades handed to the clustered fit."""
+    fams = bd.COLD_START_FAMILIES[:2]
+    hist = bd.simulate_history(fams, 60, 20, np.random.default_rng(4), rho=0.5, days=20)
+    trades = hist.attrs["trades"]
+    assert len(trades) == 60 * 2 * 20 and trades["cluster"].between(0, 19).all()
+    per = trades.groupby("signal")["won"].agg(["sum", "count"])
+    assert (per.loc[hist["signal"], "sum"].to_numpy() == hist["wins"].to_numpy()).all()
+    day = trades.groupby(["family", "cluster"])["won"].mean()
+    # 60 trades a day: independent trades would spread the daily win rate by ~0.065
+    assert day.std() > 0.2
+    assert "trades" not in bd.simulate_history(fams, 5, 3, np.random.default_rng(0)).attrs
+    with pytest.raises(ValueError, match="rho"):
+        bd.simulate_history(fams, 5, 3, np.random.default_rng(0), rho=1.0)

@@ -421,13 +421,40 @@ def simulate_history(
     per_family: int,
     trades: int,
     rng: np.random.Generator,
+    *,
+    rho: float = 0.0,
+    days: int = 20,
 ) -> pd.DataFrame:
     """Settled history of ``per_family`` past signals per family, ``trades`` each: columns
-    signal, family, p (true, not used by the fit), wins, trades (the store's ``signal_counts``)."""
+    signal, family, p (true, not used by the fit), wins, trades (the store's ``signal_counts``).
+    ``rho > 0``: each signal trades on ``trades`` consecutive days of ``days`` (wrapping, from a
+    random start) and a family's trades of one day are correlated with intra-cluster
+    correlation ``rho`` (the simulator of :mod:`bayes_mem.offline.winrate`); the trades are in
+    ``attrs["trades"]`` (signal, family, won, cluster)."""
+    from bayes_mem.offline.winrate import TradeLayout, simulate_outcomes
+
     trades = check_int(trades, "trades", minimum=1)
     hist = draw_signals(families, per_family, rng, prefix="hist_")
-    hist["wins"] = rng.binomial(trades, hist["p"].to_numpy())
+    if rho == 0.0:
+        hist["wins"] = rng.binomial(trades, hist["p"].to_numpy())
+        hist["trades"] = trades
+        return hist
+    if not 0.0 < rho < 1.0:
+        raise ValueError(f"rho must be in [0, 1), got {rho!r}")
+    days = check_int(days, "days", minimum=1)
+    names = [f.name for f in families]
+    fam = hist["family"].map({n: i for i, n in enumerate(names)}).to_numpy()
+    sig = np.repeat(np.arange(len(hist)), trades)
+    day = (rng.integers(0, days, len(hist))[sig] + np.tile(np.arange(trades), len(hist))) % days
+    lay = TradeLayout(fam[sig], sig, fam[sig] * days + day, np.zeros(sig.size, bool), fam)
+    won = simulate_outcomes(lay, None, None, np.full(len(names), rho), rng,
+                            p=hist["p"].to_numpy())  # fmt: skip
+    hist["wins"] = np.bincount(sig, weights=won, minlength=len(hist)).astype(np.int64)
     hist["trades"] = trades
+    hist.attrs["trades"] = pd.DataFrame({
+        "signal": hist["signal"].to_numpy()[sig], "family": hist["family"].to_numpy()[sig],
+        "won": won, "cluster": day,
+    })  # fmt: skip
     return hist
 
 
@@ -439,14 +466,19 @@ def nightly_family_priors(
     tune: int = 1000,
     chains: int = 2,
     seed: int = 0,
+    clustered: bool = True,
 ) -> tuple[dict[str, FamilyPosterior], dict[str, Any]]:
     """Fit the nightly hierarchical win-rate model (PyMC + nutpie; pass a
     :class:`~bayes_mem.offline.winrate.WinRateModel` to reuse its compiled model) to ``history``
-    counts and return the published per-family draws (as the nightly job does) plus fit info
-    (seconds, divergences)."""
+    (its trades in ``attrs["trades"]`` when there, and ``clustered``; else its counts: the
+    independent model) and return the published per-family draws (as the nightly job does)
+    plus fit info (seconds, divergences)."""
     from bayes_mem.offline.winrate import WinRateData, hyper_draws
 
-    data = WinRateData.from_counts(history[["family", "wins", "trades"]])
+    if clustered and "trades" in history.attrs:
+        data = WinRateData.from_trades(history.attrs["trades"])
+    else:
+        data = WinRateData.from_counts(history[["family", "wins", "trades"]])
     model = model or _winrate_model()
     t0 = time.perf_counter()
     tree = model.fit(data, draws=draws, tune=tune, chains=chains, seed=seed)
@@ -546,9 +578,15 @@ def cold_start_experiment(
     tune: int = 1000,
     seed: int = 0,
     model: Any = None,
+    history_rho: float = 0.0,
+    history_days: int = 20,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Cold-start regret over ``fit_seeds``: per seed a fresh history (fitted by the nightly
     model) and ``replicates`` fresh evaluation sets of new signals (never in the history).
+    ``history_rho > 0``: the history's trades are correlated within a family's day
+    (:func:`simulate_history`); the independent model (the fit before issue 16) is fitted on the
+    same history too, adding ``independent_plug_in`` (what was published before: its E[m],
+    E[kappa]) and ``independent`` (its moment-matched prior).
     Returns one row per (seed, prior, opportunities): columns fit_seed, prior (flat /
     nightly_plug_in: Beta(E[m] E[kappa], ...) / nightly: moment-matched, what is published /
     nightly_sampled: a hyperparameter draw per decision / true), opportunities, regret (mean per
@@ -562,8 +600,9 @@ def cold_start_experiment(
     for fs in fit_seeds:
         s_hist, s_eval, s_fit = np.random.SeedSequence([seed, fs]).spawn(3)
         history = simulate_history(
-            fams, history_per_family, history_trades, np.random.default_rng(s_hist)
-        )
+            fams, history_per_family, history_trades, np.random.default_rng(s_hist),
+            rho=history_rho, days=history_days,
+        )  # fmt: skip
         fit_seed = int(s_fit.generate_state(1)[0])
         posts, info = nightly_family_priors(
             history, model=model, draws=draws, tune=tune, seed=fit_seed
@@ -571,6 +610,13 @@ def cold_start_experiment(
         nightly = {f: post.point_prior() for f, post in posts.items()}
         plug_in = {f: post.point_prior("plug_in") for f, post in posts.items()}
         truth = {f.name: f.prior() for f in fams}
+        extra: list[tuple[str, Any]] = []
+        if history_rho > 0.0:
+            ind, _ = nightly_family_priors(
+                history, model=model, draws=draws, tune=tune, seed=fit_seed, clustered=False
+            )
+            extra = [("independent_plug_in", {f: p.point_prior("plug_in") for f, p in ind.items()}),
+                     ("independent", {f: p.point_prior() for f, p in ind.items()})]  # fmt: skip
         info.update(
             fit_seed=fs,
             priors={f: {"mean": pr.mean, "kappa": pr.concentration} for f, pr in nightly.items()},
@@ -591,7 +637,7 @@ def cold_start_experiment(
         for n_opp in opportunities:
             for label, priors in (
                 ("flat", None), ("nightly_plug_in", plug_in), ("nightly", nightly),
-                ("nightly_sampled", posts), ("true", truth),
+                ("nightly_sampled", posts), ("true", truth), *extra,
             ):  # fmt: skip
                 r = [
                     cold_start_regret(e, priors, n_opp, seed=_seed_of(seed, fs, n_opp, j))
@@ -634,7 +680,8 @@ def summarise_cold_start(df: pd.DataFrame) -> pd.DataFrame:
             row.update(reduction=d_m, reduction_lo=d_lo, reduction_hi=d_hi)
             row.update(rel_reduction=r_m, rel_reduction_lo=r_lo, rel_reduction_hi=r_hi)
         out.append(row)
-    order = {"flat": 0, "nightly_plug_in": 1, "nightly": 2, "nightly_sampled": 3, "true": 4}
+    order = {"flat": 0, "independent_plug_in": 1, "independent": 2, "nightly_plug_in": 3,
+             "nightly": 4, "nightly_sampled": 5, "true": 6}  # fmt: skip
     res = pd.DataFrame(out)
     res["_o"] = res["prior"].map(order)
     return res.sort_values(["opportunities", "_o"]).drop(columns="_o").reset_index(drop=True)
