@@ -386,3 +386,16 @@ def _fake_tree(n_fam):
         coords={"family": list(names(n_fam))},
     )  # fmt: skip
     return xr.DataTree.from_dict({"posterior": post})
+
+
+def test_rho_is_gated_only_where_it_moves_the_prior():
+    """A family whose trades share a day only twice in 2,000 trades has no say on rho, and its
+    rho changes nothing: the identification check leaves it out; a family trading on 20 shared
+    days is held to it."""
+    rows = [(f"a{i}", "a", bool(i % 2), f"d{i}") for i in range(2000)]  # all alone ...
+    rows += [("a0", "a", True, "shared"), ("a1", "a", False, "shared")]  # ... but one day
+    rows += [(f"b{s}", "b", bool((s + d) % 2), f"d{d}") for s in range(10) for d in range(20)]
+    data = wr.WinRateData.from_trades(pd.DataFrame(rows, columns=["signal", "family", "won",
+                                                                  "cluster"]))  # fmt: skip
+    assert list(data.clusters.n_clusters) == [1, 20]
+    assert list(wr.rho_matters(data)) == [False, True]

@@ -739,7 +739,7 @@ class WinRateModel:
         post = tree["posterior"].to_dataset().assign_coords(family=list(data.families))
         tree["posterior"] = post
         if data.clustered:  # families with a cluster of two or more trades: rho matters there
-            tree.attrs["shared_clusters"] = [int(x > 0) for x in data.clusters.n_clusters]
+            tree.attrs["rho_matters"] = [int(x) for x in rho_matters(data)]
         return tree
 
 
@@ -852,12 +852,22 @@ def family_dispersions(wins: np.ndarray, trades: np.ndarray, family: np.ndarray)
     return out
 
 
+def rho_matters(data: WinRateData) -> np.ndarray:
+    """Per family, whether its rho moves its published prior: at rho = 0.5 its luck's sd would
+    be at least half the binomial sd of its pooled rate, both on the logit scale (a family with
+    a few shared days, or none, is not held to identifying a rho that changes nothing)."""
+    cs = data.clusters
+    total = data.n_surv.sum(axis=1)
+    luck = np.sqrt(0.5 * cs.psi / 0.25)
+    return (cs.n_clusters > 0) & (luck >= 0.5 / np.sqrt(0.25 * np.maximum(total, 1.0)))
+
+
 def prior_sd_ratios(tree) -> dict[str, float]:
     """Per family, the posterior sd of logit(mean), of log(kappa) and (clustered fits, families
-    with shared clusters) of logit(rho) over their prior sd, from :data:`HYPERPRIORS` (logit
-    mean_f = eta0 + d_f, log kappa_f = mu_logk + sigma_logk zk_f, logit rho_f). Near 1 the data
-    said nothing about that parameter; the gate refuses such a fit. A family whose trades never
-    share a cluster has no say on rho, which then changes nothing: it is not checked."""
+    where rho matters: :func:`rho_matters`) of logit(rho) over their prior sd, from
+    :data:`HYPERPRIORS` (logit mean_f = eta0 + d_f, log kappa_f = mu_logk + sigma_logk zk_f,
+    logit rho_f). Near 1 the data said nothing about that parameter; the gate refuses such a
+    fit."""
     hp = HYPERPRIORS
     post = tree["posterior"]
     families = [str(f) for f in post["family"].values]
@@ -870,7 +880,7 @@ def prior_sd_ratios(tree) -> dict[str, float]:
     prior_log_kappa = math.sqrt(hp["mu_logk"].second_moment + hp["sigma_logk"].second_moment)
     prior_logit_rho = math.sqrt(hp["logit_rho"].second_moment)
     logit = np.log(mean) - np.log1p(-mean)
-    shared = tree.attrs.get("shared_clusters")
+    shared = tree.attrs.get("rho_matters")
     out = {}
     for i, f in enumerate(families):
         out[f"logit mean[{f}]"] = float(logit[:, i].std() / prior_logit_mean)
