@@ -134,7 +134,10 @@ class Prior:
         if self.dist not in ("Normal", "HalfNormal"):
             raise ValueError(f"unsupported prior distribution {self.dist!r}")
         if not (math.isfinite(self.sigma) and self.sigma > 0 and math.isfinite(self.mu)):
-            raise ValueError(f"prior scale must be finite and > 0, got {self.sigma!r}")
+            raise ValueError(
+                f"a prior needs a finite location and a finite scale > 0, got mu={self.mu!r}, "
+                f"sigma={self.sigma!r}"
+            )
 
     def __str__(self) -> str:
         if self.dist == "HalfNormal":
