@@ -1,7 +1,10 @@
 """The nightly recalibration job: read the store, fit, gate, publish (or reject) a prior set.
 
-Steps, each timed: per-signal counts from the store -> hierarchical win-rate fit (PyMC + nutpie)
--> posterior predictive check -> diagnostics gate -> per-symbol return draws -> a new prior-set
+Steps, each timed: the settled trades from the store (per trade its signal, family, outcome and
+*cluster*: the family and the day the trade opened, or settled when the opening is unknown) ->
+hierarchical win-rate fit with correlated outcomes in a cluster (PyMC + nutpie,
+:mod:`bayes_mem.offline.winrate`) -> posterior predictive check -> diagnostics gate -> per-symbol
+return draws -> a new prior-set
 version written atomically with its fit as netCDF (configuration in attrs) -> store record ->
 activation when the gate passed (``ACTIVE`` and the store's statuses as one decision: a store
 that fails to commit leaves ``ACTIVE`` as it was). A rejected fit is written too, for analysts,
@@ -57,11 +60,11 @@ from bayes_mem.offline.diagnostics import Verdict, gate
 from bayes_mem.offline.regime_prior import estimate_regime_prior
 from bayes_mem.offline.report import COUNTS_FILE, RUN_FILE, run_record, write_version_report
 from bayes_mem.offline.winrate import (
-    GATED_VARS,
     PRIORS,
     WinRateData,
     WinRateModel,
-    hyper_draws,
+    family_draws,
+    gated_vars,
     posterior_predictive_pvalues,
     prior_sd_ratios,
 )
@@ -70,6 +73,11 @@ from bayes_mem.store.prior_records import activation_record, reconcile
 from bayes_mem.store.store import Store
 
 log = logging.getLogger("bayes_mem.recalibrate")
+
+#: family concentration draws are published up to this many pseudo-trades (the prior set's
+#: plausible bound): beyond it a family's signals are indistinguishable at any trade count the
+#: live path sees, and the moment-matched prior is set by the uncertainty of the mean anyway
+KAPPA_PUBLISHED_MAX = 1e4
 
 EXIT_PUBLISHED = 0
 EXIT_ERROR = 1
@@ -215,7 +223,9 @@ def recalibrate(
     counts = store.signal_counts()
     if counts.empty or counts["trades"].sum() == 0:
         raise ValueError("the store has no settled outcomes to fit")
-    data = WinRateData.from_counts(counts)
+    data = WinRateData.from_trades(
+        winrate_trades(store.outcomes()), dict(zip(counts["signal"], counts["family"], strict=True))
+    )
     step("read_store", t0)
 
     t0 = time.perf_counter()
@@ -227,13 +237,13 @@ def recalibrate(
     step("fit_win_rates", t0)
 
     t0 = time.perf_counter()
-    ppc = posterior_predictive_pvalues(counts, tree, rng=config.seed)
-    verdict: Verdict = gate(tree, GATED_VARS, ppc, prior_sd_ratios(tree))
+    ppc = posterior_predictive_pvalues(data, tree, rng=config.seed)
+    verdict: Verdict = gate(tree, gated_vars(tree), ppc, prior_sd_ratios(tree))
     step("diagnostics", t0)
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(config.seed)
-    mean, kappa = hyper_draws(
+    hyper = family_draws(
         tree,
         min(
             config.family_draws_published,
@@ -241,7 +251,14 @@ def recalibrate(
         ),
         rng,
     )
-    families = {f: FamilyPosterior(mean[:, i], kappa[:, i]) for i, f in enumerate(data.families)}
+    families = {
+        f: FamilyPosterior(
+            hyper["mean"][:, i],
+            np.minimum(hyper["kappa"][:, i], KAPPA_PUBLISHED_MAX),
+            hyper["rho"][:, i] if data.clustered else None,
+        )
+        for i, f in enumerate(data.families)
+    }
     symbols: dict[str, SymbolPosterior] = {}
     panel = store.returns_panel()
     data_through = str(panel.index.max()) if len(panel.index) else None
@@ -358,6 +375,20 @@ def recalibrate(
     return RecalibrationResult(
         version, status, verdict.to_json(), timings, str(final), len(counts), len(symbols),
         report_file,
+    )  # fmt: skip
+
+
+def winrate_trades(outcomes: Any) -> Any:
+    """One row per settled trade for :meth:`WinRateData.from_trades`: signal, won and the
+    cluster key, the UTC day the trade opened (or settled, when its opening is unknown)."""
+    import pandas as pd
+
+    opened = pd.to_datetime(outcomes["opened_at"], utc=True)
+    settled = pd.to_datetime(outcomes["settled_at"], utc=True)
+    day = opened.fillna(settled).dt.strftime("%Y-%m-%d")
+    return pd.DataFrame(
+        {"signal": outcomes["signal"].to_numpy(), "won": outcomes["won"].astype(bool).to_numpy(),
+         "cluster": day.to_numpy()}
     )  # fmt: skip
 
 
