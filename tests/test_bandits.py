@@ -85,20 +85,22 @@ def test_cold_start_sampled_hyperparameters():
     rng = np.random.default_rng(0)
     signals = bd.draw_signals(bd.COLD_START_FAMILIES[:2], 30, rng, "s_")
     fixed = {f.name: f.prior() for f in bd.COLD_START_FAMILIES[:2]}
-    # a posterior whose draws are all the same prior behaves exactly like that prior
+    # a posterior whose draws are all the same prior behaves like that prior (in distribution:
+    # full Bayes spends random numbers on picking a draw)
     same = {
         f.name: FamilyPosterior(np.full(5, f.mean), np.full(5, f.kappa))
         for f in bd.COLD_START_FAMILIES[:2]
     }
-    a = bd.cold_start_regret(signals, fixed, 6, seed=2)
-    assert bd.cold_start_regret(signals, same, 6, seed=2) == pytest.approx(a, rel=1e-12)
+    a = [bd.cold_start_regret(signals, fixed, 6, seed=s) for s in range(40)]
+    b = [bd.cold_start_regret(signals, same, 6, seed=s) for s in range(40)]
+    assert abs(np.mean(a) - np.mean(b)) < 3 * np.std(np.subtract(a, b)) / math.sqrt(40)
     # genuinely spread draws give a different (seeded, reproducible) result
     spread = {
         f.name: FamilyPosterior(np.linspace(0.3, 0.7, 5), np.full(5, f.kappa))
         for f in bd.COLD_START_FAMILIES[:2]
     }
-    b = bd.cold_start_regret(signals, spread, 6, seed=2)
-    assert b != a and b == bd.cold_start_regret(signals, spread, 6, seed=2)
+    c = bd.cold_start_regret(signals, spread, 6, seed=2)
+    assert c != b[2] and c == bd.cold_start_regret(signals, spread, 6, seed=2)
     with pytest.raises(TypeError, match="'momentum'"):
         bd.cold_start_regret(signals, {"momentum": 0.5, "mean_reversion": BetaPrior()}, 3)
 
@@ -124,18 +126,23 @@ def test_thompson_path_is_reproducible_monotone_and_bounded():
 
 
 def test_family_posterior_recovers_mean_and_concentration():
-    rng = np.random.default_rng(7)
-    p = rng.beta(0.4 * 30, 0.6 * 30, 400)
-    trades = rng.integers(10, 40, 400)
-    wins = rng.binomial(trades, p)
-    post = bd.family_posterior(wins, trades, rng=1)
-    assert post.mean.size == bd.PUBLISHED_DRAWS
-    assert abs(post.mean.mean() - 0.4) < 0.015
-    lo, hi = np.percentile(post.kappa, [1, 99])
-    assert lo < 30 < hi and hi / lo < 6
-    prior = post.point_prior()
-    assert prior.mean == pytest.approx(post.mean.mean())
-    assert prior.concentration == pytest.approx(post.kappa.mean())
+    covered = 0
+    for seed in (7, 8, 9, 10):
+        rng = np.random.default_rng(seed)
+        p = rng.beta(0.4 * 30, 0.6 * 30, 400)
+        trades = rng.integers(10, 40, 400)
+        wins = rng.binomial(trades, p)
+        post = bd.family_posterior(wins, trades, rng=1)
+        assert post.mean.size == bd.PUBLISHED_DRAWS
+        assert abs(post.mean.mean() - 0.4) < 0.015
+        lo, hi = np.percentile(post.kappa, [1, 99])
+        covered += lo < 30 < hi
+        assert hi / lo < 6
+        plug_in = post.point_prior("plug_in")
+        assert plug_in.mean == pytest.approx(post.mean.mean())
+        assert plug_in.concentration == pytest.approx(post.kappa.mean())
+        assert post.point_prior().concentration < plug_in.concentration  # moment-matched
+    assert covered >= 3  # 98% intervals
     # same rng seed, same draws
     again = bd.family_posterior(wins, trades, rng=1)
     assert np.array_equal(post.kappa, again.kappa)
@@ -286,10 +293,27 @@ def test_write_results_quick(tmp_path):
     assert len(cl) == 8 and {"regret_mean", "regret_lo", "lai_robbins_bound"} <= set(cl.columns)
     assert set(zip(cl["K"], cl["eps"], strict=True)) == set(bd.SETTINGS)
     cs = pd.read_csv(tmp_path / "a" / "bandits_cold_start.csv")
-    assert len(cs) == 4 * len(bd.QUICK["opportunities"])
+    assert len(cs) == 5 * len(bd.QUICK["opportunities"])  # flat, plug-in, moment, sampled, true
     assert {"prior", "opportunities", "rel_reduction", "rel_reduction_lo"} <= set(cs.columns)
     assert "## Bandit regret" in a["markdown"]
     json.dumps(a)
     bd.write_results(tmp_path / "b", seed=1, quick=True)
     for name in ("bandits_chapelle_li.csv", "bandits_cold_start.csv", "bandits_cold_start.md"):
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+
+
+def test_cold_start_history_with_correlated_days():
+    """rho > 0: signals trade on consecutive days and a family's trades of one day agree more
+    than chance; the counts match the trades handed to the clustered fit."""
+    fams = bd.COLD_START_FAMILIES[:2]
+    hist = bd.simulate_history(fams, 60, 20, np.random.default_rng(4), rho=0.5, days=20)
+    trades = hist.attrs["trades"]
+    assert len(trades) == 60 * 2 * 20 and trades["cluster"].between(0, 19).all()
+    per = trades.groupby("signal")["won"].agg(["sum", "count"])
+    assert (per.loc[hist["signal"], "sum"].to_numpy() == hist["wins"].to_numpy()).all()
+    day = trades.groupby(["family", "cluster"])["won"].mean()
+    # 60 trades a day: independent trades would spread the daily win rate by ~0.065
+    assert day.std() > 0.2
+    assert "trades" not in bd.simulate_history(fams, 5, 3, np.random.default_rng(0)).attrs
+    with pytest.raises(ValueError, match="rho"):
+        bd.simulate_history(fams, 5, 3, np.random.default_rng(0), rho=1.0)

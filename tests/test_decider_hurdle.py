@@ -284,7 +284,7 @@ def test_schema_1_decayed_pnl_is_rebuilt_from_the_decayed_count_and_raw_average(
         (lambda s: s["signals"][0].update(wp=-1.0), "wp must be >= 0"),
         (lambda s: s["signals"][0].pop("lp"), "lp"),
         (lambda s: s["config"].update(payoff_n0=-1.0), "payoff_n0"),
-        (lambda s: s.update(schema="bayes_mem.decider/3"), "decider/3"),
+        (lambda s: s.update(schema="bayes_mem.decider/9"), "decider/9"),
     ],
 )
 def test_malformed_schema_2_snapshots_are_refused(mutate, match):

@@ -39,7 +39,8 @@ from bayes_mem.live import (
     shrunk_correlation,
 )
 from bayes_mem.live.correlation import limit_factors
-from bayes_mem.live.return_model import MAX_LOG_RETURN
+from bayes_mem.live.return_model import MAX_LOG_RETURN, STATE_RANGE
+from bayes_mem.live.skewt import asymmetry_weight
 
 FUZZ = settings(
     max_examples=60,
@@ -210,11 +211,15 @@ def test_update_refuses_or_rolls_exactly_and_risk_stays_finite(data, n, kind):
         assert state(model) == before
         return
     expect = sigma2.copy()
-    p = {k: model._p[k] for k in ("mu", "omega", "alpha", "gamma", "beta")}
+    p = {k: model._p[k] for k in ("mu", "omega", "alpha", "gamma", "beta", "nu", "lam")}
+    # the documented state bounds: STATE_RANGE x each draw's long-run variance
+    kappa = asymmetry_weight(p["nu"], p["lam"])
+    long_run = p["omega"] / (1 - p["alpha"] - kappa * p["gamma"] - p["beta"])
     for i, r in expected_log_returns(args["returns"], args["kind"]).items():
         eps = r - p["mu"][i]
         shock = (p["alpha"][i] + p["gamma"][i] * (eps < 0)) * eps**2
-        expect[i] = p["omega"][i] + shock + p["beta"][i] * sigma2[i]
+        expect[i] = np.clip(p["omega"][i] + shock + p["beta"][i] * sigma2[i],
+                            STATE_RANGE[0] * long_run[i], STATE_RANGE[1] * long_run[i])  # fmt: skip
     np.testing.assert_allclose(model.sigma2(), expect, rtol=1e-12)
     assert np.all(model.sigma2() > 0) and finite(model.sigma2(), model.last_standardized_residual())
     f = model.risk(0.975)

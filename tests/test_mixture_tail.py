@@ -55,3 +55,19 @@ def test_path_mixture_solve_equals_the_flat_mixture_and_its_standard_error(comps
     g = g.reshape(4, p, -1)
     expect = np.sqrt(g.var(axis=1, ddof=1).mean(axis=1) / (p * g.shape[2])) / alpha
     np.testing.assert_allclose(se, expect, rtol=1e-6)
+
+
+def test_the_tail_table_never_indexes_with_a_nan():
+    """|t| = inf (a component 1e308 sds away) read the table at index -2^63 (IndexError); now
+    it is the exact limit (TL = M = 0); a NaN is refused by name."""
+    from bayes_mem.live.tail_table import lower_tail, row_offsets, snap_nu
+
+    row, nu = snap_nu(np.array([5.0, 5.0, 2.1, 2.1]))
+    tl, m = lower_tail(np.array([1.0, np.inf, 1e300, 100.0]), row_offsets(row), nu)
+    assert tl[1] == tl[2] == 0.0 and m[1] == m[2] == 0.0 and np.all(np.isfinite(tl + m))
+    from scipy import special
+
+    np.testing.assert_allclose(tl[[0, 3]], special.stdtr(nu[[0, 3]], -np.array([1.0, 100.0])),
+                               rtol=1e-9)  # fmt: skip
+    with pytest.raises(ValueError, match="NaN"):
+        lower_tail(np.array([1.0, np.nan]), row_offsets(row[:2]), nu[:2])

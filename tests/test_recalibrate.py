@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from bayes_mem.cli import main
-from bayes_mem.live.gjr_garch import GarchDraws, simulate
+from bayes_mem.live.gjr_garch import GarchDraws, simulate, variance_path
 from bayes_mem.live.prior_set import active_version, load_active
 from bayes_mem.offline.recalibrate import EXIT_REJECTED, RecalibrationConfig, recalibrate
 from bayes_mem.offline.winrate import WinRateModel
@@ -112,7 +112,6 @@ def test_cli_recalibrate_priors_and_ingest(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_returns_fit_in_the_nightly_job_and_the_laplace_option(tmp_path, winrate_model):
-    from bayes_mem.live.gjr_garch import variance_path
     from bayes_mem.live.prior_set import load_prior_set
 
     store = Store(data_dir=tmp_path / "data")
@@ -141,16 +140,21 @@ def test_returns_fit_in_the_nightly_job_and_the_laplace_option(tmp_path, winrate
     fit = xr.open_datatree(f"{result.artifact_dir}/returns_fit.nc", engine="h5netcdf")
     assert fit.attrs["config_hash"] == config.hash()
     assert list(fit["posterior"]["symbol"].values) == ["QQQ", "SPY"]
-    # the published states: QQQ's is the fit's end-of-window state; SPY's was rolled through its
-    # late -5% day with each draw's own parameters
+    # the published states are the fit's end-of-window states, each symbol on its own dates:
+    # SPY's late -5% day (a date QQQ has no return) is the last day of SPY's series, and the
+    # state is the live recursion's through all of it from its sample variance
     post = fit["posterior"].to_dataset().stack(sample=("chain", "draw"))
-    for name, late_days in (("QQQ", []), ("SPY", [-0.05])):
+    panel = store.returns_panel(["QQQ", "SPY"])
+    for name in ("QQQ", "SPY"):
         sym = ps.symbols[name]
         beta = post["beta"].sel(symbol=name).values
         at = np.array([np.flatnonzero(beta == b)[0] for b in sym.draws.beta])
         end = post["last_sigma2_pct"].sel(symbol=name).values[at] / 100.0**2
-        want = variance_path(np.array(late_days), sym.draws, end)[:, -1]
-        np.testing.assert_allclose(sym.sigma2, want, rtol=1e-9)
+        np.testing.assert_allclose(sym.sigma2, end, rtol=1e-12)
+        own = panel[name].dropna().to_numpy()
+        assert own.size == (401 if name == "SPY" else 400) and (name != "SPY" or own[-1] == -0.05)
+        want = variance_path(own, sym.draws, float(own.var()))[:, -1]
+        np.testing.assert_allclose(sym.sigma2, want, rtol=1e-6)
     laplace = recalibrate(
         store, tmp_path / "models2", RecalibrationConfig(returns_model="laplace", returns_draws=50,
         returns_min_days=300), winrate_model,
@@ -208,3 +212,62 @@ def test_nightly_runs_in_one_process_compile_the_win_rate_model_once(tmp_path, m
         recalibrate(store, tmp_path / "models", config)
     assert len(calls) == 1
     assert winrate.default_model() is winrate._DEFAULT
+
+
+# ---------------------------------------------------------- ragged calendars, stale symbols
+def calendars_panel(n_symbols: int = 4, n_days: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Daily log returns of ``n_symbols`` on different holiday calendars: each misses its own
+    ~12% of the business days (NaN there), none shared."""
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2024-01-01", periods=n_days)
+    truth = GarchDraws(
+        mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.88], nu=[6.0], lam=[-0.1]
+    )
+    owner = rng.integers(0, n_symbols + 1, n_days)  # whose holiday each date is (n: nobody's)
+    owner[owner == n_symbols] = -1
+    owner[rng.random(n_days) < 0.5] = -1
+    cols = {}
+    for j in range(n_symbols):
+        r = simulate(truth, n_days, rng)[0][0]
+        cols[f"S{j}"] = np.where(owner == j, np.nan, r)
+    return pd.DataFrame(cols, index=dates)
+
+
+def test_the_returns_window_keeps_each_symbols_own_dates():
+    """Was: only the dates every symbol traded (dropna), so each symbol's recursion skipped the
+    others' holidays (shocks joined across them), and with 4 calendars 400 dates fell to ~225,
+    below returns_min_days: the nightly returns step raised."""
+    from bayes_mem.offline.recalibrate import returns_window
+
+    panel = calendars_panel()
+    shared = len(panel.dropna())
+    assert shared < 250  # the old window
+    window = returns_window(panel, RecalibrationConfig(returns_window=400, returns_min_days=250))
+    assert list(window.columns) == list(panel.columns)
+    for c in panel.columns:  # every own return, in order: no shock skipped, none shared away
+        own = panel[c].dropna()
+        np.testing.assert_array_equal(window[c].dropna().to_numpy(), own.to_numpy())
+        assert own.size > 330
+
+
+def test_stale_symbols_are_skipped_with_the_reason_in_both_returns_paths(caplog):
+    """A symbol with 65% zero returns was fitted: by the pooled model (an unbounded likelihood
+    inside the one fit of every symbol) and by the Laplace path (nu 2.1, omega ~1e-100), and
+    published."""
+    from bayes_mem.offline.recalibrate import laplace_returns, returns_window
+    from tests.test_gjr_garch import stale_prices
+
+    panel = calendars_panel(2, 1000)
+    panel["XYZ"] = stale_prices()
+    config = RecalibrationConfig(returns_window=1000, returns_min_days=250, returns_draws=20)
+    with caplog.at_level("WARNING", logger="bayes_mem.recalibrate"):
+        window = returns_window(panel, config)
+        symbols, pit = laplace_returns(panel, config, np.random.default_rng(0))
+    assert list(window.columns) == ["S0", "S1"]
+    assert set(symbols) == set(pit) == {"S0", "S1"}
+    skipped = [r.getMessage() for r in caplog.records if "skipping XYZ" in r.getMessage()]
+    assert len(skipped) == 2 and all("of the daily returns are zero" in m for m in skipped)
+    for name, post in symbols.items():  # the state after the symbol's own last return
+        r = panel[name].dropna().to_numpy()
+        want = variance_path(r, post.draws, float(r.var()))[:, -1]
+        np.testing.assert_allclose(post.sigma2, want, rtol=1e-12)

@@ -356,3 +356,102 @@ def test_one_symbol_snapshot_round_trip_and_concurrent_use(one):
     np.testing.assert_array_equal(one.sigma2(), back.sigma2())
     assert all(np.isfinite(v) and 0 < v < e for v, e in seen)
     np.testing.assert_allclose(one.risk(0.975).es_log, back.risk(0.975).es_log, rtol=2e-5)
+
+
+# ----------------------------------------------- stale histories and bounded states (issue 16)
+def test_a_stale_price_history_is_refused_not_turned_into_absurd_risk():
+    """65% zero returns (sd 5%): the default fit ran to nu = 2.1, omega ~1e-100 and unflagged
+    (converged=False was never checked); the model then answered with ES of 1e-8 or 1e39."""
+    from tests.test_gjr_garch import stale_prices
+
+    good = simulate(
+        GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.88], nu=[6.0],
+                   lam=[-0.15]), 400, np.random.default_rng(1),
+    )[0][0]  # fmt: skip
+    with pytest.raises(ValueError, match=r"'XYZ'.*6\d\.\d% of the daily returns are zero"):
+        ReturnModel.from_history({"SPY": good, "XYZ": stale_prices()}, kind="log", n_draws=20)
+
+
+def degenerate_draws(s: int = 50) -> tuple[GarchDraws, np.ndarray]:
+    """Draws like the stale fit's: omega ~3e-89, beta ~1e-50, nu ~2.1, states ~1e-45."""
+    rng = np.random.default_rng(0)
+    d = GarchDraws(
+        mu=rng.normal(0, 1e-4, s), omega=3e-89 * np.exp(rng.normal(0, 2, s)),
+        alpha=np.full(s, 0.3), gamma=np.full(s, 0.2), beta=np.full(s, 1e-50),
+        nu=2.1 + rng.uniform(0, 0.01, s), lam=rng.uniform(-0.2, 0.2, s),
+    )  # fmt: skip
+    return d, 1e-45 * np.exp(rng.normal(0, 3, s))
+
+
+def test_degenerate_draws_and_states_are_refused_at_construction():
+    """Were accepted: risk(0.975) gave a one-day ES of 1e12 and VaR -5e81, and after one update
+    NaN (one day) or an IndexError from the tail table (five days)."""
+    d, s2 = degenerate_draws()
+    with pytest.raises(ValueError, match=r"draw \d+ of 'XYZ' has a long-run daily volatility"):
+        ReturnModel({"XYZ": d}, {"XYZ": s2})
+    rng = np.random.default_rng(3)
+    sane = random_draws(rng, 40)
+    v = sane.long_run_variance
+    for factor in (1e5, 1e-5):
+        with pytest.raises(ValueError, match=r"sigma2 of draw 0 of 'SPY' is .* times the draw"):
+            ReturnModel({"SPY": sane}, {"SPY": v * np.r_[factor, np.ones(39)]})
+    ReturnModel({"SPY": sane}, {"SPY": v * np.r_[1e4, 1e-4, np.ones(38)]})  # the bounds: accepted
+
+
+@pytest.mark.parametrize("n_symbols", [1, 3])
+def test_an_absurd_day_lifts_the_state_to_its_ceiling_and_risk_stays_finite(n_symbols):
+    """A -30 log return (a price divided by 1e13) put the variance at ~1e8 times its long-run
+    value. Input is now bounded to +-1.0, which on a quiet symbol (long-run daily sd ~6e-5) is
+    still ~1e7 times its long-run variance; the state stops at STATE_RANGE[1] times it, in
+    update, in the one-symbol path and in the simulated paths of horizons > 1, and a snapshot of
+    it loads back."""
+    from bayes_mem.live.return_model import STATE_RANGE
+
+    rng = np.random.default_rng(4)
+    names = ["A", "B", "C"][:n_symbols]
+    draws = {k: random_draws(rng, 40, vol_scale=0.01) for k in names}
+    model = ReturnModel(draws, {k: d.long_run_variance for k, d in draws.items()})
+    model.update([-1.0] * n_symbols, kind="log")
+    ceiling = np.stack([STATE_RANGE[1] * draws[k].long_run_variance for k in names])
+    np.testing.assert_allclose(model.sigma2(), ceiling, rtol=1e-15)
+    for side in ("long", "short"):
+        for horizon in (1, 5):
+            f = model.risk(0.975, side=side, horizon=horizon)
+            assert np.all(np.isfinite(f.var_log)) and np.all(f.es_log > f.var_log)
+            assert np.all(f.es_log < 50 * np.sqrt(ceiling.max()))
+    back = ReturnModel.from_snapshot(json.loads(json.dumps(model.snapshot())))
+    np.testing.assert_array_equal(back.sigma2(), model.sigma2())
+
+
+def test_risk_is_finite_for_any_accepted_draws_and_states():
+    """Tail weights 2.1 to 200, skews +-0.95, persistence 0 to 0.999, long-run volatilities
+    1e-6 to 1 within one mixture, states at both bounds: finite VaR and ES >= VaR, fast and
+    exact, both sides, one and three days."""
+    from bayes_mem.live.return_model import STATE_RANGE
+    from bayes_mem.live.skewt import asymmetry_weight
+
+    rng = np.random.default_rng(11)
+
+    def extreme(s=30):
+        nu = rng.choice([2.1, 2.5, 4.0, 30.0, 200.0], s)
+        lam = rng.choice([-0.95, -0.5, 0.0, 0.5, 0.95], s)
+        vol = 10 ** rng.uniform(-5.9, -0.1, s)
+        pers = rng.choice([0.0, 0.5, 0.99, 0.999], s)
+        beta = pers * rng.uniform(0, 1, s)
+        g, kappa = rng.uniform(0, 1, s), asymmetry_weight(nu, lam)
+        alpha = (1 - g) * (pers - beta) / (1 - kappa)
+        d = GarchDraws(mu=rng.normal(0, 0.01, s) * vol, omega=vol**2 * (1 - pers) + 1e-300,
+                       alpha=alpha, gamma=g * (pers - beta) / kappa - alpha, beta=beta, nu=nu,
+                       lam=lam)  # fmt: skip
+        return d, d.long_run_variance * rng.choice([STATE_RANGE[0], 1.0, STATE_RANGE[1]], s)
+
+    for _ in range(4):
+        (d1, s1), (d2, s2) = extreme(), extreme()
+        for model in (ReturnModel({"x": d1}, {"x": s1}),
+                      ReturnModel({"x": d1, "y": d2}, {"x": s1, "y": s2})):  # fmt: skip
+            for side in ("long", "short"):
+                for horizon in (1, 3):
+                    for method in ("fast", "exact"):
+                        f = model.risk(0.975, side=side, horizon=horizon, method=method)
+                        assert np.all(np.isfinite(f.var_log)) and np.all(np.isfinite(f.es_log))
+                        assert np.all(f.es_log >= f.var_log)

@@ -8,6 +8,7 @@ from scipy import special, stats
 
 from bayes_mem.live.gjr_garch import GarchDraws, log_likelihood, simulate, variance_path
 from bayes_mem.live.return_model import ReturnModel
+from bayes_mem.live.skewt import asymmetry_weight
 from bayes_mem.offline import returns_model as rm
 
 TRUTH = GarchDraws(
@@ -17,13 +18,13 @@ TRUTH = GarchDraws(
 
 def point_at(model, draws: GarchDraws) -> dict:
     """The model's free parameters (transformed space) at one draw's values, pooling scales ~0."""
-    pers = draws.alpha + draws.gamma / 2 + draws.beta
-    shock = draws.alpha + draws.gamma / 2
+    pers = draws.persistence
+    shock = draws.alpha + draws.kappa * draws.gamma
     tiny = np.log(1e-12)
     return {
         "pi0": np.array(special.logit(pers[0])), "s_pi_log__": np.array(tiny),
         "u": np.zeros(1), "shock_share_logodds__": special.logit(shock / pers),
-        "asymmetry_logodds__": special.logit(draws.gamma / 2 / shock),
+        "asymmetry_logodds__": special.logit(draws.kappa * (draws.alpha + draws.gamma) / shock),
         "long_run_var_log__": np.log(draws.omega * rm.SCALE**2 / (1 - pers)),
         "n0": np.array(np.log(draws.nu[0] - 2.1)), "s_nu_log__": np.array(tiny), "w": np.zeros(1),
         "l0": np.array(np.arctanh(draws.lam[0])), "s_lam_log__": np.array(tiny), "x": np.zeros(1),
@@ -42,6 +43,94 @@ def test_likelihood_equals_the_live_recursion_and_skew_t_density(n_days):
     got = float(f({**model.initial_point(), **point_at(model, TRUTH)}))
     want = float(log_likelihood(r, TRUTH, float(r.var()))[0]) - n_days * np.log(rm.SCALE)
     assert got == pytest.approx(want, rel=1e-9, abs=1e-8)
+
+
+def test_kappa_in_the_model_is_the_skew_t_lower_second_moment():
+    """The pytensor weight (its own derivation, through the incomplete beta function) equals the
+    live closed form, both signs of the skew, and its gradient is finite (NUTS needs it)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    nu, lam = pt.dvector("nu"), pt.dvector("lam")
+    k = rm.kappa_pt(nu, lam)
+    f = pytensor.function([nu, lam], [k, *pytensor.grad(k.sum(), [nu, lam])])
+    grid_nu = np.repeat([2.1, 2.5, 5.0, 6.0, 30.0, 300.0], 8)
+    grid_lam = np.tile([-0.95, -0.5, -0.2, -0.1, 0.0, 1e-6, 0.3, 0.9], 6)
+    got, d_nu, d_lam = f(grid_nu, grid_lam)
+    np.testing.assert_allclose(got, asymmetry_weight(grid_nu, grid_lam), rtol=1e-9, atol=1e-12)
+    h = 1e-6 * grid_nu  # central differences of the live closed form
+    numeric = asymmetry_weight(grid_nu + h, grid_lam) - asymmetry_weight(grid_nu - h, grid_lam)
+    np.testing.assert_allclose(d_nu, numeric / (2 * h), rtol=1e-4, atol=1e-8)
+    up = asymmetry_weight(grid_nu, grid_lam + 1e-7)
+    down = asymmetry_weight(grid_nu, grid_lam - 1e-7)
+    np.testing.assert_allclose(d_lam, (up - down) / 2e-7, rtol=1e-5, atol=1e-8)
+
+
+def two_symbol_point(model, a: GarchDraws, b: GarchDraws) -> dict:
+    """Free parameters (transformed space) putting symbol 0 at draw ``a`` and 1 at ``b``: hyper
+    means 0, pooling scales 1."""
+    d = {k: np.r_[getattr(a, k), getattr(b, k)] for k in ("alpha", "gamma", "beta", "nu", "lam")}
+    pers = np.r_[a.persistence, b.persistence]
+    kappa = np.r_[a.kappa, b.kappa]
+    shock = d["alpha"] + kappa * d["gamma"]
+    zero = np.array(0.0)
+    return {
+        "pi0": zero, "s_pi_log__": zero, "u": special.logit(pers),
+        "shock_share_logodds__": special.logit(shock / pers),
+        "asymmetry_logodds__": special.logit(kappa * (d["alpha"] + d["gamma"]) / shock),
+        "long_run_var_log__": np.log(np.r_[a.long_run_variance, b.long_run_variance] * 1e4),
+        "n0": zero, "s_nu_log__": zero, "w": np.log(d["nu"] - 2.1),
+        "l0": zero, "s_lam_log__": zero, "x": np.arctanh(d["lam"]),
+        "mu_pct": np.r_[a.mu, b.mu] * rm.SCALE,
+    }  # fmt: skip
+
+
+def test_ragged_symbols_are_each_fitted_on_their_own_series_with_the_kappa_weight():
+    """Two symbols of 300 and 190 returns (different calendars): the model's log-likelihood is
+    the sum of the live one on each symbol's own series (no shock skipped, no padding counted),
+    each end-of-window state is the live recursion's after that symbol's last return, and the
+    parameterisation is the live one's: persistence alpha + kappa gamma + beta, omega / (1 -
+    persistence) the long-run variance the prior centres on, and a negative gamma (inverse
+    leverage, asymmetry below kappa) with alpha + gamma >= 0."""
+    a = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86], nu=[5.0],
+                   lam=[-0.2])  # fmt: skip
+    b = GarchDraws(mu=[-1e-4], omega=[4e-6], alpha=[0.12], gamma=[-0.08], beta=[0.85],
+                   nu=[8.0], lam=[0.1])  # fmt: skip
+    rng = np.random.default_rng(5)
+    ra, rb = simulate(a, 300, rng)[0][0], simulate(b, 190, rng)[0][0]
+    cols = [ra * rm.SCALE, rb * rm.SCALE]
+    r_pct, first = rm.right_aligned(cols)
+    assert r_pct.shape == (300, 2) and first.tolist() == [0, 110]
+    var0 = np.array([c.var() for c in cols])
+    model = rm.build_returns_model(r_pct, ["A", "B"], var0, var0, first)
+    names = ["persistence", "kappa", "alpha", "gamma", "beta", "omega_pct", "last_sigma2_pct"]
+    outs = model.replace_rvs_by_values([model.potentials[0], *(model[n] for n in names)])
+    f = model.compile_fn(outs, point_fn=True)
+    ll, *det = f({**model.initial_point(), **two_symbol_point(model, a, b)})
+    det = dict(zip(names, det, strict=True))
+    live = [log_likelihood(r, d, float(r.var()))[0] for r, d in ((ra, a), (rb, b))]
+    assert float(ll) == pytest.approx(sum(live) - 490 * np.log(rm.SCALE), rel=1e-10)
+    for j, (r, d) in enumerate(((ra, a), (rb, b))):
+        end = variance_path(r, d, float(r.var()))[0, -1]
+        assert det["last_sigma2_pct"][j] / rm.SCALE**2 == pytest.approx(end, rel=1e-10)
+        for name in ("alpha", "gamma", "beta", "kappa", "persistence"):
+            want = getattr(d, name)[0]
+            assert det[name][j] == pytest.approx(want, rel=1e-9, abs=1e-15), name
+        assert det["omega_pct"][j] / rm.SCALE**2 == pytest.approx(d.omega[0], rel=1e-9)
+    assert det["gamma"][1] < 0 <= det["alpha"][1] + det["gamma"][1]
+    assert det["kappa"][1] < 0.5 < det["kappa"][0]  # lam > 0 and lam < 0
+
+
+def test_ragged_input_is_validated_by_symbol():
+    model = rm.ReturnsModel()
+    ok = np.linspace(-0.01, 0.01, 50)
+    with pytest.raises(ValueError, match="finite: inf at day 3 of 'B'"):
+        model.fit([ok, np.r_[ok[:3], np.inf, ok]], ["A", "B"])
+    with pytest.raises(ValueError, match="'B' has shape \\(1,\\)"):
+        model.fit([ok, ok[:1]], ["A", "B"])
+    with pytest.raises(ValueError, match="constant returns for 'B'"):
+        model.fit([ok, np.full(40, 0.01)], ["A", "B"])
+    assert model._compiled == {}
 
 
 @pytest.mark.parametrize(
@@ -127,35 +216,40 @@ SBC_PARAMS = ("pi0", "n0", "l0", "persistence", "shock_share", "long_run_var", "
 
 
 def prior_draw(rng: np.random.Generator, n_symbols: int, nu_shift: float = 0.0) -> dict:
-    """One draw of every parameter from the model's priors (percent units, vref = 1);
-    ``nu_shift`` moves the simulator's tail weight away from the model's prior."""
+    """One draw of every parameter from the model's priors (the ``PRIORS`` table; percent
+    units, vref = 1); ``nu_shift`` moves the simulator's tail weight away from the model's
+    prior."""
     pri = rm.PRIORS
-    pi0 = rng.normal(*pri["pi0"][1:])
-    persistence = special.expit(
-        pi0 + rng.gamma(pri["s_pi"][1], 1 / pri["s_pi"][2]) * rng.normal(size=n_symbols)
-    )
-    n0 = rng.normal(*pri["n0"][1:]) + nu_shift
-    nu = 2.1 + np.exp(
-        n0 + rng.gamma(pri["s_nu"][1], 1 / pri["s_nu"][2]) * rng.normal(size=n_symbols)
-    )
-    l0 = rng.normal(*pri["l0"][1:])
-    lam = np.tanh(l0 + rng.gamma(pri["s_lam"][1], 1 / pri["s_lam"][2]) * rng.normal(size=n_symbols))
+    pi0 = pri["pi0"].sample(rng)
+    persistence = special.expit(pi0 + pri["s_pi"].sample(rng) * rng.normal(size=n_symbols))
+    n0 = pri["n0"].sample(rng) + nu_shift
+    nu = 2.1 + np.exp(n0 + pri["s_nu"].sample(rng) * rng.normal(size=n_symbols))
+    l0 = pri["l0"].sample(rng)
+    lam = np.tanh(l0 + pri["s_lam"].sample(rng) * rng.normal(size=n_symbols))
     return {
         "pi0": pi0, "n0": n0, "l0": l0, "persistence": persistence, "nu": nu, "lam": lam,
-        "shock_share": rng.beta(*pri["shock_share"][1:], n_symbols),
-        "asymmetry": rng.beta(*pri["asymmetry"][1:], n_symbols),
-        "long_run_var": np.exp(rng.normal(0.0, pri["long_run_var"][2], n_symbols)),
-        "mu_pct": rng.normal(*pri["mu_pct"][1:], n_symbols),
+        "shock_share": pri["shock_share"].sample(rng, n_symbols),
+        "asymmetry": pri["asymmetry"].sample(rng, n_symbols),
+        "long_run_var": pri["long_run_var"].sample(rng, n_symbols, log_vref=0.0),
+        "mu_pct": pri["mu_pct"].sample(rng, n_symbols),
     }  # fmt: skip
+
+
+def draws_from(p: dict) -> GarchDraws:
+    """GJR parameters of the model's parameterisation (module docstring of returns_model)."""
+    kappa = asymmetry_weight(p["nu"], p["lam"])
+    shock = p["persistence"] * p["shock_share"]
+    alpha = (1 - p["asymmetry"]) * shock / (1 - kappa)
+    return GarchDraws(
+        mu=p["mu_pct"], omega=p["long_run_var"] * (1 - p["persistence"]), alpha=alpha,
+        gamma=p["asymmetry"] * shock / kappa - alpha, beta=p["persistence"] - shock, nu=p["nu"],
+        lam=p["lam"],
+    )  # fmt: skip
 
 
 def simulate_prior(rng: np.random.Generator, n_days: int, truth: dict) -> np.ndarray:
     """(days, symbols) returns in fractions, variance starting at var0 = vref = 1 (percent^2)."""
-    p, q, g = truth["persistence"], truth["shock_share"], truth["asymmetry"]
-    draws = GarchDraws(
-        mu=truth["mu_pct"], omega=truth["long_run_var"] * (1 - p), alpha=p * q * (1 - g),
-        gamma=2 * p * q * g, beta=p * (1 - q), nu=truth["nu"], lam=truth["lam"],
-    )  # fmt: skip
+    draws = draws_from(truth)
     return simulate(draws, n_days, rng, sigma2_0=np.ones(draws.size))[0].T / rm.SCALE
 
 

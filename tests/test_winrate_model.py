@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 
 from bayes_mem.offline.winrate import (
+    HYPERPRIORS,
     WinRateData,
     WinRateModel,
     centred_means,
@@ -109,8 +110,10 @@ def test_posterior_predictive_check_flags_a_wrong_concentration(truth_and_fit):
 
 
 def prior_draw(rng, n_families):
-    eta0, tau = rng.normal(0, 1), abs(rng.normal(0, 0.5))
-    mu_logk, sigma_logk = rng.normal(np.log(30), 1), abs(rng.normal(0, 0.5))
+    """Hyperparameters drawn from the model's own table (winrate.HYPERPRIORS)."""
+    hp = HYPERPRIORS
+    eta0, tau = hp["eta0"].draw(rng), hp["tau"].draw(rng)
+    mu_logk, sigma_logk = hp["mu_logk"].draw(rng), hp["sigma_logk"].draw(rng)
     z = rng.normal(size=n_families)
     z -= z.mean()  # the model's ZeroSumNormal: eta0 is the average family logit mean
     mean = 1 / (1 + np.exp(-(eta0 + tau * z)))

@@ -24,8 +24,12 @@ bound ``log t * sum_k (p* - p_k) / KL(p_k, p*)``. Two policies:
 **Cold start.** Hundreds of new signals in a few families, each with only a few opportunities.
 Family priors are fitted by the real nightly model
 (:class:`~bayes_mem.offline.winrate.WinRateModel`, PyMC + nutpie, compiled once) on a *history*
-of other signals of the same families (disjoint from the evaluated ones: no look-ahead), compared
-with flat Beta(1, 1) priors and with the true family distributions (an oracle reference). At every
+of other signals of the same families (disjoint from the evaluated ones: no look-ahead), and
+used three ways: ``nightly`` the published moment-matched prior (the Beta with the mean and
+variance of a new signal's win rate under the posterior predictive), ``nightly_plug_in`` the
+Beta at E[m], E[kappa] (what was published before), ``nightly_sampled`` full Bayes (one
+hyperparameter draw per decision, ``Decider.set_family_draws``); compared with flat Beta(1, 1)
+priors and with the true family distributions (an oracle reference). At every
 opportunity the Decider acts when its sampled win rate clears ``threshold``; the regret of one
 opportunity is the expected win rate lost against the oracle that trades exactly the signals with
 true ``p > threshold``: ``max(p - thr, 0) - act * (p - thr)`` (win-rate units; with +-1 payoffs
@@ -51,6 +55,7 @@ from scipy import special, stats
 from bayes_mem.live import BetaPrior, Decider
 from bayes_mem.live._validate import check_int, check_probability_open
 from bayes_mem.live.prior_set import FamilyPosterior
+from bayes_mem.offline.winrate import HYPERPRIORS
 
 BEST = 0.5
 SETTINGS: tuple[tuple[int, float], ...] = ((10, 0.1), (10, 0.02), (100, 0.1), (100, 0.02))
@@ -62,9 +67,10 @@ KAPPA_MAX = 300.0
 #: hyperparameter draws published per family (RecalibrationConfig.family_draws_published)
 PUBLISHED_DRAWS = 400
 
-# the nightly win-rate model's hyperpriors (bayes_mem.offline.winrate.PRIORS)
-_ETA_SD = 1.0  # eta0 ~ Normal(0, 1): with one family the logit mean is eta0
-_LOGK_MU, _LOGK_SD, _SIGMA_LOGK = math.log(30.0), 1.0, 0.5
+# the nightly win-rate model's hyperpriors (bayes_mem.offline.winrate.HYPERPRIORS)
+_ETA_SD = HYPERPRIORS["eta0"].sigma  # with one family the logit mean is eta0
+_LOGK_MU, _LOGK_SD = HYPERPRIORS["mu_logk"].mu, HYPERPRIORS["mu_logk"].sigma
+_SIGMA_LOGK = HYPERPRIORS["sigma_logk"].sigma
 _FINE = 41  # nodes per axis of the fine grid
 
 
@@ -166,8 +172,9 @@ def mean_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float, flo
 # ---------------------------------------------------------------------------- the nightly fit
 def _logk_log_prior(logk: np.ndarray) -> np.ndarray:
     """Marginal prior density of log kappa for one family of the nightly model:
-    ``log kappa = mu_logk + sigma_logk z``, mu ~ N(log 30, 1), sigma ~ HalfNormal(0.5), z ~ N(0, 1),
-    i.e. ``N(log 30, sqrt(1 + sigma^2))`` averaged over sigma (Gauss-Legendre quadrature)."""
+    ``log kappa = mu_logk + sigma_logk z``, ``mu_logk ~ N(mu0, s0)``, ``sigma_logk ~
+    HalfNormal(s1)``, z ~ N(0, 1) (:data:`~bayes_mem.offline.winrate.HYPERPRIORS`), i.e.
+    ``N(mu0, sqrt(s0^2 + sigma^2))`` averaged over sigma (Gauss-Legendre quadrature)."""
     nodes, weights = np.polynomial.legendre.leggauss(48)
     top = 6.0 * _SIGMA_LOGK
     sigma = (nodes + 1.0) * top / 2.0
@@ -414,13 +421,40 @@ def simulate_history(
     per_family: int,
     trades: int,
     rng: np.random.Generator,
+    *,
+    rho: float = 0.0,
+    days: int = 20,
 ) -> pd.DataFrame:
     """Settled history of ``per_family`` past signals per family, ``trades`` each: columns
-    signal, family, p (true, not used by the fit), wins, trades (the store's ``signal_counts``)."""
+    signal, family, p (true, not used by the fit), wins, trades (the store's ``signal_counts``).
+    ``rho > 0``: each signal trades on ``trades`` consecutive days of ``days`` (wrapping, from a
+    random start) and a family's trades of one day are correlated with intra-cluster
+    correlation ``rho`` (the simulator of :mod:`bayes_mem.offline.winrate`); the trades are in
+    ``attrs["trades"]`` (signal, family, won, cluster)."""
+    from bayes_mem.offline.winrate import TradeLayout, simulate_outcomes
+
     trades = check_int(trades, "trades", minimum=1)
     hist = draw_signals(families, per_family, rng, prefix="hist_")
-    hist["wins"] = rng.binomial(trades, hist["p"].to_numpy())
+    if rho == 0.0:
+        hist["wins"] = rng.binomial(trades, hist["p"].to_numpy())
+        hist["trades"] = trades
+        return hist
+    if not 0.0 < rho < 1.0:
+        raise ValueError(f"rho must be in [0, 1), got {rho!r}")
+    days = check_int(days, "days", minimum=1)
+    names = [f.name for f in families]
+    fam = hist["family"].map({n: i for i, n in enumerate(names)}).to_numpy()
+    sig = np.repeat(np.arange(len(hist)), trades)
+    day = (rng.integers(0, days, len(hist))[sig] + np.tile(np.arange(trades), len(hist))) % days
+    lay = TradeLayout(fam[sig], sig, fam[sig] * days + day, np.zeros(sig.size, bool), fam)
+    won = simulate_outcomes(lay, None, None, np.full(len(names), rho), rng,
+                            p=hist["p"].to_numpy())  # fmt: skip
+    hist["wins"] = np.bincount(sig, weights=won, minlength=len(hist)).astype(np.int64)
     hist["trades"] = trades
+    hist.attrs["trades"] = pd.DataFrame({
+        "signal": hist["signal"].to_numpy()[sig], "family": hist["family"].to_numpy()[sig],
+        "won": won, "cluster": day,
+    })  # fmt: skip
     return hist
 
 
@@ -432,14 +466,19 @@ def nightly_family_priors(
     tune: int = 1000,
     chains: int = 2,
     seed: int = 0,
+    clustered: bool = True,
 ) -> tuple[dict[str, FamilyPosterior], dict[str, Any]]:
     """Fit the nightly hierarchical win-rate model (PyMC + nutpie; pass a
     :class:`~bayes_mem.offline.winrate.WinRateModel` to reuse its compiled model) to ``history``
-    counts and return the published per-family draws (as the nightly job does) plus fit info
-    (seconds, divergences)."""
+    (its trades in ``attrs["trades"]`` when there, and ``clustered``; else its counts: the
+    independent model) and return the published per-family draws (as the nightly job does)
+    plus fit info (seconds, divergences)."""
     from bayes_mem.offline.winrate import WinRateData, hyper_draws
 
-    data = WinRateData.from_counts(history[["family", "wins", "trades"]])
+    if clustered and "trades" in history.attrs:
+        data = WinRateData.from_trades(history.attrs["trades"])
+    else:
+        data = WinRateData.from_counts(history[["family", "wins", "trades"]])
     model = model or _winrate_model()
     t0 = time.perf_counter()
     tree = model.fit(data, draws=draws, tune=tune, chains=chains, seed=seed)
@@ -482,10 +521,10 @@ def cold_start_regret(
     """Mean regret per opportunity (win-rate units) of the live ``Decider`` on new ``signals``
     (columns signal, family, p) over ``opportunities`` rounds, each signal firing once per round
     (one ``decide_batch``); acted trades settle before the next round. ``priors`` maps family to
-    its prior (``None``: flat Beta(1, 1)); a :class:`FamilyPosterior` instead gives the family a
-    prior from one of its hyperparameter draws, drawn afresh every round (hyperparameters sampled
-    rather than fixed at their posterior mean). Outcomes and decider draws come from ``seed``
-    alone, so different priors see the same outcome streams."""
+    its prior (``None``: flat Beta(1, 1)); a :class:`FamilyPosterior` instead makes the family full
+    Bayes (``Decider.set_family_draws``): every decision draws one of its hyperparameter draws.
+    Outcomes and decider draws come from ``seed`` alone, so different priors see the same outcome
+    streams."""
     opportunities = check_int(opportunities, "opportunities", minimum=1)
     thr = check_probability_open(threshold, "threshold")
     fams = sorted(signals["family"].unique())
@@ -493,31 +532,30 @@ def cold_start_regret(
         missing = [f for f in fams if f not in priors]
         if missing:
             raise ValueError(f"no prior for families {missing}")
-    s_out, s_dec, s_hyp = np.random.SeedSequence(check_int(seed, "seed", minimum=0)).spawn(3)
+    s_out, s_dec = np.random.SeedSequence(check_int(seed, "seed", minimum=0)).spawn(3)[:2]
     sampled = {} if priors is None else {
         f: priors[f] for f in fams if isinstance(priors[f], FamilyPosterior)
     }  # fmt: skip
     for f in fams:
         if priors is not None and not isinstance(priors[f], BetaPrior | FamilyPosterior):
             raise TypeError(f"prior of family {f!r} must be a BetaPrior or FamilyPosterior")
-    hyp_rng = np.random.default_rng(s_hyp)
     p = signals["p"].to_numpy(float)
     names = signals["signal"].tolist()
     won_table = np.random.default_rng(s_out).random((p.size, opportunities)) < p[:, None]
     d = Decider(
-        {f: (None if priors is None or f in sampled else priors[f]) for f in fams},
+        {f: (None if priors is None else
+             priors[f].point_prior() if f in sampled else priors[f]) for f in fams},
         threshold=thr,
         rng=np.random.default_rng(s_dec),
-    )
+    )  # fmt: skip
+    for f, post in sampled.items():
+        d.set_family_draws(f, post.betas())  # full Bayes: a hyperparameter draw per decision
     for name, fam in zip(names, signals["family"], strict=True):
         d.register(name, fam)
     idx = d.indices(names)
     pulls = np.zeros(p.size, dtype=np.int64)
     total = 0.0
     for _ in range(opportunities):
-        for f, post in sampled.items():
-            j = int(hyp_rng.integers(post.mean.size))
-            d.set_family_prior(f, BetaPrior.from_mean_concentration(post.mean[j], post.kappa[j]))
         act, _ = d.decide_batch(idx)
         total += float(opportunity_regret(p, act, thr).sum())
         for i in np.flatnonzero(act).tolist():
@@ -540,11 +578,19 @@ def cold_start_experiment(
     tune: int = 1000,
     seed: int = 0,
     model: Any = None,
+    history_rho: float = 0.0,
+    history_days: int = 20,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Cold-start regret over ``fit_seeds``: per seed a fresh history (fitted by the nightly
     model) and ``replicates`` fresh evaluation sets of new signals (never in the history).
-    Returns one row per (seed, prior, opportunities): columns fit_seed, prior (flat / nightly /
-    nightly_sampled / true), opportunities, regret (mean per opportunity over the replicates);
+    ``history_rho > 0``: the history's trades are correlated within a family's day
+    (:func:`simulate_history`); the independent model (the fit before issue 16) is fitted on the
+    same history too, adding ``independent_plug_in`` (what was published before: its E[m],
+    E[kappa]) and ``independent`` (its moment-matched prior).
+    Returns one row per (seed, prior, opportunities): columns fit_seed, prior (flat /
+    nightly_plug_in: Beta(E[m] E[kappa], ...) / nightly: moment-matched, what is published /
+    nightly_sampled: a hyperparameter draw per decision / true), opportunities, regret (mean per
+    opportunity over the replicates);
     and per-seed fit info."""
     fams = _check_families(families)
     fit_seeds = list(fit_seeds)
@@ -554,17 +600,29 @@ def cold_start_experiment(
     for fs in fit_seeds:
         s_hist, s_eval, s_fit = np.random.SeedSequence([seed, fs]).spawn(3)
         history = simulate_history(
-            fams, history_per_family, history_trades, np.random.default_rng(s_hist)
-        )
+            fams, history_per_family, history_trades, np.random.default_rng(s_hist),
+            rho=history_rho, days=history_days,
+        )  # fmt: skip
         fit_seed = int(s_fit.generate_state(1)[0])
         posts, info = nightly_family_priors(
             history, model=model, draws=draws, tune=tune, seed=fit_seed
         )
         nightly = {f: post.point_prior() for f, post in posts.items()}
+        plug_in = {f: post.point_prior("plug_in") for f, post in posts.items()}
         truth = {f.name: f.prior() for f in fams}
+        extra: list[tuple[str, Any]] = []
+        if history_rho > 0.0:
+            ind, _ = nightly_family_priors(
+                history, model=model, draws=draws, tune=tune, seed=fit_seed, clustered=False
+            )
+            extra = [("independent_plug_in", {f: p.point_prior("plug_in") for f, p in ind.items()}),
+                     ("independent", {f: p.point_prior() for f, p in ind.items()})]  # fmt: skip
         info.update(
             fit_seed=fs,
             priors={f: {"mean": pr.mean, "kappa": pr.concentration} for f, pr in nightly.items()},
+            plug_in_priors={
+                f: {"mean": pr.mean, "kappa": pr.concentration} for f, pr in plug_in.items()
+            },
         )
         fits.append(info)
         eval_rng = np.random.default_rng(s_eval)
@@ -578,7 +636,8 @@ def cold_start_experiment(
             )
         for n_opp in opportunities:
             for label, priors in (
-                ("flat", None), ("nightly", nightly), ("nightly_sampled", posts), ("true", truth)
+                ("flat", None), ("nightly_plug_in", plug_in), ("nightly", nightly),
+                ("nightly_sampled", posts), ("true", truth), *extra,
             ):  # fmt: skip
                 r = [
                     cold_start_regret(e, priors, n_opp, seed=_seed_of(seed, fs, n_opp, j))
@@ -621,7 +680,8 @@ def summarise_cold_start(df: pd.DataFrame) -> pd.DataFrame:
             row.update(reduction=d_m, reduction_lo=d_lo, reduction_hi=d_hi)
             row.update(rel_reduction=r_m, rel_reduction_lo=r_lo, rel_reduction_hi=r_hi)
         out.append(row)
-    order = {"flat": 0, "nightly": 1, "nightly_sampled": 2, "true": 3}
+    order = {"flat": 0, "independent_plug_in": 1, "independent": 2, "nightly_plug_in": 3,
+             "nightly": 4, "nightly_sampled": 5, "true": 6}  # fmt: skip
     res = pd.DataFrame(out)
     res["_o"] = res["prior"].map(order)
     return res.sort_values(["opportunities", "_o"]).drop(columns="_o").reset_index(drop=True)
@@ -724,9 +784,10 @@ def _plot_cold_start(table: pd.DataFrame, path: pathlib.Path) -> None:
     import matplotlib.pyplot as plt
 
     opps = sorted(table["opportunities"].unique())
-    priors = ["flat", "nightly", "nightly_sampled", "true"]
-    labels = {"flat": "flat Beta(1,1)", "nightly": "nightly fit (point prior)",
-              "nightly_sampled": "nightly fit (a draw per round)",
+    priors = ["flat", "nightly_plug_in", "nightly", "nightly_sampled", "true"]
+    labels = {"flat": "flat Beta(1,1)", "nightly_plug_in": "nightly fit (E[m], E[kappa])",
+              "nightly": "nightly fit (moment-matched)",
+              "nightly_sampled": "nightly fit (a draw per decision)",
               "true": "true family prior"}  # fmt: skip
     fig, ax = plt.subplots(figsize=(8, 4.5))
     width = 0.8 / len(priors)

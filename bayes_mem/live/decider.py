@@ -29,11 +29,30 @@ overflow, and each family keeps running sums of its members' (so recording stays
 are recomputed lazily: per signal on a scalar decision (~0.3 us), for the whole table on the
 first large batch after any change (one vectorised pass, ~100-150 us at 10,000 signals).
 
+Correlated outcomes. Trades of one family opened on the same day (a *cluster*: signals firing
+together on correlated markets) have correlated outcomes; the nightly fit estimates the family's
+intra-cluster correlation ``rho`` (:mod:`bayes_mem.offline.winrate`) and publishes it with the
+family prior. Outcomes of *one signal* in one cluster (``record(..., cluster=key)``, ``key`` the
+day the trade opened, say) count with their effective weight: ``n`` of them count as ``n / (1 +
+(n - 1) rho)`` trades (each weighs ``1 / (1 + (n - 1) rho)``; wins, losses and PnL sums alike;
+earlier outcomes of the cluster are re-weighted when another arrives, at the ``rho`` in force
+then). A signal's outcomes in different clusters are independent given its win rate and count
+fully. The last ``MAX_OPEN_CLUSTERS`` clusters of each signal are remembered; an outcome of an
+older one counts as the first of a new cluster.
+
+Full Bayes (optional). :meth:`Decider.set_family_draws` gives a family the Beta parameters of its
+published hyperparameter draws: every decision then draws one of them (uniformly) and samples the
+win rate from ``Beta(a_j + wins, b_j + losses)``, so the hyperparameters' uncertainty enters each
+decision exactly instead of through the point prior. :meth:`decide` and :meth:`decide_batch` draw
+one hyperparameter draw per decision (per signal); :meth:`choose`, one joint posterior draw,
+draws one per family per call. :meth:`posterior` and :meth:`metrics` keep using the point prior.
+
 Snapshots are schema ``bayes_mem.decider/2`` (``payoff_n0``; per signal the decayed PnL sums
-``wp``/``lp``; per family its running sums). Schema 1 snapshots are read too: their PnL sums never
-decayed, so the decayed sums are rebuilt as decayed count x raw average (exact when nothing was
-forgotten, otherwise as if forgotten trades had the average PnL) and the family sums from the
-members.
+``wp``/``lp``; per family its running sums), or ``bayes_mem.decider/3`` when they also carry a
+family's ``rho`` or draws or a signal's open clusters (which older readers must refuse). Schema 1
+snapshots are read too: their PnL sums never decayed, so the decayed sums are rebuilt as decayed
+count x raw average (exact when nothing was forgotten, otherwise as if forgotten trades had the
+average PnL) and the family sums from the members.
 
 Everything is guarded by one lock; the same seed and the same calls give the same decisions.
 """
@@ -43,6 +62,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -62,7 +82,10 @@ from bayes_mem.live._validate import (
 from bayes_mem.live.priors import DEFAULT_PRIOR, BetaPrior
 
 SNAPSHOT_SCHEMA = "bayes_mem.decider/2"
+SNAPSHOT_SCHEMA_CLUSTERED = "bayes_mem.decider/3"  # with rho, draws or open clusters
 _OLD_SCHEMAS = ("bayes_mem.decider/1",)  # read, rebuilding the decayed PnL sums (see above)
+
+MAX_OPEN_CLUSTERS = 64  # clusters remembered per signal for the effective weights
 
 DEFAULT_PAYOFF_N0 = 5.0  # pseudo-trades of the family's average win / loss behind a signal's own
 
@@ -110,11 +133,13 @@ class _Family:
     """A family's prior, members and running sums of its members' decayed counts and PnL (each
     divided by the decider's scale, like the members')."""
 
-    __slots__ = ("index", "lp", "ls", "members", "name", "prior", "wp", "ws")
+    __slots__ = ("draws", "index", "lp", "ls", "members", "name", "prior", "rho", "wp", "ws")
 
     def __init__(self, name: str, prior: BetaPrior, index: int) -> None:
         self.name = name
         self.prior = prior
+        self.rho = 0.0  # intra-cluster correlation of the family's outcomes
+        self.draws: tuple[np.ndarray, np.ndarray] | None = None  # Beta (a, b) per hyper draw
         self.index = index  # position in the decider's families, for the vectorised hurdles
         self.members: list[int] = []
         self.ws = 0.0  # sum of the members' ws, ls, wp and lp
@@ -134,6 +159,7 @@ class _Signal:
     and divided by the decider's scale; the rest is raw."""
 
     __slots__ = (
+        "clusters",
         "family",
         "hurdle",
         "hurdle_version",
@@ -175,6 +201,8 @@ class _Signal:
         self.lp = 0.0  # decayed sum of -PnL over lost trades / scale
         self.hurdle: float | None = None  # win rate needed to act; None: no payoff history
         self.hurdle_version = -1  # the decider's version when ``hurdle`` was computed
+        # open clusters: key -> [outcomes, ws, ls, wp, lp contributed (stored units)]
+        self.clusters: OrderedDict[str, list[float]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +300,7 @@ class Decider:
         # the version they were computed at
         self._version = 0
         self._table_version = -1
+        self._draw_families: list[_Family] = []  # families with hyperparameter draws
         for name, prior in _family_items(families):
             self.add_family(name, prior)
 
@@ -339,18 +368,57 @@ class Decider:
                 raise ValueError(f"family {name!r} already exists; use set_family_prior")
             self._families[name] = _Family(name, prior, len(self._families))
 
-    def set_family_prior(self, name: str, prior: BetaPrior) -> None:
-        """Replace a family's prior; its signals' raw counts are kept and combined on read."""
+    def set_family_prior(self, name: str, prior: BetaPrior, *, rho: float | None = None) -> None:
+        """Replace a family's prior; its signals' raw counts are kept and combined on read.
+        ``rho`` (in [0, 1)), when given, replaces the family's intra-cluster correlation (the
+        weight of later outcomes of one signal in one cluster; see the module docstring)."""
         check_name(name, "family name")
         if not isinstance(prior, BetaPrior):
             raise TypeError(f"prior must be a BetaPrior, got {type(prior).__name__} {prior!r}")
+        if rho is not None:
+            rho = _check_rho(rho)
         with self._lock:
             fam = self._get_family(name)
             fam.prior = prior
+            if rho is not None:
+                fam.rho = rho
             for i in fam.members:
                 s = self._order[i]
                 s.pa, s.pb = prior.a, prior.b
                 self._dirty.add(i)
+
+    def family_rho(self, name: str) -> float:
+        """The family's intra-cluster correlation (0 unless set)."""
+        with self._lock:
+            return self._get_family(name).rho
+
+    def set_family_draws(
+        self, name: str, draws: tuple[Sequence[float], Sequence[float]] | None
+    ) -> None:
+        """Full Bayes for a family: ``draws = (a, b)``, the Beta parameters of each published
+        hyperparameter draw (``FamilyPosterior.betas()``), equal lengths, all > 0; each decision
+        then draws one of them (see the module docstring). ``None`` goes back to the point prior."""
+        check_name(name, "family name")
+        if draws is not None:
+            try:
+                a, b = (np.array(x, dtype=float) for x in draws)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"draws must be a pair of arrays (a, b), got {draws!r:.80}") from (
+                    exc
+                )
+            if a.ndim != 1 or a.shape != b.shape or a.size == 0:
+                raise ValueError(f"draws need equal-length 1-d a and b, got {a.shape}, {b.shape}")
+            bad = ~(np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0))
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"draw {i} has a={a[i]!r}, b={b[i]!r}: both must be finite, > 0")
+            a.setflags(write=False)
+            b.setflags(write=False)
+            draws = (a, b)
+        with self._lock:
+            fam = self._get_family(name)
+            fam.draws = draws
+            self._draw_families = [f for f in self._families.values() if f.draws is not None]
 
     def register(self, signal: str, family: str) -> None:
         """Register a signal in an existing family. Registering it again in the same family is a
@@ -423,7 +491,12 @@ class Decider:
             except (KeyError, TypeError):
                 raise self._unknown(signal) from None
             sc = self._scale
-            p = beta(s.pa + s.ws * sc, s.pb + s.ls * sc)
+            draws = s.family.draws
+            if draws is None:
+                p = beta(s.pa + s.ws * sc, s.pb + s.ls * sc)
+            else:  # full Bayes: one hyperparameter draw for this decision
+                j = int(beta.__self__.integers(draws[0].size))
+                p = beta(draws[0][j] + s.ws * sc, draws[1][j] + s.ls * sc)
             hurdle = s.hurdle if s.hurdle_version == self._version else self._hurdle(s)
         finally:
             lock.release()
@@ -494,7 +567,7 @@ class Decider:
                 ids = idx.tolist()
                 if len(set(ids)) != n:
                     raise ValueError("signals given to choose() must be distinct")
-                draws, hurdles = self._draw_scalar(ids, thr, beta)
+                draws, hurdles = self._draw_scalar(ids, thr, beta, joint=True)
                 margins = [x - h for x, h in zip(draws, hurdles, strict=True)]
                 ranked = sorted(range(n), key=margins.__getitem__, reverse=True)[:k]
                 return [
@@ -506,7 +579,7 @@ class Decider:
             seen[idx] = True
             if np.count_nonzero(seen) != n:
                 raise ValueError("signals given to choose() must be distinct")
-            p, hurdle = self._draw(idx, thr, beta)
+            p, hurdle = self._draw(idx, thr, beta, joint=True)
             margin = p - hurdle
             if k == 1:
                 top = np.array([np.argmax(margin)])
@@ -519,23 +592,37 @@ class Decider:
                 if margin[j] > 0.0 or not only_acting
             ]
 
-    def _draw(self, idx: np.ndarray, thr: float, beta: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _draw(
+        self, idx: np.ndarray, thr: float, beta: Any, joint: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Posterior draws (by ``beta``, a ``Generator.beta``) and hurdles for the signals at
-        ``idx`` (lock held)."""
+        ``idx`` (lock held). With hyperparameter draws: one per signal, or one per family when
+        ``joint``."""
         if idx.shape[0] <= _SMALL_BATCH:
-            draws, hurdles = self._draw_scalar(idx.tolist(), thr, beta)
+            draws, hurdles = self._draw_scalar(idx.tolist(), thr, beta, joint)
             return np.array(draws, dtype=float), np.array(hurdles, dtype=float)
         if self._dirty:
             self._sync()
         if self._table_version != self._version and 2 * idx.shape[0] >= len(self._order):
             self._refresh_hurdles()  # a large batch: cache the whole table's hurdles
         fresh = self._table_version == self._version
-        t = np.take(self._table[:_DRAW_ROWS] if fresh else self._table, idx, axis=1)
+        rows = self._table[:_DRAW_ROWS] if fresh and not self._draw_families else self._table
+        t = np.take(rows, idx, axis=1)
+        pa, pb = t[_PA], t[_PB]
+        if self._draw_families:  # full Bayes: replace the point prior by hyperparameter draws
+            pa, pb = pa.copy(), pb.copy()
+            fam_of = t[_FAM]
+            gen = beta.__self__
+            for f in self._draw_families:
+                at = np.flatnonzero(fam_of == f.index)
+                if at.size:
+                    j = gen.integers(f.draws[0].size, size=1 if joint else at.size)
+                    pa[at], pb[at] = f.draws[0][j], f.draws[1][j]
         if self._scale == 1.0:
-            p = beta(t[_PA] + t[_WS], t[_PB] + t[_LS])
+            p = beta(pa + t[_WS], pb + t[_LS])
         else:
             sc = self._scale
-            p = beta(t[_PA] + t[_WS] * sc, t[_PB] + t[_LS] * sc)
+            p = beta(pa + t[_WS] * sc, pb + t[_LS] * sc)
         if fresh:
             if thr == self._threshold:
                 return p, t[_HURDLE_OR_THR]
@@ -545,15 +632,24 @@ class Decider:
         return p, np.where(np.isfinite(h), h, thr)
 
     def _draw_scalar(
-        self, ids: list[int], thr: float, beta: Any
+        self, ids: list[int], thr: float, beta: Any, joint: bool = False
     ) -> tuple[list[float], list[float]]:
         """Scalar draws for a few signals: ``Generator.beta`` on arrays has ~20 us of fixed
         overhead, a scalar draw ~1 us."""
         order, sc, version = self._order, self._scale, self._version
         draws, hurdles = [], []
+        picked: dict[int, int] = {}  # joint: the hyperparameter draw of each family
         for i in ids:
             s = order[i]
-            draws.append(beta(s.pa + s.ws * sc, s.pb + s.ls * sc))
+            fd = s.family.draws
+            if fd is None:
+                draws.append(beta(s.pa + s.ws * sc, s.pb + s.ls * sc))
+            else:
+                j = picked.get(s.family.index) if joint else None
+                if j is None:
+                    j = int(beta.__self__.integers(fd[0].size))
+                    picked[s.family.index] = j
+                draws.append(beta(fd[0][j] + s.ws * sc, fd[1][j] + s.ls * sc))
             h = s.hurdle if s.hurdle_version == version else self._hurdle(s)
             hurdles.append(thr if h is None else h)
         return draws, hurdles
@@ -696,11 +792,23 @@ class Decider:
         self._dirty.clear()
 
     # ------------------------------------------------------------------ outcomes
-    def record(self, signal: str, won: bool, pnl: float, trade_id: str | int | None = None) -> None:
+    def record(
+        self,
+        signal: str,
+        won: bool,
+        pnl: float,
+        trade_id: str | int | None = None,
+        *,
+        cluster: str | None = None,
+    ) -> None:
         """Record a settled trade: ``won`` (bool) and ``pnl`` (currency; >= 0 when won, <= 0 when
         lost). A ``trade_id`` seen before is refused with :class:`DuplicateTradeError`, so retries
-        never double count."""
+        never double count. ``cluster`` (e.g. the day the trade opened): outcomes of this signal
+        in one cluster count with their effective weight under the family's ``rho`` (see the
+        module docstring)."""
         won, pnl, trade_id = check_outcome(won, pnl, trade_id)
+        if cluster is not None:
+            cluster = check_name(cluster, "cluster")
         with self._lock:
             try:
                 s = self._signals[signal]
@@ -721,23 +829,66 @@ class Decider:
             inv = self._inv_scale
             fam = s.family
             if won:
-                x = pnl * inv
-                s.ws += inv
-                s.wp += x
-                fam.ws += inv
-                fam.wp += x
                 s.wins += 1
                 s.win_pnl += pnl
             else:
-                x = -pnl * inv
-                s.ls += inv
-                s.lp += x
-                fam.ls += inv
-                fam.lp += x
                 s.losses += 1
                 s.loss_pnl -= pnl
+            if cluster is None or fam.rho == 0.0:
+                x = abs(pnl) * inv
+                if won:
+                    s.ws += inv
+                    s.wp += x
+                    fam.ws += inv
+                    fam.wp += x
+                else:
+                    s.ls += inv
+                    s.lp += x
+                    fam.ls += inv
+                    fam.lp += x
+            else:
+                self._record_in_cluster(s, cluster, won, abs(pnl))
             self._version += 1  # the family's averages changed: every member's hurdle may have
             self._dirty.add(s.index)
+
+    def _record_in_cluster(self, s: _Signal, key: str, won: bool, size: float) -> None:
+        """Add an outcome of ``s`` in cluster ``key`` and re-weight the cluster's earlier ones:
+        n outcomes of one cluster weigh ``1 / (1 + (n - 1) rho)`` each (lock held)."""
+        if s.clusters is None:
+            s.clusters = OrderedDict()
+        entry = s.clusters.get(key)
+        if entry is None:
+            entry = s.clusters[key] = [0.0, 0.0, 0.0, 0.0, 0.0]
+            if len(s.clusters) > MAX_OPEN_CLUSTERS:
+                s.clusters.popitem(last=False)
+        rho = s.family.rho
+        n_old = entry[0]
+        w_old = 1.0 / (1.0 + (n_old - 1.0) * rho) if n_old else 0.0
+        w_new = 1.0 / (1.0 + n_old * rho)
+        ratio = w_new / w_old if n_old else 0.0
+        inv = self._inv_scale
+        add = [0.0, 0.0, 0.0, 0.0]  # ws, ls, wp, lp in stored units
+        if won:
+            add[0], add[2] = w_new * inv, w_new * size * inv
+        else:
+            add[1], add[3] = w_new * inv, w_new * size * inv
+        fam = s.family
+        deltas = []
+        for i in range(4):
+            new = entry[i + 1] * ratio + add[i]
+            deltas.append(new - entry[i + 1])
+            entry[i + 1] = new
+        entry[0] = n_old + 1.0
+        s.ws += deltas[0]
+        s.ls += deltas[1]
+        s.wp += deltas[2]
+        s.lp += deltas[3]
+        fam.ws += deltas[0]
+        fam.ls += deltas[1]
+        fam.wp += deltas[2]
+        fam.lp += deltas[3]
+        # rounding must not leave a stored sum a hair below zero
+        s.ws, s.ls, s.wp, s.lp = max(s.ws, 0.0), max(s.ls, 0.0), max(s.wp, 0.0), max(s.lp, 0.0)
 
     def seen_trade(self, trade_id: str | int) -> bool:
         """Whether an outcome with this trade id was recorded."""
@@ -772,6 +923,7 @@ class Decider:
                 s.ls *= factor
                 s.wp *= factor
                 s.lp *= factor
+                _scale_clusters(s, factor)
                 self._dirty.add(i)
             fam.scale(factor)
             self._version += 1
@@ -799,6 +951,7 @@ class Decider:
             s.ls *= scale
             s.wp *= scale
             s.lp *= scale
+            _scale_clusters(s, scale)
         for fam in self._families.values():
             fam.scale(scale)
         for row in (_WS, _LS, _WP, _LP):
@@ -873,8 +1026,40 @@ class Decider:
     def snapshot(self) -> dict[str, Any]:
         """The whole state (configuration, priors, counts, trade ids, RNG) as JSON-ready data."""
         with self._lock:
+            families = []
+            for f in self._families.values():
+                row: dict[str, Any] = {
+                    "name": f.name, "prior": f.prior.to_json(), "sums": [f.ws, f.ls, f.wp, f.lp]
+                }  # fmt: skip
+                if f.rho:
+                    row["rho"] = f.rho
+                if f.draws is not None:
+                    row["draws"] = {"a": f.draws[0].tolist(), "b": f.draws[1].tolist()}
+                families.append(row)
+            signals = []
+            for s in self._order:
+                row = {
+                    "name": s.name,
+                    "family": s.family.name,
+                    "ws": s.ws,
+                    "ls": s.ls,
+                    "trades": s.trades,
+                    "wins": s.wins,
+                    "losses": s.losses,
+                    "pnl_total": s.pnl_total,
+                    "pnl_mean": s.pnl_mean,
+                    "pnl_m2": s.pnl_m2,
+                    "win_pnl": s.win_pnl,
+                    "loss_pnl": s.loss_pnl,
+                    "wp": s.wp,
+                    "lp": s.lp,
+                }
+                if s.clusters:
+                    row["clusters"] = [[k, int(v[0]), *v[1:]] for k, v in s.clusters.items()]
+                signals.append(row)
+            extended = any(len(f) > 3 for f in families) or any(len(r) > 14 for r in signals)
             return {
-                "schema": SNAPSHOT_SCHEMA,
+                "schema": SNAPSHOT_SCHEMA_CLUSTERED if extended else SNAPSHOT_SCHEMA,
                 "config": {
                     "threshold": self._threshold,
                     "min_edge": self._min_edge,
@@ -883,33 +1068,8 @@ class Decider:
                     "clock": self._clock,
                 },
                 "clock_state": {"scale": self._scale, "ticks": self._ticks},
-                "families": [
-                    {
-                        "name": f.name,
-                        "prior": f.prior.to_json(),
-                        "sums": [f.ws, f.ls, f.wp, f.lp],
-                    }
-                    for f in self._families.values()
-                ],
-                "signals": [
-                    {
-                        "name": s.name,
-                        "family": s.family.name,
-                        "ws": s.ws,
-                        "ls": s.ls,
-                        "trades": s.trades,
-                        "wins": s.wins,
-                        "losses": s.losses,
-                        "pnl_total": s.pnl_total,
-                        "pnl_mean": s.pnl_mean,
-                        "pnl_m2": s.pnl_m2,
-                        "win_pnl": s.win_pnl,
-                        "loss_pnl": s.loss_pnl,
-                        "wp": s.wp,
-                        "lp": s.lp,
-                    }
-                    for s in self._order
-                ],
+                "families": families,
+                "signals": signals,
                 "trade_ids": sorted(self._trade_ids),
                 "rng": _encode_rng_state(self._rng.bit_generator.state),
             }
@@ -929,13 +1089,14 @@ class Decider:
     @classmethod
     def _from_snapshot(cls, data: Mapping[str, Any]) -> Decider:
         schema = data.get("schema") if isinstance(data, Mapping) else None
-        if schema != SNAPSHOT_SCHEMA and schema not in _OLD_SCHEMAS:
+        extended = schema == SNAPSHOT_SCHEMA_CLUSTERED
+        if schema != SNAPSHOT_SCHEMA and schema not in _OLD_SCHEMAS and not extended:
             got = schema if isinstance(data, Mapping) else type(data).__name__
             raise ValueError(
-                f"not a {SNAPSHOT_SCHEMA} snapshot (or an older one it reads: {_OLD_SCHEMAS}); "
-                f"schema: {got!r}"
+                f"not a {SNAPSHOT_SCHEMA} snapshot (or {SNAPSHOT_SCHEMA_CLUSTERED}, or an older "
+                f"one it reads: {_OLD_SCHEMAS}); schema: {got!r}"
             )
-        old = schema != SNAPSHOT_SCHEMA
+        old = schema in _OLD_SCHEMAS
         cfg = data["config"]
         self = cls(
             threshold=cfg["threshold"],
@@ -947,6 +1108,10 @@ class Decider:
         )
         for fam in data["families"]:
             self.add_family(fam["name"], BetaPrior.from_json(fam["prior"]))
+            if extended and "rho" in fam:
+                self._families[fam["name"]].rho = _check_rho(fam["rho"])
+            if extended and "draws" in fam:
+                self.set_family_draws(fam["name"], (fam["draws"]["a"], fam["draws"]["b"]))
         decayed = ("ws", "ls") if old else ("ws", "ls", "wp", "lp")
         clock = data["clock_state"]
         scale = check_real(clock["scale"], "clock_state.scale")
@@ -983,6 +1148,8 @@ class Decider:
             if old:  # decayed count x raw average: exact unless something was forgotten
                 s.wp = s.ws * (s.win_pnl / s.wins) if s.wins else 0.0
                 s.lp = s.ls * (s.loss_pnl / s.losses) if s.losses else 0.0
+            if extended and "clusters" in row:
+                s.clusters = _read_clusters(row["clusters"], name)
             _check_signal_invariants(s, scale)
         total_trades = sum(s.trades for s in self._order)
         for row in data["families"]:
@@ -1046,6 +1213,38 @@ class Decider:
         if not isinstance(signal, str):
             return TypeError(f"signal name must be a str, got {type(signal).__name__} {signal!r}")
         return UnknownSignalError(f"unknown signal {signal!r}; register it first")
+
+
+def _read_clusters(rows: Any, signal: str) -> OrderedDict[str, list[float]]:
+    """A signal's open clusters from a snapshot: [key, outcomes, ws, ls, wp, lp] rows."""
+    if not isinstance(rows, list) or len(rows) > MAX_OPEN_CLUSTERS:
+        raise ValueError(f"signals[{signal!r}].clusters must be a list of <= {MAX_OPEN_CLUSTERS}")
+    out: OrderedDict[str, list[float]] = OrderedDict()
+    for row in rows:
+        if not isinstance(row, list) or len(row) != 6:
+            raise ValueError(f"signals[{signal!r}].clusters rows are [key, n, ws, ls, wp, lp]")
+        key = check_name(row[0], "cluster")
+        n = check_int(row[1], f"signals[{signal!r}].clusters[{key!r}].n", minimum=1)
+        values = [check_real(x, f"signals[{signal!r}].clusters[{key!r}]") for x in row[2:]]
+        if min(values) < 0.0:
+            raise ValueError(f"signals[{signal!r}].clusters[{key!r}] has a negative sum")
+        out[key] = [float(n), *values]
+    return out
+
+
+def _scale_clusters(s: _Signal, factor: float) -> None:
+    """Scale a signal's open-cluster contributions with its stored sums (they are part of them)."""
+    if s.clusters:
+        for entry in s.clusters.values():
+            for i in range(1, 5):
+                entry[i] *= factor
+
+
+def _check_rho(rho: object) -> float:
+    value = check_real(rho, "rho")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"rho must be in [0, 1), got {rho!r}")
+    return value
 
 
 def check_outcome(

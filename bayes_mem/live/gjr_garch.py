@@ -3,8 +3,27 @@
     r_t = mu + eps_t,   eps_t = sigma_t z_t,   z_t ~ skew-t(nu, lam) with mean 0 and variance 1
     sigma2_{t+1} = omega + (alpha + gamma 1{eps_t < 0}) eps_t^2 + beta sigma2_t
 
+Constraints of every draw (:class:`GarchDraws` refuses others, naming the draw):
+
+- ``omega > 0``, ``beta >= 0``;
+- ``alpha >= 0`` and ``alpha + gamma >= 0``: the news impact of a positive and of a negative shock
+  are non-negative. ``gamma`` itself may be negative (the inverse leverage effect of commodities:
+  WTI 1987-1991 and 1993-1997, ``gamma`` about -0.09 in both ``arch`` and the Laplace fit);
+- persistence ``P = alpha + kappa gamma + beta < 1`` with ``kappa = E[z^2 1{z < 0}]`` under the
+  draw's skew-t (:func:`~bayes_mem.live.skewt.asymmetry_weight`): ``E[sigma2_{t+1}] = omega +
+  P E[sigma2_t]``, so the long-run variance is ``omega / (1 - P)``. With skewed innovations
+  ``kappa`` is not 1/2 (0.537 at nu = 6, lam = -0.1; 0.581 at nu = 5, lam = -0.2; up to 0.93 at
+  nu = 2.1, lam = -0.5): the symmetric weight would accept non-stationary draws and misplace the
+  long-run variance;
+- ``nu >= NU_MIN`` (2.1), ``-1 < lam < 1``.
+
 :class:`GarchDraws` holds S draws of the parameters of one symbol (posterior draws from the nightly
 fit, or the Laplace approximation of :func:`fit_laplace`). Every function is vectorised over draws.
+
+:func:`fit_laplace` refuses what it cannot fit, with the reason: stale series
+(:class:`StaleSeriesError`: too many exactly-zero returns, or runs of them, or too few non-zero
+ones; the likelihood is unbounded there, see :func:`stale_reason`) and fits that did not
+converge or degenerated (:class:`LaplaceFitError`). Both are ``ValueError``.
 """
 
 from __future__ import annotations
@@ -16,7 +35,7 @@ import numpy as np
 from scipy import optimize, signal, special
 
 from bayes_mem.live._validate import as_float_array
-from bayes_mem.live.skewt import SkewT
+from bayes_mem.live.skewt import SkewT, asymmetry_weight
 from bayes_mem.live.tail_table import NU_MIN
 
 # Tail weight bounded below by NU_MIN (2.1): the innovations' variance must exist, and the live
@@ -56,10 +75,6 @@ class GarchDraws:
             ("alpha >= 0", a["alpha"] >= 0),
             ("beta >= 0", a["beta"] >= 0),
             ("alpha + gamma >= 0", a["alpha"] + a["gamma"] >= 0),
-            ("alpha + beta < 1", a["alpha"] + a["beta"] < 1),
-            # persistence, as the fits define it (a symmetric shock is negative half the time):
-            # at 1 or more the variance has no long-run level and grows without bound
-            ("alpha + gamma / 2 + beta < 1", a["alpha"] + a["gamma"] / 2 + a["beta"] < 1),
             (f"nu >= {NU_MIN}", a["nu"] >= NU_MIN),
             ("-1 < lam < 1", np.abs(a["lam"]) < 1),
         ]
@@ -67,7 +82,19 @@ class GarchDraws:
             if not np.all(ok):
                 bad = int(np.argmin(ok))
                 raise ValueError(f"draw {bad} violates {what}: {self._describe(a, bad)}")
+        kappa = asymmetry_weight(a["nu"], a["lam"])
+        pers = a["alpha"] + kappa * a["gamma"] + a["beta"]
+        if not np.all(pers < 1):
+            bad = int(np.argmax(pers))
+            raise ValueError(
+                f"draw {bad} violates the persistence alpha + kappa gamma + beta < 1 "
+                f"(kappa = E[z^2 1{{z<0}}] = {kappa[bad]:.4g}): it is {pers[bad]:.6g}, "
+                f"non-stationary: {self._describe(a, bad)}"
+            )
         for name, v in arrays.items():
+            v.setflags(write=False)
+            object.__setattr__(self, name, v)
+        for name, v in (("_kappa", kappa), ("_persistence", pers)):
             v.setflags(write=False)
             object.__setattr__(self, name, v)
 
@@ -78,6 +105,22 @@ class GarchDraws:
     @property
     def size(self) -> int:
         return self.mu.size
+
+    @property
+    def kappa(self) -> np.ndarray:
+        """Per draw, the asymmetric term's weight ``E[z^2 1{z < 0}]`` under its skew-t."""
+        return self._kappa
+
+    @property
+    def persistence(self) -> np.ndarray:
+        """Per draw, ``alpha + kappa gamma + beta`` (< 1)."""
+        return self._persistence
+
+    @property
+    def long_run_variance(self) -> np.ndarray:
+        """Per draw, the unconditional variance ``omega / (1 - persistence)`` (returns' units
+        squared)."""
+        return self.omega / (1.0 - self._persistence)
 
     def innovations(self) -> SkewT:
         return SkewT.from_params(self.nu, self.lam)
@@ -142,16 +185,11 @@ def log_likelihood(
 def simulate(
     draws: GarchDraws, n_days: int, rng: np.random.Generator, sigma2_0: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Simulate ``n_days`` returns per draw; returns (returns (S, n), sigma2 (S, n + 1))."""
+    """Simulate ``n_days`` returns per draw; returns (returns (S, n), sigma2 (S, n + 1)). The
+    variance starts at ``sigma2_0``, by default at each draw's long-run variance."""
     inn = draws.innovations()
-    kappa = 0.5  # start at the symmetric-innovation unconditional variance
-    uncond = draws.omega / (1.0 - draws.alpha - kappa * draws.gamma - draws.beta)
     sig2 = np.empty((draws.size, n_days + 1))
-    sig2[:, 0] = (
-        np.where(uncond > 0, uncond, draws.omega / (1 - draws.beta))
-        if sigma2_0 is None
-        else sigma2_0
-    )
+    sig2[:, 0] = draws.long_run_variance if sigma2_0 is None else sigma2_0
     z = inn.ppf(rng.random((n_days, draws.size)))
     r = np.empty((draws.size, n_days))
     for t in range(n_days):
@@ -177,41 +215,145 @@ _SD_RANGE = (1e-6, 1.0)
 _NU_MAX = 200.0
 _MAX_PERSISTENCE = 0.999
 
+# Stale series. A price that is not updated gives runs of exactly-zero log returns. With beta -> 0
+# the variance after a zero day is omega, and as omega -> 0 each zero day that follows a zero day
+# (a "repeat") gains -log(omega) / 2 of log-likelihood while each non-zero day that follows one
+# (a "break") loses only ~(nu / 2) |log(omega)| at the tail-weight bound: once repeats outnumber
+# NU_MIN (2.1) times the breaks the likelihood is unbounded, and the fit ran to omega ~1e-89,
+# beta ~1e-50, nu = 2.1 (a real stock with 65% zero days then had an ES of 6,956 in log-return
+# units). I.i.d. zeros have repeats / breaks = p / (1 - p), below 2.1 up to p = 0.68; runs of
+# mean length L have L - 1. Measured on simulated GJR series with stale runs imposed (1,000
+# days): runs of mean length 4 degenerated the fit from ~40% zero days, runs of 20-40 days from
+# 5-6% (repeats on ~6% of the days); i.i.d. zeros up to 30% did not (nu is biased, from 6 to
+# ~2.5, but the fit is regular). Refused as stale: more than MAX_ZERO_FRACTION zero returns;
+# repeats above NU_MIN times the breaks on more than MAX_REPEATED_ZERO_FRACTION of the days
+# (a single halt of a week or two is not refused); or fewer than MIN_INFORMATIVE_DAYS non-zero
+# returns (with the fit's 100-return minimum the zero fraction already implies 75; the floor
+# holds for any series stale_reason screens). "Zero" is |r| <= ZERO_RETURN (float noise of a
+# repeated price). What passes and still degenerates is caught by the fit's own checks
+# (LaplaceFitError).
+MAX_ZERO_FRACTION = 0.25
+MAX_REPEATED_ZERO_FRACTION = 0.02
+MIN_INFORMATIVE_DAYS = 75
+ZERO_RETURN = 1e-12
+# A mode is degenerate (LaplaceFitError) when omega collapsed below this fraction of the sample
+# variance or nu sits within NU_EDGE of NU_MIN (the logistic map's edge: > 4 prior sds out).
+_OMEGA_COLLAPSE = 1e-8
+_NU_EDGE = 0.01
+
+
+class UnfitSeriesError(ValueError):
+    """A return series :func:`fit_laplace` refuses; ``symbol`` names it (``None`` if unnamed)."""
+
+    def __init__(self, message: str, symbol: str | None = None) -> None:
+        super().__init__(message)
+        self.symbol = symbol
+
+
+class StaleSeriesError(UnfitSeriesError):
+    """Too many exactly-zero returns (stale prices) for a GJR-GARCH fit (see
+    ``MAX_ZERO_FRACTION``)."""
+
+    def __init__(
+        self,
+        symbol: str | None,
+        zero_fraction: float,
+        repeated_fraction: float,
+        longest_run: int,
+        n_informative: int,
+    ) -> None:
+        self.zero_fraction = zero_fraction
+        self.repeated_fraction = repeated_fraction
+        self.longest_run = longest_run
+        self.n_informative = n_informative
+        super().__init__(
+            f"{_label(symbol)}: {zero_fraction:.1%} of the daily returns are zero, "
+            f"{repeated_fraction:.1%} of the days repeat a zero (longest run {longest_run} "
+            f"days; {n_informative} non-zero returns): stale prices, the GJR-GARCH likelihood "
+            f"degenerates there; refused above {MAX_ZERO_FRACTION:.0%} zero returns, above "
+            f"{MAX_REPEATED_ZERO_FRACTION:.0%} repeated zeros in runs (repeats > {NU_MIN} "
+            f"times the ends of runs) or below {MIN_INFORMATIVE_DAYS} non-zero returns",
+            symbol,
+        )
+
+
+class LaplaceFitError(UnfitSeriesError):
+    """The posterior mode was not found or is degenerate; ``fit`` is the :class:`LaplaceFit`
+    anyway (for analysis, never for risk)."""
+
+    def __init__(self, symbol: str | None, problems: tuple[str, ...], fit: LaplaceFit) -> None:
+        self.problems = problems
+        self.fit = fit
+        super().__init__(f"{_label(symbol)}: no usable fit: {'; '.join(problems)}", symbol)
+
+
+def _label(symbol: str | None) -> str:
+    return "returns" if symbol is None else f"returns of {symbol!r:.80}"
+
+
+def stale_reason(returns: np.ndarray, symbol: str | None = None) -> StaleSeriesError | None:
+    """The :class:`StaleSeriesError` of a series too stale to fit (``MAX_ZERO_FRACTION``,
+    ``MAX_REPEATED_ZERO_FRACTION``, ``MIN_INFORMATIVE_DAYS``), ``None`` otherwise."""
+    r = np.asarray(returns, dtype=float).ravel()
+    if not r.size:
+        return None
+    zero = np.abs(r) <= ZERO_RETURN
+    n_zero = int(zero.sum())
+    n_repeated = int(np.count_nonzero(zero[1:] & zero[:-1]))
+    n_breaks = int(np.count_nonzero(~zero[1:] & zero[:-1]))
+    n_informative = r.size - n_zero
+    runs = n_repeated > NU_MIN * n_breaks and n_repeated > MAX_REPEATED_ZERO_FRACTION * r.size
+    if n_zero > MAX_ZERO_FRACTION * r.size or runs or n_informative < MIN_INFORMATIVE_DAYS:
+        edges = np.flatnonzero(np.diff(np.r_[0, zero.astype(np.int8), 0]))
+        longest = int(np.max(edges[1::2] - edges[::2])) if edges.size else 0
+        return StaleSeriesError(
+            symbol, n_zero / r.size, n_repeated / r.size, longest, n_informative
+        )
+    return None
+
 
 def _unpack(theta: np.ndarray) -> dict[str, np.ndarray]:
-    """Unconstrained fit parameters -> model parameters. Persistence ``P = alpha + gamma / 2 +
-    beta`` in (0, _MAX_PERSISTENCE) and its split (beta's share, then alpha's share of the
-    shock part) go through logistic maps, so every point is a valid, covariance-stationary model
-    and the likelihood surface has no penalty walls (a wall blows up the Laplace Hessian)."""
-    mu, lomega, lpers, lbeta_share, lalpha_share, lnu, alam = np.moveaxis(
-        np.atleast_2d(theta), -1, 0
-    )
+    """Unconstrained fit parameters -> model parameters. Persistence ``P = alpha + kappa gamma +
+    beta`` in (0, _MAX_PERSISTENCE), beta's share of it, and the share ``g = kappa (alpha + gamma)
+    / (alpha + kappa gamma)`` of the shock part that negative shocks carry go through logistic
+    maps (``kappa`` the draw's :func:`~bayes_mem.live.skewt.asymmetry_weight`): the shock part is
+    ``(1 - kappa) alpha + kappa (alpha + gamma)``, so ``g`` in (0, 1) is exactly ``alpha >= 0``
+    and ``alpha + gamma >= 0``, ``g = kappa`` is ``gamma = 0`` and ``g < kappa`` a negative gamma
+    (inverse leverage). Every point is a valid, covariance-stationary model and the likelihood
+    surface has no penalty walls (a wall blows up the Laplace Hessian)."""
+    mu, lomega, lpers, lbeta_share, lneg_share, lnu, alam = np.moveaxis(np.atleast_2d(theta), -1, 0)
+    nu = NU_MIN + (_NU_MAX - NU_MIN) * special.expit(lnu)
+    lam = np.tanh(alam)
+    kappa = asymmetry_weight(nu, lam)
     pers = _MAX_PERSISTENCE * special.expit(lpers)
     beta = pers * special.expit(lbeta_share)
-    shock = pers - beta  # alpha + gamma / 2
-    alpha = shock * special.expit(lalpha_share)
+    shock = pers - beta  # alpha + kappa gamma
+    g = special.expit(lneg_share)
+    alpha = (1.0 - g) * shock / (1.0 - kappa)
     return {
         "mu": mu,
         "omega": np.exp(lomega),
         "alpha": alpha,
-        "gamma": 2.0 * (shock - alpha),
+        "gamma": g * shock / kappa - alpha,
         "beta": beta,
-        "nu": NU_MIN + (_NU_MAX - NU_MIN) * special.expit(lnu),
-        "lam": np.tanh(alam),
+        "nu": nu,
+        "lam": lam,
     }
 
 
 def _theta0(r_std: np.ndarray) -> np.ndarray:
-    """Start of the fit (unit-variance returns): alpha 0.03, gamma 0.08, beta 0.9, nu 6."""
-    alpha, gamma, beta = 0.03, 0.08, 0.9
-    pers = alpha + gamma / 2 + beta
+    """Start of the fit (unit-variance returns): alpha 0.03, gamma 0.08, beta 0.9, nu 6, lam 0
+    (kappa 1/2: negative shocks carry g = 0.786 of the shock part)."""
+    alpha, gamma, beta, kappa = 0.03, 0.08, 0.9, 0.5
+    shock = alpha + kappa * gamma
+    pers = shock + beta
     return np.array(
         [
             np.mean(r_std),
             np.log(0.05),
             special.logit(pers / _MAX_PERSISTENCE),
             special.logit(beta / pers),
-            special.logit(alpha / (pers - beta)),
+            special.logit(kappa * (alpha + gamma) / shock),
             special.logit((6.0 - NU_MIN) / (_NU_MAX - NU_MIN)),
             0.0,
         ]
@@ -220,9 +362,10 @@ def _theta0(r_std: np.ndarray) -> np.ndarray:
 
 # Weakly informative normal priors on the unconstrained parameters (unit-variance returns), in
 # the order of _unpack: mean 0 +- 0.5 sd; omega 0.05 within a factor ~50; persistence 0.97,
-# beta's share 0.93, alpha's share 0.5 and nu 6, each +- 1.5 on the logit scale; skew 0 +- 0.5.
-# A year of data dominates them; on short or degenerate series they keep the mode away from
-# flat ridges (omega -> 0 with beta -> 1 on 100 days) where the Laplace draws would explode.
+# beta's share 0.93, the negative shocks' share 0.79 and nu 6, each +- 1.5 on the logit scale;
+# skew 0 +- 0.5. A year of data dominates them; on short or degenerate series they keep the mode
+# away from flat ridges (omega -> 0 with beta -> 1 on 100 days) where the Laplace draws would
+# explode.
 _PRIOR_SD = np.array([0.5, 2.0, 1.5, 1.5, 1.5, 1.5, 0.5])
 
 
@@ -242,12 +385,15 @@ def _neg_log_posterior(theta: np.ndarray, r_std: np.ndarray, prior_mean: np.ndar
 class LaplaceFit:
     """Posterior mode and its Laplace (normal, in the unconstrained space) posterior
     approximation, for one symbol. ``mle`` keeps its name: the mode is the maximum-likelihood
-    estimate up to the weak priors' pull, which a year of data makes negligible."""
+    estimate up to the weak priors' pull, which a year of data makes negligible. ``problems``
+    says why the fit is not usable (empty when it is; :func:`fit_laplace` raises on them unless
+    ``strict=False``)."""
 
     mle: GarchDraws  # one "draw": the MLE, in fraction units
     draws: GarchDraws  # S draws from the Laplace approximation, in fraction units
     log_likelihood: float
-    converged: bool
+    converged: bool  # the optimiser's verdict (or a gradient below 1e-3 at its end)
+    problems: tuple[str, ...] = ()
 
 
 def _rescale(p: dict[str, np.ndarray], sd: float) -> dict[str, np.ndarray]:
@@ -256,24 +402,42 @@ def _rescale(p: dict[str, np.ndarray], sd: float) -> dict[str, np.ndarray]:
 
 
 def fit_laplace(
-    returns: np.ndarray, n_draws: int = 200, rng: np.random.Generator | int | None = None
+    returns: np.ndarray,
+    n_draws: int = 200,
+    rng: np.random.Generator | int | None = None,
+    *,
+    symbol: str | None = None,
+    strict: bool = True,
 ) -> LaplaceFit:
     """Fit GJR-GARCH(1,1)-skew-t to daily log returns at the posterior mode (weakly informative
     priors on the unconstrained parameters, see ``_PRIOR_SD``) and draw ``n_draws`` parameter
-    sets from the Laplace approximation there."""
+    sets from the Laplace approximation there.
+
+    Refused, naming ``symbol``: fewer than 100 returns, non-finite or constant ones, a sample sd
+    outside ``_SD_RANGE`` (ValueError); stale series (:class:`StaleSeriesError`, before any
+    fitting); and, when ``strict`` (default), a mode the optimiser did not converge to, or a
+    degenerate one (omega below 1e-8 of the sample variance, nu at its bound):
+    :class:`LaplaceFitError`, which carries the fit. ``strict=False`` returns such a fit with
+    its ``problems`` listed instead."""
     r = np.asarray(returns, dtype=float)
+    label = _label(symbol)
     if r.ndim != 1 or r.size < 100:
-        raise ValueError(f"need a 1-d series of at least 100 daily returns, got shape {r.shape}")
+        raise ValueError(
+            f"{label}: need a 1-d series of at least 100 daily returns, got shape {r.shape}"
+        )
     if not np.all(np.isfinite(r)):
-        raise ValueError("returns contain NaN or inf")
+        raise ValueError(f"{label} contain NaN or inf")
     if np.var(r) == 0:
-        raise ValueError("returns are constant: volatility is not identified")
+        raise ValueError(f"{label} are constant: volatility is not identified")
     sd = float(np.std(r))
     if not _SD_RANGE[0] <= sd <= _SD_RANGE[1]:
         raise ValueError(
-            f"returns have sample sd {sd:.3g}, outside {_SD_RANGE}: daily log returns as "
+            f"{label} have sample sd {sd:.3g}, outside {_SD_RANGE}: daily log returns as "
             "fractions (0.01 = 1%) are needed, the fit is not reliable at that scale"
         )
+    stale = stale_reason(r, symbol)
+    if stale is not None:
+        raise stale
     rng = np.random.default_rng(rng)
     r_std = r / sd  # unit variance
     prior = _prior_mean()
@@ -289,14 +453,29 @@ def fit_laplace(
     hess = _hessian(lambda th: _neg_log_posterior(th, r_std, prior), theta)
     cov = _inverse_pd(hess)
     sample = rng.multivariate_normal(theta, cov, size=n_draws)  # every draw is a valid model
-    return LaplaceFit(
+    mode = GarchDraws(**_unpack(theta))
+    grad = float(np.max(np.abs(res.jac)))
+    converged = bool(res.success) or grad < 1e-3
+    problems = []
+    if not converged:
+        problems.append(
+            f"the optimiser did not converge ({res.message}; largest gradient {grad:.3g})"
+        )
+    if mode.omega[0] < _OMEGA_COLLAPSE:  # r_std has unit variance
+        problems.append(f"omega collapsed to {mode.omega[0]:.3g} times the sample variance")
+    if mode.nu[0] < NU_MIN + _NU_EDGE:
+        problems.append(f"the tail weight nu = {mode.nu[0]:.4g} is at its bound {NU_MIN}")
+    fit = LaplaceFit(
         mle=GarchDraws(**_rescale(_unpack(theta), sd)),
         draws=GarchDraws(**_rescale(_unpack(sample), sd)),
         # density of r = density of r / sd, divided by sd
-        log_likelihood=float(log_likelihood(r_std, GarchDraws(**_unpack(theta)))[0])
-        - r.size * np.log(sd),
-        converged=bool(res.success) or np.all(np.abs(res.jac) < 1e-3),
+        log_likelihood=float(log_likelihood(r_std, mode)[0]) - r.size * np.log(sd),
+        converged=converged,
+        problems=tuple(problems),
     )
+    if problems and strict:
+        raise LaplaceFitError(symbol, fit.problems, fit)
+    return fit
 
 
 def _hessian(f, x: np.ndarray, h: float = 1e-4) -> np.ndarray:

@@ -28,6 +28,7 @@ value                         model constraint            plausible bound (refus
 ============================  ==========================  ===================================
 family ``mean`` (win rate)    0 < m < 1                   1e-6 <= m <= 1 - 1e-6
 family ``kappa``              > 0                         1e-3 <= kappa <= 1e6 pseudo-trades (a)
+family ``rho`` (optional)     0 <= rho < 1                0 <= rho <= 0.999 (intra-cluster corr.)
 draws per family / symbol     >= 1, equal lengths         <= 10,000 (``MAX_DRAWS``)
 ``mu``                        finite                      abs(mu) <= 0.05 (5% a day)
 ``alpha``, ``beta``           >= 0                        implied by persistence < 1
@@ -35,6 +36,8 @@ draws per family / symbol     >= 1, equal lengths         <= 10,000 (``MAX_DRAWS
 persistence P (b)             P < 1 (stationary)          P < 1
 long-run variance             omega / (1 - P) > 0         1e-12 .. 1 (daily sd 1e-6 .. 1) (c)
 ``sigma2`` (next-day var.)    > 0                         1e-12 .. 1 (daily sd 1e-6 .. 1) (c)
+``sigma2`` / long-run var.    > 0                         1e-4 .. 1e4 (``STATE_RANGE`` of the
+                                                          live model's variance states)
 ``nu`` (tail weight)          >= 2.1 (``NU_MIN``)         <= 1000
 ``lam`` (skew)                -1 < lam < 1                abs(lam) <= 0.99
 regime ``hazard``             0 < h < 1                   1e-5 .. 0.5 (d)
@@ -53,12 +56,12 @@ JSON numbers                  finite                      no NaN/Infinity; integ
 ``ACTIVE``                    --                          <= 64 bytes: ASCII digits, a newline
 ============================  ==========================  ===================================
 
-(a) the fit's prior puts log kappa at log 30 +- 1.1: 1e6 is over 9 sd out, yet a fit can go
+(a) the fit's prior puts log kappa at log 50 +- 1.5: 1e6 is over 6 sd out, yet a fit can go
 far (the gate's mis-specified test, rejected but published for analysts, reached 1.8e4); beyond
 1e6 the Beta prior is a point mass for any record a signal can have. Which sets trade is the
 gate's decision, not these bounds'.
-(b) ``P = alpha + gamma / 2 + beta``: the project's persistence (:mod:`bayes_mem.offline.
-returns_model`, ``gjr_garch._unpack``), gamma weighted by 1/2, the share of negative shocks.
+(b) ``P = alpha + kappa gamma + beta``: the project's persistence (:attr:`GarchDraws.persistence`,
+the fits alike), gamma weighted by kappa = E[z^2 1{z<0}] under the draw's skew-t.
 (c) the fit's own units check (``gjr_garch._SD_RANGE``); below it ``risk()`` loses precision
 and at 1e-100 overflows. (d) the offline estimator's optimisation bounds
 (``bayes_mem.offline.regime_prior.BOUNDS``). (e) above ``k`` = 10, the detector's default window;
@@ -117,6 +120,7 @@ from bayes_mem.live._validate import as_float_array, check_int, check_name, chec
 from bayes_mem.live.changepoint import DEFAULT_K, MAX_RUN_LENGTH
 from bayes_mem.live.gjr_garch import PARAMS, GarchDraws
 from bayes_mem.live.priors import BetaPrior
+from bayes_mem.live.return_model import STATE_RANGE
 from bayes_mem.live.tail_table import NU_MIN
 
 log = logging.getLogger("bayes_mem.prior_set")
@@ -136,11 +140,11 @@ MAX_DRAWS = 10_000
 MAX_INT_DIGITS = 20
 MEAN_RANGE = (1e-6, 1.0 - 1e-6)
 KAPPA_RANGE = (1e-3, 1e6)
+RHO_RANGE = (0.0, 0.999)
 MU_MAX = 0.05
 VARIANCE_RANGE = (1e-12, 1.0)
 NU_MAX = 1000.0
 LAM_MAX = 0.99
-ASYMMETRY_WEIGHT = 0.5  # persistence P = alpha + ASYMMETRY_WEIGHT * gamma + beta
 REGIME_BOUNDS = {
     "hazard": (1e-5, 0.5),
     "mu0": (-10.0, 10.0),
@@ -191,11 +195,14 @@ def _draw_array(value: Any, what: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FamilyPosterior:
-    """Posterior draws of one family's Beta prior: mean win rate and concentration (bounds:
-    the module docstring's table)."""
+    """Posterior draws of one family's Beta prior: mean win rate and concentration
+    (pseudo-trades), and optionally the intra-cluster correlation ``rho`` of its trades (the
+    live path counts outcomes of one signal in one cluster with their effective weight).
+    Bounds: the module docstring's table."""
 
     mean: np.ndarray
     kappa: np.ndarray
+    rho: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         m = _draw_array(self.mean, "family mean")
@@ -211,17 +218,59 @@ class FamilyPosterior:
         k.setflags(write=False)
         object.__setattr__(self, "mean", m)
         object.__setattr__(self, "kappa", k)
+        if self.rho is not None:
+            r = _draw_array(self.rho, "family rho")
+            if r.shape != m.shape:
+                raise PriorSetError(
+                    f"family rho needs one draw per mean draw ({m.size}), got {r.size}"
+                )
+            _check_range(r, "family rho", *RHO_RANGE)
+            r.setflags(write=False)
+            object.__setattr__(self, "rho", r)
 
-    def point_prior(self) -> BetaPrior:
-        """Empirical-Bayes summary: Beta with the posterior means of mean and concentration."""
-        m, k = float(self.mean.mean()), float(self.kappa.mean())
-        return BetaPrior(m * k, (1 - m) * k)
+    def predictive_moments(self) -> tuple[float, float]:
+        """Mean and variance of a new signal's win rate under the posterior predictive:
+        ``E[m]`` and ``E[m (1 - m) / (kappa + 1)] + Var(m)`` over the draws."""
+        m, k = self.mean, self.kappa
+        return float(m.mean()), float(np.mean(m * (1 - m) / (k + 1)) + m.var())
+
+    def point_prior(self, kind: str = "moment") -> BetaPrior:
+        """One Beta prior for the family. ``"moment"`` (default): the Beta whose mean and
+        variance match the posterior predictive of a new signal's win rate
+        (:meth:`predictive_moments`), so the hyperparameters' uncertainty widens it.
+        ``"plug_in"``: Beta(E[m] E[kappa], (1 - E[m]) E[kappa]), which ignores it (its
+        concentration exceeds the moment-matched one, by 1.2-2.8x at a posterior sd of 0.4-1.0
+        on log kappa)."""
+        if kind == "plug_in":
+            m, k = float(self.mean.mean()), float(self.kappa.mean())
+            return BetaPrior(m * k, (1 - m) * k)
+        if kind != "moment":
+            raise ValueError(f"kind must be 'moment' or 'plug_in', got {kind!r}")
+        mean, var = self.predictive_moments()
+        # a Beta's variance is below mean (1 - mean); the predictive's always is (kappa > 0)
+        conc = mean * (1 - mean) / var - 1.0
+        return BetaPrior.from_mean_concentration(mean, max(conc, 1e-6))
+
+    def betas(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every draw's Beta parameters ``(m kappa, (1 - m) kappa)``: for full-Bayes decisions
+        (one draw per decision, ``Decider.set_family_draws``)."""
+        return self.mean * self.kappa, (1 - self.mean) * self.kappa
+
+    def draw(self, rng: np.random.Generator) -> BetaPrior:
+        """The Beta prior of one hyperparameter draw, chosen uniformly."""
+        j = int(rng.integers(self.mean.size))
+        return BetaPrior.from_mean_concentration(float(self.mean[j]), float(self.kappa[j]))
+
+    @property
+    def rho_mean(self) -> float:
+        """Posterior mean intra-cluster correlation (0 when none was published)."""
+        return 0.0 if self.rho is None else float(self.rho.mean())
 
 
 def persistence(draws: GarchDraws) -> np.ndarray:
-    """``alpha + gamma / 2 + beta`` per draw: the project's persistence of GJR-GARCH (gamma
-    weighted by the share of negative shocks, 1/2); < 1 is covariance stationarity."""
-    return draws.alpha + ASYMMETRY_WEIGHT * draws.gamma + draws.beta
+    """``alpha + kappa gamma + beta`` per draw (:attr:`GarchDraws.persistence`; kappa =
+    E[z^2 1{z<0}] under the draw's skew-t): < 1 is covariance stationarity."""
+    return draws.persistence
 
 
 @dataclass(frozen=True)
@@ -244,11 +293,15 @@ class SymbolPosterior:
         if not np.all(p < 1.0):
             i = int(np.argmax(~(p < 1.0)))
             raise PriorSetError(
-                f"persistence alpha + gamma/2 + beta of draw {i} is {float(p[i])!r} (alpha="
+                f"persistence alpha + kappa gamma + beta of draw {i} is {float(p[i])!r} (alpha="
                 f"{float(d.alpha[i])!r}, gamma={float(d.gamma[i])!r}, beta={float(d.beta[i])!r}):"
                 " must be < 1 (covariance stationary)"
             )
-        _check_range(d.omega / (1.0 - p), "long-run variance omega / (1 - P)", *VARIANCE_RANGE)
+        long_run = d.omega / (1.0 - p)
+        _check_range(long_run, "long-run variance omega / (1 - P)", *VARIANCE_RANGE)
+        # what the live model accepts as a state (return_model.STATE_RANGE): beyond it a fit is
+        # degenerate, and a set the trader could not load must not be published
+        _check_range(s2 / long_run, "sigma2 / long-run variance", *STATE_RANGE)
         _check_range(d.nu, "nu", NU_MIN, NU_MAX)
         _check_range(d.lam, "lam", -LAM_MAX, LAM_MAX)
         s2.setflags(write=False)
@@ -379,6 +432,7 @@ class PriorSet:
             "config_hash": self.config_hash,
             "families": {
                 name: {"mean": f.mean.tolist(), "kappa": f.kappa.tolist()}
+                | ({} if f.rho is None else {"rho": f.rho.tolist()})
                 for name, f in sorted(self.families.items())
             },
             "symbols": {
@@ -403,7 +457,8 @@ class PriorSet:
             families = {}
             for n, f in data["families"].items():
                 try:
-                    families[n] = FamilyPosterior(f["mean"], f["kappa"])
+                    rho = f.get("rho")
+                    families[n] = FamilyPosterior(f["mean"], f["kappa"], rho)
                 except PriorSetError as exc:
                     raise PriorSetError(f"family {n!r:.80}: {exc}") from None
             symbols = {}
@@ -1036,12 +1091,16 @@ class ActivePriorSet:
         self.last_error = reason
 
 
-def apply_family_priors(prior_set: PriorSet, decider: Any) -> None:
-    """Give every family of the prior set its point prior in ``decider`` (adding new families).
-    The decider keeps its raw counts, so nothing is counted twice."""
+def apply_family_priors(prior_set: PriorSet, decider: Any, *, full_bayes: bool = False) -> None:
+    """Give every family of the prior set its point prior (moment-matched,
+    :meth:`FamilyPosterior.point_prior`) and intra-cluster correlation in ``decider`` (adding
+    new families). ``full_bayes``: every decision also draws one of the family's hyperparameter
+    draws (``Decider.set_family_draws``); otherwise any such draws are cleared. The decider
+    keeps its raw counts, so nothing is counted twice."""
     known = decider.families
     for name, fam in prior_set.families.items():
-        if name in known:
-            decider.set_family_prior(name, fam.point_prior())
-        else:
-            decider.add_family(name, fam.point_prior())
+        prior = fam.point_prior()
+        if name not in known:
+            decider.add_family(name, prior)
+        decider.set_family_prior(name, prior, rho=fam.rho_mean)
+        decider.set_family_draws(name, fam.betas() if full_bayes else None)

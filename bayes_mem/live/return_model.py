@@ -28,6 +28,20 @@ The Monte Carlo standard error of the ES is reported (:attr:`RiskForecast.es_se`
 cached per (level, side, horizon, method) until the next :meth:`~ReturnModel.update`. The
 predictive sd of the h-day sum is exact (closed form).
 
+State bounds. Every draw's conditional variance stays within ``STATE_RANGE`` = [1e-4, 1e4] times
+the draw's long-run variance ``v = omega / (1 - alpha - kappa gamma - beta)`` (volatility between
+1% and 100x the long-run one; the recursion alone keeps it above ``omega``, and a -90% day of a
+2%-volatility stock lifts it ~2,600x), and ``sqrt(v)`` within ``LONG_RUN_VOL_RANGE`` = [1e-6, 1]
+per day (a units check: fractions, not percent). The constructor (and so a snapshot or prior-set
+load) refuses states or draws outside, naming the symbol and the draw: they only come from a
+degenerate fit (a stale series fitted to omega ~1e-89 had states 1e41 times its long-run variance
+and an ES of 6,956) or a corrupted file. :meth:`ReturnModel.update` and the simulated paths of
+horizons > 1 clip into the range (documented, and reached only by absurd days), so
+:meth:`ReturnModel.risk` sees finite components of bounded spread (tested on extreme accepted
+draws: tail weights 2.1-200, skews +-0.95, states at both bounds, long-run volatilities 1e-6 to
+1 in one mixture: finite VaR and ES >= VaR, both sides, both methods, one and three days); the
+tail table refuses a NaN distance by name instead of reading outside itself.
+
 Units: the model is on daily log returns as fractions (0.01 = 1%). Inputs say whether they are
 ``"log"`` or ``"simple"`` returns; outputs give both. A loss is a positive number.
 """
@@ -56,7 +70,7 @@ from bayes_mem.live._validate import (
 from bayes_mem.live.gjr_garch import PARAMS, GarchDraws, fit_laplace, variance_path
 from bayes_mem.live.mixture_tail import MixtureTail, RowTail
 from bayes_mem.live.pit import to_normal
-from bayes_mem.live.skewt import SkewT
+from bayes_mem.live.skewt import SkewT, asymmetry_weight
 
 ReturnKind = Literal["log", "simple"]
 Side = Literal["long", "short"]
@@ -97,6 +111,10 @@ SNAPSHOT_SCHEMA = "bayes_mem.return_model/1"
 # same days. (A genuine larger move, e.g. a collapse on news, is outside what this model serves.)
 MAX_LOG_RETURN = 1.0
 _MIN_SIMPLE, _MAX_SIMPLE = math.expm1(-MAX_LOG_RETURN), math.expm1(MAX_LOG_RETURN)
+# conditional variance per draw, relative to the draw's long-run variance (module docstring)
+STATE_RANGE = (1e-4, 1e4)
+# the long-run daily volatility of a draw (fractions): a units check
+LONG_RUN_VOL_RANGE = (1e-6, 1.0)
 
 
 def to_log_returns(values: np.ndarray, kind: str) -> np.ndarray:
@@ -268,6 +286,7 @@ class ReturnModel:
         s2 = np.stack([as_float_array(sigma2[s], f"sigma2 of {s!r}") for s in symbols])
         if s2.shape != p["mu"].shape or not np.all(np.isfinite(s2)) or np.any(s2 <= 0):
             raise ValueError(f"sigma2 must be positive and finite with shape {p['mu'].shape}")
+        self._s2_lo, self._s2_hi = _state_bounds(symbols, p, s2)
         self._sigma2 = s2
         self._tail = MixtureTail(p["nu"], p["lam"])  # tail weights snapped to the table grid
         self._inn = self._tail.exact
@@ -310,6 +329,7 @@ class ReturnModel:
             self._row_sigma2 = self._sigma2[0]  # a view: updated in place
             row_params = (p["mu"], self._alpha_gamma, p["alpha"], p["omega"], p["beta"])
             self._row_params = tuple(np.array(x[0]) for x in row_params)  # contiguous 1-d
+            self._row_bounds = (np.array(self._s2_lo[0]), np.array(self._s2_hi[0]))
             self._row_eps = np.empty(s2.shape[1])
 
     # ------------------------------------------------------------------ construction
@@ -324,13 +344,18 @@ class ReturnModel:
     ) -> ReturnModel:
         """The documented default until the nightly job publishes posterior draws: per symbol, a
         maximum-likelihood GJR-GARCH-skew-t fit and ``n_draws`` draws from its Laplace
-        approximation; each draw's variance is run through the history to today."""
+        approximation; each draw's variance is run through the history to today.
+
+        A symbol whose history cannot be fitted raises, naming it: a stale series
+        (:class:`~bayes_mem.live.gjr_garch.StaleSeriesError`), a fit that did not converge or
+        degenerated (:class:`~bayes_mem.live.gjr_garch.LaplaceFitError`), both ``ValueError``;
+        leave such symbols out (or give them a prior set's draws) rather than guess their risk."""
         rng = np.random.default_rng(rng)
         draws, sigma2 = {}, {}
         for symbol, values in returns.items():
             check_name(symbol, "symbol")
             r = to_log_returns(values, kind)
-            fit = fit_laplace(r, n_draws, rng)
+            fit = fit_laplace(r, n_draws, rng, symbol=symbol)
             draws[symbol] = fit.draws
             sigma2[symbol] = variance_path(r, fit.draws, float(np.var(r)))[:, -1]
         return cls(draws, sigma2)
@@ -407,7 +432,8 @@ class ReturnModel:
             shock = np.where(eps < 0.0, self._alpha_gamma[rows], p["alpha"][rows]) * (eps * eps)
             self._prev_sigma2[rows] = sig2
             self._last_r[rows] = r
-            self._sigma2[rows] = p["omega"][rows] + shock + p["beta"][rows] * sig2
+            new = np.maximum(p["omega"][rows] + shock + p["beta"][rows] * sig2, self._s2_lo[rows])
+            self._sigma2[rows] = np.minimum(new, self._s2_hi[rows], out=new)  # the state bounds
             self._last_z[rows] = (r - self._mu_bar[rows]) / sd_bar
             if self._row is not None:
                 self._row_vol = None
@@ -467,6 +493,8 @@ class ReturnModel:
         np.add(omega, eps, out=eps)
         np.multiply(beta, sig2, out=sig2)
         np.add(eps, sig2, out=sig2)
+        np.maximum(sig2, self._row_bounds[0], out=sig2)  # the state bounds (ufuncs: np.clip
+        np.minimum(sig2, self._row_bounds[1], out=sig2)  # costs ~4 us more per call)
         self._last_z[0] = (r - float(self._mu_bar[0])) / sd_bar
         self._row_vol = None
         self._invalidate()
@@ -754,6 +782,8 @@ class ReturnModel:
             sig2 *= p["beta"]
             sig2 += eps
             sig2 += p["omega"]
+            np.maximum(sig2, self._s2_lo, out=sig2)  # the state bounds
+            np.minimum(sig2, self._s2_hi, out=sig2)
         total += horizon * p["mu"]  # h days of drift: the h - 1 simulated and the last one
         if side == "short":
             np.negative(total, out=total)
@@ -910,8 +940,8 @@ class ReturnModel:
         """Rebuild a model from :meth:`snapshot` output. Malformed data raises ValueError or
         TypeError naming the field: a missing field, text or booleans where numbers belong
         (``"0.1"`` is not read as 0.1), a number beyond the float range, a wrong shape, draws
-        that break the model's constraints (:class:`GarchDraws`: persistence ``alpha + gamma / 2
-        + beta < 1`` ...), a last return beyond :data:`MAX_LOG_RETURN`."""
+        that break the model's constraints (:class:`GarchDraws`: persistence ``alpha + kappa
+        gamma + beta < 1`` ...), a last return beyond :data:`MAX_LOG_RETURN`."""
         if not isinstance(data, Mapping) or data.get("schema") != SNAPSHOT_SCHEMA:
             raise ValueError(f"not a {SNAPSHOT_SCHEMA} snapshot")
         try:
@@ -947,9 +977,7 @@ class ReturnModel:
         paths = data.get("horizon_paths", HORIZON_PATHS)  # absent before horizons
         if isinstance(paths, bool) or not isinstance(paths, int) or not 1 <= paths <= 10**6:
             raise ValueError(f"snapshot horizon_paths must be an int in [1, 1e6]: {paths!r:.40}")
-        model = cls(
-            draws, {s: sigma2[i] for i, s in enumerate(symbols)}, horizon_paths=paths
-        )
+        model = cls(draws, {s: sigma2[i] for i, s in enumerate(symbols)}, horizon_paths=paths)
         last_z = _snapshot_array(data["last_z"], "last_z", n, (n,))
         model._last_z = last_z
         if "last_return" in data:  # absent in snapshots written before normal scores
@@ -1025,6 +1053,35 @@ def _row_quantiles(x: np.ndarray, probs: tuple[float, float]) -> np.ndarray:
     lo, hi, frac, kth = plan
     part = np.partition(x, kth, axis=1)
     return part[:, lo] * (1 - frac) + part[:, hi] * frac
+
+
+def _state_bounds(
+    symbols: tuple[str, ...], p: Mapping[str, np.ndarray], sigma2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per (symbol, draw), the variance bounds ``STATE_RANGE`` times the draw's long-run variance;
+    refuses draws whose long-run volatility is outside ``LONG_RUN_VOL_RANGE`` and states outside
+    the bounds, naming the symbol, the draw and the value."""
+    kappa = asymmetry_weight(p["nu"], p["lam"])
+    long_run = p["omega"] / (1.0 - (p["alpha"] + kappa * p["gamma"] + p["beta"]))
+    vol = np.sqrt(long_run)
+    bad = ~((vol >= LONG_RUN_VOL_RANGE[0]) & (vol <= LONG_RUN_VOL_RANGE[1]))
+    if bad.any():
+        i, s = np.argwhere(bad)[0]
+        raise ValueError(
+            f"draw {s} of {symbols[i]!r:.80} has a long-run daily volatility of {vol[i, s]:.3g}, "
+            f"outside {LONG_RUN_VOL_RANGE} (a degenerate fit, or not fractions)"
+        )
+    ratio = sigma2 / long_run
+    lo, hi = STATE_RANGE
+    slack = 1.0 + 1e-9  # a state clipped at a bound, written and read back
+    bad = ~((ratio * slack >= lo) & (ratio <= hi * slack))
+    if bad.any():
+        i, s = np.argwhere(bad)[0]
+        raise ValueError(
+            f"sigma2 of draw {s} of {symbols[i]!r:.80} is {ratio[i, s]:.3g} times the draw's "
+            f"long-run variance {long_run[i, s]:.3g}, outside {STATE_RANGE} (a degenerate fit?)"
+        )
+    return lo * long_run, hi * long_run
 
 
 def _check_side(value: object) -> Side:

@@ -8,6 +8,12 @@ Ex. 2.19), so the lower-tail expectation needed for expected shortfall is closed
 second partial moment: integrating ``t M'(t) = t^2 f(t)`` by parts gives
 ``E[T^2 1{T <= t}] = ((nu - 1) t M(t) + nu T(t)) / (nu - 2)``.
 
+Asymmetry weight: ``kappa = E[Z^2 1{Z < 0}]`` (:func:`asymmetry_weight`, the second partial moment
+at 0) is the share of the unit variance below zero: 1/2 for ``lam = 0``, more for a negative skew
+(0.537 at ``nu = 6, lam = -0.1``; 0.581 at ``nu = 5, lam = -0.2``). It is the weight of the
+GJR-GARCH asymmetric term in the persistence and the long-run variance
+(:mod:`bayes_mem.live.gjr_garch`).
+
 Reflection: ``-Z`` for ``Z ~ skew-t(nu, lam)`` is ``skew-t(nu, -lam)`` (``a`` is odd in ``lam``,
 ``b`` even, and the density's two halves swap), so a short position's upper tail is the lower tail
 of the mirrored law (:meth:`SkewT.mirrored`).
@@ -130,6 +136,13 @@ class SkewT:
             self.nu.shape, size if isinstance(size, tuple) else (() if size is None else (size,))
         )
         return self.ppf(rng.random(shape))
+
+
+def asymmetry_weight(nu: np.ndarray | float, lam: np.ndarray | float) -> np.ndarray:
+    """``kappa = E[Z^2 1{Z < 0}]`` for ``Z ~ skew-t(nu, lam)`` (closed form, broadcast over
+    ``nu`` and ``lam``): in (0, 1), 1/2 at ``lam = 0``, ``1 - kappa(nu, -lam)`` by reflection."""
+    nu, lam = np.broadcast_arrays(np.asarray(nu, dtype=float), np.asarray(lam, dtype=float))
+    return SkewT.from_params(nu, lam).partial_moment2(np.zeros(nu.shape))
 
 
 def _t_pdf(t: np.ndarray, nu: np.ndarray, log_c: np.ndarray) -> np.ndarray:

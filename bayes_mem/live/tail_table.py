@@ -91,19 +91,29 @@ def row_offsets(row: np.ndarray) -> np.ndarray:
 
 def lower_tail(s: np.ndarray, offset: np.ndarray, nu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``TL(s) = T_nu(-s)`` and ``M(s)`` for ``s >= 0`` at rows given by ``offset`` (``nu`` is the
-    rows' snapped tail weight, used only beyond ``S_CUT``)."""
+    rows' snapped tail weight, used only beyond ``S_CUT``, where scipy gives the exact values,
+    0 at ``s = inf``). A NaN ``s`` raises ``ValueError``."""
     tab = table()
-    fu = s / (C + s) * (N_COLS / U_CUT)
+    top = s.max(initial=0.0)
+    far_out = not top <= S_CUT  # beyond the table (rare), or NaN
+    if far_out:
+        if np.isnan(top):  # never indexes with a NaN (it would read outside the table)
+            raise ValueError("lower_tail: a standardised distance |t| is NaN")
+        s_tab = np.minimum(s, S_CUT)  # inf / inf would be NaN below; these are replaced
+    else:
+        s_tab = s
+    fu = s_tab / (C + s_tab) * (N_COLS / U_CUT)
     j = np.minimum(fu.astype(np.intp), N_COLS - 1)
     w = fu - j
     g = np.take(tab, offset + j, axis=2)  # (4, 2, ...)
     both = ((g[3] * w + g[2]) * w + g[1]) * w + g[0]
     tl, m = both[0], both[1]
-    if s.max(initial=0.0) > S_CUT:
+    if far_out:
         far = s > S_CUT
         sf = s[far]
         nf = np.broadcast_to(nu, s.shape)[far]
         tl[far] = special.stdtr(nf, -sf)
         log_c = special.gammaln((nf + 1) / 2) - special.gammaln(nf / 2) - 0.5 * np.log(nf * np.pi)
+        sf = np.minimum(sf, 1e150)  # M(s) ~ s^(1 - nu) -> 0; s^2 stays finite
         m[far] = -(nf + sf**2) / (nf - 1) * np.exp(log_c - (nf + 1) / 2 * np.log1p(sf**2 / nf))
     return tl, m

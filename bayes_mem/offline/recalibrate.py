@@ -1,7 +1,10 @@
 """The nightly recalibration job: read the store, fit, gate, publish (or reject) a prior set.
 
-Steps, each timed: per-signal counts from the store -> hierarchical win-rate fit (PyMC + nutpie)
--> posterior predictive check -> diagnostics gate -> per-symbol return draws -> a new prior-set
+Steps, each timed: the settled trades from the store (per trade its signal, family, outcome and
+*cluster*: the family and the day the trade opened, or settled when the opening is unknown) ->
+hierarchical win-rate fit with correlated outcomes in a cluster (PyMC + nutpie,
+:mod:`bayes_mem.offline.winrate`) -> posterior predictive check -> diagnostics gate -> per-symbol
+return draws -> a new prior-set
 version written atomically with its fit as netCDF (configuration in attrs) -> store record ->
 activation when the gate passed (``ACTIVE`` and the store's statuses as one decision: a store
 that fails to commit leaves ``ACTIVE`` as it was). A rejected fit is written too, for analysts,
@@ -9,11 +12,17 @@ but never activated: the previous prior set stays live. A fit whose values fall 
 prior set's bounds (:mod:`bayes_mem.live.prior_set`) is an error: nothing is written.
 
 Returns: by default the partially pooled GJR-GARCH skew-t PyMC model of
-:mod:`bayes_mem.offline.returns_model`, fitted on the symbols' common dates in the window and gated
-like the win-rate fit (both must pass, each with its posterior predictive check); its draws and
-end-of-window variance states (rolled forward through any later returns of a symbol) are
-published. ``returns_model="laplace"`` uses the per-symbol maximum-likelihood + Laplace
-approximation of :func:`bayes_mem.live.gjr_garch.fit_laplace` instead (fast, not gated).
+:mod:`bayes_mem.offline.returns_model`, fitted on the last ``returns_window`` dates of the returns
+panel with each symbol on its own dates there (a day a symbol did not trade is not a day of its
+series: no shock is skipped, and symbols on different holiday calendars do not shrink each
+other's windows to the dates all share), and gated like the win-rate fit (both must pass, each
+with its posterior predictive check); its draws and each symbol's variance state after its last
+return are published. ``returns_model="laplace"`` uses the per-symbol maximum-likelihood +
+Laplace approximation of :func:`bayes_mem.live.gjr_garch.fit_laplace` instead (fast, not gated
+beyond the fit's own checks). Either way a symbol with fewer than ``returns_min_days`` returns in
+the window, or a stale series (:func:`~bayes_mem.live.gjr_garch.stale_reason`: mostly zero
+returns, whose likelihood is unbounded), is skipped with a warning naming the reason; so is a
+symbol whose Laplace fit is refused (:class:`~bayes_mem.live.gjr_garch.LaplaceFitError`).
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ import sqlalchemy as sa
 
 from bayes_mem import __version__
 from bayes_mem.live._files import make_private_dirs
-from bayes_mem.live.gjr_garch import fit_laplace, variance_path
+from bayes_mem.live.gjr_garch import UnfitSeriesError, fit_laplace, stale_reason, variance_path
 from bayes_mem.live.pit import normal_scores
 from bayes_mem.live.prior_set import (
     MAX_DRAWS,
@@ -51,11 +60,11 @@ from bayes_mem.offline.diagnostics import Verdict, gate
 from bayes_mem.offline.regime_prior import estimate_regime_prior
 from bayes_mem.offline.report import COUNTS_FILE, RUN_FILE, run_record, write_version_report
 from bayes_mem.offline.winrate import (
-    GATED_VARS,
     PRIORS,
     WinRateData,
     WinRateModel,
-    hyper_draws,
+    family_draws,
+    gated_vars,
     posterior_predictive_pvalues,
     prior_sd_ratios,
 )
@@ -64,6 +73,11 @@ from bayes_mem.store.prior_records import activation_record, reconcile
 from bayes_mem.store.store import Store
 
 log = logging.getLogger("bayes_mem.recalibrate")
+
+#: family concentration draws are published up to this many pseudo-trades (the prior set's
+#: plausible bound): beyond it a family's signals are indistinguishable at any trade count the
+#: live path sees, and the moment-matched prior is set by the uncertainty of the mean anyway
+KAPPA_PUBLISHED_MAX = 1e4
 
 EXIT_PUBLISHED = 0
 EXIT_ERROR = 1
@@ -153,7 +167,7 @@ class RecalibrationConfig:
         return cls(**data)
 
     def hash(self) -> str:
-        priors = {"winrate": PRIORS, "returns": rm.PRIORS}
+        priors = {"winrate": PRIORS, "returns": rm.priors_json()}
         text = json.dumps({**asdict(self), "priors": priors}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -209,7 +223,9 @@ def recalibrate(
     counts = store.signal_counts()
     if counts.empty or counts["trades"].sum() == 0:
         raise ValueError("the store has no settled outcomes to fit")
-    data = WinRateData.from_counts(counts)
+    data = WinRateData.from_trades(
+        winrate_trades(store.outcomes()), dict(zip(counts["signal"], counts["family"], strict=True))
+    )
     step("read_store", t0)
 
     t0 = time.perf_counter()
@@ -221,13 +237,13 @@ def recalibrate(
     step("fit_win_rates", t0)
 
     t0 = time.perf_counter()
-    ppc = posterior_predictive_pvalues(counts, tree, rng=config.seed)
-    verdict: Verdict = gate(tree, GATED_VARS, ppc, prior_sd_ratios(tree))
+    ppc = posterior_predictive_pvalues(data, tree, rng=config.seed)
+    verdict: Verdict = gate(tree, gated_vars(tree), ppc, prior_sd_ratios(tree))
     step("diagnostics", t0)
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(config.seed)
-    mean, kappa = hyper_draws(
+    hyper = family_draws(
         tree,
         min(
             config.family_draws_published,
@@ -235,7 +251,14 @@ def recalibrate(
         ),
         rng,
     )
-    families = {f: FamilyPosterior(mean[:, i], kappa[:, i]) for i, f in enumerate(data.families)}
+    families = {
+        f: FamilyPosterior(
+            hyper["mean"][:, i],
+            np.minimum(hyper["kappa"][:, i], KAPPA_PUBLISHED_MAX),
+            hyper["rho"][:, i] if data.clustered else None,
+        )
+        for i, f in enumerate(data.families)
+    }
     symbols: dict[str, SymbolPosterior] = {}
     panel = store.returns_panel()
     data_through = str(panel.index.max()) if len(panel.index) else None
@@ -245,36 +268,28 @@ def recalibrate(
         window = returns_window(panel, config)
     if window is not None and window.shape[1]:
         names = [str(c) for c in window.columns]
-        log.info("fitting returns: %d symbols x %d days", len(names), len(window))
-        r = window.to_numpy()
-        returns_tree = _fit_returns(returns_model or rm.default_model(), r, names, config)
-        ppc_r = rm.posterior_predictive_pvalues(returns_tree, r, rng=config.seed)
+        series = [window[c].dropna().to_numpy() for c in window.columns]  # each on its own dates
+        log.info(
+            "fitting returns: %d symbols x %d-%d days", len(names),
+            min(x.size for x in series), max(x.size for x in series),
+        )  # fmt: skip
+        returns_tree = _fit_returns(returns_model or rm.default_model(), series, names, config)
+        ppc_r = rm.posterior_predictive_pvalues(returns_tree, series, rng=config.seed)
         returns_verdict = gate(returns_tree, rm.GATED_VARS, ppc_r)
         verdict = Verdict(
             verdict.passed and returns_verdict.passed,
             verdict.reasons + tuple(f"returns: {x}" for x in returns_verdict.reasons),
             {**verdict.summary, **{f"returns_{k}": v for k, v in returns_verdict.summary.items()}},
         )
-        last = window.index.max()
+        own = dict(zip(names, series, strict=True))
+        # the window ends at the panel's last date: each state is after its symbol's last return
         for name, (draws, sigma2) in rm.draws_for_live(
             returns_tree, config.returns_draws, rng
         ).items():
-            later = panel[name].loc[panel.index > last].dropna().to_numpy()
-            if later.size:  # bring the state forward through the symbol's later returns
-                sigma2 = variance_path(later, draws, sigma2)[:, -1]
             symbols[name] = SymbolPosterior(draws, sigma2)
-            col = window[name].to_numpy()
-            pit_inputs[name] = (col, draws, float(col.var()))
+            pit_inputs[name] = (own[name], draws, float(own[name].var()))
     elif config.returns_model == "laplace":
-        for symbol in panel.columns:
-            r = panel[symbol].dropna().to_numpy()[-config.returns_window :]
-            if r.size < config.returns_min_days:
-                log.warning("skipping %s: %d days < %d", symbol, r.size, config.returns_min_days)
-                continue
-            fit = fit_laplace(r, config.returns_draws, rng)
-            sigma2 = variance_path(r, fit.draws, float(np.var(r)))[:, -1]
-            symbols[str(symbol)] = SymbolPosterior(fit.draws, sigma2)
-            pit_inputs[str(symbol)] = (r, fit.draws, float(np.var(r)))
+        symbols, pit_inputs = laplace_returns(panel, config, rng)
     step("fit_returns", t0)
 
     regime = None
@@ -363,6 +378,20 @@ def recalibrate(
     )  # fmt: skip
 
 
+def winrate_trades(outcomes: Any) -> Any:
+    """One row per settled trade for :meth:`WinRateData.from_trades`: signal, won and the
+    cluster key, the UTC day the trade opened (or settled, when its opening is unknown)."""
+    import pandas as pd
+
+    opened = pd.to_datetime(outcomes["opened_at"], utc=True)
+    settled = pd.to_datetime(outcomes["settled_at"], utc=True)
+    day = opened.fillna(settled).dt.strftime("%Y-%m-%d")
+    return pd.DataFrame(
+        {"signal": outcomes["signal"].to_numpy(), "won": outcomes["won"].astype(bool).to_numpy(),
+         "cluster": day.to_numpy()}
+    )  # fmt: skip
+
+
 def _outcome_span(store: Store) -> dict[str, Any]:
     """What the win-rate fit saw of the outcomes table: trades, signals, settlement dates and
     the last arrival number (the report replays outcomes up to it)."""
@@ -379,7 +408,7 @@ def _outcome_span(store: Store) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _fit_returns(model: rm.ReturnsModel, r: np.ndarray, names: list[str], config) -> Any:
+def _fit_returns(model: rm.ReturnsModel, r: Any, names: list[str], config) -> Any:
     """The returns fit at ``returns_target_accept``; if it diverged, once more at
     ``returns_retry_target_accept`` (smaller steps: slower, but the usual cure). The target
     used is recorded in the tree's attrs."""
@@ -402,21 +431,51 @@ def _fit_returns(model: rm.ReturnsModel, r: np.ndarray, names: list[str], config
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def laplace_returns(
+    panel: Any, config: RecalibrationConfig, rng: np.random.Generator
+) -> tuple[dict[str, SymbolPosterior], dict[str, tuple[np.ndarray, Any, float]]]:
+    """``returns_model="laplace"``: per symbol its last ``returns_window`` returns (own dates),
+    the Laplace fit's draws and the variance state after its last return; and the PIT inputs
+    (returns, draws, start variance). Symbols with fewer than ``returns_min_days`` returns,
+    stale ones and refused fits are skipped with a warning naming the reason."""
+    symbols: dict[str, SymbolPosterior] = {}
+    pit_inputs: dict[str, tuple[np.ndarray, Any, float]] = {}
+    for symbol in panel.columns:
+        r = panel[symbol].dropna().to_numpy()[-config.returns_window :]
+        if r.size < config.returns_min_days:
+            log.warning("skipping %s: %d days < %d", symbol, r.size, config.returns_min_days)
+            continue
+        try:
+            fit = fit_laplace(r, config.returns_draws, rng, symbol=str(symbol))
+        except UnfitSeriesError as exc:
+            log.warning("skipping %s: %s", symbol, exc)
+            continue
+        sigma2 = variance_path(r, fit.draws, float(np.var(r)))[:, -1]
+        symbols[str(symbol)] = SymbolPosterior(fit.draws, sigma2)
+        pit_inputs[str(symbol)] = (r, fit.draws, float(np.var(r)))
+    return symbols, pit_inputs
+
+
 def returns_window(panel: Any, config: RecalibrationConfig) -> Any:
-    """The returns the pooled model is fitted on: the last ``returns_window`` days, symbols with
-    at least ``returns_min_days`` returns there (others skipped with a warning), and the dates on
-    which all of them have a return."""
+    """The returns the pooled model is fitted on: the last ``returns_window`` dates of the panel
+    (the union of the symbols' calendars) and the symbols with at least ``returns_min_days``
+    returns there that are not stale (others skipped with a warning naming the reason). NaN
+    where a symbol has no return: each symbol is fitted on its own dates (its non-missing
+    returns, in order), never on the dates all symbols share, so a holiday of one symbol
+    neither drops another's return nor joins the shocks around it."""
     recent = panel.iloc[-config.returns_window :]
-    counts = recent.notna().sum()
-    for symbol in counts.index[counts < config.returns_min_days]:
-        log.warning("skipping %s: %d days < %d", symbol, counts[symbol], config.returns_min_days)
-    window = recent.loc[:, counts >= config.returns_min_days].dropna()
-    if window.shape[1] and len(window) < config.returns_min_days:
-        raise ValueError(
-            f"only {len(window)} dates with a return for all of {list(window.columns)} "
-            f"(returns_min_days={config.returns_min_days})"
-        )
-    return window
+    keep = []
+    for symbol in recent.columns:
+        r = recent[symbol].dropna().to_numpy()
+        if r.size < config.returns_min_days:
+            log.warning("skipping %s: %d days < %d", symbol, r.size, config.returns_min_days)
+            continue
+        stale = stale_reason(r, str(symbol))
+        if stale is not None:
+            log.warning("skipping %s: %s", symbol, stale)
+            continue
+        keep.append(symbol)
+    return recent.loc[:, keep]
 
 
 def _write_fit(
@@ -433,7 +492,7 @@ def _write_fit(
     out.attrs.update(
         model=f"bayes_mem.offline.{'winrate' if which == 'winrate' else 'returns_model'}",
         config=json.dumps(asdict(config)), config_hash=config.hash(), code_version=__version__,
-        priors=json.dumps(PRIORS if which == "winrate" else rm.PRIORS),
+        priors=json.dumps(PRIORS if which == "winrate" else rm.priors_json()),
     )  # fmt: skip
     path = directory / f"{which}_fit.nc"
     out.to_netcdf(path, engine="h5netcdf")
