@@ -565,6 +565,43 @@ def cold_start_regret(
     return total / (p.size * opportunities)
 
 
+def cold_start_log_score(
+    signals: pd.DataFrame,
+    priors: Mapping[str, BetaPrior | FamilyPosterior] | None,
+    trades: int,
+    *,
+    seed: int = 0,
+) -> float:
+    """Mean log predictive score per trade (nats; higher is better) of each new signal's first
+    ``trades`` outcomes under its family's prior: with ``w`` wins and ``l`` losses the sequence's
+    predictive probability is ``B(a + w, b + l) / B(a, b)`` (the product of the sequential
+    Beta-Bernoulli predictives), averaged over the hyperparameter draws for a
+    :class:`FamilyPosterior` (the full-Bayes predictive). A proper scoring rule: in expectation
+    the true family prior scores best, so unlike short-horizon regret (which rewards a prior
+    that explores too little) it ranks priors by calibration. ``priors=None``: flat Beta(1, 1).
+    Outcomes come from ``seed`` alone, so every prior is scored on the same outcomes."""
+    trades = check_int(trades, "trades", minimum=1)
+    p = signals["p"].to_numpy(float)
+    rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
+    wins = rng.binomial(trades, p).astype(float)
+    losses = trades - wins
+    fams = signals["family"].to_numpy()
+    score = np.empty(p.size)
+    for f in np.unique(fams):
+        sel = fams == f
+        prior = BetaPrior(1.0, 1.0) if priors is None else priors[f]
+        if isinstance(prior, FamilyPosterior):
+            a, b = prior.betas()
+        elif isinstance(prior, BetaPrior):
+            a, b = np.array([prior.a]), np.array([prior.b])
+        else:
+            raise TypeError(f"prior of family {f!r} must be a BetaPrior or FamilyPosterior")
+        w, lo = wins[sel, None], losses[sel, None]
+        log_p = special.betaln(a + w, b + lo) - special.betaln(a, b)  # (signals, draws)
+        score[sel] = special.logsumexp(log_p, axis=1) - math.log(a.size)
+    return float(score.mean() / trades)
+
+
 def cold_start_experiment(
     *,
     families: Sequence[FamilySpec] = COLD_START_FAMILIES,
@@ -590,7 +627,8 @@ def cold_start_experiment(
     Returns one row per (seed, prior, opportunities): columns fit_seed, prior (flat /
     nightly_plug_in: Beta(E[m] E[kappa], ...) / nightly: moment-matched, what is published /
     nightly_sampled: a hyperparameter draw per decision / true), opportunities, regret (mean per
-    opportunity over the replicates);
+    opportunity over the replicates), log_score (:func:`cold_start_log_score` of the new
+    signals' first ``opportunities`` outcomes, mean over the replicates);
     and per-seed fit info."""
     fams = _check_families(families)
     fit_seeds = list(fit_seeds)
@@ -643,8 +681,14 @@ def cold_start_experiment(
                     cold_start_regret(e, priors, n_opp, seed=_seed_of(seed, fs, n_opp, j))
                     for j, e in enumerate(evals)
                 ]
-                rows.append((fs, label, int(n_opp), float(np.mean(r))))
-    df = pd.DataFrame(rows, columns=["fit_seed", "prior", "opportunities", "regret"])
+                score = [
+                    cold_start_log_score(e, priors, n_opp, seed=_seed_of(seed, fs, n_opp, j))
+                    for j, e in enumerate(evals)
+                ]
+                rows.append((fs, label, int(n_opp), float(np.mean(r)), float(np.mean(score))))
+    df = pd.DataFrame(
+        rows, columns=["fit_seed", "prior", "opportunities", "regret", "log_score"]
+    )
     return df, fits
 
 
@@ -654,7 +698,9 @@ def _seed_of(*keys: int) -> int:
 
 def summarise_cold_start(df: pd.DataFrame) -> pd.DataFrame:
     """Per (prior, opportunities): regret mean and 95% t-interval over fit seeds, and the
-    reduction against flat priors (paired by seed): absolute (win-rate units) and relative."""
+    reduction against flat priors (paired by seed): absolute (win-rate units) and relative;
+    with a ``log_score`` column also its mean and interval and its paired gain over the
+    published (``nightly``) prior, nats per trade (positive: this prior is better calibrated)."""
     out = []
     for (n_opp, prior), g in df.groupby(["opportunities", "prior"], sort=True):
         flat = df[(df["opportunities"] == n_opp) & (df["prior"] == "flat")]
@@ -679,6 +725,17 @@ def summarise_cold_start(df: pd.DataFrame) -> pd.DataFrame:
             r_m, r_lo, r_hi = mean_interval(rel)
             row.update(reduction=d_m, reduction_lo=d_lo, reduction_hi=d_hi)
             row.update(rel_reduction=r_m, rel_reduction_lo=r_lo, rel_reduction_hi=r_hi)
+        if "log_score" in g:
+            ref = df[(df["opportunities"] == n_opp) & (df["prior"] == "nightly")]
+            ref = ref.sort_values("fit_seed")["log_score"].to_numpy()
+            ls_m, ls_lo, ls_hi = mean_interval(g["log_score"].to_numpy())
+            row.update(log_score=ls_m, log_score_lo=ls_lo, log_score_hi=ls_hi)
+            if ref.size == len(g) and prior != "nightly":
+                gain = mean_interval(g["log_score"].to_numpy() - ref)
+            else:
+                gain = (0.0, 0.0, 0.0) if ref.size == len(g) else (np.nan,) * 3
+            row.update(zip(("score_vs_nightly", "score_vs_nightly_lo", "score_vs_nightly_hi"),
+                           gain, strict=True))  # fmt: skip
         out.append(row)
     order = {"flat": 0, "independent_plug_in": 1, "independent": 2, "nightly_plug_in": 3,
              "nightly": 4, "nightly_sampled": 5, "true": 6}  # fmt: skip
