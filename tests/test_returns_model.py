@@ -85,6 +85,27 @@ def two_symbol_point(model, a: GarchDraws, b: GarchDraws) -> dict:
     }  # fmt: skip
 
 
+def test_a_refit_with_fewer_days_in_the_same_depth_uses_the_new_data():
+    """The compile cache keeps one model per (symbols, doubling depth) and swaps the data: a
+    window of 700 days built the model, a refit on 650 (same depth) must give the live
+    log-likelihood of those 650 days. The model read the day count at build time, so a refit on
+    fewer days failed (nutpie: 'All initialization points failed'; the nightly job and the
+    compile-cache test died on it)."""
+    import pymc as pm
+
+    r = simulate(TRUTH, 700, np.random.default_rng(1))[0][0]
+    pct = r[:, None] * rm.SCALE
+    model = rm.build_returns_model(pct, ["A"], pct.var(axis=0), pct.var(axis=0))
+    short = pct[50:]
+    with model:
+        pm.set_data({"returns_pct": short, "var0": short.var(axis=0),
+                     "log_vref": np.log(short.var(axis=0))})  # fmt: skip
+    f = model.compile_fn(model.replace_rvs_by_values([model.potentials[0]])[0], point_fn=True)
+    got = float(f({**model.initial_point(), **point_at(model, TRUTH)}))
+    want = float(log_likelihood(r[50:], TRUTH, float(r[50:].var()))[0]) - 650 * np.log(rm.SCALE)
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-8)
+
+
 def test_ragged_symbols_are_each_fitted_on_their_own_series_with_the_kappa_weight():
     """Two symbols of 300 and 190 returns (different calendars): the model's log-likelihood is
     the sum of the live one on each symbol's own series (no shock skipped, no padding counted),

@@ -256,7 +256,7 @@ def build_returns_model(
         omega = pm.Deterministic("omega_pct", long_run * (1 - persistence), dims="symbol")
         eps = data - mu
         shock = (alpha + gamma * (eps < 0)) * eps**2
-        rows = pt.arange(n_days)[:, None]
+        rows = pt.arange(data.shape[0])[:, None]  # the data's days: refits change them
         observed = rows >= start[None, :]
         shock_prev = pt.concatenate([pt.zeros_like(shock[:1]), shock[:-1]], axis=0)
         drive = pt.switch(
