@@ -1,0 +1,148 @@
+"""The gate's failures are classified (computational or misfit) and computational ones are
+retried with escalated sampler settings, every attempt recorded (issue 16)."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from bayes_mem.offline import diagnostics as dg
+from bayes_mem.offline.diagnostics import (
+    COMPUTATIONAL,
+    MISFIT,
+    Escalation,
+    FitSettings,
+    PValues,
+    RetryPolicy,
+    fit_gated,
+    gate,
+    holm,
+)
+
+BASE = FitSettings(draws=500, tune=500, chains=4, target_accept=0.9, seed=7)
+
+
+def fake_tree(
+    rng: np.random.Generator,
+    chains: int = 4,
+    draws: int = 500,
+    shift: float = 0.0,
+    divergences: int = 0,
+):
+    """A posterior of iid N(0, 1) draws (chain 0 shifted by ``shift``: R-hat fails) with
+    well-behaved sampler statistics, ``divergences`` divergent transitions."""
+    x = rng.standard_normal((chains, draws))
+    x[0] += shift
+    diverging = np.zeros((chains, draws), bool)
+    diverging.flat[:divergences] = True
+    return xr.DataTree.from_dict({
+        "posterior": xr.Dataset({"theta": (("chain", "draw"), x)}),
+        "sample_stats": xr.Dataset({
+            "diverging": (("chain", "draw"), diverging),
+            "energy": (("chain", "draw"), rng.standard_normal((chains, draws))),
+            "maxdepth_reached": (("chain", "draw"), np.zeros((chains, draws), bool)),
+        }),
+    })  # fmt: skip
+
+
+class FakeModel:
+    """Diverges while ``target_accept`` is below ``cure``; records the settings asked for."""
+
+    def __init__(self, cure: float) -> None:
+        self.cure, self.calls, self.rng = cure, [], np.random.default_rng(0)
+
+    def __call__(self, s: FitSettings):
+        self.calls.append(s)
+        return fake_tree(self.rng, s.chains, s.draws, divergences=3 * (s.target_accept < self.cure))
+
+
+def check(tree):
+    return gate(tree, ["theta"])
+
+
+def test_failures_are_classified_by_kind_not_by_text():
+    rng = np.random.default_rng(1)
+    good = gate(fake_tree(rng), ["theta"])
+    assert good.passed and good.failures == () and not good.retryable
+    bad = gate(fake_tree(rng, shift=1.0, divergences=2), ["theta"], {"x": 0.9999},
+               {"theta": 0.95})  # fmt: skip
+    kinds = {f.check: f.kind for f in bad.failures}
+    assert kinds == {"rhat": COMPUTATIONAL, "divergences": COMPUTATIONAL, "ppc": MISFIT,
+                     "sd_ratio": MISFIT, "ess_bulk": COMPUTATIONAL,
+                     "ess_tail": COMPUTATIONAL}  # fmt: skip
+    assert bad.reasons == tuple(f.message for f in bad.failures)
+    assert not bad.retryable  # a misfit among the failures: not retried
+    assert gate(fake_tree(rng, divergences=1), ["theta"]).retryable
+    js = bad.to_json()
+    assert len(js["computational"]) == 4 and len(js["misfit"]) == 2
+    assert js["failures"][0]["kind"] in (COMPUTATIONAL, MISFIT)
+
+
+def test_a_computational_failure_is_retried_with_escalated_settings_and_recorded():
+    model = FakeModel(cure=0.93)
+    out = fit_gated(model, check, BASE)
+    assert out.verdict.passed
+    attempts = out.verdict.attempts
+    assert [a.passed for a in attempts] == [False, True]
+    assert attempts[0].settings == {"draws": 500, "tune": 500, "chains": 4,
+                                    "target_accept": 0.9, "seed": 7}  # fmt: skip
+    s2 = attempts[1].settings
+    assert s2["draws"] == 750 and s2["tune"] == 1000 and s2["seed"] == 8
+    assert s2["target_accept"] == pytest.approx(0.95)
+    assert [f.check for f in attempts[0].failures] == ["divergences"]
+    assert attempts[0].failures[0].kind == COMPUTATIONAL
+    assert out.verdict.summary["attempts"] == 2
+    assert out.tree["posterior"].sizes["draw"] == 750  # the passing fit is the one kept
+    assert len(model.calls) == 2
+
+
+def test_a_misfit_is_not_retried():
+    model = FakeModel(cure=0.0)
+    out = fit_gated(model, lambda t: gate(t, ["theta"], {"dispersion": 1.0}), BASE)
+    assert not out.verdict.passed and len(out.verdict.attempts) == 1 and len(model.calls) == 1
+    assert [f.kind for f in out.verdict.failures] == [MISFIT]
+
+
+def test_exhaustion_rejects_with_every_attempt_listed():
+    model = FakeModel(cure=1.0)  # never cured
+    out = fit_gated(model, check, BASE)
+    v = out.verdict
+    assert not v.passed and len(v.attempts) == 3 and len(model.calls) == 3
+    assert all(not a.passed and a.failures[0].check == "divergences" for a in v.attempts)
+    last = v.attempts[-1].settings
+    assert last["chains"] == 6 and last["draws"] == 1000 and last["tune"] == 2000
+    assert last["target_accept"] == pytest.approx(0.975)
+    # the schedule's last escalation repeats past its end; max_attempts bounds the fits
+    policy = RetryPolicy(schedule=(Escalation(tune=2.0),), max_attempts=4)
+    out = fit_gated(FakeModel(cure=1.0), check, BASE, policy)
+    assert [a.settings["tune"] for a in out.verdict.attempts] == [500, 1000, 1000, 1000]
+    assert len(fit_gated(FakeModel(cure=1.0), check, BASE, dg.NO_RETRY).verdict.attempts) == 1
+    with pytest.raises(ValueError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
+
+
+def test_holm_matches_a_brute_force_reference():
+    rng = np.random.default_rng(3)
+    p = rng.random(7) ** 3
+    m = p.size
+    # Holm by definition: reject H_(i) iff p_(j) <= alpha / (m - j + 1) for every j <= i;
+    # the adjusted p-value is the smallest alpha that rejects it
+    order = np.argsort(p)
+    ref = np.empty(m)
+    for i in range(m):
+        ref[order[i]] = min(1.0, max(p[order[j]] * (m - j) for j in range(i + 1)))
+    np.testing.assert_allclose(holm(p), ref)
+    assert np.isnan(holm(np.array([np.nan, 0.01]))[0]) and holm(np.array([np.nan, 0.01]))[1] == 0.01
+
+
+def test_ppc_resolution_is_stated_and_holm_applies_to_the_family_of_checks():
+    rng = np.random.default_rng(4)
+    tree = fake_tree(rng)
+    v = gate(tree, ["theta"], PValues({"a": 0.5}, replicates=2000))
+    assert v.summary["ppc_replicates"] == 2000
+    assert v.summary["ppc_resolution"] == pytest.approx(1 / 2001)
+    # 0.004 fails on its own (two-sided 0.008 < 0.01); among 5 checks Holm makes it 0.04
+    ppc = {"a": 0.004, "b": 0.5, "c": 0.5, "d": 0.5, "e": 0.5}
+    assert not gate(tree, ["theta"], ppc).passed
+    assert gate(tree, ["theta"], ppc, ppc_correction="holm").passed
+    ppc["a"] = 0.0004  # two-sided 0.0008, x5 = 0.004 < 0.01
+    assert not gate(tree, ["theta"], ppc, ppc_correction="holm").passed
