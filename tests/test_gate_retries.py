@@ -1,6 +1,7 @@
 """The gate's failures are classified (computational or misfit) and computational ones are
 retried with escalated sampler settings, every attempt recorded (issue 16)."""
 
+import arviz_stats  # noqa: F401  (the .azstats accessor)
 import numpy as np
 import pytest
 import xarray as xr
@@ -68,12 +69,12 @@ def test_failures_are_classified_by_kind_not_by_text():
     kinds = {f.check: f.kind for f in bad.failures}
     assert kinds == {"rhat": COMPUTATIONAL, "divergences": COMPUTATIONAL, "ppc": MISFIT,
                      "sd_ratio": MISFIT, "ess_bulk": COMPUTATIONAL,
-                     "ess_tail": COMPUTATIONAL}  # fmt: skip
+                     "ess_tail": COMPUTATIONAL, "rank": COMPUTATIONAL}  # fmt: skip
     assert bad.reasons == tuple(f.message for f in bad.failures)
     assert not bad.retryable  # a misfit among the failures: not retried
     assert gate(fake_tree(rng, divergences=1), ["theta"]).retryable
     js = bad.to_json()
-    assert len(js["computational"]) == 4 and len(js["misfit"]) == 2
+    assert len(js["computational"]) == 5 and len(js["misfit"]) == 2
     assert js["failures"][0]["kind"] in (COMPUTATIONAL, MISFIT)
 
 
@@ -146,3 +147,75 @@ def test_ppc_resolution_is_stated_and_holm_applies_to_the_family_of_checks():
     assert gate(tree, ["theta"], ppc, ppc_correction="holm").passed
     ppc["a"] = 0.0004  # two-sided 0.0008, x5 = 0.004 < 0.01
     assert not gate(tree, ["theta"], ppc, ppc_correction="holm").passed
+
+
+# ------------------------------------------------------------------------ rank plots
+def ar1_tree(rng: np.random.Generator, phi: float, chains: int = 4, draws: int = 2000):
+    """Chains that agree (same stationary N(0, 1)) but are autocorrelated (AR(1), lag-1
+    correlation ``phi``), like tau and sigma_logk in the win-rate fit, for variables ``tau``
+    and ``sigma_logk``; clean sampler statistics."""
+    post = {}
+    for name in ("tau", "sigma_logk"):
+        x = np.empty((chains, draws))
+        x[:, 0] = rng.standard_normal(chains)
+        e = rng.standard_normal((chains, draws)) * np.sqrt(1 - phi**2)
+        for t in range(1, draws):
+            x[:, t] = phi * x[:, t - 1] + e[:, t]
+        post[name] = (("chain", "draw"), x)
+    tree = fake_tree(rng, chains, draws)
+    return xr.DataTree.from_dict({"posterior": xr.Dataset(post),
+                                  "sample_stats": tree["sample_stats"].to_dataset()})  # fmt: skip
+
+
+def _plot_texts(monkeypatch, tree, names):
+    """The rank plot's figure: every text on it, and how many filled bands it draws."""
+    import re
+
+    from matplotlib.collections import PolyCollection
+
+    from bayes_mem.offline import report as rp
+
+    seen = {}
+    monkeypatch.setattr(rp, "_png", lambda fig: seen.setdefault("fig", fig) and "uri")
+    rp._rank_plot(tree, names)
+    fig = seen["fig"]
+    texts = [t.get_text() for t in fig.findobj(lambda o: hasattr(o, "get_text"))]
+    p = [float(m) for t in texts for m in re.findall(r"p\s*=\s*([0-9.eE+-]+)", t)]
+    bands = sum(isinstance(c, PolyCollection) for ax in fig.axes for c in ax.collections)
+    return p, bands
+
+
+def test_rank_plot_agrees_with_the_gate_on_autocorrelated_chains_that_agree(monkeypatch):
+    """Old code: the report's ArviZ rank plot printed p = 0.00 (its test takes draws as
+    independent) for chains that pass the gate, and drew no band."""
+    from bayes_mem.offline.diagnostics import rank_tests
+
+    tree = ar1_tree(np.random.default_rng(13), phi=0.9, draws=3000)
+    # the cause: ArviZ's multi-chain test on the raw (autocorrelated) draws says p ~ 0
+    ranks = tree["posterior"].to_dataset().azstats.compute_ranks(dim=["chain", "draw"],
+                                                                relative=True)  # fmt: skip
+    raw, _, _ = ranks.azstats.mchain_uniformity_test(dim=["chain", "draw"])
+    assert max(float(raw[k]) for k in raw.data_vars) < 0.005
+    verdict = gate(tree, ["tau", "sigma_logk"])
+    assert verdict.passed, verdict.reasons  # R-hat, ESS (~600 of 12,000) and ranks agree
+    p, bands = _plot_texts(monkeypatch, tree, ["tau", "sigma_logk"])
+    assert len(p) == 2 and min(p) >= 0.01, p
+    assert bands >= 2  # a uniformity band in every panel
+    gate_p = [t.p for t in rank_tests(tree, ["tau", "sigma_logk"])]
+    np.testing.assert_allclose(p, gate_p, rtol=2e-3)  # printed to 3 digits: the gate's numbers
+    assert verdict.summary["min_rank_p"] == pytest.approx(min(gate_p))
+
+
+def test_rank_test_catches_a_chain_that_disagrees_and_the_plot_says_so(monkeypatch):
+    rng = np.random.default_rng(12)
+    tree = ar1_tree(rng, phi=0.5)
+    tau = tree["posterior"]["tau"].values.copy()
+    tau[0] += 0.25  # one chain off by a quarter sd: R-hat ~1.005 still passes
+    post = tree["posterior"].to_dataset().assign(tau=(("chain", "draw"), tau))
+    tree["posterior"] = post
+    verdict = gate(tree, ["tau", "sigma_logk"])
+    assert verdict.summary["max_rhat"] <= 1.01
+    assert [f.check for f in verdict.failures] == ["rank"]
+    assert verdict.failures[0].kind == COMPUTATIONAL and verdict.retryable
+    p, _ = _plot_texts(monkeypatch, tree, ["tau", "sigma_logk"])
+    assert min(p) == pytest.approx(verdict.failures[0].value, rel=2e-3)
