@@ -219,3 +219,14 @@ def test_rank_test_catches_a_chain_that_disagrees_and_the_plot_says_so(monkeypat
     assert verdict.failures[0].kind == COMPUTATIONAL and verdict.retryable
     p, _ = _plot_texts(monkeypatch, tree, ["tau", "sigma_logk"])
     assert min(p) == pytest.approx(verdict.failures[0].value, rel=2e-3)
+
+
+def test_the_verdict_json_is_finite_for_the_prior_set():
+    import json
+
+    from bayes_mem.offline.diagnostics import Failure, Verdict
+
+    v = Verdict.of([Failure("live_state", MISFIT, "x", float("inf"), "S")],
+                   {"ratio": float("nan"), "n": np.int64(3)})  # fmt: skip
+    text = json.dumps(v.to_json(), allow_nan=False)
+    assert '"inf"' in text and '"nan"' in text

@@ -108,10 +108,26 @@ class Verdict:
         return Verdict(out.passed, out.reasons, out.summary, out.failures, attempts)
 
     def to_json(self) -> dict[str, Any]:
+        """Plain JSON (a prior set's ``diagnostics``): a non-finite number becomes its text
+        (``"inf"``, ``"nan"``), as the prior set accepts finite numbers only."""
         out = asdict(self)
         out["computational"] = [f.message for f in self.computational]
         out["misfit"] = [f.message for f in self.misfit]
-        return out
+        return _finite(out)
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    if isinstance(x, float | np.floating) and not math.isfinite(x):
+        return str(float(x))
+    if isinstance(x, np.floating):
+        return float(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
 
 
 def _extreme(ds: Any, how: str) -> tuple[float, str]:

@@ -859,7 +859,7 @@ def _changes(
 
 def _diagnostics(vd: VersionData) -> str:
     from bayes_mem.offline import returns_model as rm
-    from bayes_mem.offline.diagnostics import THRESHOLDS
+    from bayes_mem.offline.diagnostics import RANK_ALPHA, THRESHOLDS
     from bayes_mem.offline.winrate import GATED_VARS
 
     flags = {
@@ -873,7 +873,8 @@ def _diagnostics(vd: VersionData) -> str:
     out = [
         f"<p>thresholds: R-hat &le; {THRESHOLDS['rhat']}, bulk and tail ESS &ge; "
         f"{THRESHOLDS['ess_bulk']:.0f}, no divergences, E-BFMI &ge; {THRESHOLDS['ebfmi']} "
-        "per chain, no tree-depth saturation; failing cells are red</p>"
+        f"per chain, no tree-depth saturation, chains' ranks uniform (Holm-adjusted p &ge; "
+        f"{RANK_ALPHA}); failing cells are red</p>"
     ]
     fits = [
         ("winrate", "Win-rate fit", vd.winrate_tree, GATED_VARS, WINRATE_HYPER),

@@ -1019,3 +1019,33 @@ def _pvalues_layout(lay: TradeLayout, families, tree, n_rep, gen, per_family) ->
     for m, k, r in zip(draws["mean"], draws["kappa"], draws["rho"], strict=True):
         exceed += np.array(stats(simulate_outcomes(lay, m, k, r, gen))) >= obs
     return _named(exceed, len(draws["mean"]), list(families) if per_family else None, True)
+
+
+# ---------------------------------------------------------------------------------- the gate
+def check(tree, data: WinRateData | pd.DataFrame, *, rng: int | None = 0):
+    """The win-rate fit's gate: sampler diagnostics on :func:`gated_vars`, the posterior
+    predictive checks (:func:`posterior_predictive_pvalues`, 2,000 replicates, each judged
+    two-sided at 0.01) and the identification check (:func:`prior_sd_ratios`)."""
+    from bayes_mem.offline.diagnostics import gate
+
+    ppc = posterior_predictive_pvalues(data, tree, rng=rng)
+    return gate(tree, gated_vars(tree), ppc, prior_sd_ratios(tree))
+
+
+def fit_gated(model: WinRateModel, data: WinRateData, base, policy=None, *, rng: int | None = 0):
+    """The nightly job's win-rate component: ``model.fit`` at the policy's settings
+    (:class:`~bayes_mem.offline.diagnostics.FitSettings` ``base``), gated by :func:`check`,
+    computational failures retried with escalated settings, a misfit not
+    (:func:`bayes_mem.offline.diagnostics.fit_gated`)."""
+    import logging
+
+    from bayes_mem.offline import diagnostics as dg
+
+    def fit(s):
+        tree = model.fit(data, draws=s.draws, tune=s.tune, chains=s.chains,
+                         target_accept=s.target_accept, seed=s.seed)  # fmt: skip
+        tree.attrs["target_accept"] = s.target_accept
+        return tree
+
+    return dg.fit_gated(fit, lambda t: check(t, data, rng=rng), base, policy,
+                        log=logging.getLogger("bayes_mem.winrate"))  # fmt: skip
