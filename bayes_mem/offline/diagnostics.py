@@ -2,12 +2,14 @@
 
 Rank-normalised R-hat <= 1.01, bulk and tail ESS >= 400, zero divergences, E-BFMI >= 0.3 in
 every chain, no tree-depth saturation (nutpie names it ``maxdepth_reached``, PyMC's sampler
-``reached_max_treedepth``: both are read), and a posterior predictive check supplied by the model.
+``reached_max_treedepth``: both are read), chains whose ranks agree (:func:`rank_tests`, the
+numbers the report's rank plots print), and posterior predictive checks supplied by the model.
 The verdict carries every reason it failed and the numbers behind it, each classified as
-computational (the sampler: R-hat, ESS, divergences, E-BFMI, tree depth) or a misfit (the model:
-posterior predictive checks, identification, the published live state). :func:`fit_gated` refits
-a fit that failed on computational grounds only, with more tuning, draws or chains and a higher
-target acceptance (:class:`RetryPolicy`), and records every attempt; a misfit is never retried.
+computational (the sampler: R-hat, ESS, ranks, divergences, E-BFMI, tree depth) or a misfit
+(the model: posterior predictive checks, identification, the published live state).
+:func:`fit_gated` refits a fit that failed on computational grounds only, with more tuning, draws
+or chains and a higher target acceptance (:class:`RetryPolicy`), and records every attempt; a
+misfit is never retried.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ MISFIT = "misfit"
 
 @dataclass(frozen=True)
 class Failure:
-    """One failed check: which (``check``: rhat, ess_bulk, ess_tail, divergences, ebfmi,
+    """One failed check: which (``check``: rhat, ess_bulk, ess_tail, rank, divergences, ebfmi,
     tree_depth, sampler_stats, ppc, sd_ratio, live_state), its ``kind`` (:data:`COMPUTATIONAL`
     or :data:`MISFIT`), the message shown to people, and the number behind it."""
 
