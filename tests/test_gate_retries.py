@@ -230,3 +230,14 @@ def test_the_verdict_json_is_finite_for_the_prior_set():
                    {"ratio": float("nan"), "n": np.int64(3)})  # fmt: skip
     text = json.dumps(v.to_json(), allow_nan=False)
     assert '"inf"' in text and '"nan"' in text
+
+
+def test_merged_verdicts_keep_kinds_and_every_attempt_with_its_component():
+    w = fit_gated(FakeModel(cure=0.93), check, BASE).verdict  # passed on attempt 2
+    r = fit_gated(FakeModel(cure=0.0), lambda t: gate(t, ["theta"], {"x": 1.0}), BASE).verdict
+    m = w.merged(r, "returns")
+    assert not m.passed and m.reasons == ("returns: posterior predictive check 'x': p = 1",)
+    assert [f.kind for f in m.failures] == [MISFIT] and not m.retryable
+    assert [(a.settings.get("component"), a.number) for a in m.attempts] == [
+        (None, 1), (None, 2), ("returns", 1)]  # fmt: skip
+    assert m.summary["returns_ppc_x"] == 1.0 and m.summary["attempts"] == 2
