@@ -10,6 +10,7 @@ import xarray as xr
 from bayes_mem.cli import main
 from bayes_mem.live.gjr_garch import GarchDraws, simulate, variance_path
 from bayes_mem.live.prior_set import active_version, load_active
+from bayes_mem.offline import returns_model as rm
 from bayes_mem.offline.recalibrate import EXIT_REJECTED, RecalibrationConfig, recalibrate
 from bayes_mem.offline.winrate import WinRateModel
 from bayes_mem.store import Store
@@ -131,7 +132,9 @@ def test_returns_fit_in_the_nightly_job_and_the_laplace_option(tmp_path, winrate
     result = recalibrate(store, tmp_path / "models", config, winrate_model)
     summary = result.verdict["summary"]
     assert result.status == "active", result.verdict
-    assert "returns_max_rhat" in summary and "returns_ppc_vol_clustering" in summary
+    assert "returns_max_rhat" in summary and "returns_lfo_pits" in summary
+    assert {"returns_ppc_vol_clustering[SPY]", "returns_ppc_vol_clustering[QQQ]"} <= set(summary)
+    assert summary["returns_ppc_correction"] == "holm" and summary["returns_state_ratio_max"] < 25
     ps = load_prior_set(tmp_path / "models", result.version)
     assert set(ps.symbols) == {"SPY", "QQQ"}
     for sym in ps.symbols.values():
@@ -140,18 +143,21 @@ def test_returns_fit_in_the_nightly_job_and_the_laplace_option(tmp_path, winrate
     fit = xr.open_datatree(f"{result.artifact_dir}/returns_fit.nc", engine="h5netcdf")
     assert fit.attrs["config_hash"] == config.hash()
     assert list(fit["posterior"]["symbol"].values) == ["QQQ", "SPY"]
-    # the published states are the fit's end-of-window states, each symbol on its own dates:
-    # SPY's late -5% day (a date QQQ has no return) is the last day of SPY's series, and the
-    # state is the live recursion's through all of it from its sample variance
+    # the published states are the fit's end-of-window states filtered forward through the
+    # days held out of the fit (leave-future-out), each symbol on its own dates: SPY's late -5%
+    # day (a date QQQ has no return) is the last day of SPY's series, and the state is the live
+    # recursion's through all of it from its sample variance
     post = fit["posterior"].to_dataset().stack(sample=("chain", "draw"))
     panel = store.returns_panel(["QQQ", "SPY"])
     for name in ("QQQ", "SPY"):
         sym = ps.symbols[name]
+        own = panel[name].dropna().to_numpy()
         beta = post["beta"].sel(symbol=name).values
         at = np.array([np.flatnonzero(beta == b)[0] for b in sym.draws.beta])
         end = post["last_sigma2_pct"].sel(symbol=name).values[at] / 100.0**2
-        np.testing.assert_allclose(sym.sigma2, end, rtol=1e-12)
-        own = panel[name].dropna().to_numpy()
+        held = own[-rm.LFO_DAYS :]
+        np.testing.assert_allclose(sym.sigma2, variance_path(held, sym.draws, end)[:, -1],
+                                   rtol=1e-12)  # fmt: skip
         assert own.size == (401 if name == "SPY" else 400) and (name != "SPY" or own[-1] == -0.05)
         want = variance_path(own, sym.draws, float(own.var()))[:, -1]
         np.testing.assert_allclose(sym.sigma2, want, rtol=1e-6)

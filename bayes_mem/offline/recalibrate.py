@@ -56,7 +56,7 @@ from bayes_mem.live.prior_set import (
 )
 from bayes_mem.offline import returns_model as rm
 from bayes_mem.offline import winrate
-from bayes_mem.offline.diagnostics import Verdict, gate
+from bayes_mem.offline.diagnostics import FitSettings
 from bayes_mem.offline.regime_prior import estimate_regime_prior
 from bayes_mem.offline.report import COUNTS_FILE, RUN_FILE, run_record, write_version_report
 from bayes_mem.offline.winrate import (
@@ -64,9 +64,6 @@ from bayes_mem.offline.winrate import (
     WinRateData,
     WinRateModel,
     family_draws,
-    gated_vars,
-    posterior_predictive_pvalues,
-    prior_sd_ratios,
 )
 from bayes_mem.store import schema
 from bayes_mem.store.prior_records import activation_record, reconcile
@@ -230,16 +227,13 @@ def recalibrate(
 
     t0 = time.perf_counter()
     log.info("fitting win rates: %d signals in %d families", len(counts), len(data.families))
-    tree = (winrate_model or winrate.default_model()).fit(
-        data, draws=config.draws, tune=config.tune, chains=config.chains,
-        target_accept=config.target_accept, seed=config.seed,
+    gated = winrate.fit_gated(  # fit, check, and refit on computational failures
+        winrate_model or winrate.default_model(), data,
+        FitSettings(config.draws, config.tune, config.chains, config.target_accept, config.seed),
+        rng=config.seed,
     )  # fmt: skip
-    step("fit_win_rates", t0)
-
-    t0 = time.perf_counter()
-    ppc = posterior_predictive_pvalues(data, tree, rng=config.seed)
-    verdict: Verdict = gate(tree, gated_vars(tree), ppc, prior_sd_ratios(tree))
-    step("diagnostics", t0)
+    tree, verdict = gated.tree, gated.verdict
+    step("fit_win_rates", t0)  # the fit(s) and their gate
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(config.seed)
@@ -273,14 +267,14 @@ def recalibrate(
             "fitting returns: %d symbols x %d-%d days", len(names),
             min(x.size for x in series), max(x.size for x in series),
         )  # fmt: skip
-        returns_tree = _fit_returns(returns_model or rm.default_model(), series, names, config)
-        ppc_r = rm.posterior_predictive_pvalues(returns_tree, series, rng=config.seed)
-        returns_verdict = gate(returns_tree, rm.GATED_VARS, ppc_r)
-        verdict = Verdict(
-            verdict.passed and returns_verdict.passed,
-            verdict.reasons + tuple(f"returns: {x}" for x in returns_verdict.reasons),
-            {**verdict.summary, **{f"returns_{k}": v for k, v in returns_verdict.summary.items()}},
-        )
+        returns_gated = rm.fit_gated(  # holds out the last days (LFO), checks the live state
+            returns_model or rm.default_model(), series, names,
+            FitSettings(config.returns_mcmc_draws, config.returns_mcmc_tune, config.chains,
+                        config.returns_target_accept, config.seed),
+            rng=config.seed,
+        )  # fmt: skip
+        returns_tree = returns_gated.tree
+        verdict = verdict.merged(returns_gated.verdict, "returns")
         own = dict(zip(names, series, strict=True))
         # the window ends at the panel's last date: each state is after its symbol's last return
         for name, (draws, sigma2) in rm.draws_for_live(

@@ -404,12 +404,44 @@ def _png(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _rank_plot(tree: Any, var_names: list[str]) -> str:
-    import arviz_plots as azp
+def _rank_plot(tree: Any, var_names: list[str], gated: list[str] | None = None) -> str:
+    """Rank plots of ``var_names`` (each element a panel): per chain the ECDF of its fractional
+    ranks minus the uniform's, on the draws the gate's rank test uses (thinned to about
+    independent draws), with ArviZ's simultaneous band at level 1 - ``RANK_ALPHA``, titled with
+    the gate's own p-value (:func:`~bayes_mem.offline.diagnostics.rank_tests`, one computation)
+    and its Holm adjustment over ``gated`` (default ``var_names``) as the gate reads it."""
+    from arviz_stats.ecdf_utils import compute_ecdf, ecdf_pit
 
-    names = [v for v in var_names if v in tree["posterior"]]
-    pc = azp.plot_rank(tree, var_names=names, backend="matplotlib")
-    return _png(pc.get_viz("figure"))
+    from bayes_mem.offline.diagnostics import RANK_ALPHA, holm, rank_tests
+
+    tests = rank_tests(tree, gated or var_names)
+    adjusted = dict(zip([t.name for t in tests], holm(np.array([t.p for t in tests])),
+                        strict=True)) if tests else {}  # fmt: skip
+    shown = {t.name for t in rank_tests(tree, var_names)}
+    tests = [t for t in tests if t.name in shown]
+    plt = _pyplot()
+    with plt.rc_context(_RC):
+        cols = min(4, max(len(tests), 1))
+        rows = -(-max(len(tests), 1) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.0 * rows), squeeze=False)
+        for ax in axes.flat[len(tests):]:
+            ax.set_visible(False)
+        for ax, t in zip(axes.flat, tests, strict=False):
+            n_chains, n = t.ranks.shape
+            x, _, lo, hi = ecdf_pit(np.linspace(0, 1, n), 1 - RANK_ALPHA, n_simulations=1000,
+                                    n_chains=n_chains, rng=np.random.default_rng(0))  # fmt: skip
+            ax.fill_between(x, lo - x, hi - x, step="post", color="0.85", lw=0)
+            for j in range(n_chains):
+                ecdf = compute_ecdf(np.sort(t.ranks[j]), x)
+                ax.plot(x, ecdf - x, lw=0.8, drawstyle="steps-post")
+            a = adjusted[t.name]
+            fails = ", FAILS" if a < RANK_ALPHA else ""
+            ax.set_title(f"{t.name}: p = {t.p:.3g} (Holm {a:.2g}{fails})",
+                         color="C3" if fails else "black")  # fmt: skip
+            ax.set_xlabel(f"fractional rank (every {t.thin}th draw)")
+            ax.axhline(0, color="0.5", lw=0.5)
+        fig.tight_layout()
+    return _png(fig)
 
 
 def _forest_plot(frame: pd.DataFrame, family: str, family_mean: float) -> str:
@@ -827,7 +859,7 @@ def _changes(
 
 def _diagnostics(vd: VersionData) -> str:
     from bayes_mem.offline import returns_model as rm
-    from bayes_mem.offline.diagnostics import THRESHOLDS
+    from bayes_mem.offline.diagnostics import RANK_ALPHA, THRESHOLDS
     from bayes_mem.offline.winrate import GATED_VARS
 
     flags = {
@@ -841,7 +873,8 @@ def _diagnostics(vd: VersionData) -> str:
     out = [
         f"<p>thresholds: R-hat &le; {THRESHOLDS['rhat']}, bulk and tail ESS &ge; "
         f"{THRESHOLDS['ess_bulk']:.0f}, no divergences, E-BFMI &ge; {THRESHOLDS['ebfmi']} "
-        "per chain, no tree-depth saturation; failing cells are red</p>"
+        f"per chain, no tree-depth saturation, chains' ranks uniform (Holm-adjusted p &ge; "
+        f"{RANK_ALPHA}); failing cells are red</p>"
     ]
     fits = [
         ("winrate", "Win-rate fit", vd.winrate_tree, GATED_VARS, WINRATE_HYPER),
@@ -860,9 +893,12 @@ def _diagnostics(vd: VersionData) -> str:
             ("target acceptance", tree.attrs.get("target_accept", "–")),
         ]))  # fmt: skip
         out.append(_table(fit_diagnostics(tree, gated), cols, flags=flags))
-        out.append(_img(f"rank-{key}", _rank_plot(tree, hyper), f"rank plots, {title}",
-                        f"{title}: rank plots of the hyperparameters (ArviZ), one line per "
-                        "chain; uniform ranks within the band mean the chains agree"))  # fmt: skip
+        out.append(_img(f"rank-{key}", _rank_plot(tree, hyper, gated), f"rank plots, {title}",
+                        f"{title}: rank plots of the hyperparameters, one line per chain (ECDF "
+                        "of its fractional ranks minus uniform's, thinned to about independent "
+                        "draws), the grey band ArviZ's simultaneous 99% envelope; each title "
+                        "carries the gate's own rank test (ArviZ's multi-chain test) and its "
+                        "Holm adjustment over the gated quantities"))  # fmt: skip
     return "".join(out)
 
 

@@ -399,51 +399,124 @@ def default_model() -> ReturnsModel:
     return _DEFAULT
 
 
-def draws_for_live(tree, n_draws: int, rng: np.random.Generator) -> dict[str, tuple]:
-    """Per symbol: (GarchDraws in fraction units, next-day variance per draw), ``n_draws``
-    posterior draws taken without replacement (the same draws for every symbol, so the joint
-    posterior is kept)."""
-    from bayes_mem.live.gjr_garch import GarchDraws
-
+def _flat(tree) -> dict[str, np.ndarray]:
     post = tree["posterior"]
     names = ("mu_pct", "omega_pct", "alpha", "gamma", "beta", "nu", "lam", "last_sigma2_pct")
-    flat = {
+    return {
         k: post[k].stack(sample=("chain", "draw")).transpose("sample", "symbol").values
         for k in names
     }
+
+
+def _symbol_draws(flat: dict[str, np.ndarray], pick: np.ndarray, j: int):
+    """(GarchDraws in fraction units, state after the last *fitted* return) of symbol ``j``."""
+    from bayes_mem.live.gjr_garch import GarchDraws
+
+    d = GarchDraws(
+        mu=flat["mu_pct"][pick, j] / SCALE,
+        omega=flat["omega_pct"][pick, j] / SCALE**2,
+        alpha=flat["alpha"][pick, j],
+        gamma=flat["gamma"][pick, j],
+        beta=flat["beta"][pick, j],
+        nu=flat["nu"][pick, j],
+        lam=flat["lam"][pick, j],
+    )
+    return d, flat["last_sigma2_pct"][pick, j] / SCALE**2
+
+
+def holdout_returns(tree) -> dict[str, np.ndarray]:
+    """Per symbol the returns held out of the fit (its last days; empty without a holdout)."""
+    if "holdout" not in tree.children:
+        return {}
+    h = tree["holdout"].to_dataset()["returns"]
+    return {str(s): np.asarray(h.sel(symbol=s).values, float) for s in h["symbol"].values}
+
+
+def draws_for_live(
+    tree, n_draws: int, rng: np.random.Generator, *, replace: bool = False
+) -> dict[str, tuple]:
+    """Per symbol: (GarchDraws in fraction units, next-day variance per draw), ``n_draws``
+    posterior draws taken without replacement (``replace``: with, and then any number; the
+    same draws for every symbol, so the joint posterior is kept). A fit with held-out days
+    (:func:`fit_holdout`) has its state filtered forward through them, so the variance is
+    always the one after the symbol's last return."""
+    from bayes_mem.live.gjr_garch import variance_path
+
+    flat = _flat(tree)
     total = flat["nu"].shape[0]
-    if not 0 < n_draws <= total:
+    if not 0 < n_draws <= (np.inf if replace else total):
         raise ValueError(f"n_draws must be in 1..{total}, got {n_draws!r}")
-    pick = rng.choice(total, n_draws, replace=False)
+    pick = rng.choice(total, n_draws, replace=replace)
+    held = holdout_returns(tree)
     out = {}
-    for j, symbol in enumerate(post.coords["symbol"].values):
-        d = GarchDraws(
-            mu=flat["mu_pct"][pick, j] / SCALE,
-            omega=flat["omega_pct"][pick, j] / SCALE**2,
-            alpha=flat["alpha"][pick, j],
-            gamma=flat["gamma"][pick, j],
-            beta=flat["beta"][pick, j],
-            nu=flat["nu"][pick, j],
-            lam=flat["lam"][pick, j],
-        )
-        out[str(symbol)] = (d, flat["last_sigma2_pct"][pick, j] / SCALE**2)
+    for j, symbol in enumerate(tree["posterior"].coords["symbol"].values):
+        d, last = _symbol_draws(flat, pick, j)
+        h = held.get(str(symbol))
+        if h is not None and h.size:
+            last = variance_path(h, d, last)[:, -1]
+        out[str(symbol)] = (d, last)
     return out
 
 
-def _tail_stats(cols: list[np.ndarray]) -> np.ndarray:
-    """Statistics of per-symbol return series, each averaged over symbols: left tail (1%
-    quantile in standard deviations), right tail (99%), volatility clustering (lag-1
-    autocorrelation of squared demeaned returns)."""
-    out = np.empty((len(cols), 3))
-    for j, c in enumerate(cols):
-        x = c - c.mean()
-        lo, hi = np.quantile(x, [0.01, 0.99])
-        sq = x**2 - (x**2).mean()
-        out[j] = lo / x.std(), hi / x.std(), (sq[1:] * sq[:-1]).sum() / (sq**2).sum()
-    return out.mean(axis=0)
+def _tail_stats(x: np.ndarray) -> np.ndarray:
+    """Statistics of return series, one per row of ``x`` (R, T) (or a 1-d series): left tail
+    (1% quantile in standard deviations), right tail (99%), volatility clustering (lag-1
+    autocorrelation of squared demeaned returns); shape (R, 3)."""
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    x = x - x.mean(axis=1, keepdims=True)
+    sd = x.std(axis=1)
+    lo, hi = np.quantile(x, [0.01, 0.99], axis=1)
+    sq = x**2
+    sq = sq - sq.mean(axis=1, keepdims=True)
+    ac = (sq[:, 1:] * sq[:, :-1]).sum(axis=1) / (sq**2).sum(axis=1)
+    return np.stack([lo / sd, hi / sd, ac], axis=1)
+
+
+def skewt_draws(nu: np.ndarray, lam: np.ndarray, shape: tuple[int, ...], gen) -> np.ndarray:
+    """Draws of Hansen's standardised skew-t, per-draw parameters ``nu``, ``lam`` broadcast
+    over the last axis of ``shape``: ``z = (s t / k - a) / b`` with ``t = -|T|`` (the left
+    half, probability (1 - lam) / 2, s = 1 - lam) or ``|T|`` (s = 1 + lam), T ~ t(nu) (the
+    inverse of :meth:`bayes_mem.live.skewt.SkewT.ppf` applied to its uniform; ~6x faster than
+    inverting the t CDF)."""
+    from bayes_mem.live.skewt import SkewT
+
+    st = SkewT.from_params(nu, lam)
+    t = np.abs(gen.standard_t(np.broadcast_to(st.nu, shape)))
+    left = gen.random(shape) < (1.0 - st.lam) / 2
+    side = np.where(left, -(1.0 - st.lam), 1.0 + st.lam)
+    return (side * t / st.k - st.a) / st.b
+
+
+def simulate_paths(draws: Any, n_days: int, gen, sigma2_0: np.ndarray) -> np.ndarray:
+    """Return paths (S, n_days) of the GJR-GARCH skew-t model, one per draw, the variance
+    started at ``sigma2_0`` (as :func:`bayes_mem.live.gjr_garch.simulate`, faster sampler)."""
+    from bayes_mem.live.gjr_garch import variance_step
+
+    z = skewt_draws(draws.nu, draws.lam, (n_days, draws.size), gen)
+    sig2 = np.asarray(sigma2_0, dtype=float).copy()
+    r = np.empty((draws.size, n_days))
+    for t in range(n_days):
+        eps = np.sqrt(sig2) * z[t]
+        r[:, t] = draws.mu + eps
+        sig2 = variance_step(sig2, eps, draws.omega, draws.alpha, draws.gamma, draws.beta)
+    return r
 
 
 PPC_NAMES = ("left_tail", "right_tail", "vol_clustering")
+#: replicates per posterior predictive check (a p-value's resolution is 1 / (replicates + 1))
+PPC_REPLICATES = 2000
+#: at most this many: more symbols raise the replicates so that Holm can still reject (below)
+PPC_MAX_REPLICATES = 20_000
+_CHUNK = 2000  # replicates simulated at once (memory: chunk x days floats)
+
+
+def replicates_for(m: int, n_rep: int = PPC_REPLICATES) -> int:
+    """Replicates for ``m`` Holm-corrected two-sided checks: at least ``n_rep`` and enough that
+    a check no replicate reached, two-sided p = 2 / (R + 1), stays below the family-wise level
+    after Holm's factor m (``4 m / PPC_ALPHA``), capped at :data:`PPC_MAX_REPLICATES`."""
+    from bayes_mem.offline.diagnostics import PPC_ALPHA
+
+    return int(min(PPC_MAX_REPLICATES, max(n_rep, math.ceil(4 * m / PPC_ALPHA))))
 
 
 def posterior_predictive_pvalues(
@@ -451,27 +524,223 @@ def posterior_predictive_pvalues(
     returns: Any,
     *,
     var0: np.ndarray | None = None,
-    n_rep: int = 400,
+    n_rep: int | None = None,
     rng: int | np.random.Generator | None = None,
-) -> dict[str, float]:
-    """Posterior predictive p-values (P(T_rep >= T_obs), with +1 smoothing) of the left and right
-    tails and the volatility clustering of the observed daily log returns (a (days, symbols)
-    array or one series per symbol, as fitted), each statistic averaged over symbols; each
-    replicated series has its symbol's length and starts from the same ``var0``."""
-    from bayes_mem.live.gjr_garch import simulate
+):
+    """Posterior predictive p-values (P(T_rep >= T_obs), +1 smoothing: (exceed + 1) / (R + 1))
+    of the left and right tails and the volatility clustering of each symbol's daily log
+    returns (a (days, symbols) array or one series per symbol, as fitted), per symbol
+    (``"left_tail[SPY]"``): a misfit of one symbol is not averaged away by the others. Each
+    replicate is a whole series of its symbol's length from a posterior draw (drawn with
+    replacement), started from the same ``var0``; replicates are simulated in vectorised
+    chunks. ``n_rep`` default: :func:`replicates_for` the 3 x symbols checks (2,000 up to 133
+    checks). Returns :class:`~bayes_mem.offline.diagnostics.PValues` (its resolution
+    ``1 / (R + 1)``)."""
+    from bayes_mem.offline.diagnostics import PValues
 
     gen = np.random.default_rng(rng)
     cols = columns(returns)
+    names = [str(s) for s in tree["posterior"].coords["symbol"].values]
+    if len(cols) != len(names):
+        raise ValueError(f"{len(cols)} series for a fit of {len(names)} symbols")
+    n_rep = replicates_for(len(PPC_NAMES) * len(cols)) if n_rep is None else int(n_rep)
     s0 = np.array([c.var() for c in cols]) if var0 is None else np.asarray(var0, dtype=float)
-    n_rep = min(n_rep, tree["posterior"].sizes["chain"] * tree["posterior"].sizes["draw"])
-    live = draws_for_live(tree, n_rep, gen)
-    reps = [
-        simulate(d, cols[j].size, gen, sigma2_0=np.full(n_rep, s0[j]))[0]
-        for j, (_, (d, _)) in enumerate(live.items())
-    ]
-    obs = _tail_stats(cols)
-    exceed = np.zeros(len(PPC_NAMES))
-    for k in range(n_rep):
-        exceed += _tail_stats([rep[k] for rep in reps]) >= obs
-    p = (exceed + 1) / (n_rep + 2)
-    return dict(zip(PPC_NAMES, p.tolist(), strict=True))
+    flat = _flat(tree)
+    total = flat["nu"].shape[0]
+    out: dict[str, float] = {}
+    for j, (name, c) in enumerate(zip(names, cols, strict=True)):
+        obs = _tail_stats(c)[0]
+        exceed = np.zeros(len(PPC_NAMES))
+        for start in range(0, n_rep, _CHUNK):
+            size = min(_CHUNK, n_rep - start)
+            d, _ = _symbol_draws(flat, gen.integers(0, total, size), j)
+            rep = simulate_paths(d, c.size, gen, np.full(size, s0[j]))
+            exceed += (_tail_stats(rep) >= obs).sum(axis=0)
+        for k, stat in enumerate(PPC_NAMES):
+            out[f"{stat}[{name}]"] = float((exceed[k] + 1) / (n_rep + 1))
+    return PValues(out, n_rep)
+
+
+# ------------------------------------------------------------------ leave-future-out, live state
+#: days at the end of each symbol's window the gated fit does not see (leave-future-out)
+LFO_DAYS = 40
+#: the published next-day variance (median over draws) must lie within this factor of the
+#: realised variance (mean squared demeaned return) of the symbol's last STATE_WINDOW days
+STATE_BOUND = 25.0
+STATE_WINDOW = 60
+_LFO_DRAWS = 1000  # posterior draws in each held-out day's predictive mixture
+
+
+def fit_holdout(
+    model: ReturnsModel,
+    returns: Any,
+    symbols: list[str],
+    holdout: int = LFO_DAYS,
+    **fit_kwargs: Any,
+):
+    """:meth:`ReturnsModel.fit` on each symbol's series without its last ``holdout`` days; the
+    held-out days go in the tree's ``holdout`` group ((day, symbol), fractions), where
+    :func:`draws_for_live` filters the state through them and :func:`leave_future_out` predicts
+    them. ``var0``/``vref`` default to the sample variance of the fitted part."""
+    import xarray as xr
+
+    cols = _validated(returns, [str(s) for s in symbols])
+    if holdout and min(c.size for c in cols) <= holdout + 2:
+        raise ValueError(f"every series needs more than {holdout + 2} days to hold {holdout} out")
+    fitted = [c[:-holdout] if holdout else c for c in cols]
+    tree = model.fit(fitted, symbols, **fit_kwargs)
+    if holdout:
+        held = np.stack([c[-holdout:] for c in cols], axis=1)
+        tree["holdout"] = xr.Dataset(
+            {"returns": (("day", "symbol"), held)}, coords={"symbol": [str(s) for s in symbols]}
+        )
+    return tree
+
+
+def _scale_test(u: np.ndarray) -> float:
+    """Two-sided p-value of the sum of squared normal scores of PITs ``u`` against its
+    chi-square(n) law under the model: too large is a variance the fit under-predicts, too small
+    one it over-predicts."""
+    from scipy import stats
+
+    from bayes_mem.live.pit import to_normal
+
+    q = float(np.sum(to_normal(u) ** 2))
+    chi2 = stats.chi2(u.size)
+    return float(min(1.0, 2 * min(chi2.cdf(q), chi2.sf(q))))
+
+
+def leave_future_out(
+    tree, rng: int | np.random.Generator | None = None, n_draws: int = _LFO_DRAWS
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Calibration on the days the fit did not see (leave-future-out; Bürkner, Gabry & Vehtari
+    2020): each held-out day's PIT under the one-day posterior predictive, the state filtered
+    forward from the fit's last state through the held-out returns before it (parameters not
+    refitted: the approximate LFO of one fit). Under the model the PITs are i.i.d. uniform.
+    Tests (p-values, small = misfit): per symbol the scale of its held-out days, the sum of
+    squared normal scores against chi-square(days) two-sided (``"lfo_scale[SPY]"``: a risk
+    model's first failure is a variance it gets wrong); pooled over symbols the same
+    (``"lfo_scale"``), a Kolmogorov-Smirnov test of the PITs' uniformity (``"lfo_pit"``) and a
+    two-sided binomial test of the 5% left-tail exceedances (``"lfo_left_5%"``). Summary:
+    held-out days, exceedance count and expectation."""
+    from scipy import stats
+
+    from bayes_mem.live.gjr_garch import variance_path
+    from bayes_mem.live.pit import mixture_cdf
+
+    held = holdout_returns(tree)
+    if not held:
+        return {}, {}
+    gen = np.random.default_rng(rng)
+    flat = _flat(tree)
+    total = flat["nu"].shape[0]
+    pick = gen.choice(total, min(n_draws, total), replace=False)
+    tests: dict[str, float] = {}
+    pits = []
+    for j, symbol in enumerate(tree["posterior"].coords["symbol"].values):
+        h = held[str(symbol)]
+        d, last = _symbol_draws(flat, pick, j)
+        sig2 = variance_path(h, d, last)[:, :-1]
+        u = mixture_cdf(h, d, sig2)
+        pits.append(u)
+        tests[f"lfo_scale[{symbol}]"] = _scale_test(u)
+    u = np.concatenate(pits)
+    tests["lfo_scale"] = _scale_test(u)
+    tests["lfo_pit"] = float(stats.kstest(u, "uniform").pvalue)
+    hits = int(np.sum(u < 0.05))
+    tests["lfo_left_5%"] = float(stats.binomtest(hits, u.size, 0.05).pvalue)
+    summary = {"lfo_days": len(next(iter(held.values()))), "lfo_pits": int(u.size),
+               "lfo_left_5%_hits": hits, "lfo_left_5%_expected": 0.05 * u.size}  # fmt: skip
+    return tests, summary
+
+
+def live_state_failures(tree, returns: Any) -> tuple[list, dict[str, Any]]:
+    """The live state the gate publishes, per symbol: every draw's next-day variance (after
+    the symbol's last return, held-out days included) finite and positive, and the median over
+    draws within a factor :data:`STATE_BOUND` (both ways) of the realised variance of the last
+    :data:`STATE_WINDOW` returns (``returns``: the full series, as :func:`fit_holdout` got
+    them). A failure is a misfit (refitting the same model does not move it)."""
+    from bayes_mem.live.gjr_garch import variance_path
+    from bayes_mem.offline.diagnostics import MISFIT, Failure
+
+    flat = _flat(tree)
+    held = holdout_returns(tree)
+    cols = columns(returns)
+    every = np.arange(flat["nu"].shape[0])
+    fails, ratios = [], {}
+    for j, symbol in enumerate(tree["posterior"].coords["symbol"].values):
+        last = flat["last_sigma2_pct"][:, j] / SCALE**2
+        h = held.get(str(symbol))
+        if h is not None and h.size and np.all(np.isfinite(last)):
+            d, last = _symbol_draws(flat, every, j)
+            last = variance_path(h, d, last)[:, -1]
+        bad = int(np.sum(~np.isfinite(last) | (last <= 0)))
+        if bad:
+            fails.append(Failure("live_state", MISFIT, f"{symbol}: {bad} draws of the next-day "
+                                 "variance are not finite and positive", float(bad),
+                                 str(symbol)))  # fmt: skip
+            continue
+        recent = cols[j][-STATE_WINDOW:]
+        realised = float(np.mean((recent - recent.mean()) ** 2))
+        ratio = float(np.median(last) / realised) if realised > 0 else np.inf
+        ratios[str(symbol)] = ratio
+        if not 1 / STATE_BOUND <= ratio <= STATE_BOUND:
+            fails.append(Failure(
+                "live_state", MISFIT,
+                f"{symbol}: next-day variance {ratio:.3g} x the realised variance of the last "
+                f"{STATE_WINDOW} days (allowed 1/{STATE_BOUND:g} to {STATE_BOUND:g})",
+                ratio, str(symbol),
+            ))  # fmt: skip
+    summary = {}
+    if ratios:
+        summary = {"state_ratio_min": min(ratios.values()), "state_ratio_max": max(ratios.values())}
+    return fails, summary
+
+
+def check(tree, returns: Any, *, rng: int | None = 0, n_rep: int | None = None):
+    """The returns fit's gate: sampler diagnostics on :data:`GATED_VARS`, the per-symbol
+    posterior predictive checks and the leave-future-out tests as one family, two-sided and
+    Holm-corrected at the family-wise level ``PPC_ALPHA`` (0.01), and the published live state
+    (:func:`live_state_failures`). ``returns``: each symbol's full series (held-out days
+    included)."""
+    from bayes_mem.offline.diagnostics import gate
+
+    cols = columns(returns)
+    held = holdout_returns(tree)
+    fitted = [c[: c.size - held[s].size] if s in held else c
+              for c, s in zip(cols, [str(x) for x in tree["posterior"]["symbol"].values],
+                              strict=True)]  # fmt: skip
+    lfo, lfo_summary = leave_future_out(tree, rng)
+    m = len(PPC_NAMES) * len(cols) + len(lfo)
+    ppc = posterior_predictive_pvalues(
+        tree, fitted, rng=rng, n_rep=replicates_for(m) if n_rep is None else n_rep
+    )
+    state_fails, state_summary = live_state_failures(tree, cols)
+    return gate(tree, GATED_VARS, ppc, ppc_correction="holm", tests=lfo, extra=state_fails,
+                summary_extra={**lfo_summary, **state_summary})  # fmt: skip
+
+
+def fit_gated(
+    model: ReturnsModel,
+    returns: Any,
+    symbols: list[str],
+    base: Any,
+    policy: Any = None,
+    *,
+    holdout: int = LFO_DAYS,
+    rng: int | None = 0,
+    **fit_kwargs: Any,
+):
+    """The nightly job's returns component: :func:`fit_holdout` at the policy's settings
+    (:class:`~bayes_mem.offline.diagnostics.FitSettings` ``base``), gated by :func:`check`,
+    computational failures retried (:func:`bayes_mem.offline.diagnostics.fit_gated`)."""
+    from bayes_mem.offline import diagnostics as dg
+
+    def fit(s):
+        tree = fit_holdout(model, returns, symbols, holdout, draws=s.draws, tune=s.tune,
+                           chains=s.chains, target_accept=s.target_accept, seed=s.seed,
+                           **fit_kwargs)  # fmt: skip
+        tree.attrs["target_accept"] = s.target_accept
+        return tree
+
+    return dg.fit_gated(fit, lambda t: check(t, returns, rng=rng), base, policy, log=log)
