@@ -182,6 +182,9 @@ def _plot_texts(monkeypatch, tree, names):
     texts = [t.get_text() for t in fig.findobj(lambda o: hasattr(o, "get_text"))]
     p = [float(m) for t in texts for m in re.findall(r"p\s*=\s*([0-9.eE+-]+)", t)]
     bands = sum(isinstance(c, PolyCollection) for ax in fig.axes for c in ax.collections)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # the real _png closes it; a figure left open leaks into later tests
     return p, bands
 
 
