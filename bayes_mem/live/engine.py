@@ -55,6 +55,7 @@ lazily; an engine built from parts (tests, backtests) needs no store at all.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import math
 import threading
@@ -97,7 +98,7 @@ from bayes_mem.live.modules import (
     ThompsonRule,
     ThresholdRule,
 )
-from bayes_mem.live.payoff import MAX_SIZE, PayoffModel
+from bayes_mem.live.payoff import MAX_SIZE, PayoffModel, draw_sizes
 from bayes_mem.live.portfolio import EulerES, portfolio_risk
 from bayes_mem.live.prior_set import ActivePriorSet, PriorSet
 from bayes_mem.live.priors import BetaPrior
@@ -320,9 +321,11 @@ class SignalContext:
     draws use the decision's generator, so a keyed decision is reproducible)."""
 
     __slots__ = (
+        "_draw",
         "_draws",
         "_engine",
         "_p",
+        "_params",
         "direction",
         "family",
         "horizon",
@@ -357,6 +360,8 @@ class SignalContext:
         self.price = price
         self.rng = rng
         self._p: float | None = None
+        self._params: tuple[tuple, tuple] | None = None
+        self._draw: tuple[float, float] | None = None
         self._draws: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
@@ -378,15 +383,36 @@ class SignalContext:
         """Settled ``(wins, trades)`` of the signal, undecayed."""
         return self._engine._raw.get(self.signal, (0, 0))
 
-    def payoff_draws(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """``n`` joint posterior draws of the mean win and loss sizes per unit notional; a
-        family without history falls back to the mean absolute h-day return of the symbol."""
-        got = self._draws.get(n)
+    def payoff_posterior(self) -> tuple[tuple, tuple]:
+        """The posterior parameters of the signal's mean win and loss sizes per unit notional
+        (:meth:`PayoffModel.posterior`; a family without history falls back to the mean
+        absolute h-day return of the symbol), taken once per decision and shared by the
+        Thompson draw and Kelly's nodes."""
+        got = self._params
         if got is None:
             scale = self.typical_move()
-            got = self._engine.payoff.draws(
-                self.signal, n, self.rng, fallback_win=scale, fallback_loss=scale
+            got = self._params = self._engine.payoff.posterior(
+                self.signal, fallback_win=scale, fallback_loss=scale
             )
+        return got
+
+    def payoff_draw(self) -> tuple[float, float]:
+        """One joint posterior draw ``(W, L)`` (drawn once per decision, from the decision's
+        generator: the rule's draw; the first of :meth:`payoff_draws` when n = 1)."""
+        if self._draw is None:
+            self._draw = draw_sizes(self.payoff_posterior(), None, self.rng)
+        return self._draw
+
+    def payoff_draws(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` joint posterior draws of the mean win and loss sizes per unit notional (for a
+        user's module; cached per ``n`` within the decision). ``n = 1`` is :meth:`payoff_draw`."""
+        got = self._draws.get(n)
+        if got is None:
+            if n == 1:
+                w, loss = self.payoff_draw()
+                got = (np.array([w]), np.array([loss]))
+            else:
+                got = draw_sizes(self.payoff_posterior(), check_int(n, "n", minimum=1), self.rng)
             self._draws[n] = got
         return got
 
@@ -495,6 +521,8 @@ class TradingEngine:
         self._lock = threading.RLock()
         self._settle_lock = threading.Lock()
         self._rng = np.random.default_rng([self.seed, 1])
+        self._ids = itertools.count()
+        self._id_base = ""
         self._raw: dict[str, tuple[int, int]] = {}
         self._open: dict[str, _Position] = {}
         self._exposure: dict[str, float] = {}
@@ -930,7 +958,7 @@ class TradingEngine:
         if linked is not None and linked != symbol:
             raise ValueError(f"signal {signal!r} trades {linked!r}, not {symbol!r}")
         if decision_id is None:
-            decision_id = key if key is not None else f"d-{uuid.uuid4().hex}"
+            decision_id = key if key is not None else self._new_id()
             if decision_id in self._open:
                 raise ValueError(f"decision key {decision_id!r} is already an open decision")
             if key is not None and self.decider.seen_trade(key):
@@ -998,6 +1026,15 @@ class TradingEngine:
         if act:
             self._exposure[symbol] = self._exposure.get(symbol, 0.0) + decision.signed_notional
         return decision
+
+    def _new_id(self) -> str:
+        """A fresh decision id, ``d-`` and 32 hex digits like a uuid4's: 96 random bits drawn
+        once per 2^32 ids (os.urandom, not the seeded generators) and a counter (a uuid4 per
+        decision costs ~3 us)."""
+        n = next(self._ids)
+        if n & 0xFFFFFFFF == 0:
+            self._id_base = f"d-{uuid.uuid4().hex[:24]}"
+        return f"{self._id_base}{n & 0xFFFFFFFF:08x}"
 
     def _keyed_rng(self, key: str) -> np.random.Generator:
         """The generator of ``default_rng([seed, *sha256(config, key) as uint32 words])``, its

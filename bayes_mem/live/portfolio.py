@@ -373,6 +373,23 @@ class EulerES:
             )
         return _check_sign(notional_sign) * self._d[j] - self._a_list[j]  # ES = |V| d - V a
 
+    def addition(
+        self, positions: Mapping[str, float], symbol: str, notional_sign: float, budget: float
+    ) -> tuple[float, float, float]:
+        """``(max_addition, es, marginal_es)`` of one book, symbol and side in one pass over the
+        book (what :class:`~bayes_mem.live.modules.PortfolioESLimit` reports): the same values
+        as the three calls (:meth:`es` of an empty book is 0)."""
+        cap = self.max_addition(positions, symbol, notional_sign, budget)  # validates
+        j = self._index[symbol]
+        _, sv, q, lin, *_ = self._book[1]  # the state max_addition just used
+        sd = math.sqrt(max(q, 0.0))
+        es = sd - lin if positions else 0.0
+        if sd > 0:
+            marginal = float(sv[j]) / sd - self._a_list[j]
+        else:
+            marginal = float(notional_sign) * self._d[j] - self._a_list[j]
+        return cap, es, marginal
+
     def max_addition(
         self,
         positions: Mapping[str, float],
