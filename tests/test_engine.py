@@ -673,3 +673,21 @@ def test_kelly_of_a_signal_without_history_is_deterministic_and_positive_with_an
         sizes.add(d.limits["kelly"])
         assert eng.signal("AAA:rev", "AAA").limits["kelly"] == 0.0  # Beta(10, 10): no edge
     assert len(sizes) == 1 and sizes.pop() > 0.0
+
+
+def test_signal_and_signals_refuse_the_same_events_through_one_check():
+    """One check (_check_args, _check_event) for signal() and every event of signals(): a key
+    too long for the log, or a trade already settled, is refused by both, before anything is
+    decided, with the event's index (before, the batch's up-front check missed a settled key:
+    _decide refused it midway, without naming the event)."""
+    from bayes_mem.live._validate import NAME_LENGTH
+
+    eng = make_engine(EngineConfig(rule=AlwaysAct(), kelly=None))
+    eng.settle("done", won=True, pnl=1.0, signal="AAA:mom")
+    before = _snapshot(eng)
+    for key, match in (("k" * (NAME_LENGTH + 1), "at most"), ("done", "already settled")):
+        with pytest.raises(ValueError, match=match):
+            eng.signal("AAA:mom", "AAA", key=key)
+        with pytest.raises(ValueError, match=f"event 1: .*{match}"):
+            eng.signals([("BBB:mom", "BBB"), {"signal": "AAA:mom", "symbol": "AAA", "key": key}])
+        assert _snapshot(eng) == before

@@ -327,3 +327,19 @@ def test_from_model_refuses_bad_input(model):
         EulerES.from_model(model, np.eye(2), symbols=["S0", "ZZZ"])
     with pytest.raises(ValueError, match="2 x 2"):
         EulerES.from_model(model, np.eye(3), symbols=["S0", "S1"])
+
+
+def test_addition_is_the_three_calls_in_one_pass(euler):
+    """EulerES.addition = (max_addition, es, marginal_es) of the same book, symbol and side,
+    the empty book included (ES 0, the one-sided derivative)."""
+    rng = np.random.default_rng(11)
+    books = [{}, book(rng, euler.symbols, 3), book(rng, euler.symbols, 5)]
+    for b in books:
+        for sym in ("A", "D"):
+            for sign in (1, -1):
+                cap, es, marginal = euler.addition(b, sym, sign, 3_000.0)
+                assert cap == euler.max_addition(b, sym, sign, 3_000.0)
+                assert es == (euler.es(b) if b else 0.0)
+                assert marginal == euler.marginal_es(b, sym, sign)
+    with pytest.raises(ValueError, match="unknown symbol"):
+        euler.addition(books[1], "ZZZ", 1, 3_000.0)

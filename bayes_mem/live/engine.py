@@ -525,6 +525,7 @@ class TradingEngine:
         self._id_base = ""
         self._raw: dict[str, tuple[int, int]] = {}
         self._open: dict[str, _Position] = {}
+        self._made: dict[str, Decision] = {}  # the acted decisions among them (this run's)
         self._exposure: dict[str, float] = {}
         self._links: dict[str, str] = {}
         self._per_symbol: dict[str, int] = {}
@@ -826,14 +827,9 @@ class TradingEngine:
         yet committed are lost (at most the writer's queue and batch in flight, in practice the
         last ``flush_interval``), and :meth:`open` cannot restore their positions;
         :meth:`flush` before anything that must survive them (see tests/test_engine_crash.py)."""
-        if side not in SIDES:
-            raise ValueError(f"side must be 'long' or 'short', got {side!r}")
-        horizon = check_int(horizon, "horizon", minimum=1)
-        if price is not None:
-            price = check_positive(price, "price")
-        if key is not None:
-            key = _check_id_length(check_trade_id(key, "key"), "key")
+        side, horizon, key, price = _check_args(side, horizon, key, price)
         with self._lock:
+            self._check_event(signal, symbol, key)
             # a refused decision changes nothing: an unkeyed one puts the generators back
             states = None if key is not None else [e._rng.bit_generator.state for e in
                                                    self._engines()]  # fmt: skip
@@ -848,7 +844,7 @@ class TradingEngine:
                     shadow = None
             except BaseException:
                 if decision is not None:
-                    self.cancel(decision.id)
+                    self._cancel(decision.id)
                 for eng, state in zip(self._engines(), states or (), strict=False):
                     eng._rng.bit_generator.state = state
                 raise
@@ -860,7 +856,7 @@ class TradingEngine:
                 if shadow is not None:
                     self.recorder.record_decision(shadow)
             except BaseException:  # not logged (a full queue, a closed writer): not made
-                self.cancel(decision.id)
+                self._cancel(decision.id)
                 raise
         return decision
 
@@ -902,7 +898,7 @@ class TradingEngine:
                         made[-1] = (decision, shadow)
             except BaseException:
                 for decision, _ in made:
-                    self.cancel(decision.id)
+                    self._cancel(decision.id)
                 raise
         rec = self.recorder
         for decision, shadow in made:
@@ -915,32 +911,10 @@ class TradingEngine:
         return [decision for decision, _ in made]
 
     def _check_event(self, signal: str, symbol: str, key: str | None) -> None:
-        """What :meth:`_decide` refuses, checked without deciding (lock held)."""
-        if signal not in self.decider:
-            raise UnknownSignalError(f"unknown signal {signal!r}; register it first")
-        m = self._market
-        if symbol not in m.pos:
-            check_name(symbol, "symbol")
-            raise UnknownSymbolError(
-                f"unknown symbol {symbol!r}: not in the return model"
-                + ("" if m.prior_set is None else f" of prior set v{m.prior_set.version}")
-            )
-        linked = self._links.get(signal)
-        if linked is not None and linked != symbol:
-            raise ValueError(f"signal {signal!r} trades {linked!r}, not {symbol!r}")
-        if key is not None and key in self._open:
-            raise ValueError(f"decision key {key!r} is already an open decision")
-
-    def _decide(
-        self,
-        signal: str,
-        symbol: str,
-        side: str,
-        horizon: int,
-        key: str | None,
-        price: float | None,
-        decision_id: str | None = None,
-    ) -> Decision:
+        """Everything about an event that depends on the engine's state, checked before anything
+        is decided (lock held; the arguments themselves by :func:`_check_args`): the one place
+        :meth:`signal` and :meth:`signals` refuse an event, so :meth:`_decide` takes it as
+        valid."""
         if signal not in self.decider:
             raise UnknownSignalError(f"unknown signal {signal!r}; register it first")
         m = self._market
@@ -957,12 +931,27 @@ class TradingEngine:
         linked = self._links.get(signal)
         if linked is not None and linked != symbol:
             raise ValueError(f"signal {signal!r} trades {linked!r}, not {symbol!r}")
+        if key is not None:
+            if key in self._open:
+                raise ValueError(f"decision key {key!r} is already an open decision")
+            if self.decider.seen_trade(key):
+                raise ValueError(f"decision key {key!r} is a trade already settled")
+
+    def _decide(
+        self,
+        signal: str,
+        symbol: str,
+        side: str,
+        horizon: int,
+        key: str | None,
+        price: float | None,
+        decision_id: str | None = None,
+    ) -> Decision:
+        """Decide one event checked by :func:`_check_args` and :meth:`_check_event` (lock held);
+        ``decision_id``: the live decision's id, for the shadow's decision on the same event."""
+        m = self._market
         if decision_id is None:
             decision_id = key if key is not None else self._new_id()
-            if decision_id in self._open:
-                raise ValueError(f"decision key {decision_id!r} is already an open decision")
-            if key is not None and self.decider.seen_trade(key):
-                raise ValueError(f"decision key {key!r} is a trade already settled")
         rng = self._rng if key is None else self._keyed_rng(key)
         cfg = self.config
         family = self.decider.family_of(signal)
@@ -1023,6 +1012,8 @@ class TradingEngine:
             reason=reason,
         )
         self._open[decision_id] = _Position(signal, symbol, side, notional, act)
+        if act:  # what a cancel row is made from
+            self._made[decision_id] = decision
         if act:
             self._exposure[symbol] = self._exposure.get(symbol, 0.0) + decision.signed_notional
         return decision
@@ -1050,14 +1041,46 @@ class TradingEngine:
         return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
 
     def cancel(self, decision_id: str) -> None:
-        """Forget an acted decision that was not executed (its exposure leaves the book). Not
-        logged: on a store, a decision cancelled before a restart is in the restored book again
-        (see :meth:`open`) until it is cancelled again."""
+        """Forget an acted decision that was not executed (its exposure leaves the book). With a
+        recorder, the cancel is logged as a row of the decision's id (``act`` false, notional 0,
+        reason ``"cancelled"``, per configuration), so :meth:`open` after a restart does not
+        restore the position (the latest row of an id decides); like every decision-log row it
+        is written in the background (:meth:`flush` before a restart that must see it). An
+        unknown or already cancelled id is a no-op."""
+        gone = self._cancel(decision_id)
+        rec = self.recorder
+        if rec is not None:
+            for row in gone:
+                rec.record_decision(row)
+
+    def _cancel(self, decision_id: str) -> list[Decision]:
+        """Drop the decision from every configuration's book (no log); returns the cancel rows
+        of the acted ones, for :meth:`cancel` to log."""
+        rows = []
         with self._lock:
+            now = None
             for eng in self._engines():
                 pos = eng._open.pop(decision_id, None)
+                made = eng._made.pop(decision_id, None)
                 if pos is not None and pos.act:
                     eng._remove_exposure(pos)
+                    if now is None:
+                        now = dt.datetime.now(dt.UTC)
+                    rows.append(eng._cancel_row(decision_id, pos, made, now))
+        return rows
+
+    def _cancel_row(
+        self, decision_id: str, pos: _Position, d: Decision | None, now: dt.datetime
+    ) -> Decision:
+        if d is None:  # restored from the log: what the log held of it
+            d = Decision(id=decision_id, config=self.config.name, signal=pos.signal,
+                         family=self.decider.family_of(pos.signal), symbol=pos.symbol,
+                         side=pos.side, horizon=1, act=True, notional=pos.notional,
+                         quantity=None, price=None, p_win=0.0, rule=self.config.rule.name,
+                         binding=None, key=decision_id)  # fmt: skip
+        return replace(d, act=False, notional=0.0, quantity=None, binding=None, limits={},
+                       factors={}, detail={"cancelled": {"notional": pos.notional}},
+                       reason="cancelled", decided_at=now, shadow=None)  # fmt: skip
 
     def _remove_exposure(self, pos: _Position) -> None:
         left = self._exposure.get(pos.symbol, 0.0) - (
@@ -1140,6 +1163,7 @@ class TradingEngine:
         wins, trades = self._raw.get(signal, (0, 0))
         self._raw[signal] = (wins + int(won), trades + 1)
         pos = self._open.pop(tid, None)
+        self._made.pop(tid, None)
         if pos is not None and pos.act:
             self._remove_exposure(pos)
             if live:
@@ -1382,16 +1406,26 @@ def _event(event: object, i: int) -> tuple[Any, Any, str, int, str | None, float
         )
     signal, symbol, side, horizon, key, price = args
     try:
-        if side not in SIDES:
-            raise ValueError(f"side must be 'long' or 'short', got {side!r}")
-        horizon = check_int(horizon, "horizon", minimum=1)
-        if price is not None:
-            price = check_positive(price, "price")
-        if key is not None:
-            key = check_trade_id(key)
+        side, horizon, key, price = _check_args(side, horizon, key, price)
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"event {i}: {exc}") from None
     return signal, symbol, side, horizon, key, price
+
+
+def _check_args(
+    side: object, horizon: object, key: object, price: object
+) -> tuple[str, int, str | None, float | None]:
+    """The arguments of one signal event that do not depend on the engine's state (for
+    :meth:`TradingEngine.signal` and each event of :meth:`TradingEngine.signals`)."""
+    if side not in SIDES:
+        raise ValueError(f"side must be 'long' or 'short', got {side!r}")
+    if type(horizon) is not int or horizon < 1:  # the usual case needs no conversion
+        horizon = check_int(horizon, "horizon", minimum=1)
+    if price is not None:
+        price = check_positive(price, "price")
+    if key is not None:
+        key = _check_id_length(check_trade_id(key, "key"), "key")
+    return side, horizon, key, price
 
 
 def _payoff_model(decider: Decider) -> PayoffModel:
