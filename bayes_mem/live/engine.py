@@ -310,8 +310,10 @@ class _Market:
     def euler(self, level: float) -> EulerES | None:
         if level not in self._euler:
             corr = self.correlation()
-            self._euler[level] = (
-                None if corr is None else EulerES.from_model(self.model, corr, level=level)
+            self._euler[level] = (  # the shrunk correlation is valid by construction
+                None
+                if corr is None
+                else EulerES.from_model(self.model, corr, level=level, check=False)
             )
         return self._euler[level]
 
@@ -1047,16 +1049,17 @@ class TradingEngine:
         restore the position (the latest row of an id decides); like every decision-log row it
         is written in the background (:meth:`flush` before a restart that must see it). An
         unknown or already cancelled id is a no-op."""
-        gone = self._cancel(decision_id)
         rec = self.recorder
         if rec is not None:
-            for row in gone:
+            for row in self._cancel(decision_id, rows=True):
                 rec.record_decision(row)
+        else:
+            self._cancel(decision_id)
 
-    def _cancel(self, decision_id: str) -> list[Decision]:
-        """Drop the decision from every configuration's book (no log); returns the cancel rows
-        of the acted ones, for :meth:`cancel` to log."""
-        rows = []
+    def _cancel(self, decision_id: str, *, rows: bool = False) -> list[Decision]:
+        """Drop the decision from every configuration's book (no log); with ``rows``, returns
+        the cancel rows of the acted ones, for :meth:`cancel` to log."""
+        out: list[Decision] = []
         with self._lock:
             now = None
             for eng in self._engines():
@@ -1064,10 +1067,11 @@ class TradingEngine:
                 made = eng._made.pop(decision_id, None)
                 if pos is not None and pos.act:
                     eng._remove_exposure(pos)
-                    if now is None:
-                        now = dt.datetime.now(dt.UTC)
-                    rows.append(eng._cancel_row(decision_id, pos, made, now))
-        return rows
+                    if rows:
+                        if now is None:
+                            now = dt.datetime.now(dt.UTC)
+                        out.append(eng._cancel_row(decision_id, pos, made, now))
+        return out
 
     def _cancel_row(
         self, decision_id: str, pos: _Position, d: Decision | None, now: dt.datetime
