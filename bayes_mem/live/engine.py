@@ -393,9 +393,7 @@ class SignalContext:
         got = self._params
         if got is None:
             scale = self.typical_move()
-            got = self._params = self._engine.payoff.posterior(
-                self.signal, fallback_win=scale, fallback_loss=scale
-            )
+            got = self._params = self._engine.payoff._posterior_trusted(self.signal, scale)
         return got
 
     def payoff_draw(self) -> tuple[float, float]:

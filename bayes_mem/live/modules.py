@@ -298,5 +298,7 @@ class RegimeCut:
         p = ctx.p_change()
         if p is None:
             return 1.0, {"note": "no regime detector"}
-        cut = regime_factor(p, floor=self.floor, start=self.start, full=self.full)
-        return float(cut), {"p_change": p}
+        # regime_factor's arithmetic; its arguments were checked when the module was made and
+        # p is the detector's probability
+        ramp = min(max((p - self.start) / (self.full - self.start), 0.0), 1.0)
+        return 1.0 - (1.0 - self.floor) * ramp, {"p_change": p}

@@ -446,6 +446,18 @@ class PayoffModel:
         Thompson draw and Kelly's nodes). Refused as :meth:`draws` refuses."""
         return self._both(signal, fallback_win, fallback_loss)
 
+    def _posterior_trusted(self, signal: str, fallback: float) -> tuple[tuple, tuple]:
+        """:meth:`posterior` with one positive, finite fallback for both sides (the engine's
+        typical move), not re-checked."""
+        with self._lock:
+            s = self._signals.get(signal)
+            if s is not None:
+                win = self._posterior(s.win, s.family.win, fallback)
+                loss = self._posterior(s.loss, s.family.loss, fallback)
+                if win is not None and loss is not None:
+                    return win, loss
+        return self._both(signal, fallback, fallback)  # raises, naming what is missing
+
     def mean(
         self,
         signal: str,

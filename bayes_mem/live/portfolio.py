@@ -399,15 +399,25 @@ class EulerES:
         """``(max_addition, es, marginal_es)`` of one book, symbol and side in one pass over the
         book (what :class:`~bayes_mem.live.modules.PortfolioESLimit` reports): the same values
         as the three calls (:meth:`es` of an empty book is 0)."""
-        cap = self.max_addition(positions, symbol, notional_sign, budget)  # validates
-        j = self._index[symbol]
-        _, sv, q, lin, *_ = self._book[1]  # the state max_addition just used
+        j = self._symbol_index(symbol)
+        if notional_sign == 1 and type(notional_sign) is int:  # the engine's +-1: no checks
+            sign = 1.0
+        elif notional_sign == -1 and type(notional_sign) is int:
+            sign = -1.0
+        else:
+            sign = _check_sign(notional_sign)
+        b = budget if type(budget) is float and budget >= 0.0 else check_real(budget, "budget")
+        if not b >= 0.0:
+            raise ValueError(f"budget must be >= 0 (currency), got {budget!r}")
+        state = self._state(positions)
+        cap = self._max_addition(state, j, sign, b)
+        _, sv, q, lin, *_ = state
         sd = math.sqrt(max(q, 0.0))
         es = sd - lin if positions else 0.0
         if sd > 0:
             marginal = float(sv[j]) / sd - self._a_list[j]
         else:
-            marginal = float(notional_sign) * self._d[j] - self._a_list[j]
+            marginal = sign * self._d[j] - self._a_list[j]
         return cap, es, marginal
 
     def max_addition(
@@ -432,7 +442,11 @@ class EulerES:
         b = check_real(budget, "budget")
         if b < 0.0:
             raise ValueError(f"budget must be >= 0 (currency), got {budget!r}")
-        _, sv, q, lin, *_ = self._state(positions)
+        return self._max_addition(self._state(positions), j, sign, b)
+
+    def _max_addition(self, state: tuple[Any, ...], j: int, sign: float, b: float) -> float:
+        """:meth:`max_addition` of checked arguments and the book's state."""
+        _, sv, q, lin, *_ = state
         a_j, room = self._a_list[j], b + lin
         # room + sign a_j t >= 0, and A t^2 + B t + C <= 0
         lo, hi = 0.0, math.inf
