@@ -691,3 +691,19 @@ def test_signal_and_signals_refuse_the_same_events_through_one_check():
         with pytest.raises(ValueError, match=f"event 1: .*{match}"):
             eng.signals([("BBB:mom", "BBB"), {"signal": "AAA:mom", "symbol": "AAA", "key": key}])
         assert _snapshot(eng) == before
+
+
+def test_the_engine_builds_decisions_equal_to_the_dataclass_constructor():
+    """Decision._of (the hot path's constructor) makes the same object as Decision(...): equal,
+    same fields, frozen, shadow None."""
+    import dataclasses
+
+    from bayes_mem.live.decision import Decision
+
+    eng = make_engine()
+    d = eng.signal("AAA:mom", "AAA", "short", 2, key="k1", price=12.5)
+    fields = {f.name: getattr(d, f.name) for f in dataclasses.fields(Decision)}
+    again = Decision(**{**fields, "shadow": None})
+    assert again == d and vars(again) == {**vars(d), "shadow": None}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        d.act = False  # type: ignore[misc]

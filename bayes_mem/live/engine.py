@@ -1034,34 +1034,34 @@ class TradingEngine:
             if not math.isfinite(units):
                 raise ValueError(f"price {price!r} is too small: {notional:g} / price overflows")
             quantity = float(math.floor(units))
-        decision = Decision(
-            decided_at=dt.datetime.now(dt.UTC),
-            id=decision_id,
-            config=cfg.name,
-            signal=signal,
-            family=family,
-            symbol=symbol,
-            side=side,
-            horizon=horizon,
-            act=act,
-            notional=notional,
-            quantity=quantity,
-            price=price,
-            p_win=float(p),
-            rule=cfg.rule.name,
-            binding=binding,
-            limits=limits,
-            factors=cuts,
-            detail=detail,
-            prior_version=None if m.prior_set is None else m.prior_set.version,
-            key=key,
-            reason=reason,
-        )
+        decision = Decision._of({
+            "id": decision_id,
+            "config": cfg.name,
+            "signal": signal,
+            "family": family,
+            "symbol": symbol,
+            "side": side,
+            "horizon": horizon,
+            "act": act,
+            "notional": notional,
+            "quantity": quantity,
+            "price": price,
+            "p_win": float(p),
+            "rule": cfg.rule.name,
+            "binding": binding,
+            "limits": limits,
+            "factors": cuts,
+            "detail": detail,
+            "prior_version": None if m.prior_set is None else m.prior_set.version,
+            "key": key,
+            "reason": reason,
+            "decided_at": dt.datetime.now(dt.UTC),
+        })  # fmt: skip
         self._open[decision_id] = _Position(signal, symbol, side, notional, act)
-        if act:  # what a cancel row is made from
-            self._made[decision_id] = decision
         if act:
-            self._exposure[symbol] = self._exposure.get(symbol, 0.0) + decision.signed_notional
+            self._made[decision_id] = decision  # what a cancel row is made from
+            signed = notional if side == "long" else -notional
+            self._exposure[symbol] = self._exposure.get(symbol, 0.0) + signed
         return decision
 
     def _new_id(self) -> str:
