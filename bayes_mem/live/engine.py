@@ -424,8 +424,7 @@ class SignalContext:
         return self._p
 
     def win_probability_mean(self) -> float:
-        post = self._engine.decider.posterior(self.signal)
-        return post.a / (post.a + post.b)
+        return self._engine.decider.posterior_mean(self.signal)
 
     def raw_counts(self) -> tuple[int, int]:
         """Settled ``(wins, trades)`` of the signal, undecayed."""
