@@ -99,7 +99,7 @@ from bayes_mem.live.modules import (
     ThresholdRule,
 )
 from bayes_mem.live.payoff import MAX_SIZE, PayoffModel, draw_sizes
-from bayes_mem.live.portfolio import EulerES, portfolio_risk
+from bayes_mem.live.portfolio import BookState, EulerES, portfolio_risk
 from bayes_mem.live.prior_set import ActivePriorSet, PriorSet
 from bayes_mem.live.priors import BetaPrior
 from bayes_mem.live.recording import Recorder
@@ -115,6 +115,7 @@ HISTORY_DAYS = 500  # days of returns kept in memory (re-priming after a refresh
 OPEN_BOOK_DAYS = 100
 DEFAULT_PAYOFF_WEIGHT = 10.0  # pseudo-trades behind the volatility-based payoff default
 MIN_FALLBACK_DAYS = 250  # history a symbol needs for the default (Laplace) model
+_BOOK_LOG_MAX = 4096  # exposure changes kept for the book states before they are rebuilt
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
@@ -488,6 +489,12 @@ class SignalContext:
         """The open book: symbol -> signed notional (currency), this configuration's own."""
         return self._engine._exposure
 
+    def book_state(self, level: float) -> BookState | None:
+        """The open book under :meth:`euler` at ``level`` as a :class:`~bayes_mem.live.
+        portfolio.BookState` kept in step with the book (for ``EulerES.addition_tracked``: no
+        pass over the book per decision); None when :meth:`euler` is None."""
+        return self._engine._book_state(level)
+
     def breakdown_score(self) -> float | None:
         return self._engine._market.breakdown_score
 
@@ -572,6 +579,10 @@ class TradingEngine:
         self._open: dict[str, _Position] = {}
         self._made: dict[str, Decision] = {}  # the acted decisions among them (this run's)
         self._exposure: dict[str, float] = {}
+        # symbols whose exposure changed, in order, and the book states that follow it (per ES
+        # level: the market's EulerES of that level, synced from the log when read)
+        self._book_log: list[str] = []
+        self._book_states: dict[float, tuple[BookState, int]] = {}
         self._links: dict[str, str] = {}
         self._per_symbol: dict[str, int] = {}
         for sig, sym in (signal_symbols or {}).items():
@@ -694,6 +705,7 @@ class TradingEngine:
             self._open[key] = pos
             signed = pos.notional if side == "long" else -pos.notional
             self._exposure[symbol] = self._exposure.get(symbol, 0.0) + signed
+        self._book_states.clear()
         for symbol, value in list(self._exposure.items()):
             if value == 0.0:  # as _remove_exposure leaves it: no entry for a flat symbol
                 del self._exposure[symbol]
@@ -1061,6 +1073,7 @@ class TradingEngine:
             self._made[decision_id] = decision  # what a cancel row is made from
             signed = notional if side == "long" else -notional
             self._exposure[symbol] = self._exposure.get(symbol, 0.0) + signed
+            self._book_log.append(symbol)
         return decision
 
     def _new_id(self) -> str:
@@ -1140,6 +1153,26 @@ class TradingEngine:
             self._exposure.pop(pos.symbol, None)
         else:
             self._exposure[pos.symbol] = left
+        self._book_log.append(pos.symbol)
+
+    def _book_state(self, level: float) -> BookState | None:
+        """This configuration's book under the market's EulerES at ``level``, synced with the
+        exposure changes since it was last read (lock held); None without an EulerES."""
+        euler = self._market.euler(level)
+        if euler is None:
+            return None
+        log = self._book_log
+        got = self._book_states.get(level)
+        if got is None or got[0].euler is not euler:
+            state = BookState(euler, self._exposure)
+        else:
+            state = got[0]
+            state.sync(self._exposure, log[got[1] :])
+        if len(log) > _BOOK_LOG_MAX:  # forget the log: every state is rebuilt when next read
+            log.clear()
+            self._book_states.clear()
+        self._book_states[level] = (state, len(log))
+        return state
 
     # ------------------------------------------------------------------ events: settle
     def settle(

@@ -262,9 +262,13 @@ class PortfolioESLimit:
         euler = ctx.euler(self.level)
         if euler is None:  # fewer than two symbols or too little history: no portfolio view
             return math.inf, {}, {"note": "no correlation estimate yet"}
-        book = ctx.book()
         budget = self.budget * ctx.portfolio_value
-        cap, es, marginal = euler.addition(book, ctx.symbol, ctx.direction, budget)
+        tracked = getattr(ctx, "book_state", None)  # a context without it: the plain book
+        state = None if tracked is None else tracked(self.level)
+        if state is not None:
+            cap, es, marginal = euler.addition_tracked(state, ctx.symbol, ctx.direction, budget)
+        else:
+            cap, es, marginal = euler.addition(ctx.book(), ctx.symbol, ctx.direction, budget)
         detail: dict[str, Any] = {
             "portfolio_es": es,
             # dES per unit of notional in the position's direction (< 0: a hedge)

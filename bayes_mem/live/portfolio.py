@@ -409,11 +409,26 @@ class EulerES:
         b = budget if type(budget) is float and budget >= 0.0 else check_real(budget, "budget")
         if not b >= 0.0:
             raise ValueError(f"budget must be >= 0 (currency), got {budget!r}")
-        state = self._state(positions)
+        return self._addition(self._state(positions), j, sign, b, bool(positions))
+
+    def addition_tracked(
+        self, book: BookState, symbol: str, notional_sign: int, budget: float
+    ) -> tuple[float, float, float]:
+        """:meth:`addition` on a :class:`BookState` the caller keeps in step with its book (the
+        engine's hot path: no pass over the book's mapping). ``notional_sign`` +1 or -1,
+        ``budget`` >= 0 (not re-checked)."""
+        if book.euler is not self:
+            raise ValueError("the book state was made for another EulerES")
+        j = self._symbol_index(symbol)
+        return self._addition(book.state, j, float(notional_sign), budget, book.held)
+
+    def _addition(
+        self, state: tuple[Any, ...], j: int, sign: float, b: float, held: bool
+    ) -> tuple[float, float, float]:
         cap = self._max_addition(state, j, sign, b)
         _, sv, q, lin, *_ = state
         sd = math.sqrt(max(q, 0.0))
-        es = sd - lin if positions else 0.0
+        es = sd - lin if held else 0.0
         if sd > 0:
             marginal = float(sv[j]) / sd - self._a_list[j]
         else:
@@ -515,3 +530,64 @@ def _check_sign(value: object) -> float:
     if isinstance(value, bool | np.bool_) or not isinstance(value, Real) or value not in (1, -1):
         raise ValueError(f"notional_sign must be +1 (buy) or -1 (sell), got {value!r:.40}")
     return float(value)
+
+
+class BookState:
+    """A book's ``V``, ``Sigma V``, ``V' Sigma V`` and ``V.a`` under one :class:`EulerES`, kept in
+    step by its owner: :meth:`sync` with the symbols whose position changed since the last sync
+    (O(N) per changed symbol, no pass over the book), a full recomputation every
+    ``_FULL_EVERY`` updates or when the book shrinks 16-fold (rounding relative to the book at
+    hand), as :class:`EulerES`'s own cache does. For :meth:`EulerES.addition_tracked`. Not
+    thread-safe: the owner serialises (the engine's lock)."""
+
+    __slots__ = ("count", "euler", "held", "scale", "state", "v")
+
+    def __init__(self, euler: EulerES, positions: Mapping[str, float]) -> None:
+        self.euler = euler
+        v = np.zeros(len(euler.symbols))
+        for sym, value in positions.items():
+            v[euler._position_index(sym)] = check_real(value, f"position {sym!r:.80}")
+        self._full(v)
+        self.held = bool(positions)
+
+    def _full(self, v: np.ndarray) -> None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            held = np.flatnonzero(v)
+            sv = self.euler._sigma[:, held] @ v[held]
+            self.state = (v, sv, float(v @ sv), float(v @ self.euler._a))
+        self.v = v
+        self.count = 0
+        self.scale = float(np.abs(v).max(initial=0.0))
+        self._check()
+
+    def _check(self) -> None:
+        if not (math.isfinite(self.state[2]) and math.isfinite(self.state[3])):
+            raise ValueError("positions overflow")
+
+    def sync(self, positions: Mapping[str, float], changed: Sequence[str]) -> None:
+        """Bring the state to ``positions`` (the owner's book, symbol -> signed notional, 0
+        or absent: flat), given every symbol whose position changed since the last sync."""
+        if not changed:
+            return
+        eu = self.euler
+        v = self.v
+        _, sv, *_ = self.state
+        index, sigma = eu._index, eu._sigma
+        scale = self.scale
+        with np.errstate(over="ignore", invalid="ignore"):
+            for sym in changed:
+                i = index[sym]
+                x = positions.get(sym, 0.0)
+                delta = x - float(v[i])
+                if delta != 0.0:
+                    sv += delta * sigma[i]
+                    v[i] = x
+                    scale = max(scale, abs(x))
+                    self.count += 1
+            self.held = bool(positions)
+            self.scale = scale
+            if self.count >= _FULL_EVERY or float(np.abs(v).max()) * 16.0 < scale:
+                self._full(v)
+                return
+            self.state = (v, sv, float(v @ sv), float(v @ eu._a))
+        self._check()
