@@ -574,6 +574,7 @@ class BookState:
         _, sv, *_ = self.state
         index, sigma = eu._index, eu._sigma
         scale = self.scale
+        moved = False
         with np.errstate(over="ignore", invalid="ignore"):
             for sym in changed:
                 i = index[sym]
@@ -584,7 +585,10 @@ class BookState:
                     v[i] = x
                     scale = max(scale, abs(x))
                     self.count += 1
+                    moved = True
             self.held = bool(positions)
+            if not moved:  # e.g. a decision and its cancel: the same book
+                return
             self.scale = scale
             if self.count >= _FULL_EVERY or float(np.abs(v).max()) * 16.0 < scale:
                 self._full(v)
