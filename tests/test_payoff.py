@@ -454,3 +454,26 @@ def test_kelly_nodes_of_known_payoffs_equal_plug_in_kelly():
     ew, el = pm.mean("s")
     plug = (0.55 * ew - 0.45 * el) / (ew * el)
     assert got == pytest.approx(plug, rel=0.01) and got < plug
+
+
+def test_kelly_nodes_fast_checks_agree_with_the_general_solver():
+    """kelly_notional_nodes' shortcuts (no edge at 0; the slope at the cap) give what the
+    validated kelly_notional gives on the same nodes paired up, over random posteriors, capped
+    or not."""
+    from bayes_mem.live.payoff import size_nodes
+    from bayes_mem.live.sizing import kelly_notional_nodes
+
+    rng = np.random.default_rng(9)
+    kinds = set()
+    for _ in range(300):
+        k = rng.uniform(0.5, 20.0)
+        n_post = rng.uniform(1.0, 200.0)
+        win = (k * n_post + 1.0, rng.uniform(0.002, 0.05) * n_post, k, n_post)
+        loss = (k * n_post + 1.0, rng.uniform(0.002, 0.05) * n_post, k, n_post)
+        w, lo = size_nodes((win, loss))
+        p, cap = rng.uniform(0.3, 0.8), float(rng.choice([0.5, 1.0, 5.0, 100.0]))
+        got = kelly_notional_nodes(p, w, lo, 0.25, cap)
+        want = kelly_notional(np.full(w.size, p), w, lo, fraction=0.25, cap=cap)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+        kinds.add("zero" if got == 0.0 else "cap" if got == cap else "interior")
+    assert kinds == {"zero", "cap", "interior"}

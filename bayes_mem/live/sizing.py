@@ -191,10 +191,19 @@ def kelly_notional_nodes(
     Trusted inputs (an internal call: ``0 <= p < 1``, positive finite nodes of equal length,
     ``fraction`` in (0, 1], ``cap`` > 0); the public, validated entry is
     :func:`kelly_notional`, to which this is equal on the same nodes paired up."""
-    wmax = float(win_nodes.max())
+    q = 1.0 - win_prob
+    if win_prob * float(win_nodes.sum()) <= q * float(loss_nodes.sum()):
+        return 0.0  # no edge at n = 0 (the slope only decreases)
     lmax = float(loss_nodes.max())
+    stop = cap / fraction
+    if stop * lmax < 1.0:  # the cap is feasible: is the slope still >= 0 there? (one evaluation)
+        gain = float((win_nodes / (1.0 + stop * win_nodes)).sum())
+        pain = float((loss_nodes / (1.0 - stop * loss_nodes)).sum())
+        if win_prob * gain >= q * pain:
+            return cap
+    wmax = float(win_nodes.max())
     p = np.full(win_nodes.shape, win_prob)
-    full = _kelly_notional_draws(p, win_nodes, loss_nodes, max(wmax, lmax), lmax, cap / fraction)
+    full = _kelly_notional_draws(p, win_nodes, loss_nodes, max(wmax, lmax), lmax, stop)
     return min(fraction * full, cap)
 
 
