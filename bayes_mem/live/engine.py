@@ -637,7 +637,8 @@ class TradingEngine:
         ``OPEN_BOOK_DAYS``, 100: the longest horizon the risk model prices is 63 trading days)
         whose latest row for its id (the ``key`` column) acted and whose id has no stored
         outcome, on a symbol the return model covers, is an open position again (settle it by
-        its id, as before the restart). An older decision never settled is taken as abandoned.
+        its id, as before the restart); :meth:`cancel` logs a row that did not act, so a
+        cancelled decision stays closed. An older decision never settled is taken as abandoned.
         The latest correlation-breakdown test (``correlation_metrics``) is restored too."""
         from bayes_mem.store import Store, StoreRecorder
 
