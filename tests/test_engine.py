@@ -707,3 +707,24 @@ def test_the_engine_builds_decisions_equal_to_the_dataclass_constructor():
     assert again == d and vars(again) == {**vars(d), "shadow": None}
     with pytest.raises(dataclasses.FrozenInstanceError):
         d.act = False  # type: ignore[misc]
+
+
+def test_the_book_state_log_stays_bounded_and_the_limit_right_after_a_reset():
+    """The exposure-change log behind the portfolio-ES limit's book state is dropped at its
+    bound (a configuration without the limit never reads it); after a reset the limit is the
+    one EulerES computes on the plain book."""
+    from bayes_mem.live import engine as engine_mod
+
+    base = make_engine(EngineConfig.baseline())
+    for k in range(engine_mod._BOOK_LOG_MAX + 10):
+        base.cancel(base.signal("AAA:mom", "AAA", key=f"b{k}").id)
+    assert 0 < len(base._book_log) <= engine_mod._BOOK_LOG_MAX
+    eng = make_engine(EngineConfig(rule=AlwaysAct(), kelly=None, regime=None))
+    assert eng.signal("CCC:rev", "CCC", "short", key="held").act
+    for k in range(engine_mod._BOOK_LOG_MAX // 2 + 5):  # two entries per round: crosses it
+        eng.cancel(eng.signal("BBB:mom", "BBB", key=f"x{k}").id)
+    book = dict(eng._exposure)
+    d = eng.signal("AAA:mom", "AAA", key="probe")
+    cap, es, _ = eng._market.euler(0.975).addition(book, "AAA", 1, 0.02 * PV)
+    assert d.limits["portfolio_es"] == pytest.approx(cap, rel=1e-9)
+    assert d.detail["portfolio_es"]["portfolio_es"] == pytest.approx(es, rel=1e-9)

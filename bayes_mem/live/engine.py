@@ -1074,7 +1074,7 @@ class TradingEngine:
             self._made[decision_id] = decision  # what a cancel row is made from
             signed = notional if side == "long" else -notional
             self._exposure[symbol] = self._exposure.get(symbol, 0.0) + signed
-            self._book_log.append(symbol)
+            self._note_exposure(symbol)
         return decision
 
     def _new_id(self) -> str:
@@ -1154,7 +1154,17 @@ class TradingEngine:
             self._exposure.pop(pos.symbol, None)
         else:
             self._exposure[pos.symbol] = left
-        self._book_log.append(pos.symbol)
+        self._note_exposure(pos.symbol)
+
+    def _note_exposure(self, symbol: str) -> None:
+        """Log a change of ``symbol``'s exposure for the book states (lock held); a log grown
+        past its bound (e.g. a configuration that never reads a book state) is dropped with the
+        states, which are rebuilt from the book when next read."""
+        log = self._book_log
+        if len(log) >= _BOOK_LOG_MAX:
+            log.clear()
+            self._book_states.clear()
+        log.append(symbol)
 
     def _book_state(self, level: float) -> BookState | None:
         """This configuration's book under the market's EulerES at ``level``, synced with the
@@ -1169,9 +1179,6 @@ class TradingEngine:
         else:
             state = got[0]
             state.sync(self._exposure, log[got[1] :])
-        if len(log) > _BOOK_LOG_MAX:  # forget the log: every state is rebuilt when next read
-            log.clear()
-            self._book_states.clear()
         self._book_states[level] = (state, len(log))
         return state
 
