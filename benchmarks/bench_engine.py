@@ -1,9 +1,10 @@
 """Trading-engine speed goals (the engine issue), each beside a baseline timed in the same run:
 
-- one signal decision with every module on (Thompson draw, risk lookup, Kelly over 128 joint
-  draws, portfolio-ES (Euler) limit and regime cut): <= 20 us, printed as a ratio to a bare
-  ``Decider.decide`` of the same signal; keyless, with a decision key (a generator derived per
-  key), short over 5 days, and with the Kelly optimum inside its cap (Newton steps);
+- one signal decision with every module on (Thompson draw, risk lookup, Kelly on 64 quadrature
+  nodes per payoff size, portfolio-ES (Euler) limit and regime cut): <= 20 us, printed as a
+  ratio to a bare ``Decider.decide`` of the same signal; keyless, with a decision key (a
+  generator derived per key), short over 5 days, and with the Kelly optimum inside its cap
+  (Newton steps; the Kelly size is memoised per posterior, so a repeated signal pays a lookup);
 - 1,000 signals firing in one tick, each with its event key, long and short, held 1-5 days:
   <= 5 ms, through ``TradingEngine.signals`` and as 1,000 ``signal()`` calls, beside one
   ``Decider.decide_batch`` over the same 1,000 signals;
@@ -232,6 +233,19 @@ def bench_one_decision(world: World, repeat: int) -> list[Result]:
             lambda: _per_call(lambda: decide(name), None, rounds),
             repeat,
         )
+        # the same, the Kelly size computed afresh each time (its memo cleared, untimed): what a
+        # signal pays the first time it fires after its posterior moved
+        from bayes_mem.live.modules import _kelly_of_posterior
+
+        def drop_and_forget(d) -> None:
+            cancel(d.id)
+            _kelly_of_posterior.cache_clear()
+
+        cold, bare5 = best_interleaved(
+            lambda: _per_call(lambda: signal(name, sym, "long", 1), drop_and_forget, rounds),
+            lambda: _per_call(lambda: decide(name), None, rounds),
+            repeat,
+        )
     finally:
         eng.config = cfg
     return [
@@ -243,6 +257,7 @@ def bench_one_decision(world: World, repeat: int) -> list[Result]:
         ),
         Result("signal(), short, 5-day hold", short5, "Decider.decide", bare3, "reference"),
         Result("signal(), Kelly inside its cap", interior, "Decider.decide", bare4, "reference"),
+        Result("  the same, Kelly not memoised", cold, "Decider.decide", bare5, "reference"),
     ]
 
 

@@ -136,3 +136,15 @@ def test_limit_factors_follow_the_seed_plan_and_check_ranges():
     for bad in (-0.1, 1.1, np.nan):
         with pytest.raises(ValueError):
             limit_factors(bad, 0.0)
+
+
+@pytest.mark.parametrize(("t", "n"), [(30, 5), (120, 60), (20, 200)])
+def test_ledoit_wolf_closed_form_equals_the_direct_sum(t, n):
+    """b2_bar in closed form (sum ||z_t||^4 - t ||S||^2) = the sum of t outer products."""
+    from bayes_mem.live.correlation import _b2_bar, _b2_direct
+
+    rng = np.random.default_rng(t * n)
+    z = rng.standard_t(4, (t, n)) + 0.5 * rng.standard_normal((t, 1))
+    z = (z - z.mean(axis=0)) / z.std(axis=0)
+    sample = z.T @ z / t
+    np.testing.assert_allclose(_b2_bar(z, sample), _b2_direct(z, sample), rtol=1e-10)

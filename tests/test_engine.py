@@ -652,3 +652,79 @@ def test_a_used_up_portfolio_budget_sizes_to_zero_not_to_its_rounding_residue():
         assert not d.act and d.notional == 0.0 and d.quantity is None
         assert d.reason == "sized to zero by portfolio_es"
     assert eng.book() == book
+
+
+def test_kelly_of_a_signal_without_history_is_deterministic_and_positive_with_an_edge():
+    """No trades yet: both sizes fall back to the symbol's typical move, so the edge is
+    (2 p - 1) x size. Kelly on the posterior's quadrature nodes gives the same positive size
+    whatever the decision's draws (keys, seeds, keyless), and 0 at p = 1/2 (no edge). With 128
+    joint Monte Carlo draws (before) the size was noise: it changed with every draw, and the
+    no-edge signal was sized at 1.8 million (18% of capital) on the draws of this test."""
+    cfg = EngineConfig(rule=AlwaysAct(), budget=None, correlation=None, regime=None,
+                       kelly=KellyLimit(fraction=0.25, cap=50.0))  # fmt: skip
+    sizes = set()
+    for seed in (0, 1):
+        eng = make_engine(cfg, seed=seed)
+        for k in range(5):
+            d = eng.signal("AAA:mom", "AAA", key=f"k{k}")  # momentum: Beta(12, 10), p = 0.545
+            sizes.add(d.limits["kelly"])
+            eng.cancel(d.id)
+        d = eng.signal("AAA:mom", "AAA")
+        sizes.add(d.limits["kelly"])
+        assert eng.signal("AAA:rev", "AAA").limits["kelly"] == 0.0  # Beta(10, 10): no edge
+    assert len(sizes) == 1 and sizes.pop() > 0.0
+
+
+def test_signal_and_signals_refuse_the_same_events_through_one_check():
+    """One check (_check_args, _check_event) for signal() and every event of signals(): a key
+    too long for the log, or a trade already settled, is refused by both, before anything is
+    decided, with the event's index (before, the batch's up-front check missed a settled key:
+    _decide refused it midway, without naming the event)."""
+    from bayes_mem.live._validate import NAME_LENGTH
+
+    eng = make_engine(EngineConfig(rule=AlwaysAct(), kelly=None))
+    eng.settle("done", won=True, pnl=1.0, signal="AAA:mom")
+    before = _snapshot(eng)
+    for key, match in (("k" * (NAME_LENGTH + 1), "at most"), ("done", "already settled")):
+        with pytest.raises(ValueError, match=match):
+            eng.signal("AAA:mom", "AAA", key=key)
+        with pytest.raises(ValueError, match=f"event 1: .*{match}"):
+            eng.signals([("BBB:mom", "BBB"), {"signal": "AAA:mom", "symbol": "AAA", "key": key}])
+        assert _snapshot(eng) == before
+
+
+def test_the_engine_builds_decisions_equal_to_the_dataclass_constructor():
+    """Decision._of (the hot path's constructor) makes the same object as Decision(...): equal,
+    same fields, frozen, shadow None."""
+    import dataclasses
+
+    from bayes_mem.live.decision import Decision
+
+    eng = make_engine()
+    d = eng.signal("AAA:mom", "AAA", "short", 2, key="k1", price=12.5)
+    fields = {f.name: getattr(d, f.name) for f in dataclasses.fields(Decision)}
+    again = Decision(**{**fields, "shadow": None})
+    assert again == d and vars(again) == {**vars(d), "shadow": None}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        d.act = False  # type: ignore[misc]
+
+
+def test_the_book_state_log_stays_bounded_and_the_limit_right_after_a_reset():
+    """The exposure-change log behind the portfolio-ES limit's book state is dropped at its
+    bound (a configuration without the limit never reads it); after a reset the limit is the
+    one EulerES computes on the plain book."""
+    from bayes_mem.live import engine as engine_mod
+
+    base = make_engine(EngineConfig.baseline())
+    for k in range(engine_mod._BOOK_LOG_MAX + 10):
+        base.cancel(base.signal("AAA:mom", "AAA", key=f"b{k}").id)
+    assert 0 < len(base._book_log) <= engine_mod._BOOK_LOG_MAX
+    eng = make_engine(EngineConfig(rule=AlwaysAct(), kelly=None, regime=None))
+    assert eng.signal("CCC:rev", "CCC", "short", key="held").act
+    for k in range(engine_mod._BOOK_LOG_MAX // 2 + 5):  # two entries per round: crosses it
+        eng.cancel(eng.signal("BBB:mom", "BBB", key=f"x{k}").id)
+    book = dict(eng._exposure)
+    d = eng.signal("AAA:mom", "AAA", key="probe")
+    cap, es, _ = eng._market.euler(0.975).addition(book, "AAA", 1, 0.02 * PV)
+    assert d.limits["portfolio_es"] == pytest.approx(cap, rel=1e-9)
+    assert d.detail["portfolio_es"]["portfolio_es"] == pytest.approx(es, rel=1e-9)

@@ -397,3 +397,31 @@ def test_open_restores_the_open_book_from_the_decision_log(store, models):
     third = sp.open_engine(models, store, config=cfg, open_book_days=0)  # nothing that old
     assert third.open_positions() == {}
     assert set(sp.open_engine(models, store, config=cfg).open_positions()) == {"b", "next"}
+
+
+def test_a_cancelled_decision_stays_cancelled_after_a_restart(store, models):
+    """cancel() is logged (a row of the id with act false, per configuration), so open() does
+    not restore the cancelled position; before, the decision log only had the acted row and the
+    position came back. A restored position cancelled after the restart stays cancelled too."""
+    cfg = EngineConfig(rule=sp.AlwaysAct(), kelly=None)
+    eng = sp.open_engine(models, store, config=cfg)
+    eng.signal("AAA:mom", "AAA", key="kept")
+    eng.signal("BBB:mom", "BBB", "short", 3, key="dropped")
+    unkeyed = eng.signal("CCC:rev", "CCC").id
+    eng.cancel("dropped")
+    eng.cancel(unkeyed)
+    eng.cancel("never-made")  # unknown: a no-op, nothing logged
+    assert set(eng.open_positions()) == {"kept"} and set(eng.shadow._open) == {"kept"}
+    book, shadow_book = eng.book(), eng.shadow.book()
+    eng.close()
+    rows = store.decisions(config="live")
+    dropped = rows[rows["key"] == "dropped"]
+    assert list(dropped["act"]) == [True, False] and float(dropped["notional"].iloc[-1]) == 0.0
+    again = sp.open_engine(models, store, config=cfg)
+    assert set(again.open_positions()) == {"kept"} and set(again.shadow._open) == {"kept"}
+    assert again.book() == pytest.approx(book) and again.shadow.book() == pytest.approx(shadow_book)
+    again.cancel("kept")  # restored, then cancelled: logged from what the log held
+    again.close()
+    third = sp.open_engine(models, store, config=cfg)
+    assert third.open_positions() == {} and third.book() == {} and third.shadow._open == {}
+    third.close()

@@ -327,3 +327,47 @@ def test_from_model_refuses_bad_input(model):
         EulerES.from_model(model, np.eye(2), symbols=["S0", "ZZZ"])
     with pytest.raises(ValueError, match="2 x 2"):
         EulerES.from_model(model, np.eye(3), symbols=["S0", "S1"])
+
+
+def test_addition_is_the_three_calls_in_one_pass(euler):
+    """EulerES.addition = (max_addition, es, marginal_es) of the same book, symbol and side,
+    the empty book included (ES 0, the one-sided derivative)."""
+    rng = np.random.default_rng(11)
+    books = [{}, book(rng, euler.symbols, 3), book(rng, euler.symbols, 5)]
+    for b in books:
+        for sym in ("A", "D"):
+            for sign in (1, -1):
+                cap, es, marginal = euler.addition(b, sym, sign, 3_000.0)
+                assert cap == euler.max_addition(b, sym, sign, 3_000.0)
+                assert es == (euler.es(b) if b else 0.0)
+                assert marginal == euler.marginal_es(b, sym, sign)
+    with pytest.raises(ValueError, match="unknown symbol"):
+        euler.addition(books[1], "ZZZ", 1, 3_000.0)
+
+
+def test_a_tracked_book_state_equals_the_plain_book_through_many_changes(euler):
+    """BookState synced with the changed symbols (adds, removals, sign flips, a 16-fold
+    shrink, more than _FULL_EVERY updates) gives addition()'s values on the plain book."""
+    from bayes_mem.live.portfolio import _FULL_EVERY, BookState
+
+    rng = np.random.default_rng(5)
+    positions: dict[str, float] = {"A": 1_000.0}
+    state = BookState(euler, positions)
+    for step in range(3 * _FULL_EVERY):
+        changed = []
+        for _ in range(int(rng.integers(1, 4))):
+            sym = euler.symbols[int(rng.integers(len(euler.symbols)))]
+            if rng.random() < 0.25:
+                positions.pop(sym, None)
+            else:
+                scale = 1e-3 if step == 100 else 1.0  # one shrink far below the largest seen
+                positions[sym] = float(rng.normal(0.0, 5_000.0)) * scale
+            changed.append(sym)
+        state.sync(positions, changed)
+        for sym, sign in (("B", 1), ("E", -1)):
+            got = euler.addition_tracked(state, sym, sign, 4_000.0)
+            want = euler.addition(dict(positions), sym, sign, 4_000.0)
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    other = EulerES(euler.symbols, np.full(5, 0.03), np.full(5, 0.03), np.eye(5))
+    with pytest.raises(ValueError, match="another EulerES"):
+        other.addition_tracked(state, "A", 1, 1.0)

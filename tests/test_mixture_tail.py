@@ -71,3 +71,20 @@ def test_the_tail_table_never_indexes_with_a_nan():
                                rtol=1e-9)  # fmt: skip
     with pytest.raises(ValueError, match="NaN"):
         lower_tail(np.array([1.0, np.nan]), row_offsets(row[:2]), nu[:2])
+
+
+@pytest.mark.parametrize("q", [-2.0, -0.08, -0.01, 0.0, 0.015, 0.05, 2.0])
+def test_cdf_alone_matches_evaluate_and_scipy(comps, q):
+    """MixtureTail.cdf (the normal scores' path: TL coefficients only) = evaluate's CDF, and the
+    exact scipy mixture CDF to the table's accuracy; beyond the table (|t| > S_CUT) as well; on
+    a subset of rows."""
+    tail, mu, sd = comps
+    qs = np.full(4, q) + np.array([0.0, 1e-3, -1e-3, 2e-3])
+    got = tail.cdf(qs, mu, sd)
+    np.testing.assert_allclose(got, tail.evaluate(qs, mu, sd)[0], rtol=0, atol=1e-14)
+    z = (qs[:, None] - mu) / sd
+    np.testing.assert_allclose(got, tail.exact.cdf(z).mean(axis=1), rtol=0, atol=1e-10)
+    rows = np.array([3, 1])
+    np.testing.assert_allclose(
+        tail.cdf(qs[rows], mu[rows], sd[rows], rows), got[rows], rtol=0, atol=1e-15
+    )

@@ -54,20 +54,27 @@ def shrunk_correlation(x: np.ndarray) -> tuple[np.ndarray, float]:
     t, n = z.shape
     sample = z.T @ z / t
     # Ledoit-Wolf with target I (the data are standardised, so the target's scale is 1)
-    d2 = np.sum((sample - np.eye(n)) ** 2) / n
-    b2_bar = (
-        np.sum((np.einsum("ti,tj->tij", z, z) - sample) ** 2) / (n * t * t)
-        if n * n * t <= 5e7
-        else _b2_chunked(z, sample)
-    )
-    b2 = min(b2_bar, d2)
+    d2 = float(np.sum((sample - np.eye(n)) ** 2)) / n
+    b2 = min(_b2_bar(z, sample), d2)
     shrink = b2 / d2 if d2 > 0 else 1.0
     corr = shrink * np.eye(n) + (1 - shrink) * sample
     dg = np.sqrt(np.diag(corr))
     return corr / np.outer(dg, dg), float(shrink)
 
 
-def _b2_chunked(z: np.ndarray, sample: np.ndarray) -> float:
+def _b2_bar(z: np.ndarray, sample: np.ndarray) -> float:
+    """Ledoit-Wolf's ``b2_bar = sum_t ||z_t z_t' - S||_F^2 / (n t^2)`` in closed form: since
+    ``sum_t z_t z_t' = t S``, the sum is ``sum_t ||z_t||^4 - t ||S||_F^2`` (O(t n) beyond the
+    sample matrix, instead of t outer products). Equal to the direct sum to rounding (tested
+    against it)."""
+    t, n = z.shape
+    row2 = np.einsum("ti,ti->t", z, z)  # ||z_t||^2
+    total = float(row2 @ row2) - t * float(np.sum(sample * sample))
+    return max(total, 0.0) / (n * t * t)
+
+
+def _b2_direct(z: np.ndarray, sample: np.ndarray) -> float:
+    """The direct sum of :func:`_b2_bar` (the reference of its test)."""
     t, n = z.shape
     total = 0.0
     for row in z:

@@ -966,6 +966,13 @@ class Decider:
             s = self._get(signal)
             return BetaPrior(s.pa + s.ws * self._scale, s.pb + s.ls * self._scale)
 
+    def posterior_mean(self, signal: str) -> float:
+        """``a / (a + b)`` of :meth:`posterior`, without building the prior object."""
+        with self._lock:
+            s = self._get(signal)
+            a = s.pa + s.ws * self._scale
+            return a / (a + s.pb + s.ls * self._scale)
+
     def metrics(self, signal: str, prob: float = 0.9) -> SignalMetrics:
         """Quality metrics of one signal with a ``prob`` equal-tailed credible interval."""
         from scipy import special  # scipy.special only; not needed on the decision path

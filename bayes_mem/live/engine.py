@@ -55,6 +55,7 @@ lazily; an engine built from parts (tests, backtests) needs no store at all.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import math
 import threading
@@ -97,8 +98,8 @@ from bayes_mem.live.modules import (
     ThompsonRule,
     ThresholdRule,
 )
-from bayes_mem.live.payoff import MAX_SIZE, PayoffModel
-from bayes_mem.live.portfolio import EulerES, portfolio_risk
+from bayes_mem.live.payoff import MAX_SIZE, PayoffModel, draw_sizes
+from bayes_mem.live.portfolio import BookState, EulerES, portfolio_risk
 from bayes_mem.live.prior_set import ActivePriorSet, PriorSet
 from bayes_mem.live.priors import BetaPrior
 from bayes_mem.live.recording import Recorder
@@ -114,6 +115,7 @@ HISTORY_DAYS = 500  # days of returns kept in memory (re-priming after a refresh
 OPEN_BOOK_DAYS = 100
 DEFAULT_PAYOFF_WEIGHT = 10.0  # pseudo-trades behind the volatility-based payoff default
 MIN_FALLBACK_DAYS = 250  # history a symbol needs for the default (Laplace) model
+_BOOK_LOG_MAX = 4096  # exposure changes kept for the book states before they are rebuilt
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
@@ -210,6 +212,52 @@ class _Position:
     side: str
     notional: float  # currency, >= 0
     act: bool
+
+
+class _CancelRow:
+    """The decision-log row of a cancel (:meth:`TradingEngine.cancel`): the decision's id with
+    ``act`` false and notional 0, so the latest row of the id says it is not open. Converted by
+    the recorder's writer (``decision_row()``, as a :class:`Decision`), and much cheaper to
+    convert than a decision (no explanation, a small detail)."""
+
+    __slots__ = ("config", "decided_at", "horizon", "id", "p_win", "pos", "prior_version")
+
+    def __init__(
+        self,
+        decided_at: dt.datetime,
+        config: str,
+        decision_id: str,
+        pos: _Position,
+        horizon: int,
+        p_win: float,
+        prior_version: int | None,
+    ) -> None:
+        self.decided_at = decided_at
+        self.config = config
+        self.id = decision_id
+        self.pos = pos
+        self.horizon = horizon
+        self.p_win = p_win
+        self.prior_version = prior_version
+
+    def decision_row(self) -> dict[str, Any]:
+        pos = self.pos
+        return {
+            "decided_at": self.decided_at,
+            "config": self.config,
+            "key": self.id,
+            "signal": pos.signal,
+            "symbol": pos.symbol,
+            "side": pos.side,
+            "horizon": self.horizon,
+            "act": False,
+            "notional": 0.0,
+            "quantity": None,
+            "p_win": self.p_win,
+            "binding": None,
+            "prior_version": self.prior_version,
+            "detail": {"id": self.id, "reason": "cancelled", "cancelled_notional": pos.notional},
+        }
 
 
 class _Market:
@@ -309,8 +357,10 @@ class _Market:
     def euler(self, level: float) -> EulerES | None:
         if level not in self._euler:
             corr = self.correlation()
-            self._euler[level] = (
-                None if corr is None else EulerES.from_model(self.model, corr, level=level)
+            self._euler[level] = (  # the shrunk correlation is valid by construction
+                None
+                if corr is None
+                else EulerES.from_model(self.model, corr, level=level, check=False)
             )
         return self._euler[level]
 
@@ -320,9 +370,11 @@ class SignalContext:
     draws use the decision's generator, so a keyed decision is reproducible)."""
 
     __slots__ = (
+        "_draw",
         "_draws",
         "_engine",
         "_p",
+        "_params",
         "direction",
         "family",
         "horizon",
@@ -357,6 +409,8 @@ class SignalContext:
         self.price = price
         self.rng = rng
         self._p: float | None = None
+        self._params: tuple[tuple, tuple] | None = None
+        self._draw: tuple[float, float] | None = None
         self._draws: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
@@ -371,22 +425,40 @@ class SignalContext:
         return self._p
 
     def win_probability_mean(self) -> float:
-        post = self._engine.decider.posterior(self.signal)
-        return post.a / (post.a + post.b)
+        return self._engine.decider.posterior_mean(self.signal)
 
     def raw_counts(self) -> tuple[int, int]:
         """Settled ``(wins, trades)`` of the signal, undecayed."""
         return self._engine._raw.get(self.signal, (0, 0))
 
-    def payoff_draws(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """``n`` joint posterior draws of the mean win and loss sizes per unit notional; a
-        family without history falls back to the mean absolute h-day return of the symbol."""
-        got = self._draws.get(n)
+    def payoff_posterior(self) -> tuple[tuple, tuple]:
+        """The posterior parameters of the signal's mean win and loss sizes per unit notional
+        (:meth:`PayoffModel.posterior`; a family without history falls back to the mean
+        absolute h-day return of the symbol), taken once per decision and shared by the
+        Thompson draw and Kelly's nodes."""
+        got = self._params
         if got is None:
             scale = self.typical_move()
-            got = self._engine.payoff.draws(
-                self.signal, n, self.rng, fallback_win=scale, fallback_loss=scale
-            )
+            got = self._params = self._engine.payoff._posterior_trusted(self.signal, scale)
+        return got
+
+    def payoff_draw(self) -> tuple[float, float]:
+        """One joint posterior draw ``(W, L)`` (drawn once per decision, from the decision's
+        generator: the rule's draw; the first of :meth:`payoff_draws` when n = 1)."""
+        if self._draw is None:
+            self._draw = draw_sizes(self.payoff_posterior(), None, self.rng)
+        return self._draw
+
+    def payoff_draws(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` joint posterior draws of the mean win and loss sizes per unit notional (for a
+        user's module; cached per ``n`` within the decision). ``n = 1`` is :meth:`payoff_draw`."""
+        got = self._draws.get(n)
+        if got is None:
+            if n == 1:
+                w, loss = self.payoff_draw()
+                got = (np.array([w]), np.array([loss]))
+            else:
+                got = draw_sizes(self.payoff_posterior(), check_int(n, "n", minimum=1), self.rng)
             self._draws[n] = got
         return got
 
@@ -416,6 +488,12 @@ class SignalContext:
     def book(self) -> dict[str, float]:
         """The open book: symbol -> signed notional (currency), this configuration's own."""
         return self._engine._exposure
+
+    def book_state(self, level: float) -> BookState | None:
+        """The open book under :meth:`euler` at ``level`` as a :class:`~bayes_mem.live.
+        portfolio.BookState` kept in step with the book (for ``EulerES.addition_tracked``: no
+        pass over the book per decision); None when :meth:`euler` is None."""
+        return self._engine._book_state(level)
 
     def breakdown_score(self) -> float | None:
         return self._engine._market.breakdown_score
@@ -495,9 +573,16 @@ class TradingEngine:
         self._lock = threading.RLock()
         self._settle_lock = threading.Lock()
         self._rng = np.random.default_rng([self.seed, 1])
+        self._ids = itertools.count()
+        self._id_base = ""
         self._raw: dict[str, tuple[int, int]] = {}
         self._open: dict[str, _Position] = {}
+        self._made: dict[str, Decision] = {}  # the acted decisions among them (this run's)
         self._exposure: dict[str, float] = {}
+        # symbols whose exposure changed, in order, and the book states that follow it (per ES
+        # level: the market's EulerES of that level, synced from the log when read)
+        self._book_log: list[str] = []
+        self._book_states: dict[float, tuple[BookState, int]] = {}
         self._links: dict[str, str] = {}
         self._per_symbol: dict[str, int] = {}
         for sig, sym in (signal_symbols or {}).items():
@@ -552,7 +637,8 @@ class TradingEngine:
         ``OPEN_BOOK_DAYS``, 100: the longest horizon the risk model prices is 63 trading days)
         whose latest row for its id (the ``key`` column) acted and whose id has no stored
         outcome, on a symbol the return model covers, is an open position again (settle it by
-        its id, as before the restart). An older decision never settled is taken as abandoned.
+        its id, as before the restart); :meth:`cancel` logs a row that did not act, so a
+        cancelled decision stays closed. An older decision never settled is taken as abandoned.
         The latest correlation-breakdown test (``correlation_metrics``) is restored too."""
         from bayes_mem.store import Store, StoreRecorder
 
@@ -620,6 +706,7 @@ class TradingEngine:
             self._open[key] = pos
             signed = pos.notional if side == "long" else -pos.notional
             self._exposure[symbol] = self._exposure.get(symbol, 0.0) + signed
+        self._book_states.clear()
         for symbol, value in list(self._exposure.items()):
             if value == 0.0:  # as _remove_exposure leaves it: no entry for a flat symbol
                 del self._exposure[symbol]
@@ -798,14 +885,9 @@ class TradingEngine:
         yet committed are lost (at most the writer's queue and batch in flight, in practice the
         last ``flush_interval``), and :meth:`open` cannot restore their positions;
         :meth:`flush` before anything that must survive them (see tests/test_engine_crash.py)."""
-        if side not in SIDES:
-            raise ValueError(f"side must be 'long' or 'short', got {side!r}")
-        horizon = check_int(horizon, "horizon", minimum=1)
-        if price is not None:
-            price = check_positive(price, "price")
-        if key is not None:
-            key = _check_id_length(check_trade_id(key, "key"), "key")
+        side, horizon, key, price = _check_args(side, horizon, key, price)
         with self._lock:
+            self._check_event(signal, symbol, key)
             # a refused decision changes nothing: an unkeyed one puts the generators back
             states = None if key is not None else [e._rng.bit_generator.state for e in
                                                    self._engines()]  # fmt: skip
@@ -820,7 +902,7 @@ class TradingEngine:
                     shadow = None
             except BaseException:
                 if decision is not None:
-                    self.cancel(decision.id)
+                    self._cancel(decision.id)
                 for eng, state in zip(self._engines(), states or (), strict=False):
                     eng._rng.bit_generator.state = state
                 raise
@@ -832,7 +914,7 @@ class TradingEngine:
                 if shadow is not None:
                     self.recorder.record_decision(shadow)
             except BaseException:  # not logged (a full queue, a closed writer): not made
-                self.cancel(decision.id)
+                self._cancel(decision.id)
                 raise
         return decision
 
@@ -874,7 +956,7 @@ class TradingEngine:
                         made[-1] = (decision, shadow)
             except BaseException:
                 for decision, _ in made:
-                    self.cancel(decision.id)
+                    self._cancel(decision.id)
                 raise
         rec = self.recorder
         for decision, shadow in made:
@@ -887,32 +969,10 @@ class TradingEngine:
         return [decision for decision, _ in made]
 
     def _check_event(self, signal: str, symbol: str, key: str | None) -> None:
-        """What :meth:`_decide` refuses, checked without deciding (lock held)."""
-        if signal not in self.decider:
-            raise UnknownSignalError(f"unknown signal {signal!r}; register it first")
-        m = self._market
-        if symbol not in m.pos:
-            check_name(symbol, "symbol")
-            raise UnknownSymbolError(
-                f"unknown symbol {symbol!r}: not in the return model"
-                + ("" if m.prior_set is None else f" of prior set v{m.prior_set.version}")
-            )
-        linked = self._links.get(signal)
-        if linked is not None and linked != symbol:
-            raise ValueError(f"signal {signal!r} trades {linked!r}, not {symbol!r}")
-        if key is not None and key in self._open:
-            raise ValueError(f"decision key {key!r} is already an open decision")
-
-    def _decide(
-        self,
-        signal: str,
-        symbol: str,
-        side: str,
-        horizon: int,
-        key: str | None,
-        price: float | None,
-        decision_id: str | None = None,
-    ) -> Decision:
+        """Everything about an event that depends on the engine's state, checked before anything
+        is decided (lock held; the arguments themselves by :func:`_check_args`): the one place
+        :meth:`signal` and :meth:`signals` refuse an event, so :meth:`_decide` takes it as
+        valid."""
         if signal not in self.decider:
             raise UnknownSignalError(f"unknown signal {signal!r}; register it first")
         m = self._market
@@ -929,12 +989,27 @@ class TradingEngine:
         linked = self._links.get(signal)
         if linked is not None and linked != symbol:
             raise ValueError(f"signal {signal!r} trades {linked!r}, not {symbol!r}")
-        if decision_id is None:
-            decision_id = key if key is not None else f"d-{uuid.uuid4().hex}"
-            if decision_id in self._open:
-                raise ValueError(f"decision key {decision_id!r} is already an open decision")
-            if key is not None and self.decider.seen_trade(key):
+        if key is not None:
+            if key in self._open:
+                raise ValueError(f"decision key {key!r} is already an open decision")
+            if self.decider.seen_trade(key):
                 raise ValueError(f"decision key {key!r} is a trade already settled")
+
+    def _decide(
+        self,
+        signal: str,
+        symbol: str,
+        side: str,
+        horizon: int,
+        key: str | None,
+        price: float | None,
+        decision_id: str | None = None,
+    ) -> Decision:
+        """Decide one event checked by :func:`_check_args` and :meth:`_check_event` (lock held);
+        ``decision_id``: the live decision's id, for the shadow's decision on the same event."""
+        m = self._market
+        if decision_id is None:
+            decision_id = key if key is not None else self._new_id()
         rng = self._rng if key is None else self._keyed_rng(key)
         cfg = self.config
         family = self.decider.family_of(signal)
@@ -971,33 +1046,45 @@ class TradingEngine:
             if not math.isfinite(units):
                 raise ValueError(f"price {price!r} is too small: {notional:g} / price overflows")
             quantity = float(math.floor(units))
-        decision = Decision(
-            decided_at=dt.datetime.now(dt.UTC),
-            id=decision_id,
-            config=cfg.name,
-            signal=signal,
-            family=family,
-            symbol=symbol,
-            side=side,
-            horizon=horizon,
-            act=act,
-            notional=notional,
-            quantity=quantity,
-            price=price,
-            p_win=float(p),
-            rule=cfg.rule.name,
-            binding=binding,
-            limits=limits,
-            factors=cuts,
-            detail=detail,
-            prior_version=None if m.prior_set is None else m.prior_set.version,
-            key=key,
-            reason=reason,
-        )
+        decision = Decision._of({
+            "id": decision_id,
+            "config": cfg.name,
+            "signal": signal,
+            "family": family,
+            "symbol": symbol,
+            "side": side,
+            "horizon": horizon,
+            "act": act,
+            "notional": notional,
+            "quantity": quantity,
+            "price": price,
+            "p_win": float(p),
+            "rule": cfg.rule.name,
+            "binding": binding,
+            "limits": limits,
+            "factors": cuts,
+            "detail": detail,
+            "prior_version": None if m.prior_set is None else m.prior_set.version,
+            "key": key,
+            "reason": reason,
+            "decided_at": dt.datetime.now(dt.UTC),
+        })  # fmt: skip
         self._open[decision_id] = _Position(signal, symbol, side, notional, act)
         if act:
-            self._exposure[symbol] = self._exposure.get(symbol, 0.0) + decision.signed_notional
+            self._made[decision_id] = decision  # what a cancel row is made from
+            signed = notional if side == "long" else -notional
+            self._exposure[symbol] = self._exposure.get(symbol, 0.0) + signed
+            self._note_exposure(symbol)
         return decision
+
+    def _new_id(self) -> str:
+        """A fresh decision id, ``d-`` and 32 hex digits like a uuid4's: 96 random bits drawn
+        once per 2^32 ids (os.urandom, not the seeded generators) and a counter (a uuid4 per
+        decision costs ~3 us)."""
+        n = next(self._ids)
+        if n & 0xFFFFFFFF == 0:
+            self._id_base = f"d-{uuid.uuid4().hex[:24]}"
+        return f"{self._id_base}{n & 0xFFFFFFFF:08x}"
 
     def _keyed_rng(self, key: str) -> np.random.Generator:
         """The generator of ``default_rng([seed, *sha256(config, key) as uint32 words])``, its
@@ -1013,14 +1100,51 @@ class TradingEngine:
         return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
 
     def cancel(self, decision_id: str) -> None:
-        """Forget an acted decision that was not executed (its exposure leaves the book). Not
-        logged: on a store, a decision cancelled before a restart is in the restored book again
-        (see :meth:`open`) until it is cancelled again."""
+        """Forget an acted decision that was not executed (its exposure leaves the book). With a
+        recorder, the cancel is logged as a row of the decision's id (``act`` false, notional 0,
+        reason ``"cancelled"``, per configuration), so :meth:`open` after a restart does not
+        restore the position (the latest row of an id decides); like every decision-log row it
+        is written in the background (:meth:`flush` before a restart that must see it). An
+        unknown or already cancelled id is a no-op."""
+        rec = self.recorder
+        if rec is not None:
+            for row in self._cancel(decision_id, rows=True):
+                rec.record_decision(row)
+        else:
+            self._cancel(decision_id)
+
+    def _cancel(self, decision_id: str, *, rows: bool = False) -> list[_CancelRow]:
+        """Drop the decision from every configuration's book (no log); with ``rows``, returns
+        the cancel rows of the acted ones, for :meth:`cancel` to log."""
+        out: list[_CancelRow] = []
         with self._lock:
+            now = None
             for eng in self._engines():
                 pos = eng._open.pop(decision_id, None)
+                made = eng._made.pop(decision_id, None)
                 if pos is not None and pos.act:
                     eng._remove_exposure(pos)
+                    if rows:
+                        if now is None:
+                            now = dt.datetime.now(dt.UTC)
+                        out.append(eng._cancel_row(decision_id, pos, made, now))
+        return out
+
+    def _cancel_row(
+        self, decision_id: str, pos: _Position, d: Decision | None, now: dt.datetime
+    ) -> _CancelRow:
+        m = self._market
+        return _CancelRow(
+            now,
+            self.config.name,
+            decision_id,
+            pos,
+            1 if d is None else d.horizon,
+            0.0 if d is None else d.p_win,
+            (None if m.prior_set is None else m.prior_set.version)
+            if d is None
+            else d.prior_version,
+        )
 
     def _remove_exposure(self, pos: _Position) -> None:
         left = self._exposure.get(pos.symbol, 0.0) - (
@@ -1030,6 +1154,33 @@ class TradingEngine:
             self._exposure.pop(pos.symbol, None)
         else:
             self._exposure[pos.symbol] = left
+        self._note_exposure(pos.symbol)
+
+    def _note_exposure(self, symbol: str) -> None:
+        """Log a change of ``symbol``'s exposure for the book states (lock held); a log grown
+        past its bound (e.g. a configuration that never reads a book state) is dropped with the
+        states, which are rebuilt from the book when next read."""
+        log = self._book_log
+        if len(log) >= _BOOK_LOG_MAX:
+            log.clear()
+            self._book_states.clear()
+        log.append(symbol)
+
+    def _book_state(self, level: float) -> BookState | None:
+        """This configuration's book under the market's EulerES at ``level``, synced with the
+        exposure changes since it was last read (lock held); None without an EulerES."""
+        euler = self._market.euler(level)
+        if euler is None:
+            return None
+        log = self._book_log
+        got = self._book_states.get(level)
+        if got is None or got[0].euler is not euler:
+            state = BookState(euler, self._exposure)
+        else:
+            state = got[0]
+            state.sync(self._exposure, log[got[1] :])
+        self._book_states[level] = (state, len(log))
+        return state
 
     # ------------------------------------------------------------------ events: settle
     def settle(
@@ -1103,6 +1254,7 @@ class TradingEngine:
         wins, trades = self._raw.get(signal, (0, 0))
         self._raw[signal] = (wins + int(won), trades + 1)
         pos = self._open.pop(tid, None)
+        self._made.pop(tid, None)
         if pos is not None and pos.act:
             self._remove_exposure(pos)
             if live:
@@ -1345,16 +1497,26 @@ def _event(event: object, i: int) -> tuple[Any, Any, str, int, str | None, float
         )
     signal, symbol, side, horizon, key, price = args
     try:
-        if side not in SIDES:
-            raise ValueError(f"side must be 'long' or 'short', got {side!r}")
-        horizon = check_int(horizon, "horizon", minimum=1)
-        if price is not None:
-            price = check_positive(price, "price")
-        if key is not None:
-            key = check_trade_id(key)
+        side, horizon, key, price = _check_args(side, horizon, key, price)
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"event {i}: {exc}") from None
     return signal, symbol, side, horizon, key, price
+
+
+def _check_args(
+    side: object, horizon: object, key: object, price: object
+) -> tuple[str, int, str | None, float | None]:
+    """The arguments of one signal event that do not depend on the engine's state (for
+    :meth:`TradingEngine.signal` and each event of :meth:`TradingEngine.signals`)."""
+    if side not in SIDES:
+        raise ValueError(f"side must be 'long' or 'short', got {side!r}")
+    if type(horizon) is not int or horizon < 1:  # the usual case needs no conversion
+        horizon = check_int(horizon, "horizon", minimum=1)
+    if price is not None:
+        price = check_positive(price, "price")
+    if key is not None:
+        key = _check_id_length(check_trade_id(key, "key"), "key")
+    return side, horizon, key, price
 
 
 def _payoff_model(decider: Decider) -> PayoffModel:

@@ -176,6 +176,37 @@ def kelly_notional(
     return min(fraction * full, cap)
 
 
+def kelly_notional_nodes(
+    win_prob: float, win_nodes: np.ndarray, loss_nodes: np.ndarray, fraction: float, cap: float
+) -> float:
+    """:func:`kelly_notional` for a known win probability (a posterior mean) and deterministic
+    quadrature nodes of the win and loss sizes (``m`` each, e.g.
+    :func:`bayes_mem.live.payoff.size_nodes`): maximises
+    ``p mean_j log(1 + n W_j) + (1 - p) mean_j log(1 - n L_j)``, the posterior-expected log
+    growth with W and L independent (the objective is separable: each expectation is over one
+    size's own posterior), times ``fraction``, at most ``cap``; subject to ``n L_j < 1`` at every
+    node. No Monte Carlo noise: the same inputs give the same answer, and a signal with a
+    positive edge at ``n = 0`` (``p E[W] > (1 - p) E[L]``) gets a positive answer.
+
+    Trusted inputs (an internal call: ``0 <= p < 1``, positive finite nodes of equal length,
+    ``fraction`` in (0, 1], ``cap`` > 0); the public, validated entry is
+    :func:`kelly_notional`, to which this is equal on the same nodes paired up."""
+    q = 1.0 - win_prob
+    if win_prob * float(win_nodes.sum()) <= q * float(loss_nodes.sum()):
+        return 0.0  # no edge at n = 0 (the slope only decreases)
+    lmax = float(loss_nodes.max())
+    stop = cap / fraction
+    if stop * lmax < 1.0:  # the cap is feasible: is the slope still >= 0 there? (one evaluation)
+        gain = float((win_nodes / (1.0 + stop * win_nodes)).sum())
+        pain = float((loss_nodes / (1.0 - stop * loss_nodes)).sum())
+        if win_prob * gain >= q * pain:
+            return cap
+    wmax = float(win_nodes.max())
+    p = np.full(win_nodes.shape, win_prob)
+    full = _kelly_notional_draws(p, win_nodes, loss_nodes, max(wmax, lmax), lmax, stop)
+    return min(fraction * full, cap)
+
+
 def _max_of_sizes(x: np.ndarray, what: str) -> float:
     """The largest of positive, finite sizes; otherwise raises naming the first bad one."""
     xmax = float(x.max())
