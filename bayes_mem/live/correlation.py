@@ -142,7 +142,12 @@ def _split_corr(scores: np.ndarray, n1: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _jennrich(r1: np.ndarray, r2: np.ndarray, n1: int, n2: int) -> float:
-    p = r1.shape[0]
+    return float(_jennrich_batch(r1[None], r2[None], n1, n2)[0])
+
+
+def _jennrich_batch(r1: np.ndarray, r2: np.ndarray, n1: int, n2: int) -> np.ndarray:
+    """Jennrich's chi-square statistic for each pair of (S, p, p) correlation stacks."""
+    p = r1.shape[1]
     pooled = (n1 * r1 + n2 * r2) / (n1 + n2)
     try:
         inv = np.linalg.inv(pooled)
@@ -151,8 +156,9 @@ def _jennrich(r1: np.ndarray, r2: np.ndarray, n1: int, n2: int) -> float:
             "the pooled correlation is singular: some symbols move as one (duplicated series?)"
         ) from None
     zmat = np.sqrt(n1 * n2 / (n1 + n2)) * inv @ (r1 - r2)
-    dgz = np.diag(zmat)
-    return float(0.5 * np.trace(zmat @ zmat) - dgz @ np.linalg.solve(np.eye(p) + pooled * inv, dgz))
+    dgz = np.einsum("spp->sp", zmat)
+    sol = np.linalg.solve(np.eye(p) + pooled * inv, dgz[:, :, None])[:, :, 0]
+    return 0.5 * np.einsum("sij,sji->s", zmat, zmat) - np.einsum("sp,sp->s", dgz, sol)
 
 
 def _mean_shift(r1: np.ndarray, r2: np.ndarray) -> float:
@@ -178,19 +184,8 @@ def _permuted_statistics(stack: np.ndarray, n1: int) -> tuple[np.ndarray, np.nda
     r1, r2 = _batch_corr(stack[:, :n1]), _batch_corr(stack[:, n1:])
     if not (np.all(np.isfinite(r1)) and np.all(np.isfinite(r2))):
         raise ValueError("a symbol is constant within one of the periods; correlation undefined")
-    p = r1.shape[1]
-    pooled = (n1 * r1 + n2 * r2) / (n1 + n2)
-    try:
-        inv = np.linalg.inv(pooled)
-    except np.linalg.LinAlgError:
-        raise ValueError(
-            "the pooled correlation is singular: some symbols move as one (duplicated series?)"
-        ) from None
-    zmat = np.sqrt(n1 * n2 / (n1 + n2)) * inv @ (r1 - r2)
-    dgz = np.einsum("spp->sp", zmat)
-    sol = np.linalg.solve(np.eye(p) + pooled * inv, dgz[:, :, None])[:, :, 0]
-    jen = 0.5 * np.einsum("sij,sji->s", zmat, zmat) - np.einsum("sp,sp->s", dgz, sol)
-    off = ~np.eye(p, dtype=bool)
+    jen = _jennrich_batch(r1, r2, n1, n2)
+    off = ~np.eye(r1.shape[1], dtype=bool)
     shift = r1[:, off].mean(axis=1) - r2[:, off].mean(axis=1)
     return jen, shift
 
