@@ -864,6 +864,14 @@ def _plot_cold_start(table: pd.DataFrame, path: pathlib.Path) -> None:
     plt.close(fig)
 
 
+def cold_start_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of :func:`cold_start_experiment` in a settings table (``FULL``,
+    ``QUICK``)."""
+    keys = ("signals_per_family", "history_per_family", "opportunities", "replicates", "draws",
+            "tune")  # fmt: skip
+    return {**{k: cfg[k] for k in keys}, "fit_seeds": range(cfg["fit_seeds"])}
+
+
 def write_results(out_dir: pathlib.Path, *, seed: int = 0, quick: bool = False) -> dict:
     """Run both bandit evaluations and write ``bandits_chapelle_li.{csv,md}``,
     ``bandits_cold_start.{csv,md}`` (and the per-seed ``bandits_cold_start_runs.csv``),
@@ -890,16 +898,7 @@ def write_results(out_dir: pathlib.Path, *, seed: int = 0, quick: bool = False) 
     _plot_regret(runs, out / "bandits_regret.png")
     t_cl = time.perf_counter() - t0
 
-    per_seed, fits = cold_start_experiment(
-        signals_per_family=cfg["signals_per_family"],
-        history_per_family=cfg["history_per_family"],
-        opportunities=cfg["opportunities"],
-        fit_seeds=range(cfg["fit_seeds"]),
-        replicates=cfg["replicates"],
-        draws=cfg["draws"],
-        tune=cfg["tune"],
-        seed=seed,
-    )
+    per_seed, fits = cold_start_experiment(**cold_start_settings(cfg), seed=seed)
     cs = summarise_cold_start(per_seed)
     per_seed.to_csv(out / "bandits_cold_start_runs.csv", index=False, float_format="%.6g")
     cs.to_csv(out / "bandits_cold_start.csv", index=False, float_format="%.6g")

@@ -19,7 +19,12 @@ import time
 
 import pandas as pd
 
-from bayes_mem.evaluation.bandits import FULL, cold_start_experiment, summarise_cold_start
+from bayes_mem.evaluation.bandits import (
+    FULL,
+    cold_start_experiment,
+    cold_start_settings,
+    summarise_cold_start,
+)
 from bayes_mem.evaluation.tables import markdown_table
 
 COLUMNS = ["opportunities", "prior", "regret_mean", "regret_lo", "regret_hi", "log_score",
@@ -28,17 +33,7 @@ COLUMNS = ["opportunities", "prior", "regret_mean", "regret_lo", "regret_hi", "l
 
 def run(rho: float, seed: int = 0) -> pd.DataFrame:
     """The FULL cold-start settings with ``history_rho = rho``, summarised."""
-    df, _ = cold_start_experiment(
-        signals_per_family=FULL["signals_per_family"],
-        history_per_family=FULL["history_per_family"],
-        opportunities=FULL["opportunities"],
-        fit_seeds=range(FULL["fit_seeds"]),
-        replicates=FULL["replicates"],
-        draws=FULL["draws"],
-        tune=FULL["tune"],
-        seed=seed,
-        history_rho=rho,
-    )
+    df, _ = cold_start_experiment(**cold_start_settings(FULL), seed=seed, history_rho=rho)
     return summarise_cold_start(df)
 
 
