@@ -60,7 +60,8 @@ def test_publish_then_reject_keeps_the_previous_set(tmp_path, winrate_model):
     assert set(ps.families) == {"momentum", "mean_reversion", "breakout"}
     assert set(ps.symbols) == {"SPY", "QQQ"} and ps.diagnostics["passed"]
     # the regime detector's hazard and prior, fitted on normal scores of data without changes
-    assert ps.regime["schema"] == "bayes_mem.regime_prior/1" and ps.regime["hazard"] <= 1 / 250
+    assert ps.regime.to_json()["schema"] == "bayes_mem.regime_prior/1"
+    assert ps.regime.hazard <= 1 / 250
     detector = ps.regime_detector()
     assert detector.streams == ("QQQ", "SPY")
     assert detector.update(np.array([0.1, -0.3])).p_change.shape == (2,)

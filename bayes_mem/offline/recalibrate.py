@@ -44,14 +44,18 @@ from bayes_mem.live._files import make_private_dirs
 from bayes_mem.live.gjr_garch import UnfitSeriesError, fit_laplace, stale_reason, variance_path
 from bayes_mem.live.pit import normal_scores
 from bayes_mem.live.prior_set import (
+    COMPONENTS,
     MAX_DRAWS,
+    ComponentSource,
     FamilyPosterior,
     PriorSet,
     PriorSetError,
+    RegimePrior,
     SymbolPosterior,
     activate,
     active_version,
     list_versions,
+    load_active,
     write_prior_set,
 )
 from bayes_mem.offline import returns_model as rm
@@ -69,7 +73,7 @@ from bayes_mem.offline.winrate import (
     prior_sd_ratios,
 )
 from bayes_mem.store import schema
-from bayes_mem.store.prior_records import activation_record, reconcile
+from bayes_mem.store.prior_records import activation_record, prior_set_row, reconcile
 from bayes_mem.store.store import Store
 
 log = logging.getLogger("bayes_mem.recalibrate")
@@ -82,6 +86,9 @@ KAPPA_PUBLISHED_MAX = 1e4
 EXIT_PUBLISHED = 0
 EXIT_ERROR = 1
 EXIT_REJECTED = 3
+#: published and active, but a component's fit failed: it kept its previous version (or the
+#: set holds none of it yet); ``RecalibrationResult.components`` says which and why
+EXIT_PARTIAL = 4
 
 
 # integer fields of RecalibrationConfig and their smallest accepted values
@@ -182,10 +189,18 @@ class RecalibrationResult:
     n_signals: int = 0
     n_symbols: int = 0
     report: str = ""  # the analyst report's path ("" if it failed or was not asked for)
+    # per component (COMPONENTS): tonight's verdict ("passed", "reasons", "kind": "passed",
+    # "computational", "misfit", "identification" or "other"), what the set holds of it
+    # ("status": "refreshed", "carried", "absent", "disabled") and its source ("version",
+    # "data_through")
+    components: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
-        return EXIT_PUBLISHED if self.status == "active" else EXIT_REJECTED
+        if self.status != "active":
+            return EXIT_REJECTED
+        fresh = all(c.get("status") in ("refreshed", "disabled") for c in self.components.values())
+        return EXIT_PUBLISHED if fresh else EXIT_PARTIAL
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -223,9 +238,11 @@ def recalibrate(
     counts = store.signal_counts()
     if counts.empty or counts["trades"].sum() == 0:
         raise ValueError("the store has no settled outcomes to fit")
+    outcomes = store.outcomes()
     data = WinRateData.from_trades(
-        winrate_trades(store.outcomes()), dict(zip(counts["signal"], counts["family"], strict=True))
+        winrate_trades(outcomes), dict(zip(counts["signal"], counts["family"], strict=True))
     )
+    winrate_through = _last_settled(outcomes)
     step("read_store", t0)
 
     t0 = time.perf_counter()
@@ -238,7 +255,8 @@ def recalibrate(
 
     t0 = time.perf_counter()
     ppc = posterior_predictive_pvalues(data, tree, rng=config.seed)
-    verdict: Verdict = gate(tree, gated_vars(tree), ppc, prior_sd_ratios(tree))
+    verdicts: dict[str, Verdict] = {}  # one per component, each gated on its own
+    verdicts["winrate"] = gate(tree, gated_vars(tree), ppc, prior_sd_ratios(tree))
     step("diagnostics", t0)
 
     t0 = time.perf_counter()
@@ -275,12 +293,7 @@ def recalibrate(
         )  # fmt: skip
         returns_tree = _fit_returns(returns_model or rm.default_model(), series, names, config)
         ppc_r = rm.posterior_predictive_pvalues(returns_tree, series, rng=config.seed)
-        returns_verdict = gate(returns_tree, rm.GATED_VARS, ppc_r)
-        verdict = Verdict(
-            verdict.passed and returns_verdict.passed,
-            verdict.reasons + tuple(f"returns: {x}" for x in returns_verdict.reasons),
-            {**verdict.summary, **{f"returns_{k}": v for k, v in returns_verdict.summary.items()}},
-        )
+        verdicts["returns"] = gate(returns_tree, rm.GATED_VARS, ppc_r)
         own = dict(zip(names, series, strict=True))
         # the window ends at the panel's last date: each state is after its symbol's last return
         for name, (draws, sigma2) in rm.draws_for_live(
@@ -290,41 +303,60 @@ def recalibrate(
             pit_inputs[name] = (own[name], draws, float(own[name].var()))
     elif config.returns_model == "laplace":
         symbols, pit_inputs = laplace_returns(panel, config, rng)
+        verdicts["returns"] = laplace_verdict(symbols)
+    else:
+        verdicts["returns"] = Verdict(False, ("no symbol has enough returns to fit",))
     step("fit_returns", t0)
 
     regime = None
-    if config.regime and pit_inputs:
+    if config.regime and not verdicts["returns"].passed:
+        verdicts["regime"] = Verdict(
+            False, ("not estimated: the returns fit its normal scores come from failed",)
+        )
+    elif config.regime and pit_inputs:
         t0 = time.perf_counter()
         scores = [
             normal_scores(r, d, v)[-config.regime_window :] for r, d, v in pit_inputs.values()
         ]
-        regime = estimate_regime_prior(scores, refine=False)
+        estimate = estimate_regime_prior(scores, refine=False)
         log.info(
-            "regime prior: hazard %.4g (expected run %.0f days)%s", regime["hazard"],
-            regime["expected_run_length"],
-            f", at bound: {regime['at_bound']}" if regime["at_bound"] else "",
+            "regime prior: hazard %.4g (expected run %.0f days)%s", estimate["hazard"],
+            estimate["expected_run_length"],
+            f", at bound: {estimate['at_bound']}" if estimate["at_bound"] else "",
         )  # fmt: skip
+        regime = RegimePrior.from_json(estimate)  # the one parse: bounds checked here
+        verdicts["regime"] = Verdict(
+            True, (), {"hazard": regime.hazard, "at_bound": estimate["at_bound"]}
+        )
         step("regime_prior", t0)
+    elif config.regime:
+        verdicts["regime"] = Verdict(False, ("not estimated: no symbol's returns were fitted",))
 
     t0 = time.perf_counter()
     version = next_version(store, models)
-    prior_set = PriorSet(
-        version=version,
-        created_at=dt.datetime.now(dt.UTC).isoformat(),
-        data_through=data_through,
-        code_version=__version__,
-        config_hash=config.hash(),
-        families=families,
-        symbols=symbols,
-        diagnostics=verdict.to_json(),
-        regime=regime,
-    )
-
     try:
         previous = active_version(models)
     except PriorSetError as exc:
         log.warning("cannot read the active version (%s); the report compares with none", exc)
         previous = None
+    live, live_error = None, None
+    try:
+        live = load_active(models)  # a failing component keeps this set's version of it
+    except (PriorSetError, OSError) as exc:
+        live_error = str(exc)
+        log.warning("cannot load the live prior set (%s): no component can be carried", exc)
+    prior_set, components = compose_prior_set(
+        version=version,
+        created_at=dt.datetime.now(dt.UTC).isoformat(),
+        code_version=__version__,
+        config_hash=config.hash(),
+        fresh={"winrate": families, "returns": symbols, "regime": regime},
+        through={"winrate": winrate_through, "returns": data_through, "regime": data_through},
+        verdicts=verdicts,
+        previous=live,
+        previous_error=live_error,
+    )
+    verdict = prior_set.diagnostics
     run = run_record(
         version=version, timings=timings, config=asdict(config), previous_active=previous,
         window=window, outcomes=_outcome_span(store),
@@ -340,25 +372,20 @@ def recalibrate(
         (directory / RUN_FILE).chmod(0o600)
 
     final = write_prior_set(prior_set, models, extra=artifacts)
-    status = "active" if verdict.passed else "rejected"
-    through = None if data_through is None else dt.date.fromisoformat(data_through[:10])
-    record = {
-        "version": version,
-        "created_at": dt.datetime.now(dt.UTC),
-        "data_from": None,
-        "data_through": through,
-        "code_version": __version__,
-        "config_hash": config.hash(),
-        "status": "candidate" if verdict.passed else "rejected",
-        "diagnostics": json.dumps(verdict.to_json()),
-        "artifact_dir": str(final),
-    }
+    passed = verdict["passed"] is True
+    status = "active" if passed else "rejected"
+    record = prior_set_row(
+        prior_set, models, "candidate" if passed else "rejected", artifact_dir=str(final)
+    )
     with store.transaction() as conn:
         conn.execute(schema.prior_sets.insert().values(**record))
-    if verdict.passed:  # ACTIVE and the store's statuses: both change or neither
+    if passed:  # ACTIVE and the store's statuses: both change or neither
         activate(models, version, record=lambda ps: activation_record(store, ps, models))
     step("publish", t0)
-    log.info("prior set v%d %s: %s", version, status, "; ".join(verdict.reasons) or "gate passed")
+    log.info(
+        "prior set v%d %s: %s; %s", version, status,
+        "; ".join(verdict["reasons"]) or "gate passed", describe_components(components),
+    )  # fmt: skip
     report_file = ""
     if report:
         t0 = time.perf_counter()
@@ -373,9 +400,169 @@ def recalibrate(
             log.exception("the report of prior set v%d failed; the prior set stands", version)
         step("report", t0)
     return RecalibrationResult(
-        version, status, verdict.to_json(), timings, str(final), len(counts), len(symbols),
-        report_file,
+        version, status, verdict, timings, str(final), len(counts), len(prior_set.symbols),
+        report_file, components,
     )  # fmt: skip
+
+
+#: gate reasons that a longer or more careful run can cure (retried by the gate's own logic)
+_COMPUTATIONAL = ("R-hat", "ESS", "divergent", "E-BFMI", "tree depth", "no energy",
+                  "no tree-depth")  # fmt: skip
+
+
+def reason_kind(reason: str) -> str:
+    """What a gate reason says: ``"computational"`` (R-hat, ESS, divergences, E-BFMI, tree
+    depth: the sampler's failure), ``"misfit"`` (a posterior predictive check: the model's),
+    ``"identification"`` (the data do not identify a parameter) or ``"other"``."""
+    if "posterior predictive check" in reason:
+        return "misfit"
+    if "do not identify" in reason:
+        return "identification"
+    if any(key in reason for key in _COMPUTATIONAL):
+        return "computational"
+    return "other"
+
+
+def verdict_kind(verdict: Verdict) -> str:
+    """``"passed"``, or the kind of a failed verdict: ``"misfit"`` when any reason is a
+    misfit (retrying cannot cure it), else ``"identification"``, ``"computational"`` or
+    ``"other"`` in that order."""
+    if verdict.passed:
+        return "passed"
+    kinds = {reason_kind(r) for r in verdict.reasons}
+    for kind in ("misfit", "identification", "computational"):
+        if kind in kinds:
+            return kind
+    return "other"
+
+
+def laplace_verdict(symbols: dict[str, SymbolPosterior]) -> Verdict:
+    """The returns component's verdict under ``returns_model="laplace"``: no MCMC gate (the
+    fit's own checks refuse bad windows); it fails only when no symbol could be fitted."""
+    if not symbols:
+        return Verdict(False, ("no symbol could be fitted (returns_model laplace)",))
+    return Verdict(True, (), {"returns_model": "laplace", "symbols": len(symbols)})
+
+
+def compose_prior_set(
+    *,
+    version: int,
+    created_at: str,
+    code_version: str,
+    config_hash: str,
+    fresh: dict[str, Any],
+    through: dict[str, str | None],
+    verdicts: dict[str, Verdict],
+    previous: PriorSet | None,
+    previous_error: str | None = None,
+) -> tuple[PriorSet, dict[str, dict[str, Any]]]:
+    """Tonight's prior set from each component's fit and verdict.
+
+    A component whose fit passed its gate is refreshed (source: this version, ``through`` its
+    date). One that failed (or was not fitted) keeps the live set's version (``previous``,
+    content and source carried unchanged) or, when the live set holds none of it (or there is
+    none), is absent. A component with no verdict (the regime prior switched off) is absent.
+    The set is live (``diagnostics["passed"]`` true) when at least one component refreshed and
+    every failure could be resolved; when nothing refreshed, or a failure could not be carried
+    because the live set is unreadable (``previous_error``), it is rejected: it then holds
+    tonight's fits as they are (for analysts) and is never activated.
+
+    Returns the set and, per component, what became of it (see
+    :attr:`RecalibrationResult.components`)."""
+    content = {"winrate": fresh["winrate"] or {}, "returns": fresh["returns"] or {},
+               "regime": fresh["regime"]}  # fmt: skip
+    ok = {c: c in verdicts and verdicts[c].passed and bool(content[c]) for c in COMPONENTS}
+    failed = [c for c in COMPONENTS if c in verdicts and not ok[c]]
+    live = any(ok.values()) and not (failed and previous_error is not None)
+    sources: dict[str, ComponentSource | None] = {}
+    report: dict[str, dict[str, Any]] = {}
+    for c in COMPONENTS:
+        v = verdicts.get(c)
+        info: dict[str, Any] = {
+            "passed": None if v is None else v.passed,
+            "reasons": [] if v is None else list(v.reasons),
+            "kind": "disabled" if v is None else verdict_kind(v),
+        }
+        if not live:  # rejected: tonight's fits as they are
+            has = bool(content[c])
+            sources[c] = (
+                ComponentSource(version, created_at, through[c], bool(v and v.passed))
+                if has else None
+            )  # fmt: skip
+            info["status"] = "rejected" if v is not None else "disabled"
+        elif ok[c]:
+            sources[c] = ComponentSource(version, created_at, through[c], True)
+            info["status"] = "refreshed"
+        elif v is not None and previous is not None and previous.source(c) is not None:
+            sources[c] = previous.source(c)
+            content[c] = {"winrate": previous.families, "returns": previous.symbols,
+                          "regime": previous.regime}[c]  # fmt: skip
+            info["status"] = "carried"
+        else:
+            sources[c], content[c] = None, ({} if c != "regime" else None)
+            info["status"] = "disabled" if v is None else "absent"
+        src = sources[c]
+        info["version"] = None if src is None else src.version
+        info["data_through"] = None if src is None else src.data_through
+        report[c] = info
+    returns_src = sources["returns"]
+    reasons = [f"{c}: {r}" for c in COMPONENTS if c in verdicts for r in verdicts[c].reasons]
+    if failed and previous_error is not None and any(ok.values()):
+        reasons.append(f"cannot carry {', '.join(failed)}: the live prior set is unreadable "
+                       f"({previous_error})")  # fmt: skip
+    summary: dict[str, Any] = dict(verdicts["winrate"].summary) if "winrate" in verdicts else {}
+    for c in ("returns", "regime"):
+        if c in verdicts:
+            summary.update({f"{c}_{k}": x for k, x in verdicts[c].summary.items()})
+    diagnostics = {
+        "passed": live,
+        "reasons": reasons,
+        "summary": summary,
+        "components": {
+            c: {k: report[c][k] for k in ("passed", "reasons", "kind", "status")}
+            for c in COMPONENTS
+        },
+    }
+    prior_set = PriorSet(
+        version=version,
+        created_at=created_at,
+        data_through=through["returns"] if returns_src is None else returns_src.data_through,
+        code_version=code_version,
+        config_hash=config_hash,
+        families=dict(content["winrate"]),
+        symbols=dict(content["returns"]),
+        diagnostics=diagnostics,
+        regime=content["regime"],
+        components=sources,
+    )
+    return prior_set, report
+
+
+def describe_components(components: dict[str, dict[str, Any]]) -> str:
+    """One line: per component what the set holds (``winrate carried from v3 (data through
+    2008-07-28; tonight: misfit)``)."""
+    parts = []
+    for c, info in components.items():
+        st = info["status"]
+        text = f"{c} {st}"
+        if st == "carried":
+            text += f" from v{info['version']}"
+        if info.get("data_through"):
+            text += f" (data through {str(info['data_through'])[:10]})"
+        if info["kind"] not in ("passed", "disabled"):
+            text += f" [tonight: {info['kind']}]"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def _last_settled(outcomes: Any) -> str | None:
+    """The UTC date of the last settlement in ``outcomes`` (ISO), None when empty."""
+    import pandas as pd
+
+    if outcomes is None or len(outcomes) == 0:
+        return None
+    last = pd.to_datetime(outcomes["settled_at"], utc=True).max()
+    return None if pd.isna(last) else last.date().isoformat()
 
 
 def winrate_trades(outcomes: Any) -> Any:
