@@ -435,3 +435,46 @@ def test_the_regime_prior_is_one_typed_object_parsed_once():
     ]:
         with pytest.raises(PriorSetError, match=match):
             RegimePrior.from_json(bad)
+
+
+# ------------------------------------------------------------------- the engine
+def test_the_engine_states_each_components_age_and_warns_past_the_limit(caplog):
+    """A set whose win rates were carried from an older version: the engine says how old each
+    component is, warns once when one is past ``max_component_age_days`` and names it on every
+    decision (and its explain line)."""
+    from bayes_mem.live import TradingEngine
+    from bayes_mem.live.engine import EngineConfig
+    from tests import engine_parts as parts
+
+    start = parts.START
+    doc = parts.prior_set(5, data_through=str(start)).to_json()
+    doc["components"]["winrate"] = {"version": 2, "fitted_at": "2024-01-03T02:00:00+00:00",
+                                    "data_through": str(start - dt.timedelta(days=40)),
+                                    "passed": True}  # fmt: skip
+    ps = PriorSet.from_json(doc)
+    m = parts.model()
+    eng = TradingEngine(parts.decider(), m, portfolio_value=1e6, prior_set=ps,
+                        signal_symbols=parts.links(), shadow=EngineConfig.baseline(),
+                        max_component_age_days=30, last_date=start)  # fmt: skip
+    returns = parts.correlated_returns(5)
+    with caplog.at_level("WARNING", logger="bayes_mem.live.engine"):
+        for t in range(5):
+            eng.bar(start + dt.timedelta(days=t + 1), parts.day_returns(returns[t]))
+    ages = eng.component_ages()
+    assert ages["winrate"]["age_days"] == 45 and ages["winrate"]["stale"]
+    assert ages["returns"] == {"version": 5, "fitted_at": ps.created_at,
+                               "data_through": str(start), "age_days": 5, "stale": False}
+    warned = [r for r in caplog.records if "stale" in r.getMessage()]
+    assert len(warned) == 1 and "winrate v2" in warned[0].getMessage()  # once, not per bar
+    status = eng.prior_status()
+    assert status["version"] == 5 and status["max_component_age_days"] == 30
+    assert status["stale"] == [f"winrate v2 (data through {start - dt.timedelta(days=40)}, "
+                               "45 d > 30 d)"]  # fmt: skip
+    d = eng.signal("AAA:mom", "AAA")
+    assert d.stale_priors == tuple(status["stale"]) and "stale priors: winrate v2" in d.explain()
+    assert d.shadow.stale_priors == d.stale_priors and d.to_dict()["stale_priors"]
+    # a fresh set clears it
+    eng.use_prior_set(parts.prior_set(6, data_through=str(start + dt.timedelta(days=5))))
+    assert eng.prior_status()["stale"] == [] and eng.signal("BBB:mom", "BBB").stale_priors == ()
+    with pytest.raises(ValueError, match="max_component_age_days"):
+        TradingEngine(parts.decider(), m, portfolio_value=1e6, max_component_age_days=-1)
