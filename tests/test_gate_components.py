@@ -144,7 +144,7 @@ def snapshot(models, store) -> dict:
 
 
 # ------------------------------------------------------------------- the freeze, end to end
-def test_win_rates_fail_returns_refresh_and_the_old_win_rates_stay_live(tmp_path, fake):
+def test_win_rates_fail_returns_refresh_and_the_old_win_rates_stay_live(tmp_path, fake, capsys):
     """The policy backtest's freeze: the win-rate PPC failed night after night and, with one
     verdict for the whole set, the returns model stayed at its first fit for years. Now the
     live set after a win-rate misfit has tonight's returns and regime and the previous
@@ -194,6 +194,26 @@ def test_win_rates_fail_returns_refresh_and_the_old_win_rates_stay_live(tmp_path
     rows = store.table("prior_sets").set_index("version")
     assert rows.loc[2, "status"] == "active" and rows.loc[1, "status"] == "retired"
     assert json.loads(rows.loc[2, "diagnostics"])["components"]["winrate"]["status"] == "carried"
+    # `priors list` and `priors show` say where each component came from and how old it is
+    from bayes_mem.cli import main
+
+    capsys.readouterr()
+    assert main(["priors", "list", "--models", str(models)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    d1, d2, w = through1, through2, DATES[395].date().isoformat()
+    assert lines[1].startswith("* v000002") and lines[1].endswith(
+        f"winrate v1 (through {w}), returns v2 (through {d2}), regime v2 (through {d2})"
+    ), lines
+    assert lines[0].endswith(f"returns v1 (through {d1}), regime v1 (through {d1})")
+    assert main(["priors", "show", "2", "--models", str(models)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    today = dt.datetime.now(dt.UTC).date()
+    assert shown["components"]["winrate"] == {
+        **v1.source("winrate").to_json(), "carried": True,
+        "age_days": (today - DATES[395].date()).days,
+    }  # fmt: skip
+    assert shown["components"]["returns"]["carried"] is False
+    assert shown["diagnostics"]["components"]["winrate"]["kind"] == "misfit"
 
     # a third night with every component passing refreshes the win rates again
     fill_until(store, 520, start=500)
