@@ -498,3 +498,15 @@ def test_the_engine_states_each_components_age_and_warns_past_the_limit(caplog):
     assert eng.prior_status()["stale"] == [] and eng.signal("BBB:mom", "BBB").stale_priors == ()
     with pytest.raises(ValueError, match="max_component_age_days"):
         TradingEngine(parts.decider(), m, portfolio_value=1e6, max_component_age_days=-1)
+
+
+def test_the_report_tables_each_components_source_and_age():
+    from bayes_mem.offline.report import _components_table
+
+    previous = make(4, seed=1)
+    ps, _ = _compose(previous, _verdicts(winrate=False, returns=True, regime=True))
+    html = _components_table(ps)
+    assert "<h3>Components</h3>" in html
+    assert "v000004 (carried)" in html and "2026-11-24" in html  # the win rates, from v4
+    assert "v000009" in html and "2026-11-30" in html and ">1<" in html  # fresh, 1 day old
+    assert "misfit: posterior predictive check &#x27;dispersion&#x27;" in html
