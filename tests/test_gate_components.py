@@ -290,25 +290,54 @@ def test_first_night_with_failing_win_rates_publishes_the_returns_alone(tmp_path
     store.close()
 
 
-def test_out_of_bounds_fit_leaves_every_state_unchanged(tmp_path, fake):
-    """A fit whose values are outside the prior set's bounds is an error: registry files,
-    ACTIVE and the store's rows are byte for byte as before."""
+def test_bad_input_leaves_every_state_unchanged(tmp_path, fake):
+    """Refused input (a store with no settled outcome, a bad config file, a corrupt store
+    database path): registry files, ACTIVE and the store's rows are byte for byte as before."""
     models = tmp_path / "models"
     store = Store(data_dir=tmp_path / "data")
     fill_until(store, 400)
     recalibrate(store, models, CONFIG, report=False)
     fill_until(store, 450, start=400)
     before = snapshot(models, store)
-    fake.kappa = float("nan")
-    with pytest.raises(PriorSetError, match="family kappa"):
-        recalibrate(store, models, CONFIG, report=False)
-    fake.kappa = 30.0
-    fake.verdict = Verdict(False, (MISFIT,), {})
-    with pytest.raises(ValueError, match="unknown config keys"):
-        bad = tmp_path / "bad.json"
-        bad.write_text(json.dumps({"draws": 10, "max_component_age": 3}))
-        recalibrate(store, models, RecalibrationConfig.from_file(bad), report=False)
+    empty = Store(data_dir=tmp_path / "empty")
+    with pytest.raises(ValueError, match="no settled outcomes"):
+        recalibrate(empty, models, CONFIG, report=False)
+    bad = tmp_path / "bad.json"
+    for text, match in [
+        (json.dumps({"draws": 10, "max_component_age": 3}), "unknown config keys"),
+        (json.dumps({"regime": "yes"}), "regime must be true or false"),
+        ("{", "not valid JSON"),
+    ]:
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=match):
+            recalibrate(store, models, RecalibrationConfig.from_file(bad), report=False)
     assert snapshot(models, store) == before
+    store.close()
+    empty.close()
+
+
+def test_an_out_of_bounds_component_fails_alone_and_is_never_written(tmp_path, fake):
+    """The backtest's first night errored whole on one family's rho draw of 0.99906 (bound
+    0.999): now a component whose published values are outside the bounds fails its verdict
+    (kind "bounds") and keeps its previous version; the others refresh."""
+    models = tmp_path / "models"
+    store = Store(data_dir=tmp_path / "data")
+    fill_until(store, 400)
+    recalibrate(store, models, CONFIG, report=False)
+    v1 = load_active(models)
+    fill_until(store, 450, start=400)
+    fake.kappa = float("nan")
+    result = recalibrate(store, models, CONFIG, report=False)
+    assert result.status == "active" and result.exit_code == EXIT_PARTIAL
+    assert result.components["winrate"]["kind"] == "bounds"
+    assert result.components["winrate"]["status"] == "carried"
+    assert any("family kappa" in r for r in result.verdict["reasons"])
+    live = load_active(models)
+    assert live.version == 2 and live.source("winrate").version == 1
+    for name, fam in v1.families.items():
+        np.testing.assert_array_equal(live.families[name].kappa, fam.kappa)
+    # the strict loader (no NaN, every bound) reads the whole document: nothing of the bad fit
+    assert load_prior_set(models, 2).families.keys() == v1.families.keys()
     store.close()
 
 
@@ -359,6 +388,7 @@ def test_reason_kinds():
     assert reason_kind("1 divergent transitions") == "computational"
     assert reason_kind(MISFIT) == "misfit"
     assert reason_kind("the data do not identify rho: ...") == "identification"
+    assert reason_kind("published values out of bounds: family rho draw 15 is 0.999") == "bounds"
 
 
 # ------------------------------------------------------------------- the contract

@@ -10,7 +10,7 @@ import xarray as xr
 from bayes_mem.cli import main
 from bayes_mem.live.gjr_garch import GarchDraws, simulate, variance_path
 from bayes_mem.live.prior_set import active_version, load_active
-from bayes_mem.offline.recalibrate import EXIT_REJECTED, RecalibrationConfig, recalibrate
+from bayes_mem.offline.recalibrate import EXIT_PARTIAL, RecalibrationConfig, recalibrate
 from bayes_mem.offline.winrate import WinRateModel
 from bayes_mem.store import Store
 
@@ -78,11 +78,18 @@ def test_publish_then_reject_keeps_the_previous_set(tmp_path, winrate_model):
         draws=40, tune=60, chains=2, returns_draws=50, returns_min_days=300, returns_model="laplace"
     )
     bad = recalibrate(store, models, short, winrate_model)
-    assert bad.status == "rejected" and bad.exit_code == EXIT_REJECTED
+    # the win-rate fit fails (too few draws): that component keeps v1's version while the
+    # returns (Laplace) and the regime prior refresh (issue 16: one failure froze them all)
+    assert bad.status == "active" and bad.exit_code == EXIT_PARTIAL, bad.components
     assert any("ESS" in r for r in bad.verdict["reasons"])
-    assert active_version(models) == 1  # nothing changed for the trader
+    assert bad.components["winrate"]["status"] == "carried"
+    assert active_version(models) == 2
+    live = load_active(models)
+    assert live.source("winrate") == ps.source("winrate") and live.source("returns").version == 2
+    for fam, post in ps.families.items():  # v1's win rates, unchanged
+        np.testing.assert_array_equal(live.families[fam].mean, post.mean)
     rows = store.table("prior_sets").set_index("version")
-    assert rows.loc[1, "status"] == "active" and rows.loc[2, "status"] == "rejected"
+    assert rows.loc[1, "status"] == "retired" and rows.loc[2, "status"] == "active"
     assert (models / "prior_sets" / "v000002" / "winrate_fit.nc").exists()  # kept for analysts
 
 

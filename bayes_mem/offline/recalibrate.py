@@ -9,7 +9,14 @@ version written atomically with its fit as netCDF (configuration in attrs) -> st
 activation when the gate passed (``ACTIVE`` and the store's statuses as one decision: a store
 that fails to commit leaves ``ACTIVE`` as it was). A rejected fit is written too, for analysts,
 but never activated: the previous prior set stays live. A fit whose values fall outside the
-prior set's bounds (:mod:`bayes_mem.live.prior_set`) is an error: nothing is written.
+prior set's bounds (:mod:`bayes_mem.live.prior_set`) fails that component (never written).
+
+Components. Win rates, returns and the regime prior are gated and versioned separately (one
+:class:`Verdict` each): the published set holds tonight's version of every component that
+passed and, of one that failed, the live set's version, carried unchanged with its source
+(:func:`compose_prior_set`; the contract: ``docs/prior_set.md``). The set goes live when at
+least one component refreshed; when none did it is rejected as before. The regime prior is
+estimated on the returns fit's normal scores, so it fails with it.
 
 Returns: by default the partially pooled GJR-GARCH skew-t PyMC model of
 :mod:`bayes_mem.offline.returns_model`, fitted on the last ``returns_window`` dates of the returns
@@ -32,6 +39,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -269,14 +277,14 @@ def recalibrate(
         ),
         rng,
     )
-    families = {
+    families = _within_bounds("winrate", verdicts, lambda: {
         f: FamilyPosterior(
             hyper["mean"][:, i],
             np.minimum(hyper["kappa"][:, i], KAPPA_PUBLISHED_MAX),
             hyper["rho"][:, i] if data.clustered else None,
         )
         for i, f in enumerate(data.families)
-    }
+    }) or {}  # fmt: skip
     symbols: dict[str, SymbolPosterior] = {}
     panel = store.returns_panel()
     data_through = str(panel.index.max()) if len(panel.index) else None
@@ -296,11 +304,12 @@ def recalibrate(
         verdicts["returns"] = gate(returns_tree, rm.GATED_VARS, ppc_r)
         own = dict(zip(names, series, strict=True))
         # the window ends at the panel's last date: each state is after its symbol's last return
-        for name, (draws, sigma2) in rm.draws_for_live(
-            returns_tree, config.returns_draws, rng
-        ).items():
-            symbols[name] = SymbolPosterior(draws, sigma2)
-            pit_inputs[name] = (own[name], draws, float(own[name].var()))
+        live_draws = rm.draws_for_live(returns_tree, config.returns_draws, rng)
+        symbols = _within_bounds("returns", verdicts, lambda: {
+            name: SymbolPosterior(draws, sigma2) for name, (draws, sigma2) in live_draws.items()
+        }) or {}  # fmt: skip
+        pit_inputs = {name: (own[name], symbols[name].draws, float(own[name].var()))
+                      for name in symbols}  # fmt: skip
     elif config.returns_model == "laplace":
         symbols, pit_inputs = laplace_returns(panel, config, rng)
         verdicts["returns"] = laplace_verdict(symbols)
@@ -324,10 +333,11 @@ def recalibrate(
             estimate["expected_run_length"],
             f", at bound: {estimate['at_bound']}" if estimate["at_bound"] else "",
         )  # fmt: skip
-        regime = RegimePrior.from_json(estimate)  # the one parse: bounds checked here
         verdicts["regime"] = Verdict(
-            True, (), {"hazard": regime.hazard, "at_bound": estimate["at_bound"]}
+            True, (), {"hazard": estimate["hazard"], "at_bound": estimate["at_bound"]}
         )
+        # the one parse, bounds checked here
+        regime = _within_bounds("regime", verdicts, lambda: RegimePrior.from_json(estimate))
         step("regime_prior", t0)
     elif config.regime:
         verdicts["regime"] = Verdict(False, ("not estimated: no symbol's returns were fitted",))
@@ -410,12 +420,33 @@ _COMPUTATIONAL = ("R-hat", "ESS", "divergent", "E-BFMI", "tree depth", "no energ
                   "no tree-depth")  # fmt: skip
 
 
+def _within_bounds(component: str, verdicts: dict[str, Verdict], build: Callable[[], Any]) -> Any:
+    """``build()`` (a component's published values, bounds-checked as they are built), or None
+    when a value is outside the prior set's bounds: the component then fails its verdict
+    (reason ``published values out of bounds: ...``) and is kept back like any failed
+    component, while the others refresh. Nothing out of bounds is ever written."""
+    try:
+        return build()
+    except PriorSetError as exc:
+        v = verdicts.get(component) or Verdict(True, ())
+        reason = f"{OUT_OF_BOUNDS}: {exc}"
+        verdicts[component] = Verdict(False, (*v.reasons, reason), dict(v.summary))
+        log.warning("%s: %s", component, reason)
+        return None
+
+
+OUT_OF_BOUNDS = "published values out of bounds"
+
+
 def reason_kind(reason: str) -> str:
     """What a gate reason says: ``"computational"`` (R-hat, ESS, divergences, E-BFMI, tree
     depth: the sampler's failure), ``"misfit"`` (a posterior predictive check: the model's),
-    ``"identification"`` (the data do not identify a parameter) or ``"other"``."""
+    ``"identification"`` (the data do not identify a parameter), ``"bounds"`` (a published
+    value outside the prior set's bounds) or ``"other"``."""
     if "posterior predictive check" in reason:
         return "misfit"
+    if reason.startswith(OUT_OF_BOUNDS):
+        return "bounds"
     if "do not identify" in reason:
         return "identification"
     if any(key in reason for key in _COMPUTATIONAL):
@@ -425,12 +456,12 @@ def reason_kind(reason: str) -> str:
 
 def verdict_kind(verdict: Verdict) -> str:
     """``"passed"``, or the kind of a failed verdict: ``"misfit"`` when any reason is a
-    misfit (retrying cannot cure it), else ``"identification"``, ``"computational"`` or
-    ``"other"`` in that order."""
+    misfit (retrying cannot cure it), else ``"bounds"``, ``"identification"``,
+    ``"computational"`` or ``"other"`` in that order."""
     if verdict.passed:
         return "passed"
     kinds = {reason_kind(r) for r in verdict.reasons}
-    for kind in ("misfit", "identification", "computational"):
+    for kind in ("misfit", "bounds", "identification", "computational"):
         if kind in kinds:
             return kind
     return "other"
