@@ -1,9 +1,19 @@
 """The prior set: the only thing the nightly job hands the live path (see ../shared/DESIGN.md).
 
-A versioned, immutable JSON document: per signal family, posterior draws of the family's mean win
-rate and concentration; per symbol, posterior draws of the GJR-GARCH-skew-t parameters and each
-draw's conditional variance at ``data_through``; the regime detector's prior; the diagnostics
-verdict; the manifest of the version's other files. On disk (under
+A versioned, immutable JSON document (schema ``bayes_mem.prior_set/2``; the contract, with a
+field table, an example, the folder layout and the data flow: ``docs/prior_set.md``): per signal
+family, posterior draws of the family's mean win rate and concentration; per symbol, posterior
+draws of the GJR-GARCH-skew-t parameters and each draw's conditional variance at
+``data_through``; the regime detector's prior (:class:`RegimePrior`); the diagnostics verdict;
+the manifest of the version's other files.
+
+Components. Win rates (``families``), returns (``symbols``) and the regime prior (``regime``)
+are gated and versioned separately: ``components`` records per component the version whose fit
+produced it, when, its ``data_through`` and its verdict (:class:`ComponentSource`). A component
+whose nightly fit failed is carried from the live set into the next one unchanged, so a set may
+hold components of different ages (:meth:`PriorSet.component_ages`). ``data_through`` is the
+returns component's. Sets of schema ``/1`` (before components) load with every component from
+the set itself. On disk (under
 ``models/prior_sets/v000042/prior_set.json``) it is wrapped with the SHA-256 of its canonical
 JSON (and, with a deployment key, its HMAC-SHA256), and ``models/ACTIVE`` names the active
 version.
@@ -14,7 +24,8 @@ crash at any instant) sees the old set or the complete new one. The loader verif
 below and refuses anything else, so a live process keeps its last good set.
 
 Live. A set is live only if its verdict is exactly a pass (``diagnostics["passed"] is True``;
-missing, ``0``, ``null`` or ``"false"`` is not a pass). :func:`load_live_prior_set` is the one
+missing, ``0``, ``null`` or ``"false"`` is not a pass) and so is every held component's source
+verdict (``components[c]["passed"] is True``). :func:`load_live_prior_set` is the one
 loader of sets to trade on: :func:`activate`, :func:`load_active` and :class:`ActivePriorSet`
 all go through it. :func:`load_prior_set` loads any verified version (rejected ones included) for
 analysis.
@@ -45,6 +56,10 @@ regime ``alpha0``             > 0                         0.05 .. 1e3 (d)
 regime ``beta0``              > 0                         1e-4 .. 1e4 (d)
 regime ``max_run_length``     integer >= 2                11 .. 10,000 (e)
 ``version``                   integer >= 1                <= 999,999,999
+component ``version``         integer >= 1                <= the set's ``version``
+component ``fitted_at``       ISO 8601 text               <= 64 characters
+component ``data_through``    ISO date first, or null     returns': equal to ``data_through``
+component ``passed``          true or false               every held one true to be live
 ``created_at``                ISO 8601 text               <= 64 characters
 ``data_through``              ISO date first, or null     <= 64 characters
 ``code_version``              text                        <= 100 characters
