@@ -211,10 +211,27 @@ def _draw_array(value: Any, what: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FamilyPosterior:
-    """Posterior draws of one family's Beta prior: mean win rate and concentration
-    (pseudo-trades), and optionally the intra-cluster correlation ``rho`` of its trades (the
-    live path counts outcomes of one signal in one cluster with their effective weight).
-    Bounds: the module docstring's table."""
+    """Posterior draws of one signal family's Beta prior (the win-rate component).
+
+    The arrays are copied and frozen (read-only) when built; every draw is checked against the
+    module docstring's bounds table.
+
+    Parameters
+    ----------
+    mean : array of float, shape (draws,)
+        The family's mean win rate per draw, in ``MEAN_RANGE``.
+    kappa : array of float, shape (draws,)
+        Its concentration per draw, in pseudo-trades (``KAPPA_RANGE``): a new signal's win rate
+        is Beta(mean kappa, (1 - mean) kappa).
+    rho : array of float, shape (draws,), optional
+        The intra-cluster correlation of the family's trades (``RHO_RANGE``): the live path
+        counts outcomes of one signal in one cluster with their effective weight. None: not
+        published (independent trades).
+
+    See Also
+    --------
+    point_prior : the one Beta prior the decider uses (moment-matched by default).
+    """
 
     mean: np.ndarray
     kappa: np.ndarray
@@ -291,6 +308,19 @@ def persistence(draws: GarchDraws) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SymbolPosterior:
+    """Posterior draws of one symbol's return model (the returns component).
+
+    Parameters
+    ----------
+    draws : GarchDraws
+        GJR-GARCH(1,1) skew-t parameter draws (``mu omega alpha gamma beta nu lam``), each
+        covariance stationary and within the module docstring's bounds.
+    sigma2 : array of float, shape (draws,)
+        Per draw, the conditional variance for the day after the set's ``data_through``
+        (daily log-return units, ``VARIANCE_RANGE``); the engine rolls it forward through the
+        returns dated after it.
+    """
+
     draws: GarchDraws
     sigma2: np.ndarray  # per draw, conditional variance for the day after data_through
 
