@@ -320,7 +320,7 @@ def recalibrate(
     regime = None
     if config.regime and not verdicts["returns"].passed:
         verdicts["regime"] = Verdict(
-            False, ("not estimated: the returns fit its normal scores come from failed",)
+            False, ("not estimated: the returns fit it is estimated on failed its gate",)
         )
     elif config.regime and pit_inputs:
         t0 = time.perf_counter()
