@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy.integrate import quad
+from scipy.special import gammaln
 
 from bayes_mem.live import ReturnModel
 from bayes_mem.live.gjr_garch import GarchDraws
@@ -70,6 +72,23 @@ def document(param: str, value) -> dict:
     }  # fmt: skip
 
 
+def skewt_kappa(nu: float, lam: float) -> float:
+    """E[z^2 1{z<0}] under Hansen's skew-t by numerical integration of its density (written out
+    here, independently of ``bayes_mem.live.skewt``)."""
+    c = np.exp(gammaln((nu + 1) / 2) - gammaln(nu / 2)) / np.sqrt(np.pi * (nu - 2))
+    a = 4 * lam * c * (nu - 2) / (nu - 1)
+    b = np.sqrt(1 + 3 * lam**2 - a**2)
+
+    def pdf(z: float) -> float:
+        s = 1 - lam if z < -a / b else 1 + lam
+        return b * c * (1 + ((b * z + a) / s) ** 2 / (nu - 2)) ** (-(nu + 1) / 2)
+
+    knot = min(-a / b, 0.0)  # the density's two halves meet at -a / b
+    left, _ = quad(lambda z: z * z * pdf(z), -np.inf, knot, epsabs=0, epsrel=1e-10)
+    middle, _ = quad(lambda z: z * z * pdf(z), knot, 0.0, epsabs=0, epsrel=1e-10)
+    return left + middle
+
+
 def oracle(param: str, v) -> bool:
     """The bounds table of ``bayes_mem.live.prior_set``, written out independently."""
     if param == "max_run_length":
@@ -79,12 +98,15 @@ def oracle(param: str, v) -> bool:
     p = dict(BASE)
     if param in p:
         p[param] = v
-    persistence = p["alpha"] + p["gamma"] / 2 + p["beta"]
+    if not (2.1 <= p["nu"] <= 1000 and abs(p["lam"]) <= 0.99):
+        return False
+    persistence = p["alpha"] + skewt_kappa(p["nu"], p["lam"]) * p["gamma"] + p["beta"]
+    long_run = p["omega"] / (1 - persistence)
+    sigma2 = v if param == "sigma2" else 1e-4
     garch = (
         p["omega"] > 0 and p["alpha"] >= 0 and p["beta"] >= 0 and p["alpha"] + p["gamma"] >= 0
-        and p["alpha"] + p["beta"] < 1 and persistence < 1
-        and 1e-12 <= p["omega"] / (1 - persistence) <= 1
-        and abs(p["mu"]) <= 0.05 and 2.1 <= p["nu"] <= 1000 and abs(p["lam"]) <= 0.99
+        and persistence < 1 and 1e-12 <= long_run <= 1 and 1e-4 <= sigma2 / long_run <= 1e4
+        and abs(p["mu"]) <= 0.05
     )  # fmt: skip
     ranges = {
         "mean": (1e-6, 1 - 1e-6), "kappa": (1e-3, 1e6), "sigma2": (1e-12, 1.0),

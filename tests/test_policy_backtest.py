@@ -168,8 +168,8 @@ def switch_setup(real_prices):
     regime["hazard"] = 0.05  # frequent changes: the regime factor bites
     fams = {f: FamilyPosterior(np.full(50, 0.9), np.full(50, 500.0))
             for f in ("momentum", "mean_reversion", "breakout")}  # fmt: skip
-    ps = PriorSet(1, "2000-01-01T00:00:00+00:00", str(prices.index[300].date()), "test", "x",
-                  fams, symbols, {"passed": True}, regime)
+    ps = PriorSet(1, "2024-01-01T00:00:00+00:00", str(prices.index[300].date()), "test", "x",
+                  fams, symbols, {}, regime)  # fmt: skip
     calib = [pb.Calibration(300, str(prices.index[300].date()), "active", 1, None, None, (),
                             0.0, ps)]  # fmt: skip
     runs = {

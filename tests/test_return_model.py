@@ -400,16 +400,18 @@ def test_degenerate_draws_and_states_are_refused_at_construction():
 
 @pytest.mark.parametrize("n_symbols", [1, 3])
 def test_an_absurd_day_lifts_the_state_to_its_ceiling_and_risk_stays_finite(n_symbols):
-    """A -30 log return (a price divided by 1e13, valid input) put the variance at ~1e8 times
-    its long-run value; now it stops at STATE_RANGE[1] times it, in update, in the one-symbol
-    path and in the simulated paths of horizons > 1, and a snapshot of it loads back."""
+    """A -30 log return (a price divided by 1e13) put the variance at ~1e8 times its long-run
+    value. Input is now bounded to +-1.0, which on a quiet symbol (long-run daily sd ~6e-5) is
+    still ~1e7 times its long-run variance; the state stops at STATE_RANGE[1] times it, in
+    update, in the one-symbol path and in the simulated paths of horizons > 1, and a snapshot of
+    it loads back."""
     from bayes_mem.live.return_model import STATE_RANGE
 
     rng = np.random.default_rng(4)
     names = ["A", "B", "C"][:n_symbols]
-    draws = {k: random_draws(rng, 40) for k in names}
+    draws = {k: random_draws(rng, 40, vol_scale=0.01) for k in names}
     model = ReturnModel(draws, {k: d.long_run_variance for k, d in draws.items()})
-    model.update([-30.0] * n_symbols, kind="log")
+    model.update([-1.0] * n_symbols, kind="log")
     ceiling = np.stack([STATE_RANGE[1] * draws[k].long_run_variance for k in names])
     np.testing.assert_allclose(model.sigma2(), ceiling, rtol=1e-15)
     for side in ("long", "short"):

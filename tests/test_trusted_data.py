@@ -465,8 +465,12 @@ def _return_model_snapshot() -> dict:
 @pytest.mark.parametrize(
     "mutate, exc, match",
     [
-        # persistence alpha + gamma / 2 + beta above 1: was accepted (variance grows forever)
-        (lambda s: s["draws"]["gamma"][0].__setitem__(0, 0.4), ValueError, "gamma / 2"),
+        # persistence alpha + kappa gamma + beta above 1: was accepted (variance grows forever)
+        (
+            lambda s: s["draws"]["gamma"][0].__setitem__(0, 0.4),
+            ValueError,
+            r"alpha \+ kappa gamma \+ beta < 1",
+        ),
         # numeric strings: were read as numbers
         (lambda s: s["draws"]["mu"][0].__setitem__(0, "0.0003"), TypeError, "draws.mu"),
         (lambda s: s["sigma2"][0].__setitem__(0, "1e-4"), TypeError, "sigma2"),

@@ -47,6 +47,8 @@ draws per family / symbol     >= 1, equal lengths         <= 10,000 (``MAX_DRAWS
 persistence P (b)             P < 1 (stationary)          P < 1
 long-run variance             omega / (1 - P) > 0         1e-12 .. 1 (daily sd 1e-6 .. 1) (c)
 ``sigma2`` (next-day var.)    > 0                         1e-12 .. 1 (daily sd 1e-6 .. 1) (c)
+``sigma2`` / long-run var.    > 0                         1e-4 .. 1e4 (``STATE_RANGE`` of the
+                                                          live model's variance states)
 ``nu`` (tail weight)          >= 2.1 (``NU_MIN``)         <= 1000
 ``lam`` (skew)                -1 < lam < 1                abs(lam) <= 0.99
 regime ``hazard``             0 < h < 1                   1e-5 .. 0.5 (d)
@@ -133,6 +135,7 @@ from bayes_mem.live._validate import as_float_array, check_int, check_name, chec
 from bayes_mem.live.changepoint import DEFAULT_K, MAX_RUN_LENGTH
 from bayes_mem.live.gjr_garch import PARAMS, GarchDraws
 from bayes_mem.live.priors import BetaPrior
+from bayes_mem.live.return_model import STATE_RANGE
 from bayes_mem.live.tail_table import NU_MIN
 
 log = logging.getLogger("bayes_mem.prior_set")
@@ -343,7 +346,11 @@ class SymbolPosterior:
                 f"{float(d.alpha[i])!r}, gamma={float(d.gamma[i])!r}, beta={float(d.beta[i])!r}):"
                 " must be < 1 (covariance stationary)"
             )
-        _check_range(d.omega / (1.0 - p), "long-run variance omega / (1 - P)", *VARIANCE_RANGE)
+        long_run = d.omega / (1.0 - p)
+        _check_range(long_run, "long-run variance omega / (1 - P)", *VARIANCE_RANGE)
+        # what the live model accepts as a state (return_model.STATE_RANGE): beyond it a fit is
+        # degenerate, and a set the trader could not load must not be published
+        _check_range(s2 / long_run, "sigma2 / long-run variance", *STATE_RANGE)
         _check_range(d.nu, "nu", NU_MIN, NU_MAX)
         _check_range(d.lam, "lam", -LAM_MAX, LAM_MAX)
         s2.setflags(write=False)

@@ -940,8 +940,8 @@ class ReturnModel:
         """Rebuild a model from :meth:`snapshot` output. Malformed data raises ValueError or
         TypeError naming the field: a missing field, text or booleans where numbers belong
         (``"0.1"`` is not read as 0.1), a number beyond the float range, a wrong shape, draws
-        that break the model's constraints (:class:`GarchDraws`: persistence ``alpha + gamma / 2
-        + beta < 1`` ...), a last return beyond :data:`MAX_LOG_RETURN`."""
+        that break the model's constraints (:class:`GarchDraws`: persistence ``alpha + kappa
+        gamma + beta < 1`` ...), a last return beyond :data:`MAX_LOG_RETURN`."""
         if not isinstance(data, Mapping) or data.get("schema") != SNAPSHOT_SCHEMA:
             raise ValueError(f"not a {SNAPSHOT_SCHEMA} snapshot")
         try:
@@ -977,9 +977,7 @@ class ReturnModel:
         paths = data.get("horizon_paths", HORIZON_PATHS)  # absent before horizons
         if isinstance(paths, bool) or not isinstance(paths, int) or not 1 <= paths <= 10**6:
             raise ValueError(f"snapshot horizon_paths must be an int in [1, 1e6]: {paths!r:.40}")
-        model = cls(
-            draws, {s: sigma2[i] for i, s in enumerate(symbols)}, horizon_paths=paths
-        )
+        model = cls(draws, {s: sigma2[i] for i, s in enumerate(symbols)}, horizon_paths=paths)
         last_z = _snapshot_array(data["last_z"], "last_z", n, (n,))
         model._last_z = last_z
         if "last_return" in data:  # absent in snapshots written before normal scores

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
@@ -866,15 +867,29 @@ def _unique(names: list[str], what: str) -> None:
 
 def _once_more_on_conflict(write: Callable[[], int], what: str) -> int:
     """Run a checked batch write; if another process wrote a conflicting row between the checks
-    and the insert (PostgreSQL, read committed), run it once more so the checks report it."""
-    try:
-        return write()
-    except sa.exc.IntegrityError:
-        pass
-    try:
-        return write()
-    except sa.exc.IntegrityError as exc:
-        raise ValueError(f"{what}: refused by the database, nothing written: {exc.orig}") from None
+    and the insert (PostgreSQL, read committed), run it once more so the checks report it. A
+    transaction PostgreSQL aborted to break a deadlock or a serialisation conflict between
+    concurrent batches (SQLSTATE 40P01 / 40001: nothing was written) is run again, up to
+    ``_CONFLICT_RETRIES`` times."""
+    conflicts = 0
+    for _ in range(_CONFLICT_RETRIES + 1):
+        try:
+            return write()
+        except sa.exc.IntegrityError as exc:
+            conflicts += 1
+            if conflicts > 1:
+                raise ValueError(
+                    f"{what}: refused by the database, nothing written: {exc.orig}"
+                ) from None
+        except sa.exc.OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
+                raise
+            time.sleep(0.01 * (1 + conflicts))
+    return write()
+
+
+_CONFLICT_RETRIES = 5
+_RETRYABLE_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
