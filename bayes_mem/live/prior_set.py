@@ -482,6 +482,8 @@ class RegimePrior:
                 raise ValueError(f"normal_gamma must be an object with keys {sorted(keys)}")
             for name in ("hazard", *sorted(keys)):  # numbers, not text or bools (named first)
                 check_real(data["hazard"] if name == "hazard" else ng[name], name)
+            if "max_run_length" in data:  # optional, but never null when given
+                check_int(data["max_run_length"], "max_run_length")
             prior = NormalGammaPrior(ng["mu0"], ng["kappa0"], ng["alpha0"], ng["beta0"])
             info = {k: v for k, v in data.items()
                     if k not in ("schema", "hazard", "normal_gamma", "max_run_length")}  # fmt: skip
