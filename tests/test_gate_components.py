@@ -540,3 +540,39 @@ def test_the_report_tables_each_components_source_and_age():
     assert "v000004 (carried)" in html and "2026-11-24" in html  # the win rates, from v4
     assert "v000009" in html and "2026-11-30" in html and ">1<" in html  # fresh, 1 day old
     assert "misfit: posterior predictive check &#x27;dispersion&#x27;" in html
+
+
+def test_a_returns_refresh_that_loses_a_traded_symbol_keeps_the_live_returns(
+    tmp_path, fake, monkeypatch
+):
+    """The full backtest's 2005-07-21 night: SP500's Laplace fit was refused (optimiser did
+    not converge), the refreshed returns covered 2 of 3 symbols, and the engine then refused
+    the next day's bar for SP500 (UnknownSymbolError ended the run). A returns refresh that
+    drops a symbol the live set covers now fails (kind "coverage"): the live returns (and the
+    regime estimated on them) stay, the win rates refresh."""
+    from bayes_mem.live.gjr_garch import UnfitSeriesError
+
+    models = tmp_path / "models"
+    store = Store(data_dir=tmp_path / "data")
+    fill_until(store, 400)
+    recalibrate(store, models, CONFIG, report=False)
+    fill_until(store, 450, start=400)
+    real = rc.fit_laplace
+
+    def refuse_tlt(r, n, rng, symbol=None):
+        if symbol == "TLT":
+            raise UnfitSeriesError("returns of 'TLT': no usable fit (stand-in)")
+        return real(r, n, rng, symbol=symbol)
+
+    monkeypatch.setattr(rc, "fit_laplace", refuse_tlt)
+    result = recalibrate(store, models, CONFIG, report=False)
+    assert result.status == "active" and result.exit_code == EXIT_PARTIAL
+    assert result.components["returns"]["kind"] == "coverage"
+    assert {c: i["status"] for c, i in result.components.items()} == {
+        "winrate": "refreshed", "returns": "carried", "regime": "carried"}
+    live = load_active(models)
+    assert set(live.symbols) == {"SPY", "QQQ", "TLT"} and live.source("returns").version == 1
+    assert live.source("winrate").version == 2
+    assert any("would drop symbols the live set covers: TLT" in r
+               for r in result.verdict["reasons"])
+    store.close()

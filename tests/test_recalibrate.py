@@ -48,7 +48,7 @@ def winrate_model():
 
 
 @pytest.mark.slow
-def test_publish_then_reject_keeps_the_previous_set(tmp_path, winrate_model):
+def test_publish_then_a_failed_win_rate_fit_keeps_v1s_win_rates(tmp_path, winrate_model):
     store = Store(data_dir=tmp_path / "data")
     fill(store)
     models = tmp_path / "models"

@@ -317,6 +317,22 @@ def recalibrate(
         verdicts["returns"] = Verdict(False, ("no symbol has enough returns to fit",))
     step("fit_returns", t0)
 
+    live, live_error = None, None
+    try:
+        live = load_active(models)  # a failing component keeps this set's version of it
+    except (PriorSetError, OSError) as exc:
+        live_error = str(exc)
+        log.warning("cannot load the live prior set (%s): no component can be carried", exc)
+    if live is not None and verdicts["returns"].passed:
+        # the trader's return model must keep every symbol it trades: a refresh that lost one
+        # (its fit refused tonight) keeps the live returns instead
+        dropped = sorted((set(live.symbols) & {str(c) for c in panel.columns}) - set(symbols))
+        if dropped:
+            v = verdicts["returns"]
+            reason = f"{DROPS_SYMBOLS}: {', '.join(dropped[:10])} (fits refused tonight, see log)"
+            verdicts["returns"] = Verdict(False, (*v.reasons, reason), dict(v.summary))
+            log.warning("returns: %s", reason)
+
     regime = None
     if config.regime and not verdicts["returns"].passed:
         verdicts["regime"] = Verdict(
@@ -349,12 +365,6 @@ def recalibrate(
     except PriorSetError as exc:
         log.warning("cannot read the active version (%s); the report compares with none", exc)
         previous = None
-    live, live_error = None, None
-    try:
-        live = load_active(models)  # a failing component keeps this set's version of it
-    except (PriorSetError, OSError) as exc:
-        live_error = str(exc)
-        log.warning("cannot load the live prior set (%s): no component can be carried", exc)
     prior_set, components = compose_prior_set(
         version=version,
         created_at=dt.datetime.now(dt.UTC).isoformat(),
@@ -436,17 +446,21 @@ def _within_bounds(component: str, verdicts: dict[str, Verdict], build: Callable
 
 
 OUT_OF_BOUNDS = "published values out of bounds"
+DROPS_SYMBOLS = "would drop symbols the live set covers"
 
 
 def reason_kind(reason: str) -> str:
     """What a gate reason says: ``"computational"`` (R-hat, ESS, divergences, E-BFMI, tree
     depth: the sampler's failure), ``"misfit"`` (a posterior predictive check: the model's),
     ``"identification"`` (the data do not identify a parameter), ``"bounds"`` (a published
-    value outside the prior set's bounds) or ``"other"``."""
+    value outside the prior set's bounds), ``"coverage"`` (tonight's returns fit lost a symbol
+    the live set covers: the trader's bars for it would be refused) or ``"other"``."""
     if "posterior predictive check" in reason:
         return "misfit"
     if reason.startswith(OUT_OF_BOUNDS):
         return "bounds"
+    if reason.startswith(DROPS_SYMBOLS):
+        return "coverage"
     if "do not identify" in reason:
         return "identification"
     if any(key in reason for key in _COMPUTATIONAL):
@@ -456,12 +470,12 @@ def reason_kind(reason: str) -> str:
 
 def verdict_kind(verdict: Verdict) -> str:
     """``"passed"``, or the kind of a failed verdict: ``"misfit"`` when any reason is a
-    misfit (retrying cannot cure it), else ``"bounds"``, ``"identification"``,
-    ``"computational"`` or ``"other"`` in that order."""
+    misfit (retrying cannot cure it), else ``"bounds"``, ``"coverage"``,
+    ``"identification"``, ``"computational"`` or ``"other"`` in that order."""
     if verdict.passed:
         return "passed"
     kinds = {reason_kind(r) for r in verdict.reasons}
-    for kind in ("misfit", "bounds", "identification", "computational"):
+    for kind in ("misfit", "bounds", "coverage", "identification", "computational"):
         if kind in kinds:
             return kind
     return "other"
