@@ -1,9 +1,17 @@
 """``bayes-mem`` command line.
 
-Exit codes: 0 success (for ``recalibrate``: a new prior set is published and active); 3 the
-diagnostics gate rejected the fit (the previous prior set stays active); 1 an error (one line on
-stderr: a refused prior set, a store that cannot be opened or written, a bad file); 2 bad usage
-(the arguments themselves: an unparsable ``--store`` URL or an unknown database included).
+Exit codes: 0 success (for ``recalibrate``: a new prior set is published and active, every
+component refreshed); 4 (``recalibrate``) published and active, but a component's fit failed its
+gate and the set keeps that component's previous version (or none yet): the JSON summary's
+``components`` says which and why; 3 the diagnostics gate rejected every component (the previous
+prior set stays active); 1 an error (one line on stderr: a refused prior set, a store that
+cannot be opened or written, a bad file); 2 bad usage (the arguments themselves: an unparsable
+``--store`` URL or an unknown database included).
+
+``priors list`` prints one line per version: its verdict, sizes and, per component (win rates,
+returns, regime), the version it came from and its ``data_through``. ``priors show VERSION``
+prints the version's metadata, per component its source, date and age in days (as of today,
+UTC), and the night's diagnostics (each component's own verdict included), as JSON.
 
 ``priors activate`` is one decision: the version is verified and gate-checked and the store
 opened before anything changes; the store's statuses are written in a transaction that commits
@@ -254,7 +262,7 @@ def _priors(args: argparse.Namespace) -> int:
                 state = "passed" if gate_passed(ps) else "rejected"
                 line = (
                     f"v{v:06d}  {ps.created_at}  {state}  {len(ps.families)} families  "
-                    f"{len(ps.symbols)} symbols"
+                    f"{len(ps.symbols)} symbols  " + _components_line(ps)
                 )
             except ValueError as exc:
                 line = f"v{v:06d}  UNREADABLE: {exc}"
@@ -274,9 +282,7 @@ def _priors(args: argparse.Namespace) -> int:
         print(f"bayes-mem priors {args.action}: a VERSION is required", file=sys.stderr)
         return EXIT_USAGE
     if args.action == "show":
-        print(
-            json.dumps(load_prior_set(args.models, args.version).to_json()["diagnostics"], indent=2)
-        )
+        print(json.dumps(_show(load_prior_set(args.models, args.version)), indent=2))
         return EXIT_OK
     load_live_prior_set(args.models, args.version)  # refused: nothing opened, nothing changed
     if args.store or (args.data / "bayes_mem.sqlite").exists():
@@ -291,6 +297,36 @@ def _priors(args: argparse.Namespace) -> int:
         activate(args.models, args.version)
     print(f"prior set v{args.version} is active")
     return EXIT_OK
+
+
+def _components_line(ps) -> str:
+    """``winrate v1 (through 2008-07-28), returns v2 (through 2008-08-26), regime none``."""
+    parts = []
+    for name, src in (ps.components or {}).items():
+        if src is None:
+            parts.append(f"{name} none")
+        else:
+            through = "?" if src.data_through is None else src.data_through[:10]
+            parts.append(f"{name} v{src.version} (through {through})")
+    return ", ".join(parts)
+
+
+def _show(ps) -> dict:
+    """What ``priors show`` prints: metadata, per component its source and age, diagnostics."""
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date()
+    components = {}
+    for name, src in (ps.components or {}).items():
+        components[name] = None if src is None else {
+            **src.to_json(), "age_days": src.age_days(today),
+            "carried": src.version != ps.version,
+        }  # fmt: skip
+    return {
+        "version": ps.version, "created_at": ps.created_at, "data_through": ps.data_through,
+        "code_version": ps.code_version, "config_hash": ps.config_hash,
+        "as_of": today.isoformat(), "components": components, "diagnostics": ps.diagnostics,
+    }  # fmt: skip
 
 
 def _report(args: argparse.Namespace) -> int:

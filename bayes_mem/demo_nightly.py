@@ -125,7 +125,7 @@ def trading_day(
             + ("none (the gate rejected every fit): flat priors, Laplace fits" if ps is None
                else f"v{ps.version} ({len(ps.families)} families, {len(ps.symbols)} symbols)"),
             "regime: "
-            + (f"hazard {ps.regime['hazard']:.4f}, P(change) max {max(regime.values()):.2f}"
+            + (f"hazard {ps.regime.hazard:.4f}, P(change) max {max(regime.values()):.2f}"
                if regime else "no prior published"),
             "correlation: "
             + ("not enough history" if corr is None else

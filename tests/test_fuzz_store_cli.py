@@ -263,7 +263,7 @@ def test_prior_set_documents_with_junk_anywhere_are_refused_or_exact(data):
 CONFIG_FIELDS = [
     "draws", "tune", "chains", "target_accept", "seed", "family_draws_published",
     "returns_window", "returns_min_days", "returns_draws", "returns_model", "returns_mcmc_draws",
-    "returns_mcmc_tune", "returns_target_accept", "returns_retry_target_accept", "regime",
+    "returns_mcmc_tune", "returns_target_accept", "regime",
     "regime_window",
 ]  # fmt: skip
 

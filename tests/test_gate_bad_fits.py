@@ -1,6 +1,8 @@
 """Deliberately bad fits are rejected by the nightly job's gate and nothing changes for the
-trader: too few draws, a model that cannot describe the data, data that cannot identify the
-parameters. A good fit of a first store is active (v1) before each bad run."""
+trader's win rates: too few draws, a model that cannot describe the data, data that cannot
+identify the parameters. A good fit of a first store is active (v1) before each bad run. Each
+component is gated on its own: where the store has returns they refresh while the win rates keep
+v1's version; where it has none, nothing refreshes and the night is rejected."""
 
 import hashlib
 
@@ -8,8 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_mem.live.prior_set import ActivePriorSet, active_version
-from bayes_mem.offline.recalibrate import EXIT_REJECTED, RecalibrationConfig, recalibrate
+from bayes_mem.live.prior_set import ActivePriorSet, active_version, load_prior_set
+from bayes_mem.offline.recalibrate import (
+    EXIT_PARTIAL,
+    EXIT_REJECTED,
+    RecalibrationConfig,
+    recalibrate,
+)
 from bayes_mem.offline.winrate import WinRateModel
 from bayes_mem.store import Store
 from tests.test_recalibrate import fill
@@ -86,8 +93,20 @@ def test_bad_fits_are_rejected_and_nothing_changes_for_the_trader(
     else:
         store = bad_store(tmp_path / "data", kind)
     result = recalibrate(store, models, RecalibrationConfig(**FAST, **config), winrate_model)
-    assert result.status == "rejected" and result.exit_code == EXIT_REJECTED
     assert any(reason in r for r in result.verdict["reasons"]), result.verdict["reasons"]
+    if kind == "too_few_draws":  # this store has returns: they refresh, the win rates stay v1's
+        assert result.status == "active" and result.exit_code == EXIT_PARTIAL
+        assert result.components["winrate"]["status"] == "carried"
+        assert result.components["winrate"]["kind"] == "computational"
+        assert trader.refresh() and trader.current.version == result.version
+        v1_set = load_prior_set(models, 1)
+        assert trader.current.source("winrate") == v1_set.source("winrate")
+        for fam, post in v1_set.families.items():
+            np.testing.assert_array_equal(trader.current.families[fam].mean, post.mean)
+        store.close()
+        return
+    # no returns in these stores: nothing refreshes, the night is rejected
+    assert result.status == "rejected" and result.exit_code == EXIT_REJECTED
     # nothing changed for the trader: the same ACTIVE, the same bytes, the same loaded set
     assert active_version(models) == 1 and (models / "ACTIVE").read_bytes() == active_bytes
     assert (

@@ -196,7 +196,13 @@ class Calibration:
     ``status`` ("active", "rejected" or "error"), the newest date in the store it was handed
     (``outcomes_through``, ``returns_through``), the gate's reasons, seconds, and the prior set
     live after it (the previous one when rejected; None before any was published: the engine
-    then fits the documented default return model on its own history)."""
+    then fits the documented default return model on its own history).
+
+    Per component (win rates, returns, regime: each gated and versioned on its own),
+    ``components`` gives the live set's source ``version``, ``data_through`` and ``age_days``
+    (calendar days from it to the night's date; None: the live set holds none of it) and
+    ``kinds`` the night's own verdict of each component (``"passed"``, ``"computational"``,
+    ``"misfit"``, ``"identification"``, ``"other"``, ``"disabled"``)."""
 
     day: int
     date: str
@@ -207,6 +213,8 @@ class Calibration:
     reasons: tuple[str, ...]
     seconds: float
     prior_set: Any = field(default=None, repr=False)
+    components: dict[str, Any] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
 
 
 def recalibration_days(n_days: int, config: BacktestConfig) -> list[int]:
@@ -276,6 +284,7 @@ def walk_forward(
             panel = store.returns_panel()
             r_through = None if panel.empty else str(pd.Timestamp(panel.index.max()))
             t0 = time.perf_counter()
+            kinds: dict[str, str] = {}
             try:
                 result = fn(  # no analyst report: nobody reads a backtest night's page
                     store, models, config.recalibration(seed + day), winrate_model=winrate_model,
@@ -283,18 +292,51 @@ def walk_forward(
                 )  # fmt: skip
                 status, version = result.status, result.version
                 reasons = tuple(result.verdict.get("reasons", ()))
+                kinds = {c: i["kind"] for c, i in getattr(result, "components", {}).items()}
                 if status == "active":
                     live = load_prior_set(models, version)
             except ValueError as exc:  # e.g. too few returns for the window: keep the priors
                 status, version, reasons = "error", None, (str(exc),)
             seconds = time.perf_counter() - t0
-            log.info("night %s: %s in %.1f s %s", dates[day].date(), status, seconds, reasons)
+            night = dates[day].date()
+            components = _component_ages(live, night)
+            log.info("night %s: %s in %.1f s %s %s", night, status, seconds, reasons, components)
             out.append(
-                Calibration(day, str(dates[day].date()), status, version, o_through, r_through,
-                            reasons, round(seconds, 3), live)
+                Calibration(day, str(night), status, version, o_through, r_through,
+                            reasons, round(seconds, 3), live, components, kinds)
             )  # fmt: skip
         store.close()
     return out
+
+
+def _component_ages(live: Any, night: Any) -> dict[str, Any]:
+    """Per component of the live set: its source version, data_through and age at ``night``
+    (calendar days); empty before any set was published."""
+    if live is None:
+        return {}
+    return {
+        c: None if src is None else {"version": src.version, "data_through": src.data_through,
+                                     "age_days": src.age_days(night)}
+        for c, src in live.components.items()
+    }  # fmt: skip
+
+
+def nights_table(calibrations: Sequence[Calibration]) -> pd.DataFrame:
+    """One row per nightly run: status, version, reasons and, per component, the live set's
+    source version and age (``<component>_version``, ``<component>_age_days``) and the night's
+    own verdict kind (``<component>_kind``)."""
+    rows = []
+    for c in calibrations:
+        row = {k: v for k, v in dataclasses.asdict(c).items()
+               if k not in ("prior_set", "components", "kinds")}  # fmt: skip
+        row["reasons"] = "; ".join(c.reasons)
+        for comp in ("winrate", "returns", "regime"):
+            src = c.components.get(comp)
+            row[f"{comp}_version"] = None if src is None else src["version"]
+            row[f"{comp}_age_days"] = None if src is None else src["age_days"]
+            row[f"{comp}_kind"] = c.kinds.get(comp)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------- policies
@@ -731,11 +773,7 @@ def write_results(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
         ("ours", name) for name in run.policies if name.startswith("ours-")
     ]
     ab = pd.DataFrame([ab_verdict(run, c, t) for c, t in pairs])
-    nights = pd.DataFrame([
-        {k: v for k, v in dataclasses.asdict(c).items() if k != "prior_set"}
-        | {"reasons": "; ".join(c.reasons)}
-        for c in run.calibrations
-    ])  # fmt: skip
+    nights = nights_table(run.calibrations)
     metrics.to_csv(out / "policy_backtest_metrics.csv", index=False, float_format="%.6g")
     ab.to_csv(out / "policy_backtest_ab.csv", index=False, float_format="%.6g")
     nights.drop(columns=["seconds"]).to_csv(out / "policy_backtest_nights.csv", index=False)
@@ -756,6 +794,16 @@ def write_results(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
         "nights_active": int(counts.get("active", 0)),
         "nights_rejected": int(counts.get("rejected", 0)),
         "nights_error": int(counts.get("error", 0)),
+        # per component: the nights' verdict kinds and the live version's largest age
+        "component_kinds": {
+            comp: nights[f"{comp}_kind"].dropna().value_counts().astype(int).to_dict()
+            for comp in ("winrate", "returns", "regime")
+        },
+        "component_max_age_days": {
+            comp: None if nights[f"{comp}_age_days"].dropna().empty
+            else int(nights[f"{comp}_age_days"].dropna().max())
+            for comp in ("winrate", "returns", "regime")
+        },
         "seconds": round(elapsed, 1),
         "metrics": json.loads(metrics.to_json(orient="records")),
         "ab": json.loads(ab.to_json(orient="records")),

@@ -687,14 +687,17 @@ class NormalGammaBOCPD(_BOCPD):
         k: int = DEFAULT_K,
     ) -> NormalGammaBOCPD:
         """A detector from the offline estimate (the output of
-        :func:`bayes_mem.offline.regime_prior.estimate_regime_prior`): its hazard and prior."""
+        :func:`bayes_mem.offline.regime_prior.estimate_regime_prior`) or the published regime
+        prior: its hazard and prior, parsed by :meth:`bayes_mem.live.prior_set.RegimePrior.
+        from_json` (the one parse, bounds included; a :class:`RegimePrior` is taken as is)."""
+        from bayes_mem.live.prior_set import PriorSetError, RegimePrior
+
         try:
-            prior = NormalGammaPrior.from_json(published["normal_gamma"])
-            hazard = published["hazard"]
-            r = published.get("max_run_length", DEFAULT_MAX_RUN_LENGTH)
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"not a regime prior: {exc!r}") from exc
-        return cls(streams, prior, hazard=hazard, max_run_length=max_run_length or r, k=k)
+            regime = RegimePrior.from_json(published)
+        except PriorSetError as exc:
+            raise ValueError(f"not a regime prior: {exc}") from exc
+        r = max_run_length or regime.max_run_length or DEFAULT_MAX_RUN_LENGTH
+        return cls(streams, regime.normal_gamma, hazard=regime.hazard, max_run_length=r, k=k)
 
     def _check_x(self, x: Any) -> Any:
         if type(x) is float and self._one:  # fast path for one stream

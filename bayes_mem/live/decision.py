@@ -52,6 +52,9 @@ class Decision:
     prior_version: int | None = None
     key: str | None = None
     reason: str = ""  # why not acting, when not acting
+    # the prior set's components older than the engine's max_component_age_days when decided
+    # (e.g. "winrate v3 (data through 2008-07-28, 412 d > 10 d)"); empty: none
+    stale_priors: tuple[str, ...] = ()
     decided_at: dt.datetime | None = None  # timezone-aware (UTC), set by the engine
     # the shadow configuration's decision on the same event (not traded), when one runs
     shadow: Decision | None = field(default=None, repr=False, compare=False)
@@ -59,7 +62,7 @@ class Decision:
     @classmethod
     def _of(cls, fields: dict[str, Any]) -> Decision:
         """The decision of every field's value in ``fields`` (all of them but ``shadow``),
-        without the generated ``__init__``: a frozen dataclass's sets each of its 22 fields
+        without the generated ``__init__``: a frozen dataclass's sets each of its fields
         through ``object.__setattr__`` (~4 us); the engine's hot path builds them here."""
         obj = object.__new__(cls)
         fields["shadow"] = None
@@ -82,8 +85,9 @@ class Decision:
             f"{self.signal} -> {self.side} {self.symbol} ({self.horizon}d): "
             f"{self.rule} p={self.p_win:.3f}"
         )
+        stale = f"; stale priors: {', '.join(self.stale_priors)}" if self.stale_priors else ""
         if not self.act:
-            return f"{head}; no trade ({self.reason or 'rule declined'})"
+            return f"{head}; no trade ({self.reason or 'rule declined'}){stale}"
         parts = [head]
         if self.limits:
             parts.append(
@@ -100,7 +104,7 @@ class Decision:
         if self.quantity is not None:
             size += f" ({self.quantity:g} units at {self.price:g})"
         parts.append(size)
-        return "; ".join(parts)
+        return "; ".join(parts) + stale
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (infinities as ``None``): what the engine logs."""
@@ -125,6 +129,7 @@ class Decision:
             "prior_version": self.prior_version,
             "key": self.key,
             "reason": self.reason,
+            "stale_priors": list(self.stale_priors),
             "decided_at": None if self.decided_at is None else self.decided_at.isoformat(),
             "explain": self.explain(),
         }

@@ -35,6 +35,12 @@ normal scores) and answers these events, each thread-safe:
     the same swap for a prior set held in memory, without a models directory (a backtest's
     nightly job, a test); ``None`` fits the documented default return model (Laplace, per
     symbol with 250+ days) on the engine's history. :meth:`refresh` is built on it.
+``component_ages()``
+    how old each component of the live prior set is (win rates, returns, regime: each gated and
+    versioned on its own, so a component whose nightly fit failed keeps an older version):
+    its source version, ``data_through`` and age in calendar days at the last bar. A component
+    older than ``max_component_age_days`` is *stale*: a warning is logged (once per component
+    version) and every decision names it (:attr:`Decision.stale_priors`, in its ``explain()``).
 
 How a decision is made is an :class:`EngineConfig` of pluggable modules
 (:mod:`bayes_mem.live.modules`): the decision rule, the risk budget, Kelly, the portfolio-ES
@@ -114,6 +120,9 @@ HISTORY_DAYS = 500  # days of returns kept in memory (re-priming after a refresh
 # longest holding period the risk model prices (MAX_HORIZON, 63 trading days) and some slack
 OPEN_BOOK_DAYS = 100
 DEFAULT_PAYOFF_WEIGHT = 10.0  # pseudo-trades behind the volatility-based payoff default
+# calendar days after which a prior-set component (its data_through) is stale: a nightly job
+# that failed for a week and a half, holidays included
+DEFAULT_MAX_COMPONENT_AGE_DAYS = 10
 MIN_FALLBACK_DAYS = 250  # history a symbol needs for the default (Laplace) model
 _BOOK_LOG_MAX = 4096  # exposure changes kept for the book states before they are rebuilt
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -276,6 +285,9 @@ class _Market:
         self.pos = {s: i for i, s in enumerate(self.symbols)}
         self.detector = detector
         self.prior_set = prior_set
+        # the prior set's stale components, as decisions name them (set by the engine's
+        # _check_ages at each bar and prior-set swap)
+        self.stale: tuple[str, ...] = ()
         n = len(self.symbols)
         self.scores: deque[np.ndarray] = deque(maxlen=CORRELATION_WINDOW)
         if scores is not None:
@@ -530,6 +542,8 @@ class TradingEngine:
     history : recent days ``(date, {symbol: log return})`` (re-priming after a refresh).
     last_date : the last day seen (default: the last day of ``history``).
     models : a model registry whose active prior set :meth:`refresh` follows.
+    max_component_age_days : calendar days from a prior-set component's ``data_through`` to the
+        last bar beyond which it is stale (warned, and named on every decision); None: never.
     """
 
     def __init__(
@@ -551,6 +565,7 @@ class TradingEngine:
         history: Sequence[tuple[dt.date, Mapping[str, float]]] = (),
         last_date: dt.date | None = None,
         models: str | Path | None = None,
+        max_component_age_days: int | None = DEFAULT_MAX_COMPONENT_AGE_DAYS,
         _market: _Market | None = None,
     ) -> None:
         if not isinstance(decider, Decider):
@@ -601,7 +616,13 @@ class TradingEngine:
         if self._active is not None and prior_set is not None:
             self._active.current = prior_set  # refresh() then loads only a newer activation
         self.last_refresh_error: str | None = None
+        if max_component_age_days is not None:
+            check_int(max_component_age_days, "max_component_age_days", minimum=0)
+        self.max_component_age_days = max_component_age_days
+        self._stale_warned: set[tuple[str, int]] = set()
         self.shadow: TradingEngine | None = None
+        if _market is None:  # a shadow shares its live engine's market (and its dates)
+            self._check_ages()
         if shadow is not None:
             self.shadow = self._spawn(shadow)
 
@@ -619,6 +640,7 @@ class TradingEngine:
         log_decisions: bool = True,
         history_days: int = 250,
         open_book_days: int = OPEN_BOOK_DAYS,
+        max_component_age_days: int | None = DEFAULT_MAX_COMPONENT_AGE_DAYS,
     ) -> TradingEngine:
         """Open the engine on a model registry and a store (a :class:`bayes_mem.store.Store`, an
         SQLAlchemy URL, or the ``Path`` of a data directory holding ``bayes_mem.sqlite``).
@@ -639,7 +661,8 @@ class TradingEngine:
         outcome, on a symbol the return model covers, is an open position again (settle it by
         its id, as before the restart); :meth:`cancel` logs a row that did not act, so a
         cancelled decision stays closed. An older decision never settled is taken as abandoned.
-        The latest correlation-breakdown test (``correlation_metrics``) is restored too."""
+        The latest correlation-breakdown test (``correlation_metrics``) is restored too.
+        ``max_component_age_days``: see :class:`TradingEngine`."""
         from bayes_mem.store import Store, StoreRecorder
 
         if isinstance(store, str):
@@ -675,6 +698,7 @@ class TradingEngine:
             shadow=None,
             seed=seed,
             history=_panel_history(panel, HISTORY_DAYS),
+            max_component_age_days=max_component_age_days,
         )
         engine._owns_recorder = True
         engine._raw = raw
@@ -751,6 +775,59 @@ class TradingEngine:
     @property
     def model(self) -> ReturnModel | None:
         return self._market.model
+
+    def _today(self) -> dt.date:
+        return self.last_date if self.last_date is not None else dt.datetime.now(dt.UTC).date()
+
+    def component_ages(self) -> dict[str, dict[str, Any]]:
+        """Per component of the live prior set (``winrate``, ``returns``, ``regime``): its
+        source ``version``, ``fitted_at``, ``data_through``, ``age_days`` (calendar days from
+        ``data_through`` to the last bar, or today before any bar) and ``stale`` (older than
+        ``max_component_age_days``). A component the set does not hold maps to None; no prior
+        set: an empty dict."""
+        ps = self._market.prior_set
+        if ps is None:
+            return {}
+        today, limit = self._today(), self.max_component_age_days
+        out: dict[str, dict[str, Any]] = {}
+        for name, src in (ps.components or {}).items():
+            if src is None:
+                out[name] = None  # type: ignore[assignment]
+                continue
+            age = src.age_days(today)
+            out[name] = {
+                "version": src.version, "fitted_at": src.fitted_at,
+                "data_through": src.data_through, "age_days": age,
+                "stale": limit is not None and age is not None and age > limit,
+            }  # fmt: skip
+        return out
+
+    def prior_status(self) -> dict[str, Any]:
+        """The engine's view of its priors: the live set's ``version``, per component its age
+        (:meth:`component_ages`), the ``stale`` components as decisions name them, the
+        ``max_component_age_days`` and the ``last_refresh_error``."""
+        return {
+            "version": self.prior_version,
+            "components": self.component_ages(),
+            "stale": list(self._market.stale),
+            "max_component_age_days": self.max_component_age_days,
+            "last_refresh_error": self.last_refresh_error,
+        }
+
+    def _check_ages(self) -> None:
+        """Recompute the stale components (at each bar and prior-set swap) and warn once per
+        stale component version."""
+        stale = []
+        for name, info in self.component_ages().items():
+            if info is None or not info["stale"]:
+                continue
+            text = (f"{name} v{info['version']} (data through {str(info['data_through'])[:10]},"
+                    f" {info['age_days']} d > {self.max_component_age_days} d)")  # fmt: skip
+            stale.append(text)
+            if (name, info["version"]) not in self._stale_warned:
+                self._stale_warned.add((name, info["version"]))
+                log.warning("prior set v%s: component %s is stale", self.prior_version, text)
+        self._market.stale = tuple(stale)
 
     def symbol_of(self, signal: str) -> str | None:
         """The symbol a signal is linked to (None: not linked)."""
@@ -862,6 +939,7 @@ class TradingEngine:
             self.last_date = date
             if self.shadow is not None:
                 self.shadow.last_date = date
+            self._check_ages()
 
     # ------------------------------------------------------------------ events: signal
     def signal(
@@ -1068,6 +1146,7 @@ class TradingEngine:
             "key": key,
             "reason": reason,
             "decided_at": dt.datetime.now(dt.UTC),
+            "stale_priors": m.stale,
         })  # fmt: skip
         self._open[decision_id] = _Position(signal, symbol, side, notional, act)
         if act:
@@ -1409,6 +1488,7 @@ class TradingEngine:
                 if prior_set is not None:
                     _apply_priors(eng.decider, prior_set, eng.config.pooled_priors)
                 eng._market = market
+            self._check_ages()
 
     # ------------------------------------------------------------------ lifecycle
     def flush(self, timeout: float | None = 10.0) -> None:

@@ -1,9 +1,19 @@
 """The prior set: the only thing the nightly job hands the live path (see ../shared/DESIGN.md).
 
-A versioned, immutable JSON document: per signal family, posterior draws of the family's mean win
-rate and concentration; per symbol, posterior draws of the GJR-GARCH-skew-t parameters and each
-draw's conditional variance at ``data_through``; the regime detector's prior; the diagnostics
-verdict; the manifest of the version's other files. On disk (under
+A versioned, immutable JSON document (schema ``bayes_mem.prior_set/2``; the contract, with a
+field table, an example, the folder layout and the data flow: ``docs/prior_set.md``): per signal
+family, posterior draws of the family's mean win rate and concentration; per symbol, posterior
+draws of the GJR-GARCH-skew-t parameters and each draw's conditional variance at
+``data_through``; the regime detector's prior (:class:`RegimePrior`); the diagnostics verdict;
+the manifest of the version's other files.
+
+Components. Win rates (``families``), returns (``symbols``) and the regime prior (``regime``)
+are gated and versioned separately: ``components`` records per component the version whose fit
+produced it, when, its ``data_through`` and its verdict (:class:`ComponentSource`). A component
+whose nightly fit failed is carried from the live set into the next one unchanged, so a set may
+hold components of different ages (:meth:`PriorSet.component_ages`). ``data_through`` is the
+returns component's. Sets of schema ``/1`` (before components) load with every component from
+the set itself. On disk (under
 ``models/prior_sets/v000042/prior_set.json``) it is wrapped with the SHA-256 of its canonical
 JSON (and, with a deployment key, its HMAC-SHA256), and ``models/ACTIVE`` names the active
 version.
@@ -14,7 +24,8 @@ crash at any instant) sees the old set or the complete new one. The loader verif
 below and refuses anything else, so a live process keeps its last good set.
 
 Live. A set is live only if its verdict is exactly a pass (``diagnostics["passed"] is True``;
-missing, ``0``, ``null`` or ``"false"`` is not a pass). :func:`load_live_prior_set` is the one
+missing, ``0``, ``null`` or ``"false"`` is not a pass) and so is every held component's source
+verdict (``components[c]["passed"] is True``). :func:`load_live_prior_set` is the one
 loader of sets to trade on: :func:`activate`, :func:`load_active` and :class:`ActivePriorSet`
 all go through it. :func:`load_prior_set` loads any verified version (rejected ones included) for
 analysis.
@@ -47,6 +58,10 @@ regime ``alpha0``             > 0                         0.05 .. 1e3 (d)
 regime ``beta0``              > 0                         1e-4 .. 1e4 (d)
 regime ``max_run_length``     integer >= 2                11 .. 10,000 (e)
 ``version``                   integer >= 1                <= 999,999,999
+component ``version``         integer >= 1                <= the set's ``version``
+component ``fitted_at``       ISO 8601 text               <= 64 characters
+component ``data_through``    ISO date first, or null     returns': equal to ``data_through``
+component ``passed``          true or false               every held one true to be live
 ``created_at``                ISO 8601 text               <= 64 characters
 ``data_through``              ISO date first, or null     <= 64 characters
 ``code_version``              text                        <= 100 characters
@@ -125,7 +140,11 @@ from bayes_mem.live.tail_table import NU_MIN
 
 log = logging.getLogger("bayes_mem.prior_set")
 
-SCHEMA = "bayes_mem.prior_set/1"
+SCHEMA = "bayes_mem.prior_set/2"
+#: the schema before per-component provenance: still loaded (see :meth:`PriorSet.from_json`)
+SCHEMA_V1 = "bayes_mem.prior_set/1"
+#: the parts of a prior set that are gated, versioned and carried over separately
+COMPONENTS = ("winrate", "returns", "regime")
 REGIME_SCHEMA = "bayes_mem.regime_prior/1"
 PRIOR_SETS = "prior_sets"
 ACTIVE = "ACTIVE"
@@ -160,7 +179,7 @@ _DOC_KEYS = {
     "schema", "version", "created_at", "data_through", "code_version", "config_hash",
     "families", "symbols", "diagnostics",
 }  # fmt: skip
-_OPTIONAL_KEYS = {"regime", "files"}
+_OPTIONAL_KEYS = {"regime", "files", "components"}
 _FILE_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 _VERSION_NAME = r"v([0-9]{6,9})"
 _ACTIVE_TEXT = rb"([0-9]{1,9})\n?"
@@ -195,10 +214,27 @@ def _draw_array(value: Any, what: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FamilyPosterior:
-    """Posterior draws of one family's Beta prior: mean win rate and concentration
-    (pseudo-trades), and optionally the intra-cluster correlation ``rho`` of its trades (the
-    live path counts outcomes of one signal in one cluster with their effective weight).
-    Bounds: the module docstring's table."""
+    """Posterior draws of one signal family's Beta prior (the win-rate component).
+
+    The arrays are copied and frozen (read-only) when built; every draw is checked against the
+    module docstring's bounds table.
+
+    Parameters
+    ----------
+    mean : array of float, shape (draws,)
+        The family's mean win rate per draw, in ``MEAN_RANGE``.
+    kappa : array of float, shape (draws,)
+        Its concentration per draw, in pseudo-trades (``KAPPA_RANGE``): a new signal's win rate
+        is Beta(mean kappa, (1 - mean) kappa).
+    rho : array of float, shape (draws,), optional
+        The intra-cluster correlation of the family's trades (``RHO_RANGE``): the live path
+        counts outcomes of one signal in one cluster with their effective weight. None: not
+        published (independent trades).
+
+    See Also
+    --------
+    point_prior : the one Beta prior the decider uses (moment-matched by default).
+    """
 
     mean: np.ndarray
     kappa: np.ndarray
@@ -275,6 +311,19 @@ def persistence(draws: GarchDraws) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SymbolPosterior:
+    """Posterior draws of one symbol's return model (the returns component).
+
+    Parameters
+    ----------
+    draws : GarchDraws
+        GJR-GARCH(1,1) skew-t parameter draws (``mu omega alpha gamma beta nu lam``), each
+        covariance stationary and within the module docstring's bounds.
+    sigma2 : array of float, shape (draws,)
+        Per draw, the conditional variance for the day after the set's ``data_through``
+        (daily log-return units, ``VARIANCE_RANGE``); the engine rolls it forward through the
+        returns dated after it.
+    """
+
     draws: GarchDraws
     sigma2: np.ndarray  # per draw, conditional variance for the day after data_through
 
@@ -354,20 +403,228 @@ def _check_files(files: Any) -> dict[str, str] | None:
 
 
 @dataclass(frozen=True)
+class RegimePrior:
+    """The regime detector's prior: hazard, Normal-Gamma prior and run-length truncation.
+
+    The one typed form of the published regime prior (schema ``bayes_mem.regime_prior/1``),
+    parsed and bounds-checked in one place (:meth:`from_json`): the prior set, the engine's
+    detector (:meth:`detector`, :meth:`NormalGammaBOCPD.from_prior_set
+    <bayes_mem.live.changepoint.NormalGammaBOCPD.from_prior_set>`) and the nightly job all go
+    through it.
+
+    Parameters
+    ----------
+    hazard : float
+        Prior probability of a change after each day, in ``REGIME_BOUNDS["hazard"]``
+        (1 / the expected regime length in days).
+    normal_gamma : NormalGammaPrior
+        The prior of a regime's mean and precision of the normal scores (unit-free), each
+        value in ``REGIME_BOUNDS``.
+    max_run_length : int or None
+        Run-length truncation of the detector, in ``RUN_LENGTH_RANGE``; None: the detector's
+        default.
+    info : dict
+        The estimate's other keys (``method``, ``expected_run_length``, ``log_evidence``,
+        ``at_bound`` ...): informational, finite JSON, written back unchanged.
+    """
+
+    hazard: float
+    normal_gamma: Any  # NormalGammaPrior (imported lazily: changepoint is the detector's module)
+    max_run_length: int | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from bayes_mem.live.changepoint import NormalGammaPrior
+
+        try:
+            if not isinstance(self.normal_gamma, NormalGammaPrior):
+                got = type(self.normal_gamma).__name__
+                raise TypeError(f"normal_gamma must be a NormalGammaPrior, got {got}")
+            values = {"hazard": self.hazard, **self.normal_gamma.to_json()}
+            for name, (low, high) in REGIME_BOUNDS.items():
+                v = check_real(values[name], name)
+                if not low <= v <= high:
+                    raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {values[name]!r}")
+            object.__setattr__(self, "hazard", float(self.hazard))
+            if self.max_run_length is not None:
+                r = check_int(self.max_run_length, "max_run_length")
+                low, high = RUN_LENGTH_RANGE
+                if not low <= r <= high:
+                    raise ValueError(f"max_run_length must be in [{low}, {high:,}], got {r!r:.40}")
+                object.__setattr__(self, "max_run_length", r)
+            if not isinstance(self.info, dict):
+                raise TypeError(f"info must be a dict, got {type(self.info).__name__}")
+        except (TypeError, ValueError) as exc:
+            raise PriorSetError(f"malformed regime prior: {exc}") from None
+        info = copy.deepcopy(self.info)
+        _check_finite_json(info, "regime")
+        object.__setattr__(self, "info", info)
+
+    @classmethod
+    def from_json(cls, data: Any) -> RegimePrior:
+        """The one parse of a published regime prior (or of
+        :func:`bayes_mem.offline.regime_prior.estimate_regime_prior`'s output): schema,
+        hazard, ``normal_gamma`` with exactly ``mu0``, ``kappa0``, ``alpha0``, ``beta0``,
+        optional ``max_run_length``, all in bounds; other keys kept as :attr:`info`."""
+        from bayes_mem.live.changepoint import NormalGammaPrior
+
+        if isinstance(data, RegimePrior):
+            return data
+        try:
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON object, got {type(data).__name__}")
+            schema = data.get("schema", REGIME_SCHEMA)
+            if schema != REGIME_SCHEMA:
+                raise ValueError(f"schema must be {REGIME_SCHEMA!r}, got {schema!r:.80}")
+            ng = data["normal_gamma"]
+            keys = {"mu0", "kappa0", "alpha0", "beta0"}
+            if not isinstance(ng, dict) or set(ng) != keys:
+                raise ValueError(f"normal_gamma must be an object with keys {sorted(keys)}")
+            for name in ("hazard", *sorted(keys)):  # numbers, not text or bools (named first)
+                check_real(data["hazard"] if name == "hazard" else ng[name], name)
+            if "max_run_length" in data:  # optional, but never null when given
+                check_int(data["max_run_length"], "max_run_length")
+            prior = NormalGammaPrior(ng["mu0"], ng["kappa0"], ng["alpha0"], ng["beta0"])
+            info = {k: v for k, v in data.items()
+                    if k not in ("schema", "hazard", "normal_gamma", "max_run_length")}  # fmt: skip
+            return cls(data["hazard"], prior, data.get("max_run_length"), info)
+        except PriorSetError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PriorSetError(f"malformed regime prior: {exc}") from None
+
+    def to_json(self) -> dict[str, Any]:
+        """The published form (``schema``, ``hazard``, ``normal_gamma``, ``max_run_length``
+        when set, and :attr:`info`)."""
+        out = {**copy.deepcopy(self.info), "schema": REGIME_SCHEMA, "hazard": self.hazard,
+               "normal_gamma": self.normal_gamma.to_json()}  # fmt: skip
+        if self.max_run_length is not None:
+            out["max_run_length"] = self.max_run_length
+        return out
+
+    def detector(self, symbols: Any) -> Any:
+        """A :class:`~bayes_mem.live.changepoint.NormalGammaBOCPD` over ``symbols`` (names or a
+        count) with this hazard and prior."""
+        from bayes_mem.live.changepoint import DEFAULT_MAX_RUN_LENGTH, NormalGammaBOCPD
+
+        return NormalGammaBOCPD(
+            symbols, self.normal_gamma, hazard=self.hazard,
+            max_run_length=self.max_run_length or DEFAULT_MAX_RUN_LENGTH,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ComponentSource:
+    """Where one component of a prior set (win rates, returns or the regime prior) came from.
+
+    Each component is gated and versioned on its own: a set's component is either tonight's
+    fit (``version`` is the set's own) or, when tonight's fit of it failed its gate, the
+    component of the previous live set, carried over with its source unchanged.
+
+    Parameters
+    ----------
+    version : int
+        The prior-set version whose nightly fit produced the component (<= the set's version).
+    fitted_at : str
+        When that fit was published (that version's ``created_at``, ISO 8601).
+    data_through : str or None
+        The last date of the data that fit saw (ISO date first): the component's age is
+        measured from it.
+    passed : bool
+        That fit's gate verdict for this component; a set is live only if every component's
+        is exactly ``True``.
+    """
+
+    version: int
+    fitted_at: str
+    data_through: str | None
+    passed: bool
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "version", _check_version(self.version))
+        _check_text(self.fitted_at, "created_at")
+        _check_text(self.data_through, "data_through", optional=True)
+        if type(self.passed) is not bool:
+            raise PriorSetError(
+                f"a component's passed must be true or false, got {self.passed!r:.40}"
+            )
+
+    def through_date(self) -> dt.date | None:
+        """:attr:`data_through` as a date (None when unknown)."""
+        return None if self.data_through is None else dt.date.fromisoformat(self.data_through[:10])
+
+    def age_days(self, today: dt.date) -> int | None:
+        """Calendar days from :attr:`data_through` to ``today`` (None when unknown)."""
+        through = self.through_date()
+        return None if through is None else (today - through).days
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "fitted_at": self.fitted_at,
+                "data_through": self.data_through, "passed": self.passed}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any) -> ComponentSource:
+        keys = {"version", "fitted_at", "data_through", "passed"}
+        if not isinstance(data, dict) or set(data) != keys:
+            raise PriorSetError(f"a component source is a JSON object with keys {sorted(keys)}")
+        return cls(data["version"], data["fitted_at"], data["data_through"], data["passed"])
+
+
+@dataclass(frozen=True)
 class PriorSet:
+    """The prior set: everything the nightly job hands the live path, as one immutable value.
+
+    Built (and so bounds-checked, see the module docstring's table) at write and at load.
+    Each of its three components -- win rates (:attr:`families`), returns (:attr:`symbols`)
+    and the regime prior (:attr:`regime`) -- records in :attr:`components` the version it came
+    from, its date and its verdict: a component whose fit failed keeps its previous version
+    while the others refresh. The contract (field table, layout, data flow):
+    ``docs/prior_set.md``.
+
+    Parameters
+    ----------
+    version : int
+        The version number, 1 .. ``MAX_VERSION``; its folder is ``prior_sets/v{version:06d}``.
+    created_at : str
+        When the nightly job published it (ISO 8601).
+    data_through : str or None
+        The date the symbols' variance states (:attr:`SymbolPosterior.sigma2`) refer to: the
+        returns component's ``data_through``. The engine rolls each state forward through the
+        returns dated after it.
+    code_version, config_hash : str
+        The package version and the nightly configuration's hash of the job that wrote it.
+    families : dict of str to FamilyPosterior
+        The win-rate component: per signal family, posterior draws of its Beta prior.
+    symbols : dict of str to SymbolPosterior
+        The returns component: per symbol, GJR-GARCH skew-t draws and variance states.
+    diagnostics : dict
+        The night's verdict: ``passed`` (exactly ``true`` for a set to trade on), ``reasons``,
+        ``summary`` and, from schema 2, ``components``: each component's own verdict of that
+        night (its fit may have failed while the set carries its previous version).
+    regime : RegimePrior or None
+        The regime component (a dict is parsed with :meth:`RegimePrior.from_json`).
+    files : dict of str to str or None
+        The manifest (file name -> SHA-256) it was published with; None before publishing.
+    components : dict of str to ComponentSource or None
+        Per component (``COMPONENTS``) its source; a component the set does not hold (no
+        passing fit yet) maps to None. Default (and for schema-1 sets): every component from
+        this set itself, with its own date and verdict.
+    """
+
     version: int
     created_at: str  # ISO 8601
-    data_through: str | None  # last date of data used
+    data_through: str | None  # the date of the variance states (the returns component's)
     code_version: str
     config_hash: str
     families: dict[str, FamilyPosterior] = field(default_factory=dict)
     symbols: dict[str, SymbolPosterior] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     # the regime detector's hazard and Normal-Gamma prior (bayes_mem.regime_prior/1), or None
-    regime: dict[str, Any] | None = None
+    regime: RegimePrior | None = None
     # the manifest it was published with (file name -> SHA-256); None: none (not published yet,
     # or published before manifests existed)
     files: dict[str, str] | None = None
+    components: dict[str, ComponentSource | None] | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -394,31 +651,77 @@ class PriorSet:
                     raise PriorSetError(f"{what} {name!r} is not a {kind.__name__}")
         # ours: validated values must not change through the caller's (or to_json's) dicts
         object.__setattr__(self, "diagnostics", copy.deepcopy(self.diagnostics))
-        object.__setattr__(self, "regime", copy.deepcopy(self.regime))
         _check_finite_json(self.diagnostics, "diagnostics")
-        _check_finite_json(self.regime, "regime")
         if not isinstance(self.diagnostics, dict):
             raise PriorSetError(
                 f"diagnostics must be a dict, got {type(self.diagnostics).__name__}"
             )
-        if self.regime is not None:
-            _check_regime(self.regime)
+        if self.regime is not None and not isinstance(self.regime, RegimePrior):
+            object.__setattr__(self, "regime", RegimePrior.from_json(self.regime))
         object.__setattr__(self, "files", _check_files(self.files))
+        object.__setattr__(self, "components", self._check_components(self.components))
+
+    def _check_components(self, components: Any) -> dict[str, ComponentSource | None]:
+        """Every component's source: given (checked) or this set itself (a schema-1 set, or
+        one built in memory)."""
+        if components is None:
+            own = ComponentSource(
+                self.version, self.created_at, self.data_through, gate_passed(self)
+            )
+            held = {"winrate": bool(self.families), "returns": bool(self.symbols),
+                    "regime": self.regime is not None}  # fmt: skip
+            return {c: own if held[c] else None for c in COMPONENTS}
+        if not isinstance(components, dict) or set(components) != set(COMPONENTS):
+            raise PriorSetError(f"components must name exactly {list(COMPONENTS)}")
+        out: dict[str, ComponentSource | None] = {}
+        for name in COMPONENTS:
+            src = components[name]
+            if isinstance(src, dict):
+                src = ComponentSource.from_json(src)
+            if src is not None and not isinstance(src, ComponentSource):
+                raise PriorSetError(f"component {name}: not a ComponentSource")
+            if src is not None and src.version > self.version:
+                raise PriorSetError(
+                    f"component {name} comes from v{src.version}, later than the set (v"
+                    f"{self.version})"
+                )
+            out[name] = src
+        held = {"winrate": self.families, "returns": self.symbols, "regime": self.regime}
+        for name in COMPONENTS:
+            if out[name] is None and held[name]:
+                raise PriorSetError(f"component {name} has content but no source")
+        returns = out["returns"]
+        if returns is not None and returns.data_through != self.data_through:
+            raise PriorSetError(
+                f"data_through ({self.data_through!r:.40}) must be the returns component's "
+                f"({returns.data_through!r:.40}): the variance states refer to it"
+            )
+        return out
+
+    def source(self, component: str) -> ComponentSource | None:
+        """The source of ``component`` (one of ``COMPONENTS``); None when the set holds none."""
+        if component not in COMPONENTS:
+            raise ValueError(f"component must be one of {COMPONENTS}, got {component!r:.40}")
+        return self.components[component]  # type: ignore[index]
+
+    def component_ages(self, today: dt.date) -> dict[str, int | None]:
+        """Per component, calendar days from its ``data_through`` to ``today`` (None: the set
+        holds none of it, or its date is unknown)."""
+        return {c: None if s is None else s.age_days(today)
+                for c, s in self.components.items()}  # type: ignore[union-attr]  # fmt: skip
 
     def regime_detector(self, symbols: Any = None) -> Any:
         """A :class:`~bayes_mem.live.changepoint.NormalGammaBOCPD` over ``symbols`` (default:
         this set's symbols) with the published hazard and prior; fed
         :meth:`ReturnModel.last_normal_score` day by day."""
-        from bayes_mem.live.changepoint import NormalGammaBOCPD
-
         if self.regime is None:
             raise PriorSetError(f"prior set v{self.version} has no regime prior")
         names = sorted(self.symbols) if symbols is None else symbols
-        return NormalGammaBOCPD.from_prior_set(names, self.regime)
+        return self.regime.detector(names)
 
     def to_json(self) -> dict[str, Any]:
         extra: dict[str, Any] = (
-            {} if self.regime is None else {"regime": copy.deepcopy(self.regime)}
+            {} if self.regime is None else {"regime": self.regime.to_json()}
         )
         if self.files is not None:
             extra["files"] = dict(sorted(self.files.items()))
@@ -430,6 +733,10 @@ class PriorSet:
             "data_through": self.data_through,
             "code_version": self.code_version,
             "config_hash": self.config_hash,
+            "components": {
+                c: None if s is None else s.to_json()
+                for c, s in self.components.items()  # type: ignore[union-attr]
+            },
             "families": {
                 name: {"mean": f.mean.tolist(), "kappa": f.kappa.tolist()}
                 | ({} if f.rho is None else {"rho": f.rho.tolist()})
@@ -444,10 +751,17 @@ class PriorSet:
 
     @classmethod
     def from_json(cls, data: Any) -> PriorSet:
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-            got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-            raise PriorSetError(f"not a {SCHEMA} document (schema: {got!r:.80})")
-        missing, unknown = _DOC_KEYS - set(data), set(data) - _DOC_KEYS - _OPTIONAL_KEYS
+        """A set from its document. Schema 2 must list ``components``; a schema-1 document
+        (published before per-component versions) has none and loads with every component
+        from the set itself (its own date and verdict): old versions stay loadable, and
+        trading continues on the active one across the upgrade."""
+        schema = data.get("schema") if isinstance(data, dict) else None
+        if schema not in (SCHEMA, SCHEMA_V1):
+            got = schema if isinstance(data, dict) else type(data).__name__
+            raise PriorSetError(f"not a {SCHEMA} (or {SCHEMA_V1}) document (schema: {got!r:.80})")
+        required = _DOC_KEYS | ({"components"} if schema == SCHEMA else set())
+        optional = _OPTIONAL_KEYS - ({"components"} if schema == SCHEMA_V1 else set())
+        missing, unknown = required - set(data), set(data) - required - optional
         if missing or unknown:
             raise PriorSetError(
                 f"malformed prior set: missing keys {sorted(missing)}, unknown keys "
@@ -467,6 +781,7 @@ class PriorSet:
                     symbols[n] = SymbolPosterior(_garch_from_json(s["draws"]), s["sigma2"])
                 except (PriorSetError, ValueError, TypeError) as exc:
                     raise PriorSetError(f"symbol {n!r:.80}: {exc}") from None
+            regime = data.get("regime")
             return cls(
                 version=data["version"],
                 created_at=data["created_at"],
@@ -476,8 +791,9 @@ class PriorSet:
                 families=families,
                 symbols=symbols,
                 diagnostics=data["diagnostics"],
-                regime=data.get("regime"),
+                regime=None if regime is None else RegimePrior.from_json(regime),
                 files=data.get("files"),
+                components=data.get("components"),
             )
         except PriorSetError:
             raise
@@ -485,45 +801,24 @@ class PriorSet:
             raise PriorSetError(f"malformed prior set: {exc!r:.200}") from exc
 
 
-def _check_regime(regime: Any) -> None:
-    """The regime prior's hazard, Normal-Gamma prior and run-length truncation, in bounds (the
-    other keys of the estimate are informational)."""
-    try:
-        if not isinstance(regime, dict):
-            raise TypeError(f"a JSON object, got {type(regime).__name__}")
-        schema = regime.get("schema", REGIME_SCHEMA)
-        if schema != REGIME_SCHEMA:
-            raise ValueError(f"schema must be {REGIME_SCHEMA!r}, got {schema!r:.80}")
-        ng = regime["normal_gamma"]
-        keys = {"mu0", "kappa0", "alpha0", "beta0"}
-        if not isinstance(ng, dict) or set(ng) != keys:
-            raise ValueError(f"normal_gamma must be an object with keys {sorted(keys)}")
-        values = {"hazard": regime["hazard"], **ng}
-        for name, (low, high) in REGIME_BOUNDS.items():
-            v = check_real(values[name], name)
-            if not low <= v <= high:
-                raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {values[name]!r}")
-        if "max_run_length" in regime:
-            r = check_int(regime["max_run_length"], "max_run_length")
-            low, high = RUN_LENGTH_RANGE
-            if not low <= r <= high:
-                raise ValueError(f"max_run_length must be in [{low}, {high:,}], got {r!r:.40}")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PriorSetError(f"malformed regime prior: {exc}") from exc
-
-
 def gate_passed(prior_set: PriorSet) -> bool:
-    """True only when the set's verdict is exactly a pass (``passed`` is the JSON ``true``)."""
-    return prior_set.diagnostics.get("passed") is True
+    """True only when the set's verdict is exactly a pass (``passed`` is the JSON ``true``)
+    and so is the source verdict of every component it holds."""
+    if prior_set.diagnostics.get("passed") is not True:
+        return False
+    sources = prior_set.components or {}
+    return all(s is None or s.passed is True for s in sources.values())
 
 
 def check_gate(prior_set: PriorSet) -> PriorSet:
     """``prior_set`` if its verdict is exactly a pass; else :class:`PriorSetError`."""
     if not gate_passed(prior_set):
         got = prior_set.diagnostics.get("passed", "<missing>")
+        failed = [c for c, s in (prior_set.components or {}).items() if s and not s.passed]
         raise PriorSetError(
             f"prior set v{prior_set.version} did not pass its diagnostics gate (passed: "
-            f"{got!r:.40}); only a verdict of exactly true is live"
+            f"{got!r:.40}{'; failed components: ' + ', '.join(failed) if failed else ''}); "
+            "only a verdict of exactly true is live"
         )
     return prior_set
 

@@ -34,13 +34,17 @@ _DEPTH_FLAGS = ("maxdepth_reached", "reached_max_treedepth")
 #: the data (a misfit: more sampling cannot cure it, never retried)
 COMPUTATIONAL = "computational"
 MISFIT = "misfit"
+#: a component refused after (or instead of) its gate by the nightly job: published values out
+#: of bounds, a lost symbol, a failed dependency, nothing to fit (never retried)
+REFUSED = "refused"
 
 
 @dataclass(frozen=True)
 class Failure:
     """One failed check: which (``check``: rhat, ess_bulk, ess_tail, rank, divergences, ebfmi,
-    tree_depth, sampler_stats, ppc, sd_ratio, live_state), its ``kind`` (:data:`COMPUTATIONAL`
-    or :data:`MISFIT`), the message shown to people, and the number behind it."""
+    tree_depth, sampler_stats, ppc, sd_ratio, live_state; the nightly job's bounds, coverage,
+    dependency, no_fit), its ``kind`` (:data:`COMPUTATIONAL`, :data:`MISFIT` or
+    :data:`REFUSED`), the message shown to people, and the number behind it."""
 
     check: str
     kind: str
@@ -92,7 +96,7 @@ class Verdict:
     @property
     def retryable(self) -> bool:
         """Failed on computational grounds only: more sampling may cure it."""
-        return bool(self.failures) and not self.misfit
+        return bool(self.failures) and all(f.kind == COMPUTATIONAL for f in self.failures)
 
     def merged(self, other: Verdict, prefix: str) -> Verdict:
         """This verdict and ``other`` (another model's), the other's messages and summary keys
@@ -115,6 +119,7 @@ class Verdict:
         out = asdict(self)
         out["computational"] = [f.message for f in self.computational]
         out["misfit"] = [f.message for f in self.misfit]
+        out["refused"] = [f.message for f in self.failures if f.kind == REFUSED]
         return _finite(out)
 
 

@@ -9,7 +9,14 @@ version written atomically with its fit as netCDF (configuration in attrs) -> st
 activation when the gate passed (``ACTIVE`` and the store's statuses as one decision: a store
 that fails to commit leaves ``ACTIVE`` as it was). A rejected fit is written too, for analysts,
 but never activated: the previous prior set stays live. A fit whose values fall outside the
-prior set's bounds (:mod:`bayes_mem.live.prior_set`) is an error: nothing is written.
+prior set's bounds (:mod:`bayes_mem.live.prior_set`) fails that component (never written).
+
+Components. Win rates, returns and the regime prior are gated and versioned separately (one
+:class:`Verdict` each): the published set holds tonight's version of every component that
+passed and, of one that failed, the live set's version, carried unchanged with its source
+(:func:`compose_prior_set`; the contract: ``docs/prior_set.md``). The set goes live when at
+least one component refreshed; when none did it is rejected as before. The regime prior is
+estimated on the returns fit's normal scores, so it fails with it.
 
 Returns: by default the partially pooled GJR-GARCH skew-t PyMC model of
 :mod:`bayes_mem.offline.returns_model`, fitted on the last ``returns_window`` dates of the returns
@@ -32,6 +39,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,19 +52,23 @@ from bayes_mem.live._files import make_private_dirs
 from bayes_mem.live.gjr_garch import UnfitSeriesError, fit_laplace, stale_reason, variance_path
 from bayes_mem.live.pit import normal_scores
 from bayes_mem.live.prior_set import (
+    COMPONENTS,
     MAX_DRAWS,
+    ComponentSource,
     FamilyPosterior,
     PriorSet,
     PriorSetError,
+    RegimePrior,
     SymbolPosterior,
     activate,
     active_version,
     list_versions,
+    load_active,
     write_prior_set,
 )
 from bayes_mem.offline import returns_model as rm
 from bayes_mem.offline import winrate
-from bayes_mem.offline.diagnostics import FitSettings
+from bayes_mem.offline.diagnostics import REFUSED, Failure, FitSettings, Verdict
 from bayes_mem.offline.regime_prior import estimate_regime_prior
 from bayes_mem.offline.report import COUNTS_FILE, RUN_FILE, run_record, write_version_report
 from bayes_mem.offline.winrate import (
@@ -66,7 +78,7 @@ from bayes_mem.offline.winrate import (
     family_draws,
 )
 from bayes_mem.store import schema
-from bayes_mem.store.prior_records import activation_record, reconcile
+from bayes_mem.store.prior_records import activation_record, prior_set_row, reconcile
 from bayes_mem.store.store import Store
 
 log = logging.getLogger("bayes_mem.recalibrate")
@@ -79,6 +91,9 @@ KAPPA_PUBLISHED_MAX = 1e4
 EXIT_PUBLISHED = 0
 EXIT_ERROR = 1
 EXIT_REJECTED = 3
+#: published and active, but a component's fit failed: it kept its previous version (or the
+#: set holds none of it yet); ``RecalibrationResult.components`` says which and why
+EXIT_PARTIAL = 4
 
 
 # integer fields of RecalibrationConfig and their smallest accepted values
@@ -107,9 +122,6 @@ class RecalibrationConfig:
     returns_mcmc_draws: int = 1000  # per chain, for returns_model="pymc"
     returns_mcmc_tune: int = 1000
     returns_target_accept: float = 0.9
-    # a returns fit with divergences is refitted once at this target acceptance (None: never);
-    # the gate still judges the refit, and nothing with divergences is published
-    returns_retry_target_accept: float | None = 0.97
     regime: bool = True  # estimate and publish the regime detector's hazard and prior
     regime_window: int = 500  # last days of normal scores per symbol for that estimate
 
@@ -131,10 +143,8 @@ class RecalibrationConfig:
             raise ValueError(
                 f"returns_model must be 'laplace' or 'pymc', got {self.returns_model!r:.80}"
             )
-        for name in ("target_accept", "returns_target_accept", "returns_retry_target_accept"):
+        for name in ("target_accept", "returns_target_accept"):
             v = getattr(self, name)
-            if v is None and name == "returns_retry_target_accept":
-                continue
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 < v < 1.0:
                 raise ValueError(f"{name} must be in (0, 1), got {v!r:.80}")
 
@@ -179,10 +189,18 @@ class RecalibrationResult:
     n_signals: int = 0
     n_symbols: int = 0
     report: str = ""  # the analyst report's path ("" if it failed or was not asked for)
+    # per component (COMPONENTS): tonight's verdict ("passed", "reasons", "kind": "passed",
+    # "computational", "misfit", "identification" or "other"), what the set holds of it
+    # ("status": "refreshed", "carried", "absent", "disabled") and its source ("version",
+    # "data_through")
+    components: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
-        return EXIT_PUBLISHED if self.status == "active" else EXIT_REJECTED
+        if self.status != "active":
+            return EXIT_REJECTED
+        fresh = all(c.get("status") in ("refreshed", "disabled") for c in self.components.values())
+        return EXIT_PUBLISHED if fresh else EXIT_PARTIAL
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -220,9 +238,11 @@ def recalibrate(
     counts = store.signal_counts()
     if counts.empty or counts["trades"].sum() == 0:
         raise ValueError("the store has no settled outcomes to fit")
+    outcomes = store.outcomes()
     data = WinRateData.from_trades(
-        winrate_trades(store.outcomes()), dict(zip(counts["signal"], counts["family"], strict=True))
+        winrate_trades(outcomes), dict(zip(counts["signal"], counts["family"], strict=True))
     )
+    winrate_through = _last_settled(outcomes)
     step("read_store", t0)
 
     t0 = time.perf_counter()
@@ -232,7 +252,8 @@ def recalibrate(
         FitSettings(config.draws, config.tune, config.chains, config.target_accept, config.seed),
         rng=config.seed,
     )  # fmt: skip
-    tree, verdict = gated.tree, gated.verdict
+    tree = gated.tree
+    verdicts: dict[str, Verdict] = {"winrate": gated.verdict}  # one per component
     step("fit_win_rates", t0)  # the fit(s) and their gate
 
     t0 = time.perf_counter()
@@ -245,14 +266,14 @@ def recalibrate(
         ),
         rng,
     )
-    families = {
+    families = _within_bounds("winrate", verdicts, lambda: {
         f: FamilyPosterior(
             hyper["mean"][:, i],
             np.minimum(hyper["kappa"][:, i], KAPPA_PUBLISHED_MAX),
             hyper["rho"][:, i] if data.clustered else None,
         )
         for i, f in enumerate(data.families)
-    }
+    }) or {}  # fmt: skip
     symbols: dict[str, SymbolPosterior] = {}
     panel = store.returns_panel()
     data_through = str(panel.index.max()) if len(panel.index) else None
@@ -274,51 +295,79 @@ def recalibrate(
             rng=config.seed,
         )  # fmt: skip
         returns_tree = returns_gated.tree
-        verdict = verdict.merged(returns_gated.verdict, "returns")
+        verdicts["returns"] = returns_gated.verdict
         own = dict(zip(names, series, strict=True))
         # the window ends at the panel's last date: each state is after its symbol's last return
-        for name, (draws, sigma2) in rm.draws_for_live(
-            returns_tree, config.returns_draws, rng
-        ).items():
-            symbols[name] = SymbolPosterior(draws, sigma2)
-            pit_inputs[name] = (own[name], draws, float(own[name].var()))
+        live_draws = rm.draws_for_live(returns_tree, config.returns_draws, rng)
+        symbols = _within_bounds("returns", verdicts, lambda: {
+            name: SymbolPosterior(draws, sigma2) for name, (draws, sigma2) in live_draws.items()
+        }) or {}  # fmt: skip
+        pit_inputs = {name: (own[name], symbols[name].draws, float(own[name].var()))
+                      for name in symbols}  # fmt: skip
     elif config.returns_model == "laplace":
         symbols, pit_inputs = laplace_returns(panel, config, rng)
+        verdicts["returns"] = laplace_verdict(symbols)
+    else:
+        refuse(verdicts, "returns", "no_fit", "no symbol has enough returns to fit")
     step("fit_returns", t0)
 
+    live, live_error = None, None
+    try:
+        live = load_active(models)  # a failing component keeps this set's version of it
+    except (PriorSetError, OSError) as exc:
+        live_error = str(exc)
+        log.warning("cannot load the live prior set (%s): no component can be carried", exc)
+    if live is not None and verdicts["returns"].passed:
+        # the trader's return model must keep every symbol it trades: a refresh that lost one
+        # (its fit refused tonight) keeps the live returns instead
+        dropped = sorted((set(live.symbols) & {str(c) for c in panel.columns}) - set(symbols))
+        if dropped:
+            reason = f"{DROPS_SYMBOLS}: {', '.join(dropped[:10])} (fits refused tonight, see log)"
+            refuse(verdicts, "returns", "coverage", reason)
+
     regime = None
-    if config.regime and pit_inputs:
+    if config.regime and not verdicts["returns"].passed:
+        refuse(verdicts, "regime", "dependency",
+               "not estimated: the returns fit it is estimated on failed its gate")  # fmt: skip
+    elif config.regime and pit_inputs:
         t0 = time.perf_counter()
         scores = [
             normal_scores(r, d, v)[-config.regime_window :] for r, d, v in pit_inputs.values()
         ]
-        regime = estimate_regime_prior(scores, refine=False)
+        estimate = estimate_regime_prior(scores, refine=False)
         log.info(
-            "regime prior: hazard %.4g (expected run %.0f days)%s", regime["hazard"],
-            regime["expected_run_length"],
-            f", at bound: {regime['at_bound']}" if regime["at_bound"] else "",
+            "regime prior: hazard %.4g (expected run %.0f days)%s", estimate["hazard"],
+            estimate["expected_run_length"],
+            f", at bound: {estimate['at_bound']}" if estimate["at_bound"] else "",
         )  # fmt: skip
+        verdicts["regime"] = Verdict(
+            True, (), {"hazard": estimate["hazard"], "at_bound": estimate["at_bound"]}
+        )
+        # the one parse, bounds checked here
+        regime = _within_bounds("regime", verdicts, lambda: RegimePrior.from_json(estimate))
         step("regime_prior", t0)
+    elif config.regime:
+        refuse(verdicts, "regime", "no_fit", "not estimated: no symbol's returns were fitted")
 
     t0 = time.perf_counter()
     version = next_version(store, models)
-    prior_set = PriorSet(
-        version=version,
-        created_at=dt.datetime.now(dt.UTC).isoformat(),
-        data_through=data_through,
-        code_version=__version__,
-        config_hash=config.hash(),
-        families=families,
-        symbols=symbols,
-        diagnostics=verdict.to_json(),
-        regime=regime,
-    )
-
     try:
         previous = active_version(models)
     except PriorSetError as exc:
         log.warning("cannot read the active version (%s); the report compares with none", exc)
         previous = None
+    prior_set, components = compose_prior_set(
+        version=version,
+        created_at=dt.datetime.now(dt.UTC).isoformat(),
+        code_version=__version__,
+        config_hash=config.hash(),
+        fresh={"winrate": families, "returns": symbols, "regime": regime},
+        through={"winrate": winrate_through, "returns": data_through, "regime": data_through},
+        verdicts=verdicts,
+        previous=live,
+        previous_error=live_error,
+    )
+    verdict = prior_set.diagnostics
     run = run_record(
         version=version, timings=timings, config=asdict(config), previous_active=previous,
         window=window, outcomes=_outcome_span(store),
@@ -334,25 +383,20 @@ def recalibrate(
         (directory / RUN_FILE).chmod(0o600)
 
     final = write_prior_set(prior_set, models, extra=artifacts)
-    status = "active" if verdict.passed else "rejected"
-    through = None if data_through is None else dt.date.fromisoformat(data_through[:10])
-    record = {
-        "version": version,
-        "created_at": dt.datetime.now(dt.UTC),
-        "data_from": None,
-        "data_through": through,
-        "code_version": __version__,
-        "config_hash": config.hash(),
-        "status": "candidate" if verdict.passed else "rejected",
-        "diagnostics": json.dumps(verdict.to_json()),
-        "artifact_dir": str(final),
-    }
+    passed = verdict["passed"] is True
+    status = "active" if passed else "rejected"
+    record = prior_set_row(
+        prior_set, models, "candidate" if passed else "rejected", artifact_dir=str(final)
+    )
     with store.transaction() as conn:
         conn.execute(schema.prior_sets.insert().values(**record))
-    if verdict.passed:  # ACTIVE and the store's statuses: both change or neither
+    if passed:  # ACTIVE and the store's statuses: both change or neither
         activate(models, version, record=lambda ps: activation_record(store, ps, models))
     step("publish", t0)
-    log.info("prior set v%d %s: %s", version, status, "; ".join(verdict.reasons) or "gate passed")
+    log.info(
+        "prior set v%d %s: %s; %s", version, status,
+        "; ".join(verdict["reasons"]) or "gate passed", describe_components(components),
+    )  # fmt: skip
     report_file = ""
     if report:
         t0 = time.perf_counter()
@@ -367,9 +411,193 @@ def recalibrate(
             log.exception("the report of prior set v%d failed; the prior set stands", version)
         step("report", t0)
     return RecalibrationResult(
-        version, status, verdict.to_json(), timings, str(final), len(counts), len(symbols),
-        report_file,
+        version, status, verdict, timings, str(final), len(counts), len(prior_set.symbols),
+        report_file, components,
     )  # fmt: skip
+
+
+def _within_bounds(component: str, verdicts: dict[str, Verdict], build: Callable[[], Any]) -> Any:
+    """``build()`` (a component's published values, bounds-checked as they are built), or None
+    when a value is outside the prior set's bounds: the component then fails its verdict
+    (reason ``published values out of bounds: ...``) and is kept back like any failed
+    component, while the others refresh. Nothing out of bounds is ever written."""
+    try:
+        return build()
+    except PriorSetError as exc:
+        refuse(verdicts, component, "bounds", f"{OUT_OF_BOUNDS}: {exc}")
+        return None
+
+
+def refuse(verdicts: dict[str, Verdict], component: str, check: str, message: str) -> None:
+    """Fail ``component`` for a reason found after (or instead of) its gate: ``check`` is
+    ``"bounds"``, ``"coverage"``, ``"dependency"`` or ``"no_fit"`` (a :data:`REFUSED`
+    failure: never retried). The gate's failures and attempts are kept."""
+    v = verdicts.get(component) or Verdict(True, ())
+    out = Verdict.of((*v.failures, Failure(check, REFUSED, message)), dict(v.summary))
+    verdicts[component] = Verdict(out.passed, out.reasons, out.summary, out.failures, v.attempts)
+    log.warning("%s: %s", component, message)
+
+
+OUT_OF_BOUNDS = "published values out of bounds"
+DROPS_SYMBOLS = "would drop symbols the live set covers"
+
+
+#: a failed verdict's kind, the first of these its failures have (:func:`failure_kind`)
+KINDS = ("misfit", "bounds", "coverage", "dependency", "no_fit", "identification",
+         "computational")  # fmt: skip
+
+
+def failure_kind(failure: Failure) -> str:
+    """``"computational"`` (the sampler: R-hat, ESS, ranks, divergences, E-BFMI, tree depth),
+    ``"misfit"`` (a posterior predictive check or the live state: the model's),
+    ``"identification"`` (the data do not identify a parameter: the sd-ratio check), or, for a
+    component refused after its gate (:func:`refuse`), its check: ``"bounds"`` (a published
+    value outside the prior set's bounds), ``"coverage"`` (tonight's returns fit lost a symbol
+    the live set covers), ``"dependency"`` (the fit it is estimated on failed) or ``"no_fit"``."""
+    if failure.kind == REFUSED:
+        return failure.check
+    if failure.check == "sd_ratio":
+        return "identification"
+    return failure.kind
+
+
+def verdict_kind(verdict: Verdict) -> str:
+    """``"passed"``, or the kind of a failed verdict: the first of :data:`KINDS` among its
+    failures (a misfit first: retrying cannot cure it), else ``"other"``."""
+    if verdict.passed:
+        return "passed"
+    kinds = {failure_kind(f) for f in verdict.failures}
+    return next((k for k in KINDS if k in kinds), "other")
+
+
+def laplace_verdict(symbols: dict[str, SymbolPosterior]) -> Verdict:
+    """The returns component's verdict under ``returns_model="laplace"``: no MCMC gate (the
+    fit's own checks refuse bad windows); it fails only when no symbol could be fitted."""
+    if not symbols:
+        return Verdict.of([Failure("no_fit", REFUSED, "no symbol could be fitted (returns_model "
+                                   "laplace)")], {})  # fmt: skip
+    return Verdict(True, (), {"returns_model": "laplace", "symbols": len(symbols)})
+
+
+def compose_prior_set(
+    *,
+    version: int,
+    created_at: str,
+    code_version: str,
+    config_hash: str,
+    fresh: dict[str, Any],
+    through: dict[str, str | None],
+    verdicts: dict[str, Verdict],
+    previous: PriorSet | None,
+    previous_error: str | None = None,
+) -> tuple[PriorSet, dict[str, dict[str, Any]]]:
+    """Tonight's prior set from each component's fit and verdict.
+
+    A component whose fit passed its gate is refreshed (source: this version, ``through`` its
+    date). One that failed (or was not fitted) keeps the live set's version (``previous``,
+    content and source carried unchanged) or, when the live set holds none of it (or there is
+    none), is absent. A component with no verdict (the regime prior switched off) is absent.
+    The set is live (``diagnostics["passed"]`` true) when at least one component refreshed and
+    every failure could be resolved; when nothing refreshed, or a failure could not be carried
+    because the live set is unreadable (``previous_error``), it is rejected: it then holds
+    tonight's fits as they are (for analysts) and is never activated.
+
+    Returns the set and, per component, what became of it (see
+    :attr:`RecalibrationResult.components`)."""
+    content = {"winrate": fresh["winrate"] or {}, "returns": fresh["returns"] or {},
+               "regime": fresh["regime"]}  # fmt: skip
+    ok = {c: c in verdicts and verdicts[c].passed and bool(content[c]) for c in COMPONENTS}
+    failed = [c for c in COMPONENTS if c in verdicts and not ok[c]]
+    live = any(ok.values()) and not (failed and previous_error is not None)
+    sources: dict[str, ComponentSource | None] = {}
+    report: dict[str, dict[str, Any]] = {}
+    for c in COMPONENTS:
+        v = verdicts.get(c)
+        info: dict[str, Any] = {
+            "passed": None if v is None else v.passed,
+            "reasons": [] if v is None else list(v.reasons),
+            "kind": "disabled" if v is None else verdict_kind(v),
+        }
+        if not live:  # rejected: tonight's fits as they are
+            has = bool(content[c])
+            sources[c] = (
+                ComponentSource(version, created_at, through[c], bool(v and v.passed))
+                if has else None
+            )  # fmt: skip
+            info["status"] = "rejected" if v is not None else "disabled"
+        elif ok[c]:
+            sources[c] = ComponentSource(version, created_at, through[c], True)
+            info["status"] = "refreshed"
+        elif v is not None and previous is not None and previous.source(c) is not None:
+            sources[c] = previous.source(c)
+            content[c] = {"winrate": previous.families, "returns": previous.symbols,
+                          "regime": previous.regime}[c]  # fmt: skip
+            info["status"] = "carried"
+        else:
+            sources[c], content[c] = None, ({} if c != "regime" else None)
+            info["status"] = "disabled" if v is None else "absent"
+        src = sources[c]
+        info["version"] = None if src is None else src.version
+        info["data_through"] = None if src is None else src.data_through
+        report[c] = info
+    returns_src = sources["returns"]
+    reasons = [f"{c}: {r}" for c in COMPONENTS if c in verdicts for r in verdicts[c].reasons]
+    if failed and previous_error is not None and any(ok.values()):
+        reasons.append(f"cannot carry {', '.join(failed)}: the live prior set is unreadable "
+                       f"({previous_error})")  # fmt: skip
+    summary: dict[str, Any] = dict(verdicts["winrate"].summary) if "winrate" in verdicts else {}
+    for c in ("returns", "regime"):
+        if c in verdicts:
+            summary.update({f"{c}_{k}": x for k, x in verdicts[c].summary.items()})
+    diagnostics = {
+        "passed": live,
+        "reasons": reasons,
+        "summary": summary,
+        "components": {
+            c: {k: report[c][k] for k in ("passed", "reasons", "kind", "status")}
+            for c in COMPONENTS
+        },
+    }
+    prior_set = PriorSet(
+        version=version,
+        created_at=created_at,
+        data_through=through["returns"] if returns_src is None else returns_src.data_through,
+        code_version=code_version,
+        config_hash=config_hash,
+        families=dict(content["winrate"]),
+        symbols=dict(content["returns"]),
+        diagnostics=diagnostics,
+        regime=content["regime"],
+        components=sources,
+    )
+    return prior_set, report
+
+
+def describe_components(components: dict[str, dict[str, Any]]) -> str:
+    """One line: per component what the set holds (``winrate carried from v3 (data through
+    2008-07-28; tonight: misfit)``)."""
+    parts = []
+    for c, info in components.items():
+        st = info["status"]
+        text = f"{c} {st}"
+        if st == "carried":
+            text += f" from v{info['version']}"
+        if info.get("data_through"):
+            text += f" (data through {str(info['data_through'])[:10]})"
+        if info["kind"] not in ("passed", "disabled"):
+            text += f" [tonight: {info['kind']}]"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def _last_settled(outcomes: Any) -> str | None:
+    """The UTC date of the last settlement in ``outcomes`` (ISO), None when empty."""
+    import pandas as pd
+
+    if outcomes is None or len(outcomes) == 0:
+        return None
+    last = pd.to_datetime(outcomes["settled_at"], utc=True).max()
+    return None if pd.isna(last) else last.date().isoformat()
 
 
 def winrate_trades(outcomes: Any) -> Any:
@@ -400,29 +628,6 @@ def _outcome_span(store: Store) -> dict[str, Any]:
         "trades": int(n), "signals": int(signals), "settled_from": str(first),
         "settled_through": str(last), "through_seq": None if seq is None else int(seq),
     }  # fmt: skip
-
-
-def _fit_returns(model: rm.ReturnsModel, r: Any, names: list[str], config) -> Any:
-    """The returns fit at ``returns_target_accept``; if it diverged, once more at
-    ``returns_retry_target_accept`` (smaller steps: slower, but the usual cure). The target
-    used is recorded in the tree's attrs."""
-    targets = [config.returns_target_accept]
-    if config.returns_retry_target_accept is not None:
-        targets.append(config.returns_retry_target_accept)
-    for i, target in enumerate(targets):
-        tree = model.fit(
-            r, names, draws=config.returns_mcmc_draws, tune=config.returns_mcmc_tune,
-            chains=config.chains, target_accept=target, seed=config.seed + i,
-        )  # fmt: skip
-        tree.attrs["target_accept"] = target
-        diverging = int(np.asarray(tree["sample_stats"]["diverging"]).sum())
-        if diverging == 0 or i == len(targets) - 1:
-            return tree
-        log.warning(
-            "returns fit: %d divergent transitions at target_accept %.2f; refitting at %.2f",
-            diverging, target, targets[i + 1],
-        )  # fmt: skip
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def laplace_returns(

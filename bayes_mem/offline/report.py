@@ -817,13 +817,40 @@ def _summary(vd: VersionData, timings: dict[str, float], notes: list[str]) -> st
     note = "".join(f'<p class="note">{esc(n)}</p>' for n in notes)
     return (
         f'<section id="summary"><h2>Run summary</h2><p>{verdict}</p>{_kv(items)}'
-        f"<h3>Gate verdict</h3>{reason_html}"
+        + _components_table(ps)
+        + f"<h3>Gate verdict</h3>{reason_html}"
         + _table(s_rows, [("check", "check", ""), ("value", "value", "")])
         + "<h3>Timings</h3>"
         + (_table(t_rows, [("step", "step", ""), ("seconds", "seconds", ".2f")])
            if len(t_rows) else '<p class="note">not recorded</p>')
         + f"{note}</section>"
     )  # fmt: skip
+
+
+def _components_table(ps: Any) -> str:
+    """Per component (win rates, returns, regime): the version it came from, its data date and
+    age at this set's creation, and the night's own verdict of it (each is gated and versioned
+    on its own: a component whose fit failed is carried from an older version)."""
+    created = dt.datetime.fromisoformat(ps.created_at).date()
+    nightly = (ps.diagnostics.get("components") or {}) if isinstance(ps.diagnostics, dict) else {}
+    rows = []
+    for name, src in (ps.components or {}).items():
+        night = nightly.get(name) or {}
+        reasons = "; ".join(night.get("reasons") or [])
+        rows.append({
+            "component": name,
+            "source": "none" if src is None else (
+                f"v{src.version:06d}" + ("" if src.version == ps.version else " (carried)")),
+            "data through": "–" if src is None or src.data_through is None
+            else src.data_through[:10],
+            "age (days)": "–" if src is None or src.age_days(created) is None
+            else str(src.age_days(created)),
+            "tonight": str(night.get("kind", "–")) + (f": {reasons}" if reasons else ""),
+        })  # fmt: skip
+    if not rows:
+        return ""
+    cols = [(c, c, "") for c in ("component", "source", "data through", "age (days)", "tonight")]
+    return "<h3>Components</h3>" + _table(pd.DataFrame(rows), cols)
 
 
 def _changes(
