@@ -35,6 +35,7 @@ gamma 1{eps_{t-1} < 0}) eps_{t-1}``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numba
@@ -253,7 +254,20 @@ garch_skewt_logp = GarchSkewtLogp()
 garch_last_sigma2 = GarchLastVariance()
 
 
+def _source_version() -> int:
+    """This file's content as an integer: PyTensor's on-disk cache keys the Ops' compiled code on
+    it, so an edited kernel is never served from a stale cache entry."""
+    with open(__file__, "rb") as fh:
+        return int(hashlib.sha256(fh.read()).hexdigest()[:15], 16)
+
+
 def _register_numba() -> None:
+    """Numba dispatch of both Ops for PyTensor's numba linker (and so nutpie's numba backend).
+
+    The wrappers are compiled without fast-math: with PyTensor's default fast-math flags the
+    kernel compiled inside the graph's function ran 2.5x slower (measured 3.4 ms against 1.3 ms
+    per call at 20 x 2,520)."""
+    version = _source_version()
     try:
         from pytensor.link.numba.dispatch.basic import (
             numba_njit,
@@ -264,21 +278,21 @@ def _register_numba() -> None:
 
     @register_funcify_default_op_cache_key(GarchSkewtLogp)
     def _funcify_logp(op, node=None, **kwargs):
-        @numba_njit
+        @numba_njit(fastmath=False)
         def logp_grad(r, first, var0, mu, omega, alpha, gamma, beta, nu, lam, a, b):
             return garch_skewt_logp_grad(
                 r, first, var0, mu, omega, alpha, gamma, beta, nu, lam, a, b
             )
 
-        return logp_grad, 1  # bump the version when the kernel's signature changes
+        return logp_grad, version
 
     @register_funcify_default_op_cache_key(GarchLastVariance)
     def _funcify_last(op, node=None, **kwargs):
-        @numba_njit
+        @numba_njit(fastmath=False)
         def last_variance(r, first, var0, mu, omega, alpha, gamma, beta):
             return garch_last_variance(r, first, var0, mu, omega, alpha, gamma, beta)
 
-        return last_variance, 1
+        return last_variance, version
 
 
 _register_numba()
