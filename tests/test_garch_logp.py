@@ -116,3 +116,5 @@ def test_the_op_is_compiled_by_numba_and_refuses_what_it_cannot_differentiate():
         pytensor.grad(gl.garch_skewt_logp(r, data[1], data[2], *vecs)[0].sum(), r)
     with pytest.raises(ValueError, match="likelihood must be one of"):
         rm.ReturnsModel(likelihood="jax")
+    # the fits of test_returns_model.py (recovery, PPC, SBC) use the default: this Op
+    assert rm.ReturnsModel().likelihood == "op"
