@@ -92,6 +92,29 @@ def test_kernel_gradient_matches_central_differences():
                                    err_msg=name)  # fmt: skip
 
 
+def test_extreme_days_are_logged_one_by_one():
+    """A variance or a standardised shock far out of range (where a product of 16 days could
+    overflow or underflow): the kernel's log-density is still the day-by-day sum."""
+    (r, first), _ = ragged_returns((40, 30, 20), seed=3)
+    one = np.ones(3)
+    for scale, v0 in ((1e-90, 1e-120), (1e60, 1e-3), (1.0, 1e130)):
+        x = r * scale
+        params = (0 * one, 1e-3 * one, 0.05 * one, 0.1 * one, 0.85 * one, 5.0 * one,
+                  -0.2 * one, -0.1 * one, 1.01 * one)  # fmt: skip
+        got = gl.garch_skewt_logp_grad(x, first, v0 * one, *params)[0]
+        want = np.zeros(3)
+        for i in range(3):
+            s = v0
+            for t in range(first[i], x.shape[0]):
+                if t > first[i]:
+                    e1 = x[t - 1, i]
+                    s = 1e-3 + (0.05 + 0.1 * (e1 < 0)) * e1**2 + 0.85 * s
+                w = 1.01 * x[t, i] / np.sqrt(s) - 0.1
+                u = w / (1.2 if w < 0 else 0.8)
+                want[i] += -3.0 * np.log1p(u * u / 3.0) - 0.5 * np.log(s)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
 def test_the_op_is_compiled_by_numba_and_refuses_what_it_cannot_differentiate():
     import pytensor
     import pytensor.tensor as pt

@@ -52,6 +52,7 @@ _N_DATA = 3  # r, first, var0
 
 _CHUNK = 16  # days whose log terms are summed as the log of one product
 _BIG = 1e150  # a running product beyond this (or below 1 / _BIG) is logged early
+_ODD = 1e100  # a day's factor beyond this (or sigma2 below 1 / _ODD): exact day-by-day logs
 
 
 @numba.njit(cache=True, nogil=True)
@@ -60,8 +61,9 @@ def garch_skewt_logp_grad(r, first, var0, mu, omega, alpha, gamma, beta, nu, lam
     derivatives (9, N) by ``PARAMS`` (module docstring).
 
     Speed: the two logarithms per day are taken once per ``_CHUNK`` days, of the running
-    products of ``sigma2`` and ``1 + u^2 / (nu - 2)`` (rounding ~1e-15 relative per chunk); the
-    branches on signs are selects."""
+    products of ``sigma2`` and ``1 + u^2 / (nu - 2)`` (rounding ~1e-15 relative per chunk; a
+    symbol with a day's factor out of ``1 / _ODD .. _ODD``, where a product could overflow or
+    underflow, has its logs taken day by day instead); the branches on signs are selects."""
     n_days, n_sym = r.shape
     logp = np.zeros(n_sym)
     jac = np.zeros((9, n_sym))
@@ -91,6 +93,7 @@ def garch_skewt_logp_grad(r, first, var0, mu, omega, alpha, gamma, beta, nu, lam
         d_b = 0.0
         s = var0[i]
         e1 = 0.0
+        odd = False
         for t in range(f, n_days):
             if t > f:
                 w1 = al + ga if e1 < 0.0 else al
@@ -110,6 +113,7 @@ def garch_skewt_logp_grad(r, first, var0, mu, omega, alpha, gamma, beta, nu, lam
             inv_1q = 1.0 / onep
             prod_s *= s
             prod_q *= onep
+            odd |= (onep > _ODD) | (s > _ODD) | (s < 1.0 / _ODD)
             count += 1
             if count == _CHUNK or prod_q > _BIG or prod_s > _BIG or prod_s < 1.0 / _BIG:
                 sum_ls += math.log(prod_s)
@@ -128,6 +132,14 @@ def garch_skewt_logp_grad(r, first, var0, mu, omega, alpha, gamma, beta, nu, lam
             sum_qq += q * inv_1q
         sum_ls += math.log(prod_s)
         sum_lq += math.log(prod_q)
+        if odd:
+            sum_ls = 0.0
+            sum_lq = 0.0
+            for t in range(f, n_days):
+                sum_ls += math.log(s2[t])
+                w = b_i * eps[t] / math.sqrt(s2[t]) + a_i
+                u = w * (inv_lo if w < 0.0 else inv_hi)
+                sum_lq += math.log1p(u * u * inv_nm2)
         # reverse sweep: lam_t = d_s2[t] + beta lam_{t+1}
         lam_t = 0.0
         d_om = 0.0
