@@ -1,5 +1,5 @@
 """The returns model's numba likelihood Op (issue 17) against the reference graph (prefix scan)
-on ragged, masked real-shaped data at random parameters, and its gradient against finite
+on ragged, masked real data at random parameters, and its gradient against finite
 differences. The slow calibration tests of test_returns_model.py fit the default, the Op."""
 
 import numpy as np
@@ -26,10 +26,24 @@ def ragged_returns(lengths=(400, 263, 131), seed=0):
     return rm.right_aligned(cols), np.array([c.var() for c in cols])
 
 
+def real_returns(lengths=(400, 263, 131)):
+    """Percent log returns of the S&P 500, the NASDAQ composite and WTI crude (``arch``'s data),
+    each the last ``lengths[i]`` days of its own calendar, right-aligned."""
+    pytest.importorskip("arch")
+    from arch.data import nasdaq, sp500, wti
+
+    prices = [sp500.load()["Adj Close"], nasdaq.load()["Adj Close"], wti.load()["DCOILWTICO"]]
+    cols = []
+    for p, n in zip(prices, lengths, strict=True):
+        p = p.dropna()
+        cols.append(np.diff(np.log(p[p > 0].to_numpy()))[-n:] * rm.SCALE)
+    return rm.right_aligned(cols), np.array([c.var() for c in cols])
+
+
 @pytest.fixture(scope="module")
 def both():
-    """log-density, gradient and deterministics of each likelihood on the same data."""
-    (r, first), var0 = ragged_returns()
+    """log-density, gradient and deterministics of each likelihood on the same real data."""
+    (r, first), var0 = real_returns()
     out = {}
     for lik in rm.LIKELIHOODS:
         model = rm.build_returns_model(r, list("ABC"), var0, 1.3 * var0, first, likelihood=lik)
@@ -52,8 +66,8 @@ def random_points(model, n, seed=1):
 
 
 def test_op_equals_the_graph_in_value_gradient_and_end_state(both):
-    """Ragged symbols (400, 263 and 131 days, right-aligned and masked), 8 random points of the
-    unconstrained space: log-density to 1e-9 relative, gradient to 1e-7, last variance."""
+    """Real ragged symbols (400, 263 and 131 days, right-aligned and masked), 8 random points of
+    the unconstrained space: log-density to 1e-9 relative, gradient to 1e-7, last variance."""
     model, out = both
     (f_op, last_op), (f_graph, last_graph) = out["op"], out["graph"]
     names = [v.name for v in model.value_vars]
