@@ -10,10 +10,11 @@ days ``t = first_i .. T - 1`` of a right-aligned (T, N) array::
 
 with Hansen's constants ``a(nu, lam)``, ``b(nu, lam)``, ``c(nu)``. The per-day sum is written
 here as one PyTensor Op, :class:`GarchSkewtLogp`, whose forward recursion and reverse-mode
-adjoint run in one numba kernel (``@njit(cache=True)``, compiled once per machine into
-numba's on-disk cache). The Op takes ``a`` and ``b`` as inputs, so the kernel needs no special
-functions; the per-symbol constant ``n_i (log b + log c)`` and the chain rule through
-``a(nu, lam)``, ``b(nu, lam)`` stay in the PyTensor graph (N scalars, not T x N).
+adjoint run in one numba kernel (``@njit(cache=True)``: the kernel is compiled once per machine
+into numba's on-disk cache; nutpie's callback around the whole model is not, see the README).
+The Op takes ``a`` and ``b`` as inputs, so the kernel needs no special functions; the
+per-symbol constant ``n_i (log b + log c)`` and the chain rule through ``a(nu, lam)``,
+``b(nu, lam)`` stay in the PyTensor graph (N scalars, not T x N).
 
 The Op returns the per-symbol log-density (N,) and its Jacobian (9, N) with respect to
 ``mu, omega, alpha, gamma, beta, nu, lam, a, b`` (each symbol's log-density depends only on its
@@ -47,7 +48,6 @@ from pytensor.graph.op import Op
 
 # rows of the Jacobian output (and the Op's parameter inputs, in this order)
 PARAMS = ("mu", "omega", "alpha", "gamma", "beta", "nu", "lam", "a", "b")
-_N_DATA = 3  # r, first, var0
 
 
 _CHUNK = 16  # days whose log terms are summed as the log of one product
