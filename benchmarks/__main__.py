@@ -12,6 +12,7 @@ from benchmarks import (
     bench_recalibrate,
     bench_regime,
     bench_returns,
+    bench_returns_fit,
     bench_risk,
     bench_sizing,
 )
@@ -25,7 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["decider", "risk", "regime", "offline", "returns", "sizing", "engine"],
+        choices=[
+            "decider",
+            "risk",
+            "regime",
+            "offline",
+            "returns",
+            "returns_fit",
+            "sizing",
+            "engine",
+        ],
         help="run only this group",
     )
     args = parser.parse_args(argv)
@@ -35,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         "regime": bench_regime.run,
         "offline": bench_recalibrate.run,
         "returns": bench_returns.run,
+        "returns_fit": bench_returns_fit.run,
         "sizing": bench_sizing.run,
         "engine": bench_engine.run,
     }

@@ -1,8 +1,10 @@
 """Offline speed goal (issue 4): the pooled returns model for 20 symbols x 2,520 days under
 10 minutes wall, compile included, passing the gate (nightly settings: 4 chains x 1,000 draws
 after 1,000 tuning steps). Also reported: how the time grows with symbols and days (full fits,
-and the cost of one log-density + gradient evaluation), next to the same model with the variance
-recursion written as a ``pytensor.scan`` (the straightforward way), measured in the same run.
+and the cost of one log-density + gradient evaluation of the default likelihood, the numba Op of
+issue 17), next to the same model as a graph with the variance recursion written as a
+``pytensor.scan`` (the straightforward way), measured in the same run. The Op against today's
+prefix-scan graph: ``bench_returns_fit``.
 
 ``python -m benchmarks --only returns`` (about 15 minutes on 2 cores).
 """
@@ -56,8 +58,11 @@ def gradient_us(n_symbols: int, n_days: int, scan: bool = False, number: int = 5
 
     r = simulated_returns(n_symbols, n_days, seed=1) * rm.SCALE
     patch = mock.patch.object(rm, "_prefix_filter", _scan_filter) if scan else mock.MagicMock()
-    with patch:
-        model = rm.build_returns_model(r, [f"S{i}" for i in range(n_symbols)], r.var(0), r.var(0))
+    with patch:  # the scan baseline replaces the reference graph's prefix scan
+        model = rm.build_returns_model(
+            r, [f"S{i}" for i in range(n_symbols)], r.var(0), r.var(0),
+            likelihood="graph" if scan else "op",
+        )  # fmt: skip
     fn = model.logp_dlogp_function(mode="NUMBA", ravel_inputs=True)
     fn.set_extra_values({})
     x = np.concatenate([np.ravel(v) for v in model.initial_point().values()])
