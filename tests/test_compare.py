@@ -204,3 +204,31 @@ def test_write_results_quick(tmp_path):
     assert summary["markdown"].startswith("### Risk forecasts")
     assert summary["cases_1day"] == 2
     json.dumps(summary)
+
+
+def test_ours_keeps_the_last_good_fit_when_a_refit_is_refused():
+    from bayes_mem.evaluation.var_backtest import rolling_gjr_forecast
+    from bayes_mem.live.gjr_garch import LaplaceFitError, UnfitSeriesError, fit_laplace
+
+    calls = []
+
+    def flaky(past, n_draws, gen):  # the hook a pooled fit plugs into; refuses its 2nd refit
+        calls.append(past.size)
+        if len(calls) == 2:
+            raise UnfitSeriesError("refused for the test")
+        return fit_laplace(past, n_draws, gen)
+
+    r = 0.01 * np.random.default_rng(7).standard_t(6, 330)
+    kw = {"kind": "log", "window": 300, "refit_every": 10, "n_draws": 20, "rng": 8}
+    f = rolling_gjr_forecast(r, fit=flaky, **kw)
+    assert calls == [300, 300, 300] and f.failed_refits == (10,)
+    assert f.last(25).failed_refits == (5,) and f.last(15).failed_refits == ()
+    # days 10..19 roll the first fit forward: their predictive draws are the first fit's
+    assert np.array_equal(f.predictive.nu[10], f.predictive.nu[0])
+    assert not np.array_equal(f.predictive.nu[20], f.predictive.nu[0])
+
+    def refuse(past, n_draws, gen):
+        raise LaplaceFitError(None, ("no mode",), None)
+
+    with pytest.raises(UnfitSeriesError):
+        rolling_gjr_forecast(r, fit=refuse, **kw)

@@ -454,6 +454,8 @@ def compare_series(returns: np.ndarray, series: str, settings: dict, seed: int) 
     )
     out = {
         "series": series,
+        "ours_failed_refits": len(forecasts[OURS].failed_refits),
+        "refits": -(-forecasts[OURS].returns.size // settings["refit_every"]),
         "n_returns": int(r.size),
         "rows": [asdict(x) for x in rows],
         "pairs": pairs,
@@ -592,6 +594,15 @@ def write_results(out_dir: pathlib.Path, *, seed: int = 0, quick: bool = False) 
         f"{len(one_day)}.**",
         "",
     ]
+    refused = [f"{res['series']} {res['ours_failed_refits']} of {res['refits']}"
+               for res in results if res["ours_failed_refits"]]  # fmt: skip
+    if refused:
+        lines += [
+            "Refits of ours that the Laplace fit refused (no converged mode; the previous "
+            "posterior stayed live and was rolled forward, as the nightly job keeps the last "
+            f"published one): {', '.join(refused)}.",
+            "",
+        ]
     for s in names:
         for h in sorted({r["horizon"] for r in rows if r["series"] == s}):
             for lv in LEVELS:
@@ -614,6 +625,7 @@ def write_results(out_dir: pathlib.Path, *, seed: int = 0, quick: bool = False) 
         "ours_in_mcs_1day": ours_in,
         "ours_fz0_at_least_arch_1day": ours_good,
         "cases_1day": len(one_day),
+        "ours_failed_refits": {res["series"]: res["ours_failed_refits"] for res in results},
         "verdicts": found,
         "markdown": markdown,
     }

@@ -25,7 +25,7 @@ from bayes_mem.evaluation.predictive import (
     MixturePredictive,
 )
 from bayes_mem.live._validate import check_int, check_probability_open
-from bayes_mem.live.gjr_garch import fit_laplace, variance_path
+from bayes_mem.live.gjr_garch import UnfitSeriesError, fit_laplace, variance_path
 from bayes_mem.live.return_model import ReturnModel, to_log_returns
 from bayes_mem.live.tail_table import snap_nu
 
@@ -95,6 +95,8 @@ class RollingForecast:
     horizon: int = 1
     var_h: dict[float, np.ndarray] = field(default_factory=dict)
     es_h: dict[float, np.ndarray] = field(default_factory=dict)
+    # forecast days whose refit failed (the previous fit was kept and rolled forward)
+    failed_refits: tuple[int, ...] = ()
 
     def exceedances(self, level: float) -> np.ndarray:
         return self.returns < -self.var[level]
@@ -116,6 +118,7 @@ class RollingForecast:
             predictive=None if self.predictive is None else self.predictive.take(days),
             var_h={lv: v[days] for lv, v in self.var_h.items()},
             es_h={lv: e[days] for lv, e in self.es_h.items()},
+            failed_refits=tuple(i - days.start for i in self.failed_refits if i >= days.start),
         )
 
     def scaled_horizon(self, horizon: int) -> RollingForecast:
@@ -171,7 +174,10 @@ def rolling_gjr_forecast(
     weights snapped to the live tail table's grid, as
     :class:`~bayes_mem.live.return_model.ReturnModel` evaluates it). ``horizon > 1`` also fills
     ``var_h`` / ``es_h`` with the live model's own ``horizon``-day VaR/ES
-    (``ReturnModel.risk(level, horizon=horizon)``, its Monte Carlo path mixture)."""
+    (``ReturnModel.risk(level, horizon=horizon)``, its Monte Carlo path mixture). A refit the fit
+    refuses (:class:`~bayes_mem.live.gjr_garch.UnfitSeriesError`: no converged mode, a stale
+    window) keeps the previous fit rolling, as the nightly job keeps the last published
+    posterior; those days are in ``failed_refits`` (the first fit must succeed)."""
     r = to_log_returns(returns, kind)
     window, refit_every = _check_window(r, window, refit_every)
     levels = _check_levels(levels)
@@ -184,14 +190,21 @@ def rolling_gjr_forecast(
     es_h = {lv: np.empty(n) for lv in levels} if horizon > 1 else {}
     mu, sd, nu, lam = (np.empty((n, n_draws)) for _ in range(4))
     model: ReturnModel | None = None
+    failed: list[int] = []
     for t in range(window, r.size):
         i = t - window
         if i % refit_every == 0:
             past = r[t - window : t]
-            draws = fit(past, n_draws, gen).draws  # type: ignore[attr-defined]
-            sigma2 = variance_path(past, draws, float(np.var(past)))[:, -1]
-            model = ReturnModel({"x": draws}, {"x": sigma2})
-            draw_nu = snap_nu(draws.nu)[1]
+            try:
+                draws = fit(past, n_draws, gen).draws  # type: ignore[attr-defined]
+            except UnfitSeriesError:
+                if model is None:
+                    raise
+                failed.append(i)  # as the nightly job does: the last good posterior stays live
+            else:
+                sigma2 = variance_path(past, draws, float(np.var(past)))[:, -1]
+                model = ReturnModel({"x": draws}, {"x": sigma2})
+                draw_nu = snap_nu(draws.nu)[1]
         for lv in levels:
             f = model.risk(lv)
             var[lv][i], es[lv][i] = f.var_log[0], f.es_log[0]
@@ -202,8 +215,9 @@ def rolling_gjr_forecast(
         sd[i] = np.sqrt(model.sigma2()[0])
         model.update([r[t]], kind="log")
     return RollingForecast(
-        r[window:], var, es, MixturePredictive(mu, sd, nu, lam), horizon, var_h, es_h
-    )
+        r[window:], var, es, MixturePredictive(mu, sd, nu, lam), horizon, var_h, es_h,
+        tuple(failed),
+    )  # fmt: skip
 
 
 def rolling_historical_forecast(
