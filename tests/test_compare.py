@@ -232,3 +232,8 @@ def test_ours_keeps_the_last_good_fit_when_a_refit_is_refused():
 
     with pytest.raises(UnfitSeriesError):
         rolling_gjr_forecast(r, fit=refuse, **kw)
+
+
+def test_write_results_refuses_unknown_series(tmp_path):
+    with pytest.raises(ValueError, match="unknown series"):
+        write_results(tmp_path, series=("no_such_series",))

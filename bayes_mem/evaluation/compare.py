@@ -543,20 +543,37 @@ def verdicts(rows: list[dict]) -> list[str]:
     return out
 
 
-def write_results(out_dir: pathlib.Path, *, seed: int = 0, quick: bool = False) -> dict:
-    """Run the comparison on every installed series and write ``compare.csv`` (one row per
-    series x horizon x level x model), ``compare_dm_pairs.csv`` (every pair's DM test) and
-    ``compare.md`` into ``out_dir``; return a JSON-serialisable summary with "markdown".
-    ``quick``: the last 700 days of the S&P 500, a 400-day window (seconds to a minute; a smoke
-    run, not evidence)."""
+def write_results(
+    out_dir: pathlib.Path,
+    *,
+    seed: int = 0,
+    quick: bool = False,
+    series: tuple[str, ...] | None = None,
+) -> dict:
+    """Run the comparison on every installed series (or only ``series``; default from the
+    environment variable ``BAYES_MEM_RISK_SERIES``, comma-separated, else all) and write
+    ``compare.csv`` (one row per series x horizon x level x model), ``compare_dm_pairs.csv``
+    (every pair's DM test) and ``compare.md`` into ``out_dir``; return a JSON-serialisable summary
+    with "markdown", which names any series left out. Series ``i`` of :func:`available_series`
+    is seeded ``seed + i`` whatever the subset. ``quick``: the last 700 days of the S&P 500, a
+    400-day window (about a minute; a smoke run, not evidence)."""
     seed = check_int(seed, "seed", minimum=0)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = SETTINGS_QUICK if quick else SETTINGS_FULL
-    names = ["sp500"] if quick else list(available_series())
+    installed = list(available_series())
+    if series is None and os.environ.get("BAYES_MEM_RISK_SERIES"):
+        series = tuple(x.strip() for x in os.environ["BAYES_MEM_RISK_SERIES"].split(",") if x)
+    if series is not None:
+        unknown = [x for x in series if x not in installed]
+        if unknown or not series:
+            raise ValueError(f"unknown series {unknown}; installed: {installed}")
+    names = ["sp500"] if quick else [x for x in installed if series is None or x in series]
+    left_out = [] if quick else [x for x in installed if x not in names]
     results = []
-    for i, name in enumerate(names):
+    for name in names:
         r = load_series(name)
+        i = installed.index(name)
         results.append(compare_series(r[-700:] if quick else r, name, settings, seed + i))
     rows = [row for res in results for row in res["rows"]]
     pairs = [p for res in results for p in res["pairs"]]
@@ -594,6 +611,12 @@ def write_results(out_dir: pathlib.Path, *, seed: int = 0, quick: bool = False) 
         f"{len(one_day)}.**",
         "",
     ]
+    if left_out:
+        lines += [
+            f"Not in this run (installed, left out by BAYES_MEM_RISK_SERIES): "
+            f"{', '.join(left_out)}.",
+            "",
+        ]
     refused = [f"{res['series']} {res['ours_failed_refits']} of {res['refits']}"
                for res in results if res["ours_failed_refits"]]  # fmt: skip
     if refused:
@@ -622,6 +645,7 @@ def write_results(out_dir: pathlib.Path, *, seed: int = 0, quick: bool = False) 
         "seed": seed,
         "settings": settings,
         "series": names,
+        "left_out": left_out,
         "ours_in_mcs_1day": ours_in,
         "ours_fz0_at_least_arch_1day": ours_good,
         "cases_1day": len(one_day),
