@@ -611,6 +611,14 @@ def write_results(
         f"{len(one_day)}.**",
         "",
     ]
+    multi = [v for v in found if ", 1-day" not in v]
+    if multi:
+        lines += [
+            f"{settings['horizon']}-day: ours inside the 90% MCS in "
+            f"{sum(' in the 90% MCS' in v for v in multi)} of {len(multi)} cases, FZ0 at least "
+            f"as good as arch's in {sum('at least as good' in v for v in multi)} of {len(multi)}.",
+            "",
+        ]
     if left_out:
         lines += [
             f"Not in this run (installed, left out by BAYES_MEM_RISK_SERIES): "
