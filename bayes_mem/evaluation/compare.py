@@ -46,6 +46,7 @@ from scipy import stats
 from bayes_mem.evaluation.baselines import rolling_arch_forecasts, rolling_ewma_forecast
 from bayes_mem.evaluation.es_backtest import es_backtest
 from bayes_mem.evaluation.var_backtest import (
+    PosteriorFit,
     RollingForecast,
     rolling_gjr_forecast,
     rolling_historical_forecast,
@@ -53,6 +54,7 @@ from bayes_mem.evaluation.var_backtest import (
     rolling_student_t_forecast,
 )
 from bayes_mem.live._validate import check_int, check_probability_open
+from bayes_mem.live.gjr_garch import fit_laplace
 
 LEVELS = (0.975, 0.99)
 REFERENCE = "arch_gjr_skewt"
@@ -269,14 +271,17 @@ def build_forecasts(
     horizon: int = 10,
     n_paths: int = 5000,
     seed: int = 0,
+    fit: PosteriorFit = fit_laplace,
 ) -> dict[str, RollingForecast]:
     """Walk-forward forecasts of every model of :data:`MODELS`, on the same days (those after
-    the first ``window``), with ``horizon``-day forecasts by each model's own method."""
+    the first ``window``), with ``horizon``-day forecasts by each model's own method. ``fit`` is
+    ours' posterior fit per refit (the Laplace per-symbol fit; the hook for the pooled PyMC fit,
+    see :data:`~bayes_mem.evaluation.var_backtest.PosteriorFit`)."""
     r = np.asarray(returns, dtype=float)
     kw = {"kind": "log", "levels": levels, "window": window}
     f = {
         OURS: rolling_gjr_forecast(
-            r, **kw, refit_every=refit_every, n_draws=n_draws, rng=seed, horizon=horizon
+            r, **kw, refit_every=refit_every, n_draws=n_draws, rng=seed, horizon=horizon, fit=fit
         ),
         **rolling_arch_forecasts(
             r, **kw, refit_every=refit_every, horizon=horizon, n_paths=n_paths, rng=seed + 1
