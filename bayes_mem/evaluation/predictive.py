@@ -12,6 +12,8 @@ long backtests can be simulated in blocks of days.
 - :class:`MixturePredictive`: the equal-weight mixture over S posterior draws of
   ``mu_s + sd_s Z_s``, ``Z_s`` Hansen skew-t(``nu_s``, ``lam_s``) with unit variance (the return
   model's predictive): pick a draw uniformly, then draw its skew-t.
+- :class:`FilteredEmpiricalPredictive`: filtered historical simulation, ``loc + scale * z`` with
+  ``z`` resampled from a pool of standardised residuals.
 """
 
 from __future__ import annotations
@@ -156,3 +158,43 @@ class MixturePredictive:
         consts = (inn.nu, inn.lam, inn.a, inn.b, inn.k)
         z = sample_skewt(rng, *(c[rows, pick] for c in consts))
         return self.mu[rows, pick] + self.sd[rows, pick] * z
+
+
+@dataclass(frozen=True)
+class FilteredEmpiricalPredictive:
+    """Filtered historical simulation: day ``i`` is ``loc[i] + scale[i] * z`` with ``z`` drawn
+    uniformly from the standardised residuals ``pools[block[i]]`` (one pool per refit)."""
+
+    loc: np.ndarray
+    scale: np.ndarray
+    pools: np.ndarray  # (n_blocks, pool size)
+    block: np.ndarray  # (n,) index into pools
+
+    def __post_init__(self) -> None:
+        loc, scale = (np.asarray(a, dtype=float) for a in (self.loc, self.scale))
+        pools = np.asarray(self.pools, dtype=float)
+        block = np.asarray(self.block, dtype=np.intp)
+        if loc.ndim != 1 or scale.shape != loc.shape or block.shape != loc.shape:
+            raise ValueError("loc, scale and block must be 1-d of one shape")
+        if pools.ndim != 2 or pools.shape[1] < 1 or not np.all(np.isfinite(pools)):
+            raise ValueError("pools must be a finite 2-d array (blocks, residuals)")
+        if block.size and (block.min() < 0 or block.max() >= pools.shape[0]):
+            raise ValueError("block indexes outside pools")
+        if not np.all(scale > 0):
+            raise ValueError("scale must be > 0")
+        for name, a in (("loc", loc), ("scale", scale), ("pools", pools), ("block", block)):
+            object.__setattr__(self, name, a)
+
+    @property
+    def n(self) -> int:
+        return self.loc.size
+
+    def take(self, days: slice) -> FilteredEmpiricalPredictive:
+        return FilteredEmpiricalPredictive(
+            self.loc[days], self.scale[days], self.pools, self.block[days]
+        )
+
+    def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        m = _check_m(m)
+        idx = rng.integers(0, self.pools.shape[1], size=(self.n, m))
+        return self.loc[:, None] + self.scale[:, None] * self.pools[self.block[:, None], idx]

@@ -37,7 +37,10 @@ log = logging.getLogger("bayes_mem.evaluate")
 SECTIONS: dict[str, tuple[str, str]] = {
     "policy": ("bayes_mem.evaluation.policy_backtest", "Trading policy on real prices"),
     "bandits": ("bayes_mem.evaluation.bandits", "Decision layer: bandit regret"),
-    "risk": ("bayes_mem.evaluation.es_backtest", "Risk forecasts: VaR and ES backtests"),
+    "risk": (
+        "bayes_mem.evaluation.compare",
+        "Risk forecasts: ours vs arch GJR skew-t, FHS, EWMA (FZ0, DM, MCS, backtests)",
+    ),
     "ab": ("bayes_mem.evaluation.ab_calibration", "Strategy A/B tests: calibration"),
 }
 

@@ -12,22 +12,26 @@ ES backtests of :mod:`bayes_mem.evaluation.es_backtest`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import optimize, special, stats
 
 from bayes_mem.evaluation.predictive import (
     EmpiricalPredictive,
+    FilteredEmpiricalPredictive,
     LocationScalePredictive,
     MixturePredictive,
 )
 from bayes_mem.live._validate import check_int, check_probability_open
-from bayes_mem.live.gjr_garch import fit_laplace, variance_path
+from bayes_mem.live.gjr_garch import UnfitSeriesError, fit_laplace, variance_path
 from bayes_mem.live.return_model import ReturnModel, to_log_returns
 from bayes_mem.live.tail_table import snap_nu
 
-Predictive = EmpiricalPredictive | LocationScalePredictive | MixturePredictive
+Predictive = (
+    EmpiricalPredictive | LocationScalePredictive | MixturePredictive | FilteredEmpiricalPredictive
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,13 @@ class RollingForecast:
     var: dict[float, np.ndarray]  # level -> VaR of each day's log return (positive loss)
     es: dict[float, np.ndarray]
     predictive: Predictive | None = None  # each forecast day's predictive, as a sampler
+    # optional multi-day forecasts made the same day: VaR/ES of the sum of the next ``horizon``
+    # daily log returns (day i: returns[i : i + horizon]); empty when not computed
+    horizon: int = 1
+    var_h: dict[float, np.ndarray] = field(default_factory=dict)
+    es_h: dict[float, np.ndarray] = field(default_factory=dict)
+    # forecast days whose refit failed (the previous fit was kept and rolled forward)
+    failed_refits: tuple[int, ...] = ()
 
     def exceedances(self, level: float) -> np.ndarray:
         return self.returns < -self.var[level]
@@ -105,6 +116,21 @@ class RollingForecast:
             var={lv: v[days] for lv, v in self.var.items()},
             es={lv: e[days] for lv, e in self.es.items()},
             predictive=None if self.predictive is None else self.predictive.take(days),
+            var_h={lv: v[days] for lv, v in self.var_h.items()},
+            es_h={lv: e[days] for lv, e in self.es_h.items()},
+            failed_refits=tuple(i - days.start for i in self.failed_refits if i >= days.start),
+        )
+
+    def scaled_horizon(self, horizon: int) -> RollingForecast:
+        """This forecast with ``horizon``-day VaR/ES by square-root-of-time scaling of the one-day
+        VaR and ES (exact only for i.i.d. zero-mean normal returns; the scaling baselines use)."""
+        horizon = check_int(horizon, "horizon", minimum=2)
+        root = np.sqrt(horizon)
+        return replace(
+            self,
+            horizon=horizon,
+            var_h={lv: root * v for lv, v in self.var.items()},
+            es_h={lv: root * e for lv, e in self.es.items()},
         )
 
 
@@ -123,6 +149,13 @@ def _check_levels(levels: tuple[float, ...]) -> tuple[float, ...]:
     return levels
 
 
+#: a posterior fit for :func:`rolling_gjr_forecast`: ``(past log returns, n_draws, rng)`` to an
+#: object whose ``.draws`` are GJR-GARCH skew-t posterior draws (``fit_laplace``'s result type).
+#: The hook for the production pooled PyMC fit: pass its per-symbol slice here once it is fast
+#: enough to refit every ``refit_every`` days of a walk-forward.
+PosteriorFit = Callable[[np.ndarray, int, np.random.Generator], object]
+
+
 def rolling_gjr_forecast(
     returns: np.ndarray,
     *,
@@ -132,35 +165,59 @@ def rolling_gjr_forecast(
     refit_every: int = 20,
     n_draws: int = 100,
     rng: int | np.random.Generator | None = None,
+    horizon: int = 1,
+    fit: PosteriorFit = fit_laplace,
 ) -> RollingForecast:
-    """Our model out of sample: every ``refit_every`` days a Laplace-approximate posterior is fitted
-    on the previous ``window`` days; between refits the draws are rolled forward day by day. The
-    predictive is the mixture over the ``n_draws`` draws (tail weights snapped to the live tail
-    table's grid, as :class:`~bayes_mem.live.return_model.ReturnModel` evaluates it)."""
+    """Our model out of sample: every ``refit_every`` days a posterior is fitted on the previous
+    ``window`` days (``fit``: the Laplace approximation by default); between refits the draws are
+    rolled forward day by day. The predictive is the mixture over the ``n_draws`` draws (tail
+    weights snapped to the live tail table's grid, as
+    :class:`~bayes_mem.live.return_model.ReturnModel` evaluates it). ``horizon > 1`` also fills
+    ``var_h`` / ``es_h`` with the live model's own ``horizon``-day VaR/ES
+    (``ReturnModel.risk(level, horizon=horizon)``, its Monte Carlo path mixture). A refit the fit
+    refuses (:class:`~bayes_mem.live.gjr_garch.UnfitSeriesError`: no converged mode, a stale
+    window) keeps the previous fit rolling, as the nightly job keeps the last published
+    posterior; those days are in ``failed_refits`` (the first fit must succeed)."""
     r = to_log_returns(returns, kind)
     window, refit_every = _check_window(r, window, refit_every)
     levels = _check_levels(levels)
     gen = np.random.default_rng(rng)
     n = r.size - window
+    horizon = check_int(horizon, "horizon", minimum=1)
     var = {lv: np.empty(n) for lv in levels}
     es = {lv: np.empty(n) for lv in levels}
+    var_h = {lv: np.empty(n) for lv in levels} if horizon > 1 else {}
+    es_h = {lv: np.empty(n) for lv in levels} if horizon > 1 else {}
     mu, sd, nu, lam = (np.empty((n, n_draws)) for _ in range(4))
     model: ReturnModel | None = None
+    failed: list[int] = []
     for t in range(window, r.size):
         i = t - window
         if i % refit_every == 0:
             past = r[t - window : t]
-            fit = fit_laplace(past, n_draws, gen)
-            sigma2 = variance_path(past, fit.draws, float(np.var(past)))[:, -1]
-            model = ReturnModel({"x": fit.draws}, {"x": sigma2})
-            draw_nu = snap_nu(fit.draws.nu)[1]
+            try:
+                draws = fit(past, n_draws, gen).draws  # type: ignore[attr-defined]
+            except UnfitSeriesError:
+                if model is None:
+                    raise
+                failed.append(i)  # as the nightly job does: the last good posterior stays live
+            else:
+                sigma2 = variance_path(past, draws, float(np.var(past)))[:, -1]
+                model = ReturnModel({"x": draws}, {"x": sigma2})
+                draw_nu = snap_nu(draws.nu)[1]
         for lv in levels:
             f = model.risk(lv)
             var[lv][i], es[lv][i] = f.var_log[0], f.es_log[0]
-        mu[i], nu[i], lam[i] = fit.draws.mu, draw_nu, fit.draws.lam
+            if horizon > 1:
+                fh = model.risk(lv, horizon=horizon)
+                var_h[lv][i], es_h[lv][i] = fh.var_log[0], fh.es_log[0]
+        mu[i], nu[i], lam[i] = draws.mu, draw_nu, draws.lam
         sd[i] = np.sqrt(model.sigma2()[0])
         model.update([r[t]], kind="log")
-    return RollingForecast(r[window:], var, es, MixturePredictive(mu, sd, nu, lam))
+    return RollingForecast(
+        r[window:], var, es, MixturePredictive(mu, sd, nu, lam), horizon, var_h, es_h,
+        tuple(failed),
+    )  # fmt: skip
 
 
 def rolling_historical_forecast(
