@@ -19,6 +19,7 @@ import pytest
 
 from bayes_mem.live.prior_set import (
     COMPONENTS,
+    RHO_RANGE,
     SCHEMA_V1,
     ActivePriorSet,
     ComponentSource,
@@ -70,6 +71,7 @@ class FakeWinRates:
     def __init__(self) -> None:
         self.verdict = Verdict(True, (), {"max_rhat": 1.001})
         self.kappa = 30.0
+        self.rho = 0.05
         self.fits = 0
 
 
@@ -92,7 +94,7 @@ def fake(monkeypatch):
         return {
             "mean": np.full((n, f), base) + rng.uniform(0, 0.01, (n, f)),
             "kappa": np.full((n, f), wr.kappa),
-            "rho": np.full((n, f), 0.05),
+            "rho": np.full((n, f), wr.rho),
         }
 
     model = types.SimpleNamespace(fit=fit)
@@ -323,6 +325,21 @@ def test_bad_input_leaves_every_state_unchanged(tmp_path, fake):
     assert snapshot(models, store) == before
     store.close()
     empty.close()
+
+
+def test_a_rho_draw_beyond_the_published_bound_is_published_at_it(tmp_path, fake):
+    """The backtest's first night lost its win rates to one rho draw of 0.99906 (bound 0.999):
+    like kappa, rho is published up to the bound (above it the effective weight of a cluster is
+    1 trade either way), so the component refreshes."""
+    store = Store(data_dir=tmp_path / "data")
+    fill_until(store, 400)
+    fake.rho = 0.99906
+    result = recalibrate(store, tmp_path / "models", CONFIG, report=False)
+    assert result.components["winrate"]["status"] == "refreshed", result.components
+    live = load_active(tmp_path / "models")
+    for fam in live.families.values():
+        assert fam.rho is not None and np.all(fam.rho == RHO_RANGE[1])
+    store.close()
 
 
 def test_an_out_of_bounds_component_fails_alone_and_is_never_written(tmp_path, fake):

@@ -54,6 +54,7 @@ from bayes_mem.live.pit import normal_scores
 from bayes_mem.live.prior_set import (
     COMPONENTS,
     MAX_DRAWS,
+    RHO_RANGE,
     ComponentSource,
     FamilyPosterior,
     PriorSet,
@@ -87,6 +88,8 @@ log = logging.getLogger("bayes_mem.recalibrate")
 #: plausible bound): beyond it a family's signals are indistinguishable at any trade count the
 #: live path sees, and the moment-matched prior is set by the uncertainty of the mean anyway
 KAPPA_PUBLISHED_MAX = 1e4
+# intra-cluster correlation draws likewise up to the prior set's bound (``RHO_RANGE``, 0.999):
+# above it a cluster of n trades counts n / (1 + (n - 1) rho) ~ 1 trade either way
 
 EXIT_PUBLISHED = 0
 EXIT_ERROR = 1
@@ -270,7 +273,7 @@ def recalibrate(
         f: FamilyPosterior(
             hyper["mean"][:, i],
             np.minimum(hyper["kappa"][:, i], KAPPA_PUBLISHED_MAX),
-            hyper["rho"][:, i] if data.clustered else None,
+            np.minimum(hyper["rho"][:, i], RHO_RANGE[1]) if data.clustered else None,
         )
         for i, f in enumerate(data.families)
     }) or {}  # fmt: skip
