@@ -197,7 +197,7 @@ def test_win_rates_fail_returns_refresh_and_the_old_win_rates_stay_live(tmp_path
     # the night's verdicts, per component, with the misfit named as such
     comp = live.diagnostics["components"]
     assert comp["winrate"] == {"passed": False, "reasons": [MISFIT], "kind": "misfit",
-                               "status": "carried"}  # fmt: skip
+                               "status": "carried", "attempts": []}  # the fake tries none
     assert comp["returns"]["status"] == comp["regime"]["status"] == "refreshed"
     assert second.components["winrate"]["version"] == 1
     assert live.diagnostics["reasons"] == [f"winrate: {MISFIT}"]

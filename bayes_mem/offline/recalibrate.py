@@ -557,7 +557,11 @@ def compose_prior_set(
         "reasons": reasons,
         "summary": summary,
         "components": {
-            c: {k: report[c][k] for k in ("passed", "reasons", "kind", "status")}
+            c: {
+                **{k: report[c][k] for k in ("passed", "reasons", "kind", "status")},
+                # every fit tried (settings, failures): retries of computational failures
+                "attempts": verdicts[c].to_json()["attempts"] if c in verdicts else [],
+            }
             for c in COMPONENTS
         },
     }
