@@ -407,7 +407,12 @@ def job_registry(tmp_path_factory):
 @pytest.mark.slow
 def test_the_job_writes_a_report_for_every_fit(job_registry, tmp_path):
     store, models, good, bad, _ = job_registry
-    assert good.status == "active" and bad.status == "rejected", (good.verdict, bad.verdict)
+    # too few draws: the win rates fail (retried, still failing) and are carried, the returns
+    # and regime refresh: the set is published, partially (per-component gating)
+    assert good.status == "active" and good.exit_code == 0, good.verdict
+    assert bad.status == "active" and bad.components["winrate"]["status"] == "carried", (
+        bad.verdict
+    )
     for result in (good, bad):
         path = Path(result.report)
         assert path == rp.report_path(models, result.version) and path.exists()
@@ -418,7 +423,7 @@ def test_the_job_writes_a_report_for_every_fit(job_registry, tmp_path):
         load_prior_set(models, result.version)  # the extra files leave the hash intact
     good_text, bad_text = Path(good.report).read_text(), Path(bad.report).read_text()
     assert "gate passed" in good_text and "no previously active prior set" in good_text
-    assert "gate rejected" in bad_text and "compared with v000001" in bad_text
+    assert "kept back tonight: winrate" in bad_text and "compared with v000001" in bad_text
     for reason in bad.verdict["reasons"]:
         assert html.escape(reason) in bad_text
     counts = pd.read_csv(Path(good.artifact_dir) / rp.COUNTS_FILE)

@@ -783,8 +783,13 @@ def _summary(vd: VersionData, timings: dict[str, float], notes: list[str]) -> st
     ps, run = vd.prior_set, vd.run
     diag = ps.diagnostics
     passed = bool(diag.get("passed"))
+    nightly = diag.get("components") or {}
+    kept = [c for c, info in nightly.items() if isinstance(info, dict)
+            and info.get("status") == "carried"]  # fmt: skip
     verdict = (
-        '<span class="passed">gate passed: published</span>' if passed
+        '<span class="passed">gate passed: published</span>' if passed and not kept
+        else '<span class="passed">published</span>; <span class="rejected">kept back tonight: '
+        f"{esc(', '.join(kept))} (carried from an older version)</span>" if passed
         else '<span class="rejected">gate rejected: not activated</span>'
     )  # fmt: skip
     window = run.get("returns_window") or {}
