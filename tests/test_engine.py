@@ -18,7 +18,7 @@ from bayes_mem.live.engine import (
     UnknownTradeError,
 )
 from bayes_mem.live.modules import CVaRBudget, KellyLimit, PortfolioESLimit, ThompsonRule
-from bayes_mem.live.prior_set import activate, write_prior_set
+from bayes_mem.live.prior_set import activate, apply_family_priors, write_prior_set
 from bayes_mem.live.recording import MemoryRecorder
 from tests import engine_parts as parts
 
@@ -310,9 +310,7 @@ def _engine_from_prior_set(tmp_path, ps):
     write_prior_set(ps, tmp_path)
     activate(tmp_path, ps.version)
     d = parts.decider()
-    from bayes_mem.live.engine import _apply_priors
-
-    _apply_priors(d, ps, True)
+    apply_family_priors(ps, d)
     m = ReturnModel({s: p.draws for s, p in ps.symbols.items()},
                     {s: p.sigma2 for s, p in ps.symbols.items()})  # fmt: skip
     eng = TradingEngine(d, m, portfolio_value=PV, prior_set=ps, signal_symbols=parts.links(),

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from bayes_mem.live import ReturnModel
-from bayes_mem.live.engine import EngineConfig, TradingEngine, _apply_priors
+from bayes_mem.live.engine import EngineConfig, TradingEngine
 from bayes_mem.live.modules import CVaRBudget, PortfolioESLimit
-from bayes_mem.live.prior_set import activate, write_prior_set
+from bayes_mem.live.prior_set import activate, apply_family_priors, write_prior_set
 from bayes_mem.store import Store
 from tests import engine_parts as parts
 from tests import engine_store_parts as sp
@@ -57,7 +57,7 @@ def publish_all(models) -> dict[int, object]:
 def memory_engine(models, sets) -> TradingEngine:
     ps = sets[1]
     d = parts.decider()
-    _apply_priors(d, ps, True)
+    apply_family_priors(ps, d)
     m = ReturnModel({s: p.draws for s, p in ps.symbols.items()},
                     {s: p.sigma2 for s, p in ps.symbols.items()})  # fmt: skip
     eng = TradingEngine(d, m, portfolio_value=sp.PV, config=config(), prior_set=ps,

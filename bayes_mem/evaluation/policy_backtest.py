@@ -462,11 +462,12 @@ def run_policy(
         for i in by_settle[t]:  # delayed feedback: outcomes known at the settlement close
             ret = float(trades.ret[i])
             d = open_decisions.pop(i, None)
+            opened = dates[int(trades.open_idx[i])]  # the cluster: the day it opened
             if d is not None and d.act:
-                engine.settle(str(i), won=ret > 0.0, pnl=ret * d.notional)
+                engine.settle(str(i), won=ret > 0.0, pnl=ret * d.notional, opened_at=opened)
             else:
                 engine.settle(str(i), won=ret > 0.0, pnl=ret * reference, notional=reference,
-                              signal=str(trades.signal[i]))  # fmt: skip
+                              signal=str(trades.signal[i]), opened_at=opened)  # fmt: skip
         if t < config.warmup:
             continue
         c = calib.get(t)

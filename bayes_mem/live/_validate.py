@@ -22,6 +22,7 @@ ASCII names (the usual case) are checked without any Unicode table look-up.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import unicodedata
@@ -225,3 +226,29 @@ def check_trade_id(value: object, what: str = "trade_id") -> str | None:
 
 # integer ids whose decimal string has at most NAME_LENGTH characters (a minus sign included)
 _ID_INT_MIN, _ID_INT_MAX = -(10 ** (NAME_LENGTH - 1)), 10**NAME_LENGTH
+
+
+def check_time(value: object, what: str, *, not_after: dt.datetime | None = None) -> dt.datetime:
+    """A point in time as a timezone-aware UTC datetime: a datetime (naive: UTC; a
+    ``pandas.Timestamp`` is one), a date (its 00:00 UTC) or ISO 8601 text; ``not_after`` (aware)
+    the latest instant accepted. Anything else (None, NaN, NaT, numbers) raises naming it."""
+    when = value
+    if isinstance(when, str):
+        try:
+            when = dt.datetime.fromisoformat(when.strip())
+        except ValueError:
+            raise ValueError(f"{what} must be an ISO 8601 time, got {value!r:.80}") from None
+    if isinstance(when, dt.datetime):
+        if when != when:  # NaT
+            raise ValueError(f"{what} must be a time, got {value!r}")
+        when = when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+    elif isinstance(when, dt.date):
+        when = dt.datetime(when.year, when.month, when.day, tzinfo=dt.UTC)
+    else:
+        raise TypeError(
+            f"{what} must be a datetime, a date or ISO 8601 text, got "
+            f"{type(value).__name__} {value!r:.80}"
+        )
+    if not_after is not None and when > not_after:
+        raise ValueError(f"{what} {value!r:.80} is after {not_after.isoformat()}")
+    return when

@@ -38,7 +38,12 @@ day the trade opened, say) count with their effective weight: ``n`` of them coun
 earlier outcomes of the cluster are re-weighted when another arrives, at the ``rho`` in force
 then). A signal's outcomes in different clusters are independent given its win rate and count
 fully. The last ``MAX_OPEN_CLUSTERS`` clusters of each signal are remembered; an outcome of an
-older one counts as the first of a new cluster.
+older one counts as the first of a new cluster. The trader's path passes the cluster everywhere:
+:meth:`bayes_mem.live.TradingEngine.settle` and :meth:`bayes_mem.store.PersistentDecider.record`
+key each outcome by :func:`trade_day` of its opening (its settlement when the opening is
+unknown), and replay the stored outcomes the same way on a restart, with the published ``rho``
+set first, so a restart rebuilds the same weights (when ``rho`` did not change in between: a
+refresh that changes it re-weights only the clusters that grow afterwards).
 
 Full Bayes (optional). :meth:`Decider.set_family_draws` gives a family the Beta parameters of its
 published hyperparameter draws: every decision then draws one of them (uniformly) and samples the
@@ -77,6 +82,7 @@ from bayes_mem.live._validate import (
     check_positive,
     check_probability_open,
     check_real,
+    check_time,
     check_trade_id,
 )
 from bayes_mem.live.priors import DEFAULT_PRIOR, BetaPrior
@@ -113,6 +119,24 @@ _PA, _PB, _WS, _LS, _HURDLE, _HURDLE_OR_THR, _WP, _LP, _FAM, _GATE = range(10)
 _DRAW_ROWS = 6
 _ROWS = 10
 _STATE_ROWS = [_PA, _PB, _WS, _LS, _WP, _LP, _FAM, _GATE]  # what _sync copies
+
+
+def trade_day(opened_at: object) -> str:
+    """The cluster key of a trade: the UTC calendar day (``"YYYY-MM-DD"``) it opened, the key
+    the nightly win-rate fit clusters by (:func:`bayes_mem.offline.recalibrate.winrate_trades`).
+
+    ``opened_at``: a datetime (naive: UTC; a ``pandas.Timestamp`` is one), a date (that day), or
+    ISO 8601 text; anything else (None, NaN, NaT, numbers) raises naming the value.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> trade_day(dt.datetime(2026, 3, 2, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5))))
+    '2026-03-03'
+    >>> trade_day("2026-03-02")
+    '2026-03-02'
+    """
+    return check_time(opened_at, "opened_at").date().isoformat()
 
 
 class DuplicateTradeError(ValueError):

@@ -81,6 +81,7 @@ from bayes_mem.live._validate import (
     check_name,
     check_positive,
     check_real,
+    check_time,
     check_trade_id,
 )
 from bayes_mem.live.correlation import concentration, correlation_breakdown, shrunk_correlation
@@ -89,6 +90,7 @@ from bayes_mem.live.decider import (
     DuplicateTradeError,
     UnknownSignalError,
     check_outcome,
+    trade_day,
 )
 from bayes_mem.live.decision import SIDES, Decision
 from bayes_mem.live.gjr_garch import fit_laplace, variance_path
@@ -106,7 +108,7 @@ from bayes_mem.live.modules import (
 )
 from bayes_mem.live.payoff import MAX_SIZE, PayoffModel, draw_sizes
 from bayes_mem.live.portfolio import BookState, EulerES, portfolio_risk
-from bayes_mem.live.prior_set import ActivePriorSet, PriorSet
+from bayes_mem.live.prior_set import ActivePriorSet, PriorSet, apply_family_priors
 from bayes_mem.live.priors import BetaPrior
 from bayes_mem.live.recording import Recorder
 from bayes_mem.live.return_model import ReturnModel, to_log_returns
@@ -148,7 +150,10 @@ class EngineConfig:
     """Which modules make a decision (see :mod:`bayes_mem.live.modules`). ``None`` or a module
     with ``enabled=False`` switches a slot off; ``rule`` is required, and at least one of
     ``budget`` and ``kelly`` must be on (a size needs a base). ``pooled_priors``: apply the
-    nightly family priors to the win rates (off: flat Beta(1, 1) per family)."""
+    nightly family priors to the win rates, and the families' intra-cluster correlation to
+    their outcomes (off: flat Beta(1, 1) per family, independent outcomes). ``full_bayes``
+    (with ``pooled_priors``): each decision also draws one of the family's published
+    hyperparameter draws (:func:`~bayes_mem.live.prior_set.apply_family_priors`)."""
 
     name: str = "live"
     rule: DecisionRule = field(default_factory=ThompsonRule)
@@ -157,6 +162,7 @@ class EngineConfig:
     correlation: SizingLimit | None = field(default_factory=PortfolioESLimit)
     regime: SizingFactor | None = field(default_factory=RegimeCut)
     pooled_priors: bool = True
+    full_bayes: bool = False
 
     def __post_init__(self) -> None:
         check_name(self.name, "config name")
@@ -176,6 +182,7 @@ class EngineConfig:
         if not self.limits_on():
             raise ValueError("a configuration needs a budget or a Kelly limit (a base size)")
         check_bool(self.pooled_priors, "pooled_priors")
+        check_bool(self.full_bayes, "full_bayes")
 
     def limits_on(self) -> tuple[SizingLimit, ...]:
         """The enabled sizing limits that set a base size (budget, Kelly)."""
@@ -188,6 +195,7 @@ class EngineConfig:
         for slot in slots:
             if slot == "pooled":
                 changes["pooled_priors"] = False
+                changes["full_bayes"] = False
             elif slot in ("budget", "kelly", "correlation", "regime"):
                 changes[slot] = None
             else:
@@ -221,6 +229,7 @@ class _Position:
     side: str
     notional: float  # currency, >= 0
     act: bool
+    opened_at: dt.datetime | None = None  # the decision's time (UTC): the trade's cluster day
 
 
 class _CancelRow:
@@ -714,19 +723,20 @@ class TradingEngine:
     def _restore_book(self, decisions: Any) -> None:
         """Open positions from decision-log rows (arrival order; see :meth:`open`)."""
         latest: dict[str, tuple[Any, ...]] = {}
-        cols = ("key", "signal", "symbol", "side", "act", "notional")
+        cols = ("key", "signal", "symbol", "side", "act", "notional", "decided_at")
         for key, *row in zip(*(decisions[c] for c in cols), strict=True):
             if isinstance(key, str):
                 latest[key] = tuple(row)  # a later row of the same id replaces it
         m = self._market
-        for key, (signal, symbol, side, act, notional) in latest.items():
+        for key, (signal, symbol, side, act, notional, decided_at) in latest.items():
             if not act or self.decider.seen_trade(key) or signal not in self.decider:
                 continue
             if symbol not in m.pos:
                 log.warning("open position %r on %r not restored: the return model does not "
                             "cover the symbol", key, symbol)  # fmt: skip
                 continue
-            pos = _Position(signal, symbol, side, float(notional), True)
+            pos = _Position(signal, symbol, side, float(notional), True,
+                            check_time(decided_at, "decided_at"))  # fmt: skip
             self._open[key] = pos
             signed = pos.notional if side == "long" else -pos.notional
             self._exposure[symbol] = self._exposure.get(symbol, 0.0) + signed
@@ -736,24 +746,31 @@ class TradingEngine:
                 del self._exposure[symbol]
 
     def _spawn(self, config: EngineConfig, store: Any = None) -> TradingEngine:
-        """A shadow engine: same market state (not updated twice), its own decider copy, payoff
-        copy and book; records nothing durable."""
-        decider = Decider.from_json(self.decider.to_json())
+        """A shadow engine: same market state (not updated twice), its own decider, payoff model
+        and book; records nothing durable. With a ``store`` its decider is rebuilt from the
+        stored outcomes under its own configuration (the effective weights of correlated
+        outcomes are its own, as when it learned them live); without one it is a copy of this
+        engine's, its priors then set by its configuration."""
         ps = self._market.prior_set
-        if ps is not None:
-            _apply_priors(decider, ps, config.pooled_priors)
+        if store is not None:
+            decider, payoff, raw = _restore_learning(store, ps, config)
+        else:
+            decider = Decider.from_json(self.decider.to_json())
+            if ps is not None:
+                _apply_priors(decider, ps, config)
+            payoff, raw = PayoffModel.from_dict(self.payoff.to_dict()), dict(self._raw)
         shadow = TradingEngine(
             decider,
             None,
             portfolio_value=self.portfolio_value,
             config=config,
-            payoff=PayoffModel.from_dict(self.payoff.to_dict()),
+            payoff=payoff,
             store=None,
             recorder=self.recorder,
             seed=self.seed,
             _market=self._market,
         )
-        shadow._raw = dict(self._raw)
+        shadow._raw = raw
         shadow._links = self._links
         shadow._per_symbol = self._per_symbol
         return shadow
@@ -1119,6 +1136,7 @@ class TradingEngine:
                 act, reason = False, f"sized to zero by {binding}"  # budget used up exactly
                 notional = 0.0
         quantity = None
+        now = dt.datetime.now(dt.UTC)
         if price is not None and act:
             units = notional / price
             if not math.isfinite(units):
@@ -1145,10 +1163,10 @@ class TradingEngine:
             "prior_version": None if m.prior_set is None else m.prior_set.version,
             "key": key,
             "reason": reason,
-            "decided_at": dt.datetime.now(dt.UTC),
+            "decided_at": now,
             "stale_priors": m.stale,
         })  # fmt: skip
-        self._open[decision_id] = _Position(signal, symbol, side, notional, act)
+        self._open[decision_id] = _Position(signal, symbol, side, notional, act, now)
         if act:
             self._made[decision_id] = decision  # what a cancel row is made from
             signed = notional if side == "long" else -notional
@@ -1270,7 +1288,8 @@ class TradingEngine:
         pnl: float,
         notional: float | None = None,
         signal: str | None = None,
-        settled_at: dt.datetime | None = None,
+        settled_at: dt.datetime | dt.date | str | None = None,
+        opened_at: dt.datetime | dt.date | str | None = None,
     ) -> None:
         """Record a closed trade once: stored first (durably; a trade id recorded before, here or
         in the store, is refused with :class:`~bayes_mem.live.DuplicateTradeError`), then
@@ -1278,13 +1297,29 @@ class TradingEngine:
         ``notional`` the position's value (default: the decision's), so the win or loss per unit
         notional is known. A trade the engine did not decide (opened before a restart, or a
         shadow trade of a declined signal) needs ``signal=``; without a ``notional`` it counts for
-        the win rate but not for the payoff sizes."""
+        the win rate but not for the payoff sizes.
+
+        ``opened_at`` (default: the decision's time; naive: UTC) and ``settled_at`` (default:
+        now) are stored with the outcome. The trade's cluster is its signal and the UTC day it
+        opened (:func:`~bayes_mem.live.decider.trade_day`; the settlement day when the opening
+        is unknown), the nightly win-rate fit's cluster: trades of one signal in one cluster
+        count with their effective weight under the family's published ``rho`` (module
+        docstring of :mod:`bayes_mem.live.decider`). A backtest that replays history gives the
+        historical ``opened_at``."""
         won, pnl, tid = check_outcome(won, pnl, trade_id)
         if tid is None:
             raise TypeError("trade_id is required")
         _check_id_length(tid, "trade_id")
         if notional is not None:
             notional = check_positive(notional, "notional")
+        latest = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)  # as the store accepts
+        settled = (
+            latest - dt.timedelta(days=1)
+            if settled_at is None
+            else check_time(settled_at, "settled_at", not_after=latest)
+        )
+        opened = None if opened_at is None else check_time(opened_at, "opened_at",
+                                                           not_after=settled)  # fmt: skip
         with self._settle_lock:
             with self._lock:
                 pos = self._open.get(tid)
@@ -1307,6 +1342,8 @@ class TradingEngine:
                     raise DuplicateTradeError(f"trade {tid!r} was already settled")
                 if notional is None and pos is not None and pos.act:
                     notional = pos.notional
+                if opened is None and pos is not None and pos.opened_at is not None:
+                    opened = min(pos.opened_at, settled)
                 if notional is not None and not abs(pnl) / notional <= MAX_SIZE:
                     raise ValueError(
                         f"pnl={pnl!r} on notional={notional!r} is a move of more than "
@@ -1314,20 +1351,30 @@ class TradingEngine:
                     )
             if self.store is not None:  # store first, outside the engine lock
                 self.store.append_outcome(
-                    tid, sig, won, pnl, settled_at=settled_at, notional=notional
+                    tid, sig, won, pnl, settled_at=settled, opened_at=opened, notional=notional
                 )
             with self._lock:
                 size = None if notional is None else abs(pnl) / notional
+                cluster = trade_day(settled if opened is None else opened)
                 for eng in self._engines():
-                    eng._apply_outcome(tid, sig, won, pnl, size, live=eng is self)
+                    eng._apply_outcome(tid, sig, won, pnl, size, cluster, live=eng is self)
 
     def _apply_outcome(
-        self, tid: str, signal: str, won: bool, pnl: float, size: float | None, *, live: bool
+        self,
+        tid: str,
+        signal: str,
+        won: bool,
+        pnl: float,
+        size: float | None,
+        cluster: str | None,
+        *,
+        live: bool,
     ) -> None:
         """Count one outcome in memory (lock held). ``size``: the win or loss per unit notional
-        (None: unknown, the payoff model does not see it). A shadow's PnL on the trade is the
-        return per unit notional times its own notional."""
-        self.decider.record(signal, won, pnl, tid)
+        (None: unknown, the payoff model does not see it); ``cluster``: its cluster key (the day
+        it opened). A shadow's PnL on the trade is the return per unit notional times its own
+        notional."""
+        self.decider.record(signal, won, pnl, tid, cluster=cluster)
         if size is not None:
             self.payoff.record(signal, won, size)
         wins, trades = self._raw.get(signal, (0, 0))
@@ -1486,7 +1533,7 @@ class TradingEngine:
             market._breakdown, market._breakdown_due = old._breakdown, old._breakdown_due
             for eng in self._engines():
                 if prior_set is not None:
-                    _apply_priors(eng.decider, prior_set, eng.config.pooled_priors)
+                    _apply_priors(eng.decider, prior_set, eng.config)
                 eng._market = market
             self._check_ages()
 
@@ -1608,15 +1655,20 @@ def _payoff_model(decider: Decider) -> PayoffModel:
     )
 
 
-def _apply_priors(decider: Decider, prior_set: PriorSet, pooled: bool) -> None:
-    """Family priors from the set (moment-matched point priors) or flat, on the raw counts."""
+def _apply_priors(decider: Decider, prior_set: PriorSet, config: EngineConfig) -> None:
+    """The set's family priors (moment-matched point priors), intra-cluster correlations and,
+    with ``full_bayes``, hyperparameter draws when ``config`` pools; otherwise flat priors and
+    independent outcomes. On the raw counts: nothing is counted twice."""
+    if config.pooled_priors:
+        apply_family_priors(prior_set, decider, full_bayes=config.full_bayes)
+        return
     known = decider.families
-    for name, fam in prior_set.families.items():
-        prior = fam.point_prior() if pooled else BetaPrior(1.0, 1.0)
+    for name in prior_set.families:
         if name in known:
-            decider.set_family_prior(name, prior)
+            decider.set_family_prior(name, BetaPrior(1.0, 1.0), rho=0.0)
+            decider.set_family_draws(name, None)
         else:
-            decider.add_family(name, prior)
+            decider.add_family(name, BetaPrior(1.0, 1.0))
 
 
 def _restore_learning(
@@ -1627,7 +1679,7 @@ def _restore_learning(
     ``|pnl| / notional`` is beyond ``payoff.MAX_SIZE`` counts for the win rate only."""
     decider = Decider()
     if prior_set is not None:
-        _apply_priors(decider, prior_set, config.pooled_priors)
+        _apply_priors(decider, prior_set, config)
     payoff = _payoff_model(decider)
     for signal, family in sorted(store.signals().items()):
         if family not in decider.families:
@@ -1636,12 +1688,13 @@ def _restore_learning(
         payoff.register(signal, family)
     raw: dict[str, tuple[int, int]] = {}
     out = store.outcomes()
-    notional = out["notional"] if "notional" in out else [None] * len(out)
-    for tid, sig, won, pnl, nominal in zip(
-        out["trade_id"], out["signal"], out["won"], out["pnl"], notional, strict=True
-    ):
+    for tid, sig, won, pnl, nominal, opened, settled in zip(
+        out["trade_id"], out["signal"], out["won"], out["pnl"], out["notional"],
+        out["opened_at"], out["settled_at"], strict=True,
+    ):  # fmt: skip
         won = bool(won)
-        decider.record(sig, won, float(pnl), tid)
+        cluster = trade_day(settled if opened is None or opened != opened else opened)
+        decider.record(sig, won, float(pnl), tid, cluster=cluster)
         w, t = raw.get(sig, (0, 0))
         raw[sig] = (w + int(won), t + 1)
         if nominal is not None and nominal == nominal and nominal > 0:  # not NaN

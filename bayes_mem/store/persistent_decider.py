@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from bayes_mem.live._validate import check_int
+from bayes_mem.live._validate import check_int, check_time
 from bayes_mem.live.decider import (
     Decider,
     DuplicateTradeError,
     UnknownSignalError,
     check_outcome,
+    trade_day,
 )
 from bayes_mem.live.priors import BetaPrior
 from bayes_mem.store.store import Store, check_notional
@@ -108,20 +109,31 @@ class PersistentDecider:
         id recorded before, by this process or by another sharing the store, raises
         :class:`~bayes_mem.live.DuplicateTradeError` and records nothing.
         ``notional`` (account currency, > 0, or None) is stored with the outcome; the decider
-        itself does not use it."""
+        itself does not use it. ``settled_at`` (default now) and ``opened_at`` are stored; the
+        trade's cluster (for the family's intra-cluster correlation, see :meth:`restore`) is
+        the UTC day it opened, or settled when ``opened_at`` is not given
+        (:func:`~bayes_mem.live.decider.trade_day`), as in the nightly fit."""
         won, pnl, tid = check_outcome(won, pnl, trade_id)
         notional = check_notional(notional)
         if signal not in self.decider:
             raise UnknownSignalError(f"unknown signal {signal!r}; register it first")
         tid = tid or f"auto-{uuid.uuid4().hex}"
+        latest = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)  # as the store accepts
+        settled = (
+            latest - dt.timedelta(days=1)
+            if settled_at is None
+            else check_time(settled_at, "settled_at", not_after=latest)
+        )
+        opened = None if opened_at is None else check_time(opened_at, "opened_at",
+                                                           not_after=settled)  # fmt: skip
         with self._lock:
             if self.decider.seen_trade(tid):
                 raise DuplicateTradeError(f"trade_id {tid!r} was already recorded")
             self.store.append_outcome(
-                tid, signal, won, pnl, settled_at=settled_at, opened_at=opened_at,
-                notional=notional,
-            )  # fmt: skip
-            self.decider.record(signal, won, pnl, tid)
+                tid, signal, won, pnl, settled_at=settled, opened_at=opened, notional=notional
+            )
+            cluster = trade_day(settled if opened is None else opened)
+            self.decider.record(signal, won, pnl, tid, cluster=cluster)
         return tid
 
     @classmethod
@@ -131,24 +143,36 @@ class PersistentDecider:
         families: Mapping[str, BetaPrior | None],
         *,
         seed: int | None = None,
+        rho: Mapping[str, float] | None = None,
         **decider_options: Any,
     ) -> PersistentDecider:
         """Rebuild the decider after a restart: every stored signal registered, every stored
         outcome replayed in arrival order (so forgetting gives the same state), with the given
-        family priors (families found in the store but not given get the default prior).
-        ``seed`` seeds keyed decisions (and the decider's own generator unless ``rng`` is given);
-        ``decider_options`` are :class:`~bayes_mem.live.Decider` keyword arguments."""
+        family priors (families found in the store but not given get the default prior) and
+        intra-cluster correlations ``rho`` (family -> [0, 1); e.g. the prior set's
+        ``FamilyPosterior.rho_mean``; default independent outcomes), set before the replay so
+        each outcome counts with the effective weight :meth:`record` gave it under the same
+        ``rho``. ``seed`` seeds keyed decisions (and the decider's own generator unless ``rng``
+        is given); ``decider_options`` are :class:`~bayes_mem.live.Decider` keyword arguments.
+        A bad ``rho`` (a family not given, a value outside [0, 1)) raises before anything is
+        read."""
         decider_options.setdefault("rng", seed)
         decider = Decider(families, **decider_options)
+        for family, value in (rho or {}).items():
+            if family not in decider.families:
+                raise ValueError(f"rho for family {family!r}, which is not among the families")
+            decider.set_family_prior(family, decider.families[family], rho=value)
         known = set(decider.families)
         for signal, family in sorted(store.signals().items()):
             if family not in known:
                 decider.add_family(family)
                 known.add(family)
             decider.register(signal, family)
-        outcomes = store.outcomes()
-        for trade_id, signal, won, pnl in zip(
-            outcomes["trade_id"], outcomes["signal"], outcomes["won"], outcomes["pnl"], strict=True
-        ):
-            decider.record(signal, bool(won), float(pnl), trade_id)
+        out = store.outcomes()
+        for trade_id, signal, won, pnl, opened, settled in zip(
+            out["trade_id"], out["signal"], out["won"], out["pnl"], out["opened_at"],
+            out["settled_at"], strict=True,
+        ):  # fmt: skip
+            cluster = trade_day(settled if opened is None or opened != opened else opened)
+            decider.record(signal, bool(won), float(pnl), trade_id, cluster=cluster)
         return cls(decider, store, seed=seed)
