@@ -186,3 +186,21 @@ def test_the_persistent_decider_clusters_and_restores_alike(store):
     for bad in ({"momentum": 1.0}, {"momentum": -0.1}, {"nope": 0.3}):
         with pytest.raises(ValueError, match=r"rho|nope"):
             PersistentDecider.restore(store, fams, seed=1, rho=bad)
+
+
+def test_full_bayes_is_a_configuration_of_the_engine():
+    ps = with_rho(parts.prior_set(1))
+    full = engine(ps, config=EngineConfig(rule=sp.AlwaysAct(), full_bayes=True))
+    point = engine(ps)
+    fam = full.decider._get_family("momentum")
+    a, b = ps.families["momentum"].betas()
+    assert np.array_equal(fam.draws[0], a) and np.array_equal(fam.draws[1], b)
+    assert point.decider._get_family("momentum").draws is None
+    # the draws change the win-rate draws, not the published point prior
+    assert full.decider.posterior("AAA:mom") == point.decider.posterior("AAA:mom")
+    assert (full.signal("AAA:mom", "AAA", key="z").p_win
+            != point.signal("AAA:mom", "AAA", key="z").p_win)  # fmt: skip
+    # ablating the pooled priors switches full Bayes off too; a non-bool is refused
+    assert EngineConfig(full_bayes=True).without("pooled").full_bayes is False
+    with pytest.raises(TypeError, match="full_bayes"):
+        EngineConfig(full_bayes="yes")
