@@ -79,7 +79,7 @@ from typing import Any
 import numpy as np
 
 from bayes_mem.live.gjr_garch import NU_MIN
-from bayes_mem.offline.progress import log_progress
+from bayes_mem.offline.progress import fit_progress
 
 log = logging.getLogger("bayes_mem.returns_model")
 
@@ -418,7 +418,7 @@ class ReturnsModel:
         tree = nutpie.sample(
             compiled, draws=draws, tune=tune, chains=chains, seed=seed,
             target_accept=target_accept, progress_bar=False,
-            progress_callback=log_progress(label) if progress else None,
+            progress_callback=fit_progress(label) if progress else None,
         )  # fmt: skip
         tree["posterior"] = tree["posterior"].to_dataset().assign_coords(symbol=symbols)
         return tree

@@ -119,7 +119,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_mem.offline.diagnostics import PValues
-from bayes_mem.offline.progress import log_progress
+from bayes_mem.offline.progress import fit_progress
 
 
 @dataclass(frozen=True)
@@ -738,7 +738,7 @@ class WinRateModel:
             seed=seed,
             target_accept=target_accept,
             progress_bar=False,
-            progress_callback=log_progress(f"win-rate fit ({len(data.families)} families)"),
+            progress_callback=fit_progress(f"win-rate fit ({len(data.families)} families)"),
         )
         post = tree["posterior"].to_dataset().assign_coords(family=list(data.families))
         tree["posterior"] = post
