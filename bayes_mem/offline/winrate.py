@@ -334,10 +334,10 @@ class WinRateData:
         n_cl_t = np.bincount(layout.cluster, minlength=n_cl).astype(np.int64)
         c_w, c_l, c_n = _survival(cl_fam, [w_cl, n_cl_t - w_cl, n_cl_t], n_fam)
         # pairs of trades in one cluster: all, and those of one signal (cells = signal x cluster)
-        cell = pd.factorize(layout.signal * n_cl + layout.cluster)[0]
-        n_cell = np.bincount(cell)
+        tcell = pd.factorize(layout.signal * n_cl + layout.cluster)[0]  # each trade's cell
+        n_cell = np.bincount(tcell)
         cell_fam = np.zeros(n_cell.size, np.int64)
-        cell_fam[cell] = layout.family
+        cell_fam[tcell] = layout.family
         pairs_all = np.bincount(cl_fam, weights=n_cl_t * (n_cl_t - 1.0), minlength=n_fam)
         pairs_same = np.bincount(cell_fam, weights=n_cell * (n_cell - 1.0), minlength=n_fam)
         big_n = np.bincount(layout.signal_family, weights=n_sig, minlength=n_fam)
@@ -369,7 +369,8 @@ class WinRateData:
         g = 1.0 / np.maximum(1.0 + rho_hat * (a_same - psi * n_tilde), G_FLOOR)
         g = np.where(np.abs(g - 1.0) <= G_TOL, 1.0, g)  # the exact Beta-Binomial, 3x cheaper
         temper = 1.0 / (
-            1.0 + rho_hat**2 * _residual_pairs(layout, n_sig, psi, cross) / np.maximum(k, 1)
+            1.0 + rho_hat**2 * _residual_pairs(layout, n_sig, psi, cross, tcell, n_cell)
+            / np.maximum(k, 1)
         )
         stats = ClusterStats(*cell, k, c_w, c_l, c_n, psi, a_same, n_tilde, multi, rho_x, rho_c,
                              centred, rho_hat, g, temper)  # fmt: skip
@@ -414,7 +415,7 @@ def cluster_loglik(
 
     x = np.asarray(logit_rho, float)
     prior = HYPERPRIORS["cluster_logit"]
-    vw, hw = np.unique(wins, return_counts=True)
+    vw, hw = np.unique(wins, return_counts=True)  # distinct counts
     vl, hl = np.unique(trades - wins, return_counts=True)
     vn, hn = np.unique(trades, return_counts=True)
     nu = np.exp(-x)  # (1 - rho) / rho
@@ -423,20 +424,19 @@ def cluster_loglik(
         return np.zeros_like(x)
 
     def parts(u: np.ndarray, order: int):
-        """f(u) = loglik + log prior at logit mu = u (shape of u), and its first ``order``
-        derivatives in u."""
+        """``order`` 0: ``(f,)``, f(u) = loglik + log prior at logit mu = u (shape of u);
+        ``order`` 2: its first two derivatives in u (what Newton's method needs)."""
         mu = special.expit(u)
         a, b = (mu * nu.reshape(nu.shape + (1,) * (u.ndim - nu.ndim)),
                 (1 - mu) * nu.reshape(nu.shape + (1,) * (u.ndim - nu.ndim)))  # fmt: skip
         nn = nu.reshape(nu.shape + (1,) * (u.ndim - nu.ndim))
 
         def g(fn, base, values, counts):
-            return np.sum(counts * (fn(base[..., None] + values)), axis=-1) - n_c * fn(base)
+            return fn(base[..., None] + values) @ counts - n_c * fn(base)
 
-        f = g(special.gammaln, a, vw, hw) + g(special.gammaln, b, vl, hl)
-        f = f - g(special.gammaln, nn, vn, hn) - 0.5 * ((u - prior.mu) / prior.sigma) ** 2
         if order == 0:
-            return (f,)
+            f = g(special.gammaln, a, vw, hw) + g(special.gammaln, b, vl, hl)
+            return (f - g(special.gammaln, nn, vn, hn) - 0.5 * ((u - prior.mu) / prior.sigma) ** 2,)
         d = mu * (1 - mu)
         sa = g(special.digamma, a, vw, hw)
         sb = g(special.digamma, b, vl, hl)
@@ -444,17 +444,17 @@ def cluster_loglik(
         ta = g(_trigamma, a, vw, hw)
         tb = g(_trigamma, b, vl, hl)
         d2 = nn * d * (1 - 2 * mu) * (sa - sb) + (nn * d) ** 2 * (ta + tb) - 1 / prior.sigma**2
-        return f, df, d2
+        return df, d2
 
     pooled = (wins.sum() + 0.5) / (trades.sum() + 1.0)
     u = np.full(x.shape, math.log(pooled / (1 - pooled)))
     for _ in range(newton):  # the log-likelihood is concave in logit mu near its mode
-        _, df, d2 = parts(u, 2)
+        df, d2 = parts(u, 2)
         step = np.where(d2 < 0, -df / np.minimum(d2, -1e-12), np.sign(df) * 0.5)
         u = u + np.clip(step, -1.0, 1.0)
         if np.all(np.abs(step) < 1e-10):
             break
-    _, _, d2 = parts(u, 2)
+    _, d2 = parts(u, 2)
     sd = 1.0 / np.sqrt(np.maximum(-d2, 1e-12))
     nodes = u[..., None] + math.sqrt(2.0) * sd[..., None] * _GH_NODES
     (f,) = parts(nodes, 0)
@@ -526,34 +526,36 @@ def _spline_tables(tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndar
 
 
 def _residual_pairs(
-    layout: TradeLayout, n_sig: np.ndarray, psi: np.ndarray, cross: np.ndarray
+    layout: TradeLayout,
+    n_sig: np.ndarray,
+    psi: np.ndarray,
+    cross: np.ndarray,
+    cell: np.ndarray,
+    n_cell: np.ndarray,
 ) -> np.ndarray:
     """Per family, ``sum_{i != j} (O_ij / sqrt(n_i n_j) - psi sqrt(n_i n_j))^2`` with ``O_ij``
     the pairs of trades of signals i and j in one cluster: the squared correlations between
     signals' sampling errors that the family luck does not explain (per unit rho^2). Computed
     as ``||B'B||_F^2`` minus its diagonal, ``B = diag(n)^(-1/2) x (signals x clusters counts)``,
-    so O(trades) without forming signal pairs."""
+    so without forming signal pairs: one sparse product over all families at once (``B`` is
+    block-diagonal by family, a cluster being in one family), O(sum_i n_i^2). ``cell``: each
+    trade's (signal, cluster) cell, ``n_cell`` the cells' trade counts."""
     from scipy import sparse
 
     n_fam = psi.size
-    out = np.zeros(n_fam)
-    cell = pd.factorize(layout.signal.astype(np.int64) * (int(layout.cluster.max()) + 1)
-                        + layout.cluster)[0]  # fmt: skip
-    cell_size = np.bincount(cell)[cell].astype(float)  # per trade: trades in its (signal, cluster)
-    for f in range(n_fam):
-        rows = layout.family == f
-        if not rows.any():
-            continue
-        sig = pd.factorize(layout.signal[rows])[0]
-        cl = pd.factorize(layout.cluster[rows])[0]
-        n_i = np.bincount(sig).astype(float)
-        b = sparse.coo_matrix((1.0 / np.sqrt(n_i[sig]), (sig, cl))).tocsr()  # sums duplicates
-        btb = (b.T @ b).tocsr()
-        o_ii = np.bincount(sig, weights=cell_size[rows])  # sum_c n_ic^2
-        diag = np.sum((o_ii / n_i) ** 2)
-        frob = float(btb.multiply(btb).sum()) - diag  # sum_{i != j} O_ij^2 / (n_i n_j)
-        out[f] = max(frob - psi[f] * cross[f], 0.0)
-    return out
+    first = np.empty(n_cell.size, np.int64)
+    first[cell] = np.arange(cell.size)  # a trade of each cell
+    c_sig, c_cl = layout.signal[first], layout.cluster[first]
+    n_i = np.maximum(n_sig, 1).astype(float)
+    b = sparse.csr_matrix((n_cell / np.sqrt(n_i[c_sig]), (c_sig, c_cl)),
+                          shape=(n_sig.size, int(layout.cluster.max()) + 1))  # fmt: skip
+    btb = (b.T @ b).tocoo()
+    cl_fam = np.zeros(btb.shape[0], np.int64)
+    cl_fam[layout.cluster] = layout.family
+    frob = np.bincount(cl_fam[btb.row], weights=btb.data**2, minlength=n_fam)
+    o_ii = np.bincount(c_sig, weights=n_cell.astype(float) ** 2, minlength=n_sig.size)
+    diag = np.bincount(layout.signal_family, weights=(o_ii / n_i) ** 2, minlength=n_fam)
+    return np.maximum(frob - diag - psi * cross, 0.0)
 
 
 def _own_sd(trades: np.ndarray, signals: np.ndarray) -> np.ndarray:
