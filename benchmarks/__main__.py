@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
             "risk",
             "regime",
             "offline",
+            "offline_scale",
             "returns",
             "returns_fit",
             "sizing",
@@ -44,13 +45,15 @@ def main(argv: list[str] | None = None) -> int:
         "risk": bench_risk.run,
         "regime": bench_regime.run,
         "offline": bench_recalibrate.run,
+        "offline_scale": bench_recalibrate.run_scale,
         "returns": bench_returns.run,
         "returns_fit": bench_returns_fit.run,
         "sizing": bench_sizing.run,
         "engine": bench_engine.run,
     }
     results = []
-    for name in args.only or list(parser_groups):
+    default = [g for g in parser_groups if g != "offline_scale"]  # minutes: only on request
+    for name in args.only or default:
         results += parser_groups[name](repeat=args.repeat)
     print(format_table(results))
     if args.json:
