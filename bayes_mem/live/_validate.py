@@ -252,3 +252,19 @@ def check_time(value: object, what: str, *, not_after: dt.datetime | None = None
     if not_after is not None and when > not_after:
         raise ValueError(f"{what} {value!r:.80} is after {not_after.isoformat()}")
     return when
+
+
+def check_trade_times(
+    settled_at: object, opened_at: object
+) -> tuple[dt.datetime, dt.datetime | None]:
+    """A settled trade's ``(settled, opened)`` as UTC datetimes (:func:`check_time`), as the
+    store accepts them: settled at most a day from now (default: now), opened (optional) not
+    after it."""
+    latest = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    settled = (
+        latest - dt.timedelta(days=1)
+        if settled_at is None
+        else check_time(settled_at, "settled_at", not_after=latest)
+    )
+    opened = None if opened_at is None else check_time(opened_at, "opened_at", not_after=settled)
+    return settled, opened

@@ -83,6 +83,7 @@ from bayes_mem.live._validate import (
     check_real,
     check_time,
     check_trade_id,
+    check_trade_times,
 )
 from bayes_mem.live.correlation import concentration, correlation_breakdown, shrunk_correlation
 from bayes_mem.live.decider import (
@@ -1312,14 +1313,7 @@ class TradingEngine:
         _check_id_length(tid, "trade_id")
         if notional is not None:
             notional = check_positive(notional, "notional")
-        latest = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)  # as the store accepts
-        settled = (
-            latest - dt.timedelta(days=1)
-            if settled_at is None
-            else check_time(settled_at, "settled_at", not_after=latest)
-        )
-        opened = None if opened_at is None else check_time(opened_at, "opened_at",
-                                                           not_after=settled)  # fmt: skip
+        settled, opened = check_trade_times(settled_at, opened_at)
         with self._settle_lock:
             with self._lock:
                 pos = self._open.get(tid)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bayes_mem.live._validate import check_int, check_time
+from bayes_mem.live._validate import check_int, check_trade_times
 from bayes_mem.live.decider import (
     Decider,
     DuplicateTradeError,
@@ -118,14 +118,7 @@ class PersistentDecider:
         if signal not in self.decider:
             raise UnknownSignalError(f"unknown signal {signal!r}; register it first")
         tid = tid or f"auto-{uuid.uuid4().hex}"
-        latest = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)  # as the store accepts
-        settled = (
-            latest - dt.timedelta(days=1)
-            if settled_at is None
-            else check_time(settled_at, "settled_at", not_after=latest)
-        )
-        opened = None if opened_at is None else check_time(opened_at, "opened_at",
-                                                           not_after=settled)  # fmt: skip
+        settled, opened = check_trade_times(settled_at, opened_at)
         with self._lock:
             if self.decider.seen_trade(tid):
                 raise DuplicateTradeError(f"trade_id {tid!r} was already recorded")
