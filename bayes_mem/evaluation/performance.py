@@ -441,6 +441,13 @@ def _hac_cov(y: np.ndarray, bandwidth: float) -> np.ndarray:
     return psi * n / (n - k)
 
 
+def kernel_df(n: int, bandwidth: float) -> float:
+    """Equivalent degrees of freedom of a QS-kernel long-run variance from ``n`` periods at
+    ``bandwidth``: ``n / bandwidth`` (``int k^2 = 1``), at most ``n - 1`` (bandwidth 0: the
+    i.i.d. sample variance's ``n - 1``)."""
+    return float(n - 1) if bandwidth <= 0 else float(min(n - 1.0, n / bandwidth))
+
+
 def _sr_diff_and_grad(
     mu1: np.ndarray, mu2: np.ndarray, g1: np.ndarray, g2: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -463,6 +470,7 @@ def sharpe_difference_test(
     block_size: int | None = None,
     n_boot: int = 2000,
     rng: object = None,
+    reference: str = "normal",
 ) -> SharpeDifference:
     """Ledoit & Wolf (2008) test of equal Sharpe ratios of two paired series of per-period
     returns (pass excess returns if a risk-free rate matters), robust to autocorrelation,
@@ -471,7 +479,11 @@ def sharpe_difference_test(
     ``method="hac"``: delta method on ``v = (mu1, mu2, E r1^2, E r2^2)``; the long-run covariance
     of ``(r1 - mu1, r2 - mu2, r1^2 - E r1^2, r2^2 - E r2^2)`` is a quadratic-spectral kernel
     estimator with the Andrews (1991) AR(1)-plug-in bandwidth (no prewhitening) and a
-    ``T / (T - 4)`` small-sample factor; ``z = diff / se`` against N(0, 1).
+    ``T / (T - 4)`` small-sample factor; ``z = diff / se`` against N(0, 1) (``reference=
+    "normal"``, LW's asymptotics) or, with ``reference="t"``, against Student-t with the kernel
+    estimator's equivalent degrees of freedom ``nu = min(T - 1, T / bandwidth)`` (``int k^2 =
+    1`` for QS; the chi-square approximation of a kernel long-run variance, as in Lazarus,
+    Lewis, Stock & Watson 2018), a small-sample correction for a noisy long-run variance.
 
     ``method="bootstrap"``: LW's studentised circular block bootstrap. ``n_boot`` resamples of
     the *pairs* in blocks of ``block_size`` periods (default ``round(T^(1/3))``; LW calibrate it,
@@ -490,6 +502,8 @@ def sharpe_difference_test(
         raise ValueError(f"r1 and r2 must be paired (same length), got {a.size} and {b.size}")
     if method not in ("hac", "bootstrap"):
         raise ValueError(f"method must be 'hac' or 'bootstrap', got {method!r}")
+    if reference not in ("normal", "t"):
+        raise ValueError(f"reference must be 'normal' or 't', got {reference!r}")
     lvl = check_probability_open(level, "level")
     for name, x in (("r1", a), ("r2", b)):
         if np.std(x) == 0.0:
@@ -507,8 +521,9 @@ def sharpe_difference_test(
     diff = float(diff)
     if method == "hac":
         z = diff / se
-        p = 2.0 * float(stats.norm.sf(abs(z)))
-        q = float(stats.norm.ppf(0.5 + lvl / 2.0))
+        ref = stats.norm if reference == "normal" else stats.t(kernel_df(n, bw))
+        p = 2.0 * float(ref.sf(abs(z)))
+        q = float(ref.ppf(0.5 + lvl / 2.0))
         return SharpeDifference(diff, se, p, diff - q * se, diff + q * se, lvl, "hac", bw, None)
 
     bs = _block_size(block_size, n)
