@@ -700,8 +700,8 @@ class _Replay:
 
 def ab_verdict(run: BacktestRun, control: str, test: str, alpha: float = 0.05) -> dict[str, Any]:
     """Paired A/B of two policies' daily returns (:class:`StrategyABTest`): annualised Sharpe of
-    each, Ledoit-Wolf HAC p-value of the Sharpe difference (Student-t reference with the kernel's
-    equivalent df), HAC paired t-test p-value of the mean daily difference (not scale-free: a
+    each, Ledoit-Wolf p-value of the Sharpe difference (EWC long-run variance, Student-t
+    reference), EWC paired t-test p-value of the mean daily difference (not scale-free: a
     policy at higher exposure with the same edge differs in mean), Bayesian P(SR test > SR
     control) (block-bootstrap posterior of the Sharpe difference, blocks of at least the
     holding period ``run.config.hold``, seed 0), and a verdict on the Sharpe difference."""
