@@ -1,6 +1,13 @@
 """Evidence: backtests of risk forecasts (and, later, of trading policies)."""
 
-from bayes_mem.evaluation.abtest import StrategyABTest, compare_variants, student_t_posterior
+from bayes_mem.evaluation.abtest import (
+    StrategyABTest,
+    compare_variants,
+    hac_mean_test,
+    optimal_block_length,
+    sharpe_difference_posterior,
+    student_t_posterior,
+)
 from bayes_mem.evaluation.performance import (
     BootstrapCI,
     Drawdown,
@@ -29,10 +36,13 @@ __all__ = [
     "compare_variants",
     "deflated_sharpe_ratio",
     "expected_max_sharpe",
+    "hac_mean_test",
     "max_drawdown",
     "max_drawdown_ci",
+    "optimal_block_length",
     "probabilistic_sharpe_ratio",
     "realised_cvar",
+    "sharpe_difference_posterior",
     "sharpe_difference_test",
     "sharpe_ratio",
     "sortino_ratio",

@@ -700,8 +700,11 @@ class _Replay:
 
 def ab_verdict(run: BacktestRun, control: str, test: str, alpha: float = 0.05) -> dict[str, Any]:
     """Paired A/B of two policies' daily returns (:class:`StrategyABTest`): annualised Sharpe of
-    each, Ledoit-Wolf HAC p-value of the Sharpe difference, paired t-test p-value, Bayesian
-    P(test beats control) (Student-t posterior of the mean daily difference), and a verdict."""
+    each, Ledoit-Wolf p-value of the Sharpe difference (EWC long-run variance, Student-t
+    reference), EWC paired t-test p-value of the mean daily difference (not scale-free: a
+    policy at higher exposure with the same edge differs in mean), Bayesian P(SR test > SR
+    control) (block-bootstrap posterior of the Sharpe difference, blocks of at least the
+    holding period ``run.config.hold``, seed 0), and a verdict on the Sharpe difference."""
     from bayes_mem.evaluation.abtest import StrategyABTest
 
     c, t = run.returns(control), run.returns(test)
@@ -712,12 +715,12 @@ def ab_verdict(run: BacktestRun, control: str, test: str, alpha: float = 0.05) -
     ab = StrategyABTest(_Replay(c), _Replay(t))
     ab.run_parallel(range(c.size))
     try:
-        res = ab.statistical_significance(alpha)
+        res = ab.statistical_significance(alpha, min_block=run.config.hold, seed=0)
     except ValueError as exc:
         return {"control": control, "test": test, "verdict": f"untestable: {exc}"}
     sd = res["sharpe_difference"]
     p_sr = None if sd is None else sd["p_value"]
-    prob = res["bayes"]["prob_positive"]
+    prob = None if res["bayes"] is None else res["bayes"]["prob_positive"]
     sr_c, sr_t = res["sharpe_control"], res["sharpe_test"]
     if p_sr is not None and p_sr < alpha:
         verdict = f"{test} {'better' if sd['difference'] > 0 else 'worse'} (Sharpe, p < {alpha})"
@@ -850,7 +853,7 @@ def _fmt(x: Any, fmt: str) -> str:
 def _ab_markdown(ab: pd.DataFrame) -> str:
     lines = [
         "| control | test | Sharpe control | Sharpe test | difference | p (LW HAC) | p (paired t) "
-        "| P(typical day test > control) | verdict |",
+        "| P(SR test > SR control) | verdict |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in ab.iterrows():
@@ -874,9 +877,9 @@ def _summary_markdown(s: dict[str, Any], md_metrics: str, md_ab: str) -> str:
         f"ours vs baseline: Sharpe {_fmt(main.get('sharpe_test'), '.2f')} vs "
         f"{_fmt(main.get('sharpe_control'), '.2f')}, "
         f"LW p = {_fmt(main.get('sharpe_diff_p'), '.3f')}, "
-        f"Bayesian P(ours beats baseline on a typical day) = "
-        f"{_fmt(main.get('prob_test_better'), '.2f')} (Student-t location of the daily "
-        f"differences: robust to the few large days, not a total): {main['verdict']}.",
+        f"Bayesian P(SR ours > SR baseline) = "
+        f"{_fmt(main.get('prob_test_better'), '.2f')} (block-bootstrap posterior of the Sharpe "
+        f"difference: scale-free, autocorrelation-aware): {main['verdict']}.",
         f"Max drawdown ours {_fmt(m['ours']['max_drawdown'], '.2%')} vs baseline "
         f"{_fmt(m['baseline']['max_drawdown'], '.2%')}; mean gross exposure "
         f"{m['ours']['mean_gross_exposure']:.1%} vs {m['baseline']['mean_gross_exposure']:.1%} "
