@@ -61,6 +61,8 @@ lazily; an engine built from parts (tests, backtests) needs no store at all.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import itertools
 import logging
 import math
@@ -91,6 +93,17 @@ from bayes_mem.live.decider import (
     check_outcome,
 )
 from bayes_mem.live.decision import SIDES, Decision
+from bayes_mem.live.event_draws import (
+    draw_batch,
+    draw_p,
+    draw_size_gammas,
+    hyper_uniform,
+    keyed_material,
+    raw_material,
+    seed_prefix,
+    words_batch,
+    words_one,
+)
 from bayes_mem.live.gjr_garch import fit_laplace, variance_path
 from bayes_mem.live.modules import (
     CVaRBudget,
@@ -378,21 +391,30 @@ class _Market:
 
 
 class SignalContext:
-    """What a module sees of one signal event and of the engine's state (read-only accessors;
-    draws use the decision's generator, so a keyed decision is reproducible)."""
+    """What a module sees of one signal event and of the engine's state (read-only accessors).
+
+    Draws. The Thompson draw of the win rate and the joint draw of the payoff sizes are one
+    counter-based draw from the event's *material* (:mod:`~bayes_mem.live.event_draws`): a
+    keyed event's depends only on the engine's seed, the key and the posterior (the outcomes so
+    far), a keyless event's on one word of the engine's generator, drawn in event order. They
+    are the same numbers whether the event is decided by :meth:`TradingEngine.signal` or within
+    a batch (:meth:`TradingEngine.signals`). :attr:`rng` is a numpy generator of the event, for
+    a user's module (built on first use, ~10 us)."""
 
     __slots__ = (
         "_draw",
         "_draws",
         "_engine",
+        "_material",
+        "_mean",
         "_p",
         "_params",
+        "_rng",
         "direction",
         "family",
         "horizon",
         "key",
         "price",
-        "rng",
         "side",
         "signal",
         "symbol",
@@ -408,7 +430,7 @@ class SignalContext:
         horizon: int,
         key: str | None,
         price: float | None,
-        rng: np.random.Generator,
+        material: bytes,
     ) -> None:
         self._engine = engine
         self.signal = signal
@@ -419,11 +441,35 @@ class SignalContext:
         self.horizon = horizon
         self.key = key
         self.price = price
-        self.rng = rng
+        self._material = material
+        self._rng: np.random.Generator | None = None
         self._p: float | None = None
+        self._mean: float | None = None
         self._params: tuple[tuple, tuple] | None = None
         self._draw: tuple[float, float] | None = None
-        self._draws: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # per n the payoff draws of payoff_draws (n = 0: the material's words)
+        self._draws: dict[int, Any] = {}
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """A numpy generator of this event (for a user's module): a keyed event's is
+        ``default_rng([seed, *sha256 words of the key])`` (:meth:`TradingEngine._keyed_rng`), a
+        keyless event's is seeded by a hash of its material. Built on first use."""
+        got = self._rng
+        if got is None:
+            if self.key is not None:
+                got = self._engine._keyed_rng(self.key)
+            else:
+                digest = hashlib.blake2b(self._material, digest_size=32).digest()
+                got = np.random.default_rng(np.frombuffer(digest, dtype="<u4"))
+            self._rng = got
+        return got
+
+    def _words(self) -> tuple[int, ...]:
+        got = self._draws.get(0)
+        if got is None:
+            got = self._draws[0] = words_one(self._material)
+        return got
 
     @property
     def portfolio_value(self) -> float:
@@ -431,13 +477,21 @@ class SignalContext:
         return self._engine.portfolio_value
 
     def draw_win_probability(self) -> float:
-        """One posterior draw of the signal's win probability (drawn once per decision)."""
+        """One posterior draw of the signal's win probability (drawn once per decision, with
+        :meth:`payoff_draw`: see the class docstring)."""
         if self._p is None:
-            _, self._p = self._engine.decider.decide(self.signal, rng=self.rng)
+            material = self._material
+            a, b, self._mean = self._engine.decider.beta_parameters(
+                self.signal, functools.partial(hyper_uniform, material)
+            )
+            self._p = draw_p(material, a, b, self._words())
         return self._p
 
     def win_probability_mean(self) -> float:
-        return self._engine.decider.posterior_mean(self.signal)
+        got = self._mean
+        if got is None:
+            got = self._mean = self._engine.decider.posterior_mean(self.signal)
+        return got
 
     def raw_counts(self) -> tuple[int, int]:
         """Settled ``(wins, trades)`` of the signal, undecayed."""
@@ -455,16 +509,19 @@ class SignalContext:
         return got
 
     def payoff_draw(self) -> tuple[float, float]:
-        """One joint posterior draw ``(W, L)`` (drawn once per decision, from the decision's
-        generator: the rule's draw; the first of :meth:`payoff_draws` when n = 1)."""
+        """One joint posterior draw ``(W, L)`` (drawn once per decision with the win rate's:
+        the rule's draw; the first of :meth:`payoff_draws` when n = 1)."""
         if self._draw is None:
-            self._draw = draw_sizes(self.payoff_posterior(), None, self.rng)
+            win, loss = self.payoff_posterior()
+            gw, gl = draw_size_gammas(self._material, win[0], loss[0], self._words())
+            self._draw = (win[2] * win[1] / gw, loss[2] * loss[1] / gl)
         return self._draw
 
     def payoff_draws(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` joint posterior draws of the mean win and loss sizes per unit notional (for a
-        user's module; cached per ``n`` within the decision). ``n = 1`` is :meth:`payoff_draw`."""
-        got = self._draws.get(n)
+        user's module, from :attr:`rng`; cached per ``n`` within the decision). ``n = 1`` is
+        :meth:`payoff_draw`."""
+        got = self._draws.get(n) if type(n) is int and n > 0 else None
         if got is None:
             if n == 1:
                 w, loss = self.payoff_draw()
@@ -515,6 +572,152 @@ class SignalContext:
         if m.detector is None:
             return None
         return float(m.p_change[m.pos[self.symbol]])
+
+
+class SignalBatch:
+    """What a module's batch method sees of one tick's events (:meth:`TradingEngine.signals`):
+    the events as per-event lists and arrays in event order, and read-only accessors of the
+    engine's state, each computed once for the batch with the same operations as the scalar
+    accessor of :class:`SignalContext` (the same numbers). The book moves while the batch is
+    decided: a limit that reads it does so per event, in order (``limit_steps``, through
+    :meth:`book_state`)."""
+
+    def __init__(
+        self, engine: TradingEngine, parsed: list[tuple[Any, ...]], materials: list[bytes]
+    ) -> None:
+        self._engine = engine
+        self.n = len(parsed)
+        self.signals = [ev[0] for ev in parsed]
+        self.symbols = [ev[1] for ev in parsed]
+        self.sides = [ev[2] for ev in parsed]
+        self.horizons = [ev[3] for ev in parsed]
+        self.keys = [ev[4] for ev in parsed]
+        self.prices = [ev[5] for ev in parsed]
+        self.directions = [1 if side == "long" else -1 for side in self.sides]
+        self.materials = materials
+        known = engine.decider._signals
+        self.families = [known[s].family.name for s in self.signals]
+        m = engine._market
+        self.symbol_index = np.fromiter(map(m.pos.__getitem__, self.symbols), np.intp, self.n)
+        self._params: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]] | None = None
+        self._param_rows: list[tuple[tuple, tuple]] | None = None
+        self._beta: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._draws: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._risk: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def portfolio_value(self) -> float:
+        return self._engine.portfolio_value
+
+    def typical_move(self) -> np.ndarray:
+        """:meth:`SignalContext.typical_move` of every event."""
+        m = self._engine._market
+        h = np.sqrt(np.array(self.horizons, dtype=float))
+        if m.model is None:
+            return 0.01 * h
+        return _SQRT_2_OVER_PI * m.volatility()[self.symbol_index] * h
+
+    def payoff_posterior(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """:meth:`SignalContext.payoff_posterior` of every event, as arrays per field."""
+        if self._params is None:
+            self._params = self._engine.payoff._posterior_batch(self.signals, self.typical_move())
+        return self._params
+
+    def payoff_params(self, i: int) -> tuple[tuple, tuple]:
+        """Event ``i``'s payoff posterior as :meth:`SignalContext.payoff_posterior` gives it."""
+        if self._param_rows is None:
+            win, loss = self.payoff_posterior()
+            wins = zip(*(x.tolist() for x in win), strict=True)
+            losses = zip(*(x.tolist() for x in loss), strict=True)
+            self._param_rows = list(zip(wins, losses, strict=True))
+        return self._param_rows[i]
+
+    def _beta_parameters(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._beta is None:
+            decider = self._engine.decider
+            idx = decider.indices(self.signals)
+            a, b, mean, full = decider.beta_parameters_batch(idx)
+            for i in np.flatnonzero(full).tolist():  # full-Bayes families: the picked draw
+                pick = functools.partial(hyper_uniform, self.materials[i])
+                a[i], b[i], _ = decider.beta_parameters(self.signals[i], pick)
+            self._beta = (a, b, mean)
+        return self._beta
+
+    def win_probability_mean(self) -> np.ndarray:
+        """:meth:`SignalContext.win_probability_mean` of every event."""
+        return self._beta_parameters()[2]
+
+    def thompson_draws(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(p, W, L)``: every event's draw of :meth:`SignalContext.draw_win_probability` and
+        :meth:`SignalContext.payoff_draw`, made at once (:func:`~bayes_mem.live.event_draws.
+        draw_batch`: the same numbers)."""
+        if self._draws is None:
+            a, b, _ = self._beta_parameters()
+            win, loss = self.payoff_posterior()
+            words = words_batch(self.materials)
+            p, gw, gl = draw_batch(self.materials, words, a, b, win[0], loss[0])
+            self._draws = (p, win[2] * win[1] / gw, loss[2] * loss[1] / gl)
+        return self._draws
+
+    def raw_counts(self) -> list[tuple[int, int]]:
+        """:meth:`SignalContext.raw_counts` of every event."""
+        raw = self._engine._raw
+        return [raw.get(s, (0, 0)) for s in self.signals]
+
+    def position_risk(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`SignalContext.position_risk` of every event: ``(VaR, ES)`` arrays."""
+        got = self._risk.get(level)
+        if got is None:
+            model = self._engine._market.model
+            if model is None:  # pragma: no cover - no symbol is known without a model
+                raise UnknownSymbolError("no return model: cannot size by risk")
+            var, es = np.empty(self.n), np.empty(self.n)
+            groups: dict[tuple[str, int], list[int]] = {}
+            for i, key in enumerate(zip(self.sides, self.horizons, strict=True)):
+                groups.setdefault(key, []).append(i)
+            for (side, horizon), at in groups.items():
+                v, e = model.position_risk_arrays(level, side, horizon)
+                sym = self.symbol_index[at]
+                var[at], es[at] = v[sym], e[sym]
+            got = self._risk[level] = (var, es)
+        return got
+
+    def signals_on_symbol(self) -> list[int]:
+        per = self._engine._per_symbol
+        return [per.get(s, 1) for s in self.symbols]
+
+    def euler(self, level: float) -> EulerES | None:
+        return self._engine._market.euler(level)
+
+    def book_state(self, level: float) -> BookState | None:
+        """:meth:`SignalContext.book_state`: the book as it is now (the batch's acted decisions
+        so far included)."""
+        return self._engine._book_state(level)
+
+    def breakdown_score(self) -> float | None:
+        return self._engine._market.breakdown_score
+
+    def p_change(self) -> np.ndarray | None:
+        """:meth:`SignalContext.p_change` of every event (None without a detector)."""
+        m = self._engine._market
+        if m.detector is None:
+            return None
+        return np.asarray(m.p_change, dtype=float)[self.symbol_index]
+
+    def context(self, i: int) -> SignalContext:
+        """Event ``i``'s :class:`SignalContext` (for a module without a batch method), holding
+        what the batch computed already (the same numbers)."""
+        ctx = SignalContext(
+            self._engine, self.signals[i], self.families[i], self.symbols[i], self.sides[i],
+            self.horizons[i], self.keys[i], self.prices[i], self.materials[i],
+        )  # fmt: skip
+        if self._params is not None:
+            ctx._params = self.payoff_params(i)
+        if self._draws is not None:
+            p, w, loss = self._draws
+            ctx._p, ctx._draw = float(p[i]), (float(w[i]), float(loss[i]))
+            ctx._mean = float(self._beta[2][i])
+        return ctx
 
 
 # ---------------------------------------------------------------------------------- engine
@@ -588,6 +791,7 @@ class TradingEngine:
         self._lock = threading.RLock()
         self._settle_lock = threading.Lock()
         self._rng = np.random.default_rng([self.seed, 1])
+        self._seed_prefix = seed_prefix(self.seed)  # of every keyed event's draw material
         self._ids = itertools.count()
         self._id_base = ""
         self._raw: dict[str, tuple[int, int]] = {}
@@ -957,7 +1161,7 @@ class TradingEngine:
         id (the decision's draws then depend only on the seed, the key and the outcomes so far,
         and it becomes the trade id: a key already open or settled is refused); ``price`` gives
         ``quantity``. A refused signal changes nothing (an unkeyed one puts the engine's
-        generators back); a decision the recorder refuses (a full queue, a closed writer) is
+        generator back); a decision the recorder refuses (a full queue, a closed writer) is
         cancelled and the error raised (its live row may be in the log if only the shadow's was
         refused). The decision log is written in the background: after a crash, the rows not
         yet committed are lost (at most the writer's queue and batch in flight, in practice the
@@ -966,23 +1170,23 @@ class TradingEngine:
         side, horizon, key, price = _check_args(side, horizon, key, price)
         with self._lock:
             self._check_event(signal, symbol, key)
-            # a refused decision changes nothing: an unkeyed one puts the generators back
-            states = None if key is not None else [e._rng.bit_generator.state for e in
-                                                   self._engines()]  # fmt: skip
+            # a refused decision changes nothing: an unkeyed one puts the generator back
+            state = None if key is not None else self._rng.bit_generator.state
             decision = None
             try:
-                decision = self._decide(signal, symbol, side, horizon, key, price)
+                material = self._material(key)
+                decision = self._decide(signal, symbol, side, horizon, key, price, material)
                 if self.shadow is not None:
                     shadow = self.shadow._decide(
-                        signal, symbol, side, horizon, key, price, decision.id
+                        signal, symbol, side, horizon, key, price, material, decision.id
                     )
                 else:
                     shadow = None
             except BaseException:
                 if decision is not None:
                     self._cancel(decision.id)
-                for eng, state in zip(self._engines(), states or (), strict=False):
-                    eng._rng.bit_generator.state = state
+                if state is not None:
+                    self._rng.bit_generator.state = state
                 raise
         if shadow is not None:
             object.__setattr__(decision, "shadow", shadow)  # frozen: set once, here
@@ -1002,12 +1206,25 @@ class TradingEngine:
         ``side``, ``horizon``, ``key``, ``price``). Returns the decisions in order.
 
         Each decision is the one :meth:`signal` returns when called for the events in the same
-        order: the same draws for the same keys (keyless events draw from the engine's generator
-        in order), each acted decision in the book when the next is sized. What a batch adds:
-        every event is checked before anything is decided (a bad event or a key given twice
-        refuses the whole batch, nothing changed); the batch is decided under one acquisition of
-        the engine's lock (no bar, settle or refresh in between); a module that fails midway
-        cancels the batch's earlier decisions and raises. Decisions are logged after the batch.
+        order (tested field by field, to the last bit): the same draws for the same keys
+        (keyless events take one word each of the engine's generator, in order), each acted
+        decision in the book when the next is sized. What a batch adds: every event is checked
+        before anything is decided (a bad event or a key given twice refuses the whole batch,
+        nothing changed); the batch is decided under one acquisition of the engine's lock (no
+        bar, settle or refresh in between); a module that fails midway cancels the batch's
+        earlier decisions and raises; every decision of the batch has the same ``decided_at``.
+        Decisions are logged after the batch.
+
+        How (the 1,000-event tick goal): what does not change within a tick is computed for
+        all events at once: the counter-based Thompson and payoff draws
+        (:func:`~bayes_mem.live.event_draws.draw_batch`, equal to the scalar draws bit for
+        bit), the win-rate and payoff posteriors, and every module with a batch method
+        (``decide_batch``, ``limit_batch``, ``factor_batch``: see :mod:`bayes_mem.live.modules`).
+        What each acted decision changes, the book, is read by the portfolio-ES limit in a
+        cheap incremental loop in event order (``limit_steps``: a :class:`~bayes_mem.live.
+        portfolio.BookState` moved by each acted decision). A module without these methods (a
+        user's own) is called per event with a :class:`SignalContext`, in event order, as
+        :meth:`signal` calls it.
         """
         if isinstance(events, Mapping | str | bytes):
             raise TypeError(f"events must be a sequence of events, got {type(events).__name__}")
@@ -1016,35 +1233,66 @@ class TradingEngine:
         if len(set(keys)) != len(keys):
             twice = next(k for k in keys if keys.count(k) > 1)
             raise ValueError(f"decision key {twice!r} is given twice in the batch")
-        made: list[tuple[Decision, Decision | None]] = []
+        made: list[Decision] = []
+        shadows: list[Decision] = []
         with self._lock:
-            for i, (signal, symbol, _, _, key, _) in enumerate(parsed):
+            self._check_events(parsed)
+            state = self._rng.bit_generator.state
+            try:
+                n_raw = len(parsed) - len(keys)
+                raw = self._rng.bit_generator.random_raw(n_raw).tolist() if n_raw else []
+                prefix = self._seed_prefix
+                it = iter(raw)
+                materials = [
+                    raw_material(next(it)) if ev[4] is None else keyed_material(prefix, ev[4])
+                    for ev in parsed
+                ]
+                now = dt.datetime.now(dt.UTC)
+                self._decide_batch(parsed, materials, None, made, now)
+                if self.shadow is not None:
+                    self.shadow._decide_batch(
+                        parsed, materials, [d.id for d in made], shadows, now
+                    )
+            except BaseException:
+                for decision in made:
+                    self._cancel(decision.id)
+                self._rng.bit_generator.state = state
+                raise
+        rec = self.recorder
+        if shadows:
+            for decision, shadow in zip(made, shadows, strict=True):
+                object.__setattr__(decision, "shadow", shadow)  # frozen: set once, here
+        if rec is not None:
+            for decision in made:
+                rec.record_decision(decision)
+                if decision.shadow is not None:
+                    rec.record_decision(decision.shadow)
+        return made
+
+    def _check_events(self, parsed: list[tuple[Any, ...]]) -> None:
+        """:meth:`_check_event` of every event of a batch (lock held), naming the first bad one
+        by its index; the common case (known signal and symbol, linked as given, a fresh key)
+        checked inline."""
+        known = self.decider._signals
+        pos = self._market.pos
+        links = self._links
+        opened = self._open
+        settled = self.decider._trade_ids
+        for i, (signal, symbol, _, _, key, _) in enumerate(parsed):
+            try:
+                ok = (
+                    signal in known
+                    and symbol in pos
+                    and links.get(signal, symbol) == symbol
+                    and (key is None or (key not in opened and key not in settled))
+                )
+            except TypeError:  # unhashable: named by the full check
+                ok = False
+            if not ok:
                 try:
                     self._check_event(signal, symbol, key)
                 except (ValueError, TypeError) as exc:
                     raise type(exc)(f"event {i}: {exc}") from None
-            try:
-                for signal, symbol, side, horizon, key, price in parsed:
-                    decision = self._decide(signal, symbol, side, horizon, key, price)
-                    made.append((decision, None))
-                    if self.shadow is not None:
-                        shadow = self.shadow._decide(
-                            signal, symbol, side, horizon, key, price, decision.id
-                        )
-                        made[-1] = (decision, shadow)
-            except BaseException:
-                for decision, _ in made:
-                    self._cancel(decision.id)
-                raise
-        rec = self.recorder
-        for decision, shadow in made:
-            if shadow is not None:
-                object.__setattr__(decision, "shadow", shadow)  # frozen: set once, here
-            if rec is not None:
-                rec.record_decision(decision)
-                if shadow is not None:
-                    rec.record_decision(shadow)
-        return [decision for decision, _ in made]
 
     def _check_event(self, signal: str, symbol: str, key: str | None) -> None:
         """Everything about an event that depends on the engine's state, checked before anything
@@ -1073,6 +1321,13 @@ class TradingEngine:
             if self.decider.seen_trade(key):
                 raise ValueError(f"decision key {key!r} is a trade already settled")
 
+    def _material(self, key: str | None) -> bytes:
+        """The event's draw material (lock held): the seed and the key, or for a keyless event
+        one word of the engine's generator (see :mod:`~bayes_mem.live.event_draws`)."""
+        if key is not None:
+            return keyed_material(self._seed_prefix, key)
+        return raw_material(int(self._rng.bit_generator.random_raw()))
+
     def _decide(
         self,
         signal: str,
@@ -1081,24 +1336,22 @@ class TradingEngine:
         horizon: int,
         key: str | None,
         price: float | None,
+        material: bytes,
         decision_id: str | None = None,
     ) -> Decision:
         """Decide one event checked by :func:`_check_args` and :meth:`_check_event` (lock held);
-        ``decision_id``: the live decision's id, for the shadow's decision on the same event."""
-        m = self._market
+        ``material``: the event's draws (:meth:`_material`; the shadow gets the live decision's,
+        so a keyless event too gives every configuration the same draws); ``decision_id``: the
+        live decision's id, for the shadow's decision on the same event."""
         if decision_id is None:
             decision_id = key if key is not None else self._new_id()
-        rng = self._rng if key is None else self._keyed_rng(key)
         cfg = self.config
         family = self.decider.family_of(signal)
-        ctx = SignalContext(self, signal, family, symbol, side, horizon, key, price, rng)
+        ctx = SignalContext(self, signal, family, symbol, side, horizon, key, price, material)
         act, p, rule_detail = cfg.rule.decide(ctx)
         detail: dict[str, Any] = {cfg.rule.name: rule_detail}
         limits: dict[str, float] = {}
         cuts: dict[str, float] = {}
-        binding = None
-        notional = 0.0
-        reason = "" if act else "rule declined"
         if act:
             for module in (cfg.budget, cfg.kelly, cfg.correlation):
                 if module is None or not module.enabled:
@@ -1111,6 +1364,20 @@ class TradingEngine:
                 f, d = cfg.regime.factor(ctx)
                 cuts[cfg.regime.name] = float(f)
                 detail[cfg.regime.name] = d
+        return self._make(decision_id, signal, family, symbol, side, horizon, key, price, act,
+                          p, detail, limits, cuts, dt.datetime.now(dt.UTC))  # fmt: skip
+
+    def _make(
+        self, decision_id: str, signal: str, family: str, symbol: str, side: str, horizon: int,
+        key: str | None, price: float | None, act: bool, p: float, detail: dict[str, Any],
+        limits: dict[str, float], cuts: dict[str, float], now: dt.datetime,
+    ) -> Decision:  # fmt: skip
+        """The decision from the rule's verdict and the modules' limits and cuts, entered in the
+        book (lock held): :meth:`_decide` and :meth:`_decide_batch` both end here."""
+        binding = None
+        notional = 0.0
+        reason = "" if act else "rule declined"
+        if act:
             binding = min(limits, key=limits.__getitem__)
             notional = limits[binding] * math.prod(cuts.values())
             if not math.isfinite(notional):
@@ -1124,9 +1391,10 @@ class TradingEngine:
             if not math.isfinite(units):
                 raise ValueError(f"price {price!r} is too small: {notional:g} / price overflows")
             quantity = float(math.floor(units))
+        m = self._market
         decision = Decision._of({
             "id": decision_id,
-            "config": cfg.name,
+            "config": self.config.name,
             "signal": signal,
             "family": family,
             "symbol": symbol,
@@ -1137,7 +1405,7 @@ class TradingEngine:
             "quantity": quantity,
             "price": price,
             "p_win": float(p),
-            "rule": cfg.rule.name,
+            "rule": self.config.rule.name,
             "binding": binding,
             "limits": limits,
             "factors": cuts,
@@ -1145,7 +1413,7 @@ class TradingEngine:
             "prior_version": None if m.prior_set is None else m.prior_set.version,
             "key": key,
             "reason": reason,
-            "decided_at": dt.datetime.now(dt.UTC),
+            "decided_at": now,
             "stale_priors": m.stale,
         })  # fmt: skip
         self._open[decision_id] = _Position(signal, symbol, side, notional, act)
@@ -1155,6 +1423,94 @@ class TradingEngine:
             self._exposure[symbol] = self._exposure.get(symbol, 0.0) + signed
             self._note_exposure(symbol)
         return decision
+
+    def _decide_batch(
+        self,
+        parsed: list[tuple[Any, ...]],
+        materials: list[bytes],
+        ids: list[str] | None,
+        made: list[Decision],
+        now: dt.datetime,
+    ) -> None:
+        """Decide a checked batch in order (lock held), appending each decision to ``made`` as
+        it enters the book (so that a failure cancels what was made): see :meth:`signals`.
+        ``ids``: the live decisions' ids, for the shadow."""
+        cfg = self.config
+        batch = SignalBatch(self, parsed, materials)
+        n = batch.n
+        rule = cfg.rule
+        if hasattr(rule, "decide_batch"):
+            acts, ps, rule_details = rule.decide_batch(batch)
+            acts = [bool(a) for a in acts]
+            ps = [float(p) for p in ps]
+        else:
+            acts, ps, rule_details = [], [], []
+            for i in range(n):
+                a, p, d = rule.decide(batch.context(i))
+                acts.append(a)
+                ps.append(p)
+                rule_details.append(d)
+        rows = np.flatnonzero(np.array(acts, dtype=bool)) if n else np.zeros(0, np.intp)
+        # each enabled slot: (name, kind, what): 0 batched (caps, cuts, details by act row),
+        # 1 stepped in event order (a function of the row), 2 per event (the module)
+        slots: list[tuple[str, int, Any]] = []
+        for module in (cfg.budget, cfg.kelly, cfg.correlation):
+            if module is None or not module.enabled:
+                continue
+            if hasattr(module, "limit_batch"):
+                caps, more, details = module.limit_batch(batch, rows)
+                more = {k: np.asarray(v, dtype=float).tolist() for k, v in more.items()}
+                slots.append((module.name, 0, (np.asarray(caps, dtype=float).tolist(), more,
+                                               details)))  # fmt: skip
+            elif hasattr(module, "limit_steps"):
+                slots.append((module.name, 1, module.limit_steps(batch)))
+            else:
+                slots.append((module.name, 2, module))
+        regime = cfg.regime if cfg.regime is not None and cfg.regime.enabled else None
+        regime_rows = None
+        if regime is not None and hasattr(regime, "factor_batch"):
+            f, d = regime.factor_batch(batch, rows)
+            regime_rows = (np.asarray(f, dtype=float).tolist(), d)
+        rule_name = rule.name
+        r = 0  # the act row of the event
+        for i, (signal, symbol, side, horizon, key, price) in enumerate(parsed):
+            act = acts[i]
+            detail: dict[str, Any] = {rule_name: rule_details[i]}
+            limits: dict[str, float] = {}
+            cuts: dict[str, float] = {}
+            if act:
+                ctx = None
+                for name, kind, what in slots:
+                    if kind == 0:
+                        caps, more, details = what
+                        cap, d = caps[r], details[r]
+                        for k, v in more.items():
+                            cuts[k] = v[r]
+                    else:
+                        if kind == 1:
+                            cap, extra, d = what(i)
+                        else:
+                            ctx = ctx or batch.context(i)
+                            cap, extra, d = what.limit(ctx)
+                        cap = float(cap)
+                        cuts.update(extra)
+                    limits[name] = cap
+                    detail[name] = d
+                if regime is not None:
+                    if regime_rows is not None:
+                        f, d = regime_rows[0][r], regime_rows[1][r]
+                    else:
+                        f, d = regime.factor(ctx or batch.context(i))
+                        f = float(f)
+                    cuts[regime.name] = f
+                    detail[regime.name] = d
+                r += 1
+            decision_id = (
+                ids[i] if ids is not None else (key if key is not None else self._new_id())
+            )
+            made.append(self._make(decision_id, signal, batch.families[i], symbol, side,
+                                   horizon, key, price, act, ps[i], detail, limits, cuts,
+                                   now))  # fmt: skip
 
     def _new_id(self) -> str:
         """A fresh decision id, ``d-`` and 32 hex digits like a uuid4's: 96 random bits drawn

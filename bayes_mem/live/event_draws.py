@@ -44,7 +44,16 @@ import struct
 import numpy as np
 from scipy.special import ndtri
 
-__all__ = ["draw_batch", "draw_one", "keyed_material", "raw_material", "words_batch"]
+__all__ = [
+    "draw_batch",
+    "draw_one",
+    "draw_p",
+    "draw_size_gammas",
+    "keyed_material",
+    "raw_material",
+    "words_batch",
+    "words_one",
+]
 
 _U = 2.0**-52
 _THIRD = 1.0 / 3.0
@@ -130,14 +139,25 @@ def hyper_uniform(material: bytes) -> float:
     return _uniform(_words(material, b"\x03")[0])
 
 
+def words_one(material: bytes) -> tuple[int, ...]:
+    """The attempt-0 words of one material (a row of :func:`words_batch`)."""
+    return _words(material)
+
+
 def draw_one(
     material: bytes, a: float, b: float, alpha_w: float, alpha_l: float,
     words: tuple[int, ...] | None = None,
 ) -> tuple[float, float, float]:  # fmt: skip
     """``(p, G_w, G_l)``: the win rate's ``Beta(a, b)`` draw and the two payoff Gamma variates
     (shapes ``alpha_w``, ``alpha_l``) of the event of ``material``. ``words``: its attempt-0
-    words when already computed."""
+    words when already computed. The two parts are independent (:func:`draw_p`,
+    :func:`draw_size_gammas`: variates 0-1 and 2-3)."""
     w = _words(material) if words is None else words
+    return (draw_p(material, a, b, w), *draw_size_gammas(material, alpha_w, alpha_l, w))
+
+
+def draw_p(material: bytes, a: float, b: float, w: tuple[int, ...]) -> float:
+    """The ``Beta(a, b)`` draw of :func:`draw_one` (``w``: :func:`words_one`)."""
     if a >= 1.0 and b >= 1.0:
         ga = _gamma_ge1(a, material, 0, w[0], w[1])
         gb = _gamma_ge1(b, material, 1, w[2], w[3])
@@ -146,6 +166,13 @@ def draw_one(
         la = _log_gamma(a, material, 0, w[0], w[1])
         lb = _log_gamma(b, material, 1, w[2], w[3])
         p = 1.0 / (1.0 + math.exp(lb - la)) if lb - la < 700.0 else 0.0
+    return p
+
+
+def draw_size_gammas(
+    material: bytes, alpha_w: float, alpha_l: float, w: tuple[int, ...]
+) -> tuple[float, float]:
+    """The two payoff Gamma variates of :func:`draw_one` (``w``: :func:`words_one`)."""
     if alpha_w >= 1.0:
         gw = _gamma_ge1(alpha_w, material, 2, w[4], w[5])
     else:
@@ -154,7 +181,7 @@ def draw_one(
         gl = _gamma_ge1(alpha_l, material, 3, w[6], w[7])
     else:
         gl = math.exp(_log_gamma(alpha_l, material, 3, w[6], w[7]))
-    return p, gw, gl
+    return gw, gl
 
 
 def draw_batch(
