@@ -604,6 +604,7 @@ class SignalBatch:
         self._beta: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._draws: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._risk: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        self._books: dict[float, tuple[BookState, int]] = {}
 
     @property
     def portfolio_value(self) -> float:
@@ -691,8 +692,24 @@ class SignalBatch:
 
     def book_state(self, level: float) -> BookState | None:
         """:meth:`SignalContext.book_state`: the book as it is now (the batch's acted decisions
-        so far included)."""
-        return self._engine._book_state(level)
+        so far included): the engine's book state, synced here with the exposure changes since
+        the last read, as :meth:`TradingEngine._book_state` syncs it (fewer lookups)."""
+        eng = self._engine
+        log = eng._book_log
+        got = self._books.get(level)
+        if got is not None:
+            state, seen = got
+            n = len(log)
+            held = eng._book_states.get(level)
+            if n >= seen and held is not None and held[0] is state:
+                if n > seen:
+                    state.sync(eng._exposure, log[seen:n])
+                    self._books[level] = eng._book_states[level] = (state, n)
+                return state
+        state = eng._book_state(level)
+        if state is not None:
+            self._books[level] = (state, len(log))
+        return state
 
     def breakdown_score(self) -> float | None:
         return self._engine._market.breakdown_score
@@ -1364,16 +1381,26 @@ class TradingEngine:
                 f, d = cfg.regime.factor(ctx)
                 cuts[cfg.regime.name] = float(f)
                 detail[cfg.regime.name] = d
-        return self._make(decision_id, signal, family, symbol, side, horizon, key, price, act,
-                          p, detail, limits, cuts, dt.datetime.now(dt.UTC))  # fmt: skip
+        ev = (signal, symbol, side, horizon, key, price)
+        const = self._constants(dt.datetime.now(dt.UTC))
+        return self._make(decision_id, ev, family, act, p, detail, limits, cuts, const)
+
+    def _constants(self, now: dt.datetime) -> tuple[Any, ...]:
+        """What every decision made now shares (for :meth:`_make`)."""
+        m = self._market
+        version = None if m.prior_set is None else m.prior_set.version
+        return self.config.name, self.config.rule.name, version, m.stale, now
 
     def _make(
-        self, decision_id: str, signal: str, family: str, symbol: str, side: str, horizon: int,
-        key: str | None, price: float | None, act: bool, p: float, detail: dict[str, Any],
-        limits: dict[str, float], cuts: dict[str, float], now: dt.datetime,
+        self, decision_id: str, ev: tuple[Any, ...], family: str, act: bool, p: float,
+        detail: dict[str, Any], limits: dict[str, float], cuts: dict[str, float],
+        const: tuple[Any, ...],
     ) -> Decision:  # fmt: skip
-        """The decision from the rule's verdict and the modules' limits and cuts, entered in the
-        book (lock held): :meth:`_decide` and :meth:`_decide_batch` both end here."""
+        """The decision on event ``ev`` (``(signal, symbol, side, horizon, key, price)``) from
+        the rule's verdict and the modules' limits and cuts, entered in the book (lock held;
+        ``const``: :meth:`_constants`): :meth:`_decide` and :meth:`_decide_batch` both end
+        here."""
+        signal, symbol, side, horizon, key, price = ev
         binding = None
         notional = 0.0
         reason = "" if act else "rule declined"
@@ -1391,10 +1418,10 @@ class TradingEngine:
             if not math.isfinite(units):
                 raise ValueError(f"price {price!r} is too small: {notional:g} / price overflows")
             quantity = float(math.floor(units))
-        m = self._market
+        config_name, rule_name, version, stale, now = const
         decision = Decision._of({
             "id": decision_id,
-            "config": self.config.name,
+            "config": config_name,
             "signal": signal,
             "family": family,
             "symbol": symbol,
@@ -1405,16 +1432,16 @@ class TradingEngine:
             "quantity": quantity,
             "price": price,
             "p_win": float(p),
-            "rule": self.config.rule.name,
+            "rule": rule_name,
             "binding": binding,
             "limits": limits,
             "factors": cuts,
             "detail": detail,
-            "prior_version": None if m.prior_set is None else m.prior_set.version,
+            "prior_version": version,
             "key": key,
             "reason": reason,
             "decided_at": now,
-            "stale_priors": m.stale,
+            "stale_priors": stale,
         })  # fmt: skip
         self._open[decision_id] = _Position(signal, symbol, side, notional, act)
         if act:
@@ -1472,45 +1499,47 @@ class TradingEngine:
             f, d = regime.factor_batch(batch, rows)
             regime_rows = (np.asarray(f, dtype=float).tolist(), d)
         rule_name = rule.name
+        const = self._constants(now)
+        make, new_id, families = self._make, self._new_id, batch.families
         r = 0  # the act row of the event
-        for i, (signal, symbol, side, horizon, key, price) in enumerate(parsed):
-            act = acts[i]
+        for i, ev in enumerate(parsed):
+            decision_id = ids[i] if ids is not None else (ev[4] or new_id())
+            if not acts[i]:
+                made.append(make(decision_id, ev, families[i], False, ps[i],
+                                 {rule_name: rule_details[i]}, {}, {}, const))  # fmt: skip
+                continue
             detail: dict[str, Any] = {rule_name: rule_details[i]}
             limits: dict[str, float] = {}
             cuts: dict[str, float] = {}
-            if act:
-                ctx = None
-                for name, kind, what in slots:
-                    if kind == 0:
-                        caps, more, details = what
-                        cap, d = caps[r], details[r]
-                        for k, v in more.items():
-                            cuts[k] = v[r]
+            ctx = None
+            for name, kind, what in slots:
+                if kind == 0:
+                    caps, more, details = what
+                    cap, d = caps[r], details[r]
+                    for k, v in more.items():
+                        cuts[k] = v[r]
+                else:
+                    if kind == 1:
+                        cap, extra, d = what(i)
                     else:
-                        if kind == 1:
-                            cap, extra, d = what(i)
-                        else:
-                            ctx = ctx or batch.context(i)
-                            cap, extra, d = what.limit(ctx)
-                        cap = float(cap)
+                        ctx = ctx or batch.context(i)
+                        cap, extra, d = what.limit(ctx)
+                    cap = float(cap)
+                    if extra:
                         cuts.update(extra)
-                    limits[name] = cap
-                    detail[name] = d
-                if regime is not None:
-                    if regime_rows is not None:
-                        f, d = regime_rows[0][r], regime_rows[1][r]
-                    else:
-                        f, d = regime.factor(ctx or batch.context(i))
-                        f = float(f)
-                    cuts[regime.name] = f
-                    detail[regime.name] = d
-                r += 1
-            decision_id = (
-                ids[i] if ids is not None else (key if key is not None else self._new_id())
-            )
-            made.append(self._make(decision_id, signal, batch.families[i], symbol, side,
-                                   horizon, key, price, act, ps[i], detail, limits, cuts,
-                                   now))  # fmt: skip
+                limits[name] = cap
+                detail[name] = d
+            if regime is not None:
+                if regime_rows is not None:
+                    f, d = regime_rows[0][r], regime_rows[1][r]
+                else:
+                    f, d = regime.factor(ctx or batch.context(i))
+                    f = float(f)
+                cuts[regime.name] = f
+                detail[regime.name] = d
+            r += 1
+            made.append(make(decision_id, ev, families[i], True, ps[i], detail, limits, cuts,
+                             const))  # fmt: skip
 
     def _new_id(self) -> str:
         """A fresh decision id, ``d-`` and 32 hex digits like a uuid4's: 96 random bits drawn
@@ -1909,11 +1938,36 @@ def _restore_breakdown(store: Any, market: _Market) -> None:
 
 
 _EVENT_FIELDS = ("signal", "symbol", "side", "horizon", "key", "price")
+_EVENT_FIELD_SET = frozenset(_EVENT_FIELDS)
 
 
 def _event(event: object, i: int) -> tuple[Any, Any, str, int, str | None, float | None]:
     """One event of :meth:`TradingEngine.signals` as ``(signal, symbol, side, horizon, key,
     price)``, with :meth:`TradingEngine.signal`'s argument checks."""
+    if type(event) is dict and event.keys() <= _EVENT_FIELD_SET:
+        # the usual event: a plain dict of valid arguments, checked inline as _check_args
+        # and check_trade_id's fast path check them (anything else takes the full checks)
+        get = event.get
+        side, horizon, key = get("side", "long"), get("horizon", 1), get("key")
+        if (
+            "signal" in event
+            and "symbol" in event
+            and (side == "long" or side == "short")
+            and type(horizon) is int
+            and horizon >= 1
+            and get("price") is None
+            and (
+                key is None
+                or (
+                    type(key) is str
+                    and key.isascii()
+                    and key.isprintable()
+                    and key.strip() == key
+                    and 0 < len(key) <= NAME_LENGTH
+                )
+            )
+        ):
+            return event["signal"], event["symbol"], side, horizon, key, None
     if isinstance(event, Mapping):
         unknown = set(event) - set(_EVENT_FIELDS)
         if unknown or "signal" not in event or "symbol" not in event:

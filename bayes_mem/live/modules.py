@@ -372,12 +372,17 @@ class PortfolioESLimit:
         cut = None
         if score is not None and self.breakdown_weight > 0.0:
             cut = 1.0 - self.breakdown_weight * score
-        symbols, directions = batch.symbols, batch.directions
-        book_state, addition = batch.book_state, euler.addition_tracked
+        directions, book_state = batch.directions, batch.book_state
+        index = euler._index  # addition_tracked's arithmetic, its checks hoisted out
+        where = [index[s] for s in batch.symbols]
+        addition = euler._addition
 
         def step(i: int) -> tuple[float, dict[str, float], dict[str, Any]]:
             sign = directions[i]
-            cap, es, marginal = addition(book_state(level), symbols[i], sign, budget)
+            state = book_state(level)
+            if state.euler is not euler:  # pragma: no cover - the market is fixed in a batch
+                raise ValueError("the book state was made for another EulerES")
+            cap, es, marginal = addition(state.state, where[i], float(sign), budget, state.held)
             detail: dict[str, Any] = {"portfolio_es": es, "marginal_es": marginal * sign,
                                       "budget": budget}  # fmt: skip
             if cut is None:
