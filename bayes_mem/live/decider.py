@@ -507,9 +507,10 @@ class Decider:
     ) -> tuple[float, float, float]:
         """``(a, b, mean)``: the Beta parameters a win-rate draw for ``signal`` uses now (the
         point prior plus the decayed counts; for a full-Bayes family, the hyperparameter draw
-        at ``min(int(u n), n - 1)`` of the ``n`` draws, ``u = pick()`` a uniform) and the
-        posterior mean under the point prior (:meth:`posterior_mean`). For a caller that draws
-        from its own counter-based stream (the engine's :mod:`~bayes_mem.live.event_draws`)."""
+        at ``min(int(u n), n - 1)`` of the ``n`` draws, ``u = pick()`` a uniform, called only
+        for such a family) and the posterior mean under the point prior
+        (:meth:`posterior_mean`). For a caller that draws from its own counter-based stream
+        (the engine's :mod:`~bayes_mem.live.event_draws`)."""
         with self._lock:
             try:
                 s = self._signals[signal]

@@ -139,6 +139,9 @@ DEFAULT_MAX_COMPONENT_AGE_DAYS = 10
 MIN_FALLBACK_DAYS = 250  # history a symbol needs for the default (Laplace) model
 _BOOK_LOG_MAX = 4096  # exposure changes kept for the book states before they are rebuilt
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+# PCG64's state space: advancing the engine's generator by this minus n undraws n words (a
+# refused decision puts its word back without saving the generator's state, ~2 us, each time)
+_PCG64_PERIOD = 2**128
 
 
 class UnknownSymbolError(ValueError, KeyError):
@@ -480,12 +483,13 @@ class SignalContext:
         """One posterior draw of the signal's win probability (drawn once per decision, with
         :meth:`payoff_draw`: see the class docstring)."""
         if self._p is None:
-            material = self._material
-            a, b, self._mean = self._engine.decider.beta_parameters(
-                self.signal, functools.partial(hyper_uniform, material)
-            )
-            self._p = draw_p(material, a, b, self._words())
+            a, b, self._mean = self._engine.decider.beta_parameters(self.signal, self._hyper)
+            self._p = draw_p(self._material, a, b, self._words())
         return self._p
+
+    def _hyper(self) -> float:
+        """The uniform that picks a full-Bayes family's hyperparameter draw for this event."""
+        return hyper_uniform(self._material)
 
     def win_probability_mean(self) -> float:
         got = self._mean
@@ -807,7 +811,7 @@ class TradingEngine:
         self._market = _market or _Market(model, detector, scores, prior_set)
         self._lock = threading.RLock()
         self._settle_lock = threading.Lock()
-        self._rng = np.random.default_rng([self.seed, 1])
+        self._rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, 1])))
         self._seed_prefix = seed_prefix(self.seed)  # of every keyed event's draw material
         self._ids = itertools.count()
         self._id_base = ""
@@ -1187,11 +1191,9 @@ class TradingEngine:
         side, horizon, key, price = _check_args(side, horizon, key, price)
         with self._lock:
             self._check_event(signal, symbol, key)
-            # a refused decision changes nothing: an unkeyed one puts the generator back
-            state = None if key is not None else self._rng.bit_generator.state
             decision = None
+            material = self._material(key)  # a keyless event: one word of the generator
             try:
-                material = self._material(key)
                 decision = self._decide(signal, symbol, side, horizon, key, price, material)
                 if self.shadow is not None:
                     shadow = self.shadow._decide(
@@ -1202,8 +1204,8 @@ class TradingEngine:
             except BaseException:
                 if decision is not None:
                     self._cancel(decision.id)
-                if state is not None:
-                    self._rng.bit_generator.state = state
+                if key is None:  # a refused decision changes nothing: the word goes back
+                    self._rng.bit_generator.advance(_PCG64_PERIOD - 1)
                 raise
         if shadow is not None:
             object.__setattr__(decision, "shadow", shadow)  # frozen: set once, here
@@ -1254,10 +1256,9 @@ class TradingEngine:
         shadows: list[Decision] = []
         with self._lock:
             self._check_events(parsed)
-            state = self._rng.bit_generator.state
+            n_raw = len(parsed) - len(keys)
+            raw = self._rng.bit_generator.random_raw(n_raw).tolist() if n_raw else []
             try:
-                n_raw = len(parsed) - len(keys)
-                raw = self._rng.bit_generator.random_raw(n_raw).tolist() if n_raw else []
                 prefix = self._seed_prefix
                 it = iter(raw)
                 materials = [
@@ -1273,7 +1274,8 @@ class TradingEngine:
             except BaseException:
                 for decision in made:
                     self._cancel(decision.id)
-                self._rng.bit_generator.state = state
+                if n_raw:  # the keyless events' words go back
+                    self._rng.bit_generator.advance(_PCG64_PERIOD - n_raw)
                 raise
         rec = self.recorder
         if shadows:

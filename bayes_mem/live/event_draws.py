@@ -60,6 +60,7 @@ _THIRD = 1.0 / 3.0
 _MAX_ATTEMPTS = 1000  # Marsaglia-Tsang accepts >= 95% per attempt: never reached
 _unpack = struct.Struct("<8Q").unpack
 _blake = hashlib.blake2b
+_sqrt, _log = math.sqrt, math.log
 
 
 def keyed_material(seed_bytes: bytes, key: str) -> bytes:
@@ -114,7 +115,19 @@ def _mt_attempt(alpha: float, wx: int, wu: int) -> float | None:
 
 
 def _gamma_ge1(alpha: float, material: bytes, slot: int, wx: int, wu: int) -> float:
-    g = _mt_attempt(alpha, wx, wu)
+    """A Gamma(alpha >= 1) variate: the first attempt (:func:`_mt_attempt`, inlined: this is
+    the scalar hot path), then the retries."""
+    d = alpha - _THIRD
+    c = 1.0 / _sqrt(9.0 * d)
+    x = float(ndtri(((wx >> 12) + 0.5) * _U))
+    v = 1.0 + c * x
+    if v > 0.0:
+        v = v * v * v
+        u = ((wu >> 12) + 0.5) * _U
+        xx = x * x
+        if u < 1.0 - 0.0331 * (xx * xx) or _log(u) < 0.5 * xx + d * (1.0 - v + _log(v)):
+            return d * v
+    g = None
     r = 0
     while g is None:
         r += 1

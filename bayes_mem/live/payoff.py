@@ -376,7 +376,18 @@ class PayoffModel:
             return None
         centre = total / weight
         strength = self._n0 * weight / (self._n0 + weight)  # 1 / (1 / n0 + 1 / weight)
-        k = self._shape(fam, sc)
+        # _shape's operations, inlined (the scalar hot path; _posterior_batch calls _shape)
+        if n_f > 0.0 and s_f > 0.0:
+            mean = s_f / n_f
+            cv2 = max(fam.s2 * sc / n_f / (mean * mean) - 1.0, 0.0)  # variance / mean^2
+            inv_k = (_SHAPE_PSEUDO + n_f * cv2) / (_SHAPE_PSEUDO + n_f)
+            k = 1.0 / inv_k
+            if k < SHAPE_LOW:
+                k = SHAPE_LOW
+            elif k > SHAPE_HIGH:
+                k = SHAPE_HIGH
+        else:
+            k = 1.0
         n_post = strength + own.n * sc
         return (k * n_post + 1.0, strength * centre + own.s1 * sc, k, n_post, centre, strength)
 
