@@ -234,6 +234,24 @@ def test_a_module_failing_in_the_loop_cancels_the_decisions_made():
     assert eng.book() == book and eng.open_positions() == {}
 
 
+def test_a_subclass_overriding_the_scalar_method_is_called_per_event():
+    """A user's subclass of a built-in module that overrides ``limit`` but inherits its
+    parent's ``limit_batch`` is called per event (its own way), not through the parent's
+    batch method."""
+
+    class HalfBudget(CVaRBudget):
+        def limit(self, ctx):
+            cap, cuts, detail = super().limit(ctx)
+            return 0.5 * cap, cuts, {**detail, "halved": True}
+
+    cfg = EngineConfig(rule=AlwaysAct(), budget=HalfBudget(), kelly=None)
+    a, b = make_engine(cfg), make_engine(cfg)
+    events = _events(20, seed=4)
+    batch = a.signals(events)
+    assert all(d.detail["cvar"].get("halved") for d in batch if "cvar" in d.detail)
+    assert [_comparable(d) for d in batch] == [_comparable(d) for d in _one_by_one(b, events)]
+
+
 def test_every_decision_of_a_tick_has_the_ticks_time():
     eng = make_engine()
     out = eng.signals(_events(10))

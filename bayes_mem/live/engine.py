@@ -1468,7 +1468,7 @@ class TradingEngine:
         batch = SignalBatch(self, parsed, materials)
         n = batch.n
         rule = cfg.rule
-        if hasattr(rule, "decide_batch"):
+        if _batched(rule, "decide_batch", "decide"):
             acts, ps, rule_details = rule.decide_batch(batch)
             acts = [bool(a) for a in acts]
             ps = [float(p) for p in ps]
@@ -1486,18 +1486,18 @@ class TradingEngine:
         for module in (cfg.budget, cfg.kelly, cfg.correlation):
             if module is None or not module.enabled:
                 continue
-            if hasattr(module, "limit_batch"):
+            if _batched(module, "limit_batch", "limit"):
                 caps, more, details = module.limit_batch(batch, rows)
                 more = {k: np.asarray(v, dtype=float).tolist() for k, v in more.items()}
                 slots.append((module.name, 0, (np.asarray(caps, dtype=float).tolist(), more,
                                                details)))  # fmt: skip
-            elif hasattr(module, "limit_steps"):
+            elif _batched(module, "limit_steps", "limit"):
                 slots.append((module.name, 1, module.limit_steps(batch)))
             else:
                 slots.append((module.name, 2, module))
         regime = cfg.regime if cfg.regime is not None and cfg.regime.enabled else None
         regime_rows = None
-        if regime is not None and hasattr(regime, "factor_batch"):
+        if regime is not None and _batched(regime, "factor_batch", "factor"):
             f, d = regime.factor_batch(batch, rows)
             regime_rows = (np.asarray(f, dtype=float).tolist(), d)
         rule_name = rule.name
@@ -1906,6 +1906,18 @@ class TradingEngine:
 
 
 # ---------------------------------------------------------------------------------- helpers
+def _batched(module: object, method: str, scalar: str) -> bool:
+    """Whether ``module`` has the batch ``method`` and it is its class's own at least as much
+    as the ``scalar`` method it stands for: a subclass that overrides ``limit`` (say) but
+    inherits its parent's ``limit_batch`` is called per event, its own way."""
+    mro = type(module).__mro__
+    owner = next((c for c in mro if method in vars(c)), None)
+    if owner is None:
+        return hasattr(module, method)  # set on the instance
+    defined = next((c for c in mro if scalar in vars(c)), None)
+    return defined is None or defined is owner or not issubclass(defined, owner)
+
+
 def _check_date(value: object) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
