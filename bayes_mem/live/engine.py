@@ -18,7 +18,9 @@ normal scores) and answers these events, each thread-safe:
     writer; the hot path never waits for SQL).
 ``signals(events)``
     the signals of one tick: checked together (a bad event refuses the batch), decided in order
-    under one lock, each exactly as ``signal`` would decide it.
+    under one lock, each exactly as ``signal`` would decide it (to the last bit); what does not
+    change within a tick (draws, posteriors, risk, budget, Kelly, regime) is computed for all
+    events at once, the book-dependent portfolio-ES limit in a loop in event order.
 ``settle(trade_id, won=, pnl=, notional=)``
     a trade closed: the outcome is stored durably first (refused if the id was stored before),
     then counted in memory (win rate, payoff sizes per unit notional), once.
@@ -1554,8 +1556,13 @@ class TradingEngine:
 
     def _keyed_rng(self, key: str) -> np.random.Generator:
         """The generator of ``default_rng([seed, *sha256(config, key) as uint32 words])``, its
-        entropy given as a uint32 array (a list of Python ints costs ~15 us more to coerce)."""
-        import hashlib
+        entropy given as a uint32 array (a list of Python ints costs ~15 us more to coerce).
+
+        Since the batched tick, a decision's own draws (the Thompson draw and the payoff draw)
+        no longer come from it but from the counter-based :mod:`~bayes_mem.live.event_draws`
+        (this generator costs ~10 us to build); it is :attr:`SignalContext.rng` of a keyed event,
+        built only when a user's module asks for it, with its stream unchanged (pinned by
+        tests/test_engine.py)."""
 
         # the key alone (not the configuration): every configuration draws the same random
         # numbers for one event, so a shadow, an ablation or a backtest policy is a paired
