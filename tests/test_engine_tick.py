@@ -280,3 +280,29 @@ def test_user_module_contexts_see_the_batch_draws():
         assert d.p_win == p and d.detail["thompson"]["win_size"] == w
         assert d.detail["thompson"]["loss_size"] == loss
     assert not math.isnan(sum(p for _, p, _ in seen))
+
+
+@pytest.mark.parametrize(("log_max", "full_every"), [(7, 256), (4096, 3), (5, 2)])
+def test_a_tick_across_book_log_resets_and_full_recomputations_equals_the_calls(
+    monkeypatch, log_max, full_every
+):
+    """The book state's rebuild after a log reset and its periodic full recomputation happen
+    at the same events in a batch as in the calls (bounds lowered to make them happen)."""
+    from bayes_mem.live import engine as engine_mod
+    from bayes_mem.live import portfolio
+
+    monkeypatch.setattr(engine_mod, "_BOOK_LOG_MAX", log_max)
+    monkeypatch.setattr(portfolio, "_BOOK_FULL_EVERY", full_every)
+    cfg = EngineConfig(rule=AlwaysAct(), budget=CVaRBudget(budget=0.001), kelly=None,
+                       correlation=PortfolioESLimit(budget=0.05))  # fmt: skip
+    a, b = make_engine(cfg, seed=3), make_engine(cfg, seed=3)
+    for eng in (a, b):  # something in the book and in the log before the tick
+        eng.signal("CCC:rev", "CCC", "short", 2, key="before")
+    events = _events(60, seed=11)
+    batch = a.signals(events)
+    ref = _one_by_one(b, events)
+    assert sum(d.act for d in batch) > 2 * min(full_every, log_max)  # each happens, twice+
+    assert [_comparable(d) for d in batch] == [_comparable(d) for d in ref]
+    assert a.book() == b.book()
+    again = [e.signal("AAA:mom", "AAA", "long", 3) for e in (a, b)]
+    assert _comparable(again[0]) == _comparable(again[1])
