@@ -259,7 +259,10 @@ class EulerES:
         ``symbols`` (default: all; ``correlation`` rows follow them).
 
         ``units="simple"`` (default) takes :attr:`RiskForecast.es_simple` (a position's loss as
-        a fraction of its notional, as :meth:`ReturnModel.position_risk` gives it); ``"log"``
+        a fraction of its notional) through :meth:`ReturnModel.position_risk_arrays`: the
+        numbers :meth:`ReturnModel.position_risk` gives in this state, so the engine's CVaR
+        budget and portfolio-ES limit read one answer per state whatever the order of the
+        calls; ``"log"``
         takes ``es_log`` (PnL linear in log returns, as :func:`portfolio_risk`'s elliptical
         method). The correlation of standardised returns is scaled by ``c_i c_j`` off the
         diagonal, ``c_i = E[sd_i] / sqrt(E[sd_i^2] + Var(mu_i))`` over the posterior draws: the
@@ -288,11 +291,12 @@ class EulerES:
             level = check_level(level, "level")
             e_long = model.position_risk_arrays(level, "long", horizon)[1][idx]
             e_short = model.position_risk_arrays(level, "short", horizon)[1][idx]
+            h = int(horizon)  # checked by position_risk_arrays
         else:
             long_f = model.risk(level, side="long", horizon=horizon)
             short_f = model.risk(level, side="short", horizon=horizon)
             e_long, e_short = long_f.es_log[idx], short_f.es_log[idx]
-        h = horizon
+            h = long_f.horizon
         var = model.horizon_variance_per_draw(h)[idx]  # (n, S)
         c = np.sqrt(var).mean(axis=1) / np.sqrt(var.mean(axis=1) + h * h * model._mu_var[idx])
         effective = corr * np.outer(c, c)
