@@ -6,7 +6,8 @@
   generator derived per key), short over 5 days, and with the Kelly optimum inside its cap
   (Newton steps; the Kelly size is memoised per posterior, so a repeated signal pays a lookup);
 - 1,000 signals firing in one tick, each with its event key, long and short, held 1-5 days:
-  <= 5 ms, through ``TradingEngine.signals`` and as 1,000 ``signal()`` calls, beside one
+  <= 5 ms, through ``TradingEngine.signals`` (also with Kelly's memo cleared: the first tick
+  after the payoff posteriors moved) and as 1,000 ``signal()`` calls, beside one
   ``Decider.decide_batch`` over the same 1,000 signals;
 - a new bar for 500 symbols (return model, regime detector, correlation window): <= 10 ms, beside
   the model's and the detector's own updates on the same day; also reported: the bar plus what
@@ -306,6 +307,23 @@ def bench_tick(world: World, repeat: int) -> list[Result]:
                 base,
                 "<= 5 ms",
                 max_us=5_000.0,
+            )
+        )
+    if hasattr(eng, "signals"):  # the first tick after the posteriors moved (e.g. a bar)
+        from bayes_mem.live.modules import _kelly_of_posterior
+
+        def cold() -> float:
+            _kelly_of_posterior.cache_clear()
+            return batched()
+
+        ours, base = best_interleaved(cold, bare, repeat)
+        rows.append(
+            Result(
+                "  the same, Kelly not memoised",
+                ours,
+                "Decider.decide_batch 1,000",
+                base,
+                "reference",
             )
         )
     ours, base = best_interleaved(one_by_one, bare, repeat)

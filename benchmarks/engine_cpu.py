@@ -4,7 +4,13 @@ two versions of the code are compared back to back
 (``PYTHONPATH=<tree> OPENBLAS_NUM_THREADS=1 python benchmarks/engine_cpu.py``: the world is
 built by ``<tree>``'s code). Same world as
 :mod:`benchmarks.bench_engine` (500 symbols, 1,000 signals, 50 open positions). Not one of
-``./run bench``'s groups: it prints figures, no goals."""
+``./run bench``'s groups: it prints figures, no goals.
+
+The tick: 1,000 keyed events (every signal once, long and short, held 1-5 days) through
+``signals()``, beside the same events as 1,000 ``signal()`` calls and a bare
+``Decider.decide_batch`` of the 1,000 signals, timed in the same run; and once more with
+Kelly's memo cleared before each round (the first tick after the payoff posteriors moved, e.g.
+after a bar, whose new volatility moves every signal's default payoff size)."""
 
 from __future__ import annotations
 
@@ -58,7 +64,24 @@ def main() -> None:
          "horizon": 1 + j % 5, "key": f"tick-{j}"}
         for j, (s, y) in enumerate(w.signals)
     ]  # fmt: skip
-    tick = cpu_us(lambda: eng.signals(batch), undo, n=1)
+    tick = cpu_us(lambda: eng.signals(batch), undo, n=1, rounds=9)
+    signal = eng.signal
+
+    def one_by_one() -> list:
+        return [signal(e["signal"], e["symbol"], e["side"], e["horizon"], key=e["key"])
+                for e in batch]  # fmt: skip
+
+    calls = cpu_us(one_by_one, undo, n=1, rounds=5)
+    from bayes_mem.live.modules import _kelly_of_posterior
+
+    def undo_and_forget(out) -> None:  # the first tick after the posteriors moved (a bar)
+        undo(out)
+        _kelly_of_posterior.cache_clear()
+
+    _kelly_of_posterior.cache_clear()
+    cold = cpu_us(lambda: eng.signals(batch), undo_and_forget, n=1, rounds=5)
+    idx = eng.decider.indices([e["signal"] for e in batch])
+    bare = cpu_us(lambda: eng.decider.decide_batch(idx), n=20)
 
     def bar() -> None:
         row = w.returns[w.day % len(w.returns)]
@@ -74,9 +97,14 @@ def main() -> None:
     rebuild = cpu_us(bar_and_rebuild, n=1)
     print(
         f"CPU: decide {decide:.2f} us | signal {one:.1f} us ({one / decide:.0f}x decide) | "
-        f"keyed {keyed:.1f} us | short 5d {short:.1f} us | 1,000 keyed signals() "
-        f"{tick / 1000:.2f} ms | bar {one_bar / 1000:.2f} ms | "
-        f"bar + rebuild {rebuild / 1000:.1f} ms"
+        f"keyed {keyed:.1f} us ({keyed / decide:.0f}x) | short 5d {short:.1f} us | "
+        f"bar {one_bar / 1000:.2f} ms | bar + rebuild {rebuild / 1000:.1f} ms"
+    )
+    print(
+        f"CPU tick, 1,000 keyed events: signals() {tick / 1000:.2f} ms (goal <= 5) | the same "
+        f"as 1,000 signal() calls {calls / 1000:.2f} ms (ratio {tick / calls:.3f}) | "
+        f"signals(), Kelly not memoised {cold / 1000:.2f} ms | Decider.decide_batch of the "
+        f"1,000 {bare / 1000:.3f} ms (ratio {tick / bare:.0f}x)"
     )
 
 

@@ -640,7 +640,11 @@ def test_a_used_up_portfolio_budget_sizes_to_zero_not_to_its_rounding_residue():
                        correlation=PortfolioESLimit(breakdown_weight=0.0))  # fmt: skip
     eng = make_engine(cfg, days=80)
     held = [eng.signal("AAA:mom", "AAA", "long", key=f"h{k}") for k in range(4)]
-    assert all(d.act and d.binding == "cvar" for d in held)
+    assert all(d.act for d in held) and all(d.binding == "cvar" for d in held[:3])
+    # the fourth uses the portfolio budget up: its two limits are equal (the portfolio ES and
+    # the CVaR budget read the same per-position ES, ReturnModel.position_risk_arrays), so
+    # either may bind, by a rounding
+    assert held[3].limits["portfolio_es"] == pytest.approx(held[3].limits["cvar"], rel=1e-9)
     rest = eng.signal("BBB:mom", "BBB", "long", key="rest")
     assert rest.binding == "portfolio_es" and rest.notional < 0.01 * held[0].notional
     book = eng.book()

@@ -17,6 +17,7 @@ import pytest
 
 from bayes_mem.live import ReturnModel
 from bayes_mem.live.engine import EngineConfig, TradingEngine
+from bayes_mem.live.event_draws import draw_p, keyed_material, words_one
 from bayes_mem.live.modules import CVaRBudget, PortfolioESLimit
 from bayes_mem.live.prior_set import activate, apply_family_priors, write_prior_set
 from bayes_mem.store import Store
@@ -151,8 +152,11 @@ def check(eng: TradingEngine, sets: dict, decisions: list, errors: list, log: di
         prior = sets[v].families[d.family].point_prior()
         assert probe["family_prior"] == pytest.approx((prior.a, prior.b), rel=1e-15), d
         # the win draw is the keyed draw from the posterior the probe saw under that prior
+        # (the keyed draw is the counter-based one of bayes_mem.live.event_draws since the
+        # batched tick; it was default_rng([seed, *sha256 words]).beta(a, b) before)
         a, b = probe["posterior"]
-        assert d.p_win == eng._keyed_rng(d.key).beta(a, b)
+        material = keyed_material(eng._seed_prefix, d.key)
+        assert d.p_win == draw_p(material, a, b, words_one(material))
     assert versions >= {1, max(VERSIONS)} and len(versions) >= 3, versions  # refreshed midway
     trades = sum(eng.decider.metrics(s).trades for s in eng.decider.signals)
     assert trades == initial + len(decisions) == sum(t for _, t in eng._raw.values())

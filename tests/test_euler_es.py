@@ -348,7 +348,8 @@ def test_addition_is_the_three_calls_in_one_pass(euler):
 def test_a_tracked_book_state_equals_the_plain_book_through_many_changes(euler):
     """BookState synced with the changed symbols (adds, removals, sign flips, a 16-fold
     shrink, more than _FULL_EVERY updates) gives addition()'s values on the plain book."""
-    from bayes_mem.live.portfolio import _FULL_EVERY, BookState
+    from bayes_mem.live.portfolio import _BOOK_FULL_EVERY as _FULL_EVERY
+    from bayes_mem.live.portfolio import BookState
 
     rng = np.random.default_rng(5)
     positions: dict[str, float] = {"A": 1_000.0}

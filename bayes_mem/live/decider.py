@@ -68,7 +68,7 @@ import json
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -525,6 +525,59 @@ class Decider:
         finally:
             lock.release()
         return p > (thr if hurdle is None else hurdle), p
+
+    def beta_parameters(
+        self, signal: str, pick: Callable[[], float] | None = None
+    ) -> tuple[float, float, float]:
+        """``(a, b, mean)``: the Beta parameters a win-rate draw for ``signal`` uses now (the
+        point prior plus the decayed counts; for a full-Bayes family, the hyperparameter draw
+        at ``min(int(u n), n - 1)`` of the ``n`` draws, ``u = pick()`` a uniform, called only
+        for such a family) and the posterior mean under the point prior
+        (:meth:`posterior_mean`). For a caller that draws from its own counter-based stream
+        (the engine's :mod:`~bayes_mem.live.event_draws`)."""
+        with self._lock:
+            try:
+                s = self._signals[signal]
+            except (KeyError, TypeError):
+                raise self._unknown(signal) from None
+            sc = self._scale
+            a = s.pa + s.ws * sc
+            mean = a / (a + s.pb + s.ls * sc)
+            draws = s.family.draws
+            if draws is None:
+                return a, s.pb + s.ls * sc, mean
+            size = draws[0].size
+            if pick is None:
+                raise ValueError(f"signal {signal!r}: its family draws hyperparameters: give pick")
+            j = min(int(pick() * size), size - 1)
+            return float(draws[0][j]) + s.ws * sc, float(draws[1][j]) + s.ls * sc, mean
+
+    def beta_parameters_batch(
+        self, idx: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`beta_parameters` of the signals at ``idx`` (from :meth:`indices`) under the
+        point prior, vectorised with the same operations (the same bits): ``(a, b, mean,
+        full_bayes)``, the last a boolean mask of the signals whose family draws
+        hyperparameters (their ``a``, ``b`` are the point prior's: call
+        :meth:`beta_parameters` for those)."""
+        with self._lock:
+            if self._dirty:
+                self._sync()
+            t = np.take(self._table[:_FAM + 1], idx, axis=1)
+            sc = self._scale
+            if sc == 1.0:  # x * 1.0 == x
+                ws, ls = t[_WS], t[_LS]
+            else:
+                ws, ls = t[_WS] * sc, t[_LS] * sc
+            a = t[_PA] + ws
+            mean = a / (a + t[_PB] + ls)
+            b = t[_PB] + ls
+            if self._draw_families:
+                fams = np.array([f.index for f in self._draw_families], dtype=float)
+                full = np.isin(t[_FAM], fams)
+            else:
+                full = np.zeros(idx.shape[0], dtype=bool)
+        return a, b, mean, full
 
     def indices(self, signals: Sequence[str]) -> np.ndarray:
         """Positions of the named signals, for repeated :meth:`decide_batch` / :meth:`choose`

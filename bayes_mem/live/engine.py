@@ -18,7 +18,9 @@ normal scores) and answers these events, each thread-safe:
     writer; the hot path never waits for SQL).
 ``signals(events)``
     the signals of one tick: checked together (a bad event refuses the batch), decided in order
-    under one lock, each exactly as ``signal`` would decide it.
+    under one lock, each exactly as ``signal`` would decide it (to the last bit); what does not
+    change within a tick (draws, posteriors, risk, budget, Kelly, regime) is computed for all
+    events at once, the book-dependent portfolio-ES limit in a loop in event order.
 ``settle(trade_id, won=, pnl=, notional=)``
     a trade closed: the outcome is stored durably first (refused if the id was stored before),
     then counted in memory (win rate, payoff sizes per unit notional), once.
@@ -61,6 +63,8 @@ lazily; an engine built from parts (tests, backtests) needs no store at all.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import itertools
 import logging
 import math
@@ -94,6 +98,17 @@ from bayes_mem.live.decider import (
     trade_day,
 )
 from bayes_mem.live.decision import SIDES, Decision
+from bayes_mem.live.event_draws import (
+    draw_batch,
+    draw_p,
+    draw_size_gammas,
+    hyper_uniform,
+    keyed_material,
+    raw_material,
+    seed_prefix,
+    words_batch,
+    words_one,
+)
 from bayes_mem.live.gjr_garch import fit_laplace, variance_path
 from bayes_mem.live.modules import (
     CVaRBudget,
@@ -129,6 +144,9 @@ DEFAULT_MAX_COMPONENT_AGE_DAYS = 10
 MIN_FALLBACK_DAYS = 250  # history a symbol needs for the default (Laplace) model
 _BOOK_LOG_MAX = 4096  # exposure changes kept for the book states before they are rebuilt
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+# PCG64's state space: advancing the engine's generator by this minus n undraws n words (a
+# refused decision puts its word back without saving the generator's state, ~2 us, each time)
+_PCG64_PERIOD = 2**128
 
 
 class UnknownSymbolError(ValueError, KeyError):
@@ -388,21 +406,30 @@ class _Market:
 
 
 class SignalContext:
-    """What a module sees of one signal event and of the engine's state (read-only accessors;
-    draws use the decision's generator, so a keyed decision is reproducible)."""
+    """What a module sees of one signal event and of the engine's state (read-only accessors).
+
+    Draws. The Thompson draw of the win rate and the joint draw of the payoff sizes are one
+    counter-based draw from the event's *material* (:mod:`~bayes_mem.live.event_draws`): a
+    keyed event's depends only on the engine's seed, the key and the posterior (the outcomes so
+    far), a keyless event's on one word of the engine's generator, drawn in event order. They
+    are the same numbers whether the event is decided by :meth:`TradingEngine.signal` or within
+    a batch (:meth:`TradingEngine.signals`). :attr:`rng` is a numpy generator of the event, for
+    a user's module (built on first use, ~10 us)."""
 
     __slots__ = (
         "_draw",
         "_draws",
         "_engine",
+        "_material",
+        "_mean",
         "_p",
         "_params",
+        "_rng",
         "direction",
         "family",
         "horizon",
         "key",
         "price",
-        "rng",
         "side",
         "signal",
         "symbol",
@@ -418,7 +445,7 @@ class SignalContext:
         horizon: int,
         key: str | None,
         price: float | None,
-        rng: np.random.Generator,
+        material: bytes,
     ) -> None:
         self._engine = engine
         self.signal = signal
@@ -429,11 +456,35 @@ class SignalContext:
         self.horizon = horizon
         self.key = key
         self.price = price
-        self.rng = rng
+        self._material = material
+        self._rng: np.random.Generator | None = None
         self._p: float | None = None
+        self._mean: float | None = None
         self._params: tuple[tuple, tuple] | None = None
         self._draw: tuple[float, float] | None = None
-        self._draws: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # per n the payoff draws of payoff_draws (n = 0: the material's words)
+        self._draws: dict[int, Any] = {}
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """A numpy generator of this event (for a user's module): a keyed event's is
+        ``default_rng([seed, *sha256 words of the key])`` (:meth:`TradingEngine._keyed_rng`), a
+        keyless event's is seeded by a hash of its material. Built on first use."""
+        got = self._rng
+        if got is None:
+            if self.key is not None:
+                got = self._engine._keyed_rng(self.key)
+            else:
+                digest = hashlib.blake2b(self._material, digest_size=32).digest()
+                got = np.random.default_rng(np.frombuffer(digest, dtype="<u4"))
+            self._rng = got
+        return got
+
+    def _words(self) -> tuple[int, ...]:
+        got = self._draws.get(0)
+        if got is None:
+            got = self._draws[0] = words_one(self._material)
+        return got
 
     @property
     def portfolio_value(self) -> float:
@@ -441,13 +492,22 @@ class SignalContext:
         return self._engine.portfolio_value
 
     def draw_win_probability(self) -> float:
-        """One posterior draw of the signal's win probability (drawn once per decision)."""
+        """One posterior draw of the signal's win probability (drawn once per decision, with
+        :meth:`payoff_draw`: see the class docstring)."""
         if self._p is None:
-            _, self._p = self._engine.decider.decide(self.signal, rng=self.rng)
+            a, b, self._mean = self._engine.decider.beta_parameters(self.signal, self._hyper)
+            self._p = draw_p(self._material, a, b, self._words())
         return self._p
 
+    def _hyper(self) -> float:
+        """The uniform that picks a full-Bayes family's hyperparameter draw for this event."""
+        return hyper_uniform(self._material)
+
     def win_probability_mean(self) -> float:
-        return self._engine.decider.posterior_mean(self.signal)
+        got = self._mean
+        if got is None:
+            got = self._mean = self._engine.decider.posterior_mean(self.signal)
+        return got
 
     def raw_counts(self) -> tuple[int, int]:
         """Settled ``(wins, trades)`` of the signal, undecayed."""
@@ -465,16 +525,19 @@ class SignalContext:
         return got
 
     def payoff_draw(self) -> tuple[float, float]:
-        """One joint posterior draw ``(W, L)`` (drawn once per decision, from the decision's
-        generator: the rule's draw; the first of :meth:`payoff_draws` when n = 1)."""
+        """One joint posterior draw ``(W, L)`` (drawn once per decision with the win rate's:
+        the rule's draw; the first of :meth:`payoff_draws` when n = 1)."""
         if self._draw is None:
-            self._draw = draw_sizes(self.payoff_posterior(), None, self.rng)
+            win, loss = self.payoff_posterior()
+            gw, gl = draw_size_gammas(self._material, win[0], loss[0], self._words())
+            self._draw = (win[2] * win[1] / gw, loss[2] * loss[1] / gl)
         return self._draw
 
     def payoff_draws(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` joint posterior draws of the mean win and loss sizes per unit notional (for a
-        user's module; cached per ``n`` within the decision). ``n = 1`` is :meth:`payoff_draw`."""
-        got = self._draws.get(n)
+        user's module, from :attr:`rng`; cached per ``n`` within the decision). ``n = 1`` is
+        :meth:`payoff_draw`."""
+        got = self._draws.get(n) if type(n) is int and n > 0 else None
         if got is None:
             if n == 1:
                 w, loss = self.payoff_draw()
@@ -525,6 +588,169 @@ class SignalContext:
         if m.detector is None:
             return None
         return float(m.p_change[m.pos[self.symbol]])
+
+
+class SignalBatch:
+    """What a module's batch method sees of one tick's events (:meth:`TradingEngine.signals`):
+    the events as per-event lists and arrays in event order, and read-only accessors of the
+    engine's state, each computed once for the batch with the same operations as the scalar
+    accessor of :class:`SignalContext` (the same numbers). The book moves while the batch is
+    decided: a limit that reads it does so per event, in order (``limit_steps``, through
+    :meth:`book_state`)."""
+
+    def __init__(
+        self, engine: TradingEngine, parsed: list[tuple[Any, ...]], materials: list[bytes]
+    ) -> None:
+        self._engine = engine
+        self.n = len(parsed)
+        self.signals = [ev[0] for ev in parsed]
+        self.symbols = [ev[1] for ev in parsed]
+        self.sides = [ev[2] for ev in parsed]
+        self.horizons = [ev[3] for ev in parsed]
+        self.keys = [ev[4] for ev in parsed]
+        self.prices = [ev[5] for ev in parsed]
+        self.directions = [1 if side == "long" else -1 for side in self.sides]
+        self.materials = materials
+        known = engine.decider._signals
+        self.families = [known[s].family.name for s in self.signals]
+        m = engine._market
+        self.symbol_index = np.fromiter(map(m.pos.__getitem__, self.symbols), np.intp, self.n)
+        self._params: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]] | None = None
+        self._param_rows: list[tuple[tuple, tuple]] | None = None
+        self._beta: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._draws: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._risk: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        self._books: dict[float, tuple[BookState, int]] = {}
+
+    @property
+    def portfolio_value(self) -> float:
+        return self._engine.portfolio_value
+
+    def typical_move(self) -> np.ndarray:
+        """:meth:`SignalContext.typical_move` of every event."""
+        m = self._engine._market
+        h = np.sqrt(np.array(self.horizons, dtype=float))
+        if m.model is None:
+            return 0.01 * h
+        return _SQRT_2_OVER_PI * m.volatility()[self.symbol_index] * h
+
+    def payoff_posterior(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """:meth:`SignalContext.payoff_posterior` of every event, as arrays per field."""
+        if self._params is None:
+            self._params = self._engine.payoff._posterior_batch(self.signals, self.typical_move())
+        return self._params
+
+    def payoff_params(self, i: int) -> tuple[tuple, tuple]:
+        """Event ``i``'s payoff posterior as :meth:`SignalContext.payoff_posterior` gives it."""
+        if self._param_rows is None:
+            win, loss = self.payoff_posterior()
+            wins = zip(*(x.tolist() for x in win), strict=True)
+            losses = zip(*(x.tolist() for x in loss), strict=True)
+            self._param_rows = list(zip(wins, losses, strict=True))
+        return self._param_rows[i]
+
+    def _beta_parameters(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._beta is None:
+            decider = self._engine.decider
+            idx = decider.indices(self.signals)
+            a, b, mean, full = decider.beta_parameters_batch(idx)
+            for i in np.flatnonzero(full).tolist():  # full-Bayes families: the picked draw
+                pick = functools.partial(hyper_uniform, self.materials[i])
+                a[i], b[i], _ = decider.beta_parameters(self.signals[i], pick)
+            self._beta = (a, b, mean)
+        return self._beta
+
+    def win_probability_mean(self) -> np.ndarray:
+        """:meth:`SignalContext.win_probability_mean` of every event."""
+        return self._beta_parameters()[2]
+
+    def thompson_draws(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(p, W, L)``: every event's draw of :meth:`SignalContext.draw_win_probability` and
+        :meth:`SignalContext.payoff_draw`, made at once (:func:`~bayes_mem.live.event_draws.
+        draw_batch`: the same numbers)."""
+        if self._draws is None:
+            a, b, _ = self._beta_parameters()
+            win, loss = self.payoff_posterior()
+            words = words_batch(self.materials)
+            p, gw, gl = draw_batch(self.materials, words, a, b, win[0], loss[0])
+            self._draws = (p, win[2] * win[1] / gw, loss[2] * loss[1] / gl)
+        return self._draws
+
+    def raw_counts(self) -> list[tuple[int, int]]:
+        """:meth:`SignalContext.raw_counts` of every event."""
+        raw = self._engine._raw
+        return [raw.get(s, (0, 0)) for s in self.signals]
+
+    def position_risk(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`SignalContext.position_risk` of every event: ``(VaR, ES)`` arrays."""
+        got = self._risk.get(level)
+        if got is None:
+            model = self._engine._market.model
+            if model is None:  # pragma: no cover - no symbol is known without a model
+                raise UnknownSymbolError("no return model: cannot size by risk")
+            var, es = np.empty(self.n), np.empty(self.n)
+            groups: dict[tuple[str, int], list[int]] = {}
+            for i, key in enumerate(zip(self.sides, self.horizons, strict=True)):
+                groups.setdefault(key, []).append(i)
+            for (side, horizon), at in groups.items():
+                v, e = model.position_risk_arrays(level, side, horizon)
+                sym = self.symbol_index[at]
+                var[at], es[at] = v[sym], e[sym]
+            got = self._risk[level] = (var, es)
+        return got
+
+    def signals_on_symbol(self) -> list[int]:
+        per = self._engine._per_symbol
+        return [per.get(s, 1) for s in self.symbols]
+
+    def euler(self, level: float) -> EulerES | None:
+        return self._engine._market.euler(level)
+
+    def book_state(self, level: float) -> BookState | None:
+        """:meth:`SignalContext.book_state`: the book as it is now (the batch's acted decisions
+        so far included): the engine's book state, synced here with the exposure changes since
+        the last read, as :meth:`TradingEngine._book_state` syncs it (fewer lookups)."""
+        eng = self._engine
+        log = eng._book_log
+        got = self._books.get(level)
+        if got is not None:
+            state, seen = got
+            n = len(log)
+            held = eng._book_states.get(level)
+            if n >= seen and held is not None and held[0] is state:
+                if n > seen:
+                    state.sync(eng._exposure, log[seen:n])
+                    self._books[level] = eng._book_states[level] = (state, n)
+                return state
+        state = eng._book_state(level)
+        if state is not None:
+            self._books[level] = (state, len(log))
+        return state
+
+    def breakdown_score(self) -> float | None:
+        return self._engine._market.breakdown_score
+
+    def p_change(self) -> np.ndarray | None:
+        """:meth:`SignalContext.p_change` of every event (None without a detector)."""
+        m = self._engine._market
+        if m.detector is None:
+            return None
+        return np.asarray(m.p_change, dtype=float)[self.symbol_index]
+
+    def context(self, i: int) -> SignalContext:
+        """Event ``i``'s :class:`SignalContext` (for a module without a batch method), holding
+        what the batch computed already (the same numbers)."""
+        ctx = SignalContext(
+            self._engine, self.signals[i], self.families[i], self.symbols[i], self.sides[i],
+            self.horizons[i], self.keys[i], self.prices[i], self.materials[i],
+        )  # fmt: skip
+        if self._params is not None:
+            ctx._params = self.payoff_params(i)
+        if self._draws is not None:
+            p, w, loss = self._draws
+            ctx._p, ctx._draw = float(p[i]), (float(w[i]), float(loss[i]))
+            ctx._mean = float(self._beta[2][i])
+        return ctx
 
 
 # ---------------------------------------------------------------------------------- engine
@@ -597,7 +823,8 @@ class TradingEngine:
         self._market = _market or _Market(model, detector, scores, prior_set)
         self._lock = threading.RLock()
         self._settle_lock = threading.Lock()
-        self._rng = np.random.default_rng([self.seed, 1])
+        self._rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, 1])))
+        self._seed_prefix = seed_prefix(self.seed)  # of every keyed event's draw material
         self._ids = itertools.count()
         self._id_base = ""
         self._raw: dict[str, tuple[int, int]] = {}
@@ -975,7 +1202,7 @@ class TradingEngine:
         id (the decision's draws then depend only on the seed, the key and the outcomes so far,
         and it becomes the trade id: a key already open or settled is refused); ``price`` gives
         ``quantity``. A refused signal changes nothing (an unkeyed one puts the engine's
-        generators back); a decision the recorder refuses (a full queue, a closed writer) is
+        generator back); a decision the recorder refuses (a full queue, a closed writer) is
         cancelled and the error raised (its live row may be in the log if only the shadow's was
         refused). The decision log is written in the background: after a crash, the rows not
         yet committed are lost (at most the writer's queue and batch in flight, in practice the
@@ -984,23 +1211,21 @@ class TradingEngine:
         side, horizon, key, price = _check_args(side, horizon, key, price)
         with self._lock:
             self._check_event(signal, symbol, key)
-            # a refused decision changes nothing: an unkeyed one puts the generators back
-            states = None if key is not None else [e._rng.bit_generator.state for e in
-                                                   self._engines()]  # fmt: skip
             decision = None
+            material = self._material(key)  # a keyless event: one word of the generator
             try:
-                decision = self._decide(signal, symbol, side, horizon, key, price)
+                decision = self._decide(signal, symbol, side, horizon, key, price, material)
                 if self.shadow is not None:
                     shadow = self.shadow._decide(
-                        signal, symbol, side, horizon, key, price, decision.id
+                        signal, symbol, side, horizon, key, price, material, decision.id
                     )
                 else:
                     shadow = None
             except BaseException:
                 if decision is not None:
                     self._cancel(decision.id)
-                for eng, state in zip(self._engines(), states or (), strict=False):
-                    eng._rng.bit_generator.state = state
+                if key is None:  # a refused decision changes nothing: the word goes back
+                    self._rng.bit_generator.advance(_PCG64_PERIOD - 1)
                 raise
         if shadow is not None:
             object.__setattr__(decision, "shadow", shadow)  # frozen: set once, here
@@ -1020,12 +1245,25 @@ class TradingEngine:
         ``side``, ``horizon``, ``key``, ``price``). Returns the decisions in order.
 
         Each decision is the one :meth:`signal` returns when called for the events in the same
-        order: the same draws for the same keys (keyless events draw from the engine's generator
-        in order), each acted decision in the book when the next is sized. What a batch adds:
-        every event is checked before anything is decided (a bad event or a key given twice
-        refuses the whole batch, nothing changed); the batch is decided under one acquisition of
-        the engine's lock (no bar, settle or refresh in between); a module that fails midway
-        cancels the batch's earlier decisions and raises. Decisions are logged after the batch.
+        order (tested field by field, to the last bit): the same draws for the same keys
+        (keyless events take one word each of the engine's generator, in order), each acted
+        decision in the book when the next is sized. What a batch adds: every event is checked
+        before anything is decided (a bad event or a key given twice refuses the whole batch,
+        nothing changed); the batch is decided under one acquisition of the engine's lock (no
+        bar, settle or refresh in between); a module that fails midway cancels the batch's
+        earlier decisions and raises; every decision of the batch has the same ``decided_at``.
+        Decisions are logged after the batch.
+
+        How (the 1,000-event tick goal): what does not change within a tick is computed for
+        all events at once: the counter-based Thompson and payoff draws
+        (:func:`~bayes_mem.live.event_draws.draw_batch`, equal to the scalar draws bit for
+        bit), the win-rate and payoff posteriors, and every module with a batch method
+        (``decide_batch``, ``limit_batch``, ``factor_batch``: see :mod:`bayes_mem.live.modules`).
+        What each acted decision changes, the book, is read by the portfolio-ES limit in a
+        cheap incremental loop in event order (``limit_steps``: a :class:`~bayes_mem.live.
+        portfolio.BookState` moved by each acted decision). A module without these methods (a
+        user's own) is called per event with a :class:`SignalContext`, in event order, as
+        :meth:`signal` calls it.
         """
         if isinstance(events, Mapping | str | bytes):
             raise TypeError(f"events must be a sequence of events, got {type(events).__name__}")
@@ -1034,35 +1272,66 @@ class TradingEngine:
         if len(set(keys)) != len(keys):
             twice = next(k for k in keys if keys.count(k) > 1)
             raise ValueError(f"decision key {twice!r} is given twice in the batch")
-        made: list[tuple[Decision, Decision | None]] = []
+        made: list[Decision] = []
+        shadows: list[Decision] = []
         with self._lock:
-            for i, (signal, symbol, _, _, key, _) in enumerate(parsed):
+            self._check_events(parsed)
+            n_raw = len(parsed) - len(keys)
+            raw = self._rng.bit_generator.random_raw(n_raw).tolist() if n_raw else []
+            try:
+                prefix = self._seed_prefix
+                it = iter(raw)
+                materials = [
+                    raw_material(next(it)) if ev[4] is None else keyed_material(prefix, ev[4])
+                    for ev in parsed
+                ]
+                now = dt.datetime.now(dt.UTC)
+                self._decide_batch(parsed, materials, None, made, now)
+                if self.shadow is not None:
+                    self.shadow._decide_batch(
+                        parsed, materials, [d.id for d in made], shadows, now
+                    )
+            except BaseException:
+                for decision in made:
+                    self._cancel(decision.id)
+                if n_raw:  # the keyless events' words go back
+                    self._rng.bit_generator.advance(_PCG64_PERIOD - n_raw)
+                raise
+        rec = self.recorder
+        if shadows:
+            for decision, shadow in zip(made, shadows, strict=True):
+                object.__setattr__(decision, "shadow", shadow)  # frozen: set once, here
+        if rec is not None:
+            for decision in made:
+                rec.record_decision(decision)
+                if decision.shadow is not None:
+                    rec.record_decision(decision.shadow)
+        return made
+
+    def _check_events(self, parsed: list[tuple[Any, ...]]) -> None:
+        """:meth:`_check_event` of every event of a batch (lock held), naming the first bad one
+        by its index; the common case (known signal and symbol, linked as given, a fresh key)
+        checked inline."""
+        known = self.decider._signals
+        pos = self._market.pos
+        links = self._links
+        opened = self._open
+        settled = self.decider._trade_ids
+        for i, (signal, symbol, _, _, key, _) in enumerate(parsed):
+            try:
+                ok = (
+                    signal in known
+                    and symbol in pos
+                    and links.get(signal, symbol) == symbol
+                    and (key is None or (key not in opened and key not in settled))
+                )
+            except TypeError:  # unhashable: named by the full check
+                ok = False
+            if not ok:
                 try:
                     self._check_event(signal, symbol, key)
                 except (ValueError, TypeError) as exc:
                     raise type(exc)(f"event {i}: {exc}") from None
-            try:
-                for signal, symbol, side, horizon, key, price in parsed:
-                    decision = self._decide(signal, symbol, side, horizon, key, price)
-                    made.append((decision, None))
-                    if self.shadow is not None:
-                        shadow = self.shadow._decide(
-                            signal, symbol, side, horizon, key, price, decision.id
-                        )
-                        made[-1] = (decision, shadow)
-            except BaseException:
-                for decision, _ in made:
-                    self._cancel(decision.id)
-                raise
-        rec = self.recorder
-        for decision, shadow in made:
-            if shadow is not None:
-                object.__setattr__(decision, "shadow", shadow)  # frozen: set once, here
-            if rec is not None:
-                rec.record_decision(decision)
-                if shadow is not None:
-                    rec.record_decision(shadow)
-        return [decision for decision, _ in made]
 
     def _check_event(self, signal: str, symbol: str, key: str | None) -> None:
         """Everything about an event that depends on the engine's state, checked before anything
@@ -1091,6 +1360,13 @@ class TradingEngine:
             if self.decider.seen_trade(key):
                 raise ValueError(f"decision key {key!r} is a trade already settled")
 
+    def _material(self, key: str | None) -> bytes:
+        """The event's draw material (lock held): the seed and the key, or for a keyless event
+        one word of the engine's generator (see :mod:`~bayes_mem.live.event_draws`)."""
+        if key is not None:
+            return keyed_material(self._seed_prefix, key)
+        return raw_material(int(self._rng.bit_generator.random_raw()))
+
     def _decide(
         self,
         signal: str,
@@ -1099,24 +1375,22 @@ class TradingEngine:
         horizon: int,
         key: str | None,
         price: float | None,
+        material: bytes,
         decision_id: str | None = None,
     ) -> Decision:
         """Decide one event checked by :func:`_check_args` and :meth:`_check_event` (lock held);
-        ``decision_id``: the live decision's id, for the shadow's decision on the same event."""
-        m = self._market
+        ``material``: the event's draws (:meth:`_material`; the shadow gets the live decision's,
+        so a keyless event too gives every configuration the same draws); ``decision_id``: the
+        live decision's id, for the shadow's decision on the same event."""
         if decision_id is None:
             decision_id = key if key is not None else self._new_id()
-        rng = self._rng if key is None else self._keyed_rng(key)
         cfg = self.config
         family = self.decider.family_of(signal)
-        ctx = SignalContext(self, signal, family, symbol, side, horizon, key, price, rng)
+        ctx = SignalContext(self, signal, family, symbol, side, horizon, key, price, material)
         act, p, rule_detail = cfg.rule.decide(ctx)
         detail: dict[str, Any] = {cfg.rule.name: rule_detail}
         limits: dict[str, float] = {}
         cuts: dict[str, float] = {}
-        binding = None
-        notional = 0.0
-        reason = "" if act else "rule declined"
         if act:
             for module in (cfg.budget, cfg.kelly, cfg.correlation):
                 if module is None or not module.enabled:
@@ -1129,6 +1403,30 @@ class TradingEngine:
                 f, d = cfg.regime.factor(ctx)
                 cuts[cfg.regime.name] = float(f)
                 detail[cfg.regime.name] = d
+        ev = (signal, symbol, side, horizon, key, price)
+        const = self._constants(dt.datetime.now(dt.UTC))
+        return self._make(decision_id, ev, family, act, p, detail, limits, cuts, const)
+
+    def _constants(self, now: dt.datetime) -> tuple[Any, ...]:
+        """What every decision made now shares (for :meth:`_make`)."""
+        m = self._market
+        version = None if m.prior_set is None else m.prior_set.version
+        return self.config.name, self.config.rule.name, version, m.stale, now
+
+    def _make(
+        self, decision_id: str, ev: tuple[Any, ...], family: str, act: bool, p: float,
+        detail: dict[str, Any], limits: dict[str, float], cuts: dict[str, float],
+        const: tuple[Any, ...],
+    ) -> Decision:  # fmt: skip
+        """The decision on event ``ev`` (``(signal, symbol, side, horizon, key, price)``) from
+        the rule's verdict and the modules' limits and cuts, entered in the book (lock held;
+        ``const``: :meth:`_constants`): :meth:`_decide` and :meth:`_decide_batch` both end
+        here."""
+        signal, symbol, side, horizon, key, price = ev
+        binding = None
+        notional = 0.0
+        reason = "" if act else "rule declined"
+        if act:
             binding = min(limits, key=limits.__getitem__)
             notional = limits[binding] * math.prod(cuts.values())
             if not math.isfinite(notional):
@@ -1137,15 +1435,15 @@ class TradingEngine:
                 act, reason = False, f"sized to zero by {binding}"  # budget used up exactly
                 notional = 0.0
         quantity = None
-        now = dt.datetime.now(dt.UTC)
         if price is not None and act:
             units = notional / price
             if not math.isfinite(units):
                 raise ValueError(f"price {price!r} is too small: {notional:g} / price overflows")
             quantity = float(math.floor(units))
+        config_name, rule_name, version, stale, now = const
         decision = Decision._of({
             "id": decision_id,
-            "config": cfg.name,
+            "config": config_name,
             "signal": signal,
             "family": family,
             "symbol": symbol,
@@ -1156,16 +1454,16 @@ class TradingEngine:
             "quantity": quantity,
             "price": price,
             "p_win": float(p),
-            "rule": cfg.rule.name,
+            "rule": rule_name,
             "binding": binding,
             "limits": limits,
             "factors": cuts,
             "detail": detail,
-            "prior_version": None if m.prior_set is None else m.prior_set.version,
+            "prior_version": version,
             "key": key,
             "reason": reason,
             "decided_at": now,
-            "stale_priors": m.stale,
+            "stale_priors": stale,
         })  # fmt: skip
         self._open[decision_id] = _Position(signal, symbol, side, notional, act, now)
         if act:
@@ -1174,6 +1472,96 @@ class TradingEngine:
             self._exposure[symbol] = self._exposure.get(symbol, 0.0) + signed
             self._note_exposure(symbol)
         return decision
+
+    def _decide_batch(
+        self,
+        parsed: list[tuple[Any, ...]],
+        materials: list[bytes],
+        ids: list[str] | None,
+        made: list[Decision],
+        now: dt.datetime,
+    ) -> None:
+        """Decide a checked batch in order (lock held), appending each decision to ``made`` as
+        it enters the book (so that a failure cancels what was made): see :meth:`signals`.
+        ``ids``: the live decisions' ids, for the shadow."""
+        cfg = self.config
+        batch = SignalBatch(self, parsed, materials)
+        n = batch.n
+        rule = cfg.rule
+        if _batched(rule, "decide_batch", "decide"):
+            acts, ps, rule_details = rule.decide_batch(batch)
+            acts = [bool(a) for a in acts]
+            ps = [float(p) for p in ps]
+        else:
+            acts, ps, rule_details = [], [], []
+            for i in range(n):
+                a, p, d = rule.decide(batch.context(i))
+                acts.append(a)
+                ps.append(p)
+                rule_details.append(d)
+        rows = np.flatnonzero(np.array(acts, dtype=bool)) if n else np.zeros(0, np.intp)
+        # each enabled slot: (name, kind, what): 0 batched (caps, cuts, details by act row),
+        # 1 stepped in event order (a function of the row), 2 per event (the module)
+        slots: list[tuple[str, int, Any]] = []
+        for module in (cfg.budget, cfg.kelly, cfg.correlation):
+            if module is None or not module.enabled:
+                continue
+            if _batched(module, "limit_batch", "limit"):
+                caps, more, details = module.limit_batch(batch, rows)
+                more = {k: np.asarray(v, dtype=float).tolist() for k, v in more.items()}
+                slots.append((module.name, 0, (np.asarray(caps, dtype=float).tolist(), more,
+                                               details)))  # fmt: skip
+            elif _batched(module, "limit_steps", "limit"):
+                slots.append((module.name, 1, module.limit_steps(batch)))
+            else:
+                slots.append((module.name, 2, module))
+        regime = cfg.regime if cfg.regime is not None and cfg.regime.enabled else None
+        regime_rows = None
+        if regime is not None and _batched(regime, "factor_batch", "factor"):
+            f, d = regime.factor_batch(batch, rows)
+            regime_rows = (np.asarray(f, dtype=float).tolist(), d)
+        rule_name = rule.name
+        const = self._constants(now)
+        make, new_id, families = self._make, self._new_id, batch.families
+        r = 0  # the act row of the event
+        for i, ev in enumerate(parsed):
+            decision_id = ids[i] if ids is not None else (ev[4] or new_id())
+            if not acts[i]:
+                made.append(make(decision_id, ev, families[i], False, ps[i],
+                                 {rule_name: rule_details[i]}, {}, {}, const))  # fmt: skip
+                continue
+            detail: dict[str, Any] = {rule_name: rule_details[i]}
+            limits: dict[str, float] = {}
+            cuts: dict[str, float] = {}
+            ctx = None
+            for name, kind, what in slots:
+                if kind == 0:
+                    caps, more, details = what
+                    cap, d = caps[r], details[r]
+                    for k, v in more.items():
+                        cuts[k] = v[r]
+                else:
+                    if kind == 1:
+                        cap, extra, d = what(i)
+                    else:
+                        ctx = ctx or batch.context(i)
+                        cap, extra, d = what.limit(ctx)
+                    cap = float(cap)
+                    if extra:
+                        cuts.update(extra)
+                limits[name] = cap
+                detail[name] = d
+            if regime is not None:
+                if regime_rows is not None:
+                    f, d = regime_rows[0][r], regime_rows[1][r]
+                else:
+                    f, d = regime.factor(ctx or batch.context(i))
+                    f = float(f)
+                cuts[regime.name] = f
+                detail[regime.name] = d
+            r += 1
+            made.append(make(decision_id, ev, families[i], True, ps[i], detail, limits, cuts,
+                             const))  # fmt: skip
 
     def _new_id(self) -> str:
         """A fresh decision id, ``d-`` and 32 hex digits like a uuid4's: 96 random bits drawn
@@ -1186,8 +1574,13 @@ class TradingEngine:
 
     def _keyed_rng(self, key: str) -> np.random.Generator:
         """The generator of ``default_rng([seed, *sha256(config, key) as uint32 words])``, its
-        entropy given as a uint32 array (a list of Python ints costs ~15 us more to coerce)."""
-        import hashlib
+        entropy given as a uint32 array (a list of Python ints costs ~15 us more to coerce).
+
+        Since the batched tick, a decision's own draws (the Thompson draw and the payoff draw)
+        no longer come from it but from the counter-based :mod:`~bayes_mem.live.event_draws`
+        (this generator costs ~10 us to build); it is :attr:`SignalContext.rng` of a keyed event,
+        built only when a user's module asks for it, with its stream unchanged (pinned by
+        tests/test_engine.py)."""
 
         # the key alone (not the configuration): every configuration draws the same random
         # numbers for one event, so a shadow, an ablation or a backtest policy is a paired
@@ -1560,6 +1953,18 @@ class TradingEngine:
 
 
 # ---------------------------------------------------------------------------------- helpers
+def _batched(module: object, method: str, scalar: str) -> bool:
+    """Whether ``module`` has the batch ``method`` and it is its class's own at least as much
+    as the ``scalar`` method it stands for: a subclass that overrides ``limit`` (say) but
+    inherits its parent's ``limit_batch`` is called per event, its own way."""
+    mro = type(module).__mro__
+    owner = next((c for c in mro if method in vars(c)), None)
+    if owner is None:
+        return hasattr(module, method)  # set on the instance
+    defined = next((c for c in mro if scalar in vars(c)), None)
+    return defined is None or defined is owner or not issubclass(defined, owner)
+
+
 def _check_date(value: object) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
@@ -1594,11 +1999,36 @@ def _restore_breakdown(store: Any, market: _Market) -> None:
 
 
 _EVENT_FIELDS = ("signal", "symbol", "side", "horizon", "key", "price")
+_EVENT_FIELD_SET = frozenset(_EVENT_FIELDS)
 
 
 def _event(event: object, i: int) -> tuple[Any, Any, str, int, str | None, float | None]:
     """One event of :meth:`TradingEngine.signals` as ``(signal, symbol, side, horizon, key,
     price)``, with :meth:`TradingEngine.signal`'s argument checks."""
+    if type(event) is dict and event.keys() <= _EVENT_FIELD_SET:
+        # the usual event: a plain dict of valid arguments, checked inline as _check_args
+        # and check_trade_id's fast path check them (anything else takes the full checks)
+        get = event.get
+        side, horizon, key = get("side", "long"), get("horizon", 1), get("key")
+        if (
+            "signal" in event
+            and "symbol" in event
+            and (side == "long" or side == "short")
+            and type(horizon) is int
+            and horizon >= 1
+            and get("price") is None
+            and (
+                key is None
+                or (
+                    type(key) is str
+                    and key.isascii()
+                    and key.isprintable()
+                    and key.strip() == key
+                    and 0 < len(key) <= NAME_LENGTH
+                )
+            )
+        ):
+            return event["signal"], event["symbol"], side, horizon, key, None
     if isinstance(event, Mapping):
         unknown = set(event) - set(_EVENT_FIELDS)
         if unknown or "signal" not in event or "symbol" not in event:

@@ -27,6 +27,22 @@ Modules read the engine's state through a :class:`SignalContext` (the request an
 accessors of the decider, the payoff model, the return model, the book and the market state);
 they hold configuration only, so one module object may serve several engines.
 
+Batches (optional). :meth:`TradingEngine.signals` decides a tick's events at once. A module may
+offer a batch method besides its protocol's, reading a :class:`~bayes_mem.live.engine.
+SignalBatch` (the events as lists and arrays, the same accessors computed for all events):
+
+- a rule: ``decide_batch(batch) -> (acts, ps, details)``, one entry per event;
+- a limit: ``limit_batch(batch, rows) -> (caps, cuts, details)`` for the events at ``rows`` (the
+  ones the rule acted on, in order): caps an array, cuts a dict name -> array, details a list;
+  or, for a limit that reads the book (which each acted decision moves), ``limit_steps(batch)
+  -> step``, a function of an event's index called in event order, each call after the earlier
+  decisions entered the book, returning what ``limit`` returns;
+- a factor: ``factor_batch(batch, rows) -> (cuts, details)``.
+
+Each must give what the protocol's method gives for each event (the built-in ones do, to the
+last bit: tests/test_engine.py compares a batch with one ``signal`` call per event). A module
+without them (a user's own) is called per event, in event order, with a :class:`SignalContext`.
+
 Units: ``portfolio_value`` and notionals in the account currency; budgets are fractions of
 portfolio value; ES is a loss fraction of the position's notional (positive).
 """
@@ -35,8 +51,11 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from bayes_mem.live._validate import check_positive, check_probability_open, check_real
 from bayes_mem.live.changepoint import regime_factor
@@ -44,7 +63,7 @@ from bayes_mem.live.payoff import QUANTILE_NODES, posterior_means, size_nodes
 from bayes_mem.live.sizing import DEFAULT_FRACTION, kelly_notional_nodes
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bayes_mem.live.engine import SignalContext
+    from bayes_mem.live.engine import SignalBatch, SignalContext
 
 __all__ = [
     "CVaRBudget",
@@ -112,6 +131,15 @@ class ThompsonRule:
         edge = p * w1 - (1.0 - p) * l1
         return edge > self.min_edge, p, {"win_size": w1, "loss_size": l1, "edge": edge}
 
+    def decide_batch(self, batch: SignalBatch) -> tuple[list[bool], list[float], list[dict]]:
+        p, w, loss = batch.thompson_draws()
+        edge = p * w - (1.0 - p) * loss
+        details = [
+            {"win_size": a, "loss_size": b, "edge": e}
+            for a, b, e in zip(w.tolist(), loss.tolist(), edge.tolist(), strict=True)
+        ]
+        return (edge > self.min_edge).tolist(), p.tolist(), details
+
 
 @dataclass
 class ThresholdRule:
@@ -132,6 +160,15 @@ class ThresholdRule:
         wins, trades = ctx.raw_counts()
         rate = wins / trades if trades else self.prior_rate
         return rate >= self.threshold, rate, {"wins": wins, "trades": trades}
+
+    def decide_batch(self, batch: SignalBatch) -> tuple[list[bool], list[float], list[dict]]:
+        acts, rates, details = [], [], []
+        for wins, trades in batch.raw_counts():
+            rate = wins / trades if trades else self.prior_rate
+            acts.append(rate >= self.threshold)
+            rates.append(rate)
+            details.append({"wins": wins, "trades": trades})
+        return acts, rates, details
 
 
 # ---------------------------------------------------------------------------------- limits
@@ -159,6 +196,18 @@ class CVaRBudget:
             {"es": es, "var": var, "level": self.level, "budget": self.budget},
         )
 
+    def limit_batch(
+        self, batch: SignalBatch, rows: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], list[dict]]:
+        var, es = batch.position_risk(self.level)
+        var, es = var[rows], es[rows]
+        level, budget = self.level, self.budget
+        details = [
+            {"es": e, "var": v, "level": level, "budget": budget}
+            for v, e in zip(var.tolist(), es.tolist(), strict=True)
+        ]
+        return budget * batch.portfolio_value / es, {}, details
+
 
 @dataclass
 class FixedBudget:
@@ -175,6 +224,14 @@ class FixedBudget:
     def limit(self, ctx: SignalContext) -> tuple[float, dict[str, float], dict[str, Any]]:
         n = max(1, ctx.signals_on_symbol())
         return self.per_symbol / n, {}, {"per_symbol": self.per_symbol, "signals": n}
+
+    def limit_batch(
+        self, batch: SignalBatch, rows: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], list[dict]]:
+        per = batch.signals_on_symbol()
+        ns = [max(1, per[i]) for i in rows.tolist()]
+        caps = np.array([self.per_symbol / n for n in ns], dtype=float)
+        return caps, {}, [{"per_symbol": self.per_symbol, "signals": n} for n in ns]
 
 
 @dataclass
@@ -221,6 +278,25 @@ class KellyLimit:
             "fraction": self.fraction,
         }
         return n * ctx.portfolio_value, {}, detail
+
+    def limit_batch(
+        self, batch: SignalBatch, rows: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], list[dict]]:
+        means = batch.win_probability_mean()[rows].tolist()
+        nodes, fraction, cap = self.nodes, self.fraction, self.cap
+        ns = [
+            _kelly_of_posterior(p, batch.payoff_params(i), nodes, fraction, cap)
+            for p, i in zip(means, rows.tolist(), strict=True)
+        ]
+        win, loss = batch.payoff_posterior()
+        w_mean = (win[1][rows] / win[3][rows]).tolist()
+        l_mean = (loss[1][rows] / loss[3][rows]).tolist()
+        details = [
+            {"p_mean": p, "win_size_mean": w, "loss_size_mean": lo, "notional_fraction": n,
+             "fraction": fraction}
+            for p, w, lo, n in zip(means, w_mean, l_mean, ns, strict=True)
+        ]  # fmt: skip
+        return np.array(ns, dtype=float) * batch.portfolio_value, {}, details
 
 
 @functools.lru_cache(maxsize=8192)
@@ -282,6 +358,40 @@ class PortfolioESLimit:
             detail["breakdown_score"] = score
         return cap, cuts, detail
 
+    def limit_steps(self, batch: SignalBatch) -> Callable[[int], tuple[float, dict, dict]]:
+        """:meth:`limit` of each event in turn, against the book as the earlier decisions of the
+        batch left it (read through the engine's :class:`~bayes_mem.live.portfolio.BookState`,
+        moved in O(N) per acted decision); what does not change within the batch (the Euler
+        ES, the budget, the breakdown cut) read once."""
+        level = self.level
+        euler = batch.euler(level)
+        if euler is None:
+            return lambda i: (math.inf, {}, {"note": "no correlation estimate yet"})
+        budget = self.budget * batch.portfolio_value
+        score = batch.breakdown_score()
+        cut = None
+        if score is not None and self.breakdown_weight > 0.0:
+            cut = 1.0 - self.breakdown_weight * score
+        directions, book_state = batch.directions, batch.book_state
+        index = euler._index  # addition_tracked's arithmetic, its checks hoisted out
+        where = [index[s] for s in batch.symbols]
+        addition = euler._addition
+
+        def step(i: int) -> tuple[float, dict[str, float], dict[str, Any]]:
+            sign = directions[i]
+            state = book_state(level)
+            if state.euler is not euler:  # pragma: no cover - the market is fixed in a batch
+                raise ValueError("the book state was made for another EulerES")
+            cap, es, marginal = addition(state.state, where[i], float(sign), budget, state.held)
+            detail: dict[str, Any] = {"portfolio_es": es, "marginal_es": marginal * sign,
+                                      "budget": budget}  # fmt: skip
+            if cut is None:
+                return cap, {}, detail
+            detail["breakdown_score"] = score
+            return cap, {"breakdown": cut}, detail
+
+        return step
+
 
 # ---------------------------------------------------------------------------------- factors
 @dataclass
@@ -306,3 +416,11 @@ class RegimeCut:
         # p is the detector's probability
         ramp = min(max((p - self.start) / (self.full - self.start), 0.0), 1.0)
         return 1.0 - (1.0 - self.floor) * ramp, {"p_change": p}
+
+    def factor_batch(self, batch: SignalBatch, rows: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+        pc = batch.p_change()
+        if pc is None:
+            return np.ones(len(rows)), [{"note": "no regime detector"} for _ in rows.tolist()]
+        p = pc[rows]
+        ramp = np.minimum(np.maximum((p - self.start) / (self.full - self.start), 0.0), 1.0)
+        return 1.0 - (1.0 - self.floor) * ramp, [{"p_change": x} for x in p.tolist()]

@@ -141,11 +141,12 @@ class _Family:
 
 
 class _Signal:
-    __slots__ = ("family", "loss", "name", "win")
+    __slots__ = ("family", "index", "loss", "name", "win")
 
-    def __init__(self, name: str, family: _Family) -> None:
+    def __init__(self, name: str, family: _Family, index: int = -1) -> None:
         self.name = name
         self.family = family
+        self.index = index  # row of the vectorised table (PayoffModel._rows)
         self.win = _Sums()
         self.loss = _Sums()
 
@@ -183,6 +184,12 @@ class PayoffModel:
         self._lock = threading.Lock()
         self._families: dict[str, _Family] = {}
         self._signals: dict[str, _Signal] = {}
+        # the signals' stored sums as columns (win n, win s1, loss n, loss s1) for the
+        # vectorised posterior (:meth:`_posterior_batch`), synced from the objects on read: the
+        # rows changed since (or all of them after a renormalisation)
+        self._rows: list[_Signal] = []
+        self._table = np.zeros((4, 0))
+        self._dirty: set[int] = set()
         self._scale = 1.0  # effective sum = stored sum * scale
         self._inv_scale = 1.0
         self._ticks = 0
@@ -270,9 +277,11 @@ class PayoffModel:
         fam = self._families.get(family)
         if fam is None:
             fam = self._families[family] = _Family(family)
-        s = _Signal(signal, fam)
+        s = _Signal(signal, fam, len(self._rows))
         fam.members.append(s)
         self._signals[signal] = s
+        self._rows.append(s)
+        self._dirty.add(s.index)
         return s
 
     # ------------------------------------------------------------------ trades
@@ -296,6 +305,7 @@ class PayoffModel:
             if self._discount != 1.0 and self._clock == "outcome":
                 self._advance(1)
             inv = self._inv_scale
+            self._dirty.add(s.index)
             x, x2 = size * inv, size * size * inv
             for sums in (s.win, s.family.win) if won else (s.loss, s.family.loss):
                 sums.n += inv
@@ -329,6 +339,7 @@ class PayoffModel:
             for s in fam.members:
                 s.win.scale(factor)
                 s.loss.scale(factor)
+                self._dirty.add(s.index)
             fam.win.scale(factor)
             fam.loss.scale(factor)
 
@@ -343,6 +354,7 @@ class PayoffModel:
             for holder in (*self._signals.values(), *self._families.values()):
                 holder.win.scale(scale)
                 holder.loss.scale(scale)
+            self._dirty.update(range(len(self._rows)))
             self._scale = self._inv_scale = 1.0
         else:
             self._scale = scale
@@ -364,6 +376,7 @@ class PayoffModel:
             return None
         centre = total / weight
         strength = self._n0 * weight / (self._n0 + weight)  # 1 / (1 / n0 + 1 / weight)
+        # _shape's operations, inlined (the scalar hot path; _posterior_batch calls _shape)
         if n_f > 0.0 and s_f > 0.0:
             mean = s_f / n_f
             cv2 = max(fam.s2 * sc / n_f / (mean * mean) - 1.0, 0.0)  # variance / mean^2
@@ -445,6 +458,81 @@ class PayoffModel:
         :func:`size_nodes` (the engine takes them once per decision and shares them between the
         Thompson draw and Kelly's nodes). Refused as :meth:`draws` refuses."""
         return self._both(signal, fallback_win, fallback_loss)
+
+    def _sync_table(self) -> np.ndarray:
+        """The table of the signals' stored sums, synced (lock held)."""
+        n = len(self._rows)
+        if self._table.shape[1] < n:
+            grown = np.zeros((4, max(n, 2 * self._table.shape[1])))
+            grown[:, : self._table.shape[1]] = self._table
+            self._table = grown
+        if self._dirty:
+            rows, dirty = self._rows, sorted(self._dirty)
+            cols = [(s.win.n, s.win.s1, s.loss.n, s.loss.s1) for s in (rows[i] for i in dirty)]
+            self._table[:, dirty] = np.array(cols, dtype=float).T
+            self._dirty.clear()
+        return self._table
+
+    def _posterior_batch(
+        self, signals: list[str], fallback: np.ndarray
+    ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """:meth:`_posterior_trusted` of each signal with its fallback (positive, finite: the
+        engine's typical moves), vectorised with the same operations in the same order (the same
+        bits): per side the arrays ``(alpha, beta, k, n_post, centre, strength)``. Raises as
+        :meth:`_posterior_trusted` does, for the first signal it refuses, nothing changed."""
+        with self._lock:
+            try:
+                rows = np.fromiter(
+                    (self._signals[s].index for s in signals), np.intp, len(signals)
+                )
+            except (KeyError, TypeError):
+                bad = next(s for s in signals if s not in self)
+                raise self._unknown(bad) from None
+            table = self._sync_table()
+            own = np.take(table, rows, axis=1)
+            fams = list(self._families.values())
+            fam_pos = {id(f): i for i, f in enumerate(fams)}
+            fi = np.fromiter(
+                (fam_pos[id(self._rows[r].family)] for r in rows.tolist()), np.intp, len(rows)
+            )
+            sc, dw, n0 = self._scale, self._default_weight, self._n0
+            out: list[tuple[np.ndarray, ...]] = []
+            bad = None
+            for side, (own_n, own_s1) in (("win", (own[0], own[1])), ("loss", (own[2], own[3]))):
+                n_f = np.array([getattr(f, side).n * sc for f in fams])
+                s_f = np.array([getattr(f, side).s1 * sc for f in fams])
+                ks = np.array([self._shape(getattr(f, side), sc) for f in fams])
+                weight = n_f[fi] + dw
+                total = s_f[fi] + dw * fallback
+                valid = (weight >= 1.0) & (total > 0.0)
+                if not valid.all():
+                    bad = int(np.argmin(valid))
+                    break
+                centre = total / weight
+                strength = n0 * weight / (n0 + weight)
+                k = ks[fi]
+                n_post = strength + own_n * sc
+                out.append((k * n_post + 1.0, strength * centre + own_s1 * sc, k, n_post,
+                            centre, strength))  # fmt: skip
+        if bad is not None:  # raises, naming what is missing
+            self._both(signals[bad], float(fallback[bad]), float(fallback[bad]))
+        return out[0], out[1]
+
+    @staticmethod
+    def _shape(fam: _Sums, sc: float) -> float:
+        """The family's Gamma shape ``k`` of :meth:`_posterior` (the same operations)."""
+        n_f, s_f = fam.n * sc, fam.s1 * sc
+        if n_f > 0.0 and s_f > 0.0:
+            mean = s_f / n_f
+            cv2 = max(fam.s2 * sc / n_f / (mean * mean) - 1.0, 0.0)  # variance / mean^2
+            inv_k = (_SHAPE_PSEUDO + n_f * cv2) / (_SHAPE_PSEUDO + n_f)
+            k = 1.0 / inv_k
+            if k < SHAPE_LOW:
+                k = SHAPE_LOW
+            elif k > SHAPE_HIGH:
+                k = SHAPE_HIGH
+            return k
+        return 1.0
 
     def _posterior_trusted(self, signal: str, fallback: float) -> tuple[tuple, tuple]:
         """:meth:`posterior` with one positive, finite fallback for both sides (the engine's

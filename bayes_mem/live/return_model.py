@@ -321,6 +321,7 @@ class ReturnModel:
         self._paths: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._horizon_cache: dict[tuple[float, str, int, str], RiskForecast] = {}
         self._position_cache: dict[tuple[Any, ...], tuple[float, float]] = {}
+        self._position_arrays: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._version = 0
         self._last_z = np.zeros(len(symbols))  # latest standardised residual per symbol
         self._last_r = np.full(len(symbols), np.nan)  # latest log return (NaN: none yet)
@@ -521,6 +522,7 @@ class ReturnModel:
         self._paths = {}
         self._horizon_cache = {}
         self._position_cache = {}
+        self._position_arrays = {}
 
     def _align(self, returns: Any, kind: str) -> tuple[np.ndarray | None, np.ndarray]:
         """Row indices (``None``: every symbol, in order) and the day's log returns."""
@@ -908,6 +910,40 @@ class ReturnModel:
                 return found
         return self._position_risk(symbol, level, side, horizon)
 
+    def position_risk_arrays(
+        self, level: float, side: Side = "long", horizon: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(VaR, ES)`` of :meth:`position_risk` for every symbol (in :attr:`symbols`' order), as
+        read-only arrays: for a caller sizing many positions at once, and what
+        :meth:`position_risk` answers from. One :meth:`risk` call per (level, side, horizon)
+        and state, cached until the next :meth:`update`: within one state the answers do not
+        depend on the order of the calls (a :meth:`risk` call moves its Newton warm start),
+        so a batch of decisions sees the numbers one decision at a time would. Arguments
+        checked as :meth:`position_risk` checks them."""
+        if type(horizon) is int:
+            try:
+                found = self._position_arrays.get((level, side, horizon))
+            except TypeError:  # unhashable: refused below
+                found = None
+            if found is not None:
+                return found
+        level = check_level(level, "level")
+        side = _check_side(side)
+        horizon = _check_horizon(horizon)
+        with self._lock:
+            found = self._position_arrays.get((level, side, horizon))
+            version = self._version
+        if found is not None:
+            return found
+        f = self.risk(level, side=side, horizon=horizon)
+        var, es = np.array(f.var_simple, dtype=float), np.array(f.es_simple, dtype=float)
+        var.setflags(write=False)
+        es.setflags(write=False)
+        with self._lock:
+            if self._version == version:  # no update since: the answers are current
+                var, es = self._position_arrays.setdefault((level, side, horizon), (var, es))
+        return var, es
+
     def _position_risk(
         self, symbol: object, level: object, side: object, horizon: object
     ) -> tuple[float, float]:
@@ -918,8 +954,8 @@ class ReturnModel:
         side = _check_side(side)
         horizon = _check_horizon(horizon)
         version = self._version
-        f = self.risk(level, side=side, horizon=horizon)
-        var, es = f.var_simple.tolist(), f.es_simple.tolist()
+        var_a, es_a = self.position_risk_arrays(level, side, horizon)
+        var, es = var_a.tolist(), es_a.tolist()
         answers = {
             (s, level, side, horizon): (v, e)
             for s, v, e in zip(self._symbols, var, es, strict=True)
