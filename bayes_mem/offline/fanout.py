@@ -229,6 +229,8 @@ class SymbolTask:
 
 
 _COMPILED: dict[str, Any] = {}
+# hyper draws the model is compiled with: the prior centres of pi0, n0, l0 and their scales' means
+_PLACEHOLDER = np.array([[math.log(0.97 / 0.03), 0.25, math.log(4.0), 0.2, 0.0, 0.1]])
 _COMPILE_LOCK = threading.Lock()
 
 
@@ -241,7 +243,11 @@ def _compiled(task: SymbolTask):
     with _COMPILE_LOCK:
         if "model" not in _COMPILED:
             t0 = time.perf_counter()
-            model = build_conditional_model(r, task.var0, task.vref, h, "S")
+            # compiled on placeholder data, never the first task's: what the compiled function
+            # keeps of its build-time data (the initial point) is then the same in every process
+            # whatever task came first (measured: compiled on the task's data, draws depended on
+            # which symbol a worker fitted first)
+            model = build_conditional_model(np.resize([1.0, -1.0], 100), 1.0, 1.0, _PLACEHOLDER)
             _COMPILED["model"] = nutpie.compile_pymc_model(model)
             log.info("compiled the per-symbol model in %.1f s", time.perf_counter() - t0)
         base = _COMPILED["model"]
@@ -496,7 +502,7 @@ class FanoutReturnsModel:
         symbol_of = {f.key: t.symbol for f, t in zip(futures, tasks, strict=True)}
         done, step = 0, max(1, math.ceil(len(tasks) / 10))
         try:
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=self.client.loop):
                 if future.status != "finished":
                     exc = future.exception()
                     raise FanoutError(
