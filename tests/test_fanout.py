@@ -69,17 +69,21 @@ def returns():
 
 @pytest.fixture(scope="module")
 def two_fits(cluster, returns):
-    """The same two-stage fit (subset 2, seed 11) on the 2-worker cluster and on a new local
-    cluster of 1 worker (through :func:`fanout.dask_client`)."""
+    """The same two-stage fit (subset 2, seed 11) on the cluster with 2 workers, then scaled
+    down to 1 (the worker left has already fitted other symbols: the order tasks ran in differs
+    too), then back to 2."""
     from distributed import Client
 
     with Client(cluster, set_as_default=False) as c:
         c.wait_for_workers(2, timeout=60)
         two = fanout.FanoutReturnsModel(c, subset=2).fit(returns, SYMBOLS, seed=11, **FAST)
-        assert len(c.scheduler_info()["workers"]) == 2
-    with fanout.dask_client(n_workers=1) as c:
+        cluster.scale(1)
+        deadline = time.monotonic() + 60
+        while len(c.scheduler_info()["workers"]) != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert len(c.scheduler_info()["workers"]) == 1
         one = fanout.FanoutReturnsModel(c, subset=2).fit(returns, SYMBOLS, seed=11, **FAST)
+        cluster.scale(2)
     return one, two
 
 
@@ -129,8 +133,19 @@ def test_the_gathered_fit_has_the_pooled_layout_and_goes_through_the_gate(two_fi
 
 
 def test_a_small_book_is_one_pooled_fit(client, returns):
-    tree = fanout.FanoutReturnsModel(client, subset=5).fit(returns, SYMBOLS, seed=1, **FAST)
+    tree = fanout.FanoutReturnsModel(client, subset=2).fit(
+        returns[:, :2], SYMBOLS[:2], seed=1, **FAST
+    )
     assert "fit" not in tree["sample_stats"].dims and "stage1_symbols" not in tree.attrs
+
+
+def test_a_local_cluster_has_one_single_threaded_process_per_worker(caplog):
+    caplog.set_level("INFO", logger="bayes_mem.fanout")
+    with fanout.dask_client(n_workers=1) as c:
+        workers = c.scheduler_info()["workers"].values()
+        assert [w["nthreads"] for w in workers] == [1]
+        assert list(c.run(os.getpid).values()) != [os.getpid()]  # a process of its own
+    assert "dashboard http://127.0.0.1:" in caplog.text, caplog.text
 
 
 def test_bad_input_is_named():
@@ -203,7 +218,7 @@ def test_a_killed_worker_is_retried_and_a_failed_fanout_keeps_the_active_set(tmp
     models = tmp_path / "models"
     config = RecalibrationConfig(**JOB)
     marker = tmp_path / "killed.pid"
-    before = {w["pid"] for w in client.scheduler_info()["workers"].values()}
+    before = set(client.run(os.getpid).values())
     fitter = fanout.FanoutReturnsModel(
         client, subset=2, task=functools.partial(die_once, str(marker))
     )
@@ -211,7 +226,7 @@ def test_a_killed_worker_is_retried_and_a_failed_fanout_keeps_the_active_set(tmp
     killed = int(marker.read_text())
     assert killed in before
     client.wait_for_workers(2, timeout=60)
-    assert killed not in {w["pid"] for w in client.scheduler_info()["workers"].values()}
+    assert killed not in set(client.run(os.getpid).values())
     assert result.status == "active", result.verdict
     assert result.components["returns"]["status"] == "refreshed", result.components["returns"]
     assert active_version(models) == result.version == 1

@@ -484,11 +484,12 @@ class FanoutReturnsModel:
                     symbols[i], cols[i] * rm.SCALE, float(v0[i]), float(vr[i]), hyper,
                     seed=task_seed(seed, symbols[i]), **settings,
                 ))  # fmt: skip
-        results = self._run(tasks)
+        results = self.run_tasks(tasks)
         return gather(stage1, symbols, subset, results)
 
-    def _run(self, tasks: list[SymbolTask]) -> dict[str, dict[str, np.ndarray]]:
-        """Submit every task, wait for all, results by symbol (input order)."""
+    def run_tasks(self, tasks: list[SymbolTask]) -> dict[str, dict[str, np.ndarray]]:
+        """Submit every stage-2 task to the cluster, wait for all; results by symbol (input
+        order). A task that failed for good raises :class:`FanoutError` naming its symbol."""
         from distributed import as_completed
 
         t0 = time.perf_counter()
