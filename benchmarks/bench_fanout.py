@@ -65,7 +65,8 @@ def measure(n_symbols: int = 200, n_days: int = 2520, subset: int = 20, seed: in
     warm = fanout.SymbolTask("warm-up", tasks[0].returns_pct, tasks[0].var0, tasks[0].vref,
                              hyper, 1, 1, 1, 0.9, 0)  # fmt: skip
     out = {"symbols": n_symbols, "days": n_days, "subset": len(inside), "tasks": len(tasks),
-           "stage1_s": stage1_s, "cpu_count": os.cpu_count()}  # fmt: skip
+           "stage1_s": stage1_s, "cpu_count": os.cpu_count(),
+           "load_before_stage2": os.getloadavg()}  # fmt: skip
     draws = {}
     for workers in (1, 2):
         with fanout.dask_client(n_workers=workers) as client:
@@ -81,6 +82,7 @@ def measure(n_symbols: int = 200, n_days: int = 2520, subset: int = 20, seed: in
             draws[workers] = np.stack([res[t.symbol]["persistence"] for t in tasks])
         print(f"stage 2 on {workers} worker(s): {out[f'stage2_s_{workers}']:.1f} s for "
               f"{len(tasks)} symbols (compile {out[f'compile_s_{workers}']:.1f} s)", flush=True)
+        out[f"load_after_{workers}"] = os.getloadavg()  # other processes share the machine
     out["same_draws"] = bool(np.array_equal(draws[1], draws[2]))
     return out
 
