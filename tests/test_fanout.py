@@ -14,6 +14,7 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -222,7 +223,7 @@ def test_a_killed_worker_is_retried_and_a_failed_fanout_keeps_the_active_set(tmp
     fitter = fanout.FanoutReturnsModel(
         client, subset=2, task=functools.partial(die_once, str(marker))
     )
-    result = recalibrate(store, models, config, returns_model=fitter, report=False)
+    result = recalibrate(store, models, config, returns_model=fitter)
     killed = int(marker.read_text())
     assert killed in before
     client.wait_for_workers(2, timeout=60)
@@ -230,6 +231,7 @@ def test_a_killed_worker_is_retried_and_a_failed_fanout_keeps_the_active_set(tmp
     assert result.status == "active", result.verdict
     assert result.components["returns"]["status"] == "refreshed", result.components["returns"]
     assert active_version(models) == result.version == 1
+    assert result.report and Path(result.report).exists()  # the analyst report reads the fit
     rows = store.table("prior_sets")
 
     failing = fanout.FanoutReturnsModel(client, subset=2, retries=1, task=always_fails)
