@@ -80,6 +80,7 @@ def measure(n_symbols: int = 200, n_days: int = 2520, subset: int = 20, seed: in
             res = model.run_tasks(tasks)
             out[f"stage2_s_{workers}"] = time.perf_counter() - t0
             draws[workers] = np.stack([res[t.symbol]["persistence"] for t in tasks])
+            out[f"task_cpu_s_{workers}"] = float(sum(float(x["cpu_seconds"]) for x in res.values()))
         print(f"stage 2 on {workers} worker(s): {out[f'stage2_s_{workers}']:.1f} s for "
               f"{len(tasks)} symbols (compile {out[f'compile_s_{workers}']:.1f} s)", flush=True)
         out[f"load_after_{workers}"] = os.getloadavg()  # other processes share the machine
@@ -87,11 +88,13 @@ def measure(n_symbols: int = 200, n_days: int = 2520, subset: int = 20, seed: in
     return out
 
 
-def cluster_for_book(m: dict, book: int = BOOK, deadline: float = DEADLINE_S) -> int:
+def cluster_for_book(
+    m: dict, book: int = BOOK, deadline: float = DEADLINE_S, *, ideal: bool = False
+) -> int:
     """Workers (cores like these) for ``book`` symbols within ``deadline`` seconds, from the
-    measured time per symbol and the measured 2-worker efficiency."""
+    measured time per symbol and the measured 2-worker efficiency (``ideal``: efficiency 1)."""
     per_symbol = m["stage2_s_1"] / m["tasks"]
-    efficiency = m["stage2_s_1"] / (2 * m["stage2_s_2"])
+    efficiency = 1.0 if ideal else min(1.0, m["stage2_s_1"] / (2 * m["stage2_s_2"]))
     left = deadline - m["stage1_s"] - m["compile_s_2"]
     if left <= 0:
         raise ValueError(f"stage 1 and compile alone take {deadline - left:.0f} s >= {deadline}")
@@ -102,6 +105,11 @@ def report(m: dict) -> list[Result]:
     speedup = m["stage2_s_1"] / m["stage2_s_2"]
     per_symbol = m["stage2_s_1"] / m["tasks"]
     workers = cluster_for_book(m)
+    cpu = m["task_cpu_s_1"] / m["tasks"]
+    print(f"CPU seconds per stage-2 symbol (sampling, in the worker): {cpu:.2f} (1 worker), "
+          f"{m['task_cpu_s_2'] / m['tasks']:.2f} (2 workers); with whole cores per worker a "
+          f"{BOOK}-symbol book in {DEADLINE_S / 60:.0f} min needs "
+          f"{cluster_for_book({**m, 'stage2_s_1': m['task_cpu_s_1']}, ideal=True)} workers")
     print(f"two-stage fit {m['symbols']} symbols x {m['days']} days (subset {m['subset']}): "
           f"stage 1 {m['stage1_s']:.1f} s; stage 2 {m['stage2_s_1']:.1f} s on 1 worker, "
           f"{m['stage2_s_2']:.1f} s on 2 (speed-up {speedup:.2f}x); {per_symbol:.2f} s per "

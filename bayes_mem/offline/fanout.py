@@ -261,13 +261,15 @@ def _compiled(task: SymbolTask):
 def fit_symbol(task: SymbolTask) -> dict[str, np.ndarray]:
     """Run one stage-2 task (in a worker, or in-process): the symbol's posterior draws
     ((chain, draw) arrays of every per-symbol variable of the pooled model but ``u, w, x``,
-    and of the latents ``a, b, c``) and sampler statistics (:data:`STATS`, prefixed
-    ``"stat:"``). The chains run one after another on this thread."""
+    and of the latents ``a, b, c``), sampler statistics (:data:`STATS`, prefixed ``"stat:"``)
+    and the CPU seconds of the sampling (``"cpu_seconds"``). The chains run one after another
+    on this thread."""
     import nutpie
 
     if not np.all(np.isfinite(task.returns_pct)) or np.size(task.returns_pct) < 2:
         raise ValueError(f"{task.symbol}: returns must be >= 2 finite values")
     compiled = _compiled(task)
+    c0 = time.process_time()
     tree = nutpie.sample(
         compiled, draws=task.draws, tune=task.tune, chains=task.chains, seed=task.seed,
         target_accept=task.target_accept, cores=1, progress_bar=False,
@@ -280,6 +282,7 @@ def fit_symbol(task: SymbolTask) -> dict[str, np.ndarray]:
     }
     stats = tree["sample_stats"].to_dataset()
     out.update({f"stat:{k}": np.asarray(stats[k].values) for k in STATS if k in stats})
+    out["cpu_seconds"] = np.array(time.process_time() - c0)  # the sampling's, this process
     return out
 
 
