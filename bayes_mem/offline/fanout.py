@@ -100,8 +100,8 @@ SUBSET = 20
 CONNECT_TIMEOUT = 10.0
 #: sampler statistics kept per fit in the gathered tree (what the gate reads)
 STATS = ("diverging", "energy", "maxdepth_reached", "n_steps")
-# the per-symbol latent of each pooled parameter: its centre and scale hyperparameters and the
-# map from the latent to the parameter's value
+# the pooled model's non-centred per-symbol latents and the centre and scale hyperparameters
+# of each (the stage-2 model's centred latents a, b, c, in this order)
 _LATENTS = {
     "u": ("pi0", "s_pi"),
     "w": ("n0", "s_nu"),
