@@ -30,6 +30,9 @@ beyond the fit's own checks). Either way a symbol with fewer than ``returns_min_
 the window, or a stale series (:func:`~bayes_mem.live.gjr_garch.stale_reason`: mostly zero
 returns, whose likelihood is unbounded), is skipped with a warning naming the reason; so is a
 symbol whose Laplace fit is refused (:class:`~bayes_mem.live.gjr_garch.LaplaceFitError`).
+With ``fanout="dask"`` the PyMC returns fit is the two-stage fit of
+:mod:`bayes_mem.offline.fanout` on a Dask cluster (``scheduler``, or a local one), gathered into
+one fit of the pooled model's layout and gated and published as the same one component.
 """
 
 from __future__ import annotations
