@@ -8,6 +8,10 @@ prior set stays active); 1 an error (one line on stderr: a refused prior set, a 
 cannot be opened or written, a bad file); 2 bad usage (the arguments themselves: an unparsable
 ``--store`` URL or an unknown database included).
 
+``recalibrate --scheduler ADDRESS`` fans the returns fit out on an existing Dask cluster and
+``--fanout`` on a local one (:mod:`bayes_mem.offline.fanout`); an unreachable scheduler is an
+error (exit 1, naming the address) before anything is written.
+
 ``priors list`` prints one line per version: its verdict, sizes and, per component (win rates,
 returns, regime), the version it came from and its ``data_through``. ``priors show VERSION``
 prints the version's metadata, per component its source, date and age in days (as of today,
@@ -78,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--config", type=Path, help="JSON file of RecalibrationConfig fields")
     rec.add_argument("--json", type=Path, help="also write the JSON summary to this file")
+    rec.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="fan the returns fit out on the Dask cluster whose scheduler is at ADDRESS (e.g. "
+        "tcp://10.0.0.5:8786); sets the config's fanout to dask (bayes_mem.offline.fanout)",
+    )  # fmt: skip
+    rec.add_argument(
+        "--fanout", action="store_true",
+        help="fan the returns fit out on a local Dask cluster (one worker process per core, or "
+        "the config's fanout_workers) unless --scheduler names one",
+    )  # fmt: skip
 
     priors = sub.add_parser("priors", help="list, show, verify or activate prior sets")
     priors.add_argument("action", choices=["list", "show", "verify", "activate"])
@@ -192,6 +206,13 @@ def _run(args: argparse.Namespace) -> int:
         config = (
             RecalibrationConfig.from_file(args.config) if args.config else RecalibrationConfig()
         )
+        if args.scheduler is not None or args.fanout:
+            import dataclasses
+
+            config = dataclasses.replace(
+                config, fanout="dask",
+                scheduler=config.scheduler if args.scheduler is None else args.scheduler,
+            )  # fmt: skip
         with _open_store(args) as store:
             result = recalibrate(store, args.models, config)
         summary = json.dumps(result.to_json(), indent=2, default=str)

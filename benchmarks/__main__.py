@@ -9,6 +9,7 @@ import sys
 from benchmarks import (
     bench_decider,
     bench_engine,
+    bench_fanout,
     bench_recalibrate,
     bench_regime,
     bench_returns,
@@ -36,8 +37,11 @@ def main(argv: list[str] | None = None) -> int:
             "returns_fit",
             "sizing",
             "engine",
+            "fanout",
         ],
-        help="run only this group",
+        help="run only this group (offline_scale, 1M signals in 100 families, and fanout, 200 "
+        "symbols on a local Dask cluster of 1 and 2 workers, about 35 minutes, run only when "
+        "named)",
     )
     args = parser.parse_args(argv)
     parser_groups = {
@@ -50,10 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         "returns_fit": bench_returns_fit.run,
         "sizing": bench_sizing.run,
         "engine": bench_engine.run,
+        "fanout": bench_fanout.run,
     }
     results = []
-    default = [g for g in parser_groups if g != "offline_scale"]  # minutes: only on request
-    for name in args.only or default:
+    on_request = ("offline_scale", "fanout")  # minutes each: run only when named
+    for name in args.only or [g for g in parser_groups if g not in on_request]:
         results += parser_groups[name](repeat=args.repeat)
     print(format_table(results))
     if args.json:

@@ -30,6 +30,9 @@ beyond the fit's own checks). Either way a symbol with fewer than ``returns_min_
 the window, or a stale series (:func:`~bayes_mem.live.gjr_garch.stale_reason`: mostly zero
 returns, whose likelihood is unbounded), is skipped with a warning naming the reason; so is a
 symbol whose Laplace fit is refused (:class:`~bayes_mem.live.gjr_garch.LaplaceFitError`).
+With ``fanout="dask"`` the PyMC returns fit is the two-stage fit of
+:mod:`bayes_mem.offline.fanout` on a Dask cluster (``scheduler``, or a local one), gathered into
+one fit of the pooled model's layout and gated and published as the same one component.
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ _INT_MINIMUM = {
     "draws": 1, "tune": 0, "chains": 1, "seed": 0, "family_draws_published": 1,
     "returns_window": 100, "returns_min_days": 100, "returns_draws": 1,
     "returns_mcmc_draws": 1, "returns_mcmc_tune": 0, "regime_window": 10,
+    "fanout_workers": 0, "fanout_subset": 2,
 }  # fmt: skip
 # ... and the largest: draws published in a prior set
 _INT_MAXIMUM = {"family_draws_published": MAX_DRAWS, "returns_draws": MAX_DRAWS}
@@ -127,6 +131,14 @@ class RecalibrationConfig:
     returns_target_accept: float = 0.9
     regime: bool = True  # estimate and publish the regime detector's hazard and prior
     regime_window: int = 500  # last days of normal scores per symbol for that estimate
+    # the returns fit beyond one machine (bayes_mem.offline.fanout), returns_model="pymc" only:
+    # "off" (one pooled fit in this process) or "dask" (two-stage: a pooled fit of fanout_subset
+    # symbols, then one task per other symbol on a Dask cluster; a book of at most
+    # fanout_subset symbols is still one pooled fit)
+    fanout: str = "off"
+    scheduler: str = ""  # address of an existing Dask scheduler; "" starts a local cluster
+    fanout_workers: int = 0  # local cluster's worker processes; 0: one per core
+    fanout_subset: int = 20
 
     def __post_init__(self) -> None:
         for name, low in _INT_MINIMUM.items():
@@ -146,6 +158,13 @@ class RecalibrationConfig:
             raise ValueError(
                 f"returns_model must be 'laplace' or 'pymc', got {self.returns_model!r:.80}"
             )
+        if self.fanout not in ("off", "dask"):
+            raise ValueError(f"fanout must be 'off' or 'dask', got {self.fanout!r:.80}")
+        if not isinstance(self.scheduler, str):
+            raise ValueError(f"scheduler must be an address string, got {self.scheduler!r:.80}")
+        if self.scheduler and self.fanout != "dask":
+            raise ValueError(f"scheduler {self.scheduler!r:.80} is given but fanout is "
+                             f"{self.fanout!r:.80} (set fanout to 'dask')")  # fmt: skip
         for name in ("target_accept", "returns_target_accept"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 < v < 1.0:
@@ -177,8 +196,16 @@ class RecalibrationConfig:
         return cls(**data)
 
     def hash(self) -> str:
+        """The configuration's hash: every field that can change a fit, and the priors. Where
+        the fit runs (``scheduler``, ``fanout_workers``) is left out (same seed, same result);
+        so are the fan-out fields when it is off (earlier configurations keep their hash)."""
         priors = {"winrate": PRIORS, "returns": rm.priors_json()}
-        text = json.dumps({**asdict(self), "priors": priors}, sort_keys=True)
+        fields = asdict(self)
+        for name in ("scheduler", "fanout_workers") + (
+            ("fanout", "fanout_subset") if self.fanout == "off" else ()
+        ):
+            fields.pop(name)
+        text = json.dumps({**fields, "priors": priors}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -220,14 +247,44 @@ def recalibrate(
     models_dir: str | Path = "models",
     config: RecalibrationConfig | None = None,
     winrate_model: WinRateModel | None = None,
-    returns_model: rm.ReturnsModel | None = None,
+    returns_model: Any = None,
     *,
     report: bool = True,
 ) -> RecalibrationResult:
     """Run the nightly job once; ``winrate_model``/``returns_model`` carry compiled models across
     runs in one process (default: the process-wide caches). ``report``: write the analyst report
-    of the new version (published or rejected) after publishing."""
+    of the new version (published or rejected) after publishing.
+
+    With ``config.fanout == "dask"`` (and the PyMC returns model) the returns fit is the
+    two-stage fit of :mod:`bayes_mem.offline.fanout`: the cluster (``config.scheduler``, or a
+    local one of ``config.fanout_workers`` processes) is reached before anything is read or
+    written, so an unreachable scheduler fails the job with nothing changed. ``returns_model``
+    may then be a ready :class:`~bayes_mem.offline.fanout.FanoutReturnsModel` (its client is
+    used as it is) or the stage-1 :class:`~bayes_mem.offline.returns_model.ReturnsModel`."""
     config = config or RecalibrationConfig()
+    if config.fanout == "dask" and config.returns_model == "pymc":
+        from bayes_mem.offline import fanout
+
+        if isinstance(returns_model, fanout.FanoutReturnsModel):
+            return _recalibrate(store, models_dir, config, winrate_model, returns_model,
+                                report=report)  # fmt: skip
+        with fanout.dask_client(config.scheduler or None, config.fanout_workers or None) as client:
+            fitter = fanout.FanoutReturnsModel(
+                client, subset=config.fanout_subset, pooled=returns_model
+            )
+            return _recalibrate(store, models_dir, config, winrate_model, fitter, report=report)
+    return _recalibrate(store, models_dir, config, winrate_model, returns_model, report=report)
+
+
+def _recalibrate(
+    store: Store,
+    models_dir: str | Path,
+    config: RecalibrationConfig,
+    winrate_model: WinRateModel | None,
+    returns_model: Any,
+    *,
+    report: bool,
+) -> RecalibrationResult:
     models = Path(models_dir)
     make_private_dirs(models)  # 0700 where created; an existing directory is left as it is
     timings: dict[str, float] = {}

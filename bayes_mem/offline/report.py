@@ -257,15 +257,21 @@ def fit_diagnostics(tree: Any, var_names: list[str]) -> pd.DataFrame:
 
 
 def sampler_stats(tree: Any) -> dict[str, Any]:
-    """Divergences, E-BFMI per chain and tree-depth saturation of a fit."""
+    """Divergences, E-BFMI per chain and tree-depth saturation of a fit. A fit gathered from
+    several sampler runs (the fan-out's ``fit`` dimension, :mod:`bayes_mem.offline.fanout`) has
+    each chain's smallest E-BFMI over its runs."""
     from bayes_mem.offline.diagnostics import _DEPTH_FLAGS, ebfmi
 
     stats = tree["sample_stats"]
+    bfmi = None
+    if "energy" in stats:
+        bfmi = ebfmi(np.asarray(stats["energy"]))
+        bfmi = bfmi.reshape(bfmi.shape[0], -1).min(axis=1).tolist()
     out: dict[str, Any] = {
         "chains": int(tree["posterior"].sizes["chain"]),
         "draws": int(tree["posterior"].sizes["draw"]),
         "divergences": int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else None,
-        "ebfmi": ebfmi(np.asarray(stats["energy"])).tolist() if "energy" in stats else None,
+        "ebfmi": bfmi,
     }
     flag = next((f for f in _DEPTH_FLAGS if f in stats), None)
     out["tree_depth_saturated"] = None if flag is None else int(np.asarray(stats[flag]).sum())

@@ -271,39 +271,55 @@ def build_returns_model(
         s_lam = PRIORS["s_lam"].rv("s_lam")
         x = pm.Normal("x", 0.0, 1.0, dims="symbol")
         lam = pm.Deterministic("lam", pt.tanh(l0 + s_lam * x), dims="symbol")
-        mu = PRIORS["mu_pct"].rv("mu_pct", dims="symbol")
-        kappa = pm.Deterministic("kappa", kappa_pt(nu, lam), dims="symbol")
-        shock_part = persistence * share  # alpha + kappa gamma
-        alpha = pm.Deterministic("alpha", (1 - asym) * shock_part / (1 - kappa), dims="symbol")
-        gamma = pm.Deterministic("gamma", asym * shock_part / kappa - alpha, dims="symbol")
-        beta = pm.Deterministic("beta", persistence * (1 - share), dims="symbol")
-        omega = pm.Deterministic("omega_pct", long_run * (1 - persistence), dims="symbol")
-        if likelihood == "op":
-            from bayes_mem.offline.garch_logp import garch_last_sigma2, garch_skewt_logp
-
-            log_c, a, b = hansen_constants(nu, lam)
-            params = (mu, omega, alpha, gamma, beta)
-            ll, _ = garch_skewt_logp(data, start, v0, *params, nu, lam, a, b)
-            n_obs = data.shape[0] - start  # each symbol's own days
-            last = garch_last_sigma2(data, start, v0, *params)
-            pm.Deterministic("last_sigma2_pct", last, dims="symbol")
-            pm.Potential("loglik", (ll + n_obs * (pt.log(b) + log_c)).sum())
-            return model
-        eps = data - mu
-        shock = (alpha + gamma * (eps < 0)) * eps**2
-        rows = pt.arange(data.shape[0])[:, None]  # the data's days: refits change them
-        observed = rows >= start[None, :]
-        shock_prev = pt.concatenate([pt.zeros_like(shock[:1]), shock[:-1]], axis=0)
-        drive = pt.switch(
-            pt.eq(rows, start[None, :]),
-            v0[None, :] * pt.ones_like(shock),
-            pt.switch(observed, omega + shock_prev, 0.0),
-        )  # drives sigma2_t: 0 on the padding, var0 at each symbol's first return
-        sig2 = pt.switch(observed, _prefix_filter(drive, beta, depth), 1.0)  # 1: padding
-        pm.Deterministic("last_sigma2_pct", omega + shock[-1] + beta * sig2[-1], dims="symbol")
-        loglik = hansen_logp(eps / pt.sqrt(sig2), nu, lam) - 0.5 * pt.log(sig2)
-        pm.Potential("loglik", pt.switch(observed, loglik, 0.0).sum())
+        garch_likelihood(
+            data, start, v0, persistence, share, asym, long_run, nu, lam, likelihood, depth
+        )
     return model
+
+
+def garch_likelihood(
+    data, start, v0, persistence, share, asym, long_run, nu, lam, likelihood: str, depth: int
+) -> None:
+    """The GJR-GARCH skew-t part of a returns model, inside its model context: the mean
+    ``mu_pct`` (its prior), the deterministic GJR parameters, ``last_sigma2_pct`` and the
+    likelihood, from the per-symbol persistence, shock share, asymmetry, long-run variance,
+    tail weight and skew (module docstring). Shared by :func:`build_returns_model` and the
+    fan-out's per-symbol model (:mod:`bayes_mem.offline.fanout`)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    mu = PRIORS["mu_pct"].rv("mu_pct", dims="symbol")
+    kappa = pm.Deterministic("kappa", kappa_pt(nu, lam), dims="symbol")
+    shock_part = persistence * share  # alpha + kappa gamma
+    alpha = pm.Deterministic("alpha", (1 - asym) * shock_part / (1 - kappa), dims="symbol")
+    gamma = pm.Deterministic("gamma", asym * shock_part / kappa - alpha, dims="symbol")
+    beta = pm.Deterministic("beta", persistence * (1 - share), dims="symbol")
+    omega = pm.Deterministic("omega_pct", long_run * (1 - persistence), dims="symbol")
+    if likelihood == "op":
+        from bayes_mem.offline.garch_logp import garch_last_sigma2, garch_skewt_logp
+
+        log_c, a, b = hansen_constants(nu, lam)
+        params = (mu, omega, alpha, gamma, beta)
+        ll, _ = garch_skewt_logp(data, start, v0, *params, nu, lam, a, b)
+        n_obs = data.shape[0] - start  # each symbol's own days
+        last = garch_last_sigma2(data, start, v0, *params)
+        pm.Deterministic("last_sigma2_pct", last, dims="symbol")
+        pm.Potential("loglik", (ll + n_obs * (pt.log(b) + log_c)).sum())
+        return
+    eps = data - mu
+    shock = (alpha + gamma * (eps < 0)) * eps**2
+    rows = pt.arange(data.shape[0])[:, None]  # the data's days: refits change them
+    observed = rows >= start[None, :]
+    shock_prev = pt.concatenate([pt.zeros_like(shock[:1]), shock[:-1]], axis=0)
+    drive = pt.switch(
+        pt.eq(rows, start[None, :]),
+        v0[None, :] * pt.ones_like(shock),
+        pt.switch(observed, omega + shock_prev, 0.0),
+    )  # drives sigma2_t: 0 on the padding, var0 at each symbol's first return
+    sig2 = pt.switch(observed, _prefix_filter(drive, beta, depth), 1.0)  # 1: padding
+    pm.Deterministic("last_sigma2_pct", omega + shock[-1] + beta * sig2[-1], dims="symbol")
+    loglik = hansen_logp(eps / pt.sqrt(sig2), nu, lam) - 0.5 * pt.log(sig2)
+    pm.Potential("loglik", pt.switch(observed, loglik, 0.0).sum())
 
 
 def columns(returns: Any) -> list[np.ndarray]:
