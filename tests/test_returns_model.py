@@ -106,6 +106,21 @@ def test_a_refit_with_fewer_days_in_the_same_depth_uses_the_new_data():
     assert got == pytest.approx(want, rel=1e-9, abs=1e-8)
 
 
+def test_a_fits_draws_do_not_depend_on_the_fit_that_compiled_the_model():
+    """Same data, same seed, same draws, whatever the process fitted before: the compiled model
+    kept its build-time data for the initial point, so a fit after another one (a walk-forward,
+    a long-running job) gave other draws than the same fit in a fresh process."""
+    gen = np.random.default_rng(0)
+    first, second = 0.01 * gen.standard_t(5, (200, 2)), 0.02 * gen.standard_t(4, (200, 2))
+    kw = {"draws": 20, "tune": 20, "chains": 1, "seed": 7, "progress": False}
+    fresh = rm.ReturnsModel().fit(second, ["a", "b"], **kw)
+    used = rm.ReturnsModel()
+    used.fit(first, ["a", "b"], **kw)
+    again = used.fit(second, ["a", "b"], **kw)
+    for v in ("persistence", "nu", "long_run_var"):
+        assert np.array_equal(fresh["posterior"][v].values, again["posterior"][v].values), v
+
+
 def test_ragged_symbols_are_each_fitted_on_their_own_series_with_the_kappa_weight():
     """Two symbols of 300 and 190 returns (different calendars): the model's log-likelihood is
     the sum of the live one on each symbol's own series (no shock skipped, no padding counted),

@@ -397,7 +397,13 @@ class ReturnsModel:
         with self._lock:
             if key not in self._compiled:
                 t0 = time.perf_counter()
-                model = build_returns_model(r_pct, symbols, var0, vref, first, self.likelihood)
+                # built on placeholder data, never the first fit's: the compiled model keeps its
+                # build-time data for the sampler's initial point, so a fit's draws would depend
+                # on which fit of the process compiled it (measured: the same data and seed gave
+                # other draws after another fit); all 1s, the returns alternating +-1 percent
+                ones = np.ones(r_pct.shape[1])
+                model = build_returns_model(np.resize([1.0, -1.0], r_pct.shape), symbols, ones,
+                                            ones, None, self.likelihood)  # fmt: skip
                 self._compiled[key] = nutpie.compile_pymc_model(model)
                 log.info("compiled returns model %s in %.1f s", key, time.perf_counter() - t0)
             base = self._compiled[key]
