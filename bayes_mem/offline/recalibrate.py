@@ -334,41 +334,12 @@ def _recalibrate(
         )
         for i, f in enumerate(data.families)
     }) or {}  # fmt: skip
-    symbols: dict[str, SymbolPosterior] = {}
     panel = store.returns_panel()
     data_through = str(panel.index.max()) if len(panel.index) else None
-    returns_tree, window = None, None
-    pit_inputs: dict[str, tuple[np.ndarray, Any, float]] = {}  # returns, draws, start variance
-    if config.returns_model == "pymc" and len(panel.columns):
-        window = returns_window(panel, config)
-    if window is not None and window.shape[1]:
-        names = [str(c) for c in window.columns]
-        series = [window[c].dropna().to_numpy() for c in window.columns]  # each on its own dates
-        log.info(
-            "fitting returns: %d symbols x %d-%d days", len(names),
-            min(x.size for x in series), max(x.size for x in series),
-        )  # fmt: skip
-        returns_gated = rm.fit_gated(  # holds out the last days (LFO), checks the live state
-            returns_model or rm.default_model(), series, names,
-            FitSettings(config.returns_mcmc_draws, config.returns_mcmc_tune, config.chains,
-                        config.returns_target_accept, config.seed),
-            rng=config.seed,
-        )  # fmt: skip
-        returns_tree = returns_gated.tree
-        verdicts["returns"] = returns_gated.verdict
-        own = dict(zip(names, series, strict=True))
-        # the window ends at the panel's last date: each state is after its symbol's last return
-        live_draws = rm.draws_for_live(returns_tree, config.returns_draws, rng)
-        symbols = _within_bounds("returns", verdicts, lambda: {
-            name: SymbolPosterior(draws, sigma2) for name, (draws, sigma2) in live_draws.items()
-        }) or {}  # fmt: skip
-        pit_inputs = {name: (own[name], symbols[name].draws, float(own[name].var()))
-                      for name in symbols}  # fmt: skip
-    elif config.returns_model == "laplace":
-        symbols, pit_inputs = laplace_returns(panel, config, rng)
-        verdicts["returns"] = laplace_verdict(symbols)
-    else:
-        refuse(verdicts, "returns", "no_fit", "no symbol has enough returns to fit")
+    fitted = fit_returns(panel, config, rng, returns_model)
+    verdicts["returns"] = fitted.verdict
+    symbols, pit_inputs = fitted.symbols, fitted.pit_inputs
+    returns_tree, window = fitted.tree, fitted.window
     step("fit_returns", t0)
 
     live, live_error = None, None
@@ -692,6 +663,67 @@ def _outcome_span(store: Store) -> dict[str, Any]:
         "trades": int(n), "signals": int(signals), "settled_from": str(first),
         "settled_through": str(last), "through_seq": None if seq is None else int(seq),
     }  # fmt: skip
+
+
+@dataclass
+class ReturnsFit:
+    """The nightly job's returns component on one panel (:func:`fit_returns`): its ``verdict``,
+    the published per-symbol posteriors (``symbols``: draws and the variance after each symbol's
+    last return; empty when the component failed), the PIT inputs of each fitted symbol
+    (returns, draws, start variance: the regime estimate's input), and with the pooled model
+    its posterior ``tree`` and the fitted ``window`` (None otherwise)."""
+
+    verdict: Verdict
+    symbols: dict[str, SymbolPosterior]
+    pit_inputs: dict[str, tuple[np.ndarray, Any, float]]
+    tree: Any = None
+    window: Any = None
+
+
+def fit_returns(
+    panel: Any, config: RecalibrationConfig, rng: np.random.Generator, returns_model: Any = None
+) -> ReturnsFit:
+    """The returns component of the nightly job on ``panel`` (dates x symbols of daily log
+    returns, NaN where a symbol has none), as :func:`recalibrate` fits, gates and draws it:
+    with ``returns_model="pymc"`` the pooled fit of :func:`returns_window` (holdout, gate and
+    retries of :func:`~bayes_mem.offline.returns_model.fit_gated`), ``config.returns_draws``
+    draws per symbol from ``rng``; with ``"laplace"`` the per-symbol fits. ``returns_model``:
+    a compiled :class:`~bayes_mem.offline.returns_model.ReturnsModel` to reuse (default: the
+    process-wide one). The walk-forward risk evaluation calls it as the job does."""
+    verdicts: dict[str, Verdict] = {}
+    symbols: dict[str, SymbolPosterior] = {}
+    pit_inputs: dict[str, tuple[np.ndarray, Any, float]] = {}  # returns, draws, start variance
+    window = None
+    if config.returns_model == "pymc" and len(panel.columns):
+        window = returns_window(panel, config)
+    if window is not None and window.shape[1]:
+        names = [str(c) for c in window.columns]
+        series = [window[c].dropna().to_numpy() for c in window.columns]  # each on its own dates
+        log.info(
+            "fitting returns: %d symbols x %d-%d days", len(names),
+            min(x.size for x in series), max(x.size for x in series),
+        )  # fmt: skip
+        gated = rm.fit_gated(  # holds out the last days (LFO), checks the live state
+            returns_model or rm.default_model(), series, names,
+            FitSettings(config.returns_mcmc_draws, config.returns_mcmc_tune, config.chains,
+                        config.returns_target_accept, config.seed),
+            rng=config.seed,
+        )  # fmt: skip
+        verdicts["returns"] = gated.verdict
+        own = dict(zip(names, series, strict=True))
+        # the window ends at the panel's last date: each state is after its symbol's last return
+        live_draws = rm.draws_for_live(gated.tree, config.returns_draws, rng)
+        symbols = _within_bounds("returns", verdicts, lambda: {
+            name: SymbolPosterior(draws, sigma2) for name, (draws, sigma2) in live_draws.items()
+        }) or {}  # fmt: skip
+        pit_inputs = {name: (own[name], symbols[name].draws, float(own[name].var()))
+                      for name in symbols}  # fmt: skip
+        return ReturnsFit(verdicts["returns"], symbols, pit_inputs, gated.tree, window)
+    if config.returns_model == "laplace":
+        symbols, pit_inputs = laplace_returns(panel, config, rng)
+        return ReturnsFit(laplace_verdict(symbols), symbols, pit_inputs)
+    refuse(verdicts, "returns", "no_fit", "no symbol has enough returns to fit")
+    return ReturnsFit(verdicts["returns"], symbols, pit_inputs, None, window)
 
 
 def laplace_returns(
