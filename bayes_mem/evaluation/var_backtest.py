@@ -25,7 +25,7 @@ from bayes_mem.evaluation.predictive import (
     MixturePredictive,
 )
 from bayes_mem.live._validate import check_int, check_probability_open
-from bayes_mem.live.gjr_garch import UnfitSeriesError, fit_laplace, variance_path
+from bayes_mem.live.gjr_garch import GarchDraws, UnfitSeriesError, fit_laplace, variance_path
 from bayes_mem.live.return_model import ReturnModel, to_log_returns
 from bayes_mem.live.tail_table import snap_nu
 
@@ -180,31 +180,62 @@ def rolling_gjr_forecast(
     posterior; those days are in ``failed_refits`` (the first fit must succeed)."""
     r = to_log_returns(returns, kind)
     window, refit_every = _check_window(r, window, refit_every)
-    levels = _check_levels(levels)
     gen = np.random.default_rng(rng)
+
+    def refit(i: int, t: int) -> tuple[GarchDraws, np.ndarray] | None:
+        if i % refit_every:
+            return None
+        past = r[t - window : t]
+        draws = fit(past, n_draws, gen).draws  # type: ignore[attr-defined]
+        return draws, variance_path(past, draws, float(np.var(past)))[:, -1]
+
+    return rolling_posterior_forecast(r, window=window, levels=levels, horizon=horizon,
+                                      refit=refit)  # fmt: skip
+
+
+def rolling_posterior_forecast(
+    r: np.ndarray,
+    *,
+    window: int,
+    levels: tuple[float, ...],
+    horizon: int,
+    refit: Callable[[int, int], tuple[GarchDraws, np.ndarray] | None],
+) -> RollingForecast:
+    """Forecasts of the daily log returns ``r[window:]`` from a posterior that ``refit`` may
+    replace each day: ``refit(i, t)`` (forecast day ``i``, return index ``t = window + i``)
+    returns ``(draws, sigma2)`` (:class:`~bayes_mem.live.gjr_garch.GarchDraws` and each draw's
+    variance for day ``t``: a refit from the returns before ``t``), ``None`` (no refit: the
+    posterior in use is rolled forward through ``r[t - 1]``), or raises
+    :class:`~bayes_mem.live.gjr_garch.UnfitSeriesError` (a refused refit: the previous posterior
+    stays, the day is in ``failed_refits``; day 0's refit must succeed). Each day's predictive is
+    the live :class:`~bayes_mem.live.return_model.ReturnModel`'s mixture over the draws; with
+    ``horizon > 1`` also its ``horizon``-day VaR/ES (``var_h``, ``es_h``)."""
+    levels = _check_levels(levels)
     n = r.size - window
     horizon = check_int(horizon, "horizon", minimum=1)
     var = {lv: np.empty(n) for lv in levels}
     es = {lv: np.empty(n) for lv in levels}
     var_h = {lv: np.empty(n) for lv in levels} if horizon > 1 else {}
     es_h = {lv: np.empty(n) for lv in levels} if horizon > 1 else {}
-    mu, sd, nu, lam = (np.empty((n, n_draws)) for _ in range(4))
     model: ReturnModel | None = None
     failed: list[int] = []
     for t in range(window, r.size):
         i = t - window
-        if i % refit_every == 0:
-            past = r[t - window : t]
-            try:
-                draws = fit(past, n_draws, gen).draws  # type: ignore[attr-defined]
-            except UnfitSeriesError:
-                if model is None:
-                    raise
-                failed.append(i)  # as the nightly job does: the last good posterior stays live
-            else:
-                sigma2 = variance_path(past, draws, float(np.var(past)))[:, -1]
-                model = ReturnModel({"x": draws}, {"x": sigma2})
-                draw_nu = snap_nu(draws.nu)[1]
+        try:
+            got = refit(i, t)
+        except UnfitSeriesError:
+            if model is None:
+                raise
+            failed.append(i)  # as the nightly job does: the last good posterior stays live
+            got = None
+        if got is not None:
+            draws, sigma2 = got
+            model = ReturnModel({"x": draws}, {"x": sigma2})
+            draw_nu = snap_nu(draws.nu)[1]
+        elif model is None:
+            raise ValueError("refit gave no posterior for the first forecast day")
+        if i == 0:
+            mu, sd, nu, lam = (np.empty((n, draws.nu.size)) for _ in range(4))
         for lv in levels:
             f = model.risk(lv)
             var[lv][i], es[lv][i] = f.var_log[0], f.es_log[0]
