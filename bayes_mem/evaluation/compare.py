@@ -41,6 +41,7 @@ import pathlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from bayes_mem.evaluation.baselines import rolling_arch_forecasts, rolling_ewma_forecast
@@ -180,23 +181,31 @@ def _package_dir(name: str) -> pathlib.Path | None:
     return pathlib.Path(spec.submodule_search_locations[0])
 
 
-def _read_prices(path: pathlib.Path, column: str) -> np.ndarray:
+def _read_prices(path: pathlib.Path, column: str) -> tuple[list[str], np.ndarray]:
+    """The file's dates (as written, first column) and ``column``'s prices, rows without a
+    price skipped."""
     with gzip.open(path, "rt", newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.DictReader(fh))
-    out = []
-    for row in rows:
-        try:
-            out.append(float(row[column]))
-        except (TypeError, ValueError):
-            continue  # a missing value ("." or empty): the day is skipped
-    return np.asarray(out)
+        reader = csv.reader(fh)
+        header = next(reader)
+        j = header.index(column)
+        dates, out = [], []
+        for row in reader:
+            try:
+                value = float(row[j])
+            except (IndexError, ValueError):
+                continue  # a missing value ("." or empty): the day is skipped
+            dates.append(row[0])
+            out.append(value)
+    return dates, np.asarray(out)
 
 
-def _log_returns(price: np.ndarray, name: str) -> np.ndarray:
-    price = price[np.isfinite(price) & (price > 0)]  # WTI closed below zero on 2020-04-20
-    if price.size < 2:
+def _log_returns(price: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Log returns of the positive prices and the index of each return's day in ``price``."""
+    keep = np.flatnonzero(np.isfinite(price) & (price > 0))  # WTI closed below zero 2020-04-20
+    if keep.size < 2:
         raise ValueError(f"{name}: fewer than 2 positive prices")
-    return np.log(price[1:] / price[:-1])
+    p = price[keep]
+    return np.log(p[1:] / p[:-1]), keep[1:]
 
 
 def available_series() -> dict[str, tuple[pathlib.Path, str]]:
@@ -222,11 +231,22 @@ def available_series() -> dict[str, tuple[pathlib.Path, str]]:
 
 def load_series(name: str) -> np.ndarray:
     """Daily log returns of one series of :func:`available_series`."""
+    return load_dated_series(name).to_numpy()
+
+
+def load_dated_series(name: str) -> pd.Series:
+    """Daily log returns of one series of :func:`available_series` indexed by the day each
+    return ends on (``load_series`` is its values)."""
     found = available_series()
     if name not in found:
         raise ValueError(f"series {name!r} not installed; available: {sorted(found)}")
     path, column = found[name]
-    return _log_returns(_read_prices(path, column), name)
+    dates, price = _read_prices(path, column)
+    r, at = _log_returns(price, name)
+    index = pd.to_datetime([dates[i] for i in at.tolist()], format="mixed")
+    if not index.is_monotonic_increasing or index.has_duplicates:
+        raise ValueError(f"{name}: the file's dates are not strictly increasing")
+    return pd.Series(r, index=pd.DatetimeIndex(index, name="date"), name=name)
 
 
 # -------------------------------------------------------------------------- one series
