@@ -38,6 +38,7 @@ import importlib.util
 import json
 import os
 import pathlib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -60,6 +61,7 @@ from bayes_mem.live.gjr_garch import fit_laplace
 LEVELS = (0.975, 0.99)
 REFERENCE = "arch_gjr_skewt"
 OURS = "ours"
+POOLED = "ours_pooled"  # the nightly job's pooled PyMC fit, walk-forward (pooled_risk)
 MODELS = (
     "ours",
     "arch_gjr_skewt",
@@ -292,11 +294,15 @@ def build_forecasts(
     n_paths: int = 5000,
     seed: int = 0,
     fit: PosteriorFit = fit_laplace,
+    extra: Mapping[str, RollingForecast] | None = None,
 ) -> dict[str, RollingForecast]:
     """Walk-forward forecasts of every model of :data:`MODELS`, on the same days (those after
     the first ``window``), with ``horizon``-day forecasts by each model's own method. ``fit`` is
-    ours' posterior fit per refit (the Laplace per-symbol fit; the hook for the pooled PyMC fit,
-    see :data:`~bayes_mem.evaluation.var_backtest.PosteriorFit`)."""
+    ours' posterior fit per refit (the Laplace per-symbol fit by default, see
+    :data:`~bayes_mem.evaluation.var_backtest.PosteriorFit`). ``extra``: forecasts made
+    elsewhere on the same returns (e.g. :data:`POOLED`, from
+    :func:`~bayes_mem.evaluation.pooled_risk.pooled_forecasts`), compared with the others; they
+    follow ``ours`` in the order."""
     r = np.asarray(returns, dtype=float)
     kw = {"kind": "log", "levels": levels, "window": window}
     f = {
@@ -316,11 +322,20 @@ def build_forecasts(
         "normal": rolling_normal_forecast(r, **kw),
         "student_t": rolling_student_t_forecast(r, **kw, refit_every=refit_every),
     }
+    extra = dict(extra or {})
+    for m, x in extra.items():
+        if m in f:
+            raise ValueError(f"extra model {m!r} is one of the built-in models")
+        if x.returns.size > r.size - window or not np.array_equal(
+            x.returns, r[r.size - x.returns.size :]
+        ):
+            raise ValueError(f"extra model {m!r} forecasts other returns than these")
+        f[m] = x
     n = min(x.returns.size for x in f.values())
     f = {m: x.last(n) for m, x in f.items()}
     if horizon > 1:
         f = {m: x if x.var_h else x.scaled_horizon(horizon) for m, x in f.items()}
-    return {m: f[m] for m in MODELS}
+    return {m: f[m] for m in (OURS, *extra, *MODELS[1:])}
 
 
 def horizon_sums(returns: np.ndarray, horizon: int) -> np.ndarray:
@@ -456,20 +471,36 @@ SETTINGS_QUICK = {
 }
 
 
-def compare_series(returns: np.ndarray, series: str, settings: dict, seed: int) -> dict:
-    """Forecasts and tests of one series; a JSON-serialisable dict (rows and pairs). Cached in
-    ``$BAYES_MEM_RISK_CACHE`` (a folder) when set, keyed by the data, settings and seed, so
-    series can be computed in parallel processes ahead of the suite run."""
+def compare_series(
+    returns: np.ndarray,
+    series: str,
+    settings: dict,
+    seed: int,
+    extra: Mapping[str, RollingForecast] | None = None,
+) -> dict:
+    """Forecasts and tests of one series (with the ``extra`` forecasts of
+    :func:`build_forecasts`); a JSON-serialisable dict (rows and pairs). Cached in
+    ``$BAYES_MEM_RISK_CACHE`` (a folder) when set, keyed by the data, settings, seed and the
+    extra forecasts, so series can be computed in parallel processes ahead of the suite run."""
     r = np.asarray(returns, dtype=float)
-    key = hashlib.sha256(
+    extra = dict(extra or {})
+    digest = hashlib.sha256(
         r.tobytes() + json.dumps([series, settings, seed, MODELS], sort_keys=True).encode()
-    ).hexdigest()[:16]
+    )
+    for m in sorted(extra):  # the extra forecasts themselves, not only their names
+        x = extra[m]
+        digest.update(m.encode())
+        for lv in sorted(x.var):
+            digest.update(x.var[lv].tobytes() + x.es[lv].tobytes())
+        for lv in sorted(x.var_h):
+            digest.update(x.var_h[lv].tobytes() + x.es_h[lv].tobytes())
+    key = digest.hexdigest()[:16]
     cache = os.environ.get("BAYES_MEM_RISK_CACHE")
     path = pathlib.Path(cache) / f"{series}-{key}.json" if cache else None
     if path is not None and path.exists():
         return json.loads(path.read_text())
     fkw = {k: settings[k] for k in ("window", "refit_every", "n_draws", "horizon", "n_paths")}
-    forecasts = build_forecasts(r, seed=seed, **fkw)
+    forecasts = build_forecasts(r, seed=seed, extra=extra, **fkw)
     rows, pairs = compare_forecasts(
         forecasts,
         series=series,
@@ -480,6 +511,9 @@ def compare_series(returns: np.ndarray, series: str, settings: dict, seed: int) 
     out = {
         "series": series,
         "ours_failed_refits": len(forecasts[OURS].failed_refits),
+        "pooled_failed_refits": (
+            len(forecasts[POOLED].failed_refits) if POOLED in forecasts else None
+        ),
         "refits": -(-forecasts[OURS].returns.size // settings["refit_every"]),
         "n_returns": int(r.size),
         "rows": [asdict(x) for x in rows],
@@ -489,6 +523,36 @@ def compare_series(returns: np.ndarray, series: str, settings: dict, seed: int) 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(out))
     return out
+
+
+def _pooled_cadence() -> int:
+    from bayes_mem.evaluation.pooled_risk import CADENCE
+
+    return CADENCE
+
+
+def pooled_walk_forward(
+    names: list[str], settings: dict, seed: int
+) -> tuple[dict[str, RollingForecast], list]:
+    """:data:`POOLED`'s forecasts of the series ``names`` (the pooled fit sees every installed
+    series) and its refits (:mod:`bayes_mem.evaluation.pooled_risk`). The refits (about 30-60 s
+    each) are stored in ``$BAYES_MEM_POOLED_FITS`` when set (a folder: a later run reads them
+    instead of refitting, so a stopped run resumes), else in a temporary folder."""
+    import tempfile
+
+    from bayes_mem.evaluation import pooled_risk
+
+    frame = pooled_risk.panel()
+    folder = os.environ.get("BAYES_MEM_POOLED_FITS")
+    with tempfile.TemporaryDirectory() as tmp:
+        fits = pooled_risk.walk_forward_fits(
+            frame, cadence=pooled_risk.CADENCE, seed=seed, fits_dir=pathlib.Path(folder or tmp)
+        )
+    forecasts = pooled_risk.pooled_forecasts(
+        frame.loc[:, names], fits, window=settings["window"], levels=LEVELS,
+        horizon=settings["horizon"],
+    )  # fmt: skip
+    return forecasts, fits
 
 
 def _fmt(v: object, col: str = "") -> str:
@@ -533,9 +597,11 @@ def _table(rows: list[dict], cols: tuple[str, ...]) -> str:
     return head + "".join("| " + " | ".join(_fmt(r[c], c) for c in cols) + " |\n" for r in rows)
 
 
-def verdicts(rows: list[dict]) -> list[str]:
-    """Per series and horizon/level: is ours in the 90% MCS, and does its FZ0 beat arch's."""
+def verdicts(rows: list[dict], model: str = OURS) -> list[str]:
+    """Per series and horizon/level: is ``model`` (ours by default) in the 90% MCS, and does its
+    FZ0 beat arch's."""
     out = []
+    name = "ours" if model == OURS else model
     for s in dict.fromkeys(r["series"] for r in rows):
         for h in sorted({r["horizon"] for r in rows if r["series"] == s}):
             for lv in LEVELS:
@@ -544,17 +610,17 @@ def verdicts(rows: list[dict]) -> list[str]:
                     for r in rows
                     if r["series"] == s and r["horizon"] == h and r["level"] == lv
                 }
-                if OURS not in grp:
+                if model not in grp:
                     continue
-                o, a = grp[OURS], grp[REFERENCE]
+                o, a = grp[model], grp[REFERENCE]
                 better = o["fz0"] <= a["fz0"]
                 sig = o["p_dm_vs_arch"] < 0.05
                 out.append(
-                    f"{s}, {h}-day {lv:.1%}: ours {'in' if o['in_mcs90'] else 'OUTSIDE'} the "
+                    f"{s}, {h}-day {lv:.1%}: {name} {'in' if o['in_mcs90'] else 'OUTSIDE'} the "
                     f"90% MCS (p {o['mcs_p']:.2f}); FZ0 {o['fz0']:.4f} vs arch "
-                    f"{a['fz0']:.4f}: ours {'at least as good' if better else 'WORSE'}"
+                    f"{a['fz0']:.4f}: {name} {'at least as good' if better else 'WORSE'}"
                     f" (DM {o['dm_vs_arch']:.2f}, p {o['p_dm_vs_arch']:.2f}"
-                    f"{', significant' if sig else ''}); ours ranks {o['fz0_rank']} of "
+                    f"{', significant' if sig else ''}); {name} ranks {o['fz0_rank']} of "
                     f"{len(grp)}"
                 )
     return out
@@ -587,11 +653,13 @@ def write_results(
             raise ValueError(f"unknown series {unknown}; installed: {installed}")
     names = ["sp500"] if quick else [x for x in installed if series is None or x in series]
     left_out = [] if quick else [x for x in installed if x not in names]
+    pooled, pooled_fits = ({}, []) if quick else pooled_walk_forward(names, settings, seed)
     results = []
     for name in names:
         r = load_series(name)
         i = installed.index(name)
-        results.append(compare_series(r[-700:] if quick else r, name, settings, seed + i))
+        extra = {POOLED: pooled[name]} if name in pooled else None
+        results.append(compare_series(r[-700:] if quick else r, name, settings, seed + i, extra))
     rows = [row for res in results for row in res["rows"]]
     pairs = [p for res in results for p in res["pairs"]]
     with (out_dir / "compare.csv").open("w", newline="") as fh:
@@ -612,8 +680,13 @@ def write_results(
         f"Walk-forward VaR/ES on {len(names)} real daily series shipped inside pip packages "
         f"({', '.join(names)}); window {settings['window']} days, refit every "
         f"{settings['refit_every']} days for ours ({settings['n_draws']} Laplace posterior draws "
-        "per refit; the pooled PyMC fit is not yet walk-forward) and for arch's ML GJR-GARCH "
-        "skew-t (the reference of the DM column). FZ0: mean joint VaR/ES loss (Patton, Ziegel & "
+        "per refit, per series) and for arch's ML GJR-GARCH skew-t (the reference of the DM "
+        "column). ours_pooled: the production model, the nightly job's pooled PyMC fit of all "
+        f"series together, refitted every {_pooled_cadence()} trading days of the union calendar "
+        "by the job's own returns component (1000-day window, 4 chains x 1000 draws, gated; "
+        "200 draws per symbol), its variance state rolled forward daily in between, as the "
+        "engine does (bayes_mem.evaluation.pooled_risk). FZ0: mean joint VaR/ES loss (Patton, "
+        "Ziegel & "
         "Chen 2019), lower is better; DM < 0: the model beats arch; MCS: 90% model confidence "
         "set (arch.bootstrap.MCS, range statistic). Coverage (Kupiec, Christoffersen) and "
         f"Acerbi-Szekely Z1/Z2 p-values ({settings['n_sims']} paths from each model's own "
@@ -628,6 +701,20 @@ def write_results(
         f"{len(one_day)}.**",
         "",
     ]
+    pooled_found = verdicts(rows, POOLED)
+    if pooled_found:
+        p1 = [v for v in pooled_found if ", 1-day" in v]
+        lines += [
+            f"**ours_pooled (the production fit): inside the 90% MCS in "
+            f"{sum(' in the 90% MCS' in v for v in p1)} of {len(p1)} one-day cases, FZ0 at "
+            f"least as good as arch's in {sum('at least as good' in v for v in p1)} of "
+            f"{len(p1)}.** Refits: {len(pooled_fits)}, "
+            f"{sum(f.passed for f in pooled_fits)} passed the gate"
+            + (f" (refused: {', '.join(f.date for f in pooled_fits if not f.passed)}; the "
+               "previous posterior stayed live)" if not all(f.passed for f in pooled_fits)
+               else "") + ".",
+            "",
+        ]  # fmt: skip
     multi = [v for v in found if ", 1-day" not in v]
     if multi:
         lines += [
@@ -663,6 +750,9 @@ def write_results(
                     _table(grp, TABLE_1D if h == 1 else TABLE_HD),
                 ]
     lines += ["#### Verdicts (ours vs arch GJR skew-t)", ""] + [f"- {v}" for v in found]
+    if pooled_found:
+        lines += ["", "#### Verdicts (ours_pooled vs arch GJR skew-t)", ""]
+        lines += [f"- {v}" for v in pooled_found]
     markdown = "\n".join(lines) + "\n"
     (out_dir / "compare.md").write_text(markdown)
     return {
@@ -675,6 +765,9 @@ def write_results(
         "ours_fz0_at_least_arch_1day": ours_good,
         "cases_1day": len(one_day),
         "ours_failed_refits": {res["series"]: res["ours_failed_refits"] for res in results},
+        "pooled_refits": len(pooled_fits),
+        "pooled_refits_passed": sum(f.passed for f in pooled_fits),
+        "pooled_verdicts": pooled_found,
         "verdicts": found,
         "markdown": markdown,
     }

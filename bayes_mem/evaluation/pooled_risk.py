@@ -192,13 +192,15 @@ def pooled_forecasts(
         r = col[rows]
         if r.size <= window:
             continue
-        # a refit on panel row d saw the series' returns before its return searchsorted(rows, d)
+        # a refit on panel row d saw the series' returns before its return searchsorted(rows, d);
+        # of the refits between two of its returns the latest with a posterior of it counts
+        # (none: a refused refit, the posterior in use stays)
         schedule: dict[int, tuple[PooledFit, int]] = {}
         for f in by_day:
             t = int(np.searchsorted(rows, f.day))
-            if window < t < r.size:
-                schedule[t] = (f, t)  # refits between two of its returns: the latest counts
-        ready = [f for f in by_day if f.day <= rows[window] and f.passed and name in f.symbols]
+            if window < t < r.size and (_covers(f, name) or t not in schedule):
+                schedule[t] = (f, t)
+        ready = [f for f in by_day if f.day <= rows[window] and _covers(f, name)]
         if not ready:
             raise ValueError(f"{name}: no passed refit covers its first forecast day")
         schedule[window] = (ready[-1], int(np.searchsorted(rows, ready[-1].day)))
@@ -219,9 +221,13 @@ def _refit(
     if got is None:
         return None
     f, t_f = got
-    if not f.passed or name not in f.symbols:
+    if not _covers(f, name):
         raise UnfitSeriesError(f"the refit on {f.date} has no posterior of {name}")
     draws, sigma2 = f.symbols[name]
     if t > t_f:
         sigma2 = variance_path(r[t_f:t], draws, sigma2)[:, -1]
     return draws, sigma2
+
+
+def _covers(fit: PooledFit, name: str) -> bool:
+    return fit.passed and name in fit.symbols
