@@ -377,7 +377,11 @@ def test_bad_input_is_named(real_prices):
         SignalSpec("carry", 5)
     bad = real_prices.iloc[:700].copy()
     bad.iloc[123, 2] = np.nan
-    with pytest.raises(ValueError, match=r"prices of 'WTI' must be positive and finite, got nan "
+    # an unbalanced panel may start or end with NaN; a gap inside a listed span is refused
+    with pytest.raises(ValueError, match=r"prices of 'WTI' has a gap \(NaN\) at row 123"):
+        pb.run_backtest(bad, config=pb.quick_config(), policies=("baseline",))
+    bad.iloc[123, 2] = -1.0
+    with pytest.raises(ValueError, match=r"prices of 'WTI' must be positive and finite, got -1.0 "
                                          r"at position 123"):  # fmt: skip
         pb.run_backtest(bad, config=pb.quick_config(), policies=("baseline",))
     with pytest.raises(ValueError, match="unknown policy 'oracle'"):
