@@ -182,3 +182,55 @@ def test_shadow_trades_of_an_unbalanced_panel() -> None:
     gap[60] = np.nan
     with pytest.raises(ValueError, match="gap"):
         listed_span(gap, "B")
+
+
+# ---------------------------------------------------------------------------- the backtest's use
+
+
+def _fake_run():
+    """A BacktestRun with three policies: A, B = A at 3x the exposure, C independent."""
+    from bayes_mem.evaluation import policy_backtest as pb
+    from bayes_mem.evaluation.signals import ShadowTrades
+
+    g = np.random.default_rng(7)
+    config = pb.BacktestConfig(warmup=250)
+    n = 1500
+    gross_a = 0.1 + 0.05 * g.random(n)
+    r_a = gross_a * 0.01 * g.standard_normal(n) + 0.0001
+    r_c = 0.002 * g.standard_normal(n)
+    dtypes = (object, object, np.int64, np.int64, np.int64, np.int64, float)
+    empty = ShadowTrades(*(np.array([], dtype=d) for d in dtypes))
+
+    def pol(r, gross):
+        return {"returns": r, "positions": gross[:, None], "stake": np.zeros(0),
+                "act": np.zeros(0, dtype=bool), "binding": np.zeros(0, dtype=object)}  # fmt: skip
+
+    policies = {"A": pol(r_a, gross_a), "B": pol(3 * r_a, 3 * gross_a),
+                "C": pol(r_c, np.full(n, 0.2))}  # fmt: skip
+    idx = pd.bdate_range("2000-01-03", periods=n)
+    return pb.BacktestRun(pd.DataFrame({"X": np.ones(n)}, index=idx), empty, config, [],
+                          policies, {})  # fmt: skip
+
+
+def test_normalisation_makes_a_scaled_copy_identical() -> None:
+    from bayes_mem.evaluation import policy_backtest as pb
+
+    run = _fake_run()
+    np.testing.assert_allclose(pb.normalised_returns(run, "B"), pb.normalised_returns(run, "A"),
+                               rtol=1e-12, atol=1e-15)  # fmt: skip
+    np.testing.assert_allclose(pb.exposure_returns(run, "B"), pb.exposure_returns(run, "A"),
+                               rtol=1e-12, atol=1e-15)  # fmt: skip
+    eff = pb.paired_effect(run, "A", "B", n_boot=50)
+    assert eff["corr_vt"] == pytest.approx(1.0)
+    for key in ("vt_sharpe_diff", "vt_cvar_975_diff", "px_cvar_975_diff", "px_max_drawdown_diff"):
+        assert abs(eff[key]) < 1e-9 and abs(eff[f"{key}_low"]) < 1e-9
+    row = pb.normalised_metrics(run, "C", n_boot=50)
+    assert row["vt_vol"] == pytest.approx(pb.TARGET_VOL, rel=0.15)
+    # the raw CVaR of B is 3x A's; after normalisation they are equal
+    ma, mb = (pb.normalised_metrics(run, k, n_boot=50) for k in ("A", "B"))
+    assert mb["vt_cvar_975"] == pytest.approx(ma["vt_cvar_975"], rel=1e-9)
+    table, info = pb.dsr_table(run)
+    assert info["n_trials"] == 2 and info["naive_trials"] == 3
+    assert sorted(map(sorted, info["clusters"])) == [["A", "B"], ["C"]]
+    clusters = table.set_index("policy")["cluster"]
+    assert clusters["A"] == clusters["B"] != clusters["C"]
