@@ -234,3 +234,20 @@ def test_normalisation_makes_a_scaled_copy_identical() -> None:
     assert sorted(map(sorted, info["clusters"])) == [["A", "B"], ["C"]]
     clusters = table.set_index("policy")["cluster"]
     assert clusters["A"] == clusters["B"] != clusters["C"]
+
+
+def test_a_day_losing_more_than_the_capital_is_ruin_not_a_crash() -> None:
+    """Constant capital: a day's pnl can exceed the capital (gross exposure above 1). The
+    metrics count it as ruin (drawdown 100%) instead of failing on a 'simple return < -1'."""
+    from bayes_mem.evaluation import policy_backtest as pb
+
+    run = _fake_run()
+    r = run.policies["B"]["returns"]
+    r[run.start + 700] = -1.3
+    row = pb.policy_metrics(run, "B", n_boot=20)
+    assert row["max_drawdown"] == 1.0 and row["worst_day"] == -1.3
+    assert row["max_gross_exposure"] == pytest.approx(float(np.max(3 * run.positions("A"))))
+    norm = pb.normalised_metrics(run, "B", n_boot=20)
+    assert 0.0 < norm["vt_max_drawdown"] <= 1.0
+    pb.paired_effect(run, "A", "B", n_boot=20)
+    pb.dsr_table(run)

@@ -661,7 +661,9 @@ def policy_metrics(
 ) -> dict[str, Any]:
     """Annualised Sharpe, max drawdown, daily win rate, realised CVaR 97.5% (fractions of
     capital), turnover (fraction of capital per day), each with a circular block-bootstrap 95%
-    interval; trades taken and their win rate."""
+    interval; trades taken and their win rate; mean and largest gross exposure and the worst
+    day (fractions of capital). The drawdown compounds the daily returns, a day that loses more
+    than the capital counting as ruin (a drawdown of 100%)."""
     from bayes_mem.evaluation import performance as pf
 
     r = run.returns(name)
@@ -674,10 +676,14 @@ def policy_metrics(
     row["trade_win_rate"] = (
         float(np.mean(run.trades.won[taken & in_window])) if row["trades"] else float("nan")
     )
-    row["mean_gross_exposure"] = float(np.mean(np.abs(pos).sum(axis=1)))
+    gross = np.abs(pos).sum(axis=1)
+    row["mean_gross_exposure"] = float(np.mean(gross))
+    row["max_gross_exposure"] = float(np.max(gross)) if gross.size else 0.0
+    row["worst_day"] = float(np.min(r)) if r.size else 0.0
     stats: dict[str, Callable[[np.ndarray], float]] = {
         "sharpe": lambda x: _safe(lambda: pf.sharpe_ratio(x)),
-        "max_drawdown": lambda x: pf.max_drawdown(x).value,
+        # constant capital: a day losing more than the capital is ruin (wealth 0, drawdown 100%)
+        "max_drawdown": lambda x: pf.max_drawdown(np.maximum(x, -1.0)).value,
         "win_rate": lambda x: _safe(lambda: pf.win_rate(x), 0.5),
         "cvar_975": lambda x: pf.realised_cvar(x, 0.975),
     }
@@ -893,11 +899,14 @@ def dsr_table(run: BacktestRun, *, threshold: float = 0.5) -> tuple[pd.DataFrame
     rows = []
     for j, name in enumerate(names):
         r = x[:, j]
+
+        def psr(bench: float, r: np.ndarray = r) -> float:
+            return _safe(lambda: pf.probabilistic_sharpe_ratio(r, benchmark_sr=bench),
+                         float("nan"))  # fmt: skip
+
         rows.append({
             "policy": name, "cluster": int(cl.labels[j]), "sharpe": srs[j] * math.sqrt(252),
-            "psr": pf.probabilistic_sharpe_ratio(r),
-            "dsr": pf.probabilistic_sharpe_ratio(r, benchmark_sr=sr0),
-            "dsr_naive": pf.probabilistic_sharpe_ratio(r, benchmark_sr=sr0_naive),
+            "psr": psr(0.0), "dsr": psr(sr0), "dsr_naive": psr(sr0_naive),
         })  # fmt: skip
     info = {
         "threshold": threshold, "policies": len(names), "n_trials": int(cl.n_clusters),
@@ -1034,6 +1043,13 @@ def write_results(
     t0 = time.perf_counter()
     run = run_backtest(prices, config=config, seed=seed)
     elapsed = time.perf_counter() - t0
+    # the daily series first: the statistics below can be recomputed from them without a rerun
+    dates = prices.index[run.start :]
+    daily = {f"{k}:{n}": v for n in run.policies for k, v in (
+        ("return", run.returns(n)), ("gross", np.abs(run.positions(n)).sum(axis=1)))}  # fmt: skip
+    pd.DataFrame(daily, index=pd.Index(dates, name="date")).to_csv(
+        out / "policy_backtest_daily.csv", float_format="%.8g"
+    )
     n_boot = 200 if quick else 1000
     metrics = pd.DataFrame([policy_metrics(run, n, n_boot=n_boot, seed=seed)
                             for n in run.policies])  # fmt: skip
@@ -1123,15 +1139,16 @@ def _ci(row: pd.Series, key: str, fmt: str) -> str:
 def _metrics_markdown(metrics: pd.DataFrame) -> str:
     lines = [
         "| policy | Sharpe | max drawdown | daily win rate | CVaR 97.5% | turnover/day | trades "
-        "| trade win rate | gross exposure |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| trade win rate | gross exposure (mean / max) | worst day |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in metrics.iterrows():
         lines.append(
             f"| {r['policy']} | {_ci(r, 'sharpe', '.2f')} | {_ci(r, 'max_drawdown', '.2%')} | "
             f"{_ci(r, 'win_rate', '.1%')} | {_ci(r, 'cvar_975', '.3%')} | "
             f"{_ci(r, 'turnover', '.3f')} | {r['trades']} | {r['trade_win_rate']:.1%} | "
-            f"{r['mean_gross_exposure']:.1%} |"
+            f"{r['mean_gross_exposure']:.1%} / {r['max_gross_exposure']:.0%} | "
+            f"{r['worst_day']:.2%} |"
         )
     return "\n".join(lines)
 
