@@ -377,7 +377,11 @@ def test_bad_input_is_named(real_prices):
         SignalSpec("carry", 5)
     bad = real_prices.iloc[:700].copy()
     bad.iloc[123, 2] = np.nan
-    with pytest.raises(ValueError, match=r"prices of 'WTI' must be positive and finite, got nan "
+    # an unbalanced panel may start or end with NaN; a gap inside a listed span is refused
+    with pytest.raises(ValueError, match=r"prices of 'WTI' has a gap \(NaN\) at row 123"):
+        pb.run_backtest(bad, config=pb.quick_config(), policies=("baseline",))
+    bad.iloc[123, 2] = -1.0
+    with pytest.raises(ValueError, match=r"prices of 'WTI' must be positive and finite, got -1.0 "
                                          r"at position 123"):  # fmt: skip
         pb.run_backtest(bad, config=pb.quick_config(), policies=("baseline",))
     with pytest.raises(ValueError, match="unknown policy 'oracle'"):
@@ -441,7 +445,11 @@ def test_write_results_quick(tmp_path):
     a = pb.write_results(tmp_path / "a", seed=0, quick=True)
     names = ["policy_backtest_metrics.csv", "policy_backtest_metrics.md",
              "policy_backtest_ab.csv", "policy_backtest_ab.md", "policy_backtest_nights.csv",
-             "policy_backtest_equity.png", "policy_backtest_summary.json"]  # fmt: skip
+             "policy_backtest_equity.png", "policy_backtest_summary.json",
+             "policy_backtest_normalised.csv", "policy_backtest_normalised.md",
+             "policy_backtest_effects.csv", "policy_backtest_effects.md",
+             "policy_backtest_dsr.csv", "policy_backtest_dsr.md",
+             "policy_backtest_factors.csv"]  # fmt: skip
     for n in names:
         assert (tmp_path / "a" / n).stat().st_size > 0
     assert (tmp_path / "a" / "policy_backtest_equity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -457,6 +465,18 @@ def test_write_results_quick(tmp_path):
     assert len(ab) == 2 + len(pb.SLOTS)
     assert "markdown" in a and "| policy |" in a["markdown"]
     assert a["nights"] == 2
+    assert a["git_commit"] is not None and a["command"] in a["markdown"]
+    norm = pd.read_csv(tmp_path / "a" / "policy_backtest_normalised.csv")
+    assert list(norm["policy"]) == list(pb.DEFAULT_POLICIES)
+    # every policy scaled to the same ex-ante volatility: realised vols close to the target
+    assert norm["vt_vol"].between(0.5 * pb.TARGET_VOL, 1.5 * pb.TARGET_VOL).all()
+    for col in ("vt_sharpe", "vt_cvar_975", "vt_max_drawdown", "px_cvar_975"):
+        assert (norm[f"{col}_low"] <= norm[col]).all() and (norm[col] <= norm[f"{col}_high"]).all()
+    effects = pd.read_csv(tmp_path / "a" / "policy_backtest_effects.csv")
+    assert list(effects["test"]) == [f"ours-no_{s}" for s in pb.SLOTS]
+    dsr = pd.read_csv(tmp_path / "a" / "policy_backtest_dsr.csv")
+    assert (dsr["dsr"] <= dsr["psr"] + 1e-12).all()  # deflating never raises the PSR
+    assert {"sharpe_diff_ci_low", "prob_test_better", "sharpe_diff_p_raw"} <= set(ab.columns)
     b = pb.write_results(tmp_path / "b", seed=0, quick=True)
     for n in names:
         if n.endswith((".csv", ".md", ".json")):

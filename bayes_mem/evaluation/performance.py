@@ -584,3 +584,233 @@ def sharpe_difference_test(
     return SharpeDifference(
         diff, se_b, p, diff - q * se_b, diff + q * se_b, lvl, "bootstrap", bw, bs
     )
+
+
+# ---------------------------------------------------------------------------- independent trials
+
+
+def effective_number_of_trials(returns: object) -> float:
+    """Effective number of independent trials among ``k`` strategies from the eigenvalues
+    ``lambda_i`` of their return correlation matrix: the participation ratio
+    ``(sum lambda_i)^2 / sum lambda_i^2 = k^2 / trace(C^2)`` (dimensionless, between 1 and
+    ``k``): ``k`` for uncorrelated strategies, 1 for perfectly correlated ones, ``m`` for ``m``
+    uncorrelated groups of perfect copies.
+
+    Parameters
+    ----------
+    returns : array_like, shape (T, k)
+        Per-period returns of ``k`` strategies over the same ``T`` periods (any units: the
+        correlation is scale-free). A strategy with zero variance raises.
+
+    Returns
+    -------
+    float
+        The effective number of trials."""
+    x = _returns_matrix(returns)
+    if x.shape[1] == 1:
+        return 1.0
+    c = np.corrcoef(x, rowvar=False)
+    return float(x.shape[1] ** 2 / np.sum(c * c))
+
+
+def _returns_matrix(returns: object) -> np.ndarray:
+    if _is_bool_array(returns):
+        raise TypeError("returns must be numbers, got booleans")
+    x = as_float_array(returns, "returns")
+    if x.ndim != 2 or x.shape[0] < 3 or x.shape[1] < 1:
+        raise ValueError(f"returns must be (T >= 3, k >= 1): periods x strategies, got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("returns must be finite")
+    flat = np.flatnonzero(np.std(x, axis=0) == 0.0)
+    if flat.size:
+        raise ValueError(f"strategy {int(flat[0])} has zero variance: no correlation")
+    return x
+
+
+@dataclass(frozen=True)
+class TrialClusters:
+    """Strategies grouped into independent trials (:func:`cluster_trials`).
+
+    ``labels``: cluster of each strategy (0 .. ``n_clusters - 1``, in order of first
+    appearance); ``cluster_sharpe``: per-period Sharpe ratio of each cluster's aggregate
+    return (the mean of its members' returns, each scaled to unit sample standard deviation);
+    ``trial_sr_variance``: the variance (ddof 1) of ``cluster_sharpe`` across clusters
+    (per-period Sharpe units squared; 0 for a single cluster); ``eigen_trials``: the
+    eigenvalue estimate :func:`effective_number_of_trials`; ``threshold``: the correlation
+    above which strategies were joined."""
+
+    labels: np.ndarray
+    n_clusters: int
+    cluster_sharpe: np.ndarray
+    trial_sr_variance: float
+    eigen_trials: float
+    threshold: float
+
+
+def cluster_trials(returns: object, *, threshold: float = 0.5) -> TrialClusters:
+    """Group ``k`` strategies into independent trials by correlation: average-linkage
+    hierarchical clustering on the distance ``1 - rho`` (``rho`` the Pearson correlation of
+    the per-period returns), cut at distance ``1 - threshold``, so two clusters are merged
+    while their average cross-correlation is at least ``threshold``. Each cluster is one trial
+    (Lopez de Prado 2019, "A data science solution to the multiple-testing crisis in financial
+    research", J. Financial Data Science: one trial per cluster, its Sharpe ratio that of the
+    cluster's aggregate return).
+
+    Parameters
+    ----------
+    returns : array_like, shape (T, k)
+        Per-period returns of the strategies (paired periods).
+    threshold : float
+        Correlation (in (0, 1)) from which strategies count as the same trial.
+
+    Returns
+    -------
+    TrialClusters"""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    x = _returns_matrix(returns)
+    thr = check_probability_open(threshold, "threshold")
+    k = x.shape[1]
+    if k == 1:
+        raw = np.zeros(1, dtype=int)
+    else:
+        c = np.clip(np.corrcoef(x, rowvar=False), -1.0, 1.0)
+        dist = 1.0 - c
+        np.fill_diagonal(dist, 0.0)
+        dist = np.maximum((dist + dist.T) / 2.0, 0.0)
+        z = linkage(squareform(dist, checks=False), method="average")
+        raw = fcluster(z, t=1.0 - thr, criterion="distance")
+    order: dict[int, int] = {}
+    labels = np.array([order.setdefault(int(v), len(order)) for v in raw], dtype=int)
+    n = len(order)
+    unit = x / np.std(x, axis=0, ddof=1)
+    srs = np.empty(n)
+    for j in range(n):
+        agg = unit[:, labels == j].mean(axis=1)
+        srs[j] = float(np.mean(agg)) / float(np.std(agg, ddof=1))
+    var = float(np.var(srs, ddof=1)) if n >= 2 else 0.0
+    return TrialClusters(labels, n, srs, var, effective_number_of_trials(x), thr)
+
+
+def deflated_sharpe_independent(
+    returns: object, candidate: int, *, threshold: float = 0.5
+) -> dict[str, float]:
+    """Deflated Sharpe ratio of strategy ``candidate`` (a column of ``returns``) for the
+    selection among the *independent* trials that the ``k`` strategies represent: the trials
+    are the correlation clusters of :func:`cluster_trials`, the number of trials is their
+    count and the cross-trial Sharpe variance that of the clusters' Sharpe ratios, not of
+    highly correlated variants of one strategy (which would understate the variance and
+    overstate the count). ``deflated_sharpe_ratio(candidate, n_clusters, variance)``.
+
+    Parameters
+    ----------
+    returns : array_like, shape (T, k)
+        Per-period returns (fractions) of every strategy tried, paired by period.
+    candidate : int
+        Column of the strategy whose Sharpe ratio is deflated (usually the selected best).
+    threshold : float
+        Correlation from which strategies count as one trial (:func:`cluster_trials`).
+
+    Returns
+    -------
+    dict
+        ``dsr`` (probability that the true Sharpe ratio exceeds the expected maximum of the
+        independent trials under the null), ``psr`` (against 0), ``sr0`` (that expected
+        maximum, per period), ``sharpe`` (per period), ``n_trials`` (clusters),
+        ``eigen_trials``, ``trial_sr_variance`` (per period squared)."""
+    x = _returns_matrix(returns)
+    j = _int_at_least(candidate, "candidate", 0)
+    if j >= x.shape[1]:
+        raise ValueError(f"candidate {j} is not a column of returns ({x.shape[1]} strategies)")
+    cl = cluster_trials(x, threshold=threshold)
+    sr0 = expected_max_sharpe(cl.n_clusters, cl.trial_sr_variance)
+    r = x[:, j]
+    return {
+        "dsr": probabilistic_sharpe_ratio(r, benchmark_sr=sr0),
+        "psr": probabilistic_sharpe_ratio(r),
+        "sr0": sr0,
+        "sharpe": float(np.mean(r)) / float(np.std(r, ddof=1)),
+        "n_trials": int(cl.n_clusters),
+        "eigen_trials": cl.eigen_trials,
+        "trial_sr_variance": cl.trial_sr_variance,
+    }
+
+
+# ---------------------------------------------------------------------------- risk normalisation
+
+
+def vol_target_scale(
+    returns: object,
+    *,
+    target_annual_vol: float = 0.10,
+    halflife: float = 21.0,
+    warmup: int = 21,
+    max_scale: float = 100.0,
+    periods_per_year: float = 252,
+) -> np.ndarray:
+    """Causal volatility-targeting scale: the leverage ``s_t`` applied to period ``t``'s return
+    uses only the returns before ``t``,
+
+    ``s_t = (target_annual_vol / sqrt(periods_per_year)) / sigma_{t-1}``,
+    ``sigma_{t-1}^2 = EWMA of r_1^2 .. r_{t-1}^2`` (zero-mean RiskMetrics form, weight
+    ``1 - 2^(-1/halflife)`` on the newest square, started at the mean square of the first
+    ``warmup`` returns),
+
+    capped at ``max_scale``; ``s_t = 0`` for the first ``warmup`` periods (no estimate yet) and
+    whenever ``sigma_{t-1} = 0`` (nothing traded recently). Dimensionless (a multiple of the
+    strategy's book).
+
+    Parameters
+    ----------
+    returns : array_like, shape (T,)
+        Per-period returns (fractions of capital).
+    target_annual_vol : float
+        Common annual volatility every strategy is scaled to (fraction, 0.10 = 10%).
+    halflife : float
+        EWMA half-life in periods.
+    warmup : int
+        Periods before the first scaled return.
+    max_scale : float
+        Largest leverage (guards a near-flat book).
+    periods_per_year : float
+        Periods per year of the returns.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T,)
+        The scales; ``scale * returns`` is the risk-normalised series."""
+    r = _series(returns, "returns", min_len=2)
+    tv = check_positive(target_annual_vol, "target_annual_vol")
+    hl = check_positive(halflife, "halflife")
+    w = _int_at_least(warmup, "warmup", 1)
+    cap = check_positive(max_scale, "max_scale")
+    ppy = check_positive(periods_per_year, "periods_per_year")
+    if w >= r.size:
+        raise ValueError(f"warmup {w} leaves no period of the {r.size} to scale")
+    lam = 2.0 ** (-1.0 / hl)
+    target = tv / math.sqrt(ppy)
+    scale = np.zeros(r.size)
+    var = float(np.mean(r[:w] ** 2))
+    for t in range(w, r.size):  # var holds the estimate from r[:t]
+        if var > 0.0:
+            scale[t] = min(target / math.sqrt(var), cap)
+        var = lam * var + (1.0 - lam) * r[t] ** 2
+    return scale
+
+
+def per_exposure_returns(returns: object, gross_exposure: object) -> np.ndarray:
+    """Returns per unit of gross exposure: ``r_t / g_{t-1}``, the period's pnl over the gross
+    notional held into it (``gross_exposure[t]`` is the book at the close of period ``t``, as a
+    fraction of capital; ``g_{-1}`` is taken as 0). 0 where nothing was held. Units: return per
+    unit notional (0.01 = 1% of the gross notional)."""
+    r = _series(returns, "returns", min_len=2)
+    g = _series(gross_exposure, "gross_exposure", min_len=2)
+    if g.size != r.size:
+        raise ValueError(f"gross_exposure must have one value per period ({r.size}), got {g.size}")
+    if np.any(g < 0):
+        raise ValueError("gross_exposure must be >= 0")
+    held = np.concatenate(([0.0], g[:-1]))
+    out = np.zeros_like(r)
+    np.divide(r, held, out=out, where=held > 0)
+    return out

@@ -16,7 +16,9 @@ at the close of ``t + hold`` with the simple return ``direction * (P_{t+hold} / 
 unit of stake; it is won when that return is > 0. Shadow trades are the signals' track record,
 recorded whether or not a policy puts money on them (their outcome is just a price move).
 
-The real prices come from the ``arch`` package's bundled data (the ``data`` extra): no download.
+The real prices come from the ``arch`` and ``skfolio`` packages' bundled data (the ``data``
+extra): no download. :func:`load_prices` is arch's three series on their common dates;
+:func:`load_universe` the widest universe (eight series, an unbalanced panel).
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ import pandas as pd
 
 FAMILIES = ("momentum", "mean_reversion", "breakout")
 SYMBOLS = ("SP500", "NASDAQ", "WTI")
+#: the policy backtest's universe (:func:`load_universe`): every distinct real daily series
+#: shipped in the project's pip dependencies, except skfolio's 20-stock panel (kept outside
+#: the project as an independent check)
+UNIVERSE = ("SP500", "NASDAQ", "WTI", "MTUM", "QUAL", "SIZE", "USMV", "VLUE")
 
 
 @dataclass(frozen=True)
@@ -142,11 +148,29 @@ def signal_names(symbols: tuple[str, ...] | list[str], specs: tuple[SignalSpec, 
     return {f"{s}:{spec.name}": spec.family for s in symbols for spec in specs}
 
 
+def listed_span(prices: np.ndarray, what: str = "prices") -> tuple[int, int]:
+    """``(first, stop)``: the rows ``first .. stop - 1`` where a column of an unbalanced panel
+    is listed (NaN before its first and after its last price). A gap (NaN) inside the span
+    raises naming the row: :func:`load_universe` keeps only dates on which every listed symbol
+    has a close."""
+    ok = ~np.isnan(prices)
+    if not ok.any():
+        raise ValueError(f"{what} has no price at all")
+    first = int(np.argmax(ok))
+    stop = int(ok.size - np.argmax(ok[::-1]))
+    if not ok[first:stop].all():
+        i = first + int(np.argmax(~ok[first:stop]))
+        raise ValueError(f"{what} has a gap (NaN) at row {i} inside its listed span")
+    return first, stop
+
+
 def shadow_trades(
     prices: pd.DataFrame, specs: tuple[SignalSpec, ...] = DEFAULT_SIGNALS, hold: int = 5
 ) -> ShadowTrades:
     """Shadow trades of every (symbol, spec) over a panel of closes (dates x symbols). A signal
-    holds one trade at a time; a trade is opened only if its settlement day is in the panel."""
+    holds one trade at a time; a trade is opened only if its settlement day is in the panel.
+    An unbalanced panel (:func:`load_universe`) is allowed: each symbol trades only within its
+    listed span (:func:`listed_span`; day indices stay rows of the whole panel)."""
     if isinstance(hold, bool) or not isinstance(hold, int | np.integer) or hold <= 0:
         raise ValueError(f"hold must be a positive whole number of days, got {hold!r}")
     if not specs:
@@ -156,7 +180,10 @@ def shadow_trades(
         raise ValueError(f"signal specs repeat a name: {[s.name for s in specs]}")
     rows: list[tuple] = []
     for j, symbol in enumerate(prices.columns):
-        p = check_prices(prices[symbol].to_numpy(), f"prices of {symbol!r}")
+        first, stop = listed_span(prices[symbol].to_numpy(dtype=float), f"prices of {symbol!r}")
+        if stop - first < 2:
+            continue  # a symbol listed for fewer than two days has no signal
+        p = check_prices(prices[symbol].to_numpy()[first:stop], f"prices of {symbol!r}")
         for spec in specs:
             d = directions(p, spec)
             name = f"{symbol}:{spec.name}"
@@ -165,7 +192,7 @@ def shadow_trades(
             while t <= last:
                 if d[t] != 0:
                     ret = float(d[t]) * (p[t + hold] / p[t] - 1.0)
-                    rows.append((t, name, spec.family, j, t + hold, int(d[t]), ret))
+                    rows.append((first + t, name, spec.family, j, first + t + hold, int(d[t]), ret))
                     t += hold  # the next trade can open at the settlement close
                 else:
                     t += 1
@@ -204,3 +231,50 @@ def load_prices() -> pd.DataFrame:
     for col in frame.columns:
         check_prices(frame[col].to_numpy(), f"prices of {col!r}")
     return frame.astype(float)
+
+
+def load_universe(start: str = "1999-01-04") -> pd.DataFrame:
+    """The widest real universe the shipped data allow, as an *unbalanced* panel of daily
+    closes (dates x :data:`UNIVERSE`), NaN before a symbol's first and after its last close.
+
+    - ``SP500``: skfolio's S&P 500 index (``load_sp500_index``, 1990-2022; the same index as
+      arch's ``sp500`` "Adj Close", which ends in 2018, so arch's copy is not added twice);
+    - ``NASDAQ``: arch's NASDAQ composite "Adj Close" (1999-2018);
+    - ``WTI``: arch's WTI crude ``DCOILWTICO`` (1986-2019);
+    - ``MTUM``, ``QUAL``, ``SIZE``, ``USMV``, ``VLUE``: skfolio's five iShares factor ETFs
+      (``load_factors_dataset``, 2014-2022).
+
+    From ``start`` (default: the first NASDAQ date, so the backtest's warm-up sees three
+    symbols) to the last date of any series. Dates kept: those on which every symbol listed on
+    that date (between its own first and last close) has a close, so no listed symbol has a gap
+    (WTI's and the equities' holidays differ: a date one of them misses is dropped, as the
+    common-dates panel of :func:`load_prices` did). Nothing is downloaded."""
+    try:
+        from arch.data import nasdaq, wti
+        from skfolio.datasets import load_factors_dataset, load_sp500_index
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the universe needs the data of `arch` and `skfolio`: pip install 'bayes_mem[data]'"
+        ) from exc
+    factors = load_factors_dataset()
+    cols = {
+        "SP500": load_sp500_index()["SP500"],
+        "NASDAQ": nasdaq.load()["Adj Close"],
+        "WTI": wti.load()["DCOILWTICO"],
+        **{c: factors[c] for c in UNIVERSE[3:]},
+    }
+    frame = pd.concat(cols, axis=1, sort=True).astype(float)
+    frame.index = pd.DatetimeIndex(frame.index)
+    frame = frame.loc[frame.index >= pd.Timestamp(start)]
+    spans = {c: (frame[c].first_valid_index(), frame[c].last_valid_index()) for c in frame}
+    listed = pd.DataFrame(
+        {c: (frame.index >= a) & (frame.index <= b) for c, (a, b) in spans.items()},
+        index=frame.index,
+    )
+    keep = ~(listed & frame.isna()).any(axis=1)
+    frame = frame.loc[keep]
+    for col in frame.columns:
+        listed_span(frame[col].to_numpy(dtype=float), f"prices of {col!r}")
+        seg = frame[col].dropna().to_numpy()
+        check_prices(seg, f"prices of {col!r}")
+    return frame[list(UNIVERSE)]
