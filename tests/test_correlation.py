@@ -148,3 +148,20 @@ def test_ledoit_wolf_closed_form_equals_the_direct_sum(t, n):
     z = (z - z.mean(axis=0)) / z.std(axis=0)
     sample = z.T @ z / t
     np.testing.assert_allclose(_b2_bar(z, sample), _b2_direct(z, sample), rtol=1e-10)
+
+
+@pytest.mark.parametrize(("t", "n"), [(30, 5), (120, 60), (20, 200)])
+def test_shrunk_correlation_equals_scikit_learns_ledoit_wolf(t, n):
+    """The live O(T N) shrinkage is scikit-learn's ``ledoit_wolf`` (target: the identity scaled
+    by the mean variance, which is 1 for standardised scores), intensity and matrix."""
+    covariance = pytest.importorskip("sklearn.covariance")
+    from bayes_mem.live.correlation import normal_scores, shrunk_correlation
+
+    rng = np.random.default_rng(7 * t + n)
+    x = rng.standard_t(4, (t, n)) + 0.5 * rng.standard_normal((t, 1))
+    corr, shrink = shrunk_correlation(x)
+    z = normal_scores(x)
+    z = (z - z.mean(axis=0)) / z.std(axis=0)
+    ref, ref_shrink = covariance.ledoit_wolf(z, assume_centered=True)
+    assert shrink == pytest.approx(ref_shrink, rel=1e-10)
+    np.testing.assert_allclose(corr, ref, rtol=1e-10, atol=1e-12)
