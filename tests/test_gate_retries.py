@@ -244,3 +244,19 @@ def test_merged_verdicts_keep_kinds_and_every_attempt_with_its_component():
     assert [(a.settings.get("component"), a.number) for a in m.attempts] == [
         (None, 1), (None, 2), ("returns", 1)]  # fmt: skip
     assert m.summary["returns_ppc_x"] == 1.0 and m.summary["attempts"] == 2
+
+
+def test_the_gate_s_e_bfmi_is_the_textbook_estimate_per_chain():
+    """E-BFMI (ArviZ's ``bfmi``) = sum of squared energy differences over n, divided by the
+    energy's variance, per chain (Betancourt 2016); a chain below 0.3 fails the gate."""
+    rng = np.random.default_rng(3)
+    tree = fake_tree(rng)
+    energy = rng.standard_normal((4, 500))
+    energy[2] = np.cumsum(0.05 * rng.standard_normal(500))  # a random walk: tiny E-BFMI
+    stats = tree["sample_stats"].to_dataset().assign(energy=(("chain", "draw"), energy))
+    tree = xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset(),
+                                  "sample_stats": stats})  # fmt: skip
+    by_hand = np.sum(np.diff(energy, axis=1) ** 2, axis=1) / 500 / np.var(energy, axis=1)
+    verdict = gate(tree, ["theta"])
+    assert verdict.summary["min_ebfmi"] == pytest.approx(by_hand.min(), rel=1e-12)
+    assert by_hand.min() < 0.3 and {f.check for f in verdict.failures} == {"ebfmi"}

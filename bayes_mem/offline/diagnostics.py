@@ -253,13 +253,6 @@ def rank_failures(tests: list[RankTest]) -> tuple[list[Failure], dict[str, Any]]
     return fails, summary
 
 
-def ebfmi(energy: np.ndarray) -> np.ndarray:
-    """E-BFMI per chain from the (chain, draw) Hamiltonian energy."""
-    energy = np.asarray(energy, dtype=float)
-    num = np.sum(np.diff(energy, axis=1) ** 2, axis=1) / energy.shape[1]
-    return num / np.var(energy, axis=1)
-
-
 class PValues(dict):
     """Posterior predictive p-values by check name (upper tail, P(T_rep >= T_obs)), with the
     number of replicates behind them: a Monte Carlo p-value with R replicates and +1 smoothing
@@ -385,7 +378,7 @@ def gate(
     if div:
         comp("divergences", f"{div} divergent transitions", float(div))
     if "energy" in stats:
-        bfmi = ebfmi(np.asarray(stats["energy"]))
+        bfmi = az.bfmi(stats["energy"]).values  # per chain (and fan-out run)
         summary["min_ebfmi"] = float(bfmi.min())
         if bfmi.min() < THRESHOLDS["ebfmi"]:
             comp("ebfmi", f"E-BFMI {bfmi.min():.3f} < {THRESHOLDS['ebfmi']} in a chain",

@@ -260,12 +260,14 @@ def sampler_stats(tree: Any) -> dict[str, Any]:
     """Divergences, E-BFMI per chain and tree-depth saturation of a fit. A fit gathered from
     several sampler runs (the fan-out's ``fit`` dimension, :mod:`bayes_mem.offline.fanout`) has
     each chain's smallest E-BFMI over its runs."""
-    from bayes_mem.offline.diagnostics import _DEPTH_FLAGS, ebfmi
+    import arviz as az
+
+    from bayes_mem.offline.diagnostics import _DEPTH_FLAGS
 
     stats = tree["sample_stats"]
     bfmi = None
     if "energy" in stats:
-        bfmi = ebfmi(np.asarray(stats["energy"]))
+        bfmi = az.bfmi(stats["energy"]).transpose("chain", ...).values
         bfmi = bfmi.reshape(bfmi.shape[0], -1).min(axis=1).tolist()
     out: dict[str, Any] = {
         "chains": int(tree["posterior"].sizes["chain"]),
