@@ -463,3 +463,26 @@ def test_a_failing_report_never_blocks_publishing(job_registry, monkeypatch, cap
     assert load_prior_set(models, result.version).diagnostics["passed"]
     assert "plotting exploded" in caplog.text and "the prior set stands" in caplog.text
     assert not rp.report_path(models, result.version).exists()
+
+
+def test_fit_diagnostics_are_arviz_s_per_element():
+    """The report's diagnostics table: per element, ArviZ's rank-normalised R-hat, bulk and tail
+    ESS and MCSE of the mean, unrounded, labelled ``name[coord]``."""
+    import arviz as az
+    import xarray as xr
+
+    from bayes_mem.offline.report import fit_diagnostics
+
+    rng = np.random.default_rng(5)
+    b = rng.standard_normal((4, 300, 2)).cumsum(axis=1) * 0.05 + rng.standard_normal((4, 300, 2))
+    post = xr.Dataset({"a": (("chain", "draw"), rng.standard_normal((4, 300))),
+                       "b": (("chain", "draw", "symbol"), b)},
+                      coords={"symbol": ["x", "y"]})  # fmt: skip
+    table = fit_diagnostics(xr.DataTree.from_dict({"posterior": post}), ["a", "b", "absent"])
+    assert table["quantity"].tolist() == ["a", "b[x]", "b[y]"]
+    for k, (name, sel) in enumerate([("a", {}), ("b", {"symbol": "x"}), ("b", {"symbol": "y"})]):
+        x = post[name].sel(sel)
+        assert table["r_hat"][k] == pytest.approx(float(az.rhat(x)), rel=1e-12)
+        assert table["ess_bulk"][k] == pytest.approx(float(az.ess(x, method="bulk")), rel=1e-12)
+        assert table["ess_tail"][k] == pytest.approx(float(az.ess(x, method="tail")), rel=1e-12)
+        assert table["mcse_mean"][k] == pytest.approx(float(az.mcse(x)), rel=1e-12)

@@ -231,29 +231,15 @@ def _by_abs_change(frame: pd.DataFrame) -> pd.DataFrame:
 
 def fit_diagnostics(tree: Any, var_names: list[str]) -> pd.DataFrame:
     """Per element of ``var_names``: R-hat (rank-normalised), bulk and tail ESS, MCSE of the
-    mean."""
+    mean (ArviZ's ``summary(kind="diagnostics")``, unrounded; ``quantity`` as ``name[coord]``)."""
     import arviz as az
 
-    post = tree["posterior"].to_dataset()[[v for v in var_names if v in tree["posterior"]]]
-    parts = {
-        "r_hat": az.rhat(post), "ess_bulk": az.ess(post, method="bulk"),
-        "ess_tail": az.ess(post, method="tail"), "mcse_mean": az.mcse(post),
-    }  # fmt: skip
-    rows = []
-    for name in post.data_vars:
-        arr = post[name]
-        extra = [d for d in arr.dims if d not in ("chain", "draw")]
-        coords = [()] if not extra else list(np.ndindex(*[arr.sizes[d] for d in extra]))
-        for idx in coords:
-            label = str(name)
-            if extra:
-                keys = [str(arr[d].values[i]) for d, i in zip(extra, idx, strict=True)]
-                label += "[" + ", ".join(keys) + "]"
-            row = {"quantity": label}
-            for key, ds in parts.items():
-                row[key] = float(np.asarray(ds[name].values)[idx])
-            rows.append(row)
-    return pd.DataFrame(rows, columns=["quantity", *parts])
+    names = [v for v in var_names if v in tree["posterior"]]
+    if not names:
+        return pd.DataFrame(columns=["quantity", "r_hat", "ess_bulk", "ess_tail", "mcse_mean"])
+    table = az.summary(tree, var_names=names, kind="diagnostics", round_to="none")
+    out = table.loc[:, ["r_hat", "ess_bulk", "ess_tail", "mcse_mean"]].astype(float)
+    return out.rename_axis("quantity").reset_index()
 
 
 def sampler_stats(tree: Any) -> dict[str, Any]:
