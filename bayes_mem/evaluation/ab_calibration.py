@@ -280,11 +280,9 @@ def scenario_rates(
 
 def sp500_simple_returns() -> np.ndarray:
     """Daily simple returns of the S&P 500 (``arch.data.sp500``, Adj Close, 1999-2018)."""
-    try:
-        from arch.data import sp500
-    except ImportError as exc:  # pragma: no cover - the data extra is part of dev
-        raise ImportError("the real-price evaluations need `pip install bayes_mem[data]`") from exc
-    px = sp500.load()["Adj Close"].to_numpy()
+    from bayes_mem.evaluation.data import load_prices
+
+    px = load_prices("sp500").to_numpy()
     return px[1:] / px[:-1] - 1.0
 
 

@@ -32,9 +32,7 @@ one-day VaR/ES.
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
-import importlib.util
 import json
 import os
 import pathlib
@@ -46,6 +44,7 @@ import pandas as pd
 from scipy import stats
 
 from bayes_mem.evaluation.baselines import rolling_arch_forecasts, rolling_ewma_forecast
+from bayes_mem.evaluation.data import available_series, load_log_returns
 from bayes_mem.evaluation.es_backtest import es_backtest
 from bayes_mem.evaluation.var_backtest import (
     PosteriorFit,
@@ -176,79 +175,16 @@ def traffic_light_history(exceed: np.ndarray, days: int = BASEL_DAYS) -> dict[st
 
 
 # ------------------------------------------------------------------------------ the data
-def _package_dir(name: str) -> pathlib.Path | None:
-    spec = importlib.util.find_spec(name)  # finds the package without importing it
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return pathlib.Path(spec.submodule_search_locations[0])
-
-
-def _read_prices(path: pathlib.Path, column: str) -> tuple[list[str], np.ndarray]:
-    """The file's dates (as written, first column) and ``column``'s prices, rows without a
-    price skipped."""
-    with gzip.open(path, "rt", newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = next(reader)
-        j = header.index(column)
-        dates, out = [], []
-        for row in reader:
-            try:
-                value = float(row[j])
-            except (IndexError, ValueError):
-                continue  # a missing value ("." or empty): the day is skipped
-            dates.append(row[0])
-            out.append(value)
-    return dates, np.asarray(out)
-
-
-def _log_returns(price: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Log returns of the positive prices and the index of each return's day in ``price``."""
-    keep = np.flatnonzero(np.isfinite(price) & (price > 0))  # WTI closed below zero 2020-04-20
-    if keep.size < 2:
-        raise ValueError(f"{name}: fewer than 2 positive prices")
-    p = price[keep]
-    return np.log(p[1:] / p[:-1]), keep[1:]
-
-
-def available_series() -> dict[str, tuple[pathlib.Path, str]]:
-    """Every real daily price series found inside installed packages: name -> (CSV, column).
-    arch ships the S&P 500 and NASDAQ (Adj Close, 1999-2018) and WTI crude (1986-); skfolio
-    (optional) ships the S&P 500 index (1990-2022) and five factor ETFs (MTUM, QUAL, SIZE,
-    USMV, VLUE, 2014-2022). skfolio's 20-stock panel is kept out (an independent check)."""
-    found: dict[str, tuple[pathlib.Path, str]] = {}
-    arch_dir = _package_dir("arch")
-    if arch_dir is not None:
-        data = arch_dir / "data"
-        found["sp500"] = (data / "sp500" / "sp500.csv.gz", "Adj Close")
-        found["nasdaq"] = (data / "nasdaq" / "nasdaq.csv.gz", "Adj Close")
-        found["wti"] = (data / "wti" / "wti.csv.gz", "DCOILWTICO")
-    sk = _package_dir("skfolio")
-    if sk is not None and (sk / "datasets" / "data" / "sp500_index.csv.gz").exists():
-        data = sk / "datasets" / "data"
-        found["skfolio_sp500_index"] = (data / "sp500_index.csv.gz", "SP500")
-        for etf in ("MTUM", "QUAL", "SIZE", "USMV", "VLUE"):
-            found[f"skfolio_{etf.lower()}"] = (data / "factors_dataset.csv.gz", etf)
-    return {k: v for k, v in found.items() if v[0].exists()}
-
-
 def load_series(name: str) -> np.ndarray:
-    """Daily log returns of one series of :func:`available_series`."""
-    return load_dated_series(name).to_numpy()
+    """Daily log returns of one series of :func:`~bayes_mem.evaluation.data.available_series`
+    (:func:`~bayes_mem.evaluation.data.load_log_returns`' values)."""
+    return load_log_returns(name).to_numpy()
 
 
 def load_dated_series(name: str) -> pd.Series:
-    """Daily log returns of one series of :func:`available_series` indexed by the day each
-    return ends on (``load_series`` is its values)."""
-    found = available_series()
-    if name not in found:
-        raise ValueError(f"series {name!r} not installed; available: {sorted(found)}")
-    path, column = found[name]
-    dates, price = _read_prices(path, column)
-    r, at = _log_returns(price, name)
-    index = pd.to_datetime([dates[i] for i in at.tolist()], format="mixed")
-    if not index.is_monotonic_increasing or index.has_duplicates:
-        raise ValueError(f"{name}: the file's dates are not strictly increasing")
-    return pd.Series(r, index=pd.DatetimeIndex(index, name="date"), name=name)
+    """Daily log returns of one series, indexed by the day each return ends on
+    (:func:`~bayes_mem.evaluation.data.load_log_returns`)."""
+    return load_log_returns(name)
 
 
 # -------------------------------------------------------------------------- one series

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bayes_mem.evaluation import data
+
 FAMILIES = ("momentum", "mean_reversion", "breakout")
 SYMBOLS = ("SP500", "NASDAQ", "WTI")
 #: the policy backtest's universe (:func:`load_universe`): every distinct real daily series
@@ -212,22 +214,12 @@ def shadow_trades(
 def load_prices() -> pd.DataFrame:
     """Daily closes of the S&P 500 and NASDAQ composite ("Adj Close", 1999-2018) and WTI crude
     ("DCOILWTICO") shipped with ``arch``, on their common dates (WTI's missing days dropped)."""
-    try:
-        from arch.data import nasdaq, sp500, wti
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the policy backtest needs the price data of the `arch` package: "
-            "pip install 'bayes_mem[data]'"
-        ) from exc
     frame = pd.concat(
-        {
-            "SP500": sp500.load()["Adj Close"],
-            "NASDAQ": nasdaq.load()["Adj Close"],
-            "WTI": wti.load()["DCOILWTICO"],
-        },
+        {"SP500": data.load_prices("sp500"), "NASDAQ": data.load_prices("nasdaq"),
+         "WTI": data.load_prices("wti")},
         axis=1,
         sort=True,
-    ).dropna()
+    ).dropna()  # fmt: skip
     for col in frame.columns:
         check_prices(frame[col].to_numpy(), f"prices of {col!r}")
     return frame.astype(float)
@@ -249,20 +241,9 @@ def load_universe(start: str = "1999-01-04") -> pd.DataFrame:
     that date (between its own first and last close) has a close, so no listed symbol has a gap
     (WTI's and the equities' holidays differ: a date one of them misses is dropped, as the
     common-dates panel of :func:`load_prices` did). Nothing is downloaded."""
-    try:
-        from arch.data import nasdaq, wti
-        from skfolio.datasets import load_factors_dataset, load_sp500_index
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the universe needs the data of `arch` and `skfolio`: pip install 'bayes_mem[data]'"
-        ) from exc
-    factors = load_factors_dataset()
-    cols = {
-        "SP500": load_sp500_index()["SP500"],
-        "NASDAQ": nasdaq.load()["Adj Close"],
-        "WTI": wti.load()["DCOILWTICO"],
-        **{c: factors[c] for c in UNIVERSE[3:]},
-    }
+    names = {"SP500": "skfolio_sp500_index", "NASDAQ": "nasdaq", "WTI": "wti",
+             **{c: f"skfolio_{c.lower()}" for c in UNIVERSE[3:]}}  # fmt: skip
+    cols = {col: data.load_prices(name) for col, name in names.items()}
     frame = pd.concat(cols, axis=1, sort=True).astype(float)
     frame.index = pd.DatetimeIndex(frame.index)
     frame = frame.loc[frame.index >= pd.Timestamp(start)]
