@@ -793,10 +793,9 @@ def _markdown(df: pd.DataFrame, digits: int = 4) -> str:
 
 
 def _plot_regret(runs: list[RegretRuns], path: pathlib.Path) -> None:
-    import matplotlib
+    from bayes_mem.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     for ax, (k, eps) in zip(axes.ravel(), SETTINGS, strict=True):
@@ -835,10 +834,9 @@ def _plot_regret(runs: list[RegretRuns], path: pathlib.Path) -> None:
 
 
 def _plot_cold_start(table: pd.DataFrame, path: pathlib.Path) -> None:
-    import matplotlib
+    from bayes_mem.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     opps = sorted(table["opportunities"].unique())
     priors = ["flat", "nightly_plug_in", "nightly", "nightly_sampled", "true"]

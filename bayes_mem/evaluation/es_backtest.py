@@ -292,10 +292,9 @@ def _write_csv(path: pathlib.Path, rows: list[BacktestRow]) -> None:
 
 
 def _plot(path: pathlib.Path, result: SeriesBacktest, level: float) -> None:
-    import matplotlib
+    from bayes_mem.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ours, seed = result.forecasts["ours"], result.forecasts["percentile"]
     fig, (ax, bx) = plt.subplots(

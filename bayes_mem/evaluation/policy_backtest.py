@@ -1373,10 +1373,9 @@ def before_after_markdown(before: Path, after: Path) -> str:
 
 
 def _plot_equity(run: BacktestRun, path: Path, caption: str = "") -> None:
-    import matplotlib
+    from bayes_mem.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     dates = run.prices.index[run.start :]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))

@@ -54,6 +54,7 @@ from bayes_mem.live.prior_set import (
     verify_folder,
     version_dir,
 )
+from bayes_mem.plotting import pyplot as _pyplot
 
 log = logging.getLogger("bayes_mem.report")
 
@@ -369,21 +370,6 @@ def signal_quality(
 
 
 # ------------------------------------------------------------------------------------- figures
-def _pyplot():
-    """pyplot, on the Agg backend unless the process already chose one (a notebook's inline
-    backend must stay: switching would stop its figures from showing). Every figure made here
-    is saved to PNG and closed, which works on any backend."""
-    import sys
-
-    import matplotlib
-
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 _RC = {"text.parse_math": False, "text.usetex": False, "font.size": 8, "figure.dpi": 96}
 
 
