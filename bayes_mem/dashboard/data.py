@@ -1,0 +1,633 @@
+"""The dashboard's data layer: read-only queries of the store and the model registry, each
+returning a pandas frame (no Bokeh here).
+
+Connections
+    :func:`open_read_only` opens an SQLAlchemy engine that cannot write: an SQLite file through a
+    ``file:...?mode=ro`` URI (never ``immutable``: the engine's new days must be seen), a
+    PostgreSQL server with ``SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY`` run on every
+    new connection. A missing SQLite file, an unparsable URL, an unreachable server or a schema
+    this bayes_mem does not read raise :class:`DashboardError` naming the value; nothing is
+    created.
+
+Units
+    Returns, VaR and ES of a symbol are daily log returns (fractions, 0.01 = 1 %); VaR and ES
+    are positive losses. Portfolio figures and notionals are in account currency. Probabilities
+    are in [0, 1]. Dates are calendar dates; ``as_of`` and ``decided_at`` are UTC instants.
+
+Exceedances
+    A forecast logged for date d (the engine's end of day d) is for the next stored return of
+    the symbol: an exceedance on day t is ``log_return[t] < -var_log`` of the latest forecast
+    dated strictly before t (:func:`align_forecasts`). The rolling status over the last
+    ``window`` aligned days reuses :func:`bayes_mem.evaluation.var_backtest.coverage_tests`
+    (Kupiec, Christoffersen) and :func:`bayes_mem.evaluation.es_backtest.z2_statistic`
+    (Acerbi-Szekely Z2; rejected below ``Z2_CRITICAL`` = -0.70, their 5 % critical value).
+
+Freshness
+    :func:`data_version` is the cheap fingerprint an open page polls: the latest date of
+    ``portfolio_metrics``, ``correlation_metrics`` and ``regime_metrics`` (each keyed by date
+    first, so an index lookup) and the latest decision id. Every engine end of day writes
+    ``portfolio_metrics``, so a new day changes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import sqlite3
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from bayes_mem.evaluation.es_backtest import z2_statistic
+from bayes_mem.evaluation.var_backtest import coverage_tests
+from bayes_mem.live.correlation import shrunk_correlation
+from bayes_mem.store import schema
+
+#: Acerbi and Szekely's (2014) 5 % critical value of Z2 (reject below it)
+Z2_CRITICAL = -0.70
+#: p-value below which a Kupiec / Christoffersen test is shown as rejected
+TEST_SIZE = 0.05
+#: a symbol's regime alarm: P(change) at or above this
+ALARM_P_CHANGE = 0.5
+#: days of returns behind the heatmap's shrunk correlation
+CORRELATION_WINDOW = 250
+#: the most recent decisions a page shows
+DECISION_ROWS = 1000
+
+
+class DashboardError(ValueError):
+    """The store or the registry cannot be read by the dashboard; the message names the value."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the dashboard reads: a read-only store engine and the model registry folder (None:
+    no registry, the nightly page says so)."""
+
+    engine: sa.Engine
+    models: Path | None
+    shown: str  # the store's URL, password hidden
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+# ---------------------------------------------------------------------------- connections
+def _sqlite_ro_connect(path: str) -> Any:
+    where = urllib.parse.quote(str(Path(path).resolve()), safe="/")
+    return sqlite3.connect(f"file:{where}?mode=ro", uri=True, check_same_thread=False)
+
+
+def _pg_read_only(dbapi_conn: Any, _record: Any) -> None:
+    autocommit = getattr(dbapi_conn, "autocommit", False)
+    cur = dbapi_conn.cursor()
+    cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    cur.close()
+    if not autocommit:
+        dbapi_conn.commit()
+
+
+def open_read_only(url: str) -> tuple[sa.Engine, str]:
+    """A read-only engine on the store at ``url`` and the URL as shown (password hidden).
+
+    Raises
+    ------
+    DashboardError
+        The URL cannot be parsed, names an unknown database, a SQLite file that does not exist,
+        a server that does not answer, or a store whose schema is not this bayes_mem's.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise DashboardError(f"the store URL must be non-empty text, got {url!r:.100}")
+    try:
+        parsed = sa.engine.make_url(url)
+        parsed.get_dialect()
+    except (sa.exc.ArgumentError, ValueError):
+        raise DashboardError(f"not a database URL: {url!r:.100}") from None
+    except sa.exc.NoSuchModuleError:
+        raise DashboardError(f"unknown database {url.split(':', 1)[0]!r} in {url!r:.100}") from None
+    except ImportError as exc:
+        raise DashboardError(f"no driver for {url!r:.100} is installed: {exc}") from None
+    shown = parsed.render_as_string(hide_password=True)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        path = parsed.database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            raise DashboardError(f"the dashboard reads a SQLite file, got {shown!r}")
+        if not os.path.isfile(path):
+            raise DashboardError(f"no store at {path!r} (no such file)")
+        engine = sa.create_engine("sqlite://", creator=lambda: _sqlite_ro_connect(path))
+    elif backend == "postgresql":
+        engine = sa.create_engine(parsed, pool_pre_ping=True)
+        sa.event.listen(engine, "connect", _pg_read_only)
+    else:
+        raise DashboardError(f"the dashboard reads SQLite or PostgreSQL stores, got {shown!r}")
+    try:
+        with engine.connect() as conn:
+            version = schema.current_version(conn)
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        orig = getattr(exc, "orig", None) or exc
+        line = (str(orig).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise DashboardError(f"cannot open the store {shown}: {line}") from None
+    if version != schema.SCHEMA_VERSION:
+        engine.dispose()
+        raise DashboardError(
+            f"the store {shown} has schema version {version}, this bayes_mem reads "
+            f"{schema.SCHEMA_VERSION} (open it once with another bayes-mem verb to create or "
+            "upgrade it)"
+        )
+    return engine, shown
+
+
+def open_source(url: str, models: str | Path | None) -> Source:
+    """Open the store read-only and check the registry folder exists (None: no registry)."""
+    folder = None
+    if models is not None:
+        folder = Path(models)
+        if not folder.is_dir():
+            raise DashboardError(f"no model registry at {str(folder)!r} (no such directory)")
+    engine, shown = open_read_only(url)
+    return Source(engine, folder, shown)
+
+
+def _frame(conn: sa.Connection, query: sa.Executable, columns: list[str]) -> pd.DataFrame:
+    rows = conn.execute(query).all()
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _dates(series: pd.Series) -> pd.Series:
+    return pd.to_datetime(series)
+
+
+# ---------------------------------------------------------------------------- freshness
+def data_version(engine: sa.Engine) -> tuple[Any, ...]:
+    """The cheap fingerprint a page polls (see the module docstring): latest portfolio,
+    correlation and regime dates and the latest decision id (None where a table is empty)."""
+    with engine.connect() as conn:
+        return tuple(
+            conn.execute(sa.select(sa.func.max(col))).scalar()
+            for col in (
+                schema.portfolio_metrics.c.date,
+                schema.correlation_metrics.c.date,
+                schema.regime_metrics.c.date,
+                schema.decisions.c.id,
+            )
+        )
+
+
+# ---------------------------------------------------------------------------- risk
+def risk_symbols(engine: sa.Engine) -> list[str]:
+    """The symbols with a risk forecast, sorted."""
+    t = schema.risk_metrics
+    with engine.connect() as conn:
+        return sorted(conn.execute(sa.select(t.c.symbol).distinct()).scalars())
+
+
+def risk_history(engine: sa.Engine, symbol: str) -> pd.DataFrame:
+    """One symbol's forecasts by date (ascending) at its most frequent level: columns ``date``
+    (datetime64), ``level``, ``var_log``, ``es_log``, ``es_low``, ``es_high`` (the ES's 90 %
+    credible band, NaN when not computed) and ``volatility`` (daily, fraction)."""
+    t = schema.risk_metrics
+    cols = ["date", "level", "var_log", "es_log", "es_low", "es_high", "volatility"]
+    q = sa.select(*(t.c[c] for c in cols)).where(t.c.symbol == symbol).order_by(t.c.date)
+    with engine.connect() as conn:
+        frame = _frame(conn, q, cols)
+    if len(frame):
+        level = frame["level"].mode().iloc[0]
+        frame = frame[frame["level"] == level].reset_index(drop=True)
+    frame["date"] = _dates(frame["date"])
+    return frame.astype({c: float for c in cols[1:]})
+
+
+def symbol_returns(engine: sa.Engine, symbol: str) -> pd.DataFrame:
+    """One symbol's stored daily log returns: columns ``date`` (datetime64), ``log_return``."""
+    t = schema.returns
+    q = sa.select(t.c.date, t.c.log_return).where(t.c.symbol == symbol).order_by(t.c.date)
+    with engine.connect() as conn:
+        frame = _frame(conn, q, ["date", "log_return"])
+    frame["date"] = _dates(frame["date"])
+    return frame.astype({"log_return": float})
+
+
+def align_forecasts(risk: pd.DataFrame, returns: pd.DataFrame) -> pd.DataFrame:
+    """Each return with the forecast made for it (the latest one dated strictly before it):
+    columns ``date``, ``log_return``, ``var_log``, ``es_log``, ``exceed`` (bool:
+    ``log_return < -var_log``); returns without an earlier forecast are dropped."""
+    cols = ["date", "log_return", "var_log", "es_log", "exceed"]
+    if risk.empty or returns.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
+    fc = risk[["date", "var_log", "es_log"]].rename(columns={"date": "forecast_date"})
+    merged = pd.merge_asof(
+        returns.sort_values("date"), fc.sort_values("forecast_date"), left_on="date",
+        right_on="forecast_date", allow_exact_matches=False, direction="backward",
+    ).dropna(subset=["var_log"])  # fmt: skip
+    merged["exceed"] = merged["log_return"] < -merged["var_log"]
+    return merged[cols].reset_index(drop=True)
+
+
+def backtest_status(aligned: pd.DataFrame, level: float, window: int = 250) -> dict[str, Any]:
+    """The rolling status over the last ``window`` aligned days: ``n``, ``exceedances``,
+    ``expected``, ``p_kupiec``, ``p_christoffersen`` (independence), ``p_cc``, ``z2`` and
+    ``status`` ("ok", "rejected: ..." naming the failed tests, or "too few days" under 20)."""
+    tail = aligned.tail(window)
+    out: dict[str, Any] = {"n": len(tail), "exceedances": int(tail["exceed"].sum())}
+    nan = float("nan")
+    if len(tail) < 20:
+        out.update(expected=len(tail) * (1 - level), p_kupiec=nan, p_christoffersen=nan,
+                   p_cc=nan, z2=nan, status="too few days")  # fmt: skip
+        return out
+    cov = coverage_tests(tail["exceed"].to_numpy(), level)
+    z2 = z2_statistic(tail["log_return"].to_numpy(), tail["var_log"].to_numpy(),
+                      tail["es_log"].to_numpy(), level)  # fmt: skip
+    failed = [name for name, bad in (
+        ("Kupiec", cov.p_pof < TEST_SIZE), ("Christoffersen", cov.p_ind < TEST_SIZE),
+        ("Z2", z2 < Z2_CRITICAL),
+    ) if bad]  # fmt: skip
+    out.update(expected=cov.expected, p_kupiec=cov.p_pof, p_christoffersen=cov.p_ind,
+               p_cc=cov.p_cc, z2=z2,
+               status="ok" if not failed else "rejected: " + ", ".join(failed))  # fmt: skip
+    return out
+
+
+def backtest_table(engine: sa.Engine, window: int = 250) -> pd.DataFrame:
+    """:func:`backtest_status` of every symbol with forecasts (one row each, sorted by symbol):
+    columns ``symbol``, ``level`` and the status's keys."""
+    r, m = schema.returns, schema.risk_metrics
+    with engine.connect() as conn:
+        risk = _frame(conn, sa.select(m.c.symbol, m.c.date, m.c.level, m.c.var_log, m.c.es_log),
+                      ["symbol", "date", "level", "var_log", "es_log"])  # fmt: skip
+        symbols = sorted(risk["symbol"].unique().tolist())
+        rets = _frame(conn, sa.select(r.c.symbol, r.c.date, r.c.log_return).where(
+            r.c.symbol.in_(symbols)), ["symbol", "date", "log_return"]) if symbols else None
+    rows = []
+    if symbols and rets is not None:
+        risk["date"], rets["date"] = _dates(risk["date"]), _dates(rets["date"])
+        by_ret = dict(tuple(rets.groupby("symbol")))
+        for sym, fc in risk.groupby("symbol"):
+            level = float(fc["level"].mode().iloc[0])
+            fc = fc[fc["level"] == level]
+            ret = by_ret.get(sym, pd.DataFrame(columns=["date", "log_return"]))
+            aligned = align_forecasts(fc, ret[["date", "log_return"]].astype({"log_return": float}))
+            rows.append({"symbol": sym, "level": level, **backtest_status(aligned, level, window)})
+    cols = ["symbol", "level", "n", "exceedances", "expected", "p_kupiec", "p_christoffersen",
+            "p_cc", "z2", "status"]  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+def portfolio_history(engine: sa.Engine) -> pd.DataFrame:
+    """Portfolio risk by date: ``date``, ``gross_exposure``, ``portfolio_es``,
+    ``portfolio_var`` (account currency, a loss positive), ``level``."""
+    t = schema.portfolio_metrics
+    cols = ["date", "gross_exposure", "portfolio_es", "portfolio_var", "level"]
+    with engine.connect() as conn:
+        frame = _frame(conn, sa.select(*(t.c[c] for c in cols)).order_by(t.c.date), cols)
+    frame["date"] = _dates(frame["date"])
+    return frame.astype({c: float for c in cols[1:]})
+
+
+def latest_positions(engine: sa.Engine, config: str = "live") -> pd.DataFrame:
+    """The book as the decision log shows it: per symbol the signed notional (long +, short -,
+    account currency) of the decisions ``config`` acted on during the latest day it acted."""
+    t = schema.decisions
+    q = sa.select(t.c.decided_at, t.c.symbol, t.c.side, t.c.notional).where(
+        t.c.act.is_(True), t.c.config == config).order_by(t.c.id.desc()).limit(20_000)
+    with engine.connect() as conn:
+        frame = _frame(conn, q, ["decided_at", "symbol", "side", "notional"])
+    if frame.empty:
+        return pd.DataFrame({"symbol": pd.Series(dtype=str), "notional": pd.Series(dtype=float)})
+    day = pd.to_datetime(frame["decided_at"], utc=True).dt.date
+    frame = frame[day == day.max()]
+    sign = np.where(frame["side"].to_numpy() == "short", -1.0, 1.0)
+    signed = sign * frame["notional"].to_numpy(float)
+    out = pd.Series(signed, index=frame["symbol"].to_numpy()).groupby(level=0).sum()
+    return out.rename("notional").rename_axis("symbol").reset_index()
+
+
+def es_contributions(engine: sa.Engine, config: str = "live") -> pd.DataFrame:
+    """Each position's contribution to the latest portfolio ES (account currency): an Euler
+    allocation under a Gaussian approximation, ``c_i = x_i s_i (R x s)_i / sigma_p`` with
+    ``x`` the signed notionals (:func:`latest_positions`), ``s`` the latest per-symbol daily
+    volatilities and ``R`` the shrunk correlation of the last ``CORRELATION_WINDOW`` days,
+    scaled so the contributions add up to the stored ``portfolio_es``. Columns ``symbol``,
+    ``notional``, ``contribution``, ``share`` (of the ES, fraction); empty without positions."""
+    pos = latest_positions(engine, config)
+    cols = ["symbol", "notional", "contribution", "share"]
+    port = portfolio_history(engine)
+    if pos.empty or port.empty:
+        return pd.DataFrame({c: pd.Series(dtype=str if c == "symbol" else float) for c in cols})
+    m = schema.risk_metrics
+    syms = pos["symbol"].tolist()
+    with engine.connect() as conn:
+        latest = conn.execute(sa.select(sa.func.max(m.c.date))).scalar()
+        vol = _frame(conn, sa.select(m.c.symbol, m.c.volatility).where(
+            m.c.date == latest, m.c.symbol.in_(syms)), ["symbol", "volatility"])  # fmt: skip
+    s = vol.groupby("symbol")["volatility"].mean().reindex(syms).fillna(0.0).to_numpy(float)
+    x = pos["notional"].to_numpy(float)
+    symbols, corr = current_correlation(engine, syms)
+    order = {sym: i for i, sym in enumerate(symbols)}
+    r = np.eye(len(syms))
+    idx = [order.get(sym) for sym in syms]
+    for a, ia in enumerate(idx):
+        for b, ib in enumerate(idx):
+            if ia is not None and ib is not None:
+                r[a, b] = corr[ia, ib]
+    xs = x * s
+    cov_x = r @ xs
+    var_p = float(xs @ cov_x)
+    es = float(port["portfolio_es"].iloc[-1])
+    contrib = xs * cov_x / var_p * es if var_p > 0 else np.zeros_like(xs)
+    share = contrib / es if es else np.zeros_like(contrib)
+    return pd.DataFrame({"symbol": syms, "notional": x, "contribution": contrib, "share": share})
+
+
+# ---------------------------------------------------------------------------- correlation
+def correlation_history(engine: sa.Engine) -> pd.DataFrame:
+    """Correlation metrics by date: ``date``, ``average_correlation``, ``concentration_score``
+    (in [0, 1]), ``effective_bets`` (in [1, N]), ``breakdown_p``, ``breakdown_score`` (NaN when
+    not computed)."""
+    t = schema.correlation_metrics
+    cols = ["date", "average_correlation", "concentration_score", "effective_bets",
+            "breakdown_p", "breakdown_score"]  # fmt: skip
+    with engine.connect() as conn:
+        frame = _frame(conn, sa.select(*(t.c[c] for c in cols)).order_by(t.c.date), cols)
+    frame["date"] = _dates(frame["date"])
+    return frame.astype({c: float for c in cols[1:]})
+
+
+def current_correlation(
+    engine: sa.Engine, symbols: list[str] | None = None, window: int = CORRELATION_WINDOW
+) -> tuple[list[str], np.ndarray]:
+    """The shrunk normal-scores correlation (:func:`bayes_mem.live.correlation.
+    shrunk_correlation`, the engine's estimator) of the last ``window`` return dates, over
+    ``symbols`` (None: those with a risk forecast, else every symbol with returns) that have a
+    return on at least 90 % of those dates and vary (missing days count as 0). Returns the
+    symbols kept (sorted) and the (N, N) matrix; N < 2 gives an empty matrix."""
+    r = schema.returns
+    with engine.connect() as conn:
+        dates = conn.execute(sa.select(r.c.date).distinct().order_by(r.c.date.desc())
+                             .limit(window)).scalars().all()  # fmt: skip
+        if symbols is None:
+            symbols = risk_symbols(engine) or None
+        if not dates:
+            return [], np.zeros((0, 0))
+        q = sa.select(r.c.date, r.c.symbol, r.c.log_return).where(r.c.date >= min(dates))
+        if symbols is not None:
+            q = q.where(r.c.symbol.in_(list(symbols)))
+        frame = _frame(conn, q, ["date", "symbol", "log_return"])
+    panel = frame.pivot(index="date", columns="symbol", values="log_return").sort_index()
+    panel = panel.loc[:, panel.notna().mean() >= 0.9].fillna(0.0)
+    panel = panel.loc[:, panel.std() > 0]
+    panel = panel.reindex(columns=sorted(panel.columns))
+    if panel.shape[1] < 2 or panel.shape[0] < 3:
+        return list(panel.columns), np.zeros((0, 0))
+    corr, _ = shrunk_correlation(panel.to_numpy(float))
+    return list(panel.columns), corr
+
+
+# ---------------------------------------------------------------------------- signals
+def latest_signal_quality(engine: sa.Engine) -> pd.DataFrame:
+    """The latest signal-quality snapshot (the rows at the latest ``as_of``), one row per
+    signal, with its ``family`` and ``symbol``: columns ``signal``, ``family``, ``symbol``,
+    ``as_of``, ``trades``, ``posterior_mean`` (win rate), ``credible_low``, ``credible_high``
+    (its 90 % interval), ``p_above_break_even``, ``total_pnl`` (account currency),
+    ``sharpe``; sorted by signal."""
+    q_, s, link = schema.signal_quality, schema.signals, schema.signal_symbols
+    cols = ["signal", "family", "symbol", "as_of", "trades", "posterior_mean", "credible_low",
+            "credible_high", "p_above_break_even", "total_pnl", "sharpe"]  # fmt: skip
+    latest = sa.select(sa.func.max(q_.c.as_of)).scalar_subquery()
+    query = (
+        sa.select(q_.c.signal, s.c.family, link.c.symbol, *(q_.c[c] for c in cols[3:]))
+        .select_from(q_.outerjoin(s, s.c.name == q_.c.signal)
+                     .outerjoin(link, link.c.signal == q_.c.signal))
+        .where(q_.c.as_of == latest).order_by(q_.c.signal)
+    )  # fmt: skip
+    with engine.connect() as conn:
+        frame = _frame(conn, query, cols)
+    frame["family"] = frame["family"].fillna("")
+    frame["symbol"] = frame["symbol"].fillna("")
+    frame["as_of"] = pd.to_datetime(frame["as_of"], utc=True)
+    return frame.astype({"trades": "int64", **{c: float for c in cols[5:]}})
+
+
+def signal_history(engine: sa.Engine, signal: str) -> pd.DataFrame:
+    """One signal's snapshots by ``as_of`` (ascending): its posterior mean win rate and 90 %
+    credible interval over time, trades and total PnL."""
+    t = schema.signal_quality
+    cols = ["as_of", "trades", "posterior_mean", "credible_low", "credible_high",
+            "p_above_break_even", "total_pnl"]  # fmt: skip
+    q = sa.select(*(t.c[c] for c in cols)).where(t.c.signal == signal).order_by(t.c.as_of)
+    with engine.connect() as conn:
+        frame = _frame(conn, q, cols)
+    frame["as_of"] = pd.to_datetime(frame["as_of"], utc=True).dt.tz_localize(None)
+    return frame.astype({"trades": "int64", **{c: float for c in cols[2:]}})
+
+
+def family_priors(models: Path | None) -> pd.DataFrame:
+    """Each family's pooled prior in the active prior set (empty without one): ``family``,
+    ``mean`` (the family's mean win rate, posterior mean over draws), ``mean_low``,
+    ``mean_high`` (its 5-95 % range), ``kappa`` (concentration, pseudo-trades, posterior
+    median), ``prior_alpha``, ``prior_beta`` (the point Beta prior the decider uses),
+    ``version``."""
+    cols = ["family", "mean", "mean_low", "mean_high", "kappa", "prior_alpha", "prior_beta",
+            "version"]  # fmt: skip
+    ps = _active_prior_set(models)
+    if ps is None:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for name, fam in sorted(ps.families.items()):
+        point = fam.point_prior()
+        rows.append({
+            "family": name, "mean": float(np.mean(fam.mean)),
+            "mean_low": float(np.quantile(fam.mean, 0.05)),
+            "mean_high": float(np.quantile(fam.mean, 0.95)),
+            "kappa": float(np.median(fam.kappa)), "prior_alpha": float(point.a),
+            "prior_beta": float(point.b), "version": ps.version,
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _active_prior_set(models: Path | None) -> Any:
+    if models is None:
+        return None
+    from bayes_mem.live.prior_set import active_version, load_prior_set
+
+    try:
+        version = active_version(models)
+        return None if version is None else load_prior_set(models, version)
+    except (ValueError, OSError):
+        return None
+
+
+# ---------------------------------------------------------------------------- decisions
+def _explanation(detail: str) -> str:
+    try:
+        doc = json.loads(detail)
+    except (TypeError, ValueError):
+        return ""
+    if not isinstance(doc, dict):
+        return ""
+    text = doc.get("explanation")
+    if isinstance(text, str):
+        return text
+    parts = []
+    for name, value in doc.items():
+        if isinstance(value, dict):
+            inner = ", ".join(f"{k}={_short(v)}" for k, v in list(value.items())[:4])
+            parts.append(f"{name}: {inner}")
+        else:
+            parts.append(f"{name}={_short(value)}")
+    return "; ".join(parts)[:500]
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if isinstance(value, list | dict):
+        return f"[{len(value)}]"
+    return str(value)[:40]
+
+
+def decision_log(engine: sa.Engine, limit: int = DECISION_ROWS) -> pd.DataFrame:
+    """The latest ``limit`` decisions, newest first: ``id``, ``decided_at`` (UTC), ``config``,
+    ``signal``, ``symbol``, ``side``, ``horizon`` (trading days), ``act``, ``notional``
+    (account currency), ``p_win``, ``binding`` (the limit that bound the size, "" if none),
+    ``prior_version`` and ``why`` (the detail's explanation, or its factors in short)."""
+    t = schema.decisions
+    cols = ["id", "decided_at", "config", "signal", "symbol", "side", "horizon", "act",
+            "notional", "p_win", "binding", "prior_version", "detail"]  # fmt: skip
+    q = sa.select(*(t.c[c] for c in cols)).order_by(t.c.id.desc()).limit(limit)
+    with engine.connect() as conn:
+        frame = _frame(conn, q, cols)
+    frame["decided_at"] = pd.to_datetime(frame["decided_at"], utc=True)
+    frame["binding"] = frame["binding"].fillna("")
+    frame["why"] = [_explanation(d) for d in frame.pop("detail")]
+    return frame.astype({"id": "int64", "horizon": "int64", "act": bool, "notional": float,
+                         "p_win": float, "prior_version": "Int64"})  # fmt: skip
+
+
+def config_summary(engine: sa.Engine) -> pd.DataFrame:
+    """The live and shadow configurations side by side, one row per configuration over the
+    whole log: ``config``, ``decisions``, ``acted``, ``act_rate`` (fraction), ``notional``
+    (total acted, account currency), ``mean_p_win``, ``last_decided_at``; "live" first."""
+    t = schema.decisions
+    q = sa.select(
+        t.c.config, sa.func.count(), sa.func.sum(sa.case((t.c.act, 1), else_=0)),
+        sa.func.sum(t.c.notional), sa.func.avg(t.c.p_win), sa.func.max(t.c.decided_at),
+    ).group_by(t.c.config)
+    cols = ["config", "decisions", "acted", "notional", "mean_p_win", "last_decided_at"]
+    with engine.connect() as conn:
+        frame = _frame(conn, q, cols)
+    frame = frame.astype({"decisions": "int64", "acted": "int64", "notional": float,
+                          "mean_p_win": float})  # fmt: skip
+    frame["act_rate"] = frame["acted"] / frame["decisions"].clip(lower=1)
+    frame["last_decided_at"] = pd.to_datetime(frame["last_decided_at"], utc=True)
+    frame["_order"] = frame["config"] != "live"
+    frame = frame.sort_values(["_order", "config"]).drop(columns="_order")
+    return frame[["config", "decisions", "acted", "act_rate", "notional", "mean_p_win",
+                  "last_decided_at"]].reset_index(drop=True)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- nightly job
+def nightly_runs(
+    models: Path | None, today: dt.date | None = None, max_age_days: int | None = None
+) -> pd.DataFrame:
+    """One row per prior-set version (newest first): ``version``, ``created_at``, ``active``,
+    ``gate`` ("passed" / "rejected" / "unreadable"), ``reasons`` (the gate's reasons, joined),
+    per component ``<name>_version`` and ``<name>_age_days`` (calendar days from its
+    ``data_through`` to ``today``), ``stale`` (components older than ``max_age_days``, the
+    engine's default when None; "" when none) and ``report`` (the report's file name under
+    ``models/reports``, "" when there is none)."""
+    from bayes_mem.live.engine import DEFAULT_MAX_COMPONENT_AGE_DAYS
+    from bayes_mem.live.prior_set import (
+        COMPONENTS,
+        active_version,
+        gate_passed,
+        list_versions,
+        load_prior_set,
+    )
+
+    limit = DEFAULT_MAX_COMPONENT_AGE_DAYS if max_age_days is None else max_age_days
+    today = today or dt.datetime.now(dt.UTC).date()
+    cols = ["version", "created_at", "active", "gate", "reasons"]
+    for comp in COMPONENTS:
+        cols += [f"{comp}_version", f"{comp}_age_days"]
+    cols += ["stale", "report"]
+    if models is None:
+        return pd.DataFrame(columns=cols)
+    try:
+        active = active_version(models)
+    except ValueError:
+        active = None
+    rows = []
+    for v in reversed(list_versions(models)):
+        row: dict[str, Any] = {c: None for c in cols}
+        row.update(version=v, active=v == active, stale="", reasons="")
+        report = models / "reports" / f"v{v:06d}.html"
+        row["report"] = report.name if report.is_file() else ""
+        try:
+            ps = load_prior_set(models, v)
+        except ValueError as exc:
+            row.update(gate="unreadable", reasons=str(exc)[:300], created_at="")
+            rows.append(row)
+            continue
+        reasons = ps.diagnostics.get("reasons") or []
+        row.update(created_at=ps.created_at, gate="passed" if gate_passed(ps) else "rejected",
+                   reasons="; ".join(str(r) for r in reasons) if isinstance(reasons, list)
+                   else str(reasons))  # fmt: skip
+        stale = []
+        for comp, src in (ps.components or {}).items():
+            if src is None:
+                continue
+            age = src.age_days(today)
+            row[f"{comp}_version"], row[f"{comp}_age_days"] = src.version, age
+            if age is not None and age > limit:
+                stale.append(f"{comp} ({age} d)")
+        row["stale"] = ", ".join(stale)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)
+
+
+# ---------------------------------------------------------------------------- regime
+def regime_latest(engine: sa.Engine) -> pd.DataFrame:
+    """P(change) per symbol at the latest regime date: ``symbol``, ``date``, ``p_change``,
+    ``alarm`` (``p_change >= ALARM_P_CHANGE``); highest first."""
+    t = schema.regime_metrics
+    latest = sa.select(sa.func.max(t.c.date)).scalar_subquery()
+    q = sa.select(t.c.symbol, t.c.date, t.c.p_change).where(t.c.date == latest)
+    with engine.connect() as conn:
+        frame = _frame(conn, q, ["symbol", "date", "p_change"])
+    frame["date"] = _dates(frame["date"])
+    frame = frame.astype({"p_change": float})
+    frame["alarm"] = frame["p_change"] >= ALARM_P_CHANGE
+    return frame.sort_values(["p_change", "symbol"], ascending=[False, True]).reset_index(
+        drop=True
+    )
+
+
+def regime_history(engine: sa.Engine, symbol: str) -> pd.DataFrame:
+    """One symbol's P(change) by date: ``date``, ``p_change``."""
+    t = schema.regime_metrics
+    q = sa.select(t.c.date, t.c.p_change).where(t.c.symbol == symbol).order_by(t.c.date)
+    with engine.connect() as conn:
+        frame = _frame(conn, q, ["date", "p_change"])
+    frame["date"] = _dates(frame["date"])
+    return frame.astype({"p_change": float})
+
+
+def regime_alarms(engine: sa.Engine, limit: int = 200) -> pd.DataFrame:
+    """The latest alarms (``p_change >= ALARM_P_CHANGE``) of any day, newest first: ``date``,
+    ``symbol``, ``p_change``."""
+    t = schema.regime_metrics
+    q = (sa.select(t.c.date, t.c.symbol, t.c.p_change).where(t.c.p_change >= ALARM_P_CHANGE)
+         .order_by(t.c.date.desc(), t.c.symbol).limit(limit))  # fmt: skip
+    with engine.connect() as conn:
+        frame = _frame(conn, q, ["date", "symbol", "p_change"])
+    frame["date"] = _dates(frame["date"])
+    return frame.astype({"p_change": float})
