@@ -78,7 +78,7 @@ def fill_store(
     trades = np.zeros(len(signals), dtype=np.int64)
     wins = np.zeros(len(signals))
     pnl = np.zeros(len(signals))
-    for k, day in enumerate(days):
+    for day in days:
         scale = vol * np.exp(0.2 * rng.standard_normal(n_symbols))
         fc = SyntheticForecast(tuple(symbols), 0.975, 2.0 * scale, 2.4 * scale, scale)
         store.log_risk(day, fc)
