@@ -129,7 +129,8 @@ def _table(
     }
     cols = [TableColumn(field=f, title=t, formatter=fmt[k]()) for f, t, k in columns]
     return DataTable(source=source, columns=cols, name=name, height=height,
-                     sizing_mode="stretch_width", index_position=None)  # fmt: skip
+                     sizing_mode="stretch_width", index_position=None,
+                     css_classes=[f"bm-{name}"])  # fmt: skip
 
 
 def _figure(title: str, y_label: str, **kw: Any) -> Any:
@@ -297,7 +298,8 @@ ALL = "(all families)"
 def signals_page(ctx: Context) -> tuple[Any, Update]:
     engine, models = ctx.source.engine, ctx.source.models
     state: dict[str, pd.DataFrame] = {"quality": data.latest_signal_quality(engine)}
-    family = Select(title="family", options=[ALL], value=ALL, name="family_filter")
+    family = Select(title="family", options=[ALL], value=ALL, name="family_filter",
+                    css_classes=["bm-family_filter"])
     pick = Select(title="signal", options=[], value="", name="signal_pick")
     table_src = _source(state["quality"].iloc[:0], "signal_table")
     priors_src = _source(data.family_priors(models), "family_priors")
