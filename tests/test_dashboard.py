@@ -99,6 +99,21 @@ def test_portfolio_contributions_add_up_to_the_stored_es(filled):
     assert c["share"].sum() == pytest.approx(1.0)
 
 
+def test_one_position_carries_the_whole_es(filled, store_url):
+    source, info, tables = filled
+    day = dt.datetime.combine(info.days[-1] + dt.timedelta(days=1), dt.time(15), tzinfo=dt.UTC)
+    with Store(store_url) as store:
+        store.append_decisions([{
+            "decided_at": day, "config": "live", "signal": info.signals[0],
+            "symbol": info.symbols[2], "side": "short", "horizon": 1, "act": True,
+            "notional": 1e4, "p_win": 0.6,
+        }])  # fmt: skip
+    c = data.es_contributions(source.engine)
+    assert c["symbol"].tolist() == [info.symbols[2]] and c["notional"].tolist() == [-1e4]
+    last = tables["portfolio_metrics"].sort_values("date").iloc[-1]
+    assert c["contribution"].tolist() == [pytest.approx(last["portfolio_es"])]
+
+
 def test_signal_quality_is_the_latest_snapshot_with_family(filled):
     source, info, tables = filled
     q = data.latest_signal_quality(source.engine)

@@ -122,7 +122,10 @@ def open_read_only(url: str) -> tuple[sa.Engine, str]:
             raise DashboardError(f"the dashboard reads a SQLite file, got {shown!r}")
         if not os.path.isfile(path):
             raise DashboardError(f"no store at {path!r} (no such file)")
-        engine = sa.create_engine("sqlite://", creator=lambda: _sqlite_ro_connect(path))
+        # a pool of its own: the URL "sqlite://" alone would get SQLAlchemy's per-thread pool,
+        # which closes a connection from another thread (Bokeh runs callbacks in threads)
+        engine = sa.create_engine("sqlite://", creator=lambda: _sqlite_ro_connect(path),
+                                  poolclass=sa.pool.QueuePool, pool_size=4, max_overflow=8)
     elif backend == "postgresql":
         engine = sa.create_engine(parsed, pool_pre_ping=True)
         sa.event.listen(engine, "connect", _pg_read_only)
@@ -368,7 +371,8 @@ def current_correlation(
     shrunk_correlation`, the engine's estimator) of the last ``window`` return dates, over
     ``symbols`` (None: those with a risk forecast, else every symbol with returns) that have a
     return on at least 90 % of those dates and vary (missing days count as 0). Returns the
-    symbols kept (sorted) and the (N, N) matrix; N < 2 gives an empty matrix."""
+    symbols kept (sorted) and the (N, N) matrix; fewer than 2 such symbols (or 3 dates) give
+    no symbols and an empty matrix."""
     r = schema.returns
     with engine.connect() as conn:
         dates = conn.execute(sa.select(r.c.date).distinct().order_by(r.c.date.desc())
@@ -386,7 +390,7 @@ def current_correlation(
     panel = panel.loc[:, panel.std() > 0]
     panel = panel.reindex(columns=sorted(panel.columns))
     if panel.shape[1] < 2 or panel.shape[0] < 3:
-        return list(panel.columns), np.zeros((0, 0))
+        return [], np.zeros((0, 0))
     corr, _ = shrunk_correlation(panel.to_numpy(float))
     return list(panel.columns), corr
 
