@@ -18,7 +18,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -338,7 +337,3 @@ def test_a_new_day_reaches_open_pages_without_a_reload(app, browser):
         for page in pages.values():
             page.close()
 
-
-def test_module_layout():
-    # the browser tests live next to the data-layer tests they reuse
-    assert Path(__file__).with_name("test_dashboard.py").is_file()
