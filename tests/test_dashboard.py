@@ -164,7 +164,7 @@ def test_data_version_changes_with_a_new_day(filled, store_url):
         store.log_portfolio(day, gross_exposure=1e6, portfolio_es=2e4, portfolio_var=1e4,
                             level=0.975)  # fmt: skip
     after = data.data_version(source.engine)
-    assert after != before and after[0] == day
+    assert after != before and after.portfolio == day and after.regime == before.regime
 
 
 def _registry(tmp_path):

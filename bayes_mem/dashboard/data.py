@@ -26,7 +26,8 @@ Freshness
     :func:`data_version` is the cheap fingerprint an open page polls: the latest date of
     ``portfolio_metrics``, ``correlation_metrics`` and ``regime_metrics`` (each keyed by date
     first, so an index lookup) and the latest decision id. Every engine end of day writes
-    ``portfolio_metrics``, so a new day changes it.
+    ``portfolio_metrics``, so a new day changes it. Each page watches only the parts it shows
+    (``pages.WATCH``); the nightly page watches :func:`registry_version` instead.
 """
 
 from __future__ import annotations
@@ -170,11 +171,21 @@ def _dates(series: pd.Series) -> pd.Series:
 
 
 # ---------------------------------------------------------------------------- freshness
-def data_version(engine: sa.Engine) -> tuple[Any, ...]:
+@dataclass(frozen=True)
+class DataVersion:
+    """The store's cheap fingerprint (None where a table is empty)."""
+
+    portfolio: dt.date | None  # latest portfolio_metrics date: every engine end of day
+    correlation: dt.date | None
+    regime: dt.date | None
+    decision: int | None  # latest decision id: moves during the trading day
+
+
+def data_version(engine: sa.Engine) -> DataVersion:
     """The cheap fingerprint a page polls (see the module docstring): latest portfolio,
-    correlation and regime dates and the latest decision id (None where a table is empty)."""
+    correlation and regime dates and the latest decision id, one index lookup each."""
     with engine.connect() as conn:
-        return tuple(
+        return DataVersion(*(
             conn.execute(sa.select(sa.func.max(col))).scalar()
             for col in (
                 schema.portfolio_metrics.c.date,
@@ -182,7 +193,22 @@ def data_version(engine: sa.Engine) -> tuple[Any, ...]:
                 schema.regime_metrics.c.date,
                 schema.decisions.c.id,
             )
-        )
+        ))  # fmt: skip
+
+
+def registry_version(models: Path | None) -> tuple[Any, ...]:
+    """The registry's fingerprint: its versions, the active one and the reports' names."""
+    if models is None:
+        return ()
+    from bayes_mem.live.prior_set import active_version, list_versions
+
+    try:
+        active = active_version(models)
+    except ValueError:
+        active = None
+    reports = models / "reports"
+    names = sorted(p.name for p in reports.glob("v*.html")) if reports.is_dir() else []
+    return (tuple(list_versions(models)), active, tuple(names))
 
 
 # ---------------------------------------------------------------------------- risk

@@ -4,8 +4,8 @@
 Each page builds its widgets around named ``ColumnDataSource`` objects (the names below are the
 page's contract: the browser tests read them) and an ``update`` that refills every source from
 the store. An open page polls :func:`~bayes_mem.dashboard.data.data_version` every refresh
-interval (seconds, ``--refresh``) and calls ``update`` when it changed: a new day logged by the
-engine reaches the page without a reload.
+interval (seconds, ``--refresh``) and calls ``update`` when a part it shows changed (``WATCH``):
+a new day logged by the engine reaches the page without a reload.
 
 Pages (path: sources)
     ``/risk``: ``risk_series`` (the chosen symbol's VaR, ES and its 90 % band by date, loss
@@ -499,18 +499,38 @@ BUILDERS: dict[str, Callable[[Context], tuple[Any, Update]]] = {
 }
 
 
+#: the parts of :class:`~bayes_mem.dashboard.data.DataVersion` each page shows (a change in
+#: another part does not rebuild it); "registry": the models folder's fingerprint
+WATCH: dict[str, tuple[str, ...]] = {
+    "risk": ("portfolio", "decision"),  # positions come from the decision log
+    "correlation": ("correlation", "portfolio"),
+    "signals": ("portfolio",),  # the engine logs signal quality with the day's portfolio
+    "decisions": ("decision",),
+    "nightly": ("registry",),
+    "regime": ("regime",),
+}
+
+
+def _fingerprint(page: str, ctx: Context) -> tuple[Any, ...]:
+    if WATCH[page] == ("registry",):
+        return data.registry_version(ctx.source.models)
+    version = data.data_version(ctx.source.engine)
+    return tuple(getattr(version, part) for part in WATCH[page])
+
+
 def make_document(page: str, ctx: Context, doc: Document) -> Update:
     """Fill ``doc`` with ``page`` and its refresh poll; returns the page's ``update``."""
     layout, update = BUILDERS[page](ctx)
     status = Div(text="", name="status")
-    last = {"version": data.data_version(ctx.source.engine)}
+    last = {"version": _fingerprint(page, ctx)}
 
     def stamp() -> None:
         now = dt.datetime.now(dt.UTC)
-        status.text = html.escape(f"updated {now:%H:%M:%S} UTC; data of {last['version'][0]}")
+        day = data.data_version(ctx.source.engine).portfolio
+        status.text = html.escape(f"updated {now:%H:%M:%S} UTC; latest day in the store: {day}")
 
     def poll() -> None:
-        version = data.data_version(ctx.source.engine)
+        version = _fingerprint(page, ctx)
         if version != last["version"]:
             last["version"] = version
             update()

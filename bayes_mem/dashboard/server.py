@@ -13,7 +13,9 @@ Token
     query parameter (the printed URL carries it; a valid one is then kept in an HttpOnly,
     SameSite=Strict cookie so the page's websocket and links work), the cookie, or an
     ``Authorization: Bearer`` header. A request without it gets 403. BokehJS itself
-    (``/static/``) is served to anyone: it holds no data.
+    (``/static/``) is served to anyone: it holds no data. Bound to every interface
+    (``0.0.0.0``, ``::``), a page's websocket is accepted from any origin name of the machine
+    (the token still required); bound to one address, only from that address and port.
 
 Reports
     ``/reports/vNNNNNN.html`` serves the nightly reports from ``MODELS/reports`` (names of that
@@ -163,6 +165,8 @@ def build_server(source: data.Source, options: Options, **server_kwargs: Any) ->
     origins = [f"{options.host}:{options.port}"]
     if is_loopback(options.host):
         origins += [f"localhost:{options.port}", f"127.0.0.1:{options.port}"]
+    elif options.host in ("0.0.0.0", "::"):  # every interface: browsers use any of its names;
+        origins = ["*"]  # the token (a SameSite=Strict cookie) guards the websocket
     kwargs: dict[str, Any] = {
         "address": options.host, "port": options.port, "allow_websocket_origin": origins,
         "extra_patterns": [(r"/reports/(v\d{6}\.html)", ReportHandler,
