@@ -44,13 +44,38 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def store_url_module(request, tmp_path_factory):
+    """A store URL for the module: a SQLite file, or a fresh PostgreSQL database (dropped
+    afterwards; skipped without BAYES_MEM_TEST_PG_URL, as tests/conftest.py)."""
+    if request.param == "sqlite":
+        data_dir = tmp_path_factory.mktemp("data")
+        data_dir.chmod(0o700)
+        yield f"sqlite:///{data_dir / 'bayes_mem.sqlite'}"
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    from tests.conftest import pg_admin_url
+
+    admin = sa.create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
+    name = f"bm_dash_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app(tmp_path_factory, store_url_module):
     """The running server: (base URL, store URL, synthetic store info)."""
     tmp = tmp_path_factory.mktemp("dashboard")
-    data_dir = tmp / "data"
-    data_dir.mkdir(mode=0o700)
-    url = f"sqlite:///{data_dir / 'bayes_mem.sqlite'}"
+    url = store_url_module
     with Store(url) as store:
         info = fill_store(store, np.random.default_rng(11), n_days=30,
                           extra_signals={XSS: "carry"})  # fmt: skip
