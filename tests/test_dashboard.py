@@ -78,6 +78,21 @@ def test_risk_history_and_backtest_equal_the_store_and_reuse_the_tests(filled):
     assert table.set_index("symbol").loc[sym, "z2"] == pytest.approx(z2)
 
 
+def test_the_cached_backtest_table_follows_a_new_day(filled, store_url):
+    source, info, _ = filled
+    before = data.backtest_table(source.engine)
+    assert data.backtest_table(source.engine).equals(before)  # served from the cache
+    day = info.days[-1] + dt.timedelta(days=1)
+    n = len(info.symbols)
+    with Store(store_url) as store:  # a huge loss on every symbol: one more exceedance each
+        store.ingest_returns(pd.DataFrame({"symbol": info.symbols, "date": [day] * n,
+                                           "return": [-0.5] * n}), kind="log")  # fmt: skip
+    after = data.backtest_table(source.engine)
+    assert (after["n"] == before["n"] + 1).all()
+    assert (after["exceedances"] == before["exceedances"] + 1).all()
+    assert after.equals(data.backtest_table(source.engine, cache=False))
+
+
 def test_align_forecasts_uses_the_forecast_made_before_the_day():
     risk = pd.DataFrame({"date": pd.to_datetime(["2024-01-02", "2024-01-04"]),
                          "var_log": [0.01, 0.05], "es_log": [0.02, 0.06]})  # fmt: skip

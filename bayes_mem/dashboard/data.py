@@ -33,11 +33,14 @@ Freshness
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import math
 import os
 import sqlite3
+import threading
 import urllib.parse
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -261,20 +264,20 @@ def align_forecasts(risk: pd.DataFrame, returns: pd.DataFrame) -> pd.DataFrame:
     return merged[cols].reset_index(drop=True)
 
 
-def backtest_status(aligned: pd.DataFrame, level: float, window: int = 250) -> dict[str, Any]:
-    """The rolling status over the last ``window`` aligned days: ``n``, ``exceedances``,
-    ``expected``, ``p_kupiec``, ``p_christoffersen`` (independence), ``p_cc``, ``z2`` and
-    ``status`` ("ok", "rejected: ..." naming the failed tests, or "too few days" under 20)."""
-    tail = aligned.tail(window)
-    out: dict[str, Any] = {"n": len(tail), "exceedances": int(tail["exceed"].sum())}
+BACKTEST_COLUMNS = ["symbol", "level", "n", "exceedances", "expected", "p_kupiec",
+                    "p_christoffersen", "p_cc", "z2", "status"]  # fmt: skip
+
+
+def _status(returns: np.ndarray, var: np.ndarray, es: np.ndarray, level: float) -> dict[str, Any]:
+    exceed = returns < -var
+    out: dict[str, Any] = {"n": len(returns), "exceedances": int(exceed.sum())}
     nan = float("nan")
-    if len(tail) < 20:
-        out.update(expected=len(tail) * (1 - level), p_kupiec=nan, p_christoffersen=nan,
+    if len(returns) < 20:
+        out.update(expected=len(returns) * (1 - level), p_kupiec=nan, p_christoffersen=nan,
                    p_cc=nan, z2=nan, status="too few days")  # fmt: skip
         return out
-    cov = coverage_tests(tail["exceed"].to_numpy(), level)
-    z2 = z2_statistic(tail["log_return"].to_numpy(), tail["var_log"].to_numpy(),
-                      tail["es_log"].to_numpy(), level)  # fmt: skip
+    cov = coverage_tests(exceed, level)
+    z2 = z2_statistic(returns, var, es, level)
     failed = [name for name, bad in (
         ("Kupiec", cov.p_pof < TEST_SIZE), ("Christoffersen", cov.p_ind < TEST_SIZE),
         ("Z2", z2 < Z2_CRITICAL),
@@ -285,29 +288,121 @@ def backtest_status(aligned: pd.DataFrame, level: float, window: int = 250) -> d
     return out
 
 
-def backtest_table(engine: sa.Engine, window: int = 250) -> pd.DataFrame:
-    """:func:`backtest_status` of every symbol with forecasts (one row each, sorted by symbol):
-    columns ``symbol``, ``level`` and the status's keys."""
+def backtest_status(aligned: pd.DataFrame, level: float, window: int = 250) -> dict[str, Any]:
+    """The rolling status over the last ``window`` aligned days (:func:`align_forecasts`):
+    ``n``, ``exceedances``, ``expected``, ``p_kupiec``, ``p_christoffersen`` (independence),
+    ``p_cc``, ``z2`` and ``status`` ("ok", "rejected: ..." naming the failed tests, or "too few
+    days" under 20)."""
+    tail = aligned.tail(window)
+    return _status(tail["log_return"].to_numpy(float), tail["var_log"].to_numpy(float),
+                   tail["es_log"].to_numpy(float), level)  # fmt: skip
+
+
+def _raw(conn: sa.Connection, query: sa.Select, columns: list[str]) -> pd.DataFrame:
+    """A query's rows as a frame, fetched through the driver's cursor (no SQLAlchemy row or
+    type processing: dates stay as the driver returns them, ISO text on SQLite)."""
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        params = dict(compiled.params)
+        for key, value in params.items():  # the types' own conversions (dates to text ...)
+            bind = compiled.binds.get(key)
+            impl = None if bind is None else bind.type.dialect_impl(conn.dialect)
+            process = None if impl is None else impl.bind_processor(conn.dialect)
+            if process is not None:
+                params[key] = process(value)
+        if conn.dialect.paramstyle in ("qmark", "numeric"):
+            params = tuple(params[k] for k in compiled.positiontup or [])
+        cur.execute(str(compiled), params)
+        rows = cur.fetchall()
+    finally:
+        cur.close()
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    cols = zip(*rows, strict=True)
+    return pd.DataFrame(dict(zip(columns, (list(c) for c in cols), strict=True)))
+
+
+_CACHE_LOCK = threading.Lock()
+_BACKTEST_CACHE: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
+_CACHE_SIZE = 4
+
+
+def _table_key(conn: sa.Connection, table: sa.Table, value: sa.Column) -> tuple[Any, ...]:
+    row = conn.execute(sa.select(sa.func.max(table.c.date), sa.func.count(),
+                                 sa.func.sum(value))).one()  # fmt: skip
+    return tuple(row)
+
+
+def backtest_table(engine: sa.Engine, window: int = 250, *, cache: bool = True) -> pd.DataFrame:
+    """:func:`backtest_status` of every symbol with forecasts (one row each, sorted by symbol;
+    the symbol's most frequent level): columns ``BACKTEST_COLUMNS``.
+
+    With ``cache`` (default) the table is kept per engine and per content of ``risk_metrics``
+    and ``returns`` (their latest date, row count and sum of values: a new or re-logged day
+    changes it), so every page and session after the first reuses it until the data change.
+    """
+    if not cache:
+        return _backtest_table(engine, window)
+    with engine.connect() as conn:
+        key = (id(engine), window, _table_key(conn, schema.risk_metrics,
+                                              schema.risk_metrics.c.var_log),
+               _table_key(conn, schema.returns, schema.returns.c.log_return))  # fmt: skip
+    with _CACHE_LOCK:
+        if key in _BACKTEST_CACHE:
+            _BACKTEST_CACHE.move_to_end(key)
+            return _BACKTEST_CACHE[key].copy()
+    frame = _backtest_table(engine, window)
+    with _CACHE_LOCK:
+        _BACKTEST_CACHE[key] = frame
+        while len(_BACKTEST_CACHE) > _CACHE_SIZE:
+            _BACKTEST_CACHE.popitem(last=False)
+    return frame.copy()
+
+
+def _backtest_table(engine: sa.Engine, window: int) -> pd.DataFrame:
     r, m = schema.returns, schema.risk_metrics
     with engine.connect() as conn:
-        risk = _frame(conn, sa.select(m.c.symbol, m.c.date, m.c.level, m.c.var_log, m.c.es_log),
-                      ["symbol", "date", "level", "var_log", "es_log"])  # fmt: skip
-        symbols = sorted(risk["symbol"].unique().tolist())
-        rets = _frame(conn, sa.select(r.c.symbol, r.c.date, r.c.log_return).where(
-            r.c.symbol.in_(symbols)), ["symbol", "date", "log_return"]) if symbols else None
-    rows = []
-    if symbols and rets is not None:
-        risk["date"], rets["date"] = _dates(risk["date"]), _dates(rets["date"])
-        by_ret = dict(tuple(rets.groupby("symbol")))
-        for sym, fc in risk.groupby("symbol"):
-            level = float(fc["level"].mode().iloc[0])
-            fc = fc[fc["level"] == level]
-            ret = by_ret.get(sym, pd.DataFrame(columns=["date", "log_return"]))
-            aligned = align_forecasts(fc, ret[["date", "log_return"]].astype({"log_return": float}))
-            rows.append({"symbol": sym, "level": level, **backtest_status(aligned, level, window)})
-    cols = ["symbol", "level", "n", "exceedances", "expected", "p_kupiec", "p_christoffersen",
-            "p_cc", "z2", "status"]  # fmt: skip
-    return pd.DataFrame(rows, columns=cols)
+        counts = conn.execute(sa.select(m.c.symbol, m.c.level, sa.func.count())
+                              .group_by(m.c.symbol, m.c.level)).all()  # fmt: skip
+        if not counts:
+            return pd.DataFrame(columns=BACKTEST_COLUMNS)
+        levels = pd.DataFrame(counts, columns=["symbol", "level", "k"])
+        levels = levels.sort_values(["symbol", "k", "level"], ascending=[True, False, True])
+        levels = levels.drop_duplicates("symbol").set_index("symbol")["level"].astype(float)
+        frames = []
+        for level in levels.unique():  # each symbol at its most frequent level (usually one)
+            frames.append(_raw(conn, sa.select(m.c.symbol, m.c.date, m.c.var_log, m.c.es_log)
+                               .where(m.c.level == float(level)),
+                               ["symbol", "date", "var_log", "es_log"])
+                          .assign(level=float(level)))  # fmt: skip
+        risk = pd.concat(frames, ignore_index=True)
+        rets = _raw(conn, sa.select(r.c.symbol, r.c.date, r.c.log_return).where(
+            r.c.symbol.in_(sa.select(m.c.symbol).distinct())),
+            ["symbol", "date", "log_return"])  # fmt: skip
+    if len(levels.unique()) > 1:
+        risk = risk[levels.reindex(risk["symbol"]).to_numpy() == risk["level"].to_numpy()]
+    risk["date"], rets["date"] = pd.to_datetime(risk["date"]), pd.to_datetime(rets["date"])
+    fc = risk.rename(columns={"date": "forecast_date"}).sort_values("forecast_date")
+    aligned = pd.merge_asof(
+        rets.sort_values("date"), fc[["symbol", "forecast_date", "var_log", "es_log"]],
+        left_on="date", right_on="forecast_date", by="symbol", allow_exact_matches=False,
+        direction="backward",
+    ).dropna(subset=["var_log"])  # fmt: skip
+    aligned = aligned.sort_values(["symbol", "date"])
+    aligned = aligned.groupby("symbol", sort=True).tail(window)
+    syms = aligned["symbol"].to_numpy()
+    x, v, e = (aligned[c].to_numpy(float) for c in ("log_return", "var_log", "es_log"))
+    bounds = np.flatnonzero(np.r_[True, syms[1:] != syms[:-1], True]) if len(syms) else [0]
+    found = {}
+    for a, b in itertools.pairwise(bounds):
+        sym = syms[a]
+        found[sym] = _status(x[a:b], v[a:b], e[a:b], float(levels[sym]))
+    empty = np.zeros(0)
+    rows = [{"symbol": sym, "level": float(levels[sym]),
+             **(found[sym] if sym in found else _status(empty, empty, empty, levels[sym]))}
+            for sym in sorted(levels.index)]  # fmt: skip
+    return pd.DataFrame(rows, columns=BACKTEST_COLUMNS)
 
 
 def portfolio_history(engine: sa.Engine) -> pd.DataFrame:
@@ -325,14 +420,19 @@ def latest_positions(engine: sa.Engine, config: str = "live") -> pd.DataFrame:
     """The book as the decision log shows it: per symbol the signed notional (long +, short -,
     account currency) of the decisions ``config`` acted on during the latest day it acted."""
     t = schema.decisions
-    q = sa.select(t.c.decided_at, t.c.symbol, t.c.side, t.c.notional).where(
-        t.c.act.is_(True), t.c.config == config).order_by(t.c.id.desc()).limit(20_000)
+    acted = (t.c.act.is_(True), t.c.config == config)
     with engine.connect() as conn:
-        frame = _frame(conn, q, ["decided_at", "symbol", "side", "notional"])
+        last = conn.execute(sa.select(sa.func.max(t.c.decided_at)).where(*acted)).scalar()
+        frame = pd.DataFrame(columns=["decided_at", "symbol", "side", "notional"])
+        if last is not None:  # that UTC day's acted decisions (an index range on decided_at)
+            when = pd.Timestamp(last)
+            when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+            start = when.normalize().to_pydatetime()
+            q = sa.select(t.c.decided_at, t.c.symbol, t.c.side, t.c.notional).where(
+                *acted, t.c.decided_at >= start, t.c.decided_at < start + dt.timedelta(days=1))
+            frame = _frame(conn, q, ["decided_at", "symbol", "side", "notional"])
     if frame.empty:
         return pd.DataFrame({"symbol": pd.Series(dtype=str), "notional": pd.Series(dtype=float)})
-    day = pd.to_datetime(frame["decided_at"], utc=True).dt.date
-    frame = frame[day == day.max()]
     sign = np.where(frame["side"].to_numpy() == "short", -1.0, 1.0)
     signed = sign * frame["notional"].to_numpy(float)
     out = pd.Series(signed, index=frame["symbol"].to_numpy()).groupby(level=0).sum()
@@ -410,7 +510,7 @@ def current_correlation(
         q = sa.select(r.c.date, r.c.symbol, r.c.log_return).where(r.c.date >= min(dates))
         if symbols is not None:
             q = q.where(r.c.symbol.in_(list(symbols)))
-        frame = _frame(conn, q, ["date", "symbol", "log_return"])
+        frame = _raw(conn, q, ["date", "symbol", "log_return"])
     panel = frame.pivot(index="date", columns="symbol", values="log_return").sort_index()
     panel = panel.loc[:, panel.notna().mean() >= 0.9].fillna(0.0)
     panel = panel.loc[:, panel.std() > 0]
@@ -423,24 +523,25 @@ def current_correlation(
 
 # ---------------------------------------------------------------------------- signals
 def latest_signal_quality(engine: sa.Engine) -> pd.DataFrame:
-    """The latest signal-quality snapshot (the rows at the latest ``as_of``), one row per
-    signal, with its ``family`` and ``symbol``: columns ``signal``, ``family``, ``symbol``,
+    """Each registered signal's latest signal-quality snapshot (signals never logged are left
+    out), with its ``family`` and ``symbol``: columns ``signal``, ``family``, ``symbol``,
     ``as_of``, ``trades``, ``posterior_mean`` (win rate), ``credible_low``, ``credible_high``
     (its 90 % interval), ``p_above_break_even``, ``total_pnl`` (account currency),
-    ``sharpe``; sorted by signal."""
+    ``sharpe``; sorted by signal. Two primary-key lookups per signal (its latest ``as_of``,
+    then that row), never a scan of the whole history."""
     q_, s, link = schema.signal_quality, schema.signals, schema.signal_symbols
     cols = ["signal", "family", "symbol", "as_of", "trades", "posterior_mean", "credible_low",
             "credible_high", "p_above_break_even", "total_pnl", "sharpe"]  # fmt: skip
-    latest = sa.select(sa.func.max(q_.c.as_of)).scalar_subquery()
+    q2 = q_.alias("q2")
+    latest = sa.select(sa.func.max(q2.c.as_of)).where(q2.c.signal == s.c.name).scalar_subquery()
     query = (
-        sa.select(q_.c.signal, s.c.family, link.c.symbol, *(q_.c[c] for c in cols[3:]))
-        .select_from(q_.outerjoin(s, s.c.name == q_.c.signal)
-                     .outerjoin(link, link.c.signal == q_.c.signal))
-        .where(q_.c.as_of == latest).order_by(q_.c.signal)
+        sa.select(s.c.name, s.c.family, link.c.symbol, *(q_.c[c] for c in cols[3:]))
+        .select_from(s.join(q_, sa.and_(q_.c.signal == s.c.name, q_.c.as_of == latest))
+                     .outerjoin(link, link.c.signal == s.c.name))
+        .order_by(s.c.name)
     )  # fmt: skip
     with engine.connect() as conn:
         frame = _frame(conn, query, cols)
-    frame["family"] = frame["family"].fillna("")
     frame["symbol"] = frame["symbol"].fillna("")
     frame["as_of"] = pd.to_datetime(frame["as_of"], utc=True)
     return frame.astype({"trades": "int64", **{c: float for c in cols[5:]}})

@@ -154,7 +154,7 @@ def risk_page(ctx: Context) -> tuple[Any, Update]:
                      "risk_series")  # fmt: skip
     rets = _source(pd.DataFrame(columns=["date", "log_return", "loss", "exceed"]), "risk_returns")
     hits = _source(pd.DataFrame(columns=["date", "loss"]), "risk_exceedances")
-    backtest = _source(data.backtest_table(engine).iloc[:0], "risk_backtest")
+    backtest = _source(pd.DataFrame(columns=data.BACKTEST_COLUMNS), "risk_backtest")
     port = _source(pd.DataFrame(columns=["date", "portfolio_es", "portfolio_var"]),
                    "portfolio_series")  # fmt: skip
     contrib = _source(pd.DataFrame(columns=["symbol", "notional", "contribution", "share"]),
