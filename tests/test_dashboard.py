@@ -76,6 +76,15 @@ def test_risk_history_and_backtest_equal_the_store_and_reuse_the_tests(filled):
     table = data.backtest_table(source.engine)
     assert table["symbol"].tolist() == info.symbols
     assert table.set_index("symbol").loc[sym, "z2"] == pytest.approx(z2)
+    # a shorter window: the table equals each symbol's own status over its last 25 days
+    short = data.backtest_table(source.engine, window=25, cache=False).set_index("symbol")
+    for s in info.symbols:
+        own = data.backtest_status(data.align_forecasts(
+            data.risk_history(source.engine, s), data.symbol_returns(source.engine, s)),
+            0.975, window=25)  # fmt: skip
+        assert own["n"] == 25 and short.loc[s, "n"] == 25
+        for key in ("exceedances", "p_kupiec", "p_christoffersen", "z2"):
+            assert short.loc[s, key] == pytest.approx(own[key], nan_ok=True), (s, key)
 
 
 def test_the_cached_backtest_table_follows_a_new_day(filled, store_url):

@@ -370,15 +370,20 @@ def _backtest_table(engine: sa.Engine, window: int) -> pd.DataFrame:
         levels = pd.DataFrame(counts, columns=["symbol", "level", "k"])
         levels = levels.sort_values(["symbol", "k", "level"], ascending=[True, False, True])
         levels = levels.drop_duplicates("symbol").set_index("symbol")["level"].astype(float)
+        # only the last window + 1 forecast dates matter: the read stays bounded as years pass
+        cutoff = conn.execute(sa.select(m.c.date).distinct().order_by(m.c.date.desc())
+                              .offset(window).limit(1)).scalar()  # fmt: skip
+        since = (m.c.date >= cutoff,) if cutoff is not None else ()
+        after = (r.c.date > cutoff,) if cutoff is not None else ()
         frames = []
         for level in levels.unique():  # each symbol at its most frequent level (usually one)
             frames.append(_raw(conn, sa.select(m.c.symbol, m.c.date, m.c.var_log, m.c.es_log)
-                               .where(m.c.level == float(level)),
+                               .where(m.c.level == float(level), *since),
                                ["symbol", "date", "var_log", "es_log"])
                           .assign(level=float(level)))  # fmt: skip
         risk = pd.concat(frames, ignore_index=True)
         rets = _raw(conn, sa.select(r.c.symbol, r.c.date, r.c.log_return).where(
-            r.c.symbol.in_(sa.select(m.c.symbol).distinct())),
+            r.c.symbol.in_(sa.select(m.c.symbol).distinct()), *after),
             ["symbol", "date", "log_return"])  # fmt: skip
     if len(levels.unique()) > 1:
         risk = risk[levels.reindex(risk["symbol"]).to_numpy() == risk["level"].to_numpy()]
