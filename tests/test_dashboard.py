@@ -165,6 +165,14 @@ def test_correlation_decisions_and_regime_equal_the_store(filled):
     np.testing.assert_allclose(np.diag(corr), 1.0)
     log = data.decision_log(e)
     assert log["id"].tolist() == sorted(tables["decisions"]["id"], reverse=True)
+    pairs = data.side_by_side(log)
+    d = tables["decisions"]
+    assert len(pairs) == d["key"].nunique()  # every event decided by both configurations
+    row = pairs.iloc[0]
+    live = d[(d["key"] == row["key"]) & (d["config"] == "live")].iloc[0]
+    other = d[(d["key"] == row["key"]) & (d["config"] == "shadow")].iloc[0]
+    assert (row["live_notional"], row["shadow_notional"]) == (live["notional"], other["notional"])
+    assert row["shadow"] == "shadow" and log["why"].str.contains("sized by kelly").all()
     summary = data.config_summary(e).set_index("config")
     counts = tables["decisions"].groupby("config")["act"].agg(["count", "sum"])
     assert list(summary.index) == ["live", "shadow"]

@@ -231,6 +231,8 @@ def test_every_page_renders_the_stores_values_without_console_errors(app, browse
                 ids = sorted(_table(url, "decisions")["id"], reverse=True)
                 assert log["id"] == ids[: len(log["id"])]
                 assert page.source("config_table")["config"] == ["live", "shadow"]
+                pairs = page.source("side_by_side")
+                assert len(pairs["key"]) == len(ids) // 2 and set(pairs["shadow"]) == {"shadow"}
                 page.page.locator(".bm-decision_log_table .slick-cell").first.wait_for()
             elif path == "nightly":
                 runs = page.wait_rows("nightly_table", "version")

@@ -609,9 +609,10 @@ def _explanation(detail: str) -> str:
         return ""
     if not isinstance(doc, dict):
         return ""
-    text = doc.get("explanation")
-    if isinstance(text, str):
-        return text
+    for name in ("explain", "explanation"):  # the engine's Decision.explain(), or a summary
+        text = doc.get(name)
+        if isinstance(text, str) and text:
+            return text[:500]
     parts = []
     for name, value in doc.items():
         if isinstance(value, dict):
@@ -632,20 +633,49 @@ def _short(value: Any) -> str:
 
 def decision_log(engine: sa.Engine, limit: int = DECISION_ROWS) -> pd.DataFrame:
     """The latest ``limit`` decisions, newest first: ``id``, ``decided_at`` (UTC), ``config``,
-    ``signal``, ``symbol``, ``side``, ``horizon`` (trading days), ``act``, ``notional``
-    (account currency), ``p_win``, ``binding`` (the limit that bound the size, "" if none),
-    ``prior_version`` and ``why`` (the detail's explanation, or its factors in short)."""
+    ``key`` (the decision id, "" if none), ``signal``, ``symbol``, ``side``, ``horizon``
+    (trading days), ``act``, ``notional`` (account currency), ``p_win``, ``binding`` (the limit
+    that bound the size, "" if none), ``prior_version`` and ``why`` (the engine's
+    ``Decision.explain()``, else the detail's factors in short)."""
     t = schema.decisions
-    cols = ["id", "decided_at", "config", "signal", "symbol", "side", "horizon", "act",
+    cols = ["id", "decided_at", "config", "key", "signal", "symbol", "side", "horizon", "act",
             "notional", "p_win", "binding", "prior_version", "detail"]  # fmt: skip
     q = sa.select(*(t.c[c] for c in cols)).order_by(t.c.id.desc()).limit(limit)
     with engine.connect() as conn:
         frame = _frame(conn, q, cols)
     frame["decided_at"] = pd.to_datetime(frame["decided_at"], utc=True)
     frame["binding"] = frame["binding"].fillna("")
+    frame["key"] = frame["key"].fillna("")
     frame["why"] = [_explanation(d) for d in frame.pop("detail")]
     return frame.astype({"id": "int64", "horizon": "int64", "act": bool, "notional": float,
                          "p_win": float, "prior_version": "Int64"})  # fmt: skip
+
+
+SIDE_BY_SIDE_COLUMNS = ["key", "decided_at", "signal", "symbol", "side", "live_act",
+                        "live_notional", "live_binding", "shadow", "shadow_act",
+                        "shadow_notional", "shadow_binding"]  # fmt: skip
+
+
+def side_by_side(log: pd.DataFrame) -> pd.DataFrame:
+    """The live configuration's decisions next to the other configuration's on the same event
+    (rows of :func:`decision_log` sharing a ``key``): ``key``, ``decided_at``, ``signal``,
+    ``symbol``, ``side``, ``live_act``, ``live_notional``, ``live_binding``, ``shadow`` (the
+    other configuration's name), ``shadow_act``, ``shadow_notional``, ``shadow_binding``;
+    newest first. Events only one configuration decided are left out."""
+    keyed = log[log["key"].fillna("") != ""]
+    live = keyed[keyed["config"] == "live"]
+    other = keyed[keyed["config"] != "live"].drop_duplicates("key")
+    if live.empty or other.empty:
+        return pd.DataFrame(columns=SIDE_BY_SIDE_COLUMNS)
+    both = live.merge(other, on="key", suffixes=("", "_o"))
+    out = pd.DataFrame({
+        "key": both["key"], "decided_at": both["decided_at"], "signal": both["signal"],
+        "symbol": both["symbol"], "side": both["side"], "live_act": both["act"],
+        "live_notional": both["notional"], "live_binding": both["binding"],
+        "shadow": both["config_o"], "shadow_act": both["act_o"],
+        "shadow_notional": both["notional_o"], "shadow_binding": both["binding_o"],
+    })  # fmt: skip
+    return out.sort_values("decided_at", ascending=False).reset_index(drop=True)
 
 
 def config_summary(engine: sa.Engine) -> pd.DataFrame:

@@ -16,7 +16,8 @@ Pages (path: sources)
     ``/correlation``: ``corr_matrix`` (the current shrunk correlation), ``corr_series``.
     ``/signals``: ``signal_table`` (the latest quality snapshot, filtered by family),
     ``family_priors``, ``signal_series`` (the chosen signal's posterior over time).
-    ``/decisions``: ``decision_table`` (newest first), ``config_table`` (live and shadow).
+    ``/decisions``: ``decision_table`` (newest first), ``config_table`` (live and shadow
+    summed), ``side_by_side`` (each event as live and the other configuration decided it).
     ``/nightly``: ``nightly_table``; report links in a ``Div``.
     ``/regime``: ``regime_table`` (latest p_change per symbol, alarms), ``regime_series``,
     ``alarm_table``.
@@ -380,19 +381,31 @@ def decisions_page(ctx: Context) -> tuple[Any, Update]:
         ("binding", "binding limit", "text"), ("prior_version", "prior set", "int"),
         ("why", "why", "text"),
     ], "decision_log_table", 500)  # fmt: skip
+    pair_src = _source(pd.DataFrame(columns=data.SIDE_BY_SIDE_COLUMNS), "side_by_side")
+    pairs = _table(pair_src, [
+        ("decided_at", "decided at (UTC)", "time"), ("signal", "signal", "text"),
+        ("symbol", "symbol", "text"), ("side", "side", "text"), ("live_act", "live acts", "bool"),
+        ("live_notional", "live notional", "money"), ("live_binding", "live binding", "text"),
+        ("shadow", "other config", "text"), ("shadow_act", "other acts", "bool"),
+        ("shadow_notional", "other notional", "money"),
+        ("shadow_binding", "other binding", "text"),
+    ], "side_by_side_table", 300)  # fmt: skip
     note = Div(text="", name="decisions_note")
 
     def update() -> None:
         frame = data.decision_log(engine)
         _set(log_src, frame)
+        _set(pair_src, data.side_by_side(frame))
         _set(cfg_src, data.config_summary(engine))
         note.text = html.escape(
             _empty_note(frame, "decisions") or f"the latest {len(frame)} decisions, newest first"
         )
 
     update()
-    layout = column(Div(text="<b>Live and shadow configurations side by side</b>"), cfg, note,
-                    log, sizing_mode="stretch_width")  # fmt: skip
+    layout = column(Div(text="<b>Live and shadow configurations side by side</b>"), cfg,
+                    Div(text="<b>The same events, as each configuration decided them</b>"),
+                    pairs, Div(text="<b>Decision log (why each position got its size)</b>"),
+                    note, log, sizing_mode="stretch_width")  # fmt: skip
     return layout, update
 
 
