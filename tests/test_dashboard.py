@@ -204,8 +204,10 @@ def _registry(tmp_path):
     write_prior_set(engine_parts.prior_set(1, data_through="2020-01-01"), models)
     activate(models, 1)
     bad = engine_parts.prior_set(2, data_through=dt.date.today().isoformat())
-    bad = type(bad)(**{**bad.__dict__, "diagnostics": {"passed": False,
-                                                       "reasons": ["<b>r-hat</b> too high"]}})
+    bad = type(bad)(**{**bad.__dict__, "diagnostics": {
+        "passed": False, "reasons": ["<b>r-hat</b> too high"],
+        "components": {"winrate": {"status": "rejected", "reasons": ["r-hat 1.08 > 1.01"]}},
+    }})  # fmt: skip
     write_prior_set(bad, models)
     (models / "reports").mkdir(mode=0o700)
     (models / "reports" / "v000001.html").write_text("<html><body>report one</body></html>")
@@ -222,6 +224,7 @@ def test_nightly_runs_show_gates_ages_stale_components_and_reports(tmp_path):
     assert v1["returns_age_days"] == 30 and "returns (30 d)" in v1["stale"]
     v2 = runs.set_index("version").loc[2]
     assert v2["gate"] == "rejected" and v2["reasons"] == "<b>r-hat</b> too high"
+    assert v2["winrate_verdict"] == "rejected (r-hat 1.08 > 1.01)"
     assert v2["report"] == ""
     priors = data.family_priors(models)
     assert priors["family"].tolist() == ["momentum", "reversion"] and (priors["version"] == 1).all()

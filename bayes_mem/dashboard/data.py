@@ -706,10 +706,11 @@ def nightly_runs(
 ) -> pd.DataFrame:
     """One row per prior-set version (newest first): ``version``, ``created_at``, ``active``,
     ``gate`` ("passed" / "rejected" / "unreadable"), ``reasons`` (the gate's reasons, joined),
-    per component ``<name>_version`` and ``<name>_age_days`` (calendar days from its
-    ``data_through`` to ``today``), ``stale`` (components older than ``max_age_days``, the
-    engine's default when None; "" when none) and ``report`` (the report's file name under
-    ``models/reports``, "" when there is none)."""
+    per component ``<name>_version``, ``<name>_age_days`` (calendar days from its
+    ``data_through`` to ``today``) and ``<name>_verdict`` (that night's verdict on the
+    component: refreshed, or why it was kept or rejected), ``stale`` (components older than
+    ``max_age_days``, the engine's default when None; "" when none) and ``report`` (the
+    report's file name under ``models/reports``, "" when there is none)."""
     from bayes_mem.live.engine import DEFAULT_MAX_COMPONENT_AGE_DAYS
     from bayes_mem.live.prior_set import (
         COMPONENTS,
@@ -723,7 +724,7 @@ def nightly_runs(
     today = today or dt.datetime.now(dt.UTC).date()
     cols = ["version", "created_at", "active", "gate", "reasons"]
     for comp in COMPONENTS:
-        cols += [f"{comp}_version", f"{comp}_age_days"]
+        cols += [f"{comp}_version", f"{comp}_age_days", f"{comp}_verdict"]
     cols += ["stale", "report"]
     if models is None:
         return pd.DataFrame(columns=cols)
@@ -747,6 +748,14 @@ def nightly_runs(
         row.update(created_at=ps.created_at, gate="passed" if gate_passed(ps) else "rejected",
                    reasons="; ".join(str(r) for r in reasons) if isinstance(reasons, list)
                    else str(reasons))  # fmt: skip
+        verdicts = ps.diagnostics.get("components")
+        for comp, verdict in (verdicts.items() if isinstance(verdicts, dict) else ()):
+            if f"{comp}_verdict" in row and isinstance(verdict, dict):
+                why = verdict.get("reasons") or []
+                row[f"{comp}_verdict"] = " ".join(
+                    [str(verdict.get("status") or verdict.get("kind") or ""),
+                     *(f"({r})" for r in (why if isinstance(why, list) else [why]))]
+                ).strip()[:300]
         stale = []
         for comp, src in (ps.components or {}).items():
             if src is None:

@@ -40,7 +40,6 @@ import pandas as pd
 from bokeh.document import Document
 from bokeh.layouts import column, row
 from bokeh.models import (
-    BooleanFormatter,
     ColumnDataSource,
     DataTable,
     DateFormatter,
@@ -126,7 +125,7 @@ def _table(
         "pct": lambda: NumberFormatter(format="0.00%"),
         "date": lambda: DateFormatter(format="%Y-%m-%d"),
         "time": lambda: DateFormatter(format="%Y-%m-%d %H:%M"),
-        "bool": lambda: BooleanFormatter(),
+        "bool": lambda: StringFormatter(),  # true / false as text (no icon font needed)
     }
     cols = [TableColumn(field=f, title=t, formatter=fmt[k]()) for f, t, k in columns]
     return DataTable(source=source, columns=cols, name=name, height=height,
@@ -167,6 +166,8 @@ def risk_page(ctx: Context) -> tuple[Any, Update]:
             color="#d62728", legend_label="ES 90% band")  # fmt: skip
     p.line(x="date", y="es_log", source=series, color="#d62728", legend_label="ES")
     p.line(x="date", y="var_log", source=series, color="#1f77b4", legend_label="VaR")
+    p.scatter(x="date", y="es_log", source=series, size=3, color="#d62728")  # a lone day shows
+    p.scatter(x="date", y="var_log", source=series, size=3, color="#1f77b4")
     p.scatter(x="date", y="loss", source=rets, size=4, color="#555555", legend_label="loss")
     p.scatter(x="date", y="loss", source=hits, size=9, marker="x", line_width=2,
               color="#ff7f0e", legend_label="exceedance")  # fmt: skip
@@ -178,6 +179,8 @@ def risk_page(ctx: Context) -> tuple[Any, Update]:
     pp = _figure("Portfolio ES and VaR (account currency)", "loss")
     pp.line(x="date", y="portfolio_es", source=port, color="#d62728", legend_label="ES")
     pp.line(x="date", y="portfolio_var", source=port, color="#1f77b4", legend_label="VaR")
+    pp.scatter(x="date", y="portfolio_es", source=port, size=3, color="#d62728")
+    pp.scatter(x="date", y="portfolio_var", source=port, size=3, color="#1f77b4")
     pp.legend.location = "top_left"
 
     cp = figure(title="Each position's contribution to the latest portfolio ES", height=300,
@@ -256,6 +259,7 @@ def correlation_page(ctx: Context) -> tuple[Any, Update]:
     conc.legend.location = "top_left"
     eff = _figure("Effective bets", "bets")
     eff.line(x="date", y="effective_bets", source=series, color="#2ca02c")
+    eff.scatter(x="date", y="effective_bets", source=series, size=3, color="#2ca02c")
     summary = Div(text="", name="corr_summary")
 
     def update() -> None:
@@ -322,6 +326,7 @@ def signals_page(ctx: Context) -> tuple[Any, Update]:
     p = _figure("The signal's posterior win rate over time (mean, 90% interval)", "win rate")
     p.varea(x="as_of", y1="credible_low", y2="credible_high", source=series, fill_alpha=0.3)
     p.line(x="as_of", y="posterior_mean", source=series, line_width=2)
+    p.scatter(x="as_of", y="posterior_mean", source=series, size=3)
     note = Div(text="", name="signals_note")
 
     def show_table() -> None:
@@ -421,14 +426,17 @@ def nightly_page(ctx: Context) -> tuple[Any, Update]:
     for c in runs.columns:
         if c.endswith("_version") and c != "version":
             comp = c[: -len("_version")]
-            cols += [(c, f"{comp} v", "int"), (f"{comp}_age_days", f"{comp} age (d)", "int")]
+            cols += [(c, f"{comp} v", "int"), (f"{comp}_age_days", f"{comp} age (d)", "int"),
+                     (f"{comp}_verdict", f"{comp} tonight", "text")]
     cols.append(("reasons", "gate reasons", "text"))
     table = _table(src, cols, "nightly_runs_table", 300)
     links = Div(text="", name="report_links")
     note = Div(text="", name="nightly_note")
 
     def update() -> None:
-        frame = data.nightly_runs(models)
+        # ages at the latest day in the store (the engine's reference: its last bar), else today
+        day = data.data_version(ctx.source.engine).portfolio or dt.datetime.now(dt.UTC).date()
+        frame = data.nightly_runs(models, today=day)
         _set(src, frame.drop(columns=["report"]))
         items = [
             f'<li><a href="/reports/{html.escape(r, quote=True)}">report of '
@@ -444,7 +452,7 @@ def nightly_page(ctx: Context) -> tuple[Any, Update]:
         else:
             stale = frame.loc[frame["active"] & (frame["stale"] != ""), "stale"]
             note.text = html.escape(
-                f"{len(frame)} versions; active: "
+                f"{len(frame)} versions (ages as of {day}); active: "
                 + (", ".join(f"v{v}" for v in frame.loc[frame["active"], "version"]) or "none")
                 + (f"; STALE components of the active set: {stale.iloc[0]}" if len(stale) else "")
             )
