@@ -289,6 +289,20 @@ def test_the_signal_table_sorts_filters_and_shows_names_as_text(app, browser):
         sq = _table(url, "signal_quality")
         stored = sorted(sq[sq["as_of"] == sq["as_of"].max()]["trades"].tolist())
         assert trades == stored[: len(trades)] and len(trades) >= 5
+        # clicking a row shows that signal's posterior over time
+        name = _visible_column(p, grid, 0)[0]
+        p.locator(f".{grid} .slick-cell", has_text=name).first.click()
+        p.wait_for_function(
+            "(name) => Bokeh.documents[0].get_model_by_name('signal_pick').value === name",
+            arg=name, timeout=15_000,
+        )  # fmt: skip
+        hist = _table(url, "signal_quality")
+        own = hist[hist["signal"] == name].sort_values("as_of")["posterior_mean"].tolist()
+        p.wait_for_function(
+            f"(want) => {{ const s = ({READ_SOURCE})('signal_series'); "
+            "return s && JSON.stringify(s.posterior_mean) === JSON.stringify(want); }",
+            arg=own, timeout=15_000,
+        )  # fmt: skip
         # the name is shown literally, as text; no script ran
         cell = p.locator(f".{grid} .slick-cell", has_text=XSS)
         assert cell.count() == 1 and cell.inner_text() == XSS

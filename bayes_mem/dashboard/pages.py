@@ -359,8 +359,13 @@ def signals_page(ctx: Context) -> tuple[Any, Update]:
             or f"{len(q)} signals, snapshot of {q['as_of'].max():%Y-%m-%d %H:%M} UTC"
         )
 
+    def clicked(_attr: str, _old: Any, rows: list[int]) -> None:  # a row clicked: its posterior
+        if rows and rows[0] < len(table_src.data["signal"]):
+            pick.value = table_src.data["signal"][rows[0]]
+
     family.on_change("value", lambda _a, _o, _n: show_table())
     pick.on_change("value", lambda _a, _o, _n: show_signal())
+    table_src.selected.on_change("indices", clicked)
     update()
     layout = column(note, family, table,
                     Div(text="<b>Each family's pooled prior (the active prior set)</b>"),
