@@ -41,6 +41,7 @@ from bokeh.document import Document
 from bokeh.layouts import column, row
 from bokeh.models import (
     ColumnDataSource,
+    CustomJSHover,
     DataTable,
     DateFormatter,
     Div,
@@ -249,8 +250,13 @@ def correlation_page(ctx: Context) -> tuple[Any, Update]:
                   height=600, width=650, tools="pan,wheel_zoom,box_zoom,reset,save",
                   x_range=(0, 1), y_range=(0, 1), match_aspect=True)  # fmt: skip
     heat.image(image="image", x=0, y=0, dw="dw", dh="dh", source=matrix, color_mapper=mapper)
-    heat.add_tools(HoverTool(tooltips=[("row", "$y{0}"), ("column", "$x{0}"),
-                                       ("correlation", "@image{0.000}")]))  # fmt: skip
+    name_of = CustomJSHover(args={"names": names}, code=(
+        "const s = names.data.symbol; const i = Math.floor(value);"
+        " return (i >= 0 && i < s.length) ? String(s[i]) : '';"
+    ))  # a cell's symbols (tooltip values are shown as text)
+    heat.add_tools(HoverTool(tooltips=[("row", "$y{custom}"), ("column", "$x{custom}"),
+                                       ("correlation", "@image{0.000}")],
+                             formatters={"$x": name_of, "$y": name_of}))  # fmt: skip
     conc = _figure("Concentration score (0-1) and breakdown score", "score")
     conc.line(x="date", y="concentration_score", source=series, color="#1f77b4",
               legend_label="concentration")  # fmt: skip
