@@ -212,6 +212,12 @@ def test_every_page_renders_the_stores_values_without_console_errors(app, browse
                 matrix = page.wait_rows("corr_matrix", "image")
                 n = len(info.symbols)
                 assert matrix["image"] == [[n, n]]
+                heat = page.page.locator(".bk-Figure canvas").first.bounding_box()
+                page.page.mouse.move(heat["x"] + heat["width"] * 0.3,
+                                     heat["y"] + heat["height"] * 0.5)  # fmt: skip
+                tip = page.page.locator(".bk-tooltip-row-value")
+                tip.first.wait_for(timeout=10_000)
+                assert set(tip.all_inner_texts()[:2]) <= set(info.symbols)  # the cell's names
                 series = page.source("corr_series")
                 np.testing.assert_allclose(
                     series["effective_bets"],
