@@ -154,7 +154,26 @@ def open_read_only(url: str) -> tuple[sa.Engine, str]:
 
 
 def open_source(url: str, models: str | Path | None) -> Source:
-    """Open the store read-only and check the registry folder exists (None: no registry)."""
+    """Open the store read-only and check the registry folder exists.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL of an existing SQLite or PostgreSQL store.
+    models : str, Path or None
+        The model registry folder (None: no registry; the nightly page says so).
+
+    Returns
+    -------
+    Source
+        The read-only engine, the registry folder and the URL as shown.
+
+    Raises
+    ------
+    DashboardError
+        The registry folder is missing, or :func:`open_read_only` refused the store; nothing
+        is created.
+    """
     folder = None
     if models is not None:
         folder = Path(models)
@@ -335,12 +354,24 @@ def _table_key(conn: sa.Connection, table: sa.Table, value: sa.Column) -> tuple[
 
 
 def backtest_table(engine: sa.Engine, window: int = 250, *, cache: bool = True) -> pd.DataFrame:
-    """:func:`backtest_status` of every symbol with forecasts (one row each, sorted by symbol;
-    the symbol's most frequent level): columns ``BACKTEST_COLUMNS``.
+    """:func:`backtest_status` of every symbol with forecasts.
 
-    With ``cache`` (default) the table is kept per engine and per content of ``risk_metrics``
-    and ``returns`` (their latest date, row count and sum of values: a new or re-logged day
-    changes it), so every page and session after the first reuses it until the data change.
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        A read-only engine (:func:`open_read_only`).
+    window : int
+        Trading days of the rolling window (the last ``window`` forecast dates).
+    cache : bool
+        Keep the table per engine and per content of ``risk_metrics`` and ``returns`` (their
+        latest date, row count and sum of values: a new or re-logged day changes it), so every
+        page and session after the first reuses it until the data change.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per symbol, sorted, at the symbol's most frequent level: columns
+        ``BACKTEST_COLUMNS`` (p-values in [0, 1], ``z2`` dimensionless, ``status`` text).
     """
     if not cache:
         return _backtest_table(engine, window)
@@ -445,12 +476,27 @@ def latest_positions(engine: sa.Engine, config: str = "live") -> pd.DataFrame:
 
 
 def es_contributions(engine: sa.Engine, config: str = "live") -> pd.DataFrame:
-    """Each position's contribution to the latest portfolio ES (account currency): an Euler
-    allocation under a Gaussian approximation, ``c_i = x_i s_i (R x s)_i / sigma_p`` with
-    ``x`` the signed notionals (:func:`latest_positions`), ``s`` the latest per-symbol daily
-    volatilities and ``R`` the shrunk correlation of the last ``CORRELATION_WINDOW`` days,
-    scaled so the contributions add up to the stored ``portfolio_es``. Columns ``symbol``,
-    ``notional``, ``contribution``, ``share`` (of the ES, fraction); empty without positions."""
+    """Each position's contribution to the latest portfolio ES.
+
+    An Euler allocation under a Gaussian approximation, ``c_i = x_i s_i (R x s)_i / sigma_p``
+    with ``x`` the signed notionals (:func:`latest_positions`), ``s`` the latest per-symbol
+    daily volatilities and ``R`` the shrunk correlation of the last ``CORRELATION_WINDOW``
+    days, scaled so the contributions add up to the stored ``portfolio_es``. The store keeps
+    no open book, so the positions are those the decision log shows (an approximation).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        A read-only engine.
+    config : str
+        The engine configuration whose decisions make the book (default ``"live"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``symbol``, ``notional`` (signed, account currency), ``contribution``
+        (account currency) and ``share`` (of the ES, fraction); empty without positions.
+    """
     pos = latest_positions(engine, config)
     cols = ["symbol", "notional", "contribution", "share"]
     port = portfolio_history(engine)
@@ -498,12 +544,28 @@ def correlation_history(engine: sa.Engine) -> pd.DataFrame:
 def current_correlation(
     engine: sa.Engine, symbols: list[str] | None = None, window: int = CORRELATION_WINDOW
 ) -> tuple[list[str], np.ndarray]:
-    """The shrunk normal-scores correlation (:func:`bayes_mem.live.correlation.
-    shrunk_correlation`, the engine's estimator) of the last ``window`` return dates, over
-    ``symbols`` (None: those with a risk forecast, else every symbol with returns) that have a
-    return on at least 90 % of those dates and vary (missing days count as 0). Returns the
-    symbols kept (sorted) and the (N, N) matrix; fewer than 2 such symbols (or 3 dates) give
-    no symbols and an empty matrix."""
+    """The current shrunk normal-scores correlation (the engine's estimator,
+    :func:`bayes_mem.live.correlation.shrunk_correlation`).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        A read-only engine.
+    symbols : list of str or None
+        The symbols (None: those with a risk forecast, else every symbol with returns); kept
+        are those with a return on at least 90 % of the dates that vary (a missing day counts
+        as a return of 0).
+    window : int
+        The last ``window`` return dates of the store.
+
+    Returns
+    -------
+    symbols : list of str
+        The symbols kept, sorted.
+    corr : numpy.ndarray, shape (N, N)
+        Their correlation; fewer than 2 symbols (or 3 dates) give no symbols and a (0, 0)
+        matrix.
+    """
     r = schema.returns
     with engine.connect() as conn:
         dates = conn.execute(sa.select(r.c.date).distinct().order_by(r.c.date.desc())
