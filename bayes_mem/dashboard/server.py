@@ -170,7 +170,8 @@ def build_server(source: data.Source, options: Options, **server_kwargs: Any) ->
     """The Bokeh server of every page on ``options.host:options.port`` (not started)."""
     ctx = pages.Context(source, options.refresh)
     auth = TokenAuth(options.token) if options.token else None
-    origins = [f"{options.host}:{options.port}"]
+    shown = f"[{options.host}]" if ":" in options.host else options.host  # IPv6 literal
+    origins = [f"{shown}:{options.port}"]
     if is_loopback(options.host):
         origins += [f"localhost:{options.port}", f"127.0.0.1:{options.port}"]
     elif options.host in ("0.0.0.0", "::"):  # every interface: browsers use any of its names;
