@@ -320,3 +320,21 @@ def test_a_port_in_use_exits_2_naming_it(capsys, sqlite_store):
         port = s.getsockname()[1]
         code, err = _run(["--store", url, "--models", str(models), "--port", str(port)], capsys)
     assert code == 2 and str(port) in err
+
+
+def test_every_page_builds_on_an_empty_store_and_registry(store_url, tmp_path):
+    from bokeh.document import Document
+
+    from bayes_mem.dashboard import pages
+
+    Store(store_url).close()
+    (tmp_path / "models").mkdir()
+    source = data.open_source(store_url, tmp_path / "models")
+    try:
+        for page in pages.PAGES:
+            doc = Document()
+            update = pages.make_document(page, pages.Context(source), doc)
+            update()  # a refresh on the still empty store
+            assert len(doc.roots) == 1 and doc.to_json(), page
+    finally:
+        source.close()
