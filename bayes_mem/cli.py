@@ -22,6 +22,11 @@ opened before anything changes; the store's statuses are written in a transactio
 only after ``ACTIVE`` was switched, and a commit that fails restores ``ACTIVE``
 (:func:`bayes_mem.live.prior_set.activate`). ``priors verify [VERSION]`` checks a version (or
 every version) whole: ``prior_set.json`` and every file of its manifest.
+
+``dashboard`` serves the live dashboard (:mod:`bayes_mem.dashboard`) on 127.0.0.1 by default:
+the store is opened read-only and never created; a missing store or ``--models`` folder, an
+unreachable server, a bad ``--port`` or a non-loopback ``--host`` without ``--token`` exit 2
+naming the value, before anything is bound.
 """
 
 from __future__ import annotations
@@ -135,7 +140,50 @@ def build_parser() -> argparse.ArgumentParser:
         "8601, YYYY-MM-DD; other layouts are refused, never guessed)",
     )  # fmt: skip
     _store_args(ingest)
+
+    dash = sub.add_parser(
+        "dashboard", help="serve the live dashboard (risk, correlation, signals, decisions, "
+        "nightly job, regime) on the store and the model registry, read-only",
+    )  # fmt: skip
+    dash.add_argument(
+        "--store", help="SQLAlchemy URL of an existing store, opened read-only (default: the "
+        "SQLite file under --data; a missing store is an error, never created)",
+    )  # fmt: skip
+    dash.add_argument(
+        "--data", type=Path, default=Path("data"),
+        help="data directory of the SQLite store when --store is not given (default data/)",
+    )  # fmt: skip
+    dash.add_argument(
+        "--models", type=Path, default=Path("models"),
+        help="model registry to show on the nightly-job page (default models/; must exist)",
+    )  # fmt: skip
+    dash.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; any other than loopback requires --token)",
+    )  # fmt: skip
+    dash.add_argument(
+        "--port", type=_port, default=5006, help="TCP port, 1-65535 (default 5006)"
+    )
+    dash.add_argument(
+        "--token",
+        help="access token (16-200 printable characters): every request must carry it "
+        "(?token=..., then a cookie); required when --host is not a loopback address",
+    )  # fmt: skip
+    dash.add_argument(
+        "--refresh", type=float, default=5.0,
+        help="seconds between an open page's checks for new data (default 5)",
+    )  # fmt: skip
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be in 1-65535, got {value}")
+    return value
 
 
 def _open_store(args: argparse.Namespace):
@@ -238,6 +286,8 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "report":
         return _report(args)
+    if args.command == "dashboard":
+        return _dashboard(args)
     if args.command == "ingest":
         if args.what == "signals" and args.date_format is not None:
             print("bayes-mem ingest signals: --date-format is for outcomes and returns",
@@ -258,6 +308,28 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{n} {args.what} written")
         return EXIT_OK
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    """Check every option, open the store read-only, then serve; a bad value exits 2 before
+    anything is bound or created."""
+    from bayes_mem.dashboard.data import DashboardError, open_source
+    from bayes_mem.dashboard.server import OptionError, check_options, serve
+    from bayes_mem.store.store import sqlite_url
+
+    try:
+        options = check_options(args.host, args.port, args.token, args.refresh)
+        url = args.store if args.store is not None else sqlite_url(args.data)
+        source = open_source(url, args.models)
+    except (OptionError, DashboardError) as exc:
+        print(f"bayes-mem dashboard: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        serve(source, options)
+    except OptionError as exc:
+        print(f"bayes-mem dashboard: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 def _priors(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@
 2. runs the nightly job into ``demo/models``: win-rate fit, diagnostics gate, prior set;
 3. runs a simulated trading day on the published priors: the decider restored from the store,
    family priors applied, signals decided, positions sized by CVaR budget x Kelly x correlation,
-   outcomes recorded to the store.
+   outcomes recorded to the store;
+4. ends by printing the ``bayes-mem dashboard`` command that serves the demo's store and models.
 """
 
 from __future__ import annotations
@@ -191,5 +192,15 @@ def run(root: Path = Path("demo"), seed: int = 7) -> tuple[int, list[str]]:
         *day,
         "",
         f"demo finished in {time.perf_counter() - t0:.0f} s",
+        "open the dashboard on its store (http://127.0.0.1:5006/risk, Ctrl-C stops it):",
+        f"  {dashboard_command(paths.data, paths.models)}",
     ]
     return result.exit_code, lines
+
+
+def dashboard_command(data: Path, models: Path) -> str:
+    """The ``bayes-mem dashboard`` command line that serves the demo's store and registry."""
+    import shlex
+
+    return (f"bayes-mem dashboard --data {shlex.quote(str(data))} "
+            f"--models {shlex.quote(str(models))}")  # fmt: skip

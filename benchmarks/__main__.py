@@ -7,6 +7,7 @@ import json
 import sys
 
 from benchmarks import (
+    bench_dashboard,
     bench_decider,
     bench_engine,
     bench_fanout,
@@ -38,10 +39,11 @@ def main(argv: list[str] | None = None) -> int:
             "sizing",
             "engine",
             "fanout",
+            "dashboard",
         ],
-        help="run only this group (offline_scale, 1M signals in 100 families, and fanout, 200 "
-        "symbols on a local Dask cluster of 1 and 2 workers, about 35 minutes, run only when "
-        "named)",
+        help="run only this group (offline_scale, 1M signals in 100 families, fanout, 200 "
+        "symbols on a local Dask cluster of 1 and 2 workers, about 35 minutes, and dashboard, "
+        "its pages on 500 symbols and 10,000 signals, a few minutes, run only when named)",
     )
     args = parser.parse_args(argv)
     parser_groups = {
@@ -55,9 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         "sizing": bench_sizing.run,
         "engine": bench_engine.run,
         "fanout": bench_fanout.run,
+        "dashboard": bench_dashboard.run,
     }
     results = []
-    on_request = ("offline_scale", "fanout")  # minutes each: run only when named
+    # minutes each: run only when named (dashboard: building its store takes ~2 minutes)
+    on_request = ("offline_scale", "fanout", "dashboard")
     for name in args.only or [g for g in parser_groups if g not in on_request]:
         results += parser_groups[name](repeat=args.repeat)
     print(format_table(results))

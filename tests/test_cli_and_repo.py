@@ -64,6 +64,7 @@ def test_full_demo_runs_the_nightly_job_and_a_trading_day(tmp_path, capsys):
     assert main(["demo", "--dir", str(root), "--seed", "1"]) == 0
     out = capsys.readouterr().out
     assert "prior set v1 active" in out and "binding" in out and "regime: hazard" in out
+    assert f"bayes-mem dashboard --data {root / 'data'} --models {root / 'models'}" in out
     assert (root / "models" / "ACTIVE").read_text().strip() == "1"
     assert main(["demo", "--dir", str(root), "--seed", "1"]) == 0  # recreated, not appended
     foreign = tmp_path / "mine"

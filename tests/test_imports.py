@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-HEAVY = ("pymc", "pytensor", "arviz", "matplotlib", "sqlalchemy", "pandas")
+HEAVY = ("pymc", "pytensor", "arviz", "matplotlib", "sqlalchemy", "pandas", "bokeh", "tornado")
 
 
 def _modules_after(code: str) -> set[str]:
