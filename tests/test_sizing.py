@@ -331,3 +331,13 @@ def test_array_validation_formats_the_value_only_when_refusing():
     with pytest.raises(TypeError, match="x must be numbers"):
         as_float_array(Draws(["a"]), "x")
     assert Draws.reprs == 1
+
+
+def test_kelly_continuous_keeps_a_tiny_mean_that_large_draws_of_both_signs_hide():
+    """Found by the fuzz test: the draws' mean 3.353e-271 / 3 vanished in a float sum
+    (0.01 + 3.353e-271 - 0.01 = 0), so the bet was 0 instead of fraction x mean / variance."""
+    from bayes_mem.live.sizing import kelly_continuous
+
+    out = kelly_continuous([0.01, 3.353e-271, -0.01], 1.0, fraction=1.0, cap=1.0)
+    spread = 2 * 0.01**2 / 3
+    assert out == pytest.approx(3.353e-271 / 3 / (1.0 + spread), rel=1e-12)

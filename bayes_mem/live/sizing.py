@@ -297,7 +297,7 @@ def kelly_continuous(
     # squares cannot overflow, and divide by the scale
     scale = max(float(np.abs(m).max()), math.sqrt(var))
     m = m / scale
-    mu = float(m.mean())
+    mu = math.fsum(m.tolist()) / m.size  # exact sum: draws of both signs may cancel
     full = mu / (var / scale / scale + mu * mu + float(m.var())) / scale
     return min(max(fraction * full, 0.0), cap)
 
