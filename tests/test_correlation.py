@@ -8,7 +8,7 @@ from bayes_mem.live.correlation import (
     correlation_breakdown,
     jennrich_test,
     limit_factors,
-    normal_scores,
+    rank_normal_scores,
     shrunk_correlation,
 )
 
@@ -52,7 +52,7 @@ def test_concentration_score_and_effective_bets():
 def test_normal_scores_are_rank_based_and_standard_normal():
     rng = np.random.default_rng(1)
     x = np.exp(rng.standard_normal((1_000, 3)))  # skewed marginals
-    z = normal_scores(x)
+    z = rank_normal_scores(x)
     np.testing.assert_array_equal(np.argsort(z, axis=0), np.argsort(x, axis=0))
     assert np.abs(z.mean(axis=0)).max() < 1e-12 and np.allclose(z.std(axis=0), 1, atol=0.02)
 
@@ -155,12 +155,12 @@ def test_shrunk_correlation_equals_scikit_learns_ledoit_wolf(t, n):
     """The live O(T N) shrinkage is scikit-learn's ``ledoit_wolf`` (target: the identity scaled
     by the mean variance, which is 1 for standardised scores), intensity and matrix."""
     covariance = pytest.importorskip("sklearn.covariance")
-    from bayes_mem.live.correlation import normal_scores, shrunk_correlation
+    from bayes_mem.live.correlation import rank_normal_scores, shrunk_correlation
 
     rng = np.random.default_rng(7 * t + n)
     x = rng.standard_t(4, (t, n)) + 0.5 * rng.standard_normal((t, 1))
     corr, shrink = shrunk_correlation(x)
-    z = normal_scores(x)
+    z = rank_normal_scores(x)
     z = (z - z.mean(axis=0)) / z.std(axis=0)
     ref, ref_shrink = covariance.ledoit_wolf(z, assume_centered=True)
     assert shrink == pytest.approx(ref_shrink, rel=1e-10)

@@ -37,7 +37,7 @@ def _check_panel(x: np.ndarray, what: str, min_rows: int = 3) -> np.ndarray:
     return x
 
 
-def normal_scores(x: np.ndarray) -> np.ndarray:
+def rank_normal_scores(x: np.ndarray) -> np.ndarray:
     """Column-wise van der Waerden scores ``Phi^-1(rank / (T + 1))`` (ties get mean ranks)."""
     x = _check_panel(x, "residuals")
     ranks = stats.rankdata(x, axis=0)
@@ -49,7 +49,7 @@ def shrunk_correlation(x: np.ndarray) -> tuple[np.ndarray, float]:
 
     Returns the (N, N) correlation and the shrinkage intensity in [0, 1]. Well conditioned even
     with more symbols than days."""
-    z = normal_scores(x)
+    z = rank_normal_scores(x)
     z = (z - z.mean(axis=0)) / z.std(axis=0)
     t, n = z.shape
     sample = z.T @ z / t
@@ -130,7 +130,7 @@ def _panels(recent: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, int]:
     if n1 + n2 <= p + 2:
         raise ValueError(f"{n1 + n2} days cannot test {p} symbols' correlations (need > {p + 2})")
     # ranks over the pooled sample do not change when days are permuted
-    return normal_scores(np.vstack([recent, history])), n1
+    return rank_normal_scores(np.vstack([recent, history])), n1
 
 
 def _split_corr(scores: np.ndarray, n1: int) -> tuple[np.ndarray, np.ndarray]:
