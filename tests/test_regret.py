@@ -1,7 +1,7 @@
 """Thompson sampling on the Bernoulli bandit of Chapelle & Li (2011): best arm p = 0.5, the K - 1
 others at 0.5 - eps. Regret must grow like log T, at the rate of the Lai-Robbins bound.
 
-The simulation (the live Decider over an index array) is :mod:`bayes_mem.evaluation.bandits`;
+The simulation (the live Decider over an index array) is :mod:`bayes_mem.evaluation.bandit_regret`;
 see tests/test_bandits.py for the pooled policy and the cold start."""
 
 import math
@@ -9,7 +9,11 @@ import math
 import numpy as np
 import pytest
 
-from bayes_mem.evaluation.bandits import chapelle_li_arms, chapelle_li_runs, lai_robbins_rate
+from bayes_mem.evaluation.bandit_regret import (
+    chapelle_li_arms,
+    chapelle_li_runs,
+    lai_robbins_rate,
+)
 
 CHECKPOINTS = np.array([1_000, 2_000, 5_000, 10_000, 20_000])
 

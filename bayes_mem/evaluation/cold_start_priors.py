@@ -19,8 +19,8 @@ import time
 
 import pandas as pd
 
-from bayes_mem.evaluation.bandits import (
-    FULL,
+from bayes_mem.evaluation.bandits import FULL
+from bayes_mem.evaluation.cold_start import (
     cold_start_experiment,
     cold_start_settings,
     summarise_cold_start,

@@ -1,7 +1,7 @@
 """Cold start on real outcomes (issue 18): how well does each kind of family prior predict a new
 signal's trades, on the policy backtest's real shadow trades?
 
-The bandit experiments (:mod:`bayes_mem.evaluation.bandits`) draw their arms from the model's own
+The bandit experiments (:mod:`bayes_mem.evaluation.cold_start`) draw their arms from the model's own
 class. These trades are real: the 21 shadow signals of
 :func:`bayes_mem.evaluation.signals.shadow_trades` (momentum, mean reversion and breakout on the
 S&P 500, the NASDAQ composite and WTI crude, 1999-2018, 5-day holds). They are correlated, since
