@@ -35,6 +35,21 @@ from pathlib import Path
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
+INGEST_COLUMNS = """columns (CSV header or Parquet column names; others are ignored):
+  signals   name, family
+  outcomes  trade_id, signal, won (true/false), pnl, settled_at;
+            optional: opened_at, notional (account currency, > 0; empty when unknown)
+  returns   symbol, date (a calendar date), return (log or simple, as --kind says)
+timestamps and dates are ISO 8601 (2026-01-02, 2026-01-02T15:30:00+01:00) unless --date-format"""
+
+
+def _version_number(text: str) -> int:
+    """A prior-set version as ``priors list`` prints it (``v000007``) or plain (``7``)."""
+    digits = text[1:] if text[:1] in "vV" else text
+    if not digits.isascii() or not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"not a version like 7 or v000007: {text!r}")
+    return _positive_int(digits)
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -47,27 +62,68 @@ def _positive_int(text: str) -> int:
 
 
 def _store_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", help="SQLAlchemy URL (default: SQLite under --data)")
-    p.add_argument("--data", type=Path, default=Path("data"), help="data directory (default data/)")
+    p.add_argument(
+        "--store", metavar="URL",
+        help="SQLAlchemy URL of the store (default: the SQLite file bayes_mem.sqlite under --data)",
+    )  # fmt: skip
+    p.add_argument(
+        "--data", type=Path, metavar="DIR",
+        help="data directory holding bayes_mem.sqlite (default data/); it must exist",
+    )  # fmt: skip
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bayes_mem")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree
+        from bayes_mem import __version__
+
+        return __version__
+
+
+def _common(json_flag: bool = True) -> argparse.ArgumentParser:
+    """Options every verb accepts after its name as well: -v, and --json where it prints."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+        help="debug logging, third-party libraries' INFO lines included (on stderr)",
+    )  # fmt: skip
+    if json_flag:
+        common.add_argument(
+            "--json", action="store_true",
+            help="print one JSON document on stdout instead of text (logs stay on stderr)",
+        )  # fmt: skip
+    return common
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bayes-mem", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="debug logging, third-party libraries' INFO lines included (on stderr)",
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common()
 
     full = sub.add_parser(
-        "demo", help="synthetic store -> nightly job -> a trading day on the published priors"
-    )
+        "demo", parents=[common],
+        help="synthetic store -> nightly job -> a trading day on the published priors",
+    )  # fmt: skip
     full.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     full.add_argument(
         "--dir", type=Path, default=Path("demo"),
         help="demo folder, recreated on every run (default demo/)",
     )  # fmt: skip
 
-    demo = sub.add_parser("demo-live", help="the live decision path alone on simulated signals")
+    demo = sub.add_parser(
+        "demo-live", parents=[common],
+        help="the live decision path alone on simulated signals",
+    )  # fmt: skip
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.add_argument("--rounds", type=_positive_int, default=2_000, help="rounds to simulate")
     demo.add_argument(
@@ -75,13 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the decider's JSON snapshot (default models/demo/decider_state.json)",
     )  # fmt: skip
 
-    rec = sub.add_parser("recalibrate", help="the nightly job: fit, gate, publish a prior set")
+    rec = sub.add_parser(
+        "recalibrate", parents=[_common(json_flag=False)],
+        help="the nightly job: fit, gate, publish a prior set",
+    )  # fmt: skip
     _store_args(rec)
     rec.add_argument(
         "--models", type=Path, default=Path("models"), help="model registry (default models/)"
     )
-    rec.add_argument("--config", type=Path, help="JSON file of RecalibrationConfig fields")
-    rec.add_argument("--json", type=Path, help="also write the JSON summary to this file")
+    rec.add_argument(
+        "--config", type=Path, metavar="FILE", help="JSON file of RecalibrationConfig fields"
+    )
+    rec.add_argument(
+        "--json", nargs="?", const=True, metavar="FILE",
+        help="the summary is always printed as JSON on stdout; with FILE, also written to FILE "
+        "(owner-only)",
+    )  # fmt: skip
     rec.add_argument(
         "--scheduler", metavar="ADDRESS",
         help="fan the returns fit out on the Dask cluster whose scheduler is at ADDRESS (e.g. "
@@ -93,15 +158,28 @@ def build_parser() -> argparse.ArgumentParser:
         "the config's fanout_workers) unless --scheduler names one",
     )  # fmt: skip
 
-    priors = sub.add_parser("priors", help="list, show, verify or activate prior sets")
-    priors.add_argument("action", choices=["list", "show", "verify", "activate"])
-    priors.add_argument("version", nargs="?", type=_positive_int)
-    priors.add_argument("--models", type=Path, default=Path("models"))
+    priors = sub.add_parser(
+        "priors", parents=[common], help="list, show, verify or activate prior sets"
+    )
+    priors.add_argument(
+        "action", choices=["list", "show", "verify", "activate"],
+        help="list: every version; show VERSION: its priors and metadata; verify [VERSION]: "
+        "check every file; activate VERSION: make it the live one",
+    )  # fmt: skip
+    priors.add_argument(
+        "version", nargs="?", type=_version_number, metavar="VERSION",
+        help="version number, as priors list prints it (v000007) or plain (7)",
+    )  # fmt: skip
+    priors.add_argument(
+        "--models", type=Path, default=Path("models"), metavar="DIR",
+        help="model registry (default models/); it must exist",
+    )  # fmt: skip
     _store_args(priors)
 
     ev = sub.add_parser(
-        "evaluate", help="the evaluation suite: tables and figures of every evaluation"
-    )
+        "evaluate", parents=[common],
+        help="the evaluation suite: tables and figures of every evaluation",
+    )  # fmt: skip
     ev.add_argument(
         "--out", type=Path, default=Path("docs") / "evaluation",
         help="results folder, replaced only when every section succeeded (default docs/evaluation)",
@@ -113,11 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only this section (repeatable): policy, bandits, risk, ab",
     )  # fmt: skip
 
-    rep = sub.add_parser("report", help="write the analyst report (HTML) of a prior-set version")
+    rep = sub.add_parser(
+        "report", parents=[common],
+        help="write the analyst report (HTML) of a prior-set version",
+    )  # fmt: skip
     rep.add_argument(
         "version", nargs="?", help="version number (7 or v000007; default: the latest fit)"
     )
-    rep.add_argument("--models", type=Path, default=Path("models"), help="model registry")
+    rep.add_argument(
+        "--models", type=Path, default=Path("models"), metavar="DIR",
+        help="model registry (default models/); it must exist",
+    )  # fmt: skip
     rep.add_argument(
         "--previous",
         help="compare with this version (default: the one active before the fit, from run.json)",
@@ -125,10 +209,25 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--seed", type=int, default=0, help="random seed of the report's checks")
     _store_args(rep)
 
-    ingest = sub.add_parser("ingest", help="append validated signals, outcomes or returns")
-    ingest.add_argument("what", choices=["signals", "outcomes", "returns"])
-    ingest.add_argument("file", type=Path, help="CSV or Parquet file")
-    ingest.add_argument("--kind", choices=["log", "simple"], help="returns only: which returns")
+    ingest = sub.add_parser(
+        "ingest", parents=[common], epilog=INGEST_COLUMNS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="append validated signals, outcomes or returns",
+        description="Append a validated batch; a batch with any bad cell is refused whole "
+        "(every bad cell is reported by line and column) and nothing is written.",
+    )  # fmt: skip
+    ingest.add_argument(
+        "what", choices=["signals", "outcomes", "returns"], help="what the file holds"
+    )
+    ingest.add_argument("file", type=Path, help="CSV or Parquet file (columns below)")
+    ingest.add_argument(
+        "--kind", choices=["log", "simple"], help="returns only (required): which returns"
+    )
+    ingest.add_argument(
+        "--create", action="store_true",
+        help="create the store (and --data directory) when it does not exist yet; without it a "
+        "missing store is an error",
+    )  # fmt: skip
     ingest.add_argument(
         "--date-format", metavar="FORMAT",
         help="outcomes and returns: the dates' strptime format, e.g. %%d/%%m/%%Y (default: ISO "
@@ -138,18 +237,90 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _open_store(args: argparse.Namespace):
+class MissingPathError(Exception):
+    """A models or store path that does not exist: a usage error (exit 2), nothing created."""
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return Path("data") if args.data is None else args.data
+
+
+def _sqlite_file(args: argparse.Namespace) -> Path | None:
+    """The SQLite file the store arguments name (None: a server database or in-memory)."""
+    if args.store is None:
+        return _data_dir(args) / "bayes_mem.sqlite"
+    from bayes_mem.store.store import _parse_url
+
+    url = _parse_url(args.store)
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path)
+
+
+def _check_store(args: argparse.Namespace, *, create: bool = False) -> None:
+    """A missing store is an error naming the path, unless ``create`` (``ingest --create``)."""
+    file = _sqlite_file(args)
+    if file is None or file.exists() or create:
+        return
+    if args.store is None and not _data_dir(args).is_dir():
+        raise MissingPathError(
+            f"no data directory {_data_dir(args)} (and so no store {file}): give --data DIR or "
+            "--store URL of an existing store (ingest --create makes a new one)"
+        )
+    raise MissingPathError(
+        f"no store {file}: give --data DIR or --store URL of an existing store (ingest --create "
+        "makes a new one)"
+    )
+
+
+def _check_models(args: argparse.Namespace) -> None:
+    if not args.models.is_dir():
+        raise MissingPathError(f"no model registry {args.models}: give --models DIR")
+
+
+def _open_store(args: argparse.Namespace, *, create: bool = False):
     from bayes_mem.store import Store
 
-    return Store(args.store, data_dir=args.data)
+    _check_store(args, create=create)
+    return Store(args.store, data_dir=_data_dir(args))
+
+
+# third-party loggers whose INFO lines (sampler progress, compilation, cluster chatter) are hidden
+# at the default level: -v shows them
+QUIET_LOGGERS = (
+    "pytensor", "arviz", "pymc", "numba", "distributed", "dask", "nutpie", "matplotlib",
+    "asyncio", "bokeh", "tornado", "fsspec", "PIL", "urllib3", "filelock", "numexpr", "jax",
+)  # fmt: skip
+
+
+class _OwnInfoOnly(logging.Filter):
+    """At the default level: INFO from bayes_mem itself, WARNING and above from anyone."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        return record.name == "bayes_mem" or record.name.startswith(("bayes_mem.", "__main__"))
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )  # fmt: skip
+    for handler in logging.getLogger().handlers:
+        for old in [f for f in handler.filters if isinstance(f, _OwnInfoOnly)]:
+            handler.removeFilter(old)
+        if not verbose:
+            handler.addFilter(_OwnInfoOnly())
+    for name in QUIET_LOGGERS:  # also the libraries' own handlers (pymc adds one)
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )  # fmt: skip
+    args.verbose = getattr(args, "verbose", False)
+    _configure_logging(args.verbose)
     try:
         if getattr(args, "store", None) is not None:  # a usage error before anything is done
             from bayes_mem.store.store import _parse_url
@@ -175,6 +346,8 @@ def _is_database_error(exc: BaseException) -> bool:
 def _error_code(exc: BaseException) -> int | None:
     """The exit code of an expected error (None: a bug, let the traceback show)."""
     store = sys.modules.get("bayes_mem.store.store")
+    if isinstance(exc, MissingPathError):
+        return EXIT_USAGE
     if store is not None and isinstance(exc, store.StoreURLError):
         return EXIT_USAGE
     schema = sys.modules.get("bayes_mem.store.schema")
@@ -217,7 +390,7 @@ def _run(args: argparse.Namespace) -> int:
             result = recalibrate(store, args.models, config)
         summary = json.dumps(result.to_json(), indent=2, default=str)
         print(summary)
-        if args.json:  # owner-only: it names the store's signals and the fit's verdict
+        if args.json not in (None, True):  # owner-only: it names the store's signals and verdict
             fd = os.open(args.json, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(summary)
@@ -243,17 +416,15 @@ def _run(args: argparse.Namespace) -> int:
             print("bayes-mem ingest signals: --date-format is for outcomes and returns",
                   file=sys.stderr)  # fmt: skip
             return EXIT_USAGE
-        with _open_store(args) as store:
+        if args.what == "returns" and args.kind is None:
+            print("bayes-mem ingest returns: --kind log|simple is required", file=sys.stderr)
+            return EXIT_USAGE
+        with _open_store(args, create=args.create) as store:
             if args.what == "signals":
                 n = store.register_signals(args.file)
             elif args.what == "outcomes":
                 n = store.ingest_outcomes(args.file, date_format=args.date_format)
             else:
-                if args.kind is None:
-                    print(
-                        "bayes-mem ingest returns: --kind log|simple is required", file=sys.stderr
-                    )
-                    return EXIT_USAGE
                 n = store.ingest_returns(args.file, kind=args.kind, date_format=args.date_format)
         print(f"{n} {args.what} written")
         return EXIT_OK
@@ -271,6 +442,7 @@ def _priors(args: argparse.Namespace) -> int:
         verify_version,
     )
 
+    _check_models(args)
     if args.action == "list":
         try:
             active = active_version(args.models)
@@ -306,7 +478,7 @@ def _priors(args: argparse.Namespace) -> int:
         print(json.dumps(_show(load_prior_set(args.models, args.version)), indent=2))
         return EXIT_OK
     load_live_prior_set(args.models, args.version)  # refused: nothing opened, nothing changed
-    if args.store or (args.data / "bayes_mem.sqlite").exists():
+    if args.store or args.data is not None or (_data_dir(args) / "bayes_mem.sqlite").exists():
         from bayes_mem.store.prior_records import activation_record
 
         with _open_store(args) as store:  # a store that cannot be opened: nothing changed
@@ -355,6 +527,8 @@ def _report(args: argparse.Namespace) -> int:
     from bayes_mem.live.prior_set import version_dir
     from bayes_mem.offline.report import latest_version, write_version_report
 
+    _check_models(args)
+
     def parse(value: str) -> int:
         text = value[1:] if value[:1] in "vV" else value
         if not text.isdigit() or int(text) < 1:
@@ -366,8 +540,6 @@ def _report(args: argparse.Namespace) -> int:
 
     version = latest_version(args.models) if args.version is None else parse(args.version)
     previous = None if args.previous is None else parse(args.previous)
-    if not args.store and not (args.data / "bayes_mem.sqlite").exists():
-        raise ValueError(f"no store at {args.data / 'bayes_mem.sqlite'} (give --data or --store)")
     with _open_store(args) as store:
         path = write_version_report(args.models, version, store, previous=previous, seed=args.seed)
     print(f"report of prior set v{version:06d} written to {path}")

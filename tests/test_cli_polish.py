@@ -1,0 +1,139 @@
+"""The command line of issue 20: --json, priors list/show, --version, -v after the verb, missing
+paths, help on every option, every bad cell of an ingest named, third-party INFO lines hidden."""
+
+import argparse
+import logging
+from pathlib import Path
+
+import pytest
+
+from bayes_mem.cli import build_parser, main
+from bayes_mem.live.prior_set import activate, write_prior_set
+from bayes_mem.store import Store
+from tests.test_prior_set import make
+
+
+def registry(tmp_path, versions=(1, 2), active=1):
+    models = tmp_path / "models"
+    for v in versions:
+        write_prior_set(make(v, seed=v), models)
+    activate(models, active)
+    return models
+
+
+def store_dir(tmp_path):
+    data = tmp_path / "data"
+    Store(data_dir=data).close()
+    return data
+
+
+def test_version_flag(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("bayes-mem ") and out.split()[1][0].isdigit()
+
+
+def test_verbose_is_accepted_after_the_verb(tmp_path, capsys):
+    models = registry(tmp_path)
+    for argv in (["-v", "priors", "list"], ["priors", "list", "-v"], ["priors", "list"]):
+        assert main([*argv, "--models", str(models)]) == 0
+    args = build_parser().parse_args(["priors", "list", "--verbose"])
+    assert args.verbose is True
+
+
+LOG_SCRIPT = """
+import logging, sys
+from bayes_mem.cli import _configure_logging
+_configure_logging(sys.argv[1] == "-v")
+logging.getLogger("pytensor.configdefaults").info("compiling the world")
+logging.getLogger("arviz").info("arviz chatter")
+logging.getLogger("distributed.scheduler").info("scheduler chatter")
+logging.getLogger("bayes_mem.offline").info("our own line")
+logging.getLogger("pymc").warning("a real warning")
+"""
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_third_party_info_lines_are_hidden_unless_verbose(verbose):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    err = subprocess.run(
+        [sys.executable, "-c", LOG_SCRIPT, "-v" if verbose else "-"],
+        capture_output=True, text=True, env=env, timeout=120, check=True,
+    ).stderr  # fmt: skip
+    assert "our own line" in err and "a real warning" in err
+    for chatter in ("compiling the world", "arviz chatter", "scheduler chatter"):
+        assert (chatter in err) == verbose, err
+
+
+def test_main_quiets_third_party_loggers(tmp_path, capsys):
+    models = registry(tmp_path)
+    assert main(["priors", "list", "--models", str(models)]) == 0
+    assert not logging.getLogger("pytensor").isEnabledFor(logging.INFO)
+    assert main(["priors", "list", "-v", "--models", str(models)]) == 0
+    assert logging.getLogger("pytensor").isEnabledFor(logging.INFO)
+    main(["priors", "list", "--models", str(models)])  # back to the default for other tests
+
+
+def test_every_option_has_help():
+    def walk(parser, name):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for verb, sub in action.choices.items():
+                    yield from walk(sub, f"{name} {verb}")
+            elif action.help in (None, ""):
+                yield f"{name}: {action.dest}"
+
+    assert list(walk(build_parser(), "bayes-mem")) == []
+
+
+def test_ingest_help_lists_the_columns_of_each_kind(capsys):
+    with pytest.raises(SystemExit):
+        main(["ingest", "--help"])
+    out = capsys.readouterr().out
+    for column in ("name, family", "trade_id", "won", "pnl", "settled_at", "opened_at",
+                   "notional", "symbol", "date", "return"):  # fmt: skip
+        assert column in out, column
+
+
+def test_ingest_into_a_missing_store_is_an_error_and_creates_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "signals.csv"
+    bad.write_text("name,family\n,momentum\n")
+    good = tmp_path / "good.csv"
+    good.write_text("name,family\ns1,momentum\n")
+    for f in (bad, good):
+        assert main(["ingest", "signals", str(f)]) == 2
+        err = capsys.readouterr().err
+        assert "data/bayes_mem.sqlite" in err or "no data directory data" in err, err
+        assert not (tmp_path / "data").exists()
+    assert main(["ingest", "signals", str(good), "--data", str(tmp_path / "elsewhere")]) == 2
+    assert "elsewhere" in capsys.readouterr().err and not (tmp_path / "elsewhere").exists()
+    url = f"sqlite:///{tmp_path}/nope.sqlite"
+    assert main(["ingest", "signals", str(good), "--store", url]) == 2
+    assert "nope.sqlite" in capsys.readouterr().err and not (tmp_path / "nope.sqlite").exists()
+    # created on purpose
+    assert main(["ingest", "signals", str(good), "--create"]) == 0
+    assert (tmp_path / "data" / "bayes_mem.sqlite").exists()
+    assert main(["ingest", "signals", str(good)]) == 0  # now it exists
+
+
+def test_missing_models_or_store_for_read_verbs_is_exit_2(tmp_path, capsys):
+    nowhere = tmp_path / "nowhere"
+    for argv in (["priors", "list"], ["priors", "show", "1"], ["priors", "verify"],
+                 ["report", "1"]):  # fmt: skip
+        assert main([*argv, "--models", str(nowhere)]) == 2, argv
+        assert str(nowhere) in capsys.readouterr().err
+    models = registry(tmp_path)
+    assert main(["report", "1", "--models", str(models), "--data", str(nowhere)]) == 2
+    assert str(nowhere) in capsys.readouterr().err
+    assert main(["recalibrate", "--models", str(models), "--data", str(nowhere)]) == 2
+    assert str(nowhere) in capsys.readouterr().err
+    assert not nowhere.exists()
+    assert main(["priors", "activate", "2", "--models", str(models), "--data", str(nowhere)]) == 2
+    assert not nowhere.exists()
