@@ -419,16 +419,38 @@ def _run(args: argparse.Namespace) -> int:
         if args.what == "returns" and args.kind is None:
             print("bayes-mem ingest returns: --kind log|simple is required", file=sys.stderr)
             return EXIT_USAGE
-        with _open_store(args, create=args.create) as store:
-            if args.what == "signals":
-                n = store.register_signals(args.file)
-            elif args.what == "outcomes":
-                n = store.ingest_outcomes(args.file, date_format=args.date_format)
-            else:
-                n = store.ingest_returns(args.file, kind=args.kind, date_format=args.date_format)
-        print(f"{n} {args.what} written")
+        from bayes_mem.store import IngestError
+
+        try:
+            with _open_store(args, create=args.create) as store:
+                if args.what == "signals":
+                    n = store.register_signals(args.file)
+                elif args.what == "outcomes":
+                    n = store.ingest_outcomes(args.file, date_format=args.date_format)
+                else:
+                    n = store.ingest_returns(
+                        args.file, kind=args.kind, date_format=args.date_format
+                    )
+        except IngestError as exc:  # every problem, one a line: row, column, value, reason
+            if args.json:
+                _print_json({"what": args.what, "file": str(args.file), "written": 0,
+                             "problems": [p.to_dict() for p in exc.problems]})  # fmt: skip
+            print(f"bayes-mem ingest: error: {args.what}: {len(exc.problems)} problem(s), "
+                  f"nothing written:", file=sys.stderr)  # fmt: skip
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return EXIT_ERROR
+        if args.json:
+            _print_json({"what": args.what, "file": str(args.file), "written": n, "problems": []})
+        else:
+            print(f"{n} {args.what} written")
         return EXIT_OK
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
+
+
+def _print_json(doc: object) -> None:
+    """The one JSON document a verb prints on stdout under --json."""
+    print(json.dumps(doc, indent=2, default=str, allow_nan=False))
 
 
 def _priors(args: argparse.Namespace) -> int:

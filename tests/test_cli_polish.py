@@ -2,6 +2,7 @@
 paths, help on every option, every bad cell of an ingest named, third-party INFO lines hidden."""
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
@@ -137,3 +138,40 @@ def test_missing_models_or_store_for_read_verbs_is_exit_2(tmp_path, capsys):
     assert not nowhere.exists()
     assert main(["priors", "activate", "2", "--models", str(models), "--data", str(nowhere)]) == 2
     assert not nowhere.exists()
+
+
+def test_ingest_names_every_bad_cell_by_its_column_and_writes_nothing(tmp_path, capsys):
+    data = store_dir(tmp_path)
+    signals = tmp_path / "signals.csv"
+    signals.write_text("name,family\ns1,momentum\n,\n")
+    assert main(["ingest", "signals", str(signals), "--data", str(data)]) == 1
+    err = capsys.readouterr().err
+    assert "line 3, name = ''" in err and "line 3, family = ''" in err, err
+    signals.write_text("name,family\ns1,momentum\n")
+    assert main(["ingest", "signals", str(signals), "--data", str(data)]) == 0
+    capsys.readouterr()
+    outcomes = tmp_path / "outcomes.csv"
+    outcomes.write_text(
+        "trade_id,signal,won,pnl,settled_at\n"
+        "t1,s1,true,1.0,2026-01-02\n"
+        "t2,s1,yes,1_0,02/01/2026\n"
+        "t3,s1,false,-1.0,2026-01-02\n"
+    )
+    assert main(["ingest", "outcomes", str(outcomes), "--data", str(data)]) == 1
+    err = capsys.readouterr().err
+    for column, value in (("won", "'yes'"), ("pnl", "'1_0'"), ("settled_at", "'02/01/2026'")):
+        assert f"line 3, {column} = {value}: " in err, err
+    assert ", value" not in err
+    assert main(["ingest", "outcomes", str(outcomes), "--data", str(data), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["written"] == 0
+    assert [(p["line"], p["column"], p["value"]) for p in doc["problems"]] == [
+        (3, "won", "yes"), (3, "pnl", "1_0"), (3, "settled_at", "02/01/2026")]
+    returns = tmp_path / "returns.csv"
+    returns.write_text("symbol,date,return\nSPY,2026-01-02,0.01\n,2026-01-02 13:00,abc\n")
+    assert main(["ingest", "returns", str(returns), "--kind", "log", "--data", str(data)]) == 1
+    err = capsys.readouterr().err
+    for column in ("symbol", "date", "return"):
+        assert f"line 3, {column} = " in err, err
+    with Store(data_dir=data) as store:
+        assert len(store.table("outcomes")) == 0 and len(store.table("returns")) == 0
