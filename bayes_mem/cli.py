@@ -12,10 +12,19 @@ cannot be opened or written, a bad file); 2 bad usage (the arguments themselves:
 ``--fanout`` on a local one (:mod:`bayes_mem.offline.fanout`); an unreachable scheduler is an
 error (exit 1, naming the address) before anything is written.
 
-``priors list`` prints one line per version: its verdict, sizes and, per component (win rates,
-returns, regime), the version it came from and its ``data_through``. ``priors show VERSION``
-prints the version's metadata, per component its source, date and age in days (as of today,
-UTC), and the night's diagnostics (each component's own verdict included), as JSON.
+``priors list`` prints a header and one line per version: ``active`` for the active one, its
+verdict, sizes and, per component (win rates, returns, regime), the version it came from and its
+``data_through``. ``priors show VERSION`` (``7`` or ``v000007``, as ``list`` prints it) prints the
+version's metadata, per component its source, date and age in days (as of today, UTC), the priors
+themselves (per family the posterior mean and 90% interval of the mean win rate and the
+concentration; per symbol the one-day 97.5% ES of a long position from the set's return model at
+its ``data_through`` state, with its 90% band across draws); ``--json`` adds the night's
+diagnostics (each component's own verdict included).
+
+Every verb that prints takes ``--json``: one JSON document on stdout (``recalibrate`` always
+prints one; ``--json FILE`` also writes it to FILE); logs and errors stay on stderr. A store or
+model registry that does not exist is an error naming it (exit 2), never a new empty one
+(``ingest --create`` makes a new store; ``recalibrate`` creates ``--models`` on its first run).
 
 ``priors activate`` is one decision: the version is verified and gate-checked and the store
 opened before anything changes; the store's statuses are written in a transaction that commits
@@ -46,9 +55,9 @@ timestamps and dates are ISO 8601 (2026-01-02, 2026-01-02T15:30:00+01:00) unless
 def _version_number(text: str) -> int:
     """A prior-set version as ``priors list`` prints it (``v000007``) or plain (``7``)."""
     digits = text[1:] if text[:1] in "vV" else text
-    if not digits.isascii() or not digits.isdigit():
+    if not digits.isascii() or not digits.isdigit() or int(digits) < 1:
         raise argparse.ArgumentTypeError(f"not a version like 7 or v000007: {text!r}")
-    return _positive_int(digits)
+    return int(digits)
 
 
 def _positive_int(text: str) -> int:
@@ -363,15 +372,26 @@ def _run(args: argparse.Namespace) -> int:
         from bayes_mem.demo_nightly import run
 
         code, lines = run(args.dir, args.seed)
-        print("\n".join(lines))
+        if args.json:
+            _print_json({"dir": str(args.dir), "seed": args.seed, "exit_code": code,
+                         "report": lines})  # fmt: skip
+        else:
+            print("\n".join(lines))
         return code
     if args.command == "demo-live":
         from bayes_mem.demo import format_result, run_demo, save_state
 
         result = run_demo(seed=args.seed, rounds=args.rounds)
-        print(format_result(result))
         save_state(result.decider, args.state)
-        print(f"\ndecider state written to {args.state}")
+        if args.json:
+            _print_json({
+                "seed": args.seed, "rounds": result.rounds, "trades": result.trades,
+                "pnl": result.pnl, "pnl_trade_all": result.pnl_trade_all,
+                "pnl_oracle": result.pnl_oracle, "state": str(args.state),
+            })  # fmt: skip
+        else:
+            print(format_result(result))
+            print(f"\ndecider state written to {args.state}")
         return EXIT_OK
     if args.command == "recalibrate":
         from bayes_mem.offline.recalibrate import RecalibrationConfig, recalibrate
@@ -405,8 +425,16 @@ def _run(args: argparse.Namespace) -> int:
         except EvaluationError as exc:
             print(f"bayes-mem evaluate: {exc}", file=sys.stderr)
             return EXIT_ERROR
-        for name, sec in summary["sections"].items():
-            print(f"{name}: {sec.get('wall_seconds', sec.get('seconds'))} s")
+        seconds = {
+            name: sec.get("wall_seconds", sec.get("seconds"))
+            for name, sec in summary["sections"].items()
+        }
+        if args.json:
+            _print_json({"out": str(args.out), "summary": str(args.out / "summary.md"),
+                         "seconds": seconds})  # fmt: skip
+            return EXIT_OK
+        for name, sec in seconds.items():
+            print(f"{name}: {sec} s")
         print(f"results in {args.out} (summary: {args.out / 'summary.md'})")
         return EXIT_OK
     if args.command == "report":
@@ -467,37 +495,68 @@ def _priors(args: argparse.Namespace) -> int:
     _check_models(args)
     if args.action == "list":
         try:
-            active = active_version(args.models)
+            active, active_error = active_version(args.models), None
         except ValueError as exc:
-            active = None
-            print(f"ACTIVE UNREADABLE: {exc}")
+            active, active_error = None, str(exc)
+        rows = []
         for v in list_versions(args.models):
+            row: dict = {"version": v, "active": v == active}
             try:
                 ps = load_prior_set(args.models, v)
-                state = "passed" if gate_passed(ps) else "rejected"
-                line = (
-                    f"v{v:06d}  {ps.created_at}  {state}  {len(ps.families)} families  "
-                    f"{len(ps.symbols)} symbols  " + _components_line(ps)
-                )
+                row.update({
+                    "created_at": ps.created_at,
+                    "gate": "passed" if gate_passed(ps) else "rejected",
+                    "families": len(ps.families), "symbols": len(ps.symbols),
+                    "components": {n: None if c is None else c.to_json()
+                                   for n, c in (ps.components or {}).items()},
+                    "components_text": _components_line(ps),
+                })  # fmt: skip
             except ValueError as exc:
-                line = f"v{v:06d}  UNREADABLE: {exc}"
-            print(("* " if v == active else "  ") + line)
+                row["error"] = str(exc)
+            rows.append(row)
+        if args.json:
+            for row in rows:
+                row.pop("components_text", None)
+            _print_json({"active": active, "active_error": active_error, "versions": rows})
+            return EXIT_OK
+        if active_error is not None:
+            print(f"ACTIVE UNREADABLE: {active_error}")
+        print(f"{'VERSION':<7}  {'STATUS':<6}  {'CREATED':<25}  {'GATE':<8}  FAMILIES  "
+              "SYMBOLS  COMPONENTS (source version, data through)")  # fmt: skip
+        for row in rows:
+            status = "active" if row["active"] else ""
+            if "error" in row:
+                print(f"v{row['version']:06d}  {status:<6}  UNREADABLE: {row['error']}")
+                continue
+            print(f"v{row['version']:06d}  {status:<6}  {row['created_at']:<25}  "
+                  f"{row['gate']:<8}  {row['families']:>8}  {row['symbols']:>7}  "
+                  f"{row['components_text']}")  # fmt: skip
         return EXIT_OK
     if args.action == "verify":
-        failed = 0
+        failed, results = 0, []
         for v in [args.version] if args.version else list_versions(args.models):
             try:
                 files = verify_version(args.models, v)
-                print(f"v{v:06d}  OK  " + "; ".join(f"{n}: {w}" for n, w in files.items()))
+                results.append({"version": v, "ok": True, "files": files})
+                if not args.json:
+                    print(f"v{v:06d}  OK  " + "; ".join(f"{n}: {w}" for n, w in files.items()))
             except ValueError as exc:
                 failed += 1
-                print(f"v{v:06d}  FAILED: {exc}")
+                results.append({"version": v, "ok": False, "error": str(exc)})
+                if not args.json:
+                    print(f"v{v:06d}  FAILED: {exc}")
+        if args.json:
+            _print_json({"versions": results})
         return EXIT_ERROR if failed else EXIT_OK
     if args.version is None:
         print(f"bayes-mem priors {args.action}: a VERSION is required", file=sys.stderr)
         return EXIT_USAGE
     if args.action == "show":
-        print(json.dumps(_show(load_prior_set(args.models, args.version)), indent=2))
+        shown = _show(load_prior_set(args.models, args.version))
+        if args.json:
+            _print_json(shown)
+        else:
+            print(_show_text(shown))
         return EXIT_OK
     load_live_prior_set(args.models, args.version)  # refused: nothing opened, nothing changed
     if args.store or args.data is not None or (_data_dir(args) / "bayes_mem.sqlite").exists():
@@ -510,7 +569,10 @@ def _priors(args: argparse.Namespace) -> int:
             )  # fmt: skip
     else:
         activate(args.models, args.version)
-    print(f"prior set v{args.version} is active")
+    if args.json:
+        _print_json({"active": args.version})
+    else:
+        print(f"prior set v{args.version} is active")
     return EXIT_OK
 
 
@@ -540,8 +602,96 @@ def _show(ps) -> dict:
     return {
         "version": ps.version, "created_at": ps.created_at, "data_through": ps.data_through,
         "code_version": ps.code_version, "config_hash": ps.config_hash,
-        "as_of": today.isoformat(), "components": components, "diagnostics": ps.diagnostics,
+        "as_of": today.isoformat(), "components": components,
+        "families": _family_priors(ps), "risk": _symbol_risk(ps),
+        "diagnostics": ps.diagnostics,
     }  # fmt: skip
+
+
+INTERVAL = 0.9  # the equal-tailed credible intervals priors show prints
+ES_LEVEL = 0.975
+
+
+def _summary(draws) -> dict:
+    import numpy as np
+
+    x = np.asarray(draws, dtype=float)
+    lo, hi = np.quantile(x, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2])
+    return {"mean": float(x.mean()), "interval": [float(lo), float(hi)]}
+
+
+def _family_priors(ps) -> dict:
+    """Per family: the posterior mean and 90% interval of its mean win rate and concentration."""
+    return {
+        name: {
+            "draws": len(f.mean),
+            "mean_win_rate": _summary(f.mean),
+            "concentration": _summary(f.kappa),
+        }
+        for name, f in sorted(ps.families.items())
+    }
+
+
+def _symbol_risk(ps) -> dict:
+    """Per symbol: the one-day 97.5% ES of a long position, from the prior set's return model
+    at its ``data_through`` state, with the 90% band across parameter draws."""
+    if not ps.symbols:
+        return {}
+    from bayes_mem.live.return_model import ReturnModel
+
+    symbols = sorted(ps.symbols)
+    model = ReturnModel(
+        {s: ps.symbols[s].draws for s in symbols}, {s: ps.symbols[s].sigma2 for s in symbols}
+    )
+    forecast = model.risk(ES_LEVEL, side="long", horizon=1)
+    band = forecast.es_band(INTERVAL)
+    out = {}
+    for i, s in enumerate(forecast.symbols):
+        out[s] = {
+            "level": ES_LEVEL, "horizon_days": 1, "side": "long",
+            "es_log": float(forecast.es_log[i]), "es_simple": float(forecast.es_simple[i]),
+            "es_log_interval": [float(band[i, 0]), float(band[i, 1])],
+            "var_log": float(forecast.var_log[i]),
+        }  # fmt: skip
+    return out
+
+
+def _show_text(shown: dict) -> str:
+    """``priors show`` for people: metadata, components, the priors themselves."""
+    pct = int(INTERVAL * 100)
+    lines = [
+        f"prior set v{shown['version']:06d}  created {shown['created_at']}  data through "
+        f"{shown['data_through']}  code {shown['code_version']}  config {shown['config_hash']}",
+        f"gate: {'passed' if (shown['diagnostics'] or {}).get('passed') else 'rejected'} "
+        "(diagnostics: priors show --json)",
+        "components (source version, data through, age in days as of " + shown["as_of"] + "):",
+    ]
+    for name, c in shown["components"].items():
+        if c is None:
+            lines.append(f"  {name:<8} none")
+        else:
+            carried = ", carried" if c["carried"] else ""
+            lines.append(f"  {name:<8} v{c['version']}  {c.get('data_through')}  "
+                         f"{c['age_days']} days{carried}")  # fmt: skip
+    lines.append(f"win-rate priors per family (posterior mean [{pct}% interval]):")
+    lines.append(f"  {'FAMILY':<24}  {'MEAN WIN RATE':<24}  CONCENTRATION")
+    for name, f in shown["families"].items():
+        m, k = f["mean_win_rate"], f["concentration"]
+        lines.append(
+            f"  {name:<24}  {m['mean']:.3f} [{m['interval'][0]:.3f}, {m['interval'][1]:.3f}]"
+            f"{'':<5}  {k['mean']:.1f} [{k['interval'][0]:.1f}, {k['interval'][1]:.1f}]"
+        )
+    if not shown["families"]:
+        lines.append("  (none)")
+    lines.append(f"one-day {ES_LEVEL:.1%} ES of a long position, log-return loss at the data "
+                 f"through state (mean [{pct}% band across draws]):")  # fmt: skip
+    lines.append(f"  {'SYMBOL':<24}  ES")
+    for sym, r in shown["risk"].items():
+        lo, hi = r["es_log_interval"]
+        lines.append(f"  {sym:<24}  {r['es_log']:.2%} [{lo:.2%}, {hi:.2%}]")
+    if not shown["risk"]:
+        lines.append("  (none)")
+    return "\n".join(lines)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -564,7 +714,10 @@ def _report(args: argparse.Namespace) -> int:
     previous = None if args.previous is None else parse(args.previous)
     with _open_store(args) as store:
         path = write_version_report(args.models, version, store, previous=previous, seed=args.seed)
-    print(f"report of prior set v{version:06d} written to {path}")
+    if args.json:
+        _print_json({"version": version, "previous": previous, "path": str(path)})
+    else:
+        print(f"report of prior set v{version:06d} written to {path}")
     return EXIT_OK
 
 

@@ -175,3 +175,65 @@ def test_ingest_names_every_bad_cell_by_its_column_and_writes_nothing(tmp_path, 
         assert f"line 3, {column} = " in err, err
     with Store(data_dir=data) as store:
         assert len(store.table("outcomes")) == 0 and len(store.table("returns")) == 0
+
+
+def test_priors_list_has_a_header_and_names_the_active_version(tmp_path, capsys):
+    models = registry(tmp_path, versions=(1, 2), active=2)
+    assert main(["priors", "list", "--models", str(models)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["VERSION", "STATUS", "CREATED", "GATE"]
+    assert lines[1].startswith("v000001  ") and "active" not in lines[1]
+    assert lines[2].startswith("v000002  active  2026-11-25T02:00:00+00:00  passed")
+    assert main(["priors", "list", "--json", "--models", str(models)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["active"] == 2
+    assert [(v["version"], v["active"], v["gate"]) for v in doc["versions"]] == [
+        (1, False, "passed"), (2, True, "passed")]
+
+
+def test_priors_show_prints_the_priors_and_takes_the_listed_version(tmp_path, capsys):
+    import numpy as np
+
+    from bayes_mem.live.return_model import ReturnModel
+
+    models = registry(tmp_path)
+    ps = make(2, seed=2)
+    assert main(["priors", "show", "v000002", "--json", "--models", str(models)]) == 0
+    by_name = json.loads(capsys.readouterr().out)
+    assert main(["priors", "show", "2", "--json", "--models", str(models)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == by_name and shown["version"] == 2
+    for name, fam in ps.families.items():
+        got = shown["families"][name]
+        assert got["mean_win_rate"]["mean"] == pytest.approx(fam.mean.mean())
+        assert got["mean_win_rate"]["interval"] == pytest.approx(
+            np.quantile(fam.mean, [0.05, 0.95]))
+        assert got["concentration"]["mean"] == pytest.approx(fam.kappa.mean())
+        assert got["concentration"]["interval"] == pytest.approx(
+            np.quantile(fam.kappa, [0.05, 0.95]))
+    sym = ps.symbols["SPY"]
+    want = ReturnModel({"SPY": sym.draws}, {"SPY": sym.sigma2}).risk(0.975)
+    spy = shown["risk"]["SPY"]
+    assert spy["es_log"] == pytest.approx(want.es_log[0]) and spy["level"] == 0.975
+    lo, hi = spy["es_log_interval"]
+    assert lo < spy["es_log"] < hi and spy["es_log"] > spy["var_log"] > 0
+    assert main(["priors", "show", "v000002", "--models", str(models)]) == 0
+    text = capsys.readouterr().out
+    assert "momentum" in text and "mean_reversion" in text and "SPY" in text
+    assert "97.5% ES" in text and "90% interval" in text
+    for bad in ("v2x", "w000002", "0", "v"):
+        with pytest.raises(SystemExit) as info:
+            main(["priors", "show", bad, "--models", str(models)])
+        assert info.value.code == 2
+        assert repr(bad) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["priors", "verify"], ["priors", "activate", "2"], ["demo-live", "--rounds", "50"]])
+def test_json_is_one_document_on_stdout(tmp_path, capsys, argv):
+    models = registry(tmp_path)
+    extra = (["--state", str(tmp_path / "s.json")] if argv[0] == "demo-live"
+             else ["--models", str(models)])  # fmt: skip
+    assert main([*argv, "--json", *extra]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert isinstance(doc, dict) and doc
