@@ -118,6 +118,9 @@ def test_ingest_into_a_missing_store_is_an_error_and_creates_nothing(tmp_path, m
     url = f"sqlite:///{tmp_path}/nope.sqlite"
     assert main(["ingest", "signals", str(good), "--store", url]) == 2
     assert "nope.sqlite" in capsys.readouterr().err and not (tmp_path / "nope.sqlite").exists()
+    assert main(["recalibrate"]) == 2  # the nightly job in the wrong folder: nothing created
+    assert "data" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists() and not (tmp_path / "models").exists()
     # created on purpose
     assert main(["ingest", "signals", str(good), "--create"]) == 0
     assert (tmp_path / "data" / "bayes_mem.sqlite").exists()
