@@ -240,3 +240,17 @@ def test_json_is_one_document_on_stdout(tmp_path, capsys, argv):
     assert main([*argv, "--json", *extra]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert isinstance(doc, dict) and doc
+
+
+def test_demo_and_evaluate_json(tmp_path, monkeypatch, capsys):
+    import bayes_mem.demo_nightly
+    import bayes_mem.evaluation.suite
+
+    monkeypatch.setattr(bayes_mem.demo_nightly, "run", lambda root, seed: (0, ["line 1", "x"]))
+    sections = {"sections": {"risk": {"wall_seconds": 1.5}}}
+    monkeypatch.setattr(bayes_mem.evaluation.suite, "run_suite", lambda out, **kw: sections)
+    assert main(["demo", "--dir", str(tmp_path / "d"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["exit_code"] == 0 and doc["report"] == ["line 1", "x"]
+    assert main(["evaluate", "--out", str(tmp_path / "e"), "--json", "-v"]) == 0
+    assert json.loads(capsys.readouterr().out)["seconds"] == {"risk": 1.5}
