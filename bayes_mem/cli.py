@@ -521,14 +521,15 @@ def _priors(args: argparse.Namespace) -> int:
             return EXIT_OK
         if active_error is not None:
             print(f"ACTIVE UNREADABLE: {active_error}")
-        print(f"{'VERSION':<7}  {'STATUS':<6}  {'CREATED':<25}  {'GATE':<8}  FAMILIES  "
+        wide = max([25, *(len(str(r["created_at"])) for r in rows if "error" not in r)])
+        print(f"{'VERSION':<7}  {'STATUS':<6}  {'CREATED':<{wide}}  {'GATE':<8}  FAMILIES  "
               "SYMBOLS  COMPONENTS (source version, data through)")  # fmt: skip
         for row in rows:
             status = "active" if row["active"] else ""
             if "error" in row:
                 print(f"v{row['version']:06d}  {status:<6}  UNREADABLE: {row['error']}")
                 continue
-            print(f"v{row['version']:06d}  {status:<6}  {row['created_at']:<25}  "
+            print(f"v{row['version']:06d}  {status:<6}  {row['created_at']:<{wide}}  "
                   f"{row['gate']:<8}  {row['families']:>8}  {row['symbols']:>7}  "
                   f"{row['components_text']}")  # fmt: skip
         return EXIT_OK
@@ -683,8 +684,9 @@ def _show_text(shown: dict) -> str:
         )
     if not shown["families"]:
         lines.append("  (none)")
-    lines.append(f"one-day {ES_LEVEL:.1%} ES of a long position, log-return loss at the data "
-                 f"through state (mean [{pct}% band across draws]):")  # fmt: skip
+    lines.append(f"one-day {ES_LEVEL:.1%} ES of a long position, log-return loss from the "
+                 f"data-through state (posterior predictive [{pct}% band across parameter "
+                 "draws]):")  # fmt: skip
     lines.append(f"  {'SYMBOL':<24}  ES")
     for sym, r in shown["risk"].items():
         lo, hi = r["es_log_interval"]
