@@ -5,8 +5,9 @@ component refreshed); 4 (``recalibrate``) published and active, but a component'
 gate and the set keeps that component's previous version (or none yet): the JSON summary's
 ``components`` says which and why; 3 the diagnostics gate rejected every component (the previous
 prior set stays active); 1 an error (one line on stderr: a refused prior set, a store that
-cannot be opened or written, a bad file); 2 bad usage (the arguments themselves: an unparsable
-``--store`` URL or an unknown database included).
+cannot be opened or written, a bad file; a refused ``ingest`` batch lists every bad cell, one a
+line); 2 bad usage (the arguments themselves: an unparsable ``--store`` URL or an unknown
+database included, and a store or model registry that does not exist).
 
 ``recalibrate --scheduler ADDRESS`` fans the returns fit out on an existing Dask cluster and
 ``--fanout`` on a local one (:mod:`bayes_mem.offline.fanout`); an unreachable scheduler is an
