@@ -192,6 +192,7 @@ def test_cli_ingest_of_garbage_files_exits_cleanly_and_writes_nothing(
     data = tmp_path / "data"
     path = tmp_path / f"in{suffix}"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    Store(data_dir=data).close()  # an existing store: a missing one is a usage error (exit 2)
     argv = ["ingest", what, str(path), "--data", str(data)]
     code = main([*argv, "--kind", "log"] if what == "returns" else argv)
     err = capsys.readouterr().err
@@ -289,6 +290,7 @@ def test_cli_recalibrate_with_hostile_config_files_refuses_before_touching_anyth
     else:
         cfg.write_bytes(raw)
     data, models = tmp_path / "data", tmp_path / "models"
+    Store(data_dir=data).close()  # an existing empty store: a missing one is exit 2
     code = main(["recalibrate", "--config", str(cfg), "--data", str(data), "--models", str(models)])
     err = capsys.readouterr().err
     assert code == 1 and "bayes-mem recalibrate: error:" in err and "Traceback" not in err, err

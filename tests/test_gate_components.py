@@ -212,11 +212,12 @@ def test_win_rates_fail_returns_refresh_and_the_old_win_rates_stay_live(tmp_path
     assert main(["priors", "list", "--models", str(models)]) == 0
     lines = capsys.readouterr().out.splitlines()
     d1, d2, w = through1, through2, DATES[395].date().isoformat()
-    assert lines[1].startswith("* v000002") and lines[1].endswith(
+    lines = lines[1:]  # after the header (issue 20)
+    assert lines[1].startswith("v000002  active") and lines[1].endswith(
         f"winrate v1 (through {w}), returns v2 (through {d2}), regime v2 (through {d2})"
     ), lines
     assert lines[0].endswith(f"returns v1 (through {d1}), regime v1 (through {d1})")
-    assert main(["priors", "show", "2", "--models", str(models)]) == 0
+    assert main(["priors", "show", "2", "--json", "--models", str(models)]) == 0
     shown = json.loads(capsys.readouterr().out)
     today = dt.datetime.now(dt.UTC).date()
     assert shown["components"]["winrate"] == {

@@ -292,7 +292,8 @@ def test_priors_list_skips_stray_entries_and_verify_checks_every_file(tmp_path, 
         (models / "prior_sets" / stray).mkdir()
     assert main(["priors", "list", "--models", str(models)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("* v000001  2026-11-25T02:00:00+00:00  passed")
+    assert len(lines) == 2 and lines[0].startswith("VERSION  STATUS")  # a header (issue 20)
+    assert lines[1].startswith("v000001  active  2026-11-25T02:00:00+00:00  passed")
     assert main(["priors", "verify", "1", "--models", str(models)]) == 0
     assert capsys.readouterr().out.startswith("v000001  OK  prior_set.json: hash ok")
     (version_dir(models, 1) / "planted.csv").write_text("x")
@@ -305,6 +306,6 @@ def test_a_refused_active_set_is_named_by_priors_list(tmp_path, capsys):
     (models / "ACTIVE").write_bytes("\u00b2".encode())
     assert main(["priors", "list", "--models", str(models)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("ACTIVE UNREADABLE:") and "  v000001" in out
+    assert out.startswith("ACTIVE UNREADABLE:") and "\nv000001  " in out  # issue 20: no marker
     with pytest.raises(PriorSetError):
         activate(models, 7)

@@ -106,7 +106,7 @@ def test_cli_recalibrate_priors_and_ingest(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["status"] == "active" and out["version"] == 1
     assert main(["priors", "list", "--models", str(models)]) == 0
-    assert "* v000001" in capsys.readouterr().out
+    assert "v000001  active" in capsys.readouterr().out
     assert main(["priors", "activate", "7", "--models", str(models), "--data", str(data)]) == 1
     bad = tmp_path / "bad.csv"
     bad.write_text("trade_id,signal,won,pnl,settled_at\nz1,nope,true,1,2026-01-01\n")

@@ -314,7 +314,8 @@ def test_cli_report_latest_named_and_bad_version(tmp_path, hostile_registry, cap
     assert main(["report", *args]) == 0  # latest by default
     assert "v000002" in capsys.readouterr().out
     assert (models / "reports" / "v000002.html").exists()
-    assert main(["report", "v1", *args]) == 0
+    assert main(["report", "v1", "--json", *args]) == 0  # one JSON document (issue 20)
+    assert json.loads(capsys.readouterr().out)["path"].endswith("v000001.html")
     assert "compared with" not in (models / "reports" / "v000001.html").read_text()
     assert main(["report", "1", "--previous", "2", *args]) == 0  # an explicit comparison
     assert "compared with v000002" in (models / "reports" / "v000001.html").read_text()
@@ -324,11 +325,15 @@ def test_cli_report_latest_named_and_bad_version(tmp_path, hostile_registry, cap
         err = capsys.readouterr().err
         assert "bayes-mem report: error:" in err and (bad[-1] in err), err
     assert sorted(p.name for p in (models / "reports").iterdir()) == before
+    # a missing registry or store is a usage error naming it (issue 20: exit 2, was 1)
     empty = tmp_path / "empty-models"
+    assert main(["report", "--models", str(empty), "--data", str(data)]) == 2
+    assert "no model registry" in capsys.readouterr().err and not empty.exists()
+    empty.mkdir()
     assert main(["report", "--models", str(empty), "--data", str(data)]) == 1
-    assert "no prior sets" in capsys.readouterr().err and not empty.exists()
+    assert "no prior sets" in capsys.readouterr().err
     nodata = tmp_path / "nodata"
-    assert main(["report", "1", "--models", str(models), "--data", str(nodata)]) == 1
+    assert main(["report", "1", "--models", str(models), "--data", str(nodata)]) == 2
     assert "no store" in capsys.readouterr().err and not nodata.exists()
 
 

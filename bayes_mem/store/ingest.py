@@ -49,15 +49,56 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _TIME_CODES = re.compile(r"%[-#]?[HIMSfpzZcXT:]")  # strptime codes of a time or an offset
 
 
+_NO_VALUE: Any = type("_NoValue", (), {"__repr__": lambda self: "<no value>"})()
+
+
 @dataclass(frozen=True)
 class Problem:
+    """One bad cell (or header name): where, which column, the value as read, and why."""
+
     line: int | str  # CSV: file line (header = 1); DataFrame: "row <index label>"
     column: str
     message: str
+    value: Any = _NO_VALUE  # the cell as read (left out for header and cross-row problems)
 
     def __str__(self) -> str:
         where = f"line {self.line}" if isinstance(self.line, int) else str(self.line)
-        return f"{where}, {self.column}: {self.message}"
+        if self.value is _NO_VALUE:
+            return f"{where}, {self.column}: {self.message}"
+        return f"{where}, {self.column} = {self.value!r:.80}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: line, column, value (as text; None when not a cell) and message."""
+        value = None if self.value is _NO_VALUE else _json_value(self.value)
+        return {"line": self.line, "column": self.column, "value": value,
+                "message": self.message}  # fmt: skip
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int) and value.bit_length() < 54:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return repr(value)[:200]
+
+
+BAD: Any = type("_Bad", (), {"__repr__": lambda self: "<bad cell>"})()
+
+
+def parse_cells(line: int | str, problems: list[Problem], cells: dict[str, tuple]) -> dict:
+    """Parse every cell of one row: ``cells`` maps a column to ``(value, parser, kwargs)``; each
+    cell that does not parse is recorded in ``problems`` by its own column (all of them, not
+    only the first) and is :data:`BAD` in the result."""
+    out = {}
+    for column, (value, parse, kwargs) in cells.items():
+        try:
+            out[column] = parse(value, **kwargs)
+        except ValueError as exc:
+            problems.append(Problem(line, column, str(exc), value))
+            out[column] = BAD
+    return out
 
 
 class IngestError(ValueError):

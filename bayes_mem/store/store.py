@@ -46,12 +46,14 @@ from bayes_mem.live.recording import check_decision, check_name_length
 from bayes_mem.live.return_model import MAX_LOG_RETURN
 from bayes_mem.store import schema
 from bayes_mem.store.ingest import (
+    BAD,
     IngestError,
     Problem,
     check_date_format,
     latest_accepted,
     line_of,
     parse_bool,
+    parse_cells,
     parse_date,
     parse_float,
     parse_name,
@@ -205,11 +207,12 @@ class Store:
         rows, problems, seen = [], [], {}
         for i, (name, family) in enumerate(zip(frame["name"], frame["family"], strict=True)):
             line = line_of(frame, i, from_csv)
-            try:
-                n = parse_name(name, "signal")
-                f = parse_name(family, "family")
-            except ValueError as exc:
-                problems.append(Problem(line, "name/family", str(exc)))
+            cells = parse_cells(line, problems, {
+                "name": (name, parse_name, {"what": "signal"}),
+                "family": (family, parse_name, {"what": "family"}),
+            })  # fmt: skip
+            n, f = cells["name"], cells["family"]
+            if n is BAD or f is BAD:
                 continue
             if n in seen and seen[n] != f:
                 problems.append(Problem(line, "family", f"signal {n!r} given two families"))
@@ -391,22 +394,17 @@ class Store:
             )
         ):
             line = line_of(frame, i, from_csv)
-            try:
-                row = {
-                    "trade_id": parse_name(tid, "trade_id"),
-                    "signal": parse_name(sig, "signal"),
-                    "won": parse_bool(won),
-                    "pnl": parse_float(pnl),
-                    "settled_at": parse_timestamp(
-                        settled, date_format=date_format, not_after=latest
-                    ),
-                    "opened_at": parse_timestamp(
-                        opened, optional=True, date_format=date_format, not_after=latest
-                    ),
-                    "notional": parse_notional(notional),
-                }
-            except ValueError as exc:
-                problems.append(Problem(line, "value", str(exc)))
+            stamp = {"date_format": date_format, "not_after": latest}
+            row = parse_cells(line, problems, {
+                "trade_id": (tid, parse_name, {"what": "trade_id"}),
+                "signal": (sig, parse_name, {"what": "signal"}),
+                "won": (won, parse_bool, {}),
+                "pnl": (pnl, parse_float, {}),
+                "settled_at": (settled, parse_timestamp, stamp),
+                "opened_at": (opened, parse_timestamp, {**stamp, "optional": True}),
+                "notional": (notional, parse_notional, {}),
+            })  # fmt: skip
+            if any(v is BAD for v in row.values()):
                 continue
             if (row["won"] and row["pnl"] < 0) or (not row["won"] and row["pnl"] > 0):
                 problems.append(
@@ -508,24 +506,28 @@ class Store:
             zip(frame["symbol"], frame["date"], frame["return"], strict=True)
         ):
             line = line_of(frame, i, from_csv)
-            try:
-                symbol = parse_name(sym, "symbol")
-                date = parse_date(day, date_format=date_format, not_after=latest).date()
-                value = parse_float(ret)
-            except ValueError as exc:
-                problems.append(Problem(line, "value", str(exc)))
-                continue
-            if kind == "simple":
+            cells = parse_cells(line, problems, {
+                "symbol": (sym, parse_name, {"what": "symbol"}),
+                "date": (day, parse_date, {"date_format": date_format, "not_after": latest}),
+                "return": (ret, parse_float, {}),
+            })  # fmt: skip
+            symbol, date, value = cells["symbol"], cells["date"], cells["return"]
+            if value is not BAD and kind == "simple":
                 if value <= -1.0:
-                    problems.append(Problem(line, "return", f"simple return {value!r} <= -1"))
+                    problems.append(
+                        Problem(line, "return", f"simple return {value!r} <= -1", ret)
+                    )
                     continue
                 value = float(np.log1p(value))
-            if not -MAX_LOG_RETURN <= value <= MAX_LOG_RETURN:
+            if value is not BAD and not -MAX_LOG_RETURN <= value <= MAX_LOG_RETURN:
                 problems.append(
                     Problem(line, "return", f"{kind} return {parse_float(ret)!r} is a log return "
-                            f"of {value:.4g}, beyond +-{MAX_LOG_RETURN} (a units error?)")
+                            f"of {value:.4g}, beyond +-{MAX_LOG_RETURN} (a units error?)", ret)
                 )  # fmt: skip
                 continue
+            if BAD in (symbol, date, value):
+                continue
+            date = date.date()
             key = (symbol, date)
             if key in seen:
                 problems.append(
