@@ -24,10 +24,10 @@ from bayes_mem.evaluation.predictive import (
     LocationScalePredictive,
     MixturePredictive,
 )
-from bayes_mem.live._validate import check_int, check_probability_open
 from bayes_mem.live.gjr_garch import GarchDraws, UnfitSeriesError, fit_laplace, variance_path
 from bayes_mem.live.return_model import ReturnModel, to_log_returns
 from bayes_mem.live.tail_table import snap_nu
+from bayes_mem.live.validate import check_int, check_probability_open
 
 Predictive = (
     EmpiricalPredictive | LocationScalePredictive | MixturePredictive | FilteredEmpiricalPredictive

@@ -51,7 +51,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from bayes_mem import __version__
-from bayes_mem.live._files import make_private_dirs
+from bayes_mem.live.files import make_private_dirs
 from bayes_mem.live.gjr_garch import UnfitSeriesError, fit_laplace, stale_reason, variance_path
 from bayes_mem.live.pit import normal_scores
 from bayes_mem.live.prior_set import (

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_mem.live._files import make_private_dirs
+from bayes_mem.live.files import make_private_dirs
 from bayes_mem.live.prior_set import (
     PRIOR_SETS,
     PriorSet,

@@ -39,11 +39,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from bayes_mem.live._files import make_private_dirs
-from bayes_mem.live._validate import as_float_array, check_int, check_name, check_real
 from bayes_mem.live.decider import DuplicateTradeError, check_outcome
+from bayes_mem.live.files import make_private_dirs
 from bayes_mem.live.recording import check_decision, check_name_length
 from bayes_mem.live.return_model import MAX_LOG_RETURN
+from bayes_mem.live.validate import as_float_array, check_int, check_name, check_real
 from bayes_mem.store import schema
 from bayes_mem.store.ingest import (
     IngestError,
