@@ -971,8 +971,8 @@ def _winrates(
 
 
 def _risk(vd: VersionData, store: Any, seed: int) -> str:
-    from bayes_mem.evaluation.var_backtest import coverage_tests
     from bayes_mem.live.correlation import concentration, correlation_breakdown, shrunk_correlation
+    from bayes_mem.live.coverage import coverage_tests
     from bayes_mem.live.pit import to_normal
 
     ps = vd.prior_set
