@@ -74,7 +74,8 @@ from bayes_mem.offline import returns_model as rm
 from bayes_mem.offline import winrate
 from bayes_mem.offline.diagnostics import REFUSED, Failure, FitSettings, Verdict
 from bayes_mem.offline.regime_prior import estimate_regime_prior
-from bayes_mem.offline.report import COUNTS_FILE, RUN_FILE, run_record, write_version_report
+from bayes_mem.offline.report import write_version_report
+from bayes_mem.offline.run_files import COUNTS_FILE, RUN_FILE, run_record
 from bayes_mem.offline.winrate import (
     PRIORS,
     WinRateData,
@@ -237,8 +238,7 @@ class RecalibrationResult:
 
 
 def next_version(store: Store, models_dir: Path) -> int:
-    with store.engine.connect() as conn:
-        top = conn.execute(sa.select(sa.func.max(schema.prior_sets.c.version))).scalar() or 0
+    top = store.latest_prior_version()
     return max([top, *list_versions(models_dir)]) + 1
 
 
@@ -419,8 +419,7 @@ def _recalibrate(
     record = prior_set_row(
         prior_set, models, "candidate" if passed else "rejected", artifact_dir=str(final)
     )
-    with store.transaction() as conn:
-        conn.execute(schema.prior_sets.insert().values(**record))
+    store.record_prior_set(record)
     if passed:  # ACTIVE and the store's statuses: both change or neither
         activate(models, version, record=lambda ps: activation_record(store, ps, models))
     step("publish", t0)

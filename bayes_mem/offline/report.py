@@ -54,13 +54,11 @@ from bayes_mem.live.prior_set import (
     verify_folder,
     version_dir,
 )
+from bayes_mem.offline.run_files import COUNTS_FILE, RUN_FILE
 
 log = logging.getLogger("bayes_mem.report")
 
 REPORTS = "reports"  # models/reports/v000042.html
-RUN_FILE = "run.json"  # written into the version folder by the nightly job
-COUNTS_FILE = "signal_counts.csv"  # the per-signal counts the win-rate fit saw
-RUN_SCHEMA = "bayes_mem.run/1"
 LEVEL = 0.975  # VaR / CVaR confidence level
 BAND = 0.9  # credible interval probability
 TOP_MOVES = 10  # rows of the "largest moves" tables
@@ -1124,28 +1122,3 @@ def write_version_report(
             prev_dir = None
     text = build_report(folder, store, prev_dir, timings=timings, seed=seed)
     return write_report(text, report_path(models_dir, version))
-
-
-def run_record(
-    *,
-    version: int,
-    timings: dict[str, float],
-    config: dict[str, Any],
-    previous_active: int | None,
-    window: pd.DataFrame | None,
-    outcomes: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """The ``run.json`` the nightly job writes into a version folder for its report."""
-    win = None
-    if window is not None and len(window):
-        win = {
-            "from": str(pd.Timestamp(window.index.min()).date()),
-            "through": str(pd.Timestamp(window.index.max()).date()),
-            "days": len(window),
-            "symbols": [str(c) for c in window.columns],
-        }
-    return {
-        "schema": RUN_SCHEMA, "version": version, "written_at": dt.datetime.now(dt.UTC).isoformat(),
-        "timings": dict(timings), "config": config, "previous_active": previous_active,
-        "returns_window": win, "outcomes": outcomes,
-    }  # fmt: skip

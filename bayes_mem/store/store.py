@@ -798,6 +798,20 @@ class Store:
                              "prior_version": "Int64", "notional": float, "quantity": float,
                              "p_win": float})  # fmt: skip
 
+    # ------------------------------------------------------------------ prior sets
+    def record_prior_set(self, row: Mapping[str, Any]) -> None:
+        """Insert one row of the ``prior_sets`` table, in its own write transaction: ``row`` as
+        :func:`bayes_mem.store.prior_records.prior_set_row` builds it (the nightly job records
+        each version it writes, ``candidate`` or ``rejected``, before any activation)."""
+        with self.transaction() as conn:
+            conn.execute(schema.prior_sets.insert().values(**row))
+
+    def latest_prior_version(self) -> int:
+        """The highest version number in the ``prior_sets`` table, 0 when it has none."""
+        with self.engine.connect() as conn:
+            top = conn.execute(sa.select(sa.func.max(schema.prior_sets.c.version))).scalar()
+        return int(top or 0)
+
     def table(self, name: str) -> pd.DataFrame:
         """A whole table as a DataFrame (for analysts and tests)."""
         t = schema.metadata.tables.get(name)
