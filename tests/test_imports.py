@@ -93,3 +93,22 @@ else:
     loaded = _loaded_after(code)
     assert "bayes_mem.evaluation.abtest" in loaded
     assert not {name.split(".")[0] for name in loaded}.intersection(HEAVY)
+
+
+def test_the_prior_set_api_is_part_of_the_live_api():
+    import bayes_mem
+    import bayes_mem.live
+    from bayes_mem.live import prior_set
+
+    documented = {
+        "ActivePriorSet", "PriorSet", "PriorSetError", "FamilyPosterior", "SymbolPosterior",
+        "RegimePrior", "ComponentSource", "load_active", "load_prior_set", "load_live_prior_set",
+        "read_prior_set_file", "verify_version", "verify_folder", "write_prior_set", "activate",
+        "active_version", "list_versions", "apply_family_priors", "signing_key",
+    }  # fmt: skip
+    assert documented <= set(bayes_mem.live.__all__)
+    for name in documented:
+        assert getattr(bayes_mem.live, name) is getattr(prior_set, name)
+        assert getattr(bayes_mem, name) is getattr(prior_set, name)
+    for name in bayes_mem.live.__all__:
+        assert hasattr(bayes_mem.live, name), name
