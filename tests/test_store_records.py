@@ -463,3 +463,17 @@ def test_prior_set_records_go_through_the_store(store):
     assert store.table("prior_sets").set_index("version")["status"].to_dict() == {
         1: "candidate", 3: "rejected"
     }
+
+
+def test_outcome_span_summarises_the_outcomes_table(store):
+    # The nightly job's run record reads it through the store (Store.outcome_span).
+    empty = store.outcome_span()
+    assert empty["trades"] == 0 and empty["signals"] == 0 and empty["through_seq"] is None
+    store.append_outcome("t1", "mom_a", True, 2.0, settled_at=dt.datetime(2026, 1, 2, 20))
+    store.append_outcome("t2", "mom_b", False, -1.0, settled_at=dt.datetime(2026, 1, 5, 20))
+    store.append_outcome("t3", "mom_a", True, 1.0, settled_at=dt.datetime(2026, 1, 6, 20))
+    span = store.outcome_span()
+    assert span["trades"] == 3 and span["signals"] == 2
+    assert span["settled_from"].startswith("2026-01-02 20:00")
+    assert span["settled_through"].startswith("2026-01-06 20:00")
+    assert span["through_seq"] == int(store.outcomes()["seq"].max())

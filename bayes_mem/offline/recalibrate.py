@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 
 from bayes_mem import __version__
 from bayes_mem.live.files import make_private_dirs
@@ -82,7 +81,6 @@ from bayes_mem.offline.winrate import (
     WinRateModel,
     family_draws,
 )
-from bayes_mem.store import schema
 from bayes_mem.store.prior_records import activation_record, prior_set_row, reconcile
 from bayes_mem.store.store import Store
 
@@ -401,7 +399,7 @@ def _recalibrate(
     verdict = prior_set.diagnostics
     run = run_record(
         version=version, timings=timings, config=asdict(config), previous_active=previous,
-        window=window, outcomes=_outcome_span(store),
+        window=window, outcomes=store.outcome_span(),
     )  # fmt: skip
 
     def artifacts(directory: Path) -> None:
@@ -646,22 +644,6 @@ def winrate_trades(outcomes: Any) -> Any:
         {"signal": outcomes["signal"].to_numpy(), "won": outcomes["won"].astype(bool).to_numpy(),
          "cluster": day.to_numpy()}
     )  # fmt: skip
-
-
-def _outcome_span(store: Store) -> dict[str, Any]:
-    """What the win-rate fit saw of the outcomes table: trades, signals, settlement dates and
-    the last arrival number (the report replays outcomes up to it)."""
-    o = schema.outcomes
-    q = sa.select(
-        sa.func.count(o.c.seq), sa.func.count(sa.distinct(o.c.signal)),
-        sa.func.min(o.c.settled_at), sa.func.max(o.c.settled_at), sa.func.max(o.c.seq),
-    )  # fmt: skip
-    with store.engine.connect() as conn:
-        n, signals, first, last, seq = conn.execute(q).one()
-    return {
-        "trades": int(n), "signals": int(signals), "settled_from": str(first),
-        "settled_through": str(last), "through_seq": None if seq is None else int(seq),
-    }  # fmt: skip
 
 
 @dataclass

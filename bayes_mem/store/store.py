@@ -468,6 +468,22 @@ class Store:
             rows = conn.execute(sa.select(*cols).order_by(t.c.seq)).all()
         return pd.DataFrame(rows, columns=[c.name for c in cols])
 
+    def outcome_span(self) -> dict[str, Any]:
+        """What the outcomes table holds, for the nightly job's run record: trades, signals,
+        first and last settlement times (as text) and the last arrival number (``through_seq``,
+        None when empty; the report replays outcomes up to it)."""
+        o = schema.outcomes
+        q = sa.select(
+            sa.func.count(o.c.seq), sa.func.count(sa.distinct(o.c.signal)),
+            sa.func.min(o.c.settled_at), sa.func.max(o.c.settled_at), sa.func.max(o.c.seq),
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            n, signals, first, last, seq = conn.execute(q).one()
+        return {
+            "trades": int(n), "signals": int(signals), "settled_from": str(first),
+            "settled_through": str(last), "through_seq": None if seq is None else int(seq),
+        }  # fmt: skip
+
     def signal_counts(self, *, settled_through: dt.datetime | None = None) -> pd.DataFrame:
         """Per signal: family, wins and trades (settled up to ``settled_through``, inclusive):
         all the win-rate model needs."""
