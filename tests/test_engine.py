@@ -682,7 +682,7 @@ def test_signal_and_signals_refuse_the_same_events_through_one_check():
     too long for the log, or a trade already settled, is refused by both, before anything is
     decided, with the event's index (before, the batch's up-front check missed a settled key:
     _decide refused it midway, without naming the event)."""
-    from bayes_mem.live._validate import NAME_LENGTH
+    from bayes_mem.live.validate import NAME_LENGTH
 
     eng = make_engine(EngineConfig(rule=AlwaysAct(), kelly=None))
     eng.settle("done", won=True, pnl=1.0, signal="AAA:mom")

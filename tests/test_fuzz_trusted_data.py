@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bayes_mem.live import Decider
-from bayes_mem.live._validate import check_name
+from bayes_mem.live.validate import check_name
 from bayes_mem.store import IngestError, Store, schema
 from bayes_mem.store.ingest import MAX_YEAR, MIN_YEAR, parse_date, parse_float, parse_timestamp
 

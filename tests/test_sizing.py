@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, stats
 
-from bayes_mem.live._validate import as_float_array
 from bayes_mem.live.sizing import (
     DEFAULT_NOTIONAL_CAP,
     combine_limits,
@@ -15,6 +14,7 @@ from bayes_mem.live.sizing import (
     kelly_continuous,
     kelly_notional,
 )
+from bayes_mem.live.validate import as_float_array
 
 
 def brute_force_kelly(p, b, grid=200_001):

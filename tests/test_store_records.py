@@ -440,3 +440,40 @@ def test_the_recording_interface_imports_no_store():
 
     loaded = _modules_after("import bayes_mem.live.recording as r\nr.MemoryRecorder()")
     assert not loaded.intersection(HEAVY), sorted(loaded.intersection(HEAVY))
+
+
+def test_prior_set_records_go_through_the_store(store):
+    # The nightly job records each version it writes through Store.record_prior_set (it no
+    # longer writes the prior_sets table itself); Store.latest_prior_version numbers the next.
+    def row(v, status):
+        return {
+            "version": v, "created_at": dt.datetime(2026, 1, v, tzinfo=dt.UTC),
+            "data_from": None, "data_through": DAY, "code_version": "t", "config_hash": "h",
+            "status": status, "diagnostics": "{}", "artifact_dir": f"v{v}",
+        }  # fmt: skip
+
+    assert store.latest_prior_version() == 0
+    store.record_prior_set(row(1, "candidate"))
+    store.record_prior_set(row(3, "rejected"))
+    assert store.latest_prior_version() == 3
+    rows = store.table("prior_sets").set_index("version")
+    assert rows["status"].to_dict() == {1: "candidate", 3: "rejected"}
+    with pytest.raises(sa.exc.IntegrityError):  # a version is recorded once
+        store.record_prior_set(row(1, "rejected"))
+    assert store.table("prior_sets").set_index("version")["status"].to_dict() == {
+        1: "candidate", 3: "rejected"
+    }
+
+
+def test_outcome_span_summarises_the_outcomes_table(store):
+    # The nightly job's run record reads it through the store (Store.outcome_span).
+    empty = store.outcome_span()
+    assert empty["trades"] == 0 and empty["signals"] == 0 and empty["through_seq"] is None
+    store.append_outcome("t1", "mom_a", True, 2.0, settled_at=dt.datetime(2026, 1, 2, 20))
+    store.append_outcome("t2", "mom_b", False, -1.0, settled_at=dt.datetime(2026, 1, 5, 20))
+    store.append_outcome("t3", "mom_a", True, 1.0, settled_at=dt.datetime(2026, 1, 6, 20))
+    span = store.outcome_span()
+    assert span["trades"] == 3 and span["signals"] == 2
+    assert span["settled_from"].startswith("2026-01-02 20:00")
+    assert span["settled_through"].startswith("2026-01-06 20:00")
+    assert span["through_seq"] == int(store.outcomes()["seq"].max())

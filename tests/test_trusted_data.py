@@ -18,8 +18,8 @@ import bayes_mem.live
 import bayes_mem.store
 from bayes_mem.cli import main
 from bayes_mem.live import Decider, DuplicateTradeError, ReturnModel
-from bayes_mem.live._validate import NAME_LENGTH, check_name, check_trade_id
 from bayes_mem.live.return_model import MAX_LOG_RETURN
+from bayes_mem.live.validate import NAME_LENGTH, check_name, check_trade_id
 from bayes_mem.store import IngestError, PersistentDecider, Store
 from bayes_mem.store import schema as schema_mod
 

@@ -49,7 +49,7 @@ from scipy import stats
 
 from bayes_mem.evaluation.abtest import StrategyABTest, sharpe_difference_posterior
 from bayes_mem.evaluation.tables import markdown_table
-from bayes_mem.live._validate import check_int, check_probability_open
+from bayes_mem.live.validate import check_int, check_probability_open
 
 TESTS = (
     "independent_t",

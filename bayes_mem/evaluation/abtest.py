@@ -97,7 +97,7 @@ from bayes_mem.evaluation.performance import (
     sharpe_difference_test,
     sharpe_ratio,
 )
-from bayes_mem.live._validate import check_probability_open
+from bayes_mem.live.validate import check_probability_open
 
 MIN_PAIRS = 3
 MIN_SHARPE_PAIRS = 10  # sharpe_difference_test's minimum

@@ -36,8 +36,8 @@ import numpy as np
 from scipy import special, stats
 
 from bayes_mem.live import Decider
-from bayes_mem.live._validate import check_int, check_probability_open
 from bayes_mem.live.prior_set import FamilyPosterior
+from bayes_mem.live.validate import check_int, check_probability_open
 from bayes_mem.offline.winrate import HYPERPRIORS
 
 BEST = 0.5

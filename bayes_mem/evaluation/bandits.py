@@ -34,7 +34,7 @@ from bayes_mem.evaluation.cold_start import (
     cold_start_settings,
     summarise_cold_start,
 )
-from bayes_mem.live._validate import check_int
+from bayes_mem.live.validate import check_int
 
 # ---------------------------------------------------------------------------- the suite's entry
 FULL = {

@@ -36,9 +36,9 @@ from bayes_mem.evaluation.var_backtest import (
     _check_window,
     _location_scale_risk,
 )
-from bayes_mem.live._validate import check_int, check_probability_open
 from bayes_mem.live.return_model import to_log_returns
 from bayes_mem.live.skewt import SkewT
+from bayes_mem.live.validate import check_int, check_probability_open
 
 SCALE = 100.0  # arch fits percent returns (its optimiser is tuned for that scale)
 ARCH_PARAMS = ("mu", "omega", "alpha[1]", "gamma[1]", "beta[1]", "eta", "lambda")

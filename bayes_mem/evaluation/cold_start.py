@@ -34,8 +34,8 @@ from scipy import special
 
 from bayes_mem.evaluation.bandit_regret import PUBLISHED_DRAWS, mean_interval
 from bayes_mem.live import BetaPrior, Decider
-from bayes_mem.live._validate import check_int, check_probability_open
 from bayes_mem.live.prior_set import FamilyPosterior
+from bayes_mem.live.validate import check_int, check_probability_open
 
 
 # ---------------------------------------------------------------------------- cold start

@@ -54,8 +54,8 @@ from bayes_mem.evaluation.var_backtest import (
     rolling_normal_forecast,
     rolling_student_t_forecast,
 )
-from bayes_mem.live._validate import check_int, check_probability_open
 from bayes_mem.live.gjr_garch import fit_laplace
+from bayes_mem.live.validate import check_int, check_probability_open
 
 LEVELS = (0.975, 0.99)
 REFERENCE = "arch_gjr_skewt"

@@ -37,7 +37,7 @@ from bayes_mem.evaluation.var_backtest import (
     rolling_normal_forecast,
     rolling_student_t_forecast,
 )
-from bayes_mem.live._validate import check_int, check_probability_open
+from bayes_mem.live.validate import check_int, check_probability_open
 
 LEVELS = (0.975, 0.99)
 MODELS = ("percentile", "normal", "student_t", "ours")

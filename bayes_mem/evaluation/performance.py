@@ -23,7 +23,7 @@ from numbers import Integral
 import numpy as np
 from scipy import stats
 
-from bayes_mem.live._validate import (
+from bayes_mem.live.validate import (
     as_float_array,
     check_positive,
     check_probability_open,

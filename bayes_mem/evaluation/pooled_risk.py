@@ -42,8 +42,8 @@ import pandas as pd
 
 from bayes_mem.evaluation.compare import available_series, load_dated_series
 from bayes_mem.evaluation.var_backtest import RollingForecast, rolling_posterior_forecast
-from bayes_mem.live._validate import check_int
 from bayes_mem.live.gjr_garch import GarchDraws, UnfitSeriesError, variance_path
+from bayes_mem.live.validate import check_int
 
 log = logging.getLogger("bayes_mem.pooled_risk")
 

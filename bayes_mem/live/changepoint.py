@@ -67,14 +67,14 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 from scipy import special
 
-from bayes_mem.live._validate import (
+from bayes_mem.live.priors import BetaPrior
+from bayes_mem.live.validate import (
     check_int,
     check_name,
     check_positive,
     check_probability_open,
     check_real,
 )
-from bayes_mem.live.priors import BetaPrior
 
 SNAPSHOT_SCHEMA = "bayes_mem.changepoint/1"
 ALARM_SCHEMA = "bayes_mem.change_alarm/1"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-from bayes_mem.live._validate import as_float_array, check_real
+from bayes_mem.live.validate import as_float_array, check_real
 
 
 def _check_panel(x: np.ndarray, what: str, min_rows: int = 3) -> np.ndarray:

@@ -74,7 +74,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from bayes_mem.live._validate import (
+from bayes_mem.live.priors import DEFAULT_PRIOR, BetaPrior
+from bayes_mem.live.validate import (
     check_bool,
     check_discount,
     check_int,
@@ -85,7 +86,6 @@ from bayes_mem.live._validate import (
     check_time,
     check_trade_id,
 )
-from bayes_mem.live.priors import DEFAULT_PRIOR, BetaPrior
 
 SNAPSHOT_SCHEMA = "bayes_mem.decider/2"
 SNAPSHOT_SCHEMA_CLUSTERED = "bayes_mem.decider/3"  # with rho, draws or open clusters

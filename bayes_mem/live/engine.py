@@ -78,17 +78,6 @@ from typing import Any
 
 import numpy as np
 
-from bayes_mem.live._validate import (
-    NAME_LENGTH,
-    check_bool,
-    check_int,
-    check_name,
-    check_positive,
-    check_real,
-    check_time,
-    check_trade_id,
-    check_trade_times,
-)
 from bayes_mem.live.correlation import concentration, correlation_breakdown, shrunk_correlation
 from bayes_mem.live.decider import (
     Decider,
@@ -128,6 +117,17 @@ from bayes_mem.live.prior_set import ActivePriorSet, PriorSet, apply_family_prio
 from bayes_mem.live.priors import BetaPrior
 from bayes_mem.live.recording import Recorder
 from bayes_mem.live.return_model import ReturnModel, to_log_returns
+from bayes_mem.live.validate import (
+    NAME_LENGTH,
+    check_bool,
+    check_int,
+    check_name,
+    check_positive,
+    check_real,
+    check_time,
+    check_trade_id,
+    check_trade_times,
+)
 
 log = logging.getLogger(__name__)
 

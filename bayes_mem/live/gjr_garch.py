@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 from scipy import optimize, signal, special
 
-from bayes_mem.live._validate import as_float_array
 from bayes_mem.live.skewt import SkewT, asymmetry_weight
 from bayes_mem.live.tail_table import NU_MIN
+from bayes_mem.live.validate import as_float_array
 
 # Tail weight bounded below by NU_MIN (2.1): the innovations' variance must exist, and the live
 # tables cover nu >= NU_MIN. The nightly job's prior on nu is truncated there too.

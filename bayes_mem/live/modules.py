@@ -57,10 +57,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from bayes_mem.live._validate import check_positive, check_probability_open, check_real
 from bayes_mem.live.changepoint import regime_factor
 from bayes_mem.live.payoff import QUANTILE_NODES, posterior_means, size_nodes
 from bayes_mem.live.sizing import DEFAULT_FRACTION, kelly_notional_nodes
+from bayes_mem.live.validate import check_positive, check_probability_open, check_real
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayes_mem.live.engine import SignalBatch, SignalContext

@@ -63,7 +63,8 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from bayes_mem.live._validate import (
+from bayes_mem.live.decider import UnknownSignalError
+from bayes_mem.live.validate import (
     check_bool,
     check_discount,
     check_int,
@@ -71,7 +72,6 @@ from bayes_mem.live._validate import (
     check_positive,
     check_real,
 )
-from bayes_mem.live.decider import UnknownSignalError
 
 SNAPSHOT_SCHEMA = "bayes_mem.payoff/1"
 

@@ -35,16 +35,16 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from bayes_mem.live._validate import (
+from bayes_mem.live.mixture_tail import MixtureTail
+from bayes_mem.live.return_model import ReturnModel
+from bayes_mem.live.skewt import SkewT
+from bayes_mem.live.validate import (
     as_float_array,
     check_int,
     check_level,
     check_name,
     check_real,
 )
-from bayes_mem.live.mixture_tail import MixtureTail
-from bayes_mem.live.return_model import ReturnModel
-from bayes_mem.live.skewt import SkewT
 
 _BATCHES = 20
 

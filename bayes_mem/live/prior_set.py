@@ -88,7 +88,7 @@ the umask. The loader opens the models directory (its own path may pass through 
 path below it (``ACTIVE``, ``prior_sets``, the version directory, ``prior_set.json``) relative to
 its directory's descriptor, without following links and without blocking, and refuses any that
 is not a directory / regular file, is owned by another user than this process's effective user
-or root, or is group- or world-writable (:mod:`bayes_mem.live._files`): a set planted by another
+or root, or is group- or world-writable (:mod:`bayes_mem.live.files`): a set planted by another
 local user is never loaded. The trader must therefore run as the user who publishes (or root must
 own the registry).
 
@@ -129,14 +129,14 @@ from typing import Any
 
 import numpy as np
 
-from bayes_mem.live import _files
-from bayes_mem.live._files import TrustError
-from bayes_mem.live._validate import as_float_array, check_int, check_name, check_real
+from bayes_mem.live import files as _files
 from bayes_mem.live.changepoint import DEFAULT_K, MAX_RUN_LENGTH
+from bayes_mem.live.files import TrustError
 from bayes_mem.live.gjr_garch import PARAMS, GarchDraws
 from bayes_mem.live.priors import BetaPrior
 from bayes_mem.live.return_model import STATE_RANGE
 from bayes_mem.live.tail_table import NU_MIN
+from bayes_mem.live.validate import as_float_array, check_int, check_name, check_real
 
 log = logging.getLogger("bayes_mem.prior_set")
 

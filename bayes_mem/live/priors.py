@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bayes_mem.live._validate import check_positive, check_probability_open
+from bayes_mem.live.validate import check_positive, check_probability_open
 
 
 @dataclass(frozen=True, slots=True)

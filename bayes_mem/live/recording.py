@@ -28,7 +28,7 @@ detail          optional mapping, stored as a JSON object (every factor, a draws
 ==============  ==============================================================================
 
 Names (config, key, signal, symbol, binding) follow the name rule of
-:mod:`bayes_mem.live._validate` (at most ``NAME_LENGTH`` = 200 characters, NFC, no control or
+:mod:`bayes_mem.live.validate` (at most ``NAME_LENGTH`` = 200 characters, NFC, no control or
 invisible characters, no surrounding whitespace: what the store holds). Every check raises
 TypeError (wrong type, unknown or missing key) or ValueError (bad value) naming the field and the
 value.
@@ -46,7 +46,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from bayes_mem.live._validate import check_bool, check_int, check_name, check_real
+from bayes_mem.live.validate import check_bool, check_int, check_name, check_real
 
 MAX_DETAIL_CHARS = 100_000  # a summary per decision; whole draw arrays are a bug
 INT4_MAX = 2**31 - 1  # the integer columns (horizon, prior_version)

@@ -16,7 +16,6 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bayes_mem.live._validate import check_bool, check_discount, check_name, check_real
 from bayes_mem.live.changepoint import (
     DEFAULT_MAX_RUN_LENGTH,
     BetaBernoulliBOCPD,
@@ -24,6 +23,7 @@ from bayes_mem.live.changepoint import (
     load_detector,
 )
 from bayes_mem.live.decider import Decider, UnknownSignalError
+from bayes_mem.live.validate import check_bool, check_discount, check_name, check_real
 
 SNAPSHOT_SCHEMA = "bayes_mem.regime_forgetting/1"
 

@@ -58,7 +58,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from bayes_mem.live._validate import (
+from bayes_mem.live.gjr_garch import PARAMS, GarchDraws, fit_laplace, variance_path
+from bayes_mem.live.mixture_tail import MixtureTail, RowTail
+from bayes_mem.live.pit import to_normal
+from bayes_mem.live.skewt import SkewT, asymmetry_weight
+from bayes_mem.live.validate import (
     MIN_LEVEL,
     as_float_array,
     check_int,
@@ -67,10 +71,6 @@ from bayes_mem.live._validate import (
     check_probability_open,
     check_real,
 )
-from bayes_mem.live.gjr_garch import PARAMS, GarchDraws, fit_laplace, variance_path
-from bayes_mem.live.mixture_tail import MixtureTail, RowTail
-from bayes_mem.live.pit import to_normal
-from bayes_mem.live.skewt import SkewT, asymmetry_weight
 
 # a normal score whose mixture CDF is this close to 0 or 1 is computed exactly (scipy): there the
 # tail table's absolute error (< 1e-10) over the normal density would exceed ~1e-6
@@ -567,7 +567,7 @@ class ReturnModel:
         below 1e-4 of the predictive volatility in between (1e-6 in return units at a 1%
         volatility). ``method="exact"`` solves with scipy to a relative 1e-10 of the smaller tail
         probability (slow; for checks). Levels must be in [1e-10, 1) (see
-        :func:`~bayes_mem.live._validate.check_level`). Both use the tail weights snapped to the
+        :func:`~bayes_mem.live.validate.check_level`). Both use the tail weights snapped to the
         table grid. A one-symbol model solves on a dedicated single-row path
         (:class:`~bayes_mem.live.mixture_tail.RowTail`: the same method, answers equal to
         rounding). The short side costs what the long side does (a mirrored mixture).

@@ -19,14 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bayes_mem.live._validate import (
-    as_float_array,
-    check_int,
-    check_level,
-    check_positive,
-    check_probability_open,
-    check_real,
-)
 from bayes_mem.live.correlation import (
     concentration,
     correlation_breakdown,
@@ -35,6 +27,14 @@ from bayes_mem.live.correlation import (
 )
 from bayes_mem.live.return_model import ReturnModel, to_log_returns
 from bayes_mem.live.sizing import cvar_position_limit, kelly_binary
+from bayes_mem.live.validate import (
+    as_float_array,
+    check_int,
+    check_level,
+    check_positive,
+    check_probability_open,
+    check_real,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayes_mem.live.engine import TradingEngine

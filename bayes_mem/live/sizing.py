@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
-from bayes_mem.live._validate import as_float_array, check_positive, check_real
+from bayes_mem.live.validate import as_float_array, check_positive, check_real
 
 DEFAULT_FRACTION = 0.25  # fractional Kelly multiplier (the seed plan's Kelly / 4)
 DEFAULT_CAP = 0.25  # never more than 25% of portfolio value (the seed plan's cap)

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bayes_mem.live._validate import check_probability_open
 from bayes_mem.live.decider import Decider, DuplicateTradeError, check_outcome
 from bayes_mem.live.priors import BetaPrior
+from bayes_mem.live.validate import check_probability_open
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayes_mem.live.engine import TradingEngine

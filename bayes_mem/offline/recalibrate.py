@@ -48,10 +48,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 
 from bayes_mem import __version__
-from bayes_mem.live._files import make_private_dirs
+from bayes_mem.live.files import make_private_dirs
 from bayes_mem.live.gjr_garch import UnfitSeriesError, fit_laplace, stale_reason, variance_path
 from bayes_mem.live.pit import normal_scores
 from bayes_mem.live.prior_set import (
@@ -74,14 +73,14 @@ from bayes_mem.offline import returns_model as rm
 from bayes_mem.offline import winrate
 from bayes_mem.offline.diagnostics import REFUSED, Failure, FitSettings, Verdict
 from bayes_mem.offline.regime_prior import estimate_regime_prior
-from bayes_mem.offline.report import COUNTS_FILE, RUN_FILE, run_record, write_version_report
+from bayes_mem.offline.report import write_version_report
+from bayes_mem.offline.run_files import COUNTS_FILE, RUN_FILE, run_record
 from bayes_mem.offline.winrate import (
     PRIORS,
     WinRateData,
     WinRateModel,
     family_draws,
 )
-from bayes_mem.store import schema
 from bayes_mem.store.prior_records import activation_record, prior_set_row, reconcile
 from bayes_mem.store.store import Store
 
@@ -237,8 +236,7 @@ class RecalibrationResult:
 
 
 def next_version(store: Store, models_dir: Path) -> int:
-    with store.engine.connect() as conn:
-        top = conn.execute(sa.select(sa.func.max(schema.prior_sets.c.version))).scalar() or 0
+    top = store.latest_prior_version()
     return max([top, *list_versions(models_dir)]) + 1
 
 
@@ -401,7 +399,7 @@ def _recalibrate(
     verdict = prior_set.diagnostics
     run = run_record(
         version=version, timings=timings, config=asdict(config), previous_active=previous,
-        window=window, outcomes=_outcome_span(store),
+        window=window, outcomes=store.outcome_span(),
     )  # fmt: skip
 
     def artifacts(directory: Path) -> None:
@@ -419,8 +417,7 @@ def _recalibrate(
     record = prior_set_row(
         prior_set, models, "candidate" if passed else "rejected", artifact_dir=str(final)
     )
-    with store.transaction() as conn:
-        conn.execute(schema.prior_sets.insert().values(**record))
+    store.record_prior_set(record)
     if passed:  # ACTIVE and the store's statuses: both change or neither
         activate(models, version, record=lambda ps: activation_record(store, ps, models))
     step("publish", t0)
@@ -647,22 +644,6 @@ def winrate_trades(outcomes: Any) -> Any:
         {"signal": outcomes["signal"].to_numpy(), "won": outcomes["won"].astype(bool).to_numpy(),
          "cluster": day.to_numpy()}
     )  # fmt: skip
-
-
-def _outcome_span(store: Store) -> dict[str, Any]:
-    """What the win-rate fit saw of the outcomes table: trades, signals, settlement dates and
-    the last arrival number (the report replays outcomes up to it)."""
-    o = schema.outcomes
-    q = sa.select(
-        sa.func.count(o.c.seq), sa.func.count(sa.distinct(o.c.signal)),
-        sa.func.min(o.c.settled_at), sa.func.max(o.c.settled_at), sa.func.max(o.c.seq),
-    )  # fmt: skip
-    with store.engine.connect() as conn:
-        n, signals, first, last, seq = conn.execute(q).one()
-    return {
-        "trades": int(n), "signals": int(signals), "settled_from": str(first),
-        "settled_through": str(last), "through_seq": None if seq is None else int(seq),
-    }  # fmt: skip
 
 
 @dataclass

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
-from bayes_mem.live._validate import check_int
 from bayes_mem.live.changepoint import NormalGammaBOCPD
+from bayes_mem.live.validate import check_int
 
 SCHEMA = "bayes_mem.regime_prior/1"
 PARAMS = ("hazard", "mu0", "kappa0", "alpha0", "beta0")

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_mem.live._files import make_private_dirs
+from bayes_mem.live.files import make_private_dirs
 from bayes_mem.live.prior_set import (
     PRIOR_SETS,
     PriorSet,
@@ -54,14 +54,12 @@ from bayes_mem.live.prior_set import (
     verify_folder,
     version_dir,
 )
+from bayes_mem.offline.run_files import COUNTS_FILE, RUN_FILE
 from bayes_mem.plotting import pyplot as _pyplot
 
 log = logging.getLogger("bayes_mem.report")
 
 REPORTS = "reports"  # models/reports/v000042.html
-RUN_FILE = "run.json"  # written into the version folder by the nightly job
-COUNTS_FILE = "signal_counts.csv"  # the per-signal counts the win-rate fit saw
-RUN_SCHEMA = "bayes_mem.run/1"
 LEVEL = 0.975  # VaR / CVaR confidence level
 BAND = 0.9  # credible interval probability
 TOP_MOVES = 10  # rows of the "largest moves" tables
@@ -945,8 +943,8 @@ def _winrates(
 
 
 def _risk(vd: VersionData, store: Any, seed: int) -> str:
-    from bayes_mem.evaluation.var_backtest import coverage_tests
     from bayes_mem.live.correlation import concentration, correlation_breakdown, shrunk_correlation
+    from bayes_mem.live.coverage import coverage_tests
     from bayes_mem.live.pit import to_normal
 
     ps = vd.prior_set
@@ -1098,28 +1096,3 @@ def write_version_report(
             prev_dir = None
     text = build_report(folder, store, prev_dir, timings=timings, seed=seed)
     return write_report(text, report_path(models_dir, version))
-
-
-def run_record(
-    *,
-    version: int,
-    timings: dict[str, float],
-    config: dict[str, Any],
-    previous_active: int | None,
-    window: pd.DataFrame | None,
-    outcomes: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """The ``run.json`` the nightly job writes into a version folder for its report."""
-    win = None
-    if window is not None and len(window):
-        win = {
-            "from": str(pd.Timestamp(window.index.min()).date()),
-            "through": str(pd.Timestamp(window.index.max()).date()),
-            "days": len(window),
-            "symbols": [str(c) for c in window.columns],
-        }
-    return {
-        "schema": RUN_SCHEMA, "version": version, "written_at": dt.datetime.now(dt.UTC).isoformat(),
-        "timings": dict(timings), "config": config, "previous_active": previous_active,
-        "returns_window": win, "outcomes": outcomes,
-    }  # fmt: skip

@@ -3,7 +3,7 @@ line, and a batch with any problem is refused whole.
 
 What a value must be (CSV cells are text; DataFrame and Parquet cells may also be typed):
 
-- names (signals, families, symbols, trade ids): the name rule of :mod:`bayes_mem.live._validate`
+- names (signals, families, symbols, trade ids): the name rule of :mod:`bayes_mem.live.validate`
   (NFC, at most 200 characters, no control or invisible characters, no surrounding whitespace);
   an integer is read as its decimal string. A name breaking the rule is refused, never rewritten.
 - numbers: typed numbers (not bool), or text in plain ASCII decimal or scientific notation
@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_mem.live._validate import check_name
+from bayes_mem.live.validate import check_name
 
 MIN_YEAR, MAX_YEAR = 1900, 2200  # the timestamps a trading record can hold
 # how far after now (UTC) an outcome's settlement or a return's date may be: a clock or time-zone
@@ -160,7 +160,7 @@ def require_columns(frame: pd.DataFrame, required: tuple[str, ...], what: str) -
 
 
 def parse_name(value: Any, what: str = "name") -> str:
-    """A name by the rule of :func:`~bayes_mem.live._validate.check_name`; an integer (a numeric
+    """A name by the rule of :func:`~bayes_mem.live.validate.check_name`; an integer (a numeric
     id in a typed column) is read as its decimal string."""
     if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
         number = int(value)

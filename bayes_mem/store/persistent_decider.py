@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from bayes_mem.live._validate import check_int, check_trade_times
 from bayes_mem.live.decider import (
     Decider,
     DuplicateTradeError,
@@ -21,6 +20,7 @@ from bayes_mem.live.decider import (
     trade_day,
 )
 from bayes_mem.live.priors import BetaPrior
+from bayes_mem.live.validate import check_int, check_trade_times
 from bayes_mem.store.store import Store, check_notional
 
 

@@ -13,7 +13,7 @@ trades), ``decisions`` (the engine's decision log), ``regime_metrics`` and ``por
 (end-of-day metrics).
 
 Names, ids, symbols and keys are at most ``NAME_LENGTH`` characters, without NUL or other control
-characters: the name rule of :mod:`bayes_mem.live._validate`, checked before anything is written
+characters: the name rule of :mod:`bayes_mem.live.validate`, checked before anything is written
 (PostgreSQL enforces the length and cannot store NUL, SQLite does neither).
 """
 
@@ -24,7 +24,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from bayes_mem.live._validate import NAME_LENGTH
+from bayes_mem.live.validate import NAME_LENGTH
 
 metadata = sa.MetaData()
 

@@ -39,11 +39,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from bayes_mem.live._files import make_private_dirs
-from bayes_mem.live._validate import as_float_array, check_int, check_name, check_real
 from bayes_mem.live.decider import DuplicateTradeError, check_outcome
+from bayes_mem.live.files import make_private_dirs
 from bayes_mem.live.recording import check_decision, check_name_length
 from bayes_mem.live.return_model import MAX_LOG_RETURN
+from bayes_mem.live.validate import as_float_array, check_int, check_name, check_real
 from bayes_mem.store import schema
 from bayes_mem.store.ingest import (
     BAD,
@@ -466,6 +466,22 @@ class Store:
             rows = conn.execute(sa.select(*cols).order_by(t.c.seq)).all()
         return pd.DataFrame(rows, columns=[c.name for c in cols])
 
+    def outcome_span(self) -> dict[str, Any]:
+        """What the outcomes table holds, for the nightly job's run record: trades, signals,
+        first and last settlement times (as text) and the last arrival number (``through_seq``,
+        None when empty; the report replays outcomes up to it)."""
+        o = schema.outcomes
+        q = sa.select(
+            sa.func.count(o.c.seq), sa.func.count(sa.distinct(o.c.signal)),
+            sa.func.min(o.c.settled_at), sa.func.max(o.c.settled_at), sa.func.max(o.c.seq),
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            n, signals, first, last, seq = conn.execute(q).one()
+        return {
+            "trades": int(n), "signals": int(signals), "settled_from": str(first),
+            "settled_through": str(last), "through_seq": None if seq is None else int(seq),
+        }  # fmt: skip
+
     def signal_counts(self, *, settled_through: dt.datetime | None = None) -> pd.DataFrame:
         """Per signal: family, wins and trades (settled up to ``settled_through``, inclusive):
         all the win-rate model needs."""
@@ -799,6 +815,20 @@ class Store:
         return frame.astype({"id": "int64", "horizon": "int64", "act": bool,
                              "prior_version": "Int64", "notional": float, "quantity": float,
                              "p_win": float})  # fmt: skip
+
+    # ------------------------------------------------------------------ prior sets
+    def record_prior_set(self, row: Mapping[str, Any]) -> None:
+        """Insert one row of the ``prior_sets`` table, in its own write transaction: ``row`` as
+        :func:`bayes_mem.store.prior_records.prior_set_row` builds it (the nightly job records
+        each version it writes, ``candidate`` or ``rejected``, before any activation)."""
+        with self.transaction() as conn:
+            conn.execute(schema.prior_sets.insert().values(**row))
+
+    def latest_prior_version(self) -> int:
+        """The highest version number in the ``prior_sets`` table, 0 when it has none."""
+        with self.engine.connect() as conn:
+            top = conn.execute(sa.select(sa.func.max(schema.prior_sets.c.version))).scalar()
+        return int(top or 0)
 
     def table(self, name: str) -> pd.DataFrame:
         """A whole table as a DataFrame (for analysts and tests)."""

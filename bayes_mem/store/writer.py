@@ -46,8 +46,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bayes_mem.live._validate import check_int, check_real
 from bayes_mem.live.recording import check_decision
+from bayes_mem.live.validate import check_int, check_real
 from bayes_mem.store import schema
 from bayes_mem.store.store import Store
 

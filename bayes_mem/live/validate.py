@@ -1,5 +1,8 @@
 """Input checks shared by the live path: each raises with the offending value named.
 
+A public module of the lowest layer (live): the store, the offline job and the evaluation import
+it too, so one rule holds from the trader's call to the database column.
+
 Names (signals, families, symbols, configurations, trade ids, decision keys) follow one rule,
 :func:`check_name`, wherever they enter (the decider, the engine, prior sets, snapshots, the store
 and its ingest), so that two names that look the same are the same name and every name the live
