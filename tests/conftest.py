@@ -1,3 +1,5 @@
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -40,15 +42,16 @@ def pg_admin_url() -> str:
     return url
 
 
-@pytest.fixture
-def pg_url():
-    """The URL of a fresh, empty PostgreSQL database (dropped after the test)."""
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str = "bm_test"):
+    """The URL of a fresh, empty PostgreSQL database named ``<prefix>_<hex>``, dropped on exit
+    (skipped without the server's URL, see :func:`pg_admin_url`)."""
     import uuid
 
     import sqlalchemy as sa
 
     admin = sa.create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
-    name = f"bm_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
@@ -57,6 +60,13 @@ def pg_url():
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url():
+    """The URL of a fresh, empty PostgreSQL database (dropped after the test)."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -9,17 +9,9 @@ from pathlib import Path
 import pytest
 
 from bayes_mem.cli import build_parser, main
-from bayes_mem.live.prior_set import activate, write_prior_set
 from bayes_mem.store import Store
+from tests.test_operator_commands import registry
 from tests.test_prior_set import make
-
-
-def registry(tmp_path, versions=(1, 2), active=1):
-    models = tmp_path / "models"
-    for v in versions:
-        write_prior_set(make(v, seed=v), models)
-    activate(models, active)
-    return models
 
 
 def store_dir(tmp_path):

@@ -53,22 +53,10 @@ def store_url_module(request, tmp_path_factory):
         data_dir.chmod(0o700)
         yield f"sqlite:///{data_dir / 'bayes_mem.sqlite'}"
         return
-    import uuid
+    from tests.conftest import fresh_pg_database
 
-    import sqlalchemy as sa
-
-    from tests.conftest import pg_admin_url
-
-    admin = sa.create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
-    name = f"bm_dash_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_pg_database("bm_dash") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
