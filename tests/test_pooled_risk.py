@@ -4,6 +4,8 @@ resume; the comparison's handling of extra forecasts."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,7 +117,11 @@ def test_the_refit_store_round_trips_and_resumes(tmp_path):
 
     config = RecalibrationConfig(returns_window=100, returns_min_days=100)
     days = pooled_risk.refit_days(frame, config.returns_window, 50)
-    fits = _fits(rng, frame, days)
+    fits = [
+        dataclasses.replace(f, key=pooled_risk.refit_key(frame, f.day,
+                                                         dataclasses.replace(config, seed=k)))
+        for k, f in enumerate(_fits(rng, frame, days))
+    ]  # fmt: skip
     for f in fits:
         pooled_risk._save(f, tmp_path)
     # every refit is stored: nothing is fitted (no model is compiled), the fits come back equal
@@ -131,6 +137,25 @@ def test_the_refit_store_round_trips_and_resumes(tmp_path):
     # a refit whose arrays were never written (stopped between the two writes) is not read
     (tmp_path / f"{days[-1]:06d}.npz").unlink()
     assert days[-1] not in {f.day for f in pooled_risk._load(tmp_path).values()}
+
+
+def test_a_stored_refit_is_reused_only_for_the_same_data_and_settings():
+    """refit_key: the configuration (seed included), the day and every return before it; a
+    return on or after the day does not enter."""
+    from bayes_mem.offline.recalibrate import RecalibrationConfig
+
+    frame = _frame(np.random.default_rng(6))
+    cfg = RecalibrationConfig(seed=3)
+    key = pooled_risk.refit_key(frame, 100, cfg)
+    assert key == pooled_risk.refit_key(frame.copy(), 100, RecalibrationConfig(seed=3))
+    assert key != pooled_risk.refit_key(frame, 100, RecalibrationConfig(seed=4))
+    assert key != pooled_risk.refit_key(frame, 100, RecalibrationConfig(seed=3, draws=500))
+    assert key != pooled_risk.refit_key(frame, 101, cfg)
+    later, earlier = frame.copy(), frame.copy()
+    later.iloc[100, 0] += 0.01  # the day itself: not seen by the refit
+    earlier.iloc[99, 0] += 1e-12  # the day before: seen
+    assert pooled_risk.refit_key(later, 100, cfg) == key
+    assert pooled_risk.refit_key(earlier, 100, cfg) != key
 
 
 def test_walk_forward_refuses_a_laplace_config(tmp_path):

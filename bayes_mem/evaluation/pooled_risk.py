@@ -29,7 +29,9 @@ comparison can be recomputed without refitting. Same seed, same draws.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import time
@@ -73,6 +75,7 @@ class PooledFit:
     reasons: tuple[str, ...]
     seconds: float
     symbols: dict[str, tuple[GarchDraws, np.ndarray]]
+    key: str = ""  # refit_key: what the refit was made from
 
 
 def refit_days(frame: pd.DataFrame, window: int, cadence: int) -> list[int]:
@@ -98,7 +101,7 @@ def _save(fit: PooledFit, fits_dir: Path) -> None:
         np.savez(fh, **arrays)
     tmp.replace(fits_dir / f"{fit.day:06d}.npz")
     meta = {"day": fit.day, "date": fit.date, "passed": fit.passed, "reasons": list(fit.reasons),
-            "seconds": fit.seconds, "symbols": list(fit.symbols)}  # fmt: skip
+            "seconds": fit.seconds, "symbols": list(fit.symbols), "key": fit.key}  # fmt: skip
     with (fits_dir / "fits.jsonl").open("a") as fh:
         fh.write(json.dumps(meta) + "\n")
 
@@ -119,8 +122,23 @@ def _load(fits_dir: Path) -> dict[int, PooledFit]:
                 for sym in meta["symbols"]
             }
         out[meta["day"]] = PooledFit(meta["day"], meta["date"], meta["passed"],
-                                     tuple(meta["reasons"]), meta["seconds"], symbols)  # fmt: skip
+                                     tuple(meta["reasons"]), meta["seconds"], symbols,
+                                     meta.get("key", ""))  # fmt: skip
     return out
+
+
+def refit_key(frame: pd.DataFrame, day: int, config: object) -> str:
+    """What refit ``day`` is made from: the configuration's hash (its seed included), the day
+    and every return before it (columns, dates and values). A stored refit is reused only when
+    its key is this one, so a folder of refits made from other data or settings is refitted,
+    never served."""
+    before = frame.iloc[:day]
+    h = hashlib.sha256()
+    h.update(f"{config.hash()}|{day}|".encode())  # type: ignore[attr-defined]
+    h.update(json.dumps([str(c) for c in before.columns]).encode())
+    h.update(before.index.asi8.tobytes())
+    h.update(np.ascontiguousarray(before.to_numpy(dtype=float)).tobytes())
+    return h.hexdigest()[:16]
 
 
 def walk_forward_fits(
@@ -134,7 +152,8 @@ def walk_forward_fits(
     """The nightly job's returns component refitted on ``frame`` (dates x series of daily log
     returns) every ``cadence`` rows (:func:`refit_days`), each on the rows before its day;
     refit ``k`` is seeded ``seed + k``. With ``fits_dir``, fits already stored there are read
-    instead of refitted and new ones are stored as they finish."""
+    instead of refitted when made from the same data and settings (:func:`refit_key`), and new
+    ones are stored as they finish."""
     from bayes_mem.offline.recalibrate import RecalibrationConfig, fit_returns
     from bayes_mem.offline.returns_model import ReturnsModel
 
@@ -151,17 +170,22 @@ def walk_forward_fits(
     model = ReturnsModel()  # compiled once per number of symbols, reused across refits
     out = []
     for k, day in enumerate(days):
-        if day in done:
-            out.append(done[day])
+        cfg = dataclasses.replace(base, seed=seed + k)
+        key = refit_key(frame, day, cfg)
+        stored = done.get(day)
+        if stored is not None and stored.key == key:
+            out.append(stored)
             continue
-        cfg = RecalibrationConfig(**{**base.__dict__, "seed": seed + k})
+        if stored is not None:
+            log.warning("the stored refit of %s was made from other data or settings: refitted",
+                        stored.date)  # fmt: skip
         t0 = time.perf_counter()
         fitted = fit_returns(frame.iloc[:day], cfg, np.random.default_rng(cfg.seed), model)
         seconds = round(time.perf_counter() - t0, 1)
         symbols = {s: (p.draws, np.asarray(p.sigma2, float)) for s, p in fitted.symbols.items()}
         fit = PooledFit(day, str(frame.index[day].date()), bool(fitted.verdict.passed),
                         tuple(fitted.verdict.reasons), seconds,
-                        symbols if fitted.verdict.passed else {})  # fmt: skip
+                        symbols if fitted.verdict.passed else {}, key)  # fmt: skip
         log.info("refit %d/%d on %s: %s, %d symbols, %.0f s%s", k + 1, len(days), fit.date,
                  "passed" if fit.passed else "refused", len(fit.symbols), seconds,
                  "" if fit.passed else f" ({'; '.join(fit.reasons)})")  # fmt: skip
