@@ -283,6 +283,9 @@ def _recalibrate(
     *,
     report: bool,
 ) -> RecalibrationResult:
+    """The nightly job's steps in order (:func:`recalibrate`), each timed into ``timings``: read
+    the outcomes, fit and gate the win rates, fit and gate the returns, estimate the regime
+    prior, compose and publish the prior set with its artifacts, write the report."""
     models = Path(models_dir)
     make_private_dirs(models)  # 0700 where created; an existing directory is left as it is
     timings: dict[str, float] = {}
@@ -293,51 +296,21 @@ def _recalibrate(
 
     reconcile(store, models)
     t0 = time.perf_counter()
-    counts = store.signal_counts()
-    if counts.empty or counts["trades"].sum() == 0:
-        raise ValueError("the store has no settled outcomes to fit")
-    outcomes = store.outcomes()
-    data = WinRateData.from_trades(
-        winrate_trades(outcomes), dict(zip(counts["signal"], counts["family"], strict=True))
-    )
-    winrate_through = _last_settled(outcomes)
+    outcomes = read_outcomes(store)
     step("read_store", t0)
 
     t0 = time.perf_counter()
-    log.info("fitting win rates: %d signals in %d families", len(counts), len(data.families))
-    gated = winrate.fit_gated(  # fit, check, and refit on computational failures
-        winrate_model or winrate.default_model(), data,
-        FitSettings(config.draws, config.tune, config.chains, config.target_accept, config.seed),
-        rng=config.seed,
-    )  # fmt: skip
-    tree = gated.tree
-    verdicts: dict[str, Verdict] = {"winrate": gated.verdict}  # one per component
+    win = fit_winrate(outcomes, config, winrate_model)
+    verdicts: dict[str, Verdict] = {"winrate": win.verdict}  # one per component
     step("fit_win_rates", t0)  # the fit(s) and their gate
 
     t0 = time.perf_counter()
-    rng = np.random.default_rng(config.seed)
-    hyper = family_draws(
-        tree,
-        min(
-            config.family_draws_published,
-            tree["posterior"].sizes["draw"] * tree["posterior"].sizes["chain"],
-        ),
-        rng,
-    )
-    families = _within_bounds("winrate", verdicts, lambda: {
-        f: FamilyPosterior(
-            hyper["mean"][:, i],
-            np.minimum(hyper["kappa"][:, i], KAPPA_PUBLISHED_MAX),
-            np.minimum(hyper["rho"][:, i], RHO_RANGE[1]) if data.clustered else None,
-        )
-        for i, f in enumerate(data.families)
-    }) or {}  # fmt: skip
+    rng = np.random.default_rng(config.seed)  # the families' draws, then the returns'
+    families = publish_families(win, config, rng, verdicts)
     panel = store.returns_panel()
     data_through = str(panel.index.max()) if len(panel.index) else None
     fitted = fit_returns(panel, config, rng, returns_model)
     verdicts["returns"] = fitted.verdict
-    symbols, pit_inputs = fitted.symbols, fitted.pit_inputs
-    returns_tree, window = fitted.tree, fitted.window
     step("fit_returns", t0)
 
     live, live_error = None, None
@@ -346,37 +319,12 @@ def _recalibrate(
     except (PriorSetError, OSError) as exc:
         live_error = str(exc)
         log.warning("cannot load the live prior set (%s): no component can be carried", exc)
-    if live is not None and verdicts["returns"].passed:
-        # the trader's return model must keep every symbol it trades: a refresh that lost one
-        # (its fit refused tonight) keeps the live returns instead
-        dropped = sorted((set(live.symbols) & {str(c) for c in panel.columns}) - set(symbols))
-        if dropped:
-            reason = f"{DROPS_SYMBOLS}: {', '.join(dropped[:10])} (fits refused tonight, see log)"
-            refuse(verdicts, "returns", "coverage", reason)
+    keep_live_symbols(live, panel, fitted.symbols, verdicts)
 
-    regime = None
-    if config.regime and not verdicts["returns"].passed:
-        refuse(verdicts, "regime", "dependency",
-               "not estimated: the returns fit it is estimated on failed its gate")  # fmt: skip
-    elif config.regime and pit_inputs:
-        t0 = time.perf_counter()
-        scores = [
-            normal_scores(r, d, v)[-config.regime_window :] for r, d, v in pit_inputs.values()
-        ]
-        estimate = estimate_regime_prior(scores, refine=False)
-        log.info(
-            "regime prior: hazard %.4g (expected run %.0f days)%s", estimate["hazard"],
-            estimate["expected_run_length"],
-            f", at bound: {estimate['at_bound']}" if estimate["at_bound"] else "",
-        )  # fmt: skip
-        verdicts["regime"] = Verdict(
-            True, (), {"hazard": estimate["hazard"], "at_bound": estimate["at_bound"]}
-        )
-        # the one parse, bounds checked here
-        regime = _within_bounds("regime", verdicts, lambda: RegimePrior.from_json(estimate))
+    t0 = time.perf_counter()
+    regime, estimated = estimate_regime(fitted, config, verdicts)
+    if estimated:
         step("regime_prior", t0)
-    elif config.regime:
-        refuse(verdicts, "regime", "no_fit", "not estimated: no symbol's returns were fitted")
 
     t0 = time.perf_counter()
     version = next_version(store, models)
@@ -390,20 +338,175 @@ def _recalibrate(
         created_at=dt.datetime.now(dt.UTC).isoformat(),
         code_version=__version__,
         config_hash=config.hash(),
-        fresh={"winrate": families, "returns": symbols, "regime": regime},
-        through={"winrate": winrate_through, "returns": data_through, "regime": data_through},
+        fresh={"winrate": families, "returns": fitted.symbols, "regime": regime},
+        through={"winrate": outcomes.through, "returns": data_through, "regime": data_through},
         verdicts=verdicts,
         previous=live,
         previous_error=live_error,
     )
-    verdict = prior_set.diagnostics
     run = run_record(
         version=version, timings=timings, config=asdict(config), previous_active=previous,
-        window=window, outcomes=store.outcome_span(),
+        window=fitted.window, outcomes=store.outcome_span(),
+    )  # fmt: skip
+    final = publish(store, models, prior_set, config, run, outcomes.counts, win.tree, fitted.tree)
+    step("publish", t0)
+    verdict = prior_set.diagnostics
+    status = "active" if verdict["passed"] is True else "rejected"
+    log.info(
+        "prior set v%d %s: %s; %s", version, status,
+        "; ".join(verdict["reasons"]) or "gate passed", describe_components(components),
+    )  # fmt: skip
+    report_file = ""
+    if report:
+        t0 = time.perf_counter()
+        report_file = _report(store, models, version, previous, timings, config.seed)
+        step("report", t0)
+    return RecalibrationResult(
+        version, status, verdict, timings, str(final), len(outcomes.counts),
+        len(prior_set.symbols), report_file, components,
     )  # fmt: skip
 
+
+@dataclass
+class Outcomes:
+    """What the win-rate step reads from the store: per-signal ``counts`` (signal, family,
+    wins, trades), the clustered trades as the fit's ``data``, and the last settlement
+    (``through``, ISO text)."""
+
+    counts: Any
+    data: WinRateData
+    through: str | None
+
+
+def read_outcomes(store: Store) -> Outcomes:
+    """The settled outcomes the win rates are fitted on; a store without any is an error."""
+    counts = store.signal_counts()
+    if counts.empty or counts["trades"].sum() == 0:
+        raise ValueError("the store has no settled outcomes to fit")
+    outcomes = store.outcomes()
+    data = WinRateData.from_trades(
+        winrate_trades(outcomes), dict(zip(counts["signal"], counts["family"], strict=True))
+    )
+    return Outcomes(counts, data, _last_settled(outcomes))
+
+
+@dataclass
+class WinRateFit:
+    """The win-rate component's fit: its posterior ``tree``, the gate's ``verdict`` and the
+    data it was fitted on."""
+
+    tree: Any
+    verdict: Verdict
+    data: WinRateData
+
+
+def fit_winrate(
+    outcomes: Outcomes, config: RecalibrationConfig, model: WinRateModel | None = None
+) -> WinRateFit:
+    """Fit, gate and (on computational failures) refit the hierarchical win-rate model at the
+    configuration's settings (:func:`bayes_mem.offline.winrate.fit_gated`)."""
+    data = outcomes.data
+    log.info("fitting win rates: %d signals in %d families", len(outcomes.counts),
+             len(data.families))  # fmt: skip
+    gated = winrate.fit_gated(  # fit, check, and refit on computational failures
+        model or winrate.default_model(), data,
+        FitSettings(config.draws, config.tune, config.chains, config.target_accept, config.seed),
+        rng=config.seed,
+    )  # fmt: skip
+    return WinRateFit(gated.tree, gated.verdict, data)
+
+
+def publish_families(
+    win: WinRateFit,
+    config: RecalibrationConfig,
+    rng: np.random.Generator,
+    verdicts: dict[str, Verdict],
+) -> dict[str, FamilyPosterior]:
+    """The families' published hyperparameter draws (``family_draws_published`` of them, from
+    ``rng``; concentration and intra-cluster correlation capped at their published bounds);
+    empty, with the component failed, when a value is outside the prior set's bounds."""
+    tree = win.tree
+    hyper = family_draws(
+        tree,
+        min(
+            config.family_draws_published,
+            tree["posterior"].sizes["draw"] * tree["posterior"].sizes["chain"],
+        ),
+        rng,
+    )
+    clustered = win.data.clustered
+    return _within_bounds("winrate", verdicts, lambda: {
+        f: FamilyPosterior(
+            hyper["mean"][:, i],
+            np.minimum(hyper["kappa"][:, i], KAPPA_PUBLISHED_MAX),
+            np.minimum(hyper["rho"][:, i], RHO_RANGE[1]) if clustered else None,
+        )
+        for i, f in enumerate(win.data.families)
+    }) or {}  # fmt: skip
+
+
+def keep_live_symbols(
+    live: Any, panel: Any, symbols: dict[str, SymbolPosterior], verdicts: dict[str, Verdict]
+) -> None:
+    """The trader's return model must keep every symbol it trades: a refresh that lost one (its
+    fit refused tonight) fails the returns component, so the live returns are kept instead."""
+    if live is None or not verdicts["returns"].passed:
+        return
+    dropped = sorted((set(live.symbols) & {str(c) for c in panel.columns}) - set(symbols))
+    if dropped:
+        reason = f"{DROPS_SYMBOLS}: {', '.join(dropped[:10])} (fits refused tonight, see log)"
+        refuse(verdicts, "returns", "coverage", reason)
+
+
+def estimate_regime(
+    fitted: ReturnsFit, config: RecalibrationConfig, verdicts: dict[str, Verdict]
+) -> tuple[RegimePrior | None, bool]:
+    """``(prior, estimated)``: the regime detector's prior (hazard and normal-gamma prior)
+    estimated on the last ``regime_window`` normal scores of every fitted symbol. Not estimated
+    (None, False): off in the configuration, the returns component failed (a ``dependency``
+    failure) or no symbol was fitted (``no_fit``); estimated but outside the prior set's bounds:
+    (None, True), the component failed."""
+    if not config.regime:
+        return None, False
+    if not verdicts["returns"].passed:
+        refuse(verdicts, "regime", "dependency",
+               "not estimated: the returns fit it is estimated on failed its gate")  # fmt: skip
+        return None, False
+    if not fitted.pit_inputs:
+        refuse(verdicts, "regime", "no_fit", "not estimated: no symbol's returns were fitted")
+        return None, False
+    scores = [
+        normal_scores(r, d, v)[-config.regime_window :] for r, d, v in fitted.pit_inputs.values()
+    ]
+    estimate = estimate_regime_prior(scores, refine=False)
+    log.info(
+        "regime prior: hazard %.4g (expected run %.0f days)%s", estimate["hazard"],
+        estimate["expected_run_length"],
+        f", at bound: {estimate['at_bound']}" if estimate["at_bound"] else "",
+    )  # fmt: skip
+    verdicts["regime"] = Verdict(
+        True, (), {"hazard": estimate["hazard"], "at_bound": estimate["at_bound"]}
+    )
+    # the one parse, bounds checked here
+    return _within_bounds("regime", verdicts, lambda: RegimePrior.from_json(estimate)), True
+
+
+def publish(
+    store: Store,
+    models: Path,
+    prior_set: PriorSet,
+    config: RecalibrationConfig,
+    run: dict[str, Any],
+    counts: Any,
+    winrate_tree: Any,
+    returns_tree: Any,
+) -> Path:
+    """Write the prior set with its artifacts (the fits, the counts, the run record) atomically,
+    record it in the store and, when its gate passed, activate it (the registry's ACTIVE and the
+    store's statuses change together). Returns the version's folder."""
+
     def artifacts(directory: Path) -> None:
-        _write_fit(tree, directory, config)
+        _write_fit(winrate_tree, directory, config)
         if returns_tree is not None:
             _write_fit(returns_tree, directory, config, "returns")
         counts.to_csv(directory / COUNTS_FILE, index=False)
@@ -412,36 +515,31 @@ def _recalibrate(
         (directory / RUN_FILE).chmod(0o600)
 
     final = write_prior_set(prior_set, models, extra=artifacts)
-    passed = verdict["passed"] is True
-    status = "active" if passed else "rejected"
+    passed = prior_set.diagnostics["passed"] is True
     record = prior_set_row(
         prior_set, models, "candidate" if passed else "rejected", artifact_dir=str(final)
     )
     store.record_prior_set(record)
     if passed:  # ACTIVE and the store's statuses: both change or neither
+        version = prior_set.version
         activate(models, version, record=lambda ps: activation_record(store, ps, models))
-    step("publish", t0)
-    log.info(
-        "prior set v%d %s: %s; %s", version, status,
-        "; ".join(verdict["reasons"]) or "gate passed", describe_components(components),
-    )  # fmt: skip
-    report_file = ""
-    if report:
-        t0 = time.perf_counter()
-        try:
-            report_file = str(
-                write_version_report(
-                    models, version, store, previous=previous, timings=timings, seed=config.seed
-                )
-            )
-            log.info("report written to %s", report_file)
-        except Exception:  # the report must never block or undo the publish
-            log.exception("the report of prior set v%d failed; the prior set stands", version)
-        step("report", t0)
-    return RecalibrationResult(
-        version, status, verdict, timings, str(final), len(counts), len(prior_set.symbols),
-        report_file, components,
-    )  # fmt: skip
+    return final
+
+
+def _report(
+    store: Store, models: Path, version: int, previous: int | None, timings: dict[str, float],
+    seed: int,
+) -> str:  # fmt: skip
+    """The analyst report of ``version``'s path, or "" when it failed: the report never blocks
+    or undoes the publish."""
+    try:
+        path = str(write_version_report(models, version, store, previous=previous,
+                                        timings=timings, seed=seed))  # fmt: skip
+    except Exception:  # the report must never block or undo the publish
+        log.exception("the report of prior set v%d failed; the prior set stands", version)
+        return ""
+    log.info("report written to %s", path)
+    return path
 
 
 def _within_bounds(component: str, verdicts: dict[str, Verdict], build: Callable[[], Any]) -> Any:
