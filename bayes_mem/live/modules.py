@@ -341,8 +341,13 @@ class PortfolioESLimit:
         budget = self.budget * ctx.portfolio_value
         tracked = getattr(ctx, "book_state", None)  # a context without it: the plain book
         state = None if tracked is None else tracked(self.level)
-        if state is not None:
-            cap, es, marginal = euler.addition_tracked(state, ctx.symbol, ctx.direction, budget)
+        if state is not None:  # addition_tracked, one call layer less (the hot path)
+            if state.euler is not euler:  # pragma: no cover - the engine's state is its own
+                raise ValueError("the book state was made for another EulerES")
+            cap, es, marginal = euler._addition(
+                state.state, euler._symbol_index(ctx.symbol), float(ctx.direction), budget,
+                state.held,
+            )  # fmt: skip
         else:
             cap, es, marginal = euler.addition(ctx.book(), ctx.symbol, ctx.direction, budget)
         detail: dict[str, Any] = {

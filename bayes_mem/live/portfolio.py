@@ -435,11 +435,11 @@ class EulerES:
         self, state: tuple[Any, ...], j: int, sign: float, b: float, held: bool
     ) -> tuple[float, float, float]:
         cap = self._max_addition(state, j, sign, b)
-        _, sv, q, lin, *_ = state
-        sd = math.sqrt(max(q, 0.0))
-        es = sd - lin if held else 0.0
-        if sd > 0:
-            marginal = float(sv[j]) / sd - self._a_list[j]
+        q = state[2]
+        sd = _sqrt(q) if q > 0.0 else 0.0
+        es = sd - state[3] if held else 0.0
+        if sd > 0.0:
+            marginal = state[1][j].item() / sd - self._a_list[j]
         else:
             marginal = sign * self._d[j] - self._a_list[j]
         return cap, es, marginal
@@ -469,40 +469,54 @@ class EulerES:
         return self._max_addition(self._state(positions), j, sign, b)
 
     def _max_addition(self, state: tuple[Any, ...], j: int, sign: float, b: float) -> float:
-        """:meth:`max_addition` of checked arguments and the book's state."""
-        _, sv, q, lin, *_ = state
-        a_j, room = self._a_list[j], b + lin
+        """:meth:`max_addition` of checked arguments and the book's state (the engine's hot
+        path: plain comparisons instead of ``min``/``max`` calls, the same values)."""
+        a_j = self._a_list[j]
+        room = b + state[3]
         # room + sign a_j t >= 0, and A t^2 + B t + C <= 0
         lo, hi = 0.0, math.inf
         slope = sign * a_j
-        if slope > 0:
-            lo = max(lo, -room / slope)
-        elif slope < 0:
-            hi = min(hi, -room / slope)
-        elif room < 0:
+        if slope > 0.0:
+            x = -room / slope
+            if x > lo:
+                lo = x
+        elif slope < 0.0:
+            x = -room / slope
+            if x < hi:
+                hi = x
+        elif room < 0.0:
             return 0.0
         big_a = self._diag[j] - a_j * a_j  # = e^L e^S >= 0
-        big_b = 2.0 * sign * (float(sv[j]) - a_j * room)
-        big_c = q - room * room
-        if big_a > 0:
+        big_b = 2.0 * sign * (state[1][j].item() - a_j * room)
+        big_c = state[2] - room * room
+        if big_a > 0.0:
             disc = big_b * big_b - 4.0 * big_a * big_c
-            if disc < 0:
+            if disc < 0.0:
                 return 0.0
-            root = math.sqrt(disc)
-            if big_b >= 0:  # the roots without cancellation, the other from their product
+            root = _sqrt(disc)
+            if big_b >= 0.0:  # the roots without cancellation, the other from their product
                 r1 = (-big_b - root) / (2.0 * big_a)
-                r2 = big_c / (big_a * r1) if r1 != 0 else 0.0
+                r2 = big_c / (big_a * r1) if r1 != 0.0 else 0.0
             else:
                 r2 = (-big_b + root) / (2.0 * big_a)
-                r1 = big_c / (big_a * r2) if r2 != 0 else 0.0
-            lo, hi = max(lo, min(r1, r2)), min(hi, max(r1, r2))
-        elif big_b > 0:
-            hi = min(hi, -big_c / big_b)
-        elif big_b < 0:
-            lo = max(lo, -big_c / big_b)
-        elif big_c > 0:
+                r1 = big_c / (big_a * r2) if r2 != 0.0 else 0.0
+            if r1 > r2:
+                r1, r2 = r2, r1
+            if r1 > lo:
+                lo = r1
+            if r2 < hi:
+                hi = r2
+        elif big_b > 0.0:
+            x = -big_c / big_b
+            if x < hi:
+                hi = x
+        elif big_b < 0.0:
+            x = -big_c / big_b
+            if x > lo:
+                lo = x
+        elif big_c > 0.0:
             return 0.0
-        return hi if lo <= hi and hi > 0 else 0.0
+        return hi if lo <= hi and hi > 0.0 else 0.0
 
     def _symbol_index(self, symbol: str) -> int:
         i = self._index.get(symbol) if isinstance(symbol, str) else None
@@ -511,6 +525,7 @@ class EulerES:
         return i
 
 
+_sqrt = math.sqrt
 _MISSING = object()
 
 
