@@ -349,3 +349,81 @@ def test_pandas_input_and_boolean_series_refused() -> None:
     assert sharpe_ratio(r, periods_per_year=1) == pytest.approx(0.0125 / math.sqrt(8.75e-4 / 3))
     with pytest.raises(TypeError, match="booleans"):
         win_rate(pd.Series([True, False, True]))
+
+
+# ------------------------------------------------------------ reference libraries (issue 20)
+def _qs_hac_by_hand(y: np.ndarray, bandwidth: float) -> np.ndarray:
+    """Andrews (1991) QS long-run covariance summed over every lag, times T / (T - k): the
+    formula the module computed by hand before it called arch."""
+    n, k = y.shape
+    psi = y.T @ y / n
+    for j in range(1, n):
+        x = j / bandwidth
+        z = 6.0 * np.pi * x / 5.0
+        w = 25.0 / (12.0 * np.pi**2 * x**2) * (np.sin(z) / z - np.cos(z))
+        g = y[j:].T @ y[:-j] / n
+        psi += w * (g + g.T)
+    return psi * n / (n - k)
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "phi", "bandwidth"),
+    [(300, 4, 0.5, None), (120, 2, -0.3, 0.7), (500, 1, 0.9, 25.0), (60, 3, 0.0, 0.0)],
+)
+def test_qs_hac_is_arch_and_the_textbook_formula(n, k, phi, bandwidth) -> None:
+    from bayes_mem.evaluation.performance import _hac_cov, _qs_bandwidth
+
+    rng = np.random.default_rng(n + k)
+    e = rng.standard_normal((n, k))
+    y = e.copy()
+    for t in range(1, n):
+        y[t] += phi * y[t - 1]
+    y -= y.mean(axis=0)
+    bw = _qs_bandwidth(y) if bandwidth is None else bandwidth
+    got = _hac_cov(y, bw)
+    want = y.T @ y / (n - k) if bw == 0.0 else _qs_hac_by_hand(y, bw)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_circular_block_indices_are_arch_circular_block_bootstrap(monkeypatch) -> None:
+    """Given the same block starts, our indices are arch's CircularBlockBootstrap's, to the
+    index; and the bootstrap variance of the mean of an AR(1) agrees with arch's (different
+    streams: within Monte Carlo error)."""
+    from arch.bootstrap import CircularBlockBootstrap
+
+    from bayes_mem.evaluation import performance
+    from bayes_mem.evaluation.performance import circular_block_indices
+
+    n, b = 103, 7
+    cbb = CircularBlockBootstrap(b, np.arange(n), seed=np.random.default_rng(5))
+    k = -(-n // b)
+
+    class Starts:  # replays the starts arch drew, one replicate per call
+        def __init__(self, rows: np.ndarray) -> None:
+            self.rows = rows
+
+        def integers(self, low: int, high: int, size: tuple[int, int]) -> np.ndarray:
+            assert (low, high, size) == (0, n, self.rows.shape)
+            return self.rows
+
+    arch_idx, starts = [], []
+    for _ in range(20):
+        gen_state = cbb.generator.bit_generator.state
+        idx = cbb.update_indices()
+        cbb.generator.bit_generator.state = gen_state
+        starts.append(cbb.generator.integers(n, size=k))
+        arch_idx.append(np.asarray(idx))
+    with monkeypatch.context() as m:
+        m.setattr(performance, "_rng", lambda rng: rng)
+        ours = circular_block_indices(n, b, 20, Starts(np.array(starts)))
+    np.testing.assert_array_equal(ours, np.array(arch_idx))
+
+    rng = np.random.default_rng(1)
+    x = np.empty(400)
+    x[0] = rng.standard_normal()
+    for t in range(1, x.size):
+        x[t] = 0.6 * x[t - 1] + rng.standard_normal()
+    ours_sd = x[circular_block_indices(x.size, 12, 4000, np.random.default_rng(2))].mean(1).std()
+    arch_cbb = CircularBlockBootstrap(12, x, seed=np.random.default_rng(3))
+    arch_sd = np.std([d[0][0].mean() for d in arch_cbb.bootstrap(4000)])
+    assert ours_sd == pytest.approx(arch_sd, rel=0.06)  # sd of a 4,000-draw sd: ~1.1% each

@@ -402,15 +402,6 @@ class SharpeDifference:
     block_size: int | None
 
 
-def _qs_kernel(x: np.ndarray) -> np.ndarray:
-    """Quadratic-spectral kernel (Andrews 1991, eq. 2.6)."""
-    out = np.ones_like(x)
-    nz = x != 0
-    z = 6.0 * np.pi * x[nz] / 5.0
-    out[nz] = 25.0 / (12.0 * np.pi**2 * x[nz] ** 2) * (np.sin(z) / z - np.cos(z))
-    return out
-
-
 def _qs_bandwidth(y: np.ndarray) -> float:
     """Andrews (1991) automatic QS bandwidth ``1.3221 (alpha(2) T)^(1/5)`` from AR(1) fits to each
     (centred) column of ``y``, equal weights; AR coefficients clipped to +-0.97."""
@@ -430,16 +421,16 @@ def _qs_bandwidth(y: np.ndarray) -> float:
 
 def _hac_cov(y: np.ndarray, bandwidth: float) -> np.ndarray:
     """QS-kernel long-run covariance of the centred (T, k) series ``y``, all lags, with the
-    small-sample factor ``T / (T - k)``."""
+    small-sample factor ``T / (T - k)``: :class:`arch.covariance.kernel.QuadraticSpectral` at
+    the given (Andrews AR(1)) bandwidth, ``df_adjust = k`` (inner products over ``T - k``)."""
+    from arch.covariance.kernel import QuadraticSpectral  # the data extra (arch)
+
     n, k = y.shape
-    psi = y.T @ y / n
-    if bandwidth > 0:
-        lags = np.arange(1, n)
-        weights = _qs_kernel(lags / bandwidth)
-        for j, w in zip(lags, weights, strict=True):
-            g = y[j:].T @ y[:-j] / n
-            psi += w * (g + g.T)
-    return psi * n / (n - k)
+    if bandwidth <= 0:  # arch takes 0 as "choose one": no lags is the sample covariance
+        return y.T @ y / (n - k)
+    return np.asarray(
+        QuadraticSpectral(y, bandwidth=bandwidth, df_adjust=k, center=False).cov.long_run
+    )
 
 
 def ewc_df(n: int) -> int:
