@@ -34,7 +34,7 @@ class BayesMemHelp(SphinxDirective):
                 raise self.error(f"bayes-mem has no sub-command {word!r}")
             parser = choices[word]
         old = os.environ.get("COLUMNS")
-        os.environ["COLUMNS"] = "100"  # the same wrapping whatever the terminal
+        os.environ["COLUMNS"] = "80"  # the same wrapping on any terminal; fits the page
         try:
             text = parser.format_help()
         finally:
