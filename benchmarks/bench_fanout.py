@@ -31,7 +31,7 @@ import numpy as np
 from benchmarks._timing import Result
 from benchmarks.bench_returns import simulated_returns
 
-#: the book the README sizes a cluster for, and its deadline
+#: the book docs/benchmarks.md sizes a cluster for, and its deadline
 BOOK, DEADLINE_S = 2000, 1800.0
 
 

@@ -543,7 +543,7 @@ def test_large_shift_is_found_within_a_few_observations_and_quiet_noise_is_quiet
     assert detection_stats(x, changes)["false_per_1000"] <= 3.0
 
 
-# Documented in README ("Regime detection"): 10 streams x 20 regimes of 250 steps per case,
+# Documented in docs/regime.md ("Detection"): 10 streams x 20 regimes of 250 steps per case,
 # hazard 1/250, default prior, k = 10, alarm on at 0.5 / re-armed below 0.2, window 100.
 DETECTION_BOUNDS = {
     # case: (min detected, max median delay, max false alarms per 1,000 steps)

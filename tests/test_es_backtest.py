@@ -277,7 +277,7 @@ def comparison():
     """Both index series, full settings (about 3 minutes each): computed once for the module."""
     if importlib.util.find_spec("arch") is None:
         pytest.skip("the index data ship with the 'arch' package")
-    # the seeds write_results(seed=0) uses, so the README table is what this asserts
+    # the seeds write_results(seed=0) uses, so the table in docs/risk.md is what this asserts
     return {
         s: backtest_series(load_index_returns(s), series=s, seed=i)
         for i, s in enumerate(("sp500", "nasdaq"))

@@ -13,7 +13,7 @@ numbers, each against an oracle written independently of the code under test.
 
 Each class also goes through the store (SQLite and PostgreSQL): a batch is stored exactly as the
 oracle says or refused whole with nothing written. ``COUNTS`` tallies the values tried (printed
-with ``-s``; the README's Reliability section quotes them). Derandomised, no example database.
+with ``-s``; docs/reliability.md quotes them). Derandomised, no example database.
 """
 
 import datetime as dt

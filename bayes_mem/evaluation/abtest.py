@@ -558,6 +558,7 @@ class StrategyABTest:
           with a ``1 - alpha`` credible interval, ``min_block``, ``draws`` and ``seed`` passed
           on; ``prob_positive`` = P(SR test > SR control). ``None`` when ``sharpe_difference``
           is (reason in ``bayes_note``).
+
         Raises ValueError with fewer than 3 steps or when the t statistics are undefined
         (constant series), never returns NaN. Nothing is stored: the call changes no state."""
         a = _check_alpha(alpha)

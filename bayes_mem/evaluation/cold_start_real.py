@@ -9,6 +9,7 @@ a family's signals trade on the same days and markets. They are also under-dispe
 signals' win rates differ less than a Beta-Binomial with independent trades expects.
 
 Design: leave one signal out, walk forward.
+
 - Split the history at day ``split`` (default: the middle). For each signal ``s`` (the *new*
   signal), the nightly win-rate model (:mod:`bayes_mem.offline.winrate`, clustered by family and
   opening day, the job's settings) is fitted on every **other** signal's trades settled by the

@@ -2,7 +2,7 @@
 Markdown) and figures (PNG) to a folder, with ``summary.md`` / ``summary.json`` on top.
 
 ``bayes-mem evaluate --out DIR --seed N [--quick] [--only SECTION ...]`` (``./run evaluate``
-writes ``docs/evaluation/``, which the README links). Each section is a module of
+writes ``docs/evaluation/``, which the README and the docs pages link). Each section is a module of
 :mod:`bayes_mem.evaluation` with ``write_results(out_dir, *, seed, quick) -> dict`` whose
 ``"markdown"`` entry goes into the summary.
 

@@ -11,7 +11,7 @@ days ``t = first_i .. T - 1`` of a right-aligned (T, N) array::
 with Hansen's constants ``a(nu, lam)``, ``b(nu, lam)``, ``c(nu)``. The per-day sum is written
 here as one PyTensor Op, :class:`GarchSkewtLogp`, whose forward recursion and reverse-mode
 adjoint run in one numba kernel (``@njit(cache=True)``: the kernel is compiled once per machine
-into numba's on-disk cache; nutpie's callback around the whole model is not, see the README).
+into numba's on-disk cache; nutpie's callback around the whole model is not: docs/benchmarks.md).
 The Op takes ``a`` and ``b`` as inputs, so the kernel needs no special functions; the
 per-symbol constant ``n_i (log b + log c)`` and the chain rule through ``a(nu, lam)``,
 ``b(nu, lam)`` stay in the PyTensor graph (N scalars, not T x N).

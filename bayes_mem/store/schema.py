@@ -294,6 +294,7 @@ def _v2(conn: sa.Connection) -> None:
 
 #: version -> migration that brings a database from version - 1 to version
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1, 2: _v2}
+#: the schema version this code writes; an older database is migrated forward when opened
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
