@@ -511,7 +511,16 @@ class _BOCPD:
 
     def p_change_within(self, k: int) -> np.ndarray:
         """P(a change happened within the last ``k`` observations), 1 <= k < R, per stream (the
-        regime that began with the first observation is not a change)."""
+        regime that began with the first observation is not a change).
+
+        Examples
+        --------
+        >>> det = NormalGammaBOCPD(1, hazard=1 / 100)
+        >>> for x in (0.1, -0.3, 0.5, -0.2, 0.4, 3.5, 4.0, -3.8):  # calm, then three wild days
+        ...     _ = det.update(x)
+        >>> det.p_change_within(3).round(3).tolist(), det.p_change_within(10).round(3).tolist()
+        ([0.347], [0.499])
+        """
         k = self._check_k(k)
         return self.age_posterior()[:, : min(k, max(self._steps - 1, 0))].sum(axis=1)
 

@@ -444,7 +444,17 @@ class Decider:
     def set_family_prior(self, name: str, prior: BetaPrior, *, rho: float | None = None) -> None:
         """Replace a family's prior; its signals' raw counts are kept and combined on read.
         ``rho`` (in [0, 1)), when given, replaces the family's intra-cluster correlation (the
-        weight of later outcomes of one signal in one cluster; see the module docstring)."""
+        weight of later outcomes of one signal in one cluster; see the module docstring).
+
+        Examples
+        --------
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> d.record("mom_5d", True, 100.0, trade_id=1)
+        >>> d.set_family_prior("momentum", BetaPrior(20.0, 20.0))  # the nightly refit
+        >>> d.posterior("mom_5d")  # the new prior plus the same one win
+        BetaPrior(a=21.0, b=20.0)
+        """
         check_name(name, "family name")
         if not isinstance(prior, BetaPrior):
             raise TypeError(f"prior must be a BetaPrior, got {type(prior).__name__} {prior!r}")
@@ -1069,7 +1079,20 @@ class Decider:
     # ------------------------------------------------------------------ forgetting
     def tick(self, steps: int = 1) -> None:
         """Advance the forgetting clock: every signal's counts are multiplied by
-        ``discount ** steps``. Use with ``clock="manual"`` to forget per day, say."""
+        ``discount ** steps``. Use with ``clock="manual"`` to forget per day, say.
+
+        Examples
+        --------
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)}, discount=0.9, clock="manual")
+        >>> d.register("mom_5d", "momentum")
+        >>> for i in range(10):
+        ...     d.record("mom_5d", True, 100.0, trade_id=i)
+        >>> d.posterior("mom_5d")
+        BetaPrior(a=15.0, b=5.0)
+        >>> d.tick(5)  # five days later: 10 wins count as 10 x 0.9^5 = 5.9
+        >>> round(d.posterior("mom_5d").a, 2), d.ticks
+        (10.9, 5)
+        """
         steps = check_int(steps, "steps", minimum=0)
         with self._lock:
             if self._ticks + steps > MAX_COUNT:
@@ -1277,7 +1300,19 @@ class Decider:
     @classmethod
     def from_snapshot(cls, data: Mapping[str, Any]) -> Decider:
         """Rebuild a decider exactly from :meth:`snapshot` output; malformed data raises
-        ``ValueError`` naming the bad field."""
+        ``ValueError`` naming the bad field.
+
+        Examples
+        --------
+        A restored decider (its generator state included) decides as the original would:
+
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)}, rng=0)
+        >>> d.register("mom_5d", "momentum")
+        >>> d.record("mom_5d", True, 120.0, trade_id="t1")
+        >>> restored = Decider.from_snapshot(d.snapshot())  # or from_json(d.to_json())
+        >>> restored.decide("mom_5d") == d.decide("mom_5d"), restored.seen_trade("t1")
+        (True, True)
+        """
         try:
             return cls._from_snapshot(data)
         except (KeyError, TypeError, AttributeError, IndexError) as exc:

@@ -707,7 +707,18 @@ class PayoffModel:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PayoffModel:
         """Rebuild a model exactly from :meth:`to_dict` output; malformed data raises
-        ``ValueError`` naming the bad field."""
+        ``ValueError`` naming the bad field.
+
+        Examples
+        --------
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> model.record("mom_5d", True, 0.03)
+        >>> model.record("mom_5d", False, 0.02)
+        >>> restored = PayoffModel.from_dict(model.to_dict())  # or from_json(model.to_json())
+        >>> restored.signals, restored.mean("mom_5d") == model.mean("mom_5d")
+        (('mom_5d',), True)
+        """
         try:
             return cls._from_dict(data)
         except (KeyError, TypeError, AttributeError, IndexError) as exc:

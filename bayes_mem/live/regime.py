@@ -116,7 +116,20 @@ class RegimeForgetting:
 
     def observe(self, family: str, won: bool) -> bool:
         """Feed one settled outcome of ``family``; forget the family's counts when a change is
-        detected. Returns whether it forgot."""
+        detected. Returns whether it forgot.
+
+        Examples
+        --------
+        For outcomes the decider has already recorded (:meth:`record` does both):
+
+        >>> from bayes_mem.live import BetaPrior
+        >>> d = Decider({"momentum": BetaPrior(2.0, 2.0)})
+        >>> hook = RegimeForgetting(d, hazard=1 / 50)
+        >>> [hook.observe("momentum", won) for won in (True, True, True)]
+        [False, False, False]
+        >>> round(hook.p_change("momentum"), 3)
+        0.03
+        """
         won = check_bool(won, "won")
         with self._lock:
             name = self._get(family)

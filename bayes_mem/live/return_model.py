@@ -467,7 +467,22 @@ class ReturnModel:
         absolute error < 1e-10 per component, ~10x cheaper than ``scipy.special.stdtr``); a
         symbol whose CDF is within ``_EXACT_TAIL`` of 0 or 1, where that absolute error would
         move the score by more than ~1e-6, is recomputed exactly (scipy). The score is then
-        within 1e-6 of the exact one (tests/test_pit.py)."""
+        within 1e-6 of the exact one (tests/test_pit.py).
+
+        Examples
+        --------
+        >>> from bayes_mem.live import GarchDraws
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4], omega=[2e-6, 1.5e-6], alpha=[0.03, 0.04], gamma=[0.12, 0.10],
+        ...     beta=[0.86, 0.87], nu=[6.0, 7.0], lam=[-0.1, -0.05],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> model.last_normal_score().tolist()  # no return yet
+        [0.0]
+        >>> model.update({"SPY": -0.03}, kind="log")  # a 3% fall at 0.64% volatility
+        >>> model.last_normal_score().round(2).tolist()
+        [-3.17]
+        """
         with self._lock:
             seen = np.isfinite(self._last_r)
             out = np.zeros(len(self._symbols))
@@ -1110,7 +1125,22 @@ class ReturnModel:
         TypeError naming the field: a missing field, text or booleans where numbers belong
         (``"0.1"`` is not read as 0.1), a number beyond the float range, a wrong shape, draws
         that break the model's constraints (:class:`GarchDraws`: persistence ``alpha + kappa
-        gamma + beta < 1`` ...), a last return beyond :data:`MAX_LOG_RETURN`."""
+        gamma + beta < 1`` ...), a last return beyond :data:`MAX_LOG_RETURN`.
+
+        Examples
+        --------
+        >>> import json
+        >>> from bayes_mem.live import GarchDraws
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4], omega=[2e-6, 1.5e-6], alpha=[0.03, 0.04], gamma=[0.12, 0.10],
+        ...     beta=[0.86, 0.87], nu=[6.0, 7.0], lam=[-0.1, -0.05],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> model.update({"SPY": -0.03}, kind="log")
+        >>> restored = ReturnModel.from_snapshot(json.loads(json.dumps(model.snapshot())))
+        >>> restored.position_risk("SPY") == model.position_risk("SPY")
+        True
+        """
         if not isinstance(data, Mapping) or data.get("schema") != SNAPSHOT_SCHEMA:
             raise ValueError(f"not a {SNAPSHOT_SCHEMA} snapshot")
         try:
