@@ -97,7 +97,17 @@ class NormalGammaPrior:
     ``lam ~ Gamma(alpha0, rate=beta0)``, ``m | lam ~ Normal(mu0, 1 / (kappa0 * lam))``.
 
     In units of the observations (standardised residuals: unit-free). ``kappa0`` is the prior's
-    weight in pseudo-observations for the mean; E[lam] = alpha0 / beta0."""
+    weight in pseudo-observations for the mean; E[lam] = alpha0 / beta0.
+
+    Examples
+    --------
+    >>> prior = NormalGammaPrior(mu0=0.0, kappa0=1.0, alpha0=3.0, beta0=2.0)
+    >>> prior.alpha0 / prior.beta0  # prior mean of the precision
+    1.5
+    >>> NormalGammaPrior.from_json(prior.to_json()) == prior
+    True
+    >>> det = NormalGammaBOCPD(["AAPL", "MSFT"], prior, hazard=1 / 250)
+    """
 
     mu0: float = 0.0
     kappa0: float = 1.0
@@ -122,7 +132,18 @@ class NormalGammaPrior:
 
 
 class ChangepointStep(NamedTuple):
-    """What one :meth:`update` says about each stream (arrays of shape (N,), stream order)."""
+    """What one :meth:`update` says about each stream (arrays of shape (N,), stream order).
+
+    Examples
+    --------
+    >>> det = NormalGammaBOCPD(["AAPL", "MSFT"], hazard=1 / 100)
+    >>> for x in ([0.3, -0.5], [1.1, 0.2], [-0.4, 0.8]):
+    ...     step = det.update(x)
+    >>> step.k, step.map_run_length.tolist()
+    (10, [3, 3])
+    >>> [round(v, 3) for v in step.p_change.tolist()]
+    [0.017, 0.018]
+    """
 
     k: int  # the window of ``p_change``, in observations
     p_change: np.ndarray  # P(a change happened within the last k observations)
@@ -335,7 +356,15 @@ class _BOCPD:
     # ------------------------------------------------------------------ the recursion
     def update(self, x: Any) -> ChangepointStep:
         """Absorb one observation per stream (``x``: N values in stream order; a plain number
-        when N = 1) and return the step's outputs."""
+        when N = 1) and return the step's outputs.
+
+        Examples
+        --------
+        >>> det = NormalGammaBOCPD(["AAPL", "MSFT"], hazard=1 / 100)
+        >>> step = det.update([0.4, -0.2])  # one standardised residual per stream
+        >>> step.p_change.tolist(), det.steps
+        ([0.0, 0.0], 1)
+        """
         xv = self._check_x(x)
         with self._lock:
             if self._one:
@@ -482,7 +511,16 @@ class _BOCPD:
 
     def p_change_within(self, k: int) -> np.ndarray:
         """P(a change happened within the last ``k`` observations), 1 <= k < R, per stream (the
-        regime that began with the first observation is not a change)."""
+        regime that began with the first observation is not a change).
+
+        Examples
+        --------
+        >>> det = NormalGammaBOCPD(1, hazard=1 / 100)
+        >>> for x in (0.1, -0.3, 0.5, -0.2, 0.4, 3.5, 4.0, -3.8):  # calm, then three wild days
+        ...     _ = det.update(x)
+        >>> det.p_change_within(3).round(3).tolist(), det.p_change_within(10).round(3).tolist()
+        ([0.347], [0.499])
+        """
         k = self._check_k(k)
         return self.age_posterior()[:, : min(k, max(self._steps - 1, 0))].sum(axis=1)
 
@@ -609,6 +647,21 @@ class NormalGammaBOCPD(_BOCPD):
     hazard : probability of a change after each observation, shared or N values, in (0, 1).
     max_run_length : R, the truncation; the last bin is "R or more".
     k : window of ``p_change`` in observations, 1 <= k < R.
+
+    Examples
+    --------
+    100 standardised residuals of unit variance, then 30 with three times the volatility:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.concatenate([rng.standard_normal(100), 3.0 * rng.standard_normal(30)])
+    >>> det = NormalGammaBOCPD(1, hazard=1 / 100, max_run_length=200, k=10)
+    >>> p = np.array([det.update(v).p_change[0] for v in x.tolist()])
+    >>> round(float(p[:100].max()), 3), int(np.argmax(p > 0.5))  # first alarm: 5th new day
+    (0.42, 104)
+    >>> step = det.update(0.5)
+    >>> int(step.map_run_length[0]), round(float(step.expected_run_length[0]), 1)
+    (33, 29.7)
     """
 
     model = "normal_gamma"
@@ -771,7 +824,20 @@ class BetaBernoulliBOCPD(_BOCPD):
     """BOCPD of N win/loss streams with a Beta prior on each regime's win rate (Beta-Bernoulli
     predictive). Observations are booleans or 0/1. Other parameters as
     :class:`NormalGammaBOCPD`; ``prior`` is a :class:`BetaPrior` (default Beta(1, 1)) or a
-    mapping ``{"a": ..., "b": ...}`` of numbers or N numbers."""
+    mapping ``{"a": ..., "b": ...}`` of numbers or N numbers.
+
+    Examples
+    --------
+    A family winning two trades in three for 60 trades, then losing every one:
+
+    >>> from bayes_mem.live import BetaPrior
+    >>> det = BetaBernoulliBOCPD(["momentum"], BetaPrior(2.0, 2.0), hazard=1 / 100, k=10)
+    >>> p = [det.update(won).p_change[0] for won in [True, True, False] * 20 + [False] * 8]
+    >>> round(float(max(p[:60])), 3)  # before the change
+    0.085
+    >>> [round(float(v), 2) for v in p[60:]]  # the losing streak
+    [0.1, 0.16, 0.24, 0.34, 0.47, 0.59, 0.65, 0.71]
+    """
 
     model = "beta_bernoulli"
     _state_names = ("_wins", "_marg")
@@ -866,7 +932,19 @@ class BetaBernoulliBOCPD(_BOCPD):
 
 
 def load_detector(data: Mapping[str, Any] | str) -> NormalGammaBOCPD | BetaBernoulliBOCPD:
-    """Restore either detector from its snapshot (a mapping or the JSON text)."""
+    """Restore either detector from its snapshot (a mapping or the JSON text).
+
+    Examples
+    --------
+    >>> det = NormalGammaBOCPD(["AAPL"], hazard=1 / 100)
+    >>> for x in (0.3, -1.2, 0.8):
+    ...     _ = det.update(x)
+    >>> restored = load_detector(det.to_json())
+    >>> type(restored).__name__, restored.streams, restored.steps
+    ('NormalGammaBOCPD', ('AAPL',), 3)
+    >>> restored.update(0.1).p_change == det.update(0.1).p_change  # the same state exactly
+    array([ True])
+    """
     if isinstance(data, str):
         return _BOCPD.from_json(data)  # type: ignore[return-value]
     return _BOCPD.from_snapshot(data)  # type: ignore[return-value]
@@ -883,7 +961,16 @@ def regime_factor(
     """Position-limit multiplier in [floor, 1] from P(change within the last k observations):
     1 while ``p_change <= start``, ``floor`` once ``p_change >= full``, linear in between. A
     number gives a float, an array an array of the same shape. Feed it to
-    ``combine_limits(regime=...)``."""
+    ``combine_limits(regime=...)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> regime_factor(0.2), regime_factor(0.55), regime_factor(0.9)
+    (1.0, 0.75, 0.5)
+    >>> regime_factor(np.array([0.2, 0.55, 0.9]), floor=0.0).round(3).tolist()
+    [1.0, 0.5, 0.0]
+    """
     floor = check_real(floor, "floor")
     if not 0.0 <= floor <= 1.0:
         raise ValueError(f"floor must be in [0, 1], got {floor!r}")
@@ -906,7 +993,14 @@ def regime_factor(
 class ChangeAlarm:
     """Edge-triggered alarm with hysteresis, per stream: it fires once when ``p_change`` reaches
     ``on`` and re-arms only after it falls below ``off`` (so one change gives one alarm, however
-    long the probability stays high)."""
+    long the probability stays high).
+
+    Examples
+    --------
+    >>> alarm = ChangeAlarm(1, on=0.5, off=0.2)
+    >>> [bool(alarm.update(p)[0]) for p in (0.1, 0.6, 0.9, 0.3, 0.1, 0.7)]
+    [False, True, False, False, False, True]
+    """
 
     def __init__(self, n: int, *, on: float = 0.5, off: float = 0.2) -> None:
         self._n = check_int(n, "n", minimum=1)

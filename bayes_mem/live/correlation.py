@@ -48,7 +48,24 @@ def shrunk_correlation(x: np.ndarray) -> tuple[np.ndarray, float]:
     """Ledoit-Wolf (2004) shrinkage of the normal-scores correlation toward the identity.
 
     Returns the (N, N) correlation and the shrinkage intensity in [0, 1]. Well conditioned even
-    with more symbols than days."""
+    with more symbols than days.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> def panel(days, rho):  # (days, 3) residuals with pairwise correlation rho
+    ...     c = np.full((3, 3), rho) + (1 - rho) * np.eye(3)
+    ...     return rng.multivariate_normal(np.zeros(3), c, size=days)
+    >>> history, recent = panel(250, 0.2), panel(20, 0.8)
+    >>> corr, intensity = shrunk_correlation(history)
+    >>> print(np.round(corr, 2))
+    [[1.   0.21 0.2 ]
+     [0.21 1.   0.15]
+     [0.2  0.15 1.  ]]
+    >>> round(intensity, 3)
+    0.156
+    """
     z = rank_normal_scores(x)
     z = (z - z.mean(axis=0)) / z.std(axis=0)
     t, n = z.shape
@@ -84,12 +101,31 @@ def _b2_direct(z: np.ndarray, sample: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class Concentration:
+    """How much a set of positions moves as one (from :func:`concentration`).
+
+    Examples
+    --------
+    >>> c = concentration([[1.0, 0.5], [0.5, 1.0]])
+    >>> c.average_correlation, c.score, round(c.effective_bets, 3)
+    (0.5, 0.75, 1.6)
+    """
+
     average_correlation: float  # mean off-diagonal correlation, in [-1, 1]
     score: float  # the seed plan's (average + 1) / 2, in [0, 1]; 1 = all move together
     effective_bets: float  # (sum eigenvalues)^2 / sum eigenvalues^2, in [1, N]
 
 
 def concentration(corr: np.ndarray) -> Concentration:
+    """Average correlation, the seed plan's concentration score and the effective number of
+    independent bets of an (N, N) correlation matrix (e.g. from :func:`shrunk_correlation`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = concentration(np.full((4, 4), 0.6) + 0.4 * np.eye(4))
+    >>> round(c.average_correlation, 3), round(c.score, 3), round(c.effective_bets, 3)
+    (0.6, 0.8, 1.923)
+    """
     corr = np.asarray(corr, dtype=float)
     n = corr.shape[0]
     if corr.shape != (n, n) or n < 2:
@@ -104,6 +140,21 @@ def concentration(corr: np.ndarray) -> Concentration:
 
 @dataclass(frozen=True)
 class BreakdownTest:
+    """One test of a correlation change (:func:`jennrich_test`, or a part of :class:`Breakdown`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> def panel(days, rho):  # (days, 3) residuals with pairwise correlation rho
+    ...     c = np.full((3, 3), rho) + (1 - rho) * np.eye(3)
+    ...     return rng.multivariate_normal(np.zeros(3), c, size=days)
+    >>> history, recent = panel(250, 0.2), panel(20, 0.8)
+    >>> test = jennrich_test(recent, history)  # asymptotic chi-square p-value
+    >>> round(test.statistic, 2), round(test.p_value, 4), test.df
+    (11.04, 0.0115, 3)
+    """
+
     statistic: float
     p_value: float
     score: float  # 1 - p_value: evidence that the recent correlation differs from history
@@ -113,7 +164,20 @@ class BreakdownTest:
 @dataclass(frozen=True)
 class Breakdown:
     """Both tests on the same permutations, combined by Bonferroni: the false-alarm rate of
-    ``p_value`` is at most the nominal level."""
+    ``p_value`` is at most the nominal level.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> def panel(days, rho):  # (days, 3) residuals with pairwise correlation rho
+    ...     c = np.full((3, 3), rho) + (1 - rho) * np.eye(3)
+    ...     return rng.multivariate_normal(np.zeros(3), c, size=days)
+    >>> history, recent = panel(250, 0.2), panel(20, 0.8)
+    >>> b = correlation_breakdown(recent, history, n_sim=199, rng=1)
+    >>> b.jennrich.p_value, b.mean_shift.p_value, b.p_value, b.score
+    (0.025, 0.01, 0.02, 0.98)
+    """
 
     jennrich: BreakdownTest
     mean_shift: BreakdownTest
@@ -211,7 +275,24 @@ def correlation_breakdown(
     the crisis pattern; far more powerful for it). Their p-values come from ``n_sim`` random
     reassignments of days to the two periods (a permutation test, exact when days are
     exchangeable under the null: the chi-square reference over-rejects on 20-day windows, and
-    more with common shocks); the combined ``p_value`` is Bonferroni's ``min(1, 2 min(p))``."""
+    more with common shocks); the combined ``p_value`` is Bonferroni's ``min(1, 2 min(p))``.
+
+    Examples
+    --------
+    Three symbols whose pairwise correlation jumps from 0.2 (250 days) to 0.8 (the last 20):
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> def panel(days, rho):  # (days, 3) residuals with pairwise correlation rho
+    ...     c = np.full((3, 3), rho) + (1 - rho) * np.eye(3)
+    ...     return rng.multivariate_normal(np.zeros(3), c, size=days)
+    >>> history, recent = panel(250, 0.2), panel(20, 0.8)
+    >>> b = correlation_breakdown(recent, history, n_sim=199, rng=1)
+    >>> round(b.mean_shift.statistic, 3), b.p_value, b.score
+    (0.499, 0.02, 0.98)
+    >>> correlation_breakdown(panel(20, 0.2), history, n_sim=199, rng=1).p_value  # no change
+    0.53
+    """
     scores, n1 = _panels(recent, history)
     n_sim = _check_n_sim(n_sim)
     if n_sim == 0:
@@ -240,7 +321,21 @@ def jennrich_test(
     rng: int | np.random.Generator | None = None,
 ) -> BreakdownTest:
     """Jennrich's (1970) test alone: the asymptotic chi-square p-value by default, or a
-    permutation p-value with ``n_sim`` > 0 (see :func:`correlation_breakdown`)."""
+    permutation p-value with ``n_sim`` > 0 (see :func:`correlation_breakdown`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> def panel(days, rho):  # (days, 3) residuals with pairwise correlation rho
+    ...     c = np.full((3, 3), rho) + (1 - rho) * np.eye(3)
+    ...     return rng.multivariate_normal(np.zeros(3), c, size=days)
+    >>> history, recent = panel(250, 0.2), panel(20, 0.8)
+    >>> round(jennrich_test(recent, history).p_value, 4)
+    0.0115
+    >>> jennrich_test(recent, history, n_sim=199, rng=1).p_value  # permutation p-value
+    0.025
+    """
     if _check_n_sim(n_sim) > 0:
         return correlation_breakdown(recent, history, n_sim=n_sim, rng=rng).jennrich
     scores, n1 = _panels(recent, history)

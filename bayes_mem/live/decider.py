@@ -143,11 +143,35 @@ class DuplicateTradeError(ValueError):
     """An outcome with this trade id was already recorded: by this decider, or (through
     :class:`bayes_mem.store.PersistentDecider` and the store) by any process sharing the store.
     Nothing was recorded. The one exception for a repeated trade id everywhere (re-exported by
-    :mod:`bayes_mem.store`); a ValueError, so callers catching that still work."""
+    :mod:`bayes_mem.store`); a ValueError, so callers catching that still work.
+
+    Examples
+    --------
+    >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+    >>> d.register("mom_5d", "momentum")
+    >>> d.record("mom_5d", True, 120.0, trade_id="t1")
+    >>> try:
+    ...     d.record("mom_5d", True, 120.0, trade_id="t1")  # a retry of the same outcome
+    ... except DuplicateTradeError as exc:
+    ...     print(exc)
+    trade_id 't1' was already recorded
+    >>> d.posterior("mom_5d")  # counted once
+    BetaPrior(a=6.0, b=5.0)
+    """
 
 
 class UnknownSignalError(ValueError, KeyError):
-    """A signal (or family) name that was never registered."""
+    """A signal (or family) name that was never registered.
+
+    Examples
+    --------
+    >>> d = Decider(["momentum"])
+    >>> try:
+    ...     d.decide("mom_5d")
+    ... except UnknownSignalError as exc:
+    ...     print(exc)
+    unknown signal 'mom_5d'; register it first
+    """
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
@@ -231,7 +255,20 @@ class _Signal:
 
 @dataclass(frozen=True, slots=True)
 class SignalMetrics:
-    """Quality of one signal. PnL figures are per trade, in the trader's currency."""
+    """Quality of one signal. PnL figures are per trade, in the trader's currency.
+
+    Examples
+    --------
+    >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+    >>> d.register("mom_5d", "momentum")
+    >>> for i, pnl in enumerate([120.0, 90.0, -100.0, 110.0]):
+    ...     d.record("mom_5d", pnl > 0, pnl, trade_id=i)
+    >>> m = d.metrics("mom_5d")
+    >>> m.trades, m.wins, round(m.posterior_mean, 3), round(m.avg_win, 2), m.avg_loss
+    (4, 3, 0.571, 106.67, 100.0)
+    >>> round(m.credible_low, 3), round(m.credible_high, 3), round(m.hurdle, 4)
+    (0.355, 0.776, 0.4839)
+    """
 
     signal: str
     family: str
@@ -282,6 +319,18 @@ class Decider:
     discount : forgetting factor per tick, in (0, 1]; 1 means never forget.
     clock : ``"outcome"`` ticks once per recorded outcome; ``"manual"`` only on :meth:`tick`.
     rng : seed or ``numpy.random.Generator``.
+
+    Examples
+    --------
+    >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)}, rng=0)
+    >>> d.register("mom_5d", "momentum")
+    >>> for i, pnl in enumerate([120.0, 90.0, -100.0, 110.0]):
+    ...     d.record("mom_5d", pnl > 0, pnl, trade_id=f"t{i}")
+    >>> d.posterior("mom_5d")  # Beta(5 + 3 wins, 5 + 1 loss)
+    BetaPrior(a=8.0, b=6.0)
+    >>> act, p = d.decide("mom_5d")  # one Thompson draw against the hurdle
+    >>> act, round(p, 3)
+    (True, 0.522)
     """
 
     def __init__(
@@ -395,7 +444,17 @@ class Decider:
     def set_family_prior(self, name: str, prior: BetaPrior, *, rho: float | None = None) -> None:
         """Replace a family's prior; its signals' raw counts are kept and combined on read.
         ``rho`` (in [0, 1)), when given, replaces the family's intra-cluster correlation (the
-        weight of later outcomes of one signal in one cluster; see the module docstring)."""
+        weight of later outcomes of one signal in one cluster; see the module docstring).
+
+        Examples
+        --------
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> d.record("mom_5d", True, 100.0, trade_id=1)
+        >>> d.set_family_prior("momentum", BetaPrior(20.0, 20.0))  # the nightly refit
+        >>> d.posterior("mom_5d")  # the new prior plus the same one win
+        BetaPrior(a=21.0, b=20.0)
+        """
         check_name(name, "family name")
         if not isinstance(prior, BetaPrior):
             raise TypeError(f"prior must be a BetaPrior, got {type(prior).__name__} {prior!r}")
@@ -501,6 +560,18 @@ class Decider:
         history only). ``rng`` draws from that generator instead of the decider's own (which is
         then left untouched): a generator seeded by the decision's key makes the decision a pure
         function of the seed, the key and the recorded outcomes, so a restarted process repeats it.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)}, rng=0)
+        >>> d.register("mom_5d", "momentum")
+        >>> act, p = d.decide("mom_5d")  # no outcomes yet: the hurdle is the threshold, 0.5
+        >>> act, round(p, 3)
+        (False, 0.444)
+        >>> a1 = d.decide("mom_5d", rng=np.random.default_rng(7))  # keyed: repeatable
+        >>> a1 == d.decide("mom_5d", rng=np.random.default_rng(7))
+        True
         """
         if threshold is None:
             thr = self._threshold
@@ -601,7 +672,19 @@ class Decider:
     ) -> tuple[np.ndarray, np.ndarray]:
         """One independent draw per signal; return boolean ``act`` and sampled ``p`` arrays in the
         order given. ``signals`` is a sequence of names or an index array from :meth:`indices`.
-        ``rng``: as in :meth:`decide`."""
+        ``rng``: as in :meth:`decide`.
+
+        Examples
+        --------
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)}, rng=1)
+        >>> for name, wins in (("mom_5d", 8), ("mom_20d", 5), ("mom_60d", 2)):
+        ...     d.register(name, "momentum")
+        ...     for i in range(10):  # ``wins`` of 10 trades won +100, the others lost -100
+        ...         d.record(name, i < wins, 100.0 if i < wins else -100.0, trade_id=f"{name}{i}")
+        >>> act, p = d.decide_batch(["mom_5d", "mom_20d", "mom_60d"])
+        >>> act.tolist(), [round(x, 3) for x in p.tolist()]
+        ([True, True, False], [0.648, 0.612, 0.375])
+        """
         thr = (
             self._threshold if threshold is None else check_probability_open(threshold, "threshold")
         )
@@ -627,6 +710,16 @@ class Decider:
         payoffs) and returned best first as ``(name, p)``. With ``only_acting`` (default) only
         signals that clear their hurdle are returned, so fewer than ``k`` may come back; without
         it, always ``k`` (plain top-k Thompson sampling). ``rng``: as in :meth:`decide`.
+
+        Examples
+        --------
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)}, rng=1)
+        >>> for name, wins in (("mom_5d", 8), ("mom_20d", 5), ("mom_60d", 2)):
+        ...     d.register(name, "momentum")
+        ...     for i in range(10):  # ``wins`` of 10 trades won +100, the others lost -100
+        ...         d.record(name, i < wins, 100.0 if i < wins else -100.0, trade_id=f"{name}{i}")
+        >>> [(name, round(p, 3)) for name, p in d.choose(["mom_5d", "mom_20d", "mom_60d"], k=2)]
+        [('mom_5d', 0.648), ('mom_20d', 0.612)]
         """
         thr = (
             self._threshold if threshold is None else check_probability_open(threshold, "threshold")
@@ -882,7 +975,17 @@ class Decider:
         lost). A ``trade_id`` seen before is refused with :class:`DuplicateTradeError`, so retries
         never double count. ``cluster`` (e.g. the day the trade opened): outcomes of this signal
         in one cluster count with their effective weight under the family's ``rho`` (see the
-        module docstring)."""
+        module docstring).
+
+        Examples
+        --------
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> d.record("mom_5d", True, 120.0, trade_id="t1")
+        >>> d.record("mom_5d", False, -100.0, trade_id="t2")
+        >>> d.posterior("mom_5d"), d.seen_trade("t2")
+        (BetaPrior(a=6.0, b=6.0), True)
+        """
         won, pnl, trade_id = check_outcome(won, pnl, trade_id)
         if cluster is not None:
             cluster = check_name(cluster, "cluster")
@@ -976,7 +1079,20 @@ class Decider:
     # ------------------------------------------------------------------ forgetting
     def tick(self, steps: int = 1) -> None:
         """Advance the forgetting clock: every signal's counts are multiplied by
-        ``discount ** steps``. Use with ``clock="manual"`` to forget per day, say."""
+        ``discount ** steps``. Use with ``clock="manual"`` to forget per day, say.
+
+        Examples
+        --------
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)}, discount=0.9, clock="manual")
+        >>> d.register("mom_5d", "momentum")
+        >>> for i in range(10):
+        ...     d.record("mom_5d", True, 100.0, trade_id=i)
+        >>> d.posterior("mom_5d")
+        BetaPrior(a=15.0, b=5.0)
+        >>> d.tick(5)  # five days later: 10 wins count as 10 x 0.9^5 = 5.9
+        >>> round(d.posterior("mom_5d").a, 2), d.ticks
+        (10.9, 5)
+        """
         steps = check_int(steps, "steps", minimum=0)
         with self._lock:
             if self._ticks + steps > MAX_COUNT:
@@ -985,7 +1101,18 @@ class Decider:
 
     def forget(self, factor: float, family: str | None = None) -> None:
         """Multiply the counts of all signals (or of one family's) by ``factor`` in (0, 1]:
-        their posteriors move toward the family prior. Raw trade counts are kept."""
+        their posteriors move toward the family prior. Raw trade counts are kept.
+
+        Examples
+        --------
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> for i in range(4):
+        ...     d.record("mom_5d", True, 100.0, trade_id=i)
+        >>> d.forget(0.5, family="momentum")  # 4 wins now count as 2
+        >>> d.posterior("mom_5d"), d.metrics("mom_5d").trades
+        (BetaPrior(a=7.0, b=5.0), 4)
+        """
         factor = check_discount(factor, "factor")
         if family is not None:
             check_name(family, "family name")
@@ -1051,7 +1178,16 @@ class Decider:
             return a / (a + s.pb + s.ls * self._scale)
 
     def metrics(self, signal: str, prob: float = 0.9) -> SignalMetrics:
-        """Quality metrics of one signal with a ``prob`` equal-tailed credible interval."""
+        """Quality metrics of one signal with a ``prob`` equal-tailed credible interval.
+
+        Examples
+        --------
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> m = d.metrics("mom_5d", prob=0.9)  # no trades yet: the family prior
+        >>> m.trades, m.posterior_mean, round(m.credible_low, 3), round(m.credible_high, 3)
+        (0, 0.5, 0.251, 0.749)
+        """
         from scipy import special  # scipy.special only; not needed on the decision path
 
         prob = check_probability_open(prob, "prob")
@@ -1164,7 +1300,19 @@ class Decider:
     @classmethod
     def from_snapshot(cls, data: Mapping[str, Any]) -> Decider:
         """Rebuild a decider exactly from :meth:`snapshot` output; malformed data raises
-        ``ValueError`` naming the bad field."""
+        ``ValueError`` naming the bad field.
+
+        Examples
+        --------
+        A restored decider (its generator state included) decides as the original would:
+
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)}, rng=0)
+        >>> d.register("mom_5d", "momentum")
+        >>> d.record("mom_5d", True, 120.0, trade_id="t1")
+        >>> restored = Decider.from_snapshot(d.snapshot())  # or from_json(d.to_json())
+        >>> restored.decide("mom_5d") == d.decide("mom_5d"), restored.seen_trade("t1")
+        (True, True)
+        """
         try:
             return cls._from_snapshot(data)
         except (KeyError, TypeError, AttributeError, IndexError) as exc:

@@ -161,6 +161,23 @@ class PayoffModel:
     default_weight : pseudo-trades the default size is worth in a family's centre (>= 1).
     discount : forgetting factor per tick, in (0, 1]; 1 means never forget.
     clock : ``"outcome"`` ticks once per recorded trade; ``"manual"`` only on :meth:`tick`.
+
+    Examples
+    --------
+    >>> model = PayoffModel()
+    >>> model.register("mom_5d", "momentum")
+    >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:
+    ...     model.record("mom_5d", won, size)  # |pnl| / notional of each settled trade
+    >>> model.register("mom_20d", "momentum")
+    >>> model.record("mom_20d", True, 0.02)
+    >>> model.record("mom_20d", False, 0.03)
+    >>> [round(x, 4) for x in model.mean("mom_5d")]  # E[W], E[L]: shrunk toward the family's
+    [0.0326, 0.0237]
+    >>> [round(x, 4) for x in model.mean("mom_20d")]
+    [0.0265, 0.0267]
+    >>> model.register("rev_1d", "reversal")  # a family without history: needs a default
+    >>> model.mean("rev_1d", fallback_win=0.02, fallback_loss=0.02)
+    (0.02, 0.02)
     """
 
     def __init__(
@@ -288,7 +305,17 @@ class PayoffModel:
     def record(self, signal: str, won: bool, size: float) -> None:
         """Record a settled trade of ``signal``: ``won`` and its size per unit notional (>= 0:
         ``pnl / notional`` if won, ``-pnl / notional`` if lost; 0 for a scratch trade; at most
-        :data:`MAX_SIZE`)."""
+        :data:`MAX_SIZE`).
+
+        Examples
+        --------
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> model.record("mom_5d", True, 0.03)  # won 3% of the notional
+        >>> model.record("mom_5d", False, 0.02)  # lost 2% of it
+        >>> model.summary("mom_5d")["loss"]["trades"]
+        1
+        """
         if won is not True and won is not False:
             won = check_bool(won, "won")
         if type(size) is not float or not math.isfinite(size):
@@ -435,6 +462,22 @@ class PayoffModel:
         model's (:meth:`set_default`). ``rng`` is the caller's seeded generator; nothing is
         drawn when the call is refused. Two ``Generator.standard_gamma`` calls with a scalar
         shape (~3 us each for 128 draws) make nearly all of the cost.
+
+        Examples
+        --------
+        Draws of the sizes are the payoff inputs of Kelly in notional:
+
+        >>> import numpy as np
+        >>> from bayes_mem.live import kelly_notional
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:
+        ...     model.record("mom_5d", won, size)  # |pnl| / notional of each settled trade
+        >>> wins, losses = model.draws("mom_5d", 256, np.random.default_rng(0))
+        >>> round(float(wins.mean()), 4), round(float(losses.mean()), 4)
+        (0.0356, 0.0229)
+        >>> round(kelly_notional(0.55, wins, losses, cap=5.0), 2)  # quarter Kelly, notional
+        2.47
         """
         n = check_int(n, "n", minimum=1)
         if not isinstance(rng, np.random.Generator):
@@ -554,7 +597,17 @@ class PayoffModel:
         fallback_loss: float | None = None,
     ) -> tuple[float, float]:
         """Posterior means ``(E[W], E[L])`` of the signal's mean win and loss sizes: its own
-        decayed mean sizes shrunk toward its family's (see the module docstring)."""
+        decayed mean sizes shrunk toward its family's (see the module docstring).
+
+        Examples
+        --------
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:
+        ...     model.record("mom_5d", won, size)  # |pnl| / notional of each settled trade
+        >>> [round(x, 4) for x in model.mean("mom_5d")]  # own means 0.035 and 0.0225
+        [0.035, 0.0225]
+        """
         win, loss = self._both(signal, fallback_win, fallback_loss)
         return win[1] / win[3], loss[1] / loss[3]  # k beta / (alpha - 1) = beta / n_post
 
@@ -568,7 +621,18 @@ class PayoffModel:
         """What the posterior is made of, per side, JSON-ready (sizes per unit notional; None
         where undefined): raw and decayed trade counts, the signal's own decayed mean size, the
         family's pooled mean, the default used, the prior centre and strength, the shape ``k``
-        and the posterior mean and sd of the mean size."""
+        and the posterior mean and sd of the mean size.
+
+        Examples
+        --------
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:
+        ...     model.record("mom_5d", won, size)  # |pnl| / notional of each settled trade
+        >>> win = model.summary("mom_5d")["win"]
+        >>> win["trades"], win["own_mean"], round(win["posterior_sd"], 4)
+        (2, 0.035, 0.0146)
+        """
         fallback = {
             "win": None if fallback_win is None else check_positive(fallback_win, "fallback_win"),
             "loss": None
@@ -643,7 +707,18 @@ class PayoffModel:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PayoffModel:
         """Rebuild a model exactly from :meth:`to_dict` output; malformed data raises
-        ``ValueError`` naming the bad field."""
+        ``ValueError`` naming the bad field.
+
+        Examples
+        --------
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> model.record("mom_5d", True, 0.03)
+        >>> model.record("mom_5d", False, 0.02)
+        >>> restored = PayoffModel.from_dict(model.to_dict())  # or from_json(model.to_json())
+        >>> restored.signals, restored.mean("mom_5d") == model.mean("mom_5d")
+        (('mom_5d',), True)
+        """
         try:
             return cls._from_dict(data)
         except (KeyError, TypeError, AttributeError, IndexError) as exc:

@@ -188,7 +188,16 @@ _HEX64 = r"[0-9a-f]{64}"
 
 class PriorSetError(ValueError):
     """A prior set that is missing, corrupt, truncated, implausible, untrusted, unsigned or of
-    an unknown schema."""
+    an unknown schema.
+
+    Examples
+    --------
+    >>> try:
+    ...     FamilyPosterior(mean=[1.2], kappa=[40.0])
+    ... except PriorSetError as exc:
+    ...     print(exc)
+    family mean draw 0 is 1.2, outside [1e-06, 0.999999]
+    """
 
 
 def _check_range(values: np.ndarray, what: str, low: float, high: float, unit: str = "") -> None:
@@ -234,6 +243,17 @@ class FamilyPosterior:
     See Also
     --------
     point_prior : the one Beta prior the decider uses (moment-matched by default).
+
+    Examples
+    --------
+    >>> fam = FamilyPosterior(mean=[0.54, 0.56], kappa=[40.0, 60.0], rho=[0.1, 0.2])
+    >>> [round(x, 5) for x in fam.predictive_moments()]  # of a new signal's win rate
+    [0.55, 0.00515]
+    >>> prior = fam.point_prior()  # moment-matched: wider than the plug-in Beta(27.5, 22.5)
+    >>> round(prior.a, 2), round(prior.b, 2), round(fam.rho_mean, 3)
+    (25.89, 21.18, 0.15)
+    >>> [a.tolist() for a in fam.betas()]  # each draw's Beta(m kappa, (1 - m) kappa)
+    [[21.6, 33.6], [18.4, 26.4]]
     """
 
     mean: np.ndarray
@@ -322,6 +342,22 @@ class SymbolPosterior:
         Per draw, the conditional variance for the day after the set's ``data_through``
         (daily log-return units, ``VARIANCE_RANGE``); the engine rolls it forward through the
         returns dated after it.
+
+    Examples
+    --------
+    >>> from bayes_mem.live import GarchDraws
+    >>> draws = GarchDraws(
+    ...     mu=[3e-4, 2e-4], omega=[2e-6, 1.5e-6], alpha=[0.03, 0.04], gamma=[0.12, 0.10],
+    ...     beta=[0.86, 0.87], nu=[6.0, 7.0], lam=[-0.1, -0.05],
+    ... )
+    >>> spy = SymbolPosterior(draws, sigma2=draws.long_run_variance)
+    >>> (spy.sigma2**0.5).round(4).tolist()  # next-day volatility per draw
+    [0.0066, 0.0063]
+    >>> try:
+    ...     SymbolPosterior(draws, sigma2=[4e-5, 2.0])  # a variance of 2: not daily fractions
+    ... except PriorSetError as exc:
+    ...     print(exc)
+    sigma2 draw 1 is 2.0, outside [1e-12, 1] (daily variance)
     """
 
     draws: GarchDraws
@@ -426,6 +462,18 @@ class RegimePrior:
     info : dict
         The estimate's other keys (``method``, ``expected_run_length``, ``log_evidence``,
         ``at_bound`` ...): informational, finite JSON, written back unchanged.
+
+    Examples
+    --------
+    >>> regime = RegimePrior.from_json(
+    ...     {"hazard": 0.004, "max_run_length": 300,
+    ...      "normal_gamma": {"mu0": 0.0, "kappa0": 1.0, "alpha0": 3.0, "beta0": 3.0}}
+    ... )
+    >>> regime.hazard, regime.normal_gamma.alpha0, regime.max_run_length
+    (0.004, 3.0, 300)
+    >>> detector = regime.detector(["SPY", "QQQ"])  # fed the daily normal scores
+    >>> detector.streams, detector.max_run_length
+    (('SPY', 'QQQ'), 300)
     """
 
     hazard: float
@@ -533,6 +581,15 @@ class ComponentSource:
     passed : bool
         That fit's gate verdict for this component; a set is live only if every component's
         is exactly ``True``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> src = ComponentSource(3, "2026-03-02T22:00:00+00:00", "2026-03-02", passed=True)
+    >>> src.through_date(), src.age_days(dt.date(2026, 3, 5))
+    (datetime.date(2026, 3, 2), 3)
+    >>> ComponentSource.from_json(src.to_json()) == src
+    True
     """
 
     version: int
@@ -609,6 +666,19 @@ class PriorSet:
         Per component (``COMPONENTS``) its source; a component the set does not hold (no
         passing fit yet) maps to None. Default (and for schema-1 sets): every component from
         this set itself, with its own date and verdict.
+
+    Examples
+    --------
+    A set holding only the win-rate component (no symbols, no regime prior):
+
+    >>> import datetime as dt
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> prior_set.component_ages(dt.date(2026, 3, 5))
+    {'winrate': 3, 'returns': None, 'regime': None}
+    >>> PriorSet.from_json(prior_set.to_json()).to_json() == prior_set.to_json()
+    True
     """
 
     version: int
@@ -882,7 +952,19 @@ def signing_key(path: str | Path | None = None) -> bytes | None:
     """The deployment's signing key: the content (whitespace stripped) of ``path``, else of the
     file named by ``$BAYES_MEM_SIGNING_KEY_FILE``; None when neither is set. The file must be a
     regular file of this user or root with no group or other access, 32 to 4096 bytes (e.g.
-    ``umask 077; openssl rand -hex 32 > key``)."""
+    ``umask 077; openssl rand -hex 32 > key``).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(tmp.name, "key")
+    >>> with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+    ...     _ = f.write("0123456789abcdef" * 4 + "\\n")
+    >>> len(signing_key(path))  # 64 hex characters, the newline stripped
+    64
+    >>> tmp.cleanup()
+    """
     if path is None:
         path = os.environ.get(SIGNING_KEY_ENV, "").strip() or None
         if path is None:
@@ -986,7 +1068,21 @@ def _check_version(version: Any) -> int:
 def list_versions(models_dir: str | Path) -> list[int]:
     """The version numbers under ``models/prior_sets``, ascending: directory names exactly
     ``v`` and six to nine ASCII digits (``v000042``); anything else (a publish in progress, a
-    stray ``v1abc``) is ignored. Listing trusts nothing: loading a version checks it."""
+    stray ``v1abc``) is ignored. Listing trusts nothing: loading a version checks it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> list_versions(tmp.name), folder.name
+    ([1], 'v000001')
+    >>> tmp.cleanup()
+    """
     try:
         names = os.listdir(Path(models_dir) / PRIOR_SETS)
     except (FileNotFoundError, NotADirectoryError):
@@ -1034,7 +1130,24 @@ def _read_active(models: Path) -> bytes | None:
 
 def active_version(models_dir: str | Path) -> int | None:
     """The version ``ACTIVE`` names (ASCII digits and an optional newline, nothing else), or
-    None when none was ever activated."""
+    None when none was ever activated.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set, activate
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> print(active_version(tmp.name))  # published, not yet active
+    None
+    >>> _ = activate(tmp.name, 1)
+    >>> active_version(tmp.name)
+    1
+    >>> tmp.cleanup()
+    """
     models = Path(models_dir)
     raw = _read_active(models)
     if raw is None:
@@ -1048,7 +1161,22 @@ def active_version(models_dir: str | Path) -> int | None:
 def read_prior_set_file(path: str | Path, *, key: bytes | None = None) -> PriorSet:
     """Load and verify the prior set in one ``prior_set.json`` file (not a link; a regular file
     of this user or root, not writable by others; schema, hash, signature with a key, bounds);
-    the folder may be any version's, even the temporary one of a publish in progress."""
+    the folder may be any version's, even the temporary one of a publish in progress.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> loaded = read_prior_set_file(folder / "prior_set.json")
+    >>> loaded.version, sorted(loaded.families)
+    (1, ['momentum'])
+    >>> tmp.cleanup()
+    """
     path = Path(path)
     key = _resolve_key(key)
     try:
@@ -1071,7 +1199,24 @@ def read_prior_set_file(path: str | Path, *, key: bytes | None = None) -> PriorS
 
 def load_prior_set(models_dir: str | Path, version: int, *, key: bytes | None = None) -> PriorSet:
     """Load and verify one version (every path checked, schema, SHA-256, signature with a key,
-    bounds, and that it is the version asked for), whatever its verdict."""
+    bounds, and that it is the version asked for), whatever its verdict.
+
+    Examples
+    --------
+    A rejected set (its gate failed) still loads for analysis:
+
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": False})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> loaded = load_prior_set(tmp.name, 1)
+    >>> loaded.version, loaded.diagnostics["passed"]
+    (1, False)
+    >>> tmp.cleanup()
+    """
     version = _check_version(version)
     key = _resolve_key(key)
     models = Path(models_dir)
@@ -1094,12 +1239,46 @@ def load_live_prior_set(
     models_dir: str | Path, version: int, *, key: bytes | None = None
 ) -> PriorSet:
     """The one loader of sets to trade on: :func:`load_prior_set` and a verdict of exactly a
-    pass (:func:`check_gate`)."""
+    pass (:func:`check_gate`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": False})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> try:
+    ...     load_live_prior_set(tmp.name, 1)
+    ... except PriorSetError as exc:
+    ...     print(exc)  # doctest: +ELLIPSIS
+    prior set v1 did not pass its diagnostics gate (passed: False; ...
+    >>> tmp.cleanup()
+    """
     return check_gate(load_prior_set(models_dir, version, key=key))
 
 
 def load_active(models_dir: str | Path, *, key: bytes | None = None) -> PriorSet | None:
-    """The verified, gate-passed active prior set, or None when none was ever activated."""
+    """The verified, gate-passed active prior set, or None when none was ever activated.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set, activate
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> print(load_active(tmp.name))
+    None
+    >>> _ = activate(tmp.name, 1)
+    >>> load_active(tmp.name).families["momentum"].mean.tolist()
+    [0.54, 0.56]
+    >>> tmp.cleanup()
+    """
     version = active_version(models_dir)
     return None if version is None else load_live_prior_set(models_dir, version, key=key)
 
@@ -1154,7 +1333,21 @@ def verify_version(
 ) -> dict[str, str]:
     """Verify one version whole: ``prior_set.json`` (as :func:`load_prior_set`), every file of
     its manifest (SHA-256) and that the folder holds nothing else. Returns file name -> what
-    was checked; raises :class:`PriorSetError` listing every problem."""
+    was checked; raises :class:`PriorSetError` listing every problem.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> verify_version(tmp.name, 1)  # no signing key configured: the hash only
+    {'prior_set.json': 'hash ok'}
+    >>> tmp.cleanup()
+    """
     key = _resolve_key(key)
     prior_set = load_prior_set(models_dir, version, key=key)
     models = Path(models_dir)
@@ -1169,7 +1362,22 @@ def verify_folder(
     folder: str | Path, names: list[str] | None = None, *, key: bytes | None = None
 ) -> tuple[PriorSet, dict[str, str]]:
     """A version folder anywhere (the report's): its verified prior set and the check of the
-    files ``names`` (None: all) against its manifest."""
+    files ``names`` (None: all) against its manifest.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> loaded, files = verify_folder(folder)
+    >>> loaded.version, files  # the set has no other files
+    (1, {})
+    >>> tmp.cleanup()
+    """
     folder = Path(folder)
     prior_set = read_prior_set_file(folder / PRIOR_SET_FILE, key=key)
     try:
@@ -1230,7 +1438,26 @@ def write_prior_set(
     ``extra`` writes further artifacts (the fit's netCDF ...) into the directory before it is
     sealed (owner-only, listed with their SHA-256 in the document) and renamed into place.
     ``key`` (default: :func:`signing_key`) signs the set. Whatever the umask, the registry's
-    directories get mode 0700 and its files 0600; nothing is left behind on failure."""
+    directories get mode 0700 and its files 0600; nothing is left behind on failure.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> folder.relative_to(tmp.name).as_posix()
+    'prior_sets/v000001'
+    >>> try:
+    ...     write_prior_set(prior_set, tmp.name)  # versions are immutable
+    ... except PriorSetError as exc:
+    ...     print(type(exc).__name__)
+    PriorSetError
+    >>> tmp.cleanup()
+    """
     if not isinstance(prior_set, PriorSet):
         raise TypeError(f"prior_set must be a PriorSet, got {type(prior_set).__name__}")
     key = _resolve_key(key)
@@ -1310,7 +1537,21 @@ def activate(
     and exited (committed) after. If entering fails, ``ACTIVE`` is untouched; if exiting fails,
     ``ACTIVE`` is restored to its previous bytes. A crash between the switch and the commit
     leaves ``ACTIVE`` ahead: it is the source of truth, and the nightly job's ``reconcile``
-    brings the store in line."""
+    brings the store in line.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set, activate
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> activate(tmp.name, 1).version, active_version(tmp.name)
+    (1, 1)
+    >>> tmp.cleanup()
+    """
     models = Path(models_dir)
     prior_set = load_live_prior_set(models, version, key=key)
     content = f"{prior_set.version}\n".encode()
@@ -1346,7 +1587,25 @@ class ActivePriorSet:
     implausible, untrusted or rejected set is refused and the last good one kept (the reason in
     ``last_error``, and logged once per distinct reason). ``key``: default
     :func:`signing_key`, read once here (a configured but unreadable key raises here, so a
-    trader never runs unsigned by mistake)."""
+    trader never runs unsigned by mistake).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set, activate
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> handle = ActivePriorSet(tmp.name)
+    >>> handle.refresh(), handle.current  # nothing active yet
+    (False, None)
+    >>> _ = activate(tmp.name, 1)
+    >>> handle.refresh(), handle.current.version, handle.refresh()  # loaded once
+    (True, 1, False)
+    >>> tmp.cleanup()
+    """
 
     def __init__(self, models_dir: str | Path, *, key: bytes | None = None) -> None:
         self.models_dir = Path(models_dir)
@@ -1391,7 +1650,20 @@ def apply_family_priors(prior_set: PriorSet, decider: Any, *, full_bayes: bool =
     :meth:`FamilyPosterior.point_prior`) and intra-cluster correlation in ``decider`` (adding
     new families). ``full_bayes``: every decision also draws one of the family's hyperparameter
     draws (``Decider.set_family_draws``); otherwise any such draws are cleared. The decider
-    keeps its raw counts, so nothing is counted twice."""
+    keeps its raw counts, so nothing is counted twice.
+
+    Examples
+    --------
+    >>> from bayes_mem.live import Decider
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> decider = Decider(rng=0)
+    >>> apply_family_priors(prior_set, decider)
+    >>> prior = decider.families["momentum"]
+    >>> round(prior.a, 2), round(prior.b, 2)
+    (25.89, 21.18)
+    """
     known = decider.families
     for name, fam in prior_set.families.items():
         prior = fam.point_prior()

@@ -10,7 +10,20 @@ from bayes_mem.live.validate import check_positive, check_probability_open
 
 @dataclass(frozen=True, slots=True)
 class BetaPrior:
-    """Beta(a, b) prior on a signal's win probability (a = pseudo-wins, b = pseudo-losses)."""
+    """Beta(a, b) prior on a signal's win probability (a = pseudo-wins, b = pseudo-losses).
+
+    Examples
+    --------
+    >>> prior = BetaPrior.from_mean_concentration(0.55, 20.0)
+    >>> prior
+    BetaPrior(a=11.0, b=9.0)
+    >>> round(prior.mean, 3), prior.concentration
+    (0.55, 20.0)
+    >>> BetaPrior.from_json(prior.to_json()) == prior
+    True
+    >>> DEFAULT_PRIOR  # flat: what a family without a fitted prior gets
+    BetaPrior(a=1.0, b=1.0)
+    """
 
     a: float = 1.0
     b: float = 1.0

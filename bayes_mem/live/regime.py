@@ -41,6 +41,24 @@ class RegimeForgetting:
     hazard : prior probability of a change after each outcome (1 / expected regime length).
     k : window in outcomes of the change probability.
     max_run_length : truncation of the run-length distribution.
+
+    Examples
+    --------
+    A signal that wins 70% of 60 trades and then 20%: the hook forgets once, after the change.
+
+    >>> import numpy as np
+    >>> from bayes_mem.live import BetaPrior
+    >>> d = Decider({"momentum": BetaPrior(2.0, 2.0)}, rng=0)
+    >>> d.register("mom", "momentum")
+    >>> hook = RegimeForgetting(d, factor=0.25, hazard=1 / 50)
+    >>> rng = np.random.default_rng(0)
+    >>> wins = np.concatenate([rng.random(60) < 0.7, rng.random(40) < 0.2]).tolist()
+    >>> [i for i, w in enumerate(wins) if hook.record("mom", w, 10.0 if w else -10.0)]
+    [71]
+    >>> hook.events, round(hook.p_change("momentum"), 3), round(d.posterior_mean("mom"), 3)
+    ([('momentum', 72)], 0.334, 0.33)
+    >>> RegimeForgetting.from_json(d, hook.to_json()).events  # restored from its snapshot
+    [('momentum', 72)]
     """
 
     def __init__(
@@ -98,7 +116,20 @@ class RegimeForgetting:
 
     def observe(self, family: str, won: bool) -> bool:
         """Feed one settled outcome of ``family``; forget the family's counts when a change is
-        detected. Returns whether it forgot."""
+        detected. Returns whether it forgot.
+
+        Examples
+        --------
+        For outcomes the decider has already recorded (:meth:`record` does both):
+
+        >>> from bayes_mem.live import BetaPrior
+        >>> d = Decider({"momentum": BetaPrior(2.0, 2.0)})
+        >>> hook = RegimeForgetting(d, hazard=1 / 50)
+        >>> [hook.observe("momentum", won) for won in (True, True, True)]
+        [False, False, False]
+        >>> round(hook.p_change("momentum"), 3)
+        0.03
+        """
         won = check_bool(won, "won")
         with self._lock:
             name = self._get(family)

@@ -51,6 +51,24 @@ class DynamicCVaREngine:
     ``time_window`` days at least) and keeps it: when the next call passes the same series
     extended by a few days, the model is rolled forward instead of refitted, and refitted every
     ``refit_every`` days. Returns are ``returns_kind`` ("simple" by default, as in the plan).
+
+    Examples
+    --------
+    300 days of simple returns (simulated here from a GJR-GARCH model with 0.6% daily
+    volatility); size a position on a 1,000,000 portfolio so that its ES is 2% of it:
+
+    >>> import numpy as np
+    >>> from bayes_mem.live.gjr_garch import GarchDraws, simulate
+    >>> truth = GarchDraws(
+    ...     mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86], nu=[6.0], lam=[-0.1]
+    ... )
+    >>> log_r, _ = simulate(truth, 300, np.random.default_rng(0))
+    >>> cvar = DynamicCVaREngine(confidence_level=0.95, n_draws=100, rng=1)
+    >>> size, es = cvar.calculate_cvar_limit(np.expm1(log_r[0]), 1_000_000.0)
+    >>> print(f"position {round(size, -3):,.0f}, CVaR {es:.2%}")
+    position 1,618,000, CVaR -1.24%
+    >>> round(cvar.kelly_optimal_position(win_rate=0.55, avg_win=150.0, avg_loss=100.0), 4)
+    0.0625
     """
 
     def __init__(
@@ -149,7 +167,24 @@ class DynamicCVaREngine:
 
 
 class CorrelationRiskAdjuster:
-    """Correlation-aware limits (seed plan names) on volatility-standardised returns."""
+    """Correlation-aware limits (seed plan names) on volatility-standardised returns.
+
+    Examples
+    --------
+    Three symbols, correlation 0.2 for 100 days and then 0.9 for 20:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> def days(n, rho):  # (n, 3) daily returns with volatilities 1%, 2%, 1.5%
+    ...     c = np.full((3, 3), rho) + (1 - rho) * np.eye(3)
+    ...     return rng.multivariate_normal(np.zeros(3), c, size=n) * [0.01, 0.02, 0.015]
+    >>> returns = np.vstack([days(100, 0.2), days(20, 0.9)])
+    >>> adj = CorrelationRiskAdjuster(lookback=60)
+    >>> risk = adj.calculate_portfolio_correlation_risk(returns)
+    >>> breakdown = adj.detect_correlation_breakdown(returns)
+    >>> round(risk, 3), breakdown, round(adj.adjust_position_limit(100_000.0, risk, breakdown))
+    (0.702, 0.99, 39865)
+    """
 
     def __init__(self, lookback: int = 60, *, engine: TradingEngine | None = None) -> None:
         self.lookback = check_int(lookback, "lookback", minimum=BREAKDOWN_WINDOW + 2)

@@ -56,7 +56,15 @@ def _draws(value: object, what: str) -> np.ndarray:
 
 
 def cvar_position_limit(es_fraction: float, portfolio_value: float, budget: float = 0.02) -> float:
-    """Position value whose predictive expected shortfall equals ``budget`` x portfolio value."""
+    """Position value whose predictive expected shortfall equals ``budget`` x portfolio value.
+
+    Examples
+    --------
+    A 4% expected shortfall and a 2% budget allow half of a 100,000 portfolio:
+
+    >>> cvar_position_limit(0.04, 100_000.0, budget=0.02)
+    50000.0
+    """
     es = check_positive(es_fraction, "es_fraction")
     pv = check_positive(portfolio_value, "portfolio_value")
     b = _check_fraction(budget, "budget")
@@ -87,6 +95,22 @@ def kelly_binary(
     The result is the capital *lost in full on a loss* (the stake), not a notional: for a trade
     losing ``L`` per unit notional the notional is this divided by ``L`` (or use
     :func:`kelly_notional`, which also takes uncertain loss sizes).
+
+    Examples
+    --------
+    Plug-in Kelly ``p - (1 - p) / b`` is 0.25 here; quarter Kelly (the default) stakes 6.25%:
+
+    >>> import numpy as np
+    >>> round(kelly_binary(0.55, 1.5), 4)
+    0.0625
+    >>> round(kelly_binary(0.55, 1.5, fraction=1.0, cap=1.0), 4)
+    0.25
+
+    An uncertain payoff ratio (posterior draws with mean 1.5) stakes less than the plug-in:
+
+    >>> ratio = np.random.default_rng(0).gamma(4.0, 1.5 / 4.0, 2000)
+    >>> round(kelly_binary(0.55, ratio, fraction=1.0, cap=1.0), 4)
+    0.2318
     """
     p = _draws(win_prob, "win_prob")
     b = _draws(payoff_ratio, "payoff_ratio")
@@ -142,6 +166,24 @@ def kelly_notional(
     Solved by Newton steps on the derivative of the (concave) objective, started at its
     mean-variance approximation and safeguarded by bisection; the cap is checked on the way, so a
     capped result costs one evaluation. About 15 us for 128 draws.
+
+    Examples
+    --------
+    Wins of 3% and losses of 2.5% per unit notional at p = 0.55: full Kelly is 7x capital, a
+    quarter of it 1.75x, and the default cap (:data:`DEFAULT_NOTIONAL_CAP`, no leverage) binds:
+
+    >>> import numpy as np
+    >>> round(kelly_notional(0.55, 0.03, 0.025, fraction=1.0, cap=10.0), 4)
+    7.0
+    >>> kelly_notional(0.55, 0.03, 0.025), DEFAULT_NOTIONAL_CAP
+    (1.0, 1.0)
+
+    Posterior draws of the sizes (same means) shrink the bet:
+
+    >>> rng = np.random.default_rng(1)
+    >>> wins, losses = rng.gamma(20.0, 0.03 / 20, 500), rng.gamma(20.0, 0.025 / 20, 500)
+    >>> round(kelly_notional(0.55, wins, losses, fraction=1.0, cap=10.0), 4)
+    6.4233
     """
     p = _draws(win_prob, "win_prob")
     w = _draws(win_size, "win_size")
@@ -286,7 +328,20 @@ def kelly_continuous(
 
     Maximising the posterior-expected second-order log growth ``f E[r] - f^2 E[r^2] / 2`` gives
     ``f = E[mu] / (sigma^2 + E[mu]^2 + Var[mu])``: estimation error in the mean (the spread of
-    ``mean_draws``) shrinks the bet. ``variance`` is the return variance per period."""
+    ``mean_draws``) shrinks the bet. ``variance`` is the return variance per period.
+
+    Examples
+    --------
+    A 0.1% mean return with a 2% standard deviation per period: full Kelly is
+    ``0.001 / (0.0004 + 0.001^2)``, about 2.49 x capital; an uncertain mean shrinks it.
+
+    >>> import numpy as np
+    >>> round(kelly_continuous(0.001, 0.0004, fraction=1.0, cap=5.0), 4)
+    2.4938
+    >>> means = np.random.default_rng(0).normal(0.001, 0.001, 1000)
+    >>> round(kelly_continuous(means, 0.0004, fraction=1.0, cap=5.0), 4)
+    2.3689
+    """
     m = _draws(mean_draws, "mean_draws")
     if m.ndim != 1 or m.size == 0 or not np.all(np.isfinite(m)):
         raise ValueError("mean_draws must be a finite scalar or 1-d array")
@@ -304,7 +359,16 @@ def kelly_continuous(
 
 @dataclass(frozen=True)
 class PositionLimit:
-    """A position limit (currency) and why: the binding sizing rule times each risk factor."""
+    """A position limit (currency) and why: the binding sizing rule times each risk factor.
+
+    Examples
+    --------
+    >>> lim = combine_limits(cvar_limit=50_000.0, kelly_limit=40_000.0, regime=0.5)
+    >>> lim.limit, lim.binding, lim.base, lim.regime
+    (20000.0, 'kelly', 40000.0, 0.5)
+    >>> lim.explain()
+    'base kelly: 40,000.00; regime x0.500 -> 20,000.00'
+    """
 
     limit: float
     cvar_limit: float | None
@@ -348,7 +412,18 @@ def combine_limits(
 
     ``regime`` is the changepoint factor in [0, 1] (``regime_factor`` of the probability of a
     recent regime change); it is reported in ``factors`` under ``"regime"``, after the others.
-    Omitted, nothing changes (the factor is 1)."""
+    Omitted, nothing changes (the factor is 1).
+
+    Examples
+    --------
+    >>> lim = combine_limits(
+    ...     cvar_limit=50_000.0, kelly_limit=40_000.0, factors={"correlation": 0.8}, regime=0.5
+    ... )
+    >>> lim.limit
+    16000.0
+    >>> print(lim.explain())
+    base kelly: 40,000.00; correlation x0.800; regime x0.500 -> 16,000.00
+    """
     if cvar_limit is None and kelly_limit is None:
         raise ValueError("need at least one of cvar_limit and kelly_limit")
     for name, v in (("cvar_limit", cvar_limit), ("kelly_limit", kelly_limit)):

@@ -31,7 +31,22 @@ DEFAULT_FAMILY = "default"
 
 
 class ThompsonSamplingDecider:
-    """Thompson sampling over signals with a shared Beta(alpha_prior, beta_prior) prior."""
+    """Thompson sampling over signals with a shared Beta(alpha_prior, beta_prior) prior.
+
+    Examples
+    --------
+    >>> ts = ThompsonSamplingDecider(rng=0)
+    >>> for i in range(10):  # 7 wins of +100, 3 losses of -80
+    ...     ts.update_signal_result("breakout", i < 7, 100.0 if i < 7 else -80.0, trade_id=i)
+    >>> ts.decider.posterior("breakout")  # Beta(1 + 7, 1 + 3)
+    BetaPrior(a=8.0, b=4.0)
+    >>> execute, p = ts.decide_execute("breakout")
+    >>> execute, round(p, 3)
+    (True, 0.614)
+    >>> m = ts.get_signal_quality_metrics("breakout")
+    >>> round(m["win_rate"], 4), m["pnl"], round(m["sharpe"], 3), m["total_trades"]
+    (0.6667, 460.0, 0.529, 10)
+    """
 
     def __init__(
         self,
