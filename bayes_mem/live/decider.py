@@ -143,7 +143,21 @@ class DuplicateTradeError(ValueError):
     """An outcome with this trade id was already recorded: by this decider, or (through
     :class:`bayes_mem.store.PersistentDecider` and the store) by any process sharing the store.
     Nothing was recorded. The one exception for a repeated trade id everywhere (re-exported by
-    :mod:`bayes_mem.store`); a ValueError, so callers catching that still work."""
+    :mod:`bayes_mem.store`); a ValueError, so callers catching that still work.
+
+    Examples
+    --------
+    >>> d = Decider({"momentum": None}, rng=0)
+    >>> d.register("mom_a", "momentum")
+    >>> d.record("mom_a", True, 12.5, "t1")
+    >>> try:
+    ...     d.record("mom_a", True, 12.5, "t1")
+    ... except DuplicateTradeError as exc:
+    ...     print(exc)
+    trade_id 't1' was already recorded
+    >>> d.posterior("mom_a")  # counted once
+    BetaPrior(a=2.0, b=1.0)
+    """
 
 
 class UnknownSignalError(ValueError, KeyError):
