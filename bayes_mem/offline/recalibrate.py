@@ -122,15 +122,17 @@ class RecalibrationConfig:
 
     Examples
     --------
-    >>> import json, tempfile
+    >>> import json, os, tempfile
     >>> config = RecalibrationConfig(draws=1000, returns_model="laplace")
     >>> config.tune, config.returns_window, len(config.hash())  # the others keep their defaults
     (2000, 1000, 16)
     >>> config.hash() == RecalibrationConfig(draws=1000, returns_model="laplace").hash()
     True
-    >>> with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-    ...     json.dump({"draws": 1000, "returns_model": "laplace"}, fh)
-    >>> RecalibrationConfig.from_file(fh.name) == config
+    >>> with tempfile.TemporaryDirectory() as tmp:  # a JSON file of the fields to change
+    ...     path = os.path.join(tmp, "nightly.json")
+    ...     with open(path, "w") as fh:
+    ...         json.dump({"draws": 1000, "returns_model": "laplace"}, fh)
+    ...     print(RecalibrationConfig.from_file(path) == config)
     True
     >>> try:
     ...     RecalibrationConfig(returns_min_days=2000)
