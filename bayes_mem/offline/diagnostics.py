@@ -44,7 +44,16 @@ class Failure:
     """One failed check: which (``check``: rhat, ess_bulk, ess_tail, rank, divergences, ebfmi,
     tree_depth, sampler_stats, ppc, sd_ratio, live_state; the nightly job's bounds, coverage,
     dependency, no_fit), its ``kind`` (:data:`COMPUTATIONAL`, :data:`MISFIT` or
-    :data:`REFUSED`), the message shown to people, and the number behind it."""
+    :data:`REFUSED`), the message shown to people, and the number behind it.
+
+    Examples
+    --------
+    >>> f = Failure("rhat", COMPUTATIONAL, "R-hat 1.0300 > 1.01 (tau)", 1.03, "tau")
+    >>> f.kind, f.value, f.where
+    ('computational', 1.03, 'tau')
+    >>> Verdict.of([f], {"max_rhat": 1.03}).retryable  # computational only: a refit may cure it
+    True
+    """
 
     check: str
     kind: str
@@ -55,7 +64,15 @@ class Failure:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One fit and its gate: the sampler settings used, and what failed (empty: passed)."""
+    """One fit and its gate: the sampler settings used, and what failed (empty: passed).
+
+    Examples
+    --------
+    >>> f = Failure("divergences", COMPUTATIONAL, "3 divergent transitions", 3.0)
+    >>> a = Attempt(1, {"draws": 1000, "target_accept": 0.9}, passed=False, failures=(f,))
+    >>> a.reasons
+    ('3 divergent transitions',)
+    """
 
     number: int
     settings: dict[str, Any]
@@ -72,7 +89,21 @@ class Attempt:
 class Verdict:
     """The gate's decision. ``reasons`` are the messages of ``failures`` (kept for readers of the
     JSON); ``failures`` carry each reason's kind; ``attempts`` every fit that was tried (one
-    unless computational failures were retried by :func:`fit_gated`)."""
+    unless computational failures were retried by :func:`fit_gated`).
+
+    Examples
+    --------
+    >>> win = Verdict.of([Failure("ppc", MISFIT, "posterior predictive check 'max': p = 0.001")],
+    ...                  {"max_rhat": 1.002})
+    >>> win.passed, win.retryable, len(win.misfit)
+    (False, False, 1)
+    >>> returns = Verdict.of([Failure("divergences", COMPUTATIONAL, "2 divergent transitions")], {})
+    >>> both = win.merged(returns, "returns")
+    >>> both.reasons
+    ("posterior predictive check 'max': p = 0.001", 'returns: 2 divergent transitions')
+    >>> both.to_json()["computational"], both.summary
+    (['returns: 2 divergent transitions'], {'max_rhat': 1.002})
+    """
 
     passed: bool
     reasons: tuple[str, ...]
@@ -175,7 +206,17 @@ def _elements(da: Any) -> list[tuple[str, np.ndarray]]:
 class RankTest:
     """The rank-uniformity test of one element: its draws thinned by ``thin``
     (:func:`thin_factor`), their fractional ranks over all chains (chain, draw) and the p-value
-    of ArviZ's multi-chain test on them."""
+    of ArviZ's multi-chain test on them.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> x = np.random.default_rng(1).standard_normal((4, 1000))  # 4 chains that agree
+    >>> tree = xr.DataTree.from_dict({"posterior": xr.Dataset({"tau": (("chain", "draw"), x)})})
+    >>> test = rank_tests(tree, ["tau"])[0]
+    >>> test.name, test.thin, test.ranks.shape, round(test.p, 2)
+    ('tau', 3, (4, 334), 0.88)
+    """
 
     name: str
     thin: int
@@ -188,7 +229,18 @@ def thin_factor(x: np.ndarray) -> int:
     of draws / that chain's own min(bulk, tail) ESS (ArviZ), so the step follows the chains'
     autocorrelation but not their disagreement (the pooled ESS also falls when chains disagree:
     thinning by it would take the test's power away exactly when it is needed); at least so
-    much that :data:`RANK_MAX_DRAWS` draws a chain remain."""
+    much that :data:`RANK_MAX_DRAWS` draws a chain remain.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.signal import lfilter
+    >>> e = np.random.default_rng(1).standard_normal((4, 2000))
+    >>> thin_factor(e)  # independent draws: only the cap of RANK_MAX_DRAWS a chain
+    5
+    >>> thin_factor(lfilter([1.0], [1.0, -0.95], e, axis=1))  # AR(1) chains, phi = 0.95
+    67
+    """
     from arviz_stats.base import array_stats
 
     n_chains, n_draws = x.shape
@@ -216,7 +268,17 @@ def rank_tests(tree: Any, var_names: list[str]) -> list[RankTest]:
     p ~ 0), which is why the report's rank plots printed p = 0.00 for tau and sigma_logk above
     a passed verdict. This one computation feeds the gate and the report's rank plots. Elements
     with one chain or no spread are skipped. Measured calibration (100 runs of 4 AR(1) chains x
-    2,000 draws each, phi 0, 0.5, 0.9, 0.95): share of p < 0.01 was 0.01, 0.01, 0.02, 0.00."""
+    2,000 draws each, phi 0, 0.5, 0.9, 0.95): share of p < 0.01 was 0.01, 0.01, 0.02, 0.00.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> x = np.random.default_rng(2).standard_normal((4, 1000))
+    >>> x[0] += 0.5  # chain 0 sits elsewhere
+    >>> tree = xr.DataTree.from_dict({"posterior": xr.Dataset({"tau": (("chain", "draw"), x)})})
+    >>> [(t.name, t.thin, t.p < 1e-6) for t in rank_tests(tree, ["tau"])]
+    [('tau', 3, True)]
+    """
     from arviz_stats.base import array_stats
 
     out = []
@@ -237,7 +299,19 @@ def rank_tests(tree: Any, var_names: list[str]) -> list[RankTest]:
 
 def rank_failures(tests: list[RankTest]) -> tuple[list[Failure], dict[str, Any]]:
     """The gate's reading of :func:`rank_tests`: Holm-adjusted over the elements, an element
-    below :data:`RANK_ALPHA` fails (computational: the chains disagree)."""
+    below :data:`RANK_ALPHA` fails (computational: the chains disagree).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tests = [RankTest("tau", 3, np.empty((4, 333)), 1e-4),
+    ...          RankTest("sigma", 3, np.empty((4, 333)), 0.4)]
+    >>> fails, summary = rank_failures(tests)
+    >>> [f.message for f in fails]
+    ['rank plot of tau: chains disagree, p = 0.0001 (Holm 0.0002 < 0.01)']
+    >>> summary
+    {'min_rank_p': 0.0001, 'min_rank_p_at': 'tau', 'min_rank_p_holm': 0.0002}
+    """
     if not tests:
         return [], {}
     adj = holm(np.array([t.p for t in tests]))
@@ -256,7 +330,14 @@ def rank_failures(tests: list[RankTest]) -> tuple[list[Failure], dict[str, Any]]
 class PValues(dict):
     """Posterior predictive p-values by check name (upper tail, P(T_rep >= T_obs)), with the
     number of replicates behind them: a Monte Carlo p-value with R replicates and +1 smoothing
-    moves in steps of ``1 / (R + 1)`` (its resolution), from ``1 / (R + 1)`` to ``R / (R + 1)``."""
+    moves in steps of ``1 / (R + 1)`` (its resolution), from ``1 / (R + 1)`` to ``R / (R + 1)``.
+
+    Examples
+    --------
+    >>> p = PValues({"max": 0.42, "skewness": 0.998}, replicates=999)
+    >>> dict(p), p.replicates, p.resolution
+    ({'max': 0.42, 'skewness': 0.998}, 999, 0.001)
+    """
 
     def __init__(self, values: dict[str, float], replicates: int) -> None:
         super().__init__(values)
@@ -268,7 +349,13 @@ class PValues(dict):
 
 
 def two_sided(p: np.ndarray | float) -> np.ndarray:
-    """Two-sided p-value of an upper-tail p-value: ``min(1, 2 min(p, 1 - p))``."""
+    """Two-sided p-value of an upper-tail p-value: ``min(1, 2 min(p, 1 - p))``.
+
+    Examples
+    --------
+    >>> two_sided([0.001, 0.5, 0.998])
+    array([0.002, 1.   , 0.004])
+    """
     p = np.asarray(p, dtype=float)
     return np.minimum(1.0, 2.0 * np.minimum(p, 1.0 - p))
 
@@ -276,7 +363,14 @@ def two_sided(p: np.ndarray | float) -> np.ndarray:
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm's step-down adjusted p-values (family-wise error control under any dependence):
     sorted ascending, ``p_(i) (m - i + 1)`` made monotone, capped at 1. NaN entries are not
-    tests (returned as NaN, not counted in m)."""
+    tests (returned as NaN, not counted in m).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> holm(np.array([0.01, 0.04, 0.03, np.nan]))  # NaN: not a test, m = 3
+    array([0.03, 0.06, 0.06,  nan])
+    """
     p = np.asarray(p, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = np.flatnonzero(np.isfinite(p))
@@ -301,7 +395,21 @@ def ppc_failures(
     ``tests``: p-values of tests that are already two-sided or one-sided the right way (small
     means misfit: e.g. a uniformity test of out-of-sample PITs), joined as they are.
     ``correction="holm"`` adjusts all of them for their number (Holm) before comparing with
-    :data:`PPC_ALPHA`; ``"none"`` compares each on its own (fails outside [0.005, 0.995])."""
+    :data:`PPC_ALPHA`; ``"none"`` compares each on its own (fails outside [0.005, 0.995]).
+
+    Examples
+    --------
+    >>> ppc = PValues({"max": 0.999, "mean": 0.4}, replicates=1999)
+    >>> fails, summary = ppc_failures(ppc)
+    >>> [(f.kind, f.message) for f in fails]
+    [('misfit', "posterior predictive check 'max': p = 0.999")]
+    >>> summary
+    {'ppc_max': 0.999, 'ppc_mean': 0.4, 'ppc_replicates': 1999, 'ppc_resolution': 0.0005,
+     'ppc_correction': 'none'}
+    >>> fails, _ = ppc_failures(ppc, "holm")  # adjusted for the 2 checks
+    >>> [f.message for f in fails]
+    ["posterior predictive check 'max': p = 0.999, Holm-adjusted two-sided p = 0.004"]
+    """
     if correction not in ("none", "holm"):
         raise ValueError(f"correction must be 'none' or 'holm', got {correction!r}")
     tests = dict(tests or {})
@@ -347,7 +455,24 @@ def gate(
     :func:`ppc_failures`); ``sd_ratios`` maps a parameter to its posterior sd over its prior
     sd (fails above 0.9: the data did not identify it, its posterior is essentially the prior);
     ``extra``: failures of checks made elsewhere (e.g. the published live state). Sampler checks
-    are :data:`COMPUTATIONAL`, the others :data:`MISFIT`."""
+    are :data:`COMPUTATIONAL`, the others :data:`MISFIT`.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> rng = np.random.default_rng(3)
+    >>> zeros = np.zeros((4, 1000), bool)
+    >>> stats = xr.Dataset({"diverging": (("chain", "draw"), zeros),
+    ...                     "maxdepth_reached": (("chain", "draw"), zeros),
+    ...                     "energy": (("chain", "draw"), rng.standard_normal((4, 1000)))})
+    >>> post = xr.Dataset({"tau": (("chain", "draw"), rng.standard_normal((4, 1000)))})
+    >>> tree = xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+    >>> verdict = gate(tree, ["tau"], ppc={"max": 0.999})
+    >>> verdict.passed, verdict.reasons
+    (False, ("posterior predictive check 'max': p = 0.999",))
+    >>> round(verdict.summary["max_rhat"], 3), verdict.summary["divergences"]
+    (1.0, 0)
+    """
     import arviz as az
 
     fails: list[Failure] = []
@@ -415,7 +540,14 @@ def gate(
 @dataclass(frozen=True)
 class FitSettings:
     """What a sampler is asked for: draws and tuning steps per chain, chains, target acceptance
-    and seed."""
+    and seed.
+
+    Examples
+    --------
+    >>> base = FitSettings(draws=1000, tune=1000, chains=4, target_accept=0.9, seed=7)
+    >>> RetryPolicy().settings(base, 2)  # the first retry: more draws and tuning, higher acceptance
+    FitSettings(draws=1500, tune=2000, chains=4, target_accept=0.95, seed=8)
+    """
 
     draws: int
     tune: int
@@ -428,7 +560,14 @@ class FitSettings:
 class Escalation:
     """How one retry changes the settings of the first attempt: draws and tuning multiplied,
     chains added, the gap to acceptance 1 multiplied (0.5: 0.9 -> 0.95, 0.99 -> 0.995), and a
-    new seed (first seed + attempt number - 1)."""
+    new seed (first seed + attempt number - 1).
+
+    Examples
+    --------
+    >>> base = FitSettings(draws=1000, tune=1000, chains=4, target_accept=0.9)
+    >>> Escalation(draws=2.0, chains=2, accept_gap=0.5).apply(base, attempt=3)
+    FitSettings(draws=2000, tune=1000, chains=6, target_accept=0.95, seed=2)
+    """
 
     draws: float = 1.0
     tune: float = 1.0
@@ -449,7 +588,18 @@ class Escalation:
 class RetryPolicy:
     """Attempt 1 uses the base settings; attempt k > 1 the escalation ``schedule[k - 2]`` (the
     last one repeated when the schedule is shorter), up to ``max_attempts`` fits in all. Only a
-    verdict that failed on computational grounds alone (:attr:`Verdict.retryable`) is retried."""
+    verdict that failed on computational grounds alone (:attr:`Verdict.retryable`) is retried.
+
+    Examples
+    --------
+    >>> base = FitSettings(draws=1000, tune=1000, chains=4, target_accept=0.9)
+    >>> policy = RetryPolicy()
+    >>> [(s.draws, s.tune, s.chains, round(s.target_accept, 4), s.seed)
+    ...  for s in (policy.settings(base, k) for k in (1, 2, 3))]
+    [(1000, 1000, 4, 0.9, 0), (1500, 2000, 4, 0.95, 1), (2000, 4000, 6, 0.975, 2)]
+    >>> NO_RETRY.max_attempts
+    1
+    """
 
     schedule: tuple[Escalation, ...] = (
         Escalation(draws=1.5, tune=2.0, accept_gap=0.5),
@@ -475,7 +625,15 @@ NO_RETRY = RetryPolicy(schedule=(), max_attempts=1)
 @dataclass(frozen=True)
 class GatedFit:
     """The fit that was kept (the passing one, else the last) and its verdict, whose
-    ``attempts`` list every fit tried."""
+    ``attempts`` list every fit tried.
+
+    Examples
+    --------
+    >>> always = lambda tree: Verdict.of([Failure("ppc", MISFIT, "misfit")], {})
+    >>> out = fit_gated(lambda s: "tree", always, FitSettings(500, 500, 4, 0.9))
+    >>> out.tree, out.verdict.passed, len(out.verdict.attempts)  # a misfit is never retried
+    ('tree', False, 1)
+    """
 
     tree: Any
     verdict: Verdict
@@ -492,7 +650,20 @@ def fit_gated(
     """Fit at ``base``, gate with ``check``; while the verdict failed on computational grounds
     only and attempts remain, refit at the policy's next settings. A misfit (or a mix of misfit
     and computational failures) is final at once. The returned verdict is the last attempt's,
-    with every attempt (settings, failures, seconds) in ``attempts``."""
+    with every attempt (settings, failures, seconds) in ``attempts``.
+
+    Examples
+    --------
+    >>> base = FitSettings(draws=500, tune=500, chains=4, target_accept=0.9)
+    >>> def check(settings):  # a stand-in gate: divergences until target_accept >= 0.95
+    ...     bad = [Failure("divergences", COMPUTATIONAL, "3 divergent transitions", 3.0)]
+    ...     return Verdict.of(bad if settings.target_accept < 0.95 else [], {})
+    >>> result = fit_gated(lambda settings: settings, check, base)  # the "fit" is its settings
+    >>> result.verdict.passed, [a.passed for a in result.verdict.attempts]
+    (True, [False, True])
+    >>> result.tree
+    FitSettings(draws=750, tune=1000, chains=4, target_accept=0.95, seed=1)
+    """
     policy = policy or RetryPolicy()
     attempts: list[Attempt] = []
     for number in range(1, policy.max_attempts + 1):

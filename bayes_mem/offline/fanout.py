@@ -110,12 +110,30 @@ _LATENTS = {
 
 
 class FanoutError(ValueError):
-    """The cluster could not be reached or a symbol's task failed for good."""
+    """The cluster could not be reached or a symbol's task failed for good.
+
+    Examples
+    --------
+    >>> try:
+    ...     with dask_client(" ") as client:  # not a scheduler address
+    ...         pass
+    ... except FanoutError as exc:
+    ...     print(exc)
+    scheduler must be an address like tcp://host:8786, got ' '
+    """
 
 
 def task_seed(seed: int, symbol: str) -> int:
     """The sampler seed of ``symbol``'s task: a function of the run's seed and the symbol only
-    (first 4 bytes of SHA-256 of both), never of the worker or the order tasks run in."""
+    (first 4 bytes of SHA-256 of both), never of the worker or the order tasks run in.
+
+    Examples
+    --------
+    >>> task_seed(0, "SPY"), task_seed(0, "QQQ"), task_seed(1, "SPY")
+    (2261994667, 557747314, 2406936380)
+    >>> task_seed(0, "SPY") == task_seed(0, "SPY")  # whatever worker runs it, in whatever order
+    True
+    """
     if type(seed) is not int or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     digest = hashlib.sha256(f"bayes_mem.fanout/{seed}/{symbol}".encode()).digest()
@@ -125,7 +143,18 @@ def task_seed(seed: int, symbol: str) -> int:
 def representative_subset(cols: Sequence[np.ndarray], n: int) -> list[int]:
     """Indices (ascending) of ``n`` of the series ``cols`` at evenly spaced ranks of their
     sample excess kurtosis (ties by position): the stage-1 subset spans the book's tail
-    weights. All of them when ``n >= len(cols)``."""
+    weights. All of them when ``n >= len(cols)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(3)
+    >>> cols = [rng.standard_t(df, 500) for df in (3, 30, 4, 100, 6, 10)]  # tail weights vary
+    >>> representative_subset(cols, 3)  # lowest, middle and highest sample kurtosis
+    [0, 1, 4]
+    >>> representative_subset(cols, 10)  # a book no larger than the subset: all of it
+    [0, 1, 2, 3, 4, 5]
+    """
     if type(n) is not int or n < 2:
         raise ValueError(f"the stage-1 subset needs at least 2 symbols, got {n!r}")
     if n >= len(cols):
@@ -141,7 +170,17 @@ def representative_subset(cols: Sequence[np.ndarray], n: int) -> list[int]:
 
 def hyper_draws(tree: Any, k: int = MIXTURE_DRAWS) -> np.ndarray:
     """(k, 6) draws of :data:`HYPER` from a pooled fit, evenly spaced over its chains x draws
-    (all of them when there are fewer than ``k``)."""
+    (all of them when there are fewer than ``k``).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> rng = np.random.default_rng(0)
+    >>> post = xr.Dataset({h: (("chain", "draw"), rng.standard_normal((4, 250))) for h in HYPER})
+    >>> h = hyper_draws(xr.DataTree.from_dict({"posterior": post}), k=400)
+    >>> h.shape, h.flags["C_CONTIGUOUS"]  # 400 of the 1,000 draws, evenly spaced
+    ((400, 6), True)
+    """
     post = tree["posterior"]
     flat = np.stack(
         [post[h].stack(sample=("chain", "draw")).values for h in HYPER], axis=1
@@ -160,7 +199,20 @@ def build_conditional_model(
     percent, ``var0``/``vref`` in percent squared, ``hyper`` (K, 6) stage-1 draws of
     :data:`HYPER`. The latents ``a, b, c`` (logit persistence, log(nu - NU_MIN), atanh lam)
     are sampled centred: a normal with the mixture's mean and variance, corrected by a
-    potential to the mixture's exact log density."""
+    potential to the mixture's exact log density.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> returns_pct = rng.standard_t(5, 300)  # one symbol's daily returns, percent
+    >>> hyper = np.array([[3.5, 0.3, 1.4, 0.2, 0.0, 0.1], [3.4, 0.25, 1.3, 0.25, -0.1, 0.1]])
+    >>> model = build_conditional_model(returns_pct, 1.0, 1.0, hyper, symbol="SPY")
+    >>> sorted(rv.name for rv in model.free_RVs)
+    ['a', 'asymmetry', 'b', 'c', 'long_run_var', 'mu_pct', 'shock_share']
+    >>> sorted(model.deterministics, key=str)
+    [alpha, beta, gamma, kappa, lam, last_sigma2_pct, nu, omega_pct, persistence]
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -214,7 +266,19 @@ def _checked_hyper(hyper: Any) -> np.ndarray:
 @dataclass(frozen=True)
 class SymbolTask:
     """One stage-2 task: a symbol's series (percent, its own days), start and reference
-    variances (percent squared), the stage-1 hyper draws (K, 6) and the sampler settings."""
+    variances (percent squared), the stage-1 hyper draws (K, 6) and the sampler settings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> returns_pct = np.random.default_rng(0).standard_t(5, 300)
+    >>> hyper = np.array([[3.5, 0.3, 1.4, 0.2, 0.0, 0.1]])  # stage-1 draws of HYPER, (K, 6)
+    >>> task = SymbolTask("SPY", returns_pct, float(returns_pct.var()), float(returns_pct.var()),
+    ...                   hyper, draws=1000, tune=1000, chains=4, target_accept=0.9,
+    ...                   seed=task_seed(0, "SPY"))
+    >>> task.symbol, task.returns_pct.shape, task.seed
+    ('SPY', (300,), 2261994667)
+    """
 
     symbol: str
     returns_pct: np.ndarray
@@ -263,7 +327,22 @@ def fit_symbol(task: SymbolTask) -> dict[str, np.ndarray]:
     ((chain, draw) arrays of every per-symbol variable of the pooled model but ``u, w, x``,
     and of the latents ``a, b, c``), sampler statistics (:data:`STATS`, prefixed ``"stat:"``)
     and the CPU seconds of the sampling (``"cpu_seconds"``). The chains run one after another
-    on this thread."""
+    on this thread.
+
+    Examples
+    --------
+    It compiles the per-symbol model (once per process) and samples: about 27 s of CPU for this
+    task here, so the fit is not run by the doctests (the output shown is from a run):
+
+    >>> import numpy as np
+    >>> returns_pct = np.random.default_rng(0).standard_t(5, 300)
+    >>> hyper = np.array([[3.5, 0.3, 1.4, 0.2, 0.0, 0.1]])
+    >>> task = SymbolTask("SPY", returns_pct, 1.0, 1.0, hyper, draws=500, tune=500, chains=2,
+    ...                   target_accept=0.9, seed=task_seed(0, "SPY"))
+    >>> out = fit_symbol(task)  # doctest: +SKIP
+    >>> out["persistence"].shape, out["stat:diverging"].shape  # doctest: +SKIP
+    ((2, 500), (2, 500))
+    """
     import nutpie
 
     if not np.all(np.isfinite(task.returns_pct)) or np.size(task.returns_pct) < 2:
@@ -295,7 +374,26 @@ def gather(
 ):
     """The one DataTree of the two-stage fit (module docstring): ``stage1`` the pooled fit of
     the symbols at ``subset`` (indices into ``symbols``, in order), ``results`` the
-    :func:`fit_symbol` output of every other symbol."""
+    :func:`fit_symbol` output of every other symbol.
+
+    Examples
+    --------
+    A stage-1 fit of SPY (one chain, two draws) and QQQ's stage-2 task; QQQ's ``u`` is derived
+    from its ``a`` and the hyperparameters of the same draw:
+
+    >>> import numpy as np, xarray as xr
+    >>> dims, full = ("chain", "draw"), np.full
+    >>> post = xr.Dataset({h: (dims, full((1, 2), 0.5)) for h in HYPER})
+    >>> post["u"] = xr.DataArray(full((1, 2, 1), 0.1), dims=(*dims, "symbol"))  # SPY's u
+    >>> stats = xr.Dataset({"diverging": (dims, full((1, 2), False))})
+    >>> stage1 = xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+    >>> results = {"QQQ": {"a": full((1, 2), 1.5), "stat:diverging": full((1, 2), False)}}
+    >>> tree = gather(stage1, ["QQQ", "SPY"], [1], results)
+    >>> tree["posterior"]["u"].sel(chain=0, draw=0).values  # QQQ: (1.5 - 0.5) / 0.5
+    array([2. , 0.1])
+    >>> tree["sample_stats"]["fit"].values.tolist(), tree.attrs["stage1_symbols"]
+    (['pooled', 'QQQ'], 'SPY')
+    """
     import xarray as xr
 
     post1 = stage1["posterior"].to_dataset()
@@ -354,7 +452,24 @@ def dask_client(
     """A ``distributed.Client``: on the scheduler at ``scheduler`` (e.g.
     ``"tcp://10.0.0.5:8786"``), or on a new ``LocalCluster`` of ``n_workers`` single-threaded
     worker processes on loopback (default: one per core), closed on exit. Logs the dashboard's
-    address. An unreachable or malformed address raises :class:`FanoutError` naming it."""
+    address. An unreachable or malformed address raises :class:`FanoutError` naming it.
+
+    Examples
+    --------
+    A fit on a local cluster of four worker processes (not run by the doctests: it starts
+    processes; ``returns``, ``symbols`` as for :meth:`FanoutReturnsModel.fit`); a bad argument
+    raises :class:`FanoutError` at once:
+
+    >>> with dask_client(n_workers=4) as client:  # doctest: +SKIP
+    ...     model = FanoutReturnsModel(client, subset=20)
+    ...     tree = model.fit(returns, symbols, seed=0)
+    >>> try:
+    ...     with dask_client(n_workers=0):
+    ...         pass
+    ... except FanoutError as exc:
+    ...     print(exc)
+    n_workers must be an integer >= 1, got 0
+    """
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
@@ -420,6 +535,17 @@ class FanoutReturnsModel:
         scheduler on its own terms).
     task
         The stage-2 function run on the workers (default :func:`fit_symbol`; tests wrap it).
+
+    Examples
+    --------
+    >>> model = FanoutReturnsModel(client=None, subset=10, retries=1)  # client: dask_client()
+    >>> model.subset, model.retries, model.task is fit_symbol, model.pooled.likelihood
+    (10, 1, True, 'op')
+    >>> try:
+    ...     FanoutReturnsModel(None, subset=1)
+    ... except ValueError as exc:
+    ...     print(exc)
+    subset must be an integer >= 2, got 1
     """
 
     def __init__(

@@ -63,7 +63,22 @@ def garch_skewt_logp_grad(r, first, var0, mu, omega, alpha, gamma, beta, nu, lam
     Speed: the two logarithms per day are taken once per ``_CHUNK`` days, of the running
     products of ``sigma2`` and ``1 + u^2 / (nu - 2)`` (rounding ~1e-15 relative per chunk; a
     symbol with a day's factor out of ``1 / _ODD .. _ODD``, where a product could overflow or
-    underflow, has its logs taken day by day instead); the branches on signs are selects."""
+    underflow, has its logs taken day by day instead); the branches on signs are selects.
+
+    Examples
+    --------
+    One symbol, four days (percent); the parameters are ``var0, mu, omega, alpha, gamma, beta, nu,
+    lam`` and Hansen's ``a, b`` at ``nu = 6, lam = -0.1`` (rounded):
+
+    >>> import numpy as np
+    >>> r = np.array([[0.5], [-1.2], [0.3], [0.8]])
+    >>> v = lambda x: np.array([x])  # one value per symbol
+    >>> args = (r, np.array([0]), v(1.0), v(0.05), v(0.05), v(0.05), v(0.1), v(0.8),
+    ...         v(6.0), v(-0.1))
+    >>> logp, jac = garch_skewt_logp_grad(*args, v(-0.15), v(1.00374))
+    >>> np.round(logp, 4), jac.shape  # d logp / d (mu, omega, ..., a, b) per symbol
+    (array([-1.7288]), (9, 1))
+    """
     n_days, n_sym = r.shape
     logp = np.zeros(n_sym)
     jac = np.zeros((9, n_sym))
@@ -171,7 +186,19 @@ def garch_skewt_logp_grad(r, first, var0, mu, omega, alpha, gamma, beta, nu, lam
 
 @numba.njit(cache=True, nogil=True)
 def garch_last_variance(r, first, var0, mu, omega, alpha, gamma, beta):
-    """Each symbol's variance for the day after its last return (N,)."""
+    """Each symbol's variance for the day after its last return (N,).
+
+    Examples
+    --------
+    One symbol, four days (percent); ``var0, mu, omega, alpha, gamma, beta`` per symbol:
+
+    >>> import numpy as np
+    >>> r = np.array([[0.5], [-1.2], [0.3], [0.8]])
+    >>> v = lambda x: np.array([x])
+    >>> np.round(garch_last_variance(r, np.array([0]), v(1.0), v(0.05), v(0.05), v(0.05), v(0.1),
+    ...                              v(0.8)), 6)
+    array([0.743009])
+    """
     n_days, n_sym = r.shape
     out = np.empty(n_sym)
     for i in range(n_sym):
@@ -204,7 +231,18 @@ def _inputs(r, first, var0, params):
 class GarchSkewtLogp(Op):
     """Inputs ``r (T, N), first (N,) int, var0, mu, omega, alpha, gamma, beta, nu, lam, a, b``
     (each (N,)); outputs the per-symbol recursion log-density (N,) and its Jacobian (9, N) by
-    the last nine inputs. Not differentiable by the data (``r``, ``var0``) nor twice."""
+    the last nine inputs. Not differentiable by the data (``r``, ``var0``) nor twice.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = np.array([[0.5], [-1.2], [0.3], [0.8]])  # 4 days x 1 symbol, percent
+    >>> v = lambda x: np.array([x])
+    >>> params = (v(0.05), v(0.05), v(0.05), v(0.1), v(0.8), v(6.0), v(-0.1), v(-0.15), v(1.00374))
+    >>> logp, jac = GarchSkewtLogp()(r, np.array([0]), v(1.0), *params)  # PyTensor variables
+    >>> np.round(logp.eval(), 4), jac.eval().shape
+    (array([-1.7288]), (9, 1))
+    """
 
     __props__ = ()
 
@@ -243,7 +281,18 @@ class GarchSkewtLogp(Op):
 
 class GarchLastVariance(Op):
     """Inputs ``r (T, N), first (N,) int, var0, mu, omega, alpha, gamma, beta``; output each
-    symbol's next-day variance (N,). Forward only."""
+    symbol's next-day variance (N,). Forward only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = np.array([[0.5], [-1.2], [0.3], [0.8]])  # 4 days x 1 symbol, percent
+    >>> v = lambda x: np.array([x])
+    >>> sigma2 = GarchLastVariance()(r, np.array([0]), v(1.0), v(0.05), v(0.05), v(0.05), v(0.1),
+    ...                              v(0.8))
+    >>> np.round(sigma2.eval(), 6)
+    array([0.743009])
+    """
 
     __props__ = ()
 

@@ -28,7 +28,22 @@ def _totals(chains: Any) -> tuple[int, int, int]:
 
 def log_progress(label: str, steps: int = 10) -> Callable[[Any], None]:
     """A nutpie progress callback that logs once per ``1/steps`` of the total draws (all
-    chains), and once at the end."""
+    chains), and once at the end.
+
+    Examples
+    --------
+    >>> import logging, sys
+    >>> from types import SimpleNamespace
+    >>> log = logging.getLogger("bayes_mem.progress")
+    >>> handler = logging.StreamHandler(sys.stdout)  # show the log lines here
+    >>> log.addHandler(handler); log.setLevel(logging.INFO)
+    >>> callback = log_progress("win-rate fit", steps=2)  # a line per half of the draws
+    >>> for done in (300, 500, 800, 1000):  # what nutpie reports: one object per chain
+    ...     callback([SimpleNamespace(finished_draws=done, total_draws=1000, divergences=0)])
+    win-rate fit:  50% of draws (500/1000), 0 divergences, ... s
+    win-rate fit: 100% of draws (1000/1000), 0 divergences, ... s
+    >>> log.removeHandler(handler); log.setLevel(logging.NOTSET)
+    """
     state = {"level": 0, "t0": time.perf_counter()}
 
     def callback(chains: Any) -> None:
@@ -48,7 +63,19 @@ def bar_progress(label: str, stream: TextIO | None = None) -> Callable[[Any], No
     """A nutpie progress callback drawing a ``rich`` progress bar on ``stream`` (default
     stderr): draws done of all chains, divergences, elapsed and remaining time. The bar is
     closed at the end and the end logged once, as :func:`log_progress` does. One bar is live at
-    a time: a fit that starts while another's bar is live logs lines instead."""
+    a time: a fit that starts while another's bar is live logs lines instead.
+
+    Examples
+    --------
+    >>> import io
+    >>> from types import SimpleNamespace
+    >>> stream = io.StringIO()  # stderr by default
+    >>> callback = bar_progress("returns fit", stream)
+    >>> for done in (250, 1000):
+    ...     callback([SimpleNamespace(finished_draws=done, total_draws=1000, divergences=2)])
+    >>> "1000/1000" in stream.getvalue(), "2 divergences" in stream.getvalue()
+    (True, True)
+    """
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -96,7 +123,15 @@ def bar_progress(label: str, stream: TextIO | None = None) -> Callable[[Any], No
 
 def fit_progress(label: str, *, tty: bool | None = None) -> Callable[[Any], None]:
     """The progress callback of a fit: :func:`bar_progress` when stderr is a terminal (or
-    ``tty`` is True), :func:`log_progress` otherwise (or ``tty`` False)."""
+    ``tty`` is True), :func:`log_progress` otherwise (or ``tty`` False).
+
+    Examples
+    --------
+    >>> fit_progress("win-rate fit", tty=False).__qualname__  # not a terminal: log lines
+    'log_progress.<locals>.callback'
+    >>> fit_progress("win-rate fit", tty=True).__qualname__
+    'bar_progress.<locals>.callback'
+    """
     if tty is None:
         isatty = getattr(sys.stderr, "isatty", None)
         tty = bool(isatty and isatty())

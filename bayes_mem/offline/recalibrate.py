@@ -115,6 +115,32 @@ MAX_CONFIG_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class RecalibrationConfig:
+    """The nightly job's settings (:func:`recalibrate`), checked when built: the win-rate fit's
+    sampler (draws and tuning steps per chain, chains, target acceptance, seed), the returns
+    fit's (days per symbol, draws published, the model and its sampler), the regime prior's and
+    the fan-out's; see each field's comment.
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> config = RecalibrationConfig(draws=1000, returns_model="laplace")
+    >>> config.tune, config.returns_window, len(config.hash())  # the others keep their defaults
+    (2000, 1000, 16)
+    >>> config.hash() == RecalibrationConfig(draws=1000, returns_model="laplace").hash()
+    True
+    >>> with tempfile.TemporaryDirectory() as tmp:  # a JSON file of the fields to change
+    ...     path = os.path.join(tmp, "nightly.json")
+    ...     with open(path, "w") as fh:
+    ...         json.dump({"draws": 1000, "returns_model": "laplace"}, fh)
+    ...     print(RecalibrationConfig.from_file(path) == config)
+    True
+    >>> try:
+    ...     RecalibrationConfig(returns_min_days=2000)
+    ... except ValueError as exc:
+    ...     print(exc)
+    returns_min_days (2000) exceeds returns_window (1000)
+    """
+
     draws: int = 2000
     tune: int = 2000
     chains: int = 4
@@ -210,6 +236,22 @@ class RecalibrationConfig:
 
 @dataclass
 class RecalibrationResult:
+    """What one run of :func:`recalibrate` did: the prior set's ``version`` and ``status``
+    (``"active"`` or ``"rejected"``), the gate's ``verdict`` (JSON), each step's ``timings``
+    (seconds), the version's folder, the signals and symbols it covers, the report's path and
+    what became of each component; :attr:`exit_code` is the command line's exit status.
+
+    Examples
+    --------
+    >>> result = RecalibrationResult(7, "active", {"passed": True}, components={
+    ...     "winrate": {"status": "refreshed"}, "returns": {"status": "carried"},
+    ...     "regime": {"status": "disabled"}})
+    >>> result.exit_code == EXIT_PARTIAL  # returns kept last night's version
+    True
+    >>> RecalibrationResult(8, "rejected", {"passed": False}).exit_code == EXIT_REJECTED
+    True
+    """
+
     version: int
     status: str  # "active" or "rejected"
     verdict: dict[str, Any]
@@ -236,6 +278,20 @@ class RecalibrationResult:
 
 
 def next_version(store: Store, models_dir: Path) -> int:
+    """The next prior-set version: one above the highest in the store's records and in the
+    ``models_dir`` registry (1 when neither has any).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = Store(data_dir=tmp.name)
+    >>> next_version(store, Path(tmp.name) / "models")  # no prior set yet: version 1
+    1
+    >>> store.close()
+    >>> tmp.cleanup()
+    """
     top = store.latest_prior_version()
     return max([top, *list_versions(models_dir)]) + 1
 
@@ -258,7 +314,17 @@ def recalibrate(
     local one of ``config.fanout_workers`` processes) is reached before anything is read or
     written, so an unreachable scheduler fails the job with nothing changed. ``returns_model``
     may then be a ready :class:`~bayes_mem.offline.fanout.FanoutReturnsModel` (its client is
-    used as it is) or the stage-1 :class:`~bayes_mem.offline.returns_model.ReturnsModel`."""
+    used as it is) or the stage-1 :class:`~bayes_mem.offline.returns_model.ReturnsModel`.
+
+    Examples
+    --------
+    The job fits the win rates with PyMC and nutpie (minutes), so the example is not run here:
+
+    >>> config = RecalibrationConfig(returns_model="laplace", draws=1000, tune=1000)
+    >>> store = Store(data_dir="data")  # doctest: +SKIP
+    >>> result = recalibrate(store, "models", config)  # doctest: +SKIP
+    >>> result.status, result.exit_code, result.components["returns"]["status"]  # doctest: +SKIP
+    """
     config = config or RecalibrationConfig()
     if config.fanout == "dask" and config.returns_model == "pymc":
         from bayes_mem.offline import fanout
@@ -371,7 +437,29 @@ def _recalibrate(
 class Outcomes:
     """What the win-rate step reads from the store: per-signal ``counts`` (signal, family,
     wins, trades), the clustered trades as the fit's ``data``, and the last settlement
-    (``through``, ISO text)."""
+    (``through``, ISO text).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = Store(data_dir=tmp.name)
+    >>> _ = store.register_signals({"mom_a": "momentum", "rev_a": "reversal"})
+    >>> _ = store.ingest_outcomes(pd.DataFrame({
+    ...     "trade_id": ["t1", "t2", "t3"], "signal": ["mom_a", "mom_a", "rev_a"],
+    ...     "won": [True, False, True], "pnl": [12.5, -8.0, 3.0],
+    ...     "settled_at": ["2026-03-02T16:00", "2026-03-03T16:00", "2026-03-03T16:00"]}))
+    >>> outcomes = read_outcomes(store)
+    >>> outcomes.through, outcomes.data.families
+    ('2026-03-03', ('momentum', 'reversal'))
+    >>> outcomes.counts
+      signal    family  wins  trades
+    0  mom_a  momentum     1       2
+    1  rev_a  reversal     1       1
+    >>> store.close()
+    >>> tmp.cleanup()
+    """
 
     counts: Any
     data: WinRateData
@@ -379,7 +467,25 @@ class Outcomes:
 
 
 def read_outcomes(store: Store) -> Outcomes:
-    """The settled outcomes the win rates are fitted on; a store without any is an error."""
+    """The settled outcomes the win rates are fitted on; a store without any is an error.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = Store(data_dir=tmp.name)
+    >>> _ = store.register_signals({"mom_a": "momentum"})
+    >>> try:
+    ...     read_outcomes(store)
+    ... except ValueError as exc:
+    ...     print(exc)
+    the store has no settled outcomes to fit
+    >>> store.append_outcome("t1", "mom_a", True, 12.5, settled_at="2026-03-02T16:00")
+    >>> read_outcomes(store).counts.to_dict("records")
+    [{'signal': 'mom_a', 'family': 'momentum', 'wins': 1, 'trades': 1}]
+    >>> store.close()
+    >>> tmp.cleanup()
+    """
     counts = store.signal_counts()
     if counts.empty or counts["trades"].sum() == 0:
         raise ValueError("the store has no settled outcomes to fit")
@@ -393,7 +499,23 @@ def read_outcomes(store: Store) -> Outcomes:
 @dataclass
 class WinRateFit:
     """The win-rate component's fit: its posterior ``tree``, the gate's ``verdict`` and the
-    data it was fitted on."""
+    data it was fitted on.
+
+    Examples
+    --------
+    What :func:`fit_winrate` returns (it samples); here with a stand-in posterior:
+
+    >>> import numpy as np, pandas as pd, xarray as xr
+    >>> data = WinRateData.from_trades(pd.DataFrame(
+    ...     {"signal": ["mom_a", "mom_a", "rev_a"], "won": [True, False, True],
+    ...      "cluster": ["d1", "d2", "d2"]}), {"mom_a": "momentum", "rev_a": "reversal"})
+    >>> ones = np.ones((1, 4, 2))  # (chain, draw, family)
+    >>> post = xr.Dataset({"mean": (("chain", "draw", "family"), 0.5 * ones),
+    ...                    "kappa": (("chain", "draw", "family"), 20 * ones)})
+    >>> win = WinRateFit(xr.DataTree.from_dict({"posterior": post}), Verdict(True, ()), data)
+    >>> win.data.families, win.data.clustered, win.tree["posterior"].sizes["draw"]
+    (('momentum', 'reversal'), False, 4)
+    """
 
     tree: Any
     verdict: Verdict
@@ -404,7 +526,24 @@ def fit_winrate(
     outcomes: Outcomes, config: RecalibrationConfig, model: WinRateModel | None = None
 ) -> WinRateFit:
     """Fit, gate and (on computational failures) refit the hierarchical win-rate model at the
-    configuration's settings (:func:`bayes_mem.offline.winrate.fit_gated`)."""
+    configuration's settings (:func:`bayes_mem.offline.winrate.fit_gated`).
+
+    Examples
+    --------
+    It samples the hierarchical win-rate model (PyMC + nutpie: minutes), so the example is not
+    run here:
+
+    >>> import tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = Store(data_dir=tmp.name)
+    >>> _ = store.register_signals({"mom_a": "momentum"})
+    >>> store.append_outcome("t1", "mom_a", True, 12.5, settled_at="2026-03-02T16:00")
+    >>> config = RecalibrationConfig(draws=500, tune=500, chains=2)
+    >>> win = fit_winrate(read_outcomes(store), config)  # doctest: +SKIP
+    >>> win.verdict.passed, win.tree["posterior"].sizes["draw"]  # doctest: +SKIP
+    >>> store.close()
+    >>> tmp.cleanup()
+    """
     data = outcomes.data
     log.info("fitting win rates: %d signals in %d families", len(outcomes.counts),
              len(data.families))  # fmt: skip
@@ -424,7 +563,27 @@ def publish_families(
 ) -> dict[str, FamilyPosterior]:
     """The families' published hyperparameter draws (``family_draws_published`` of them, from
     ``rng``; concentration and intra-cluster correlation capped at their published bounds);
-    empty, with the component failed, when a value is outside the prior set's bounds."""
+    empty, with the component failed, when a value is outside the prior set's bounds.
+
+    Examples
+    --------
+    A stand-in for the win-rate fit (one family, 2 chains x 500 draws; ``fit_winrate`` samples):
+
+    >>> import numpy as np, pandas as pd, xarray as xr
+    >>> rng = np.random.default_rng(0)
+    >>> dims = ("chain", "draw", "family")
+    >>> post = xr.Dataset({"mean": (dims, rng.beta(55, 45, (2, 500, 1))),
+    ...                    "kappa": (dims, rng.gamma(4.0, 10.0, (2, 500, 1)))})
+    >>> data = WinRateData.from_trades(pd.DataFrame(
+    ...     {"signal": ["mom_a"] * 2, "won": [True, False], "cluster": ["d1", "d2"]}),
+    ...     {"mom_a": "momentum"})
+    >>> win = WinRateFit(xr.DataTree.from_dict({"posterior": post}), Verdict(True, ()), data)
+    >>> config = RecalibrationConfig(family_draws_published=400)
+    >>> families = publish_families(win, config, np.random.default_rng(1), {"winrate": win.verdict})
+    >>> fam = families["momentum"]
+    >>> fam.mean.shape, round(float(fam.mean.mean()), 3), fam.rho is None  # independent trades
+    ((400,), 0.553, True)
+    """
     tree = win.tree
     hyper = family_draws(
         tree,
@@ -449,7 +608,19 @@ def keep_live_symbols(
     live: Any, panel: Any, symbols: dict[str, SymbolPosterior], verdicts: dict[str, Verdict]
 ) -> None:
     """The trader's return model must keep every symbol it trades: a refresh that lost one (its
-    fit refused tonight) fails the returns component, so the live returns are kept instead."""
+    fit refused tonight) fails the returns component, so the live returns are kept instead.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> import pandas as pd
+    >>> live = SimpleNamespace(symbols={"SPY": ..., "QQQ": ...})  # the live prior set's symbols
+    >>> panel = pd.DataFrame(columns=["SPY", "QQQ"])  # both still have returns
+    >>> verdicts = {"returns": Verdict(True, ())}
+    >>> keep_live_symbols(live, panel, {"SPY": ...}, verdicts)  # tonight's fit lost QQQ
+    >>> verdicts["returns"].passed, verdicts["returns"].reasons
+    (False, ('would drop symbols the live set covers: QQQ (fits refused tonight, see log)',))
+    """
     if live is None or not verdicts["returns"].passed:
         return
     dropped = sorted((set(live.symbols) & {str(c) for c in panel.columns}) - set(symbols))
@@ -465,7 +636,24 @@ def estimate_regime(
     estimated on the last ``regime_window`` normal scores of every fitted symbol. Not estimated
     (None, False): off in the configuration, the returns component failed (a ``dependency``
     failure) or no symbol was fitted (``no_fit``); estimated but outside the prior set's bounds:
-    (None, True), the component failed."""
+    (None, True), the component failed.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> panel = pd.DataFrame({"SPY": 0.01 * rng.standard_t(5, 300)},
+    ...                      index=pd.bdate_range("2025-01-01", periods=300))
+    >>> config = RecalibrationConfig(returns_model="laplace", returns_window=300,
+    ...                              returns_min_days=250, returns_draws=50)
+    >>> fitted = fit_returns(panel, config, np.random.default_rng(1))
+    >>> verdicts = {"returns": fitted.verdict}
+    >>> prior, estimated = estimate_regime(fitted, config, verdicts)
+    >>> estimated, prior.hazard, prior.max_run_length, verdicts["regime"].passed
+    (True, 0.001, 300, True)
+    >>> estimate_regime(fitted, RecalibrationConfig(regime=False), verdicts)  # switched off
+    (None, False)
+    """
     if not config.regime:
         return None, False
     if not verdicts["returns"].passed:
@@ -503,7 +691,29 @@ def publish(
 ) -> Path:
     """Write the prior set with its artifacts (the fits, the counts, the run record) atomically,
     record it in the store and, when its gate passed, activate it (the registry's ACTIVE and the
-    store's statuses change together). Returns the version's folder."""
+    store's statuses change together). Returns the version's folder.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, pandas as pd, xarray as xr
+    >>> from pathlib import Path
+    >>> from bayes_mem.live.prior_set import FamilyPosterior, active_version
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store, models = Store(data_dir=tmp.name), Path(tmp.name) / "models"
+    >>> prior_set, _ = compose_prior_set(
+    ...     version=1, created_at="2026-03-04T02:00:00+00:00", code_version="0.1",
+    ...     config_hash="0123456789abcdef", verdicts={"winrate": Verdict(True, ())}, previous=None,
+    ...     fresh={"winrate": {"momentum": FamilyPosterior(np.full(100, 0.55), np.full(100, 40.0))},
+    ...            "returns": {}, "regime": None}, through={c: "2026-03-03" for c in COMPONENTS})
+    >>> fit = xr.DataTree.from_dict({"posterior": xr.Dataset({"mean": ("draw", np.full(4, 0.55))}),
+    ...                              "sample_stats": xr.Dataset()})  # a stand-in win-rate fit
+    >>> folder = publish(store, models, prior_set, RecalibrationConfig(), {"version": 1},
+    ...                  pd.DataFrame({"signal": ["mom_a"], "trades": [2]}), fit, None)
+    >>> sorted(p.name for p in folder.iterdir()), active_version(models)
+    (['prior_set.json', 'run.json', 'signal_counts.csv', 'winrate_fit.nc'], 1)
+    >>> store.close()
+    >>> tmp.cleanup()
+    """
 
     def artifacts(directory: Path) -> None:
         _write_fit(winrate_tree, directory, config)
@@ -557,7 +767,16 @@ def _within_bounds(component: str, verdicts: dict[str, Verdict], build: Callable
 def refuse(verdicts: dict[str, Verdict], component: str, check: str, message: str) -> None:
     """Fail ``component`` for a reason found after (or instead of) its gate: ``check`` is
     ``"bounds"``, ``"coverage"``, ``"dependency"`` or ``"no_fit"`` (a :data:`REFUSED`
-    failure: never retried). The gate's failures and attempts are kept."""
+    failure: never retried). The gate's failures and attempts are kept.
+
+    Examples
+    --------
+    >>> verdicts = {"returns": Verdict(True, (), {"max_rhat": 1.003})}
+    >>> refuse(verdicts, "returns", "coverage", "would drop symbols the live set covers: QQQ")
+    >>> v = verdicts["returns"]
+    >>> v.passed, v.reasons, v.summary, verdict_kind(v)
+    (False, ('would drop symbols the live set covers: QQQ',), {'max_rhat': 1.003}, 'coverage')
+    """
     v = verdicts.get(component) or Verdict(True, ())
     out = Verdict.of((*v.failures, Failure(check, REFUSED, message)), dict(v.summary))
     verdicts[component] = Verdict(out.passed, out.reasons, out.summary, out.failures, v.attempts)
@@ -579,7 +798,18 @@ def failure_kind(failure: Failure) -> str:
     ``"identification"`` (the data do not identify a parameter: the sd-ratio check), or, for a
     component refused after its gate (:func:`refuse`), its check: ``"bounds"`` (a published
     value outside the prior set's bounds), ``"coverage"`` (tonight's returns fit lost a symbol
-    the live set covers), ``"dependency"`` (the fit it is estimated on failed) or ``"no_fit"``."""
+    the live set covers), ``"dependency"`` (the fit it is estimated on failed) or ``"no_fit"``.
+
+    Examples
+    --------
+    >>> from bayes_mem.offline.diagnostics import COMPUTATIONAL, MISFIT, REFUSED
+    >>> failure_kind(Failure("rhat", COMPUTATIONAL, "R-hat 1.05 > 1.01 (tau)"))
+    'computational'
+    >>> failure_kind(Failure("sd_ratio", MISFIT, "the data do not identify nu"))
+    'identification'
+    >>> failure_kind(Failure("bounds", REFUSED, "published values out of bounds: kappa"))
+    'bounds'
+    """
     if failure.kind == REFUSED:
         return failure.check
     if failure.check == "sd_ratio":
@@ -589,7 +819,18 @@ def failure_kind(failure: Failure) -> str:
 
 def verdict_kind(verdict: Verdict) -> str:
     """``"passed"``, or the kind of a failed verdict: the first of :data:`KINDS` among its
-    failures (a misfit first: retrying cannot cure it), else ``"other"``."""
+    failures (a misfit first: retrying cannot cure it), else ``"other"``.
+
+    Examples
+    --------
+    >>> from bayes_mem.offline.diagnostics import COMPUTATIONAL, MISFIT
+    >>> both = Verdict.of([Failure("divergences", COMPUTATIONAL, "3 divergent transitions"),
+    ...                    Failure("ppc", MISFIT, "check 'max': p = 0.001")], {})
+    >>> verdict_kind(both)  # a misfit first: retrying cannot cure it
+    'misfit'
+    >>> verdict_kind(Verdict(True, ()))
+    'passed'
+    """
     if verdict.passed:
         return "passed"
     kinds = {failure_kind(f) for f in verdict.failures}
@@ -598,7 +839,14 @@ def verdict_kind(verdict: Verdict) -> str:
 
 def laplace_verdict(symbols: dict[str, SymbolPosterior]) -> Verdict:
     """The returns component's verdict under ``returns_model="laplace"``: no MCMC gate (the
-    fit's own checks refuse bad windows); it fails only when no symbol could be fitted."""
+    fit's own checks refuse bad windows); it fails only when no symbol could be fitted.
+
+    Examples
+    --------
+    >>> v = laplace_verdict({})  # no symbol could be fitted
+    >>> v.passed, v.reasons, verdict_kind(v)
+    (False, ('no symbol could be fitted (returns_model laplace)',), 'no_fit')
+    """
     if not symbols:
         return Verdict.of([Failure("no_fit", REFUSED, "no symbol could be fitted (returns_model "
                                    "laplace)")], {})  # fmt: skip
@@ -629,7 +877,27 @@ def compose_prior_set(
     tonight's fits as they are (for analysts) and is never activated.
 
     Returns the set and, per component, what became of it (see
-    :attr:`RecalibrationResult.components`)."""
+    :attr:`RecalibrationResult.components`).
+
+    Examples
+    --------
+    The win rates refreshed, the returns fit failed and there is no live set to carry it from:
+
+    >>> import numpy as np
+    >>> from bayes_mem.live.prior_set import FamilyPosterior
+    >>> families = {"momentum": FamilyPosterior(np.full(100, 0.55), np.full(100, 40.0))}
+    >>> verdicts = {"winrate": Verdict(True, ()), "returns": laplace_verdict({})}
+    >>> prior_set, components = compose_prior_set(
+    ...     version=1, created_at="2026-03-04T02:00:00+00:00", code_version="0.1",
+    ...     config_hash="0123456789abcdef", verdicts=verdicts, previous=None,
+    ...     fresh={"winrate": families, "returns": {}, "regime": None},
+    ...     through={"winrate": "2026-03-03", "returns": None, "regime": None})
+    >>> prior_set.diagnostics["passed"], list(prior_set.families), prior_set.symbols
+    (True, ['momentum'], {})
+    >>> {c: (info["status"], info["kind"]) for c, info in components.items()}
+    {'winrate': ('refreshed', 'passed'), 'returns': ('absent', 'no_fit'),
+     'regime': ('disabled', 'disabled')}
+    """
     content = {"winrate": fresh["winrate"] or {}, "returns": fresh["returns"] or {},
                "regime": fresh["regime"]}  # fmt: skip
     ok = {c: c in verdicts and verdicts[c].passed and bool(content[c]) for c in COMPONENTS}
@@ -705,7 +973,18 @@ def compose_prior_set(
 
 def describe_components(components: dict[str, dict[str, Any]]) -> str:
     """One line: per component what the set holds (``winrate carried from v3 (data through
-    2008-07-28; tonight: misfit)``)."""
+    2008-07-28; tonight: misfit)``).
+
+    Examples
+    --------
+    >>> describe_components({
+    ...     "winrate": {"status": "refreshed", "kind": "passed", "data_through": "2026-03-03"},
+    ...     "returns": {"status": "carried", "version": 6, "kind": "misfit",
+    ...                 "data_through": "2026-03-02"},
+    ...     "regime": {"status": "disabled", "kind": "disabled"}}).split("; ")
+    ['winrate refreshed (data through 2026-03-03)',
+     'returns carried from v6 (data through 2026-03-02) [tonight: misfit]', 'regime disabled']
+    """
     parts = []
     for c, info in components.items():
         st = info["status"]
@@ -732,7 +1011,19 @@ def _last_settled(outcomes: Any) -> str | None:
 
 def winrate_trades(outcomes: Any) -> Any:
     """One row per settled trade for :meth:`WinRateData.from_trades`: signal, won and the
-    cluster key, the UTC day the trade opened (or settled, when its opening is unknown)."""
+    cluster key, the UTC day the trade opened (or settled, when its opening is unknown).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> outcomes = pd.DataFrame({"signal": ["mom_a", "mom_a"], "won": [True, False],
+    ...                          "opened_at": [pd.Timestamp("2026-03-02 23:30", tz="UTC"), pd.NaT],
+    ...                          "settled_at": pd.to_datetime(["2026-03-04", "2026-03-05"])})
+    >>> winrate_trades(outcomes)  # the day it opened, else the day it settled
+      signal    won     cluster
+    0  mom_a   True  2026-03-02
+    1  mom_a  False  2026-03-05
+    """
     import pandas as pd
 
     opened = pd.to_datetime(outcomes["opened_at"], utc=True)
@@ -750,7 +1041,18 @@ class ReturnsFit:
     the published per-symbol posteriors (``symbols``: draws and the variance after each symbol's
     last return; empty when the component failed), the PIT inputs of each fitted symbol
     (returns, draws, start variance: the regime estimate's input), and with the pooled model
-    its posterior ``tree`` and the fitted ``window`` (None otherwise)."""
+    its posterior ``tree`` and the fitted ``window`` (None otherwise).
+
+    Examples
+    --------
+    A returns fit on a panel with nothing to fit fails its component:
+
+    >>> import numpy as np, pandas as pd
+    >>> fitted = fit_returns(pd.DataFrame(), RecalibrationConfig(returns_model="laplace"),
+    ...                      np.random.default_rng(0))
+    >>> fitted.verdict.passed, fitted.symbols, fitted.tree is None
+    (False, {}, True)
+    """
 
     verdict: Verdict
     symbols: dict[str, SymbolPosterior]
@@ -768,7 +1070,24 @@ def fit_returns(
     retries of :func:`~bayes_mem.offline.returns_model.fit_gated`), ``config.returns_draws``
     draws per symbol from ``rng``; with ``"laplace"`` the per-symbol fits. ``returns_model``:
     a compiled :class:`~bayes_mem.offline.returns_model.ReturnsModel` to reuse (default: the
-    process-wide one). The walk-forward risk evaluation calls it as the job does."""
+    process-wide one). The walk-forward risk evaluation calls it as the job does.
+
+    Examples
+    --------
+    With ``returns_model="laplace"`` (no sampling); QQQ has too few days and is skipped:
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> panel = pd.DataFrame({"SPY": 0.01 * rng.standard_t(5, 300),
+    ...                       "QQQ": 0.012 * rng.standard_t(5, 300)},
+    ...                      index=pd.bdate_range("2025-01-01", periods=300))
+    >>> panel.iloc[:200, 1] = np.nan  # QQQ: 100 days
+    >>> config = RecalibrationConfig(returns_model="laplace", returns_window=300,
+    ...                              returns_min_days=250, returns_draws=50)
+    >>> fitted = fit_returns(panel, config, np.random.default_rng(1))
+    >>> fitted.verdict.passed, list(fitted.symbols), fitted.symbols["SPY"].sigma2.shape
+    (True, ['SPY'], (50,))
+    """
     verdicts: dict[str, Verdict] = {}
     symbols: dict[str, SymbolPosterior] = {}
     pit_inputs: dict[str, tuple[np.ndarray, Any, float]] = {}  # returns, draws, start variance
@@ -811,7 +1130,19 @@ def laplace_returns(
     """``returns_model="laplace"``: per symbol its last ``returns_window`` returns (own dates),
     the Laplace fit's draws and the variance state after its last return; and the PIT inputs
     (returns, draws, start variance). Symbols with fewer than ``returns_min_days`` returns,
-    stale ones and refused fits are skipped with a warning naming the reason."""
+    stale ones and refused fits are skipped with a warning naming the reason.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> panel = pd.DataFrame({"SPY": 0.01 * np.random.default_rng(0).standard_t(5, 300)})
+    >>> config = RecalibrationConfig(returns_model="laplace", returns_window=300,
+    ...                              returns_min_days=250, returns_draws=50)
+    >>> symbols, pit_inputs = laplace_returns(panel, config, np.random.default_rng(1))
+    >>> post = symbols["SPY"]
+    >>> post.draws.size, round(float(np.median(post.draws.nu)), 1), pit_inputs["SPY"][0].shape
+    (50, 6.1, (300,))
+    """
     symbols: dict[str, SymbolPosterior] = {}
     pit_inputs: dict[str, tuple[np.ndarray, Any, float]] = {}
     for symbol in panel.columns:
@@ -836,7 +1167,21 @@ def returns_window(panel: Any, config: RecalibrationConfig) -> Any:
     returns there that are not stale (others skipped with a warning naming the reason). NaN
     where a symbol has no return: each symbol is fitted on its own dates (its non-missing
     returns, in order), never on the dates all symbols share, so a holiday of one symbol
-    neither drops another's return nor joins the shocks around it."""
+    neither drops another's return nor joins the shocks around it.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> panel = pd.DataFrame({"SPY": 0.01 * rng.standard_t(5, 400),
+    ...                       "QQQ": 0.012 * rng.standard_t(5, 400), "OLD": 0.0},
+    ...                      index=pd.bdate_range("2025-01-01", periods=400))
+    >>> panel.iloc[:250, 1] = np.nan  # QQQ: 150 days
+    >>> config = RecalibrationConfig(returns_window=300, returns_min_days=120)
+    >>> window = returns_window(panel, config)  # OLD: stale (every return zero), skipped
+    >>> window.shape, list(window.columns), int(window["QQQ"].notna().sum())
+    ((300, 2), ['SPY', 'QQQ'], 150)
+    """
     recent = panel.iloc[-config.returns_window :]
     keep = []
     for symbol in recent.columns:

@@ -31,7 +31,20 @@ def run_record(
     window: pd.DataFrame | None,
     outcomes: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The ``run.json`` the nightly job writes into a version folder for its report."""
+    """The ``run.json`` the nightly job writes into a version folder for its report.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> window = pd.DataFrame({"SPY": [0.01, -0.02], "QQQ": [0.0, 0.01]},
+    ...                       index=pd.to_datetime(["2026-03-02", "2026-03-03"]))
+    >>> run = run_record(version=7, timings={"read_store": 0.12}, config={"draws": 2000},
+    ...                  previous_active=6, window=window, outcomes=None)
+    >>> run["schema"], run["version"], run["previous_active"]
+    ('bayes_mem.run/1', 7, 6)
+    >>> run["returns_window"]
+    {'from': '2026-03-02', 'through': '2026-03-03', 'days': 2, 'symbols': ['SPY', 'QQQ']}
+    """
     win = None
     if window is not None and len(window):
         win = {

@@ -54,7 +54,19 @@ _NO_VALUE: Any = type("_NoValue", (), {"__repr__": lambda self: "<no value>"})()
 
 @dataclass(frozen=True)
 class Problem:
-    """One bad cell (or header name): where, which column, the value as read, and why."""
+    """One bad cell (or header name): where, which column, the value as read, and why.
+
+    Examples
+    --------
+    >>> from bayes_mem.store import Problem
+    >>> p = Problem(3, "pnl", "not a number", "abc")  # CSV line 3, the second data row
+    >>> print(p)
+    line 3, pnl = 'abc': not a number
+    >>> p.to_dict()
+    {'line': 3, 'column': 'pnl', 'value': 'abc', 'message': 'not a number'}
+    >>> print(Problem("row 7", "signal", "unknown signal 'x'"))  # a DataFrame row, no cell value
+    row 7, signal: unknown signal 'x'
+    """
 
     line: int | str  # CSV: file line (header = 1); DataFrame: "row <index label>"
     column: str
@@ -102,7 +114,27 @@ def parse_cells(line: int | str, problems: list[Problem], cells: dict[str, tuple
 
 
 class IngestError(ValueError):
-    """A batch was refused; ``problems`` lists every bad value with its line."""
+    """A batch was refused; ``problems`` lists every bad value with its line.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> from bayes_mem.store import IngestError, Store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = Store(data_dir=tmp.name)
+    >>> batch = pd.DataFrame({"symbol": ["SPY", "SPY"], "date": ["2026-03-02", "03/03/2026"],
+    ...                       "return": [0.004, "n/a"]})
+    >>> try:
+    ...     store.ingest_returns(batch, kind="log")
+    ... except IngestError as exc:
+    ...     print([(p.line, p.column, p.value) for p in exc.problems])
+    [('row 1', 'date', '03/03/2026'), ('row 1', 'return', 'n/a')]
+    >>> len(store.returns_panel())  # nothing written
+    0
+    >>> store.close()
+    >>> tmp.cleanup()
+    """
 
     def __init__(self, what: str, problems: list[Problem]) -> None:
         self.problems = problems

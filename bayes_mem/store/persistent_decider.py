@@ -28,6 +28,26 @@ class PersistentDecider:
     """Wraps a :class:`~bayes_mem.live.Decider`: :meth:`record` appends the outcome to the store
     (durably, refusing a stored trade id) and only then updates the decider; registration writes
     the signal too. Everything else is the decider's own (``decide``, ``choose``, ``metrics`` ...).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import Decider
+    >>> from bayes_mem.store import PersistentDecider, Store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = Store(data_dir=tmp.name)
+    >>> pdec = PersistentDecider(Decider({"momentum": None}, rng=0), store, seed=1)
+    >>> pdec.register("mom_a", "momentum")
+    >>> for i, won in enumerate([True, True, False]):
+    ...     _ = pdec.record("mom_a", won, 10.0 if won else -8.0, f"t{i}")
+    >>> restored = PersistentDecider.restore(store, {"momentum": None}, seed=1)  # after a restart
+    >>> restored.posterior("mom_a"), restored.posterior("mom_a") == pdec.posterior("mom_a")
+    (BetaPrior(a=3.0, b=2.0), True)
+    >>> key = "mom_a@2026-03-02T14:30"  # keyed draws: the same decision in both processes
+    >>> restored.decide("mom_a", key=key) == pdec.decide("mom_a", key=key)
+    True
+    >>> store.close()
+    >>> tmp.cleanup()
     """
 
     def __init__(self, decider: Decider, store: Store, *, seed: int | None = None) -> None:

@@ -21,7 +21,29 @@ class StoreRecorder:
     """Record the engine's decisions and metrics in ``store``. ``writer_options`` are
     :class:`DecisionWriter` keyword arguments (``max_queue``, ``batch_size``,
     ``flush_interval``, ``put_timeout``, ``retries``). :meth:`close` flushes and stops the writer
-    (the store stays open: it is the caller's)."""
+    (the store stays open: it is the caller's).
+
+    Examples
+    --------
+    >>> import datetime as dt, tempfile
+    >>> import pandas as pd
+    >>> from bayes_mem.store import Store, StoreRecorder
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = Store(data_dir=tmp.name)
+    >>> returns = pd.DataFrame({"symbol": ["SPY", "SPY"], "date": ["2026-03-02", "2026-03-03"],
+    ...                         "return": [0.004, -0.011]})
+    >>> _ = store.ingest_returns(returns, kind="log")
+    >>> with StoreRecorder(store) as recorder:  # what the trading engine is handed
+    ...     recorder.log_regime(dt.date(2026, 3, 3), {"SPY": 0.03})
+    ...     panel = recorder.returns_after(dt.date(2026, 3, 2), ["SPY"])
+    >>> panel.dates, panel.values
+    ((datetime.date(2026, 3, 3),), array([[-0.011]]))
+    >>> store.table("regime_metrics")
+             date symbol  p_change
+    0  2026-03-03    SPY      0.03
+    >>> store.close()
+    >>> tmp.cleanup()
+    """
 
     def __init__(self, store: Store, **writer_options: Any) -> None:
         self.store = store

@@ -15,6 +15,16 @@ trades), ``decisions`` (the engine's decision log), ``regime_metrics`` and ``por
 Names, ids, symbols and keys are at most ``NAME_LENGTH`` characters, without NUL or other control
 characters: the name rule of :mod:`bayes_mem.live.validate`, checked before anything is written
 (PostgreSQL enforces the length and cannot store NUL, SQLite does neither).
+
+Examples
+--------
+``SCHEMA_VERSION`` is the version this bayes_mem writes; opening a store upgrades it to that:
+
+>>> import tempfile
+>>> from bayes_mem.store import SCHEMA_VERSION, Store
+>>> with tempfile.TemporaryDirectory() as tmp, Store(data_dir=tmp) as store:
+...     print(SCHEMA_VERSION, store.schema_version == SCHEMA_VERSION)
+2 True
 """
 
 from __future__ import annotations
@@ -299,7 +309,24 @@ SCHEMA_VERSION = max(MIGRATIONS)
 
 
 class SchemaError(RuntimeError):
-    """The database's schema cannot be used by this version of bayes_mem."""
+    """The database's schema cannot be used by this version of bayes_mem.
+
+    Examples
+    --------
+    A database written by a newer bayes_mem is refused:
+
+    >>> import tempfile
+    >>> from bayes_mem.store import SchemaError, Store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> with Store(data_dir=tmp.name) as store, store.transaction() as conn:
+    ...     _ = conn.exec_driver_sql("UPDATE schema_version SET version = 99")
+    >>> try:
+    ...     Store(data_dir=tmp.name)
+    ... except SchemaError as exc:
+    ...     print(exc)
+    database schema version 99 is newer than this bayes_mem (...)
+    >>> tmp.cleanup()
+    """
 
 
 #: the advisory lock that serialises schema upgrades of one PostgreSQL database

@@ -113,7 +113,25 @@ class Store:
     """Open (creating or upgrading as needed) the store at ``url``, or a SQLite file under
     ``data_dir`` when no URL is given. ``read_only``: None (default) opens a SQLite file
     read-only when this process may not write it or its directory; True always (no upgrade:
-    the schema must be current)."""
+    the schema must be current).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.store import Store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = Store(data_dir=tmp.name)  # a new SQLite file under tmp
+    >>> store.register_signals({"mom_a": "momentum", "mom_b": "momentum"})
+    2
+    >>> store.append_outcome("t1", "mom_a", True, 12.5, settled_at="2026-03-02T16:00")
+    >>> store.append_outcome("t2", "mom_a", False, -8.0, settled_at="2026-03-03T16:00")
+    >>> store.signal_counts()
+      signal    family  wins  trades
+    0  mom_a  momentum     1       2
+    1  mom_b  momentum     0       0
+    >>> store.close()
+    >>> tmp.cleanup()
+    """
 
     def __init__(
         self,

@@ -68,19 +68,103 @@ def _close_open_writers() -> None:
 
 
 class DecisionQueueFull(RuntimeError):
-    """``put`` found the queue full for ``put_timeout`` seconds: the row was not taken."""
+    """``put`` found the queue full for ``put_timeout`` seconds: the row was not taken.
+
+    Examples
+    --------
+    >>> import datetime as dt, tempfile
+    >>> from bayes_mem.store import DecisionQueueFull, DecisionWriter, Store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = Store(data_dir=tmp.name)
+    >>> row = {"decided_at": dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.UTC), "config": "live",
+    ...        "signal": "mom_a", "symbol": "SPY", "side": "long", "horizon": 5, "act": True,
+    ...        "notional": 10_000.0, "p_win": 0.61}
+    >>> # room for one row; the thread waits up to 60 s to fill a batch of 2; put never waits
+    >>> writer = DecisionWriter(store, max_queue=1, batch_size=2, flush_interval=60, put_timeout=0)
+    >>> writer.put(row)
+    >>> try:
+    ...     writer.put(row)
+    ... except DecisionQueueFull:
+    ...     print("refused:", writer.stats().refused_full)
+    refused: 1
+    >>> writer.close()  # writes the queued row
+    >>> writer.stats().committed
+    1
+    >>> store.close()
+    >>> tmp.cleanup()
+    """
 
 
 class DecisionWriteError(RuntimeError):
-    """Rows queued earlier were refused by the database (see ``DecisionWriter.stats()``)."""
+    """Rows queued earlier were refused by the database (see ``DecisionWriter.stats()``).
+
+    Examples
+    --------
+    A queued object whose ``decision_row()`` (converted in the writer thread) fails is refused;
+    the next flush reports it:
+
+    >>> import tempfile
+    >>> from types import SimpleNamespace
+    >>> from bayes_mem.store import DecisionWriteError, DecisionWriter, Store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = Store(data_dir=tmp.name)
+    >>> writer = DecisionWriter(store)
+    >>> writer.put(SimpleNamespace(id=7, decision_row=lambda: {"side": "up"}))
+    >>> try:
+    ...     writer.flush()
+    ... except DecisionWriteError as exc:
+    ...     print(str(exc).split(";")[0])
+    1 decision row(s) not written since the last report (1 in all, 0 committed)
+    >>> writer.close()
+    >>> store.close()
+    >>> tmp.cleanup()
+    """
 
 
 class DecisionWriterClosed(RuntimeError):
-    """The writer is closed (or its thread died): it takes no more rows."""
+    """The writer is closed (or its thread died): it takes no more rows.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from types import SimpleNamespace
+    >>> from bayes_mem.store import DecisionWriter, DecisionWriterClosed, Store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = Store(data_dir=tmp.name)
+    >>> writer = DecisionWriter(store)
+    >>> writer.close()
+    >>> try:
+    ...     writer.put(SimpleNamespace(decision_row=dict))
+    ... except DecisionWriterClosed as exc:
+    ...     print(exc)
+    the decision writer is closed
+    >>> store.close()
+    >>> tmp.cleanup()
+    """
 
 
 @dataclass(frozen=True)
 class WriterStats:
+    """Counts of a :class:`DecisionWriter` (rows unless said otherwise), from its ``stats()``.
+
+    Examples
+    --------
+    >>> import datetime as dt, tempfile
+    >>> from bayes_mem.store import DecisionWriter, Store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = Store(data_dir=tmp.name)
+    >>> row = {"decided_at": dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.UTC), "config": "live",
+    ...        "signal": "mom_a", "symbol": "SPY", "side": "long", "horizon": 5, "act": True,
+    ...        "notional": 10_000.0, "p_win": 0.61}
+    >>> with DecisionWriter(store, flush_interval=0.01) as writer:
+    ...     writer.put(row)
+    >>> writer.stats()
+    WriterStats(accepted=1, committed=1, failed=0, refused_full=0, pending=0, batches=1,
+                last_error=None)
+    >>> store.close()
+    >>> tmp.cleanup()
+    """
+
     accepted: int  # rows taken by put
     committed: int  # rows stored
     failed: int  # rows the database refused (or lost with a dead writer thread)
@@ -96,7 +180,27 @@ class DecisionWriter:
     ``max_queue`` rows at most wait in memory; ``batch_size`` rows at most per transaction;
     ``flush_interval`` seconds at most does the thread wait to fill a batch; ``put_timeout``
     seconds at most does ``put`` wait for room in a full queue (0: never wait); ``retries``
-    transient-error retries per batch. Use as a context manager or call :meth:`close`."""
+    transient-error retries per batch. Use as a context manager or call :meth:`close`.
+
+    Examples
+    --------
+    >>> import datetime as dt, tempfile
+    >>> from bayes_mem.store import DecisionWriter, Store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = Store(data_dir=tmp.name)
+    >>> row = {"decided_at": dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.UTC), "config": "live",
+    ...        "signal": "mom_a", "symbol": "SPY", "side": "long", "horizon": 5, "act": True,
+    ...        "notional": 10_000.0, "p_win": 0.61}
+    >>> with DecisionWriter(store, flush_interval=0.01) as writer:  # closed (flushed) at the end
+    ...     writer.put(row)  # returns at once; a bad row raises here
+    ...     writer.put({**row, "act": False, "notional": 0.0, "p_win": 0.47})
+    >>> store.decisions()[["signal", "act", "notional", "p_win"]]
+      signal    act  notional  p_win
+    0  mom_a   True   10000.0   0.61
+    1  mom_a  False       0.0   0.47
+    >>> store.close()
+    >>> tmp.cleanup()
+    """
 
     def __init__(
         self,
