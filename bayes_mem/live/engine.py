@@ -71,10 +71,10 @@ import math
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -100,6 +100,9 @@ from bayes_mem.live.event_draws import (
 )
 from bayes_mem.live.gjr_garch import fit_laplace, variance_path
 from bayes_mem.live.modules import (
+    BatchDecisionRule,
+    BatchSizingFactor,
+    BatchSizingLimit,
     CVaRBudget,
     DecisionRule,
     FixedBudget,
@@ -108,6 +111,7 @@ from bayes_mem.live.modules import (
     RegimeCut,
     SizingFactor,
     SizingLimit,
+    SteppedSizingLimit,
     ThompsonRule,
     ThresholdRule,
 )
@@ -116,7 +120,7 @@ from bayes_mem.live.portfolio import BookState, EulerES, portfolio_risk
 from bayes_mem.live.prior_set import ActivePriorSet, PriorSet, apply_family_priors
 from bayes_mem.live.priors import BetaPrior
 from bayes_mem.live.recording import Recorder
-from bayes_mem.live.return_model import ReturnModel, to_log_returns
+from bayes_mem.live.return_model import ReturnModel, Side, to_log_returns
 from bayes_mem.live.validate import (
     NAME_LENGTH,
     check_bool,
@@ -332,6 +336,7 @@ class _Market:
     def advance(self, day: Mapping[str, float]) -> None:
         """One day's log returns (symbols of this market): the model, the normal-score window
         and the regime detector move forward."""
+        assert self.model is not None  # only a market with a model is advanced
         self.model.update(day, kind="log")
         row = np.zeros(len(self.symbols))
         scores = self.model.last_normal_score()
@@ -380,6 +385,7 @@ class _Market:
 
     def volatility(self) -> np.ndarray:
         if self._vol is None:
+            assert self.model is not None  # asked for known symbols: there is a model
             self._vol = self.model.volatility()
         return self._vol
 
@@ -399,7 +405,7 @@ class _Market:
             corr = self.correlation()
             self._euler[level] = (  # the shrunk correlation is valid by construction
                 None
-                if corr is None
+                if corr is None or self.model is None  # a correlation implies a model
                 else EulerES.from_model(self.model, corr, level=level, check=False)
             )
         return self._euler[level]
@@ -441,7 +447,7 @@ class SignalContext:
         signal: str,
         family: str,
         symbol: str,
-        side: str,
+        side: Side,
         horizon: int,
         key: str | None,
         price: float | None,
@@ -689,7 +695,7 @@ class SignalBatch:
             if model is None:  # pragma: no cover - no symbol is known without a model
                 raise UnknownSymbolError("no return model: cannot size by risk")
             var, es = np.empty(self.n), np.empty(self.n)
-            groups: dict[tuple[str, int], list[int]] = {}
+            groups: dict[tuple[Side, int], list[int]] = {}
             for i, key in enumerate(zip(self.sides, self.horizons, strict=True)):
                 groups.setdefault(key, []).append(i)
             for (side, horizon), at in groups.items():
@@ -722,10 +728,10 @@ class SignalBatch:
                     state.sync(eng._exposure, log[seen:n])
                     self._books[level] = eng._book_states[level] = (state, n)
                 return state
-        state = eng._book_state(level)
-        if state is not None:
-            self._books[level] = (state, len(log))
-        return state
+        current = eng._book_state(level)
+        if current is not None:
+            self._books[level] = (current, len(log))
+        return current
 
     def breakdown_score(self) -> float | None:
         return self._engine._market.breakdown_score
@@ -749,6 +755,7 @@ class SignalBatch:
         if self._draws is not None:
             p, w, loss = self._draws
             ctx._p, ctx._draw = float(p[i]), (float(w[i]), float(loss[i]))
+            assert self._beta is not None  # thompson_draws computed it first
             ctx._mean = float(self._beta[2][i])
         return ctx
 
@@ -1225,7 +1232,7 @@ class TradingEngine:
                 if decision is not None:
                     self._cancel(decision.id)
                 if key is None:  # a refused decision changes nothing: the word goes back
-                    self._rng.bit_generator.advance(_PCG64_PERIOD - 1)
+                    cast(np.random.PCG64, self._rng.bit_generator).advance(_PCG64_PERIOD - 1)
                 raise
         if shadow is not None:
             object.__setattr__(decision, "shadow", shadow)  # frozen: set once, here
@@ -1295,7 +1302,7 @@ class TradingEngine:
                 for decision in made:
                     self._cancel(decision.id)
                 if n_raw:  # the keyless events' words go back
-                    self._rng.bit_generator.advance(_PCG64_PERIOD - n_raw)
+                    cast(np.random.PCG64, self._rng.bit_generator).advance(_PCG64_PERIOD - n_raw)
                 raise
         rec = self.recorder
         if shadows:
@@ -1371,7 +1378,7 @@ class TradingEngine:
         self,
         signal: str,
         symbol: str,
-        side: str,
+        side: Side,
         horizon: int,
         key: str | None,
         price: float | None,
@@ -1489,7 +1496,7 @@ class TradingEngine:
         n = batch.n
         rule = cfg.rule
         if _batched(rule, "decide_batch", "decide"):
-            acts, ps, rule_details = rule.decide_batch(batch)
+            acts, ps, rule_details = cast(BatchDecisionRule, rule).decide_batch(batch)
             acts = [bool(a) for a in acts]
             ps = [float(p) for p in ps]
         else:
@@ -1507,19 +1514,19 @@ class TradingEngine:
             if module is None or not module.enabled:
                 continue
             if _batched(module, "limit_batch", "limit"):
-                caps, more, details = module.limit_batch(batch, rows)
+                caps, more, details = cast(BatchSizingLimit, module).limit_batch(batch, rows)
                 more = {k: np.asarray(v, dtype=float).tolist() for k, v in more.items()}
                 slots.append((module.name, 0, (np.asarray(caps, dtype=float).tolist(), more,
                                                details)))  # fmt: skip
             elif _batched(module, "limit_steps", "limit"):
-                slots.append((module.name, 1, module.limit_steps(batch)))
+                slots.append((module.name, 1, cast(SteppedSizingLimit, module).limit_steps(batch)))
             else:
                 slots.append((module.name, 2, module))
         regime = cfg.regime if cfg.regime is not None and cfg.regime.enabled else None
         regime_rows = None
         if regime is not None and _batched(regime, "factor_batch", "factor"):
-            f, d = regime.factor_batch(batch, rows)
-            regime_rows = (np.asarray(f, dtype=float).tolist(), d)
+            f, f_details = cast(BatchSizingFactor, regime).factor_batch(batch, rows)
+            regime_rows = (np.asarray(f, dtype=float).tolist(), f_details)
         rule_name = rule.name
         const = self._constants(now)
         make, new_id, families = self._make, self._new_id, batch.families
@@ -1836,6 +1843,7 @@ class TradingEngine:
             quality = [self.decider.metrics(s) for s in self.decider.signals] if record else []
         rec = self.recorder
         if record:
+            assert rec is not None  # record says there is a recorder
             if forecast is not None:
                 rec.log_risk(date, forecast)
             if "correlation" in out:
@@ -1871,6 +1879,7 @@ class TradingEngine:
                 log.warning("prior set refresh refused: %s", self._active.last_error)
             return False
         ps = self._active.current
+        assert ps is not None  # refresh() returned True: a set was loaded
         try:
             self.use_prior_set(ps)
         except Exception as exc:
@@ -2002,9 +2011,10 @@ _EVENT_FIELDS = ("signal", "symbol", "side", "horizon", "key", "price")
 _EVENT_FIELD_SET = frozenset(_EVENT_FIELDS)
 
 
-def _event(event: object, i: int) -> tuple[Any, Any, str, int, str | None, float | None]:
+def _event(event: object, i: int) -> tuple[Any, Any, Side, int, str | None, float | None]:
     """One event of :meth:`TradingEngine.signals` as ``(signal, symbol, side, horizon, key,
     price)``, with :meth:`TradingEngine.signal`'s argument checks."""
+    get: Callable[..., Any]  # a dict's get, then a mapping's
     if type(event) is dict and event.keys() <= _EVENT_FIELD_SET:
         # the usual event: a plain dict of valid arguments, checked inline as _check_args
         # and check_trade_id's fast path check them (anything else takes the full checks)
@@ -2056,7 +2066,7 @@ def _event(event: object, i: int) -> tuple[Any, Any, str, int, str | None, float
 
 def _check_args(
     side: object, horizon: object, key: object, price: object
-) -> tuple[str, int, str | None, float | None]:
+) -> tuple[Side, int, str | None, float | None]:
     """The arguments of one signal event that do not depend on the engine's state (for
     :meth:`TradingEngine.signal` and each event of :meth:`TradingEngine.signals`)."""
     if side not in SIDES:
@@ -2066,7 +2076,9 @@ def _check_args(
     if price is not None:
         price = check_positive(price, "price")
     if key is not None:
-        key = _check_id_length(check_trade_id(key, "key"), "key")
+        checked = check_trade_id(key, "key")
+        assert checked is not None  # key is not None
+        key = _check_id_length(checked, "key")
     return side, horizon, key, price
 
 
@@ -2221,7 +2233,7 @@ def _portfolio_metrics(
 def _store_returns(store: Any, date: dt.date, day: Mapping[str, float]) -> None:
     """Store the day's log returns; returns stored before (the trader's own ingest, or a bar
     replayed after a restart) must agree to 1e-12, and are not stored twice."""
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs installed
 
     stored = store.returns_after(date - dt.timedelta(days=1), list(day))
     have: dict[str, float] = {}

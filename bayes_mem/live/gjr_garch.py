@@ -28,8 +28,8 @@ converge or degenerated (:class:`LaplaceFitError`). Both are ``ValueError``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import optimize, signal, special
@@ -55,6 +55,9 @@ class GarchDraws:
     beta: np.ndarray
     nu: np.ndarray
     lam: np.ndarray
+    if TYPE_CHECKING:  # derived per draw in __post_init__ (not fields: no init, repr, eq)
+        _kappa: np.ndarray = field(init=False)
+        _persistence: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         arrays = {}

@@ -351,7 +351,8 @@ class PayoffModel:
     def _rescale(self, factor: float) -> None:
         scale = self._scale * factor
         if scale < 1.0 / _RENORMALISE_AT:  # also when it underflowed to 0
-            for holder in (*self._signals.values(), *self._families.values()):
+            holders: list[_Signal | _Family] = [*self._signals.values(), *self._families.values()]
+            for holder in holders:
                 holder.win.scale(scale)
                 holder.loss.scale(scale)
             self._dirty.update(range(len(self._rows)))
@@ -486,8 +487,8 @@ class PayoffModel:
                     (self._signals[s].index for s in signals), np.intp, len(signals)
                 )
             except (KeyError, TypeError):
-                bad = next(s for s in signals if s not in self)
-                raise self._unknown(bad) from None
+                missing = next(s for s in signals if s not in self)
+                raise self._unknown(missing) from None
             table = self._sync_table()
             own = np.take(table, rows, axis=1)
             fams = list(self._families.values())

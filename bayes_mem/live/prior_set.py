@@ -686,9 +686,9 @@ class PriorSet:
                     f"{self.version})"
                 )
             out[name] = src
-        held = {"winrate": self.families, "returns": self.symbols, "regime": self.regime}
+        content = {"winrate": self.families, "returns": self.symbols, "regime": self.regime}
         for name in COMPONENTS:
-            if out[name] is None and held[name]:
+            if out[name] is None and content[name]:
                 raise PriorSetError(f"component {name} has content but no source")
         returns = out["returns"]
         if returns is not None and returns.data_through != self.data_through:

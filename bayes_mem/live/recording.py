@@ -156,7 +156,7 @@ def detail_json(detail: object) -> str:
     return text
 
 
-def check_decision(row: Mapping[str, Any]) -> dict[str, Any]:
+def check_decision(row: object) -> dict[str, Any]:
     """A decision row checked and normalised for the ``decisions`` table: a new dict with every
     key of ``DECISION_FIELDS`` (``decided_at`` in UTC, ``key`` a string, ``detail`` JSON text).
     Raises TypeError/ValueError naming the field and the value; see the module docstring."""
@@ -218,6 +218,14 @@ class ReturnsPanel:
     values: np.ndarray  # (len(dates), len(symbols)) float
 
 
+class DecisionRowSource(Protocol):
+    """A decision recorded as it is, converted to its row (``decision_row()``, a mapping of the
+    fields above) by the recorder's writer, off the decision path: an engine
+    :class:`~bayes_mem.live.decision.Decision`, or the row of a cancel."""
+
+    def decision_row(self) -> Mapping[str, Any]: ...
+
+
 @runtime_checkable
 class Recorder(Protocol):
     """What the trading engine records through. Decisions are queued (``record_decision`` never
@@ -225,7 +233,7 @@ class Recorder(Protocol):
     that date's values. ``flush`` returns once every decision recorded so far is stored and
     raises if any was refused."""
 
-    def record_decision(self, row: Mapping[str, Any]) -> None: ...
+    def record_decision(self, row: Mapping[str, Any] | DecisionRowSource) -> None: ...
 
     def log_risk(self, date: dt.date, forecast: Any) -> None: ...
 
@@ -291,7 +299,7 @@ class MemoryRecorder:
                 self._converted = i + 1
             return rows
 
-    def record_decision(self, row: Mapping[str, Any]) -> None:
+    def record_decision(self, row: Mapping[str, Any] | DecisionRowSource) -> None:
         if isinstance(row, Mapping) or not callable(getattr(row, "decision_row", None)):
             row = check_decision(row)  # refuses anything else, naming it
         with self._lock:

@@ -121,7 +121,7 @@ STATE_RANGE = (1e-4, 1e4)
 LONG_RUN_VOL_RANGE = (1e-6, 1.0)
 
 
-def to_log_returns(values: np.ndarray, kind: str) -> np.ndarray:
+def to_log_returns(values: np.ndarray | Sequence[float], kind: str) -> np.ndarray:
     """Validate returns and convert them to log returns (each within +-:data:`MAX_LOG_RETURN`)."""
     if kind not in ("log", "simple"):
         raise ValueError(

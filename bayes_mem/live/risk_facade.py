@@ -118,6 +118,7 @@ class DynamicCVaREngine:
                 "an engine-backed DynamicCVaREngine takes the symbol's name, got "
                 f"{type(symbol).__name__}"
             )
+        assert self.engine is not None  # conditional_risk calls this with an engine only
         model = self.engine.model
         if model is None or symbol not in model.symbols:
             raise UnknownSymbolError(f"unknown symbol {symbol!r}: not in the engine's return model")
@@ -157,6 +158,7 @@ class CorrelationRiskAdjuster:
         self.engine = engine
 
     def _engine_correlation(self) -> np.ndarray:
+        assert self.engine is not None  # called with an engine only
         corr = self.engine._market.correlation()
         if corr is None:
             raise ValueError("the engine has no correlation yet (it needs 2 symbols and 20 days)")
