@@ -99,20 +99,6 @@ DEFAULT_PAYOFF_N0 = 5.0  # pseudo-trades of the family's average win / loss behi
 # (every ~147,000 ticks at discount 0.999, every 212 ticks at discount 0.5).
 _RENORMALISE_AT = 1e64
 
-
-class _BetaSampler(Protocol):
-    """``Generator.beta`` bound to its generator (the decider's or a caller's): ``__self__`` is
-    that generator, which also draws the hyperparameter index under full Bayes."""
-
-    @property
-    def __self__(self) -> np.random.Generator: ...
-
-    @overload
-    def __call__(self, a: float, b: float) -> float: ...
-
-    @overload
-    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray: ...
-
 # Raw counts (trades, wins, losses, forgetting ticks) are at most this: integers a float holds
 # exactly (no process records 2**53 trades; a larger count in a snapshot is corrupt).
 MAX_COUNT = 2**53
@@ -165,6 +151,20 @@ class UnknownSignalError(ValueError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class _BetaSampler(Protocol):
+    """``Generator.beta`` bound to its generator (the decider's or a caller's): ``__self__`` is
+    that generator, which also draws the hyperparameter index under full Bayes."""
+
+    @property
+    def __self__(self) -> np.random.Generator: ...
+
+    @overload
+    def __call__(self, a: float, b: float) -> float: ...
+
+    @overload
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray: ...
 
 
 class _Family:
