@@ -334,7 +334,7 @@ class _BOCPD:
         return k
 
     # ------------------------------------------------------------------ the recursion
-    def update(self, x: Any) -> ChangepointStep:
+    def update(self, x: npt.ArrayLike) -> ChangepointStep:
         """Absorb one observation per stream (``x``: N values in stream order; a plain number
         when N = 1) and return the step's outputs."""
         xv = self._check_x(x)

@@ -432,7 +432,9 @@ class Decider:
             return self._get_family(name).rho
 
     def set_family_draws(
-        self, name: str, draws: tuple[Sequence[float], Sequence[float]] | None
+        self,
+        name: str,
+        draws: tuple[np.ndarray | Sequence[float], np.ndarray | Sequence[float]] | None,
     ) -> None:
         """Full Bayes for a family: ``draws = (a, b)``, the Beta parameters of each published
         hyperparameter draw (``FamilyPosterior.betas()``), equal lengths, all > 0; each decision

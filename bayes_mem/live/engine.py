@@ -78,6 +78,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from bayes_mem.live.changepoint import NormalGammaBOCPD
 from bayes_mem.live.correlation import concentration, correlation_breakdown, shrunk_correlation
 from bayes_mem.live.decider import (
     Decider,
@@ -308,7 +309,7 @@ class _Market:
     def __init__(
         self,
         model: ReturnModel | None,
-        detector: Any = None,
+        detector: NormalGammaBOCPD | None = None,
         scores: np.ndarray | None = None,
         prior_set: PriorSet | None = None,
     ) -> None:
@@ -800,7 +801,7 @@ class TradingEngine:
         prior_set: PriorSet | None = None,
         signal_symbols: Mapping[str, str] | None = None,
         scores: np.ndarray | None = None,
-        detector: Any = None,
+        detector: NormalGammaBOCPD | None = None,
         store: Any = None,
         recorder: Recorder | None = None,
         shadow: EngineConfig | None = None,
@@ -1031,7 +1032,7 @@ class TradingEngine:
     def _today(self) -> dt.date:
         return self.last_date if self.last_date is not None else dt.datetime.now(dt.UTC).date()
 
-    def component_ages(self) -> dict[str, dict[str, Any]]:
+    def component_ages(self) -> dict[str, dict[str, Any] | None]:
         """Per component of the live prior set (``winrate``, ``returns``, ``regime``): its
         source ``version``, ``fitted_at``, ``data_through``, ``age_days`` (calendar days from
         ``data_through`` to the last bar, or today before any bar) and ``stale`` (older than
@@ -1041,10 +1042,10 @@ class TradingEngine:
         if ps is None:
             return {}
         today, limit = self._today(), self.max_component_age_days
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, dict[str, Any] | None] = {}
         for name, src in (ps.components or {}).items():
             if src is None:
-                out[name] = None  # type: ignore[assignment]
+                out[name] = None
                 continue
             age = src.age_days(today)
             out[name] = {
@@ -2145,7 +2146,7 @@ def _restore_learning(
 
 def _build_market_state(
     prior_set: PriorSet | None, panel: Any, history_days: int, seed: int
-) -> tuple[ReturnModel | None, np.ndarray | None, Any]:
+) -> tuple[ReturnModel | None, np.ndarray | None, NormalGammaBOCPD | None]:
     """The return model rolled forward to the panel's last day, the normal scores of the last
     ``history_days`` days under it, and the primed-to-be regime detector (scores not yet fed).
 

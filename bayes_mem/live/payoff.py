@@ -59,7 +59,7 @@ import json
 import math
 import threading
 from collections.abc import Mapping
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 
@@ -785,9 +785,17 @@ def gamma_quantiles(alpha: float, m: int = QUANTILE_NODES) -> np.ndarray:
     return out
 
 
+@overload
+def draw_sizes(
+    params: tuple[tuple, tuple], n: None, rng: np.random.Generator
+) -> tuple[float, float]: ...
+@overload
+def draw_sizes(
+    params: tuple[tuple, tuple], n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]: ...
 def draw_sizes(
     params: tuple[tuple, tuple], n: int | None, rng: np.random.Generator
-) -> tuple[Any, Any]:
+) -> tuple[float, float] | tuple[np.ndarray, np.ndarray]:
     """Joint posterior draws ``(W, L)`` from :meth:`PayoffModel.posterior` parameters: the same
     numbers :meth:`PayoffModel.draws` gives from the same generator (``n=None``: one draw of
     each as floats, the same values as ``n=1``)."""

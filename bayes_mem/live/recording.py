@@ -42,11 +42,15 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from bayes_mem.live.validate import check_bool, check_int, check_name, check_real
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayes_mem.live.decider import SignalMetrics
+    from bayes_mem.live.return_model import RiskForecast
 
 MAX_DETAIL_CHARS = 100_000  # a summary per decision; whole draw arrays are a bug
 INT4_MAX = 2**31 - 1  # the integer columns (horizon, prior_version)
@@ -235,7 +239,7 @@ class Recorder(Protocol):
 
     def record_decision(self, row: Mapping[str, Any] | DecisionRowSource) -> None: ...
 
-    def log_risk(self, date: dt.date, forecast: Any) -> None: ...
+    def log_risk(self, date: dt.date, forecast: RiskForecast) -> None: ...
 
     def log_correlation(
         self,
@@ -248,7 +252,7 @@ class Recorder(Protocol):
         breakdown_score: float | None = None,
     ) -> None: ...
 
-    def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[Any]) -> None: ...
+    def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[SignalMetrics]) -> None: ...
 
     def log_regime(self, date: dt.date, p_change: Mapping[str, float]) -> None: ...
 
@@ -309,7 +313,7 @@ class MemoryRecorder:
         with self._lock:
             self.logged.append((name, args, kwargs))
 
-    def log_risk(self, date: dt.date, forecast: Any) -> None:
+    def log_risk(self, date: dt.date, forecast: RiskForecast) -> None:
         self._log("log_risk", date, forecast)
 
     def log_correlation(
@@ -328,7 +332,7 @@ class MemoryRecorder:
             breakdown_p=breakdown_p, breakdown_score=breakdown_score,
         )  # fmt: skip
 
-    def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[Any]) -> None:
+    def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[SignalMetrics]) -> None:
         self._log("log_signal_quality", as_of, list(metrics))
 
     def log_regime(self, date: dt.date, p_change: Mapping[str, float]) -> None:

@@ -30,7 +30,7 @@ import math
 import re
 import unicodedata
 from numbers import Integral, Real
-from typing import cast, overload
+from typing import overload
 
 import numpy as np
 
@@ -97,15 +97,15 @@ def check_real(value: object, what: str) -> float:
     """A finite real number (bool refused) as a Python float."""
     if type(value) is float:  # fast path
         out = value
-    elif type(value) is not int and (
-        isinstance(value, bool | np.bool_) or not isinstance(value, Real)
+    elif type(value) is int or (  # type(True) is bool, not int
+        isinstance(value, Real) and not isinstance(value, bool | np.bool_)
     ):
-        raise TypeError(f"{what} must be a real number, got {type(value).__name__} {value!r}")
-    else:  # type(True) is bool, not int
         try:
-            out = float(cast(Real, value))  # an int or a Real, as checked above
+            out = float(value)
         except OverflowError:  # an integer beyond the float range
             out = math.inf
+    else:
+        raise TypeError(f"{what} must be a real number, got {type(value).__name__} {value!r}")
     if not math.isfinite(out):
         raise ValueError(f"{what} must be finite, got {value!r:.60}")
     return out
