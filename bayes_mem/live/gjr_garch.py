@@ -28,6 +28,7 @@ converge or degenerated (:class:`LaplaceFitError`). Both are ``ValueError``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -481,7 +482,7 @@ def fit_laplace(
     return fit
 
 
-def _hessian(f, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
+def _hessian(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-4) -> np.ndarray:
     n = x.size
     hess = np.empty((n, n))
     f0 = f(x)
