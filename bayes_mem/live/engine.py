@@ -606,7 +606,7 @@ class SignalBatch:
     :meth:`book_state`)."""
 
     def __init__(
-        self, engine: TradingEngine, parsed: list[tuple[Any, ...]], materials: list[bytes]
+        self, engine: TradingEngine, parsed: list[_Event], materials: list[bytes]
     ) -> None:
         self._engine = engine
         self.n = len(parsed)
@@ -1316,7 +1316,7 @@ class TradingEngine:
                     rec.record_decision(decision.shadow)
         return made
 
-    def _check_events(self, parsed: list[tuple[Any, ...]]) -> None:
+    def _check_events(self, parsed: list[_Event]) -> None:
         """:meth:`_check_event` of every event of a batch (lock held), naming the first bad one
         by its index; the common case (known signal and symbol, linked as given, a fresh key)
         checked inline."""
@@ -1415,16 +1415,16 @@ class TradingEngine:
         const = self._constants(dt.datetime.now(dt.UTC))
         return self._make(decision_id, ev, family, act, p, detail, limits, cuts, const)
 
-    def _constants(self, now: dt.datetime) -> tuple[Any, ...]:
+    def _constants(self, now: dt.datetime) -> _Constants:
         """What every decision made now shares (for :meth:`_make`)."""
         m = self._market
         version = None if m.prior_set is None else m.prior_set.version
         return self.config.name, self.config.rule.name, version, m.stale, now
 
     def _make(
-        self, decision_id: str, ev: tuple[Any, ...], family: str, act: bool, p: float,
+        self, decision_id: str, ev: _Event, family: str, act: bool, p: float,
         detail: dict[str, Any], limits: dict[str, float], cuts: dict[str, float],
-        const: tuple[Any, ...],
+        const: _Constants,
     ) -> Decision:  # fmt: skip
         """The decision on event ``ev`` (``(signal, symbol, side, horizon, key, price)``) from
         the rule's verdict and the modules' limits and cuts, entered in the book (lock held;
@@ -1483,7 +1483,7 @@ class TradingEngine:
 
     def _decide_batch(
         self,
-        parsed: list[tuple[Any, ...]],
+        parsed: list[_Event],
         materials: list[bytes],
         ids: list[str] | None,
         made: list[Decision],
@@ -2010,9 +2010,15 @@ def _restore_breakdown(store: Any, market: _Market) -> None:
 
 _EVENT_FIELDS = ("signal", "symbol", "side", "horizon", "key", "price")
 _EVENT_FIELD_SET = frozenset(_EVENT_FIELDS)
+# an event as _event gives it: (signal, symbol, side, horizon, key, price); the names are
+# checked against the engine afterwards (_check_events)
+_Event = tuple[Any, Any, Side, int, str | None, float | None]
+# what every decision made at one time shares (TradingEngine._constants): the configuration's
+# name, the rule's name, the prior set's version, the stale components and the time
+_Constants = tuple[str, str, int | None, tuple[str, ...], dt.datetime]
 
 
-def _event(event: object, i: int) -> tuple[Any, Any, Side, int, str | None, float | None]:
+def _event(event: object, i: int) -> _Event:
     """One event of :meth:`TradingEngine.signals` as ``(signal, symbol, side, horizon, key,
     price)``, with :meth:`TradingEngine.signal`'s argument checks."""
     get: Callable[..., Any]  # a dict's get, then a mapping's
