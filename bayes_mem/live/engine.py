@@ -605,9 +605,7 @@ class SignalBatch:
     decided: a limit that reads it does so per event, in order (``limit_steps``, through
     :meth:`book_state`)."""
 
-    def __init__(
-        self, engine: TradingEngine, parsed: list[_Event], materials: list[bytes]
-    ) -> None:
+    def __init__(self, engine: TradingEngine, parsed: list[_Event], materials: list[bytes]) -> None:
         self._engine = engine
         self.n = len(parsed)
         self.signals = [ev[0] for ev in parsed]

@@ -741,8 +741,7 @@ class PriorSet:
             "code_version": self.code_version,
             "config_hash": self.config_hash,
             "components": {
-                c: None if s is None else s.to_json()
-                for c, s in self.components.items()
+                c: None if s is None else s.to_json() for c, s in self.components.items()
             },
             "families": {
                 name: {"mean": f.mean.tolist(), "kappa": f.kappa.tolist()}
@@ -1394,9 +1393,7 @@ class ActivePriorSet:
         self.last_error = reason
 
 
-def apply_family_priors(
-    prior_set: PriorSet, decider: Decider, *, full_bayes: bool = False
-) -> None:
+def apply_family_priors(prior_set: PriorSet, decider: Decider, *, full_bayes: bool = False) -> None:
     """Give every family of the prior set its point prior (moment-matched,
     :meth:`FamilyPosterior.point_prior`) and intra-cluster correlation in ``decider`` (adding
     new families). ``full_bayes``: every decision also draws one of the family's hyperparameter
