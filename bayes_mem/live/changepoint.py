@@ -62,9 +62,10 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Self
 
 import numpy as np
+import numpy.typing as npt
 from scipy import special
 
 from bayes_mem.live.priors import BetaPrior
@@ -158,7 +159,7 @@ def _new_step(fields: tuple) -> ChangepointStep:
     return tuple.__new__(ChangepointStep, fields)
 
 
-def _check_hazard(hazard: object, n: int) -> np.ndarray:
+def _check_hazard(hazard: npt.ArrayLike, n: int) -> np.ndarray:
     """A shared hazard or one per stream, each in (0, 1); returned with shape (n,)."""
     if np.ndim(hazard) == 0:
         h = check_probability_open(hazard, "hazard")
@@ -199,7 +200,7 @@ def _stream_names(streams: int | Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-def _per_stream(value: object, n: int, what: str, positive: bool) -> np.ndarray:
+def _per_stream(value: npt.ArrayLike, n: int, what: str, positive: bool) -> np.ndarray:
     """A prior parameter, shared (shape (1,)) or one per stream (shape (n,))."""
     if np.ndim(value) == 0:
         v = check_positive(value, what) if positive else check_real(value, what)
@@ -354,7 +355,7 @@ class _BOCPD:
         return k
 
     # ------------------------------------------------------------------ the recursion
-    def update(self, x: Any) -> ChangepointStep:
+    def update(self, x: npt.ArrayLike) -> ChangepointStep:
         """Absorb one observation per stream (``x``: N values in stream order; a plain number
         when N = 1) and return the step's outputs.
 
@@ -555,7 +556,7 @@ class _BOCPD:
         return json.dumps(self.snapshot(), allow_nan=False, separators=(",", ":"))
 
     @classmethod
-    def from_snapshot(cls, data: Mapping[str, Any]) -> Any:
+    def from_snapshot(cls, data: Mapping[str, Any]) -> Self:
         """Rebuild a detector exactly from :meth:`snapshot` output (its model must be this
         class's; :func:`load_detector` takes either). Malformed data raises ``ValueError``."""
         try:
@@ -564,11 +565,13 @@ class _BOCPD:
             raise ValueError(f"malformed changepoint snapshot: {exc!r}") from exc
 
     @classmethod
-    def _from_snapshot(cls, data: Mapping[str, Any]) -> _BOCPD:
+    def _from_snapshot(cls, data: Mapping[str, Any]) -> Self:
         if not isinstance(data, Mapping) or data.get("schema") != SNAPSHOT_SCHEMA:
             got = data.get("schema") if isinstance(data, Mapping) else type(data).__name__
             raise ValueError(f"not a {SNAPSHOT_SCHEMA} snapshot (schema: {got!r})")
-        models = {c.model: c for c in (NormalGammaBOCPD, BetaBernoulliBOCPD)}
+        models: dict[str, type[NormalGammaBOCPD] | type[BetaBernoulliBOCPD]] = {
+            c.model: c for c in (NormalGammaBOCPD, BetaBernoulliBOCPD)
+        }
         target = models.get(data["model"])
         if target is None or (cls is not _BOCPD and target is not cls):
             raise ValueError(f"snapshot model {data['model']!r} cannot be restored as {cls.model}")
@@ -585,7 +588,13 @@ class _BOCPD:
                 raise ValueError(f"state.{name} must be a list of {len(streams)} rows")
             if any(not isinstance(row, list) or len(row) != r + 1 for row in rows):
                 raise ValueError(f"state.{name} rows must hold {r + 1} numbers")
-        self = target._from_config(streams, cfg)
+        self = target(
+            streams,
+            cfg["prior"],
+            hazard=cfg["hazard"],
+            max_run_length=cfg["max_run_length"],
+            k=cfg["k"],
+        )
         steps = check_int(data["steps"], "steps", minimum=0)
         shape = (self._n, self._r + 1)
         state = data["state"]
@@ -611,25 +620,16 @@ class _BOCPD:
         total = np.logaddexp.reduce(logp, axis=1)
         if np.any(np.isnan(logp)) or not np.all(np.abs(total) < 1e-6):
             raise ValueError("state: the run-length probabilities must sum to 1")
+        assert isinstance(self, cls)  # target is cls (or, for _BOCPD, a subclass): checked above
         return self
 
     @classmethod
-    def from_json(cls, text: str) -> Any:
+    def from_json(cls, text: str) -> Self:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"changepoint snapshot is not valid JSON: {exc}") from exc
         return cls.from_snapshot(data)
-
-    @classmethod
-    def _from_config(cls, streams: Any, cfg: Mapping[str, Any]) -> _BOCPD:
-        return cls(
-            streams,
-            cfg["prior"],
-            hazard=cfg["hazard"],
-            max_run_length=cfg["max_run_length"],
-            k=cfg["k"],
-        )
 
     def _check_state(self, arrays: dict[str, np.ndarray]) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -945,9 +945,9 @@ def load_detector(data: Mapping[str, Any] | str) -> NormalGammaBOCPD | BetaBerno
     >>> restored.update(0.1).p_change == det.update(0.1).p_change  # the same state exactly
     array([ True])
     """
-    if isinstance(data, str):
-        return _BOCPD.from_json(data)  # type: ignore[return-value]
-    return _BOCPD.from_snapshot(data)  # type: ignore[return-value]
+    detector = _BOCPD.from_json(data) if isinstance(data, str) else _BOCPD.from_snapshot(data)
+    assert isinstance(detector, NormalGammaBOCPD | BetaBernoulliBOCPD)  # the snapshot's model
+    return detector
 
 
 # ---------------------------------------------------------------------- acting on it

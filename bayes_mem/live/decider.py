@@ -70,7 +70,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, overload
 
 import numpy as np
 
@@ -175,6 +175,20 @@ class UnknownSignalError(ValueError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class _BetaSampler(Protocol):
+    """``Generator.beta`` bound to its generator (the decider's or a caller's): ``__self__`` is
+    that generator, which also draws the hyperparameter index under full Bayes."""
+
+    @property
+    def __self__(self) -> np.random.Generator: ...
+
+    @overload
+    def __call__(self, a: float, b: float) -> float: ...
+
+    @overload
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray: ...
 
 
 class _Family:
@@ -357,7 +371,8 @@ class Decider:
             self._rng = np.random.default_rng(rng)
         else:
             raise TypeError(f"rng must be an int seed, a numpy Generator or None, got {rng!r}")
-        self._beta = self._rng.beta
+        # mypy does not model a bound method's __self__, hence the ignore
+        self._beta: _BetaSampler = self._rng.beta  # type: ignore[assignment]
         self._lock = threading.Lock()
         self._families: dict[str, _Family] = {}
         self._signals: dict[str, _Signal] = {}
@@ -395,7 +410,7 @@ class Decider:
         return self._discount
 
     @property
-    def clock(self) -> str:
+    def clock(self) -> Literal["outcome", "manual"]:
         return self._clock
 
     @property
@@ -476,12 +491,15 @@ class Decider:
             return self._get_family(name).rho
 
     def set_family_draws(
-        self, name: str, draws: tuple[Sequence[float], Sequence[float]] | None
+        self,
+        name: str,
+        draws: tuple[np.ndarray | Sequence[float], np.ndarray | Sequence[float]] | None,
     ) -> None:
         """Full Bayes for a family: ``draws = (a, b)``, the Beta parameters of each published
         hyperparameter draw (``FamilyPosterior.betas()``), equal lengths, all > 0; each decision
         then draws one of them (see the module docstring). ``None`` goes back to the point prior."""
         check_name(name, "family name")
+        arrays: tuple[np.ndarray, np.ndarray] | None = None
         if draws is not None:
             try:
                 a, b = (np.array(x, dtype=float) for x in draws)
@@ -497,10 +515,10 @@ class Decider:
                 raise ValueError(f"draw {i} has a={a[i]!r}, b={b[i]!r}: both must be finite, > 0")
             a.setflags(write=False)
             b.setflags(write=False)
-            draws = (a, b)
+            arrays = (a, b)
         with self._lock:
             fam = self._get_family(name)
-            fam.draws = draws
+            fam.draws = arrays
             self._draw_families = [f for f in self._families.values() if f.draws is not None]
 
     def register(self, signal: str, family: str) -> None:
@@ -657,11 +675,11 @@ class Decider:
             return self._resolve(signals)
 
     @staticmethod
-    def _beta_of(rng: object) -> Any:
+    def _beta_of(rng: object) -> _BetaSampler:
         """The Beta sampler of a caller's generator (see ``rng`` of :meth:`decide`)."""
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy Generator or None, got {type(rng).__name__}")
-        return rng.beta
+        return rng.beta  # type: ignore[return-value]  # a bound method (see _BetaSampler)
 
     def decide_batch(
         self,
@@ -763,7 +781,7 @@ class Decider:
             ]
 
     def _draw(
-        self, idx: np.ndarray, thr: float, beta: Any, joint: bool = False
+        self, idx: np.ndarray, thr: float, beta: _BetaSampler, joint: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """Posterior draws (by ``beta``, a ``Generator.beta``) and hurdles for the signals at
         ``idx`` (lock held). With hyperparameter draws: one per signal, or one per family when
@@ -786,6 +804,7 @@ class Decider:
             for f in self._draw_families:
                 at = np.flatnonzero(fam_of == f.index)
                 if at.size:
+                    assert f.draws is not None  # the families in _draw_families have draws
                     j = gen.integers(f.draws[0].size, size=1 if joint else at.size)
                     pa[at], pb[at] = f.draws[0][j], f.draws[1][j]
         if self._scale == 1.0:
@@ -802,7 +821,7 @@ class Decider:
         return p, np.where(np.isfinite(h), h, thr)
 
     def _draw_scalar(
-        self, ids: list[int], thr: float, beta: Any, joint: bool = False
+        self, ids: list[int], thr: float, beta: _BetaSampler, joint: bool = False
     ) -> tuple[list[float], list[float]]:
         """Scalar draws for a few signals: ``Generator.beta`` on arrays has ~20 us of fixed
         overhead, a scalar draw ~1 us."""
@@ -1209,7 +1228,13 @@ class Decider:
         mean = a / (a + b)
         sd = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1.0)))
         lo, hi = special.betaincinv(a, b, [(1.0 - prob) / 2.0, (1.0 + prob) / 2.0])
-        break_even = avg_loss / (avg_win + avg_loss) if payoff else self._threshold
+        expected_edge: float | None = None
+        if payoff:
+            assert avg_win is not None and avg_loss is not None  # payoff says both are known
+            break_even = avg_loss / (avg_win + avg_loss)
+            expected_edge = mean * avg_win - (1.0 - mean) * avg_loss
+        else:
+            break_even = self._threshold
         pnl_sd = math.sqrt(m2 / (trades - 1)) if trades >= 2 else None
         return SignalMetrics(
             signal=name,
@@ -1234,7 +1259,7 @@ class Decider:
             sharpe=mean_pnl / pnl_sd if pnl_sd else None,
             avg_win=avg_win,
             avg_loss=avg_loss,
-            expected_edge=mean * avg_win - (1.0 - mean) * avg_loss if payoff else None,
+            expected_edge=expected_edge,
             shrunk_avg_win=None if shrunk is None else shrunk[0],
             shrunk_avg_loss=None if shrunk is None else shrunk[1],
             family_avg_win=family_avg_win,
@@ -1402,7 +1427,7 @@ class Decider:
         ids = data["trade_ids"]
         if not isinstance(ids, list):
             raise ValueError(f"trade_ids must be a list, got {type(ids).__name__}")
-        trade_ids = set()
+        trade_ids: set[str] = set()
         for t in ids:
             if not isinstance(t, str):
                 raise TypeError(f"trade_ids must be strings, got {type(t).__name__} {t!r:.40}")
@@ -1493,7 +1518,7 @@ def check_outcome(
         )
     if trade_id is not None:
         trade_id = check_trade_id(trade_id)
-    return won, pnl, trade_id  # type: ignore[return-value]
+    return won, pnl, trade_id
 
 
 def _check_signal_invariants(s: _Signal, scale: float) -> None:

@@ -22,9 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-SIDES = ("long", "short")
+SIDES: tuple[Literal["long", "short"], ...] = ("long", "short")
 
 
 @dataclass(frozen=True)

@@ -71,13 +71,14 @@ import math
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from bayes_mem.live.changepoint import NormalGammaBOCPD
 from bayes_mem.live.correlation import concentration, correlation_breakdown, shrunk_correlation
 from bayes_mem.live.decider import (
     Decider,
@@ -100,6 +101,9 @@ from bayes_mem.live.event_draws import (
 )
 from bayes_mem.live.gjr_garch import fit_laplace, variance_path
 from bayes_mem.live.modules import (
+    BatchDecisionRule,
+    BatchSizingFactor,
+    BatchSizingLimit,
     CVaRBudget,
     DecisionRule,
     FixedBudget,
@@ -108,6 +112,7 @@ from bayes_mem.live.modules import (
     RegimeCut,
     SizingFactor,
     SizingLimit,
+    SteppedSizingLimit,
     ThompsonRule,
     ThresholdRule,
 )
@@ -116,7 +121,7 @@ from bayes_mem.live.portfolio import BookState, EulerES, portfolio_risk
 from bayes_mem.live.prior_set import ActivePriorSet, PriorSet, apply_family_priors
 from bayes_mem.live.priors import BetaPrior
 from bayes_mem.live.recording import Recorder
-from bayes_mem.live.return_model import ReturnModel, to_log_returns
+from bayes_mem.live.return_model import ReturnModel, Side, to_log_returns
 from bayes_mem.live.validate import (
     NAME_LENGTH,
     check_bool,
@@ -304,7 +309,7 @@ class _Market:
     def __init__(
         self,
         model: ReturnModel | None,
-        detector: Any = None,
+        detector: NormalGammaBOCPD | None = None,
         scores: np.ndarray | None = None,
         prior_set: PriorSet | None = None,
     ) -> None:
@@ -332,6 +337,7 @@ class _Market:
     def advance(self, day: Mapping[str, float]) -> None:
         """One day's log returns (symbols of this market): the model, the normal-score window
         and the regime detector move forward."""
+        assert self.model is not None  # only a market with a model is advanced
         self.model.update(day, kind="log")
         row = np.zeros(len(self.symbols))
         scores = self.model.last_normal_score()
@@ -380,6 +386,7 @@ class _Market:
 
     def volatility(self) -> np.ndarray:
         if self._vol is None:
+            assert self.model is not None  # asked for known symbols: there is a model
             self._vol = self.model.volatility()
         return self._vol
 
@@ -399,7 +406,7 @@ class _Market:
             corr = self.correlation()
             self._euler[level] = (  # the shrunk correlation is valid by construction
                 None
-                if corr is None
+                if corr is None or self.model is None  # a correlation implies a model
                 else EulerES.from_model(self.model, corr, level=level, check=False)
             )
         return self._euler[level]
@@ -441,7 +448,7 @@ class SignalContext:
         signal: str,
         family: str,
         symbol: str,
-        side: str,
+        side: Side,
         horizon: int,
         key: str | None,
         price: float | None,
@@ -598,9 +605,7 @@ class SignalBatch:
     decided: a limit that reads it does so per event, in order (``limit_steps``, through
     :meth:`book_state`)."""
 
-    def __init__(
-        self, engine: TradingEngine, parsed: list[tuple[Any, ...]], materials: list[bytes]
-    ) -> None:
+    def __init__(self, engine: TradingEngine, parsed: list[_Event], materials: list[bytes]) -> None:
         self._engine = engine
         self.n = len(parsed)
         self.signals = [ev[0] for ev in parsed]
@@ -689,7 +694,7 @@ class SignalBatch:
             if model is None:  # pragma: no cover - no symbol is known without a model
                 raise UnknownSymbolError("no return model: cannot size by risk")
             var, es = np.empty(self.n), np.empty(self.n)
-            groups: dict[tuple[str, int], list[int]] = {}
+            groups: dict[tuple[Side, int], list[int]] = {}
             for i, key in enumerate(zip(self.sides, self.horizons, strict=True)):
                 groups.setdefault(key, []).append(i)
             for (side, horizon), at in groups.items():
@@ -722,10 +727,10 @@ class SignalBatch:
                     state.sync(eng._exposure, log[seen:n])
                     self._books[level] = eng._book_states[level] = (state, n)
                 return state
-        state = eng._book_state(level)
-        if state is not None:
-            self._books[level] = (state, len(log))
-        return state
+        current = eng._book_state(level)
+        if current is not None:
+            self._books[level] = (current, len(log))
+        return current
 
     def breakdown_score(self) -> float | None:
         return self._engine._market.breakdown_score
@@ -749,6 +754,7 @@ class SignalBatch:
         if self._draws is not None:
             p, w, loss = self._draws
             ctx._p, ctx._draw = float(p[i]), (float(w[i]), float(loss[i]))
+            assert self._beta is not None  # thompson_draws computed it first
             ctx._mean = float(self._beta[2][i])
         return ctx
 
@@ -793,7 +799,7 @@ class TradingEngine:
         prior_set: PriorSet | None = None,
         signal_symbols: Mapping[str, str] | None = None,
         scores: np.ndarray | None = None,
-        detector: Any = None,
+        detector: NormalGammaBOCPD | None = None,
         store: Any = None,
         recorder: Recorder | None = None,
         shadow: EngineConfig | None = None,
@@ -1024,7 +1030,7 @@ class TradingEngine:
     def _today(self) -> dt.date:
         return self.last_date if self.last_date is not None else dt.datetime.now(dt.UTC).date()
 
-    def component_ages(self) -> dict[str, dict[str, Any]]:
+    def component_ages(self) -> dict[str, dict[str, Any] | None]:
         """Per component of the live prior set (``winrate``, ``returns``, ``regime``): its
         source ``version``, ``fitted_at``, ``data_through``, ``age_days`` (calendar days from
         ``data_through`` to the last bar, or today before any bar) and ``stale`` (older than
@@ -1034,10 +1040,10 @@ class TradingEngine:
         if ps is None:
             return {}
         today, limit = self._today(), self.max_component_age_days
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, dict[str, Any] | None] = {}
         for name, src in (ps.components or {}).items():
             if src is None:
-                out[name] = None  # type: ignore[assignment]
+                out[name] = None
                 continue
             age = src.age_days(today)
             out[name] = {
@@ -1225,7 +1231,7 @@ class TradingEngine:
                 if decision is not None:
                     self._cancel(decision.id)
                 if key is None:  # a refused decision changes nothing: the word goes back
-                    self._rng.bit_generator.advance(_PCG64_PERIOD - 1)
+                    cast(np.random.PCG64, self._rng.bit_generator).advance(_PCG64_PERIOD - 1)
                 raise
         if shadow is not None:
             object.__setattr__(decision, "shadow", shadow)  # frozen: set once, here
@@ -1295,7 +1301,7 @@ class TradingEngine:
                 for decision in made:
                     self._cancel(decision.id)
                 if n_raw:  # the keyless events' words go back
-                    self._rng.bit_generator.advance(_PCG64_PERIOD - n_raw)
+                    cast(np.random.PCG64, self._rng.bit_generator).advance(_PCG64_PERIOD - n_raw)
                 raise
         rec = self.recorder
         if shadows:
@@ -1308,7 +1314,7 @@ class TradingEngine:
                     rec.record_decision(decision.shadow)
         return made
 
-    def _check_events(self, parsed: list[tuple[Any, ...]]) -> None:
+    def _check_events(self, parsed: list[_Event]) -> None:
         """:meth:`_check_event` of every event of a batch (lock held), naming the first bad one
         by its index; the common case (known signal and symbol, linked as given, a fresh key)
         checked inline."""
@@ -1371,7 +1377,7 @@ class TradingEngine:
         self,
         signal: str,
         symbol: str,
-        side: str,
+        side: Side,
         horizon: int,
         key: str | None,
         price: float | None,
@@ -1407,16 +1413,16 @@ class TradingEngine:
         const = self._constants(dt.datetime.now(dt.UTC))
         return self._make(decision_id, ev, family, act, p, detail, limits, cuts, const)
 
-    def _constants(self, now: dt.datetime) -> tuple[Any, ...]:
+    def _constants(self, now: dt.datetime) -> _Constants:
         """What every decision made now shares (for :meth:`_make`)."""
         m = self._market
         version = None if m.prior_set is None else m.prior_set.version
         return self.config.name, self.config.rule.name, version, m.stale, now
 
     def _make(
-        self, decision_id: str, ev: tuple[Any, ...], family: str, act: bool, p: float,
+        self, decision_id: str, ev: _Event, family: str, act: bool, p: float,
         detail: dict[str, Any], limits: dict[str, float], cuts: dict[str, float],
-        const: tuple[Any, ...],
+        const: _Constants,
     ) -> Decision:  # fmt: skip
         """The decision on event ``ev`` (``(signal, symbol, side, horizon, key, price)``) from
         the rule's verdict and the modules' limits and cuts, entered in the book (lock held;
@@ -1475,7 +1481,7 @@ class TradingEngine:
 
     def _decide_batch(
         self,
-        parsed: list[tuple[Any, ...]],
+        parsed: list[_Event],
         materials: list[bytes],
         ids: list[str] | None,
         made: list[Decision],
@@ -1489,7 +1495,7 @@ class TradingEngine:
         n = batch.n
         rule = cfg.rule
         if _batched(rule, "decide_batch", "decide"):
-            acts, ps, rule_details = rule.decide_batch(batch)
+            acts, ps, rule_details = cast(BatchDecisionRule, rule).decide_batch(batch)
             acts = [bool(a) for a in acts]
             ps = [float(p) for p in ps]
         else:
@@ -1507,19 +1513,19 @@ class TradingEngine:
             if module is None or not module.enabled:
                 continue
             if _batched(module, "limit_batch", "limit"):
-                caps, more, details = module.limit_batch(batch, rows)
+                caps, more, details = cast(BatchSizingLimit, module).limit_batch(batch, rows)
                 more = {k: np.asarray(v, dtype=float).tolist() for k, v in more.items()}
                 slots.append((module.name, 0, (np.asarray(caps, dtype=float).tolist(), more,
                                                details)))  # fmt: skip
             elif _batched(module, "limit_steps", "limit"):
-                slots.append((module.name, 1, module.limit_steps(batch)))
+                slots.append((module.name, 1, cast(SteppedSizingLimit, module).limit_steps(batch)))
             else:
                 slots.append((module.name, 2, module))
         regime = cfg.regime if cfg.regime is not None and cfg.regime.enabled else None
         regime_rows = None
         if regime is not None and _batched(regime, "factor_batch", "factor"):
-            f, d = regime.factor_batch(batch, rows)
-            regime_rows = (np.asarray(f, dtype=float).tolist(), d)
+            f, f_details = cast(BatchSizingFactor, regime).factor_batch(batch, rows)
+            regime_rows = (np.asarray(f, dtype=float).tolist(), f_details)
         rule_name = rule.name
         const = self._constants(now)
         make, new_id, families = self._make, self._new_id, batch.families
@@ -1836,6 +1842,7 @@ class TradingEngine:
             quality = [self.decider.metrics(s) for s in self.decider.signals] if record else []
         rec = self.recorder
         if record:
+            assert rec is not None  # record says there is a recorder
             if forecast is not None:
                 rec.log_risk(date, forecast)
             if "correlation" in out:
@@ -1871,6 +1878,7 @@ class TradingEngine:
                 log.warning("prior set refresh refused: %s", self._active.last_error)
             return False
         ps = self._active.current
+        assert ps is not None  # refresh() returned True: a set was loaded
         try:
             self.use_prior_set(ps)
         except Exception as exc:
@@ -2000,11 +2008,18 @@ def _restore_breakdown(store: Any, market: _Market) -> None:
 
 _EVENT_FIELDS = ("signal", "symbol", "side", "horizon", "key", "price")
 _EVENT_FIELD_SET = frozenset(_EVENT_FIELDS)
+# an event as _event gives it: (signal, symbol, side, horizon, key, price); the names are
+# checked against the engine afterwards (_check_events)
+_Event = tuple[Any, Any, Side, int, str | None, float | None]
+# what every decision made at one time shares (TradingEngine._constants): the configuration's
+# name, the rule's name, the prior set's version, the stale components and the time
+_Constants = tuple[str, str, int | None, tuple[str, ...], dt.datetime]
 
 
-def _event(event: object, i: int) -> tuple[Any, Any, str, int, str | None, float | None]:
+def _event(event: object, i: int) -> _Event:
     """One event of :meth:`TradingEngine.signals` as ``(signal, symbol, side, horizon, key,
     price)``, with :meth:`TradingEngine.signal`'s argument checks."""
+    get: Callable[..., Any]  # a dict's get, then a mapping's
     if type(event) is dict and event.keys() <= _EVENT_FIELD_SET:
         # the usual event: a plain dict of valid arguments, checked inline as _check_args
         # and check_trade_id's fast path check them (anything else takes the full checks)
@@ -2056,7 +2071,7 @@ def _event(event: object, i: int) -> tuple[Any, Any, str, int, str | None, float
 
 def _check_args(
     side: object, horizon: object, key: object, price: object
-) -> tuple[str, int, str | None, float | None]:
+) -> tuple[Side, int, str | None, float | None]:
     """The arguments of one signal event that do not depend on the engine's state (for
     :meth:`TradingEngine.signal` and each event of :meth:`TradingEngine.signals`)."""
     if side not in SIDES:
@@ -2066,7 +2081,9 @@ def _check_args(
     if price is not None:
         price = check_positive(price, "price")
     if key is not None:
-        key = _check_id_length(check_trade_id(key, "key"), "key")
+        checked = check_trade_id(key, "key")
+        assert checked is not None  # key is not None
+        key = _check_id_length(checked, "key")
     return side, horizon, key, price
 
 
@@ -2133,7 +2150,7 @@ def _restore_learning(
 
 def _build_market_state(
     prior_set: PriorSet | None, panel: Any, history_days: int, seed: int
-) -> tuple[ReturnModel | None, np.ndarray | None, Any]:
+) -> tuple[ReturnModel | None, np.ndarray | None, NormalGammaBOCPD | None]:
     """The return model rolled forward to the panel's last day, the normal scores of the last
     ``history_days`` days under it, and the primed-to-be regime detector (scores not yet fed).
 
@@ -2221,7 +2238,7 @@ def _portfolio_metrics(
 def _store_returns(store: Any, date: dt.date, day: Mapping[str, float]) -> None:
     """Store the day's log returns; returns stored before (the trader's own ingest, or a bar
     replayed after a restart) must agree to 1e-12, and are not stored twice."""
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs installed
 
     stored = store.returns_after(date - dt.timedelta(days=1), list(day))
     have: dict[str, float] = {}

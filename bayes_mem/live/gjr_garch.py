@@ -28,8 +28,9 @@ converge or degenerated (:class:`LaplaceFitError`). Both are ``ValueError``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import optimize, signal, special
@@ -74,6 +75,9 @@ class GarchDraws:
     beta: np.ndarray
     nu: np.ndarray
     lam: np.ndarray
+    if TYPE_CHECKING:  # derived per draw in __post_init__ (not fields: no init, repr, eq)
+        _kappa: np.ndarray = field(init=False)
+        _persistence: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         arrays = {}
@@ -519,7 +523,7 @@ def fit_laplace(
     return fit
 
 
-def _hessian(f, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
+def _hessian(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-4) -> np.ndarray:
     n = x.size
     hess = np.empty((n, n))
     f0 = f(x)

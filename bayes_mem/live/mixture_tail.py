@@ -22,12 +22,17 @@ buffers; it hands back to :class:`MixtureTail` where the table does not cover th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from bayes_mem.live.skewt import SkewT
 from bayes_mem.live.tail_table import N_COLS, S_CUT, U_CUT, C, lower_tail, row_offsets, snap_nu
 from bayes_mem.live.tail_table import table as tail_table
+
+# what _solve's ``evaluate(q, rows)`` gives: the mixture CDF, density and lower partial mean at
+# ``q``, and an optional extra per-row quantity (None: none)
+_Evaluation = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
 
 BLOCK_ELEMENTS = 8192  # components per block: keeps every temporary inside the L2 cache
 
@@ -181,7 +186,7 @@ class MixtureTail:
         the guess ``q0``; ``bracket`` (lo, hi) safeguards Newton when given. Also returns the
         number of evaluations used."""
 
-        def evaluate(q: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        def evaluate(q: np.ndarray, rows: np.ndarray | None) -> _Evaluation:
             if rows is None:
                 return (*self.evaluate(q, mu, sd), None)
             return (*self.evaluate(q, mu[rows], sd[rows], rows), None)
@@ -214,10 +219,11 @@ class MixtureTail:
         P = 1, which overstates it)."""
         n = loc.shape[1]
 
-        def evaluate(q: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        def evaluate(q: np.ndarray, rows: np.ndarray | None) -> _Evaluation:
             return self.evaluate_paths(q, loc, scale, rows, weights)
 
         var, es, g_var, n_eval = _solve(alpha, n, evaluate, q0, bracket, rtol, max_iter)
+        assert g_var is not None  # evaluate_paths gives the extra quantity (g's variance)
         return var, es, np.sqrt(np.maximum(g_var, 0.0)) / alpha, n_eval
 
     def evaluate_paths(
@@ -278,7 +284,8 @@ class MixtureTail:
                 self.tail_moments(q, mu[j], sd[j], None if weights is None else weights[j])
                 for j in range(mu.shape[0])
             ]
-            return tuple(np.mean([p[k] for p in parts], axis=0) for k in range(3))
+            cdf, pm1, pm2 = (np.mean([p[k] for p in parts], axis=0) for k in range(3))
+            return cdf, pm1, pm2
         n, s = mu.shape
         block = max(1, BLOCK_ELEMENTS // s)
         out = np.empty((3, n))
@@ -347,7 +354,7 @@ def _mean_variance(
 def _solve(
     alpha: float,
     n: int,
-    evaluate,
+    evaluate: Callable[[np.ndarray, np.ndarray | None], _Evaluation],
     q0: np.ndarray,
     bracket: tuple[np.ndarray, np.ndarray] | None,
     rtol: float,
@@ -378,6 +385,7 @@ def _solve(
         var[done] = -step[ok]
         es[done] = -q[done] + (q[done] * cdf[ok] - pmean[ok]) / alpha
         if extra_out is not None:
+            assert extra is not None  # evaluate gives the extra quantity always or never
             extra_out[done] = extra[ok]
         keep = ~ok
         if not keep.any():

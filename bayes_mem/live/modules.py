@@ -51,11 +51,12 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
 from bayes_mem.live.changepoint import regime_factor
 from bayes_mem.live.payoff import QUANTILE_NODES, posterior_means, size_nodes
@@ -108,6 +109,45 @@ class SizingFactor(Protocol):
     enabled: bool
 
     def factor(self, ctx: SignalContext) -> tuple[float, dict[str, Any]]: ...
+
+
+# The optional batch methods (see the module docstring), for typing the engine's calls: the
+# engine probes a module for them by class (``_batched`` in :mod:`bayes_mem.live.engine`, which
+# also requires the batch method to be at least as much the class's own as the scalar one), so
+# these are not runtime-checkable.
+class BatchDecisionRule(DecisionRule, Protocol):
+    """A :class:`DecisionRule` with ``decide_batch``: ``(acts, ps, details)``, one per event."""
+
+    def decide_batch(
+        self, batch: SignalBatch
+    ) -> tuple[Sequence[bool], Sequence[float], list[dict[str, Any]]]: ...
+
+
+class BatchSizingLimit(SizingLimit, Protocol):
+    """A :class:`SizingLimit` with ``limit_batch``: ``(caps, cuts, details)`` for the events at
+    ``rows``; caps (currency) and each cut array-like, one per row."""
+
+    def limit_batch(
+        self, batch: SignalBatch, rows: np.ndarray
+    ) -> tuple[npt.ArrayLike, Mapping[str, npt.ArrayLike], list[dict[str, Any]]]: ...
+
+
+class SteppedSizingLimit(SizingLimit, Protocol):
+    """A :class:`SizingLimit` with ``limit_steps``: a function of an event's index, called in
+    event order, returning what ``limit`` returns."""
+
+    def limit_steps(
+        self, batch: SignalBatch
+    ) -> Callable[[int], tuple[float, dict[str, float], dict[str, Any]]]: ...
+
+
+class BatchSizingFactor(SizingFactor, Protocol):
+    """A :class:`SizingFactor` with ``factor_batch``: ``(cuts, details)`` for the events at
+    ``rows``."""
+
+    def factor_batch(
+        self, batch: SignalBatch, rows: np.ndarray
+    ) -> tuple[npt.ArrayLike, list[dict[str, Any]]]: ...
 
 
 # ---------------------------------------------------------------------------------- rules
@@ -385,6 +425,7 @@ class PortfolioESLimit:
         def step(i: int) -> tuple[float, dict[str, float], dict[str, Any]]:
             sign = directions[i]
             state = book_state(level)
+            assert state is not None  # euler(level) is not None, and the market is fixed in a batch
             if state.euler is not euler:  # pragma: no cover - the market is fixed in a batch
                 raise ValueError("the book state was made for another EulerES")
             cap, es, marginal = addition(state.state, where[i], float(sign), budget, state.held)

@@ -59,7 +59,7 @@ import json
 import math
 import threading
 from collections.abc import Mapping
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 
@@ -378,7 +378,8 @@ class PayoffModel:
     def _rescale(self, factor: float) -> None:
         scale = self._scale * factor
         if scale < 1.0 / _RENORMALISE_AT:  # also when it underflowed to 0
-            for holder in (*self._signals.values(), *self._families.values()):
+            holders: list[_Signal | _Family] = [*self._signals.values(), *self._families.values()]
+            for holder in holders:
                 holder.win.scale(scale)
                 holder.loss.scale(scale)
             self._dirty.update(range(len(self._rows)))
@@ -529,8 +530,8 @@ class PayoffModel:
                     (self._signals[s].index for s in signals), np.intp, len(signals)
                 )
             except (KeyError, TypeError):
-                bad = next(s for s in signals if s not in self)
-                raise self._unknown(bad) from None
+                missing = next(s for s in signals if s not in self)
+                raise self._unknown(missing) from None
             table = self._sync_table()
             own = np.take(table, rows, axis=1)
             fams = list(self._families.values())
@@ -859,9 +860,17 @@ def gamma_quantiles(alpha: float, m: int = QUANTILE_NODES) -> np.ndarray:
     return out
 
 
+@overload
+def draw_sizes(
+    params: tuple[tuple, tuple], n: None, rng: np.random.Generator
+) -> tuple[float, float]: ...
+@overload
+def draw_sizes(
+    params: tuple[tuple, tuple], n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]: ...
 def draw_sizes(
     params: tuple[tuple, tuple], n: int | None, rng: np.random.Generator
-) -> tuple[Any, Any]:
+) -> tuple[float, float] | tuple[np.ndarray, np.ndarray]:
     """Joint posterior draws ``(W, L)`` from :meth:`PayoffModel.posterior` parameters: the same
     numbers :meth:`PayoffModel.draws` gives from the same generator (``n=None``: one draw of
     each as floats, the same values as ``n=1``)."""

@@ -132,8 +132,8 @@ def portfolio_risk(
         scale = np.sqrt(var_p)
         tail = MixtureTail(nu_p[None, :], lam_p[None, :])
         q0 = np.array([loc.mean() - 2.0 * np.sqrt(np.mean(var_p) + loc.var())])
-        var, es, _ = tail.var_es(alpha, loc[None, :], scale[None, :], q0, rtol=1e-6)
-        return PortfolioRisk(level, gross * float(var[0]), gross * float(es[0]), method, gross)
+        var_a, es_a, _ = tail.var_es(alpha, loc[None, :], scale[None, :], q0, rtol=1e-6)
+        return PortfolioRisk(level, gross * float(var_a[0]), gross * float(es_a[0]), method, gross)
     n_sims = check_int(n_sims, "n_sims", minimum=_BATCHES * 50)
     gen = np.random.default_rng(rng)
     n, s_draws = len(symbols), sd.shape[1]

@@ -121,11 +121,11 @@ import re
 import shutil
 import stat
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -137,6 +137,10 @@ from bayes_mem.live.priors import BetaPrior
 from bayes_mem.live.return_model import STATE_RANGE
 from bayes_mem.live.tail_table import NU_MIN
 from bayes_mem.live.validate import as_float_array, check_int, check_name, check_real
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayes_mem.live.changepoint import NormalGammaBOCPD
+    from bayes_mem.live.decider import Decider
 
 log = logging.getLogger("bayes_mem.prior_set")
 
@@ -550,7 +554,7 @@ class RegimePrior:
             out["max_run_length"] = self.max_run_length
         return out
 
-    def detector(self, symbols: Any) -> Any:
+    def detector(self, symbols: int | Sequence[str]) -> NormalGammaBOCPD:
         """A :class:`~bayes_mem.live.changepoint.NormalGammaBOCPD` over ``symbols`` (names or a
         count) with this hazard and prior."""
         from bayes_mem.live.changepoint import DEFAULT_MAX_RUN_LENGTH, NormalGammaBOCPD
@@ -756,9 +760,9 @@ class PriorSet:
                     f"{self.version})"
                 )
             out[name] = src
-        held = {"winrate": self.families, "returns": self.symbols, "regime": self.regime}
+        content = {"winrate": self.families, "returns": self.symbols, "regime": self.regime}
         for name in COMPONENTS:
-            if out[name] is None and held[name]:
+            if out[name] is None and content[name]:
                 raise PriorSetError(f"component {name} has content but no source")
         returns = out["returns"]
         if returns is not None and returns.data_through != self.data_through:
@@ -772,15 +776,17 @@ class PriorSet:
         """The source of ``component`` (one of ``COMPONENTS``); None when the set holds none."""
         if component not in COMPONENTS:
             raise ValueError(f"component must be one of {COMPONENTS}, got {component!r:.40}")
-        return self.components[component]  # type: ignore[index]
+        assert self.components is not None  # __post_init__ fills it (None means "this set")
+        return self.components[component]
 
     def component_ages(self, today: dt.date) -> dict[str, int | None]:
         """Per component, calendar days from its ``data_through`` to ``today`` (None: the set
         holds none of it, or its date is unknown)."""
+        assert self.components is not None  # __post_init__ fills it
         return {c: None if s is None else s.age_days(today)
-                for c, s in self.components.items()}  # type: ignore[union-attr]  # fmt: skip
+                for c, s in self.components.items()}  # fmt: skip
 
-    def regime_detector(self, symbols: Any = None) -> Any:
+    def regime_detector(self, symbols: int | Sequence[str] | None = None) -> NormalGammaBOCPD:
         """A :class:`~bayes_mem.live.changepoint.NormalGammaBOCPD` over ``symbols`` (default:
         this set's symbols) with the published hazard and prior; fed
         :meth:`ReturnModel.last_normal_score` day by day."""
@@ -795,6 +801,7 @@ class PriorSet:
         )
         if self.files is not None:
             extra["files"] = dict(sorted(self.files.items()))
+        assert self.components is not None  # __post_init__ fills it
         return {
             **extra,
             "schema": SCHEMA,
@@ -804,8 +811,7 @@ class PriorSet:
             "code_version": self.code_version,
             "config_hash": self.config_hash,
             "components": {
-                c: None if s is None else s.to_json()
-                for c, s in self.components.items()  # type: ignore[union-attr]
+                c: None if s is None else s.to_json() for c, s in self.components.items()
             },
             "families": {
                 name: {"mean": f.mean.tolist(), "kappa": f.kappa.tolist()}
@@ -926,6 +932,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(pairs)
     if len(out) != len(pairs):
         seen: set[str] = set()
+        # set.add returns None (falsy): the condition adds k and is true at its second sight
         dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
         raise PriorSetError(f"duplicate key {dup!r:.80}")
     return out
@@ -1645,7 +1652,7 @@ class ActivePriorSet:
         self.last_error = reason
 
 
-def apply_family_priors(prior_set: PriorSet, decider: Any, *, full_bayes: bool = False) -> None:
+def apply_family_priors(prior_set: PriorSet, decider: Decider, *, full_bayes: bool = False) -> None:
     """Give every family of the prior set its point prior (moment-matched,
     :meth:`FamilyPosterior.point_prior`) and intra-cluster correlation in ``decider`` (adding
     new families). ``full_bayes``: every decision also draws one of the family's hyperparameter

@@ -42,11 +42,15 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from bayes_mem.live.validate import check_bool, check_int, check_name, check_real
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayes_mem.live.decider import SignalMetrics
+    from bayes_mem.live.return_model import RiskForecast
 
 MAX_DETAIL_CHARS = 100_000  # a summary per decision; whole draw arrays are a bug
 INT4_MAX = 2**31 - 1  # the integer columns (horizon, prior_version)
@@ -156,7 +160,7 @@ def detail_json(detail: object) -> str:
     return text
 
 
-def check_decision(row: Mapping[str, Any]) -> dict[str, Any]:
+def check_decision(row: object) -> dict[str, Any]:
     """A decision row checked and normalised for the ``decisions`` table: a new dict with every
     key of ``DECISION_FIELDS`` (``decided_at`` in UTC, ``key`` a string, ``detail`` JSON text).
     Raises TypeError/ValueError naming the field and the value; see the module docstring."""
@@ -218,6 +222,14 @@ class ReturnsPanel:
     values: np.ndarray  # (len(dates), len(symbols)) float
 
 
+class DecisionRowSource(Protocol):
+    """A decision recorded as it is, converted to its row (``decision_row()``, a mapping of the
+    fields above) by the recorder's writer, off the decision path: an engine
+    :class:`~bayes_mem.live.decision.Decision`, or the row of a cancel."""
+
+    def decision_row(self) -> Mapping[str, Any]: ...
+
+
 @runtime_checkable
 class Recorder(Protocol):
     """What the trading engine records through. Decisions are queued (``record_decision`` never
@@ -225,9 +237,9 @@ class Recorder(Protocol):
     that date's values. ``flush`` returns once every decision recorded so far is stored and
     raises if any was refused."""
 
-    def record_decision(self, row: Mapping[str, Any]) -> None: ...
+    def record_decision(self, row: Mapping[str, Any] | DecisionRowSource) -> None: ...
 
-    def log_risk(self, date: dt.date, forecast: Any) -> None: ...
+    def log_risk(self, date: dt.date, forecast: RiskForecast) -> None: ...
 
     def log_correlation(
         self,
@@ -240,7 +252,7 @@ class Recorder(Protocol):
         breakdown_score: float | None = None,
     ) -> None: ...
 
-    def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[Any]) -> None: ...
+    def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[SignalMetrics]) -> None: ...
 
     def log_regime(self, date: dt.date, p_change: Mapping[str, float]) -> None: ...
 
@@ -291,7 +303,7 @@ class MemoryRecorder:
                 self._converted = i + 1
             return rows
 
-    def record_decision(self, row: Mapping[str, Any]) -> None:
+    def record_decision(self, row: Mapping[str, Any] | DecisionRowSource) -> None:
         if isinstance(row, Mapping) or not callable(getattr(row, "decision_row", None)):
             row = check_decision(row)  # refuses anything else, naming it
         with self._lock:
@@ -301,7 +313,7 @@ class MemoryRecorder:
         with self._lock:
             self.logged.append((name, args, kwargs))
 
-    def log_risk(self, date: dt.date, forecast: Any) -> None:
+    def log_risk(self, date: dt.date, forecast: RiskForecast) -> None:
         self._log("log_risk", date, forecast)
 
     def log_correlation(
@@ -320,7 +332,7 @@ class MemoryRecorder:
             breakdown_p=breakdown_p, breakdown_score=breakdown_score,
         )  # fmt: skip
 
-    def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[Any]) -> None:
+    def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[SignalMetrics]) -> None:
         self._log("log_signal_quality", as_of, list(metrics))
 
     def log_regime(self, date: dt.date, p_change: Mapping[str, float]) -> None:

@@ -51,7 +51,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
@@ -121,7 +121,7 @@ STATE_RANGE = (1e-4, 1e4)
 LONG_RUN_VOL_RANGE = (1e-6, 1.0)
 
 
-def to_log_returns(values: np.ndarray, kind: str) -> np.ndarray:
+def to_log_returns(values: np.ndarray | Sequence[float], kind: str) -> np.ndarray:
     """Validate returns and convert them to log returns (each within +-:data:`MAX_LOG_RETURN`)."""
     if kind not in ("log", "simple"):
         raise ValueError(
@@ -197,7 +197,10 @@ class RiskForecast:
     horizon: int = 1  # days
     es_se: np.ndarray | None = None  # Monte Carlo standard error of es_log; None: no simulation
     n_paths: int | None = None  # Monte Carlo paths per symbol; None: no simulation
-    _tail_moments: Any = field(default=None, repr=False, compare=False)
+    # F(q) and the first two lower partial moments of the tail, on demand (tail_variance)
+    _tail_moments: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = field(
+        default=None, repr=False, compare=False
+    )
     _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def component_es(self) -> np.ndarray:
@@ -618,7 +621,9 @@ class ReturnModel:
         self._position_cache = {}
         self._position_arrays = {}
 
-    def _align(self, returns: Any, kind: str) -> tuple[np.ndarray | None, np.ndarray]:
+    def _align(
+        self, returns: Mapping[str, float] | Sequence[float] | np.ndarray, kind: str
+    ) -> tuple[np.ndarray | None, np.ndarray]:
         """Row indices (``None``: every symbol, in order) and the day's log returns."""
         if isinstance(returns, Mapping):
             unknown = [sym for sym in returns if sym not in self._pos]

@@ -15,9 +15,10 @@ engine's correlation of normal scores and its latest breakdown test.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from bayes_mem.live.correlation import (
     concentration,
@@ -114,7 +115,7 @@ class DynamicCVaREngine:
         self._fitted = returns.copy()
         return self._model
 
-    def conditional_risk(self, symbol_returns: Any) -> dict[str, float]:
+    def conditional_risk(self, symbol_returns: str | npt.ArrayLike) -> dict[str, float]:
         """VaR/ES of tomorrow's return (loss fractions) with the ES credible band. With an
         engine, ``symbol_returns`` is the symbol's name."""
         if self.engine is not None:
@@ -128,7 +129,7 @@ class DynamicCVaREngine:
         log_r = to_log_returns(r, self.returns_kind)
         return self._model_for(log_r).risk(self.alpha).as_dict("symbol")
 
-    def _engine_risk(self, symbol: Any) -> dict[str, float]:
+    def _engine_risk(self, symbol: object) -> dict[str, float]:
         from bayes_mem.live.engine import UnknownSymbolError
 
         if not isinstance(symbol, str):
@@ -136,13 +137,17 @@ class DynamicCVaREngine:
                 "an engine-backed DynamicCVaREngine takes the symbol's name, got "
                 f"{type(symbol).__name__}"
             )
+        assert self.engine is not None  # conditional_risk calls this with an engine only
         model = self.engine.model
         if model is None or symbol not in model.symbols:
             raise UnknownSymbolError(f"unknown symbol {symbol!r}: not in the engine's return model")
         return model.risk(self.alpha).as_dict(symbol)
 
     def calculate_cvar_limit(
-        self, symbol_returns: Any, portfolio_value: float, max_portfolio_risk: float = 0.02
+        self,
+        symbol_returns: str | npt.ArrayLike,
+        portfolio_value: float,
+        max_portfolio_risk: float = 0.02,
     ) -> tuple[float, float]:
         """``(position_size, cvar)``: the position (currency) whose predictive CVaR is
         ``max_portfolio_risk`` x ``portfolio_value``, and the CVaR as a (negative) simple return."""
@@ -192,13 +197,14 @@ class CorrelationRiskAdjuster:
         self.engine = engine
 
     def _engine_correlation(self) -> np.ndarray:
+        assert self.engine is not None  # called with an engine only
         corr = self.engine._market.correlation()
         if corr is None:
             raise ValueError("the engine has no correlation yet (it needs 2 symbols and 20 days)")
         self.correlation_matrix = corr
         return corr
 
-    def _standardised(self, returns_df: Any) -> np.ndarray:
+    def _standardised(self, returns_df: object) -> np.ndarray:
         x = as_float_array(returns_df, "returns_df")
         if x.ndim != 2 or x.shape[1] < 2:
             raise ValueError(f"returns_df must be (days, symbols) with >= 2 symbols, got {x.shape}")
@@ -208,7 +214,7 @@ class CorrelationRiskAdjuster:
             raise ValueError(f"returns_df needs at least 3 days, got {x.shape[0]}")
         return ewma_standardise(x)
 
-    def calculate_portfolio_correlation_risk(self, returns_df: Any) -> float:
+    def calculate_portfolio_correlation_risk(self, returns_df: npt.ArrayLike | None) -> float:
         """The plan's concentration score in [0, 1] from the shrunk correlation of the last
         ``lookback`` days of standardised returns (with an engine and ``returns_df=None``: the
         engine's correlation)."""
@@ -219,7 +225,9 @@ class CorrelationRiskAdjuster:
         self.correlation_matrix = corr
         return concentration(corr).score
 
-    def detect_correlation_breakdown(self, returns_df: Any, threshold: float = 0.3) -> float:
+    def detect_correlation_breakdown(
+        self, returns_df: npt.ArrayLike | None, threshold: float = 0.3
+    ) -> float:
         """Evidence in [0, 1] (1 - the combined p-value of :func:`correlation_breakdown`: Jennrich's
         test and the average-correlation shift) that the last 20 days' correlation differs from
         the ``lookback`` days before. ``threshold`` is accepted for the plan's

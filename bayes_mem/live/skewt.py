@@ -96,7 +96,7 @@ class SkewT:
         t, _, _ = self._t(z)
         return self.b * self.k * _t_pdf(t, self.nu, self.log_c)
 
-    def ppf(self, p: np.ndarray) -> np.ndarray:
+    def ppf(self, p: float | np.ndarray) -> np.ndarray:
         p = np.asarray(p, dtype=float)
         split = (1.0 - self.lam) / 2  # F at the split point
         left = p < split

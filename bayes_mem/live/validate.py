@@ -30,6 +30,7 @@ import math
 import re
 import unicodedata
 from numbers import Integral, Real
+from typing import overload
 
 import numpy as np
 
@@ -94,16 +95,17 @@ def _name_problem(value: str) -> str | None:
 
 def check_real(value: object, what: str) -> float:
     """A finite real number (bool refused) as a Python float."""
-    kind = type(value)
-    if kind is float:  # fast path
+    if type(value) is float:  # fast path
         out = value
-    elif kind is not int and (isinstance(value, bool | np.bool_) or not isinstance(value, Real)):
-        raise TypeError(f"{what} must be a real number, got {type(value).__name__} {value!r}")
-    else:  # type(True) is bool, not int
+    elif type(value) is int or (  # type(True) is bool, not int
+        isinstance(value, Real) and not isinstance(value, bool | np.bool_)
+    ):
         try:
             out = float(value)
         except OverflowError:  # an integer beyond the float range
             out = math.inf
+    else:
+        raise TypeError(f"{what} must be a real number, got {type(value).__name__} {value!r}")
     if not math.isfinite(out):
         raise ValueError(f"{what} must be finite, got {value!r:.60}")
     return out
@@ -195,20 +197,25 @@ def check_int(value: object, what: str, minimum: int | None = None) -> int:
     return out
 
 
+@overload
+def check_trade_id(value: None, what: str = ...) -> None: ...
+@overload
+def check_trade_id(value: str | int, what: str = ...) -> str: ...
+@overload
+def check_trade_id(value: object, what: str = ...) -> str | None: ...
 def check_trade_id(value: object, what: str = "trade_id") -> str | None:
     """None, a string by the name rule (:func:`check_name`: at most :data:`NAME_LENGTH`
     characters ...) or an integer, keyed by its decimal string (at most :data:`NAME_LENGTH`
     characters too)."""
-    kind = type(value)
     if (
-        kind is str
+        type(value) is str
         and value.isascii()
         and value.isprintable()
         and value.strip() == value
         and 0 < len(value) <= NAME_LENGTH
     ):  # the usual id: check_name's fast path, inlined (record() is a hot path)
         return value
-    if kind is int and _ID_INT_MIN < value < _ID_INT_MAX:
+    if type(value) is int and _ID_INT_MIN < value < _ID_INT_MAX:
         return str(value)
     if value is None:
         return None

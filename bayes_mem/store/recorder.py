@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bayes_mem.live.recording import ReturnsPanel
+from bayes_mem.live.recording import DecisionRowSource, ReturnsPanel
 from bayes_mem.store.store import Store
 from bayes_mem.store.writer import DecisionWriter, WriterStats
 
@@ -49,7 +49,7 @@ class StoreRecorder:
         self.store = store
         self.writer = DecisionWriter(store, **writer_options)
 
-    def record_decision(self, row: Mapping[str, Any]) -> None:
+    def record_decision(self, row: Mapping[str, Any] | DecisionRowSource) -> None:
         """Queue one decision row (fields: :mod:`bayes_mem.live.recording`); a bad row raises
         here; a full queue raises :class:`~bayes_mem.store.writer.DecisionQueueFull` after the
         writer's ``put_timeout``."""

@@ -46,7 +46,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bayes_mem.live.recording import check_decision
+from bayes_mem.live.recording import DecisionRowSource, check_decision
 from bayes_mem.live.validate import check_int, check_real
 from bayes_mem.store import schema
 from bayes_mem.store.store import Store
@@ -241,7 +241,9 @@ class DecisionWriter:
         _OPEN.add(self)
 
     # ------------------------------------------------------------------ producers
-    def put(self, row: Mapping[str, Any], *, timeout: float | None = None) -> None:
+    def put(
+        self, row: Mapping[str, Any] | DecisionRowSource, *, timeout: float | None = None
+    ) -> None:
         """Check ``row`` and queue it for writing; never waits for the database. A bad row
         raises TypeError/ValueError here. A full queue: wait up to ``timeout`` (default
         ``put_timeout``) seconds for room, then raise :class:`DecisionQueueFull` (the row was not
