@@ -34,6 +34,7 @@ from bayes_mem.evaluation.cold_start import (
     cold_start_settings,
     summarise_cold_start,
 )
+from bayes_mem.evaluation.tables import markdown_rows
 from bayes_mem.live.validate import check_int
 
 # ---------------------------------------------------------------------------- the suite's entry
@@ -78,10 +79,8 @@ def _markdown(df: pd.DataFrame, digits: int = 4) -> str:
             return f"{v:.{digits}g}" if abs(v) < 1e4 else f"{v:,.0f}"
         return str(v)
 
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, rule, *body]) + "\n"
+    body = [[fmt(v) for v in row] for row in df.itertuples(index=False)]
+    return markdown_rows([str(c) for c in df.columns], body) + "\n"
 
 
 def write_results(out_dir: pathlib.Path, *, seed: int = 0, quick: bool = False) -> dict:

@@ -46,6 +46,7 @@ from scipy import stats
 from bayes_mem.evaluation.baselines import rolling_arch_forecasts, rolling_ewma_forecast
 from bayes_mem.evaluation.data import available_series, load_log_returns
 from bayes_mem.evaluation.es_backtest import es_backtest
+from bayes_mem.evaluation.tables import markdown_rows
 from bayes_mem.evaluation.var_backtest import (
     PosteriorFit,
     RollingForecast,
@@ -529,8 +530,7 @@ TABLE_HD = TABLE_1D[: TABLE_1D.index("expected") + 1]
 
 def _table(rows: list[dict], cols: tuple[str, ...]) -> str:
     cols = tuple(c for c in cols if any(r[c] not in ("", -1) for r in rows))
-    head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
-    return head + "".join("| " + " | ".join(_fmt(r[c], c) for c in cols) + " |\n" for r in rows)
+    return markdown_rows(cols, [[_fmt(r[c], c) for c in cols] for r in rows]) + "\n"
 
 
 def verdicts(rows: list[dict], model: str = OURS) -> list[str]:

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from bayes_mem.evaluation.tables import markdown_rows
 from bayes_mem.evaluation.var_backtest import (
     RollingForecast,
     rolling_gjr_forecast,
@@ -278,9 +279,9 @@ def _fmt(v: object) -> str:
 
 
 def markdown_table(rows: list[BacktestRow]) -> str:
-    head = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
-    body = "".join("| " + " | ".join(_fmt(getattr(r, c)) for c in COLUMNS) + " |\n" for r in rows)
-    return head + body
+    """The rows as a Markdown table of :data:`COLUMNS` (newline-terminated)."""
+    cells = [[_fmt(getattr(r, c)) for c in COLUMNS] for r in rows]
+    return markdown_rows(COLUMNS, cells) + "\n"
 
 
 def _write_csv(path: pathlib.Path, rows: list[BacktestRow]) -> None:

@@ -86,6 +86,7 @@ from bayes_mem.evaluation.signals import (
     load_universe,
     shadow_trades,
 )
+from bayes_mem.evaluation.tables import markdown_rows
 
 log = logging.getLogger("bayes_mem.policy_backtest")
 
@@ -1137,20 +1138,17 @@ def _ci(row: pd.Series, key: str, fmt: str) -> str:
 
 
 def _metrics_markdown(metrics: pd.DataFrame) -> str:
-    lines = [
-        "| policy | Sharpe | max drawdown | daily win rate | CVaR 97.5% | turnover/day | trades "
-        "| trade win rate | gross exposure (mean / max) | worst day |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for _, r in metrics.iterrows():
-        lines.append(
-            f"| {r['policy']} | {_ci(r, 'sharpe', '.2f')} | {_ci(r, 'max_drawdown', '.2%')} | "
-            f"{_ci(r, 'win_rate', '.1%')} | {_ci(r, 'cvar_975', '.3%')} | "
-            f"{_ci(r, 'turnover', '.3f')} | {r['trades']} | {r['trade_win_rate']:.1%} | "
-            f"{r['mean_gross_exposure']:.1%} / {r['max_gross_exposure']:.0%} | "
-            f"{r['worst_day']:.2%} |"
-        )
-    return "\n".join(lines)
+    header = ["policy", "Sharpe", "max drawdown", "daily win rate", "CVaR 97.5%", "turnover/day",
+              "trades", "trade win rate", "gross exposure (mean / max)", "worst day"]  # fmt: skip
+    rows = [
+        [str(r["policy"]), _ci(r, "sharpe", ".2f"), _ci(r, "max_drawdown", ".2%"),
+         _ci(r, "win_rate", ".1%"), _ci(r, "cvar_975", ".3%"), _ci(r, "turnover", ".3f"),
+         str(r["trades"]), f"{r['trade_win_rate']:.1%}",
+         f"{r['mean_gross_exposure']:.1%} / {r['max_gross_exposure']:.0%}",
+         f"{r['worst_day']:.2%}"]
+        for _, r in metrics.iterrows()
+    ]  # fmt: skip
+    return markdown_rows(header, rows)
 
 
 def _fmt(x: Any, fmt: str) -> str:
@@ -1160,42 +1158,37 @@ def _fmt(x: Any, fmt: str) -> str:
 
 
 def _ab_markdown(ab: pd.DataFrame) -> str:
-    lines = [
-        "| control | test | Sharpe control | Sharpe test | difference [95% CrI] "
-        "| p (LW, EWC) | P(SR test > SR control) | p (paired mean, EWC) | p (LW, raw returns) "
-        "| verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = ["control", "test", "Sharpe control", "Sharpe test", "difference [95% CrI]",
+              "p (LW, EWC)", "P(SR test > SR control)", "p (paired mean, EWC)",
+              "p (LW, raw returns)", "verdict"]  # fmt: skip
+    rows = []
     for _, r in ab.iterrows():
         diff = _fmt(r.get("sharpe_diff_annual"), "+.2f")
         lo, hi = r.get("sharpe_diff_ci_low"), r.get("sharpe_diff_ci_high")
         if diff != "-" and _fmt(lo, ".2f") != "-":
             diff += f" [{lo:+.2f}, {hi:+.2f}]"
-        lines.append(
-            f"| {r['control']} | {r['test']} | {_fmt(r.get('sharpe_control'), '.2f')} | "
-            f"{_fmt(r.get('sharpe_test'), '.2f')} | {diff} | "
-            f"{_fmt(r.get('sharpe_diff_p'), '.3f')} | {_fmt(r.get('prob_test_better'), '.2f')} | "
-            f"{_fmt(r.get('paired_t_p'), '.3f')} | {_fmt(r.get('sharpe_diff_p_raw'), '.3f')} | "
-            f"{r['verdict']} |"
-        )
-    return "\n".join(lines)
+        rows.append([
+            str(r["control"]), str(r["test"]), _fmt(r.get("sharpe_control"), ".2f"),
+            _fmt(r.get("sharpe_test"), ".2f"), diff, _fmt(r.get("sharpe_diff_p"), ".3f"),
+            _fmt(r.get("prob_test_better"), ".2f"), _fmt(r.get("paired_t_p"), ".3f"),
+            _fmt(r.get("sharpe_diff_p_raw"), ".3f"), str(r["verdict"]),
+        ])  # fmt: skip
+    return markdown_rows(header, rows)
 
 
 def _normalised_markdown(frame: pd.DataFrame) -> str:
-    lines = [
-        f"| policy | Sharpe at {TARGET_VOL:.0%} vol | CVaR 97.5% at {TARGET_VOL:.0%} vol "
-        f"| max drawdown at {TARGET_VOL:.0%} vol | realised vol | mean scale "
-        "| Sharpe per exposure | CVaR 97.5% per unit gross | max drawdown per unit gross |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for _, r in frame.iterrows():
-        lines.append(
-            f"| {r['policy']} | {_ci(r, 'vt_sharpe', '.2f')} | {_ci(r, 'vt_cvar_975', '.3%')} | "
-            f"{_ci(r, 'vt_max_drawdown', '.1%')} | {_fmt(r['vt_vol'], '.1%')} | "
-            f"{_fmt(r['vt_mean_scale'], '.2f')} | {_ci(r, 'px_sharpe', '.2f')} | "
-            f"{_ci(r, 'px_cvar_975', '.2%')} | {_ci(r, 'px_max_drawdown', '.0%')} |"
-        )
-    return "\n".join(lines)
+    vol = f"{TARGET_VOL:.0%} vol"
+    header = ["policy", f"Sharpe at {vol}", f"CVaR 97.5% at {vol}", f"max drawdown at {vol}",
+              "realised vol", "mean scale", "Sharpe per exposure", "CVaR 97.5% per unit gross",
+              "max drawdown per unit gross"]  # fmt: skip
+    rows = [
+        [str(r["policy"]), _ci(r, "vt_sharpe", ".2f"), _ci(r, "vt_cvar_975", ".3%"),
+         _ci(r, "vt_max_drawdown", ".1%"), _fmt(r["vt_vol"], ".1%"),
+         _fmt(r["vt_mean_scale"], ".2f"), _ci(r, "px_sharpe", ".2f"),
+         _ci(r, "px_cvar_975", ".2%"), _ci(r, "px_max_drawdown", ".0%")]
+        for _, r in frame.iterrows()
+    ]  # fmt: skip
+    return markdown_rows(header, rows)
 
 
 def _diff_ci(r: pd.Series, key: str, fmt: str) -> str:
@@ -1211,33 +1204,27 @@ def _diff_ci(r: pd.Series, key: str, fmt: str) -> str:
 
 
 def _effects_markdown(frame: pd.DataFrame) -> str:
-    lines = [
-        "| ours -> | corr (vol-targeted) | Sharpe at common vol | CVaR 97.5% at common vol "
-        "| max drawdown at common vol | CVaR 97.5% per unit gross | max drawdown per unit gross |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for _, r in frame.iterrows():
-        lines.append(
-            f"| {r['test']} | {_fmt(r['corr_vt'], '.3f')} | {_diff_ci(r, 'vt_sharpe_diff', '.2f')} "
-            f"| {_diff_ci(r, 'vt_cvar_975_diff', '.3%')} "
-            f"| {_diff_ci(r, 'vt_max_drawdown_diff', '.1%')} "
-            f"| {_diff_ci(r, 'px_cvar_975_diff', '.2%')} "
-            f"| {_diff_ci(r, 'px_max_drawdown_diff', '.0%')} |"
-        )
-    return "\n".join(lines)
+    header = ["ours ->", "corr (vol-targeted)", "Sharpe at common vol",
+              "CVaR 97.5% at common vol", "max drawdown at common vol",
+              "CVaR 97.5% per unit gross", "max drawdown per unit gross"]  # fmt: skip
+    rows = [
+        [str(r["test"]), _fmt(r["corr_vt"], ".3f"), _diff_ci(r, "vt_sharpe_diff", ".2f"),
+         _diff_ci(r, "vt_cvar_975_diff", ".3%"), _diff_ci(r, "vt_max_drawdown_diff", ".1%"),
+         _diff_ci(r, "px_cvar_975_diff", ".2%"), _diff_ci(r, "px_max_drawdown_diff", ".0%")]
+        for _, r in frame.iterrows()
+    ]  # fmt: skip
+    return markdown_rows(header, rows)
 
 
 def _dsr_markdown(frame: pd.DataFrame, info: dict[str, Any]) -> str:
-    lines = [
-        "| policy | trial cluster | Sharpe | PSR (SR > 0) | DSR (independent trials) "
-        "| DSR (every policy a trial) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for _, r in frame.iterrows():
-        lines.append(
-            f"| {r['policy']} | {r['cluster']} | {r['sharpe']:.2f} | {r['psr']:.3f} | "
-            f"{r['dsr']:.3f} | {r['dsr_naive']:.3f} |"
-        )
+    header = ["policy", "trial cluster", "Sharpe", "PSR (SR > 0)", "DSR (independent trials)",
+              "DSR (every policy a trial)"]  # fmt: skip
+    rows = [
+        [str(r["policy"]), str(r["cluster"]), f"{r['sharpe']:.2f}", f"{r['psr']:.3f}",
+         f"{r['dsr']:.3f}", f"{r['dsr_naive']:.3f}"]
+        for _, r in frame.iterrows()
+    ]  # fmt: skip
+    lines = [markdown_rows(header, rows)]
     clusters = "; ".join("{" + ", ".join(c) + "}" for c in info["clusters"])
     lines += [
         "",
@@ -1334,21 +1321,20 @@ def before_after_markdown(before: Path, after: Path) -> str:
         metrics["policy"] = metrics["policy"].map(lambda n: RENAMED.get(n, n))
         runs[tag] = (summary, metrics.set_index("policy"), folder)
     (sb, mb, fb), (sa, ma, fa) = runs["before"], runs["after"]
-    lines = [
-        "| policy | gross exposure | max drawdown | CVaR 97.5% (daily) | Sharpe [95%] "
-        "| turnover/day | trades |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    header = ["policy", "gross exposure", "max drawdown", "CVaR 97.5% (daily)", "Sharpe [95%]",
+              "turnover/day", "trades"]  # fmt: skip
+    rows = []
     for name in [n for n in ma.index if n in mb.index]:
         b, a = mb.loc[name], ma.loc[name]
-        lines.append(
-            f"| {name} | {b['mean_gross_exposure']:.1%} -> {a['mean_gross_exposure']:.1%} | "
-            f"{b['max_drawdown']:.2%} -> {a['max_drawdown']:.2%} | "
-            f"{b['cvar_975']:.3%} -> {a['cvar_975']:.3%} | "
-            f"{_ci(b, 'sharpe', '.2f')} -> {_ci(a, 'sharpe', '.2f')} | "
-            f"{b['turnover']:.3f} -> {a['turnover']:.3f} | "
-            f"{int(b['trades'])} -> {int(a['trades'])} |"
-        )
+        rows.append([
+            str(name), f"{b['mean_gross_exposure']:.1%} -> {a['mean_gross_exposure']:.1%}",
+            f"{b['max_drawdown']:.2%} -> {a['max_drawdown']:.2%}",
+            f"{b['cvar_975']:.3%} -> {a['cvar_975']:.3%}",
+            f"{_ci(b, 'sharpe', '.2f')} -> {_ci(a, 'sharpe', '.2f')}",
+            f"{b['turnover']:.3f} -> {a['turnover']:.3f}",
+            f"{int(b['trades'])} -> {int(a['trades'])}",
+        ])  # fmt: skip
+    lines = [markdown_rows(header, rows)]
 
     def runline(s: dict[str, Any]) -> str:
         return (f"{s['days']} days ({s['window'][0]} to {s['window'][1]}), seed {s['seed']}"
