@@ -173,7 +173,7 @@ def _plot_texts(monkeypatch, tree, names):
 
     from matplotlib.collections import PolyCollection
 
-    from bayes_mem.offline import report as rp
+    from bayes_mem.offline.report import figures as rp  # the module that draws and saves
 
     seen = {}
     monkeypatch.setattr(rp, "_png", lambda fig: seen.setdefault("fig", fig) and "uri")
