@@ -74,6 +74,7 @@ from bayes_mem.live.validate import (
     check_positive,
     check_probability_open,
     check_real,
+    check_schema,
 )
 
 SNAPSHOT_SCHEMA = "bayes_mem.changepoint/1"
@@ -527,9 +528,7 @@ class _BOCPD:
 
     @classmethod
     def _from_snapshot(cls, data: Mapping[str, Any]) -> _BOCPD:
-        if not isinstance(data, Mapping) or data.get("schema") != SNAPSHOT_SCHEMA:
-            got = data.get("schema") if isinstance(data, Mapping) else type(data).__name__
-            raise ValueError(f"not a {SNAPSHOT_SCHEMA} snapshot (schema: {got!r})")
+        check_schema(data, SNAPSHOT_SCHEMA)
         models = {c.model: c for c in (NormalGammaBOCPD, BetaBernoulliBOCPD)}
         target = models.get(data["model"])
         if target is None or (cls is not _BOCPD and target is not cls):
@@ -947,8 +946,7 @@ class ChangeAlarm:
 
     @classmethod
     def from_snapshot(cls, data: Mapping[str, Any]) -> ChangeAlarm:
-        if not isinstance(data, Mapping) or data.get("schema") != ALARM_SCHEMA:
-            raise ValueError(f"not a {ALARM_SCHEMA} snapshot")
+        check_schema(data, ALARM_SCHEMA, show_found=False)
         armed = data.get("armed")
         if not isinstance(armed, list) or not armed or not all(type(a) is bool for a in armed):
             raise ValueError("alarm snapshot: armed must be a non-empty list of booleans")

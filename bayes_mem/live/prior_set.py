@@ -136,7 +136,13 @@ from bayes_mem.live.gjr_garch import PARAMS, GarchDraws
 from bayes_mem.live.priors import BetaPrior
 from bayes_mem.live.return_model import STATE_RANGE
 from bayes_mem.live.tail_table import NU_MIN
-from bayes_mem.live.validate import as_float_array, check_int, check_name, check_real
+from bayes_mem.live.validate import (
+    as_float_array,
+    check_int,
+    check_name,
+    check_real,
+    check_schema,
+)
 
 log = logging.getLogger("bayes_mem.prior_set")
 
@@ -755,10 +761,10 @@ class PriorSet:
         (published before per-component versions) has none and loads with every component
         from the set itself (its own date and verdict): old versions stay loadable, and
         trading continues on the active one across the upgrade."""
-        schema = data.get("schema") if isinstance(data, dict) else None
-        if schema not in (SCHEMA, SCHEMA_V1):
-            got = schema if isinstance(data, dict) else type(data).__name__
-            raise PriorSetError(f"not a {SCHEMA} (or {SCHEMA_V1}) document (schema: {got!r:.80})")
+        schema = check_schema(
+            data, SCHEMA, also=(SCHEMA_V1,), error=PriorSetError, mapping=dict,
+            message=lambda got: f"not a {SCHEMA} (or {SCHEMA_V1}) document (schema: {got!r:.80})",
+        )  # fmt: skip
         required = _DOC_KEYS | ({"components"} if schema == SCHEMA else set())
         optional = _OPTIONAL_KEYS - ({"components"} if schema == SCHEMA_V1 else set())
         missing, unknown = required - set(data), set(data) - required - optional

@@ -71,6 +71,7 @@ from bayes_mem.live.validate import (
     check_name,
     check_probability_open,
     check_real,
+    check_schema,
 )
 
 # a normal score whose mixture CDF is this close to 0 or 1 is computed exactly (scipy): there the
@@ -994,8 +995,7 @@ class ReturnModel:
         (``"0.1"`` is not read as 0.1), a number beyond the float range, a wrong shape, draws
         that break the model's constraints (:class:`GarchDraws`: persistence ``alpha + kappa
         gamma + beta < 1`` ...), a last return beyond :data:`MAX_LOG_RETURN`."""
-        if not isinstance(data, Mapping) or data.get("schema") != SNAPSHOT_SCHEMA:
-            raise ValueError(f"not a {SNAPSHOT_SCHEMA} snapshot")
+        check_schema(data, SNAPSHOT_SCHEMA, show_found=False)
         try:
             return cls._from_snapshot(data)
         except KeyError as exc:
