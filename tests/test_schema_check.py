@@ -33,7 +33,7 @@ READERS = {  # reader, error type, message given what was found
     "payoff": (PayoffModel.from_dict, ValueError,
                lambda f: f"not a bayes_mem.payoff/1 snapshot (schema: {f})"),
     "decider": (Decider.from_snapshot, ValueError, lambda f: _DECIDER + f),
-    "prior_set": (PriorSet.from_json, PriorSetError, lambda f: _PRIOR_SET + f + ")"),
+    "prior_set": (PriorSet.from_dict, PriorSetError, lambda f: _PRIOR_SET + f + ")"),
 }  # fmt: skip
 
 

@@ -1114,7 +1114,7 @@ class Decider:
             families = []
             for f in self._families.values():
                 row: dict[str, Any] = {
-                    "name": f.name, "prior": f.prior.to_json(), "sums": [f.ws, f.ls, f.wp, f.lp]
+                    "name": f.name, "prior": f.prior.to_dict(), "sums": [f.ws, f.ls, f.wp, f.lp]
                 }  # fmt: skip
                 if f.rho:
                     row["rho"] = f.rho
@@ -1191,7 +1191,7 @@ class Decider:
             rng=_decode_rng(data["rng"]),
         )
         for fam in data["families"]:
-            self.add_family(fam["name"], BetaPrior.from_json(fam["prior"]))
+            self.add_family(fam["name"], BetaPrior.from_dict(fam["prior"]))
             if extended and "rho" in fam:
                 self._families[fam["name"]].rho = _check_rho(fam["rho"])
             if extended and "draws" in fam:
