@@ -398,6 +398,48 @@ def test_the_page_has_every_section_heading_table_and_plot(hostile_registry, hos
     assert quality.count("<td") == quality.count("data-v=") == 13 * len(EVIL_SIGNALS)
 
 
+
+def test_the_summary_states_each_verdict():
+    """Passed, published with components kept back (named, escaped), rejected: the summary's
+    first line, as the job's runs show it (the kept-back branch is not in the hostile pages)."""
+    from bayes_mem.offline.report.load import VersionData
+    from bayes_mem.offline.report.sections import _summary
+
+    def first_line(diagnostics):
+        ps = _prior_set(3, {"f": 0.5}, {}, diagnostics=diagnostics)
+        page = _summary(VersionData(Path("."), ps, {}, None, None, None), {}, ["a <note>"])
+        assert page.count('<p class="note">a &lt;note&gt;</p>') == 1
+        return page.split("<p>")[1].split("</p>")[0]
+
+    assert first_line({"passed": True}) == '<span class="passed">gate passed: published</span>'
+    kept = {"passed": True, "components": {"winrate": {"status": "carried"},
+                                           "returns": {"status": "refreshed"},
+                                           "r<e>gime": {"status": "carried"}}}  # fmt: skip
+    assert first_line(kept) == (
+        '<span class="passed">published</span>; <span class="rejected">kept back tonight: '
+        "winrate, r&lt;e&gt;gime (carried from an older version)</span>"
+    )
+    assert first_line({"passed": False}) == (
+        '<span class="rejected">gate rejected: not activated</span>'
+    )
+
+
+def test_changes_against_a_version_without_recorded_counts():
+    """The previous version has no counts: a note, and both sets evaluated on these counts."""
+    from bayes_mem.offline.report.load import VersionData
+    from bayes_mem.offline.report.sections import _changes
+
+    counts = pd.DataFrame({"signal": ["s1", "s2"], "family": ["f", "f"], "wins": [5, 1],
+                           "trades": [10, 2]})  # fmt: skip
+    new = VersionData(Path("."), _prior_set(2, {"f": 0.55}, {}), {}, counts, None, None)
+    old = VersionData(Path("."), _prior_set(1, {"f": 0.5}, {}), {}, None, None, None)
+    page = _changes(new, counts, old, lambda: rp.signal_posteriors(counts, new.prior_set))
+    assert ('<p class="note">the previous version has no recorded counts: both sets are '
+            "evaluated on this version's counts</p>") in page  # fmt: skip
+    assert "compared with v000001" in page and "per-symbol CVaR" not in page  # no symbols
+    moves = page.split("per-signal win rates (top 10)</h3>")[1]
+    assert moves.count("<tr>") == 3  # the header and both signals
+
 def test_a_failing_section_is_reported_escaped_and_the_rest_stands(hostile_registry, monkeypatch):
     from bayes_mem.offline.report import build
 
