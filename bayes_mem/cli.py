@@ -457,7 +457,7 @@ def _run(args: argparse.Namespace) -> int:
             )  # fmt: skip
         with _open_store(args) as store:
             result = recalibrate(store, args.models, config)
-        summary = json.dumps(result.to_json(), indent=2, default=str)
+        summary = json.dumps(result.to_dict(), indent=2, default=str)
         print(summary)
         if args.json not in (None, True):  # owner-only: it names the store's signals and verdict
             fd = os.open(args.json, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -580,7 +580,7 @@ def _priors(args: argparse.Namespace) -> int:
                     "created_at": ps.created_at,
                     "gate": "passed" if gate_passed(ps) else "rejected",
                     "families": len(ps.families), "symbols": len(ps.symbols),
-                    "components": {n: None if c is None else c.to_json()
+                    "components": {n: None if c is None else c.to_dict()
                                    for n, c in (ps.components or {}).items()},
                     "components_text": _components_line(ps),
                 })  # fmt: skip
@@ -670,7 +670,7 @@ def _show(ps) -> dict:
     components = {}
     for name, src in (ps.components or {}).items():
         components[name] = None if src is None else {
-            **src.to_json(), "age_days": src.age_days(today),
+            **src.to_dict(), "age_days": src.age_days(today),
             "carried": src.version != ps.version,
         }  # fmt: skip
     return {

@@ -384,7 +384,7 @@ def test_a_huge_run_length_is_refused_before_anything_is_allocated(r):
             NormalGammaBOCPD.from_snapshot(data)
         with pytest.raises(ValueError, match=r"max_run_length must be in \[11, 10,000\]"):
             NormalGammaBOCPD.from_prior_set(
-                ["A", "B"], {"hazard": 0.01, "normal_gamma": NormalGammaPrior().to_json(),
+                ["A", "B"], {"hazard": 0.01, "normal_gamma": NormalGammaPrior().to_dict(),
                              "max_run_length": r},
             )  # fmt: skip
         peak = tracemalloc.get_traced_memory()[1]

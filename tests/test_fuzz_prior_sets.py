@@ -135,7 +135,7 @@ values = st.one_of(
 def test_published_values_are_accepted_exactly_inside_the_bounds_table(param, value):
     doc = json.loads(json.dumps(document(param, value)))
     try:
-        ps = PriorSet.from_json(doc)
+        ps = PriorSet.from_dict(doc)
     except PriorSetError as exc:
         assert not oracle(param, value), f"{param}={value!r} refused: {exc}"
         return
@@ -253,7 +253,7 @@ def test_damaged_or_oversized_sets_are_refused_and_refresh_never_raises(
     loaded = trader.refresh()
     if loaded:  # only a harmless change (whitespace between tokens) can still verify
         assert (
-            trader.current.to_json() == PriorSet.from_json(json.loads(raw)["prior_set"]).to_json()
+            trader.current.to_dict() == PriorSet.from_dict(json.loads(raw)["prior_set"]).to_dict()
         )
     else:
         assert trader.current.version == 1 and trader.last_error

@@ -236,7 +236,7 @@ def mutate(doc, path, value):
 def test_prior_set_documents_with_junk_anywhere_are_refused_or_exact(data):
     from tests.test_prior_set import make
 
-    doc = make(1).to_json()
+    doc = make(1).to_dict()
     paths = [
         ["version"], ["created_at"], ["data_through"], ["families"], ["families", "momentum"],
         ["families", "momentum", "mean"], ["families", "momentum", "kappa"], ["symbols"],
@@ -250,11 +250,11 @@ def test_prior_set_documents_with_junk_anywhere_are_refused_or_exact(data):
     mutate(doc, path, value)
     try:
         text = json.dumps(doc, allow_nan=True)
-        back = PriorSet.from_json(json.loads(text))
+        back = PriorSet.from_dict(json.loads(text))
     except (PriorSetError, ValueError, TypeError) as exc:
         assert str(exc)
         return
-    assert PriorSet.from_json(back.to_json()).to_json() == back.to_json()
+    assert PriorSet.from_dict(back.to_dict()).to_dict() == back.to_dict()
     for fam in back.families.values():
         assert np.all(np.isfinite(fam.mean)) and np.all(np.isfinite(fam.kappa))
     for sym in back.symbols.values():

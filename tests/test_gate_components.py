@@ -221,7 +221,7 @@ def test_win_rates_fail_returns_refresh_and_the_old_win_rates_stay_live(tmp_path
     shown = json.loads(capsys.readouterr().out)
     today = dt.datetime.now(dt.UTC).date()
     assert shown["components"]["winrate"] == {
-        **v1.source("winrate").to_json(), "carried": True,
+        **v1.source("winrate").to_dict(), "carried": True,
         "age_days": (today - DATES[395].date()).days,
     }  # fmt: skip
     assert shown["components"]["returns"]["carried"] is False
@@ -396,8 +396,8 @@ def test_compose_carries_each_failed_component_from_the_live_set():
                 assert ps.source(c).version == 9 and ps.source(c).data_through == "2026-11-30"
         if failing == "returns":  # the variance states' date follows the returns component
             assert ps.data_through == previous.data_through == "2026-11-24"
-        back = PriorSet.from_json(json.loads(canonical_bytes(ps.to_json())))
-        assert back.to_json() == ps.to_json()
+        back = PriorSet.from_dict(json.loads(canonical_bytes(ps.to_dict())))
+        assert back.to_dict() == ps.to_dict()
 
 
 def test_compose_rejects_when_nothing_refreshed_and_leaves_regime_off_when_disabled():
@@ -430,18 +430,18 @@ def test_verdict_kinds_come_from_structured_failures():
 # ------------------------------------------------------------------- the contract
 def test_components_round_trip_through_publish_and_load(tmp_path):
     ps = make(3)
-    doc = ps.to_json()
+    doc = ps.to_dict()
     assert doc["schema"] == "bayes_mem.prior_set/2"
     assert doc["components"]["winrate"] == {"version": 3, "fitted_at": ps.created_at,
                                             "data_through": "2026-11-24", "passed": True}
-    carried = PriorSet.from_json(
+    carried = PriorSet.from_dict(
         {**doc, "components": {**doc["components"], "winrate": {
             "version": 1, "fitted_at": "2026-10-01T02:00:00+00:00",
             "data_through": "2026-09-30", "passed": True}}}
     )  # fmt: skip
     write_prior_set(carried, tmp_path)
     loaded = load_live_prior_set(tmp_path, 3)
-    assert loaded.to_json() == {**carried.to_json(), "files": {}}
+    assert loaded.to_dict() == {**carried.to_dict(), "files": {}}
     assert loaded.component_ages(dt.date(2026, 12, 1)) == {
         "winrate": 62, "returns": 7, "regime": 7
     }
@@ -452,7 +452,7 @@ def test_schema_1_sets_still_load_with_every_component_from_themselves(tmp_path)
     the upgrade): every component from the set itself, its verdict the set's."""
     import hashlib as h
 
-    doc = make(2).to_json()
+    doc = make(2).to_dict()
     del doc["components"]
     doc["schema"] = SCHEMA_V1
     body = canonical_bytes(doc)
@@ -467,7 +467,7 @@ def test_schema_1_sets_still_load_with_every_component_from_themselves(tmp_path)
     assert {c: s.version for c, s in ps.components.items()} == dict.fromkeys(COMPONENTS, 2)
     assert ps.source("returns").data_through == ps.data_through
     with pytest.raises(PriorSetError, match="unknown keys"):  # /1 with /2's key is malformed
-        PriorSet.from_json({**doc, "components": make(2).to_json()["components"]})
+        PriorSet.from_dict({**doc, "components": make(2).to_dict()["components"]})
 
 
 @pytest.mark.parametrize(
@@ -484,16 +484,16 @@ def test_schema_1_sets_still_load_with_every_component_from_themselves(tmp_path)
     ],
 )
 def test_malformed_components_are_refused(edit, match):
-    doc = make(3).to_json()
+    doc = make(3).to_dict()
     edit(doc["components"])
     with pytest.raises(PriorSetError, match=match):
-        PriorSet.from_json(doc)
+        PriorSet.from_dict(doc)
 
 
 def test_a_set_holding_a_failed_component_is_not_live(tmp_path):
-    doc = make(3).to_json()
+    doc = make(3).to_dict()
     doc["components"]["regime"]["passed"] = False
-    ps = PriorSet.from_json(doc)
+    ps = PriorSet.from_dict(doc)
     write_prior_set(ps, tmp_path)
     with pytest.raises(PriorSetError, match="failed components: regime"):
         load_live_prior_set(tmp_path, 3)
@@ -503,12 +503,12 @@ def test_a_set_holding_a_failed_component_is_not_live(tmp_path):
 def test_the_regime_prior_is_one_typed_object_parsed_once():
     from bayes_mem.live.changepoint import NormalGammaBOCPD
 
-    regime = RegimePrior.from_json({**REGIME, "expected_run_length": 250.0})
+    regime = RegimePrior.from_dict({**REGIME, "expected_run_length": 250.0})
     assert regime.hazard == 0.004 and regime.normal_gamma.alpha0 == 2.0
     assert regime.max_run_length == 300 and regime.info == {"expected_run_length": 250.0}
-    assert RegimePrior.from_json(regime.to_json()) == regime
-    assert make(1).regime == RegimePrior.from_json(REGIME)
-    a = NormalGammaBOCPD.from_prior_set(["A"], regime.to_json())
+    assert RegimePrior.from_dict(regime.to_dict()) == regime
+    assert make(1).regime == RegimePrior.from_dict(REGIME)
+    a = NormalGammaBOCPD.from_prior_set(["A"], regime.to_dict())
     b = make(1).regime_detector(["A"])
     assert a.to_json() == b.to_json()
     for bad, match in [
@@ -520,7 +520,7 @@ def test_the_regime_prior_is_one_typed_object_parsed_once():
         ({**REGIME, "note": float("nan")}, "non-finite"),
     ]:
         with pytest.raises(PriorSetError, match=match):
-            RegimePrior.from_json(bad)
+            RegimePrior.from_dict(bad)
 
 
 # ------------------------------------------------------------------- the engine
@@ -533,11 +533,11 @@ def test_the_engine_states_each_components_age_and_warns_past_the_limit(caplog):
     from tests import engine_parts as parts
 
     start = parts.START
-    doc = parts.prior_set(5, data_through=str(start)).to_json()
+    doc = parts.prior_set(5, data_through=str(start)).to_dict()
     doc["components"]["winrate"] = {"version": 2, "fitted_at": "2024-01-03T02:00:00+00:00",
                                     "data_through": str(start - dt.timedelta(days=40)),
                                     "passed": True}  # fmt: skip
-    ps = PriorSet.from_json(doc)
+    ps = PriorSet.from_dict(doc)
     m = parts.model()
     eng = TradingEngine(parts.decider(), m, portfolio_value=1e6, prior_set=ps,
                         signal_symbols=parts.links(), shadow=EngineConfig.baseline(),

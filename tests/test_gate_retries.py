@@ -73,7 +73,7 @@ def test_failures_are_classified_by_kind_not_by_text():
     assert bad.reasons == tuple(f.message for f in bad.failures)
     assert not bad.retryable  # a misfit among the failures: not retried
     assert gate(fake_tree(rng, divergences=1), ["theta"]).retryable
-    js = bad.to_json()
+    js = bad.to_dict()
     assert len(js["computational"]) == 5 and len(js["misfit"]) == 2
     assert js["failures"][0]["kind"] in (COMPUTATIONAL, MISFIT)
 
@@ -173,7 +173,7 @@ def _plot_texts(monkeypatch, tree, names):
 
     from matplotlib.collections import PolyCollection
 
-    from bayes_mem.offline import report as rp
+    from bayes_mem.offline.report import figures as rp  # the module that draws and saves
 
     seen = {}
     monkeypatch.setattr(rp, "_png", lambda fig: seen.setdefault("fig", fig) and "uri")
@@ -231,7 +231,7 @@ def test_the_verdict_json_is_finite_for_the_prior_set():
 
     v = Verdict.of([Failure("live_state", MISFIT, "x", float("inf"), "S")],
                    {"ratio": float("nan"), "n": np.int64(3)})  # fmt: skip
-    text = json.dumps(v.to_json(), allow_nan=False)
+    text = json.dumps(v.to_dict(), allow_nan=False)
     assert '"inf"' in text and '"nan"' in text
 
 

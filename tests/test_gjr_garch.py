@@ -72,7 +72,7 @@ def test_invalid_draws_are_refused_naming_the_constraint(change, match):
 
 def test_json_round_trip():
     d = true_draws(4)
-    back = GarchDraws.from_json(d.to_json())
+    back = GarchDraws.from_dict(d.to_dict())
     for k in TRUE:
         np.testing.assert_array_equal(getattr(back, k), getattr(d, k))
 

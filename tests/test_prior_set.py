@@ -63,8 +63,8 @@ def make(version: int, seed: int = 0) -> PriorSet:
 
 def test_json_round_trip_is_exact():
     ps = make(3)
-    back = PriorSet.from_json(json.loads(json.dumps(ps.to_json())))
-    assert back.to_json() == ps.to_json()
+    back = PriorSet.from_dict(json.loads(json.dumps(ps.to_dict())))
+    assert back.to_dict() == ps.to_dict()
 
 
 def test_publish_activate_and_load_verified(tmp_path):
@@ -73,8 +73,8 @@ def test_publish_activate_and_load_verified(tmp_path):
     assert stat.S_IMODE(os.stat(path / "prior_set.json").st_mode) == 0o600
     assert load_active(tmp_path) is None
     activate(tmp_path, 1)
-    published = {**make(1).to_json(), "files": {}}  # with its (empty) manifest
-    assert active_version(tmp_path) == 1 and load_active(tmp_path).to_json() == published
+    published = {**make(1).to_dict(), "files": {}}  # with its (empty) manifest
+    assert active_version(tmp_path) == 1 and load_active(tmp_path).to_dict() == published
     write_prior_set(make(2, seed=1), tmp_path)
     activate(tmp_path, 2)
     assert load_active(tmp_path).version == 2
@@ -130,10 +130,10 @@ def test_a_crash_mid_publish_leaves_only_an_ignored_temporary(tmp_path):
     ],
 )
 def test_invalid_content_is_refused(edit, match):
-    doc = make(1).to_json()
+    doc = make(1).to_dict()
     edit(doc)
     with pytest.raises((PriorSetError, ValueError), match=match):
-        PriorSet.from_json(doc)
+        PriorSet.from_dict(doc)
 
 
 def test_applying_family_priors_never_double_counts():
@@ -242,10 +242,10 @@ def test_implausible_values_are_refused_at_write_and_at_load(tmp_path, case):
         load_active(tmp_path)
     assert not trader.refresh() and trader.current.version == 1
     assert re.search(match, trader.last_error)
-    doc = make(3).to_json()  # the write path: no PriorSet holds such a value
+    doc = make(3).to_dict()  # the write path: no PriorSet holds such a value
     edit(doc)
     with pytest.raises(PriorSetError, match=match):
-        PriorSet.from_json(doc)
+        PriorSet.from_dict(doc)
 
 
 def test_published_arrays_are_frozen_and_callers_arrays_untouched():
@@ -413,11 +413,11 @@ def test_family_rho_round_trips_and_sets_without_it_still_load():
     rho = np.linspace(0.1, 0.3, fam.mean.size)
     with_rho = FamilyPosterior(fam.mean, fam.kappa, rho)
     ps2 = PriorSet(**{**ps.__dict__, "families": {**ps.families, "momentum": with_rho}})
-    back = PriorSet.from_json(json.loads(json.dumps(ps2.to_json())))
+    back = PriorSet.from_dict(json.loads(json.dumps(ps2.to_dict())))
     assert np.array_equal(back.families["momentum"].rho, rho)
     assert back.families["mean_reversion"].rho is None
     assert back.families["momentum"].rho_mean == pytest.approx(0.2)
-    assert "rho" not in ps.to_json()["families"]["momentum"]  # unchanged documents otherwise
+    assert "rho" not in ps.to_dict()["families"]["momentum"]  # unchanged documents otherwise
     with pytest.raises(PriorSetError, match="rho"):
         FamilyPosterior(fam.mean, fam.kappa, np.full(fam.mean.size, 1.0))
 

@@ -13,7 +13,7 @@ def test_mean_concentration_round_trip():
 
 def test_json_round_trip_is_exact():
     p = BetaPrior(0.1 + 0.2, 1e-7)
-    assert BetaPrior.from_json(p.to_json()) == p
+    assert BetaPrior.from_dict(p.to_dict()) == p
 
 
 @pytest.mark.parametrize("a,b", [(0, 1), (-1, 1), (1, math.nan), (math.inf, 1), (1, 0.0)])
@@ -31,7 +31,7 @@ def test_rejects_non_numbers(a):
 @pytest.mark.parametrize("data", [{"a": 1}, {"a": 1, "b": 2, "c": 3}, [1, 2], "x"])
 def test_from_json_rejects_malformed(data):
     with pytest.raises(ValueError):
-        BetaPrior.from_json(data)
+        BetaPrior.from_dict(data)
 
 
 @pytest.mark.parametrize("mean,conc", [(0.0, 2), (1.0, 2), (0.5, 0), (0.5, -1)])

@@ -61,7 +61,7 @@ def test_publish_then_a_failed_win_rate_fit_keeps_v1s_win_rates(tmp_path, winrat
     assert set(ps.families) == {"momentum", "mean_reversion", "breakout"}
     assert set(ps.symbols) == {"SPY", "QQQ"} and ps.diagnostics["passed"]
     # the regime detector's hazard and prior, fitted on normal scores of data without changes
-    assert ps.regime.to_json()["schema"] == "bayes_mem.regime_prior/1"
+    assert ps.regime.to_dict()["schema"] == "bayes_mem.regime_prior/1"
     assert ps.regime.hazard <= 1 / 250
     detector = ps.regime_detector()
     assert detector.streams == ("QQQ", "SPY")

@@ -278,6 +278,199 @@ def test_hostile_names_are_escaped_and_round_trip(hostile_page):
     assert "http://" not in page and "https://" not in page  # nothing to fetch
 
 
+
+class _Outline(HTMLParser):
+    """The page's structure in document order: sections, headings, tables (class and headers),
+    figures (plot key, whether captioned) and notes."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[tuple] = []
+        self._tag: str | None = None
+        self._buf: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "section":
+            self.out.append(("section", a["id"]))
+        elif tag == "img":
+            self.out.append(("figure", a["data-plot"]))
+        elif tag == "figcaption":
+            self.out[-1] = (*self.out[-1], "captioned")
+        elif tag == "table":
+            self.out.append(("table", a.get("class", "")))
+        elif tag in ("h1", "h2", "h3", "th") or (tag == "p" and a.get("class") == "note"):
+            self._tag, self._buf = ("note" if tag == "p" else tag), []
+
+    def handle_data(self, data):
+        if self._tag:
+            self._buf.append(data)
+
+    def handle_endtag(self, tag):
+        if self._tag and tag in ("h1", "h2", "h3", "th", "p"):
+            text = "".join(self._buf)
+            if self._tag == "th":
+                self.out[-1] = (*self.out[-1], text)
+            else:
+                self.out.append((self._tag, text))
+            self._tag = None
+
+
+def _outline(page: str) -> list[tuple]:
+    parser = _Outline()
+    parser.feed(page)
+    return parser.out
+
+
+_SUMMARY = [
+    ("section", "summary"), ("h2", "Run summary"),
+    ("table", "kv", "version", "created at", "code version", "config hash", "returns through",
+     "returns window (fitted)", "outcomes", "families / symbols", "previously active"),
+    ("h3", "Components"),
+    ("table", "", "component", "source", "data through", "age (days)", "tonight"),
+    ("h3", "Gate verdict"), ("table", "", "check", "value"), ("h3", "Timings"),
+]  # fmt: skip
+_CVAR = [
+    ("section", "risk"), ("h2", "Risk"), ("h3", "Posterior CVaR 97.5%, day after 2026-11-27"),
+    ("figure", "cvar"),
+    ("table", "", "symbol", "VaR", "CVaR", "CVaR 90% low", "CVaR 90% high", "volatility (sd)"),
+]  # fmt: skip
+_QUALITY = [
+    ("section", "quality"), ("h2", "Signal quality"),
+    ("table", "sortable", "signal", "family", "trades", "wins", "posterior mean", "90% low",
+     "90% high", "break-even", "P(> break-even)", "mean PnL", "total PnL", "Sharpe (per trade)",
+     "expected edge"),
+]  # fmt: skip
+_WINRATES = [
+    ("section", "winrates"), ("h2", "Win rates"), ("figure", "forest-0"), ("figure", "forest-1"),
+    ("h3", "Posterior predictive check of win counts"), ("figure", "ppc-wins", "captioned"),
+]  # fmt: skip
+_DIAGNOSTICS_HEAD = [("section", "diagnostics"), ("h2", "Diagnostics")]
+_CHANGES_HEAD = [
+    ("section", "changes"), ("h2", "What changed since the previously active prior set")
+]
+
+
+def _fit_outline(title: str, key: str) -> list[tuple]:
+    return [
+        ("h3", title),
+        ("table", "kv", "chains x draws", "divergences", "E-BFMI per chain",
+         "tree-depth saturated", "target acceptance"),
+        ("table", "", "quantity", "R-hat", "bulk ESS", "tail ESS", "MCSE (mean)"),
+        ("figure", f"rank-{key}", "captioned"),
+    ]  # fmt: skip
+
+
+def test_the_page_has_every_section_heading_table_and_plot(hostile_registry, hostile_page):
+    """The page's outline, as the f-string page of before the templates (issue 20) had it: a
+    full version (store, previous version, both fits) and a bare one (no store, no previous, no
+    fits), each branch's headings, table headers, plots and notes in order."""
+    assert _outline(hostile_page) == [
+        ("h1", "bayes_mem prior set v000002"), *_SUMMARY, ("table", "", "step", "seconds"),
+        *_CHANGES_HEAD, ("h3", "Family mean win rates"),
+        ("table", "", "family", "previous", "new", "change"),
+        ("h3", "Largest moves of per-signal win rates (top 10)"),
+        ("table", "", "signal", "family", "trades", "previous", "new", "change"),
+        ("h3", "Largest moves of per-symbol CVaR 97.5% (top 10)"),
+        ("table", "", "symbol", "previous", "new", "change"),
+        *_DIAGNOSTICS_HEAD, *_fit_outline("Win-rate fit", "winrate"),
+        *_fit_outline("Returns fit", "returns"), *_WINRATES, *_CVAR,
+        ("h3", "Conditional volatility"), ("figure", "volatility"),
+        ("h3", "VaR 97.5% exceedances (in-sample)"), ("figure", "var-exceedances"),
+        ("table", "", "symbol", "days", "exceedances", "expected", "Kupiec p",
+         "Christoffersen independence p", "conditional coverage p"),
+        ("h3", "PIT / calibration"), ("figure", "pit"),
+        ("h3", "Correlation"), ("figure", "correlation", "captioned"), *_QUALITY,
+    ]  # fmt: skip
+    _, models = hostile_registry
+    bare = rp.build_report(rp.version_dir(models, 1))
+    assert _outline(bare) == [
+        ("h1", "bayes_mem prior set v000001"), *_SUMMARY, ("note", "not recorded"),
+        *_CHANGES_HEAD, ("note", "no previously active prior set to compare with"),
+        *_DIAGNOSTICS_HEAD, ("h3", "Win-rate fit"), ("note", "no winrate fit in this version"),
+        ("h3", "Returns fit"), ("note", "no returns fit in this version"), *_WINRATES, *_CVAR,
+        ("note", "no store given: no volatility, exceedance, PIT or correlation plots"),
+        *_QUALITY,
+    ]  # fmt: skip
+    # a table's rows: one per signal the prior set knows, every cell with its sort key
+    quality = hostile_page.split('id="signal-quality"')[1].split("</table>")[0]
+    assert quality.count("<tr>") == 1 + len(EVIL_SIGNALS)
+    assert quality.count("<td") == quality.count("data-v=") == 13 * len(EVIL_SIGNALS)
+
+
+
+def test_the_summary_states_each_verdict():
+    """Passed, published with components kept back (named, escaped), rejected: the summary's
+    first line, as the job's runs show it (the kept-back branch is not in the hostile pages)."""
+    from bayes_mem.offline.report.load import VersionData
+    from bayes_mem.offline.report.sections import _summary
+
+    def first_line(diagnostics):
+        ps = _prior_set(3, {"f": 0.5}, {}, diagnostics=diagnostics)
+        page = _summary(VersionData(Path("."), ps, {}, None, None, None), {}, ["a <note>"])
+        assert page.count('<p class="note">a &lt;note&gt;</p>') == 1
+        return page.split("<p>")[1].split("</p>")[0]
+
+    assert first_line({"passed": True}) == '<span class="passed">gate passed: published</span>'
+    kept = {"passed": True, "components": {"winrate": {"status": "carried"},
+                                           "returns": {"status": "refreshed"},
+                                           "r<e>gime": {"status": "carried"}}}  # fmt: skip
+    assert first_line(kept) == (
+        '<span class="passed">published</span>; <span class="rejected">kept back tonight: '
+        "winrate, r&lt;e&gt;gime (carried from an older version)</span>"
+    )
+    assert first_line({"passed": False}) == (
+        '<span class="rejected">gate rejected: not activated</span>'
+    )
+
+
+def test_changes_against_a_version_without_recorded_counts():
+    """The previous version has no counts: a note, and both sets evaluated on these counts."""
+    from bayes_mem.offline.report.load import VersionData
+    from bayes_mem.offline.report.sections import _changes
+
+    counts = pd.DataFrame({"signal": ["s1", "s2"], "family": ["f", "f"], "wins": [5, 1],
+                           "trades": [10, 2]})  # fmt: skip
+    new = VersionData(Path("."), _prior_set(2, {"f": 0.55}, {}), {}, counts, None, None)
+    old = VersionData(Path("."), _prior_set(1, {"f": 0.5}, {}), {}, None, None, None)
+    page = _changes(new, counts, old, lambda: rp.signal_posteriors(counts, new.prior_set))
+    assert ('<p class="note">the previous version has no recorded counts: both sets are '
+            "evaluated on this version's counts</p>") in page  # fmt: skip
+    assert "compared with v000001" in page and "per-symbol CVaR" not in page  # no symbols
+    moves = page.split("per-signal win rates (top 10)</h3>")[1]
+    assert moves.count("<tr>") == 3  # the header and both signals
+
+def test_a_failing_section_is_reported_escaped_and_the_rest_stands(hostile_registry, monkeypatch):
+    from bayes_mem.offline.report import build
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"risk exploded on {EVIL_FAMILY}")
+
+    monkeypatch.setattr(build, "_risk", broken)
+    _, models = hostile_registry
+    page = rp.build_report(rp.version_dir(models, 1))
+    risk = page.split('<section id="risk">')[1].split("</section>")[0]
+    assert '<p class="error">this section failed: RuntimeError(' in risk
+    assert html.escape(EVIL_FAMILY) in risk and EVIL_FAMILY not in page
+    assert page.count("this section failed") == 1 and 'id="signal-quality"' in page
+
+
+def test_the_templates_are_package_data():
+    """Every file the report reads from templates/ is matched by pyproject's package-data (so
+    an installed wheel has it)."""
+    import fnmatch
+    import tomllib
+    from importlib import resources
+
+    root = Path(__file__).resolve().parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    globs = config["tool"]["setuptools"]["package-data"]["bayes_mem.offline.report"]
+    files = [f.name for f in resources.files("bayes_mem.offline.report").joinpath(
+        "templates").iterdir()]  # fmt: skip
+    assert {"page.html", "macros.html", "sort.js", "report.css"} <= set(files)
+    for name in files:
+        assert any(fnmatch.fnmatch(f"templates/{name}", g) for g in globs), name
+
 def test_write_report_is_atomic_and_owner_only(hostile_registry, hostile_page):
     store, models = hostile_registry
     path = rp.write_version_report(models, 2, store, timings={"publish": 0.1})

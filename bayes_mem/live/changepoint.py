@@ -68,6 +68,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+from bayes_mem.live.deprecation import warn_renamed
 from bayes_mem.live.priors import BetaPrior
 from bayes_mem.live.validate import (
     check_int,
@@ -75,6 +76,7 @@ from bayes_mem.live.validate import (
     check_positive,
     check_probability_open,
     check_real,
+    check_schema,
 )
 
 SNAPSHOT_SCHEMA = "bayes_mem.changepoint/1"
@@ -121,15 +123,26 @@ class NormalGammaPrior:
             value = check_positive(getattr(self, name), f"NormalGammaPrior.{name}")
             object.__setattr__(self, name, value)
 
-    def to_json(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float]:
         return {"mu0": self.mu0, "kappa0": self.kappa0, "alpha0": self.alpha0, "beta0": self.beta0}
 
     @classmethod
-    def from_json(cls, data: Any) -> NormalGammaPrior:
+    def from_dict(cls, data: Any) -> NormalGammaPrior:
         keys = {"mu0", "kappa0", "alpha0", "beta0"}
         if not isinstance(data, Mapping) or set(data) != keys:
             raise ValueError(f"a NormalGammaPrior is a JSON object with keys {sorted(keys)}")
         return cls(data["mu0"], data["kappa0"], data["alpha0"], data["beta0"])
+
+    def to_json(self) -> dict[str, float]:
+        """Deprecated alias of :meth:`to_dict` (it never returned JSON text)."""
+        warn_renamed("NormalGammaPrior.to_json()", "NormalGammaPrior.to_dict()")
+        return self.to_dict()
+
+    @classmethod
+    def from_json(cls, data: Any) -> NormalGammaPrior:
+        """Deprecated alias of :meth:`from_dict` (it reads a mapping, not JSON text)."""
+        warn_renamed("NormalGammaPrior.from_json()", "NormalGammaPrior.from_dict()")
+        return cls.from_dict(data)
 
 
 class ChangepointStep(NamedTuple):
@@ -566,9 +579,7 @@ class _BOCPD:
 
     @classmethod
     def _from_snapshot(cls, data: Mapping[str, Any]) -> Self:
-        if not isinstance(data, Mapping) or data.get("schema") != SNAPSHOT_SCHEMA:
-            got = data.get("schema") if isinstance(data, Mapping) else type(data).__name__
-            raise ValueError(f"not a {SNAPSHOT_SCHEMA} snapshot (schema: {got!r})")
+        check_schema(data, SNAPSHOT_SCHEMA)
         models: dict[str, type[NormalGammaBOCPD] | type[BetaBernoulliBOCPD]] = {
             c.model: c for c in (NormalGammaBOCPD, BetaBernoulliBOCPD)
         }
@@ -681,7 +692,7 @@ class NormalGammaBOCPD(_BOCPD):
         if prior is None:
             prior = NormalGammaPrior()
         if isinstance(prior, NormalGammaPrior):
-            prior = prior.to_json()
+            prior = prior.to_dict()
         if not isinstance(prior, Mapping) or set(prior) != {"mu0", "kappa0", "alpha0", "beta0"}:
             raise TypeError(
                 "prior must be a NormalGammaPrior or a mapping with keys mu0, kappa0, alpha0, "
@@ -742,11 +753,11 @@ class NormalGammaBOCPD(_BOCPD):
         """A detector from the offline estimate (the output of
         :func:`bayes_mem.offline.regime_prior.estimate_regime_prior`) or the published regime
         prior: its hazard and prior, parsed by :meth:`bayes_mem.live.prior_set.RegimePrior.
-        from_json` (the one parse, bounds included; a :class:`RegimePrior` is taken as is)."""
+        from_dict` (the one parse, bounds included; a :class:`RegimePrior` is taken as is)."""
         from bayes_mem.live.prior_set import PriorSetError, RegimePrior
 
         try:
-            regime = RegimePrior.from_json(published)
+            regime = RegimePrior.from_dict(published)
         except PriorSetError as exc:
             raise ValueError(f"not a regime prior: {exc}") from exc
         r = max_run_length or regime.max_run_length or DEFAULT_MAX_RUN_LENGTH
@@ -856,7 +867,7 @@ class BetaBernoulliBOCPD(_BOCPD):
         if prior is None:
             prior = BetaPrior()
         if isinstance(prior, BetaPrior):
-            prior = prior.to_json()
+            prior = prior.to_dict()
         if not isinstance(prior, Mapping) or set(prior) != {"a", "b"}:
             raise TypeError(f"prior must be a BetaPrior or a mapping {{'a', 'b'}}, got {prior!r}")
         a0 = _per_stream(prior["a"], n, "prior a", positive=True)
@@ -1041,8 +1052,7 @@ class ChangeAlarm:
 
     @classmethod
     def from_snapshot(cls, data: Mapping[str, Any]) -> ChangeAlarm:
-        if not isinstance(data, Mapping) or data.get("schema") != ALARM_SCHEMA:
-            raise ValueError(f"not a {ALARM_SCHEMA} snapshot")
+        check_schema(data, ALARM_SCHEMA, show_found=False)
         armed = data.get("armed")
         if not isinstance(armed, list) or not armed or not all(type(a) is bool for a in armed):
             raise ValueError("alarm snapshot: armed must be a non-empty list of booleans")

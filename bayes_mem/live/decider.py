@@ -83,6 +83,7 @@ from bayes_mem.live.validate import (
     check_positive,
     check_probability_open,
     check_real,
+    check_schema,
     check_time,
     check_trade_id,
 )
@@ -1274,7 +1275,7 @@ class Decider:
             families = []
             for f in self._families.values():
                 row: dict[str, Any] = {
-                    "name": f.name, "prior": f.prior.to_json(), "sums": [f.ws, f.ls, f.wp, f.lp]
+                    "name": f.name, "prior": f.prior.to_dict(), "sums": [f.ws, f.ls, f.wp, f.lp]
                 }  # fmt: skip
                 if f.rho:
                     row["rho"] = f.rho
@@ -1345,14 +1346,13 @@ class Decider:
 
     @classmethod
     def _from_snapshot(cls, data: Mapping[str, Any]) -> Decider:
-        schema = data.get("schema") if isinstance(data, Mapping) else None
+        schema = check_schema(
+            data, SNAPSHOT_SCHEMA, also=(SNAPSHOT_SCHEMA_CLUSTERED, *_OLD_SCHEMAS),
+            message=lambda got: f"not a {SNAPSHOT_SCHEMA} snapshot (or "
+            f"{SNAPSHOT_SCHEMA_CLUSTERED}, or an older one it reads: {_OLD_SCHEMAS}); "
+            f"schema: {got!r}",
+        )  # fmt: skip
         extended = schema == SNAPSHOT_SCHEMA_CLUSTERED
-        if schema != SNAPSHOT_SCHEMA and schema not in _OLD_SCHEMAS and not extended:
-            got = schema if isinstance(data, Mapping) else type(data).__name__
-            raise ValueError(
-                f"not a {SNAPSHOT_SCHEMA} snapshot (or {SNAPSHOT_SCHEMA_CLUSTERED}, or an older "
-                f"one it reads: {_OLD_SCHEMAS}); schema: {got!r}"
-            )
         old = schema in _OLD_SCHEMAS
         cfg = data["config"]
         self = cls(
@@ -1364,7 +1364,7 @@ class Decider:
             rng=_decode_rng(data["rng"]),
         )
         for fam in data["families"]:
-            self.add_family(fam["name"], BetaPrior.from_json(fam["prior"]))
+            self.add_family(fam["name"], BetaPrior.from_dict(fam["prior"]))
             if extended and "rho" in fam:
                 self._families[fam["name"]].rho = _check_rho(fam["rho"])
             if extended and "draws" in fam:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import optimize, signal, special
 
+from bayes_mem.live.deprecation import warn_renamed
 from bayes_mem.live.skewt import SkewT, asymmetry_weight
 from bayes_mem.live.tail_table import NU_MIN
 from bayes_mem.live.validate import as_float_array
@@ -148,14 +149,25 @@ class GarchDraws:
     def innovations(self) -> SkewT:
         return SkewT.from_params(self.nu, self.lam)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name).tolist() for name in PARAMS}
 
     @classmethod
-    def from_json(cls, data: Any) -> GarchDraws:
+    def from_dict(cls, data: Any) -> GarchDraws:
         if not isinstance(data, dict) or set(data) != set(PARAMS):
             raise ValueError(f"GarchDraws JSON needs exactly the keys {PARAMS}")
         return cls(**{k: np.asarray(data[k], dtype=float) for k in PARAMS})
+
+    def to_json(self) -> dict[str, Any]:
+        """Deprecated alias of :meth:`to_dict` (it never returned JSON text)."""
+        warn_renamed("GarchDraws.to_json()", "GarchDraws.to_dict()")
+        return self.to_dict()
+
+    @classmethod
+    def from_json(cls, data: Any) -> GarchDraws:
+        """Deprecated alias of :meth:`from_dict` (it reads a mapping, not JSON text)."""
+        warn_renamed("GarchDraws.from_json()", "GarchDraws.from_dict()")
+        return cls.from_dict(data)
 
     def subset(self, index: np.ndarray) -> GarchDraws:
         return GarchDraws(**{k: getattr(self, k)[index] for k in PARAMS})

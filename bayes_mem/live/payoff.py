@@ -71,6 +71,7 @@ from bayes_mem.live.validate import (
     check_name,
     check_positive,
     check_real,
+    check_schema,
 )
 
 SNAPSHOT_SCHEMA = "bayes_mem.payoff/1"
@@ -727,9 +728,7 @@ class PayoffModel:
 
     @classmethod
     def _from_dict(cls, data: Mapping[str, Any]) -> PayoffModel:
-        if not isinstance(data, Mapping) or data.get("schema") != SNAPSHOT_SCHEMA:
-            got = data.get("schema") if isinstance(data, Mapping) else type(data).__name__
-            raise ValueError(f"not a {SNAPSHOT_SCHEMA} snapshot (schema: {got!r})")
+        check_schema(data, SNAPSHOT_SCHEMA)
         cfg = data["config"]
         self = cls(
             cfg["n0"],

@@ -131,12 +131,19 @@ import numpy as np
 
 from bayes_mem.live import files as _files
 from bayes_mem.live.changepoint import DEFAULT_K, MAX_RUN_LENGTH
+from bayes_mem.live.deprecation import warn_renamed
 from bayes_mem.live.files import TrustError
 from bayes_mem.live.gjr_garch import PARAMS, GarchDraws
 from bayes_mem.live.priors import BetaPrior
 from bayes_mem.live.return_model import STATE_RANGE
 from bayes_mem.live.tail_table import NU_MIN
-from bayes_mem.live.validate import as_float_array, check_int, check_name, check_real
+from bayes_mem.live.validate import (
+    as_float_array,
+    check_int,
+    check_name,
+    check_real,
+    check_schema,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayes_mem.live.changepoint import NormalGammaBOCPD
@@ -145,7 +152,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("bayes_mem.prior_set")
 
 SCHEMA = "bayes_mem.prior_set/2"
-#: the schema before per-component provenance: still loaded (see :meth:`PriorSet.from_json`)
+#: the schema before per-component provenance: still loaded (see :meth:`PriorSet.from_dict`)
 SCHEMA_V1 = "bayes_mem.prior_set/1"
 #: the parts of a prior set that are gated, versioned and carried over separately
 COMPONENTS = ("winrate", "returns", "regime")
@@ -447,7 +454,7 @@ class RegimePrior:
     """The regime detector's prior: hazard, Normal-Gamma prior and run-length truncation.
 
     The one typed form of the published regime prior (schema ``bayes_mem.regime_prior/1``),
-    parsed and bounds-checked in one place (:meth:`from_json`): the prior set, the engine's
+    parsed and bounds-checked in one place (:meth:`from_dict`): the prior set, the engine's
     detector (:meth:`detector`, :meth:`NormalGammaBOCPD.from_prior_set
     <bayes_mem.live.changepoint.NormalGammaBOCPD.from_prior_set>`) and the nightly job all go
     through it.
@@ -492,7 +499,7 @@ class RegimePrior:
             if not isinstance(self.normal_gamma, NormalGammaPrior):
                 got = type(self.normal_gamma).__name__
                 raise TypeError(f"normal_gamma must be a NormalGammaPrior, got {got}")
-            values = {"hazard": self.hazard, **self.normal_gamma.to_json()}
+            values = {"hazard": self.hazard, **self.normal_gamma.to_dict()}
             for name, (low, high) in REGIME_BOUNDS.items():
                 v = check_real(values[name], name)
                 if not low <= v <= high:
@@ -513,7 +520,7 @@ class RegimePrior:
         object.__setattr__(self, "info", info)
 
     @classmethod
-    def from_json(cls, data: Any) -> RegimePrior:
+    def from_dict(cls, data: Any) -> RegimePrior:
         """The one parse of a published regime prior (or of
         :func:`bayes_mem.offline.regime_prior.estimate_regime_prior`'s output): schema,
         hazard, ``normal_gamma`` with exactly ``mu0``, ``kappa0``, ``alpha0``, ``beta0``,
@@ -545,14 +552,25 @@ class RegimePrior:
         except (KeyError, TypeError, ValueError) as exc:
             raise PriorSetError(f"malformed regime prior: {exc}") from None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The published form (``schema``, ``hazard``, ``normal_gamma``, ``max_run_length``
         when set, and :attr:`info`)."""
         out = {**copy.deepcopy(self.info), "schema": REGIME_SCHEMA, "hazard": self.hazard,
-               "normal_gamma": self.normal_gamma.to_json()}  # fmt: skip
+               "normal_gamma": self.normal_gamma.to_dict()}  # fmt: skip
         if self.max_run_length is not None:
             out["max_run_length"] = self.max_run_length
         return out
+
+    def to_json(self) -> dict[str, Any]:
+        """Deprecated alias of :meth:`to_dict` (it never returned JSON text)."""
+        warn_renamed("RegimePrior.to_json()", "RegimePrior.to_dict()")
+        return self.to_dict()
+
+    @classmethod
+    def from_json(cls, data: Any) -> RegimePrior:
+        """Deprecated alias of :meth:`from_dict` (it reads a mapping, not JSON text)."""
+        warn_renamed("RegimePrior.from_json()", "RegimePrior.from_dict()")
+        return cls.from_dict(data)
 
     def detector(self, symbols: int | Sequence[str]) -> NormalGammaBOCPD:
         """A :class:`~bayes_mem.live.changepoint.NormalGammaBOCPD` over ``symbols`` (names or a
@@ -619,16 +637,27 @@ class ComponentSource:
         through = self.through_date()
         return None if through is None else (today - through).days
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "fitted_at": self.fitted_at,
                 "data_through": self.data_through, "passed": self.passed}  # fmt: skip
 
     @classmethod
-    def from_json(cls, data: Any) -> ComponentSource:
+    def from_dict(cls, data: Any) -> ComponentSource:
         keys = {"version", "fitted_at", "data_through", "passed"}
         if not isinstance(data, dict) or set(data) != keys:
             raise PriorSetError(f"a component source is a JSON object with keys {sorted(keys)}")
         return cls(data["version"], data["fitted_at"], data["data_through"], data["passed"])
+
+    def to_json(self) -> dict[str, Any]:
+        """Deprecated alias of :meth:`to_dict` (it never returned JSON text)."""
+        warn_renamed("ComponentSource.to_json()", "ComponentSource.to_dict()")
+        return self.to_dict()
+
+    @classmethod
+    def from_json(cls, data: Any) -> ComponentSource:
+        """Deprecated alias of :meth:`from_dict` (it reads a mapping, not JSON text)."""
+        warn_renamed("ComponentSource.from_json()", "ComponentSource.from_dict()")
+        return cls.from_dict(data)
 
 
 @dataclass(frozen=True)
@@ -663,7 +692,7 @@ class PriorSet:
         ``summary`` and, from schema 2, ``components``: each component's own verdict of that
         night (its fit may have failed while the set carries its previous version).
     regime : RegimePrior or None
-        The regime component (a dict is parsed with :meth:`RegimePrior.from_json`).
+        The regime component (a dict is parsed with :meth:`RegimePrior.from_dict`).
     files : dict of str to str or None
         The manifest (file name -> SHA-256) it was published with; None before publishing.
     components : dict of str to ComponentSource or None
@@ -723,7 +752,7 @@ class PriorSet:
                     raise PriorSetError(str(exc)) from None
                 if not isinstance(post, kind):
                     raise PriorSetError(f"{what} {name!r} is not a {kind.__name__}")
-        # ours: validated values must not change through the caller's (or to_json's) dicts
+        # ours: validated values must not change through the caller's (or to_dict's) dicts
         object.__setattr__(self, "diagnostics", copy.deepcopy(self.diagnostics))
         _check_finite_json(self.diagnostics, "diagnostics")
         if not isinstance(self.diagnostics, dict):
@@ -731,7 +760,7 @@ class PriorSet:
                 f"diagnostics must be a dict, got {type(self.diagnostics).__name__}"
             )
         if self.regime is not None and not isinstance(self.regime, RegimePrior):
-            object.__setattr__(self, "regime", RegimePrior.from_json(self.regime))
+            object.__setattr__(self, "regime", RegimePrior.from_dict(self.regime))
         object.__setattr__(self, "files", _check_files(self.files))
         object.__setattr__(self, "components", self._check_components(self.components))
 
@@ -751,7 +780,7 @@ class PriorSet:
         for name in COMPONENTS:
             src = components[name]
             if isinstance(src, dict):
-                src = ComponentSource.from_json(src)
+                src = ComponentSource.from_dict(src)
             if src is not None and not isinstance(src, ComponentSource):
                 raise PriorSetError(f"component {name}: not a ComponentSource")
             if src is not None and src.version > self.version:
@@ -795,9 +824,9 @@ class PriorSet:
         names = sorted(self.symbols) if symbols is None else symbols
         return self.regime.detector(names)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         extra: dict[str, Any] = (
-            {} if self.regime is None else {"regime": self.regime.to_json()}
+            {} if self.regime is None else {"regime": self.regime.to_dict()}
         )
         if self.files is not None:
             extra["files"] = dict(sorted(self.files.items()))
@@ -811,7 +840,7 @@ class PriorSet:
             "code_version": self.code_version,
             "config_hash": self.config_hash,
             "components": {
-                c: None if s is None else s.to_json() for c, s in self.components.items()
+                c: None if s is None else s.to_dict() for c, s in self.components.items()
             },
             "families": {
                 name: {"mean": f.mean.tolist(), "kappa": f.kappa.tolist()}
@@ -819,22 +848,22 @@ class PriorSet:
                 for name, f in sorted(self.families.items())
             },
             "symbols": {
-                name: {"draws": s.draws.to_json(), "sigma2": s.sigma2.tolist()}
+                name: {"draws": s.draws.to_dict(), "sigma2": s.sigma2.tolist()}
                 for name, s in sorted(self.symbols.items())
             },
             "diagnostics": copy.deepcopy(self.diagnostics),
         }
 
     @classmethod
-    def from_json(cls, data: Any) -> PriorSet:
+    def from_dict(cls, data: Any) -> PriorSet:
         """A set from its document. Schema 2 must list ``components``; a schema-1 document
         (published before per-component versions) has none and loads with every component
         from the set itself (its own date and verdict): old versions stay loadable, and
         trading continues on the active one across the upgrade."""
-        schema = data.get("schema") if isinstance(data, dict) else None
-        if schema not in (SCHEMA, SCHEMA_V1):
-            got = schema if isinstance(data, dict) else type(data).__name__
-            raise PriorSetError(f"not a {SCHEMA} (or {SCHEMA_V1}) document (schema: {got!r:.80})")
+        schema = check_schema(
+            data, SCHEMA, also=(SCHEMA_V1,), error=PriorSetError, mapping=dict,
+            message=lambda got: f"not a {SCHEMA} (or {SCHEMA_V1}) document (schema: {got!r:.80})",
+        )  # fmt: skip
         required = _DOC_KEYS | ({"components"} if schema == SCHEMA else set())
         optional = _OPTIONAL_KEYS - ({"components"} if schema == SCHEMA_V1 else set())
         missing, unknown = required - set(data), set(data) - required - optional
@@ -867,7 +896,7 @@ class PriorSet:
                 families=families,
                 symbols=symbols,
                 diagnostics=data["diagnostics"],
-                regime=None if regime is None else RegimePrior.from_json(regime),
+                regime=None if regime is None else RegimePrior.from_dict(regime),
                 files=data.get("files"),
                 components=data.get("components"),
             )
@@ -875,6 +904,17 @@ class PriorSet:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise PriorSetError(f"malformed prior set: {exc!r:.200}") from exc
+
+    def to_json(self) -> dict[str, Any]:
+        """Deprecated alias of :meth:`to_dict` (it never returned JSON text)."""
+        warn_renamed("PriorSet.to_json()", "PriorSet.to_dict()")
+        return self.to_dict()
+
+    @classmethod
+    def from_json(cls, data: Any) -> PriorSet:
+        """Deprecated alias of :meth:`from_dict` (it reads a mapping, not JSON text)."""
+        warn_renamed("PriorSet.from_json()", "PriorSet.from_dict()")
+        return cls.from_dict(data)
 
 
 def gate_passed(prior_set: PriorSet) -> bool:
@@ -1052,7 +1092,7 @@ def decode_prior_set(raw: bytes, shown: object, key: bytes | None = None) -> Pri
         if not _same_hex(_sign(key, body), payload["hmac_sha256"]):
             raise PriorSetError(f"prior set {shown} has a wrong signature for the configured key")
     try:
-        return PriorSet.from_json(payload["prior_set"])
+        return PriorSet.from_dict(payload["prior_set"])
     except PriorSetError as exc:
         raise PriorSetError(f"prior set {shown}: {exc}") from None
 
@@ -1468,9 +1508,9 @@ def write_prior_set(
     if not isinstance(prior_set, PriorSet):
         raise TypeError(f"prior_set must be a PriorSet, got {type(prior_set).__name__}")
     key = _resolve_key(key)
-    doc = prior_set.to_json()
+    doc = prior_set.to_dict()
     doc.pop("files", None)
-    PriorSet.from_json(json.loads(canonical_bytes(doc)))  # what is written must load
+    PriorSet.from_dict(json.loads(canonical_bytes(doc)))  # what is written must load
     models = Path(models_dir)
     final = version_dir(models, prior_set.version)
     with ExitStack() as stack:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bayes_mem.live.deprecation import warn_renamed
 from bayes_mem.live.validate import check_positive, check_probability_open
 
 
@@ -47,14 +48,25 @@ class BetaPrior:
     def concentration(self) -> float:
         return self.a + self.b
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"a": self.a, "b": self.b}
 
     @classmethod
-    def from_json(cls, data: Any) -> BetaPrior:
+    def from_dict(cls, data: Any) -> BetaPrior:
         if not isinstance(data, dict) or set(data) != {"a", "b"}:
             raise ValueError(f"a BetaPrior is a JSON object with keys 'a' and 'b', got {data!r}")
         return cls(data["a"], data["b"])
+
+    def to_json(self) -> dict[str, Any]:
+        """Deprecated alias of :meth:`to_dict` (it never returned JSON text)."""
+        warn_renamed("BetaPrior.to_json()", "BetaPrior.to_dict()")
+        return self.to_dict()
+
+    @classmethod
+    def from_json(cls, data: Any) -> BetaPrior:
+        """Deprecated alias of :meth:`from_dict` (it reads a mapping, not JSON text)."""
+        warn_renamed("BetaPrior.from_json()", "BetaPrior.from_dict()")
+        return cls.from_dict(data)
 
 
 #: Prior of a family that was not given one: flat Beta(1, 1). The nightly job replaces it with

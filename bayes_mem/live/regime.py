@@ -23,7 +23,13 @@ from bayes_mem.live.changepoint import (
     load_detector,
 )
 from bayes_mem.live.decider import Decider, UnknownSignalError
-from bayes_mem.live.validate import check_bool, check_discount, check_name, check_real
+from bayes_mem.live.validate import (
+    check_bool,
+    check_discount,
+    check_name,
+    check_real,
+    check_schema,
+)
 
 SNAPSHOT_SCHEMA = "bayes_mem.regime_forgetting/1"
 
@@ -185,8 +191,7 @@ class RegimeForgetting:
     def from_snapshot(cls, decider: Decider, data: Mapping[str, Any]) -> RegimeForgetting:
         """Rebuild the hook on ``decider`` exactly from :meth:`snapshot` output."""
         try:
-            if not isinstance(data, Mapping) or data.get("schema") != SNAPSHOT_SCHEMA:
-                raise ValueError(f"not a {SNAPSHOT_SCHEMA} snapshot")
+            check_schema(data, SNAPSHOT_SCHEMA, show_found=False)
             fams = data["families"]
             self = cls(decider, list(fams), factor=data["factor"])
             for name, row in fams.items():

@@ -59,6 +59,7 @@ from typing import Any, Literal
 import numpy as np
 
 from bayes_mem.live.gjr_garch import PARAMS, GarchDraws, fit_laplace, variance_path
+from bayes_mem.live.mixture_quantile import mixture_quantile
 from bayes_mem.live.mixture_tail import MixtureTail, RowTail
 from bayes_mem.live.pit import to_normal
 from bayes_mem.live.skewt import SkewT, asymmetry_weight
@@ -70,6 +71,7 @@ from bayes_mem.live.validate import (
     check_name,
     check_probability_open,
     check_real,
+    check_schema,
 )
 
 # a normal score whose mixture CDF is this close to 0 or 1 is computed exactly (scipy): there the
@@ -728,7 +730,7 @@ class ReturnModel:
             vol = self._volatility()
             if method == "exact":
                 comp_q = mu + sd * zq
-                q = _mixture_quantile(
+                q = mixture_quantile(
                     alpha, mu, sd, inn, comp_q.min(axis=1), comp_q.max(axis=1), 1e-10
                 )
                 z = (q[:, None] - mu) / sd
@@ -1146,8 +1148,7 @@ class ReturnModel:
         >>> restored.position_risk("SPY") == model.position_risk("SPY")
         True
         """
-        if not isinstance(data, Mapping) or data.get("schema") != SNAPSHOT_SCHEMA:
-            raise ValueError(f"not a {SNAPSHOT_SCHEMA} snapshot")
+        check_schema(data, SNAPSHOT_SCHEMA, show_found=False)
         try:
             return cls._from_snapshot(data)
         except KeyError as exc:
@@ -1350,7 +1351,7 @@ def _exact_path_var_es(
     flat_loc, flat_sd, flat_w = flat(loc), flat(scale), flat(weights)
     tiled = SkewT.from_params(np.tile(inn.nu, (1, n_rep)), np.tile(inn.lam, (1, n_rep)))
     comp_q = flat_loc + flat_sd * np.tile(zq, (1, n_rep))
-    q = _mixture_quantile(
+    q = mixture_quantile(
         alpha, flat_loc, flat_sd, tiled, comp_q.min(axis=1), comp_q.max(axis=1), 1e-10, flat_w
     )
     z = (q[:, None] - flat_loc) / flat_sd
@@ -1369,37 +1370,3 @@ def _is_number(v: object) -> bool:
     return isinstance(v, int | float | np.integer | np.floating) and not isinstance(
         v, bool | np.bool_
     )
-
-
-def _mixture_quantile(
-    alpha: float,
-    mu: np.ndarray,
-    sd: np.ndarray,
-    inn: SkewT,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    tol: float,
-    weights: np.ndarray | None = None,
-    max_iter: int = 60,
-) -> np.ndarray:
-    """Solve mean_s w_s F_s((q - mu_s) / sd_s) = alpha per row (``w_s = 1`` unless
-    ``weights``, of mean 1 per row, are given): Newton steps kept inside a bracket that shrinks
-    every iteration (bisection when Newton leaves it). ``tol`` is relative to the smaller tail
-    probability (floored at a few ulps of ``alpha``, F's resolution)."""
-    lo, hi = lo.copy(), hi.copy()
-    q = 0.5 * (lo + hi)
-    tol_abs = max(tol * min(alpha, 1.0 - alpha), 8.0 * np.finfo(float).eps * alpha)
-    w = 1.0 if weights is None else weights
-    for _ in range(max_iter):
-        z = (q[:, None] - mu) / sd
-        g = (inn.cdf(z) * w).mean(axis=1) - alpha
-        dens = (inn.pdf(z) / sd * w).mean(axis=1)
-        done = np.abs(g) <= tol_abs
-        if np.all(done):
-            break
-        lo = np.where(g < 0, q, lo)
-        hi = np.where(g > 0, q, hi)
-        step = q - g / np.where(dens > 0, dens, np.inf)
-        inside = (step > lo) & (step < hi)
-        q = np.where(done, q, np.where(inside, step, 0.5 * (lo + hi)))
-    return q

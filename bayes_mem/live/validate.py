@@ -29,8 +29,9 @@ import datetime as dt
 import math
 import re
 import unicodedata
+from collections.abc import Callable, Collection, Mapping
 from numbers import Integral, Real
-from typing import overload
+from typing import Any, cast, overload
 
 import numpy as np
 
@@ -278,3 +279,58 @@ def check_trade_times(
     )
     opened = None if opened_at is None else check_time(opened_at, "opened_at", not_after=settled)
     return settled, opened
+
+
+def check_schema(
+    data: object,
+    expected: str,
+    *,
+    also: Collection[str] = (),
+    show_found: bool = True,
+    message: Callable[[object], str] | None = None,
+    error: type[Exception] = ValueError,
+    mapping: type | tuple[type, ...] = Mapping,
+) -> str:
+    """The ``"schema"`` of a stored document (a snapshot, a prior set) read back, checked.
+
+    Parameters
+    ----------
+    data : object
+        The parsed document; it must be a ``mapping`` (default any :class:`Mapping`).
+    expected : str
+        The schema this reader writes, e.g. ``"bayes_mem.payoff/1"``.
+    also : collection of str
+        Other schemas it reads (older or extended versions).
+    show_found : bool
+        Whether the default message ends with what was found: ``"not a <expected> snapshot
+        (schema: <found>)"``, else ``"not a <expected> snapshot"``.
+    message : callable, optional
+        The error's text instead, from what was found (the document's ``"schema"``, ``None``
+        if absent, or the type's name when ``data`` is not a mapping).
+    error : exception type
+        Raised when the schema is neither ``expected`` nor in ``also`` (default ValueError).
+    mapping : type or tuple of types
+        What counts as a document.
+
+    Returns
+    -------
+    str
+        The document's schema (``expected`` or one of ``also``).
+
+    Examples
+    --------
+    >>> check_schema({"schema": "bayes_mem.payoff/1"}, "bayes_mem.payoff/1")
+    'bayes_mem.payoff/1'
+    >>> check_schema([], "bayes_mem.payoff/1")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a bayes_mem.payoff/1 snapshot (schema: 'list')
+    """
+    is_doc = isinstance(data, mapping)
+    schema = cast(Mapping[str, Any], data).get("schema") if is_doc else None
+    if schema != expected and schema not in also:
+        got = schema if is_doc else type(data).__name__
+        if message is not None:
+            raise error(message(got))
+        raise error(f"not a {expected} snapshot" + (f" (schema: {got!r})" if show_found else ""))
+    return cast(str, schema)

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from bayes_mem.live.deprecation import warn_renamed
+
 THRESHOLDS = {"rhat": 1.01, "ess_bulk": 400.0, "ess_tail": 400.0, "ebfmi": 0.3, "sd_ratio": 0.9}
 #: a posterior predictive p-value outside [PPC_LOW, 1 - PPC_LOW] fails the check
 PPC_LOW = 0.005
@@ -144,7 +146,7 @@ class Verdict:
         out = Verdict.of(self.failures + extra, summary)
         return Verdict(out.passed, out.reasons, out.summary, out.failures, attempts)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Plain JSON (a prior set's ``diagnostics``): a non-finite number becomes its text
         (``"inf"``, ``"nan"``), as the prior set accepts finite numbers only."""
         out = asdict(self)
@@ -152,6 +154,11 @@ class Verdict:
         out["misfit"] = [f.message for f in self.misfit]
         out["refused"] = [f.message for f in self.failures if f.kind == REFUSED]
         return _finite(out)
+
+    def to_json(self) -> dict[str, Any]:
+        """Deprecated alias of :meth:`to_dict` (it never returned JSON text)."""
+        warn_renamed("Verdict.to_json()", "Verdict.to_dict()")
+        return self.to_dict()
 
 
 def _finite(x: Any) -> Any:

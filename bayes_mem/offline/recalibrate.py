@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from bayes_mem import __version__
+from bayes_mem.live.deprecation import warn_renamed
 from bayes_mem.live.files import make_private_dirs
 from bayes_mem.live.gjr_garch import UnfitSeriesError, fit_laplace, stale_reason, variance_path
 from bayes_mem.live.pit import normal_scores
@@ -273,8 +274,13 @@ class RecalibrationResult:
         fresh = all(c.get("status") in ("refreshed", "disabled") for c in self.components.values())
         return EXIT_PUBLISHED if fresh else EXIT_PARTIAL
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def to_json(self) -> dict[str, Any]:
+        """Deprecated alias of :meth:`to_dict` (it never returned JSON text)."""
+        warn_renamed("RecalibrationResult.to_json()", "RecalibrationResult.to_dict()")
+        return self.to_dict()
 
 
 def next_version(store: Store, models_dir: Path) -> int:
@@ -676,7 +682,7 @@ def estimate_regime(
         True, (), {"hazard": estimate["hazard"], "at_bound": estimate["at_bound"]}
     )
     # the one parse, bounds checked here
-    return _within_bounds("regime", verdicts, lambda: RegimePrior.from_json(estimate)), True
+    return _within_bounds("regime", verdicts, lambda: RegimePrior.from_dict(estimate)), True
 
 
 def publish(
@@ -951,7 +957,7 @@ def compose_prior_set(
             c: {
                 **{k: report[c][k] for k in ("passed", "reasons", "kind", "status")},
                 # every fit tried (settings, failures): retries of computational failures
-                "attempts": verdicts[c].to_json()["attempts"] if c in verdicts else [],
+                "attempts": verdicts[c].to_dict()["attempts"] if c in verdicts else [],
             }
             for c in COMPONENTS
         },

@@ -78,6 +78,7 @@ from typing import Any
 
 import numpy as np
 
+from bayes_mem.live.deprecation import warn_renamed
 from bayes_mem.live.gjr_garch import NU_MIN
 from bayes_mem.offline.progress import fit_progress
 
@@ -117,8 +118,13 @@ class Prior:
             return np.exp(rng.normal(p["mu"], p["sigma"], size))
         raise ValueError(f"no numpy sampler for a {self.dist} prior")
 
-    def to_json(self) -> list[Any]:
+    def to_list(self) -> list[Any]:
         return [self.dist, dict(sorted(self.params.items()))]
+
+    def to_json(self) -> list[Any]:
+        """Deprecated alias of :meth:`to_list` (it never returned JSON text)."""
+        warn_renamed("Prior.to_json()", "Prior.to_list()")
+        return self.to_list()
 
 
 # The returns model's priors, written once (module docstring): build_returns_model, the config
@@ -139,7 +145,7 @@ PRIORS: dict[str, Prior] = {
 
 def priors_json() -> dict[str, Any]:
     """The priors as plain JSON (config hash, fit attrs), with the tail weight's floor."""
-    return {**{k: p.to_json() for k, p in PRIORS.items()}, "nu_min": NU_MIN}
+    return {**{k: p.to_list() for k, p in PRIORS.items()}, "nu_min": NU_MIN}
 
 
 # what the diagnostics gate checks on this model (free parameters and the per-symbol parameters
