@@ -107,7 +107,7 @@ class NormalGammaPrior:
     >>> prior = NormalGammaPrior(mu0=0.0, kappa0=1.0, alpha0=3.0, beta0=2.0)
     >>> prior.alpha0 / prior.beta0  # prior mean of the precision
     1.5
-    >>> NormalGammaPrior.from_json(prior.to_json()) == prior
+    >>> NormalGammaPrior.from_dict(prior.to_dict()) == prior
     True
     >>> det = NormalGammaBOCPD(["AAPL", "MSFT"], prior, hazard=1 / 250)
     """

@@ -65,7 +65,7 @@ class GarchDraws:
     [0.9545, 0.9617, 0.9486]
     >>> (draws.long_run_variance**0.5).round(4).tolist()  # long-run daily volatility
     [0.0066, 0.0063, 0.007]
-    >>> GarchDraws.from_json(draws.to_json()).beta.tolist()
+    >>> GarchDraws.from_dict(draws.to_dict()).beta.tolist()
     [0.86, 0.87, 0.85]
     """
 

@@ -476,7 +476,7 @@ class RegimePrior:
 
     Examples
     --------
-    >>> regime = RegimePrior.from_json(
+    >>> regime = RegimePrior.from_dict(
     ...     {"hazard": 0.004, "max_run_length": 300,
     ...      "normal_gamma": {"mu0": 0.0, "kappa0": 1.0, "alpha0": 3.0, "beta0": 3.0}}
     ... )
@@ -610,7 +610,7 @@ class ComponentSource:
     >>> src = ComponentSource(3, "2026-03-02T22:00:00+00:00", "2026-03-02", passed=True)
     >>> src.through_date(), src.age_days(dt.date(2026, 3, 5))
     (datetime.date(2026, 3, 2), 3)
-    >>> ComponentSource.from_json(src.to_json()) == src
+    >>> ComponentSource.from_dict(src.to_dict()) == src
     True
     """
 
@@ -710,7 +710,7 @@ class PriorSet:
     ...     diagnostics={"passed": True})
     >>> prior_set.component_ages(dt.date(2026, 3, 5))
     {'winrate': 3, 'returns': None, 'regime': None}
-    >>> PriorSet.from_json(prior_set.to_json()).to_json() == prior_set.to_json()
+    >>> PriorSet.from_dict(prior_set.to_dict()).to_dict() == prior_set.to_dict()
     True
     """
 

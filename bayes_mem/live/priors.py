@@ -20,7 +20,7 @@ class BetaPrior:
     BetaPrior(a=11.0, b=9.0)
     >>> round(prior.mean, 3), prior.concentration
     (0.55, 20.0)
-    >>> BetaPrior.from_json(prior.to_json()) == prior
+    >>> BetaPrior.from_dict(prior.to_dict()) == prior
     True
     >>> DEFAULT_PRIOR  # flat: what a family without a fitted prior gets
     BetaPrior(a=1.0, b=1.0)

@@ -103,7 +103,7 @@ class Verdict:
     >>> both = win.merged(returns, "returns")
     >>> both.reasons
     ("posterior predictive check 'max': p = 0.001", 'returns: 2 divergent transitions')
-    >>> both.to_json()["computational"], both.summary
+    >>> both.to_dict()["computational"], both.summary
     (['returns: 2 divergent transitions'], {'max_rhat': 1.002})
     """
 
