@@ -173,12 +173,12 @@ def run(repeat: int = 5, fit: bool = True, grid: bool = True) -> list[Result]:
               f"gate, CPU-s)")  # fmt: skip
         gate = "passed" if f["passed"] else "FAILED"
         results.append(Result(
-            f"returns fit 20x2520 wall (gate {gate})",
+            f"fit 20x2520 wall ({gate})",
             f["seconds"] * 1e6 if f["passed"] else float("inf"), "543 s before (issue 17)",
             543e6, "<= 120 s", max_us=120e6,
         ))  # fmt: skip
         results.append(Result(
-            f"returns fit 2-core bound (gate {gate})",
+            f"fit 20x2520 2-core bound ({gate})",
             f["two_core_bound"] * 1e6 if f["passed"] else float("inf"),
             "543 s before (issue 17)", 543e6, "<= 120 s", max_us=120e6,
         ))  # fmt: skip
