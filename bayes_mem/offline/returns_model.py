@@ -587,6 +587,37 @@ def replicates_for(m: int, n_rep: int = PPC_REPLICATES) -> int:
     return int(min(PPC_MAX_REPLICATES, max(n_rep, math.ceil(4 * m / PPC_ALPHA))))
 
 
+def ppc_threads() -> int:
+    """Threads the posterior predictive simulation uses: the cores this process may run on."""
+    import os
+
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def _symbol_exceedances(
+    flat: dict[str, np.ndarray], j: int, series: np.ndarray, n_rep: int, s0: float, gen
+) -> np.ndarray:
+    """How many of ``n_rep`` replicates of symbol ``j`` reach its observed statistics (3,),
+    simulated in chunks by :func:`bayes_mem.offline.ppc_sim.chunk_exceedances` from ``gen``
+    (each chunk's posterior draws picked with replacement, then its skew-t and uniform draws:
+    the order of :func:`skewt_draws` and :func:`simulate_paths`)."""
+    from bayes_mem.live.skewt import SkewT
+    from bayes_mem.offline.ppc_sim import chunk_exceedances, quantile_points
+
+    obs = _tail_stats(series)[0]
+    idx, gam = quantile_points(series.size)
+    total = flat["nu"].shape[0]
+    exceed = np.zeros(len(PPC_NAMES), dtype=np.int64)
+    for start in range(0, n_rep, _CHUNK):
+        size = min(_CHUNK, n_rep - start)
+        d, _ = _symbol_draws(flat, gen.integers(0, total, size), j)
+        st = SkewT.from_params(d.nu, d.lam)
+        chunk_exceedances(gen, d.mu, d.omega, d.alpha, d.gamma, d.beta, st.nu, st.lam, st.a,
+                          st.b, st.k, np.full(size, s0), series.size, idx, gam, obs,
+                          exceed)  # fmt: skip
+    return exceed
+
+
 def posterior_predictive_pvalues(
     tree,
     returns: Any,
@@ -594,16 +625,23 @@ def posterior_predictive_pvalues(
     var0: np.ndarray | None = None,
     n_rep: int | None = None,
     rng: int | np.random.Generator | None = None,
+    threads: int | None = None,
 ):
     """Posterior predictive p-values (P(T_rep >= T_obs), +1 smoothing: (exceed + 1) / (R + 1))
     of the left and right tails and the volatility clustering of each symbol's daily log
     returns (a (days, symbols) array or one series per symbol, as fitted), per symbol
     (``"left_tail[SPY]"``): a misfit of one symbol is not averaged away by the others. Each
     replicate is a whole series of its symbol's length from a posterior draw (drawn with
-    replacement), started from the same ``var0``; replicates are simulated in vectorised
-    chunks. ``n_rep`` default: :func:`replicates_for` the 3 x symbols checks (2,000 up to 133
-    checks). Returns :class:`~bayes_mem.offline.diagnostics.PValues` (its resolution
-    ``1 / (R + 1)``)."""
+    replacement), started from the same ``var0``. ``n_rep`` default: :func:`replicates_for`
+    the 3 x symbols checks (2,000 up to 133 checks). Returns
+    :class:`~bayes_mem.offline.diagnostics.PValues` (its resolution ``1 / (R + 1)``).
+
+    Random numbers: symbol j draws from its own generator, the j-th of ``rng``'s spawned
+    children (``Generator.spawn``), so the symbols are simulated on ``threads`` threads
+    (default :func:`ppc_threads`) with the same result for any number of threads. The
+    simulation is a numba kernel equal to the numpy formulas (:mod:`bayes_mem.offline.ppc_sim`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from bayes_mem.offline.diagnostics import PValues
 
     gen = np.random.default_rng(rng)
@@ -614,16 +652,15 @@ def posterior_predictive_pvalues(
     n_rep = replicates_for(len(PPC_NAMES) * len(cols)) if n_rep is None else int(n_rep)
     s0 = np.array([c.var() for c in cols]) if var0 is None else np.asarray(var0, dtype=float)
     flat = _flat(tree)
-    total = flat["nu"].shape[0]
+    gens = gen.spawn(len(cols))
+    workers = max(1, min(len(cols), ppc_threads() if threads is None else int(threads)))
+    with ThreadPoolExecutor(workers) as pool:
+        counts = list(pool.map(
+            lambda j: _symbol_exceedances(flat, j, cols[j], n_rep, float(s0[j]), gens[j]),
+            range(len(cols)),
+        ))  # fmt: skip
     out: dict[str, float] = {}
-    for j, (name, c) in enumerate(zip(names, cols, strict=True)):
-        obs = _tail_stats(c)[0]
-        exceed = np.zeros(len(PPC_NAMES))
-        for start in range(0, n_rep, _CHUNK):
-            size = min(_CHUNK, n_rep - start)
-            d, _ = _symbol_draws(flat, gen.integers(0, total, size), j)
-            rep = simulate_paths(d, c.size, gen, np.full(size, s0[j]))
-            exceed += (_tail_stats(rep) >= obs).sum(axis=0)
+    for name, exceed in zip(names, counts, strict=True):
         for k, stat in enumerate(PPC_NAMES):
             out[f"{stat}[{name}]"] = float((exceed[k] + 1) / (n_rep + 1))
     return PValues(out, n_rep)
