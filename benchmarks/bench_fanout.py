@@ -50,7 +50,7 @@ def measure(n_symbols: int = 200, n_days: int = 2520, subset: int = 20, seed: in
     cols = [r[:, j] for j in range(n_symbols)]
     inside = fanout.representative_subset(cols, subset)
     t0 = time.perf_counter()
-    stage1 = rm.ReturnsModel().fit([cols[i] for i in inside], [symbols[i] for i in inside],
+    stage1 = rm.PooledReturnsFitter().fit([cols[i] for i in inside], [symbols[i] for i in inside],
                                    seed=seed, progress=False, **settings)  # fmt: skip
     stage1_s = time.perf_counter() - t0
     hyper = fanout.hyper_draws(stage1)
@@ -75,7 +75,7 @@ def measure(n_symbols: int = 200, n_days: int = 2520, subset: int = 20, seed: in
             client.gather([client.submit(fanout.fit_symbol, warm, workers=[w], pure=False,
                                          allow_other_workers=False) for w in every])  # fmt: skip
             out[f"compile_s_{workers}"] = time.perf_counter() - t0
-            model = fanout.FanoutReturnsModel(client, subset=subset)
+            model = fanout.FanoutReturnsFitter(client, subset=subset)
             t0 = time.perf_counter()
             res = model.run_tasks(tasks)
             out[f"stage2_s_{workers}"] = time.perf_counter() - t0

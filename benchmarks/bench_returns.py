@@ -84,7 +84,8 @@ def full_fit(n_symbols: int, n_days: int) -> tuple[float, bool, int, str]:
 
     r = simulated_returns(n_symbols, n_days)
     t0 = time.perf_counter()
-    tree = rm.ReturnsModel().fit(r, [f"S{i}" for i in range(n_symbols)], seed=1, progress=False)
+    symbols = [f"S{i}" for i in range(n_symbols)]
+    tree = rm.PooledReturnsFitter().fit(r, symbols, seed=1, progress=False)
     verdict = gate(tree, rm.GATED_VARS, rm.posterior_predictive_pvalues(tree, r, rng=0))
     seconds = time.perf_counter() - t0
     grads = int(tree["sample_stats"]["n_steps"].sum())

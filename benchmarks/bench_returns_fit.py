@@ -113,7 +113,7 @@ def full_fit(n_symbols: int = 20, n_days: int = 2520) -> dict:
     symbols = [f"S{i}" for i in range(n_symbols)]
     out: dict = {}
     t0, c0 = time.perf_counter(), time.process_time()
-    model = rm.ReturnsModel()
+    model = rm.PooledReturnsFitter()
     r_pct = r[: n_days - rm.LFO_DAYS] * rm.SCALE
     model.compiled(r_pct, symbols, r_pct.var(0), r_pct.var(0))
     t1, c1 = time.perf_counter(), time.process_time()

@@ -92,7 +92,7 @@ def main() -> None:
     if "--load" in sys.argv:
         tree = xr.open_datatree(sys.argv[sys.argv.index("--load") + 1]).load()
     else:
-        model = rm.ReturnsModel()
+        model = rm.PooledReturnsFitter()
         r_pct = fitted * rm.SCALE
         with phase("compile (build + nutpie.compile_pymc_model)"):
             model.compiled(r_pct, symbols, r_pct.var(0), r_pct.var(0))

@@ -9,7 +9,7 @@ import pytest
 from bayes_mem.live.gjr_garch import GarchDraws
 from bayes_mem.live.portfolio import EulerES, portfolio_risk
 from bayes_mem.live.return_model import ReturnModel
-from tests.test_return_model import random_draws
+from tests.test_live_return_model import random_draws
 
 
 @pytest.fixture(scope="module")

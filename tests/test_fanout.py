@@ -77,13 +77,13 @@ def two_fits(cluster, returns):
 
     with Client(cluster, set_as_default=False) as c:
         c.wait_for_workers(2, timeout=60)
-        two = fanout.FanoutReturnsModel(c, subset=2).fit(returns, SYMBOLS, seed=11, **FAST)
+        two = fanout.FanoutReturnsFitter(c, subset=2).fit(returns, SYMBOLS, seed=11, **FAST)
         cluster.scale(1)
         deadline = time.monotonic() + 60
         while len(c.scheduler_info()["workers"]) != 1 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert len(c.scheduler_info()["workers"]) == 1
-        one = fanout.FanoutReturnsModel(c, subset=2).fit(returns, SYMBOLS, seed=11, **FAST)
+        one = fanout.FanoutReturnsFitter(c, subset=2).fit(returns, SYMBOLS, seed=11, **FAST)
         cluster.scale(2)
     return one, two
 
@@ -134,7 +134,7 @@ def test_the_gathered_fit_has_the_pooled_layout_and_goes_through_the_gate(two_fi
 
 
 def test_a_small_book_is_one_pooled_fit(client, returns):
-    tree = fanout.FanoutReturnsModel(client, subset=2).fit(
+    tree = fanout.FanoutReturnsFitter(client, subset=2).fit(
         returns[:, :2], SYMBOLS[:2], seed=1, **FAST
     )
     assert "fit" not in tree["sample_stats"].dims and "stage1_symbols" not in tree.attrs
@@ -151,7 +151,7 @@ def test_a_local_cluster_has_one_single_threaded_process_per_worker(caplog):
 
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="subset must be an integer >= 2, got 1"):
-        fanout.FanoutReturnsModel(None, subset=1)
+        fanout.FanoutReturnsFitter(None, subset=1)
     with pytest.raises(ValueError, match=r"hyper must be \(draws, 6\)"):
         fanout.build_conditional_model(np.ones(10), 1.0, 1.0, np.ones((3, 5)))
     with pytest.raises(ValueError, match="fanout must be 'off' or 'dask', got 'ray'"):
@@ -220,7 +220,7 @@ def test_a_killed_worker_is_retried_and_a_failed_fanout_keeps_the_active_set(tmp
     config = RecalibrationConfig(**JOB)
     marker = tmp_path / "killed.pid"
     before = set(client.run(os.getpid).values())
-    fitter = fanout.FanoutReturnsModel(
+    fitter = fanout.FanoutReturnsFitter(
         client, subset=2, task=functools.partial(die_once, str(marker))
     )
     result = recalibrate(store, models, config, returns_model=fitter)
@@ -234,7 +234,7 @@ def test_a_killed_worker_is_retried_and_a_failed_fanout_keeps_the_active_set(tmp
     assert result.report and Path(result.report).exists()  # the analyst report reads the fit
     rows = store.table("prior_sets")
 
-    failing = fanout.FanoutReturnsModel(client, subset=2, retries=1, task=always_fails)
+    failing = fanout.FanoutReturnsFitter(client, subset=2, retries=1, task=always_fails)
     with pytest.raises(fanout.FanoutError, match=r"stage-2 fit of 'S.' failed.*no fit of"):
         recalibrate(store, models, config, returns_model=failing, report=False)
     assert active_version(models) == 1 and list_versions(models) == [1]
@@ -285,7 +285,7 @@ def test_two_stage_risk_forecasts_agree_with_the_full_pooled_fit(client):
     r = panel(np.random.default_rng(5), len(names), 1000)
     settings = dict(draws=500, tune=500, chains=2, target_accept=0.9, seed=4)
     pooled = rm.default_model().fit(r, names, progress=False, **settings)
-    staged = fanout.FanoutReturnsModel(client, subset=4).fit(r, names, progress=False, **settings)
+    staged = fanout.FanoutReturnsFitter(client, subset=4).fit(r, names, progress=False, **settings)
     forecasts = []
     for tree in (pooled, staged):
         live = rm.draws_for_live(tree, 1000, np.random.default_rng(0))
@@ -321,7 +321,7 @@ def _truth(rng: np.random.Generator, n: int) -> dict:
 def test_simulation_based_calibration_of_the_two_stage_procedure():
     """Truth from the pooled model's prior for 3 symbols; stage 1 on 2 of them, stage 2 (the
     task, in-process) on the third: the third's ranks among 99 draws are uniform."""
-    from tests.test_returns_model import draws_from
+    from tests.test_pooled_returns_fit import draws_from
 
     rng = np.random.default_rng(0)
     n_sims, n_days = 40, 300

@@ -1,6 +1,6 @@
 """The returns model's numba likelihood Op (issue 17) against the reference graph (prefix scan)
 on ragged, masked real data at random parameters, and its gradient against finite
-differences. The slow calibration tests of test_returns_model.py fit the default, the Op."""
+differences. The slow calibration tests of test_pooled_returns_fit.py fit the default, the Op."""
 
 import numpy as np
 import pytest
@@ -152,6 +152,6 @@ def test_the_op_is_compiled_by_numba_and_refuses_what_it_cannot_differentiate():
     with pytest.raises(NullTypeGradError, match="returns are data"):
         pytensor.grad(gl.garch_skewt_logp(r, data[1], data[2], *vecs)[0].sum(), r)
     with pytest.raises(ValueError, match="likelihood must be one of"):
-        rm.ReturnsModel(likelihood="jax")
-    # the fits of test_returns_model.py (recovery, PPC, SBC) use the default: this Op
-    assert rm.ReturnsModel().likelihood == "op"
+        rm.PooledReturnsFitter(likelihood="jax")
+    # the fits of test_pooled_returns_fit.py (recovery, PPC, SBC) use the default: this Op
+    assert rm.PooledReturnsFitter().likelihood == "op"

@@ -89,3 +89,16 @@ def test_every_to_json_of_the_package_returns_text_or_is_a_deprecated_alias():
                 text.append(where)
     assert len(aliases) == 15  # 9 to_json + 6 from_json (the classes of the test above)
     assert len(text) >= 6  # Decider, the detectors, the payoff model, regime forgetting ...
+
+
+def test_offline_fitters_renamed_with_deprecated_aliases() -> None:
+    """The offline fitter is no longer named like the live ReturnModel (issue 20); the old names
+    still resolve, with a DeprecationWarning."""
+    from bayes_mem.offline import fanout, returns_model
+
+    with pytest.warns(DeprecationWarning, match="use PooledReturnsFitter"):
+        assert returns_model.ReturnsModel is returns_model.PooledReturnsFitter
+    with pytest.warns(DeprecationWarning, match="use FanoutReturnsFitter"):
+        assert fanout.FanoutReturnsModel is fanout.FanoutReturnsFitter
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = returns_model.Nope

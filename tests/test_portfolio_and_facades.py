@@ -7,7 +7,7 @@ from bayes_mem import CorrelationRiskAdjuster, DynamicCVaREngine
 from bayes_mem.live.gjr_garch import GarchDraws, simulate
 from bayes_mem.live.portfolio import portfolio_risk
 from bayes_mem.live.return_model import ReturnModel
-from tests.test_return_model import random_draws
+from tests.test_live_return_model import random_draws
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from bayes_mem.live.gjr_garch import PARAMS, GarchDraws, simulate
 from bayes_mem.live.mixture_tail import MixtureTail
 from bayes_mem.live.return_model import MAX_HORIZON, ReturnModel
 from bayes_mem.live.skewt import SkewT
-from tests.test_return_model import random_draws
+from tests.test_live_return_model import random_draws
 
 
 def skewed_draws(rng: np.random.Generator, s: int = 20, vol: float = 1.0) -> GarchDraws:

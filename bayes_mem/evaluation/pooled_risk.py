@@ -155,7 +155,7 @@ def walk_forward_fits(
     instead of refitted when made from the same data and settings (:func:`refit_key`), and new
     ones are stored as they finish."""
     from bayes_mem.offline.recalibrate import RecalibrationConfig, fit_returns
-    from bayes_mem.offline.returns_model import ReturnsModel
+    from bayes_mem.offline.returns_model import PooledReturnsFitter
 
     base = config if config is not None else RecalibrationConfig()
     if not isinstance(base, RecalibrationConfig) or base.returns_model != "pymc":
@@ -167,7 +167,7 @@ def walk_forward_fits(
         fits_dir = Path(fits_dir)
         fits_dir.mkdir(parents=True, exist_ok=True)
         done = _load(fits_dir)
-    model = ReturnsModel()  # compiled once per number of symbols, reused across refits
+    model = PooledReturnsFitter()  # compiled once per number of symbols, reused across refits
     out = []
     for k, day in enumerate(days):
         cfg = dataclasses.replace(base, seed=seed + k)

@@ -12,8 +12,8 @@ independent, each with::
 (the non-centred ``u, w, x`` of the pooled model are ``(a - pi0) / s_pi`` etc.), and shock share,
 asymmetry, long-run variance and mean with their own, unpooled priors.
 
-Stage 1 fits the pooled model (:meth:`ReturnsModel.fit <bayes_mem.offline.returns_model.
-ReturnsModel.fit>`, unchanged) on a representative subset ``S`` of the symbols
+Stage 1 fits the pooled model (:meth:`PooledReturnsFitter.fit <bayes_mem.offline.returns_model.
+PooledReturnsFitter.fit>`, unchanged) on a representative subset ``S`` of the symbols
 (:func:`representative_subset`: evenly spaced ranks of the sample kurtosis, so the subset spans
 the book's range of tail weight, the pooled parameter one symbol identifies worst). Its
 posterior gives ``K`` = :data:`MIXTURE_DRAWS` draws ``h_1 .. h_K`` of the hyperposterior (evenly
@@ -53,8 +53,8 @@ symbol's task. ``sample_stats`` holds the sampler statistics of every fit on a `
 (``"pooled"``, then the stage-2 symbols): the diagnostics gate sums divergences and tree-depth
 saturations over it and takes the smallest E-BFMI over chains and fits. The gate
 (:func:`~bayes_mem.offline.returns_model.check`), the retries (``fit_gated``) and the prior-set
-publishing take the gathered tree as they take a pooled fit: :class:`FanoutReturnsModel` has the
-``fit`` of :class:`~bayes_mem.offline.returns_model.ReturnsModel`.
+publishing take the gathered tree as they take a pooled fit: :class:`FanoutReturnsFitter` has the
+``fit`` of :class:`~bayes_mem.offline.returns_model.PooledReturnsFitter`.
 
 Dask. :func:`dask_client` starts a ``distributed.LocalCluster`` (one single-threaded worker
 process per core, loopback) or connects to an existing scheduler by address; the dashboard's
@@ -457,11 +457,11 @@ def dask_client(
     Examples
     --------
     A fit on a local cluster of four worker processes (not run by the doctests: it starts
-    processes; ``returns``, ``symbols`` as for :meth:`FanoutReturnsModel.fit`); a bad argument
+    processes; ``returns``, ``symbols`` as for :meth:`FanoutReturnsFitter.fit`); a bad argument
     raises :class:`FanoutError` at once:
 
     >>> with dask_client(n_workers=4) as client:  # doctest: +SKIP
-    ...     model = FanoutReturnsModel(client, subset=20)
+    ...     model = FanoutReturnsFitter(client, subset=20)
     ...     tree = model.fit(returns, symbols, seed=0)
     >>> try:
     ...     with dask_client(n_workers=0):
@@ -516,9 +516,9 @@ def _log_cluster(client: Any, what: str) -> None:
 
 
 # ------------------------------------------------------------------------------- the fit
-class FanoutReturnsModel:
+class FanoutReturnsFitter:
     """The two-stage returns fit on a Dask cluster, with the interface of
-    :class:`~bayes_mem.offline.returns_model.ReturnsModel` (``fit``), so that
+    :class:`~bayes_mem.offline.returns_model.PooledReturnsFitter` (``fit``), so that
     :func:`~bayes_mem.offline.returns_model.fit_gated` holds out, gates and retries it
     unchanged.
 
@@ -538,11 +538,11 @@ class FanoutReturnsModel:
 
     Examples
     --------
-    >>> model = FanoutReturnsModel(client=None, subset=10, retries=1)  # client: dask_client()
+    >>> model = FanoutReturnsFitter(client=None, subset=10, retries=1)  # client: dask_client()
     >>> model.subset, model.retries, model.task is fit_symbol, model.pooled.likelihood
     (10, 1, True, 'op')
     >>> try:
-    ...     FanoutReturnsModel(None, subset=1)
+    ...     FanoutReturnsFitter(None, subset=1)
     ... except ValueError as exc:
     ...     print(exc)
     subset must be an integer >= 2, got 1
@@ -553,7 +553,7 @@ class FanoutReturnsModel:
         client: Any,
         *,
         subset: int = SUBSET,
-        pooled: rm.ReturnsModel | None = None,
+        pooled: rm.PooledReturnsFitter | None = None,
         retries: int = 2,
         task: Callable[[SymbolTask], dict[str, np.ndarray]] | None = None,
     ) -> None:
@@ -582,8 +582,8 @@ class FanoutReturnsModel:
         progress: bool = True,
     ):
         """The two-stage posterior DataTree (module docstring) of daily log returns
-        (fractions), as :meth:`ReturnsModel.fit
-        <bayes_mem.offline.returns_model.ReturnsModel.fit>`."""
+        (fractions), as :meth:`PooledReturnsFitter.fit
+        <bayes_mem.offline.returns_model.PooledReturnsFitter.fit>`."""
         symbols = [str(s) for s in symbols]
         cols = rm._validated(returns, symbols)
         n = len(symbols)
@@ -648,3 +648,17 @@ class FanoutReturnsModel:
             for f in futures:
                 f.release()
         return {t.symbol: r for t, r in zip(tasks, results, strict=True)}
+
+
+def __getattr__(name: str) -> object:
+    """``FanoutReturnsModel``: the deprecated name of :class:`FanoutReturnsFitter` (warns)."""
+    if name == "FanoutReturnsModel":
+        import warnings
+
+        warnings.warn(
+            "bayes_mem.offline.fanout.FanoutReturnsModel is deprecated, use FanoutReturnsFitter",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return FanoutReturnsFitter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

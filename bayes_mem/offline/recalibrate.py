@@ -319,8 +319,8 @@ def recalibrate(
     two-stage fit of :mod:`bayes_mem.offline.fanout`: the cluster (``config.scheduler``, or a
     local one of ``config.fanout_workers`` processes) is reached before anything is read or
     written, so an unreachable scheduler fails the job with nothing changed. ``returns_model``
-    may then be a ready :class:`~bayes_mem.offline.fanout.FanoutReturnsModel` (its client is
-    used as it is) or the stage-1 :class:`~bayes_mem.offline.returns_model.ReturnsModel`.
+    may then be a ready :class:`~bayes_mem.offline.fanout.FanoutReturnsFitter` (its client is
+    used as it is) or the stage-1 :class:`~bayes_mem.offline.returns_model.PooledReturnsFitter`.
 
     Examples
     --------
@@ -335,11 +335,11 @@ def recalibrate(
     if config.fanout == "dask" and config.returns_model == "pymc":
         from bayes_mem.offline import fanout
 
-        if isinstance(returns_model, fanout.FanoutReturnsModel):
+        if isinstance(returns_model, fanout.FanoutReturnsFitter):
             return _recalibrate(store, models_dir, config, winrate_model, returns_model,
                                 report=report)  # fmt: skip
         with fanout.dask_client(config.scheduler or None, config.fanout_workers or None) as client:
-            fitter = fanout.FanoutReturnsModel(
+            fitter = fanout.FanoutReturnsFitter(
                 client, subset=config.fanout_subset, pooled=returns_model
             )
             return _recalibrate(store, models_dir, config, winrate_model, fitter, report=report)
@@ -1075,7 +1075,7 @@ def fit_returns(
     with ``returns_model="pymc"`` the pooled fit of :func:`returns_window` (holdout, gate and
     retries of :func:`~bayes_mem.offline.returns_model.fit_gated`), ``config.returns_draws``
     draws per symbol from ``rng``; with ``"laplace"`` the per-symbol fits. ``returns_model``:
-    a compiled :class:`~bayes_mem.offline.returns_model.ReturnsModel` to reuse (default: the
+    a compiled :class:`~bayes_mem.offline.returns_model.PooledReturnsFitter` to reuse (default: the
     process-wide one). The walk-forward risk evaluation calls it as the job does.
 
     Examples

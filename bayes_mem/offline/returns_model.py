@@ -62,8 +62,8 @@ evaluated without ``scan``: a log-depth prefix scan (``K`` = ceil(log2 T) doubli
 beta^d s_{t-d}``, d = 1, 2, 4, ...), exact, vectorised over days and symbols. Tests hold the two
 equal (value to 1e-9, gradient, end-of-window state).
 
-:class:`ReturnsModel` compiles once per number of symbols (and doubling depth, for the graph) and
-refits by swapping data (``compiled.with_data``).
+:class:`PooledReturnsFitter` compiles once per number of symbols (and doubling depth, for the
+graph) and refits by swapping data (``compiled.with_data``).
 """
 
 from __future__ import annotations
@@ -375,10 +375,12 @@ def _validated(returns: Any, symbols: list[str]) -> list[np.ndarray]:
     return cols
 
 
-class ReturnsModel:
-    """Compile-once, refit-many wrapper (nutpie). One compiled model per number of symbols (and
-    doubling depth, with the reference ``likelihood="graph"``); the day counts may change freely
-    (within a depth)."""
+class PooledReturnsFitter:
+    """Compile-once, refit-many fitter of the pooled returns model (nutpie). One compiled model
+    per number of symbols (and doubling depth, with the reference ``likelihood="graph"``); the
+    day counts may change freely (within a depth). Formerly ``ReturnsModel`` (too close to the
+    live path's :class:`~bayes_mem.live.return_model.ReturnModel`, the model it publishes for);
+    the old name is a deprecated alias."""
 
     def __init__(self, likelihood: str = "op") -> None:
         if likelihood not in LIKELIHOODS:
@@ -459,10 +461,10 @@ def _positive(values: Any, name: str, n: int) -> np.ndarray:
     return v
 
 
-_DEFAULT = ReturnsModel()
+_DEFAULT = PooledReturnsFitter()
 
 
-def default_model() -> ReturnsModel:
+def default_model() -> PooledReturnsFitter:
     """The process-wide compile cache."""
     return _DEFAULT
 
@@ -677,14 +679,14 @@ _LFO_DRAWS = 1000  # posterior draws in each held-out day's predictive mixture
 
 
 def fit_holdout(
-    model: ReturnsModel,
+    model: PooledReturnsFitter,
     returns: Any,
     symbols: list[str],
     holdout: int = LFO_DAYS,
     **fit_kwargs: Any,
 ):
-    """:meth:`ReturnsModel.fit` on each symbol's series without its last ``holdout`` days; the
-    held-out days go in the tree's ``holdout`` group ((day, symbol), fractions), where
+    """:meth:`PooledReturnsFitter.fit` on each symbol's series without its last ``holdout`` days;
+    the held-out days go in the tree's ``holdout`` group ((day, symbol), fractions), where
     :func:`draws_for_live` filters the state through them and :func:`leave_future_out` predicts
     them. ``var0``/``vref`` default to the sample variance of the fitted part."""
     import xarray as xr
@@ -826,7 +828,7 @@ def check(tree, returns: Any, *, rng: int | None = 0, n_rep: int | None = None):
 
 
 def fit_gated(
-    model: ReturnsModel,
+    model: PooledReturnsFitter,
     returns: Any,
     symbols: list[str],
     base: Any,
@@ -849,3 +851,17 @@ def fit_gated(
         return tree
 
     return dg.fit_gated(fit, lambda t: check(t, returns, rng=rng), base, policy, log=log)
+
+
+def __getattr__(name: str) -> Any:
+    """``ReturnsModel``: the deprecated name of :class:`PooledReturnsFitter` (warns)."""
+    if name == "ReturnsModel":
+        import warnings
+
+        warnings.warn(
+            "bayes_mem.offline.returns_model.ReturnsModel is deprecated, use PooledReturnsFitter",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return PooledReturnsFitter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

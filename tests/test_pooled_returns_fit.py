@@ -113,8 +113,8 @@ def test_a_fits_draws_do_not_depend_on_the_fit_that_compiled_the_model():
     gen = np.random.default_rng(0)
     first, second = 0.01 * gen.standard_t(5, (200, 2)), 0.02 * gen.standard_t(4, (200, 2))
     kw = {"draws": 20, "tune": 20, "chains": 1, "seed": 7, "progress": False}
-    fresh = rm.ReturnsModel().fit(second, ["a", "b"], **kw)
-    used = rm.ReturnsModel()
+    fresh = rm.PooledReturnsFitter().fit(second, ["a", "b"], **kw)
+    used = rm.PooledReturnsFitter()
     used.fit(first, ["a", "b"], **kw)
     again = used.fit(second, ["a", "b"], **kw)
     for v in ("persistence", "nu", "long_run_var"):
@@ -158,7 +158,7 @@ def test_ragged_symbols_are_each_fitted_on_their_own_series_with_the_kappa_weigh
 
 
 def test_ragged_input_is_validated_by_symbol():
-    model = rm.ReturnsModel()
+    model = rm.PooledReturnsFitter()
     ok = np.linspace(-0.01, 0.01, 50)
     with pytest.raises(ValueError, match="finite: inf at day 3 of 'B'"):
         model.fit([ok, np.r_[ok[:3], np.inf, ok]], ["A", "B"])
@@ -180,7 +180,7 @@ def test_ragged_input_is_validated_by_symbol():
     ],
 )
 def test_bad_returns_are_refused_before_any_compile(returns, symbols, match):
-    model = rm.ReturnsModel()
+    model = rm.PooledReturnsFitter()
     with pytest.raises(ValueError, match=match):
         model.fit(returns, symbols)
     assert model._compiled == {}
@@ -196,7 +196,7 @@ def test_doubling_depth_covers_the_window():
 def fitted():
     rng = np.random.default_rng(0)
     r = np.stack([simulate(TRUTH, 1500, rng)[0][0] for _ in range(3)], axis=1)
-    model = rm.ReturnsModel()
+    model = rm.PooledReturnsFitter()
     tree = model.fit(r, ["A", "B", "C"], draws=500, tune=500, chains=2, seed=1)
     return model, r, tree
 
@@ -317,7 +317,7 @@ def uniform_p(ranks, bins=10, n_draws=99):
 
 @pytest.mark.slow
 def test_simulation_based_calibration():
-    model = rm.ReturnsModel()
+    model = rm.PooledReturnsFitter()
     ranks = sbc_ranks(model, 100)
     for name, r in ranks.items():
         assert uniform_p(r) > 0.001, (name, np.histogram(r, bins=10, range=(0, 100))[0])
