@@ -333,11 +333,12 @@ class WinRateData:
         w_cl = np.bincount(layout.cluster, weights=layout.won, minlength=n_cl).astype(np.int64)
         n_cl_t = np.bincount(layout.cluster, minlength=n_cl).astype(np.int64)
         c_w, c_l, c_n = _survival(cl_fam, [w_cl, n_cl_t - w_cl, n_cl_t], n_fam)
-        # pairs of trades in one cluster: all, and those of one signal (cells = signal x cluster)
-        tcell = pd.factorize(layout.signal * n_cl + layout.cluster)[0]  # each trade's cell
-        n_cell = np.bincount(tcell)
-        cell_fam = np.zeros(n_cell.size, np.int64)
-        cell_fam[tcell] = layout.family
+        # pairs of trades in one cluster: all, and those of one signal (cells = signal x cluster:
+        # the signals x clusters count matrix, duplicates summed by its sparse construction)
+        counts = _cell_counts(layout, n_cl)
+        n_cell = counts.data
+        cell_sig = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+        cell_fam = layout.signal_family[cell_sig]
         pairs_all = np.bincount(cl_fam, weights=n_cl_t * (n_cl_t - 1.0), minlength=n_fam)
         pairs_same = np.bincount(cell_fam, weights=n_cell * (n_cell - 1.0), minlength=n_fam)
         big_n = np.bincount(layout.signal_family, weights=n_sig, minlength=n_fam)
@@ -362,14 +363,17 @@ class WinRateData:
         cl_tables = [cluster_loglik_table(w_cl[cl_fam == f], n_cl_t[cl_fam == f])
                      for f in range(n_fam)]  # fmt: skip
         rho_x, rho_c = _spline_tables(cl_tables)
-        # the luck's sd at the clusters' most likely rho against the family mean's own sd
+        # the luck's sd at the clusters' most likely rho against the family mean's own sd (no
+        # floor on rho: a family whose clusters say rho ~ 1e-4 has a luck of sd ~ 1e-3 and
+        # centred, it is a funnel in (rho, luck): issue 17, 300,000 x 100, one divergence and
+        # the lowest ESS of the fit in that family)
         rho_hat = np.array([1.0 / (1.0 + math.exp(-x[np.argmax(y)])) for x, y in cl_tables])
-        luck = np.sqrt(np.maximum(rho_hat, 0.02) * psi / 0.25)
+        luck = np.sqrt(rho_hat * psi / 0.25)
         centred = (luck > _own_sd(big_n, k)).astype(float)
         g = 1.0 / np.maximum(1.0 + rho_hat * (a_same - psi * n_tilde), G_FLOOR)
         g = np.where(np.abs(g - 1.0) <= G_TOL, 1.0, g)  # the exact Beta-Binomial, 3x cheaper
         temper = 1.0 / (
-            1.0 + rho_hat**2 * _residual_pairs(layout, n_sig, psi, cross, tcell, n_cell)
+            1.0 + rho_hat**2 * _residual_pairs(layout, n_sig, psi, cross, counts)
             / np.maximum(k, 1)
         )
         stats = ClusterStats(*cell, k, c_w, c_l, c_n, psi, a_same, n_tilde, multi, rho_x, rho_c,
@@ -525,35 +529,38 @@ def _spline_tables(tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndar
     return np.array(xs), np.array(cs)
 
 
+def _cell_counts(layout: TradeLayout, n_clusters: int):
+    """The signals x clusters matrix of trade counts (CSR, canonical: one entry per non-empty
+    (signal, cluster) cell, the trades of a cell summed); O(trades), no hashing."""
+    from scipy import sparse
+
+    ones = np.ones(layout.signal.size)
+    out = sparse.csr_matrix((ones, (layout.signal, layout.cluster)),
+                            shape=(layout.n_signals, n_clusters))  # fmt: skip
+    out.sum_duplicates()
+    return out
+
+
 def _residual_pairs(
-    layout: TradeLayout,
-    n_sig: np.ndarray,
-    psi: np.ndarray,
-    cross: np.ndarray,
-    cell: np.ndarray,
-    n_cell: np.ndarray,
+    layout: TradeLayout, n_sig: np.ndarray, psi: np.ndarray, cross: np.ndarray, counts
 ) -> np.ndarray:
     """Per family, ``sum_{i != j} (O_ij / sqrt(n_i n_j) - psi sqrt(n_i n_j))^2`` with ``O_ij``
     the pairs of trades of signals i and j in one cluster: the squared correlations between
     signals' sampling errors that the family luck does not explain (per unit rho^2). Computed
-    as ``||B'B||_F^2`` minus its diagonal, ``B = diag(n)^(-1/2) x (signals x clusters counts)``,
-    so without forming signal pairs: one sparse product over all families at once (``B`` is
-    block-diagonal by family, a cluster being in one family), O(sum_i n_i^2). ``cell``: each
-    trade's (signal, cluster) cell, ``n_cell`` the cells' trade counts."""
+    as ``||B'B||_F^2`` minus its diagonal, ``B = diag(n)^(-1/2) x (signals x clusters counts)``
+    (``counts``: :func:`_cell_counts`), so without forming signal pairs: one sparse product over
+    all families at once (``B`` is block-diagonal by family, a cluster being in one family),
+    O(sum_i n_i^2)."""
     from scipy import sparse
 
     n_fam = psi.size
-    first = np.empty(n_cell.size, np.int64)
-    first[cell] = np.arange(cell.size)  # a trade of each cell
-    c_sig, c_cl = layout.signal[first], layout.cluster[first]
     n_i = np.maximum(n_sig, 1).astype(float)
-    b = sparse.csr_matrix((n_cell / np.sqrt(n_i[c_sig]), (c_sig, c_cl)),
-                          shape=(n_sig.size, int(layout.cluster.max()) + 1))  # fmt: skip
+    b = sparse.diags(1.0 / np.sqrt(n_i)) @ counts
     btb = (b.T @ b).tocoo()
     cl_fam = np.zeros(btb.shape[0], np.int64)
     cl_fam[layout.cluster] = layout.family
     frob = np.bincount(cl_fam[btb.row], weights=btb.data**2, minlength=n_fam)
-    o_ii = np.bincount(c_sig, weights=n_cell.astype(float) ** 2, minlength=n_sig.size)
+    o_ii = np.asarray(counts.multiply(counts).sum(axis=1)).ravel()  # sum_c n_ic^2 per signal
     diag = np.bincount(layout.signal_family, weights=(o_ii / n_i) ** 2, minlength=n_fam)
     return np.maximum(frob - diag - psi * cross, 0.0)
 
@@ -622,7 +629,9 @@ def build_model(data: WinRateData):
         d = {k: pm.Data(k, v) for k, v in _cluster_arrays(data).items()}
         logit_rho = hp["logit_rho"].rv("logit_rho", dims="family")
         rho = pm.Deterministic("rho", pm.math.invlogit(logit_rho), dims="family")
-        var_p = mean * (1.0 - mean)
+        # m (1 - m) at the family's observed pooled win rate (data, :func:`observed_variance`),
+        # not at its long-run mean: see "Where the luck's scale is evaluated" in the docstring
+        var_p = d["var_hat"]
         # r: the covariance of two trades of unlike signals sharing a uniform, over that of alike
         # ones (E min(p_a, p_b) - m^2 over m (1 - m), p_a, p_b from the family's Beta)
         r = pt.clip(1.0 - pt.sqrt(var_p / (kappa + 1.0) / np.pi) / var_p, 0.05, 1.0)
@@ -681,6 +690,7 @@ def _cluster_arrays(data: WinRateData) -> dict[str, np.ndarray]:
         "rho_c": np.concatenate([cs.rho_c, cs.rho_c[:, -1:]], axis=1).reshape(-1, 4),
         "luck_centred": cs.luck_centred, "g": cs.g, "temper": cs.temper,
         "k": np.where(exact, 0.0, cs.k), "sqrt_psi": np.sqrt(cs.psi),
+        "var_hat": observed_variance(data),
         "w_surv": data.w_surv * exact[:, None], "l_surv": data.l_surv * exact[:, None],
         "n_surv": data.n_surv * exact[:, None], "j": np.arange(data.w_surv.shape[1], dtype=float),
     }  # fmt: skip
@@ -690,6 +700,16 @@ def _cluster_arrays(data: WinRateData) -> dict[str, np.ndarray]:
         out[f"cell_value_{kind}"] = cs.cell_value[sel]
         out[f"cell_signals_{kind}"] = cs.cell_signals[sel]
     return out
+
+
+def observed_variance(data: WinRateData) -> np.ndarray:
+    """Per family, ``p^ (1 - p^)`` at its pooled win rate ``p^ = (wins + 0.5) / (trades + 1)``
+    over the fitted window (dimensionless): where the clustered model evaluates the binomial
+    variance in the luck's logit-scale sd and in ``r`` (see the module docstring)."""
+    wins = data.w_surv.sum(axis=1)  # sum_j (signals with > j wins) = the family's wins
+    trades = data.n_surv.sum(axis=1)
+    p_hat = (wins + 0.5) / (trades + 1.0)
+    return p_hat * (1.0 - p_hat)
 
 
 def _data_arrays(data: WinRateData) -> dict[str, np.ndarray]:
