@@ -55,9 +55,9 @@ def test_clustered_likelihood_is_the_documented_sum_over_clusters_and_signals():
     m = wr.build_model(data)
     point = {k: v + rng.normal(0, 0.4, np.shape(v)) for k, v in m.initial_point().items()}
     loglik = next(p for p in m.potentials if p.name == "loglik")
-    outs = [loglik, m["mean"], m["kappa"], m["rho"], m["window_mean"]]
+    outs = m.replace_rvs_by_values([loglik, m["kappa"], m["rho"], m["window_mean"]])
     fn = m.compile_fn(outs, inputs=m.value_vars, on_unused_input="ignore")
-    got, mean, kappa, rho, m_t = fn(point)
+    got, kappa, rho, m_t = fn(point)
     cs = data.clusters
     ref = 0.0
     n_cl = lay.cluster.max() + 1
@@ -65,7 +65,9 @@ def test_clustered_likelihood_is_the_documented_sum_over_clusters_and_signals():
     n_c = np.bincount(lay.cluster, minlength=n_cl)
     f_c = np.zeros(n_cl, int)
     f_c[lay.cluster] = lay.family
-    v = mean * (1 - mean)
+    p_hat = np.array([(lay.won[lay.family == f].sum() + 0.5) / ((lay.family == f).sum() + 1)
+                      for f in range(3)])  # fmt: skip
+    v = p_hat * (1 - p_hat)  # at the observed win rate, not the long-run mean
     r = np.clip(1 - np.sqrt(v / (kappa + 1) / np.pi) / v, 0.05, 1)
     for f in range(3):  # 1. cluster totals at rho r (spline of the exact marginal: see below)
         sel = f_c == f
@@ -85,6 +87,49 @@ def test_clustered_likelihood_is_the_documented_sum_over_clusters_and_signals():
         gw, gl = g[f] * w, g[f] * (n - w)
         ref += cs.temper[f] * (special.betaln(a + gw, b + gl) - special.betaln(a, b))
     assert got == pytest.approx(ref, abs=1e-3)  # the spline's error, far from the mode
+
+
+@pytest.mark.parametrize("luck_centred", [0.0, 1.0])
+def test_long_run_mean_given_the_window_mean_is_gaussian_with_a_fixed_sd(luck_centred):
+    """Issue 17: the luck's sd and r were evaluated at the long-run mean m, so a family's logit
+    mean far from its window mean made m (1 - m) small, the luck's logit sd large (growing like
+    exp(|logit m| / 2)) and r small (rho rising to keep rho r): a heavy tail that let a chain
+    park two families' long-run means 4-6 logits from their window means with tau 0.69 (300,000
+    signals x 100 families). Now, given the window mean, kappa and rho, the data's terms do not
+    depend on the long-run mean and the luck's density is Gaussian in it, with one sd."""
+    import dataclasses
+
+    rng = np.random.default_rng(3)
+    lay = layout(rng, 3, 12, 15, (1, 14), share=0.6)
+    lay = with_outcomes(lay, rng.random(lay.signal.size) < 0.5)
+    data = wr.WinRateData.from_layout(lay, names(3))
+    cs = dataclasses.replace(data.clusters, luck_centred=np.full(3, luck_centred))
+    data = dataclasses.replace(data, clusters=cs)
+    m = wr.build_model(data)
+    pot = {p.name: p for p in m.potentials}
+    outs = m.replace_rvs_by_values([pot["loglik"], pot["luck_prior"], m["mean"],
+                                    m["window_mean"]])  # functions of the point given  # fmt: skip
+    fn = m.compile_fn(outs, inputs=m.value_vars, on_unused_input="ignore")
+    point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in m.initial_point().items()}
+    means = next(k for k in point if k.startswith(("d_", "z_")))  # the zero-sum means
+    shift = np.linspace(-3.0, 3.0, 13)
+    out = []
+    for h in shift:  # move the family means (eta0 and tau fixed), keep everything else
+        q = dict(point)
+        q[means] = point[means] + h * np.r_[1.0, -0.5][: np.size(point[means])]
+        out.append(fn(q))
+    eta = np.array([special.logit(o[2]) for o in out])
+    assert np.ptp(eta[:, 0]) > 3.0  # the long-run means did move
+    if luck_centred:  # the window means stay put: the data's terms must too
+        assert np.ptp([o[3] for o in out], axis=0).max() == 0.0
+        assert np.ptp([float(o[0]) for o in out]) < 1e-9
+        # luck_prior = sum_f -0.5 ((x_f - eta_f) / s_f)^2 - log s_f (+ 0.5 x_f^2): a quadratic
+        lp = np.array([float(o[1]) for o in out])
+        fit = np.polyfit(shift, lp, 2)
+        assert np.abs(np.polyval(fit, shift) - lp).max() < 1e-8 and fit[0] < 0
+    else:  # the window mean is eta + s z: it moves one for one with eta (s does not move)
+        wm = special.logit(np.array([o[3] for o in out]))
+        assert np.abs(np.diff(wm - eta, axis=0)).max() < 1e-9
 
 
 @pytest.mark.parametrize("rho", [0.02, 0.3, 0.8])

@@ -47,16 +47,28 @@ different signals), ``a`` = (ordered pairs of trades of one signal in one cluste
    integrated out by adaptive Gauss-Hermite quadrature before sampling (:func:`cluster_loglik`);
    the result, a function of one number per family, enters the sampler as a cubic spline on a
    grid refined around its maximum (error < 1e-4 where the likelihood has its mass). ``r_f = 1
-   - sd_f / (sqrt(pi) m_f (1 - m_f))``, ``sd_f^2 = m_f (1 - m_f) / (kappa_f + 1)``, is the
-   covariance of two trades of *unlike* signals sharing a uniform (``E min(p_a, p_b) - m^2``)
-   over that of alike ones; the cluster totals are exactly this Beta-Binomial when the family's
-   signals are alike, and match its first two moments otherwise;
+   - sd_f / (sqrt(pi) v_f)``, ``sd_f^2 = v_f / (kappa_f + 1)``, is the covariance of two trades
+   of *unlike* signals sharing a uniform (``E min(p_a, p_b) - m^2``) over that of alike ones;
+   the cluster totals are exactly this Beta-Binomial when the family's signals are alike, and
+   match its first two moments otherwise;
 2. family luck: the family's realised mean over the fitted window is ``m~_f =
    logistic(eta_f + s_f z_f)``, ``z_f ~ Normal(0, 1)`` (published as ``window_mean``), where
-   ``s_f^2 = rho_f r_f psi_f / (m_f (1 - m_f))`` is the common part of the family's pooled win
-   rate (its covariance between trades of different signals in one cluster) on the logit scale.
+   ``s_f^2 = rho_f r_f psi_f / v_f`` is the common part of the family's pooled win rate (its
+   covariance between trades of different signals in one cluster) on the logit scale.
    It is sampled as ``z`` (non-centred) or as ``logit m~`` itself (centred) per family, whichever
-   the data make better conditioned (:attr:`ClusterStats.luck_centred`);
+   the data make better conditioned (:attr:`ClusterStats.luck_centred`: the luck's sd at the
+   clusters' most likely rho above the family mean's own sd);
+
+Where the luck's scale is evaluated: ``v_f = p^_f (1 - p^_f)`` at the family's observed pooled
+win rate ``p^_f = (wins + 0.5) / (trades + 1)`` (:func:`observed_variance`, data), the point
+where the logit-scale (delta-method) sd of the luck is accurate; the long-run mean's ``m_f (1 -
+m_f)`` would do as well to first order near the data, but not far from it. It was used until
+issue 17, and there a long-run mean far from its window mean made ``m (1 - m)`` small, the luck's
+logit sd large (growing like ``exp(|logit m| / 2)``) and ``r`` small (rho rising to keep the
+``rho r`` the clusters measure): a heavy tail of the long-run mean given the window mean, in
+which one chain of four parked two families' long-run means 4-6 logits from their window means
+with tau 0.69 against 0.13 (300,000 signals in 100 families, docs/nightly_scale.md). Now, given
+the window mean, ``kappa`` and ``rho``, the long-run mean's likelihood is Normal with a fixed sd.
 3. signals: given the luck, ``w_i ~ BetaBinomial(n_i, m~ kappa, (1 - m~) kappa)`` with its
    counts scaled by ``g_f = 1 / (1 + rho^_f (a_f - psi_f n~_f))`` (what remains of a signal's
    sampling variance once the shared part is the luck: ``g > 1`` when signals share clusters,
@@ -333,11 +345,12 @@ class WinRateData:
         w_cl = np.bincount(layout.cluster, weights=layout.won, minlength=n_cl).astype(np.int64)
         n_cl_t = np.bincount(layout.cluster, minlength=n_cl).astype(np.int64)
         c_w, c_l, c_n = _survival(cl_fam, [w_cl, n_cl_t - w_cl, n_cl_t], n_fam)
-        # pairs of trades in one cluster: all, and those of one signal (cells = signal x cluster)
-        tcell = pd.factorize(layout.signal * n_cl + layout.cluster)[0]  # each trade's cell
-        n_cell = np.bincount(tcell)
-        cell_fam = np.zeros(n_cell.size, np.int64)
-        cell_fam[tcell] = layout.family
+        # pairs of trades in one cluster: all, and those of one signal (cells = signal x cluster:
+        # the signals x clusters count matrix, duplicates summed by its sparse construction)
+        counts = _cell_counts(layout, n_cl)
+        n_cell = counts.data
+        cell_sig = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+        cell_fam = layout.signal_family[cell_sig]
         pairs_all = np.bincount(cl_fam, weights=n_cl_t * (n_cl_t - 1.0), minlength=n_fam)
         pairs_same = np.bincount(cell_fam, weights=n_cell * (n_cell - 1.0), minlength=n_fam)
         big_n = np.bincount(layout.signal_family, weights=n_sig, minlength=n_fam)
@@ -362,14 +375,17 @@ class WinRateData:
         cl_tables = [cluster_loglik_table(w_cl[cl_fam == f], n_cl_t[cl_fam == f])
                      for f in range(n_fam)]  # fmt: skip
         rho_x, rho_c = _spline_tables(cl_tables)
-        # the luck's sd at the clusters' most likely rho against the family mean's own sd
+        # the luck's sd at the clusters' most likely rho against the family mean's own sd (no
+        # floor on rho: a family whose clusters say rho ~ 1e-4 has a luck of sd ~ 1e-3 and
+        # centred, it is a funnel in (rho, luck): issue 17, 300,000 x 100, one divergence and
+        # the lowest ESS of the fit in that family)
         rho_hat = np.array([1.0 / (1.0 + math.exp(-x[np.argmax(y)])) for x, y in cl_tables])
-        luck = np.sqrt(np.maximum(rho_hat, 0.02) * psi / 0.25)
+        luck = np.sqrt(rho_hat * psi / 0.25)
         centred = (luck > _own_sd(big_n, k)).astype(float)
         g = 1.0 / np.maximum(1.0 + rho_hat * (a_same - psi * n_tilde), G_FLOOR)
         g = np.where(np.abs(g - 1.0) <= G_TOL, 1.0, g)  # the exact Beta-Binomial, 3x cheaper
         temper = 1.0 / (
-            1.0 + rho_hat**2 * _residual_pairs(layout, n_sig, psi, cross, tcell, n_cell)
+            1.0 + rho_hat**2 * _residual_pairs(layout, n_sig, psi, cross, counts)
             / np.maximum(k, 1)
         )
         stats = ClusterStats(*cell, k, c_w, c_l, c_n, psi, a_same, n_tilde, multi, rho_x, rho_c,
@@ -525,35 +541,38 @@ def _spline_tables(tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndar
     return np.array(xs), np.array(cs)
 
 
+def _cell_counts(layout: TradeLayout, n_clusters: int):
+    """The signals x clusters matrix of trade counts (CSR, canonical: one entry per non-empty
+    (signal, cluster) cell, the trades of a cell summed); O(trades), no hashing."""
+    from scipy import sparse
+
+    ones = np.ones(layout.signal.size)
+    out = sparse.csr_matrix((ones, (layout.signal, layout.cluster)),
+                            shape=(layout.n_signals, n_clusters))  # fmt: skip
+    out.sum_duplicates()
+    return out
+
+
 def _residual_pairs(
-    layout: TradeLayout,
-    n_sig: np.ndarray,
-    psi: np.ndarray,
-    cross: np.ndarray,
-    cell: np.ndarray,
-    n_cell: np.ndarray,
+    layout: TradeLayout, n_sig: np.ndarray, psi: np.ndarray, cross: np.ndarray, counts
 ) -> np.ndarray:
     """Per family, ``sum_{i != j} (O_ij / sqrt(n_i n_j) - psi sqrt(n_i n_j))^2`` with ``O_ij``
     the pairs of trades of signals i and j in one cluster: the squared correlations between
     signals' sampling errors that the family luck does not explain (per unit rho^2). Computed
-    as ``||B'B||_F^2`` minus its diagonal, ``B = diag(n)^(-1/2) x (signals x clusters counts)``,
-    so without forming signal pairs: one sparse product over all families at once (``B`` is
-    block-diagonal by family, a cluster being in one family), O(sum_i n_i^2). ``cell``: each
-    trade's (signal, cluster) cell, ``n_cell`` the cells' trade counts."""
+    as ``||B'B||_F^2`` minus its diagonal, ``B = diag(n)^(-1/2) x (signals x clusters counts)``
+    (``counts``: :func:`_cell_counts`), so without forming signal pairs: one sparse product over
+    all families at once (``B`` is block-diagonal by family, a cluster being in one family),
+    O(sum_i n_i^2)."""
     from scipy import sparse
 
     n_fam = psi.size
-    first = np.empty(n_cell.size, np.int64)
-    first[cell] = np.arange(cell.size)  # a trade of each cell
-    c_sig, c_cl = layout.signal[first], layout.cluster[first]
     n_i = np.maximum(n_sig, 1).astype(float)
-    b = sparse.csr_matrix((n_cell / np.sqrt(n_i[c_sig]), (c_sig, c_cl)),
-                          shape=(n_sig.size, int(layout.cluster.max()) + 1))  # fmt: skip
+    b = sparse.diags(1.0 / np.sqrt(n_i)) @ counts
     btb = (b.T @ b).tocoo()
     cl_fam = np.zeros(btb.shape[0], np.int64)
     cl_fam[layout.cluster] = layout.family
     frob = np.bincount(cl_fam[btb.row], weights=btb.data**2, minlength=n_fam)
-    o_ii = np.bincount(c_sig, weights=n_cell.astype(float) ** 2, minlength=n_sig.size)
+    o_ii = np.asarray(counts.multiply(counts).sum(axis=1)).ravel()  # sum_c n_ic^2 per signal
     diag = np.bincount(layout.signal_family, weights=(o_ii / n_i) ** 2, minlength=n_fam)
     return np.maximum(frob - diag - psi * cross, 0.0)
 
@@ -622,7 +641,9 @@ def build_model(data: WinRateData):
         d = {k: pm.Data(k, v) for k, v in _cluster_arrays(data).items()}
         logit_rho = hp["logit_rho"].rv("logit_rho", dims="family")
         rho = pm.Deterministic("rho", pm.math.invlogit(logit_rho), dims="family")
-        var_p = mean * (1.0 - mean)
+        # m (1 - m) at the family's observed pooled win rate (data, :func:`observed_variance`),
+        # not at its long-run mean: see "Where the luck's scale is evaluated" in the docstring
+        var_p = d["var_hat"]
         # r: the covariance of two trades of unlike signals sharing a uniform, over that of alike
         # ones (E min(p_a, p_b) - m^2 over m (1 - m), p_a, p_b from the family's Beta)
         r = pt.clip(1.0 - pt.sqrt(var_p / (kappa + 1.0) / np.pi) / var_p, 0.05, 1.0)
@@ -681,6 +702,7 @@ def _cluster_arrays(data: WinRateData) -> dict[str, np.ndarray]:
         "rho_c": np.concatenate([cs.rho_c, cs.rho_c[:, -1:]], axis=1).reshape(-1, 4),
         "luck_centred": cs.luck_centred, "g": cs.g, "temper": cs.temper,
         "k": np.where(exact, 0.0, cs.k), "sqrt_psi": np.sqrt(cs.psi),
+        "var_hat": observed_variance(data),
         "w_surv": data.w_surv * exact[:, None], "l_surv": data.l_surv * exact[:, None],
         "n_surv": data.n_surv * exact[:, None], "j": np.arange(data.w_surv.shape[1], dtype=float),
     }  # fmt: skip
@@ -690,6 +712,16 @@ def _cluster_arrays(data: WinRateData) -> dict[str, np.ndarray]:
         out[f"cell_value_{kind}"] = cs.cell_value[sel]
         out[f"cell_signals_{kind}"] = cs.cell_signals[sel]
     return out
+
+
+def observed_variance(data: WinRateData) -> np.ndarray:
+    """Per family, ``p^ (1 - p^)`` at its pooled win rate ``p^ = (wins + 0.5) / (trades + 1)``
+    over the fitted window (dimensionless): where the clustered model evaluates the binomial
+    variance in the luck's logit-scale sd and in ``r`` (see the module docstring)."""
+    wins = data.w_surv.sum(axis=1)  # sum_j (signals with > j wins) = the family's wins
+    trades = data.n_surv.sum(axis=1)
+    p_hat = (wins + 0.5) / (trades + 1.0)
+    return p_hat * (1.0 - p_hat)
 
 
 def _data_arrays(data: WinRateData) -> dict[str, np.ndarray]:
