@@ -270,9 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1",
         help="address to bind (default 127.0.0.1; any other than loopback requires --token)",
     )  # fmt: skip
-    dash.add_argument(
-        "--port", type=_port, default=5006, help="TCP port, 1-65535 (default 5006)"
-    )
+    dash.add_argument("--port", type=_port, default=5006, help="TCP port, 1-65535 (default 5006)")
     dash.add_argument(
         "--token",
         help="access token (16-200 printable characters): every request must carry it "

@@ -81,8 +81,11 @@ def measure(n_symbols: int = 200, n_days: int = 2520, subset: int = 20, seed: in
             out[f"stage2_s_{workers}"] = time.perf_counter() - t0
             draws[workers] = np.stack([res[t.symbol]["persistence"] for t in tasks])
             out[f"task_cpu_s_{workers}"] = float(sum(float(x["cpu_seconds"]) for x in res.values()))
-        print(f"stage 2 on {workers} worker(s): {out[f'stage2_s_{workers}']:.1f} s for "
-              f"{len(tasks)} symbols (compile {out[f'compile_s_{workers}']:.1f} s)", flush=True)
+        print(
+            f"stage 2 on {workers} worker(s): {out[f'stage2_s_{workers}']:.1f} s for "
+            f"{len(tasks)} symbols (compile {out[f'compile_s_{workers}']:.1f} s)",
+            flush=True,
+        )
         out[f"load_after_{workers}"] = os.getloadavg()  # other processes share the machine
     out["same_draws"] = bool(np.array_equal(draws[1], draws[2]))
     return out
@@ -106,10 +109,12 @@ def report(m: dict) -> list[Result]:
     per_symbol = m["stage2_s_1"] / m["tasks"]
     workers = cluster_for_book(m)
     cpu = m["task_cpu_s_1"] / m["tasks"]
-    print(f"CPU seconds per stage-2 symbol (sampling, in the worker): {cpu:.2f} (1 worker), "
-          f"{m['task_cpu_s_2'] / m['tasks']:.2f} (2 workers); with whole cores per worker a "
-          f"{BOOK}-symbol book in {DEADLINE_S / 60:.0f} min needs "
-          f"{cluster_for_book({**m, 'stage2_s_1': m['task_cpu_s_1']}, ideal=True)} workers")
+    print(
+        f"CPU seconds per stage-2 symbol (sampling, in the worker): {cpu:.2f} (1 worker), "
+        f"{m['task_cpu_s_2'] / m['tasks']:.2f} (2 workers); with whole cores per worker a "
+        f"{BOOK}-symbol book in {DEADLINE_S / 60:.0f} min needs "
+        f"{cluster_for_book({**m, 'stage2_s_1': m['task_cpu_s_1']}, ideal=True)} workers"
+    )
     print(f"two-stage fit {m['symbols']} symbols x {m['days']} days (subset {m['subset']}): "
           f"stage 1 {m['stage1_s']:.1f} s; stage 2 {m['stage2_s_1']:.1f} s on 1 worker, "
           f"{m['stage2_s_2']:.1f} s on 2 (speed-up {speedup:.2f}x); {per_symbol:.2f} s per "

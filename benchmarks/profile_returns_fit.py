@@ -119,8 +119,11 @@ def main() -> None:
               f"{sample_cpu - grads * us / 1e6:.1f} CPU-s is nutpie's own work")  # fmt: skip
         if "--save" in sys.argv:
             path = sys.argv[sys.argv.index("--save") + 1]
-            keep = {k: tree[k].to_dataset() for k in tree.children
-                    if k in ("posterior", "sample_stats", "warmup_sample_stats", "holdout")}
+            keep = {
+                k: tree[k].to_dataset()
+                for k in tree.children
+                if k in ("posterior", "sample_stats", "warmup_sample_stats", "holdout")
+            }
             out = xr.DataTree.from_dict(keep)
             for k in ("sample_stats", "warmup_sample_stats"):
                 if k in keep:

@@ -33,15 +33,19 @@ def main(argv: list[str] | None = None) -> None:
         w.centred_means = lambda _: bool(args.centred)  # this process only
     t0 = time.perf_counter()
     tree = w.WinRateModel().fit(data, seed=1)
-    print(f"{args.signals:,} signals, {args.families} families, {lay.signal.size:,} trades; "
-          f"centred by the model's rule: {own}; fit {time.perf_counter() - t0:.0f} s")
+    print(
+        f"{args.signals:,} signals, {args.families} families, {lay.signal.size:,} trades; "
+        f"centred by the model's rule: {own}; fit {time.perf_counter() - t0:.0f} s"
+    )
     post = tree["posterior"]
     for v in ("tau", "eta0", "mu_logk", "sigma_logk"):
         x = post[v].values
         print(f"  {v:<11} chain means {np.round(x.mean(axis=1), 4)}")
     ss = tree["sample_stats"]
-    print(f"  tree depth per chain {ss['depth'].values.mean(axis=1)}, divergences "
-          f"{ss['diverging'].values.sum(axis=1)}")
+    print(
+        f"  tree depth per chain {ss['depth'].values.mean(axis=1)}, divergences "
+        f"{ss['diverging'].values.sum(axis=1)}"
+    )
     verdict = gate(tree, w.gated_vars(tree), None, w.prior_sd_ratios(tree))
     print(f"  gate {'passed' if verdict.passed else 'FAILED'}: {list(verdict.reasons)[:4]}")
     sd = np.std(np.log(truth[0] / (1 - truth[0])))

@@ -82,8 +82,10 @@ def _readme_links(app, relative_path, parent_docname, content):
     """The README, included as the overview page, links files at the repository's root: point
     them at their pages on the site."""
     if relative_path.name == "README.md":
-        content[0] = content[0].replace("](CHANGELOG.md)", "](changelog.md)").replace(
-            "](LICENSE)", "](license.md)"
+        content[0] = (
+            content[0]
+            .replace("](CHANGELOG.md)", "](changelog.md)")
+            .replace("](LICENSE)", "](license.md)")
         )
 
 

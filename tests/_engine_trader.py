@@ -55,6 +55,7 @@ def trader(url: str, models: str, events_path: str, seed: int, flush: bool, emit
     lost = [e["key"] for e, d in zip(evs[:start], done, strict=False)
             if e["kind"] == "signal" and not d]  # fmt: skip
     if emit is None:
+
         def emit(message: dict) -> None:
             print(json.dumps(message), flush=True)
 

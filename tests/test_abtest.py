@@ -250,9 +250,9 @@ def test_time_period_and_state_unchanged_after_error():
     assert ab.run_parallel(range(2)) == 2
     out = ab.statistical_significance()
     assert out["n"] == 4 and out["sharpe_difference"] is None and out["bayes"] is None
-    assert "10" in out["sharpe_difference_note"] and out["bayes_note"] == out[
-        "sharpe_difference_note"
-    ]
+    assert (
+        "10" in out["sharpe_difference_note"] and out["bayes_note"] == out["sharpe_difference_note"]
+    )
     with pytest.raises(ValueError, match="alpha"):
         ab.statistical_significance(alpha=1.5)
 

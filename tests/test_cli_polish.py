@@ -161,7 +161,10 @@ def test_ingest_names_every_bad_cell_by_its_column_and_writes_nothing(tmp_path, 
     doc = json.loads(capsys.readouterr().out)
     assert doc["written"] == 0
     assert [(p["line"], p["column"], p["value"]) for p in doc["problems"]] == [
-        (3, "won", "yes"), (3, "pnl", "1_0"), (3, "settled_at", "02/01/2026")]
+        (3, "won", "yes"),
+        (3, "pnl", "1_0"),
+        (3, "settled_at", "02/01/2026"),
+    ]
     returns = tmp_path / "returns.csv"
     returns.write_text("symbol,date,return\nSPY,2026-01-02,0.01\n,2026-01-02 13:00,abc\n")
     assert main(["ingest", "returns", str(returns), "--kind", "log", "--data", str(data)]) == 1
@@ -183,7 +186,9 @@ def test_priors_list_has_a_header_and_names_the_active_version(tmp_path, capsys)
     doc = json.loads(capsys.readouterr().out)
     assert doc["active"] == 2
     assert [(v["version"], v["active"], v["gate"]) for v in doc["versions"]] == [
-        (1, False, "passed"), (2, True, "passed")]
+        (1, False, "passed"),
+        (2, True, "passed"),
+    ]
 
 
 def test_priors_show_prints_the_priors_and_takes_the_listed_version(tmp_path, capsys):
@@ -202,10 +207,12 @@ def test_priors_show_prints_the_priors_and_takes_the_listed_version(tmp_path, ca
         got = shown["families"][name]
         assert got["mean_win_rate"]["mean"] == pytest.approx(fam.mean.mean())
         assert got["mean_win_rate"]["interval"] == pytest.approx(
-            np.quantile(fam.mean, [0.05, 0.95]))
+            np.quantile(fam.mean, [0.05, 0.95])
+        )
         assert got["concentration"]["mean"] == pytest.approx(fam.kappa.mean())
         assert got["concentration"]["interval"] == pytest.approx(
-            np.quantile(fam.kappa, [0.05, 0.95]))
+            np.quantile(fam.kappa, [0.05, 0.95])
+        )
     sym = ps.symbols["SPY"]
     want = ReturnModel({"SPY": sym.draws}, {"SPY": sym.sigma2}).risk(0.975)
     spy = shown["risk"]["SPY"]
@@ -223,8 +230,9 @@ def test_priors_show_prints_the_priors_and_takes_the_listed_version(tmp_path, ca
         assert repr(bad) in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [
-    ["priors", "verify"], ["priors", "activate", "2"], ["demo-live", "--rounds", "50"]])
+@pytest.mark.parametrize(
+    "argv", [["priors", "verify"], ["priors", "activate", "2"], ["demo-live", "--rounds", "50"]]
+)
 def test_json_is_one_document_on_stdout(tmp_path, capsys, argv):
     models = registry(tmp_path)
     extra = (["--state", str(tmp_path / "s.json")] if argv[0] == "demo-live"

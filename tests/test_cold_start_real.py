@@ -37,8 +37,11 @@ def test_the_mixture_predictive_is_the_exact_posterior_predictive():
         w, n = won[:k].sum(), k
 
         def post(p, w=w, n=n):
-            return sum(stats.beta.pdf(p, ai, bi) for ai, bi in zip(a, b, strict=True)) * \
-                p**w * (1 - p) ** (n - w)
+            return (
+                sum(stats.beta.pdf(p, ai, bi) for ai, bi in zip(a, b, strict=True))
+                * p**w
+                * (1 - p) ** (n - w)
+            )
 
         z = integrate.quad(post, 0, 1)[0]
         p1 = integrate.quad(lambda p, post=post: p * post(p), 0, 1)[0] / z

@@ -304,8 +304,10 @@ def test_a_host_beyond_loopback_needs_a_token(capsys, sqlite_store):
     assert check_options("::1", 5006, None, 5.0).token is None
 
 
-@pytest.mark.parametrize(("option", "value"), [("--refresh", "0"), ("--refresh", "nan"),
-                                               ("--token", "has a space in it, 24 ch")])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--refresh", "0"), ("--refresh", "nan"), ("--token", "has a space in it, 24 ch")],
+)
 def test_bad_refresh_or_token_exits_2_naming_it(option, value, capsys, sqlite_store):
     url, models = sqlite_store
     code, err = _run(["--store", url, "--models", str(models), option, value], capsys)

@@ -332,11 +332,21 @@ def _log_day(url: str, info, day: dt.date) -> None:
     n = len(info.symbols)
     vol = np.full(n, 0.02)
     with Store(url) as store:
-        store.ingest_returns(pd.DataFrame({"symbol": info.symbols, "date": [day] * n,
-                                           "return": np.linspace(-0.01, 0.01, n)}), kind="log")
+        store.ingest_returns(
+            pd.DataFrame(
+                {"symbol": info.symbols, "date": [day] * n, "return": np.linspace(-0.01, 0.01, n)}
+            ),
+            kind="log",
+        )
         store.log_risk(day, SyntheticForecast(tuple(info.symbols), 0.975, 2 * vol, 2.4 * vol, vol))
-        store.log_correlation(day, average_correlation=0.2, concentration_score=0.6,
-                              effective_bets=2.5, breakdown_p=0.5, breakdown_score=0.25)
+        store.log_correlation(
+            day,
+            average_correlation=0.2,
+            concentration_score=0.6,
+            effective_bets=2.5,
+            breakdown_p=0.5,
+            breakdown_score=0.25,
+        )
         store.log_regime(day, {s: 0.9 for s in info.symbols})
         store.log_portfolio(day, gross_exposure=1e6, portfolio_es=54321.0, portfolio_var=3e4,
                             level=0.975)  # fmt: skip
@@ -371,4 +381,3 @@ def test_a_new_day_reaches_open_pages_without_a_reload(app, browser):
     finally:
         for page in pages.values():
             page.close()
-

@@ -162,7 +162,9 @@ def test_a_killed_engine_trader_loses_nothing_settled_and_restarts_with_the_same
     killed_mid_run = [r for r in report if r["rows_put"] < 2 * len(signals)]
     assert len(killed_mid_run) >= TRIALS // 2, report
     assert all(r["lost_before_resume"] == 0 for r in report if r["flush"]), report
-    print(f"run {run_s:.2f} s, bound {bound} rows; max rows lost "
-          f"{max(r['rows_lost'] for r in report)}")
+    print(
+        f"run {run_s:.2f} s, bound {bound} rows; max rows lost "
+        f"{max(r['rows_lost'] for r in report)}"
+    )
     for r in report:
         print(r)

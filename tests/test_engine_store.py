@@ -271,9 +271,7 @@ def test_a_decision_the_log_refuses_is_not_made(store, models):
 
 
 # ---------------------------------------------------------------------------- end of day
-def test_end_of_day_writes_every_metrics_table_and_the_same_day_again_is_an_upsert(
-    store, models
-):
+def test_end_of_day_writes_every_metrics_table_and_the_same_day_again_is_an_upsert(store, models):
     eng = sp.open_engine(models, store, config=EngineConfig(rule=sp.AlwaysAct(), kelly=None))
     today = sp.day(sp.DAYS)
     eng.bar(today, {"AAA": 0.01, "BBB": 0.0, "CCC": -0.02})

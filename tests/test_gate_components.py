@@ -59,6 +59,8 @@ def failed(check: str, kind: str, message: str) -> Verdict:
 
 def misfit() -> Verdict:
     return failed("ppc", MISFIT_KIND, MISFIT)
+
+
 CONFIG = RecalibrationConfig(
     draws=100, tune=100, chains=2, returns_model="laplace", returns_draws=30,
     returns_min_days=250, returns_window=300,
@@ -196,8 +198,13 @@ def test_win_rates_fail_returns_refresh_and_the_old_win_rates_stay_live(tmp_path
     assert ages["winrate"] == (today - DATES[395].date()).days > 100
     # the night's verdicts, per component, with the misfit named as such
     comp = live.diagnostics["components"]
-    assert comp["winrate"] == {"passed": False, "reasons": [MISFIT], "kind": "misfit",
-                               "status": "carried", "attempts": []}  # the fake tries none
+    assert comp["winrate"] == {
+        "passed": False,
+        "reasons": [MISFIT],
+        "kind": "misfit",
+        "status": "carried",
+        "attempts": [],
+    }  # the fake tries none
     assert comp["returns"]["status"] == comp["regime"]["status"] == "refreshed"
     assert second.components["winrate"]["version"] == 1
     assert live.diagnostics["reasons"] == [f"winrate: {MISFIT}"]
@@ -432,8 +439,12 @@ def test_components_round_trip_through_publish_and_load(tmp_path):
     ps = make(3)
     doc = ps.to_dict()
     assert doc["schema"] == "bayes_mem.prior_set/2"
-    assert doc["components"]["winrate"] == {"version": 3, "fitted_at": ps.created_at,
-                                            "data_through": "2026-11-24", "passed": True}
+    assert doc["components"]["winrate"] == {
+        "version": 3,
+        "fitted_at": ps.created_at,
+        "data_through": "2026-11-24",
+        "passed": True,
+    }
     carried = PriorSet.from_dict(
         {**doc, "components": {**doc["components"], "winrate": {
             "version": 1, "fitted_at": "2026-10-01T02:00:00+00:00",
@@ -442,9 +453,7 @@ def test_components_round_trip_through_publish_and_load(tmp_path):
     write_prior_set(carried, tmp_path)
     loaded = load_live_prior_set(tmp_path, 3)
     assert loaded.to_dict() == {**carried.to_dict(), "files": {}}
-    assert loaded.component_ages(dt.date(2026, 12, 1)) == {
-        "winrate": 62, "returns": 7, "regime": 7
-    }
+    assert loaded.component_ages(dt.date(2026, 12, 1)) == {"winrate": 62, "returns": 7, "regime": 7}
 
 
 def test_schema_1_sets_still_load_with_every_component_from_themselves(tmp_path):
@@ -548,8 +557,13 @@ def test_the_engine_states_each_components_age_and_warns_past_the_limit(caplog):
             eng.bar(start + dt.timedelta(days=t + 1), parts.day_returns(returns[t]))
     ages = eng.component_ages()
     assert ages["winrate"]["age_days"] == 45 and ages["winrate"]["stale"]
-    assert ages["returns"] == {"version": 5, "fitted_at": ps.created_at,
-                               "data_through": str(start), "age_days": 5, "stale": False}
+    assert ages["returns"] == {
+        "version": 5,
+        "fitted_at": ps.created_at,
+        "data_through": str(start),
+        "age_days": 5,
+        "stale": False,
+    }
     warned = [r for r in caplog.records if "stale" in r.getMessage()]
     assert len(warned) == 1 and "winrate v2" in warned[0].getMessage()  # once, not per bar
     status = eng.prior_status()
@@ -605,10 +619,14 @@ def test_a_returns_refresh_that_loses_a_traded_symbol_keeps_the_live_returns(
     assert result.status == "active" and result.exit_code == EXIT_PARTIAL
     assert result.components["returns"]["kind"] == "coverage"
     assert {c: i["status"] for c, i in result.components.items()} == {
-        "winrate": "refreshed", "returns": "carried", "regime": "carried"}
+        "winrate": "refreshed",
+        "returns": "carried",
+        "regime": "carried",
+    }
     live = load_active(models)
     assert set(live.symbols) == {"SPY", "QQQ", "TLT"} and live.source("returns").version == 1
     assert live.source("winrate").version == 2
-    assert any("would drop symbols the live set covers: TLT" in r
-               for r in result.verdict["reasons"])
+    assert any(
+        "would drop symbols the live set covers: TLT" in r for r in result.verdict["reasons"]
+    )
     store.close()

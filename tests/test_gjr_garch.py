@@ -129,7 +129,7 @@ def test_laplace_draws_neither_collapse_nor_explode_on_short_or_degenerate_serie
         sig2 = variance_path(r, fit.draws, r.var())[:, -1]
         es = ReturnModel({"x": fit.draws}, {"x": sig2}).risk(0.99).es_log[0]
         sd = r.std()
-        assert 1.5 * sd < es < 6 * sd, (es / sd)
+        assert 1.5 * sd < es < 6 * sd, es / sd
 
 
 # ------------------------------------------------- the asymmetric term's weight kappa (issue 16)

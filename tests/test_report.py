@@ -278,7 +278,6 @@ def test_hostile_names_are_escaped_and_round_trip(hostile_page):
     assert "http://" not in page and "https://" not in page  # nothing to fetch
 
 
-
 class _Outline(HTMLParser):
     """The page's structure in document order: sections, headings, tables (class and headers),
     figures (plot key, whether captioned) and notes."""
@@ -347,7 +346,8 @@ _WINRATES = [
 ]  # fmt: skip
 _DIAGNOSTICS_HEAD = [("section", "diagnostics"), ("h2", "Diagnostics")]
 _CHANGES_HEAD = [
-    ("section", "changes"), ("h2", "What changed since the previously active prior set")
+    ("section", "changes"),
+    ("h2", "What changed since the previously active prior set"),
 ]
 
 
@@ -398,7 +398,6 @@ def test_the_page_has_every_section_heading_table_and_plot(hostile_registry, hos
     assert quality.count("<td") == quality.count("data-v=") == 13 * len(EVIL_SIGNALS)
 
 
-
 def test_the_summary_states_each_verdict():
     """Passed, published with components kept back (named, escaped), rejected: the summary's
     first line, as the job's runs show it (the kept-back branch is not in the hostile pages)."""
@@ -440,6 +439,7 @@ def test_changes_against_a_version_without_recorded_counts():
     moves = page.split("per-signal win rates (top 10)</h3>")[1]
     assert moves.count("<tr>") == 3  # the header and both signals
 
+
 def test_a_failing_section_is_reported_escaped_and_the_rest_stands(hostile_registry, monkeypatch):
     from bayes_mem.offline.report import build
 
@@ -470,6 +470,7 @@ def test_the_templates_are_package_data():
     assert {"page.html", "macros.html", "sort.js", "report.css"} <= set(files)
     for name in files:
         assert any(fnmatch.fnmatch(f"templates/{name}", g) for g in globs), name
+
 
 def test_write_report_is_atomic_and_owner_only(hostile_registry, hostile_page):
     store, models = hostile_registry
@@ -608,9 +609,7 @@ def test_the_job_writes_a_report_for_every_fit(job_registry, tmp_path):
     # too few draws: the win rates fail (retried, still failing) and are carried, the returns
     # and regime refresh: the set is published, partially (per-component gating)
     assert good.status == "active" and good.exit_code == 0, good.verdict
-    assert bad.status == "active" and bad.components["winrate"]["status"] == "carried", (
-        bad.verdict
-    )
+    assert bad.status == "active" and bad.components["winrate"]["status"] == "carried", bad.verdict
     for result in (good, bad):
         path = Path(result.report)
         assert path == rp.report_path(models, result.version) and path.exists()

@@ -36,8 +36,10 @@ def known_tree(cols: list[np.ndarray], holdout: int = rm.LFO_DAYS, draws: int = 
            "alpha": TRUE["alpha"], "gamma": TRUE["gamma"], "beta": TRUE["beta"],
            "nu": TRUE["nu"], "lam": TRUE["lam"]}  # fmt: skip
     post = {k: (("chain", "draw", "symbol"), np.full(shape, v)) for k, v in pct.items()}
-    post["last_sigma2_pct"] = (("chain", "draw", "symbol"),
-                               np.broadcast_to(np.array(last) * rm.SCALE**2, shape).copy())
+    post["last_sigma2_pct"] = (
+        ("chain", "draw", "symbol"),
+        np.broadcast_to(np.array(last) * rm.SCALE**2, shape).copy(),
+    )
     for v in rm.GATED_VARS:  # the sampler-side checks see well-mixed draws
         if v not in post:
             post[v] = (("chain", "draw", "symbol"), rng.standard_normal(shape))

@@ -168,7 +168,10 @@ def test_returns_ingest_converts_and_refuses_duplicates(store):
     # repeated date; on the last row both bad cells: a time of day and -1.5 (issue 20: every
     # bad cell of a row, not only the first)
     assert [(p.line, p.column) for p in info.value.problems] == [
-        ("row 1", "date"), ("row 2", "date"), ("row 2", "return")]
+        ("row 1", "date"),
+        ("row 2", "date"),
+        ("row 2", "return"),
+    ]
     with pytest.raises(ValueError, match="kind"):
         store.ingest_returns(frame, kind="pct")
     assert count(store, "returns") == 3

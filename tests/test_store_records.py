@@ -461,7 +461,8 @@ def test_prior_set_records_go_through_the_store(store):
     with pytest.raises(sa.exc.IntegrityError):  # a version is recorded once
         store.record_prior_set(row(1, "rejected"))
     assert store.table("prior_sets").set_index("version")["status"].to_dict() == {
-        1: "candidate", 3: "rejected"
+        1: "candidate",
+        3: "rejected",
     }
 
 

@@ -128,8 +128,13 @@ def open_read_only(url: str) -> tuple[sa.Engine, str]:
             raise DashboardError(f"no store at {path!r} (no such file)")
         # a pool of its own: the URL "sqlite://" alone would get SQLAlchemy's per-thread pool,
         # which closes a connection from another thread (Bokeh runs callbacks in threads)
-        engine = sa.create_engine("sqlite://", creator=lambda: _sqlite_ro_connect(path),
-                                  poolclass=sa.pool.QueuePool, pool_size=4, max_overflow=8)
+        engine = sa.create_engine(
+            "sqlite://",
+            creator=lambda: _sqlite_ro_connect(path),
+            poolclass=sa.pool.QueuePool,
+            pool_size=4,
+            max_overflow=8,
+        )
     elif backend == "postgresql":
         engine = sa.create_engine(parsed, pool_pre_ping=True)
         sa.event.listen(engine, "connect", _pg_read_only)
@@ -458,7 +463,8 @@ def latest_positions(engine: sa.Engine, config: str = "live") -> pd.DataFrame:
             when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
             start = when.normalize().to_pydatetime()
             q = sa.select(t.c.decided_at, t.c.symbol, t.c.side, t.c.notional).where(
-                *acted, t.c.decided_at >= start, t.c.decided_at < start + dt.timedelta(days=1))
+                *acted, t.c.decided_at >= start, t.c.decided_at < start + dt.timedelta(days=1)
+            )
             frame = _frame(conn, q, ["decided_at", "symbol", "side", "notional"])
     if frame.empty:
         return pd.DataFrame({"symbol": pd.Series(dtype=str), "notional": pd.Series(dtype=float)})
@@ -567,8 +573,7 @@ def current_correlation(
             symbols = risk_symbols(engine) or None
         if not dates:
             return [], np.zeros((0, 0))
-        q = sa.select(_as_text(r.c.date), r.c.symbol, r.c.log_return).where(
-            r.c.date >= min(dates))
+        q = sa.select(_as_text(r.c.date), r.c.symbol, r.c.log_return).where(r.c.date >= min(dates))
         if symbols is not None:
             q = q.where(r.c.symbol.in_(list(symbols)))
         frame = _raw(conn, q, ["date", "symbol", "log_return"])
@@ -740,8 +745,12 @@ def config_summary(engine: sa.Engine) -> pd.DataFrame:
     (total acted, account currency), ``mean_p_win``, ``last_decided_at``; "live" first."""
     t = schema.decisions
     q = sa.select(
-        t.c.config, sa.func.count(), sa.func.sum(sa.case((t.c.act, 1), else_=0)),
-        sa.func.sum(t.c.notional), sa.func.avg(t.c.p_win), sa.func.max(t.c.decided_at),
+        t.c.config,
+        sa.func.count(),
+        sa.func.sum(sa.case((t.c.act, 1), else_=0)),
+        sa.func.sum(t.c.notional),
+        sa.func.avg(t.c.p_win),
+        sa.func.max(t.c.decided_at),
     ).group_by(t.c.config)
     cols = ["config", "decisions", "acted", "notional", "mean_p_win", "last_decided_at"]
     with engine.connect() as conn:
@@ -805,12 +814,14 @@ def nightly_runs(
                    reasons="; ".join(str(r) for r in reasons) if isinstance(reasons, list)
                    else str(reasons))  # fmt: skip
         verdicts = ps.diagnostics.get("components")
-        for comp, verdict in (verdicts.items() if isinstance(verdicts, dict) else ()):
+        for comp, verdict in verdicts.items() if isinstance(verdicts, dict) else ():
             if f"{comp}_verdict" in row and isinstance(verdict, dict):
                 why = verdict.get("reasons") or []
                 row[f"{comp}_verdict"] = " ".join(
-                    [str(verdict.get("status") or verdict.get("kind") or ""),
-                     *(f"({r})" for r in (why if isinstance(why, list) else [why]))]
+                    [
+                        str(verdict.get("status") or verdict.get("kind") or ""),
+                        *(f"({r})" for r in (why if isinstance(why, list) else [why])),
+                    ]
                 ).strip()[:300]
         stale = []
         for comp, src in (ps.components or {}).items():
@@ -837,9 +848,7 @@ def regime_latest(engine: sa.Engine) -> pd.DataFrame:
     frame["date"] = _dates(frame["date"])
     frame = frame.astype({"p_change": float})
     frame["alarm"] = frame["p_change"] >= ALARM_P_CHANGE
-    return frame.sort_values(["p_change", "symbol"], ascending=[False, True]).reset_index(
-        drop=True
-    )
+    return frame.sort_values(["p_change", "symbol"], ascending=[False, True]).reset_index(drop=True)
 
 
 def regime_history(engine: sa.Engine, symbol: str) -> pd.DataFrame:

@@ -250,10 +250,13 @@ def correlation_page(ctx: Context) -> tuple[Any, Update]:
                   height=600, width=650, tools="pan,wheel_zoom,box_zoom,reset,save",
                   x_range=(0, 1), y_range=(0, 1), match_aspect=True)  # fmt: skip
     heat.image(image="image", x=0, y=0, dw="dw", dh="dh", source=matrix, color_mapper=mapper)
-    name_of = CustomJSHover(args={"names": names}, code=(
-        "const s = names.data.symbol; const i = Math.floor(value);"
-        " return (i >= 0 && i < s.length) ? String(s[i]) : '';"
-    ))  # a cell's symbols (tooltip values are shown as text)
+    name_of = CustomJSHover(
+        args={"names": names},
+        code=(
+            "const s = names.data.symbol; const i = Math.floor(value);"
+            " return (i >= 0 && i < s.length) ? String(s[i]) : '';"
+        ),
+    )  # a cell's symbols (tooltip values are shown as text)
     heat.add_tools(HoverTool(tooltips=[("row", "$y{custom}"), ("column", "$x{custom}"),
                                        ("correlation", "@image{0.000}")],
                              formatters={"$x": name_of, "$y": name_of}))  # fmt: skip
@@ -309,13 +312,22 @@ ALL = "(all families)"
 def signals_page(ctx: Context) -> tuple[Any, Update]:
     engine, models = ctx.source.engine, ctx.source.models
     state: dict[str, pd.DataFrame] = {"quality": data.latest_signal_quality(engine)}
-    family = Select(title="family", options=[ALL], value=ALL, name="family_filter",
-                    css_classes=["bm-family_filter"])
+    family = Select(
+        title="family",
+        options=[ALL],
+        value=ALL,
+        name="family_filter",
+        css_classes=["bm-family_filter"],
+    )
     pick = Select(title="signal", options=[], value="", name="signal_pick")
     table_src = _source(state["quality"].iloc[:0], "signal_table")
     priors_src = _source(data.family_priors(models), "family_priors")
-    series = _source(pd.DataFrame(columns=["as_of", "posterior_mean", "credible_low",
-                                           "credible_high", "trades"]), "signal_series")
+    series = _source(
+        pd.DataFrame(
+            columns=["as_of", "posterior_mean", "credible_low", "credible_high", "trades"]
+        ),
+        "signal_series",
+    )
     table = _table(table_src, [
         ("signal", "signal", "text"), ("family", "family", "text"), ("symbol", "symbol", "text"),
         ("trades", "trades", "int"), ("posterior_mean", "win rate", "num"),
@@ -437,8 +449,11 @@ def nightly_page(ctx: Context) -> tuple[Any, Update]:
     for c in runs.columns:
         if c.endswith("_version") and c != "version":
             comp = c[: -len("_version")]
-            cols += [(c, f"{comp} v", "int"), (f"{comp}_age_days", f"{comp} age (d)", "int"),
-                     (f"{comp}_verdict", f"{comp} tonight", "text")]
+            cols += [
+                (c, f"{comp} v", "int"),
+                (f"{comp}_age_days", f"{comp} age (d)", "int"),
+                (f"{comp}_verdict", f"{comp} tonight", "text"),
+            ]
     cols.append(("reasons", "gate reasons", "text"))
     table = _table(src, cols, "nightly_runs_table", 300)
     links = Div(text="", name="report_links")
@@ -450,8 +465,7 @@ def nightly_page(ctx: Context) -> tuple[Any, Update]:
         frame = data.nightly_runs(models, today=day)
         _set(src, frame.drop(columns=["report"]))
         items = [
-            f'<li><a href="/reports/{html.escape(r, quote=True)}">report of '
-            f"v{int(v):06d}</a></li>"
+            f'<li><a href="/reports/{html.escape(r, quote=True)}">report of v{int(v):06d}</a></li>'
             for v, r in zip(frame["version"], frame["report"], strict=True)
             if r
         ]

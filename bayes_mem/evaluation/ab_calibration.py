@@ -243,8 +243,10 @@ def scenario_rates(
     if scenario not in SCENARIOS[1:]:
         raise ValueError(f"scenario must be one of {SCENARIOS[1:]}, got {scenario!r}")
     runs, days, alpha = _check_common(runs, days, r.shape[0] - 2 * HOLD, alpha)
-    if not isinstance(edge_sr, int | float) or isinstance(edge_sr, bool) or not math.isfinite(
-        edge_sr
+    if (
+        not isinstance(edge_sr, int | float)
+        or isinstance(edge_sr, bool)
+        or not math.isfinite(edge_sr)
     ):
         raise ValueError(f"edge_sr must be a finite number, got {edge_sr!r}")
     draws = check_int(draws, "draws", minimum=100)
@@ -339,9 +341,7 @@ def write_results(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict[
     rows = []
     for i, (case, scenario, days, edge) in enumerate(cases):
         if scenario == "iid":
-            rates = rejection_rates(
-                sp, runs=runs, days=days, edge=edge, draws=draws, rng=[seed, i]
-            )
+            rates = rejection_rates(sp, runs=runs, days=days, edge=edge, draws=draws, rng=[seed, i])
             block = 1.0
         else:
             rates, block = scenario_rates(
@@ -391,7 +391,10 @@ def write_results(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict[
         "power rows. Rejection rates at 5%, Wilson 95% intervals; `null` = whether the test's "
         "null hypothesis holds in that row (the exposure rows are a real difference of mean pnl "
         "and equal Sharpe ratios). `bayes_block`: median block length of the Bayesian test.\n\n"
-        + md + "\n\n" + "\n".join(f"- {f}" for f in findings) + f"\n- {miss_text}\n"
+        + md
+        + "\n\n"
+        + "\n".join(f"- {f}" for f in findings)
+        + f"\n- {miss_text}\n"
     )
     return {
         "runs": runs,

@@ -349,7 +349,6 @@ def chapelle_li_runs(
     return RegretRuns(k, float(eps), policy, cp, paths, lai_robbins_rate(probs))
 
 
-
 def _plot_regret(runs: list[RegretRuns], path: pathlib.Path) -> None:
     from bayes_mem.plotting import pyplot
 
@@ -389,5 +388,3 @@ def _plot_regret(runs: list[RegretRuns], path: pathlib.Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-

@@ -358,9 +358,7 @@ def cold_start_experiment(
                     for j, e in enumerate(evals)
                 ]
                 rows.append((fs, label, int(n_opp), float(np.mean(r)), float(np.mean(score))))
-    df = pd.DataFrame(
-        rows, columns=["fit_seed", "prior", "opportunities", "regret", "log_score"]
-    )
+    df = pd.DataFrame(rows, columns=["fit_seed", "prior", "opportunities", "regret", "log_score"])
     return df, fits
 
 
@@ -416,7 +414,6 @@ def summarise_cold_start(df: pd.DataFrame) -> pd.DataFrame:
     return res.sort_values(["opportunities", "_o"]).drop(columns="_o").reset_index(drop=True)
 
 
-
 def _plot_cold_start(table: pd.DataFrame, path: pathlib.Path) -> None:
     from bayes_mem.plotting import pyplot
 
@@ -452,5 +449,3 @@ def cold_start_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("signals_per_family", "history_per_family", "opportunities", "replicates", "draws",
             "tune")  # fmt: skip
     return {**{k: cfg[k] for k in keys}, "fit_seeds": range(cfg["fit_seeds"])}
-
-

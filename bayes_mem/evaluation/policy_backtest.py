@@ -1096,8 +1096,11 @@ def write_results(
         "window": list(window),
         "days": int(len(prices) - run.start),
         "config": dataclasses.asdict(config),
-        "normalisation": {"target_annual_vol": TARGET_VOL, "halflife_days": VOL_HALFLIFE,
-                          "warmup_days": VOL_WARMUP},
+        "normalisation": {
+            "target_annual_vol": TARGET_VOL,
+            "halflife_days": VOL_HALFLIFE,
+            "warmup_days": VOL_WARMUP,
+        },
         "nights": len(nights),
         "nights_active": int(counts.get("active", 0)),
         "nights_rejected": int(counts.get("rejected", 0)),
@@ -1108,7 +1111,8 @@ def write_results(
             for comp in ("winrate", "returns", "regime")
         },
         "component_max_age_days": {
-            comp: None if nights[f"{comp}_age_days"].dropna().empty
+            comp: None
+            if nights[f"{comp}_age_days"].dropna().empty
             else int(nights[f"{comp}_age_days"].dropna().max())
             for comp in ("winrate", "returns", "regime")
         },
@@ -1277,7 +1281,7 @@ def _summary_markdown(s: dict[str, Any], md: dict[str, str]) -> str:
     ]
     for name, e in eff.items():
         bullets.append(
-            f"Switching off {name[len('ours-no_'):]} ({name}): CVaR per unit gross "
+            f"Switching off {name[len('ours-no_') :]} ({name}): CVaR per unit gross "
             f"{_effect_words(e, 'px_cvar_975_diff')}, CVaR at common vol "
             f"{_effect_words(e, 'vt_cvar_975_diff')}, Sharpe at common vol "
             f"{_effect_words(e, 'vt_sharpe_diff')} (paired block bootstrap, 95%); vol-targeted "

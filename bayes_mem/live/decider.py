@@ -653,7 +653,7 @@ class Decider:
         with self._lock:
             if self._dirty:
                 self._sync()
-            t = np.take(self._table[:_FAM + 1], idx, axis=1)
+            t = np.take(self._table[: _FAM + 1], idx, axis=1)
             sc = self._scale
             if sc == 1.0:  # x * 1.0 == x
                 ws, ls = t[_WS], t[_LS]

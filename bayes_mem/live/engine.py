@@ -1294,9 +1294,7 @@ class TradingEngine:
                 now = dt.datetime.now(dt.UTC)
                 self._decide_batch(parsed, materials, None, made, now)
                 if self.shadow is not None:
-                    self.shadow._decide_batch(
-                        parsed, materials, [d.id for d in made], shadows, now
-                    )
+                    self.shadow._decide_batch(parsed, materials, [d.id for d in made], shadows, now)
             except BaseException:
                 for decision in made:
                     self._cancel(decision.id)

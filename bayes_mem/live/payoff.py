@@ -527,9 +527,7 @@ class PayoffModel:
         :meth:`_posterior_trusted` does, for the first signal it refuses, nothing changed."""
         with self._lock:
             try:
-                rows = np.fromiter(
-                    (self._signals[s].index for s in signals), np.intp, len(signals)
-                )
+                rows = np.fromiter((self._signals[s].index for s in signals), np.intp, len(signals))
             except (KeyError, TypeError):
                 missing = next(s for s in signals if s not in self)
                 raise self._unknown(missing) from None

@@ -825,9 +825,7 @@ class PriorSet:
         return self.regime.detector(names)
 
     def to_dict(self) -> dict[str, Any]:
-        extra: dict[str, Any] = (
-            {} if self.regime is None else {"regime": self.regime.to_dict()}
-        )
+        extra: dict[str, Any] = {} if self.regime is None else {"regime": self.regime.to_dict()}
         if self.files is not None:
             extra["files"] = dict(sorted(self.files.items()))
         assert self.components is not None  # __post_init__ fills it

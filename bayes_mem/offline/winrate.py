@@ -385,8 +385,7 @@ class WinRateData:
         g = 1.0 / np.maximum(1.0 + rho_hat * (a_same - psi * n_tilde), G_FLOOR)
         g = np.where(np.abs(g - 1.0) <= G_TOL, 1.0, g)  # the exact Beta-Binomial, 3x cheaper
         temper = 1.0 / (
-            1.0 + rho_hat**2 * _residual_pairs(layout, n_sig, psi, cross, counts)
-            / np.maximum(k, 1)
+            1.0 + rho_hat**2 * _residual_pairs(layout, n_sig, psi, cross, counts) / np.maximum(k, 1)
         )
         stats = ClusterStats(*cell, k, c_w, c_l, c_n, psi, a_same, n_tilde, multi, rho_x, rho_c,
                              centred, rho_hat, g, temper)  # fmt: skip

@@ -548,9 +548,7 @@ class Store:
             symbol, date, value = cells["symbol"], cells["date"], cells["return"]
             if value is not BAD and kind == "simple":
                 if value <= -1.0:
-                    problems.append(
-                        Problem(line, "return", f"simple return {value!r} <= -1", ret)
-                    )
+                    problems.append(Problem(line, "return", f"simple return {value!r} <= -1", ret))
                     continue
                 value = float(np.log1p(value))
             if value is not BAD and not -MAX_LOG_RETURN <= value <= MAX_LOG_RETURN:

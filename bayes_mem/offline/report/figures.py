@@ -49,7 +49,7 @@ def _rank_plot(tree: Any, var_names: list[str], gated: list[str] | None = None) 
         cols = min(4, max(len(tests), 1))
         rows = -(-max(len(tests), 1) // cols)
         fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.0 * rows), squeeze=False)
-        for ax in axes.flat[len(tests):]:
+        for ax in axes.flat[len(tests) :]:
             ax.set_visible(False)
         for ax, t in zip(axes.flat, tests, strict=False):
             n_chains, n = t.ranks.shape
@@ -228,5 +228,3 @@ def _corr_plot(corr: np.ndarray, names: list[str], title: str) -> str:
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title(title)
     return _png(fig)
-
-

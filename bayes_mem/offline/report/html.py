@@ -55,8 +55,10 @@ def render(template: str, **context: Any) -> Markup:
 
 
 def _asset(name: str) -> str:
-    return resources.files("bayes_mem.offline.report").joinpath("templates", name).read_text(
-        encoding="utf-8"
+    return (
+        resources.files("bayes_mem.offline.report")
+        .joinpath("templates", name)
+        .read_text(encoding="utf-8")
     )
 
 

@@ -48,5 +48,3 @@ def load_version(path: str | Path) -> VersionData:
         file = path / name
         trees.append(xr.open_datatree(file, engine="h5netcdf").load() if file.exists() else None)
     return VersionData(path, prior_set, run, counts, *trees)
-
-

@@ -81,7 +81,8 @@ def _summary(vd: VersionData, timings: dict[str, float], notes: list[str]) -> Ma
         reasons=diag.get("reasons") or [],
         checks=table(s_rows, [("check", "check", ""), ("value", "value", "")]),
         timings=table(t_rows, [("step", "step", ""), ("seconds", "seconds", ".2f")])
-        if len(t_rows) else None,
+        if len(t_rows)
+        else None,
         notes=notes,
     )
 
@@ -203,8 +204,12 @@ def _winrates(
         forests.append(Figure(f"forest-{i}", fg._forest_plot(frame, fam, float(fp.mean.mean())),
                               f"win rates of family {fam}"))  # fmt: skip
     uri, p = fg._ppc_plot(counts, ps, rng)
-    ppc = Figure("ppc-wins", uri, "posterior predictive check of win counts",
-                 f"dispersion p-value {p:.3f}; the gate's p-values are in the run summary")
+    ppc = Figure(
+        "ppc-wins",
+        uri,
+        "posterior predictive check of win counts",
+        f"dispersion p-value {p:.3f}; the gate's p-values are in the run summary",
+    )
     return render("winrates.html", forests=forests, ppc=ppc)
 
 

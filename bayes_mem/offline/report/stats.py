@@ -246,9 +246,7 @@ def symbol_paths(
     return out
 
 
-def _mixture_quantile(
-    alpha: float, draws: Any, sig2: np.ndarray, tol: float = 1e-10
-) -> np.ndarray:
+def _mixture_quantile(alpha: float, draws: Any, sig2: np.ndarray, tol: float = 1e-10) -> np.ndarray:
     """Per day, the ``alpha`` quantile of the predictive mixture (the draws' skew-t components
     with the day's variances ``sig2``, (S, T)), by the live path's solver, bracketed by the
     smallest and largest component quantile: ``|F(q) - alpha| <= tol * alpha`` (daily log
@@ -289,5 +287,3 @@ def signal_quality(
     return frame.sort_values(["posterior_mean", "signal"], ascending=[False, True]).reset_index(
         drop=True
     )
-
-
