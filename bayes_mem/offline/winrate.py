@@ -59,16 +59,17 @@ different signals), ``a`` = (ordered pairs of trades of one signal in one cluste
    the data make better conditioned (:attr:`ClusterStats.luck_centred`: the luck's sd at the
    clusters' most likely rho above the family mean's own sd);
 
-Where the luck's scale is evaluated: ``v_f = p^_f (1 - p^_f)`` at the family's observed pooled
-win rate ``p^_f = (wins + 0.5) / (trades + 1)`` (:func:`observed_variance`, data), the point
-where the logit-scale (delta-method) sd of the luck is accurate; the long-run mean's ``m_f (1 -
-m_f)`` would do as well to first order near the data, but not far from it. It was used until
-issue 17, and there a long-run mean far from its window mean made ``m (1 - m)`` small, the luck's
-logit sd large (growing like ``exp(|logit m| / 2)``) and ``r`` small (rho rising to keep the
-``rho r`` the clusters measure): a heavy tail of the long-run mean given the window mean, in
-which one chain of four parked two families' long-run means 4-6 logits from their window means
-with tau 0.69 against 0.13 (300,000 signals in 100 families, docs/nightly_scale.md). Now, given
-the window mean, ``kappa`` and ``rho``, the long-run mean's likelihood is Normal with a fixed sd.
+   Where the luck's scale is evaluated: ``v_f = p^_f (1 - p^_f)`` at the family's observed pooled
+   win rate ``p^_f = (wins + 0.5) / (trades + 1)`` (:func:`observed_variance`, data), the point
+   where the logit-scale (delta-method) sd of the luck is accurate; the long-run mean's ``m_f (1 -
+   m_f)`` would do as well to first order near the data, but not far from it. It was used until
+   issue 17, and there a long-run mean far from its window mean made ``m (1 - m)`` small, the luck's
+   logit sd large (growing like ``exp(|logit m| / 2)``) and ``r`` small (rho rising to keep the
+   ``rho r`` the clusters measure): a heavy tail of the long-run mean given the window mean, in
+   which one chain of four parked two families' long-run means 4-6 logits from their window means
+   with tau 0.69 against 0.13 (300,000 signals in 100 families, docs/nightly_scale.md). Now, given
+   the window mean, ``kappa`` and ``rho``, the long-run mean's likelihood is Normal with a fixed sd.
+
 3. signals: given the luck, ``w_i ~ BetaBinomial(n_i, m~ kappa, (1 - m~) kappa)`` with its
    counts scaled by ``g_f = 1 / (1 + rho^_f (a_f - psi_f n~_f))`` (what remains of a signal's
    sampling variance once the shared part is the luck: ``g > 1`` when signals share clusters,
