@@ -40,7 +40,27 @@ def build_report(
     ``models/prior_sets/``). ``store`` (a :class:`~bayes_mem.store.Store`, optional) supplies
     the returns and outcomes for the risk and signal-quality sections; ``previous_path`` is the
     previously active version's folder, compared against; ``timings`` (seconds per job step)
-    extend those in the run record. Seeded: same inputs, same page."""
+    extend those in the run record. Seeded: same inputs, same page.
+
+    Examples
+    --------
+    >>> import re
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> page = build_report(write_prior_set(prior_set, tmp.name))
+    >>> for title in re.findall(r"<h2[^>]*>(.*?)</h2>", page):
+    ...     print(title)
+    Run summary
+    What changed since the previously active prior set
+    Diagnostics
+    Win rates
+    Risk
+    Signal quality
+    """
     vd = load_version(version_path)
     ps = vd.prior_set
     prev = load_version(previous_path) if previous_path is not None else None

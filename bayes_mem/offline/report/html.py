@@ -22,7 +22,17 @@ from markupsafe import Markup
 
 
 def esc(value: Any) -> str:
-    """HTML-escape anything (quotes included)."""
+    """HTML-escape anything (quotes included).
+
+    Examples
+    --------
+    >>> esc("AT&T's <b>")
+    'AT&amp;T&#x27;s &lt;b&gt;'
+    >>> esc('say "hi"')
+    'say &quot;hi&quot;'
+    >>> esc(0.5)
+    '0.5'
+    """
     return html.escape(str(value), quote=True)
 
 

@@ -17,7 +17,21 @@ from bayes_mem.offline.run_files import COUNTS_FILE, RUN_FILE
 @dataclass
 class VersionData:
     """What one version folder holds (``run`` and ``counts`` are absent for versions written
-    before the job recorded them)."""
+    before the job recorded them).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> vd = load_version(folder)  # a version published without run record, counts or fits
+    >>> vd.path.name, vd.run, vd.counts, vd.winrate_tree, vd.returns_tree
+    ('v000001', {}, None, None, None)
+    """
 
     path: Path
     prior_set: PriorSet
@@ -29,7 +43,21 @@ class VersionData:
 
 def load_version(path: str | Path) -> VersionData:
     """Read a version folder: prior set (verified), run record, counts and the fits, each
-    checked against the set's manifest first (versions published before manifests: unchecked)."""
+    checked against the set's manifest first (versions published before manifests: unchecked).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> vd = load_version(folder)
+    >>> vd.prior_set.version, list(vd.prior_set.families)
+    (1, ['momentum'])
+    """
     import xarray as xr
 
     path = Path(path)

@@ -26,7 +26,24 @@ def signal_posteriors(
     """Per signal (columns signal, family, wins, trades): raw win rate (NaN without trades), the
     posterior mean and equal-tailed ``prob`` interval of its win rate under the prior set's
     family draws (conjugate Beta per draw, mixed over draws). Signals of families the prior set
-    does not know are left out."""
+    does not know are left out.
+
+    Examples
+    --------
+    Two family draws ``(m, kappa)``; a signal with 30 wins of 50 trades is pulled from its raw 0.6
+    towards the family mean 0.55; one without trades gets the family's predictive interval:
+
+    >>> from bayes_mem.live import FamilyPosterior
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> counts = pd.DataFrame({"signal": ["s1", "s2", "x"], "family": ["momentum", "momentum",
+    ...     "other"], "wins": [30, 0, 3], "trades": [50, 0, 4]})
+    >>> print(signal_posteriors(counts, prior_set).round(3).to_string(index=False))
+    signal   family  wins  trades  raw  post_mean   low  high
+        s1 momentum    30      50  0.6      0.576 0.493 0.656
+        s2 momentum     0       0  NaN      0.550 0.429 0.665
+    """
     known = counts["family"].isin(list(prior_set.families))
     c = counts.loc[known].reset_index(drop=True)
     out = c[["signal", "family", "wins", "trades"]].copy()
@@ -73,7 +90,18 @@ def mixture_beta_quantiles(
 ) -> tuple[np.ndarray, ...]:
     """Quantiles of equal-weight mixtures of Betas, one mixture per row of ``a``/``b`` (rows,
     components), by the live path's solver (safeguarded Newton on the mixture CDF, bracketed by
-    the smallest and largest component quantile): ``|F(q) - p| <= tol * min(p, 1 - p)``."""
+    the smallest and largest component quantile): ``|F(q) - p| <= tol * min(p, 1 - p)``.
+
+    Examples
+    --------
+    >>> from scipy import stats
+    >>> a, b = np.array([[2.0, 2.0], [3.0, 5.0]]), np.array([[2.0, 2.0], [7.0, 5.0]])
+    >>> low, high = mixture_beta_quantiles(a, b, (0.05, 0.95))
+    >>> low.round(4).tolist(), high.round(4).tolist()
+    ([0.1354, 0.128], [0.8646, 0.7024])
+    >>> stats.beta.ppf([0.05, 0.95], 2, 2).round(4).tolist()  # the first row: one Beta(2, 2)
+    [0.1354, 0.8646]
+    """
     from scipy import special
 
     from bayes_mem.live.mixture_quantile import mixture_quantile
@@ -88,7 +116,23 @@ def mixture_beta_quantiles(
 
 def family_changes(new: PriorSet, old: PriorSet) -> pd.DataFrame:
     """Posterior mean of each family's mean win rate in both sets (NaN where a set lacks the
-    family) and the change, largest absolute change first."""
+    family) and the change, largest absolute change first.
+
+    Examples
+    --------
+    >>> from bayes_mem.live import FamilyPosterior
+    >>> new = PriorSet(2, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> old = PriorSet(1, "2026-03-01T22:00:00+00:00", "2026-03-01", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.50, 0.52], [40.0, 60.0]),
+    ...               "carry": FamilyPosterior([0.6], [30.0])},
+    ...     diagnostics={"passed": True})
+    >>> print(family_changes(new, old).round(3).to_string(index=False))
+      family  previous  new  change
+    momentum      0.51 0.55    0.04
+       carry      0.60  NaN     NaN
+    """
     names = sorted(set(new.families) | set(old.families))
     rows = []
     for f in names:
@@ -101,7 +145,19 @@ def family_changes(new: PriorSet, old: PriorSet) -> pd.DataFrame:
 def winrate_changes(new: pd.DataFrame, old: pd.DataFrame, top: int = TOP_MOVES) -> pd.DataFrame:
     """The ``top`` largest moves of per-signal posterior mean win rates between two prior sets,
     given each one's :func:`signal_posteriors` (computed with the counts its own fit saw);
-    signals in both only."""
+    signals in both only.
+
+    Examples
+    --------
+    >>> new = pd.DataFrame({"signal": ["a", "b", "c"], "family": ["f", "f", "g"],
+    ...     "post_mean": [0.55, 0.60, 0.52], "trades": [10, 40, 5]})
+    >>> old = pd.DataFrame({"signal": ["a", "b"], "family": ["f", "f"], "post_mean": [0.56, 0.53],
+    ...     "trades": [8, 30]})
+    >>> print(winrate_changes(new, old).round(3).to_string(index=False))
+    signal family  previous  new  trades  change
+         b      f      0.53 0.60      40    0.07
+         a      f      0.56 0.55      10   -0.01
+    """
     a = new.set_index("signal")
     b = old.set_index("signal")
     both = a.index.intersection(b.index)
@@ -119,7 +175,23 @@ def winrate_changes(new: pd.DataFrame, old: pd.DataFrame, top: int = TOP_MOVES) 
 def cvar_by_symbol(prior_set: PriorSet, level: float = LEVEL, prob: float = BAND) -> pd.DataFrame:
     """Per symbol: posterior-predictive one-day VaR and CVaR (loss fractions of position value)
     for the day after ``data_through``, with the ``prob`` credible band of the CVaR across
-    parameter draws."""
+    parameter draws.
+
+    Examples
+    --------
+    >>> from bayes_mem.live import GarchDraws
+    >>> from bayes_mem.live.prior_set import SymbolPosterior
+    >>> draws = GarchDraws(
+    ...     mu=[3e-4, 2e-4], omega=[2e-6, 1.5e-6], alpha=[0.03, 0.04], gamma=[0.12, 0.10],
+    ...     beta=[0.86, 0.87], nu=[6.0, 7.0], lam=[-0.1, -0.05],
+    ... )
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     symbols={"SPY": SymbolPosterior(draws, sigma2=draws.long_run_variance)},
+    ...     diagnostics={"passed": True})
+    >>> print(cvar_by_symbol(prior_set).round(4).to_string(index=False))
+    symbol   var   cvar  cvar_low  cvar_high  volatility
+       SPY 0.013 0.0175    0.0166     0.0182      0.0064
+    """
     from bayes_mem.live.return_model import ReturnModel
 
     cols = ["symbol", "var", "cvar", "cvar_low", "cvar_high", "volatility"]
@@ -157,7 +229,19 @@ def _by_abs_change(frame: pd.DataFrame) -> pd.DataFrame:
 
 def fit_diagnostics(tree: Any, var_names: list[str]) -> pd.DataFrame:
     """Per element of ``var_names``: R-hat (rank-normalised), bulk and tail ESS, MCSE of the
-    mean (ArviZ's ``summary(kind="diagnostics")``, unrounded; ``quantity`` as ``name[coord]``)."""
+    mean (ArviZ's ``summary(kind="diagnostics")``, unrounded; ``quantity`` as ``name[coord]``).
+
+    Examples
+    --------
+    >>> import arviz as az
+    >>> rng = np.random.default_rng(0)
+    >>> tree = az.from_dict({"posterior": {"mu": rng.standard_normal((4, 500))}})
+    >>> diag = fit_diagnostics(tree, ["mu", "not_in_the_fit"])
+    >>> diag["quantity"].tolist(), bool(diag["r_hat"].lt(1.01).all())
+    (['mu'], True)
+    >>> bool(diag["ess_bulk"].between(1500, 2500).all())  # 2000 independent draws
+    True
+    """
     import arviz as az
 
     names = [v for v in var_names if v in tree["posterior"]]
@@ -171,7 +255,21 @@ def fit_diagnostics(tree: Any, var_names: list[str]) -> pd.DataFrame:
 def sampler_stats(tree: Any) -> dict[str, Any]:
     """Divergences, E-BFMI per chain and tree-depth saturation of a fit. A fit gathered from
     several sampler runs (the fan-out's ``fit`` dimension, :mod:`bayes_mem.offline.fanout`) has
-    each chain's smallest E-BFMI over its runs."""
+    each chain's smallest E-BFMI over its runs.
+
+    Examples
+    --------
+    >>> import arviz as az
+    >>> rng = np.random.default_rng(0)
+    >>> tree = az.from_dict({"posterior": {"mu": rng.standard_normal((2, 100))},
+    ...     "sample_stats": {"diverging": np.zeros((2, 100), bool),
+    ...                      "energy": rng.standard_normal((2, 100))}})
+    >>> out = sampler_stats(tree)
+    >>> out["chains"], out["draws"], out["divergences"], out["tree_depth_saturated"]
+    (2, 100, 0, None)
+    >>> [round(x, 2) for x in out["ebfmi"]]
+    [1.98, 2.25]
+    """
     import arviz as az
 
     from bayes_mem.offline.diagnostics import _DEPTH_FLAGS
@@ -265,7 +363,25 @@ def signal_quality(
     """The decision layer's :class:`~bayes_mem.live.decider.SignalMetrics` for every signal:
     a :class:`~bayes_mem.live.Decider` with the prior set's family point priors, replaying the
     stored ``outcomes`` (columns trade_id, signal, won, pnl in arrival order). Ordered by
-    posterior mean win rate, best first."""
+    posterior mean win rate, best first.
+
+    Examples
+    --------
+    >>> from bayes_mem.live import FamilyPosterior
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> counts = pd.DataFrame({"signal": ["s1", "s2"], "family": ["momentum", "momentum"],
+    ...     "wins": [2, 0], "trades": [3, 0]})
+    >>> outcomes = pd.DataFrame({"trade_id": ["t1", "t2", "t3"], "signal": ["s1", "s1", "s1"],
+    ...     "won": [True, True, False], "pnl": [0.01, 0.02, -0.01]})
+    >>> q = signal_quality(counts, prior_set, outcomes)
+    >>> print(q[["signal", "trades", "wins", "posterior_mean", "total_pnl"]].round(3)
+    ...     .to_string(index=False))
+    signal  trades  wins  posterior_mean  total_pnl
+        s1       3     2           0.557       0.02
+        s2       0     0           0.550       0.00
+    """
     from bayes_mem.live import Decider
 
     known = counts[counts["family"].isin(list(prior_set.families))]

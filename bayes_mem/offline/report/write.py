@@ -20,12 +20,27 @@ log = logging.getLogger("bayes_mem.report")
 
 
 def report_path(models_dir: str | Path, version: int) -> Path:
-    """Where a version's report lives: ``models/reports/v000042.html``."""
+    """Where a version's report lives: ``models/reports/v000042.html``.
+
+    Examples
+    --------
+    >>> report_path("models", 42).as_posix()
+    'models/reports/v000042.html'
+    """
     return Path(models_dir) / REPORTS / f"v{version:06d}.html"
 
 
 def write_report(text: str, path: str | Path) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file, fsync, rename), owner-only."""
+    """Write ``text`` to ``path`` atomically (temporary file, fsync, rename), owner-only.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = write_report("<p>hello</p>", Path(tmp.name) / "reports" / "v000001.html")
+    >>> path.read_text(), oct(path.stat().st_mode & 0o777), oct(path.parent.stat().st_mode & 0o777)
+    ('<p>hello</p>', '0o600', '0o700')
+    """
     path = Path(path)
     make_private_dirs(path.parent)  # 0700 where created; existing directories left as they are
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
@@ -43,7 +58,20 @@ def write_report(text: str, path: str | Path) -> Path:
 
 
 def latest_version(models_dir: str | Path) -> int:
-    """The highest version number under ``models/prior_sets`` (published or rejected)."""
+    """The highest version number under ``models/prior_sets`` (published or rejected).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> latest_version(tmp.name)
+    1
+    """
     found = list_versions(models_dir)
     if not found:
         raise ValueError(f"no prior sets under {Path(models_dir) / PRIOR_SETS}")
@@ -61,7 +89,21 @@ def write_version_report(
 ) -> Path:
     """Build and write the report of ``version`` to :func:`report_path`. ``previous`` defaults
     to the version the run record names as previously active, else none. Nothing is written
-    if the version does not load."""
+    if the version does not load.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, write_prior_set
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+    >>> folder = write_prior_set(prior_set, tmp.name)
+    >>> path = write_version_report(tmp.name, 1)  # no store: the risk and quality sections say so
+    >>> path.relative_to(tmp.name).as_posix(), path.read_text().startswith("<!DOCTYPE html>")
+    ('reports/v000001.html', True)
+    """
     folder = version_dir(models_dir, version)
     if not (folder / "prior_set.json").exists():
         raise ValueError(f"no prior set version {version} under {Path(models_dir) / PRIOR_SETS}")
