@@ -90,7 +90,19 @@ SCALE = 100.0  # fractions -> percent inside the model
 @dataclass(frozen=True)
 class Prior:
     """One prior: a PyMC distribution name and its parameters by PyMC's names. A string value
-    names a model input (``"log vref"``) given to :meth:`rv` in ``data``."""
+    names a model input (``"log vref"``) given to :meth:`rv` in ``data``.
+
+    Examples
+    --------
+    >>> prior = Prior("Gamma", {"alpha": 2.0, "beta": 8.0})  # shape, rate: mean 2 / 8
+    >>> round(float(prior.sample(np.random.default_rng(0), 100_000).mean()), 3)
+    0.25
+    >>> prior.to_list()
+    ['Gamma', {'alpha': 2.0, 'beta': 8.0}]
+    >>> var = Prior("LogNormal", {"mu": "log vref", "sigma": 1.0})  # "log vref": a model input
+    >>> var.sample(np.random.default_rng(0), 3, log_vref=math.log(1.5)).round(3).tolist()
+    [1.701, 1.314, 2.846]
+    """
 
     dist: str
     params: Mapping[str, float | str] = field(default_factory=dict)
@@ -144,7 +156,14 @@ PRIORS: dict[str, Prior] = {
 
 
 def priors_json() -> dict[str, Any]:
-    """The priors as plain JSON (config hash, fit attrs), with the tail weight's floor."""
+    """The priors as plain JSON (config hash, fit attrs), with the tail weight's floor.
+
+    Examples
+    --------
+    >>> doc = priors_json()
+    >>> doc["s_pi"], doc["nu_min"]
+    (['Gamma', {'alpha': 2.0, 'beta': 8.0}], 2.1)
+    """
     return {**{k: p.to_list() for k, p in PRIORS.items()}, "nu_min": NU_MIN}
 
 
@@ -161,12 +180,30 @@ LIKELIHOODS = ("op", "graph")
 
 
 def doubling_depth(n_days: int) -> int:
-    """Number of doubling steps that make the prefix scan exact for ``n_days`` days."""
+    """Number of doubling steps that make the prefix scan exact for ``n_days`` days.
+
+    Examples
+    --------
+    >>> [doubling_depth(n) for n in (1, 2, 3, 1024, 1025)]  # ceil(log2 n), at least 1
+    [1, 1, 2, 10, 11]
+    """
     return max(1, math.ceil(math.log2(max(n_days, 2))))
 
 
 def hansen_constants(nu, lam):
-    """Hansen's skew-t constants ``(log c, a, b)`` (pytensor expressions)."""
+    """Hansen's skew-t constants ``(log c, a, b)`` (pytensor expressions).
+
+    Examples
+    --------
+    >>> import pytensor.tensor as pt
+    >>> from bayes_mem.live.skewt import SkewT
+    >>> log_c, a, b = hansen_constants(pt.as_tensor(6.0), pt.as_tensor(-0.1))
+    >>> round(float(a.eval()), 4), round(float(b.eval()), 4)
+    (-0.15, 1.0037)
+    >>> st = SkewT.from_params(np.array(6.0), np.array(-0.1))  # the live path's numpy constants
+    >>> round(float(st.a), 4), round(float(st.b), 4)
+    (-0.15, 1.0037)
+    """
     import pytensor.tensor as pt
 
     log_c = pt.gammaln((nu + 1) / 2) - pt.gammaln(nu / 2) - 0.5 * pt.log(np.pi * (nu - 2))
@@ -176,7 +213,17 @@ def hansen_constants(nu, lam):
 
 
 def hansen_logp(z, nu, lam):
-    """Log density of Hansen's standardised skewed t at ``z`` (pytensor expressions)."""
+    """Log density of Hansen's standardised skewed t at ``z`` (pytensor expressions).
+
+    Examples
+    --------
+    >>> from bayes_mem.live.skewt import SkewT
+    >>> round(float(hansen_logp(0.5, 6.0, -0.1).eval()), 4)
+    -0.8852
+    >>> st = SkewT.from_params(np.array(6.0), np.array(-0.1))  # the live path's density
+    >>> round(float(np.log(st.pdf(np.array(0.5)))), 4)
+    -0.8852
+    """
     import pytensor.tensor as pt
 
     log_c, a, b = hansen_constants(nu, lam)
@@ -198,7 +245,17 @@ def kappa_pt(nu, lam):
     with ``P(v) = P(V > v) = 2 F(-tau)``, ``E1(v) = E[V 1{V > v}] = 2 (nu + tau^2) f(tau) /
     ((nu - 1) k)``, ``E2(v) = E[V^2 1{V > v}] = 2 F(-tau) + 2 tau (nu + tau^2) f(tau) / nu``,
     ``tau = k v`` (F, f the t(nu) CDF and density; ``2 F(-tau) = 1 - I_x(1 / 2, nu / 2)``,
-    ``x = tau^2 / (nu + tau^2)``). For ``lam > 0`` reflection gives ``1 - kappa(nu, -lam)``."""
+    ``x = tau^2 / (nu + tau^2)``). For ``lam > 0`` reflection gives ``1 - kappa(nu, -lam)``.
+
+    Examples
+    --------
+    >>> import pytensor.tensor as pt
+    >>> from bayes_mem.live.skewt import asymmetry_weight
+    >>> round(float(kappa_pt(pt.as_tensor(6.0), pt.as_tensor(-0.1)).eval()), 4)
+    0.5372
+    >>> round(float(asymmetry_weight(6.0, -0.1)), 4)  # the live path's numpy version
+    0.5372
+    """
     import pytensor.tensor as pt
 
     ell = pt.switch(lam <= 0, -lam, lam)  # |lam|, with the gradient of -lam at 0
@@ -330,7 +387,15 @@ def garch_likelihood(
 
 def columns(returns: Any) -> list[np.ndarray]:
     """Per-symbol series of daily log returns from a (days, symbols) array or a sequence of 1-d
-    arrays (one per symbol, each on its own dates)."""
+    arrays (one per symbol, each on its own dates).
+
+    Examples
+    --------
+    >>> [c.tolist() for c in columns(np.arange(6.0).reshape(3, 2))]  # (days, symbols)
+    [[0.0, 2.0, 4.0], [1.0, 3.0, 5.0]]
+    >>> [c.tolist() for c in columns([np.array([0.01, -0.02]), [0.03]])]  # own dates each
+    [[0.01, -0.02], [0.03]]
+    """
     if isinstance(returns, np.ndarray) and returns.ndim == 2:
         return [returns[:, j].astype(float) for j in range(returns.shape[1])]
     if isinstance(returns, np.ndarray) or not isinstance(returns, Sequence):
@@ -342,7 +407,14 @@ def columns(returns: Any) -> list[np.ndarray]:
 
 
 def right_aligned(cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The (T, N) right-aligned array (padding 0) and each column's first row."""
+    """The (T, N) right-aligned array (padding 0) and each column's first row.
+
+    Examples
+    --------
+    >>> out, first = right_aligned([np.array([0.01, -0.02, 0.005]), np.array([0.03])])
+    >>> out.tolist(), first.tolist()
+    ([[0.01, 0.0], [-0.02, 0.0], [0.005, 0.03]], [0, 2])
+    """
     n_days = max(c.size for c in cols)
     out = np.zeros((n_days, len(cols)))
     first = np.array([n_days - c.size for c in cols], dtype=np.int64)
@@ -547,7 +619,15 @@ def skewt_draws(nu: np.ndarray, lam: np.ndarray, shape: tuple[int, ...], gen) ->
     over the last axis of ``shape``: ``z = (s t / k - a) / b`` with ``t = -|T|`` (the left
     half, probability (1 - lam) / 2, s = 1 - lam) or ``|T|`` (s = 1 + lam), T ~ t(nu) (the
     inverse of :meth:`bayes_mem.live.skewt.SkewT.ppf` applied to its uniform; ~6x faster than
-    inverting the t CDF)."""
+    inverting the t CDF).
+
+    Examples
+    --------
+    >>> z = skewt_draws(np.array([6.0, 8.0]), np.array([-0.1, 0.0]), (200_000, 2),
+    ...                 np.random.default_rng(0))
+    >>> bool(np.all(np.abs(z.mean(axis=0)) < 0.01)), z.std(axis=0).round(2).tolist()  # standardised
+    (True, [1.0, 1.0])
+    """
     from bayes_mem.live.skewt import SkewT
 
     st = SkewT.from_params(nu, lam)
@@ -559,7 +639,19 @@ def skewt_draws(nu: np.ndarray, lam: np.ndarray, shape: tuple[int, ...], gen) ->
 
 def simulate_paths(draws: Any, n_days: int, gen, sigma2_0: np.ndarray) -> np.ndarray:
     """Return paths (S, n_days) of the GJR-GARCH skew-t model, one per draw, the variance
-    started at ``sigma2_0`` (as :func:`bayes_mem.live.gjr_garch.simulate`, faster sampler)."""
+    started at ``sigma2_0`` (as :func:`bayes_mem.live.gjr_garch.simulate`, faster sampler).
+
+    Examples
+    --------
+    >>> from bayes_mem.live import GarchDraws
+    >>> draws = GarchDraws(
+    ...     mu=[3e-4, 2e-4], omega=[2e-6, 1.5e-6], alpha=[0.03, 0.04], gamma=[0.12, 0.10],
+    ...     beta=[0.86, 0.87], nu=[6.0, 7.0], lam=[-0.1, -0.05],
+    ... )
+    >>> paths = simulate_paths(draws, 250, np.random.default_rng(0), draws.long_run_variance)
+    >>> paths.shape, bool(np.isfinite(paths).all())  # one year of daily log returns per draw
+    ((2, 250), True)
+    """
     from bayes_mem.live.gjr_garch import variance_step
 
     z = skewt_draws(draws.nu, draws.lam, (n_days, draws.size), gen)
@@ -583,14 +675,26 @@ _CHUNK = 2000  # replicates simulated at once (memory: chunk x days floats)
 def replicates_for(m: int, n_rep: int = PPC_REPLICATES) -> int:
     """Replicates for ``m`` Holm-corrected two-sided checks: at least ``n_rep`` and enough that
     a check no replicate reached, two-sided p = 2 / (R + 1), stays below the family-wise level
-    after Holm's factor m (``4 m / PPC_ALPHA``), capped at :data:`PPC_MAX_REPLICATES`."""
+    after Holm's factor m (``4 m / PPC_ALPHA``), capped at :data:`PPC_MAX_REPLICATES`.
+
+    Examples
+    --------
+    >>> replicates_for(1), replicates_for(30), replicates_for(1000)  # 4 m / 0.01, capped
+    (2000, 12000, 20000)
+    """
     from bayes_mem.offline.diagnostics import PPC_ALPHA
 
     return int(min(PPC_MAX_REPLICATES, max(n_rep, math.ceil(4 * m / PPC_ALPHA))))
 
 
 def ppc_threads() -> int:
-    """Threads the posterior predictive simulation uses: the cores this process may run on."""
+    """Threads the posterior predictive simulation uses: the cores this process may run on.
+
+    Examples
+    --------
+    >>> ppc_threads() >= 1
+    True
+    """
     import os
 
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
