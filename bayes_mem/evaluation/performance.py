@@ -366,7 +366,13 @@ def deflated_sharpe_ratio(returns: object, n_trials: int, trial_sr_variance: flo
 
 def default_block_size(n: int) -> int:
     """``round(n^(1/3))``, at least 1: the rate-optimal order for variance/bias of block
-    bootstrap estimators (Hall, Horowitz & Jing 1995)."""
+    bootstrap estimators (Hall, Horowitz & Jing 1995).
+
+    Examples
+    --------
+    >>> [default_block_size(n) for n in (1, 250, 1000)]
+    [1, 6, 10]
+    """
     return max(1, round(n ** (1.0 / 3.0)))
 
 
@@ -382,7 +388,13 @@ def _block_size(block_size: object, n: int) -> int:
 def circular_block_indices(n: int, block_size: int, n_boot: int, rng: object = None) -> np.ndarray:
     """Indices (n_boot, n) of circular block bootstrap samples (Politis & Romano 1992): blocks of
     ``block_size`` consecutive periods starting at uniform positions, wrapping around the end,
-    concatenated and cut to ``n``."""
+    concatenated and cut to ``n``.
+
+    Examples
+    --------
+    >>> circular_block_indices(6, 2, 2, rng=0).tolist()  # blocks of 2 wrap around: (5, 0)
+    [[5, 0, 3, 4, 3, 4], [1, 2, 1, 2, 0, 1]]
+    """
     gen = _rng(rng)
     k = -(-n // block_size)
     starts = gen.integers(0, n, size=(n_boot, k))
@@ -564,7 +576,13 @@ def _hac_cov(y: np.ndarray, bandwidth: float) -> np.ndarray:
 def ewc_df(n: int) -> int:
     """Number of cosines ``nu = max(1, floor(0.4 n^(2/3)))`` of the equal-weighted cosine (EWC)
     long-run variance: the rule Lazarus, Lewis, Stock & Watson (2018) recommend for tests (6
-    for 60 periods, 15 for 250)."""
+    for 60 periods, 15 for 250).
+
+    Examples
+    --------
+    >>> ewc_df(60), ewc_df(250)
+    (6, 15)
+    """
     return max(1, int(0.4 * n ** (2.0 / 3.0)))
 
 
@@ -574,7 +592,15 @@ def ewc_lrv(y: np.ndarray, nu: int) -> np.ndarray:
     LLSW 2018). The cosines are orthogonal to a constant, so centring ``y`` changes nothing;
     for i.i.d. normal data the ``L_j`` are i.i.d. normal, and a t statistic built on it is
     exactly Student-t with ``nu`` degrees of freedom (fixed-b: no bandwidth is estimated, so
-    the test does not depend on the scale of ``y``)."""
+    the test does not depend on the scale of ``y``).
+
+    Examples
+    --------
+    >>> y = np.random.default_rng(0).standard_normal((250, 2))
+    >>> lrv = ewc_lrv(y, ewc_df(250))
+    >>> lrv.shape, bool(np.allclose(lrv, ewc_lrv(y + 5.0, 15)))  # a constant changes nothing
+    ((2, 2), True)
+    """
     n = y.shape[0]
     j = np.arange(1, nu + 1)
     basis = math.sqrt(2.0 / n) * np.cos(np.pi * np.outer(j, np.arange(n) + 0.5) / n)
@@ -739,7 +765,18 @@ def effective_number_of_trials(returns: object) -> float:
     Returns
     -------
     float
-        The effective number of trials."""
+        The effective number of trials.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> f = rng.standard_normal((500, 2))  # two independent factors
+    >>> x = np.column_stack([f[:, 0], f[:, 0] + 0.1 * rng.standard_normal(500), f[:, 1]])
+    >>> round(effective_number_of_trials(x), 2)  # two near copies and one other: about 2
+    1.81
+    >>> round(effective_number_of_trials(f), 2)
+    2.0
+    """
     x = _returns_matrix(returns)
     if x.shape[1] == 1:
         return 1.0
@@ -771,7 +808,17 @@ class TrialClusters:
     ``trial_sr_variance``: the variance (ddof 1) of ``cluster_sharpe`` across clusters
     (per-period Sharpe units squared; 0 for a single cluster); ``eigen_trials``: the
     eigenvalue estimate :func:`effective_number_of_trials`; ``threshold``: the correlation
-    above which strategies were joined."""
+    above which strategies were joined.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> f = rng.standard_normal((500, 2))  # two independent factors
+    >>> x = np.column_stack([f[:, 0], f[:, 0] + 0.1 * rng.standard_normal(500), f[:, 1]])
+    >>> cl = cluster_trials(0.001 + 0.01 * x)
+    >>> cl.labels.tolist(), cl.n_clusters, cl.threshold
+    ([0, 0, 1], 2, 0.5)
+    """
 
     labels: np.ndarray
     n_clusters: int
@@ -799,7 +846,17 @@ def cluster_trials(returns: object, *, threshold: float = 0.5) -> TrialClusters:
 
     Returns
     -------
-    TrialClusters"""
+    TrialClusters
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> f = rng.standard_normal((500, 2))  # two independent factors
+    >>> x = np.column_stack([f[:, 0], f[:, 0] + 0.1 * rng.standard_normal(500), f[:, 1]])
+    >>> cl = cluster_trials(0.001 + 0.01 * x)  # the near copies are one trial
+    >>> cl.labels.tolist(), cl.cluster_sharpe.round(4).tolist(), round(cl.trial_sr_variance, 5)
+    ([0, 0, 1], [0.0149, 0.0947], 0.00319)
+    """
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
 
@@ -852,7 +909,19 @@ def deflated_sharpe_independent(
         ``dsr`` (probability that the true Sharpe ratio exceeds the expected maximum of the
         independent trials under the null), ``psr`` (against 0), ``sr0`` (that expected
         maximum, per period), ``sharpe`` (per period), ``n_trials`` (clusters),
-        ``eigen_trials``, ``trial_sr_variance`` (per period squared)."""
+        ``eigen_trials``, ``trial_sr_variance`` (per period squared).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> f = rng.standard_normal((500, 2))  # two independent factors
+    >>> x = np.column_stack([f[:, 0], f[:, 0] + 0.1 * rng.standard_normal(500), f[:, 1]])
+    >>> out = deflated_sharpe_independent(0.001 + 0.01 * x, 1)
+    >>> out["n_trials"], round(out["sharpe"], 4), round(out["sr0"], 4)
+    (2, 0.0174, 0.0294)
+    >>> round(out["psr"], 3), round(out["dsr"], 3)
+    (0.651, 0.395)
+    """
     x = _returns_matrix(returns)
     j = _int_at_least(candidate, "candidate", 0)
     if j >= x.shape[1]:
@@ -913,7 +982,18 @@ def vol_target_scale(
     Returns
     -------
     numpy.ndarray, shape (T,)
-        The scales; ``scale * returns`` is the risk-normalised series."""
+        The scales; ``scale * returns`` is the risk-normalised series.
+
+    Examples
+    --------
+    A 1% per-period target, volatility from the first four returns (1%), then a half-life of one
+    period: ``sigma^2`` moves to ``(0.01^2 + 0.02^2) / 2``, then ``(0.00025 + 0.02^2) / 2``.
+
+    >>> r = [0.01, -0.01, 0.01, -0.01, 0.02, -0.02, 0.02]
+    >>> scale = vol_target_scale(r, target_annual_vol=0.01 * math.sqrt(252), halflife=1.0, warmup=4)
+    >>> scale.round(4).tolist()
+    [0.0, 0.0, 0.0, 0.0, 1.0, 0.6325, 0.5547]
+    """
     r = _series(returns, "returns", min_len=2)
     tv = check_positive(target_annual_vol, "target_annual_vol")
     hl = check_positive(halflife, "halflife")
@@ -937,7 +1017,13 @@ def per_exposure_returns(returns: object, gross_exposure: object) -> np.ndarray:
     """Returns per unit of gross exposure: ``r_t / g_{t-1}``, the period's pnl over the gross
     notional held into it (``gross_exposure[t]`` is the book at the close of period ``t``, as a
     fraction of capital; ``g_{-1}`` is taken as 0). 0 where nothing was held. Units: return per
-    unit notional (0.01 = 1% of the gross notional)."""
+    unit notional (0.01 = 1% of the gross notional).
+
+    Examples
+    --------
+    >>> per_exposure_returns([0.01, 0.002, -0.003], [0.5, 2.0, 0.0]).round(4).tolist()
+    [0.0, 0.004, -0.0015]
+    """
     r = _series(returns, "returns", min_len=2)
     g = _series(gross_exposure, "gross_exposure", min_len=2)
     if g.size != r.size:
