@@ -452,7 +452,18 @@ class PooledReturnsFitter:
     per number of symbols (and doubling depth, with the reference ``likelihood="graph"``); the
     day counts may change freely (within a depth). Formerly ``ReturnsModel`` (too close to the
     live path's :class:`~bayes_mem.live.return_model.ReturnModel`, the model it publishes for);
-    the old name is a deprecated alias."""
+    the old name is a deprecated alias.
+
+    Examples
+    --------
+    >>> PooledReturnsFitter().likelihood, PooledReturnsFitter("graph").likelihood
+    ('op', 'graph')
+    >>> try:
+    ...     PooledReturnsFitter("exact")
+    ... except ValueError as exc:
+    ...     print(exc)
+    likelihood must be one of ('op', 'graph'), got 'exact'
+    """
 
     def __init__(self, likelihood: str = "op") -> None:
         if likelihood not in LIKELIHOODS:
@@ -537,7 +548,13 @@ _DEFAULT = PooledReturnsFitter()
 
 
 def default_model() -> PooledReturnsFitter:
-    """The process-wide compile cache."""
+    """The process-wide compile cache.
+
+    Examples
+    --------
+    >>> default_model() is default_model(), default_model().likelihood
+    (True, 'op')
+    """
     return _DEFAULT
 
 

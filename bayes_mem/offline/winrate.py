@@ -835,7 +835,14 @@ def _data_arrays(data: WinRateData) -> dict[str, np.ndarray]:
 
 class WinRateModel:
     """Compile-once, refit-many wrapper (nutpie). One compiled model per (number of families,
-    parameterisation, clustered or not)."""
+    parameterisation, clustered or not).
+
+    Examples
+    --------
+    >>> model = WinRateModel()  # nothing compiled until the first fit of a given shape
+    >>> isinstance(default_model(), WinRateModel)
+    True
+    """
 
     def __init__(self) -> None:
         self._compiled: dict[tuple[int, bool, bool], object] = {}
@@ -888,7 +895,13 @@ _DEFAULT = WinRateModel()
 
 def default_model() -> WinRateModel:
     """The process-wide compile cache: every fit in a process with the same number of families
-    and parameterisation reuses one compiled model."""
+    and parameterisation reuses one compiled model.
+
+    Examples
+    --------
+    >>> default_model() is default_model()
+    True
+    """
     return _DEFAULT
 
 

@@ -45,7 +45,14 @@ def _finalize(value: Any) -> Markup:
 @cache
 def environment() -> Any:
     """The templates' Jinja2 environment (built once): every printed value escaped by
-    :func:`_finalize`; macros and fragments are markup."""
+    :func:`_finalize`; macros and fragments are markup.
+
+    Examples
+    --------
+    >>> env = environment()
+    >>> env.autoescape, environment() is env  # built once
+    (True, True)
+    """
     import jinja2
 
     return jinja2.Environment(
@@ -60,7 +67,13 @@ def environment() -> Any:
 
 
 def render(template: str, **context: Any) -> Markup:
-    """Render one template of ``templates/`` (a fragment: markup, not escaped again)."""
+    """Render one template of ``templates/`` (a fragment: markup, not escaped again).
+
+    Examples
+    --------
+    >>> render("failed.html", error="ValueError('<b>')")  # data is escaped, the fragment is not
+    Markup('<p class="error">this section failed: ValueError(&#x27;&lt;b&gt;&#x27;)</p>')
+    """
     return Markup(environment().get_template(template).render(**context))
 
 
@@ -95,7 +108,17 @@ def _num(value: Any, fmt: str) -> str:
 
 @dataclass(frozen=True)
 class Cell:
-    """One table cell: its text, its sort key (``data-v``) and its class (``num``, ``bad``)."""
+    """One table cell: its text, its sort key (``data-v``) and its class (``num``, ``bad``).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"signal": ["s1", "s2"], "win_rate": [0.5512, float("nan")],
+    ...                       "rhat": [1.002, 1.05]})
+    >>> t = table(frame, [("signal", "Signal", ""), ("win_rate", "Win rate", "%"),
+    ...                   ("rhat", "R-hat", ".3f")], flags={"rhat": lambda v: v > 1.01})
+    >>> t.rows[0][1]
+    Cell(text='55.12%', sort='0.5512', cls='num')
+    """
 
     text: Any
     sort: Any
@@ -104,7 +127,17 @@ class Cell:
 
 @dataclass(frozen=True)
 class Table:
-    """A table ready for ``macros.html``'s ``table``: headers, rows of cells, attributes."""
+    """A table ready for ``macros.html``'s ``table``: headers, rows of cells, attributes.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"signal": ["s1", "s2"], "win_rate": [0.5512, float("nan")],
+    ...                       "rhat": [1.002, 1.05]})
+    >>> t = table(frame, [("signal", "Signal", ""), ("win_rate", "Win rate", "%"),
+    ...                   ("rhat", "R-hat", ".3f")], flags={"rhat": lambda v: v > 1.01})
+    >>> len(t.rows), t.sortable, t.table_id
+    (2, False, None)
+    """
 
     headers: list[str]
     rows: list[list[Cell]]
@@ -117,7 +150,19 @@ def table(
     flags: dict[str, Any] | None = None, table_id: str | None = None,
 ) -> Table:  # fmt: skip
     """``columns``: (key, header, format; "" for text). ``flags`` maps a key to a predicate on
-    the value that marks the cell as failing."""
+    the value that marks the cell as failing.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"signal": ["s1", "s2"], "win_rate": [0.5512, float("nan")],
+    ...                       "rhat": [1.002, 1.05]})
+    >>> t = table(frame, [("signal", "Signal", ""), ("win_rate", "Win rate", "%"),
+    ...                   ("rhat", "R-hat", ".3f")], flags={"rhat": lambda v: v > 1.01})
+    >>> t.headers
+    ['Signal', 'Win rate', 'R-hat']
+    >>> [(c.text, c.cls) for c in t.rows[1]]  # NaN shows as a dash; a flagged cell is "bad"
+    [('s2', None), ('–', 'num'), ('1.050', 'bad')]
+    """
     flags = flags or {}
     rows = []
     for row in frame.to_dict("records"):
@@ -140,7 +185,14 @@ def table(
 @dataclass(frozen=True)
 class Figure:
     """A plot for ``macros.html``'s ``figure``: its key (``data-plot``), PNG data URI, alt text
-    and caption."""
+    and caption.
+
+    Examples
+    --------
+    >>> fig = Figure("rank", "data:image/png;base64,iVBORw0KGgo=", "rank plot")
+    >>> fig.src, fig.caption
+    (Markup('data:image/png;base64,iVBORw0KGgo='), '')
+    """
 
     key: str
     uri: str

@@ -210,7 +210,26 @@ def cvar_by_symbol(prior_set: PriorSet, level: float = LEVEL, prob: float = BAND
 
 
 def cvar_changes(new: PriorSet, old: PriorSet, top: int = TOP_MOVES) -> pd.DataFrame:
-    """The ``top`` largest moves of per-symbol CVaR between two prior sets (symbols in both)."""
+    """The ``top`` largest moves of per-symbol CVaR between two prior sets (symbols in both).
+
+    Examples
+    --------
+    >>> from bayes_mem.live import GarchDraws
+    >>> from bayes_mem.live.prior_set import SymbolPosterior
+    >>> draws = GarchDraws(
+    ...     mu=[3e-4, 2e-4], omega=[2e-6, 1.5e-6], alpha=[0.03, 0.04], gamma=[0.12, 0.10],
+    ...     beta=[0.86, 0.87], nu=[6.0, 7.0], lam=[-0.1, -0.05],
+    ... )
+    >>> def prior_set(version, sigma2):
+    ...     return PriorSet(version, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...         symbols={"SPY": SymbolPosterior(draws, sigma2=sigma2)},
+    ...         diagnostics={"passed": True})
+    >>> old = prior_set(1, draws.long_run_variance)
+    >>> new = prior_set(2, 2.0 * draws.long_run_variance)  # next-day variance doubled
+    >>> print(cvar_changes(new, old).round(4).to_string(index=False))
+    symbol  previous    new  change
+       SPY    0.0175 0.0247  0.0072
+    """
     a = cvar_by_symbol(new).set_index("symbol")["cvar"]
     b = cvar_by_symbol(old).set_index("symbol")["cvar"]
     both = a.index.intersection(b.index)
@@ -292,7 +311,30 @@ def sampler_stats(tree: Any) -> dict[str, Any]:
 
 @dataclass
 class SymbolPath:
-    """One symbol over the fitted window, under the prior set's posterior draws."""
+    """One symbol over the fitted window, under the prior set's posterior draws.
+
+    Examples
+    --------
+    >>> from bayes_mem.live import GarchDraws
+    >>> from bayes_mem.live.prior_set import SymbolPosterior
+    >>> draws = GarchDraws(
+    ...     mu=[3e-4, 2e-4], omega=[2e-6, 1.5e-6], alpha=[0.03, 0.04], gamma=[0.12, 0.10],
+    ...     beta=[0.86, 0.87], nu=[6.0, 7.0], lam=[-0.1, -0.05],
+    ... )
+    >>> def prior_set(version, sigma2):
+    ...     return PriorSet(version, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...         symbols={"SPY": SymbolPosterior(draws, sigma2=sigma2)},
+    ...         diagnostics={"passed": True})
+    >>> dates = pd.bdate_range("2025-01-01", periods=300)
+    >>> panel = pd.DataFrame({"SPY": 0.0065 * np.random.default_rng(0).standard_t(6, 300)},
+    ...                      index=dates)  # daily log returns
+    >>> paths = symbol_paths(prior_set(1, draws.long_run_variance), panel, None, days=250)
+    >>> spy = paths["SPY"]
+    >>> bool(np.all((spy.pit > 0) & (spy.pit < 1))), bool(np.all(spy.vol_low <= spy.vol_high))
+    (True, True)
+    >>> round(float(np.median(spy.vol_median)), 4), round(float(np.mean(spy.var)), 4)
+    (0.0068, 0.0144)
+    """
 
     dates: np.ndarray
     returns: np.ndarray  # daily log returns
@@ -310,7 +352,31 @@ def symbol_paths(
     fitted window's conditional volatility, PIT values and in-sample VaR, the variance recursion
     started at the window's sample variance (as the job does). ``window`` is the run record's
     ``returns_window`` (from/through dates); without it the last ``days`` through
-    ``data_through``."""
+    ``data_through``.
+
+    Examples
+    --------
+    >>> from bayes_mem.live import GarchDraws
+    >>> from bayes_mem.live.prior_set import SymbolPosterior
+    >>> draws = GarchDraws(
+    ...     mu=[3e-4, 2e-4], omega=[2e-6, 1.5e-6], alpha=[0.03, 0.04], gamma=[0.12, 0.10],
+    ...     beta=[0.86, 0.87], nu=[6.0, 7.0], lam=[-0.1, -0.05],
+    ... )
+    >>> def prior_set(version, sigma2):
+    ...     return PriorSet(version, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...         symbols={"SPY": SymbolPosterior(draws, sigma2=sigma2)},
+    ...         diagnostics={"passed": True})
+    >>> dates = pd.bdate_range("2025-01-01", periods=300)
+    >>> panel = pd.DataFrame({"SPY": 0.0065 * np.random.default_rng(0).standard_t(6, 300)},
+    ...                      index=dates)  # daily log returns
+    >>> paths = symbol_paths(prior_set(1, draws.long_run_variance), panel, None, days=250)
+    >>> spy = paths["SPY"]  # the last 250 days through data_through
+    >>> spy.returns.size, str(spy.dates[0])[:10], str(spy.dates[-1])[:10]
+    (250, '2025-03-12', '2026-02-24')
+    >>> window = {"from": "2025-06-01", "through": "2025-09-30"}  # the run record's window
+    >>> symbol_paths(prior_set(1, draws.long_run_variance), panel, window)["SPY"].returns.size
+    87
+    """
     from bayes_mem.live.gjr_garch import variance_path
     from bayes_mem.live.pit import mixture_cdf
 
