@@ -302,7 +302,15 @@ def build_returns_model(
 
     ``likelihood``: ``"op"`` (default) evaluates the variance recursion and the skew-t
     log-density, with its gradient, in one numba kernel (:mod:`bayes_mem.offline.garch_logp`);
-    ``"graph"`` is the reference, the same likelihood as a PyTensor graph (prefix scan)."""
+    ``"graph"`` is the reference, the same likelihood as a PyTensor graph (prefix scan).
+
+    Examples
+    --------
+    >>> r_pct = np.random.default_rng(0).standard_normal((100, 2))  # daily log returns, percent
+    >>> model = build_returns_model(r_pct, ["SPY", "QQQ"], r_pct.var(axis=0), r_pct.var(axis=0))
+    >>> model.coords["symbol"], sorted(v.name for v in model.free_RVs)[:6]
+    (('SPY', 'QQQ'), ['asymmetry', 'l0', 'long_run_var', 'mu_pct', 'n0', 'pi0'])
+    """
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
     import pymc as pm

@@ -699,6 +699,18 @@ def centred_means(data: WinRateData) -> bool:
 
 # ---------------------------------------------------------------------------------- model
 def build_model(data: WinRateData):
+    """The PyMC model of the family win rates for ``data`` (see the module docstring): the
+    independent model, or the clustered one when some cluster holds two or more trades; family
+    means centred or not by :func:`centred_means`. Not compiled: :class:`WinRateModel` compiles
+    and fits it.
+
+    Examples
+    --------
+    >>> counts = pd.DataFrame({"family": ["a", "a", "b"], "wins": [3, 1, 5], "trades": [5, 4, 8]})
+    >>> model = build_model(WinRateData.from_counts(counts))  # no clusters: the independent model
+    >>> model.coords["family"], sorted(v.name for v in model.free_RVs)
+    (('a', 'b'), ['eta0', 'mu_logk', 'sigma_logk', 'tau', 'z', 'zk'])
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
