@@ -30,7 +30,30 @@ SIDES: tuple[Literal["long", "short"], ...] = ("long", "short")
 @dataclass(frozen=True)
 class Decision:
     """One signal decision. Units: currency for ``notional`` and ``limits``; ``quantity`` in
-    units of the instrument (``notional / price``, rounded down) when a price was given."""
+    units of the instrument (``notional / price``, rounded down) when a price was given.
+
+    Examples
+    --------
+    The engine makes them (:meth:`~bayes_mem.live.engine.TradingEngine.signal`); by hand, a
+    decision bound by the Kelly limit, and a declined one:
+
+    >>> import dataclasses
+    >>> d = Decision(
+    ...     id="spy_mom@2024-01-03", config="live", signal="spy_mom", family="momentum",
+    ...     symbol="SPY", side="short", horizon=5, act=True, notional=23_500.0, quantity=50.0,
+    ...     price=470.0, p_win=0.5734, rule="thompson", binding="kelly",
+    ...     limits={"cvar": 41_000.0, "kelly": 23_500.0, "portfolio_es": float("inf")},
+    ...     factors={"breakdown": 1.0, "regime": 1.0},
+    ... )
+    >>> print(d.explain())  # doctest: +NORMALIZE_WHITESPACE
+    spy_mom -> short SPY (5d): thompson p=0.573; limits cvar 41,000, kelly 23,500 *,
+    portfolio_es unlimited; -> 23,500.00 (50 units at 470)
+    >>> d.signed_notional, d.to_dict()["limits"]  # JSON-ready: no infinity
+    (-23500.0, {'cvar': 41000.0, 'kelly': 23500.0, 'portfolio_es': None})
+    >>> no = dataclasses.replace(d, act=False, notional=0.0, quantity=0.0, reason="edge <= 0")
+    >>> no.explain()
+    'spy_mom -> short SPY (5d): thompson p=0.573; no trade (edge <= 0)'
+    """
 
     id: str  # the trade id to settle this decision with (the decision key when one was given)
     config: str  # the engine configuration that made it ("live", "shadow" ...)

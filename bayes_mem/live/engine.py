@@ -155,14 +155,46 @@ _PCG64_PERIOD = 2**128
 
 
 class UnknownSymbolError(ValueError, KeyError):
-    """A symbol the engine's return model does not cover."""
+    """A symbol the engine's return model does not cover.
+
+    A ``ValueError`` and a ``KeyError``; its message is printed without ``KeyError``'s quotes.
+
+    Examples
+    --------
+    An engine without a return model (yet) covers no symbol:
+
+    >>> from bayes_mem.live import BetaPrior, Decider, TradingEngine
+    >>> decider = Decider({"momentum": BetaPrior(1.0, 1.0)})
+    >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+    >>> engine.register("spy_mom", "momentum")
+    >>> try:
+    ...     engine.signal("spy_mom", "SPY")
+    ... except KeyError as e:
+    ...     print(type(e).__name__, "-", e)
+    UnknownSymbolError - unknown symbol 'SPY': not in the return model
+    """
 
     def __str__(self) -> str:
         return str(self.args[0])
 
 
 class UnknownTradeError(ValueError, KeyError):
-    """A trade id the engine has no open decision for (and no signal was named)."""
+    """A trade id the engine has no open decision for (and no signal was named).
+
+    A ``ValueError`` and a ``KeyError``; its message is printed without ``KeyError``'s quotes.
+
+    Examples
+    --------
+    >>> from bayes_mem.live import BetaPrior, Decider, TradingEngine
+    >>> decider = Decider({"momentum": BetaPrior(1.0, 1.0)})
+    >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+    >>> try:
+    ...     engine.settle("spy_mom@2024-01-03", won=True, pnl=120.0)
+    ... except UnknownTradeError as e:
+    ...     print(e)  # doctest: +NORMALIZE_WHITESPACE
+    unknown trade 'spy_mom@2024-01-03': no open decision has this id (name the signal to record a
+    trade the engine did not decide)
+    """
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -177,7 +209,28 @@ class EngineConfig:
     nightly family priors to the win rates, and the families' intra-cluster correlation to
     their outcomes (off: flat Beta(1, 1) per family, independent outcomes). ``full_bayes``
     (with ``pooled_priors``): each decision also draws one of the family's published
-    hyperparameter draws (:func:`~bayes_mem.live.prior_set.apply_family_priors`)."""
+    hyperparameter draws (:func:`~bayes_mem.live.prior_set.apply_family_priors`).
+
+    Examples
+    --------
+    The default (every module on), an ablation of it, and the seed plan's baseline trader:
+
+    >>> live = EngineConfig()
+    >>> live.rule.name, [m.name for m in live.limits_on()], live.correlation.name, live.regime.name
+    ('thompson', ['cvar', 'kelly'], 'portfolio_es', 'regime')
+    >>> ablation = live.without("kelly", "regime")
+    >>> ablation.name, ablation.kelly, ablation.regime, [m.name for m in ablation.limits_on()]
+    ('live-no_kelly_regime', None, None, ['cvar'])
+    >>> base = EngineConfig.baseline(per_symbol=1000.0)
+    >>> base.rule
+    ThresholdRule(threshold=0.5, prior_rate=0.5, enabled=True, name='threshold')
+    >>> base.budget, base.kelly, base.pooled_priors
+    (FixedBudget(per_symbol=1000.0, enabled=True, name='fixed'), None, False)
+    >>> EngineConfig(budget=None, kelly=None)
+    Traceback (most recent call last):
+    ...
+    ValueError: a configuration needs a budget or a Kelly limit (a base size)
+    """
 
     name: str = "live"
     rule: DecisionRule = field(default_factory=ThompsonRule)
@@ -786,6 +839,30 @@ class TradingEngine:
     models : a model registry whose active prior set :meth:`refresh` follows.
     max_component_age_days : calendar days from a prior-set component's ``data_through`` to the
         last bar beyond which it is stale (warned, and named on every decision); None: never.
+
+    Examples
+    --------
+    From in-memory parts (one symbol, three posterior draws; no store, nothing logged): a bar, a
+    signal sized by the CVaR budget, its settlement.
+
+    >>> import datetime as dt
+    >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+    >>> draws = GarchDraws(
+    ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+    ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+    ...     lam=[-0.1, -0.05, -0.15],
+    ... )
+    >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+    >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)}, rng=0)
+    >>> engine = TradingEngine(decider, model, portfolio_value=1_000_000.0, seed=0)
+    >>> engine.register("spy_mom", "momentum", "SPY")
+    >>> engine.bar(dt.date(2024, 1, 2), {"SPY": -0.01})  # the day's log return
+    >>> d = engine.signal("spy_mom", "SPY", horizon=5, key="spy_mom@2024-01-03", price=470.0)
+    >>> d.act, d.binding, round(d.notional), d.quantity
+    (True, 'cvar', 111341, 236.0)
+    >>> engine.settle(d.id, won=True, pnl=0.01 * d.notional)  # closed: the book is empty again
+    >>> engine.book(), engine.open_positions()
+    ({}, {})
     """
 
     def __init__(

@@ -156,7 +156,23 @@ class ThompsonRule:
     """Thompson sampling on the expected edge per unit notional: one joint posterior draw of the
     win rate ``p`` (the signal's Beta posterior, pooled by family) and of the mean win and loss
     sizes ``W``, ``L`` (:class:`~bayes_mem.live.payoff.PayoffModel`); act when
-    ``p W - (1 - p) L > min_edge`` (``min_edge``: a return per unit notional, default 0)."""
+    ``p W - (1 - p) L > min_edge`` (``min_edge``: a return per unit notional, default 0).
+
+    Examples
+    --------
+    The engine calls it with a :class:`~bayes_mem.live.engine.SignalContext`; a stand-in with
+    only the accessors the module reads shows the arithmetic:
+
+    >>> from types import SimpleNamespace
+    >>> ctx = SimpleNamespace(  # a drawn win rate of 55%, drawn mean win and loss sizes of 2%
+    ...     draw_win_probability=lambda: 0.55, payoff_draw=lambda: (0.02, 0.02)
+    ... )
+    >>> act, p, detail = ThompsonRule().decide(ctx)
+    >>> act, p, round(detail["edge"], 4)  # 0.55 x 2% - 0.45 x 2%
+    (True, 0.55, 0.002)
+    >>> ThompsonRule(min_edge=0.005).decide(ctx)[0]
+    False
+    """
 
     min_edge: float = 0.0
     enabled: bool = True
@@ -185,7 +201,20 @@ class ThompsonRule:
 class ThresholdRule:
     """The seed baseline: act when the signal's raw running win rate (settled wins / settled
     trades; ``prior_rate`` before any outcome) is at least ``threshold``. No learning beyond the
-    count, no pooling, no draw."""
+    count, no pooling, no draw.
+
+    Examples
+    --------
+    The engine calls it with a :class:`~bayes_mem.live.engine.SignalContext`; a stand-in with
+    only the accessors the module reads shows the arithmetic:
+
+    >>> from types import SimpleNamespace
+    >>> rule = ThresholdRule(threshold=0.55)
+    >>> rule.decide(SimpleNamespace(raw_counts=lambda: (6, 10)))  # 6 wins in 10 settled trades
+    (True, 0.6, {'wins': 6, 'trades': 10})
+    >>> rule.decide(SimpleNamespace(raw_counts=lambda: (0, 0)))  # no outcome yet: prior_rate
+    (False, 0.5, {'wins': 0, 'trades': 0})
+    """
 
     threshold: float = 0.5
     prior_rate: float = 0.5
@@ -217,7 +246,21 @@ class CVaRBudget:
     """Posterior CVaR budget: the notional whose ES over the holding period, on the position's
     side, is ``budget`` x portfolio value: ``budget x PV / ES_h``. ES is the posterior-predictive
     h-day ES at ``level`` (a loss fraction of notional, :meth:`ReturnModel.position_risk`).
-    Default: 0.5% of capital per position (the book as a whole: :class:`PortfolioESLimit`)."""
+    Default: 0.5% of capital per position (the book as a whole: :class:`PortfolioESLimit`).
+
+    Examples
+    --------
+    The engine calls it with a :class:`~bayes_mem.live.engine.SignalContext`; a stand-in with
+    only the accessors the module reads shows the arithmetic:
+
+    >>> from types import SimpleNamespace
+    >>> ctx = SimpleNamespace(  # capital 1,000,000; VaR 3%, ES 4% of notional over the horizon
+    ...     portfolio_value=1_000_000.0, position_risk=lambda level: (0.03, 0.04)
+    ... )
+    >>> cap, cuts, detail = CVaRBudget(budget=0.005).limit(ctx)
+    >>> round(cap), cuts, detail["es"]  # 0.5% x 1,000,000 / 4%
+    (125000, {}, 0.04)
+    """
 
     budget: float = 0.005
     level: float = 0.975
@@ -252,7 +295,17 @@ class CVaRBudget:
 @dataclass
 class FixedBudget:
     """The seed baseline's fixed dollars per symbol: ``per_symbol`` currency split equally over
-    the signals that trade the symbol (as registered with the engine)."""
+    the signals that trade the symbol (as registered with the engine).
+
+    Examples
+    --------
+    The engine calls it with a :class:`~bayes_mem.live.engine.SignalContext`; a stand-in with
+    only the accessors the module reads shows the arithmetic:
+
+    >>> from types import SimpleNamespace
+    >>> FixedBudget(750.0).limit(SimpleNamespace(signals_on_symbol=lambda: 3))  # 3 signals
+    (250.0, {}, {'per_symbol': 750.0, 'signals': 3})
+    """
 
     per_symbol: float = 750.0
     enabled: bool = True
@@ -289,7 +342,28 @@ class KellyLimit:
     the same size, a signal without history and a positive edge is never sized to 0 by an
     unlucky draw) and no generator used. Within 1% of a brute-force Monte Carlo optimum over
     10^6 joint draws (tests/test_sizing.py). The payoff uncertainty makes the optimum smaller
-    than plug-in Kelly at the posterior means."""
+    than plug-in Kelly at the posterior means.
+
+    Examples
+    --------
+    The engine calls it with a :class:`~bayes_mem.live.engine.SignalContext`; a stand-in with
+    only the accessors the module reads shows the arithmetic:
+
+    >>> from types import SimpleNamespace
+    >>> from bayes_mem.live.payoff import PayoffModel
+    >>> payoff = PayoffModel()  # two wins (3%, 4%) and two losses (2%, 2.5%) per unit notional
+    >>> payoff.register("mom_5d", "momentum")
+    >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:
+    ...     payoff.record("mom_5d", won, size)
+    >>> ctx = SimpleNamespace(  # capital 1,000,000; posterior mean win rate 42%
+    ...     portfolio_value=1_000_000.0,
+    ...     win_probability_mean=lambda: 0.42,
+    ...     payoff_posterior=lambda: payoff.posterior("mom_5d"),
+    ... )
+    >>> cap, cuts, detail = KellyLimit(fraction=0.25).limit(ctx)
+    >>> round(cap), round(detail["win_size_mean"], 4), round(detail["loss_size_mean"], 4)
+    (453972, 0.035, 0.0225)
+    """
 
     fraction: float = DEFAULT_FRACTION
     cap: float = 1.0
@@ -358,7 +432,27 @@ class PortfolioESLimit:
     and is not cut. The latest correlation-breakdown score cuts further by
     ``1 - breakdown_weight x score`` (the seed plan's cut), reported as ``breakdown``.
     Default: the book's one-day ES within 2% of capital (the seed plan's ``max_portfolio_risk``);
-    ES of the open book is one-day, whatever the holding periods."""
+    ES of the open book is one-day, whatever the holding periods.
+
+    Examples
+    --------
+    The engine calls it with a :class:`~bayes_mem.live.engine.SignalContext`; a stand-in with
+    only the accessors the module reads shows the arithmetic:
+
+    >>> from types import SimpleNamespace
+    >>> import numpy as np
+    >>> from bayes_mem.live import EulerES
+    >>> euler = EulerES(  # one-day ES 3% (SPY) and 4% (QQQ) of notional, correlation 0.8
+    ...     ["SPY", "QQQ"], [0.03, 0.04], [0.03, 0.04], np.array([[1.0, 0.8], [0.8, 1.0]])
+    ... )
+    >>> ctx = SimpleNamespace(  # a long SPY signal; the book holds 200,000 of QQQ
+    ...     portfolio_value=1_000_000.0, symbol="SPY", direction=1, euler=lambda level: euler,
+    ...     book=lambda: {"QQQ": 200_000.0}, breakdown_score=lambda: 0.2,
+    ... )
+    >>> cap, cuts, detail = PortfolioESLimit(budget=0.02).limit(ctx)
+    >>> round(cap), cuts, round(detail["portfolio_es"]), round(detail["marginal_es"], 3)
+    (433849, {'breakdown': 0.9}, 8000, 0.024)
+    """
 
     budget: float = 0.02
     level: float = 0.975
@@ -443,7 +537,20 @@ class PortfolioESLimit:
 @dataclass
 class RegimeCut:
     """Cut a position when its symbol's changepoint detector says the regime moved recently:
-    :func:`~bayes_mem.live.changepoint.regime_factor` of P(change within the last k days)."""
+    :func:`~bayes_mem.live.changepoint.regime_factor` of P(change within the last k days).
+
+    Examples
+    --------
+    The engine calls it with a :class:`~bayes_mem.live.engine.SignalContext`; a stand-in with
+    only the accessors the module reads shows the arithmetic:
+
+    >>> from types import SimpleNamespace
+    >>> cut = RegimeCut(floor=0.5, start=0.3, full=0.8)
+    >>> [cut.factor(SimpleNamespace(p_change=lambda: p))[0] for p in (0.1, 0.55, 0.9)]
+    [1.0, 0.75, 0.5]
+    >>> cut.factor(SimpleNamespace(p_change=lambda: None))  # no detector: no cut
+    (1.0, {'note': 'no regime detector'})
+    """
 
     floor: float = 0.5
     start: float = 0.3
