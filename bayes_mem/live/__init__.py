@@ -31,6 +31,7 @@ from bayes_mem.live.engine import (
     UnknownSymbolError,
     UnknownTradeError,
 )
+from bayes_mem.live.engine_store import EngineStore
 from bayes_mem.live.gjr_garch import GarchDraws, fit_laplace
 from bayes_mem.live.modules import (
     CVaRBudget,
@@ -99,6 +100,7 @@ __all__ = [
     "DuplicateTradeError",
     "DynamicCVaREngine",
     "EngineConfig",
+    "EngineStore",
     "EulerES",
     "FamilyPosterior",
     "FixedBudget",

@@ -88,6 +88,7 @@ from bayes_mem.live.decider import (
     trade_day,
 )
 from bayes_mem.live.decision import SIDES, Decision
+from bayes_mem.live.engine_store import EngineStore, Frame
 from bayes_mem.live.event_draws import (
     draw_batch,
     draw_p,
@@ -877,7 +878,7 @@ class TradingEngine:
         signal_symbols: Mapping[str, str] | None = None,
         scores: np.ndarray | None = None,
         detector: NormalGammaBOCPD | None = None,
-        store: Any = None,
+        store: EngineStore | None = None,
         recorder: Recorder | None = None,
         shadow: EngineConfig | None = None,
         seed: int = 0,
@@ -951,7 +952,7 @@ class TradingEngine:
     def open(
         cls,
         models: str | Path,
-        store: Any,
+        store: EngineStore | str | Path,
         *,
         portfolio_value: float,
         config: EngineConfig | None = None,
@@ -1002,7 +1003,8 @@ class TradingEngine:
         decider, payoff, raw = _restore_learning(store, prior_set, config)
         panel = store.returns_panel()
         model, scores, detector = _build_market_state(prior_set, panel, history_days, seed)
-        recorder = StoreRecorder(store) if log_decisions else None
+        # the recorder writes the decision tables itself: it needs a Store, not just the protocol
+        recorder = StoreRecorder(cast(Store, store)) if log_decisions else None
         engine = cls(
             decider,
             model,
@@ -1031,7 +1033,7 @@ class TradingEngine:
         _restore_breakdown(store, engine._market)
         return engine
 
-    def _restore_book(self, decisions: Any) -> None:
+    def _restore_book(self, decisions: Frame) -> None:
         """Open positions from decision-log rows (arrival order; see :meth:`open`)."""
         latest: dict[str, tuple[Any, ...]] = {}
         cols = ("key", "signal", "symbol", "side", "act", "notional", "decided_at")
@@ -1056,7 +1058,7 @@ class TradingEngine:
             if value == 0.0:  # as _remove_exposure leaves it: no entry for a flat symbol
                 del self._exposure[symbol]
 
-    def _spawn(self, config: EngineConfig, store: Any = None) -> TradingEngine:
+    def _spawn(self, config: EngineConfig, store: EngineStore | None = None) -> TradingEngine:
         """A shadow engine: same market state (not updated twice), its own decider, payoff model
         and book; records nothing durable. With a ``store`` its decider is rebuilt from the
         stored outcomes under its own configuration (the effective weights of correlated
@@ -2069,7 +2071,7 @@ def _check_id_length(value: str, what: str) -> str:
     return value
 
 
-def _restore_breakdown(store: Any, market: _Market) -> None:
+def _restore_breakdown(store: EngineStore, market: _Market) -> None:
     """The latest stored correlation-breakdown test (what the last end of day computed)."""
     frame = store.table("correlation_metrics")
     if len(frame):
@@ -2188,7 +2190,7 @@ def _apply_priors(decider: Decider, prior_set: PriorSet, config: EngineConfig) -
 
 
 def _restore_learning(
-    store: Any, prior_set: PriorSet | None, config: EngineConfig
+    store: EngineStore, prior_set: PriorSet | None, config: EngineConfig
 ) -> tuple[Decider, PayoffModel, dict[str, tuple[int, int]]]:
     """Decider, payoff model and raw counts from every stored signal and outcome (arrival
     order), with the family priors of ``prior_set`` when ``config`` pools. An outcome whose
@@ -2224,7 +2226,7 @@ def _restore_learning(
 
 
 def _build_market_state(
-    prior_set: PriorSet | None, panel: Any, history_days: int, seed: int
+    prior_set: PriorSet | None, panel: Frame | None, history_days: int, seed: int
 ) -> tuple[ReturnModel | None, np.ndarray | None, NormalGammaBOCPD | None]:
     """The return model rolled forward to the panel's last day, the normal scores of the last
     ``history_days`` days under it, and the primed-to-be regime detector (scores not yet fed).
@@ -2310,7 +2312,7 @@ def _portfolio_metrics(
     return out
 
 
-def _store_returns(store: Any, date: dt.date, day: Mapping[str, float]) -> None:
+def _store_returns(store: EngineStore, date: dt.date, day: Mapping[str, float]) -> None:
     """Store the day's log returns; returns stored before (the trader's own ingest, or a bar
     replayed after a restart) must agree to 1e-12, and are not stored twice."""
     import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs installed
@@ -2334,7 +2336,7 @@ def _store_returns(store: Any, date: dt.date, day: Mapping[str, float]) -> None:
         store.ingest_returns(frame, kind="log")
 
 
-def _panel_history(panel: Any, days: int) -> list[tuple[dt.date, dict[str, float]]]:
+def _panel_history(panel: Frame | None, days: int) -> list[tuple[dt.date, dict[str, float]]]:
     if panel is None or len(panel) == 0:
         return []
     tail = panel.iloc[-days:]
@@ -2345,7 +2347,7 @@ def _panel_history(panel: Any, days: int) -> list[tuple[dt.date, dict[str, float
     return out
 
 
-def _history_panel(history: list[tuple[dt.date, dict[str, float]]]) -> Any:
+def _history_panel(history: list[tuple[dt.date, dict[str, float]]]) -> Frame | None:
     import pandas as pd
 
     if not history:
