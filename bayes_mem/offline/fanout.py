@@ -85,6 +85,7 @@ from typing import Any
 
 import numpy as np
 
+from bayes_mem.live.deprecation import renamed_module_attributes
 from bayes_mem.live.gjr_garch import NU_MIN
 from bayes_mem.offline import returns_model as rm
 
@@ -650,15 +651,5 @@ class FanoutReturnsFitter:
         return {t.symbol: r for t, r in zip(tasks, results, strict=True)}
 
 
-def __getattr__(name: str) -> object:
-    """``FanoutReturnsModel``: the deprecated name of :class:`FanoutReturnsFitter` (warns)."""
-    if name == "FanoutReturnsModel":
-        import warnings
-
-        warnings.warn(
-            "bayes_mem.offline.fanout.FanoutReturnsModel is deprecated, use FanoutReturnsFitter",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return FanoutReturnsFitter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the deprecated name (issue 20: the offline fitters are no longer named like the live model)
+__getattr__ = renamed_module_attributes(__name__, {"FanoutReturnsModel": "FanoutReturnsFitter"})

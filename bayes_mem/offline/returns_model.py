@@ -78,7 +78,7 @@ from typing import Any
 
 import numpy as np
 
-from bayes_mem.live.deprecation import warn_renamed
+from bayes_mem.live.deprecation import renamed_module_attributes, warn_renamed
 from bayes_mem.live.gjr_garch import NU_MIN
 from bayes_mem.offline.progress import fit_progress
 
@@ -982,15 +982,5 @@ def fit_gated(
     return dg.fit_gated(fit, lambda t: check(t, returns, rng=rng), base, policy, log=log)
 
 
-def __getattr__(name: str) -> Any:
-    """``ReturnsModel``: the deprecated name of :class:`PooledReturnsFitter` (warns)."""
-    if name == "ReturnsModel":
-        import warnings
-
-        warnings.warn(
-            "bayes_mem.offline.returns_model.ReturnsModel is deprecated, use PooledReturnsFitter",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return PooledReturnsFitter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the deprecated name (issue 20: the offline fitters are no longer named like the live model)
+__getattr__ = renamed_module_attributes(__name__, {"ReturnsModel": "PooledReturnsFitter"})
