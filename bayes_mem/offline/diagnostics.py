@@ -346,13 +346,88 @@ class PValues(dict):
     ({'max': 0.42, 'skewness': 0.998}, 999, 0.001)
     """
 
-    def __init__(self, values: dict[str, float], replicates: int) -> None:
+    def __init__(
+        self,
+        values: dict[str, float],
+        replicates: int,
+        *,
+        lower: dict[str, float] | None = None,
+        simulated: int | None = None,
+    ) -> None:
         super().__init__(values)
         self.replicates = int(replicates)
+        #: lower-tail p-values P(T_rep <= T_obs) where they are not ``1 - p`` (sequential
+        #: p-values, :func:`sequential_pvalues`); the two-sided p-value is then
+        #: ``min(1, 2 min(upper, lower))``
+        self.lower = None if lower is None else dict(lower)
+        #: replicates simulated in all (sequential p-values stop early), None: ``replicates``
+        #: for every check
+        self.simulated = None if simulated is None else int(simulated)
 
     @property
     def resolution(self) -> float:
         return 1.0 / (self.replicates + 1)
+
+
+#: Besag-Clifford: a sequential check stops once this many replicates fell on each side of the
+#: observed statistic (:func:`sequential_pvalues`)
+SEQUENTIAL_HITS = 20
+
+
+def sequential_pvalues(
+    hits: np.ndarray, h: int = SEQUENTIAL_HITS, n_max: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Besag and Clifford's sequential Monte Carlo p-values (Biometrika 78(2), 1991), upper and
+    lower tail, of each check (column) of ``hits`` (replicates in the order simulated x checks;
+    1 where the replicate's statistic reached the observed one, ``T_rep >= T_obs``).
+
+    A tail's p-value is ``h / L`` when its ``h``-th hit (upper: ``T_rep >= T_obs``; lower: a
+    miss, ``T_rep < T_obs``) came at replicate ``L``, and otherwise ``(k + 1) / (n + 1)`` with
+    ``k`` its hits among all ``n`` replicates, which must then be ``n_max`` (default: as many as
+    given): a simulation may stop once every check has ``h`` replicates on each side, and only
+    then. Each tail's p-value is valid (``P(p <= a) <= a`` under the null) whatever the other
+    checks did, so ``min(1, 2 min(upper, lower))`` is a valid two-sided one. A check far from
+    significance is decided after about ``h / min(p, 1 - p)`` replicates instead of ``n_max``;
+    a p-value below ``h / n_max`` is computed from all ``n_max``, as a fixed-size check would.
+
+    Examples
+    --------
+    20 hits by replicate 50 give the upper tail ``20 / 50``; the 20th miss came at 37:
+
+    >>> import numpy as np
+    >>> hits = np.zeros((50, 1), dtype=np.int8)
+    >>> hits[[1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 35, 40, 45, 49]] = 1
+    >>> up, low = sequential_pvalues(hits, h=20, n_max=20_000)
+    >>> float(up[0]), float(low[0])
+    (0.4, 0.5405405405405406)
+
+    Without 20 hits the check had to run to ``n_max``:
+
+    >>> up, low = sequential_pvalues(np.zeros((1000, 1), dtype=np.int8), h=20, n_max=1000)
+    >>> float(up[0]), float(low[0])  # (0 + 1) / 1001, and 20 / 20
+    (0.000999000999000999, 1.0)
+    """
+    hits = np.asarray(hits)
+    if hits.ndim != 2:
+        raise ValueError(f"hits must be replicates x checks, got shape {hits.shape}")
+    n = hits.shape[0]
+    n_max = n if n_max is None else int(n_max)
+    h = int(h)
+    if h < 1 or n > n_max:
+        raise ValueError(f"need h >= 1 and at most n_max ({n_max}) replicates, got h={h}, n={n}")
+    out = []
+    for side in (hits != 0, hits == 0):
+        count = np.cumsum(side, axis=0)
+        reached = count[-1] >= h if n else np.zeros(hits.shape[1], dtype=bool)
+        at = np.argmax(count >= h, axis=0) + 1  # replicate of the h-th hit (where reached)
+        if np.any(~reached) and n != n_max:
+            raise ValueError(
+                f"a check has fewer than {h} replicates on one side after {n} of {n_max}: "
+                "the simulation stopped too early"
+            )
+        k = count[-1] if n else np.zeros(hits.shape[1], dtype=np.int64)
+        out.append(np.where(reached, h / at, (k + 1) / (n + 1)))
+    return out[0], out[1]
 
 
 def two_sided(p: np.ndarray | float) -> np.ndarray:
@@ -422,13 +497,21 @@ def ppc_failures(
     tests = dict(tests or {})
     names = list(ppc) + list(tests)
     p = np.array([float(ppc[n]) for n in ppc] + [float(v) for v in tests.values()])
-    p2 = np.concatenate([two_sided(p[: len(ppc)]), p[len(ppc) :]])
+    lower = getattr(ppc, "lower", None)
+    if lower is not None:  # sequential p-values: each tail its own
+        sides = np.array([min(1.0, 2.0 * min(float(ppc[n]), float(lower[n]))) for n in ppc])
+    else:
+        sides = two_sided(p[: len(ppc)])
+    p2 = np.concatenate([sides, p[len(ppc) :]])
     adj = holm(p2) if correction == "holm" else p2
     summary: dict[str, Any] = {f"ppc_{n}": float(v) for n, v in zip(names, p, strict=True)}
     replicates = getattr(ppc, "replicates", None)
     if replicates is not None:
         summary["ppc_replicates"] = int(replicates)
         summary["ppc_resolution"] = 1.0 / (replicates + 1)
+    simulated = getattr(ppc, "simulated", None)
+    if simulated is not None:
+        summary["ppc_replicates_simulated"] = int(simulated)
     summary["ppc_correction"] = correction
     if correction == "holm":
         summary["ppc_tests"] = len(names)

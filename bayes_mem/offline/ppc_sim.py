@@ -3,14 +3,14 @@
 :func:`bayes_mem.offline.returns_model.posterior_predictive_pvalues` simulates, per symbol, up to
 20,000 whole series of its length (20 symbols x 2,520 days: 10^9 simulated days) and compares
 three statistics of each with the observed series'. In numpy that was the largest CPU cost of the
-nightly returns fit after sampling. :func:`chunk_exceedances` does one chunk of replicates in a
+nightly returns fit after sampling. :func:`chunk_hits` does one chunk of replicates in a
 loop that draws from the same ``numpy.random.Generator`` in the same order as the numpy code
 (numba's Generator methods are ports of numpy's: all ``standard_t`` of the chunk, day-major, then
 all uniforms), simulates with the same arithmetic in the same order, and computes the statistics
 as numpy does (pairwise sums as ``np.add.reduce``, the quantiles' order statistics and linear
-interpolation as ``np.quantile``), so that its counts equal the numpy code's for the same
-generator state, to the bit (tested: ``tests/test_ppc_sim.py``). It releases the GIL, so symbols
-can be simulated on several threads.
+interpolation as ``np.quantile``), so that its hits equal the numpy code's comparisons for the
+same generator state, to the bit (tested: ``tests/test_ppc_sim.py``). It releases the GIL, so
+symbols can be simulated on several threads.
 """
 
 from __future__ import annotations
@@ -156,12 +156,13 @@ def _stats(x, work, idx, gam):
 
 
 @numba.njit(cache=True, nogil=True)
-def chunk_exceedances(gen, mu, omega, alpha, gamma, beta, nu, lam, a, b, k, sigma2_0, n_days,
-                      idx, gam, obs, exceed):  # fmt: skip
+def chunk_hits(gen, mu, omega, alpha, gamma, beta, nu, lam, a, b, k, sigma2_0, n_days,
+               idx, gam, obs, hits):  # fmt: skip
     """Simulate one replicate per draw (arrays of the chunk's draws: GJR parameters, the
     skew-t's ``nu``, ``lam`` and Hansen's ``a``, ``b``, ``k``), each ``n_days`` long from the
-    variance ``sigma2_0``, and add to ``exceed`` (3,) how many replicates' statistics are
-    ``>= obs`` (3,). Draws from ``gen`` as ``skewt_draws`` + ``simulate_paths`` do."""
+    variance ``sigma2_0``, and set ``hits[s, c]`` (replicates x 3, int8) to 1 where replicate
+    ``s``'s statistic ``c`` is ``>= obs[c]``, else 0 (in the order simulated: the sequential
+    p-values need it). Draws from ``gen`` as ``skewt_draws`` + ``simulate_paths`` do."""
     size = mu.size
     t_abs = np.empty((n_days, size))
     for d in range(n_days):
@@ -190,9 +191,9 @@ def chunk_exceedances(gen, mu, omega, alpha, gamma, beta, nu, lam, a, b, k, sigm
     for s in range(size):
         x = paths[s]
         left, right, ac = _stats(x, work, idx, gam)
-        exceed[0] += left >= obs[0]
-        exceed[1] += right >= obs[1]
-        exceed[2] += ac >= obs[2]
+        hits[s, 0] = 1 if left >= obs[0] else 0
+        hits[s, 1] = 1 if right >= obs[1] else 0
+        hits[s, 2] = 1 if ac >= obs[2] else 0
 
 
 def quantile_points(n_days: int) -> tuple[np.ndarray, np.ndarray]:

@@ -725,28 +725,61 @@ def ppc_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
-def _symbol_exceedances(
-    flat: dict[str, np.ndarray], j: int, series: np.ndarray, n_rep: int, s0: float, gen
+def _chunk_sizes(n_max: int) -> list[int]:
+    """Replicates simulated at a time, up to ``n_max`` in all: 250, doubling up to ``_CHUNK``
+    (a sequential check is decided after a few hundred replicates when it is far from
+    significance, so the first chunks are small), then ``_CHUNK``; the last one clipped.
+
+    Examples
+    --------
+    >>> _chunk_sizes(5000), _chunk_sizes(300)
+    ([250, 500, 1000, 2000, 1250], [250, 50])
+    """
+    sizes, size, left = [], 250, int(n_max)
+    while left > 0:
+        sizes.append(min(size, left))
+        left -= sizes[-1]
+        size = min(2 * size, _CHUNK)
+    return sizes
+
+
+def _symbol_hits(
+    flat: dict[str, np.ndarray],
+    j: int,
+    series: np.ndarray,
+    n_max: int,
+    s0: float,
+    gen,
+    h: int | None,
 ) -> np.ndarray:
-    """How many of ``n_rep`` replicates of symbol ``j`` reach its observed statistics (3,),
-    simulated in chunks by :func:`bayes_mem.offline.ppc_sim.chunk_exceedances` from ``gen``
-    (each chunk's posterior draws picked with replacement, then its skew-t and uniform draws:
-    the order of :func:`skewt_draws` and :func:`simulate_paths`)."""
+    """Which replicates of symbol ``j`` reach its observed statistics (replicates x 3, int8, in
+    the order simulated), simulated in chunks (:func:`_chunk_sizes`) by
+    :func:`bayes_mem.offline.ppc_sim.chunk_hits` from ``gen`` (each chunk's posterior draws
+    picked with replacement, then its skew-t and uniform draws: the order of
+    :func:`skewt_draws` and :func:`simulate_paths`); with ``h``, stopped after the first chunk
+    that leaves every check ``h`` replicates on each side of the observed value (see
+    :func:`~bayes_mem.offline.diagnostics.sequential_pvalues`), else all ``n_max``."""
     from bayes_mem.live.skewt import SkewT
-    from bayes_mem.offline.ppc_sim import chunk_exceedances, quantile_points
+    from bayes_mem.offline.ppc_sim import chunk_hits, quantile_points
 
     obs = _tail_stats(series)[0]
     idx, gam = quantile_points(series.size)
     total = flat["nu"].shape[0]
-    exceed = np.zeros(len(PPC_NAMES), dtype=np.int64)
-    for start in range(0, n_rep, _CHUNK):
-        size = min(_CHUNK, n_rep - start)
+    chunks = []
+    seen = np.zeros(len(PPC_NAMES), dtype=np.int64)
+    run = 0
+    for size in _chunk_sizes(n_max):
         d, _ = _symbol_draws(flat, gen.integers(0, total, size), j)
         st = SkewT.from_params(d.nu, d.lam)
-        chunk_exceedances(gen, d.mu, d.omega, d.alpha, d.gamma, d.beta, st.nu, st.lam, st.a,
-                          st.b, st.k, np.full(size, s0), series.size, idx, gam, obs,
-                          exceed)  # fmt: skip
-    return exceed
+        hits = np.zeros((size, len(PPC_NAMES)), dtype=np.int8)
+        chunk_hits(gen, d.mu, d.omega, d.alpha, d.gamma, d.beta, st.nu, st.lam, st.a, st.b,
+                   st.k, np.full(size, s0), series.size, idx, gam, obs, hits)  # fmt: skip
+        chunks.append(hits)
+        seen += hits.sum(axis=0)
+        run += size
+        if h is not None and np.all(seen >= h) and np.all(run - seen >= h):
+            break
+    return np.concatenate(chunks)
 
 
 def posterior_predictive_pvalues(
@@ -757,15 +790,24 @@ def posterior_predictive_pvalues(
     n_rep: int | None = None,
     rng: int | np.random.Generator | None = None,
     threads: int | None = None,
+    sequential: bool = True,
 ):
-    """Posterior predictive p-values (P(T_rep >= T_obs), +1 smoothing: (exceed + 1) / (R + 1))
-    of the left and right tails and the volatility clustering of each symbol's daily log
-    returns (a (days, symbols) array or one series per symbol, as fitted), per symbol
-    (``"left_tail[SPY]"``): a misfit of one symbol is not averaged away by the others. Each
-    replicate is a whole series of its symbol's length from a posterior draw (drawn with
-    replacement), started from the same ``var0``. ``n_rep`` default: :func:`replicates_for`
-    the 3 x symbols checks (2,000 up to 133 checks). Returns
-    :class:`~bayes_mem.offline.diagnostics.PValues` (its resolution ``1 / (R + 1)``).
+    """Posterior predictive p-values (upper tail, P(T_rep >= T_obs)) of the left and right
+    tails and the volatility clustering of each symbol's daily log returns (a (days, symbols)
+    array or one series per symbol, as fitted), per symbol (``"left_tail[SPY]"``): a misfit of
+    one symbol is not averaged away by the others. Each replicate is a whole series of its
+    symbol's length from a posterior draw (drawn with replacement), started from the same
+    ``var0``. Returns :class:`~bayes_mem.offline.diagnostics.PValues`.
+
+    ``sequential`` (default): Besag and Clifford's sequential p-values
+    (:func:`~bayes_mem.offline.diagnostics.sequential_pvalues`, ``h`` =
+    :data:`~bayes_mem.offline.diagnostics.SEQUENTIAL_HITS`), upper and lower tail each (the
+    lower in ``PValues.lower``): a symbol's simulation stops once each of its checks has ``h``
+    replicates on either side of its observed value, at most ``n_rep``. A well-fitting symbol
+    is decided after a few hundred replicates instead of ``n_rep``; a check whose p-value is
+    below ``h / n_rep`` runs all ``n_rep``, as before. ``sequential=False``: all ``n_rep``
+    replicates, p = (exceed + 1) / (R + 1). ``n_rep`` default: :func:`replicates_for` the 3 x
+    symbols checks (2,000 up to 133 checks).
 
     Random numbers: symbol j draws from its own generator, the j-th of ``rng``'s spawned
     children (``Generator.spawn``), so the symbols are simulated on ``threads`` threads
@@ -773,7 +815,7 @@ def posterior_predictive_pvalues(
     simulation is a numba kernel equal to the numpy formulas (:mod:`bayes_mem.offline.ppc_sim`)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from bayes_mem.offline.diagnostics import PValues
+    from bayes_mem.offline.diagnostics import SEQUENTIAL_HITS, PValues, sequential_pvalues
 
     gen = np.random.default_rng(rng)
     cols = columns(returns)
@@ -781,20 +823,30 @@ def posterior_predictive_pvalues(
     if len(cols) != len(names):
         raise ValueError(f"{len(cols)} series for a fit of {len(names)} symbols")
     n_rep = replicates_for(len(PPC_NAMES) * len(cols)) if n_rep is None else int(n_rep)
+    h = SEQUENTIAL_HITS if sequential else None
     s0 = np.array([c.var() for c in cols]) if var0 is None else np.asarray(var0, dtype=float)
     flat = _flat(tree)
     gens = gen.spawn(len(cols))
     workers = max(1, min(len(cols), ppc_threads() if threads is None else int(threads)))
     with ThreadPoolExecutor(workers) as pool:
-        counts = list(pool.map(
-            lambda j: _symbol_exceedances(flat, j, cols[j], n_rep, float(s0[j]), gens[j]),
+        hits = list(pool.map(
+            lambda j: _symbol_hits(flat, j, cols[j], n_rep, float(s0[j]), gens[j], h),
             range(len(cols)),
         ))  # fmt: skip
     out: dict[str, float] = {}
-    for name, exceed in zip(names, counts, strict=True):
+    lower: dict[str, float] = {}
+    for name, hit in zip(names, hits, strict=True):
+        if sequential:
+            up, low = sequential_pvalues(hit, SEQUENTIAL_HITS, n_rep)
+        else:
+            up = (hit.sum(axis=0) + 1) / (n_rep + 1)
+            low = None
         for k, stat in enumerate(PPC_NAMES):
-            out[f"{stat}[{name}]"] = float((exceed[k] + 1) / (n_rep + 1))
-    return PValues(out, n_rep)
+            out[f"{stat}[{name}]"] = float(up[k])
+            if low is not None:
+                lower[f"{stat}[{name}]"] = float(low[k])
+    simulated = sum(len(hit) for hit in hits)
+    return PValues(out, n_rep, lower=lower if sequential else None, simulated=simulated)
 
 
 # ------------------------------------------------------------------ leave-future-out, live state
