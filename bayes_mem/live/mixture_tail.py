@@ -50,7 +50,27 @@ def _tl_table() -> np.ndarray:
 
 class MixtureTail:
     """Per-draw constants for rows of skew-t mixture components; ``nu`` is snapped to the
-    tail table's grid (see :func:`bayes_mem.live.tail_table.snap_nu`)."""
+    tail table's grid (see :func:`bayes_mem.live.tail_table.snap_nu`).
+
+    Examples
+    --------
+    One symbol (row), two draws: the 97.5% VaR and ES of the mixture, with the exact (scipy)
+    quantile for comparison:
+
+    >>> import numpy as np
+    >>> from bayes_mem.live.mixture_quantile import mixture_quantile
+    >>> tail = MixtureTail(np.array([[5.0, 8.0]]), np.array([[0.0, -0.1]]))
+    >>> tail.nu.round(4).tolist()  # snapped to the table's rows
+    [[4.9778, 8.0239]]
+    >>> mu, sd = np.array([[0.0, 0.001]]), np.array([[0.01, 0.012]])  # daily log returns
+    >>> var, es, n_eval = tail.var_es(0.025, mu, sd, q0=np.array([-0.02]))
+    >>> var.round(6).tolist(), es.round(6).tolist()
+    ([0.022227], [0.02983])
+    >>> lo, hi = np.array([-1.0]), np.array([0.0])  # a bracket of the quantile
+    >>> exact = mixture_quantile(0.025, mu, sd, tail.exact, lo, hi, 1e-12)
+    >>> (-exact).round(6).tolist()
+    [0.022227]
+    """
 
     def __init__(self, nu: np.ndarray, lam: np.ndarray) -> None:
         row, nu_s = snap_nu(nu)
@@ -77,6 +97,14 @@ class MixtureTail:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(rows, draws) of the constants.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> MixtureTail(np.full((3, 4), 6.0), np.zeros((3, 4))).shape
+        (3, 4)
+        """
         return self.nu.shape
 
     def evaluate(
@@ -84,7 +112,22 @@ class MixtureTail:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Mixture CDF, density and lower partial mean ``E[X 1{X <= q}]`` at ``q``, one value per
         row of ``mu``/``sd`` (the components' locations and scales, (n, S)); ``rows`` says which
-        rows of the constants they are (default: all, in order)."""
+        rows of the constants they are (default: all, in order).
+
+        Examples
+        --------
+        The CDF agrees with the mean of the exact components' CDFs:
+
+        >>> import numpy as np
+        >>> tail = MixtureTail(np.array([[5.0, 8.0]]), np.array([[0.0, -0.1]]))  # 1 row, 2 draws
+        >>> mu, sd = np.array([[0.0, 0.001]]), np.array([[0.01, 0.012]])  # daily log returns
+        >>> q = np.array([-0.02])
+        >>> cdf, pdf, pmean = tail.evaluate(q, mu, sd)
+        >>> cdf.round(8).tolist(), pdf.round(4).tolist(), pmean.round(8).tolist()
+        ([0.03434073], [4.9206], [-0.00094239])
+        >>> round(float(tail.exact.cdf((q[:, None] - mu) / sd).mean()), 8)
+        0.03434073
+        """
         n, s = mu.shape
         block = max(1, BLOCK_ELEMENTS // s)
         if n <= block:
@@ -104,7 +147,17 @@ class MixtureTail:
     ) -> np.ndarray:
         """The mixture CDF alone at ``q`` (one value per row; arguments as :meth:`evaluate`):
         one gather of the tail table's ``TL`` coefficients per component, no density or partial
-        mean (about half of :meth:`evaluate`'s work; the same values to rounding)."""
+        mean (about half of :meth:`evaluate`'s work; the same values to rounding).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> tail = MixtureTail(np.array([[5.0, 8.0]]), np.array([[0.0, -0.1]]))  # 1 row, 2 draws
+        >>> mu, sd = np.array([[0.0, 0.001]]), np.array([[0.01, 0.012]])  # daily log returns
+        >>> q = np.array([-0.02])
+        >>> tail.cdf(q, mu, sd).round(8).tolist(), tail.evaluate(q, mu, sd)[0].round(8).tolist()
+        ([0.03434073], [0.03434073])
+        """
         n, s = mu.shape
         block = max(1, BLOCK_ELEMENTS // s)
         out = np.empty(n)
@@ -184,7 +237,24 @@ class MixtureTail:
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """VaR and ES (positive losses) of every row at tail probability ``alpha``, starting from
         the guess ``q0``; ``bracket`` (lo, hi) safeguards Newton when given. Also returns the
-        number of evaluations used."""
+        number of evaluations used.
+
+        Examples
+        --------
+        One standardised t(6) (nu snapped to 5.9733): VaR and ES match
+        :meth:`~bayes_mem.live.skewt.SkewT.ppf` and
+        :meth:`~bayes_mem.live.skewt.SkewT.expected_shortfall` of the exact law:
+
+        >>> import numpy as np
+        >>> tail = MixtureTail(np.array([[6.0]]), np.array([[0.0]]))
+        >>> var, es, n_eval = tail.var_es(0.05, np.zeros((1, 1)), np.ones((1, 1)), np.array([-1.5]))
+        >>> var.round(5).tolist(), es.round(5).tolist(), n_eval
+        ([1.5861], [2.21392], 3)
+        >>> round(float(-tail.exact.ppf(0.05)[0, 0]), 5)
+        1.5861
+        >>> round(float(tail.exact.expected_shortfall(0.05)[0, 0]), 5)
+        2.21392
+        """
 
         def evaluate(q: np.ndarray, rows: np.ndarray | None) -> _Evaluation:
             if rows is None:
@@ -216,7 +286,20 @@ class MixtureTail:
         ``mean(W) = 1``), so its variance is ``Var(W (g - gbar)) / (P S alpha^2)`` (the error of
         ``q`` enters only to second order: the form is stationary there); the variance is
         estimated within each draw's P paths and averaged over draws (all draws pooled when
-        P = 1, which overstates it)."""
+        P = 1, which overstates it).
+
+        Examples
+        --------
+        Two identical paths per draw give :meth:`var_es`'s answer and a zero standard error:
+
+        >>> import numpy as np
+        >>> tail = MixtureTail(np.array([[5.0, 8.0]]), np.array([[0.0, -0.1]]))  # 1 row, 2 draws
+        >>> mu, sd = np.array([[0.0, 0.001]]), np.array([[0.01, 0.012]])  # daily log returns
+        >>> loc, scale = np.stack([mu, mu]), np.stack([sd, sd])  # P = 2 equal paths per draw
+        >>> var, es, es_se, n_eval = tail.var_es_paths(0.025, loc, scale, np.array([-0.02]))
+        >>> var.round(6).tolist(), es.round(6).tolist(), es_se.tolist()
+        ([0.022227], [0.02983], [0.0])
+        """
         n = loc.shape[1]
 
         def evaluate(q: np.ndarray, rows: np.ndarray | None) -> _Evaluation:
@@ -236,7 +319,20 @@ class MixtureTail:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`evaluate` of (P, n, S) components (see :meth:`var_es_paths`) at ``q`` (one per
         selected row), and the estimated variance of the (weighted) mean over components of
-        ``E[(q - X)^+]``."""
+        ``E[(q - X)^+]``.
+
+        Examples
+        --------
+        Identical paths: :meth:`evaluate`'s values and no Monte Carlo variance:
+
+        >>> import numpy as np
+        >>> tail = MixtureTail(np.array([[5.0, 8.0]]), np.array([[0.0, -0.1]]))  # 1 row, 2 draws
+        >>> mu, sd = np.array([[0.0, 0.001]]), np.array([[0.01, 0.012]])  # daily log returns
+        >>> loc, scale = np.stack([mu, mu]), np.stack([sd, sd])  # P = 2 equal paths per draw
+        >>> cdf, pdf, pmean, g_var = tail.evaluate_paths(np.array([-0.02]), loc, scale)
+        >>> cdf.round(8).tolist(), pmean.round(8).tolist(), g_var.tolist()
+        ([0.03434073], [-0.00094239], [0.0])
+        """
         n_rep, n_all, n_draws = loc.shape
         idx = None if rows is None else np.asarray(rows)
         n = n_all if idx is None else idx.size
@@ -278,7 +374,19 @@ class MixtureTail:
         """Mixture ``F(q)``, ``E[X 1{X <= q}]`` and ``E[X^2 1{X <= q}]`` per row, for components
         (n, S) or (P, n, S) (averaged over the leading axis, with the importance ``weights`` of
         :meth:`var_es_paths` if given). The second partial moment of each component is
-        closed-form in the same tabulated ``T`` and ``M`` (see :mod:`bayes_mem.live.skewt`)."""
+        closed-form in the same tabulated ``T`` and ``M`` (see :mod:`bayes_mem.live.skewt`).
+
+        Examples
+        --------
+        A standardised t(6) at 0 (nu snapped to 5.9733): half the mass, and half the unit
+        variance, lie below 0:
+
+        >>> import numpy as np
+        >>> tail = MixtureTail(np.array([[6.0]]), np.array([[0.0]]))
+        >>> cdf, m1, m2 = tail.tail_moments(np.zeros(1), np.zeros((1, 1)), np.ones((1, 1)))
+        >>> cdf.round(8).tolist(), m2.round(8).tolist()
+        ([0.5], [0.5])
+        """
         if mu.ndim == 3:
             parts = [
                 self.tail_moments(q, mu[j], sd[j], None if weights is None else weights[j])
@@ -408,7 +516,19 @@ class RowTail:
 
     Same method and stopping rule as :meth:`MixtureTail.var_es` (answers agree to rounding).
     Buffers are reused, so calls must be serialised by the caller (:class:`ReturnModel` holds
-    its lock)."""
+    its lock).
+
+    Examples
+    --------
+    The same VaR and ES as :meth:`MixtureTail.var_es` of that row:
+
+    >>> import numpy as np
+    >>> tail = MixtureTail(np.array([[5.0, 8.0]]), np.array([[0.0, -0.1]]))
+    >>> mu, sd = np.array([0.0, 0.001]), np.array([0.01, 0.012])  # daily log returns
+    >>> var, es, n_eval = RowTail(tail, 0, mu).var_es(0.025, sd, q0=-0.02)
+    >>> round(var, 6), round(es, 6), n_eval
+    (0.022227, 0.02983, 3)
+    """
 
     def __init__(self, tail: MixtureTail, row: int, mu: np.ndarray) -> None:
         n_draws = tail.shape[1]
@@ -447,7 +567,19 @@ class RowTail:
         """VaR and ES (positive losses) at tail probability ``alpha`` for component scales
         ``sd`` (S,), from the guess ``q0``, and the number of evaluations; ``None`` when an
         iterate leaves the region the fast evaluation covers (some component right of its split
-        point, or beyond the table): use :meth:`MixtureTail.var_es` then."""
+        point, or beyond the table): use :meth:`MixtureTail.var_es` then.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> tail = MixtureTail(np.array([[5.0, 8.0]]), np.array([[0.0, -0.1]]))
+        >>> row = RowTail(tail, 0, np.array([0.0, 0.001]))
+        >>> var, es, n_eval = row.var_es(0.025, np.array([0.01, 0.012]), q0=-0.02)
+        >>> round(var, 6), round(es, 6)
+        (0.022227, 0.02983)
+        >>> print(row.var_es(0.975, np.array([0.01, 0.012]), q0=0.02))  # the upper tail: not here
+        None
+        """
         np.divide(self.a_left, sd, out=self._h)
         np.divide(self.dens_w, sd, out=self._dk)
         tol = rtol * min(alpha, 1.0 - alpha)

@@ -297,7 +297,15 @@ class FamilyPosterior:
 
     def predictive_moments(self) -> tuple[float, float]:
         """Mean and variance of a new signal's win rate under the posterior predictive:
-        ``E[m]`` and ``E[m (1 - m) / (kappa + 1)] + Var(m)`` over the draws."""
+        ``E[m]`` and ``E[m (1 - m) / (kappa + 1)] + Var(m)`` over the draws.
+
+        Examples
+        --------
+        One draw, mean 0.5 and kappa 9: the variance is ``0.5 * 0.5 / (9 + 1)`` = 0.025:
+
+        >>> FamilyPosterior(mean=[0.5], kappa=[9.0]).predictive_moments()
+        (0.5, 0.025)
+        """
         m, k = self.mean, self.kappa
         return float(m.mean()), float(np.mean(m * (1 - m) / (k + 1)) + m.var())
 
@@ -307,7 +315,20 @@ class FamilyPosterior:
         (:meth:`predictive_moments`), so the hyperparameters' uncertainty widens it.
         ``"plug_in"``: Beta(E[m] E[kappa], (1 - E[m]) E[kappa]), which ignores it (its
         concentration exceeds the moment-matched one, by 1.2-2.8x at a posterior sd of 0.4-1.0
-        on log kappa)."""
+        on log kappa).
+
+        Examples
+        --------
+        The plug-in Beta(0.55 * 50, 0.45 * 50) is narrower than the moment-matched prior:
+
+        >>> fam = FamilyPosterior(mean=[0.54, 0.56], kappa=[40.0, 60.0])
+        >>> plug = fam.point_prior("plug_in")
+        >>> round(plug.a, 2), round(plug.b, 2)
+        (27.5, 22.5)
+        >>> moment = fam.point_prior()
+        >>> round(moment.a, 2), round(moment.b, 2)
+        (25.89, 21.18)
+        """
         if kind == "plug_in":
             m, k = float(self.mean.mean()), float(self.kappa.mean())
             return BetaPrior(m * k, (1 - m) * k)
@@ -320,23 +341,63 @@ class FamilyPosterior:
 
     def betas(self) -> tuple[np.ndarray, np.ndarray]:
         """Every draw's Beta parameters ``(m kappa, (1 - m) kappa)``: for full-Bayes decisions
-        (one draw per decision, ``Decider.set_family_draws``)."""
+        (one draw per decision, ``Decider.set_family_draws``).
+
+        Examples
+        --------
+        ``0.54 * 40`` = 21.6 and ``0.46 * 40`` = 18.4 for the first draw:
+
+        >>> fam = FamilyPosterior(mean=[0.54, 0.56], kappa=[40.0, 60.0])
+        >>> a, b = fam.betas()
+        >>> a.round(4).tolist(), b.round(4).tolist()
+        ([21.6, 33.6], [18.4, 26.4])
+        """
         return self.mean * self.kappa, (1 - self.mean) * self.kappa
 
     def draw(self, rng: np.random.Generator) -> BetaPrior:
-        """The Beta prior of one hyperparameter draw, chosen uniformly."""
+        """The Beta prior of one hyperparameter draw, chosen uniformly.
+
+        Examples
+        --------
+        The seeded generator picks the second draw, Beta(0.56 * 60, 0.44 * 60):
+
+        >>> import numpy as np
+        >>> fam = FamilyPosterior(mean=[0.54, 0.56], kappa=[40.0, 60.0])
+        >>> prior = fam.draw(np.random.default_rng(0))
+        >>> round(prior.a, 4), round(prior.b, 4)
+        (33.6, 26.4)
+        """
         j = int(rng.integers(self.mean.size))
         return BetaPrior.from_mean_concentration(float(self.mean[j]), float(self.kappa[j]))
 
     @property
     def rho_mean(self) -> float:
-        """Posterior mean intra-cluster correlation (0 when none was published)."""
+        """Posterior mean intra-cluster correlation (0 when none was published).
+
+        Examples
+        --------
+        >>> round(FamilyPosterior([0.54, 0.56], [40.0, 60.0], rho=[0.1, 0.2]).rho_mean, 4)
+        0.15
+        >>> FamilyPosterior([0.54, 0.56], [40.0, 60.0]).rho_mean  # none published
+        0.0
+        """
         return 0.0 if self.rho is None else float(self.rho.mean())
 
 
 def persistence(draws: GarchDraws) -> np.ndarray:
     """``alpha + kappa gamma + beta`` per draw (:attr:`GarchDraws.persistence`; kappa =
-    E[z^2 1{z<0}] under the draw's skew-t): < 1 is covariance stationarity."""
+    E[z^2 1{z<0}] under the draw's skew-t): < 1 is covariance stationarity.
+
+    Examples
+    --------
+    A symmetric skew-t (``lam = 0``) has kappa = 1/2: ``0.03 + 0.12 / 2 + 0.86`` = 0.95:
+
+    >>> from bayes_mem.live import GarchDraws
+    >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+    ...                    nu=[6.0], lam=[0.0])
+    >>> persistence(draws).round(4).tolist()
+    [0.95]
+    """
     return draws.persistence
 
 
@@ -524,7 +585,24 @@ class RegimePrior:
         """The one parse of a published regime prior (or of
         :func:`bayes_mem.offline.regime_prior.estimate_regime_prior`'s output): schema,
         hazard, ``normal_gamma`` with exactly ``mu0``, ``kappa0``, ``alpha0``, ``beta0``,
-        optional ``max_run_length``, all in bounds; other keys kept as :attr:`info`."""
+        optional ``max_run_length``, all in bounds; other keys kept as :attr:`info`.
+
+        Examples
+        --------
+        An extra key (``method``) is kept as :attr:`info`; a hazard out of bounds is refused:
+
+        >>> regime = RegimePrior.from_dict(
+        ...     {"hazard": 0.004, "method": "empirical_bayes",
+        ...      "normal_gamma": {"mu0": 0.0, "kappa0": 1.0, "alpha0": 3.0, "beta0": 3.0}}
+        ... )
+        >>> regime.hazard, regime.info
+        (0.004, {'method': 'empirical_bayes'})
+        >>> try:
+        ...     RegimePrior.from_dict({**regime.to_dict(), "hazard": 2.0})
+        ... except PriorSetError as exc:
+        ...     print(exc)
+        malformed regime prior: hazard must be in [1e-05, 0.5], got 2.0
+        """
         from bayes_mem.live.changepoint import NormalGammaPrior
 
         if isinstance(data, RegimePrior):
@@ -554,7 +632,20 @@ class RegimePrior:
 
     def to_dict(self) -> dict[str, Any]:
         """The published form (``schema``, ``hazard``, ``normal_gamma``, ``max_run_length``
-        when set, and :attr:`info`)."""
+        when set, and :attr:`info`).
+
+        Examples
+        --------
+        >>> regime = RegimePrior.from_dict(
+        ...     {"hazard": 0.004, "normal_gamma": {"mu0": 0.0, "kappa0": 1.0, "alpha0": 3.0,
+        ...      "beta0": 3.0}}
+        ... )
+        >>> doc = regime.to_dict()
+        >>> doc["schema"], doc["hazard"], doc["normal_gamma"]["alpha0"]
+        ('bayes_mem.regime_prior/1', 0.004, 3.0)
+        >>> RegimePrior.from_dict(doc) == regime
+        True
+        """
         out = {**copy.deepcopy(self.info), "schema": REGIME_SCHEMA, "hazard": self.hazard,
                "normal_gamma": self.normal_gamma.to_dict()}  # fmt: skip
         if self.max_run_length is not None:
@@ -562,19 +653,60 @@ class RegimePrior:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        """Deprecated alias of :meth:`to_dict` (it never returned JSON text)."""
+        """Deprecated alias of :meth:`to_dict` (it never returned JSON text).
+
+        Examples
+        --------
+        >>> regime = RegimePrior.from_dict(
+        ...     {"hazard": 0.004, "normal_gamma": {"mu0": 0.0, "kappa0": 1.0, "alpha0": 3.0,
+        ...      "beta0": 3.0}}
+        ... )
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     doc = regime.to_json()
+        >>> doc == regime.to_dict(), seen[0].category.__name__
+        (True, 'DeprecationWarning')
+        """
         warn_renamed("RegimePrior.to_json()", "RegimePrior.to_dict()")
         return self.to_dict()
 
     @classmethod
     def from_json(cls, data: Any) -> RegimePrior:
-        """Deprecated alias of :meth:`from_dict` (it reads a mapping, not JSON text)."""
+        """Deprecated alias of :meth:`from_dict` (it reads a mapping, not JSON text).
+
+        Examples
+        --------
+        >>> regime = RegimePrior.from_dict(
+        ...     {"hazard": 0.004, "normal_gamma": {"mu0": 0.0, "kappa0": 1.0, "alpha0": 3.0,
+        ...      "beta0": 3.0}}
+        ... )
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     back = RegimePrior.from_json(regime.to_dict())
+        >>> back == regime, seen[0].category.__name__
+        (True, 'DeprecationWarning')
+        """
         warn_renamed("RegimePrior.from_json()", "RegimePrior.from_dict()")
         return cls.from_dict(data)
 
     def detector(self, symbols: int | Sequence[str]) -> NormalGammaBOCPD:
         """A :class:`~bayes_mem.live.changepoint.NormalGammaBOCPD` over ``symbols`` (names or a
-        count) with this hazard and prior."""
+        count) with this hazard and prior.
+
+        Examples
+        --------
+        Without ``max_run_length`` the detector keeps its default truncation:
+
+        >>> regime = RegimePrior.from_dict(
+        ...     {"hazard": 0.004, "normal_gamma": {"mu0": 0.0, "kappa0": 1.0, "alpha0": 3.0,
+        ...      "beta0": 3.0}}
+        ... )
+        >>> detector = regime.detector(3)  # three unnamed streams
+        >>> len(detector.streams), detector.hazard.tolist()  # the hazard per stream
+        (3, [0.004, 0.004, 0.004])
+        """
         from bayes_mem.live.changepoint import DEFAULT_MAX_RUN_LENGTH, NormalGammaBOCPD
 
         return NormalGammaBOCPD(
@@ -629,33 +761,99 @@ class ComponentSource:
             )
 
     def through_date(self) -> dt.date | None:
-        """:attr:`data_through` as a date (None when unknown)."""
+        """:attr:`data_through` as a date (None when unknown).
+
+        Examples
+        --------
+        A timestamp is read by its date part:
+
+        >>> ComponentSource(1, "2026-03-02T22:00:00+00:00", "2026-03-02T21:00", True).through_date()
+        datetime.date(2026, 3, 2)
+        >>> print(ComponentSource(1, "2026-03-02T22:00:00+00:00", None, True).through_date())
+        None
+        """
         return None if self.data_through is None else dt.date.fromisoformat(self.data_through[:10])
 
     def age_days(self, today: dt.date) -> int | None:
-        """Calendar days from :attr:`data_through` to ``today`` (None when unknown)."""
+        """Calendar days from :attr:`data_through` to ``today`` (None when unknown).
+
+        Examples
+        --------
+        From 2 March to 1 April 2026: 29 days of March left plus 1:
+
+        >>> import datetime as dt
+        >>> src = ComponentSource(3, "2026-03-02T22:00:00+00:00", "2026-03-02", passed=True)
+        >>> src.age_days(dt.date(2026, 4, 1))
+        30
+        """
         through = self.through_date()
         return None if through is None else (today - through).days
 
     def to_dict(self) -> dict[str, Any]:
+        """The published form: ``version``, ``fitted_at``, ``data_through``, ``passed``.
+
+        Examples
+        --------
+        >>> src = ComponentSource(3, "2026-03-02T22:00:00+00:00", "2026-03-02", passed=True)
+        >>> src.to_dict()  # doctest: +NORMALIZE_WHITESPACE
+        {'version': 3, 'fitted_at': '2026-03-02T22:00:00+00:00', 'data_through': '2026-03-02',
+         'passed': True}
+        """
         return {"version": self.version, "fitted_at": self.fitted_at,
                 "data_through": self.data_through, "passed": self.passed}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: Any) -> ComponentSource:
+        """A source from its published form: exactly the four keys of :meth:`to_dict`.
+
+        Examples
+        --------
+        >>> doc = {"version": 2, "fitted_at": "2026-03-01T22:00:00+00:00",
+        ...        "data_through": "2026-03-01", "passed": False}
+        >>> ComponentSource.from_dict(doc).passed
+        False
+        >>> try:
+        ...     ComponentSource.from_dict({"version": 2})
+        ... except PriorSetError as exc:
+        ...     print(exc)  # doctest: +NORMALIZE_WHITESPACE
+        a component source is a JSON object with keys
+        ['data_through', 'fitted_at', 'passed', 'version']
+        """
         keys = {"version", "fitted_at", "data_through", "passed"}
         if not isinstance(data, dict) or set(data) != keys:
             raise PriorSetError(f"a component source is a JSON object with keys {sorted(keys)}")
         return cls(data["version"], data["fitted_at"], data["data_through"], data["passed"])
 
     def to_json(self) -> dict[str, Any]:
-        """Deprecated alias of :meth:`to_dict` (it never returned JSON text)."""
+        """Deprecated alias of :meth:`to_dict` (it never returned JSON text).
+
+        Examples
+        --------
+        >>> src = ComponentSource(3, "2026-03-02T22:00:00+00:00", "2026-03-02", passed=True)
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     doc = src.to_json()
+        >>> doc == src.to_dict(), seen[0].category.__name__
+        (True, 'DeprecationWarning')
+        """
         warn_renamed("ComponentSource.to_json()", "ComponentSource.to_dict()")
         return self.to_dict()
 
     @classmethod
     def from_json(cls, data: Any) -> ComponentSource:
-        """Deprecated alias of :meth:`from_dict` (it reads a mapping, not JSON text)."""
+        """Deprecated alias of :meth:`from_dict` (it reads a mapping, not JSON text).
+
+        Examples
+        --------
+        >>> src = ComponentSource(3, "2026-03-02T22:00:00+00:00", "2026-03-02", passed=True)
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     back = ComponentSource.from_json(src.to_dict())
+        >>> back == src, seen[0].category.__name__
+        (True, 'DeprecationWarning')
+        """
         warn_renamed("ComponentSource.from_json()", "ComponentSource.from_dict()")
         return cls.from_dict(data)
 
@@ -802,7 +1000,18 @@ class PriorSet:
         return out
 
     def source(self, component: str) -> ComponentSource | None:
-        """The source of ``component`` (one of ``COMPONENTS``); None when the set holds none."""
+        """The source of ``component`` (one of ``COMPONENTS``); None when the set holds none.
+
+        Examples
+        --------
+        A set built in memory is the source of what it holds:
+
+        >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+        ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+        ...     diagnostics={"passed": True})
+        >>> prior_set.source("winrate").version, prior_set.source("returns")
+        (1, None)
+        """
         if component not in COMPONENTS:
             raise ValueError(f"component must be one of {COMPONENTS}, got {component!r:.40}")
         assert self.components is not None  # __post_init__ fills it (None means "this set")
@@ -810,7 +1019,17 @@ class PriorSet:
 
     def component_ages(self, today: dt.date) -> dict[str, int | None]:
         """Per component, calendar days from its ``data_through`` to ``today`` (None: the set
-        holds none of it, or its date is unknown)."""
+        holds none of it, or its date is unknown).
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+        ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+        ...     diagnostics={"passed": True})
+        >>> prior_set.component_ages(dt.date(2026, 3, 9))  # a week after data_through
+        {'winrate': 7, 'returns': None, 'regime': None}
+        """
         assert self.components is not None  # __post_init__ fills it
         return {c: None if s is None else s.age_days(today)
                 for c, s in self.components.items()}  # fmt: skip
@@ -818,13 +1037,36 @@ class PriorSet:
     def regime_detector(self, symbols: int | Sequence[str] | None = None) -> NormalGammaBOCPD:
         """A :class:`~bayes_mem.live.changepoint.NormalGammaBOCPD` over ``symbols`` (default:
         this set's symbols) with the published hazard and prior; fed
-        :meth:`ReturnModel.last_normal_score` day by day."""
+        :meth:`ReturnModel.last_normal_score` day by day.
+
+        Examples
+        --------
+        >>> regime = {"hazard": 0.01, "normal_gamma": {"mu0": 0.0, "kappa0": 1.0,
+        ...           "alpha0": 3.0, "beta0": 3.0}}
+        >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+        ...     regime=regime, diagnostics={"passed": True})
+        >>> detector = prior_set.regime_detector(["SPY"])
+        >>> detector.streams, detector.hazard.tolist()  # the hazard per stream
+        (('SPY',), [0.01])
+        """
         if self.regime is None:
             raise PriorSetError(f"prior set v{self.version} has no regime prior")
         names = sorted(self.symbols) if symbols is None else symbols
         return self.regime.detector(names)
 
     def to_dict(self) -> dict[str, Any]:
+        """The set's document (schema ``SCHEMA``): what :func:`write_prior_set` hashes, signs and
+        writes, and :meth:`from_dict` reads back.
+
+        Examples
+        --------
+        >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+        ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+        ...     diagnostics={"passed": True})
+        >>> doc = prior_set.to_dict()
+        >>> doc["schema"], doc["families"]["momentum"]["kappa"], doc["components"]["returns"]
+        ('bayes_mem.prior_set/2', [40.0, 60.0], None)
+        """
         extra: dict[str, Any] = {} if self.regime is None else {"regime": self.regime.to_dict()}
         if self.files is not None:
             extra["files"] = dict(sorted(self.files.items()))
@@ -857,7 +1099,25 @@ class PriorSet:
         """A set from its document. Schema 2 must list ``components``; a schema-1 document
         (published before per-component versions) has none and loads with every component
         from the set itself (its own date and verdict): old versions stay loadable, and
-        trading continues on the active one across the upgrade."""
+        trading continues on the active one across the upgrade.
+
+        Examples
+        --------
+        A schema-1 document (no ``components``) loads with the set as every component's source:
+
+        >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+        ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+        ...     diagnostics={"passed": True})
+        >>> doc = prior_set.to_dict()
+        >>> old = {k: v for k, v in doc.items() if k != "components"} | {"schema": SCHEMA_V1}
+        >>> PriorSet.from_dict(old).source("winrate").version
+        1
+        >>> try:
+        ...     PriorSet.from_dict({**doc, "colour": "blue"})
+        ... except PriorSetError as exc:
+        ...     print(exc)
+        malformed prior set: missing keys [], unknown keys ["'colour'"]
+        """
         schema = check_schema(
             data, SCHEMA, also=(SCHEMA_V1,), error=PriorSetError, mapping=dict,
             message=lambda got: f"not a {SCHEMA} (or {SCHEMA_V1}) document (schema: {got!r:.80})",
@@ -904,20 +1164,60 @@ class PriorSet:
             raise PriorSetError(f"malformed prior set: {exc!r:.200}") from exc
 
     def to_json(self) -> dict[str, Any]:
-        """Deprecated alias of :meth:`to_dict` (it never returned JSON text)."""
+        """Deprecated alias of :meth:`to_dict` (it never returned JSON text).
+
+        Examples
+        --------
+        >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+        ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+        ...     diagnostics={"passed": True})
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     doc = prior_set.to_json()
+        >>> doc == prior_set.to_dict(), seen[0].category.__name__
+        (True, 'DeprecationWarning')
+        """
         warn_renamed("PriorSet.to_json()", "PriorSet.to_dict()")
         return self.to_dict()
 
     @classmethod
     def from_json(cls, data: Any) -> PriorSet:
-        """Deprecated alias of :meth:`from_dict` (it reads a mapping, not JSON text)."""
+        """Deprecated alias of :meth:`from_dict` (it reads a mapping, not JSON text).
+
+        Examples
+        --------
+        >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+        ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+        ...     diagnostics={"passed": True})
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     back = PriorSet.from_json(prior_set.to_dict())
+        >>> back.to_dict() == prior_set.to_dict(), seen[0].category.__name__
+        (True, 'DeprecationWarning')
+        """
         warn_renamed("PriorSet.from_json()", "PriorSet.from_dict()")
         return cls.from_dict(data)
 
 
 def gate_passed(prior_set: PriorSet) -> bool:
     """True only when the set's verdict is exactly a pass (``passed`` is the JSON ``true``)
-    and so is the source verdict of every component it holds."""
+    and so is the source verdict of every component it holds.
+
+    Examples
+    --------
+    A truthy verdict that is not exactly ``True`` (here the string ``"yes"``) does not pass:
+
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> gate_passed(prior_set)
+    True
+    >>> gate_passed(PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...                      diagnostics={"passed": "yes"}))
+    False
+    """
     if prior_set.diagnostics.get("passed") is not True:
         return False
     sources = prior_set.components or {}
@@ -925,7 +1225,19 @@ def gate_passed(prior_set: PriorSet) -> bool:
 
 
 def check_gate(prior_set: PriorSet) -> PriorSet:
-    """``prior_set`` if its verdict is exactly a pass; else :class:`PriorSetError`."""
+    """``prior_set`` if its verdict is exactly a pass; else :class:`PriorSetError`.
+
+    Examples
+    --------
+    >>> failed = PriorSet(2, "2026-03-03T22:00:00+00:00", "2026-03-03", "0.1.0", "demo",
+    ...                   diagnostics={"passed": False})
+    >>> try:
+    ...     check_gate(failed)
+    ... except PriorSetError as exc:
+    ...     print(exc)  # doctest: +NORMALIZE_WHITESPACE
+    prior set v2 did not pass its diagnostics gate (passed: False); only a verdict of exactly
+    true is live
+    """
     if not gate_passed(prior_set):
         got = prior_set.diagnostics.get("passed", "<missing>")
         failed = [c for c, s in (prior_set.components or {}).items() if s and not s.passed]
@@ -939,6 +1251,14 @@ def check_gate(prior_set: PriorSet) -> PriorSet:
 
 # ------------------------------------------------------------------------------- JSON and keys
 def canonical_bytes(doc: dict[str, Any]) -> bytes:
+    """The canonical JSON bytes of ``doc`` (keys sorted, no spaces, no NaN): what the SHA-256
+    and the signature of a prior set cover.
+
+    Examples
+    --------
+    >>> canonical_bytes({"b": [1, 2.5], "a": None})
+    b'{"a":null,"b":[1,2.5]}'
+    """
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -979,7 +1299,22 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def parse_json(raw: bytes, shown: object) -> Any:
     """Strict JSON: UTF-8, no NaN/Infinity, integers of at most ``MAX_INT_DIGITS`` digits, no
     duplicate keys, bounded nesting; anything else is a :class:`PriorSetError`. (A float
-    literal beyond the float range, 1e999, reads as infinity: the bounds refuse it.)"""
+    literal beyond the float range, 1e999, reads as infinity: the bounds refuse it.)
+
+    Examples
+    --------
+    ``shown`` names the source in the messages:
+
+    >>> parse_json(b'{"a": [1, 2.5]}', "demo")
+    {'a': [1, 2.5]}
+    >>> for raw in (b'{"a": NaN}', b'{"a": 1, "a": 2}'):
+    ...     try:
+    ...         parse_json(raw, "demo")
+    ...     except PriorSetError as exc:
+    ...         print(exc)
+    corrupt prior set demo: NaN is not a finite number
+    corrupt prior set demo: duplicate key 'a'
+    """
     try:
         return json.loads(
             raw.decode("utf-8"), parse_constant=_no_constant, parse_int=_bounded_int,
@@ -1071,7 +1406,28 @@ def _document_bytes(raw: bytes) -> bytes | None:
 
 def decode_prior_set(raw: bytes, shown: object, key: bytes | None = None) -> PriorSet:
     """Verify and decode the bytes of a ``prior_set.json``: strict JSON, layout, SHA-256, the
-    signature when ``key`` is given, every value in bounds."""
+    signature when ``key`` is given, every value in bounds.
+
+    Examples
+    --------
+    The file layout is ``{"prior_set": document, "sha256": hash of its canonical bytes}``; a
+    changed byte fails the hash check:
+
+    >>> import hashlib, json
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> doc = prior_set.to_dict()
+    >>> digest = hashlib.sha256(canonical_bytes(doc)).hexdigest()
+    >>> raw = json.dumps({"prior_set": doc, "sha256": digest}).encode()
+    >>> decode_prior_set(raw, "demo").version
+    1
+    >>> try:
+    ...     decode_prior_set(raw.replace(b"0.54", b"0.64"), "demo")
+    ... except PriorSetError as exc:
+    ...     print(exc)
+    prior set demo fails its hash check
+    """
     payload = parse_json(raw, shown)
     layout = set(payload) if isinstance(payload, dict) else set()
     if layout not in ({"sha256", "prior_set"}, {"sha256", "prior_set", "hmac_sha256"}):
@@ -1097,6 +1453,13 @@ def decode_prior_set(raw: bytes, shown: object, key: bytes | None = None) -> Pri
 
 # ------------------------------------------------------------------------------- the registry
 def version_dir(models_dir: str | Path, version: int) -> Path:
+    """The folder of ``version`` under ``models_dir``: ``prior_sets/v{version:06d}``.
+
+    Examples
+    --------
+    >>> version_dir("/srv/models", 42).as_posix()
+    '/srv/models/prior_sets/v000042'
+    """
     return Path(models_dir) / PRIOR_SETS / f"v{version:06d}"
 
 
@@ -1660,7 +2023,25 @@ class ActivePriorSet:
 
     def refresh(self) -> bool:
         """True when a new version was loaded; False when nothing changed or it was refused.
-        Never raises."""
+        Never raises.
+
+        Examples
+        --------
+        A version that fails to load is refused, the reason kept in ``last_error``:
+
+        >>> import tempfile
+        >>> tmp = tempfile.TemporaryDirectory()  # the models directory
+        >>> handle = ActivePriorSet(tmp.name)
+        >>> handle.refresh(), handle.last_error  # no ACTIVE file: nothing to load
+        (False, None)
+        >>> import os
+        >>> os.makedirs(os.path.join(tmp.name, "prior_sets"))
+        >>> with open(os.path.join(tmp.name, "ACTIVE"), "w") as f:
+        ...     _ = f.write("7\\n")  # names a version that was never written
+        >>> handle.refresh(), handle.current, handle.last_error is not None
+        (False, None, True)
+        >>> tmp.cleanup()
+        """
         try:
             version = active_version(self.models_dir)
             if version is None:

@@ -124,7 +124,21 @@ LONG_RUN_VOL_RANGE = (1e-6, 1.0)
 
 
 def to_log_returns(values: np.ndarray | Sequence[float], kind: str) -> np.ndarray:
-    """Validate returns and convert them to log returns (each within +-:data:`MAX_LOG_RETURN`)."""
+    """Validate returns and convert them to log returns (each within +-:data:`MAX_LOG_RETURN`).
+
+    Examples
+    --------
+    A simple return of -50% is a log return of ``log(0.5)``; 5.0 (percent given for a fraction)
+    is refused:
+
+    >>> to_log_returns([0.01, -0.5], "simple").round(4).tolist()
+    [0.01, -0.6931]
+    >>> try:
+    ...     to_log_returns([5.0], "log")
+    ... except ValueError as exc:
+    ...     print(exc)  # doctest: +ELLIPSIS
+    log returns must be within +-1.0 (a log return of +-1.0 is a -63.2% / +171.8% day: ...
+    """
     if kind not in ("log", "simple"):
         raise ValueError(
             f"kind must be 'log' or 'simple' (say which returns these are), got {kind!r}"
@@ -206,7 +220,23 @@ class RiskForecast:
     _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def component_es(self) -> np.ndarray:
-        """Each posterior draw's own one-day ES of the log return, shape (N, S)."""
+        """Each posterior draw's own one-day ES of the log return, shape (N, S).
+
+        Examples
+        --------
+        One symbol, three draws (log-return losses; their spread gives :meth:`es_band`):
+
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> f = model.risk(0.975)  # long, one day
+        >>> f.component_es().round(4).tolist()
+        [[0.0185, 0.0167, 0.0206]]
+        """
         if self._zes is None:
             raise ValueError(
                 f"the ES band across draws is one-day only; this forecast is {self.horizon}-day"
@@ -215,19 +245,66 @@ class RiskForecast:
 
     def es_band(self, prob: float = 0.9) -> np.ndarray:
         """(N, 2) equal-tailed ``prob`` credible interval of the ES across parameter draws
-        (one-day forecasts only)."""
+        (one-day forecasts only).
+
+        Examples
+        --------
+        A 50% band is inside the 90% one (log-return losses):
+
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> f = model.risk(0.975)  # long, one day
+        >>> f.es_band(0.5).round(4).tolist(), f.es_band(0.9).round(4).tolist()
+        ([[0.0176, 0.0195]], [[0.0168, 0.0204]])
+        """
         prob = check_probability_open(prob, "prob")
         return _row_quantiles(self.component_es(), ((1 - prob) / 2, (1 + prob) / 2))
 
     @property
     def es_band_log(self) -> np.ndarray:
-        """The 90% credible band of ES across draws."""
+        """The 90% credible band of ES across draws.
+
+        Examples
+        --------
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> f = model.risk(0.975)  # long, one day
+        >>> f.es_band_log.round(4).tolist()  # es_band(0.9)
+        [[0.0168, 0.0204]]
+        """
         return self.es_band(0.9)
 
     @property
     def var_simple(self) -> np.ndarray:
         """VaR as a loss fraction of the position's notional (exact: the map is monotone):
-        ``1 - exp(-VaR)`` for a long, ``exp(VaR) - 1`` for a short."""
+        ``1 - exp(-VaR)`` for a long, ``exp(VaR) - 1`` for a short.
+
+        Examples
+        --------
+        A log-return VaR of 1.3606% is a loss of ``1 - exp(-0.013606)`` = 1.3514% of a long's
+        notional:
+
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> f = model.risk(0.975)  # long, one day
+        >>> f.var_log.round(6).tolist(), f.var_simple.round(6).tolist()
+        ([0.013606], [0.013514])
+        """
         if self.side == "short":
             return np.expm1(self.var_log)
         return -np.expm1(-self.var_log)
@@ -246,7 +323,28 @@ class RiskForecast:
         expectation to second order in the tail spread, ``exp(ES) - 1 + exp(ES) V / 2`` with
         ``V = Var(r | r >= VaR)`` (:meth:`tail_variance`, closed form): above the Jensen bound by
         about half the tail variance, and equal to the exact expectation of the loss capped at
-        any price multiple up to 10x to ~1e-6 at a daily horizon (tested)."""
+        any price multiple up to 10x to ~1e-6 at a daily horizon (tested).
+
+        Examples
+        --------
+        A long's ES is ``1 - exp(-ES_log)``; a short's is above the Jensen bound
+        ``exp(ES_log) - 1`` by about half the tail variance:
+
+        >>> import numpy as np
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> f = model.risk(0.975)
+        >>> f.es_log.round(5).tolist(), f.es_simple.round(5).tolist()
+        ([0.01866], [0.01849])
+        >>> short = model.risk(0.975, side="short")
+        >>> np.expm1(short.es_log).round(6).tolist(), short.es_simple.round(6).tolist()
+        ([0.016797], [0.016808])
+        """
         if self.side == "short":
             e = np.exp(self.es_log)
             return (e - 1.0) + 0.5 * e * self.tail_variance()
@@ -254,7 +352,24 @@ class RiskForecast:
 
     def tail_variance(self) -> np.ndarray:
         """Variance of the log return within the loss tail, ``Var(r | loss >= VaR)`` (computed
-        on first use, closed form per component, then cached)."""
+        on first use, closed form per component, then cached).
+
+        Examples
+        --------
+        A tail standard deviation of about 0.6% around the long's ES of 1.87% (log returns):
+
+        >>> import numpy as np
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> f = model.risk(0.975)  # long, one day
+        >>> np.sqrt(f.tail_variance()).round(4).tolist()
+        [0.006]
+        """
         out = self._cache.get("tail_variance")
         if out is None:
             if self._tail_moments is None:
@@ -267,7 +382,22 @@ class RiskForecast:
 
     def as_dict(self, symbol: str) -> dict[str, float]:
         """One symbol's numbers (the band only for one-day forecasts, ``es_se`` only for
-        simulated ones; :attr:`side` and :attr:`horizon` are the forecast's own)."""
+        simulated ones; :attr:`side` and :attr:`horizon` are the forecast's own).
+
+        Examples
+        --------
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> f = model.risk(0.975)  # long, one day
+        >>> {k: round(v, 4) for k, v in f.as_dict("SPY").items()}  # doctest: +NORMALIZE_WHITESPACE
+        {'level': 0.975, 'var_log': 0.0136, 'es_log': 0.0187, 'var_simple': 0.0135,
+         'es_simple': 0.0185, 'es_band_low': 0.0168, 'es_band_high': 0.0204, 'volatility': 0.0066}
+        """
         i = self.symbols.index(symbol)
         out = {
             "level": self.level,
@@ -435,19 +565,76 @@ class ReturnModel:
     # ------------------------------------------------------------------ state
     @property
     def symbols(self) -> tuple[str, ...]:
+        """The symbols, in the order of every per-symbol array.
+
+        Examples
+        --------
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> d = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                nu=[6.0], lam=[-0.1])
+        >>> ReturnModel({"SPY": d, "QQQ": d}, {"SPY": [4e-5], "QQQ": [9e-5]}).symbols
+        ('SPY', 'QQQ')
+        """
         return self._symbols
 
     @property
     def n_draws(self) -> int:
+        """The number of posterior parameter draws per symbol (S).
+
+        Examples
+        --------
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> model.n_draws
+        3
+        """
         return self._p["mu"].shape[1]
 
     def sigma2(self) -> np.ndarray:
-        """Per-draw conditional variance for the next day, shape (N, S) (a copy)."""
+        """Per-draw conditional variance for the next day, shape (N, S) (a copy).
+
+        Examples
+        --------
+        Started at each draw's long-run variance (daily log-return units):
+
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> (model.sigma2() ** 0.5).round(4).tolist()  # daily volatility per draw
+        [[0.0066, 0.0063, 0.007]]
+        """
         with self._lock:
             return self._sigma2.copy()
 
     def volatility(self) -> np.ndarray:
-        """Predictive standard deviation of the next day's log return per symbol."""
+        """Predictive standard deviation of the next day's log return per symbol.
+
+        Examples
+        --------
+        A 3% fall doubles it (the GJR term: a negative shock weighs ``alpha + gamma``):
+
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> model.volatility().round(4).tolist()
+        [0.0066]
+        >>> model.update({"SPY": -0.03}, kind="log")
+        >>> model.volatility().round(4).tolist()
+        [0.0133]
+        """
         with self._lock:
             return self._volatility()
 
@@ -456,7 +643,23 @@ class ReturnModel:
 
     def last_standardized_residual(self) -> np.ndarray:
         """The latest return of each symbol standardised by its predictive mean and sd, i.e. what
-        the correlation estimate should see (volatility removed)."""
+        the correlation estimate should see (volatility removed).
+
+        Examples
+        --------
+        A 3% fall at a 0.66% daily volatility is about -4.6 standard deviations:
+
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> model.update({"SPY": -0.03}, kind="log")
+        >>> model.last_standardized_residual().round(2).tolist()
+        [-4.57]
+        """
         with self._lock:
             return self._last_z.copy()
 
@@ -838,7 +1041,18 @@ class ReturnModel:
     # ------------------------------------------------------------------ horizons > 1
     @property
     def horizon_paths(self) -> int:
-        """Monte Carlo paths per symbol for horizons > 1 (the same number for every draw)."""
+        """Monte Carlo paths per symbol for horizons > 1 (the same number for every draw).
+
+        Examples
+        --------
+        Rounded up to a multiple of the draws: 1,000 requested, 334 per draw x 3 draws:
+
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> d = GarchDraws(mu=[3e-4] * 3, omega=[2e-6] * 3, alpha=[0.03] * 3, gamma=[0.12] * 3,
+        ...                beta=[0.86] * 3, nu=[6.0] * 3, lam=[-0.1] * 3)
+        >>> ReturnModel({"SPY": d}, {"SPY": d.long_run_variance}, horizon_paths=1000).horizon_paths
+        1002
+        """
         return self._n_rep * self.n_draws
 
     def _risk_horizon(self, level: float, side: Side, horizon: int, method: str) -> RiskForecast:
@@ -981,7 +1195,23 @@ class ReturnModel:
     def horizon_variance_per_draw(self, horizon: int) -> np.ndarray:
         """Variance of the ``horizon``-day sum of log returns given each draw, shape (N, S)
         (exact): given a draw the daily shocks are uncorrelated, and ``E[sigma2_{t+1}] = omega
-        + (alpha + gamma kappa + beta) E[sigma2_t]`` with ``kappa = E[z^2 1{z < 0}]``."""
+        + (alpha + gamma kappa + beta) E[sigma2_t]`` with ``kappa = E[z^2 1{z < 0}]``.
+
+        Examples
+        --------
+        From the long-run variance the expected variance stays there, so five days carry five
+        times one day's (up to the tail table's snapping of kappa):
+
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> (model.horizon_variance_per_draw(5) / model.sigma2()).round(3).tolist()
+        [[5.0, 5.0, 5.0]]
+        """
         horizon = _check_horizon(horizon)
         return self._variance_per_draw(self.sigma2(), horizon)
 
@@ -1059,7 +1289,23 @@ class ReturnModel:
         and state, cached until the next :meth:`update`: within one state the answers do not
         depend on the order of the calls (a :meth:`risk` call moves its Newton warm start),
         so a batch of decisions sees the numbers one decision at a time would. Arguments
-        checked as :meth:`position_risk` checks them."""
+        checked as :meth:`position_risk` checks them.
+
+        Examples
+        --------
+        Loss fractions of the notional, one per symbol (97.5%, long, one day):
+
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> var, es = model.position_risk_arrays(0.975)
+        >>> var.round(4).tolist(), es.round(4).tolist(), var.flags.writeable
+        ([0.0135], [0.0185], False)
+        """
         if type(horizon) is int:
             try:
                 found = self._position_arrays.get((level, side, horizon))
@@ -1107,6 +1353,23 @@ class ReturnModel:
 
     # ------------------------------------------------------------------ snapshot
     def snapshot(self) -> dict[str, Any]:
+        """The model's state as a JSON-ready dict (schema ``SNAPSHOT_SCHEMA``): draws,
+        variances, last residuals and Newton warm starts; :meth:`from_snapshot` rebuilds it.
+
+        Examples
+        --------
+        >>> import json
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> snap = model.snapshot()
+        >>> snap["schema"], snap["symbols"], json.loads(json.dumps(snap)) == snap  # plain JSON
+        ('bayes_mem.return_model/1', ['SPY'], True)
+        """
         with self._lock:
             return {
                 "schema": SNAPSHOT_SCHEMA,

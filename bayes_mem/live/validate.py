@@ -50,7 +50,21 @@ _CONTROL_NAMES = {"\x00": "NUL", "\t": "TAB", "\n": "LINE FEED", "\r": "CARRIAGE
 def check_name(value: object, what: str = "signal name") -> str:
     """A name by the rule of the module docstring, returned unchanged (names round-trip exactly);
     TypeError for a non-string, ValueError naming the value and the offending character
-    otherwise."""
+    otherwise.
+
+    Examples
+    --------
+    >>> check_name("momentum 20d")
+    'momentum 20d'
+    >>> check_name(" SPY", "symbol")
+    Traceback (most recent call last):
+    ...
+    ValueError: symbol must not begin or end with whitespace, got ' SPY'
+    >>> check_name("A\\u030a")  # A + combining ring: not NFC
+    Traceback (most recent call last):
+    ...
+    ValueError: signal name 'A\\u030a' is not in Unicode NFC form: write it as '\\xc5'
+    """
     if (
         type(value) is str
         and value.isascii()
@@ -95,7 +109,22 @@ def _name_problem(value: str) -> str | None:
 
 
 def check_real(value: object, what: str) -> float:
-    """A finite real number (bool refused) as a Python float."""
+    """A finite real number (bool refused) as a Python float.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_real(3, "x"), check_real(np.float32(0.5), "x")
+    (3.0, 0.5)
+    >>> check_real(True, "x")
+    Traceback (most recent call last):
+    ...
+    TypeError: x must be a real number, got bool True
+    >>> check_real(float("nan"), "x")
+    Traceback (most recent call last):
+    ...
+    ValueError: x must be finite, got nan
+    """
     if type(value) is float:  # fast path
         out = value
     elif type(value) is int or (  # type(True) is bool, not int
@@ -115,7 +144,17 @@ def check_real(value: object, what: str) -> float:
 def as_float_array(value: object, what: str) -> np.ndarray:
     """``value`` as a float array; what numpy cannot read as numbers is refused, naming ``what``
     (rather than numpy's "could not convert ..."). Booleans and strings are refused even where
-    numpy would convert them ("0.5", True): they are never meant as numbers here."""
+    numpy would convert them ("0.5", True): they are never meant as numbers here.
+
+    Examples
+    --------
+    >>> as_float_array([1, 2.5], "mu").tolist()
+    [1.0, 2.5]
+    >>> as_float_array(["0.5"], "mu")
+    Traceback (most recent call last):
+    ...
+    TypeError: mu must be numbers, got list ['0.5']
+    """
     try:
         raw = np.asarray(value)
         out = np.asarray(raw, dtype=float)
@@ -140,6 +179,17 @@ def _not_numbers(value: object, what: str) -> TypeError:
 
 
 def check_positive(value: object, what: str) -> float:
+    """A finite real number > 0 (:func:`check_real`), as a Python float.
+
+    Examples
+    --------
+    >>> check_positive(2, "sd")
+    2.0
+    >>> check_positive(0, "sd")
+    Traceback (most recent call last):
+    ...
+    ValueError: sd must be > 0, got 0
+    """
     out = check_real(value, what)
     if out <= 0.0:
         raise ValueError(f"{what} must be > 0, got {value!r}")
@@ -147,7 +197,17 @@ def check_positive(value: object, what: str) -> float:
 
 
 def check_probability_open(value: object, what: str) -> float:
-    """A probability strictly inside (0, 1)."""
+    """A probability strictly inside (0, 1).
+
+    Examples
+    --------
+    >>> check_probability_open(0.9, "prob")
+    0.9
+    >>> check_probability_open(1.0, "prob")
+    Traceback (most recent call last):
+    ...
+    ValueError: prob must be in (0, 1), got 1.0
+    """
     out = check_real(value, what)
     if not 0.0 < out < 1.0:
         raise ValueError(f"{what} must be in (0, 1), got {value!r}")
@@ -161,7 +221,17 @@ def check_level(value: object, what: str = "level") -> float:
     """A confidence level in [MIN_LEVEL, 1). Low levels ask for the upper tail (e.g. a short
     position's): its probability ``level`` is resolved through the predictive CDF near 1, whose
     double-precision resolution (~1e-16) is a relative 1e-6 of a 1e-10 tail; below that VaR would
-    be noise (and below ~1e-16, ``1 - level`` rounds to 1)."""
+    be noise (and below ~1e-16, ``1 - level`` rounds to 1).
+
+    Examples
+    --------
+    >>> check_level(0.975), check_level(0.025)  # the lower and the upper tail
+    (0.975, 0.025)
+    >>> check_level(1e-12)
+    Traceback (most recent call last):
+    ...
+    ValueError: level must be >= 1e-10 (upper-tail probability), got 1e-12
+    """
     out = check_probability_open(value, what)
     if out < MIN_LEVEL:
         raise ValueError(f"{what} must be >= {MIN_LEVEL} (upper-tail probability), got {value!r}")
@@ -169,7 +239,17 @@ def check_level(value: object, what: str = "level") -> float:
 
 
 def check_discount(value: object, what: str = "discount") -> float:
-    """A forgetting factor in (0, 1]."""
+    """A forgetting factor in (0, 1].
+
+    Examples
+    --------
+    >>> check_discount(1), check_discount(0.99)  # 1: no forgetting
+    (1.0, 0.99)
+    >>> check_discount(0.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: discount must be in (0, 1], got 0.0
+    """
     out = check_real(value, what)
     if not 0.0 < out <= 1.0:
         raise ValueError(f"{what} must be in (0, 1], got {value!r}")
@@ -177,7 +257,18 @@ def check_discount(value: object, what: str = "discount") -> float:
 
 
 def check_bool(value: object, what: str) -> bool:
-    """True/False (Python or numpy bool); 0/1 and strings are refused as ambiguous."""
+    """True/False (Python or numpy bool); 0/1 and strings are refused as ambiguous.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_bool(np.bool_(True), "flag")
+    True
+    >>> check_bool(1, "flag")
+    Traceback (most recent call last):
+    ...
+    TypeError: flag must be a bool, got int 1
+    """
     if value is True or value is False:
         return value
     if isinstance(value, np.bool_):
@@ -186,6 +277,23 @@ def check_bool(value: object, what: str) -> bool:
 
 
 def check_int(value: object, what: str, minimum: int | None = None) -> int:
+    """An integer (Python or numpy; bool and float refused) as a Python int, at least
+    ``minimum`` when given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_int(np.int64(5), "n", minimum=1)
+    5
+    >>> check_int(2.0, "n")
+    Traceback (most recent call last):
+    ...
+    TypeError: n must be an integer, got float 2.0
+    >>> check_int(0, "n", minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: n must be >= 1, got 0
+    """
     if type(value) is int:  # fast path; type(True) is bool
         if minimum is not None and value < minimum:
             raise ValueError(f"{what} must be >= {minimum}, got {value!r}")
@@ -207,7 +315,19 @@ def check_trade_id(value: object, what: str = ...) -> str | None: ...
 def check_trade_id(value: object, what: str = "trade_id") -> str | None:
     """None, a string by the name rule (:func:`check_name`: at most :data:`NAME_LENGTH`
     characters ...) or an integer, keyed by its decimal string (at most :data:`NAME_LENGTH`
-    characters too)."""
+    characters too).
+
+    Examples
+    --------
+    An integer id is keyed by its decimal string, so ``42`` and ``"42"`` are the same trade:
+
+    >>> check_trade_id(42), check_trade_id("42"), check_trade_id(None)
+    ('42', '42', None)
+    >>> check_trade_id(True)
+    Traceback (most recent call last):
+    ...
+    TypeError: trade_id must be a str, an int or None, got bool True
+    """
     if (
         type(value) is str
         and value.isascii()
@@ -242,7 +362,22 @@ _ID_INT_MIN, _ID_INT_MAX = -(10 ** (NAME_LENGTH - 1)), 10**NAME_LENGTH
 def check_time(value: object, what: str, *, not_after: dt.datetime | None = None) -> dt.datetime:
     """A point in time as a timezone-aware UTC datetime: a datetime (naive: UTC; a
     ``pandas.Timestamp`` is one), a date (its 00:00 UTC) or ISO 8601 text; ``not_after`` (aware)
-    the latest instant accepted. Anything else (None, NaN, NaT, numbers) raises naming it."""
+    the latest instant accepted. Anything else (None, NaN, NaT, numbers) raises naming it.
+
+    Examples
+    --------
+    New York's 09:30 (UTC-5) is 14:30 UTC; a date is its midnight UTC:
+
+    >>> import datetime as dt
+    >>> check_time("2026-03-02T09:30:00-05:00", "opened_at").isoformat()
+    '2026-03-02T14:30:00+00:00'
+    >>> check_time(dt.date(2026, 3, 2), "opened_at").isoformat()
+    '2026-03-02T00:00:00+00:00'
+    >>> check_time("2026-13-01", "opened_at")
+    Traceback (most recent call last):
+    ...
+    ValueError: opened_at must be an ISO 8601 time, got '2026-13-01'
+    """
     when = value
     if isinstance(when, str):
         try:
@@ -270,7 +405,18 @@ def check_trade_times(
 ) -> tuple[dt.datetime, dt.datetime | None]:
     """A settled trade's ``(settled, opened)`` as UTC datetimes (:func:`check_time`), as the
     store accepts them: settled at most a day from now (default: now), opened (optional) not
-    after it."""
+    after it.
+
+    Examples
+    --------
+    >>> settled, opened = check_trade_times("2026-03-02T16:00Z", "2026-03-02T10:00")
+    >>> settled.isoformat(), opened.isoformat()
+    ('2026-03-02T16:00:00+00:00', '2026-03-02T10:00:00+00:00')
+    >>> check_trade_times("2026-03-02", "2026-03-03")  # opened after it settled
+    Traceback (most recent call last):
+    ...
+    ValueError: opened_at '2026-03-03' is after 2026-03-02T00:00:00+00:00
+    """
     latest = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     settled = (
         latest - dt.timedelta(days=1)
