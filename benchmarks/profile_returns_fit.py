@@ -3,13 +3,15 @@ process CPU seconds (all threads), the sampler's gradient count and what they co
 measured per-gradient price, the rest of the sampler's CPU (nutpie's own work: tuning, tree
 building, storing draws and deterministics).
 
-``python -m benchmarks.profile_returns_fit [--nightly] [--save PATH | --load PATH]``
+``python -m benchmarks.profile_returns_fit [--nightly [--compare-ppc]] [--save PATH | --load PATH]``
 
 - default: the benchmark's path (:func:`benchmarks.bench_returns_fit.full_fit`): compile, fit
   on all days, PPC, gate;
 - ``--nightly``: the nightly job's path (:func:`bayes_mem.offline.returns_model.fit_gated`'s
   one attempt): the fit without the last 40 days, leave-future-out, PPC with the LFO tests in
   its Holm family, the live-state check, the gate;
+- ``--compare-ppc`` (with ``--nightly``): the fixed-size PPC timed after the sequential one, in
+  the same process (the ratio of the two), and the gate with each;
 - ``--save PATH`` keeps the posterior (netCDF) and ``--load PATH`` re-times the checks on it
   without sampling again.
 """
@@ -135,8 +137,19 @@ def main() -> None:
             lfo, _ = rm.leave_future_out(tree, cfg.seed)
         m = len(rm.PPC_NAMES) * r.shape[1] + len(lfo)
         n_rep = rm.replicates_for(m)
-        with phase(f"PPC ({n_rep} replicates per symbol)"):
+        with phase(f"PPC (sequential, at most {n_rep} replicates per symbol)"):
             ppc = rm.posterior_predictive_pvalues(tree, fitted, rng=cfg.seed, n_rep=n_rep)
+        print(f"  {ppc.simulated} replicates simulated in all ({r.shape[1]} symbols)")
+        if "--compare-ppc" in sys.argv:  # the fixed-size PPC in the same run: the baseline
+            with phase(f"PPC (fixed, {n_rep} replicates per symbol)"):
+                fixed = rm.posterior_predictive_pvalues(
+                    tree, fitted, rng=cfg.seed, n_rep=n_rep, sequential=False
+                )
+            print(f"  sequential / fixed: {ROWS[-2][1] / ROWS[-1][1]:.3f} wall, "
+                  f"{ROWS[-2][2] / ROWS[-1][2]:.3f} CPU")  # fmt: skip
+            for verdict_ppc, label in ((ppc, "sequential"), (fixed, "fixed")):
+                v = gate(tree, rm.GATED_VARS, verdict_ppc, ppc_correction="holm", tests=lfo)
+                print(f"  gate with the {label} PPC: {'passed' if v.passed else v.reasons}")
         with phase("live state"):
             state_fails, _ = rm.live_state_failures(tree, r)
     else:
