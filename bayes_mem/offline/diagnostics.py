@@ -430,6 +430,58 @@ def sequential_pvalues(
     return out[0], out[1]
 
 
+def monte_carlo_pvalues(
+    observed: np.ndarray,
+    replicate: Callable[[], np.ndarray],
+    n_rep: int,
+    *,
+    sequential: bool = True,
+    h: int = SEQUENTIAL_HITS,
+    check_every: int = 50,
+) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Monte Carlo p-values of several statistics whose replicates come one at a time:
+    ``(upper, lower, replicates simulated)``. ``observed``: the statistics of the data (NaN:
+    not a check, NaN p-values); ``replicate()``: one replicate's statistics. ``sequential``
+    (default): :func:`sequential_pvalues`, stopping (checked every ``check_every``
+    replicates) once every check has ``h`` replicates on each side, at most ``n_rep``;
+    otherwise all ``n_rep``, upper ``(hits + 1) / (n_rep + 1)`` and ``lower`` None.
+
+    Examples
+    --------
+    A statistic observed far in the tail runs all 2,000 replicates (its upper p is the
+    fixed-size one); one at the replicates' median is decided after 50 (the 20th hit came at
+    replicate 38, the 20th miss at 40):
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> up, low, n = monte_carlo_pvalues(np.array([0.0, 3.5]), lambda: rng.normal(size=2), 2000)
+    >>> n, round(float(up[1]), 5)
+    (2000, 0.0005)
+    >>> up, low, n = monte_carlo_pvalues(np.array([0.0]), lambda: rng.normal(size=1), 2000)
+    >>> n, float(up[0]), float(low[0])
+    (50, 0.5263157894736842, 0.5)
+    """
+    observed = np.asarray(observed, dtype=float)
+    live = np.isfinite(observed)
+    rows = []
+    seen = np.zeros(int(live.sum()), dtype=np.int64)
+    for i in range(int(n_rep)):
+        hit = np.asarray(replicate(), dtype=float)[live] >= observed[live]
+        rows.append(hit)
+        seen += hit
+        n = i + 1
+        if sequential and n % check_every == 0 and np.all(seen >= h) and np.all(n - seen >= h):
+            break
+    hits = np.array(rows, dtype=np.int8).reshape(len(rows), int(live.sum()))
+    up = np.full(observed.shape, np.nan)
+    if not sequential:
+        up[live] = (hits.sum(axis=0) + 1) / (len(rows) + 1)
+        return up, None, len(rows)
+    low = np.full(observed.shape, np.nan)
+    up[live], low[live] = sequential_pvalues(hits, h, int(n_rep))
+    return up, low, len(rows)
+
+
 def two_sided(p: np.ndarray | float) -> np.ndarray:
     """Two-sided p-value of an upper-tail p-value: ``min(1, 2 min(p, 1 - p))``.
 

@@ -131,7 +131,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayes_mem.offline.diagnostics import PValues
+from bayes_mem.offline.diagnostics import PValues, monte_carlo_pvalues
 from bayes_mem.offline.progress import fit_progress
 
 
@@ -1158,6 +1158,7 @@ def posterior_predictive_pvalues(
     rng: int | np.random.Generator | None = None,
     per_family: bool = False,
     max_trades: int = 100_000,
+    sequential: bool = True,
 ) -> PValues:
     """Posterior predictive p-values P(replicated >= observed): the within-family dispersion of
     per-signal win counts (:func:`dispersion_statistic`), the spread of family win rates, and,
@@ -1175,7 +1176,10 @@ def posterior_predictive_pvalues(
     p-value moves in steps of ``1 / (n_rep + 1)``, stated by the returned :class:`PValues`. At
     the former 200 replicates a check that every replicate reached sat at p = 200 / 201 = 0.995,
     exactly on the gate's bound (three of the backtest's rejections); at 2,000 the bound is ten
-    steps inside the range.
+    steps inside the range. ``sequential`` (default): Besag and Clifford's sequential p-values
+    (:func:`~bayes_mem.offline.diagnostics.monte_carlo_pvalues`; lower tails in
+    ``PValues.lower``): the replicates stop once every check has 20 on each side of its
+    observed value, so a fit far from failing costs a few hundred replicates, not ``n_rep``.
 
     Examples
     --------
@@ -1190,15 +1194,21 @@ def posterior_predictive_pvalues(
     >>> counts = pd.DataFrame({"family": ["a"] * 20 + ["b"] * 20,
     ...     "wins": rng.binomial(30, 0.55, 40), "trades": np.full(40, 30)})
     >>> pv = posterior_predictive_pvalues(counts, tree, n_rep=200, rng=0)
-    >>> {k: round(v, 3) for k, v in pv.items()}, pv.replicates
-    ({'dispersion': 0.985, 'family_spread': 0.866}, 200)
+    >>> {k: round(v, 3) for k, v in pv.items()}  # upper tails
+    {'dispersion': 1.0, 'family_spread': 0.8}
+    >>> {k: round(v, 3) for k, v in pv.lower.items()}, pv.simulated, pv.replicates
+    ({'dispersion': 0.02, 'family_spread': 0.14}, 200, 200)
+
+    Only 3 replicates fell below the observed dispersion, so the check ran all 200: its lower
+    tail p is 4 / 201, two-sided 0.04 (a pass at the gate's 0.01). The family spread's 20th
+    replicate below came at 143 (20 / 143 = 0.14).
     """
     gen = np.random.default_rng(rng)
     if isinstance(counts, WinRateData) and counts.layout is not None:
         lay = counts.layout
         if lay.signal.size > max_trades:
             lay = subset_layout(lay, max_trades, gen)
-        return _pvalues_layout(lay, counts.families, tree, n_rep, gen, per_family)
+        return _pvalues_layout(lay, counts.families, tree, n_rep, gen, per_family, sequential)
     if isinstance(counts, WinRateData):
         raise ValueError("posterior_predictive_pvalues needs counts or a WinRateData with a layout")
     families = sorted(counts["family"].unique())
@@ -1212,11 +1222,15 @@ def posterior_predictive_pvalues(
         return out + (list(family_dispersions(w, trades, f)) if per_family else [])
 
     obs = np.array(stats(wins))
-    exceed = np.zeros(obs.size)
-    for m, k in zip(draws["mean"], draws["kappa"], strict=True):
+    rows = zip(draws["mean"], draws["kappa"], strict=True)
+
+    def replicate() -> np.ndarray:
+        m, k = next(rows)
         p = gen.beta(m[f] * k[f], (1 - m[f]) * k[f])
-        exceed += np.array(stats(gen.binomial(trades, p))) >= obs
-    return _named(exceed, len(draws["mean"]), families if per_family else None)
+        return np.array(stats(gen.binomial(trades, p)))
+
+    up, low, run = monte_carlo_pvalues(obs, replicate, len(draws["mean"]), sequential=sequential)
+    return _named(up, low, len(draws["mean"]), run, families if per_family else None)
 
 
 def _family_spread(w: np.ndarray, trades: np.ndarray, f: np.ndarray) -> float:
@@ -1224,16 +1238,14 @@ def _family_spread(w: np.ndarray, trades: np.ndarray, f: np.ndarray) -> float:
     return float(np.std(rate))
 
 
-def _named(exceed, n, families, cluster: bool = False) -> PValues:
-    pvals = (exceed + 1) / (n + 1)
-    out = {"dispersion": float(pvals[0]), "family_spread": float(pvals[1])}
-    rest = list(pvals[2:])
-    if cluster:
-        out["cluster_dispersion"] = float(rest.pop(0))
-    for name, p in zip(families or [], rest, strict=False):
-        if np.isfinite(p):
-            out[f"dispersion[{name}]"] = float(p)
-    return PValues(out, n)
+def _named(up, low, n, run, families, cluster: bool = False) -> PValues:
+    """The p-values by check name (``low``: the lower tails of sequential p-values, or None)."""
+    names = ["dispersion", "family_spread"] + (["cluster_dispersion"] if cluster else [])
+    names += [f"dispersion[{name}]" for name in families or []]
+    out = {k: float(p) for k, p in zip(names, up, strict=False) if np.isfinite(p)}
+    lower = None if low is None else {k: float(p) for k, p in zip(names, low, strict=False)
+                                      if k in out}  # fmt: skip
+    return PValues(out, n, lower=lower, simulated=run)
 
 
 def cluster_dispersion_statistic(won: np.ndarray, layout: TradeLayout) -> float:
@@ -1292,7 +1304,9 @@ def subset_layout(lay: TradeLayout, max_trades: int, rng: np.random.Generator) -
                        lay.signal_family[keep])  # fmt: skip
 
 
-def _pvalues_layout(lay: TradeLayout, families, tree, n_rep, gen, per_family) -> PValues:
+def _pvalues_layout(
+    lay: TradeLayout, families, tree, n_rep, gen, per_family, sequential: bool
+) -> PValues:
     sf = lay.signal_family
     trades = np.bincount(lay.signal, minlength=lay.n_signals)
     draws = family_draws(tree, n_rep, gen)
@@ -1303,11 +1317,16 @@ def _pvalues_layout(lay: TradeLayout, families, tree, n_rep, gen, per_family) ->
                cluster_dispersion_statistic(won, lay)]  # fmt: skip
         return out + (list(family_dispersions(w, trades, sf)) if per_family else [])
 
-    obs = np.array(stats(lay.won))
-    exceed = np.where(np.isfinite(obs), 0.0, np.nan)  # a family without trades: no p-value
-    for m, k, r in zip(draws["mean"], draws["kappa"], draws["rho"], strict=True):
-        exceed += np.array(stats(simulate_outcomes(lay, m, k, r, gen))) >= obs
-    return _named(exceed, len(draws["mean"]), list(families) if per_family else None, True)
+    obs = np.array(stats(lay.won))  # NaN for a family without trades: no p-value
+    rows = zip(draws["mean"], draws["kappa"], draws["rho"], strict=True)
+
+    def replicate() -> np.ndarray:
+        m, k, r = next(rows)
+        return np.array(stats(simulate_outcomes(lay, m, k, r, gen)))
+
+    n = len(draws["mean"])
+    up, low, run = monte_carlo_pvalues(obs, replicate, n, sequential=sequential)
+    return _named(up, low, n, run, list(families) if per_family else None, True)
 
 
 # ---------------------------------------------------------------------------------- the gate
