@@ -557,7 +557,7 @@ class Decider:
         >>> d.add_family("carry", BetaPrior(3.0, 2.0))
         >>> d.families
         {'carry': BetaPrior(a=3.0, b=2.0)}
-        >>> d.add_family("carry")  # expect-error
+        >>> d.add_family("carry")
         Traceback (most recent call last):
             ...
         ValueError: family 'carry' already exists; use set_family_prior
@@ -677,7 +677,7 @@ class Decider:
         >>> d.register("mom_5d", "momentum")
         >>> len(d)
         1
-        >>> d.register("mom_5d", "carry")  # expect-error
+        >>> d.register("mom_5d", "carry")
         Traceback (most recent call last):
             ...
         ValueError: signal 'mom_5d' is registered in family 'momentum', not 'carry'
@@ -1720,7 +1720,7 @@ class Decider:
         >>> restored = Decider.from_json(d.to_json())
         >>> restored.posterior("mom_5d"), restored.seen_trade("t1")
         (BetaPrior(a=5.0, b=6.0), True)
-        >>> Decider.from_json("{not json")  # expect-error
+        >>> Decider.from_json("{not json")
         Traceback (most recent call last):
             ...
         ValueError: decider snapshot is not valid JSON: Expecting property ...
@@ -1796,7 +1796,7 @@ def check_outcome(
 
     >>> check_outcome(True, 120.0, trade_id=7)
     (True, 120.0, '7')
-    >>> check_outcome(False, 35.0)  # expect-error
+    >>> check_outcome(False, 35.0)
     Traceback (most recent call last):
         ...
     ValueError: pnl=35.0 contradicts won=False: a won trade has pnl >= 0, ...

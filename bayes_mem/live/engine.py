@@ -1939,7 +1939,7 @@ class TradingEngine:
         >>> engine.register("gld_carry", "carry", "GLD")
         >>> sorted(engine.decider.families), engine.symbol_of("gld_carry")
         (['carry', 'momentum'], 'GLD')
-        >>> engine.register("gld_carry", "momentum")  # expect-error
+        >>> engine.register("gld_carry", "momentum")
         Traceback (most recent call last):
             ...
         ValueError: signal 'gld_carry' is registered in family 'carry', not ...
@@ -2002,7 +2002,7 @@ class TradingEngine:
         >>> engine.bar(dt.date(2024, 1, 2), {"SPY": -0.01})
         >>> engine.last_date
         datetime.date(2024, 1, 2)
-        >>> engine.bar(dt.date(2024, 1, 2), {"SPY": 0.002})  # expect-error
+        >>> engine.bar(dt.date(2024, 1, 2), {"SPY": 0.002})
         Traceback (most recent call last):
             ...
         ValueError: bar for 2024-01-02 is not after the last bar ...
@@ -2624,7 +2624,7 @@ class TradingEngine:
         >>> engine.settle("k1", won=True, pnl=0.01 * d.notional)
         >>> engine.book()
         {}
-        >>> engine.settle("k1", won=True, pnl=1.0)  # expect-error
+        >>> engine.settle("k1", won=True, pnl=1.0)
         Traceback (most recent call last):
             ...
         bayes_mem.live.engine.UnknownTradeError: unknown trade 'k1': no open ...
@@ -2877,7 +2877,7 @@ class TradingEngine:
         >>> from bayes_mem.live import BetaPrior, Decider
         >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
         >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
-        >>> engine.use_prior_set(None)  # expect-error
+        >>> engine.use_prior_set(None)
         Traceback (most recent call last):
             ...
         ValueError: no return model: no prior set and no symbol has 250 days ...

@@ -382,7 +382,7 @@ class PayoffModel:
         >>> model.register("mom_5d", "momentum")  # again: a no-op
         >>> model.families, len(model)
         (('momentum',), 1)
-        >>> model.register("mom_5d", "carry")  # expect-error
+        >>> model.register("mom_5d", "carry")
         Traceback (most recent call last):
             ...
         ValueError: signal 'mom_5d' is registered in family 'momentum', not 'carry'
@@ -652,7 +652,7 @@ class PayoffModel:
         >>> [round(x, 6) for x in posterior_means(params)]
         [0.035, 0.0225]
         >>> model.register("rev_1d", "reversal")  # no history, no default: refused
-        >>> model.posterior("rev_1d")  # expect-error
+        >>> model.posterior("rev_1d")
         Traceback (most recent call last):
             ...
         ValueError: signal 'rev_1d': family 'reversal' has less than one ...
@@ -971,7 +971,7 @@ class PayoffModel:
         >>> restored = PayoffModel.from_json(model.to_json())
         >>> restored.posterior("mom_5d") == model.posterior("mom_5d")
         True
-        >>> PayoffModel.from_json("[1, 2")  # expect-error
+        >>> PayoffModel.from_json("[1, 2")
         Traceback (most recent call last):
             ...
         ValueError: payoff-model snapshot is not valid JSON: Expecting ',' ...

@@ -83,7 +83,7 @@ def check_aware_datetime(value: object, what: str) -> dt.datetime:
     >>> ny = dt.timezone(dt.timedelta(hours=-5))
     >>> check_aware_datetime(dt.datetime(2024, 1, 3, 10, 30, tzinfo=ny), "decided_at")
     datetime.datetime(2024, 1, 3, 15, 30, tzinfo=datetime.timezone.utc)
-    >>> check_aware_datetime(dt.datetime(2024, 1, 3, 10, 30), "decided_at")  # expect-error
+    >>> check_aware_datetime(dt.datetime(2024, 1, 3, 10, 30), "decided_at")
     Traceback (most recent call last):
         ...
     ValueError: decided_at must be timezone-aware (e.g. ...
@@ -204,7 +204,7 @@ def check_decision(row: object) -> dict[str, Any]:
     >>> out = check_decision({**row, "key": 42})
     >>> out["key"], out["quantity"], out["binding"], out["detail"], out["decided_at"].tzinfo
     ('42', None, None, '{}', datetime.timezone.utc)
-    >>> check_decision({**row, "side": "flat"})  # expect-error
+    >>> check_decision({**row, "side": "flat"})
     Traceback (most recent call last):
         ...
     ValueError: side must be 'long' or 'short', got 'flat'
@@ -581,7 +581,7 @@ class MemoryRecorder:
         ...     "notional": 25_000.0, "p_win": 0.57,
         ... }
         >>> rec = MemoryRecorder()
-        >>> rec.record_decision({**row, "p_win": 1.5})  # expect-error
+        >>> rec.record_decision({**row, "p_win": 1.5})
         Traceback (most recent call last):
             ...
         ValueError: p_win must be in [0, 1], got 1.5

@@ -153,7 +153,7 @@ class ThompsonSamplingDecider:
         >>> ts.update_signal_result("breakout", False, -80.0, trade_id="t2")
         >>> ts.decider.posterior("breakout")
         BetaPrior(a=2.0, b=2.0)
-        >>> ts.update_signal_result("breakout", True, 120.0, trade_id="t1")  # expect-error
+        >>> ts.update_signal_result("breakout", True, 120.0, trade_id="t1")
         Traceback (most recent call last):
             ...
         bayes_mem.live.decider.DuplicateTradeError: trade_id 't1' was already ...
