@@ -45,6 +45,7 @@ def rank_normal_scores(x: np.ndarray) -> np.ndarray:
     Three days: in the first column ranks 2, 1, 3 of T + 1 = 4 give ``Phi^-1`` of 0.5, 0.25,
     0.75; in the second the tied days share rank 1.5, ``Phi^-1(1.5 / 4) = -0.3186``:
 
+    >>> import numpy as np
     >>> x = np.array([[0.5, 1.0], [-1.0, 1.0], [2.0, 3.0]])
     >>> np.round(rank_normal_scores(x), 4)
     array([[ 0.    , -0.3186],

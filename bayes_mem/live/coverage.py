@@ -31,6 +31,7 @@ class CoverageTest:
     --------
     Exactly the expected number of exceedances, none on consecutive days:
 
+    >>> import numpy as np
     >>> hits = np.zeros(100, dtype=bool)
     >>> hits[[10, 30, 50, 70, 90]] = True  # 5 = 100 x (1 - 0.95)
     >>> test = coverage_tests(hits, 0.95)
@@ -58,6 +59,7 @@ class CoverageTest:
         Five exceedances spread out pass; the same five on consecutive days fail the independence
         test:
 
+        >>> import numpy as np
         >>> spread = np.zeros(100, dtype=bool)
         >>> spread[[10, 30, 50, 70, 90]] = True
         >>> clustered = np.zeros(100, dtype=bool)
@@ -81,6 +83,7 @@ def coverage_tests(exceed: np.ndarray, level: float) -> CoverageTest:
     --------
     Ten exceedances in 100 days at 95% VaR (5 expected): Kupiec rejects at 5%:
 
+    >>> import numpy as np
     >>> hits = np.zeros(100, dtype=bool)
     >>> hits[::10] = True
     >>> test = coverage_tests(hits, 0.95)

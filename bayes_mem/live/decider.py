@@ -837,6 +837,7 @@ class Decider:
         --------
         The same numbers for several signals at once (none of the families draws hyperparameters):
 
+        >>> import numpy as np
         >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
         >>> d.register("mom_5d", "momentum")
         >>> d.register("mom_20d", "momentum")

@@ -1103,6 +1103,7 @@ class SignalBatch:
         --------
         Both events' signal has the Beta(12, 10) prior and no outcomes: 12 / 22 each:
 
+        >>> import numpy as np
         >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
         >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
         ...                    nu=[6.0], lam=[-0.1])  # one posterior draw

@@ -1046,6 +1046,7 @@ def gamma_quantiles(alpha: float, m: int = QUANTILE_NODES) -> np.ndarray:
     --------
     Gamma(1) is the exponential, whose quantile is ``-log(1 - u)``: at u = 1/8, 3/8, 5/8, 7/8:
 
+    >>> import numpy as np
     >>> np.round(gamma_quantiles(1.0, 4), 4)
     array([0.1335, 0.47  , 0.9808, 2.0794])
     >>> np.round(-np.log(1.0 - (np.arange(4) + 0.5) / 4), 4)
@@ -1085,6 +1086,7 @@ def draw_sizes(
     --------
     The same numbers as :meth:`PayoffModel.draws` from the same generator:
 
+    >>> import numpy as np
     >>> model = PayoffModel()
     >>> model.register("mom_5d", "momentum")
     >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:

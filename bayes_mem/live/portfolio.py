@@ -97,6 +97,7 @@ def check_correlation(corr: np.ndarray, n: int) -> np.ndarray:
     --------
     A valid matrix comes back as floats; correlation 1 between two symbols is singular:
 
+    >>> import numpy as np
     >>> check_correlation([[1, 0.5], [0.5, 1]], 2)
     array([[1. , 0.5],
            [0.5, 1. ]])
@@ -364,6 +365,7 @@ class EulerES:
         Two symbols of one return model (one posterior draw); a single long position's ES is its
         stand-alone ES, the same number as :meth:`ReturnModel.position_risk`:
 
+        >>> import numpy as np
         >>> from bayes_mem.live import GarchDraws, ReturnModel
         >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
         ...                    nu=[6.0], lam=[-0.1])
@@ -478,6 +480,7 @@ class EulerES:
         --------
         Uncorrelated, no skew: sqrt(3,000^2 + 3,000^2) = 4,242.64; an empty book has none:
 
+        >>> import numpy as np
         >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
         ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
         >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
@@ -495,6 +498,7 @@ class EulerES:
         --------
         Two equal, uncorrelated risks share the ES equally, and the shares add up to it:
 
+        >>> import numpy as np
         >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
         ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
         >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
@@ -520,6 +524,7 @@ class EulerES:
         ``(Sigma V)_SPY / sd`` = 0.03^2 x 100,000 / 4,242.64 = 0.021213 per unit of SPY; an empty
         book needs the side:
 
+        >>> import numpy as np
         >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
         ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
         >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
@@ -552,6 +557,7 @@ class EulerES:
         All three numbers in one pass: the SPY to buy within an ES budget of 5,000 solves
         (3,000 + 0.03 t)^2 + 3,000^2 = 5,000^2, t = 33,333.33:
 
+        >>> import numpy as np
         >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
         ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
         >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
@@ -582,6 +588,7 @@ class EulerES:
         --------
         The same answer as :meth:`addition`, read from a :class:`BookState`:
 
+        >>> import numpy as np
         >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
         ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
         >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
@@ -631,6 +638,7 @@ class EulerES:
         Within an ES budget of 5,000: (3,000 + 0.03 t)^2 + 3,000^2 <= 5,000^2 gives t <= 33,333.33;
         a budget below the book's ES allows no buying of SPY:
 
+        >>> import numpy as np
         >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
         ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
         >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
@@ -749,6 +757,7 @@ class BookState:
     --------
     A book's state, moved by :meth:`sync` as positions change (here SPY doubled):
 
+    >>> import numpy as np
     >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
     ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
     >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
@@ -794,6 +803,7 @@ class BookState:
         --------
         After a sync the tracked numbers equal a state built from the new book:
 
+        >>> import numpy as np
         >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
         ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
         >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each

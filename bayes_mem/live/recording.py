@@ -160,6 +160,7 @@ def detail_json(detail: object) -> str:
     --------
     numpy numbers become JSON numbers, dates ISO strings, an infinity ``null``:
 
+    >>> import numpy as np
     >>> import datetime as dt
     >>> detail_json({"es": np.float64(0.04), "n": np.int64(3), "cap": float("inf"),
     ...              "day": dt.date(2024, 1, 3), "nodes": np.array([1.0, 2.0])})
@@ -266,6 +267,7 @@ class ReturnsPanel:
     --------
     Two days of two symbols, NaN where a symbol did not trade:
 
+    >>> import numpy as np
     >>> import datetime as dt
     >>> panel = ReturnsPanel(
     ...     (dt.date(2024, 1, 2), dt.date(2024, 1, 3)), ("SPY", "QQQ"),
@@ -700,6 +702,7 @@ class MemoryRecorder:
 
         Examples
         --------
+        >>> import numpy as np
         >>> import datetime as dt
         >>> rec = MemoryRecorder()
         >>> panel = ReturnsPanel((dt.date(2024, 1, 2), dt.date(2024, 1, 3)), ("SPY", "QQQ"),

@@ -352,6 +352,7 @@ def ewma_standardise(
     variance has risen to 0.94 x 1 + 0.06 x 9 (in units of the first days' variance), so a 1%
     day is 1 / sqrt(1.48) = 0.822 sds:
 
+    >>> import numpy as np
     >>> np.round(ewma_standardise(np.array([[0.01], [0.01], [0.03], [0.01]]), warmup=2), 3).ravel()
     array([1.   , 1.   , 3.   , 0.822])
     """

@@ -239,6 +239,7 @@ def kelly_notional_nodes(
     One node each is the plug-in bet: ``n* = p / L - q / W`` = 0.55 / 0.025 - 0.45 / 0.03 = 7
     (notional as a multiple of capital); a quarter of it, capped at 1; no edge gives 0:
 
+    >>> import numpy as np
     >>> w, loss = np.array([0.03]), np.array([0.025])
     >>> round(kelly_notional_nodes(0.55, w, loss, fraction=1.0, cap=10.0), 6)
     7.0
