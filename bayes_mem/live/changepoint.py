@@ -124,23 +124,67 @@ class NormalGammaPrior:
             object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, float]:
+        """The four hyperparameters as a JSON-ready dict (:meth:`from_dict` reads it back).
+
+        Examples
+        --------
+        >>> NormalGammaPrior(mu0=0.0, kappa0=1.0, alpha0=3.0, beta0=2.0).to_dict()
+        {'mu0': 0.0, 'kappa0': 1.0, 'alpha0': 3.0, 'beta0': 2.0}
+        """
         return {"mu0": self.mu0, "kappa0": self.kappa0, "alpha0": self.alpha0, "beta0": self.beta0}
 
     @classmethod
     def from_dict(cls, data: Any) -> NormalGammaPrior:
+        """The prior of a :meth:`to_dict` mapping (exactly its four keys); raises ``ValueError``
+        otherwise.
+
+        Examples
+        --------
+        >>> NormalGammaPrior.from_dict({"mu0": 0.0, "kappa0": 2.0, "alpha0": 3.0, "beta0": 3.0})
+        NormalGammaPrior(mu0=0.0, kappa0=2.0, alpha0=3.0, beta0=3.0)
+        >>> NormalGammaPrior.from_dict({"mu0": 0.0, "kappa0": 2.0})
+        Traceback (most recent call last):
+            ...
+        ValueError: a NormalGammaPrior is a JSON object with keys ['alpha0', ...
+        """
         keys = {"mu0", "kappa0", "alpha0", "beta0"}
         if not isinstance(data, Mapping) or set(data) != keys:
             raise ValueError(f"a NormalGammaPrior is a JSON object with keys {sorted(keys)}")
         return cls(data["mu0"], data["kappa0"], data["alpha0"], data["beta0"])
 
     def to_json(self) -> dict[str, float]:
-        """Deprecated alias of :meth:`to_dict` (it never returned JSON text)."""
+        """Deprecated alias of :meth:`to_dict` (it never returned JSON text).
+
+        Examples
+        --------
+        The same dict as :meth:`to_dict`, with a :class:`DeprecationWarning`:
+
+        >>> import warnings
+        >>> prior = NormalGammaPrior(alpha0=3.0)
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     out = prior.to_json()
+        >>> out == prior.to_dict(), seen[0].category.__name__
+        (True, 'DeprecationWarning')
+        """
         warn_renamed("NormalGammaPrior.to_json()", "NormalGammaPrior.to_dict()")
         return self.to_dict()
 
     @classmethod
     def from_json(cls, data: Any) -> NormalGammaPrior:
-        """Deprecated alias of :meth:`from_dict` (it reads a mapping, not JSON text)."""
+        """Deprecated alias of :meth:`from_dict` (it reads a mapping, not JSON text).
+
+        Examples
+        --------
+        The same prior as :meth:`from_dict`, with a :class:`DeprecationWarning`:
+
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     prior = NormalGammaPrior.from_json(NormalGammaPrior().to_dict())
+        >>> prior == NormalGammaPrior(), seen[0].category.__name__
+        (True, 'DeprecationWarning')
+        """
         warn_renamed("NormalGammaPrior.from_json()", "NormalGammaPrior.from_dict()")
         return cls.from_dict(data)
 
@@ -753,7 +797,23 @@ class NormalGammaBOCPD(_BOCPD):
         """A detector from the offline estimate (the output of
         :func:`bayes_mem.offline.regime_prior.estimate_regime_prior`) or the published regime
         prior: its hazard and prior, parsed by :meth:`bayes_mem.live.prior_set.RegimePrior.
-        from_dict` (the one parse, bounds included; a :class:`RegimePrior` is taken as is)."""
+        from_dict` (the one parse, bounds included; a :class:`RegimePrior` is taken as is).
+
+        Examples
+        --------
+        The published regime prior (hazard 1 / 250, a Normal-Gamma prior, 300 run lengths) of two
+        symbols' normal scores:
+
+        >>> published = {"hazard": 0.004, "max_run_length": 300,
+        ...              "normal_gamma": {"mu0": 0.0, "kappa0": 1.0, "alpha0": 3.0, "beta0": 3.0}}
+        >>> det = NormalGammaBOCPD.from_prior_set(["SPY", "QQQ"], published, k=5)
+        >>> det.streams, det.max_run_length
+        (('SPY', 'QQQ'), 300)
+        >>> NormalGammaBOCPD.from_prior_set(1, {"hazard": 0.004})
+        Traceback (most recent call last):
+            ...
+        ValueError: not a regime prior: malformed regime prior: 'normal_gamma'
+        """
         from bayes_mem.live.prior_set import PriorSetError, RegimePrior
 
         try:
@@ -1023,18 +1083,54 @@ class ChangeAlarm:
 
     @property
     def on(self) -> float:
+        """The probability at which an armed alarm fires.
+
+        Examples
+        --------
+        >>> ChangeAlarm(2, on=0.6, off=0.1).on
+        0.6
+        """
         return self._on
 
     @property
     def off(self) -> float:
+        """The probability below which a fired alarm re-arms (< :attr:`on`).
+
+        Examples
+        --------
+        >>> ChangeAlarm(2, on=0.6, off=0.1).off
+        0.1
+        """
         return self._off
 
     @property
     def armed(self) -> np.ndarray:
+        """Per stream, whether the alarm can fire (a copy).
+
+        Examples
+        --------
+        Stream 0 fires at 0.7 and stays disarmed at 0.4 (not below ``off``):
+
+        >>> alarm = ChangeAlarm(2, on=0.5, off=0.2)
+        >>> alarm.update([0.7, 0.1]), alarm.armed
+        (array([ True, False]), array([False,  True]))
+        >>> alarm.update([0.4, 0.1]), alarm.armed
+        (array([False, False]), array([False,  True]))
+        """
         return self._armed.copy()
 
     def update(self, p_change: float | np.ndarray) -> np.ndarray:
-        """Feed this step's probabilities (N values); return where the alarm fired (bool)."""
+        """Feed this step's probabilities (N values); return where the alarm fired (bool).
+
+        Examples
+        --------
+        Two streams: the first fires once however long it stays high, and again only after it fell
+        below ``off``; the second, at 0.3 after firing, is not re-armed (0.3 >= ``off``):
+
+        >>> alarm = ChangeAlarm(2, on=0.5, off=0.2)
+        >>> [alarm.update(p).tolist() for p in ([0.6, 0.1], [0.9, 0.55], [0.1, 0.3], [0.8, 0.9])]
+        [[True, False], [False, True], [False, False], [True, False]]
+        """
         p = np.asarray(p_change, dtype=float).reshape(-1)
         if p.shape != (self._n,) or not np.all((p >= 0.0) & (p <= 1.0)):
             raise ValueError(f"p_change must be {self._n} probabilities, got {p_change!r:.200}")
@@ -1043,6 +1139,15 @@ class ChangeAlarm:
         return fired
 
     def snapshot(self) -> dict[str, Any]:
+        """The alarm as JSON-ready data: thresholds and which streams are armed.
+
+        Examples
+        --------
+        >>> alarm = ChangeAlarm(2, on=0.5, off=0.2)
+        >>> _ = alarm.update([0.9, 0.0])
+        >>> alarm.snapshot()
+        {'schema': 'bayes_mem.change_alarm/1', 'on': 0.5, 'off': 0.2, 'armed': [False, True]}
+        """
         return {
             "schema": ALARM_SCHEMA,
             "on": self._on,
@@ -1052,6 +1157,19 @@ class ChangeAlarm:
 
     @classmethod
     def from_snapshot(cls, data: Mapping[str, Any]) -> ChangeAlarm:
+        """Rebuild an alarm exactly from :meth:`snapshot` output; raises ``ValueError`` for
+        malformed data.
+
+        Examples
+        --------
+        The restored alarm is still disarmed where the original was:
+
+        >>> alarm = ChangeAlarm(2, on=0.5, off=0.2)
+        >>> _ = alarm.update([0.9, 0.0])
+        >>> again = ChangeAlarm.from_snapshot(alarm.snapshot())
+        >>> again.armed, again.update([0.9, 0.9])
+        (array([False,  True]), array([False,  True]))
+        """
         check_schema(data, ALARM_SCHEMA, show_found=False)
         armed = data.get("armed")
         if not isinstance(armed, list) or not armed or not all(type(a) is bool for a in armed):

@@ -38,7 +38,20 @@ def _check_panel(x: np.ndarray, what: str, min_rows: int = 3) -> np.ndarray:
 
 
 def rank_normal_scores(x: np.ndarray) -> np.ndarray:
-    """Column-wise van der Waerden scores ``Phi^-1(rank / (T + 1))`` (ties get mean ranks)."""
+    """Column-wise van der Waerden scores ``Phi^-1(rank / (T + 1))`` (ties get mean ranks).
+
+    Examples
+    --------
+    Three days: in the first column ranks 2, 1, 3 of T + 1 = 4 give ``Phi^-1`` of 0.5, 0.25,
+    0.75; in the second the tied days share rank 1.5, ``Phi^-1(1.5 / 4) = -0.3186``:
+
+    >>> import numpy as np
+    >>> x = np.array([[0.5, 1.0], [-1.0, 1.0], [2.0, 3.0]])
+    >>> np.round(rank_normal_scores(x), 4)
+    array([[ 0.    , -0.3186],
+           [-0.6745, -0.3186],
+           [ 0.6745,  0.6745]])
+    """
     x = _check_panel(x, "residuals")
     ranks = stats.rankdata(x, axis=0)
     return special.ndtri(ranks / (x.shape[0] + 1))
@@ -347,7 +360,19 @@ def jennrich_test(
 
 
 def limit_factors(concentration_score: float, breakdown_score: float) -> tuple[float, float]:
-    """The seed plan's cuts: ``1 - 0.3 * concentration`` and ``1 - 0.5 * breakdown``."""
+    """The seed plan's cuts: ``1 - 0.3 * concentration`` and ``1 - 0.5 * breakdown``.
+
+    Examples
+    --------
+    A concentration of 0.5 and a breakdown score of 0.2: 1 - 0.3 x 0.5 and 1 - 0.5 x 0.2:
+
+    >>> tuple(round(f, 6) for f in limit_factors(0.5, 0.2))
+    (0.85, 0.9)
+    >>> limit_factors(1.2, 0.0)
+    Traceback (most recent call last):
+        ...
+    ValueError: concentration_score must be in [0, 1], got 1.2
+    """
     scores = []
     for name, v in (
         ("concentration_score", concentration_score),

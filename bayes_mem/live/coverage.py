@@ -21,6 +21,26 @@ __all__ = ["CoverageTest", "coverage_tests"]
 
 @dataclass(frozen=True)
 class CoverageTest:
+    """The coverage tests of one exceedance series (:func:`coverage_tests`): ``n`` days, the
+    ``exceedances`` seen and ``expected`` (``n (1 - level)``), each test's likelihood-ratio
+    statistic and its p-value: Kupiec's proportion of failures (``pof``, chi-square(1)),
+    Christoffersen's independence (``ind``, chi-square(1)) and conditional coverage (``cc = pof +
+    ind``, chi-square(2)).
+
+    Examples
+    --------
+    Exactly the expected number of exceedances, none on consecutive days:
+
+    >>> import numpy as np
+    >>> hits = np.zeros(100, dtype=bool)
+    >>> hits[[10, 30, 50, 70, 90]] = True  # 5 = 100 x (1 - 0.95)
+    >>> test = coverage_tests(hits, 0.95)
+    >>> test.n, test.exceedances, round(test.expected, 6)
+    (100, 5, 5.0)
+    >>> round(float(test.lr_pof), 9) == 0.0, round(test.p_pof, 6)  # Kupiec: no evidence at all
+    (True, 1.0)
+    """
+
     n: int
     exceedances: int
     expected: float
@@ -32,6 +52,23 @@ class CoverageTest:
     p_cc: float
 
     def passes(self, size: float = 0.05) -> bool:
+        """Whether no test rejects at ``size``: every p-value (pof, ind, cc) above it.
+
+        Examples
+        --------
+        Five exceedances spread out pass; the same five on consecutive days fail the independence
+        test:
+
+        >>> import numpy as np
+        >>> spread = np.zeros(100, dtype=bool)
+        >>> spread[[10, 30, 50, 70, 90]] = True
+        >>> clustered = np.zeros(100, dtype=bool)
+        >>> clustered[40:45] = True
+        >>> coverage_tests(spread, 0.95).passes(), coverage_tests(clustered, 0.95).passes()
+        (True, False)
+        >>> coverage_tests(clustered, 0.95).p_ind < 0.001
+        True
+        """
         return min(self.p_pof, self.p_ind, self.p_cc) > size
 
 
@@ -40,7 +77,19 @@ def _xlogy(x: float, y: float) -> float:
 
 
 def coverage_tests(exceed: np.ndarray, level: float) -> CoverageTest:
-    """Kupiec (1995) and Christoffersen (1998) tests of exceedance indicators at VaR ``level``."""
+    """Kupiec (1995) and Christoffersen (1998) tests of exceedance indicators at VaR ``level``.
+
+    Examples
+    --------
+    Ten exceedances in 100 days at 95% VaR (5 expected): Kupiec rejects at 5%:
+
+    >>> import numpy as np
+    >>> hits = np.zeros(100, dtype=bool)
+    >>> hits[::10] = True
+    >>> test = coverage_tests(hits, 0.95)
+    >>> test.exceedances, round(float(test.lr_pof), 4), round(test.p_pof, 4), test.passes()
+    (10, 4.1308, 0.0421, False)
+    """
     level = check_probability_open(level, "level")
     hits = np.asarray(exceed, dtype=bool)
     if hits.ndim != 1 or hits.size < 2:

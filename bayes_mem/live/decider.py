@@ -317,6 +317,21 @@ class SignalMetrics:
     hurdle: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The metrics as a plain dict (field name -> value), e.g. for JSON.
+
+        Examples
+        --------
+        Every field by name; no trades yet, so the per-trade PnL figures are None:
+
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> row = d.metrics("mom_5d").to_dict()
+        >>> row["signal"], row["trades"], row["posterior_mean"], row["mean_pnl"]
+        ('mom_5d', 0, 0.5, None)
+        >>> import dataclasses
+        >>> len(row) == len(dataclasses.fields(SignalMetrics))
+        True
+        """
         return asdict(self)
 
 
@@ -396,41 +411,124 @@ class Decider:
     # ------------------------------------------------------------------ configuration
     @property
     def threshold(self) -> float:
+        """The win-probability hurdle for signals without payoff history, in (0, 1).
+
+        Examples
+        --------
+        >>> Decider(threshold=0.55).threshold
+        0.55
+        """
         return self._threshold
 
     @property
     def min_edge(self) -> float:
+        """The minimum sampled expected PnL per trade (currency) for signals with payoff history.
+
+        Examples
+        --------
+        >>> Decider(min_edge=5.0).min_edge
+        5.0
+        """
         return self._min_edge
 
     @property
     def payoff_n0(self) -> float:
+        """Pseudo-trades of the family's average win and loss behind each signal's own in the
+        hurdle.
+
+        Examples
+        --------
+        >>> Decider().payoff_n0 == DEFAULT_PAYOFF_N0
+        True
+        """
         return self._payoff_n0
 
     @property
     def discount(self) -> float:
+        """The forgetting factor per tick, in (0, 1] (1: never forget).
+
+        Examples
+        --------
+        >>> Decider(discount=0.99).discount
+        0.99
+        """
         return self._discount
 
     @property
     def clock(self) -> Literal["outcome", "manual"]:
+        """``"outcome"`` (a forgetting tick per recorded outcome) or ``"manual"`` (on :meth:`tick`).
+
+        Examples
+        --------
+        >>> Decider().clock, Decider(clock="manual").clock
+        ('outcome', 'manual')
+        """
         return self._clock
 
     @property
     def ticks(self) -> int:
-        """Forgetting ticks so far."""
+        """Forgetting ticks so far.
+
+        Examples
+        --------
+        With the outcome clock and forgetting on (discount < 1) each recorded outcome is one tick; a
+        decider that never forgets (discount 1) does not tick on outcomes:
+
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)}, discount=0.9)
+        >>> d.register("mom_5d", "momentum")
+        >>> d.record("mom_5d", True, 50.0, trade_id="t1")
+        >>> d.record("mom_5d", False, -40.0, trade_id="t2")
+        >>> d.ticks
+        2
+        >>> d.tick(3)
+        >>> d.ticks
+        5
+        """
         return self._ticks
 
     @property
     def signals(self) -> tuple[str, ...]:
-        """Registered signal names, in registration order (the order of :meth:`indices`)."""
+        """Registered signal names, in registration order (the order of :meth:`indices`).
+
+        Examples
+        --------
+        Registration order:
+
+        >>> d = Decider(["momentum", "carry"])
+        >>> d.register("mom_20d", "momentum")
+        >>> d.register("fx_carry", "carry")
+        >>> d.signals
+        ('mom_20d', 'fx_carry')
+        """
         with self._lock:
             return tuple(s.name for s in self._order)
 
     @property
     def families(self) -> dict[str, BetaPrior]:
+        """Family name -> its current prior (a copy of the mapping).
+
+        Examples
+        --------
+        A named family without a prior gets the default one:
+
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.add_family("carry")
+        >>> d.families["momentum"], d.families["carry"] == DEFAULT_PRIOR
+        (BetaPrior(a=5.0, b=5.0), True)
+        """
         with self._lock:
             return {name: f.prior for name, f in self._families.items()}
 
     def family_of(self, signal: str) -> str:
+        """The family a registered signal belongs to.
+
+        Examples
+        --------
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> d.family_of("mom_5d")
+        'momentum'
+        """
         with self._lock:
             return self._get(signal).family.name
 
@@ -449,7 +547,21 @@ class Decider:
 
     # ------------------------------------------------------------------ registration
     def add_family(self, name: str, prior: BetaPrior | None = None) -> None:
-        """Declare a signal family with its prior (default: :data:`DEFAULT_PRIOR`)."""
+        """Declare a signal family with its prior (default: :data:`DEFAULT_PRIOR`).
+
+        Examples
+        --------
+        A new family with its own prior; declaring it again is an error:
+
+        >>> d = Decider()
+        >>> d.add_family("carry", BetaPrior(3.0, 2.0))
+        >>> d.families
+        {'carry': BetaPrior(a=3.0, b=2.0)}
+        >>> d.add_family("carry")
+        Traceback (most recent call last):
+            ...
+        ValueError: family 'carry' already exists; use set_family_prior
+        """
         check_name(name, "family name")
         prior = _check_prior(prior)
         with self._lock:
@@ -487,7 +599,20 @@ class Decider:
                 self._dirty.add(i)
 
     def family_rho(self, name: str) -> float:
-        """The family's intra-cluster correlation (0 unless set)."""
+        """The family's intra-cluster correlation (0 unless set).
+
+        Examples
+        --------
+        0 until the nightly fit sets it (:meth:`set_family_prior` with ``rho``):
+
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> d.family_rho("momentum")
+        0.0
+        >>> d.set_family_prior("momentum", BetaPrior(6.0, 4.0), rho=0.1)
+        >>> d.family_rho("momentum")
+        0.1
+        """
         with self._lock:
             return self._get_family(name).rho
 
@@ -498,7 +623,24 @@ class Decider:
     ) -> None:
         """Full Bayes for a family: ``draws = (a, b)``, the Beta parameters of each published
         hyperparameter draw (``FamilyPosterior.betas()``), equal lengths, all > 0; each decision
-        then draws one of them (see the module docstring). ``None`` goes back to the point prior."""
+        then draws one of them (see the module docstring). ``None`` goes back to the point prior.
+
+        Examples
+        --------
+        Two hyperparameter draws; each decision picks one by a uniform (here ``pick``), the counts
+        are added to it:
+
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> d.set_family_draws("momentum", ([2.0, 8.0], [8.0, 2.0]))
+        >>> d.beta_parameters("mom_5d", pick=lambda: 0.25)  # draw 0; the mean is the point prior's
+        (2.0, 8.0, 0.5)
+        >>> d.beta_parameters("mom_5d", pick=lambda: 0.75)  # draw 1
+        (8.0, 2.0, 0.5)
+        >>> d.set_family_draws("momentum", None)  # back to the point prior
+        >>> d.beta_parameters("mom_5d")
+        (5.0, 5.0, 0.5)
+        """
         check_name(name, "family name")
         arrays: tuple[np.ndarray, np.ndarray] | None = None
         if draws is not None:
@@ -524,7 +666,22 @@ class Decider:
 
     def register(self, signal: str, family: str) -> None:
         """Register a signal in an existing family. Registering it again in the same family is a
-        no-op; in another family it is an error."""
+        no-op; in another family it is an error.
+
+        Examples
+        --------
+        Again in the same family: a no-op; in another family: an error:
+
+        >>> d = Decider(["momentum", "carry"])
+        >>> d.register("mom_5d", "momentum")
+        >>> d.register("mom_5d", "momentum")
+        >>> len(d)
+        1
+        >>> d.register("mom_5d", "carry")
+        Traceback (most recent call last):
+            ...
+        ValueError: signal 'mom_5d' is registered in family 'momentum', not 'carry'
+        """
         check_name(signal)
         check_name(family, "family name")
         with self._lock:
@@ -535,7 +692,19 @@ class Decider:
     def check_register(self, signal: str, family: str) -> bool:
         """Raise what :meth:`register` would raise for these arguments, changing nothing; return
         whether registering would add the signal (False: already registered in ``family``). For
-        a caller that must write elsewhere first (the store) and then register without failing."""
+        a caller that must write elsewhere first (the store) and then register without failing.
+
+        Examples
+        --------
+        A dry run of :meth:`register`:
+
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> d.check_register("mom_20d", "momentum"), d.check_register("mom_5d", "momentum")
+        (True, False)
+        >>> "mom_20d" in d  # nothing changed
+        False
+        """
         check_name(signal)
         check_name(family, "family name")
         with self._lock:
@@ -624,7 +793,20 @@ class Decider:
         at ``min(int(u n), n - 1)`` of the ``n`` draws, ``u = pick()`` a uniform, called only
         for such a family) and the posterior mean under the point prior
         (:meth:`posterior_mean`). For a caller that draws from its own counter-based stream
-        (the engine's :mod:`~bayes_mem.live.event_draws`)."""
+        (the engine's :mod:`~bayes_mem.live.event_draws`).
+
+        Examples
+        --------
+        Prior Beta(5, 5) plus 3 wins and 1 loss: (8, 6) and mean 8 / 14:
+
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> for i, won in enumerate([True, True, False, True]):
+        ...     d.record("mom_5d", won, 10.0 if won else -10.0, trade_id=i)
+        >>> a, b, mean = d.beta_parameters("mom_5d")
+        >>> a, b, round(mean, 4)
+        (8.0, 6.0, 0.5714)
+        """
         with self._lock:
             try:
                 s = self._signals[signal]
@@ -649,7 +831,21 @@ class Decider:
         point prior, vectorised with the same operations (the same bits): ``(a, b, mean,
         full_bayes)``, the last a boolean mask of the signals whose family draws
         hyperparameters (their ``a``, ``b`` are the point prior's: call
-        :meth:`beta_parameters` for those)."""
+        :meth:`beta_parameters` for those).
+
+        Examples
+        --------
+        The same numbers for several signals at once (none of the families draws hyperparameters):
+
+        >>> import numpy as np
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> d.register("mom_20d", "momentum")
+        >>> d.record("mom_20d", True, 10.0, trade_id="t1")
+        >>> a, b, mean, full = d.beta_parameters_batch(d.indices(["mom_5d", "mom_20d"]))
+        >>> a, b, np.round(mean, 4), full
+        (array([5., 6.]), array([5., 5.]), array([0.5   , 0.5455]), array([False, False]))
+        """
         with self._lock:
             if self._dirty:
                 self._sync()
@@ -671,7 +867,18 @@ class Decider:
 
     def indices(self, signals: Sequence[str]) -> np.ndarray:
         """Positions of the named signals, for repeated :meth:`decide_batch` / :meth:`choose`
-        calls on the same set without re-resolving names."""
+        calls on the same set without re-resolving names.
+
+        Examples
+        --------
+        Positions in registration order:
+
+        >>> d = Decider(["momentum"])
+        >>> for name in ("mom_5d", "mom_20d", "mom_60d"):
+        ...     d.register(name, "momentum")
+        >>> d.indices(["mom_60d", "mom_5d"])
+        array([2, 0])
+        """
         with self._lock:
             return self._resolve(signals)
 
@@ -1091,7 +1298,16 @@ class Decider:
         s.ws, s.ls, s.wp, s.lp = max(s.ws, 0.0), max(s.ls, 0.0), max(s.wp, 0.0), max(s.lp, 0.0)
 
     def seen_trade(self, trade_id: str | int) -> bool:
-        """Whether an outcome with this trade id was recorded."""
+        """Whether an outcome with this trade id was recorded.
+
+        Examples
+        --------
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> d.record("mom_5d", True, 120.0, trade_id="t1")
+        >>> d.seen_trade("t1"), d.seen_trade("t2")
+        (True, False)
+        """
         tid = check_trade_id(trade_id)
         with self._lock:
             return tid in self._trade_ids
@@ -1185,13 +1401,36 @@ class Decider:
 
     # ------------------------------------------------------------------ reading
     def posterior(self, signal: str) -> BetaPrior:
-        """The current Beta posterior of the signal's win rate."""
+        """The current Beta posterior of the signal's win rate.
+
+        Examples
+        --------
+        Beta(5, 5) plus 2 wins and no loss:
+
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> d.record("mom_5d", True, 120.0, trade_id="t1")
+        >>> d.record("mom_5d", True, 80.0, trade_id="t2")
+        >>> d.posterior("mom_5d")
+        BetaPrior(a=7.0, b=5.0)
+        """
         with self._lock:
             s = self._get(signal)
             return BetaPrior(s.pa + s.ws * self._scale, s.pb + s.ls * self._scale)
 
     def posterior_mean(self, signal: str) -> float:
-        """``a / (a + b)`` of :meth:`posterior`, without building the prior object."""
+        """``a / (a + b)`` of :meth:`posterior`, without building the prior object.
+
+        Examples
+        --------
+        Beta(5, 5) plus 1 win: 6 / 11:
+
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> d.record("mom_5d", True, 120.0, trade_id="t1")
+        >>> round(d.posterior_mean("mom_5d"), 4)
+        0.5455
+        """
         with self._lock:
             s = self._get(signal)
             a = s.pa + s.ws * self._scale
@@ -1270,7 +1509,21 @@ class Decider:
 
     # ------------------------------------------------------------------ snapshot
     def snapshot(self) -> dict[str, Any]:
-        """The whole state (configuration, priors, counts, trade ids, RNG) as JSON-ready data."""
+        """The whole state (configuration, priors, counts, trade ids, RNG) as JSON-ready data.
+
+        Examples
+        --------
+        JSON-ready: configuration, families, signals with their counts, trade ids and the generator:
+
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> d.record("mom_5d", True, 120.0, trade_id="t1")
+        >>> snap = d.snapshot()
+        >>> sorted(snap)
+        ['clock_state', 'config', 'families', 'rng', 'schema', 'signals', 'trade_ids']
+        >>> snap["signals"][0]["wins"], snap["trade_ids"], snap["config"]["threshold"]
+        (1, ['t1'], 0.5)
+        """
         with self._lock:
             families = []
             for f in self._families.values():
@@ -1321,6 +1574,17 @@ class Decider:
             }
 
     def to_json(self) -> str:
+        """:meth:`snapshot` as compact JSON text (no NaN or infinity); :meth:`from_json` reads it
+        back.
+
+        Examples
+        --------
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> text = d.to_json()
+        >>> json.loads(text)["families"][0]["prior"]
+        {'a': 5.0, 'b': 5.0}
+        """
         return json.dumps(self.snapshot(), allow_nan=False, separators=(",", ":"))
 
     @classmethod
@@ -1444,6 +1708,24 @@ class Decider:
 
     @classmethod
     def from_json(cls, text: str) -> Decider:
+        """Rebuild a decider from :meth:`to_json` text; invalid JSON or a malformed snapshot raises
+        ``ValueError``.
+
+        Examples
+        --------
+        The restored decider has the same posterior and trade ids:
+
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> d.record("mom_5d", False, -60.0, trade_id="t1")
+        >>> restored = Decider.from_json(d.to_json())
+        >>> restored.posterior("mom_5d"), restored.seen_trade("t1")
+        (BetaPrior(a=5.0, b=6.0), True)
+        >>> Decider.from_json("{not json")
+        Traceback (most recent call last):
+            ...
+        ValueError: decider snapshot is not valid JSON: Expecting property ...
+        """
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -1507,7 +1789,19 @@ def _check_rho(rho: object) -> float:
 def check_outcome(
     won: object, pnl: object, trade_id: object = None
 ) -> tuple[bool, float, str | None]:
-    """Validate one trade outcome; return it normalised (see :meth:`Decider.record`)."""
+    """Validate one trade outcome; return it normalised (see :meth:`Decider.record`).
+
+    Examples
+    --------
+    A won trade with PnL 120 and an integer trade id (normalised to text); a contradiction:
+
+    >>> check_outcome(True, 120.0, trade_id=7)
+    (True, 120.0, '7')
+    >>> check_outcome(False, 35.0)
+    Traceback (most recent call last):
+        ...
+    ValueError: pnl=35.0 contradicts won=False: a won trade has pnl >= 0, ...
+    """
     if won is not True and won is not False:
         won = check_bool(won, "won")
     if type(pnl) is not float or not math.isfinite(pnl):

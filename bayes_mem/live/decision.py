@@ -94,16 +94,59 @@ class Decision:
 
     @property
     def direction(self) -> int:
-        """+1 for a long, -1 for a short."""
+        """+1 for a long, -1 for a short.
+
+        Examples
+        --------
+        A short decision points down:
+
+        >>> d = Decision(
+        ...     id="k1", config="live", signal="spy_mom", family="momentum", symbol="SPY",
+        ...     side="short", horizon=5, act=True, notional=23_500.0, quantity=50.0, price=470.0,
+        ...     p_win=0.5734, rule="thompson", binding="kelly",
+        ...     limits={"cvar": 41_000.0, "kelly": 23_500.0, "portfolio_es": float("inf")},
+        ... )
+        >>> d.direction
+        -1
+        """
         return 1 if self.side == "long" else -1
 
     @property
     def signed_notional(self) -> float:
-        """Notional with the direction's sign (currency)."""
+        """Notional with the direction's sign (currency).
+
+        Examples
+        --------
+        A short of 23,500 currency is -23,500 in the book:
+
+        >>> d = Decision(
+        ...     id="k1", config="live", signal="spy_mom", family="momentum", symbol="SPY",
+        ...     side="short", horizon=5, act=True, notional=23_500.0, quantity=50.0, price=470.0,
+        ...     p_win=0.5734, rule="thompson", binding="kelly",
+        ...     limits={"cvar": 41_000.0, "kelly": 23_500.0, "portfolio_es": float("inf")},
+        ... )
+        >>> d.signed_notional
+        -23500.0
+        """
         return self.direction * self.notional
 
     def explain(self) -> str:
-        """One line: the rule's verdict, each limit, each factor and the result."""
+        """One line: the rule's verdict, each limit, each factor and the result.
+
+        Examples
+        --------
+        Kelly bound (marked ``*``) at 23,500; 50 units at 470 (23,500 / 470 = 50):
+
+        >>> d = Decision(
+        ...     id="k1", config="live", signal="spy_mom", family="momentum", symbol="SPY",
+        ...     side="short", horizon=5, act=True, notional=23_500.0, quantity=50.0, price=470.0,
+        ...     p_win=0.5734, rule="thompson", binding="kelly",
+        ...     limits={"cvar": 41_000.0, "kelly": 23_500.0, "portfolio_es": float("inf")},
+        ... )
+        >>> print(d.explain())  # doctest: +NORMALIZE_WHITESPACE
+        spy_mom -> short SPY (5d): thompson p=0.573; limits cvar 41,000, kelly 23,500 *,
+        portfolio_es unlimited; -> 23,500.00 (50 units at 470)
+        """
         head = (
             f"{self.signal} -> {self.side} {self.symbol} ({self.horizon}d): "
             f"{self.rule} p={self.p_win:.3f}"
@@ -130,7 +173,25 @@ class Decision:
         return "; ".join(parts) + stale
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (infinities as ``None``): what the engine logs."""
+        """JSON-ready dict (infinities as ``None``): what the engine logs.
+
+        Examples
+        --------
+        The infinite portfolio-ES limit becomes ``None`` (JSON has no infinity):
+
+        >>> d = Decision(
+        ...     id="k1", config="live", signal="spy_mom", family="momentum", symbol="SPY",
+        ...     side="short", horizon=5, act=True, notional=23_500.0, quantity=50.0, price=470.0,
+        ...     p_win=0.5734, rule="thompson", binding="kelly",
+        ...     limits={"cvar": 41_000.0, "kelly": 23_500.0, "portfolio_es": float("inf")},
+        ... )
+        >>> doc = d.to_dict()
+        >>> doc["limits"], doc["side"], doc["decided_at"]
+        ({'cvar': 41000.0, 'kelly': 23500.0, 'portfolio_es': None}, 'short', None)
+        >>> import json
+        >>> json.loads(json.dumps(doc))["limits"]["portfolio_es"] is None
+        True
+        """
         return {
             "id": self.id,
             "config": self.config,
@@ -160,7 +221,27 @@ class Decision:
     def decision_row(self) -> dict[str, Any]:
         """The row of the store's ``decisions`` table (:mod:`bayes_mem.live.recording`): its
         ``key`` column holds the decision id (the key when one was given), the trade id to
-        settle it with; ``detail`` holds the rest of :meth:`to_dict`."""
+        settle it with; ``detail`` holds the rest of :meth:`to_dict`.
+
+        Examples
+        --------
+        The ``key`` column holds the decision id; the rest goes to ``detail``:
+
+        >>> import datetime as dt
+        >>> d = Decision(
+        ...     id="k1", config="live", signal="spy_mom", family="momentum", symbol="SPY",
+        ...     side="short", horizon=5, act=True, notional=23_500.0, quantity=50.0, price=470.0,
+        ...     p_win=0.5734, rule="thompson", binding="kelly",
+        ...     limits={"cvar": 41_000.0, "kelly": 23_500.0, "portfolio_es": float("inf")},
+        ... )
+        >>> import dataclasses
+        >>> d = dataclasses.replace(d, decided_at=dt.datetime(2024, 1, 3, 15, 30, tzinfo=dt.UTC))
+        >>> row = d.decision_row()
+        >>> row["key"], row["act"], row["notional"], row["binding"], row["decided_at"].isoformat()
+        ('k1', True, 23500.0, 'kelly', '2024-01-03T15:30:00+00:00')
+        >>> sorted(row["detail"])
+        ['detail', 'explain', 'factors', 'family', 'id', 'limits', 'price', 'reason', 'rule']
+        """
         doc = self.to_dict()
         detail = {k: doc[k] for k in ("id", "family", "rule", "price", "reason", "limits",
                                       "factors", "detail", "explain")}  # fmt: skip

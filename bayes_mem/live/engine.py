@@ -263,12 +263,33 @@ class EngineConfig:
         check_bool(self.full_bayes, "full_bayes")
 
     def limits_on(self) -> tuple[SizingLimit, ...]:
-        """The enabled sizing limits that set a base size (budget, Kelly)."""
+        """The enabled sizing limits that set a base size (budget, Kelly).
+
+        Examples
+        --------
+        The default sizes from the CVaR budget and Kelly; the baseline from a fixed budget:
+
+        >>> [m.name for m in EngineConfig().limits_on()]
+        ['cvar', 'kelly']
+        >>> [m.name for m in EngineConfig.baseline().limits_on()]
+        ['fixed']
+        """
         return tuple(m for m in (self.budget, self.kelly) if m is not None and m.enabled)
 
     def without(self, *slots: str, name: str | None = None) -> EngineConfig:
         """This configuration with the named slots switched off (``"pooled"`` for the family
-        priors): the ablations ``ours-no_<slot>``."""
+        priors): the ablations ``ours-no_<slot>``.
+
+        Examples
+        --------
+        Switching Kelly off names the ablation and leaves the budget as the only base size:
+
+        >>> cfg = EngineConfig().without("kelly")
+        >>> cfg.name, cfg.kelly, [m.name for m in cfg.limits_on()]
+        ('live-no_kelly', None, ['cvar'])
+        >>> EngineConfig().without("pooled").pooled_priors
+        False
+        """
         changes: dict[str, Any] = {}
         for slot in slots:
             if slot == "pooled":
@@ -287,7 +308,18 @@ class EngineConfig:
         cls, *, per_symbol: float = 750.0, threshold: float = 0.5, name: str = "baseline"
     ) -> EngineConfig:
         """The seed plan's trader: act when the raw running win rate is >= ``threshold`` (0.5
-        before any outcome), a fixed ``per_symbol`` currency split over the symbol's signals."""
+        before any outcome), a fixed ``per_symbol`` currency split over the symbol's signals.
+
+        Examples
+        --------
+        Act at a raw win rate >= 0.6 with 500 currency per symbol, nothing else on:
+
+        >>> base = EngineConfig.baseline(per_symbol=500.0, threshold=0.6)
+        >>> base.name, base.rule.threshold, base.budget.per_symbol
+        ('baseline', 0.6, 500.0)
+        >>> base.kelly, base.correlation, base.regime, base.pooled_priors
+        (None, None, None, False)
+        """
         return cls(
             name=name,
             rule=ThresholdRule(threshold),
@@ -475,7 +507,23 @@ class SignalContext:
     far), a keyless event's on one word of the engine's generator, drawn in event order. They
     are the same numbers whether the event is decided by :meth:`TradingEngine.signal` or within
     a batch (:meth:`TradingEngine.signals`). :attr:`rng` is a numpy generator of the event, for
-    a user's module (built on first use, ~10 us)."""
+    a user's module (built on first use, ~10 us).
+
+    Examples
+    --------
+    A module receives one from the engine; built here by hand for a 4-day long event on SPY
+    (no return model, prior Beta(12, 10)):
+
+    >>> from bayes_mem.live import BetaPrior, Decider
+    >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+    >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+    >>> engine.register("spy_mom", "momentum", "SPY")
+    >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+    >>> ctx.signal, ctx.family, ctx.symbol, ctx.side, ctx.direction, ctx.horizon
+    ('spy_mom', 'momentum', 'SPY', 'long', 1, 4)
+    >>> round(ctx.win_probability_mean(), 4)  # 12 / (12 + 10)
+    0.5455
+    """
 
     __slots__ = (
         "_draw",
@@ -530,7 +578,20 @@ class SignalContext:
     def rng(self) -> np.random.Generator:
         """A numpy generator of this event (for a user's module): a keyed event's is
         ``default_rng([seed, *sha256 words of the key])`` (:meth:`TradingEngine._keyed_rng`), a
-        keyless event's is seeded by a hash of its material. Built on first use."""
+        keyless event's is seeded by a hash of its material. Built on first use.
+
+        Examples
+        --------
+        The event's own generator (keyless: seeded from its material); the same object on each read:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> type(ctx.rng).__name__, ctx.rng is ctx.rng
+        ('Generator', True)
+        """
         got = self._rng
         if got is None:
             if self.key is not None:
@@ -549,12 +610,39 @@ class SignalContext:
 
     @property
     def portfolio_value(self) -> float:
-        """Capital the budgets and Kelly refer to (currency)."""
+        """Capital the budgets and Kelly refer to (currency).
+
+        Examples
+        --------
+        The engine's capital (currency):
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> ctx.portfolio_value
+        1000000.0
+        """
         return self._engine.portfolio_value
 
     def draw_win_probability(self) -> float:
         """One posterior draw of the signal's win probability (drawn once per decision, with
-        :meth:`payoff_draw`: see the class docstring)."""
+        :meth:`payoff_draw`: see the class docstring).
+
+        Examples
+        --------
+        One draw from Beta(12, 10), in (0, 1) and the same on a second call within the decision:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> p = ctx.draw_win_probability()
+        >>> 0.0 < p < 1.0, p == ctx.draw_win_probability()
+        (True, True)
+        """
         if self._p is None:
             a, b, self._mean = self._engine.decider.beta_parameters(self.signal, self._hyper)
             self._p = draw_p(self._material, a, b, self._words())
@@ -565,20 +653,61 @@ class SignalContext:
         return hyper_uniform(self._material)
 
     def win_probability_mean(self) -> float:
+        """The posterior mean of the signal's win probability (taken once per decision).
+
+        Examples
+        --------
+        The posterior mean win rate, 12 / (12 + 10) with the Beta(12, 10) prior and no outcomes:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> round(ctx.win_probability_mean(), 4)
+        0.5455
+        """
         got = self._mean
         if got is None:
             got = self._mean = self._engine.decider.posterior_mean(self.signal)
         return got
 
     def raw_counts(self) -> tuple[int, int]:
-        """Settled ``(wins, trades)`` of the signal, undecayed."""
+        """Settled ``(wins, trades)`` of the signal, undecayed.
+
+        Examples
+        --------
+        No trade of the signal has settled yet:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> ctx.raw_counts()
+        (0, 0)
+        """
         return self._engine._raw.get(self.signal, (0, 0))
 
     def payoff_posterior(self) -> tuple[tuple, tuple]:
         """The posterior parameters of the signal's mean win and loss sizes per unit notional
         (:meth:`PayoffModel.posterior`; a family without history falls back to the mean
         absolute h-day return of the symbol), taken once per decision and shared by the
-        Thompson draw and Kelly's nodes."""
+        Thompson draw and Kelly's nodes.
+
+        Examples
+        --------
+        Two tuples (win sizes, loss sizes) of posterior parameters per unit notional:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> win, loss = ctx.payoff_posterior()
+        >>> len(win), len(loss)
+        (6, 6)
+        """
         got = self._params
         if got is None:
             scale = self.typical_move()
@@ -587,7 +716,21 @@ class SignalContext:
 
     def payoff_draw(self) -> tuple[float, float]:
         """One joint posterior draw ``(W, L)`` (drawn once per decision with the win rate's:
-        the rule's draw; the first of :meth:`payoff_draws` when n = 1)."""
+        the rule's draw; the first of :meth:`payoff_draws` when n = 1).
+
+        Examples
+        --------
+        One joint draw of the mean win and loss sizes per unit notional, both positive:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> w, loss = ctx.payoff_draw()
+        >>> w > 0.0 and loss > 0.0, (w, loss) == ctx.payoff_draw()
+        (True, True)
+        """
         if self._draw is None:
             win, loss = self.payoff_posterior()
             gw, gl = draw_size_gammas(self._material, win[0], loss[0], self._words())
@@ -597,7 +740,23 @@ class SignalContext:
     def payoff_draws(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` joint posterior draws of the mean win and loss sizes per unit notional (for a
         user's module, from :attr:`rng`; cached per ``n`` within the decision). ``n = 1`` is
-        :meth:`payoff_draw`."""
+        :meth:`payoff_draw`.
+
+        Examples
+        --------
+        Three joint draws; ``n = 1`` is :meth:`payoff_draw`:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> w, loss = ctx.payoff_draws(3)
+        >>> w.shape, loss.shape, bool((w > 0).all() and (loss > 0).all())
+        ((3,), (3,), True)
+        >>> float(ctx.payoff_draws(1)[0][0]) == ctx.payoff_draw()[0]
+        True
+        """
         got = self._draws.get(n) if type(n) is int and n > 0 else None
         if got is None:
             if n == 1:
@@ -610,14 +769,44 @@ class SignalContext:
 
     def typical_move(self) -> float:
         """Mean absolute log return over the holding period under the model, ``sqrt(2 / pi) x
-        vol x sqrt(h)`` (normal approximation), as a fraction."""
+        vol x sqrt(h)`` (normal approximation), as a fraction.
+
+        Examples
+        --------
+        Without a return model the move is 1% per sqrt(day): 0.01 x sqrt(4) = 0.02 over 4 days:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> round(ctx.typical_move(), 4)
+        0.02
+        """
         m = self._engine._market
         if m.model is None:
             return 0.01 * math.sqrt(self.horizon)
         return _SQRT_2_OVER_PI * float(m.volatility()[m.pos[self.symbol]]) * math.sqrt(self.horizon)
 
     def position_risk(self, level: float) -> tuple[float, float]:
-        """``(VaR, ES)`` over the holding period on this side, loss fractions of notional."""
+        """``(VaR, ES)`` over the holding period on this side, loss fractions of notional.
+
+        Examples
+        --------
+        The 4-day (VaR, ES) of a long position at 97.5%, loss fractions of notional (ES >= VaR):
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> var, es = ctx.position_risk(0.975)
+        >>> 0.0 < var < es < 1.0
+        True
+        """
         model = self._engine._market.model
         if model is None:
             raise UnknownSymbolError(
@@ -626,25 +815,119 @@ class SignalContext:
         return model.position_risk(self.symbol, level=level, side=self.side, horizon=self.horizon)
 
     def signals_on_symbol(self) -> int:
+        """How many registered signals are linked to the event's symbol (at least 1).
+
+        Examples
+        --------
+        How many registered signals trade the event's symbol (the fixed budget splits over them):
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> ctx.signals_on_symbol()
+        1
+        >>> engine.register("spy_rev", "momentum", "SPY")
+        >>> ctx.signals_on_symbol()
+        2
+        """
         return self._engine._per_symbol.get(self.symbol, 1)
 
     def euler(self, level: float) -> EulerES | None:
+        """The market state's Euler ES allocation at ``level`` (None before a correlation exists).
+
+        Examples
+        --------
+        The Euler ES allocation of the market state; None before correlations exist (one symbol):
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> ctx.euler(0.975) is None
+        True
+        """
         return self._engine._market.euler(level)
 
     def book(self) -> dict[str, float]:
-        """The open book: symbol -> signed notional (currency), this configuration's own."""
+        """The open book: symbol -> signed notional (currency), this configuration's own.
+
+        Examples
+        --------
+        The engine's open book, symbol -> signed notional (currency); empty before any decision:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> ctx.book()
+        {}
+        """
         return self._engine._exposure
 
     def book_state(self, level: float) -> BookState | None:
         """The open book under :meth:`euler` at ``level`` as a :class:`~bayes_mem.live.
         portfolio.BookState` kept in step with the book (for ``EulerES.addition_tracked``: no
-        pass over the book per decision); None when :meth:`euler` is None."""
+        pass over the book per decision); None when :meth:`euler` is None.
+
+        Examples
+        --------
+        None while :meth:`euler` is None (one symbol, no correlation yet):
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> ctx.book_state(0.975) is None
+        True
+        """
         return self._engine._book_state(level)
 
     def breakdown_score(self) -> float | None:
+        """The latest correlation-breakdown score (None before any end-of-day test).
+
+        Examples
+        --------
+        The latest correlation-breakdown score; None before any end-of-day test has run:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> ctx.breakdown_score() is None
+        True
+        """
         return self._engine._market.breakdown_score
 
     def p_change(self) -> float | None:
+        """P(change within the detector's window) of the event's symbol (None without a detector).
+
+        Examples
+        --------
+        P(change) of the event's symbol from the regime detector; None without a detector:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ctx = SignalContext(engine, "spy_mom", "momentum", "SPY", "long", 4, None, None, b"e1")
+        >>> ctx.p_change() is None
+        True
+        """
         m = self._engine._market
         if m.detector is None:
             return None
@@ -657,7 +940,26 @@ class SignalBatch:
     engine's state, each computed once for the batch with the same operations as the scalar
     accessor of :class:`SignalContext` (the same numbers). The book moves while the batch is
     decided: a limit that reads it does so per event, in order (``limit_steps``, through
-    :meth:`book_state`)."""
+    :meth:`book_state`).
+
+    Examples
+    --------
+    A module's batch method receives one from :meth:`TradingEngine.signals`; built here by hand for
+    two events on SPY (one return model draw, prior Beta(12, 10)):
+
+    >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+    >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+    ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+    >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+    >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+    >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+    >>> engine.register("spy_mom", "momentum", "SPY")
+    >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+    ...           ("spy_mom", "SPY", "short", 4, None, None)]
+    >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+    >>> batch.n, batch.sides, batch.horizons, batch.directions, batch.families
+    (2, ['long', 'short'], [1, 4], [1, -1], ['momentum', 'momentum'])
+    """
 
     def __init__(self, engine: TradingEngine, parsed: list[_Event], materials: list[bytes]) -> None:
         self._engine = engine
@@ -683,10 +985,48 @@ class SignalBatch:
 
     @property
     def portfolio_value(self) -> float:
+        """Capital the budgets and Kelly refer to (currency).
+
+        Examples
+        --------
+        The engine's capital (currency):
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+        ...           ("spy_mom", "SPY", "short", 4, None, None)]
+        >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+        >>> batch.portfolio_value
+        1000000.0
+        """
         return self._engine.portfolio_value
 
     def typical_move(self) -> np.ndarray:
-        """:meth:`SignalContext.typical_move` of every event."""
+        """:meth:`SignalContext.typical_move` of every event.
+
+        Examples
+        --------
+        Per event, in the ratio sqrt(1) : sqrt(4) of the horizons:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+        ...           ("spy_mom", "SPY", "short", 4, None, None)]
+        >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+        >>> move = batch.typical_move()
+        >>> move.shape, round(float(move[1] / move[0]), 4)
+        ((2,), 2.0)
+        """
         m = self._engine._market
         h = np.sqrt(np.array(self.horizons, dtype=float))
         if m.model is None:
@@ -694,13 +1034,51 @@ class SignalBatch:
         return _SQRT_2_OVER_PI * m.volatility()[self.symbol_index] * h
 
     def payoff_posterior(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-        """:meth:`SignalContext.payoff_posterior` of every event, as arrays per field."""
+        """:meth:`SignalContext.payoff_posterior` of every event, as arrays per field.
+
+        Examples
+        --------
+        Per field an array with one entry per event:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+        ...           ("spy_mom", "SPY", "short", 4, None, None)]
+        >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+        >>> win, loss = batch.payoff_posterior()
+        >>> [a.shape for a in win] == [(2,)] * len(win)
+        True
+        """
         if self._params is None:
             self._params = self._engine.payoff._posterior_batch(self.signals, self.typical_move())
         return self._params
 
     def payoff_params(self, i: int) -> tuple[tuple, tuple]:
-        """Event ``i``'s payoff posterior as :meth:`SignalContext.payoff_posterior` gives it."""
+        """Event ``i``'s payoff posterior as :meth:`SignalContext.payoff_posterior` gives it.
+
+        Examples
+        --------
+        Event 1's posterior as plain tuples, the same numbers as the batch arrays:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+        ...           ("spy_mom", "SPY", "short", 4, None, None)]
+        >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+        >>> win, loss = batch.payoff_params(1)
+        >>> win[0] == float(batch.payoff_posterior()[0][0][1])
+        True
+        """
         if self._param_rows is None:
             win, loss = self.payoff_posterior()
             wins = zip(*(x.tolist() for x in win), strict=True)
@@ -720,13 +1098,51 @@ class SignalBatch:
         return self._beta
 
     def win_probability_mean(self) -> np.ndarray:
-        """:meth:`SignalContext.win_probability_mean` of every event."""
+        """:meth:`SignalContext.win_probability_mean` of every event.
+
+        Examples
+        --------
+        Both events' signal has the Beta(12, 10) prior and no outcomes: 12 / 22 each:
+
+        >>> import numpy as np
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+        ...           ("spy_mom", "SPY", "short", 4, None, None)]
+        >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+        >>> np.round(batch.win_probability_mean(), 4)
+        array([0.5455, 0.5455])
+        """
         return self._beta_parameters()[2]
 
     def thompson_draws(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(p, W, L)``: every event's draw of :meth:`SignalContext.draw_win_probability` and
         :meth:`SignalContext.payoff_draw`, made at once (:func:`~bayes_mem.live.event_draws.
-        draw_batch`: the same numbers)."""
+        draw_batch`: the same numbers).
+
+        Examples
+        --------
+        One win probability and one (W, L) payoff draw per event:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+        ...           ("spy_mom", "SPY", "short", 4, None, None)]
+        >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+        >>> p, w, loss = batch.thompson_draws()
+        >>> p.shape, bool(((0 < p) & (p < 1)).all()), bool((w > 0).all() and (loss > 0).all())
+        ((2,), True, True)
+        """
         if self._draws is None:
             a, b, _ = self._beta_parameters()
             win, loss = self.payoff_posterior()
@@ -736,12 +1152,49 @@ class SignalBatch:
         return self._draws
 
     def raw_counts(self) -> list[tuple[int, int]]:
-        """:meth:`SignalContext.raw_counts` of every event."""
+        """:meth:`SignalContext.raw_counts` of every event.
+
+        Examples
+        --------
+        No trade has settled, per event:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+        ...           ("spy_mom", "SPY", "short", 4, None, None)]
+        >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+        >>> batch.raw_counts()
+        [(0, 0), (0, 0)]
+        """
         raw = self._engine._raw
         return [raw.get(s, (0, 0)) for s in self.signals]
 
     def position_risk(self, level: float) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`SignalContext.position_risk` of every event: ``(VaR, ES)`` arrays."""
+        """:meth:`SignalContext.position_risk` of every event: ``(VaR, ES)`` arrays.
+
+        Examples
+        --------
+        Per event (VaR, ES) loss fractions; the 4-day short's ES is larger than the 1-day long's:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+        ...           ("spy_mom", "SPY", "short", 4, None, None)]
+        >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+        >>> var, es = batch.position_risk(0.975)
+        >>> bool((var < es).all()), bool(es[1] > es[0])
+        (True, True)
+        """
         got = self._risk.get(level)
         if got is None:
             model = self._engine._market.model
@@ -759,16 +1212,72 @@ class SignalBatch:
         return got
 
     def signals_on_symbol(self) -> list[int]:
+        """:meth:`SignalContext.signals_on_symbol` of every event.
+
+        Examples
+        --------
+        One registered signal trades SPY, per event:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+        ...           ("spy_mom", "SPY", "short", 4, None, None)]
+        >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+        >>> batch.signals_on_symbol()
+        [1, 1]
+        """
         per = self._engine._per_symbol
         return [per.get(s, 1) for s in self.symbols]
 
     def euler(self, level: float) -> EulerES | None:
+        """:meth:`SignalContext.euler`: the market state's Euler ES allocation at ``level``.
+
+        Examples
+        --------
+        None before correlations exist (one symbol):
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+        ...           ("spy_mom", "SPY", "short", 4, None, None)]
+        >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+        >>> batch.euler(0.975) is None
+        True
+        """
         return self._engine._market.euler(level)
 
     def book_state(self, level: float) -> BookState | None:
         """:meth:`SignalContext.book_state`: the book as it is now (the batch's acted decisions
         so far included): the engine's book state, synced here with the exposure changes since
-        the last read, as :meth:`TradingEngine._book_state` syncs it (fewer lookups)."""
+        the last read, as :meth:`TradingEngine._book_state` syncs it (fewer lookups).
+
+        Examples
+        --------
+        None while :meth:`euler` is None:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+        ...           ("spy_mom", "SPY", "short", 4, None, None)]
+        >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+        >>> batch.book_state(0.975) is None
+        True
+        """
         eng = self._engine
         log = eng._book_log
         got = self._books.get(level)
@@ -787,10 +1296,47 @@ class SignalBatch:
         return current
 
     def breakdown_score(self) -> float | None:
+        """:meth:`SignalContext.breakdown_score`: the latest correlation-breakdown score.
+
+        Examples
+        --------
+        None before any end-of-day breakdown test:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+        ...           ("spy_mom", "SPY", "short", 4, None, None)]
+        >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+        >>> batch.breakdown_score() is None
+        True
+        """
         return self._engine._market.breakdown_score
 
     def p_change(self) -> np.ndarray | None:
-        """:meth:`SignalContext.p_change` of every event (None without a detector)."""
+        """:meth:`SignalContext.p_change` of every event (None without a detector).
+
+        Examples
+        --------
+        None without a regime detector:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+        ...           ("spy_mom", "SPY", "short", 4, None, None)]
+        >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+        >>> batch.p_change() is None
+        True
+        """
         m = self._engine._market
         if m.detector is None:
             return None
@@ -798,7 +1344,27 @@ class SignalBatch:
 
     def context(self, i: int) -> SignalContext:
         """Event ``i``'s :class:`SignalContext` (for a module without a batch method), holding
-        what the batch computed already (the same numbers)."""
+        what the batch computed already (the same numbers).
+
+        Examples
+        --------
+        Event 1 as a :class:`SignalContext`, with the batch's draws:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> events = [("spy_mom", "SPY", "long", 1, None, None),
+        ...           ("spy_mom", "SPY", "short", 4, None, None)]
+        >>> batch = SignalBatch(engine, events, [b"e1", b"e2"])
+        >>> p, _, _ = batch.thompson_draws()
+        >>> ctx = batch.context(1)
+        >>> ctx.side, ctx.horizon, ctx.draw_win_probability() == float(p[1])
+        ('short', 4, True)
+        """
         ctx = SignalContext(
             self._engine, self.signals[i], self.families[i], self.symbols[i], self.sides[i],
             self.horizons[i], self.keys[i], self.prices[i], self.materials[i],
@@ -983,7 +1549,21 @@ class TradingEngine:
         its id, as before the restart); :meth:`cancel` logs a row that did not act, so a
         cancelled decision stays closed. An older decision never settled is taken as abandoned.
         The latest correlation-breakdown test (``correlation_metrics``) is restored too.
-        ``max_component_age_days``: see :class:`TradingEngine`."""
+        ``max_component_age_days``: see :class:`TradingEngine`.
+
+        Examples
+        --------
+        Opening reads a model registry and a store (SQLAlchemy); here an empty store in a temporary
+        directory, with no prior set yet (no return model until one is published):
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     url = f"sqlite:///{Path(tmp) / 'bayes_mem.sqlite'}"
+        ...     with TradingEngine.open(Path(tmp) / "models", url, portfolio_value=1e6) as engine:
+        ...         print(engine.prior_version, engine.model, engine.symbols)
+        None None ()
+        """
         from bayes_mem.store import Store, StoreRecorder
 
         if isinstance(store, str):
@@ -1091,19 +1671,77 @@ class TradingEngine:
     # ------------------------------------------------------------------ properties
     @property
     def symbols(self) -> tuple[str, ...]:
+        """The symbols the live return model covers (empty without a model).
+
+        Examples
+        --------
+        The symbols the return model covers (none without a model):
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> engine.symbols
+        ('SPY',)
+        >>> TradingEngine(decider, None, portfolio_value=1e6).symbols
+        ()
+        """
         return self._market.symbols
 
     @property
     def prior_set(self) -> PriorSet | None:
+        """The live prior set (None: none loaded).
+
+        Examples
+        --------
+        The prior set the state came from; None for an engine built from parts without one:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.prior_set is None
+        True
+        """
         return self._market.prior_set
 
     @property
     def prior_version(self) -> int | None:
+        """The live prior set's version (None: no prior set).
+
+        Examples
+        --------
+        The live prior set's version; None without a prior set:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.prior_version is None
+        True
+        """
         ps = self._market.prior_set
         return None if ps is None else ps.version
 
     @property
     def model(self) -> ReturnModel | None:
+        """The live return model (None: no risk-based sizing).
+
+        Examples
+        --------
+        The live return model (None: no risk-based sizing):
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> engine.model is model, engine.model.symbols
+        (True, ('SPY',))
+        """
         return self._market.model
 
     def _today(self) -> dt.date:
@@ -1114,7 +1752,18 @@ class TradingEngine:
         source ``version``, ``fitted_at``, ``data_through``, ``age_days`` (calendar days from
         ``data_through`` to the last bar, or today before any bar) and ``stale`` (older than
         ``max_component_age_days``). A component the set does not hold maps to None; no prior
-        set: an empty dict."""
+        set: an empty dict.
+
+        Examples
+        --------
+        An engine without a prior set has no components to age:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.component_ages()
+        {}
+        """
         ps = self._market.prior_set
         if ps is None:
             return {}
@@ -1135,7 +1784,19 @@ class TradingEngine:
     def prior_status(self) -> dict[str, Any]:
         """The engine's view of its priors: the live set's ``version``, per component its age
         (:meth:`component_ages`), the ``stale`` components as decisions name them, the
-        ``max_component_age_days`` and the ``last_refresh_error``."""
+        ``max_component_age_days`` and the ``last_refresh_error``.
+
+        Examples
+        --------
+        The view without a prior set (the default age limit named):
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> status = engine.prior_status()
+        >>> status["version"], status["components"], status["stale"], status["last_refresh_error"]
+        (None, {}, [], None)
+        """
         return {
             "version": self.prior_version,
             "components": self.component_ages(),
@@ -1160,18 +1821,61 @@ class TradingEngine:
         self._market.stale = tuple(stale)
 
     def symbol_of(self, signal: str) -> str | None:
-        """The symbol a signal is linked to (None: not linked)."""
+        """The symbol a signal is linked to (None: not linked).
+
+        Examples
+        --------
+        The symbol a registered signal is linked to:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> engine.register("breadth", "momentum")
+        >>> engine.symbol_of("spy_mom"), engine.symbol_of("breadth")
+        ('SPY', None)
+        """
         return self._links.get(signal)
 
     def correlation(self) -> np.ndarray | None:
         """The current shrunk normal-scores correlation over :attr:`symbols` (None before 20
-        days or with one symbol)."""
+        days or with one symbol).
+
+        Examples
+        --------
+        One symbol: there is no correlation matrix:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> engine.correlation() is None
+        True
+        """
         with self._lock:
             corr = self._market.correlation()
             return None if corr is None else corr.copy()
 
     def regime(self) -> dict[str, float]:
-        """P(change within the detector's window) per symbol (empty without a detector)."""
+        """P(change within the detector's window) per symbol (empty without a detector).
+
+        Examples
+        --------
+        No regime detector was given: empty:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> engine.regime()
+        {}
+        """
         with self._lock:
             m = self._market
             if m.detector is None:
@@ -1179,11 +1883,45 @@ class TradingEngine:
             return dict(zip(m.symbols, m.p_change.tolist(), strict=True))
 
     def book(self) -> dict[str, float]:
-        """Open exposure per symbol: signed notional, currency (a copy)."""
+        """Open exposure per symbol: signed notional, currency (a copy).
+
+        Examples
+        --------
+        A long acted decision enters the book at its signed notional (currency):
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> d = engine.signal("spy_mom", "SPY", key="k1")
+        >>> d.act, engine.book() == {"SPY": d.notional}
+        (True, True)
+        """
         with self._lock:
             return dict(self._exposure)
 
     def open_positions(self) -> dict[str, dict[str, Any]]:
+        """The acted open decisions by id: signal, symbol, side, notional (currency), opened_at.
+
+        Examples
+        --------
+        An acted decision is an open position under its id until settled or cancelled:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> d = engine.signal("spy_mom", "SPY", key="k1")
+        >>> pos = engine.open_positions()["k1"]
+        >>> pos["signal"], pos["symbol"], pos["side"], pos["notional"] == d.notional
+        ('spy_mom', 'SPY', 'long', True)
+        """
         with self._lock:
             return {k: vars(p).copy() for k, p in self._open.items() if p.act}
 
@@ -1191,7 +1929,24 @@ class TradingEngine:
     def register(self, signal: str, family: str, symbol: str | None = None) -> None:
         """Register a signal in a family (stored first), optionally linked to the symbol it
         trades. Registering the same signal again is a no-op; another family or symbol is an
-        error, nothing changed."""
+        error, nothing changed.
+
+        Examples
+        --------
+        A new family is added on first use; registering again is a no-op, another family an error:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.register("gld_carry", "carry", "GLD")
+        >>> engine.register("gld_carry", "carry", "GLD")
+        >>> sorted(engine.decider.families), engine.symbol_of("gld_carry")
+        (['carry', 'momentum'], 'GLD')
+        >>> engine.register("gld_carry", "momentum")
+        Traceback (most recent call last):
+            ...
+        ValueError: signal 'gld_carry' is registered in family 'carry', not ...
+        """
         check_name(signal)
         check_name(family, "family name")
         if symbol is not None:
@@ -1233,7 +1988,28 @@ class TradingEngine:
     def bar(self, date: dt.date, returns: Mapping[str, float], *, kind: str = "log") -> None:
         """One day's returns (a mapping symbol -> return; symbols that did not trade are left
         out). ``date`` must be after every date seen. With a store, the returns are stored first;
-        then the return model, regime detector and correlation window move forward."""
+        then the return model, regime detector and correlation window move forward.
+
+        Examples
+        --------
+        A day's log return moves the model's variance state forward; dates must increase:
+
+        >>> import datetime as dt
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> engine.bar(dt.date(2024, 1, 2), {"SPY": -0.01})
+        >>> engine.last_date
+        datetime.date(2024, 1, 2)
+        >>> engine.bar(dt.date(2024, 1, 2), {"SPY": 0.002})
+        Traceback (most recent call last):
+            ...
+        ValueError: bar for 2024-01-02 is not after the last bar ...
+        """
         date = _check_date(date)
         if not isinstance(returns, Mapping) or not returns:
             raise TypeError(
@@ -1292,7 +2068,23 @@ class TradingEngine:
         refused). The decision log is written in the background: after a crash, the rows not
         yet committed are lost (at most the writer's queue and batch in flight, in practice the
         last ``flush_interval``), and :meth:`open` cannot restore their positions;
-        :meth:`flush` before anything that must survive them (see tests/test_engine_crash.py)."""
+        :meth:`flush` before anything that must survive them (see tests/test_engine_crash.py).
+
+        Examples
+        --------
+        A keyed long signal for 5 days at a price: sized in currency and shares:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> d = engine.signal("spy_mom", "SPY", "long", 5, key="spy_mom@2024-01-03", price=470.0)
+        >>> d.id, d.act, d.side, d.horizon, d.quantity == float(int(d.notional / 470.0))
+        ('spy_mom@2024-01-03', True, 'long', 5, True)
+        """
         side, horizon, key, price = _check_args(side, horizon, key, price)
         with self._lock:
             self._check_event(signal, symbol, key)
@@ -1349,6 +2141,24 @@ class TradingEngine:
         portfolio.BookState` moved by each acted decision). A module without these methods (a
         user's own) is called per event with a :class:`SignalContext`, in event order, as
         :meth:`signal` calls it.
+
+        Examples
+        --------
+        Two events of one tick (a tuple and a mapping), decided in order:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> ds = engine.signals([
+        ...     ("spy_mom", "SPY", "long", 5),
+        ...     {"signal": "spy_mom", "symbol": "SPY", "side": "short", "key": "k2"},
+        ... ])
+        >>> [(d.side, d.horizon) for d in ds], ds[1].id
+        ([('long', 5), ('short', 1)], 'k2')
         """
         if isinstance(events, Mapping | str | bytes):
             raise TypeError(f"events must be a sequence of events, got {type(events).__name__}")
@@ -1679,7 +2489,25 @@ class TradingEngine:
         reason ``"cancelled"``, per configuration), so :meth:`open` after a restart does not
         restore the position (the latest row of an id decides); like every decision-log row it
         is written in the background (:meth:`flush` before a restart that must see it). An
-        unknown or already cancelled id is a no-op."""
+        unknown or already cancelled id is a no-op.
+
+        Examples
+        --------
+        A cancelled decision leaves the book; cancelling again is a no-op:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> d = engine.signal("spy_mom", "SPY", key="k1")
+        >>> engine.cancel("k1")
+        >>> engine.cancel("k1")
+        >>> engine.book(), engine.open_positions()
+        ({}, {})
+        """
         rec = self.recorder
         if rec is not None:
             for row in self._cancel(decision_id, rows=True):
@@ -1782,7 +2610,28 @@ class TradingEngine:
         is unknown), the nightly win-rate fit's cluster: trades of one signal in one cluster
         count with their effective weight under the family's published ``rho`` (module
         docstring of :mod:`bayes_mem.live.decider`). A backtest that replays history gives the
-        historical ``opened_at``."""
+        historical ``opened_at``.
+
+        Examples
+        --------
+        A won trade closes the position and counts once; a second settlement of the id is refused:
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> d = engine.signal("spy_mom", "SPY", key="k1")
+        >>> engine.settle("k1", won=True, pnl=0.01 * d.notional)
+        >>> engine.book()
+        {}
+        >>> engine.settle("k1", won=True, pnl=1.0)
+        Traceback (most recent call last):
+            ...
+        bayes_mem.live.engine.UnknownTradeError: unknown trade 'k1': no open ...
+        """
         won, pnl, tid = check_outcome(won, pnl, trade_id)
         if tid is None:
             raise TypeError("trade_id is required")
@@ -1871,7 +2720,26 @@ class TradingEngine:
         ``metrics``: a backtest that reads none of them). Days close in order: closing the last
         closed day again (a retry, or trades settled after the close) replaces its metrics and
         adds the PnL realised since to that day (no second forgetting tick); an earlier day is
-        refused."""
+        refused.
+
+        Examples
+        --------
+        Closing a day keeps its realised PnL per configuration (currency):
+
+        >>> import datetime as dt
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> d = engine.signal("spy_mom", "SPY", key="k1")
+        >>> engine.settle("k1", won=True, pnl=250.0)
+        >>> out = engine.end_of_day(dt.date(2024, 1, 3), metrics=False)
+        >>> out
+        {'date': '2024-01-03', 'pnl': {'live': 250.0}}
+        """
         date = _check_date(date)
         metrics = check_bool(metrics, "metrics")
         with self._lock:
@@ -1934,7 +2802,20 @@ class TradingEngine:
         return out
 
     def daily_pnl(self) -> dict[str, list[tuple[dt.date, float]]]:
-        """Realised PnL per closed day, per configuration (live first, then the shadow)."""
+        """Realised PnL per closed day, per configuration (live first, then the shadow).
+
+        Examples
+        --------
+        PnL per closed day for the live configuration (no shadow here):
+
+        >>> import datetime as dt
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> _ = engine.end_of_day(dt.date(2024, 1, 3), metrics=False)
+        >>> engine.daily_pnl()
+        {'live': [(datetime.date(2024, 1, 3), 0.0)]}
+        """
         with self._lock:
             return {eng.config.name: list(eng._daily) for eng in self._engines()}
 
@@ -1942,7 +2823,18 @@ class TradingEngine:
     def refresh(self) -> bool:
         """Pick up a newly activated prior set; True when one was loaded. Never raises for a bad
         set: it is refused, the old one kept, the reason logged and kept in
-        :attr:`last_refresh_error`."""
+        :attr:`last_refresh_error`.
+
+        Examples
+        --------
+        An engine built from parts follows no model registry: nothing to pick up:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.refresh(), engine.last_refresh_error
+        (False, None)
+        """
         if self._active is None:
             return False
         try:
@@ -1979,7 +2871,22 @@ class TradingEngine:
         each symbol with at least 250 days of history (no regime detector, family priors
         unchanged). Raises (the engine unchanged) when the state cannot be built: e.g. ``None``
         with too little history. (A set without symbols and no history to fall back on leaves
-        no return model, as :meth:`refresh` always did: decisions then refuse every symbol.)"""
+        no return model, as :meth:`refresh` always did: decisions then refuse every symbol.)
+
+        Examples
+        --------
+        ``None`` with too little history for the default model is refused, the engine unchanged:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.use_prior_set(None)
+        Traceback (most recent call last):
+            ...
+        ValueError: no return model: no prior set and no symbol has 250 days ...
+        >>> engine.model is None
+        True
+        """
         if prior_set is not None and not isinstance(prior_set, PriorSet):
             raise TypeError(f"prior_set must be a PriorSet or None, got {type(prior_set).__name__}")
         history_days = check_int(history_days, "history_days", minimum=BREAKDOWN_WINDOW + 2)
@@ -2011,12 +2918,43 @@ class TradingEngine:
 
     # ------------------------------------------------------------------ lifecycle
     def flush(self, timeout: float | None = 10.0) -> None:
-        """Wait until every decision logged so far is stored (raises if any was refused)."""
+        """Wait until every decision logged so far is stored (raises if any was refused).
+
+        Examples
+        --------
+        Without a recorder nothing is queued: returns at once:
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, None, portfolio_value=1e6)  # no return model
+        >>> engine.flush()
+        >>> engine.recorder is None
+        True
+        """
         if self.recorder is not None:
             self.recorder.flush(timeout)
 
     def close(self) -> None:
-        """Flush the decision log; stop the writer if :meth:`open` made it."""
+        """Flush the decision log; stop the writer if :meth:`open` made it.
+
+        Examples
+        --------
+        Closing flushes the decision log (here an in-memory recorder):
+
+        >>> from bayes_mem.live.recording import MemoryRecorder
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])  # one posterior draw
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> decider = Decider({"momentum": BetaPrior(12.0, 10.0)})
+        >>> engine = TradingEngine(decider, model, portfolio_value=1e6)
+        >>> engine.register("spy_mom", "momentum", "SPY")
+        >>> engine.recorder = MemoryRecorder()
+        >>> d = engine.signal("spy_mom", "SPY", key="k1")
+        >>> engine.close()
+        >>> len(engine.recorder.decisions)
+        1
+        """
         if self.recorder is not None and getattr(self, "_owns_recorder", False):
             self.recorder.close()
             self._owns_recorder = False

@@ -82,33 +82,106 @@ __all__ = [
 
 @runtime_checkable
 class DecisionRule(Protocol):
-    """Whether to act on a fired signal. ``decide`` returns ``(act, p_win, detail)``."""
+    """Whether to act on a fired signal. ``decide`` returns ``(act, p_win, detail)``.
+
+    Examples
+    --------
+    Any object with ``name``, ``enabled`` and ``decide`` is one (checked at run time), so a user's
+    rule can replace the built-in one in an :class:`~bayes_mem.live.engine.EngineConfig`:
+
+    >>> from bayes_mem.live.engine import EngineConfig
+    >>> class AlwaysAct:
+    ...     name, enabled = "always", True
+    ...     def decide(self, ctx):
+    ...         return True, 1.0, {}
+    >>> isinstance(AlwaysAct(), DecisionRule), isinstance(ThompsonRule(), DecisionRule)
+    (True, True)
+    >>> isinstance(KellyLimit(), DecisionRule)  # no decide method
+    False
+    >>> EngineConfig(rule=AlwaysAct()).rule.name
+    'always'
+    """
 
     name: str
     enabled: bool
 
-    def decide(self, ctx: SignalContext) -> tuple[bool, float, dict[str, Any]]: ...
+    def decide(self, ctx: SignalContext) -> tuple[bool, float, dict[str, Any]]:
+        """``(act, p_win, detail)`` for the event ``ctx``: whether to act, the win probability the
+        rule used, and the numbers it used.
+
+        Examples
+        --------
+        The built-in threshold rule on a stand-in context with 3 wins in 4 settled trades:
+
+        >>> from types import SimpleNamespace
+        >>> ThresholdRule(threshold=0.7).decide(SimpleNamespace(raw_counts=lambda: (3, 4)))
+        (True, 0.75, {'wins': 3, 'trades': 4})
+        """
+        ...
 
 
 @runtime_checkable
 class SizingLimit(Protocol):
     """A notional cap. ``limit`` returns ``(notional_cap, cuts, detail)``: the cap in currency
-    (``math.inf``: none) and further multiplicative cuts in [0, 1] by name (may be empty)."""
+    (``math.inf``: none) and further multiplicative cuts in [0, 1] by name (may be empty).
+
+    Examples
+    --------
+    The built-in budgets and limits are ones; a rule is not:
+
+    >>> [isinstance(m, SizingLimit) for m in (CVaRBudget(), FixedBudget(), KellyLimit())]
+    [True, True, True]
+    >>> isinstance(PortfolioESLimit(), SizingLimit), isinstance(ThompsonRule(), SizingLimit)
+    (True, False)
+    """
 
     name: str
     enabled: bool
 
-    def limit(self, ctx: SignalContext) -> tuple[float, dict[str, float], dict[str, Any]]: ...
+    def limit(self, ctx: SignalContext) -> tuple[float, dict[str, float], dict[str, Any]]:
+        """``(notional_cap, cuts, detail)`` for the event ``ctx``: the cap in currency
+        (``math.inf``: none), cuts in [0, 1] by name, the numbers used.
+
+        Examples
+        --------
+        A fixed budget of 600 split over 2 signals on the symbol caps each at 300:
+
+        >>> from types import SimpleNamespace
+        >>> FixedBudget(600.0).limit(SimpleNamespace(signals_on_symbol=lambda: 2))
+        (300.0, {}, {'per_symbol': 600.0, 'signals': 2})
+        """
+        ...
 
 
 @runtime_checkable
 class SizingFactor(Protocol):
-    """A multiplicative cut in [0, 1]. ``factor`` returns ``(cut, detail)``."""
+    """A multiplicative cut in [0, 1]. ``factor`` returns ``(cut, detail)``.
+
+    Examples
+    --------
+    The regime cut is one; a limit is not:
+
+    >>> isinstance(RegimeCut(), SizingFactor), isinstance(FixedBudget(), SizingFactor)
+    (True, False)
+    """
 
     name: str
     enabled: bool
 
-    def factor(self, ctx: SignalContext) -> tuple[float, dict[str, Any]]: ...
+    def factor(self, ctx: SignalContext) -> tuple[float, dict[str, Any]]:
+        """``(cut, detail)`` for the event ``ctx``: a multiplicative cut in [0, 1] and the numbers
+        used.
+
+        Examples
+        --------
+        Halfway up the regime ramp (P(change) 0.55 between ``start`` 0.3 and ``full`` 0.8) the
+        cut is halfway from 1 to the floor 0.5:
+
+        >>> from types import SimpleNamespace
+        >>> RegimeCut().factor(SimpleNamespace(p_change=lambda: 0.55))
+        (0.75, {'p_change': 0.55})
+        """
+        ...
 
 
 # The optional batch methods (see the module docstring), for typing the engine's calls: the
@@ -116,38 +189,144 @@ class SizingFactor(Protocol):
 # also requires the batch method to be at least as much the class's own as the scalar one), so
 # these are not runtime-checkable.
 class BatchDecisionRule(DecisionRule, Protocol):
-    """A :class:`DecisionRule` with ``decide_batch``: ``(acts, ps, details)``, one per event."""
+    """A :class:`DecisionRule` with ``decide_batch``: ``(acts, ps, details)``, one per event.
+
+    Examples
+    --------
+    The built-in rules have a batch method; a stand-in batch of two events with 3 of 4 and 1 of 4
+    wins settled:
+
+    >>> from types import SimpleNamespace
+    >>> batch = SimpleNamespace(raw_counts=lambda: [(3, 4), (1, 4)])
+    >>> ThresholdRule(threshold=0.5).decide_batch(batch)
+    ([True, False], [0.75, 0.25], [{'wins': 3, 'trades': 4}, {'wins': 1, 'trades': 4}])
+    """
 
     def decide_batch(
         self, batch: SignalBatch
-    ) -> tuple[Sequence[bool], Sequence[float], list[dict[str, Any]]]: ...
+    ) -> tuple[Sequence[bool], Sequence[float], list[dict[str, Any]]]:
+        """``(acts, ps, details)``: one entry per event of ``batch``, each what ``decide`` gives for
+        it.
+
+        Examples
+        --------
+        Thompson's batch method on two events' draws (win rates 0.55 and 0.4, sizes 2%): edges
+        0.55 x 0.02 - 0.45 x 0.02 = 0.002 and 0.4 x 0.02 - 0.6 x 0.02 = -0.004:
+
+        >>> from types import SimpleNamespace
+        >>> import numpy as np
+        >>> draws = (np.array([0.55, 0.4]), np.array([0.02, 0.02]), np.array([0.02, 0.02]))
+        >>> batch = SimpleNamespace(thompson_draws=lambda: draws)
+        >>> acts, ps, details = ThompsonRule().decide_batch(batch)
+        >>> acts, ps, [round(d["edge"], 4) for d in details]
+        ([True, False], [0.55, 0.4], [0.002, -0.004])
+        """
+        ...
 
 
 class BatchSizingLimit(SizingLimit, Protocol):
     """A :class:`SizingLimit` with ``limit_batch``: ``(caps, cuts, details)`` for the events at
-    ``rows``; caps (currency) and each cut array-like, one per row."""
+    ``rows``; caps (currency) and each cut array-like, one per row.
+
+    Examples
+    --------
+    The CVaR budget's batch method on two events (ES 4% and 5% of notional, capital 1,000,000):
+    0.5% x 1,000,000 / 4% = 125,000 and / 5% = 100,000:
+
+    >>> from types import SimpleNamespace
+    >>> import numpy as np
+    >>> risk = (np.array([0.03, 0.04]), np.array([0.04, 0.05]))
+    >>> batch = SimpleNamespace(portfolio_value=1e6, position_risk=lambda level: risk)
+    >>> caps, cuts, details = CVaRBudget(budget=0.005).limit_batch(batch, np.array([0, 1]))
+    >>> np.round(caps), cuts
+    (array([125000., 100000.]), {})
+    """
 
     def limit_batch(
         self, batch: SignalBatch, rows: np.ndarray
-    ) -> tuple[npt.ArrayLike, Mapping[str, npt.ArrayLike], list[dict[str, Any]]]: ...
+    ) -> tuple[npt.ArrayLike, Mapping[str, npt.ArrayLike], list[dict[str, Any]]]:
+        """``(caps, cuts, details)`` for the events of ``batch`` at ``rows``: caps in currency and
+        each cut array-like, one per row.
+
+        Examples
+        --------
+        The fixed budget for the rows [1] of a batch whose symbols carry 1 and 3 signals:
+
+        >>> from types import SimpleNamespace
+        >>> import numpy as np
+        >>> batch = SimpleNamespace(signals_on_symbol=lambda: [1, 3])
+        >>> FixedBudget(750.0).limit_batch(batch, np.array([1]))
+        (array([250.]), {}, [{'per_symbol': 750.0, 'signals': 3}])
+        """
+        ...
 
 
 class SteppedSizingLimit(SizingLimit, Protocol):
     """A :class:`SizingLimit` with ``limit_steps``: a function of an event's index, called in
-    event order, returning what ``limit`` returns."""
+    event order, returning what ``limit`` returns.
+
+    Examples
+    --------
+    The portfolio-ES limit is one (it reads the book, which each acted decision moves); with no
+    correlation estimate yet every step is unlimited:
+
+    >>> from types import SimpleNamespace
+    >>> batch = SimpleNamespace(euler=lambda level: None, portfolio_value=1e6)
+    >>> step = PortfolioESLimit().limit_steps(batch)
+    >>> step(0)
+    (inf, {}, {'note': 'no correlation estimate yet'})
+    """
 
     def limit_steps(
         self, batch: SignalBatch
-    ) -> Callable[[int], tuple[float, dict[str, float], dict[str, Any]]]: ...
+    ) -> Callable[[int], tuple[float, dict[str, float], dict[str, Any]]]:
+        """A function of an event's index, called in event order (each call after the earlier
+        decisions entered the book), returning what ``limit`` returns.
+
+        Examples
+        --------
+        Without an Euler ES (one symbol) the step function caps nothing:
+
+        >>> from types import SimpleNamespace
+        >>> step = PortfolioESLimit().limit_steps(SimpleNamespace(euler=lambda level: None))
+        >>> step(0)[0], step(1)[0]
+        (inf, inf)
+        """
+        ...
 
 
 class BatchSizingFactor(SizingFactor, Protocol):
     """A :class:`SizingFactor` with ``factor_batch``: ``(cuts, details)`` for the events at
-    ``rows``."""
+    ``rows``.
+
+    Examples
+    --------
+    The regime cut's batch method for rows [0, 2] (P(change) 0.1 and 0.9: no cut, the floor):
+
+    >>> from types import SimpleNamespace
+    >>> import numpy as np
+    >>> batch = SimpleNamespace(p_change=lambda: np.array([0.1, 0.55, 0.9]))
+    >>> cuts, details = RegimeCut().factor_batch(batch, np.array([0, 2]))
+    >>> cuts, details
+    (array([1. , 0.5]), [{'p_change': 0.1}, {'p_change': 0.9}])
+    """
 
     def factor_batch(
         self, batch: SignalBatch, rows: np.ndarray
-    ) -> tuple[npt.ArrayLike, list[dict[str, Any]]]: ...
+    ) -> tuple[npt.ArrayLike, list[dict[str, Any]]]:
+        """``(cuts, details)`` for the events of ``batch`` at ``rows``: one cut in [0, 1] and one
+        detail per row.
+
+        Examples
+        --------
+        Without a regime detector no row is cut:
+
+        >>> from types import SimpleNamespace
+        >>> import numpy as np
+        >>> RegimeCut().factor_batch(SimpleNamespace(p_change=lambda: None), np.array([0, 1]))
+        (array([1., 1.]), [{'note': 'no regime detector'}, {'note': 'no regime detector'}])
+        """
+        ...
 
 
 # ---------------------------------------------------------------------------------- rules
@@ -182,12 +361,43 @@ class ThompsonRule:
         self.min_edge = check_real(self.min_edge, "min_edge")
 
     def decide(self, ctx: SignalContext) -> tuple[bool, float, dict[str, Any]]:
+        """Act when the drawn edge ``p W - (1 - p) L`` exceeds ``min_edge``; returns ``(act, p,
+        detail)``.
+
+        Examples
+        --------
+        A drawn win rate of 40% with drawn sizes of 3% (win) and 2% (loss): edge
+        0.4 x 0.03 - 0.6 x 0.02 = 0, not above ``min_edge`` 0:
+
+        >>> from types import SimpleNamespace
+        >>> ctx = SimpleNamespace(
+        ...     draw_win_probability=lambda: 0.4, payoff_draw=lambda: (0.03, 0.02)
+        ... )
+        >>> act, p, detail = ThompsonRule().decide(ctx)
+        >>> act, p, round(detail["edge"], 10)
+        (False, 0.4, 0.0)
+        """
         p = ctx.draw_win_probability()
         w1, l1 = ctx.payoff_draw()
         edge = p * w1 - (1.0 - p) * l1
         return edge > self.min_edge, p, {"win_size": w1, "loss_size": l1, "edge": edge}
 
     def decide_batch(self, batch: SignalBatch) -> tuple[list[bool], list[float], list[dict]]:
+        """:meth:`decide` of every event of ``batch``, from its draws
+        (:meth:`~bayes_mem.live.engine.SignalBatch.thompson_draws`).
+
+        Examples
+        --------
+        Two events with win rates 0.6 and 0.3, sizes 1% each: edges 0.002 and -0.004:
+
+        >>> from types import SimpleNamespace
+        >>> import numpy as np
+        >>> draws = (np.array([0.6, 0.3]), np.array([0.01, 0.01]), np.array([0.01, 0.01]))
+        >>> batch = SimpleNamespace(thompson_draws=lambda: draws)
+        >>> acts, ps, details = ThompsonRule().decide_batch(batch)
+        >>> acts, [round(d["edge"], 4) for d in details]
+        ([True, False], [0.002, -0.004])
+        """
         p, w, loss = batch.thompson_draws()
         edge = p * w - (1.0 - p) * loss
         details = [
@@ -226,11 +436,36 @@ class ThresholdRule:
         self.prior_rate = check_probability_open(self.prior_rate, "prior_rate")
 
     def decide(self, ctx: SignalContext) -> tuple[bool, float, dict[str, Any]]:
+        """Act when the raw win rate (``prior_rate`` before any outcome) is at least ``threshold``;
+        returns ``(act, rate, detail)``.
+
+        Examples
+        --------
+        5 wins in 10 trades is exactly the default threshold 0.5, which acts:
+
+        >>> from types import SimpleNamespace
+        >>> ThresholdRule().decide(SimpleNamespace(raw_counts=lambda: (5, 10)))
+        (True, 0.5, {'wins': 5, 'trades': 10})
+        """
         wins, trades = ctx.raw_counts()
         rate = wins / trades if trades else self.prior_rate
         return rate >= self.threshold, rate, {"wins": wins, "trades": trades}
 
     def decide_batch(self, batch: SignalBatch) -> tuple[list[bool], list[float], list[dict]]:
+        """:meth:`decide` of every event of ``batch``, from its raw counts.
+
+        Examples
+        --------
+        Three events: 2 of 5 wins, no outcome (``prior_rate`` 0.6 applies) and 4 of 5 wins:
+
+        >>> from types import SimpleNamespace
+        >>> rule = ThresholdRule(threshold=0.55, prior_rate=0.6)
+        >>> acts, rates, _ = rule.decide_batch(
+        ...     SimpleNamespace(raw_counts=lambda: [(2, 5), (0, 0), (4, 5)])
+        ... )
+        >>> acts, rates
+        ([False, True, True], [0.4, 0.6, 0.8])
+        """
         acts, rates, details = [], [], []
         for wins, trades in batch.raw_counts():
             rate = wins / trades if trades else self.prior_rate
@@ -272,6 +507,19 @@ class CVaRBudget:
         self.level = check_probability_open(self.level, "level")
 
     def limit(self, ctx: SignalContext) -> tuple[float, dict[str, float], dict[str, Any]]:
+        """``budget x portfolio_value / ES`` (currency) at ``level``, with the ES and VaR used in
+        the detail.
+
+        Examples
+        --------
+        Capital 2,000,000, ES 5% of notional: 1% x 2,000,000 / 5% = 400,000:
+
+        >>> from types import SimpleNamespace
+        >>> ctx = SimpleNamespace(portfolio_value=2e6, position_risk=lambda level: (0.04, 0.05))
+        >>> cap, cuts, detail = CVaRBudget(budget=0.01).limit(ctx)
+        >>> round(cap), detail
+        (400000, {'es': 0.05, 'var': 0.04, 'level': 0.975, 'budget': 0.01})
+        """
         var, es = ctx.position_risk(self.level)
         return (
             self.budget * ctx.portfolio_value / es,
@@ -282,6 +530,20 @@ class CVaRBudget:
     def limit_batch(
         self, batch: SignalBatch, rows: np.ndarray
     ) -> tuple[np.ndarray, dict[str, np.ndarray], list[dict]]:
+        """:meth:`limit` of the events of ``batch`` at ``rows``, as arrays.
+
+        Examples
+        --------
+        Row 1 only (ES 8%): 0.5% x 1,000,000 / 8% = 62,500:
+
+        >>> from types import SimpleNamespace
+        >>> import numpy as np
+        >>> risk = (np.array([0.03, 0.06]), np.array([0.04, 0.08]))
+        >>> batch = SimpleNamespace(portfolio_value=1e6, position_risk=lambda level: risk)
+        >>> caps, cuts, details = CVaRBudget().limit_batch(batch, np.array([1]))
+        >>> np.round(caps, 6), details[0]["es"]
+        (array([62500.]), 0.08)
+        """
         var, es = batch.position_risk(self.level)
         var, es = var[rows], es[rows]
         level, budget = self.level, self.budget
@@ -315,12 +577,36 @@ class FixedBudget:
         self.per_symbol = check_positive(self.per_symbol, "per_symbol")
 
     def limit(self, ctx: SignalContext) -> tuple[float, dict[str, float], dict[str, Any]]:
+        """``per_symbol`` split equally over the signals on the event's symbol (currency).
+
+        Examples
+        --------
+        1,000 per symbol over 4 signals is 250 each:
+
+        >>> from types import SimpleNamespace
+        >>> FixedBudget(1000.0).limit(SimpleNamespace(signals_on_symbol=lambda: 4))
+        (250.0, {}, {'per_symbol': 1000.0, 'signals': 4})
+        """
         n = max(1, ctx.signals_on_symbol())
         return self.per_symbol / n, {}, {"per_symbol": self.per_symbol, "signals": n}
 
     def limit_batch(
         self, batch: SignalBatch, rows: np.ndarray
     ) -> tuple[np.ndarray, dict[str, np.ndarray], list[dict]]:
+        """:meth:`limit` of the events of ``batch`` at ``rows``, as arrays.
+
+        Examples
+        --------
+        Rows 0 and 1, on symbols carrying 2 and 5 signals: 750 / 2 and 750 / 5:
+
+        >>> from types import SimpleNamespace
+        >>> import numpy as np
+        >>> caps, cuts, details = FixedBudget().limit_batch(
+        ...     SimpleNamespace(signals_on_symbol=lambda: [2, 5]), np.array([0, 1])
+        ... )
+        >>> caps, [d["signals"] for d in details]
+        (array([375., 150.]), [2, 5])
+        """
         per = batch.signals_on_symbol()
         ns = [max(1, per[i]) for i in rows.tolist()]
         caps = np.array([self.per_symbol / n for n in ns], dtype=float)
@@ -380,6 +666,25 @@ class KellyLimit:
             raise ValueError(f"nodes must be an int >= 2, got {self.nodes!r}")
 
     def limit(self, ctx: SignalContext) -> tuple[float, dict[str, float], dict[str, Any]]:
+        """The fractional-Kelly notional (currency) over the posterior mean win rate and the payoff
+        sizes' posteriors; ``(cap, {}, detail)``.
+
+        Examples
+        --------
+        A win rate of 30% with sizes about 2% (win) and 2% (loss): a negative edge, Kelly sizes 0:
+
+        >>> from types import SimpleNamespace
+        >>> from bayes_mem.live.payoff import PayoffModel
+        >>> payoff = PayoffModel()
+        >>> payoff.register("s", "fam")
+        >>> for won, size in [(True, 0.02), (False, 0.02)]:
+        ...     payoff.record("s", won, size)
+        >>> ctx = SimpleNamespace(portfolio_value=1e6, win_probability_mean=lambda: 0.3,
+        ...                       payoff_posterior=lambda: payoff.posterior("s"))
+        >>> cap, cuts, detail = KellyLimit().limit(ctx)
+        >>> cap, detail["notional_fraction"], detail["fraction"]
+        (0.0, 0.0, 0.25)
+        """
         p = ctx.win_probability_mean()
         params = ctx.payoff_posterior()
         n = _kelly_of_posterior(p, params, self.nodes, self.fraction, self.cap)
@@ -396,6 +701,31 @@ class KellyLimit:
     def limit_batch(
         self, batch: SignalBatch, rows: np.ndarray
     ) -> tuple[np.ndarray, dict[str, np.ndarray], list[dict]]:
+        """:meth:`limit` of the events of ``batch`` at ``rows`` (the same numbers), as arrays.
+
+        Examples
+        --------
+        The batch method gives what :meth:`limit` gives for each row (here one event):
+
+        >>> from types import SimpleNamespace
+        >>> import numpy as np
+        >>> from bayes_mem.live.payoff import PayoffModel
+        >>> payoff = PayoffModel()
+        >>> payoff.register("s", "fam")
+        >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:
+        ...     payoff.record("s", won, size)
+        >>> params = payoff.posterior("s")
+        >>> win, loss = (tuple(np.array([x]) for x in part) for part in params)
+        >>> batch = SimpleNamespace(
+        ...     portfolio_value=1e6, win_probability_mean=lambda: np.array([0.42]),
+        ...     payoff_params=lambda i: params, payoff_posterior=lambda: (win, loss),
+        ... )
+        >>> caps, _, _ = KellyLimit().limit_batch(batch, np.array([0]))
+        >>> ctx = SimpleNamespace(portfolio_value=1e6, win_probability_mean=lambda: 0.42,
+        ...                       payoff_posterior=lambda: params)
+        >>> round(float(caps[0])), round(KellyLimit().limit(ctx)[0])
+        (453972, 453972)
+        """
         means = batch.win_probability_mean()[rows].tolist()
         nodes, fraction, cap = self.nodes, self.fraction, self.cap
         ns = [
@@ -469,6 +799,25 @@ class PortfolioESLimit:
         self.breakdown_weight = w
 
     def limit(self, ctx: SignalContext) -> tuple[float, dict[str, float], dict[str, Any]]:
+        """The largest notional (currency) on the event's side keeping the book's one-day ES within
+        ``budget x portfolio_value``, and the breakdown cut.
+
+        Examples
+        --------
+        An empty book and one symbol at 2.5% one-day ES: 2% x 1,000,000 / 2.5% = 800,000 (no
+        breakdown test yet, no cut):
+
+        >>> from types import SimpleNamespace
+        >>> import numpy as np
+        >>> from bayes_mem.live import EulerES
+        >>> euler = EulerES(["SPY", "QQQ"], [0.025, 0.03], [0.025, 0.03], np.eye(2))
+        >>> ctx = SimpleNamespace(portfolio_value=1e6, symbol="SPY", direction=1,
+        ...                       euler=lambda level: euler, book=lambda: {},
+        ...                       breakdown_score=lambda: None)
+        >>> cap, cuts, detail = PortfolioESLimit().limit(ctx)
+        >>> round(cap), cuts
+        (800000, {})
+        """
         euler = ctx.euler(self.level)
         if euler is None:  # fewer than two symbols or too little history: no portfolio view
             return math.inf, {}, {"note": "no correlation estimate yet"}
@@ -501,7 +850,17 @@ class PortfolioESLimit:
         """:meth:`limit` of each event in turn, against the book as the earlier decisions of the
         batch left it (read through the engine's :class:`~bayes_mem.live.portfolio.BookState`,
         moved in O(N) per acted decision); what does not change within the batch (the Euler
-        ES, the budget, the breakdown cut) read once."""
+        ES, the budget, the breakdown cut) read once.
+
+        Examples
+        --------
+        Without a correlation estimate (an Euler ES of None) every step is unlimited:
+
+        >>> from types import SimpleNamespace
+        >>> step = PortfolioESLimit().limit_steps(SimpleNamespace(euler=lambda level: None))
+        >>> step(0)
+        (inf, {}, {'note': 'no correlation estimate yet'})
+        """
         level = self.level
         euler = batch.euler(level)
         if euler is None:
@@ -562,6 +921,17 @@ class RegimeCut:
         regime_factor(0.0, floor=self.floor, start=self.start, full=self.full)  # validates
 
     def factor(self, ctx: SignalContext) -> tuple[float, dict[str, Any]]:
+        """The cut of the event's symbol from its P(change): 1 below ``start``, ``floor`` above
+        ``full``, linear between.
+
+        Examples
+        --------
+        P(change) 0.8 is at ``full``: the cut is the floor:
+
+        >>> from types import SimpleNamespace
+        >>> RegimeCut(floor=0.4).factor(SimpleNamespace(p_change=lambda: 0.8))
+        (0.4, {'p_change': 0.8})
+        """
         p = ctx.p_change()
         if p is None:
             return 1.0, {"note": "no regime detector"}
@@ -571,6 +941,20 @@ class RegimeCut:
         return 1.0 - (1.0 - self.floor) * ramp, {"p_change": p}
 
     def factor_batch(self, batch: SignalBatch, rows: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+        """:meth:`factor` of the events of ``batch`` at ``rows``, as an array.
+
+        Examples
+        --------
+        Rows 0 and 1, P(change) 0.3 (``start``: no cut) and 0.55 (halfway: 0.75):
+
+        >>> from types import SimpleNamespace
+        >>> import numpy as np
+        >>> cuts, details = RegimeCut().factor_batch(
+        ...     SimpleNamespace(p_change=lambda: np.array([0.3, 0.55])), np.array([0, 1])
+        ... )
+        >>> cuts, details
+        (array([1.  , 0.75]), [{'p_change': 0.3}, {'p_change': 0.55}])
+        """
         pc = batch.p_change()
         if pc is None:
             return np.ones(len(rows)), [{"note": "no regime detector"} for _ in rows.tolist()]

@@ -215,42 +215,124 @@ class PayoffModel:
     # ------------------------------------------------------------------ configuration
     @property
     def n0(self) -> float:
+        """Pseudo-trades of the family's mean size behind each signal's own (> 0).
+
+        Examples
+        --------
+        >>> PayoffModel().n0, PayoffModel(n0=10.0).n0
+        (5.0, 10.0)
+        """
         return self._n0
 
     @property
     def default_weight(self) -> float:
+        """Pseudo-trades the default size is worth in a family's centre (>= 1).
+
+        Examples
+        --------
+        >>> PayoffModel().default_weight, PayoffModel(default_weight=3.0).default_weight
+        (1.0, 3.0)
+        """
         return self._default_weight
 
     @property
     def discount(self) -> float:
+        """The forgetting factor per tick, in (0, 1] (1: never forget).
+
+        Examples
+        --------
+        >>> PayoffModel(discount=0.98).discount
+        0.98
+        """
         return self._discount
 
     @property
     def clock(self) -> str:
+        """``"outcome"`` (a forgetting tick per recorded trade) or ``"manual"`` (on :meth:`tick`).
+
+        Examples
+        --------
+        >>> PayoffModel().clock, PayoffModel(clock="manual").clock
+        ('outcome', 'manual')
+        """
         return self._clock
 
     @property
     def ticks(self) -> int:
-        """Forgetting ticks so far."""
+        """Forgetting ticks so far.
+
+        Examples
+        --------
+        With forgetting on and the outcome clock, each recorded trade is one tick:
+
+        >>> model = PayoffModel(discount=0.9)
+        >>> model.register("mom_5d", "momentum")
+        >>> model.record("mom_5d", True, 0.03)
+        >>> model.record("mom_5d", False, 0.02)
+        >>> model.ticks
+        2
+        """
         return self._ticks
 
     @property
     def default(self) -> tuple[float | None, float | None]:
-        """The model's default (win, loss) sizes per unit notional; None where unset."""
+        """The model's default (win, loss) sizes per unit notional; None where unset.
+
+        Examples
+        --------
+        Unset until :meth:`set_default`:
+
+        >>> model = PayoffModel()
+        >>> model.default
+        (None, None)
+        >>> model.set_default(win=0.02, loss=0.015)
+        >>> model.default
+        (0.02, 0.015)
+        """
         with self._lock:
             return self._default_win, self._default_loss
 
     @property
     def signals(self) -> tuple[str, ...]:
+        """Registered signal names, in registration order.
+
+        Examples
+        --------
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> model.register("fx_carry", "carry")
+        >>> model.signals
+        ('mom_5d', 'fx_carry')
+        """
         with self._lock:
             return tuple(self._signals)
 
     @property
     def families(self) -> tuple[str, ...]:
+        """Family names, in the order they were created.
+
+        Examples
+        --------
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> model.register("mom_20d", "momentum")
+        >>> model.register("fx_carry", "carry")
+        >>> model.families
+        ('momentum', 'carry')
+        """
         with self._lock:
             return tuple(self._families)
 
     def family_of(self, signal: str) -> str:
+        """The family a registered signal belongs to.
+
+        Examples
+        --------
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> model.family_of("mom_5d")
+        'momentum'
+        """
         with self._lock:
             return self._get(signal).family.name
 
@@ -268,7 +350,19 @@ class PayoffModel:
 
     def set_default(self, *, win: float | None, loss: float | None) -> None:
         """Set the model's default win and loss sizes per unit notional (> 0; None unsets), used
-        where a call gives no ``fallback_win`` / ``fallback_loss``."""
+        where a call gives no ``fallback_win`` / ``fallback_loss``.
+
+        Examples
+        --------
+        A family without history gets a prior from the default: with no trades the posterior mean is
+        the default itself (2% win, 1.5% loss per unit notional):
+
+        >>> model = PayoffModel()
+        >>> model.register("rev_1d", "reversal")
+        >>> model.set_default(win=0.02, loss=0.015)
+        >>> [round(x, 6) for x in model.mean("rev_1d")]
+        [0.02, 0.015]
+        """
         win = None if win is None else check_positive(win, "default win size")
         loss = None if loss is None else check_positive(loss, "default loss size")
         with self._lock:
@@ -277,7 +371,22 @@ class PayoffModel:
     # ------------------------------------------------------------------ registration
     def register(self, signal: str, family: str) -> None:
         """Register a signal in a family (created on first use). Registering it again in the
-        same family is a no-op; in another family it is an error."""
+        same family is a no-op; in another family it is an error.
+
+        Examples
+        --------
+        The family is created on first use; another family for the same signal is an error:
+
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> model.register("mom_5d", "momentum")  # again: a no-op
+        >>> model.families, len(model)
+        (('momentum',), 1)
+        >>> model.register("mom_5d", "carry")
+        Traceback (most recent call last):
+            ...
+        ValueError: signal 'mom_5d' is registered in family 'momentum', not 'carry'
+        """
         check_name(signal)
         check_name(family, "family name")
         with self._lock:
@@ -344,14 +453,41 @@ class PayoffModel:
     # ------------------------------------------------------------------ forgetting
     def tick(self, steps: int = 1) -> None:
         """Advance the forgetting clock: every count and sum is multiplied by
-        ``discount ** steps``."""
+        ``discount ** steps``.
+
+        Examples
+        --------
+        Three ticks at discount 0.5 weigh the history by 0.5^3 = 1/8 (raw counts are kept):
+
+        >>> model = PayoffModel(discount=0.5, clock="manual")
+        >>> model.register("mom_5d", "momentum")
+        >>> model.record("mom_5d", True, 0.03)
+        >>> model.tick(3)
+        >>> win = model.summary("mom_5d")["win"]
+        >>> model.ticks, win["effective_trades"], win["trades"]
+        (3, 0.125, 1)
+        """
         steps = check_int(steps, "steps", minimum=0)
         with self._lock:
             self._advance(steps)
 
     def forget(self, factor: float, family: str | None = None) -> None:
         """Multiply the counts and sums of all signals (or of one family's) by ``factor`` in
-        (0, 1]: their posteriors move toward the prior. Raw trade counts are kept."""
+        (0, 1]: their posteriors move toward the prior. Raw trade counts are kept.
+
+        Examples
+        --------
+        Halving the momentum family's history: the counts halve, the raw trade counts stay:
+
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:
+        ...     model.record("mom_5d", won, size)
+        >>> model.forget(0.5, family="momentum")
+        >>> win = model.summary("mom_5d")["win"]
+        >>> win["effective_trades"], win["trades"]
+        (1.0, 2)
+        """
         factor = check_discount(factor, "factor")
         if family is not None:
             check_name(family, "family name")
@@ -501,7 +637,26 @@ class PayoffModel:
     ) -> tuple[tuple, tuple]:
         """Both sides' posterior as opaque parameter tuples, for :func:`draw_sizes` and
         :func:`size_nodes` (the engine takes them once per decision and shares them between the
-        Thompson draw and Kelly's nodes). Refused as :meth:`draws` refuses."""
+        Thompson draw and Kelly's nodes). Refused as :meth:`draws` refuses.
+
+        Examples
+        --------
+        One signal in its family: the centre is its own mean size, so the posterior means are its
+        own means, (0.03 + 0.04) / 2 = 0.035 and (0.02 + 0.025) / 2 = 0.0225:
+
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:
+        ...     model.record("mom_5d", won, size)
+        >>> params = model.posterior("mom_5d")
+        >>> [round(x, 6) for x in posterior_means(params)]
+        [0.035, 0.0225]
+        >>> model.register("rev_1d", "reversal")  # no history, no default: refused
+        >>> model.posterior("rev_1d")
+        Traceback (most recent call last):
+            ...
+        ValueError: signal 'rev_1d': family 'reversal' has less than one ...
+        """
         return self._both(signal, fallback_win, fallback_loss)
 
     def _sync_table(self) -> np.ndarray:
@@ -671,7 +826,20 @@ class PayoffModel:
     # ------------------------------------------------------------------ snapshot
     def to_dict(self) -> dict[str, Any]:
         """The whole state as JSON-ready data (sums as ``[n, sum, sum of squares]`` against
-        ``clock_state.scale``)."""
+        ``clock_state.scale``).
+
+        Examples
+        --------
+        JSON-ready state: configuration, scale, families and signals with their sums:
+
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:
+        ...     model.record("mom_5d", won, size)
+        >>> state = model.to_dict()
+        >>> sorted(state), state["signals"][0]["wins"], state["signals"][0]["win"]
+        (['clock_state', 'config', 'families', 'schema', 'signals'], 2, [2.0, 0.07, 0.0025])
+        """
         with self._lock:
             return {
                 "schema": SNAPSHOT_SCHEMA,
@@ -702,6 +870,18 @@ class PayoffModel:
             }
 
     def to_json(self) -> str:
+        """:meth:`to_dict` as compact JSON text (no NaN or infinity); :meth:`from_json` reads it
+        back.
+
+        Examples
+        --------
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:
+        ...     model.record("mom_5d", won, size)
+        >>> json.loads(model.to_json())["schema"]
+        'bayes_mem.payoff/1'
+        """
         return json.dumps(self.to_dict(), allow_nan=False, separators=(",", ":"))
 
     @classmethod
@@ -777,6 +957,25 @@ class PayoffModel:
 
     @classmethod
     def from_json(cls, text: str) -> PayoffModel:
+        """Rebuild a model from :meth:`to_json` text; invalid JSON or a malformed snapshot raises
+        ``ValueError``.
+
+        Examples
+        --------
+        The restored model gives the same posterior:
+
+        >>> model = PayoffModel()
+        >>> model.register("mom_5d", "momentum")
+        >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:
+        ...     model.record("mom_5d", won, size)
+        >>> restored = PayoffModel.from_json(model.to_json())
+        >>> restored.posterior("mom_5d") == model.posterior("mom_5d")
+        True
+        >>> PayoffModel.from_json("[1, 2")
+        Traceback (most recent call last):
+            ...
+        ValueError: payoff-model snapshot is not valid JSON: Expecting ',' ...
+        """
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -841,7 +1040,18 @@ def gamma_quantiles(alpha: float, m: int = QUANTILE_NODES) -> np.ndarray:
     """The ``m`` mid-quantiles ``Q(u_j)``, ``u_j = (j + 1/2) / m``, of ``Gamma(alpha)`` (shape
     ``alpha``, scale 1): read from a table in ``1 / sqrt(alpha)`` by linear interpolation of
     ``log(Q / alpha)`` for ``alpha >= 1`` (relative error below 1e-5, tested against scipy);
-    below 1 (never a payoff posterior, whose shape is ``k n + 1``) exactly by scipy."""
+    below 1 (never a payoff posterior, whose shape is ``k n + 1``) exactly by scipy.
+
+    Examples
+    --------
+    Gamma(1) is the exponential, whose quantile is ``-log(1 - u)``: at u = 1/8, 3/8, 5/8, 7/8:
+
+    >>> import numpy as np
+    >>> np.round(gamma_quantiles(1.0, 4), 4)
+    array([0.1335, 0.47  , 0.9808, 2.0794])
+    >>> np.round(-np.log(1.0 - (np.arange(4) + 0.5) / 4), 4)
+    array([0.1335, 0.47  , 0.9808, 2.0794])
+    """
     if not alpha >= 1.0:
         from scipy import special
 
@@ -870,7 +1080,26 @@ def draw_sizes(
 ) -> tuple[float, float] | tuple[np.ndarray, np.ndarray]:
     """Joint posterior draws ``(W, L)`` from :meth:`PayoffModel.posterior` parameters: the same
     numbers :meth:`PayoffModel.draws` gives from the same generator (``n=None``: one draw of
-    each as floats, the same values as ``n=1``)."""
+    each as floats, the same values as ``n=1``).
+
+    Examples
+    --------
+    The same numbers as :meth:`PayoffModel.draws` from the same generator:
+
+    >>> import numpy as np
+    >>> model = PayoffModel()
+    >>> model.register("mom_5d", "momentum")
+    >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:
+    ...     model.record("mom_5d", won, size)
+    >>> w, loss = draw_sizes(model.posterior("mom_5d"), 3, np.random.default_rng(0))
+    >>> w2, loss2 = model.draws("mom_5d", 3, np.random.default_rng(0))
+    >>> bool((w == w2).all() and (loss == loss2).all()), w.shape
+    (True, (3,))
+    >>> one = draw_sizes(model.posterior("mom_5d"), None, np.random.default_rng(0))
+    >>> w1, loss1 = draw_sizes(model.posterior("mom_5d"), 1, np.random.default_rng(0))
+    >>> one == (float(w1[0]), float(loss1[0]))  # n=None: n=1's draw, as floats
+    True
+    """
     win, loss = params
     gamma = rng.standard_gamma
     if n is None:
@@ -891,7 +1120,21 @@ def size_nodes(
     expectation of a function of ``W`` alone (or ``L`` alone) is the mean over its nodes: the
     midpoint rule in probability, with no Monte Carlo noise. Kelly's expected log growth is a
     sum of such expectations (the win rate enters linearly, W and L are independent), so these
-    nodes replace joint draws (:class:`~bayes_mem.live.modules.KellyLimit`)."""
+    nodes replace joint draws (:class:`~bayes_mem.live.modules.KellyLimit`).
+
+    Examples
+    --------
+    64 nodes per side; their means are the midpoint rule's E[W] and E[L], close to the exact
+    posterior means 0.035 and 0.0225:
+
+    >>> model = PayoffModel()
+    >>> model.register("mom_5d", "momentum")
+    >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:
+    ...     model.record("mom_5d", won, size)
+    >>> w, loss = size_nodes(model.posterior("mom_5d"))
+    >>> w.shape, round(float(w.mean()), 4), round(float(loss.mean()), 4)
+    ((64,), 0.0349, 0.0224)
+    """
     win, loss = params
     if not (win[0] >= 1.0 and loss[0] >= 1.0):  # never a payoff posterior (shape k n + 1)
         w = gamma_quantiles(win[0], m)[::-1]
@@ -926,6 +1169,19 @@ _node_tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def posterior_means(params: tuple[tuple, tuple]) -> tuple[float, float]:
-    """``(E[W], E[L])`` from :meth:`PayoffModel.posterior` parameters."""
+    """``(E[W], E[L])`` from :meth:`PayoffModel.posterior` parameters.
+
+    Examples
+    --------
+    A signal with one 3% win: shrunk toward the family's centre (which here is that same trade),
+    so E[W] = 0.03; no loss yet and no default, so the loss side needs a fallback (1%):
+
+    >>> model = PayoffModel()
+    >>> model.register("mom_5d", "momentum")
+    >>> model.record("mom_5d", True, 0.03)
+    >>> params = model.posterior("mom_5d", fallback_loss=0.01)
+    >>> [round(x, 6) for x in posterior_means(params)]
+    [0.03, 0.01]
+    """
     win, loss = params
     return win[1] / win[3], loss[1] / loss[3]

@@ -76,10 +76,36 @@ class PortfolioRisk:
 
     @property
     def es_fraction_of_gross(self) -> float:
+        """ES as a fraction of the gross exposure (ES per unit of notional held).
+
+        Examples
+        --------
+        ES 3,000 on a gross exposure of 100,000 + 50,000:
+
+        >>> PortfolioRisk(0.975, var=2_400.0, es=3_000.0, method="elliptical",
+        ...               gross_exposure=150_000.0).es_fraction_of_gross
+        0.02
+        """
         return self.es / self.gross_exposure
 
 
 def check_correlation(corr: np.ndarray, n: int) -> np.ndarray:
+    """``corr`` as an (n, n) float array, checked: finite, symmetric with a unit diagonal and
+    positive definite (a Cholesky factorisation); raises ``ValueError`` naming what is wrong.
+
+    Examples
+    --------
+    A valid matrix comes back as floats; correlation 1 between two symbols is singular:
+
+    >>> import numpy as np
+    >>> check_correlation([[1, 0.5], [0.5, 1]], 2)
+    array([[1. , 0.5],
+           [0.5, 1. ]])
+    >>> check_correlation(np.ones((2, 2)), 2)
+    Traceback (most recent call last):
+        ...
+    ValueError: correlation is not positive definite (singular input: ...
+    """
     c = as_float_array(corr, "correlation")
     if c.shape != (n, n):
         raise ValueError(f"correlation must be {n} x {n} (one row per position), got {c.shape}")
@@ -332,7 +358,26 @@ class EulerES:
         factorisation: ~10 ms at 500 symbols) for a caller whose correlation is valid by
         construction, e.g. :func:`~bayes_mem.live.correlation.shrunk_correlation`'s (the
         engine's; the scaled matrix is then positive definite too: ``C R C + I - C^2`` with
-        ``0 < c_i <= 1``)."""
+        ``0 < c_i <= 1``).
+
+        Examples
+        --------
+        Two symbols of one return model (one posterior draw); a single long position's ES is its
+        stand-alone ES, the same number as :meth:`ReturnModel.position_risk`:
+
+        >>> import numpy as np
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])
+        >>> v = draws.long_run_variance
+        >>> model = ReturnModel({"SPY": draws, "QQQ": draws}, {"SPY": v, "QQQ": 1.5 * v})
+        >>> euler = EulerES.from_model(model, np.array([[1.0, 0.8], [0.8, 1.0]]))
+        >>> euler.symbols
+        ('SPY', 'QQQ')
+        >>> es_spy = model.position_risk("SPY", level=0.975, side="long")[1]
+        >>> abs(euler.es({"SPY": 100_000.0}) - 100_000.0 * es_spy) < 1e-6
+        True
+        """
         if units not in ("simple", "log"):
             raise ValueError(f"units must be 'simple' or 'log', got {units!r}")
         names = list(model.symbols) if symbols is None else [check_name(s) for s in symbols]
@@ -429,13 +474,38 @@ class EulerES:
         return state
 
     def es(self, positions: Mapping[str, float]) -> float:
-        """Portfolio ES of the book (currency, positive = loss; 0 for an empty book)."""
+        """Portfolio ES of the book (currency, positive = loss; 0 for an empty book).
+
+        Examples
+        --------
+        Uncorrelated, no skew: sqrt(3,000^2 + 3,000^2) = 4,242.64; an empty book has none:
+
+        >>> import numpy as np
+        >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
+        ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
+        >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
+        >>> round(euler.es(book), 2), euler.es({})
+        (4242.64, 0.0)
+        """
         _, _, q, lin, *_ = self._state(positions)
         return math.sqrt(max(q, 0.0)) - lin
 
     def contributions(self, positions: Mapping[str, float]) -> dict[str, float]:
         """Euler contributions ``V_i dES/dV_i`` (currency) of the symbols in ``positions``; they
-        add up to :meth:`es` (up to rounding)."""
+        add up to :meth:`es` (up to rounding).
+
+        Examples
+        --------
+        Two equal, uncorrelated risks share the ES equally, and the shares add up to it:
+
+        >>> import numpy as np
+        >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
+        ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
+        >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
+        >>> parts = euler.contributions(book)
+        >>> {s: round(c, 2) for s, c in parts.items()}, round(sum(parts.values()), 2)
+        ({'SPY': 2121.32, 'TLT': 2121.32}, 4242.64)
+        """
         v, sv, q, *_ = self._state(positions)
         sd = math.sqrt(max(q, 0.0))
         part = v * sv / sd if sd > 0 else np.zeros_like(v)
@@ -447,7 +517,22 @@ class EulerES:
     ) -> float:
         """``dES / dV`` of ``symbol``'s signed notional (currency per currency: the Euler
         contribution per unit). Of a book without risk (empty) the derivative is one-sided:
-        give ``notional_sign`` (+1: buying, -1: selling) there; elsewhere it is ignored."""
+        give ``notional_sign`` (+1: buying, -1: selling) there; elsewhere it is ignored.
+
+        Examples
+        --------
+        ``(Sigma V)_SPY / sd`` = 0.03^2 x 100,000 / 4,242.64 = 0.021213 per unit of SPY; an empty
+        book needs the side:
+
+        >>> import numpy as np
+        >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
+        ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
+        >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
+        >>> round(euler.marginal_es(book, "SPY"), 6)
+        0.021213
+        >>> euler.marginal_es({}, "TLT", notional_sign=-1)  # each unit sold (dV = -1) adds 4% ES
+        -0.04
+        """
         j = self._symbol_index(symbol)
         _, sv, q, *_ = self._state(positions)
         sd = math.sqrt(max(q, 0.0))
@@ -465,7 +550,21 @@ class EulerES:
     ) -> tuple[float, float, float]:
         """``(max_addition, es, marginal_es)`` of one book, symbol and side in one pass over the
         book (what :class:`~bayes_mem.live.modules.PortfolioESLimit` reports): the same values
-        as the three calls (:meth:`es` of an empty book is 0)."""
+        as the three calls (:meth:`es` of an empty book is 0).
+
+        Examples
+        --------
+        All three numbers in one pass: the SPY to buy within an ES budget of 5,000 solves
+        (3,000 + 0.03 t)^2 + 3,000^2 = 5,000^2, t = 33,333.33:
+
+        >>> import numpy as np
+        >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
+        ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
+        >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
+        >>> cap, es, marginal = euler.addition(book, "SPY", +1, budget=5_000.0)
+        >>> round(cap, 2), round(es, 2), round(marginal, 6)
+        (33333.33, 4242.64, 0.021213)
+        """
         j = self._symbol_index(symbol)
         if notional_sign == 1 and type(notional_sign) is int:  # the engine's +-1: no checks
             sign = 1.0
@@ -483,7 +582,21 @@ class EulerES:
     ) -> tuple[float, float, float]:
         """:meth:`addition` on a :class:`BookState` the caller keeps in step with its book (the
         engine's hot path: no pass over the book's mapping). ``notional_sign`` +1 or -1,
-        ``budget`` >= 0 (not re-checked)."""
+        ``budget`` >= 0 (not re-checked).
+
+        Examples
+        --------
+        The same answer as :meth:`addition`, read from a :class:`BookState`:
+
+        >>> import numpy as np
+        >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
+        ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
+        >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
+        >>> state = BookState(euler, book)
+        >>> tracked = euler.addition_tracked(state, "SPY", 1, 5_000.0)
+        >>> tracked == euler.addition(book, "SPY", 1, 5_000.0)
+        True
+        """
         if book.euler is not self:
             raise ValueError("the book state was made for another EulerES")
         j = self._symbol_index(symbol)
@@ -518,7 +631,22 @@ class EulerES:
         ``ES(t) <= budget`` is ``sqrt(Q(t)) <= budget + V.a + sign a_j t`` with ``Q`` quadratic:
         squared, a quadratic inequality, solved in closed form. A hedge of a book that breaches
         the budget is allowed up to where it brings ES back above the budget (if it brings it
-        within the budget at all)."""
+        within the budget at all).
+
+        Examples
+        --------
+        Within an ES budget of 5,000: (3,000 + 0.03 t)^2 + 3,000^2 <= 5,000^2 gives t <= 33,333.33;
+        a budget below the book's ES allows no buying of SPY:
+
+        >>> import numpy as np
+        >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
+        ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
+        >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
+        >>> round(euler.max_addition(book, "SPY", +1, budget=5_000.0), 2)
+        33333.33
+        >>> euler.max_addition(book, "SPY", +1, budget=4_000.0)
+        0.0
+        """
         j = self._symbol_index(symbol)
         sign = _check_sign(notional_sign)
         b = check_real(budget, "budget")
@@ -623,7 +751,23 @@ class BookState:
     ``_BOOK_FULL_EVERY`` updates or when the book's gross exposure shrinks 16-fold below the
     largest since the last one (rounding relative to the book at hand). For
     :meth:`EulerES.addition_tracked`. Not thread-safe: the owner serialises (the engine's
-    lock)."""
+    lock).
+
+    Examples
+    --------
+    A book's state, moved by :meth:`sync` as positions change (here SPY doubled):
+
+    >>> import numpy as np
+    >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
+    ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
+    >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
+    >>> state = BookState(euler, book)
+    >>> book["SPY"] = 200_000.0
+    >>> state.sync(book, ["SPY"])
+    >>> cap, es, _ = euler.addition_tracked(state, "TLT", 1, 10_000.0)
+    >>> round(es, 2), round(euler.es(book), 2)  # sqrt(6,000^2 + 3,000^2)
+    (6708.2, 6708.2)
+    """
 
     __slots__ = ("count", "euler", "gross", "held", "scale", "state", "v")
 
@@ -653,7 +797,23 @@ class BookState:
 
     def sync(self, positions: Mapping[str, float], changed: Sequence[str]) -> None:
         """Bring the state to ``positions`` (the owner's book, symbol -> signed notional, 0
-        or absent: flat), given every symbol whose position changed since the last sync."""
+        or absent: flat), given every symbol whose position changed since the last sync.
+
+        Examples
+        --------
+        After a sync the tracked numbers equal a state built from the new book:
+
+        >>> import numpy as np
+        >>> euler = EulerES(["SPY", "TLT"], es_long=[0.03, 0.04], es_short=[0.03, 0.04],
+        ...                 correlation=np.eye(2))  # one-day ES 3% and 4%, uncorrelated
+        >>> book = {"SPY": 100_000.0, "TLT": 75_000.0}  # stand-alone ES 3,000 each
+        >>> state = BookState(euler, book)
+        >>> book["TLT"] = -25_000.0  # TLT sold down to a short
+        >>> state.sync(book, ["TLT"])
+        >>> fresh = BookState(euler, book)
+        >>> np.allclose(state.state[1], fresh.state[1]), round(state.state[2] - fresh.state[2], 6)
+        (True, 0.0)
+        """
         if not changed:
             return
         eu = self.euler

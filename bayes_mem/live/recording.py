@@ -73,7 +73,21 @@ check_name_length = check_name
 
 
 def check_aware_datetime(value: object, what: str) -> dt.datetime:
-    """A timezone-aware datetime in the years the store accepts, as a plain UTC datetime."""
+    """A timezone-aware datetime in the years the store accepts, as a plain UTC datetime.
+
+    Examples
+    --------
+    A New York afternoon becomes the same instant in UTC; a naive datetime is refused:
+
+    >>> import datetime as dt
+    >>> ny = dt.timezone(dt.timedelta(hours=-5))
+    >>> check_aware_datetime(dt.datetime(2024, 1, 3, 10, 30, tzinfo=ny), "decided_at")
+    datetime.datetime(2024, 1, 3, 15, 30, tzinfo=datetime.timezone.utc)
+    >>> check_aware_datetime(dt.datetime(2024, 1, 3, 10, 30), "decided_at")
+    Traceback (most recent call last):
+        ...
+    ValueError: decided_at must be timezone-aware (e.g. ...
+    """
     if not isinstance(value, dt.datetime):
         raise TypeError(
             f"{what} must be a timezone-aware datetime, got {type(value).__name__} {value!r:.80}"
@@ -140,7 +154,20 @@ _ENCODE = json.JSONEncoder(allow_nan=False, default=_json_default, separators=("
 
 
 def detail_json(detail: object) -> str:
-    """The ``detail`` column's JSON object text (see the module docstring)."""
+    """The ``detail`` column's JSON object text (see the module docstring).
+
+    Examples
+    --------
+    numpy numbers become JSON numbers, dates ISO strings, an infinity ``null``:
+
+    >>> import numpy as np
+    >>> import datetime as dt
+    >>> detail_json({"es": np.float64(0.04), "n": np.int64(3), "cap": float("inf"),
+    ...              "day": dt.date(2024, 1, 3), "nodes": np.array([1.0, 2.0])})
+    '{"es":0.04,"n":3,"cap":null,"day":"2024-01-03","nodes":[1.0,2.0]}'
+    >>> detail_json(None)
+    '{}'
+    """
     if detail is None:
         return "{}"
     if not isinstance(detail, Mapping):
@@ -163,7 +190,26 @@ def detail_json(detail: object) -> str:
 def check_decision(row: object) -> dict[str, Any]:
     """A decision row checked and normalised for the ``decisions`` table: a new dict with every
     key of ``DECISION_FIELDS`` (``decided_at`` in UTC, ``key`` a string, ``detail`` JSON text).
-    Raises TypeError/ValueError naming the field and the value; see the module docstring."""
+    Raises TypeError/ValueError naming the field and the value; see the module docstring.
+
+    Examples
+    --------
+    The optional fields are filled with None (``detail`` with ``{}``), an int key becomes text:
+
+    >>> import datetime as dt
+    >>> row = {
+    ...     "decided_at": dt.datetime(2024, 1, 3, 15, 30, tzinfo=dt.UTC), "config": "live",
+    ...     "signal": "spy_mom", "symbol": "SPY", "side": "long", "horizon": 5, "act": True,
+    ...     "notional": 25_000.0, "p_win": 0.57,
+    ... }
+    >>> out = check_decision({**row, "key": 42})
+    >>> out["key"], out["quantity"], out["binding"], out["detail"], out["decided_at"].tzinfo
+    ('42', None, None, '{}', datetime.timezone.utc)
+    >>> check_decision({**row, "side": "flat"})
+    Traceback (most recent call last):
+        ...
+    ValueError: side must be 'long' or 'short', got 'flat'
+    """
     if not isinstance(row, Mapping):
         raise TypeError(f"a decision row must be a mapping, got {type(row).__name__}")
     keys = row.keys()
@@ -215,7 +261,23 @@ def check_decision(row: object) -> dict[str, Any]:
 @dataclass(frozen=True)
 class ReturnsPanel:
     """Daily log returns, ``values[t, j]`` of ``symbols[j]`` on ``dates[t]`` (NaN: none stored),
-    dates ascending."""
+    dates ascending.
+
+    Examples
+    --------
+    Two days of two symbols, NaN where a symbol did not trade:
+
+    >>> import numpy as np
+    >>> import datetime as dt
+    >>> panel = ReturnsPanel(
+    ...     (dt.date(2024, 1, 2), dt.date(2024, 1, 3)), ("SPY", "QQQ"),
+    ...     np.array([[0.01, -0.02], [0.005, np.nan]]),
+    ... )
+    >>> panel.values.shape, panel.symbols[1], float(panel.values[1, 0])
+    ((2, 2), 'QQQ', 0.005)
+    >>> bool(np.isnan(panel.values[1, 1]))  # QQQ on 2024-01-03
+    True
+    """
 
     dates: tuple[dt.date, ...]
     symbols: tuple[str, ...]
@@ -225,9 +287,45 @@ class ReturnsPanel:
 class DecisionRowSource(Protocol):
     """A decision recorded as it is, converted to its row (``decision_row()``, a mapping of the
     fields above) by the recorder's writer, off the decision path: an engine
-    :class:`~bayes_mem.live.decision.Decision`, or the row of a cancel."""
+    :class:`~bayes_mem.live.decision.Decision`, or the row of a cancel.
 
-    def decision_row(self) -> Mapping[str, Any]: ...
+    Examples
+    --------
+    An engine :class:`~bayes_mem.live.decision.Decision` is one: a recorder converts it with
+    ``decision_row()`` when it stores it:
+
+    >>> import datetime as dt
+    >>> row = {
+    ...     "decided_at": dt.datetime(2024, 1, 3, 15, 30, tzinfo=dt.UTC), "config": "live",
+    ...     "signal": "spy_mom", "symbol": "SPY", "side": "long", "horizon": 5, "act": True,
+    ...     "notional": 25_000.0, "p_win": 0.57,
+    ... }
+    >>> class Source:  # a minimal source: its row, built when asked
+    ...     def decision_row(self):
+    ...         return row
+    >>> rec = MemoryRecorder()
+    >>> rec.record_decision(Source())
+    >>> rec.decisions[0]["signal"], rec.decisions[0]["notional"]
+    ('spy_mom', 25000.0)
+    """
+
+    def decision_row(self) -> Mapping[str, Any]:
+        """The decision's row: a mapping of the fields of ``DECISION_FIELDS`` (see the module
+        docstring).
+
+        Examples
+        --------
+        A decision's row holds its id in the ``key`` column:
+
+        >>> from bayes_mem.live.decision import Decision
+        >>> d = Decision(id="k1", config="live", signal="spy_mom", family="momentum", symbol="SPY",
+        ...              side="long", horizon=5, act=False, notional=0.0, quantity=None, price=None,
+        ...              p_win=0.42, rule="thompson", binding=None)
+        >>> row = d.decision_row()
+        >>> row["key"], row["act"], row["p_win"]
+        ('k1', False, 0.42)
+        """
+        ...
 
 
 @runtime_checkable
@@ -235,11 +333,56 @@ class Recorder(Protocol):
     """What the trading engine records through. Decisions are queued (``record_decision`` never
     waits for a database); the metrics calls write at once, and logging a date again replaces
     that date's values. ``flush`` returns once every decision recorded so far is stored and
-    raises if any was refused."""
+    raises if any was refused.
 
-    def record_decision(self, row: Mapping[str, Any] | DecisionRowSource) -> None: ...
+    Examples
+    --------
+    :class:`MemoryRecorder` implements it (checked at run time), as does
+    :class:`bayes_mem.store.StoreRecorder`:
 
-    def log_risk(self, date: dt.date, forecast: RiskForecast) -> None: ...
+    >>> isinstance(MemoryRecorder(), Recorder), isinstance(object(), Recorder)
+    (True, False)
+    """
+
+    def record_decision(self, row: Mapping[str, Any] | DecisionRowSource) -> None:
+        """Queue one decision (a row mapping, checked at once, or a :class:`DecisionRowSource`,
+        converted by the writer); never waits for a database.
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> row = {
+        ...     "decided_at": dt.datetime(2024, 1, 3, 15, 30, tzinfo=dt.UTC), "config": "live",
+        ...     "signal": "spy_mom", "symbol": "SPY", "side": "long", "horizon": 5, "act": True,
+        ...     "notional": 25_000.0, "p_win": 0.57,
+        ... }
+        >>> rec = MemoryRecorder()
+        >>> rec.record_decision(row)
+        >>> len(rec.decisions), rec.decisions[0]["decided_at"].isoformat()
+        (1, '2024-01-03T15:30:00+00:00')
+        """
+        ...
+
+    def log_risk(self, date: dt.date, forecast: RiskForecast) -> None:
+        """Write the day's per-symbol risk forecast (VaR/ES with bands); logging a date again
+        replaces it.
+
+        Examples
+        --------
+        A one-symbol forecast of a return model, kept by the in-memory recorder:
+
+        >>> import datetime as dt
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])
+        >>> forecast = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance}).risk(0.975)
+        >>> rec = MemoryRecorder()
+        >>> rec.log_risk(dt.date(2024, 1, 3), forecast)
+        >>> name, (date, logged), _ = rec.logged[0]
+        >>> name, date, logged is forecast
+        ('log_risk', datetime.date(2024, 1, 3), True)
+        """
+        ...
 
     def log_correlation(
         self,
@@ -250,11 +393,50 @@ class Recorder(Protocol):
         effective_bets: float,
         breakdown_p: float | None = None,
         breakdown_score: float | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Write the day's correlation concentration and (when it ran) the breakdown test.
 
-    def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[SignalMetrics]) -> None: ...
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> rec = MemoryRecorder()
+        >>> rec.log_correlation(dt.date(2024, 1, 3), average_correlation=0.4,
+        ...                     concentration_score=0.35, effective_bets=2.1)
+        >>> rec.logged[0][2]["effective_bets"], rec.logged[0][2]["breakdown_p"]
+        (2.1, None)
+        """
+        ...
 
-    def log_regime(self, date: dt.date, p_change: Mapping[str, float]) -> None: ...
+    def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[SignalMetrics]) -> None:
+        """Write each signal's quality (:class:`~bayes_mem.live.decider.SignalMetrics`) as of
+        ``as_of``.
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> rec = MemoryRecorder()
+        >>> as_of = dt.datetime(2024, 1, 3, 23, 59, tzinfo=dt.UTC)
+        >>> rec.log_signal_quality(as_of, [d.metrics("mom_5d")])
+        >>> rec.logged[0][1][1][0].signal
+        'mom_5d'
+        """
+        ...
+
+    def log_regime(self, date: dt.date, p_change: Mapping[str, float]) -> None:
+        """Write the day's P(change) per symbol.
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> rec = MemoryRecorder()
+        >>> rec.log_regime(dt.date(2024, 1, 3), {"SPY": 0.12, "QQQ": 0.4})
+        >>> rec.logged
+        [('log_regime', (datetime.date(2024, 1, 3), {'SPY': 0.12, 'QQQ': 0.4}), {})]
+        """
+        ...
 
     def log_portfolio(
         self,
@@ -264,13 +446,60 @@ class Recorder(Protocol):
         portfolio_es: float,
         portfolio_var: float,
         level: float,
-    ) -> None: ...
+    ) -> None:
+        """Write the day's open-book exposure (currency) and its VaR and ES at ``level``.
 
-    def returns_after(self, date: dt.date | None, symbols: Sequence[str]) -> ReturnsPanel: ...
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> rec = MemoryRecorder()
+        >>> rec.log_portfolio(dt.date(2024, 1, 3), gross_exposure=250_000.0, portfolio_es=9_000.0,
+        ...                   portfolio_var=7_000.0, level=0.975)
+        >>> rec.logged[0][2]["portfolio_es"]
+        9000.0
+        """
+        ...
 
-    def flush(self, timeout: float | None = None) -> None: ...
+    def returns_after(self, date: dt.date | None, symbols: Sequence[str]) -> ReturnsPanel:
+        """The stored daily log returns after ``date`` (None: all) of ``symbols``, in that order.
 
-    def close(self) -> None: ...
+        Examples
+        --------
+        A recorder without returns gives an empty panel with the symbols asked for:
+
+        >>> MemoryRecorder().returns_after(None, ["SPY"])
+        ReturnsPanel(dates=(), symbols=('SPY',), values=array([], shape=(0, 1), dtype=float64))
+        """
+        ...
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every decision recorded so far is stored (``timeout`` seconds; None: no
+        limit); raise if any was refused.
+
+        Examples
+        --------
+        An in-memory recorder stores at once:
+
+        >>> rec = MemoryRecorder()
+        >>> rec.flush(timeout=1.0)
+        >>> rec.decisions
+        []
+        """
+        ...
+
+    def close(self) -> None:
+        """Flush, then stop the writer (the recorder takes no more decisions).
+
+        Examples
+        --------
+        The in-memory recorder has no writer to stop:
+
+        >>> rec = MemoryRecorder()
+        >>> rec.close()
+        >>> rec.decisions
+        []
+        """
+        ...
 
 
 class MemoryRecorder:
@@ -283,7 +512,24 @@ class MemoryRecorder:
     A row given as a mapping is checked when recorded; an engine
     :class:`~bayes_mem.live.decision.Decision` is kept as it is and converted and checked when
     ``decisions`` is read (as the store's writer converts it in its own thread): recording one
-    costs the decision path a list append, not the row's ~50 us of conversion."""
+    costs the decision path a list append, not the row's ~50 us of conversion.
+
+    Examples
+    --------
+    A decision row recorded and read back normalised; a metrics call kept as it was made:
+
+    >>> import datetime as dt
+    >>> row = {
+    ...     "decided_at": dt.datetime(2024, 1, 3, 15, 30, tzinfo=dt.UTC), "config": "live",
+    ...     "signal": "spy_mom", "symbol": "SPY", "side": "long", "horizon": 5, "act": True,
+    ...     "notional": 25_000.0, "p_win": 0.57,
+    ... }
+    >>> rec = MemoryRecorder()
+    >>> rec.record_decision(row)
+    >>> rec.log_regime(dt.date(2024, 1, 3), {"SPY": 0.1})
+    >>> rec.decisions[0]["side"], rec.decisions[0]["detail"], rec.logged
+    ('long', '{}', [('log_regime', (datetime.date(2024, 1, 3), {'SPY': 0.1}), {})])
+    """
 
     def __init__(self, returns: ReturnsPanel | None = None) -> None:
         self._decisions: list[Any] = []  # checked rows; engine Decisions until first read
@@ -294,7 +540,26 @@ class MemoryRecorder:
 
     @property
     def decisions(self) -> list[dict[str, Any]]:
-        """The recorded decision rows, in order (normalised, as the store keeps them)."""
+        """The recorded decision rows, in order (normalised, as the store keeps them).
+
+        Examples
+        --------
+        A :class:`~bayes_mem.live.decision.Decision` is converted and checked when read:
+
+        >>> from bayes_mem.live.decision import Decision
+        >>> import datetime as dt
+        >>> d = Decision(
+        ...     id="k1", config="live", signal="spy_mom", family="momentum", symbol="SPY",
+        ...     side="long", horizon=5, act=True, notional=1000.0, quantity=None, price=None,
+        ...     p_win=0.6, rule="thompson", binding="cvar",
+        ...     decided_at=dt.datetime(2024, 1, 3, tzinfo=dt.UTC),
+        ... )
+        >>> rec = MemoryRecorder()
+        >>> rec.record_decision(d)
+        >>> row = rec.decisions[0]
+        >>> row["key"], row["binding"], row["notional"]
+        ('k1', 'cvar', 1000.0)
+        """
         with self._lock:
             rows = self._decisions
             for i in range(self._converted, len(rows)):
@@ -304,6 +569,27 @@ class MemoryRecorder:
             return rows
 
     def record_decision(self, row: Mapping[str, Any] | DecisionRowSource) -> None:
+        """Record one decision: a row mapping is checked now (:func:`check_decision`), a
+        :class:`DecisionRowSource` when :attr:`decisions` is read.
+
+        Examples
+        --------
+        A bad row is refused where it is made:
+
+        >>> import datetime as dt
+        >>> row = {
+        ...     "decided_at": dt.datetime(2024, 1, 3, 15, 30, tzinfo=dt.UTC), "config": "live",
+        ...     "signal": "spy_mom", "symbol": "SPY", "side": "long", "horizon": 5, "act": True,
+        ...     "notional": 25_000.0, "p_win": 0.57,
+        ... }
+        >>> rec = MemoryRecorder()
+        >>> rec.record_decision({**row, "p_win": 1.5})
+        Traceback (most recent call last):
+            ...
+        ValueError: p_win must be in [0, 1], got 1.5
+        >>> rec.decisions
+        []
+        """
         if isinstance(row, Mapping) or not callable(getattr(row, "decision_row", None)):
             row = check_decision(row)  # refuses anything else, naming it
         with self._lock:
@@ -314,6 +600,16 @@ class MemoryRecorder:
             self.logged.append((name, args, kwargs))
 
     def log_risk(self, date: dt.date, forecast: RiskForecast) -> None:
+        """Keep the call in ``logged`` (the forecast as given).
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> rec = MemoryRecorder()
+        >>> rec.log_risk(dt.date(2024, 1, 3), "a RiskForecast")  # values are not checked
+        >>> rec.logged
+        [('log_risk', (datetime.date(2024, 1, 3), 'a RiskForecast'), {})]
+        """
         self._log("log_risk", date, forecast)
 
     def log_correlation(
@@ -326,6 +622,20 @@ class MemoryRecorder:
         breakdown_p: float | None = None,
         breakdown_score: float | None = None,
     ) -> None:
+        """Keep the call in ``logged``.
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> rec = MemoryRecorder()
+        >>> rec.log_correlation(
+        ...     dt.date(2024, 1, 3), average_correlation=0.3, concentration_score=0.2,
+        ...     effective_bets=3.0, breakdown_p=0.04, breakdown_score=0.6,
+        ... )
+        >>> name, args, kwargs = rec.logged[0]
+        >>> name, args, kwargs["breakdown_score"]
+        ('log_correlation', (datetime.date(2024, 1, 3),), 0.6)
+        """
         self._log(
             "log_correlation", date, average_correlation=average_correlation,
             concentration_score=concentration_score, effective_bets=effective_bets,
@@ -333,9 +643,31 @@ class MemoryRecorder:
         )  # fmt: skip
 
     def log_signal_quality(self, as_of: dt.datetime, metrics: Sequence[SignalMetrics]) -> None:
+        """Keep the call in ``logged`` (the metrics as a list).
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> rec = MemoryRecorder()
+        >>> rec.log_signal_quality(dt.datetime(2024, 1, 3, tzinfo=dt.UTC), ())
+        >>> rec.logged[0][1][1]
+        []
+        """
         self._log("log_signal_quality", as_of, list(metrics))
 
     def log_regime(self, date: dt.date, p_change: Mapping[str, float]) -> None:
+        """Keep the call in ``logged`` (``p_change`` copied to a dict).
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> rec = MemoryRecorder()
+        >>> p = {"SPY": 0.2}
+        >>> rec.log_regime(dt.date(2024, 1, 3), p)
+        >>> p["SPY"] = 0.9  # the logged copy does not change
+        >>> rec.logged[0][1]
+        (datetime.date(2024, 1, 3), {'SPY': 0.2})
+        """
         self._log("log_regime", date, dict(p_change))
 
     def log_portfolio(
@@ -347,12 +679,38 @@ class MemoryRecorder:
         portfolio_var: float,
         level: float,
     ) -> None:
+        """Keep the call in ``logged``.
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> rec = MemoryRecorder()
+        >>> rec.log_portfolio(dt.date(2024, 1, 3), gross_exposure=1e5, portfolio_es=2e3,
+        ...                   portfolio_var=1.5e3, level=0.975)
+        >>> name, args, kwargs = rec.logged[0]
+        >>> name, kwargs["gross_exposure"], kwargs["portfolio_es"], kwargs["level"]
+        ('log_portfolio', 100000.0, 2000.0, 0.975)
+        """
         self._log(
             "log_portfolio", date, gross_exposure=gross_exposure, portfolio_es=portfolio_es,
             portfolio_var=portfolio_var, level=level,
         )  # fmt: skip
 
     def returns_after(self, date: dt.date | None, symbols: Sequence[str]) -> ReturnsPanel:
+        """The given panel's rows after ``date`` (None: all), columns ``symbols`` in that order (NaN
+        for a symbol it lacks).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import datetime as dt
+        >>> rec = MemoryRecorder()
+        >>> panel = ReturnsPanel((dt.date(2024, 1, 2), dt.date(2024, 1, 3)), ("SPY", "QQQ"),
+        ...                      np.array([[0.01, -0.02], [0.005, 0.003]]))
+        >>> got = MemoryRecorder(panel).returns_after(dt.date(2024, 1, 2), ["QQQ", "GLD"])
+        >>> got.dates, got.symbols, got.values
+        ((datetime.date(2024, 1, 3),), ('QQQ', 'GLD'), array([[0.003,   nan]]))
+        """
         symbols = tuple(symbols)
         panel = self.returns
         if panel is None:
@@ -366,7 +724,32 @@ class MemoryRecorder:
         return ReturnsPanel(tuple(panel.dates[i] for i in rows), symbols, values)
 
     def flush(self, timeout: float | None = None) -> None:
+        """Nothing to wait for: rows are kept at once.
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> row = {
+        ...     "decided_at": dt.datetime(2024, 1, 3, 15, 30, tzinfo=dt.UTC), "config": "live",
+        ...     "signal": "spy_mom", "symbol": "SPY", "side": "long", "horizon": 5, "act": True,
+        ...     "notional": 25_000.0, "p_win": 0.57,
+        ... }
+        >>> rec = MemoryRecorder()
+        >>> rec.record_decision(row)
+        >>> rec.flush()
+        >>> len(rec.decisions)
+        1
+        """
         pass
 
     def close(self) -> None:
+        """Nothing to stop; the recorder keeps what it holds.
+
+        Examples
+        --------
+        >>> rec = MemoryRecorder()
+        >>> rec.close()
+        >>> rec.decisions
+        []
+        """
         pass

@@ -103,20 +103,70 @@ class RegimeForgetting:
 
     @property
     def families(self) -> tuple[str, ...]:
+        """The watched families, in the order given (default: the decider's at construction).
+
+        Examples
+        --------
+        >>> from bayes_mem.live import BetaPrior
+        >>> d = Decider({"momentum": BetaPrior(2.0, 2.0), "carry": BetaPrior(3.0, 3.0)})
+        >>> d.register("mom", "momentum")
+        >>> RegimeForgetting(d).families, RegimeForgetting(d, ["carry"]).families
+        (('momentum', 'carry'), ('carry',))
+        """
         return tuple(self._detectors)
 
     @property
     def factor(self) -> float:
+        """The forgetting factor in (0, 1] applied to a family's counts on a detected change.
+
+        Examples
+        --------
+        >>> from bayes_mem.live import BetaPrior
+        >>> d = Decider({"momentum": BetaPrior(2.0, 2.0), "carry": BetaPrior(3.0, 3.0)})
+        >>> d.register("mom", "momentum")
+        >>> RegimeForgetting(d, factor=0.5).factor
+        0.5
+        """
         return self._factor
 
     @property
     def events(self) -> list[tuple[str, int]]:
-        """Forgetting events so far: (family, number of that family's outcomes seen then)."""
+        """Forgetting events so far: (family, number of that family's outcomes seen then).
+
+        Examples
+        --------
+        No change detected yet after a few outcomes:
+
+        >>> from bayes_mem.live import BetaPrior
+        >>> d = Decider({"momentum": BetaPrior(2.0, 2.0), "carry": BetaPrior(3.0, 3.0)})
+        >>> d.register("mom", "momentum")
+        >>> hook = RegimeForgetting(d)
+        >>> for i in range(3):
+        ...     _ = hook.record("mom", True, 10.0, trade_id=i)
+        >>> hook.events
+        []
+        """
         with self._lock:
             return list(self._events)
 
     def p_change(self, family: str) -> float:
-        """The family's latest P(change within the last k outcomes) (0 before any outcome)."""
+        """The family's latest P(change within the last k outcomes) (0 before any outcome).
+
+        Examples
+        --------
+        0 before any outcome; a family not watched is refused:
+
+        >>> from bayes_mem.live import BetaPrior
+        >>> d = Decider({"momentum": BetaPrior(2.0, 2.0), "carry": BetaPrior(3.0, 3.0)})
+        >>> d.register("mom", "momentum")
+        >>> hook = RegimeForgetting(d, ["momentum"])
+        >>> hook.p_change("momentum")
+        0.0
+        >>> hook.p_change("carry")
+        Traceback (most recent call last):
+            ...
+        bayes_mem.live.decider.UnknownSignalError: family 'carry' is not ...
+        """
         with self._lock:
             return self._last[self._get(family)]
 
@@ -150,7 +200,22 @@ class RegimeForgetting:
 
     def record(self, signal: str, won: bool, pnl: float, trade_id: str | int | None = None) -> bool:
         """``decider.record(...)`` and then :meth:`observe` for the signal's family (when it is
-        watched). Returns whether the family's counts were forgotten."""
+        watched). Returns whether the family's counts were forgotten.
+
+        Examples
+        --------
+        The outcome is recorded in the decider (Beta(2, 2) plus one win) and fed to the detector
+        (after one outcome P(change) is 0: the regime that began with the stream is no change):
+
+        >>> from bayes_mem.live import BetaPrior
+        >>> d = Decider({"momentum": BetaPrior(2.0, 2.0), "carry": BetaPrior(3.0, 3.0)})
+        >>> d.register("mom", "momentum")
+        >>> hook = RegimeForgetting(d)
+        >>> hook.record("mom", True, 25.0, trade_id="t1")
+        False
+        >>> d.posterior("mom"), hook.p_change("momentum")
+        (BetaPrior(a=3.0, b=2.0), 0.0)
+        """
         self._decider.record(signal, won, pnl, trade_id)
         family = self._decider.family_of(signal)
         if family not in self._detectors:
@@ -168,7 +233,21 @@ class RegimeForgetting:
     # ------------------------------------------------------------------ snapshot
     def snapshot(self) -> dict[str, Any]:
         """Detectors, alarms and events as JSON-ready data (the decider is snapshotted on its
-        own)."""
+        own).
+
+        Examples
+        --------
+        JSON-ready: one detector, alarm and latest probability per family, and the events:
+
+        >>> from bayes_mem.live import BetaPrior
+        >>> d = Decider({"momentum": BetaPrior(2.0, 2.0), "carry": BetaPrior(3.0, 3.0)})
+        >>> d.register("mom", "momentum")
+        >>> snap = RegimeForgetting(d, factor=0.5).snapshot()
+        >>> snap["schema"], snap["factor"], sorted(snap["families"]), snap["events"]
+        ('bayes_mem.regime_forgetting/1', 0.5, ['carry', 'momentum'], [])
+        >>> sorted(snap["families"]["momentum"])
+        ['alarm', 'detector', 'p_change']
+        """
         with self._lock:
             return {
                 "schema": SNAPSHOT_SCHEMA,
@@ -185,11 +264,41 @@ class RegimeForgetting:
             }
 
     def to_json(self) -> str:
+        """:meth:`snapshot` as compact JSON text; :meth:`from_json` reads it back.
+
+        Examples
+        --------
+        >>> from bayes_mem.live import BetaPrior
+        >>> d = Decider({"momentum": BetaPrior(2.0, 2.0), "carry": BetaPrior(3.0, 3.0)})
+        >>> d.register("mom", "momentum")
+        >>> text = RegimeForgetting(d).to_json()
+        >>> json.loads(text)["schema"]
+        'bayes_mem.regime_forgetting/1'
+        """
         return json.dumps(self.snapshot(), allow_nan=False, separators=(",", ":"))
 
     @classmethod
     def from_snapshot(cls, decider: Decider, data: Mapping[str, Any]) -> RegimeForgetting:
-        """Rebuild the hook on ``decider`` exactly from :meth:`snapshot` output."""
+        """Rebuild the hook on ``decider`` exactly from :meth:`snapshot` output.
+
+        Examples
+        --------
+        The restored hook continues exactly where the original stood:
+
+        >>> from bayes_mem.live import BetaPrior
+        >>> d = Decider({"momentum": BetaPrior(2.0, 2.0), "carry": BetaPrior(3.0, 3.0)})
+        >>> d.register("mom", "momentum")
+        >>> hook = RegimeForgetting(d, hazard=1 / 50)
+        >>> for i, won in enumerate([True, False, True]):
+        ...     _ = hook.record("mom", won, 10.0 if won else -10.0, trade_id=i)
+        >>> again = RegimeForgetting.from_snapshot(d, hook.snapshot())
+        >>> again.p_change("momentum") == hook.p_change("momentum")
+        True
+        >>> again.observe("momentum", True) == hook.observe("momentum", True)
+        True
+        >>> again.p_change("momentum") == hook.p_change("momentum")
+        True
+        """
         try:
             check_schema(data, SNAPSHOT_SCHEMA, show_found=False)
             fams = data["families"]
@@ -211,6 +320,21 @@ class RegimeForgetting:
 
     @classmethod
     def from_json(cls, decider: Decider, text: str) -> RegimeForgetting:
+        """Rebuild the hook on ``decider`` from :meth:`to_json` text; invalid JSON or a malformed
+        snapshot raises ``ValueError``.
+
+        Examples
+        --------
+        >>> from bayes_mem.live import BetaPrior
+        >>> d = Decider({"momentum": BetaPrior(2.0, 2.0), "carry": BetaPrior(3.0, 3.0)})
+        >>> d.register("mom", "momentum")
+        >>> RegimeForgetting.from_json(d, RegimeForgetting(d).to_json()).families
+        ('momentum', 'carry')
+        >>> RegimeForgetting.from_json(d, "{")
+        Traceback (most recent call last):
+            ...
+        ValueError: regime-forgetting snapshot is not valid JSON: Expecting ...
+        """
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

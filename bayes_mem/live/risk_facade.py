@@ -117,7 +117,28 @@ class DynamicCVaREngine:
 
     def conditional_risk(self, symbol_returns: str | npt.ArrayLike) -> dict[str, float]:
         """VaR/ES of tomorrow's return (loss fractions) with the ES credible band. With an
-        engine, ``symbol_returns`` is the symbol's name."""
+        engine, ``symbol_returns`` is the symbol's name.
+
+        Examples
+        --------
+        Engine-backed (no fit): the 95% one-day VaR and ES of SPY from the engine's return
+        model, loss fractions of log and simple returns, and the ES band over the posterior draws
+        (one draw here, so a band of width 0):
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel, TradingEngine
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> engine = TradingEngine(Decider(["momentum"]), model, portfolio_value=1e6)
+        >>> risk = DynamicCVaREngine(0.95, engine=engine).conditional_risk("SPY")
+        >>> sorted(risk)  # doctest: +NORMALIZE_WHITESPACE
+        ['es_band_high', 'es_band_low', 'es_log', 'es_simple', 'level', 'var_log', 'var_simple',
+        'volatility']
+        >>> 0.0 < risk["var_simple"] < risk["es_simple"] < risk["es_log"] < 1.0
+        True
+        >>> round(risk["es_band_high"] - risk["es_band_low"], 12)
+        0.0
+        """
         if self.engine is not None:
             return self._engine_risk(symbol_returns)
         r = as_float_array(symbol_returns, "symbol_returns")
@@ -150,14 +171,41 @@ class DynamicCVaREngine:
         max_portfolio_risk: float = 0.02,
     ) -> tuple[float, float]:
         """``(position_size, cvar)``: the position (currency) whose predictive CVaR is
-        ``max_portfolio_risk`` x ``portfolio_value``, and the CVaR as a (negative) simple return."""
+        ``max_portfolio_risk`` x ``portfolio_value``, and the CVaR as a (negative) simple return.
+
+        Examples
+        --------
+        The size whose ES is 2% of a 1,000,000 portfolio: 20,000 / ES (ES as a simple-return loss):
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel, TradingEngine
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> engine = TradingEngine(Decider(["momentum"]), model, portfolio_value=1e6)
+        >>> cvar = DynamicCVaREngine(0.95, engine=engine)
+        >>> size, es = cvar.calculate_cvar_limit("SPY", 1_000_000.0, max_portfolio_risk=0.02)
+        >>> es < 0.0, abs(size - 20_000.0 / -es) < 1e-6
+        (True, True)
+        """
         check_positive(portfolio_value, "portfolio_value")
         check_probability_open(max_portfolio_risk, "max_portfolio_risk")
         es = self.conditional_risk(symbol_returns)["es_simple"]
         return cvar_position_limit(es, portfolio_value, max_portfolio_risk), -es
 
     def kelly_optimal_position(self, win_rate: float, avg_win: float, avg_loss: float) -> float:
-        """The plan's fractional Kelly: ``(b p - q) / b`` / 4, capped at 25%, never negative."""
+        """The plan's fractional Kelly: ``(b p - q) / b`` / 4, capped at 25%, never negative.
+
+        Examples
+        --------
+        Win rate 60% at even odds (b = 1): full Kelly (1 x 0.6 - 0.4) / 1 = 0.2, a quarter of it
+        0.05; no edge gives 0:
+
+        >>> cvar = DynamicCVaREngine()
+        >>> round(cvar.kelly_optimal_position(0.6, 100.0, 100.0), 4)
+        0.05
+        >>> cvar.kelly_optimal_position(0.4, 100.0, 100.0)
+        0.0
+        """
         p = check_real(win_rate, "win_rate")
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"win_rate must be in [0, 1], got {win_rate!r}")
@@ -217,7 +265,23 @@ class CorrelationRiskAdjuster:
     def calculate_portfolio_correlation_risk(self, returns_df: npt.ArrayLike | None) -> float:
         """The plan's concentration score in [0, 1] from the shrunk correlation of the last
         ``lookback`` days of standardised returns (with an engine and ``returns_df=None``: the
-        engine's correlation)."""
+        engine's correlation).
+
+        Examples
+        --------
+        The score is ``(average correlation + 1) / 2``: independent symbols score about 0.5, nearly
+        identical ones near 1 (60 days of 3 symbols):
+
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> common = rng.normal(0.0, 0.01, size=(60, 1))
+        >>> independent = rng.normal(0.0, 0.01, size=(60, 3))
+        >>> adj = CorrelationRiskAdjuster(lookback=60)
+        >>> low = adj.calculate_portfolio_correlation_risk(independent)
+        >>> high = adj.calculate_portfolio_correlation_risk(common + 0.001 * independent)
+        >>> round(low, 3), high > 0.9, adj.correlation_matrix.shape
+        (0.5, True, (3, 3))
+        """
         if self.engine is not None and returns_df is None:
             return concentration(self._engine_correlation()).score
         z = self._standardised(returns_df)[-self.lookback :]
@@ -232,7 +296,20 @@ class CorrelationRiskAdjuster:
         test and the average-correlation shift) that the last 20 days' correlation differs from
         the ``lookback`` days before. ``threshold`` is accepted for the plan's
         signature; the score is a calibrated test, not a thresholded shift. With an engine and
-        ``returns_df=None``: the engine's latest test (run at each end of day; 0 before any)."""
+        ``returns_df=None``: the engine's latest test (run at each end of day; 0 before any).
+
+        Examples
+        --------
+        Engine-backed before any end-of-day test: no evidence (0.0):
+
+        >>> from bayes_mem.live import BetaPrior, Decider, GarchDraws, ReturnModel, TradingEngine
+        >>> draws = GarchDraws(mu=[3e-4], omega=[2e-6], alpha=[0.03], gamma=[0.12], beta=[0.86],
+        ...                    nu=[6.0], lam=[-0.1])
+        >>> model = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance})
+        >>> engine = TradingEngine(Decider(["momentum"]), model, portfolio_value=1e6)
+        >>> CorrelationRiskAdjuster(engine=engine).detect_correlation_breakdown(None)
+        0.0
+        """
         check_probability_open(threshold, "threshold")
         if self.engine is not None and returns_df is None:
             score = self.engine._market.breakdown_score
@@ -247,6 +324,16 @@ class CorrelationRiskAdjuster:
     def adjust_position_limit(
         self, base_limit: float, correlation_risk: float, breakdown_score: float
     ) -> float:
+        """``base_limit`` (currency) times the plan's cuts ``1 - 0.3 x correlation_risk`` and ``1 -
+        0.5 x breakdown_score`` (:func:`~bayes_mem.live.correlation.limit_factors`).
+
+        Examples
+        --------
+        100,000 x (1 - 0.3 x 0.5) x (1 - 0.5 x 0.2) = 100,000 x 0.85 x 0.9 = 76,500:
+
+        >>> round(CorrelationRiskAdjuster().adjust_position_limit(100_000.0, 0.5, 0.2), 6)
+        76500.0
+        """
         corr_factor, breakdown_factor = limit_factors(correlation_risk, breakdown_score)
         base = check_real(base_limit, "base_limit")
         if base < 0:
@@ -257,7 +344,18 @@ class CorrelationRiskAdjuster:
 def ewma_standardise(
     returns: np.ndarray, lam: float = RISKMETRICS_LAMBDA, warmup: int = 20
 ) -> np.ndarray:
-    """Divide each return by its EWMA volatility forecast made the day before."""
+    """Divide each return by its EWMA volatility forecast made the day before.
+
+    Examples
+    --------
+    A 3% day after 1% days (``warmup`` 2): it is 3 forecast sds; the day after, the forecast
+    variance has risen to 0.94 x 1 + 0.06 x 9 (in units of the first days' variance), so a 1%
+    day is 1 / sqrt(1.48) = 0.822 sds:
+
+    >>> import numpy as np
+    >>> np.round(ewma_standardise(np.array([[0.01], [0.01], [0.03], [0.01]]), warmup=2), 3).ravel()
+    array([1.   , 1.   , 3.   , 0.822])
+    """
     x = np.asarray(returns, dtype=float)
     # the result does not depend on a symbol's scale: work at unit scale so that the squares
     # neither overflow (huge values) nor underflow (tiny ones)

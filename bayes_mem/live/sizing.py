@@ -232,7 +232,27 @@ def kelly_notional_nodes(
 
     Trusted inputs (an internal call: ``0 <= p < 1``, positive finite nodes of equal length,
     ``fraction`` in (0, 1], ``cap`` > 0); the public, validated entry is
-    :func:`kelly_notional`, to which this is equal on the same nodes paired up."""
+    :func:`kelly_notional`, to which this is equal on the same nodes paired up.
+
+    Examples
+    --------
+    One node each is the plug-in bet: ``n* = p / L - q / W`` = 0.55 / 0.025 - 0.45 / 0.03 = 7
+    (notional as a multiple of capital); a quarter of it, capped at 1; no edge gives 0:
+
+    >>> import numpy as np
+    >>> w, loss = np.array([0.03]), np.array([0.025])
+    >>> round(kelly_notional_nodes(0.55, w, loss, fraction=1.0, cap=10.0), 6)
+    7.0
+    >>> kelly_notional_nodes(0.55, w, loss, fraction=0.25, cap=1.0)
+    1.0
+    >>> kelly_notional_nodes(0.40, w, loss, fraction=1.0, cap=10.0)
+    0.0
+    >>> nodes = (np.array([0.02, 0.04]), np.array([0.02, 0.03]))  # equal to kelly_notional's
+    >>> a = kelly_notional_nodes(0.55, *nodes, fraction=1.0, cap=10.0)
+    >>> b = kelly_notional(0.55, *nodes, fraction=1.0, cap=10.0)
+    >>> round(a, 6) == round(b, 6)
+    True
+    """
     q = 1.0 - win_prob
     if win_prob * float(win_nodes.sum()) <= q * float(loss_nodes.sum()):
         return 0.0  # no edge at n = 0 (the slope only decreases)
@@ -377,7 +397,17 @@ class PositionLimit:
 
     @property
     def binding(self) -> str:
-        """Which sizing rule set the base before the factors."""
+        """Which sizing rule set the base before the factors.
+
+        Examples
+        --------
+        The smaller of the two base limits binds; with one of them only, that one:
+
+        >>> combine_limits(cvar_limit=30_000.0, kelly_limit=45_000.0).binding
+        'cvar'
+        >>> combine_limits(kelly_limit=45_000.0).binding
+        'kelly'
+        """
         if self.kelly_limit is None:
             return "cvar"
         if self.cvar_limit is None:
@@ -386,15 +416,42 @@ class PositionLimit:
 
     @property
     def base(self) -> float:
+        """The base limit before the factors: the smaller of the CVaR and Kelly limits given
+        (currency).
+
+        Examples
+        --------
+        >>> combine_limits(cvar_limit=30_000.0, kelly_limit=45_000.0, regime=0.5).base
+        30000.0
+        """
         return min(x for x in (self.cvar_limit, self.kelly_limit) if x is not None)
 
     @property
     def regime(self) -> float:
         """The regime factor (1.0 when none was given): see :func:`bayes_mem.live.changepoint.
-        regime_factor`."""
+        regime_factor`.
+
+        Examples
+        --------
+        >>> combine_limits(cvar_limit=30_000.0, regime=0.75).regime
+        0.75
+        >>> combine_limits(cvar_limit=30_000.0).regime  # none given
+        1.0
+        """
         return self.factors.get("regime", 1.0)
 
     def explain(self) -> str:
+        """One line: the binding base limit, each factor below 1 and the result (currency).
+
+        Examples
+        --------
+        A factor of 1 is left out of the line:
+
+        >>> cuts = {"correlation": 1.0, "breakdown": 0.9}
+        >>> lim = combine_limits(cvar_limit=30_000.0, factors=cuts)
+        >>> lim.explain()
+        'base cvar: 30,000.00; breakdown x0.900 -> 27,000.00'
+        """
         parts = [f"base {self.binding}: {self.base:,.2f}"]
         parts += [f"{k} x{v:.3f}" for k, v in self.factors.items() if v != 1.0]
         return "; ".join(parts) + f" -> {self.limit:,.2f}"

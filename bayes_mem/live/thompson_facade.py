@@ -68,14 +68,39 @@ class ThompsonSamplingDecider:
 
     @property
     def alpha_prior(self) -> float:
+        """The ``a`` of the ``"default"`` family's Beta prior (pseudo-wins).
+
+        Examples
+        --------
+        >>> ThompsonSamplingDecider(2.0, 3.0).alpha_prior
+        2.0
+        """
         return self.decider.families[DEFAULT_FAMILY].a
 
     @property
     def beta_prior(self) -> float:
+        """The ``b`` of the ``"default"`` family's Beta prior (pseudo-losses).
+
+        Examples
+        --------
+        >>> ThompsonSamplingDecider(2.0, 3.0).beta_prior
+        3.0
+        """
         return self.decider.families[DEFAULT_FAMILY].b
 
     def register_signal(self, signal_name: str) -> None:
-        """Register a signal (idempotent; with an engine, stored first)."""
+        """Register a signal (idempotent; with an engine, stored first).
+
+        Examples
+        --------
+        Registered in the ``"default"`` family; registering again changes nothing:
+
+        >>> ts = ThompsonSamplingDecider()
+        >>> ts.register_signal("breakout")
+        >>> ts.register_signal("breakout")
+        >>> ts.decider.signals, ts.decider.family_of("breakout")
+        (('breakout',), 'default')
+        """
         if self.engine is not None:
             if signal_name not in self.decider:
                 self.engine.register(signal_name, DEFAULT_FAMILY)
@@ -87,6 +112,20 @@ class ThompsonSamplingDecider:
 
         Without payoff history, execute when the sample exceeds ``base_confidence``; with one,
         when the sampled expected PnL per trade is positive.
+
+        Examples
+        --------
+        Without payoff history the draw is compared with ``base_confidence``; a high bar declines
+        more often (the same draw, a different verdict):
+
+        >>> import numpy as np
+        >>> ts = ThompsonSamplingDecider(8.0, 2.0, rng=np.random.default_rng(0))  # mean 0.8
+        >>> execute, p = ts.decide_execute("breakout", base_confidence=0.5)
+        >>> execute, round(p, 3)
+        (True, 0.753)
+        >>> ts2 = ThompsonSamplingDecider(8.0, 2.0, rng=np.random.default_rng(0))
+        >>> ts2.decide_execute("breakout", base_confidence=0.99)[0]
+        False
         """
         threshold = check_probability_open(base_confidence, "base_confidence")
         if signal_name not in self.decider:
@@ -103,7 +142,22 @@ class ThompsonSamplingDecider:
         notional: float | None = None,
     ) -> None:
         """Record a settled trade's outcome (``pnl_amount`` in currency; ``notional``, the
-        position's value, lets an engine learn the payoff size per unit notional)."""
+        position's value, lets an engine learn the payoff size per unit notional).
+
+        Examples
+        --------
+        A win and a loss from the flat prior: Beta(1 + 1, 1 + 1); a trade id counts once:
+
+        >>> ts = ThompsonSamplingDecider()
+        >>> ts.update_signal_result("breakout", True, 120.0, trade_id="t1")
+        >>> ts.update_signal_result("breakout", False, -80.0, trade_id="t2")
+        >>> ts.decider.posterior("breakout")
+        BetaPrior(a=2.0, b=2.0)
+        >>> ts.update_signal_result("breakout", True, 120.0, trade_id="t1")
+        Traceback (most recent call last):
+            ...
+        bayes_mem.live.decider.DuplicateTradeError: trade_id 't1' was already ...
+        """
         won, pnl, tid = check_outcome(won, pnl_amount, trade_id)  # refuse before registering
         if tid is not None and self.decider.seen_trade(tid):
             raise DuplicateTradeError(f"trade_id {tid!r} was already recorded")
@@ -120,7 +174,19 @@ class ThompsonSamplingDecider:
     def get_signal_quality_metrics(self, signal_name: str) -> dict[str, Any]:
         """``win_rate`` (posterior mean), ``uncertainty`` (posterior sd), ``pnl`` (total),
         ``sharpe`` (per-trade PnL mean / sd, ``None`` with fewer than 2 trades), ``total_trades``,
-        and every field of :class:`bayes_mem.live.SignalMetrics`."""
+        and every field of :class:`bayes_mem.live.SignalMetrics`.
+
+        Examples
+        --------
+        Three wins under the flat prior: win rate (1 + 3) / (2 + 3) = 0.8:
+
+        >>> ts = ThompsonSamplingDecider()
+        >>> for i, pnl in enumerate([50.0, 70.0, 30.0]):
+        ...     ts.update_signal_result("breakout", True, pnl, trade_id=i)
+        >>> m = ts.get_signal_quality_metrics("breakout")
+        >>> m["win_rate"], m["pnl"], m["total_trades"], round(m["sharpe"], 4)  # mean 50, sd 20
+        (0.8, 150.0, 3, 2.5)
+        """
         if signal_name not in self.decider:
             self.register_signal(signal_name)
         m = self.decider.metrics(signal_name)
