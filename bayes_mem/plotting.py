@@ -14,7 +14,22 @@ from typing import Any
 
 
 def pyplot() -> Any:
-    """``matplotlib.pyplot``, on the Agg backend unless the process already chose one."""
+    """``matplotlib.pyplot``, on the Agg backend unless the process already chose one.
+
+    Examples
+    --------
+    A figure saved to PNG bytes and closed, as every caller does:
+
+    >>> import io
+    >>> plt = pyplot()
+    >>> fig, ax = plt.subplots(figsize=(2, 1))
+    >>> _ = ax.plot([0, 1], [0, 1])
+    >>> buf = io.BytesIO()
+    >>> fig.savefig(buf, format="png")
+    >>> plt.close(fig)
+    >>> buf.getvalue()[1:4]  # the PNG signature
+    b'PNG'
+    """
     import matplotlib
 
     if "matplotlib.pyplot" not in sys.modules:

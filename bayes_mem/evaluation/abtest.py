@@ -529,7 +529,22 @@ class StrategyABTest:
         """The seed plan's A/B on live events: the engine's live configuration is the test, its
         shadow the control (:class:`~bayes_mem.live.engine.TradingEngine` with ``shadow=``); each
         closed day's realised PnL of both (currency) is one step, fed through
-        :meth:`run_parallel`."""
+        :meth:`run_parallel`.
+
+        Examples
+        --------
+        Any object with ``daily_pnl()``, ``config.name`` and ``shadow.config.name`` works; two
+        closed days (PnL in currency) become two steps, the shadow as control:
+
+        >>> from types import SimpleNamespace
+        >>> days = {"live": [("2024-01-02", 5.0), ("2024-01-03", -1.0)],
+        ...         "old": [("2024-01-02", 4.0), ("2024-01-03", -2.0)]}
+        >>> engine = SimpleNamespace(daily_pnl=lambda: days, config=SimpleNamespace(name="live"),
+        ...                          shadow=SimpleNamespace(config=SimpleNamespace(name="old")))
+        >>> control, test = StrategyABTest.from_engine(engine).pnl()
+        >>> control.tolist(), test.tolist()
+        ([4.0, -2.0], [5.0, -1.0])
+        """
         pnl = getattr(engine, "daily_pnl", None)
         if not callable(pnl) or getattr(engine, "shadow", None) is None:
             raise TypeError("from_engine needs a TradingEngine running a shadow configuration")
@@ -545,7 +560,20 @@ class StrategyABTest:
         results. ``time_period``: use at most the first ``time_period`` items (a positive int; a
         shorter ``market_data`` is used whole); ``None`` uses all. Returns the number of steps
         added. All or nothing: on an error (bad result at some step) nothing is stored and the
-        error names the step (0-based within this call) and the strategy."""
+        error names the step (0-based within this call) and the strategy.
+
+        Examples
+        --------
+        ``time_period=3`` uses the first three of four items:
+
+        >>> from types import SimpleNamespace
+        >>> ab = StrategyABTest(SimpleNamespace(process=lambda r: {"pnl": r}),
+        ...                     SimpleNamespace(process=lambda r: {"pnl": 2.0 * r}))
+        >>> ab.run_parallel([1.0, -2.0, 3.0, 4.0], time_period=3)
+        3
+        >>> len(ab.results["test"]), ab.results["test"][0]
+        (3, {'pnl': 2.0})
+        """
         if time_period is not None:
             if isinstance(time_period, bool | np.bool_) or not isinstance(
                 time_period, int | np.integer
@@ -578,7 +606,18 @@ class StrategyABTest:
         return len(new_c)
 
     def pnl(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-step pnl arrays ``(control, test)``."""
+        """Per-step pnl arrays ``(control, test)``.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> ab = StrategyABTest(SimpleNamespace(process=lambda r: {"pnl": r}),
+        ...                     SimpleNamespace(process=lambda r: {"pnl": 2.0 * r}))
+        >>> ab.run_parallel([1.0, -2.0, 3.0])
+        3
+        >>> ab.pnl()
+        (array([ 1., -2.,  3.]), array([ 2., -4.,  6.]))
+        """
         c = np.array([float(r["pnl"]) for r in self.results["control"]])
         t = np.array([float(r["pnl"]) for r in self.results["test"]])
         return c, t
@@ -623,7 +662,24 @@ class StrategyABTest:
           is (reason in ``bayes_note``).
 
         Raises ValueError with fewer than 3 steps or when the t statistics are undefined
-        (constant series), never returns NaN. Nothing is stored: the call changes no state."""
+        (constant series), never returns NaN. Nothing is stored: the call changes no state.
+
+        Examples
+        --------
+        Five steps where the test adds 0.5 on up days: the mean paired difference is
+        ``1.5 / 5 = 0.3``; fewer than 10 steps leave the Sharpe tests out, with the reason:
+
+        >>> from types import SimpleNamespace
+        >>> ab = StrategyABTest(SimpleNamespace(process=lambda r: {"pnl": r}),
+        ...                     SimpleNamespace(process=lambda r: {"pnl": r + 0.5 * (r > 0)}))
+        >>> ab.run_parallel([0.01, -0.02, 0.03, 0.01, -0.01])
+        5
+        >>> res = ab.statistical_significance()
+        >>> res["n"], round(res["paired"]["mean_difference"], 4), res["paired"]["significant"]
+        (5, 0.3, False)
+        >>> res["bayes"], res["bayes_note"]
+        (None, 'needs >= 10 steps, have 5')
+        """
         a = _check_alpha(alpha)
         mb = _check_int(min_block, "min_block", 1)
         nd = _check_int(draws, "draws", 100)

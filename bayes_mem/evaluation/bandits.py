@@ -87,7 +87,26 @@ def write_results(out_dir: pathlib.Path, *, seed: int = 0, quick: bool = False) 
     """Run both bandit evaluations and write ``bandits_chapelle_li.{csv,md}``,
     ``bandits_cold_start.{csv,md}`` (and the per-seed ``bandits_cold_start_runs.csv``),
     ``bandits_regret.png`` and ``bandits_cold_start.png`` into ``out_dir``; return the key numbers
-    and a Markdown section. Regret is in win-rate units (expected wins lost)."""
+    and a Markdown section. Regret is in win-rate units (expected wins lost).
+
+    Examples
+    --------
+    The run itself is skipped here: the cold-start half fits the nightly PyMC model many times
+    (minutes even at the :data:`QUICK` settings). The quick settings, and a bad flag refused
+    before anything runs:
+
+    >>> QUICK["horizon"], QUICK["seeds"], QUICK["opportunities"]
+    (2000, 3, (5, 20))
+    >>> write_results("unused", quick="yes")
+    Traceback (most recent call last):
+    ...
+    TypeError: quick must be a bool, got 'yes'
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:  # doctest: +SKIP
+    ...     summary = write_results(d, quick=True)
+    ...     print(summary["files"][:2])
+    ['bandits_chapelle_li.csv', 'bandits_chapelle_li.md']
+    """
     seed = check_int(seed, "seed", minimum=0)
     if not isinstance(quick, bool):
         raise TypeError(f"quick must be a bool, got {quick!r}")

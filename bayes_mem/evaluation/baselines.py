@@ -61,7 +61,18 @@ def simulate_gjr_sums(
 ) -> np.ndarray:
     """Sums over ``z.shape[1]`` days of GJR-GARCH paths ``r_k = loc + e_k``, ``e_k = sigma_k z_k``,
     ``sigma2_{k+1} = omega + (alpha + gamma 1{e_k < 0}) e_k^2 + beta sigma2_k``, from the first
-    day's variance ``sigma2``; one path per row of the standardised innovations ``z``."""
+    day's variance ``sigma2``; one path per row of the standardised innovations ``z``.
+
+    Examples
+    --------
+    Two days from ``sigma2 = 1``: path 1 gains 1, its variance becomes
+    ``0.1 + 0.05 + 0.8 = 0.95``, then loses ``sqrt(0.95) = 0.9747``; path 2 has zero shocks:
+
+    >>> import numpy as np
+    >>> z = np.array([[1.0, -1.0], [0.0, 0.0]])
+    >>> np.round(simulate_gjr_sums(0.0, 0.1, 0.05, 0.1, 0.8, 1.0, z), 4)
+    array([0.0253, 0.    ])
+    """
     z = np.asarray(z, dtype=float)
     s2 = np.full(z.shape[0], float(sigma2))
     total = np.zeros(z.shape[0])
@@ -98,7 +109,22 @@ def rolling_arch_forecasts(
     """``{"arch_gjr_skewt": ..., "fhs_gjr": ...}``: the ML GJR-GARCH skew-t and filtered
     historical simulation through its filter (module docstring), refit every ``refit_every``
     days on the previous ``window`` days (warm-started from the previous fit). ``horizon > 1``
-    also simulates ``n_paths`` paths of ``horizon`` days for the multi-day VaR/ES."""
+    also simulates ``n_paths`` paths of ``horizon`` days for the multi-day VaR/ES.
+
+    Examples
+    --------
+    One ML fit on 250 simulated normal days (1% volatility), two forecast days; the 99% VaR is
+    near ``2.326 * 1% = 2.3%``:
+
+    >>> import numpy as np
+    >>> r = 0.01 * np.random.default_rng(0).standard_normal(252)
+    >>> f = rolling_arch_forecasts(r, kind="log", levels=(0.99,), window=250)
+    >>> sorted(f), f["fhs_gjr"].returns.size
+    (['arch_gjr_skewt', 'fhs_gjr'], 2)
+    >>> var = f["arch_gjr_skewt"].var[0.99]
+    >>> bool(np.all((0.02 < var) & (var < 0.035)))
+    True
+    """
     r = to_log_returns(returns, kind)
     window, refit_every = _check_window(r, window, refit_every)
     levels = _check_levels(levels)
@@ -189,7 +215,17 @@ def rolling_arch_forecasts(
 def ewma_variance(r: np.ndarray, lam: float = 0.94, init_days: int = 250) -> np.ndarray:
     """RiskMetrics one-day-ahead variances ``s2[t] = lam s2[t-1] + (1 - lam) r[t-1]^2`` (the
     forecast for day t from returns before t), started at the mean square of the first
-    ``init_days`` returns (only forecasts after them are fair)."""
+    ``init_days`` returns (only forecasts after them are fair).
+
+    Examples
+    --------
+    Started at ``0.01^2``; a -2% day moves the next forecast to
+    ``0.94e-4 + 0.06 * 4e-4 = 1.18e-4``:
+
+    >>> import numpy as np
+    >>> ewma_variance(np.array([0.01, -0.02, 0.0]), init_days=1)
+    array([0.0001  , 0.0001  , 0.000118])
+    """
     r = np.asarray(r, dtype=float)
     lam = check_probability_open(lam, "lam")
     init_days = check_int(init_days, "init_days", minimum=1)
@@ -201,7 +237,17 @@ def ewma_variance(r: np.ndarray, lam: float = 0.94, init_days: int = 250) -> np.
 
 
 def fit_standardized_t_nu(z: np.ndarray, bounds: tuple[float, float] = (2.1, 200.0)) -> float:
-    """ML ``nu`` of a unit-variance Student-t for the standardised residuals ``z``."""
+    """ML ``nu`` of a unit-variance Student-t for the standardised residuals ``z``.
+
+    Examples
+    --------
+    2,000 unit-variance t(5) draws give back ``nu`` close to 5:
+
+    >>> import numpy as np
+    >>> z = np.random.default_rng(0).standard_t(5, 2000) * np.sqrt(3 / 5)
+    >>> round(fit_standardized_t_nu(z), 1)
+    4.8
+    """
     z = np.asarray(z, dtype=float)
 
     def nll(nu: float) -> float:
@@ -225,7 +271,23 @@ def rolling_ewma_forecast(
     """RiskMetrics EWMA (``lam``, zero mean) with ``dist`` ``"normal"`` or ``"t"`` innovations
     (the t's ``nu`` refit every ``refit_every`` days on the previous ``window`` standardised
     returns); forecasts start after ``window`` days like ours. ``horizon > 1``: the one-day VaR/ES
-    scaled by ``sqrt(horizon)``."""
+    scaled by ``sqrt(horizon)``.
+
+    Examples
+    --------
+    Normal innovations: VaR 99% is ``2.326 sigma_t`` with the EWMA volatility (zero mean), ES
+    ``phi(2.326) / 0.01 sigma_t = 2.665 sigma_t``; with ``horizon=4`` the 4-day figures double:
+
+    >>> import numpy as np
+    >>> r = 0.01 * np.random.default_rng(0).standard_normal(260)
+    >>> f = rolling_ewma_forecast(r, kind="log", levels=(0.99,), window=250)
+    >>> sigma = np.sqrt(ewma_variance(r, init_days=250)[250:])
+    >>> bool(np.allclose(f.var[0.99], 2.3263 * sigma, rtol=1e-4)), np.round(f.var[0.99][:2], 4)
+    (True, array([0.0301, 0.0292]))
+    >>> f4 = rolling_ewma_forecast(r, kind="log", levels=(0.99,), window=250, horizon=4)
+    >>> bool(np.allclose(f4.var_h[0.99], 2 * f.var[0.99]))
+    True
+    """
     if dist not in ("normal", "t"):
         raise ValueError(f"dist must be 'normal' or 't', got {dist!r}")
     r = to_log_returns(returns, kind)

@@ -41,13 +41,26 @@ from bayes_mem.live.validate import check_int, check_probability_open
 # ---------------------------------------------------------------------------- cold start
 @dataclass(frozen=True)
 class FamilySpec:
-    """A signal family's true win-rate distribution: Beta with ``mean`` and ``kappa``."""
+    """A signal family's true win-rate distribution: Beta with ``mean`` and ``kappa``.
+
+    Examples
+    --------
+    >>> COLD_START_FAMILIES[0]
+    FamilySpec(name='momentum', mean=0.55, kappa=40.0)
+    """
 
     name: str
     mean: float
     kappa: float
 
     def prior(self) -> BetaPrior:
+        """The family's Beta(``mean * kappa``, ``(1 - mean) * kappa``).
+
+        Examples
+        --------
+        >>> FamilySpec("momentum", 0.55, 40.0).prior()
+        BetaPrior(a=22.0, b=18.0)
+        """
         return BetaPrior.from_mean_concentration(self.mean, self.kappa)
 
 
@@ -77,7 +90,19 @@ def draw_signals(
     families: Sequence[FamilySpec], per_family: int, rng: np.random.Generator, prefix: str
 ) -> pd.DataFrame:
     """``per_family`` new signals per family with true win rates drawn from the family's Beta:
-    columns signal, family, p."""
+    columns signal, family, p.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fams = (FamilySpec("momentum", 0.6, 40.0), FamilySpec("news", 0.4, 10.0))
+    >>> draw_signals(fams, 2, np.random.default_rng(0), "new_").round(3)
+               signal    family      p
+    0  new_momentum_0  momentum  0.570
+    1  new_momentum_1  momentum  0.497
+    2      new_news_0      news  0.365
+    3      new_news_1      news  0.195
+    """
     fams = _check_families(families)
     per_family = check_int(per_family, "per_family", minimum=1)
     rows = []
@@ -102,7 +127,25 @@ def simulate_history(
     ``rho > 0``: each signal trades on ``trades`` consecutive days of ``days`` (wrapping, from a
     random start) and a family's trades of one day are correlated with intra-cluster
     correlation ``rho`` (the simulator of :mod:`bayes_mem.offline.winrate`); the trades are in
-    ``attrs["trades"]`` (signal, family, won, cluster)."""
+    ``attrs["trades"]`` (signal, family, won, cluster).
+
+    Examples
+    --------
+    Two past signals per family with 20 settled trades each; with ``rho`` the 80 single trades
+    come along:
+
+    >>> import numpy as np
+    >>> fams = (FamilySpec("momentum", 0.6, 40.0), FamilySpec("news", 0.4, 10.0))
+    >>> simulate_history(fams, 2, 20, np.random.default_rng(0)).round(3)
+                signal    family      p  wins  trades
+    0  hist_momentum_0  momentum  0.570     9      20
+    1  hist_momentum_1  momentum  0.497    10      20
+    2      hist_news_0      news  0.365     6      20
+    3      hist_news_1      news  0.195     3      20
+    >>> hist = simulate_history(fams, 2, 20, np.random.default_rng(0), rho=0.3)
+    >>> hist.attrs["trades"].shape, hist["wins"].tolist()
+    ((80, 4), [10, 10, 7, 5])
+    """
     from bayes_mem.offline.winrate import TradeLayout, simulate_outcomes
 
     trades = check_int(trades, "trades", minimum=1)
@@ -144,7 +187,18 @@ def nightly_family_priors(
     :class:`~bayes_mem.offline.winrate.WinRateModel` to reuse its compiled model) to ``history``
     (its trades in ``attrs["trades"]`` when there, and ``clustered``; else its counts: the
     independent model) and return the published per-family draws (as the nightly job does)
-    plus fit info (seconds, divergences)."""
+    plus fit info (seconds, divergences).
+
+    Examples
+    --------
+    Skipped: a PyMC fit (compiling the model alone takes tens of seconds):
+
+    >>> import numpy as np
+    >>> history = simulate_history(COLD_START_FAMILIES, 100, 20, np.random.default_rng(0))
+    >>> posts, info = nightly_family_priors(history, draws=300, tune=500)  # doctest: +SKIP
+    >>> sorted(posts), info["draws"]  # doctest: +SKIP
+    (['breakout', 'carry', 'mean_reversion', 'momentum', 'news'], 600)
+    """
     from bayes_mem.offline.winrate import WinRateData, hyper_draws
 
     if clustered and "trades" in history.attrs:
@@ -171,7 +225,17 @@ def _winrate_model() -> Any:
 
 def opportunity_regret(p: np.ndarray, act: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """Regret of each decision against the oracle that acts exactly when ``p > threshold``:
-    ``max(p - thr, 0) - act * (p - thr)`` (expected win rate lost, win-rate units, >= 0)."""
+    ``max(p - thr, 0) - act * (p - thr)`` (expected win rate lost, win-rate units, >= 0).
+
+    Examples
+    --------
+    Acting on a 0.4 signal or passing on a 0.6 one each lose 0.1:
+
+    >>> import numpy as np
+    >>> p = np.array([0.6, 0.4, 0.6, 0.4])
+    >>> opportunity_regret(p, np.array([True, True, False, False]))
+    array([0. , 0.1, 0.1, 0. ])
+    """
     thr = check_probability_open(threshold, "threshold")
     p = np.asarray(p, dtype=float)
     a = np.asarray(act)
@@ -196,7 +260,23 @@ def cold_start_regret(
     its prior (``None``: flat Beta(1, 1)); a :class:`FamilyPosterior` instead makes the family full
     Bayes (``Decider.set_family_draws``): every decision draws one of its hyperparameter draws.
     Outcomes and decider draws come from ``seed`` alone, so different priors see the same outcome
-    streams."""
+    streams.
+
+    Examples
+    --------
+    100 new signals over 10 rounds: the true family priors lose about half of what flat priors
+    lose; two hyperparameter draws around the truth (full Bayes) come close:
+
+    >>> import numpy as np
+    >>> from bayes_mem.live.prior_set import FamilyPosterior
+    >>> fams = (FamilySpec("momentum", 0.6, 40.0), FamilySpec("news", 0.4, 10.0))
+    >>> signals = draw_signals(fams, 50, np.random.default_rng(1), "new_")
+    >>> truth = {f.name: f.prior() for f in fams}
+    >>> posts = {"momentum": FamilyPosterior(mean=[0.58, 0.62], kappa=[30.0, 50.0]),
+    ...          "news": FamilyPosterior(mean=[0.38, 0.42], kappa=[8.0, 12.0])}
+    >>> [round(cold_start_regret(signals, pr, 10), 4) for pr in (None, truth, posts)]
+    [0.0514, 0.0277, 0.0295]
+    """
     opportunities = check_int(opportunities, "opportunities", minimum=1)
     thr = check_probability_open(threshold, "threshold")
     fams = sorted(signals["family"].unique())
@@ -251,7 +331,20 @@ def cold_start_log_score(
     :class:`FamilyPosterior` (the full-Bayes predictive). A proper scoring rule: in expectation
     the true family prior scores best, so unlike short-horizon regret (which rewards a prior
     that explores too little) it ranks priors by calibration. ``priors=None``: flat Beta(1, 1).
-    Outcomes come from ``seed`` alone, so every prior is scored on the same outcomes."""
+    Outcomes come from ``seed`` alone, so every prior is scored on the same outcomes.
+
+    Examples
+    --------
+    The true family priors score higher (less negative) than flat ones; ``log 0.5 = -0.693``
+    per trade is a coin's score:
+
+    >>> import numpy as np
+    >>> fams = (FamilySpec("momentum", 0.6, 40.0), FamilySpec("news", 0.4, 10.0))
+    >>> signals = draw_signals(fams, 50, np.random.default_rng(1), "new_")
+    >>> truth = {f.name: f.prior() for f in fams}
+    >>> [round(cold_start_log_score(signals, pr, 10), 4) for pr in (None, truth)]
+    [-0.6969, -0.6641]
+    """
     trades = check_int(trades, "trades", minimum=1)
     p = signals["p"].to_numpy(float)
     rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
@@ -301,7 +394,18 @@ def cold_start_experiment(
     nightly_sampled: a hyperparameter draw per decision / true), opportunities, regret (mean per
     opportunity over the replicates), log_score (:func:`cold_start_log_score` of the new
     signals' first ``opportunities`` outcomes, mean over the replicates);
-    and per-seed fit info."""
+    and per-seed fit info.
+
+    Examples
+    --------
+    Skipped: every fit seed runs the nightly PyMC fit (minutes at the suite's settings). With
+    two fit seeds, one replicate and one opportunity count:
+
+    >>> df, fits = cold_start_experiment(fit_seeds=range(2), replicates=1, opportunities=(5,),
+    ...                                  draws=300, tune=500)  # doctest: +SKIP
+    >>> df["prior"].unique().tolist(), len(fits)  # doctest: +SKIP
+    (['flat', 'nightly_plug_in', 'nightly', 'nightly_sampled', 'true'], 2)
+    """
     fams = _check_families(families)
     fit_seeds = list(fit_seeds)
     replicates = check_int(replicates, "replicates", minimum=1)
@@ -370,7 +474,24 @@ def summarise_cold_start(df: pd.DataFrame) -> pd.DataFrame:
     """Per (prior, opportunities): regret mean and 95% t-interval over fit seeds, and the
     reduction against flat priors (paired by seed): absolute (win-rate units) and relative;
     with a ``log_score`` column also its mean and interval and its paired gain over the
-    published (``nightly``) prior, nats per trade (positive: this prior is better calibrated)."""
+    published (``nightly``) prior, nats per trade (positive: this prior is better calibrated).
+
+    Examples
+    --------
+    Three fit seeds where the nightly prior loses 0.02 less than flat on every seed (mean
+    regrets 0.055 and 0.035):
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"fit_seed": [0, 1, 2] * 2, "prior": ["flat"] * 3 + ["nightly"] * 3,
+    ...                    "opportunities": 5,
+    ...                    "regret": [0.05, 0.06, 0.055, 0.03, 0.035, 0.04],
+    ...                    "log_score": [-0.69, -0.7, -0.68, -0.66, -0.67, -0.65]})
+    >>> table = summarise_cold_start(df)
+    >>> table[["prior", "regret_mean", "reduction", "rel_reduction", "score_vs_nightly"]].round(4)
+         prior  regret_mean  reduction  rel_reduction  score_vs_nightly
+    0     flat        0.055       0.00         0.0000             -0.03
+    1  nightly        0.035       0.02         0.3631              0.00
+    """
     out = []
     for (n_opp, prior), g in df.groupby(["opportunities", "prior"], sort=True):
         flat = df[(df["opportunities"] == n_opp) & (df["prior"] == "flat")]
@@ -445,7 +566,15 @@ def _plot_cold_start(table: pd.DataFrame, path: pathlib.Path) -> None:
 
 def cold_start_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The keyword arguments of :func:`cold_start_experiment` in a settings table (``FULL``,
-    ``QUICK``)."""
+    ``QUICK``).
+
+    Examples
+    --------
+    >>> from bayes_mem.evaluation.bandits import QUICK
+    >>> cold_start_settings(QUICK)
+    {'signals_per_family': 40, 'history_per_family': 60, 'opportunities': (5, 20),
+     'replicates': 3, 'draws': 300, 'tune': 500, 'fit_seeds': range(0, 2)}
+    """
     keys = ("signals_per_family", "history_per_family", "opportunities", "replicates", "draws",
             "tune")  # fmt: skip
     return {**{k: cfg[k] for k in keys}, "fit_seeds": range(cfg["fit_seeds"])}

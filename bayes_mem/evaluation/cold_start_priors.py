@@ -32,12 +32,38 @@ COLUMNS = ["opportunities", "prior", "regret_mean", "regret_lo", "regret_hi", "l
 
 
 def run(rho: float, seed: int = 0) -> pd.DataFrame:
-    """The FULL cold-start settings with ``history_rho = rho``, summarised."""
+    """The FULL cold-start settings with ``history_rho = rho``, summarised.
+
+    Examples
+    --------
+    Skipped: minutes of nightly PyMC fits. The settings it runs, and the summary's columns that
+    :func:`main` writes:
+
+    >>> from bayes_mem.evaluation.bandits import FULL
+    >>> cold_start_settings(FULL)["opportunities"], FULL["fit_seeds"], FULL["replicates"]
+    ((5, 10, 20), 6, 16)
+    >>> table = run(0.3)  # doctest: +SKIP
+    >>> set(COLUMNS) <= set(table.columns)  # doctest: +SKIP
+    True
+    """
     df, _ = cold_start_experiment(**cold_start_settings(FULL), seed=seed, history_rho=rho)
     return summarise_cold_start(df)
 
 
 def main(out_dir: str = "docs/evaluation/bandits") -> None:
+    """Run :func:`run` at ``rho`` 0 and 0.3 and write ``cold_start_priors_rho{rho}.csv`` and
+    ``cold_start_priors.md`` into ``out_dir`` (about 20 minutes).
+
+    Examples
+    --------
+    Skipped (see above); the columns of the written tables:
+
+    >>> COLUMNS[:3]
+    ['opportunities', 'prior', 'regret_mean']
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:  # doctest: +SKIP
+    ...     main(d)
+    """
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,

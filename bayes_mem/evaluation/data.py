@@ -40,7 +40,15 @@ SERIES: dict[str, tuple[str, str, str]] = {
 
 
 def available_series() -> list[str]:
-    """The names of :data:`SERIES` whose package is installed, in :data:`SERIES`' order."""
+    """The names of :data:`SERIES` whose package is installed, in :data:`SERIES`' order.
+
+    Examples
+    --------
+    With the ``data`` extra (arch and skfolio) every series is there:
+
+    >>> available_series()[:3], len(available_series()) == len(SERIES)
+    (['sp500', 'nasdaq', 'wti'], True)
+    """
     have = {p: importlib.util.find_spec(p) is not None for p in {p for p, _, _ in SERIES.values()}}
     return [name for name, (package, _, _) in SERIES.items() if have[package]]
 
@@ -56,7 +64,16 @@ def _frame(package: str, loader: str) -> pd.DataFrame:
 
 def load_prices(name: str) -> pd.Series:
     """Daily closes of series ``name`` (see the module docstring) indexed by date, the days
-    without a close dropped (float; a copy)."""
+    without a close dropped (float; a copy).
+
+    Examples
+    --------
+    WTI crude in US dollars per barrel, from 1986-01-02:
+
+    >>> p = load_prices("wti")
+    >>> p.name, str(p.index[0].date()), float(p.iloc[0])
+    ('wti', '1986-01-02', 25.56)
+    """
     if name not in SERIES:
         raise ValueError(f"unknown series {name!r}; known: {sorted(SERIES)}")
     package, loader, column = SERIES[name]
@@ -72,7 +89,16 @@ def load_prices(name: str) -> pd.Series:
 
 def load_log_returns(name: str) -> pd.Series:
     """Daily log returns of series ``name`` between its consecutive positive closes, indexed by
-    the day each return ends on."""
+    the day each return ends on.
+
+    Examples
+    --------
+    One return fewer than prices; the first ends on 1986-01-03:
+
+    >>> r = load_log_returns("wti")
+    >>> r.size == load_prices("wti").size - 1, str(r.index[0].date()), round(float(r.iloc[0]), 5)
+    (True, '1986-01-03', 0.01707)
+    """
     price = load_prices(name)
     p = price.to_numpy()
     keep = np.flatnonzero(np.isfinite(p) & (p > 0))  # a close <= 0 has no log return

@@ -66,7 +66,18 @@ def _arrays(
 
 
 def z1_statistic(returns: np.ndarray, var: np.ndarray, es: np.ndarray) -> float:
-    """Acerbi-Szekely Z1 of one path; ``nan`` when there is no exceedance."""
+    """Acerbi-Szekely Z1 of one path; ``nan`` when there is no exceedance.
+
+    Examples
+    --------
+    Two exceedances of a 2% VaR, ES 3%: ``(-0.03 / 0.03 - 0.025 / 0.03) / 2 + 1 = 0.0833``:
+
+    >>> import numpy as np
+    >>> x = np.array([-0.03, 0.01, -0.025, 0.02])  # daily log returns
+    >>> var, es = np.full(4, 0.02), np.full(4, 0.03)
+    >>> round(z1_statistic(x, var, es), 4), z1_statistic(x, 2 * var, es)
+    (0.0833, nan)
+    """
     x, v, e = _arrays(returns, var, es)
     hit = x < -v
     if not hit.any():
@@ -75,7 +86,18 @@ def z1_statistic(returns: np.ndarray, var: np.ndarray, es: np.ndarray) -> float:
 
 
 def z2_statistic(returns: np.ndarray, var: np.ndarray, es: np.ndarray, level: float) -> float:
-    """Acerbi-Szekely Z2 of one path at confidence ``level``."""
+    """Acerbi-Szekely Z2 of one path at confidence ``level``.
+
+    Examples
+    --------
+    The same two exceedances over ``T alpha = 4 * 0.1`` expected: ``-1.8333 / 0.4 + 1``:
+
+    >>> import numpy as np
+    >>> x = np.array([-0.03, 0.01, -0.025, 0.02])  # daily log returns
+    >>> var, es = np.full(4, 0.02), np.full(4, 0.03)
+    >>> round(z2_statistic(x, var, es, 0.9), 4)
+    -3.5833
+    """
     alpha = 1.0 - check_probability_open(level, "level")
     x, v, e = _arrays(returns, var, es)
     hit = x < -v
@@ -84,7 +106,18 @@ def z2_statistic(returns: np.ndarray, var: np.ndarray, es: np.ndarray, level: fl
 
 @dataclass(frozen=True)
 class ZTest:
-    """Z1 and Z2 of one forecast series at one level, with their simulated p-values."""
+    """Z1 and Z2 of one forecast series at one level, with their simulated p-values.
+
+    Examples
+    --------
+    Usually built by :func:`es_backtest`; by hand, with a toy reference distribution of Z2:
+
+    >>> import numpy as np
+    >>> z = ZTest(0.975, 250, 9, -0.1, 0.3, -0.2, 0.2, 4, np.array([0.0]),
+    ...           np.array([-1.0, -0.5, 0.0, 0.5]))
+    >>> z
+    ZTest(level=0.975, n=250, exceedances=9, z1=-0.1, p_z1=0.3, z2=-0.2, p_z2=0.2, n_sims=4)
+    """
 
     level: float
     n: int
@@ -98,10 +131,30 @@ class ZTest:
     sim_z2: np.ndarray = field(repr=False)
 
     def passes(self, size: float = 0.05) -> bool:
+        """True when both p-values exceed ``size`` (neither test rejects).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> z = ZTest(0.975, 250, 9, -0.1, 0.3, -0.2, 0.04, 4, np.zeros(1), np.zeros(4))
+        >>> z.passes(), z.passes(0.01)
+        (False, True)
+        """
         return min(self.p_z1, self.p_z2) > size
 
     def critical_value(self, size: float = 0.05) -> float:
-        """The simulated ``size`` quantile of Z2 (reject below it)."""
+        """The simulated ``size`` quantile of Z2 (reject below it).
+
+        Examples
+        --------
+        The median of the simulated Z2 ``[-1, -0.5, 0, 0.5]`` (linear interpolation):
+
+        >>> import numpy as np
+        >>> z = ZTest(0.975, 250, 9, -0.1, 0.3, -0.2, 0.2, 4, np.zeros(1),
+        ...           np.array([-1.0, -0.5, 0.0, 0.5]))
+        >>> z.critical_value(0.5)
+        -0.25
+        """
         return float(np.quantile(self.sim_z2, check_probability_open(size, "size")))
 
 
@@ -120,7 +173,21 @@ def es_backtest(
     """Acerbi-Szekely Z1/Z2 tests of ``forecast`` at ``levels`` (default: all it has), critical
     values simulated from its own predictive (``forecast.predictive``) with ``n_sims`` paths; the
     same simulated paths serve every level. Days are simulated ``block_days`` at a time (memory
-    ~ 8 * block_days * n_sims bytes per array)."""
+    ~ 8 * block_days * n_sims bytes per array).
+
+    Examples
+    --------
+    A rolling normal on simulated normal returns (a correct forecast), 50 forecast days and 200
+    simulated paths: one exceedance (1.25 expected), neither test rejects:
+
+    >>> import numpy as np
+    >>> from bayes_mem.evaluation.var_backtest import rolling_normal_forecast
+    >>> r = 0.01 * np.random.default_rng(0).standard_normal(300)
+    >>> f = rolling_normal_forecast(r, kind="log", levels=(0.975,), window=250)
+    >>> z = es_backtest(f, n_sims=200, rng=0)[0.975]
+    >>> z.n, z.exceedances, round(z.z1, 3), round(z.z2, 3), z.passes()
+    (50, 1, -0.207, 0.034, True)
+    """
     n_sims = check_int(n_sims, "n_sims", minimum=19)
     block_days = check_int(block_days, "block_days", minimum=1)
     if forecast.predictive is None:
@@ -165,7 +232,15 @@ def es_backtest(
 # ---------------------------------------------------------------------------------- comparison
 @dataclass(frozen=True)
 class BacktestRow:
-    """One series x model x level of the comparison (p-values; ``passes_all``: all > size)."""
+    """One series x model x level of the comparison (p-values; ``passes_all``: all > size).
+
+    Examples
+    --------
+    >>> row = BacktestRow("sp500", "ours", 0.99, 1000, 12, 10.0, 0.53, 0.61, 0.72,
+    ...                   -0.1, 0.3, -0.05, 0.04, False)
+    >>> row.model, row.exceedances, row.passes_all
+    ('ours', 12, False)
+    """
 
     series: str
     model: str
@@ -183,14 +258,32 @@ class BacktestRow:
     passes_all: bool
 
     def failed(self, size: float = 0.05) -> list[str]:
-        """Names of the tests rejected at ``size``."""
+        """Names of the tests rejected at ``size``.
+
+        Examples
+        --------
+        Only Z2's p-value (0.04) is at or below 5%:
+
+        >>> row = BacktestRow("sp500", "ours", 0.99, 1000, 12, 10.0, 0.53, 0.61, 0.72,
+        ...                   -0.1, 0.3, -0.05, 0.04, False)
+        >>> row.failed(), row.failed(0.01)
+        (['z2'], [])
+        """
         tests = ("p_kupiec", "p_ind", "p_cc", "p_z1", "p_z2")
         return [t.removeprefix("p_") for t in tests if getattr(self, t) <= size]
 
 
 @dataclass(frozen=True)
 class SeriesBacktest:
-    """The comparison on one series: rows, and each model's forecasts and Z tests."""
+    """The comparison on one series: rows, and each model's forecasts and Z tests.
+
+    Examples
+    --------
+    Built by :func:`backtest_series`; an empty one by hand:
+
+    >>> SeriesBacktest("sp500", rows=[], forecasts={}, ztests={}).series
+    'sp500'
+    """
 
     series: str
     rows: list[BacktestRow]
@@ -216,7 +309,22 @@ def backtest_series(
     days), the seed plan's ``percentile_window``-day historical percentile, a rolling normal and
     a static Student-t (both on ``window`` days; the t refit every ``refit_every`` days). All are
     scored on the same days: those after the first ``max(window, percentile_window)``. Ours
-    draws its posterior with ``rng=seed``; the simulations use streams spawned from ``seed``."""
+    draws its posterior with ``rng=seed``; the simulations use streams spawned from ``seed``.
+
+    Examples
+    --------
+    A tiny run (10 forecast days after a 250-day window, 10 draws, 19 simulated paths; the
+    real comparison uses thousands of days): one row per model and level, all on the same days:
+
+    >>> import numpy as np
+    >>> r = 0.01 * np.random.default_rng(0).standard_normal(260)
+    >>> res = backtest_series(r, levels=(0.975,), window=250, percentile_window=250,
+    ...                       n_draws=10, n_sims=19)
+    >>> [(row.model, row.n) for row in res.rows]
+    [('percentile', 10), ('normal', 10), ('student_t', 10), ('ours', 10)]
+    >>> sorted(res.ztests["ours"])
+    [0.975]
+    """
     size = check_probability_open(size, "size")
     seeds = np.random.SeedSequence(seed).spawn(len(MODELS))  # the simulations' streams
     forecasts = {
@@ -250,7 +358,16 @@ def backtest_series(
 def load_index_returns(name: str) -> np.ndarray:
     """Daily log returns of the Adj Close of an index shipped with ``arch`` (``"sp500"`` or
     ``"nasdaq"``, 1999-2018; nothing is downloaded). The CSV is read from the installed package
-    without importing ``arch`` (whose import takes seconds)."""
+    without importing ``arch`` (whose import takes seconds).
+
+    Examples
+    --------
+    The S&P 500 (needs the ``arch`` extra): 5,030 daily log returns, the first +1.35%:
+
+    >>> r = load_index_returns("sp500")
+    >>> r.size, round(float(r[0]), 5)
+    (5030, 0.01349)
+    """
     if name not in SERIES:
         raise ValueError(f"series must be one of {SERIES}, got {name!r}")
     spec = importlib.util.find_spec("arch")
@@ -279,7 +396,21 @@ def _fmt(v: object) -> str:
 
 
 def markdown_table(rows: list[BacktestRow]) -> str:
-    """The rows as a Markdown table of :data:`COLUMNS` (newline-terminated)."""
+    """The rows as a Markdown table of :data:`COLUMNS` (newline-terminated).
+
+    Examples
+    --------
+    Booleans print as yes / **no**, small floats in 3 significant digits:
+
+    >>> row = BacktestRow("sp500", "ours", 0.99, 1000, 12, 10.0, 0.53, 0.61, 0.72,
+    ...                   -0.1, 0.3, -0.05, 0.0004, False)
+    >>> table = markdown_table([row])
+    >>> table.splitlines()[0][:40]
+    '| series | model | level | n | exceedanc'
+    >>> print(table.splitlines()[2])
+    | sp500 | ours | 0.990 | 1000 | 12 | 10.000 | 0.530 | 0.610 | 0.720 | -0.100 | 0.300 |
+      -0.050 | 0.0004 | **no** |
+    """
     cells = [[_fmt(getattr(r, c)) for c in COLUMNS] for r in rows]
     return markdown_rows(COLUMNS, cells) + "\n"
 
@@ -346,7 +477,20 @@ def write_results(out_dir: pathlib.Path, *, seed: int = 0, quick: bool = False) 
     "markdown" section. Full: S&P 500 and NASDAQ 1999-2018 (about 4,000 forecast days each,
     ~3 minutes per series). ``quick``: the last 400 forecast days of the S&P 500 with a 400-day
     window, refits every 100 days, 30 draws and 200 simulated paths (seconds; a smoke run, its
-    numbers are not evidence)."""
+    numbers are not evidence).
+
+    Examples
+    --------
+    Skipped here: even the ``quick`` run fits hundreds of forecast days (several seconds). Its
+    summary's keys:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:  # doctest: +SKIP
+    ...     summary = write_results(d, quick=True)
+    >>> sorted(summary)  # doctest: +SKIP
+    ['findings', 'markdown', 'ours_passes_all', 'quick', 'rows', 'seed', 'settings',
+     'z2_critical_values']
+    """
     seed = check_int(seed, "seed", minimum=0)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

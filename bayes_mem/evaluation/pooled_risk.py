@@ -56,7 +56,14 @@ _PARAMS = tuple(f.name for f in fields(GarchDraws))
 def panel(names: Sequence[str] | None = None) -> pd.DataFrame:
     """Daily log returns of the installed real series (default: all of
     :func:`~bayes_mem.evaluation.compare.available_series`) on the union of their calendars,
-    NaN where a series has no return (columns in the order given)."""
+    NaN where a series has no return (columns in the order given).
+
+    Examples
+    --------
+    >>> frame = panel(["sp500", "nasdaq"])
+    >>> frame.shape, str(frame.index[0].date()), list(frame.columns)
+    ((5030, 2), '1999-01-05', ['sp500', 'nasdaq'])
+    """
     names = list(available_series()) if names is None else list(names)
     if not names:
         raise ValueError("no series given")
@@ -67,7 +74,22 @@ def panel(names: Sequence[str] | None = None) -> pd.DataFrame:
 class PooledFit:
     """One refit: its ``day`` (row of the panel: the fit saw the rows before it), the gate's
     verdict, and per symbol the draws and each draw's variance for the symbol's next return
-    (empty when the gate refused the fit)."""
+    (empty when the gate refused the fit).
+
+    Examples
+    --------
+    One posterior draw of symbol ``a`` (a real fit holds 200 per symbol) with its variance
+    ``1e-4`` (1% daily volatility) for the next return:
+
+    >>> import numpy as np
+    >>> from bayes_mem.live.gjr_garch import GarchDraws
+    >>> d = GarchDraws(mu=[0.0], omega=[1e-6], alpha=[0.05], gamma=[0.1], beta=[0.85],
+    ...                nu=[500.0], lam=[0.0])
+    >>> fit = PooledFit(day=3, date="2024-01-04", passed=True, reasons=(), seconds=40.0,
+    ...                 symbols={"a": (d, np.array([1e-4]))})
+    >>> fit.passed, list(fit.symbols), fit.key
+    (True, ['a'], '')
+    """
 
     day: int
     date: str
@@ -80,7 +102,20 @@ class PooledFit:
 
 def refit_days(frame: pd.DataFrame, window: int, cadence: int) -> list[int]:
     """Rows of ``frame`` on which the walk-forward refits: every ``cadence`` rows from the first
-    row at which some series has ``window`` returns before it."""
+    row at which some series has ``window`` returns before it.
+
+    Examples
+    --------
+    Series ``a`` has 3 returns before row 3, so refits run on rows 3 and 5:
+
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"a": [0.01, -0.02, 0.0, 0.01, 0.005, -0.01],
+    ...                       "b": [np.nan, np.nan, 0.01, 0.0, -0.01, 0.02]},
+    ...                      index=pd.bdate_range("2024-01-01", periods=6))
+    >>> refit_days(frame, window=3, cadence=2)
+    [3, 5]
+    """
     window = check_int(window, "window", minimum=2)
     cadence = check_int(cadence, "cadence", minimum=1)
     counts = frame.notna().cumsum().shift(1, fill_value=0)  # returns before each row
@@ -131,7 +166,23 @@ def refit_key(frame: pd.DataFrame, day: int, config: object) -> str:
     """What refit ``day`` is made from: the configuration's hash (its seed included), the day
     and every return before it (columns, dates and values). A stored refit is reused only when
     its key is this one, so a folder of refits made from other data or settings is refitted,
-    never served."""
+    never served.
+
+    Examples
+    --------
+    Only the rows before the day count: rows after it do not change the key, another day does:
+
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"a": [0.01, -0.02, 0.0, 0.01, 0.005, -0.01],
+    ...                       "b": [np.nan, np.nan, 0.01, 0.0, -0.01, 0.02]},
+    ...                      index=pd.bdate_range("2024-01-01", periods=6))
+    >>> from bayes_mem.offline.recalibrate import RecalibrationConfig
+    >>> cfg = RecalibrationConfig(returns_model="pymc")
+    >>> key = refit_key(frame, 4, cfg)
+    >>> len(key), refit_key(frame.iloc[:5], 4, cfg) == key, refit_key(frame, 5, cfg) == key
+    (16, True, False)
+    """
     before = frame.iloc[:day]
     h = hashlib.sha256()
     h.update(f"{config.hash()}|{day}|".encode())  # type: ignore[attr-defined]
@@ -153,7 +204,21 @@ def walk_forward_fits(
     returns) every ``cadence`` rows (:func:`refit_days`), each on the rows before its day;
     refit ``k`` is seeded ``seed + k``. With ``fits_dir``, fits already stored there are read
     instead of refitted when made from the same data and settings (:func:`refit_key`), and new
-    ones are stored as they finish."""
+    ones are stored as they finish.
+
+    Examples
+    --------
+    Skipped: each refit is the nightly job's pooled PyMC fit (30-60 s). A real run on every
+    installed series, resumable from a folder:
+
+    >>> import tempfile
+    >>> from bayes_mem.offline.recalibrate import RecalibrationConfig
+    >>> with tempfile.TemporaryDirectory() as d:  # doctest: +SKIP
+    ...     fits = walk_forward_fits(panel(), fits_dir=d,
+    ...                              config=RecalibrationConfig(returns_model="pymc"))
+    >>> [f.passed for f in fits][:3]  # doctest: +SKIP
+    [True, True, True]
+    """
     from bayes_mem.offline.recalibrate import RecalibrationConfig, fit_returns
     from bayes_mem.offline.returns_model import PooledReturnsFitter
 
@@ -206,7 +271,28 @@ def pooled_forecasts(
     """Per series of ``frame`` with more than ``window`` returns: its forecasts on the days after
     its first ``window`` returns (see the module docstring). The first day uses the latest passed
     refit that covered the series; a series no passed refit covers by then is an error naming
-    it."""
+    it.
+
+    Examples
+    --------
+    One hand-made refit on row 3 covering both series (one draw, 1% volatility): ``a``'s first
+    forecast uses it as published (VaR 99% about ``2.326 * 1%``), ``b``'s rolls the variance
+    forward through the returns ``b`` had after the fit's data:
+
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"a": [0.01, -0.02, 0.0, 0.01, 0.005, -0.01],
+    ...                       "b": [np.nan, np.nan, 0.01, 0.0, -0.01, 0.02]},
+    ...                      index=pd.bdate_range("2024-01-01", periods=6))
+    >>> from bayes_mem.live.gjr_garch import GarchDraws
+    >>> d = GarchDraws(mu=[0.0], omega=[1e-6], alpha=[0.05], gamma=[0.1], beta=[0.85],
+    ...                nu=[500.0], lam=[0.0])
+    >>> fit = PooledFit(3, "2024-01-04", True, (), 40.0,
+    ...                 {"a": (d, np.array([1e-4])), "b": (d, np.array([1e-4]))})
+    >>> fc = pooled_forecasts(frame, [fit], window=3, levels=(0.99,), horizon=1)
+    >>> np.round(fc["a"].var[0.99], 4), np.round(fc["b"].var[0.99], 4)
+    (array([0.0233, 0.0222, 0.0208]), array([0.022]))
+    """
     window = check_int(window, "window", minimum=2)
     by_day = sorted(fits, key=lambda f: f.day)
     out = {}

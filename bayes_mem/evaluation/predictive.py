@@ -33,7 +33,17 @@ def _check_m(m: int) -> int:
 
 @dataclass(frozen=True)
 class EmpiricalPredictive:
-    """Day ``i`` resamples ``returns[starts[i] : starts[i] + window]`` uniformly."""
+    """Day ``i`` resamples ``returns[starts[i] : starts[i] + window]`` uniformly.
+
+    Examples
+    --------
+    Three forecast days, each resampling a 2-day window of the past returns:
+
+    >>> import numpy as np
+    >>> p = EmpiricalPredictive(np.array([0.01, -0.02, 0.03, 0.0]), np.array([0, 1, 2]), 2)
+    >>> p.n, p.window
+    (3, 2)
+    """
 
     returns: np.ndarray
     starts: np.ndarray
@@ -53,12 +63,45 @@ class EmpiricalPredictive:
 
     @property
     def n(self) -> int:
+        """Number of forecast days.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> p = EmpiricalPredictive(np.array([0.01, -0.02, 0.03, 0.0]), np.array([0, 1, 2]), 2)
+        >>> p.n
+        3
+        """
         return self.starts.size
 
     def take(self, days: slice) -> EmpiricalPredictive:
+        """The predictive of the forecast days ``days`` (a slice).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> p = EmpiricalPredictive(np.array([0.01, -0.02, 0.03, 0.0]), np.array([0, 1, 2]), 2)
+        >>> p.take(slice(1, None)).starts
+        array([1, 2])
+        """
         return EmpiricalPredictive(self.returns, self.starts[days], self.window)
 
     def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        """``m`` scenario returns per day, shape ``(n, m)``: row ``i`` resampled from day ``i``'s
+        window.
+
+        Examples
+        --------
+        Day 0 draws from ``{0.01, -0.02}``, day 1 from ``{-0.02, 0.03}``, day 2 from
+        ``{0.03, 0.0}``:
+
+        >>> import numpy as np
+        >>> p = EmpiricalPredictive(np.array([0.01, -0.02, 0.03, 0.0]), np.array([0, 1, 2]), 2)
+        >>> p.sample(np.random.default_rng(0), 4)
+        array([[-0.02, -0.02, -0.02,  0.01],
+               [-0.02, -0.02, -0.02, -0.02],
+               [ 0.03,  0.  ,  0.  ,  0.  ]])
+        """
         m = _check_m(m)
         idx = rng.integers(0, self.window, size=(self.n, m))
         return self.returns[self.starts[:, None] + idx]
@@ -67,7 +110,17 @@ class EmpiricalPredictive:
 @dataclass(frozen=True)
 class LocationScalePredictive:
     """Day ``i``: ``loc[i] + scale[i] * T``, ``T`` ~ Student-t(``nu[i]``) (standard, not unit
-    variance), or standard normal when ``nu`` is ``None``."""
+    variance), or standard normal when ``nu`` is ``None``.
+
+    Examples
+    --------
+    A standard t(4) has variance ``4 / 2 = 2``, so scale 1% gives a 1.41% daily sd:
+
+    >>> import numpy as np
+    >>> p = LocationScalePredictive(np.array([0.0]), np.array([0.01]), nu=np.array([4.0]))
+    >>> round(float(p.sample(np.random.default_rng(0), 20000).std()), 4)
+    0.014
+    """
 
     loc: np.ndarray
     scale: np.ndarray
@@ -92,13 +145,43 @@ class LocationScalePredictive:
 
     @property
     def n(self) -> int:
+        """Number of forecast days.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> p = LocationScalePredictive(np.array([0.0, 0.001]), np.array([0.01, 0.02]))
+        >>> p.n
+        2
+        """
         return self.loc.size
 
     def take(self, days: slice) -> LocationScalePredictive:
+        """The predictive of the forecast days ``days`` (a slice).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> p = LocationScalePredictive(np.array([0.0, 0.001]), np.array([0.01, 0.02]))
+        >>> p.take(slice(1, 2))
+        LocationScalePredictive(loc=array([0.001]), scale=array([0.02]), nu=None)
+        """
         nu = None if self.nu is None else self.nu[days]
         return LocationScalePredictive(self.loc[days], self.scale[days], nu)
 
     def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        """``m`` scenario returns per day, shape ``(n, m)``.
+
+        Examples
+        --------
+        Normal days with means 0 and 0.1% and sds 1% and 2%, recovered from 20,000 draws:
+
+        >>> import numpy as np
+        >>> p = LocationScalePredictive(np.array([0.0, 0.001]), np.array([0.01, 0.02]))
+        >>> x = p.sample(np.random.default_rng(0), 20000)
+        >>> x.shape, np.round(x.mean(axis=1), 4), np.round(x.std(axis=1), 3)
+        ((2, 20000), array([0.   , 0.001]), array([0.01, 0.02]))
+        """
         m = _check_m(m)
         if self.nu is None:
             z = rng.standard_normal((self.n, m))
@@ -114,7 +197,22 @@ def sample_skewt(
     """Hansen skew-t draws with the constants of :class:`~bayes_mem.live.skewt.SkewT` (arrays of
     one shape, one draw each). Exact: Hansen's variable is ``(s t / k - a) / b`` with ``t`` the
     left half of a Student-t (``s = 1 - lam``) with probability ``(1 - lam) / 2``, else its right
-    half (``s = 1 + lam``)."""
+    half (``s = 1 + lam``).
+
+    Examples
+    --------
+    20,000 left-skewed draws (``nu = 5``, ``lam = -0.3``): mean 0 and sd 1 by construction, and
+    the share below zero matches the closed-form CDF at 0:
+
+    >>> import numpy as np
+    >>> from bayes_mem.live.skewt import SkewT
+    >>> inn = SkewT.from_params(np.full(20000, 5.0), np.full(20000, -0.3))
+    >>> z = sample_skewt(np.random.default_rng(0), inn.nu, inn.lam, inn.a, inn.b, inn.k)
+    >>> round(float(z.mean()), 1), round(float(z.std()), 2)
+    (-0.0, 1.0)
+    >>> round(float(np.mean(z < 0)), 2), round(float(inn.cdf(0.0)[0]), 2)
+    (0.44, 0.44)
+    """
     t = np.abs(rng.standard_t(nu))
     left = rng.random(nu.shape) < (1.0 - lam) / 2.0
     ts = np.where(left, -t * (1.0 - lam), t * (1.0 + lam))
@@ -124,7 +222,18 @@ def sample_skewt(
 @dataclass(frozen=True)
 class MixturePredictive:
     """Day ``i``: the equal-weight mixture over draws ``s`` of ``mu[i, s] + sd[i, s] Z``, ``Z``
-    Hansen skew-t(``nu[i, s]``, ``lam[i, s]``) standardised to variance 1 (arrays (n, S))."""
+    Hansen skew-t(``nu[i, s]``, ``lam[i, s]``) standardised to variance 1 (arrays (n, S)).
+
+    Examples
+    --------
+    One day, two posterior draws with means 0 and 0.2% (sd 1%, symmetric t(5)):
+
+    >>> import numpy as np
+    >>> p = MixturePredictive(mu=np.array([[0.0, 0.002]]), sd=np.array([[0.01, 0.01]]),
+    ...                       nu=np.array([[5.0, 5.0]]), lam=np.array([[0.0, 0.0]]))
+    >>> p.n, p.mu.shape
+    (1, (1, 2))
+    """
 
     mu: np.ndarray
     sd: np.ndarray
@@ -144,12 +253,47 @@ class MixturePredictive:
 
     @property
     def n(self) -> int:
+        """Number of forecast days.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> p = MixturePredictive(mu=np.array([[0.0, 0.002]]), sd=np.array([[0.01, 0.01]]),
+        ...                       nu=np.array([[5.0, 5.0]]), lam=np.array([[0.0, 0.0]]))
+        >>> p.n
+        1
+        """
         return self.mu.shape[0]
 
     def take(self, days: slice) -> MixturePredictive:
+        """The predictive of the forecast days ``days`` (a slice).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> p = MixturePredictive(mu=np.array([[0.0, 0.002]]), sd=np.array([[0.01, 0.01]]),
+        ...                       nu=np.array([[5.0, 5.0]]), lam=np.array([[0.0, 0.0]]))
+        >>> p.take(slice(0, 1)).mu
+        array([[0.   , 0.002]])
+        """
         return MixturePredictive(self.mu[days], self.sd[days], self.nu[days], self.lam[days])
 
     def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        """``m`` scenario returns per day, shape ``(n, m)``: a draw picked uniformly, then its
+        skew-t.
+
+        Examples
+        --------
+        The mixture mean is ``(0 + 0.002) / 2 = 0.001``; its sd
+        ``sqrt(0.01^2 + 0.001^2) = 0.01005``:
+
+        >>> import numpy as np
+        >>> p = MixturePredictive(mu=np.array([[0.0, 0.002]]), sd=np.array([[0.01, 0.01]]),
+        ...                       nu=np.array([[5.0, 5.0]]), lam=np.array([[0.0, 0.0]]))
+        >>> x = p.sample(np.random.default_rng(0), 20000)
+        >>> x.shape, round(float(x.mean()), 4), round(float(x.std()), 3)
+        ((1, 20000), 0.001, 0.01)
+        """
         m = _check_m(m)
         n, s = self.mu.shape
         pick = rng.integers(0, s, size=(n, m))
@@ -163,7 +307,18 @@ class MixturePredictive:
 @dataclass(frozen=True)
 class FilteredEmpiricalPredictive:
     """Filtered historical simulation: day ``i`` is ``loc[i] + scale[i] * z`` with ``z`` drawn
-    uniformly from the standardised residuals ``pools[block[i]]`` (one pool per refit)."""
+    uniformly from the standardised residuals ``pools[block[i]]`` (one pool per refit).
+
+    Examples
+    --------
+    Two days sharing one pool of residuals ``{-1, +1}``:
+
+    >>> import numpy as np
+    >>> p = FilteredEmpiricalPredictive(loc=np.array([0.0, 0.001]), scale=np.array([0.01, 0.02]),
+    ...                                 pools=np.array([[-1.0, 1.0]]), block=np.array([0, 0]))
+    >>> p.n, p.pools.shape
+    (2, (1, 2))
+    """
 
     loc: np.ndarray
     scale: np.ndarray
@@ -187,14 +342,51 @@ class FilteredEmpiricalPredictive:
 
     @property
     def n(self) -> int:
+        """Number of forecast days.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> p = FilteredEmpiricalPredictive(loc=np.array([0.0, 0.001]),
+        ...                                 scale=np.array([0.01, 0.02]),
+        ...                                 pools=np.array([[-1.0, 1.0]]), block=np.array([0, 0]))
+        >>> p.n
+        2
+        """
         return self.loc.size
 
     def take(self, days: slice) -> FilteredEmpiricalPredictive:
+        """The predictive of the forecast days ``days`` (a slice); the pools are shared.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> p = FilteredEmpiricalPredictive(loc=np.array([0.0, 0.001]),
+        ...                                 scale=np.array([0.01, 0.02]),
+        ...                                 pools=np.array([[-1.0, 1.0]]), block=np.array([0, 0]))
+        >>> p.take(slice(1, None)).loc
+        array([0.001])
+        """
         return FilteredEmpiricalPredictive(
             self.loc[days], self.scale[days], self.pools, self.block[days]
         )
 
     def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        """``m`` scenario returns per day, shape ``(n, m)``: ``loc + scale * z``, ``z`` drawn
+        from the day's pool.
+
+        Examples
+        --------
+        Day 0 takes the values ``0 +- 0.01``, day 1 ``0.001 +- 0.02``:
+
+        >>> import numpy as np
+        >>> p = FilteredEmpiricalPredictive(loc=np.array([0.0, 0.001]),
+        ...                                 scale=np.array([0.01, 0.02]),
+        ...                                 pools=np.array([[-1.0, 1.0]]), block=np.array([0, 0]))
+        >>> p.sample(np.random.default_rng(0), 4)
+        array([[ 0.01 ,  0.01 ,  0.01 , -0.01 ],
+               [-0.019, -0.019, -0.019, -0.019]])
+        """
         m = _check_m(m)
         idx = rng.integers(0, self.pools.shape[1], size=(self.n, m))
         return self.loc[:, None] + self.scale[:, None] * self.pools[self.block[:, None], idx]

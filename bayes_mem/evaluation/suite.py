@@ -46,7 +46,15 @@ SECTIONS: dict[str, tuple[str, str]] = {
 
 
 class EvaluationError(RuntimeError):
-    """Some sections failed; ``partial`` is the folder holding what was written."""
+    """Some sections failed; ``partial`` is the folder holding what was written.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> err = EvaluationError({"risk": "ValueError: no data"}, Path("results.tmp"))
+    >>> err.failed, str(err).split(";")[0]
+    ({'risk': 'ValueError: no data'}, 'evaluation sections failed: risk')
+    """
 
     def __init__(self, failed: dict[str, str], partial: Path) -> None:
         names = ", ".join(failed)
@@ -89,7 +97,39 @@ def run_suite(
 ) -> dict[str, Any]:
     """Run the sections (all by default) into ``out_dir`` and return the summary dict (also in
     ``out_dir/summary.json``). Raises :class:`EvaluationError` if a section failed, leaving a
-    previous ``out_dir`` untouched."""
+    previous ``out_dir`` untouched.
+
+    Examples
+    --------
+    The real sections take minutes to hours; a toy section registered for the example shows
+    the machinery (the section's folder, ``summary.json`` and ``summary.md``, its Markdown under
+    its title). Unknown sections are refused before anything runs:
+
+    >>> import sys
+    >>> import tempfile
+    >>> import types
+    >>> from pathlib import Path
+    >>> from unittest import mock
+    >>> def write_results(out_dir, *, seed, quick):  # a section's one entry point
+    ...     Path(out_dir).mkdir(parents=True)
+    ...     return {"markdown": f"seed {seed}"}
+    >>> toy = types.ModuleType("toy_section")
+    >>> toy.write_results = write_results
+    >>> with (tempfile.TemporaryDirectory() as d,
+    ...       mock.patch.dict(sys.modules, {"toy_section": toy}),
+    ...       mock.patch.dict(SECTIONS, {"toy": ("toy_section", "A toy section")})):
+    ...     summary = run_suite(Path(d) / "results", seed=3, only=["toy"])
+    ...     files = sorted(p.name for p in (Path(d) / "results").iterdir())
+    ...     text = (Path(d) / "results" / "summary.md").read_text()
+    >>> files, list(summary["sections"])
+    (['summary.json', 'summary.md', 'toy'], ['toy'])
+    >>> [line for line in text.splitlines() if line.startswith("## ") or line.startswith("seed")]
+    ['## A toy section', 'seed 3']
+    >>> run_suite("unused", only=["nope"])
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown evaluation sections ['nope']; known: ['policy', 'bandits', 'risk', 'ab']
+    """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     sections = _check_sections(only)
