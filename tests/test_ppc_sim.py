@@ -165,7 +165,7 @@ def test_sequential_pvalues_keep_the_power_of_all_replicates_for_small_pvalues()
     gen = np.random.default_rng(3)
     for _ in range(20):
         run = _sequential_run(gen, np.array([2e-4, 0.4, 0.6]), 20_000)
-        up, low = sequential_pvalues(run, 20, 20_000)
+        up, _ = sequential_pvalues(run, 20, 20_000)
         assert len(run) == 20_000
         assert up[0] == (run[:, 0].sum() + 1) / 20_001
 
