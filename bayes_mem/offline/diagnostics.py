@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -368,6 +368,22 @@ class PValues(dict):
     def resolution(self) -> float:
         return 1.0 / (self.replicates + 1)
 
+    def select(self, names: Iterable[str]) -> PValues:
+        """The checks ``names`` only, their lower tails and replicates kept (a plain dict of the
+        upper tails would lose the lower tails of sequential p-values).
+
+        Examples
+        --------
+        >>> p = PValues({"a": 1.0, "b": 0.4}, 2000, lower={"a": 0.2, "b": 0.7}, simulated=90)
+        >>> q = p.select(["a"])
+        >>> dict(q), q.lower, q.replicates, q.simulated
+        ({'a': 1.0}, {'a': 0.2}, 2000, 90)
+        """
+        keep = [n for n in names if n in self]
+        lower = None if self.lower is None else {n: self.lower[n] for n in keep}
+        return PValues({n: self[n] for n in keep}, self.replicates, lower=lower,
+                       simulated=self.simulated)  # fmt: skip
+
 
 #: Besag-Clifford: a sequential check stops once this many replicates fell on each side of the
 #: observed statistic (:func:`sequential_pvalues`)
@@ -572,8 +588,9 @@ def ppc_failures(
         if np.isfinite(a) and a < PPC_ALPHA:
             adjusted = f", Holm-adjusted two-sided p = {a:.4g}" if correction == "holm" else ""
             kind = "test" if n in tests else "posterior predictive check"
+            tail = "" if lower is None or n in tests else f" (lower tail {float(lower[n]):.4g})"
             failures.append(Failure(
-                "ppc", MISFIT, f"{kind} {n!r}: p = {pv:.4g}{adjusted}", float(pv), n,
+                "ppc", MISFIT, f"{kind} {n!r}: p = {pv:.4g}{tail}{adjusted}", float(pv), n,
             ))  # fmt: skip
     return failures, summary
 
