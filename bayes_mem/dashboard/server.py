@@ -271,7 +271,34 @@ class DeniedHandler(RequestHandler):
 
 
 class ReportHandler(RequestHandler):
-    """Serve ``MODELS/reports/vNNNNNN.html`` (token checked when there is one)."""
+    """Serve ``MODELS/reports/vNNNNNN.html`` (token checked when there is one).
+
+    Examples
+    --------
+    A registry's report served on a throw-away tornado server, no token:
+
+    >>> import asyncio, tempfile
+    >>> from tornado.httpclient import AsyncHTTPClient
+    >>> from tornado.httpserver import HTTPServer
+    >>> from tornado.testing import bind_unused_port
+    >>> from tornado.web import Application as WebApplication
+    >>> models = tempfile.TemporaryDirectory()
+    >>> (Path(models.name) / "reports").mkdir()
+    >>> _ = (Path(models.name) / "reports" / "v000012.html").write_text("<p>v12</p>")
+    >>> async def fetch(path):
+    ...     sock, port = bind_unused_port()
+    ...     options = {"folder": Path(models.name), "auth": None}
+    ...     routes = [(r"/reports/(v[0-9]{6}[.]html)", ReportHandler, options)]
+    ...     server = HTTPServer(WebApplication(routes))
+    ...     server.add_sockets([sock])
+    ...     url = f"http://127.0.0.1:{port}{path}"
+    ...     response = await AsyncHTTPClient().fetch(url, raise_error=False)
+    ...     server.stop()
+    ...     return response.code, response.headers["Content-Type"], response.body.decode()
+    >>> asyncio.run(fetch("/reports/v000012.html"))
+    (200, 'text/html; charset=utf-8', '<p>v12</p>')
+    >>> models.cleanup()
+    """
 
     def initialize(self, folder: Path | None, auth: TokenAuth | None) -> None:
         """Tornado's per-route setup: the model registry folder (None: no registry, every report is
