@@ -114,6 +114,14 @@ def _common(json_flag: bool = True) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``bayes-mem`` argument parser: one sub-command per verb (see the module docstring).
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["ingest", "returns", "r.csv", "--kind", "log"])
+    >>> args.command, args.what, str(args.file), args.kind, args.create
+    ('ingest', 'returns', 'r.csv', 'log', False)
+    """
     parser = argparse.ArgumentParser(
         prog="bayes-mem", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -294,7 +302,18 @@ def _port(text: str) -> int:
 
 
 class MissingPathError(Exception):
-    """A models or store path that does not exist: a usage error (exit 2), nothing created."""
+    """A models or store path that does not exist: a usage error (exit 2), nothing created.
+
+    Examples
+    --------
+    :func:`main` turns it into exit code 2 (``EXIT_USAGE``), the message on stderr:
+
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     code = main(["priors", "list", "--models", os.path.join(tmp, "no-such-models")])
+    >>> code == EXIT_USAGE
+    True
+    """
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -374,6 +393,25 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
+
+    Examples
+    --------
+    Register two signals in a new store, then ask a store that does not exist (exit 2):
+
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(tmp.name, "signals.csv")
+    >>> pd.DataFrame({"name": ["mom_a", "mom_b"], "family": ["momentum"] * 2}).to_csv(
+    ...     path, index=False)
+    >>> main(["ingest", "signals", path, "--data", os.path.join(tmp.name, "data"), "--create"])
+    2 signals written
+    0
+    >>> main(["ingest", "signals", path, "--data", os.path.join(tmp.name, "elsewhere")])
+    2
+    >>> tmp.cleanup()
+    """
     args = build_parser().parse_args(argv)
     args.verbose = getattr(args, "verbose", False)
     _configure_logging(args.verbose)

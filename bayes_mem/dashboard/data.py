@@ -67,19 +67,55 @@ DECISION_ROWS = 1000
 
 
 class DashboardError(ValueError):
-    """The store or the registry cannot be read by the dashboard; the message names the value."""
+    """The store or the registry cannot be read by the dashboard; the message names the value.
+
+    Examples
+    --------
+    A store file that does not exist is refused, nothing created:
+
+    >>> try:
+    ...     open_read_only("sqlite:////no/such/dir/bayes_mem.sqlite")
+    ... except DashboardError as exc:
+    ...     print(exc)
+    no store at '/no/such/dir/bayes_mem.sqlite' (no such file)
+    """
 
 
 @dataclass(frozen=True)
 class Source:
     """What the dashboard reads: a read-only store engine and the model registry folder (None:
-    no registry, the nightly page says so)."""
+    no registry, the nightly page says so).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.store import Store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> Store(data_dir=tmp.name).close()  # an empty store file
+    >>> source = open_source(f"sqlite:///{tmp.name}/bayes_mem.sqlite", models=None)
+    >>> source.models, source.shown.endswith("bayes_mem.sqlite")
+    (None, True)
+    >>> source.close()
+    >>> tmp.cleanup()
+    """
 
     engine: sa.Engine
     models: Path | None
     shown: str  # the store's URL, password hidden
 
     def close(self) -> None:
+        """Release the engine's connections.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from bayes_mem.store import Store
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> Store(data_dir=tmp.name).close()  # an empty store file
+        >>> source = open_source(f"sqlite:///{tmp.name}/bayes_mem.sqlite", models=tmp.name)
+        >>> source.close()
+        >>> tmp.cleanup()
+        """
         self.engine.dispose()
 
 
@@ -106,6 +142,27 @@ def open_read_only(url: str) -> tuple[sa.Engine, str]:
     DashboardError
         The URL cannot be parsed, names an unknown database, a SQLite file that does not exist,
         a server that does not answer, or a store whose schema is not this bayes_mem's.
+
+    Examples
+    --------
+    The engine reads; a write is refused by SQLite itself:
+
+    >>> import tempfile
+    >>> from bayes_mem.store import Store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> with Store(data_dir=tmp.name) as store:
+    ...     store.log_regime("2024-01-02", {"SPY": 0.2})
+    >>> engine, shown = open_read_only(f"sqlite:///{tmp.name}/bayes_mem.sqlite")
+    >>> regime_latest(engine)["p_change"].tolist()
+    [0.2]
+    >>> try:
+    ...     with engine.begin() as conn:
+    ...         _ = conn.execute(schema.regime_metrics.delete())
+    ... except sa.exc.OperationalError as exc:
+    ...     print("refused:", "readonly" in str(exc))
+    refused: True
+    >>> engine.dispose()
+    >>> tmp.cleanup()
     """
     if not isinstance(url, str) or not url.strip():
         raise DashboardError(f"the store URL must be non-empty text, got {url!r:.100}")
@@ -178,6 +235,14 @@ def open_source(url: str, models: str | Path | None) -> Source:
     DashboardError
         The registry folder is missing, or :func:`open_read_only` refused the store; nothing
         is created.
+
+    Examples
+    --------
+    >>> try:
+    ...     open_source("sqlite:////tmp/x.sqlite", models="/no/such/models")
+    ... except DashboardError as exc:
+    ...     print(exc)
+    no model registry at '/no/such/models' (no such directory)
     """
     folder = None
     if models is not None:
@@ -200,7 +265,14 @@ def _dates(series: pd.Series) -> pd.Series:
 # ---------------------------------------------------------------------------- freshness
 @dataclass(frozen=True)
 class DataVersion:
-    """The store's cheap fingerprint (None where a table is empty)."""
+    """The store's cheap fingerprint (None where a table is empty).
+
+    Examples
+    --------
+    >>> DataVersion(dt.date(2024, 1, 8), dt.date(2024, 1, 8), None, 40)
+    DataVersion(portfolio=datetime.date(2024, 1, 8), correlation=datetime.date(2024, 1, 8),
+                regime=None, decision=40)
+    """
 
     portfolio: dt.date | None  # latest portfolio_metrics date: every engine end of day
     correlation: dt.date | None
@@ -210,7 +282,22 @@ class DataVersion:
 
 def data_version(engine: sa.Engine) -> DataVersion:
     """The cheap fingerprint a page polls (see the module docstring): latest portfolio,
-    correlation and regime dates and the latest decision id, one index lookup each."""
+    correlation and regime dates and the latest decision id, one index lookup each.
+
+    Examples
+    --------
+    Five synthetic days of two decisions per configuration and day: the latest decision is the
+    20th:
+
+    >>> from bayes_mem.store import Store
+    >>> from bayes_mem.dashboard.synthetic import fill_store
+    >>> store = Store("sqlite://")  # in memory
+    >>> _ = fill_store(store, np.random.default_rng(0), n_symbols=2, n_signals=3, n_days=5,
+    ...                decisions_per_day=2)
+    >>> data_version(store.engine)
+    DataVersion(portfolio=datetime.date(2024, 1, 8), correlation=datetime.date(2024, 1, 8),
+                regime=datetime.date(2024, 1, 8), decision=20)
+    """
     with engine.connect() as conn:
         return DataVersion(*(
             conn.execute(sa.select(sa.func.max(col))).scalar()
@@ -224,7 +311,16 @@ def data_version(engine: sa.Engine) -> DataVersion:
 
 
 def registry_version(models: Path | None) -> tuple[Any, ...]:
-    """The registry's fingerprint: its versions, the active one and the reports' names."""
+    """The registry's fingerprint: its versions, the active one and the reports' names.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     print(registry_version(Path(tmp)), registry_version(None))
+    ((), None, ()) ()
+    """
     if models is None:
         return ()
     from bayes_mem.live.prior_set import active_version, list_versions
@@ -240,7 +336,17 @@ def registry_version(models: Path | None) -> tuple[Any, ...]:
 
 # ---------------------------------------------------------------------------- risk
 def risk_symbols(engine: sa.Engine) -> list[str]:
-    """The symbols with a risk forecast, sorted."""
+    """The symbols with a risk forecast, sorted.
+
+    Examples
+    --------
+    >>> from bayes_mem.store import Store
+    >>> from bayes_mem.dashboard.synthetic import fill_store
+    >>> store = Store("sqlite://")  # in memory
+    >>> _ = fill_store(store, np.random.default_rng(0), n_symbols=3, n_signals=3, n_days=2)
+    >>> risk_symbols(store.engine)
+    ['SYM000', 'SYM001', 'SYM002']
+    """
     t = schema.risk_metrics
     with engine.connect() as conn:
         return sorted(conn.execute(sa.select(t.c.symbol).distinct()).scalars())
@@ -249,7 +355,22 @@ def risk_symbols(engine: sa.Engine) -> list[str]:
 def risk_history(engine: sa.Engine, symbol: str) -> pd.DataFrame:
     """One symbol's forecasts by date (ascending) at its most frequent level: columns ``date``
     (datetime64), ``level``, ``var_log``, ``es_log``, ``es_low``, ``es_high`` (the ES's 90 %
-    credible band, NaN when not computed) and ``volatility`` (daily, fraction)."""
+    credible band, NaN when not computed) and ``volatility`` (daily, fraction).
+
+    Examples
+    --------
+    The synthetic forecasts have ES = 1.2 x VaR and a band of +-15% around ES:
+
+    >>> from bayes_mem.store import Store
+    >>> from bayes_mem.dashboard.synthetic import fill_store
+    >>> store = Store("sqlite://")  # in memory
+    >>> _ = fill_store(store, np.random.default_rng(0), n_symbols=2, n_signals=3, n_days=3)
+    >>> h = risk_history(store.engine, "SYM000")
+    >>> len(h), float(h["level"].iloc[0]), bool(np.allclose(h["es_log"], 1.2 * h["var_log"]))
+    (3, 0.975, True)
+    >>> bool(np.allclose(h["es_high"] / h["es_log"], 1.15))
+    True
+    """
     t = schema.risk_metrics
     cols = ["date", "level", "var_log", "es_log", "es_low", "es_high", "volatility"]
     q = sa.select(*(t.c[c] for c in cols)).where(t.c.symbol == symbol).order_by(t.c.date)
@@ -263,7 +384,20 @@ def risk_history(engine: sa.Engine, symbol: str) -> pd.DataFrame:
 
 
 def symbol_returns(engine: sa.Engine, symbol: str) -> pd.DataFrame:
-    """One symbol's stored daily log returns: columns ``date`` (datetime64), ``log_return``."""
+    """One symbol's stored daily log returns: columns ``date`` (datetime64), ``log_return``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayes_mem.store import Store
+    >>> store = Store("sqlite://")  # in memory
+    >>> _ = store.ingest_returns(pd.DataFrame({"symbol": ["SPY", "SPY"],
+    ...     "date": ["2024-01-02", "2024-01-03"], "return": [0.004, -0.011]}), kind="log")
+    >>> symbol_returns(store.engine, "SPY")
+            date  log_return
+    0 2024-01-02       0.004
+    1 2024-01-03      -0.011
+    """
     t = schema.returns
     q = sa.select(t.c.date, t.c.log_return).where(t.c.symbol == symbol).order_by(t.c.date)
     with engine.connect() as conn:
@@ -275,7 +409,21 @@ def symbol_returns(engine: sa.Engine, symbol: str) -> pd.DataFrame:
 def align_forecasts(risk: pd.DataFrame, returns: pd.DataFrame) -> pd.DataFrame:
     """Each return with the forecast made for it (the latest one dated strictly before it):
     columns ``date``, ``log_return``, ``var_log``, ``es_log``, ``exceed`` (bool:
-    ``log_return < -var_log``); returns without an earlier forecast are dropped."""
+    ``log_return < -var_log``); returns without an earlier forecast are dropped.
+
+    Examples
+    --------
+    The forecast of 2 January is for the return of 3 January (the next date): a loss of 3% beyond
+    a VaR of 2% is an exceedance; the return of 2 January has no earlier forecast:
+
+    >>> days = pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"])
+    >>> risk = pd.DataFrame({"date": days[:2], "var_log": [0.02, 0.02], "es_log": [0.025, 0.025]})
+    >>> returns = pd.DataFrame({"date": days, "log_return": [-0.05, -0.03, 0.01]})
+    >>> align_forecasts(risk, returns)
+            date  log_return  var_log  es_log  exceed
+    0 2024-01-03       -0.03     0.02   0.025    True
+    1 2024-01-04        0.01     0.02   0.025   False
+    """
     cols = ["date", "log_return", "var_log", "es_log", "exceed"]
     if risk.empty or returns.empty:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
@@ -316,7 +464,20 @@ def backtest_status(aligned: pd.DataFrame, level: float, window: int = 250) -> d
     """The rolling status over the last ``window`` aligned days (:func:`align_forecasts`):
     ``n``, ``exceedances``, ``expected``, ``p_kupiec``, ``p_christoffersen`` (independence),
     ``p_cc``, ``z2`` and ``status`` ("ok", "rejected: ..." naming the failed tests, or "too few
-    days" under 20)."""
+    days" under 20).
+
+    Examples
+    --------
+    250 days with 6 losses of 3% beyond a 97.5% VaR of 2% (6.25 expected) and an ES of 2.5%:
+    Z2 = 6 x (-0.03) / (0.025 x 250 x 0.025) + 1 = -0.152, above its critical -0.70:
+
+    >>> r = np.clip(np.random.default_rng(0).normal(0.0, 0.008, 250), -0.019, None)
+    >>> r[[20, 60, 100, 140, 180, 220]] = -0.03  # the 6 exceedances, evenly spread
+    >>> aligned = pd.DataFrame({"log_return": r, "var_log": 0.02, "es_log": 0.025})
+    >>> s = backtest_status(aligned, level=0.975)
+    >>> s["n"], s["exceedances"], round(s["expected"], 2), round(s["z2"], 3), s["status"]
+    (250, 6, 6.25, -0.152, 'ok')
+    """
     tail = aligned.tail(window)
     return _status(tail["log_return"].to_numpy(float), tail["var_log"].to_numpy(float),
                    tail["es_log"].to_numpy(float), level)  # fmt: skip
@@ -369,6 +530,17 @@ def backtest_table(engine: sa.Engine, window: int = 250, *, cache: bool = True) 
     pandas.DataFrame
         One row per symbol, sorted, at the symbol's most frequent level: columns
         ``BACKTEST_COLUMNS`` (p-values in [0, 1], ``z2`` dimensionless, ``status`` text).
+
+    Examples
+    --------
+    >>> from bayes_mem.store import Store
+    >>> from bayes_mem.dashboard.synthetic import fill_store
+    >>> store = Store("sqlite://")  # in memory
+    >>> _ = fill_store(store, np.random.default_rng(0), n_symbols=2, n_signals=3, n_days=30)
+    >>> backtest_table(store.engine)[["symbol", "n", "exceedances", "status"]]
+       symbol   n  exceedances status
+    0  SYM000  29            0     ok
+    1  SYM001  29            0     ok
     """
     if not cache:
         return _backtest_table(engine, window)
@@ -441,7 +613,18 @@ def _backtest_table(engine: sa.Engine, window: int) -> pd.DataFrame:
 
 def portfolio_history(engine: sa.Engine) -> pd.DataFrame:
     """Portfolio risk by date: ``date``, ``gross_exposure``, ``portfolio_es``,
-    ``portfolio_var`` (account currency, a loss positive), ``level``."""
+    ``portfolio_var`` (account currency, a loss positive), ``level``.
+
+    Examples
+    --------
+    >>> from bayes_mem.store import Store
+    >>> store = Store("sqlite://")  # in memory
+    >>> store.log_portfolio("2024-01-02", gross_exposure=5e5, portfolio_es=1.2e4,
+    ...                     portfolio_var=9e3, level=0.975)
+    >>> portfolio_history(store.engine)
+            date  gross_exposure  portfolio_es  portfolio_var  level
+    0 2024-01-02        500000.0       12000.0         9000.0  0.975
+    """
     t = schema.portfolio_metrics
     cols = ["date", "gross_exposure", "portfolio_es", "portfolio_var", "level"]
     with engine.connect() as conn:
@@ -452,7 +635,25 @@ def portfolio_history(engine: sa.Engine) -> pd.DataFrame:
 
 def latest_positions(engine: sa.Engine, config: str = "live") -> pd.DataFrame:
     """The book as the decision log shows it: per symbol the signed notional (long +, short -,
-    account currency) of the decisions ``config`` acted on during the latest day it acted."""
+    account currency) of the decisions ``config`` acted on during the latest day it acted.
+
+    Examples
+    --------
+    Two acted long decisions on SPY and a short one on QQQ the same day: the book nets SPY:
+
+    >>> from bayes_mem.store import Store
+    >>> store = Store("sqlite://")  # in memory
+    >>> base = {"decided_at": dt.datetime(2024, 1, 2, 15, tzinfo=dt.UTC), "config": "live",
+    ...         "signal": "mom_a", "horizon": 5, "act": True, "p_win": 0.6}
+    >>> _ = store.append_decisions([
+    ...     {**base, "symbol": "SPY", "side": "long", "notional": 10_000.0},
+    ...     {**base, "symbol": "SPY", "side": "long", "notional": 5_000.0},
+    ...     {**base, "symbol": "QQQ", "side": "short", "notional": 8_000.0}])
+    >>> latest_positions(store.engine)
+      symbol  notional
+    0    QQQ   -8000.0
+    1    SPY   15000.0
+    """
     t = schema.decisions
     acted = (t.c.act.is_(True), t.c.config == config)
     with engine.connect() as conn:
@@ -495,6 +696,19 @@ def es_contributions(engine: sa.Engine, config: str = "live") -> pd.DataFrame:
     pandas.DataFrame
         Columns ``symbol``, ``notional`` (signed, account currency), ``contribution``
         (account currency) and ``share`` (of the ES, fraction); empty without positions.
+
+    Examples
+    --------
+    The contributions add up to the stored portfolio ES:
+
+    >>> from bayes_mem.store import Store
+    >>> from bayes_mem.dashboard.synthetic import fill_store
+    >>> store = Store("sqlite://")  # in memory
+    >>> _ = fill_store(store, np.random.default_rng(0), n_symbols=3, n_signals=6, n_days=10)
+    >>> c = es_contributions(store.engine)
+    >>> es = portfolio_history(store.engine)["portfolio_es"].iloc[-1]
+    >>> bool(np.isclose(c["contribution"].sum(), es)), round(float(c["share"].sum()), 6)
+    (True, 1.0)
     """
     pos = latest_positions(engine, config)
     cols = ["symbol", "notional", "contribution", "share"]
@@ -530,7 +744,18 @@ def es_contributions(engine: sa.Engine, config: str = "live") -> pd.DataFrame:
 def correlation_history(engine: sa.Engine) -> pd.DataFrame:
     """Correlation metrics by date: ``date``, ``average_correlation``, ``concentration_score``
     (in [0, 1]), ``effective_bets`` (in [1, N]), ``breakdown_p``, ``breakdown_score`` (NaN when
-    not computed)."""
+    not computed).
+
+    Examples
+    --------
+    >>> from bayes_mem.store import Store
+    >>> store = Store("sqlite://")  # in memory
+    >>> store.log_correlation("2024-01-02", average_correlation=0.3, concentration_score=0.6,
+    ...                       effective_bets=2.5)
+    >>> correlation_history(store.engine)[["date", "average_correlation", "breakdown_p"]]
+            date  average_correlation  breakdown_p
+    0 2024-01-02                  0.3          NaN
+    """
     t = schema.correlation_metrics
     cols = ["date", "average_correlation", "concentration_score", "effective_bets",
             "breakdown_p", "breakdown_score"]  # fmt: skip
@@ -564,6 +789,26 @@ def current_correlation(
     corr : numpy.ndarray, shape (N, N)
         Their correlation; fewer than 2 symbols (or 3 dates) give no symbols and a (0, 0)
         matrix.
+
+    Examples
+    --------
+    Two symbols driven by one factor, and a third of its own:
+
+    >>> from bayes_mem.store import Store
+    >>> rng = np.random.default_rng(0)
+    >>> f = rng.standard_normal(60)
+    >>> r = {"A": f + 0.3 * rng.standard_normal(60), "B": f + 0.3 * rng.standard_normal(60),
+    ...      "C": rng.standard_normal(60)}
+    >>> days = pd.bdate_range("2024-01-02", periods=60)
+    >>> frame = pd.concat([pd.DataFrame({"symbol": s, "date": days, "return": 0.01 * x})
+    ...                    for s, x in r.items()])
+    >>> store = Store("sqlite://")  # in memory
+    >>> _ = store.ingest_returns(frame, kind="log")
+    >>> symbols, corr = current_correlation(store.engine, ["A", "B", "C"])
+    >>> symbols, corr.round(1)  # A and B near their true 1 / 1.09 = 0.92, shrunk
+    (['A', 'B', 'C'], array([[1. , 0.8, 0.1],
+           [0.8, 1. , 0.1],
+           [0.1, 0.1, 1. ]]))
     """
     r = schema.returns
     with engine.connect() as conn:
@@ -594,7 +839,20 @@ def latest_signal_quality(engine: sa.Engine) -> pd.DataFrame:
     ``as_of``, ``trades``, ``posterior_mean`` (win rate), ``credible_low``, ``credible_high``
     (its 90 % interval), ``p_above_break_even``, ``total_pnl`` (account currency),
     ``sharpe``; sorted by signal. Two primary-key lookups per signal (its latest ``as_of``,
-    then that row), never a scan of the whole history."""
+    then that row), never a scan of the whole history.
+
+    Examples
+    --------
+    >>> from bayes_mem.store import Store
+    >>> from bayes_mem.dashboard.synthetic import fill_store
+    >>> store = Store("sqlite://")  # in memory
+    >>> _ = fill_store(store, np.random.default_rng(0), n_symbols=2, n_signals=3, n_days=4)
+    >>> latest_signal_quality(store.engine)[["signal", "family", "symbol", "trades"]]
+          signal          family  symbol  trades
+    0  sig_00000        momentum  SYM000      10
+    1  sig_00001  mean_reversion  SYM001       8
+    2  sig_00002        breakout  SYM000       7
+    """
     q_, s, link = schema.signal_quality, schema.signals, schema.signal_symbols
     cols = ["signal", "family", "symbol", "as_of", "trades", "posterior_mean", "credible_low",
             "credible_high", "p_above_break_even", "total_pnl", "sharpe"]  # fmt: skip
@@ -615,7 +873,21 @@ def latest_signal_quality(engine: sa.Engine) -> pd.DataFrame:
 
 def signal_history(engine: sa.Engine, signal: str) -> pd.DataFrame:
     """One signal's snapshots by ``as_of`` (ascending): its posterior mean win rate and 90 %
-    credible interval over time, trades and total PnL."""
+    credible interval over time, trades and total PnL.
+
+    Examples
+    --------
+    >>> from bayes_mem.store import Store
+    >>> from bayes_mem.dashboard.synthetic import fill_store
+    >>> store = Store("sqlite://")  # in memory
+    >>> _ = fill_store(store, np.random.default_rng(0), n_symbols=2, n_signals=3, n_days=4)
+    >>> h = signal_history(store.engine, "sig_00000")
+    >>> len(h), bool(h["trades"].is_monotonic_increasing)  # trades only accumulate
+    (4, True)
+    >>> low, mean, high = h["credible_low"], h["posterior_mean"], h["credible_high"]
+    >>> bool(((low <= mean) & (mean <= high)).all())
+    True
+    """
     t = schema.signal_quality
     cols = ["as_of", "trades", "posterior_mean", "credible_low", "credible_high",
             "p_above_break_even", "total_pnl"]  # fmt: skip
@@ -631,7 +903,28 @@ def family_priors(models: Path | None) -> pd.DataFrame:
     ``mean`` (the family's mean win rate, posterior mean over draws), ``mean_low``,
     ``mean_high`` (its 5-95 % range), ``kappa`` (concentration, pseudo-trades, posterior
     median), ``prior_alpha``, ``prior_beta`` (the point Beta prior the decider uses),
-    ``version``."""
+    ``version``.
+
+    Examples
+    --------
+    The active prior set's family: mean of the draws' means (0.54 + 0.56) / 2 = 0.55:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, activate, write_prior_set
+    >>> prior_set = PriorSet(1, "2024-01-02T22:00:00+00:00", "2024-01-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> _ = write_prior_set(prior_set, tmp.name)
+    >>> _ = activate(tmp.name, 1)
+    >>> family_priors(Path(tmp.name))[["family", "mean", "kappa", "version"]]
+         family  mean  kappa  version
+    0  momentum  0.55   50.0        1
+    >>> len(family_priors(None))  # no registry
+    0
+    >>> tmp.cleanup()
+    """
     cols = ["family", "mean", "mean_low", "mean_high", "kappa", "prior_alpha", "prior_beta",
             "version"]  # fmt: skip
     ps = _active_prior_set(models)
@@ -697,7 +990,20 @@ def decision_log(engine: sa.Engine, limit: int = DECISION_ROWS) -> pd.DataFrame:
     ``key`` (the decision id, "" if none), ``signal``, ``symbol``, ``side``, ``horizon``
     (trading days), ``act``, ``notional`` (account currency), ``p_win``, ``binding`` (the limit
     that bound the size, "" if none), ``prior_version`` and ``why`` (the engine's
-    ``Decision.explain()``, else the detail's factors in short)."""
+    ``Decision.explain()``, else the detail's factors in short).
+
+    Examples
+    --------
+    >>> from bayes_mem.store import Store
+    >>> store = Store("sqlite://")  # in memory
+    >>> _ = store.append_decisions([{"decided_at": dt.datetime(2024, 1, 2, 15, tzinfo=dt.UTC),
+    ...     "config": "live", "signal": "mom_a", "symbol": "SPY", "side": "long", "horizon": 5,
+    ...     "act": True, "notional": 10_000.0, "p_win": 0.6, "binding": "kelly",
+    ...     "detail": {"explain": "mom_a -> long SPY: p=0.6, kelly bound"}}])
+    >>> decision_log(store.engine)[["id", "signal", "act", "binding", "why"]]
+       id signal   act binding                                    why
+    0   1  mom_a  True   kelly  mom_a -> long SPY: p=0.6, kelly bound
+    """
     t = schema.decisions
     cols = ["id", "decided_at", "config", "key", "signal", "symbol", "side", "horizon", "act",
             "notional", "p_win", "binding", "prior_version", "detail"]  # fmt: skip
@@ -722,7 +1028,20 @@ def side_by_side(log: pd.DataFrame) -> pd.DataFrame:
     (rows of :func:`decision_log` sharing a ``key``): ``key``, ``decided_at``, ``signal``,
     ``symbol``, ``side``, ``live_act``, ``live_notional``, ``live_binding``, ``shadow`` (the
     other configuration's name), ``shadow_act``, ``shadow_notional``, ``shadow_binding``;
-    newest first. Events only one configuration decided are left out."""
+    newest first. Events only one configuration decided are left out.
+
+    Examples
+    --------
+    The live and shadow decisions of one event (key ``e1``), next to each other:
+
+    >>> log = pd.DataFrame({"key": ["e1", "e1", "e2"], "config": ["live", "shadow", "live"],
+    ...     "decided_at": pd.to_datetime(["2024-01-02 15:00"] * 3, utc=True),
+    ...     "signal": "mom_a", "symbol": "SPY", "side": "long", "act": [True, False, True],
+    ...     "notional": [10_000.0, 0.0, 5_000.0], "binding": ["kelly", "", "cvar"]})
+    >>> side_by_side(log)[["key", "live_act", "live_notional", "shadow", "shadow_act"]]
+      key  live_act  live_notional  shadow  shadow_act
+    0  e1      True        10000.0  shadow       False
+    """
     keyed = log[log["key"].fillna("") != ""]
     live = keyed[keyed["config"] == "live"]
     other = keyed[keyed["config"] != "live"].drop_duplicates("key")
@@ -742,7 +1061,23 @@ def side_by_side(log: pd.DataFrame) -> pd.DataFrame:
 def config_summary(engine: sa.Engine) -> pd.DataFrame:
     """The live and shadow configurations side by side, one row per configuration over the
     whole log: ``config``, ``decisions``, ``acted``, ``act_rate`` (fraction), ``notional``
-    (total acted, account currency), ``mean_p_win``, ``last_decided_at``; "live" first."""
+    (total acted, account currency), ``mean_p_win``, ``last_decided_at``; "live" first.
+
+    Examples
+    --------
+    >>> from bayes_mem.store import Store
+    >>> store = Store("sqlite://")  # in memory
+    >>> base = {"decided_at": dt.datetime(2024, 1, 2, 15, tzinfo=dt.UTC), "signal": "mom_a",
+    ...         "symbol": "SPY", "side": "long", "horizon": 5}
+    >>> _ = store.append_decisions([
+    ...     {**base, "config": "live", "act": True, "notional": 10_000.0, "p_win": 0.6},
+    ...     {**base, "config": "live", "act": False, "notional": 0.0, "p_win": 0.4},
+    ...     {**base, "config": "shadow", "act": True, "notional": 7_500.0, "p_win": 0.6}])
+    >>> config_summary(store.engine)[["config", "decisions", "acted", "act_rate", "notional"]]
+       config  decisions  acted  act_rate  notional
+    0    live          2      1       0.5   10000.0
+    1  shadow          1      1       1.0    7500.0
+    """
     t = schema.decisions
     q = sa.select(
         t.c.config,
@@ -775,7 +1110,28 @@ def nightly_runs(
     ``data_through`` to ``today``) and ``<name>_verdict`` (that night's verdict on the
     component: refreshed, or why it was kept or rejected), ``stale`` (components older than
     ``max_age_days``, the engine's default when None; "" when none) and ``report`` (the
-    report's file name under ``models/reports``, "" when there is none)."""
+    report's file name under ``models/reports``, "" when there is none).
+
+    Examples
+    --------
+    A registry of one version, active, whose win-rate component's data end 2 January; on
+    12 January it is 10 days old:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, activate, write_prior_set
+    >>> prior_set = PriorSet(1, "2024-01-02T22:00:00+00:00", "2024-01-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> _ = write_prior_set(prior_set, tmp.name)
+    >>> _ = activate(tmp.name, 1)
+    >>> runs = nightly_runs(Path(tmp.name), today=dt.date(2024, 1, 12))
+    >>> runs[["version", "active", "gate", "winrate_age_days", "stale"]]
+       version  active    gate  winrate_age_days stale
+    0        1    True  passed                10
+    >>> tmp.cleanup()
+    """
     from bayes_mem.live.engine import DEFAULT_MAX_COMPONENT_AGE_DAYS
     from bayes_mem.live.prior_set import (
         COMPONENTS,
@@ -839,7 +1195,19 @@ def nightly_runs(
 # ---------------------------------------------------------------------------- regime
 def regime_latest(engine: sa.Engine) -> pd.DataFrame:
     """P(change) per symbol at the latest regime date: ``symbol``, ``date``, ``p_change``,
-    ``alarm`` (``p_change >= ALARM_P_CHANGE``); highest first."""
+    ``alarm`` (``p_change >= ALARM_P_CHANGE``); highest first.
+
+    Examples
+    --------
+    >>> from bayes_mem.store import Store
+    >>> store = Store("sqlite://")  # in memory
+    >>> store.log_regime("2024-01-02", {"SPY": 0.1, "QQQ": 0.05})
+    >>> store.log_regime("2024-01-03", {"SPY": 0.7, "QQQ": 0.2})
+    >>> regime_latest(store.engine)
+      symbol       date  p_change  alarm
+    0    SPY 2024-01-03       0.7   True
+    1    QQQ 2024-01-03       0.2  False
+    """
     t = schema.regime_metrics
     latest = sa.select(sa.func.max(t.c.date)).scalar_subquery()
     q = sa.select(t.c.symbol, t.c.date, t.c.p_change).where(t.c.date == latest)
@@ -852,7 +1220,19 @@ def regime_latest(engine: sa.Engine) -> pd.DataFrame:
 
 
 def regime_history(engine: sa.Engine, symbol: str) -> pd.DataFrame:
-    """One symbol's P(change) by date: ``date``, ``p_change``."""
+    """One symbol's P(change) by date: ``date``, ``p_change``.
+
+    Examples
+    --------
+    >>> from bayes_mem.store import Store
+    >>> store = Store("sqlite://")  # in memory
+    >>> store.log_regime("2024-01-02", {"SPY": 0.1, "QQQ": 0.05})
+    >>> store.log_regime("2024-01-03", {"SPY": 0.7, "QQQ": 0.2})
+    >>> regime_history(store.engine, "SPY")
+            date  p_change
+    0 2024-01-02       0.1
+    1 2024-01-03       0.7
+    """
     t = schema.regime_metrics
     q = sa.select(t.c.date, t.c.p_change).where(t.c.symbol == symbol).order_by(t.c.date)
     with engine.connect() as conn:
@@ -863,7 +1243,22 @@ def regime_history(engine: sa.Engine, symbol: str) -> pd.DataFrame:
 
 def regime_alarms(engine: sa.Engine, limit: int = 200) -> pd.DataFrame:
     """The latest alarms (``p_change >= ALARM_P_CHANGE``) of any day, newest first: ``date``,
-    ``symbol``, ``p_change``."""
+    ``symbol``, ``p_change``.
+
+    Examples
+    --------
+    Only P(change) at or above ``ALARM_P_CHANGE`` (0.5) is an alarm:
+
+    >>> from bayes_mem.store import Store
+    >>> store = Store("sqlite://")  # in memory
+    >>> store.log_regime("2024-01-02", {"SPY": 0.6, "QQQ": 0.05})
+    >>> store.log_regime("2024-01-03", {"SPY": 0.7, "QQQ": 0.5})
+    >>> regime_alarms(store.engine)
+            date symbol  p_change
+    0 2024-01-03    QQQ       0.5
+    1 2024-01-03    SPY       0.7
+    2 2024-01-02    SPY       0.6
+    """
     t = schema.regime_metrics
     q = (sa.select(t.c.date, t.c.symbol, t.c.p_change).where(t.c.p_change >= ALARM_P_CHANGE)
          .order_by(t.c.date.desc(), t.c.symbol).limit(limit))  # fmt: skip

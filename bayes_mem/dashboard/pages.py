@@ -72,7 +72,20 @@ HEATMAP_LABELS = 60
 
 @dataclass(frozen=True)
 class Context:
-    """What every page reads: the read-only source and the refresh interval (seconds)."""
+    """What every page reads: the read-only source and the refresh interval (seconds).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.store import Store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> Store(data_dir=tmp.name).close()  # an empty store file
+    >>> source = data.open_source(f"sqlite:///{tmp.name}/bayes_mem.sqlite", models=None)
+    >>> Context(source, refresh_seconds=2.0).refresh_seconds
+    2.0
+    >>> source.close()
+    >>> tmp.cleanup()
+    """
 
     source: data.Source
     refresh_seconds: float = 5.0
@@ -147,6 +160,29 @@ def _empty_note(frame: pd.DataFrame, what: str) -> str:
 
 # ---------------------------------------------------------------------------- risk
 def risk_page(ctx: Context) -> tuple[Any, Update]:
+    """The risk page: the chosen symbol's VaR and ES with the returns and their exceedances, the
+    rolling backtest of every symbol, the portfolio's ES and VaR and each position's ES
+    contribution; returns the layout and its ``update``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.store import Store
+    >>> from bayes_mem.dashboard.synthetic import fill_store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> with Store(data_dir=tmp.name) as store:  # 5 synthetic days of 3 symbols and 4 signals
+    ...     _ = fill_store(store, np.random.default_rng(0), n_symbols=3, n_signals=4, n_days=5)
+    >>> source = data.open_source(f"sqlite:///{tmp.name}/bayes_mem.sqlite", models=tmp.name)
+    >>> layout, update = risk_page(Context(source))
+    >>> layout.select_one({"name": "risk_symbol"}).value  # the first symbol
+    'SYM000'
+    >>> len(layout.select_one({"name": "risk_series"}).data["date"])  # one forecast a day
+    5
+    >>> len(layout.select_one({"name": "risk_backtest"}).data["symbol"])
+    3
+    >>> source.close()
+    >>> tmp.cleanup()
+    """
     engine = ctx.source.engine
     symbols = data.risk_symbols(engine)
     pick = Select(title="symbol", options=symbols, value=symbols[0] if symbols else "",
@@ -238,6 +274,28 @@ def risk_page(ctx: Context) -> tuple[Any, Update]:
 
 # ---------------------------------------------------------------------------- correlation
 def correlation_page(ctx: Context) -> tuple[Any, Update]:
+    """The correlation page: the current shrunk correlation as a heatmap and the logged correlation
+    metrics by date; returns the layout and its ``update``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.store import Store
+    >>> from bayes_mem.dashboard.synthetic import fill_store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> with Store(data_dir=tmp.name) as store:  # 5 synthetic days of 3 symbols and 4 signals
+    ...     _ = fill_store(store, np.random.default_rng(0), n_symbols=3, n_signals=4, n_days=5)
+    >>> source = data.open_source(f"sqlite:///{tmp.name}/bayes_mem.sqlite", models=tmp.name)
+    >>> layout, update = correlation_page(Context(source))
+    >>> len(layout.select_one({"name": "corr_series"}).data["date"])
+    5
+    >>> layout.select_one({"name": "corr_matrix"}).data["image"][0].shape  # 3 symbols
+    (3, 3)
+    >>> list(layout.select_one({"name": "corr_symbols"}).data["symbol"])
+    ['SYM000', 'SYM001', 'SYM002']
+    >>> source.close()
+    >>> tmp.cleanup()
+    """
     engine = ctx.source.engine
     matrix = ColumnDataSource({"image": [np.zeros((1, 1))], "dw": [1], "dh": [1]},
                               name="corr_matrix")  # fmt: skip
@@ -310,6 +368,27 @@ ALL = "(all families)"
 
 
 def signals_page(ctx: Context) -> tuple[Any, Update]:
+    """The signals page: every signal's latest quality snapshot (filtered by family), the active
+    prior set's family priors and the chosen signal's posterior over time; returns the layout and
+    its ``update``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.store import Store
+    >>> from bayes_mem.dashboard.synthetic import fill_store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> with Store(data_dir=tmp.name) as store:  # 5 synthetic days of 3 symbols and 4 signals
+    ...     _ = fill_store(store, np.random.default_rng(0), n_symbols=3, n_signals=4, n_days=5)
+    >>> source = data.open_source(f"sqlite:///{tmp.name}/bayes_mem.sqlite", models=tmp.name)
+    >>> layout, update = signals_page(Context(source))
+    >>> sorted(layout.select_one({"name": "signal_table"}).data["signal"])
+    ['sig_00000', 'sig_00001', 'sig_00002', 'sig_00003']
+    >>> len(layout.select_one({"name": "family_priors"}).data["family"])  # no prior set
+    0
+    >>> source.close()
+    >>> tmp.cleanup()
+    """
     engine, models = ctx.source.engine, ctx.source.models
     state: dict[str, pd.DataFrame] = {"quality": data.latest_signal_quality(engine)}
     family = Select(
@@ -393,6 +472,26 @@ def signals_page(ctx: Context) -> tuple[Any, Update]:
 
 # ---------------------------------------------------------------------------- decisions
 def decisions_page(ctx: Context) -> tuple[Any, Update]:
+    """The decisions page: the decision log (newest first), the live and shadow configurations
+    summed, and each event as both decided it; returns the layout and its ``update``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.store import Store
+    >>> from bayes_mem.dashboard.synthetic import fill_store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> with Store(data_dir=tmp.name) as store:  # 5 synthetic days of 3 symbols and 4 signals
+    ...     _ = fill_store(store, np.random.default_rng(0), n_symbols=3, n_signals=4, n_days=5)
+    >>> source = data.open_source(f"sqlite:///{tmp.name}/bayes_mem.sqlite", models=tmp.name)
+    >>> layout, update = decisions_page(Context(source))
+    >>> len(layout.select_one({"name": "decision_table"}).data["id"])  # 4 a day x 2 configs x 5
+    40
+    >>> list(layout.select_one({"name": "config_table"}).data["config"])
+    ['live', 'shadow']
+    >>> source.close()
+    >>> tmp.cleanup()
+    """
     engine = ctx.source.engine
     log_src = _source(data.decision_log(engine, 0), "decision_table")
     cfg_src = _source(data.config_summary(engine).iloc[:0], "config_table")
@@ -439,6 +538,24 @@ def decisions_page(ctx: Context) -> tuple[Any, Update]:
 
 # ---------------------------------------------------------------------------- nightly
 def nightly_page(ctx: Context) -> tuple[Any, Update]:
+    """The nightly page: one row per prior-set version of the registry with its gate, components and
+    report link; returns the layout and its ``update``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.store import Store
+    >>> from bayes_mem.dashboard.synthetic import fill_store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> with Store(data_dir=tmp.name) as store:  # 5 synthetic days of 3 symbols and 4 signals
+    ...     _ = fill_store(store, np.random.default_rng(0), n_symbols=3, n_signals=4, n_days=5)
+    >>> source = data.open_source(f"sqlite:///{tmp.name}/bayes_mem.sqlite", models=tmp.name)
+    >>> layout, update = nightly_page(Context(source))  # a registry without versions
+    >>> len(layout.select_one({"name": "nightly_table"}).data["version"])
+    0
+    >>> source.close()
+    >>> tmp.cleanup()
+    """
     models = ctx.source.models
     runs = data.nightly_runs(models)
     src = _source(runs.drop(columns=["report"]).iloc[:0], "nightly_table")
@@ -488,6 +605,26 @@ def nightly_page(ctx: Context) -> tuple[Any, Update]:
 
 # ---------------------------------------------------------------------------- regime
 def regime_page(ctx: Context) -> tuple[Any, Update]:
+    """The regime page: each symbol's latest P(change) with its alarm, the chosen symbol's history
+    and the latest alarms; returns the layout and its ``update``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bayes_mem.store import Store
+    >>> from bayes_mem.dashboard.synthetic import fill_store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> with Store(data_dir=tmp.name) as store:  # 5 synthetic days of 3 symbols and 4 signals
+    ...     _ = fill_store(store, np.random.default_rng(0), n_symbols=3, n_signals=4, n_days=5)
+    >>> source = data.open_source(f"sqlite:///{tmp.name}/bayes_mem.sqlite", models=tmp.name)
+    >>> layout, update = regime_page(Context(source))
+    >>> len(layout.select_one({"name": "regime_table"}).data["symbol"])
+    3
+    >>> len(layout.select_one({"name": "regime_series"}).data["date"])
+    5
+    >>> source.close()
+    >>> tmp.cleanup()
+    """
     engine = ctx.source.engine
     latest_src = _source(pd.DataFrame(columns=["symbol", "date", "p_change", "alarm"]),
                          "regime_table")  # fmt: skip
@@ -565,7 +702,29 @@ def _fingerprint(page: str, ctx: Context) -> tuple[Any, ...]:
 
 
 def make_document(page: str, ctx: Context, doc: Document) -> Update:
-    """Fill ``doc`` with ``page`` and its refresh poll; returns the page's ``update``."""
+    """Fill ``doc`` with ``page`` and its refresh poll; returns the page's ``update``.
+
+    Examples
+    --------
+    A Bokeh document of the regime page, with its poll every ``refresh_seconds``:
+
+    >>> from bokeh.document import Document
+    >>> import tempfile
+    >>> from bayes_mem.store import Store
+    >>> from bayes_mem.dashboard.synthetic import fill_store
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> with Store(data_dir=tmp.name) as store:  # 5 synthetic days of 3 symbols and 4 signals
+    ...     _ = fill_store(store, np.random.default_rng(0), n_symbols=3, n_signals=4, n_days=5)
+    >>> source = data.open_source(f"sqlite:///{tmp.name}/bayes_mem.sqlite", models=tmp.name)
+    >>> doc = Document()
+    >>> update = make_document("regime", Context(source, refresh_seconds=2.0), doc)
+    >>> doc.title, doc.select_one({"name": "status"}).text[:8]
+    ('bayes_mem: Regime', 'updated ')
+    >>> [cb.period for cb in doc.session_callbacks]  # milliseconds
+    [2000]
+    >>> source.close()
+    >>> tmp.cleanup()
+    """
     layout, update = BUILDERS[page](ctx)
     status = Div(text="", name="status")
     last = {"version": _fingerprint(page, ctx)}

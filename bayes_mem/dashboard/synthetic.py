@@ -21,7 +21,21 @@ FAMILIES = ("momentum", "mean_reversion", "breakout", "carry")
 
 @dataclass(frozen=True)
 class SyntheticForecast:
-    """The part of :class:`bayes_mem.live.RiskForecast` that :meth:`Store.log_risk` reads."""
+    """The part of :class:`bayes_mem.live.RiskForecast` that :meth:`Store.log_risk` reads.
+
+    Examples
+    --------
+    Two symbols at the 97.5% level, logged through the store's own :meth:`~Store.log_risk`:
+
+    >>> store = Store("sqlite://")  # in memory
+    >>> fc = SyntheticForecast(("A", "B"), 0.975, np.array([0.02, 0.03]), np.array([0.024, 0.036]),
+    ...                        np.array([0.01, 0.015]))
+    >>> store.log_risk(dt.date(2024, 1, 2), fc)
+    >>> store.table("risk_metrics")[["symbol", "es_log", "es_low", "es_high"]].round(4)
+      symbol  es_log  es_low  es_high
+    0      A   0.024  0.0204   0.0276
+    1      B   0.036  0.0306   0.0414
+    """
 
     symbols: tuple[str, ...]
     level: float
@@ -30,18 +44,48 @@ class SyntheticForecast:
     volatility: np.ndarray
 
     def es_band(self, mass: float = 0.9) -> np.ndarray:
-        """A band of +-15 % around ES (the real one comes from the posterior draws)."""
+        """A band of +-15 % around ES (the real one comes from the posterior draws).
+
+        Examples
+        --------
+        ES x 0.85 and x 1.15, whatever ``mass``:
+
+        >>> one = np.array([0.02]), np.array([0.024]), np.array([0.01])  # VaR, ES, volatility
+        >>> fc = SyntheticForecast(("A",), 0.975, *one)
+        >>> fc.es_band(0.9).round(4).tolist()
+        [[0.0204, 0.0276]]
+        """
         return np.column_stack([self.es_log * 0.85, self.es_log * 1.15])
 
 
 @dataclass(frozen=True)
 class SyntheticStore:
+    """What :func:`fill_store` wrote: the symbols, the signals and the business days.
+
+    Examples
+    --------
+    >>> store = Store("sqlite://")  # in memory
+    >>> syn = fill_store(store, np.random.default_rng(0), n_symbols=2, n_signals=3, n_days=2)
+    >>> syn.symbols, syn.signals, syn.days
+    (['SYM000', 'SYM001'], ['sig_00000', 'sig_00001', 'sig_00002'],
+     [datetime.date(2024, 1, 2), datetime.date(2024, 1, 3)])
+    """
+
     symbols: list[str]
     signals: list[str]
     days: list[dt.date]
 
 
 def business_days(start: dt.date, n: int) -> list[dt.date]:
+    """``n`` business days (Monday to Friday) from ``start`` on.
+
+    Examples
+    --------
+    Friday 5 January 2024, then Monday and Tuesday:
+
+    >>> business_days(dt.date(2024, 1, 5), 3)
+    [datetime.date(2024, 1, 5), datetime.date(2024, 1, 8), datetime.date(2024, 1, 9)]
+    """
     return [d.date() for d in pd.bdate_range(start, periods=n)]
 
 
@@ -58,7 +102,20 @@ def fill_store(
 ) -> SyntheticStore:
     """Fill ``store`` with ``n_days`` business days of returns and every metric, for
     ``n_symbols`` symbols and ``n_signals`` signals (plus ``extra_signals``: name -> family),
-    decisions of a "live" and a "shadow" configuration included."""
+    decisions of a "live" and a "shadow" configuration included.
+
+    Examples
+    --------
+    Three days of two symbols: every table filled, four decisions a day for each of the two
+    configurations:
+
+    >>> store = Store("sqlite://")  # in memory
+    >>> syn = fill_store(store, np.random.default_rng(0), n_symbols=2, n_signals=3, n_days=3)
+    >>> store.returns_panel().shape, len(store.table("risk_metrics")), len(store.decisions())
+    ((3, 2), 6, 24)
+    >>> sorted(store.decisions()["config"].unique())
+    ['live', 'shadow']
+    """
     symbols = [f"SYM{i:03d}" for i in range(n_symbols)]
     names = {f"sig_{i:05d}": FAMILIES[i % len(FAMILIES)] for i in range(n_signals)}
     names.update(extra_signals or {})

@@ -84,6 +84,13 @@ class Attempt:
 
     @property
     def reasons(self) -> tuple[str, ...]:
+        """The messages of ``failures``, in order (empty: passed).
+
+        Examples
+        --------
+        >>> Attempt(2, {"draws": 1500}, passed=True).reasons
+        ()
+        """
         return tuple(f.message for f in self.failures)
 
 
@@ -115,25 +122,75 @@ class Verdict:
 
     @classmethod
     def of(cls, failures: list[Failure] | tuple[Failure, ...], summary: dict[str, Any]) -> Verdict:
+        """The verdict of these failures (none: passed), their messages as ``reasons``.
+
+        Examples
+        --------
+        >>> Verdict.of([], {"max_rhat": 1.001}).passed
+        True
+        >>> rhat = Failure("rhat", COMPUTATIONAL, "R-hat 1.03 > 1.01 (tau)", 1.03)
+        >>> Verdict.of([rhat], {}).reasons
+        ('R-hat 1.03 > 1.01 (tau)',)
+        """
         failures = tuple(failures)
         return cls(not failures, tuple(f.message for f in failures), summary, failures)
 
     @property
     def computational(self) -> tuple[Failure, ...]:
+        """The failures more sampling may cure (:data:`COMPUTATIONAL`).
+
+        Examples
+        --------
+        >>> v = Verdict.of([Failure("rhat", COMPUTATIONAL, "R-hat 1.03 > 1.01"),
+        ...                 Failure("ppc", MISFIT, "posterior predictive check: p = 0.001")], {})
+        >>> [f.check for f in v.computational]
+        ['rhat']
+        """
         return tuple(f for f in self.failures if f.kind == COMPUTATIONAL)
 
     @property
     def misfit(self) -> tuple[Failure, ...]:
+        """The failures that say the model does not describe the data (:data:`MISFIT`).
+
+        Examples
+        --------
+        >>> v = Verdict.of([Failure("rhat", COMPUTATIONAL, "R-hat 1.03 > 1.01"),
+        ...                 Failure("ppc", MISFIT, "posterior predictive check: p = 0.001")], {})
+        >>> [f.check for f in v.misfit]
+        ['ppc']
+        """
         return tuple(f for f in self.failures if f.kind == MISFIT)
 
     @property
     def retryable(self) -> bool:
-        """Failed on computational grounds only: more sampling may cure it."""
+        """Failed on computational grounds only: more sampling may cure it.
+
+        Examples
+        --------
+        A misfit next to a computational failure is not retried:
+
+        >>> comp = Failure("divergences", COMPUTATIONAL, "3 divergent transitions", 3.0)
+        >>> misfit = Failure("ppc", MISFIT, "posterior predictive check 'max': p = 0.001")
+        >>> Verdict.of([comp], {}).retryable, Verdict.of([comp, misfit], {}).retryable
+        (True, False)
+        >>> Verdict.of([], {}).retryable  # a pass needs no retry
+        False
+        """
         return bool(self.failures) and all(f.kind == COMPUTATIONAL for f in self.failures)
 
     def merged(self, other: Verdict, prefix: str) -> Verdict:
         """This verdict and ``other`` (another model's), the other's messages and summary keys
-        prefixed with ``prefix`` (e.g. ``"returns"``)."""
+        prefixed with ``prefix`` (e.g. ``"returns"``).
+
+        Examples
+        --------
+        >>> win = Verdict.of([], {"max_rhat": 1.002})
+        >>> rhat = Failure("rhat", COMPUTATIONAL, "R-hat 1.03 > 1.01")
+        >>> ret = Verdict.of([rhat], {"max_rhat": 1.03})
+        >>> both = win.merged(ret, "returns")
+        >>> both.passed, both.reasons, both.summary
+        (False, ('returns: R-hat 1.03 > 1.01',), {'max_rhat': 1.002, 'returns_max_rhat': 1.03})
+        """
         extra = tuple(
             Failure(f.check, f.kind, f"{prefix}: {f.message}", f.value, f.where)
             for f in other.failures
@@ -148,7 +205,16 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON (a prior set's ``diagnostics``): a non-finite number becomes its text
-        (``"inf"``, ``"nan"``), as the prior set accepts finite numbers only."""
+        (``"inf"``, ``"nan"``), as the prior set accepts finite numbers only.
+
+        Examples
+        --------
+        An infinite value becomes its text (the prior set holds finite numbers only):
+
+        >>> d = Verdict.of([], {"min_ess_bulk": float("inf")}).to_dict()
+        >>> d["passed"], d["summary"], d["misfit"]
+        (True, {'min_ess_bulk': 'inf'}, [])
+        """
         out = asdict(self)
         out["computational"] = [f.message for f in self.computational]
         out["misfit"] = [f.message for f in self.misfit]
@@ -156,7 +222,17 @@ class Verdict:
         return _finite(out)
 
     def to_json(self) -> dict[str, Any]:
-        """Deprecated alias of :meth:`to_dict` (it never returned JSON text)."""
+        """Deprecated alias of :meth:`to_dict` (it never returned JSON text).
+
+        Examples
+        --------
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     out = Verdict.of([], {}).to_json()
+        >>> out == Verdict.of([], {}).to_dict(), caught[0].category.__name__
+        (True, 'DeprecationWarning')
+        """
         warn_renamed("Verdict.to_json()", "Verdict.to_dict()")
         return self.to_dict()
 
@@ -366,6 +442,13 @@ class PValues(dict):
 
     @property
     def resolution(self) -> float:
+        """The step of a p-value, ``1 / (replicates + 1)``.
+
+        Examples
+        --------
+        >>> PValues({"max": 0.5}, replicates=1999).resolution
+        0.0005
+        """
         return 1.0 / (self.replicates + 1)
 
     def select(self, names: Iterable[str]) -> PValues:
@@ -734,6 +817,16 @@ class Escalation:
     accept_gap: float = 1.0
 
     def apply(self, base: FitSettings, attempt: int) -> FitSettings:
+        """The settings of attempt ``attempt`` (>= 2) from the first attempt's ``base``.
+
+        Examples
+        --------
+        Half the gap to acceptance 1 (0.9 -> 0.95), twice the tuning, a new seed:
+
+        >>> base = FitSettings(draws=1000, tune=1000, chains=4, target_accept=0.9, seed=10)
+        >>> Escalation(tune=2.0, accept_gap=0.5).apply(base, attempt=2)
+        FitSettings(draws=1000, tune=2000, chains=4, target_accept=0.95, seed=11)
+        """
         return FitSettings(
             draws=math.ceil(base.draws * self.draws),
             tune=math.ceil(base.tune * self.tune),
@@ -773,6 +866,16 @@ class RetryPolicy:
             raise ValueError("a policy with retries needs at least one escalation")
 
     def settings(self, base: FitSettings, attempt: int) -> FitSettings:
+        """The settings of attempt ``attempt`` (1: ``base`` itself; k > 1: ``schedule[k - 2]``,
+        the last one repeated).
+
+        Examples
+        --------
+        >>> base = FitSettings(draws=1000, tune=1000, chains=4, target_accept=0.9)
+        >>> policy = RetryPolicy(schedule=(Escalation(draws=2.0),), max_attempts=3)
+        >>> [policy.settings(base, k).draws for k in (1, 2, 3)]  # the one escalation, repeated
+        [1000, 2000, 2000]
+        """
         if attempt == 1:
             return base
         return self.schedule[min(attempt - 2, len(self.schedule) - 1)].apply(base, attempt)

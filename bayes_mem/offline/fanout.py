@@ -584,7 +584,23 @@ class FanoutReturnsFitter:
     ):
         """The two-stage posterior DataTree (module docstring) of daily log returns
         (fractions), as :meth:`PooledReturnsFitter.fit
-        <bayes_mem.offline.returns_model.PooledReturnsFitter.fit>`."""
+        <bayes_mem.offline.returns_model.PooledReturnsFitter.fit>`.
+
+        Examples
+        --------
+        A book of no more symbols than ``subset`` is one pooled fit, by ``pooled``; here a stand-in
+        fitter (no sampling) shows the call it gets (variances in fractions squared):
+
+        >>> import numpy as np
+        >>> class StandIn:
+        ...     def fit(self, cols, symbols, *, var0, vref, **settings):
+        ...         return {"symbols": symbols, "var0": var0.round(6).tolist(),
+        ...                 "draws": settings["draws"]}
+        >>> returns = 0.01 * np.random.default_rng(0).standard_normal((300, 2))
+        >>> model = FanoutReturnsFitter(client=None, subset=2, pooled=StandIn())
+        >>> model.fit(returns, ["SPY", "QQQ"], draws=500, var0=[1e-4, 2e-4])
+        {'symbols': ['SPY', 'QQQ'], 'var0': [0.0001, 0.0002], 'draws': 500}
+        """
         symbols = [str(s) for s in symbols]
         cols = rm._validated(returns, symbols)
         n = len(symbols)
@@ -619,7 +635,24 @@ class FanoutReturnsFitter:
 
     def run_tasks(self, tasks: list[SymbolTask]) -> dict[str, dict[str, np.ndarray]]:
         """Submit every stage-2 task to the cluster, wait for all; results by symbol (input
-        order). A task that failed for good raises :class:`FanoutError` naming its symbol."""
+        order). A task that failed for good raises :class:`FanoutError` naming its symbol.
+
+        Examples
+        --------
+        Two tasks on an in-process Dask cluster, run by a stand-in task (the real one,
+        :func:`fit_symbol`, samples):
+
+        >>> import numpy as np
+        >>> from distributed import Client
+        >>> def stand_in(task):
+        ...     return {"var0": np.array([task.var0])}
+        >>> tasks = [SymbolTask(s, np.zeros(5), v, v, np.zeros((1, 6)), draws=1, tune=1, chains=1,
+        ...                     target_accept=0.9, seed=0) for s, v in (("SPY", 1.0), ("QQQ", 2.0))]
+        >>> with Client(processes=False, n_workers=1, dashboard_address=None) as client:
+        ...     out = FanoutReturnsFitter(client, task=stand_in).run_tasks(tasks)
+        >>> {s: r["var0"].tolist() for s, r in out.items()}
+        {'SPY': [1.0], 'QQQ': [2.0]}
+        """
         from distributed import as_completed
 
         t0 = time.perf_counter()

@@ -247,24 +247,91 @@ class GarchSkewtLogp(Op):
     __props__ = ()
 
     def make_node(self, r, first, var0, *params):
+        """The Apply node of these inputs (converted to tensors): a (N,) and a (9, N) output.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> r = np.array([[0.5], [-1.2], [0.3], [0.8]])  # 4 days x 1 symbol, percent
+        >>> v = lambda x: np.array([x])
+        >>> params = (v(0.05), v(0.05), v(0.05), v(0.1), v(0.8), v(6.0), v(-0.1), v(-0.15),
+        ...           v(1.00374))  # mu, omega, alpha, gamma, beta, nu, lam, a, b
+        >>> node = garch_skewt_logp.make_node(r, np.array([0]), v(1.0), *params)
+        >>> len(node.inputs), [o.type.ndim for o in node.outputs]
+        (12, [1, 2])
+        """
         if len(params) != len(PARAMS):
             raise TypeError(f"need the {len(PARAMS)} parameters {PARAMS}, got {len(params)}")
         inputs = _inputs(r, first, var0, params)
         return Apply(self, inputs, [pt.dvector(), pt.dmatrix()])
 
     def perform(self, node, inputs, output_storage):
+        """Run the numba kernel on the input arrays; store the log-density and its Jacobian.
+
+        Examples
+        --------
+        The class example's log-density, without compiling a graph:
+
+        >>> import numpy as np
+        >>> r = np.array([[0.5], [-1.2], [0.3], [0.8]])  # 4 days x 1 symbol, percent
+        >>> v = lambda x: np.array([x])
+        >>> params = (v(0.05), v(0.05), v(0.05), v(0.1), v(0.8), v(6.0), v(-0.1), v(-0.15),
+        ...           v(1.00374))  # mu, omega, alpha, gamma, beta, nu, lam, a, b
+        >>> node = garch_skewt_logp.make_node(r, np.array([0]), v(1.0), *params)
+        >>> storage = [[None], [None]]
+        >>> garch_skewt_logp.perform(node, [i.data for i in node.inputs], storage)
+        >>> np.round(storage[0][0], 4), storage[1][0].shape
+        (array([-1.7288]), (9, 1))
+        """
         logp, jac = garch_skewt_logp_grad(*inputs)
         output_storage[0][0] = logp
         output_storage[1][0] = jac
 
     def infer_shape(self, node, shapes):
+        """The output shapes from the input shapes: (N,) and (9, N).
+
+        Examples
+        --------
+        >>> shapes = [(250, 3), (3,)] + [(3,)] * 10  # 250 days x 3 symbols
+        >>> garch_skewt_logp.infer_shape(None, shapes)
+        [(3,), (9, 3)]
+        """
         n = shapes[0][1]
         return [(n,), (len(PARAMS), n)]
 
     def connection_pattern(self, node):
+        """Which inputs each output depends on: all but ``first`` (an index, not a value).
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> pattern = garch_skewt_logp.connection_pattern(SimpleNamespace(inputs=[None] * 12))
+        >>> pattern[:3], len(pattern)
+        ([[True, True], [False, False], [True, True]], 12)
+        """
         return [[True, True]] * 1 + [[False, False]] + [[True, True]] * (len(node.inputs) - 2)
 
     def pullback(self, inputs, outputs, cotangents):
+        """The gradient by the nine parameters: the cotangent of the log-density times the Jacobian.
+
+        Examples
+        --------
+        The gradient PyTensor builds from it (here by ``omega``) against a central difference of
+        the log-density:
+
+        >>> import numpy as np, pytensor
+        >>> import pytensor.tensor as pt
+        >>> r = np.array([[0.5], [-1.2], [0.3], [0.8]])  # 4 days x 1 symbol, percent
+        >>> v = lambda x: np.array([x])
+        >>> omega = pt.dvector("omega")
+        >>> rest = (v(0.05), v(0.1), v(0.8), v(6.0), v(-0.1), v(-0.15), v(1.00374))
+        >>> logp, jac = garch_skewt_logp(r, np.array([0]), v(1.0), v(0.05), omega, *rest)
+        >>> g = pytensor.function([omega], pytensor.grad(logp.sum(), omega), mode="FAST_COMPILE")
+        >>> first, h = np.array([0]), 1e-6
+        >>> lp = lambda w: garch_skewt_logp_grad(r, first, v(1.0), v(0.05), v(w), *rest)[0][0]
+        >>> round(float(g(v(0.05))[0]), 4), round(float(lp(0.05 + h) - lp(0.05 - h)) / (2 * h), 4)
+        (-0.2052, -0.2052)
+        """
         g_logp, g_jac = cotangents
         if not isinstance(g_jac.type, DisconnectedType):
             raise NotImplementedError("GarchSkewtLogp has no second derivative")
@@ -297,17 +364,69 @@ class GarchLastVariance(Op):
     __props__ = ()
 
     def make_node(self, r, first, var0, *params):
+        """The Apply node of these inputs (converted to tensors): one (N,) output.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> r = np.array([[0.5], [-1.2], [0.3], [0.8]])  # 4 days x 1 symbol, percent
+        >>> v = lambda x: np.array([x])
+        >>> node = garch_last_sigma2.make_node(r, np.array([0]), v(1.0), v(0.05), v(0.05), v(0.05),
+        ...                                    v(0.1), v(0.8))
+        >>> len(node.inputs), node.outputs[0].type.ndim
+        (8, 1)
+        """
         if len(params) != 5:
             raise TypeError("need mu, omega, alpha, gamma, beta")
         return Apply(self, _inputs(r, first, var0, params), [pt.dvector()])
 
     def perform(self, node, inputs, output_storage):
+        """Run the numba kernel on the input arrays; store each symbol's next-day variance.
+
+        Examples
+        --------
+        The class example's variance, without compiling a graph:
+
+        >>> import numpy as np
+        >>> r = np.array([[0.5], [-1.2], [0.3], [0.8]])  # 4 days x 1 symbol, percent
+        >>> v = lambda x: np.array([x])
+        >>> node = garch_last_sigma2.make_node(r, np.array([0]), v(1.0), v(0.05), v(0.05), v(0.05),
+        ...                                    v(0.1), v(0.8))
+        >>> storage = [[None]]
+        >>> garch_last_sigma2.perform(node, [i.data for i in node.inputs], storage)
+        >>> np.round(storage[0][0], 6)
+        array([0.743009])
+        """
         output_storage[0][0] = garch_last_variance(*inputs)
 
     def infer_shape(self, node, shapes):
+        """The output shape from the input shapes: (N,).
+
+        Examples
+        --------
+        >>> garch_last_sigma2.infer_shape(None, [(250, 3), (3,)] + [(3,)] * 6)
+        [(3,)]
+        """
         return [(shapes[0][1],)]
 
     def pullback(self, inputs, outputs, cotangents):
+        """No gradient: asking for one raises (the variance is published, never differentiated).
+
+        Examples
+        --------
+        >>> import numpy as np, pytensor
+        >>> import pytensor.tensor as pt
+        >>> r = np.array([[0.5], [-1.2], [0.3], [0.8]])  # 4 days x 1 symbol, percent
+        >>> v = lambda x: np.array([x])
+        >>> beta = pt.dvector("beta")
+        >>> sigma2 = garch_last_sigma2(r, np.array([0]), v(1.0), v(0.05), v(0.05), v(0.05), v(0.1),
+        ...                            beta)
+        >>> try:
+        ...     pytensor.grad(sigma2.sum(), beta)
+        ... except Exception as exc:
+        ...     print(type(exc).__name__)
+        NullTypeGradError
+        """
         return [grad_not_implemented(self, k, x) for k, x in enumerate(inputs)]
 
 

@@ -198,7 +198,21 @@ def chunk_hits(gen, mu, omega, alpha, gamma, beta, nu, lam, a, b, k, sigma2_0, n
 
 def quantile_points(n_days: int) -> tuple[np.ndarray, np.ndarray]:
     """The order statistics and interpolation weights of ``np.quantile(x, QUANTILES)`` for a
-    series of ``n_days`` (its "linear" method, computed as numpy computes them)."""
+    series of ``n_days`` (its "linear" method, computed as numpy computes them).
+
+    Examples
+    --------
+    With 101 days the 1% and 99% quantiles fall exactly on order statistics 1 and 99 (weights
+    0), as ``np.quantile`` would take them:
+
+    >>> idx, gam = quantile_points(101)
+    >>> idx.tolist(), gam.round(6).tolist()
+    ([1, 2, 99, 100], [0.0, 0.0])
+    >>> x = np.random.default_rng(0).standard_normal(101)
+    >>> s = np.sort(x)
+    >>> bool(np.isclose(s[idx[0]] + gam[0] * (s[idx[1]] - s[idx[0]]), np.quantile(x, 0.01)))
+    True
+    """
     q = np.asarray(QUANTILES, dtype=float)
     virtual = (n_days - 1) * q
     prev = np.floor(virtual).astype(np.int64)

@@ -199,7 +199,19 @@ class RecalibrationConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> RecalibrationConfig:
         """A config from a JSON object of field values (the others keep their defaults); at
-        most ``MAX_CONFIG_BYTES``."""
+        most ``MAX_CONFIG_BYTES``.
+
+        Examples
+        --------
+        >>> import json, os, tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = os.path.join(tmp, "nightly.json")
+        ...     with open(path, "w") as fh:
+        ...         json.dump({"chains": 2, "regime": False}, fh)
+        ...     config = RecalibrationConfig.from_file(path)
+        >>> config.chains, config.regime, config.draws  # draws keeps its default
+        (2, False, 2000)
+        """
         with open(path, "rb") as fh:
             raw = fh.read(MAX_CONFIG_BYTES + 1)
         if len(raw) > MAX_CONFIG_BYTES:
@@ -224,7 +236,18 @@ class RecalibrationConfig:
     def hash(self) -> str:
         """The configuration's hash: every field that can change a fit, and the priors. Where
         the fit runs (``scheduler``, ``fanout_workers``) is left out (same seed, same result);
-        so are the fan-out fields when it is off (earlier configurations keep their hash)."""
+        so are the fan-out fields when it is off (earlier configurations keep their hash).
+
+        Examples
+        --------
+        Where the fit runs is left out of the hash; what it computes is not:
+
+        >>> base = RecalibrationConfig(fanout="dask", fanout_workers=2)
+        >>> base.hash() == RecalibrationConfig(fanout="dask", fanout_workers=8).hash()
+        True
+        >>> base.hash() == RecalibrationConfig(fanout="dask", fanout_workers=2, seed=1).hash()
+        False
+        """
         priors = {"winrate": PRIORS, "returns": rm.priors_json()}
         fields = asdict(self)
         for name in ("scheduler", "fanout_workers") + (
@@ -269,16 +292,45 @@ class RecalibrationResult:
 
     @property
     def exit_code(self) -> int:
+        """The command line's exit status: published and fresh, partial, or rejected.
+
+        Examples
+        --------
+        >>> fresh = {"winrate": {"status": "refreshed"}, "regime": {"status": "disabled"}}
+        >>> RecalibrationResult(3, "active", {"passed": True}, components=fresh).exit_code
+        0
+        >>> RecalibrationResult(3, "rejected", {"passed": False}).exit_code == EXIT_REJECTED
+        True
+        """
         if self.status != "active":
             return EXIT_REJECTED
         fresh = all(c.get("status") in ("refreshed", "disabled") for c in self.components.values())
         return EXIT_PUBLISHED if fresh else EXIT_PARTIAL
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field as plain data (for the run record's JSON).
+
+        Examples
+        --------
+        >>> out = RecalibrationResult(3, "active", {"passed": True}, n_signals=12).to_dict()
+        >>> out["version"], out["status"], out["n_signals"], out["timings"]
+        (3, 'active', 12, {})
+        """
         return asdict(self)
 
     def to_json(self) -> dict[str, Any]:
-        """Deprecated alias of :meth:`to_dict` (it never returned JSON text)."""
+        """Deprecated alias of :meth:`to_dict` (it never returned JSON text).
+
+        Examples
+        --------
+        >>> import warnings
+        >>> result = RecalibrationResult(3, "active", {"passed": True})
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     out = result.to_json()
+        >>> out == result.to_dict(), caught[0].category.__name__
+        (True, 'DeprecationWarning')
+        """
         warn_renamed("RecalibrationResult.to_json()", "RecalibrationResult.to_dict()")
         return self.to_dict()
 

@@ -169,10 +169,29 @@ class Prior:
 
     @property
     def second_moment(self) -> float:
-        """E[x^2] - E[x]^2 for Normal (its variance), E[x^2] for HalfNormal (a scale's square)."""
+        """E[x^2] - E[x]^2 for Normal (its variance), E[x^2] for HalfNormal (a scale's square).
+
+        Examples
+        --------
+        The variance of a Normal, ``E[x^2]`` of a HalfNormal: ``sigma^2`` either way:
+
+        >>> HYPERPRIORS["logit_rho"].second_moment, HYPERPRIORS["tau"].second_moment
+        (4.0, 0.25)
+        """
         return self.sigma**2
 
     def rv(self, name: str, **kwargs):
+        """The prior as a PyMC random variable ``name`` of the model in context (``kwargs``:
+        e.g. ``dims``).
+
+        Examples
+        --------
+        >>> import pymc as pm
+        >>> with pm.Model() as model:
+        ...     tau = HYPERPRIORS["tau"].rv("tau")
+        >>> model.free_RVs, tau.owner.op.name
+        ([tau], 'halfnormal')
+        """
         import pymc as pm
 
         if self.dist == "HalfNormal":
@@ -180,6 +199,17 @@ class Prior:
         return pm.Normal(name, self.mu, self.sigma, **kwargs)
 
     def draw(self, rng: np.random.Generator, size=None):
+        """``size`` draws of the prior from ``rng`` (numpy, no PyMC), for simulators and tests.
+
+        Examples
+        --------
+        Normal(0, 1) draws, and the same standard normals folded for HalfNormal(1):
+
+        >>> Prior("Normal", 1.0).draw(np.random.default_rng(0), 3).round(3).tolist()
+        [0.126, -0.132, 0.64]
+        >>> Prior("HalfNormal", 1.0).draw(np.random.default_rng(0), 3).round(3).tolist()
+        [0.126, 0.132, 0.64]
+        """
         x = rng.normal(0.0, self.sigma, size)
         return np.abs(x) if self.dist == "HalfNormal" else self.mu + x
 
@@ -247,6 +277,15 @@ class TradeLayout:
 
     @property
     def n_signals(self) -> int:
+        """The number of signals S (with a trade or not).
+
+        Examples
+        --------
+        >>> trades = pd.DataFrame({"signal": ["s1", "s2", "s2"], "won": [True, False, True],
+        ...     "cluster": ["d1", "d1", "d2"], "family": ["f", "f", "f"]})
+        >>> WinRateData.from_trades(trades).layout.n_signals
+        2
+        """
         return int(self.signal_family.size)
 
 
@@ -317,14 +356,37 @@ class WinRateData:
 
     @property
     def clustered(self) -> bool:
-        """Whether some cluster holds two or more trades (else the independent model is exact)."""
+        """Whether some cluster holds two or more trades (else the independent model is exact).
+
+        Examples
+        --------
+        Two trades of family f on day d1 make it clustered; one trade per day would not:
+
+        >>> trades = pd.DataFrame({"signal": ["s1", "s2"], "won": [True, False],
+        ...     "cluster": ["d1", "d1"], "family": ["f", "f"]})
+        >>> WinRateData.from_trades(trades).clustered
+        True
+        >>> WinRateData.from_trades(trades.assign(cluster=["d1", "d2"])).clustered
+        False
+        """
         return self.clusters is not None and bool(np.any(self.clusters.n_clusters > 0))
 
     @classmethod
     def from_counts(cls, counts: pd.DataFrame) -> WinRateData:
         """From per-signal counts (columns family, wins, trades; e.g. ``Store.signal_counts``):
         the independent model (no clusters known). Signals without trades carry no
-        information; families without any still get a row."""
+        information; families without any still get a row.
+
+        Examples
+        --------
+        Family ``b`` (one signal of 2 trades, 1 won) has one signal with more than 0 trades and more
+        than 1 trade, none with more than 2:
+
+        >>> counts = pd.DataFrame({"family": ["a", "b"], "wins": [3, 1], "trades": [4, 2]})
+        >>> data = WinRateData.from_counts(counts)
+        >>> data.families, data.n_surv[1][:3].tolist(), data.w_surv[1][:2].tolist()
+        (('a', 'b'), [1.0, 1.0, 0.0], [1.0, 0.0])
+        """
         missing = {"family", "wins", "trades"} - set(counts.columns)
         if missing:
             raise ValueError(f"counts need columns family, wins, trades; missing {sorted(missing)}")
@@ -347,7 +409,18 @@ class WinRateData:
         """From one row per settled trade: columns signal, won, cluster (any hashable key of the
         day the trade opened, e.g. its date) and family (or ``families``: signal -> family).
         Clusters are per family: the same key in two families is two clusters. With
-        ``families``, every family it names gets a row, with trades or not."""
+        ``families``, every family it names gets a row, with trades or not.
+
+        Examples
+        --------
+        Families from a mapping: family ``g`` has no trades but still gets a row:
+
+        >>> trades = pd.DataFrame({"signal": ["s1", "s1", "s2"], "won": [True, False, True],
+        ...     "cluster": ["2026-03-02", "2026-03-03", "2026-03-02"]})
+        >>> data = WinRateData.from_trades(trades, {"s1": "f", "s2": "f", "s3": "g"})
+        >>> data.families, data.n_signals.tolist(), data.layout.cluster.tolist()
+        (('f', 'g'), [2.0, 0.0], [0, 1, 0])
+        """
         need = {"signal", "won", "cluster"} | (set() if families is not None else {"family"})
         missing = need - set(trades.columns)
         if missing:
@@ -389,7 +462,20 @@ class WinRateData:
 
     @classmethod
     def from_layout(cls, layout: TradeLayout, families: tuple[str, ...]) -> WinRateData:
-        """The tables of a trade layout (its ``won`` are the outcomes)."""
+        """The tables of a trade layout (its ``won`` are the outcomes).
+
+        Examples
+        --------
+        The same layout with other outcomes (as the posterior predictive check simulates them):
+
+        >>> trades = pd.DataFrame({"signal": ["s1", "s1", "s2"], "won": [True, False, True],
+        ...     "cluster": ["d1", "d2", "d1"], "family": ["f", "f", "f"]})
+        >>> data = WinRateData.from_trades(trades)
+        >>> import dataclasses
+        >>> lost = dataclasses.replace(data.layout, won=np.zeros(3, bool))
+        >>> WinRateData.from_layout(lost, data.families).w_surv[0][:1].tolist()  # no signal won
+        [0.0]
+        """
         n_fam = len(families)
         w_sig = np.bincount(layout.signal, weights=layout.won, minlength=layout.n_signals)
         n_sig = np.bincount(layout.signal, minlength=layout.n_signals)
@@ -861,6 +947,18 @@ class WinRateModel:
         self._lock = threading.Lock()
 
     def compiled(self, data: WinRateData):
+        """The model for ``data`` compiled by nutpie (cached by shape) with ``data``'s tables set.
+
+        Examples
+        --------
+        Compiling takes about ten seconds, so it is not run here; the cache key is cheap:
+
+        >>> counts = pd.DataFrame({"family": ["a", "b"], "wins": [3, 1], "trades": [4, 2]})
+        >>> data = WinRateData.from_counts(counts)
+        >>> (len(data.families), centred_means(data), data.clustered)  # one compiled model per key
+        (2, False, False)
+        >>> compiled = WinRateModel().compiled(data)  # doctest: +SKIP
+        """
         import nutpie
 
         key = (len(data.families), centred_means(data), data.clustered)
@@ -882,7 +980,18 @@ class WinRateModel:
     ):
         """Posterior DataTree (nutpie, seeded), with family names as coordinates. Defaults:
         4 chains x 2,000 draws after 2,000 tuning steps at target acceptance 0.99 (1,000 tuning
-        steps left divergences on 4 data-poor families)."""
+        steps left divergences on 4 data-poor families).
+
+        Examples
+        --------
+        Sampling takes seconds to minutes, so the call is not run here (see :func:`fit_gated` for a
+        stand-in of the whole flow):
+
+        >>> counts = pd.DataFrame({"family": ["a", "b"], "wins": [30, 12], "trades": [50, 25]})
+        >>> tree = WinRateModel().fit(WinRateData.from_counts(counts), draws=500)  # doctest: +SKIP
+        >>> list(tree["posterior"]["family"].values)  # doctest: +SKIP
+        ['a', 'b']
+        """
         import nutpie
 
         tree = nutpie.sample(
@@ -1333,7 +1442,30 @@ def _pvalues_layout(
 def check(tree, data: WinRateData | pd.DataFrame, *, rng: int | None = 0):
     """The win-rate fit's gate: sampler diagnostics on :func:`gated_vars`, the posterior
     predictive checks (:func:`posterior_predictive_pvalues`, 2,000 replicates, each judged
-    two-sided at 0.01) and the identification check (:func:`prior_sd_ratios`)."""
+    two-sided at 0.01) and the identification check (:func:`prior_sd_ratios`).
+
+    Examples
+    --------
+    A stand-in posterior (4 chains of 500 independent draws, no divergences) of two families that
+    the data identify and reproduce passes:
+
+    >>> import xarray as xr
+    >>> rng = np.random.default_rng(0)
+    >>> cd, cdf = ("chain", "draw"), ("chain", "draw", "family")
+    >>> post = xr.Dataset({"eta0": (cd, rng.normal(0.2, 0.05, (4, 500))),
+    ...                    "mean": (cdf, rng.beta(55, 45, (4, 500, 2))),
+    ...                    "kappa": (cdf, rng.gamma(50, 1.0, (4, 500, 2)))},
+    ...                   coords={"family": ["a", "b"]})
+    >>> zeros = np.zeros((4, 500), bool)
+    >>> stats = xr.Dataset({"diverging": (cd, zeros), "maxdepth_reached": (cd, zeros),
+    ...                     "energy": (cd, rng.standard_normal((4, 500)))})
+    >>> tree = xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+    >>> counts = pd.DataFrame({"family": ["a"] * 20 + ["b"] * 20,
+    ...     "wins": rng.binomial(30, 0.55, 40), "trades": np.full(40, 30)})
+    >>> verdict = check(tree, counts)
+    >>> verdict.passed, verdict.summary["ppc_replicates"], verdict.summary["divergences"]
+    (True, 2000, 0)
+    """
     from bayes_mem.offline.diagnostics import gate
 
     ppc = posterior_predictive_pvalues(data, tree, rng=rng)
@@ -1344,7 +1476,36 @@ def fit_gated(model: WinRateModel, data: WinRateData, base, policy=None, *, rng:
     """The nightly job's win-rate component: ``model.fit`` at the policy's settings
     (:class:`~bayes_mem.offline.diagnostics.FitSettings` ``base``), gated by :func:`check`,
     computational failures retried with escalated settings, a misfit not
-    (:func:`bayes_mem.offline.diagnostics.fit_gated`)."""
+    (:func:`bayes_mem.offline.diagnostics.fit_gated`).
+
+    Examples
+    --------
+    A stand-in model whose ``fit`` returns a fixed posterior (the one of :func:`check`'s example)
+    shows the flow without sampling: one attempt, passed:
+
+    >>> import xarray as xr
+    >>> from bayes_mem.offline.diagnostics import FitSettings
+    >>> rng = np.random.default_rng(0)
+    >>> cd, cdf = ("chain", "draw"), ("chain", "draw", "family")
+    >>> post = xr.Dataset({"eta0": (cd, rng.normal(0.2, 0.05, (4, 500))),
+    ...                    "mean": (cdf, rng.beta(55, 45, (4, 500, 2))),
+    ...                    "kappa": (cdf, rng.gamma(50, 1.0, (4, 500, 2)))},
+    ...                   coords={"family": ["a", "b"]})
+    >>> zeros = np.zeros((4, 500), bool)
+    >>> stats = xr.Dataset({"diverging": (cd, zeros), "maxdepth_reached": (cd, zeros),
+    ...                     "energy": (cd, rng.standard_normal((4, 500)))})
+    >>> class StandIn:
+    ...     def fit(self, data, **settings):
+    ...         return xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+    >>> trades = pd.DataFrame({"signal": np.repeat([f"s{i}" for i in range(8)], 25),
+    ...     "won": rng.random(200) < 0.55, "cluster": np.arange(200) // 2,  # two per cluster
+    ...     "family": np.repeat(["a", "b"], 100)})
+    >>> data = WinRateData.from_trades(trades)
+    >>> base = FitSettings(draws=500, tune=500, chains=4, target_accept=0.9, seed=0)
+    >>> result = fit_gated(StandIn(), data, base)
+    >>> result.verdict.passed, len(result.verdict.attempts), result.tree.attrs["target_accept"]
+    (True, 1, 0.9)
+    """
     import logging
 
     from bayes_mem.offline import diagnostics as dg

@@ -80,7 +80,13 @@ class Problem:
         return f"{where}, {self.column} = {self.value!r:.80}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: line, column, value (as text; None when not a cell) and message."""
+        """JSON-ready: line, column, value (as text; None when not a cell) and message.
+
+        Examples
+        --------
+        >>> Problem("header", "pnl", "missing column").to_dict()  # no cell: value None
+        {'line': 'header', 'column': 'pnl', 'value': None, 'message': 'missing column'}
+        """
         value = None if self.value is _NO_VALUE else _json_value(self.value)
         return {"line": self.line, "column": self.column, "value": value,
                 "message": self.message}  # fmt: skip
@@ -102,7 +108,19 @@ BAD: Any = type("_Bad", (), {"__repr__": lambda self: "<bad cell>"})()
 def parse_cells(line: int | str, problems: list[Problem], cells: dict[str, tuple]) -> dict:
     """Parse every cell of one row: ``cells`` maps a column to ``(value, parser, kwargs)``; each
     cell that does not parse is recorded in ``problems`` by its own column (all of them, not
-    only the first) and is :data:`BAD` in the result."""
+    only the first) and is :data:`BAD` in the result.
+
+    Examples
+    --------
+    Both bad cells of the row are reported, each under its own column:
+
+    >>> problems = []
+    >>> row = parse_cells(2, problems, {"won": ("yes", parse_bool, {}),
+    ...                                 "pnl": ("1,5", parse_float, {}),
+    ...                                 "signal": ("mom_a", parse_name, {"what": "signal"})})
+    >>> row["signal"], row["won"] is BAD, [p.column for p in problems]
+    ('mom_a', True, ['won', 'pnl'])
+    """
     out = {}
     for column, (value, parse, kwargs) in cells.items():
         try:
@@ -145,7 +163,23 @@ class IngestError(ValueError):
 
 def read_table(source: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, bool]:
     """A DataFrame from a frame, a CSV or a Parquet file; the flag says whether lines are file
-    lines (CSV) rather than row labels. A repeated column name is refused."""
+    lines (CSV) rather than row labels. A repeated column name is refused.
+
+    Examples
+    --------
+    A CSV is read as text, and its lines are file lines (the header is line 1):
+
+    >>> import os, tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(tmp.name, "returns.csv")
+    >>> import pandas as pd
+    >>> pd.DataFrame({"symbol": ["SPY"], "date": ["2026-03-02"], "return": [0.004]}).to_csv(
+    ...     path, index=False)
+    >>> frame, from_csv = read_table(path)
+    >>> frame["return"].tolist(), from_csv, line_of(frame, 0, from_csv)
+    (['0.004'], True, 2)
+    >>> tmp.cleanup()
+    """
     if isinstance(source, pd.DataFrame):
         _unique_columns([str(c) for c in source.columns])
         return source, False
@@ -177,6 +211,16 @@ def _unique_columns(names: list[str]) -> None:
 
 
 def line_of(frame: pd.DataFrame, position: int, from_csv: bool) -> int | str:
+    """Where row ``position`` of ``frame`` is, for a message: its file line (CSV, the header
+    line 1) or its index label.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"pnl": [1.0, 2.0]}, index=[10, 11])
+    >>> line_of(frame, 1, from_csv=True), line_of(frame, 1, from_csv=False)
+    (3, 'row 11')
+    """
     if from_csv:
         return position + 2
     label = frame.index[position]
@@ -186,6 +230,18 @@ def line_of(frame: pd.DataFrame, position: int, from_csv: bool) -> int | str:
 
 
 def require_columns(frame: pd.DataFrame, required: tuple[str, ...], what: str) -> None:
+    """Raise :class:`IngestError` naming every column of ``required`` that ``frame`` lacks.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> try:
+    ...     require_columns(pd.DataFrame({"symbol": []}), ("symbol", "date", "return"), "returns")
+    ... except IngestError as exc:
+    ...     print(exc)
+    returns: 2 problem(s), nothing written: header, date: missing column; header, return:
+    missing column
+    """
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise IngestError(what, [Problem("header", c, "missing column") for c in missing])
@@ -193,7 +249,13 @@ def require_columns(frame: pd.DataFrame, required: tuple[str, ...], what: str) -
 
 def parse_name(value: Any, what: str = "name") -> str:
     """A name by the rule of :func:`~bayes_mem.live.validate.check_name`; an integer (a numeric
-    id in a typed column) is read as its decimal string."""
+    id in a typed column) is read as its decimal string.
+
+    Examples
+    --------
+    >>> parse_name("mom_a", "signal"), parse_name(1042, "trade_id")  # an int id becomes text
+    ('mom_a', '1042')
+    """
     if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
         number = int(value)
         if number.bit_length() > 700:  # more than 200 digits
@@ -205,6 +267,18 @@ def parse_name(value: Any, what: str = "name") -> str:
 
 
 def parse_bool(value: Any) -> bool:
+    """A bool: typed, or the text ``true`` / ``false`` (any case, surrounding blanks ignored).
+
+    Examples
+    --------
+    >>> parse_bool(" TRUE "), parse_bool(False)
+    (True, False)
+    >>> try:
+    ...     parse_bool("yes")
+    ... except ValueError as exc:
+    ...     print(exc)
+    expected true or false, got 'yes'
+    """
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
@@ -213,7 +287,18 @@ def parse_bool(value: Any) -> bool:
 
 
 def parse_float(value: Any) -> float:
-    """A finite number: typed (not bool), or text in plain ASCII decimal/scientific notation."""
+    """A finite number: typed (not bool), or text in plain ASCII decimal/scientific notation.
+
+    Examples
+    --------
+    >>> parse_float("-1.5e-3"), parse_float(7)
+    (-0.0015, 7.0)
+    >>> try:
+    ...     parse_float("1,5")  # a decimal comma is refused, not guessed
+    ... except ValueError as exc:
+    ...     print(str(exc)[:58])
+    expected a number in plain decimal or scientific notation
+    """
     if isinstance(value, str):
         if not _NUMBER.fullmatch(value) or not value.isascii():
             raise ValueError(
@@ -236,7 +321,19 @@ def parse_float(value: Any) -> float:
 
 def check_date_format(date_format: object, *, dates: bool = False) -> str | None:
     """None (ISO 8601) or a ``strptime`` format string; for ``dates`` (calendar dates) without
-    time or offset codes."""
+    time or offset codes.
+
+    Examples
+    --------
+    >>> print(check_date_format(None)), check_date_format("%d/%m/%Y", dates=True)
+    None
+    (None, '%d/%m/%Y')
+    >>> try:
+    ...     check_date_format("%d/%m/%y")
+    ... except ValueError as exc:
+    ...     print(str(exc)[:48])
+    date_format '%d/%m/%y' has a two-digit year (%y)
+    """
     if date_format is None:
         return None
     if not isinstance(date_format, str):
@@ -264,7 +361,19 @@ def parse_timestamp(
     not_after: dt.datetime | None = None,
 ) -> pd.Timestamp | None:
     """A UTC timestamp: ISO 8601 text (or text in ``date_format``), or a typed datetime/date; a
-    naive time is UTC. ``not_after``: the latest instant accepted (e.g. now + 1 day)."""
+    naive time is UTC. ``not_after``: the latest instant accepted (e.g. now + 1 day).
+
+    Examples
+    --------
+    A time with an offset is converted to UTC; a naive one is taken as UTC:
+
+    >>> parse_timestamp("2026-03-02T15:30:00+01:00")
+    Timestamp('2026-03-02 14:30:00+0000', tz='UTC')
+    >>> parse_timestamp("02/03/2026 16:00", date_format="%d/%m/%Y %H:%M")
+    Timestamp('2026-03-02 16:00:00+0000', tz='UTC')
+    >>> print(parse_timestamp("", optional=True))
+    None
+    """
     if optional and (value is None or (isinstance(value, str) and not value.strip())):
         return None
     if optional and isinstance(value, float) and math.isnan(value):
@@ -316,7 +425,19 @@ def parse_date(
 ) -> pd.Timestamp:
     """A calendar date (midnight UTC as a Timestamp): ``YYYY-MM-DD`` text (or text in a
     ``date_format`` without time or offset codes), a ``datetime.date``, or a naive datetime at
-    midnight. A time of day or an offset is refused. ``not_after``: the latest date accepted."""
+    midnight. A time of day or an offset is refused. ``not_after``: the latest date accepted.
+
+    Examples
+    --------
+    >>> parse_date("2026-03-02"), parse_date("02/03/2026", date_format="%d/%m/%Y")
+    (Timestamp('2026-03-02 00:00:00+0000', tz='UTC'),
+     Timestamp('2026-03-02 00:00:00+0000', tz='UTC'))
+    >>> try:
+    ...     parse_date(dt.datetime(2026, 3, 2, 15, 30))  # a time of day is not a date
+    ... except ValueError as exc:
+    ...     print(str(exc)[:34])
+    expected a date, got a time of day
+    """
     if isinstance(value, str):
         if not value.isascii():
             raise ValueError(f"expected an ASCII date, got {value!r:.80}")
@@ -361,5 +482,14 @@ def parse_date(
 
 
 def latest_accepted() -> dt.datetime:
-    """The latest settlement instant (and, as a date, return date) accepted now."""
+    """The latest settlement instant (and, as a date, return date) accepted now.
+
+    Examples
+    --------
+    One day ahead of now (UTC), the tolerance for clocks and time zones:
+
+    >>> ahead = latest_accepted() - dt.datetime.now(dt.UTC)
+    >>> dt.timedelta(hours=23, minutes=59) < ahead <= FUTURE_TOLERANCE
+    True
+    """
     return _utcnow() + FUTURE_TOLERANCE

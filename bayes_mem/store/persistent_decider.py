@@ -83,7 +83,20 @@ class PersistentDecider:
         """The decider's decision; with a ``key`` (the signal event's unique id, e.g.
         ``"mom_a@2026-11-25T14:30"``) the draw comes from a generator seeded by ``(seed, key)``,
         so the decision depends only on the seed, the key and the outcomes recorded so far: a
-        process restored from the store after a crash makes the same decisions."""
+        process restored from the store after a crash makes the same decisions.
+
+        Examples
+        --------
+        The same key gives the same draw, so the same decision, however often it is asked:
+
+        >>> from bayes_mem.live import Decider
+        >>> from bayes_mem.store import Store
+        >>> pdec = PersistentDecider(Decider({"momentum": None}, rng=0), Store("sqlite://"), seed=1)
+        >>> pdec.register("mom_a", "momentum")
+        >>> key = "mom_a@2026-03-02T14:30"
+        >>> pdec.decide("mom_a", key=key) == pdec.decide("mom_a", key=key)
+        True
+        """
         if key is None:
             return self.decider.decide(signal, threshold=threshold)
         return self.decider.decide(signal, threshold=threshold, rng=self._keyed_rng(key))
@@ -92,7 +105,21 @@ class PersistentDecider:
         self, signals: Any, k: int = 1, *, key: str | int | None = None, **options: Any
     ) -> list[tuple[str, float]]:
         """The decider's :meth:`~bayes_mem.live.Decider.choose`; ``key`` as in :meth:`decide`
-        (one joint draw seeded by ``(seed, key)``)."""
+        (one joint draw seeded by ``(seed, key)``).
+
+        Examples
+        --------
+        One joint draw per key: asking twice with the same key picks the same signal:
+
+        >>> from bayes_mem.live import Decider
+        >>> from bayes_mem.store import Store
+        >>> pdec = PersistentDecider(Decider({"momentum": None}, rng=0), Store("sqlite://"), seed=1)
+        >>> for name in ("mom_a", "mom_b"):
+        ...     pdec.register(name, "momentum")
+        >>> first = pdec.choose(["mom_a", "mom_b"], k=1, key="bar-17")
+        >>> first == pdec.choose(["mom_a", "mom_b"], k=1, key="bar-17"), len(first)
+        (True, 1)
+        """
         rng = None if key is None else self._keyed_rng(key)
         return self.decider.choose(signals, k, rng=rng, **options)
 
@@ -100,7 +127,19 @@ class PersistentDecider:
         self, signals: Any, *, key: str | int | None = None, **options: Any
     ) -> tuple[np.ndarray, np.ndarray]:
         """The decider's :meth:`~bayes_mem.live.Decider.decide_batch`; ``key`` as in
-        :meth:`decide`."""
+        :meth:`decide`.
+
+        Examples
+        --------
+        >>> from bayes_mem.live import Decider
+        >>> from bayes_mem.store import Store
+        >>> pdec = PersistentDecider(Decider({"momentum": None}, rng=0), Store("sqlite://"), seed=1)
+        >>> for name in ("mom_a", "mom_b"):
+        ...     pdec.register(name, "momentum")
+        >>> act, p = pdec.decide_batch(["mom_a", "mom_b"], key="bar-17")
+        >>> act.shape, bool((p == pdec.decide_batch(["mom_a", "mom_b"], key="bar-17")[1]).all())
+        ((2,), True)
+        """
         rng = None if key is None else self._keyed_rng(key)
         return self.decider.decide_batch(signals, rng=rng, **options)
 
@@ -108,7 +147,20 @@ class PersistentDecider:
         """Register a signal in a family the decider knows: validated first (names, the family,
         a signal already in another family), then written to the store, then registered in
         memory; a refusal at any step leaves both as they were. (Register through this wrapper,
-        not the wrapped decider, so that the two agree.)"""
+        not the wrapped decider, so that the two agree.)
+
+        Examples
+        --------
+        The signal is in the store and in the decider:
+
+        >>> from bayes_mem.live import Decider
+        >>> from bayes_mem.store import Store
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> pdec = PersistentDecider(Decider({"momentum": None}, rng=0), store)
+        >>> pdec.register("mom_a", "momentum")
+        >>> store.signals(), "mom_a" in pdec
+        ({'mom_a': 'momentum'}, True)
+        """
         with self._lock:
             self.decider.check_register(signal, family)  # raises what register() would
             self.store.register_signals({signal: family})
@@ -132,7 +184,23 @@ class PersistentDecider:
         itself does not use it. ``settled_at`` (default now) and ``opened_at`` are stored; the
         trade's cluster (for the family's intra-cluster correlation, see :meth:`restore`) is
         the UTC day it opened, or settled when ``opened_at`` is not given
-        (:func:`~bayes_mem.live.decider.trade_day`), as in the nightly fit."""
+        (:func:`~bayes_mem.live.decider.trade_day`), as in the nightly fit.
+
+        Examples
+        --------
+        A win then a loss on the default Beta(1, 1) prior give Beta(2, 2); the store has both:
+
+        >>> from bayes_mem.live import Decider
+        >>> from bayes_mem.store import Store
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> pdec = PersistentDecider(Decider({"momentum": None}, rng=0), store)
+        >>> pdec.register("mom_a", "momentum")
+        >>> pdec.record("mom_a", True, 10.0, "t1", notional=1000.0)
+        't1'
+        >>> _ = pdec.record("mom_a", False, -8.0, "t2")
+        >>> pdec.posterior("mom_a"), store.outcomes()["trade_id"].tolist()
+        (BetaPrior(a=2.0, b=2.0), ['t1', 't2'])
+        """
         won, pnl, tid = check_outcome(won, pnl, trade_id)
         notional = check_notional(notional)
         if signal not in self.decider:
@@ -168,7 +236,21 @@ class PersistentDecider:
         ``rho``. ``seed`` seeds keyed decisions (and the decider's own generator unless ``rng``
         is given); ``decider_options`` are :class:`~bayes_mem.live.Decider` keyword arguments.
         A bad ``rho`` (a family not given, a value outside [0, 1)) raises before anything is
-        read."""
+        read.
+
+        Examples
+        --------
+        A store holding two wins and a loss of ``mom_a`` restores Beta(1 + 2, 1 + 1):
+
+        >>> from bayes_mem.store import Store
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> _ = store.register_signals({"mom_a": "momentum"})
+        >>> for i, pnl in enumerate([10.0, 12.0, -8.0]):
+        ...     store.append_outcome(f"t{i}", "mom_a", pnl > 0, pnl, settled_at="2026-03-02T16:00")
+        >>> pdec = PersistentDecider.restore(store, {"momentum": None}, seed=1)
+        >>> pdec.posterior("mom_a"), len(pdec)
+        (BetaPrior(a=3.0, b=2.0), 1)
+        """
         decider_options.setdefault("rng", seed)
         decider = Decider(families, **decider_options)
         for family, value in (rho or {}).items():

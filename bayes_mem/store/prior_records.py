@@ -33,7 +33,17 @@ log = logging.getLogger("bayes_mem.prior_records")
 def prior_set_row(
     prior_set: PriorSet, models_dir: str | Path, status: str, **values: Any
 ) -> dict[str, Any]:
-    """A ``prior_sets`` row describing ``prior_set`` (its metadata; naive times are UTC)."""
+    """A ``prior_sets`` row describing ``prior_set`` (its metadata; naive times are UTC).
+
+    Examples
+    --------
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])})
+    >>> row = prior_set_row(prior_set, "models", "candidate")
+    >>> row["version"], row["status"], row["created_at"].isoformat(), row["data_through"]
+    (1, 'candidate', '2026-03-02T22:00:00+00:00', datetime.date(2026, 3, 2))
+    """
     created = dt.datetime.fromisoformat(prior_set.created_at)
     if created.tzinfo is None:
         created = created.replace(tzinfo=dt.UTC)
@@ -56,7 +66,26 @@ def prior_set_row(
 def activation_record(store: Any, prior_set: PriorSet, models_dir: str | Path) -> Iterator[None]:
     """The store's half of activating ``prior_set``: its writes are made on entering (inside a
     transaction holding the write lock) and committed on leaving; an exception in between rolls
-    them back."""
+    them back.
+
+    Examples
+    --------
+    Activating version 1 with the store's record: ``ACTIVE`` and the store agree:
+
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, activate, write_prior_set
+    >>> from bayes_mem.store import Store
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> models = tempfile.TemporaryDirectory()
+    >>> _ = write_prior_set(prior_set, models.name)
+    >>> store = Store("sqlite://")  # an in-memory SQLite store
+    >>> _ = activate(models.name, 1, record=lambda ps: activation_record(store, ps, models.name))
+    >>> active_version(models.name), store.table("prior_sets")["status"].tolist()
+    (1, ['active'])
+    >>> models.cleanup()
+    """
     ps = schema.prior_sets
     version, now = prior_set.version, dt.datetime.now(dt.UTC)
     with store.transaction() as conn:
@@ -77,7 +106,28 @@ def activation_record(store: Any, prior_set: PriorSet, models_dir: str | Path) -
 
 def reconcile(store: Any, models_dir: str | Path) -> None:
     """Make the store's prior-set statuses agree with ``ACTIVE`` (the trader's source of truth):
-    a run killed between activation and its status update left them apart."""
+    a run killed between activation and its status update left them apart.
+
+    Examples
+    --------
+    A store that still calls version 1 a candidate after version 1 was activated is corrected:
+
+    >>> import tempfile
+    >>> from bayes_mem.live import FamilyPosterior, PriorSet, activate, write_prior_set
+    >>> from bayes_mem.store import Store
+    >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+    ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])},
+    ...     diagnostics={"passed": True})
+    >>> models = tempfile.TemporaryDirectory()
+    >>> _ = write_prior_set(prior_set, models.name)
+    >>> store = Store("sqlite://")  # an in-memory SQLite store
+    >>> store.record_prior_set(prior_set_row(prior_set, models.name, "candidate"))
+    >>> _ = activate(models.name, 1)  # without the store's record
+    >>> reconcile(store, models.name)
+    >>> store.table("prior_sets")["status"].tolist()
+    ['active']
+    >>> models.cleanup()
+    """
     active = active_version(models_dir)
     if active is None:
         return

@@ -340,7 +340,24 @@ WRITE_OPTION = "bayes_mem_write"
 def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     """One write transaction: committed on success, rolled back on any exception. On SQLite it
     begins with ``BEGIN IMMEDIATE`` (the store's begin hook), so checks made inside it cannot be
-    invalidated by another writer before its own writes."""
+    invalidated by another writer before its own writes.
+
+    Examples
+    --------
+    An exception inside rolls back the write:
+
+    >>> engine = sa.create_engine("sqlite://")  # an in-memory database
+    >>> _ = upgrade(engine)
+    >>> try:
+    ...     with write_transaction(engine) as conn:
+    ...         _ = conn.execute(schema_version.update().values(version=99))
+    ...         raise RuntimeError("abandon")
+    ... except RuntimeError:
+    ...     pass
+    >>> with engine.connect() as conn:
+    ...     current_version(conn)
+    2
+    """
     with engine.connect() as conn:
         conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
@@ -348,6 +365,19 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
 
 
 def current_version(conn: sa.Connection) -> int:
+    """The schema version of the database ``conn`` is connected to; 0 for a database without one.
+
+    Examples
+    --------
+    >>> engine = sa.create_engine("sqlite://")  # an in-memory database
+    >>> with engine.connect() as conn:
+    ...     current_version(conn)
+    0
+    >>> _ = upgrade(engine)
+    >>> with engine.connect() as conn:
+    ...     current_version(conn) == SCHEMA_VERSION
+    True
+    """
     if not sa.inspect(conn).has_table("schema_version"):
         return 0
     row = conn.execute(sa.select(schema_version.c.version)).first()
@@ -363,7 +393,18 @@ def _lock(conn: sa.Connection) -> None:
 
 def upgrade(engine: sa.Engine) -> int:
     """Apply missing migrations in order, each in its own locked transaction (DDL included, so a
-    crash mid-migration leaves the previous version); return the resulting version."""
+    crash mid-migration leaves the previous version); return the resulting version.
+
+    Examples
+    --------
+    A new database gets every migration; upgrading again does nothing:
+
+    >>> engine = sa.create_engine("sqlite://")  # an in-memory database
+    >>> upgrade(engine), upgrade(engine), SCHEMA_VERSION
+    (2, 2, 2)
+    >>> sorted(sa.inspect(engine).get_table_names())[:4]
+    ['correlation_metrics', 'decisions', 'outcomes', 'portfolio_metrics']
+    """
     with write_transaction(engine) as conn:
         _lock(conn)
         schema_version.create(conn, checkfirst=True)

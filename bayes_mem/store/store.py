@@ -67,11 +67,33 @@ DB_FILENAME = "bayes_mem.sqlite"
 
 
 class StoreError(ValueError):
-    """The store cannot be opened (driver, server, file); the message is one line."""
+    """The store cannot be opened (driver, server, file); the message is one line.
+
+    Examples
+    --------
+    A store URL naming no known database raises the URL subclass, itself a ValueError:
+
+    >>> try:
+    ...     Store("nosuchdb://host/x")
+    ... except StoreError as exc:
+    ...     print(type(exc).__name__, isinstance(exc, ValueError))
+    StoreURLError True
+    """
 
 
 class StoreURLError(StoreError):
-    """The store's URL cannot be parsed or names no known database: a usage error."""
+    """The store's URL cannot be parsed or names no known database: a usage error.
+
+    Examples
+    --------
+    Text that is not a database URL is a usage error, reported in one line:
+
+    >>> try:
+    ...     Store("not a url")
+    ... except StoreURLError as exc:
+    ...     print(str(exc)[:40])
+    not a database URL: 'not a url' (e.g. sq...
+    """
 
 
 def _utcnow() -> dt.datetime:
@@ -79,6 +101,13 @@ def _utcnow() -> dt.datetime:
 
 
 def sqlite_url(data_dir: str | Path) -> str:
+    """The SQLAlchemy URL of the SQLite file of a store kept under ``data_dir``.
+
+    Examples
+    --------
+    >>> sqlite_url("data")
+    'sqlite:///data/bayes_mem.sqlite'
+    """
     return f"sqlite:///{Path(data_dir) / DB_FILENAME}"
 
 
@@ -194,6 +223,13 @@ class Store:
         return version
 
     def close(self) -> None:
+        """Release the store's database connections (the data stays in the database).
+
+        Examples
+        --------
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> store.close()
+        """
         self.engine.dispose()
 
     def __enter__(self) -> Store:
@@ -207,13 +243,38 @@ class Store:
 
     def transaction(self) -> AbstractContextManager[sa.Connection]:
         """A write transaction (commit on success, rollback on any exception); on SQLite it holds
-        the database's write lock from its first statement, so read-then-write is safe."""
+        the database's write lock from its first statement, so read-then-write is safe.
+
+        Examples
+        --------
+        Two rows written in one transaction: both land, or (on an exception) neither does:
+
+        >>> from bayes_mem.store import schema
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> with store.transaction() as conn:
+        ...     _ = conn.execute(schema.regime_metrics.insert(), [
+        ...         {"date": dt.date(2026, 3, 2), "symbol": "SPY", "p_change": 0.1},
+        ...         {"date": dt.date(2026, 3, 2), "symbol": "QQQ", "p_change": 0.2}])
+        >>> len(store.table("regime_metrics"))
+        2
+        """
         return schema.write_transaction(self.engine)
 
     # ------------------------------------------------------------------ signals
     def register_signals(self, signals: Mapping[str, str] | pd.DataFrame | str | Path) -> int:
         """Add signals (name -> family); existing ones must keep their family. Returns how many
-        were new."""
+        were new.
+
+        Examples
+        --------
+        Registering a signal again (same family) is not new; only ``mom_b`` counts:
+
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> store.register_signals({"mom_a": "momentum"})
+        1
+        >>> store.register_signals({"mom_a": "momentum", "mom_b": "momentum"})
+        1
+        """
         if isinstance(signals, Mapping):
             frame, from_csv = (
                 pd.DataFrame({"name": list(signals), "family": list(signals.values())}),
@@ -273,6 +334,15 @@ class Store:
         return out
 
     def signals(self) -> dict[str, str]:
+        """Every registered signal: name -> family.
+
+        Examples
+        --------
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> _ = store.register_signals({"mom_a": "momentum", "rev_a": "reversal"})
+        >>> dict(sorted(store.signals().items()))
+        {'mom_a': 'momentum', 'rev_a': 'reversal'}
+        """
         with self.engine.connect() as conn:
             return dict(
                 conn.execute(sa.select(schema.signals.c.name, schema.signals.c.family)).all()
@@ -282,7 +352,17 @@ class Store:
         """Record the symbol each signal trades (signal -> symbol; one symbol per signal).
         Linking a signal again to the same symbol is a no-op; to another symbol, or linking a
         signal that is not registered, raises ValueError and writes nothing. Returns how many
-        links were new."""
+        links were new.
+
+        Examples
+        --------
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> _ = store.register_signals({"mom_a": "momentum", "mom_b": "momentum"})
+        >>> store.link_signals({"mom_a": "SPY", "mom_b": "QQQ"})
+        2
+        >>> store.link_signals({"mom_a": "SPY"})  # the same link again: nothing new
+        0
+        """
         if not isinstance(mapping, Mapping):
             raise TypeError(f"link_signals takes a mapping signal -> symbol, got {mapping!r:.80}")
         links = {
@@ -320,7 +400,16 @@ class Store:
         return out
 
     def signal_symbols(self) -> dict[str, str]:
-        """signal -> the symbol it trades, for every linked signal."""
+        """signal -> the symbol it trades, for every linked signal.
+
+        Examples
+        --------
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> _ = store.register_signals({"mom_a": "momentum"})
+        >>> _ = store.link_signals({"mom_a": "SPY"})
+        >>> store.signal_symbols()
+        {'mom_a': 'SPY'}
+        """
         t = schema.signal_symbols
         with self.engine.connect() as conn:
             return dict(conn.execute(sa.select(t.c.signal, t.c.symbol)).all())
@@ -341,7 +430,26 @@ class Store:
         :class:`DuplicateTradeError` and writes nothing. ``settled_at`` (default now) and
         ``opened_at``: datetimes (naive: UTC) or ISO 8601 text, at most a day in the future.
         ``notional``: the trade's notional in account currency (> 0; None when unknown), so
-        ``pnl / notional`` is its return."""
+        ``pnl / notional`` is its return.
+
+        Examples
+        --------
+        A win of 12.5 on a notional of 1000 (account currency): a 1.25% return; the same trade id
+        again is refused:
+
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> _ = store.register_signals({"mom_a": "momentum"})
+        >>> store.append_outcome("t1", "mom_a", True, 12.5, settled_at="2026-03-02T16:00",
+        ...                      notional=1000.0)
+        >>> row = store.outcomes().iloc[0]
+        >>> row["trade_id"], bool(row["won"]), float(row["pnl"] / row["notional"])
+        ('t1', True, 0.0125)
+        >>> try:
+        ...     store.append_outcome("t1", "mom_a", True, 3.0, settled_at="2026-03-03T16:00")
+        ... except DuplicateTradeError as exc:
+        ...     print(exc)
+        trade_id 't1' was already recorded
+        """
         won, pnl, tid = check_outcome(won, pnl, trade_id)
         if tid is None:
             raise TypeError("trade_id is required in the store")
@@ -376,6 +484,16 @@ class Store:
             raise ValueError(f"outcome refused by the database: {exc.orig}") from exc
 
     def has_trade(self, trade_id: str | int) -> bool:
+        """Whether an outcome with this trade id is stored.
+
+        Examples
+        --------
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> _ = store.register_signals({"mom_a": "momentum"})
+        >>> store.append_outcome(7, "mom_a", False, -4.0, settled_at="2026-03-02T16:00")
+        >>> store.has_trade(7), store.has_trade("7"), store.has_trade(8)  # ids are stored as text
+        (True, True, False)
+        """
         t = schema.outcomes
         with self.engine.connect() as conn:
             return (
@@ -390,7 +508,27 @@ class Store:
         optionally opened_at and notional: account currency, > 0, empty when unknown). Any bad
         row refuses the whole batch, reported by line. Timestamps are ISO 8601 text unless
         ``date_format`` (``strptime`` codes) says otherwise; see :mod:`bayes_mem.store.ingest`
-        for what every value must be."""
+        for what every value must be.
+
+        Examples
+        --------
+        Two trades in one batch; a win with a negative pnl would refuse the whole batch:
+
+        >>> import pandas as pd
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> _ = store.register_signals({"mom_a": "momentum"})
+        >>> batch = pd.DataFrame({"trade_id": ["t1", "t2"], "signal": ["mom_a", "mom_a"],
+        ...                       "won": [True, False], "pnl": [10.0, -6.0],
+        ...                       "settled_at": ["2026-03-02T16:00", "2026-03-03T16:00"]})
+        >>> store.ingest_outcomes(batch)
+        2
+        >>> bad = batch.assign(trade_id=["t3", "t4"], pnl=[-1.0, -6.0])
+        >>> try:
+        ...     store.ingest_outcomes(bad)
+        ... except IngestError as exc:
+        ...     print(len(exc.problems), "problem; stored:", len(store.outcomes()))
+        1 problem; stored: 2
+        """
         date_format = check_date_format(date_format)
         latest = latest_accepted()
         frame, from_csv = read_table(source)
@@ -476,7 +614,19 @@ class Store:
         return out
 
     def outcomes(self) -> pd.DataFrame:
-        """Every stored outcome in arrival order."""
+        """Every stored outcome in arrival order.
+
+        Examples
+        --------
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> _ = store.register_signals({"mom_a": "momentum"})
+        >>> store.append_outcome("t1", "mom_a", True, 12.5, settled_at="2026-03-02T16:00")
+        >>> store.append_outcome("t2", "mom_a", False, -8.0, settled_at="2026-03-03T16:00")
+        >>> store.outcomes()[["seq", "trade_id", "won", "pnl"]]
+           seq trade_id    won   pnl
+        0    1       t1   True  12.5
+        1    2       t2  False  -8.0
+        """
         t = schema.outcomes
         cols = [t.c.seq, t.c.trade_id, t.c.signal, t.c.won, t.c.pnl, t.c.notional, t.c.opened_at,
                 t.c.settled_at]  # fmt: skip
@@ -487,7 +637,20 @@ class Store:
     def outcome_span(self) -> dict[str, Any]:
         """What the outcomes table holds, for the nightly job's run record: trades, signals,
         first and last settlement times (as text) and the last arrival number (``through_seq``,
-        None when empty; the report replays outcomes up to it)."""
+        None when empty; the report replays outcomes up to it).
+
+        Examples
+        --------
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> _ = store.register_signals({"mom_a": "momentum", "mom_b": "momentum"})
+        >>> store.append_outcome("t1", "mom_a", True, 12.5, settled_at="2026-03-02T16:00")
+        >>> store.append_outcome("t2", "mom_b", False, -8.0, settled_at="2026-03-03T16:00")
+        >>> span = store.outcome_span()
+        >>> span["trades"], span["signals"], span["through_seq"]
+        (2, 2, 2)
+        >>> span["settled_from"][:16], span["settled_through"][:16]
+        ('2026-03-02 16:00', '2026-03-03 16:00')
+        """
         o = schema.outcomes
         q = sa.select(
             sa.func.count(o.c.seq), sa.func.count(sa.distinct(o.c.signal)),
@@ -502,7 +665,20 @@ class Store:
 
     def signal_counts(self, *, settled_through: dt.datetime | None = None) -> pd.DataFrame:
         """Per signal: family, wins and trades (settled up to ``settled_through``, inclusive):
-        all the win-rate model needs."""
+        all the win-rate model needs.
+
+        Examples
+        --------
+        Counting only trades settled by the end of 2 March drops the second one:
+
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> _ = store.register_signals({"mom_a": "momentum"})
+        >>> store.append_outcome("t1", "mom_a", True, 12.5, settled_at="2026-03-02T16:00")
+        >>> store.append_outcome("t2", "mom_a", True, 8.0, settled_at="2026-03-03T16:00")
+        >>> store.signal_counts(settled_through=dt.datetime(2026, 3, 2, 23, 59))
+          signal    family  wins  trades
+        0  mom_a  momentum     1       1
+        """
         s, o = schema.signals, schema.outcomes
         cond = sa.true() if settled_through is None else o.c.settled_at <= settled_through
         wins = sa.func.coalesce(sa.func.sum(sa.case((o.c.won, 1), else_=0)), 0)
@@ -528,7 +704,21 @@ class Store:
         are calendar dates, ``YYYY-MM-DD`` unless ``date_format`` (``strptime`` codes without a
         time) says otherwise, at most a day after today (UTC); a log return must be within
         +-:data:`~bayes_mem.live.return_model.MAX_LOG_RETURN` (the live model's bound; see
-        :mod:`bayes_mem.store.ingest` for every rule)."""
+        :mod:`bayes_mem.store.ingest` for every rule).
+
+        Examples
+        --------
+        Simple returns are stored as log returns: a +10% day is ``log(1.1) = 0.0953``:
+
+        >>> import pandas as pd
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> days = pd.DataFrame({"symbol": ["SPY", "SPY"], "date": ["2026-03-02", "2026-03-03"],
+        ...                      "return": [0.10, -0.02]})
+        >>> store.ingest_returns(days, kind="simple")
+        2
+        >>> store.returns_panel()["SPY"].round(4).tolist()
+        [0.0953, -0.0202]
+        """
         if kind not in ("log", "simple"):
             raise ValueError(f"kind must be 'log' or 'simple', got {kind!r}")
         date_format = check_date_format(date_format, dates=True)
@@ -593,7 +783,24 @@ class Store:
         return _once_more_on_conflict(write, "returns")
 
     def returns_panel(self, symbols: Iterable[str] | None = None) -> pd.DataFrame:
-        """Daily log returns, dates x symbols (NaN where a symbol has no return that day)."""
+        """Daily log returns, dates x symbols (NaN where a symbol has no return that day).
+
+        Examples
+        --------
+        A symbol without a return on a day is NaN there:
+
+        >>> import pandas as pd
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> days = pd.DataFrame({"symbol": ["SPY", "SPY", "QQQ"],
+        ...                      "date": ["2026-03-02", "2026-03-03", "2026-03-03"],
+        ...                      "return": [0.004, -0.011, 0.002]})
+        >>> _ = store.ingest_returns(days, kind="log")
+        >>> store.returns_panel()
+        symbol        QQQ    SPY
+        date
+        2026-03-02    NaN  0.004
+        2026-03-03  0.002 -0.011
+        """
         t = schema.returns
         q = sa.select(t.c.date, t.c.symbol, t.c.log_return)
         if symbols is not None:
@@ -613,7 +820,22 @@ class Store:
         no return that day). With ``symbols`` the columns are exactly those, in that order (a
         symbol without returns is a column of NaN); otherwise every symbol found, sorted. What
         the engine replays to roll a prior set's variance state forward from its
-        ``data_through``."""
+        ``data_through``.
+
+        Examples
+        --------
+        Only 3 March is after 2 March; ``QQQ`` has no returns, so its column is NaN:
+
+        >>> import pandas as pd
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> days = pd.DataFrame({"symbol": ["SPY", "SPY"], "date": ["2026-03-02", "2026-03-03"],
+        ...                      "return": [0.004, -0.011]})
+        >>> _ = store.ingest_returns(days, kind="log")
+        >>> store.returns_after("2026-03-02", ["SPY", "QQQ"])
+                       SPY  QQQ
+        date
+        2026-03-03  -0.011  NaN
+        """
         after = None if date is None else check_day(date, "date")
         cols = None
         if symbols is not None:
@@ -644,7 +866,26 @@ class Store:
     def log_risk(self, date: dt.date | str, forecast: Any) -> None:
         """Store a :class:`~bayes_mem.live.RiskForecast` for ``date`` (one row per symbol, keyed
         by symbol, date and level; logged again, the later values replace the earlier). VaR, ES
-        and volatility must be finite; a non-finite ES band bound is stored as NULL."""
+        and volatility must be finite; a non-finite ES band bound is stored as NULL.
+
+        Examples
+        --------
+        One symbol's one-day 97.5% forecast from three posterior draws (see
+        :class:`~bayes_mem.live.RiskForecast`):
+
+        >>> from bayes_mem.live import GarchDraws, ReturnModel
+        >>> draws = GarchDraws(
+        ...     mu=[3e-4, 2e-4, 4e-4], omega=[2e-6, 1.5e-6, 2.5e-6], alpha=[0.03, 0.04, 0.02],
+        ...     gamma=[0.12, 0.10, 0.14], beta=[0.86, 0.87, 0.85], nu=[6.0, 7.0, 5.0],
+        ...     lam=[-0.1, -0.05, -0.15],
+        ... )
+        >>> forecast = ReturnModel({"SPY": draws}, {"SPY": draws.long_run_variance}).risk(0.975)
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> store.log_risk("2026-03-02", forecast)
+        >>> store.table("risk_metrics")[["symbol", "level", "var_log", "es_log"]].round(4)
+          symbol  level  var_log  es_log
+        0    SPY  0.975   0.0136  0.0187
+        """
         day = check_day(date, "date")
         try:
             symbols = [check_name_length(s, "forecast symbol") for s in forecast.symbols]
@@ -692,7 +933,21 @@ class Store:
         breakdown_score: float | None = None,
     ) -> None:
         """Store the day's correlation metrics (keyed by date; logged again, the later values
-        replace the earlier). The breakdown figures are optional (None or NaN: not computed)."""
+        replace the earlier). The breakdown figures are optional (None or NaN: not computed).
+
+        Examples
+        --------
+        Logging the same date again replaces the row (the later call wins):
+
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> store.log_correlation("2026-03-02", average_correlation=0.3, concentration_score=0.4,
+        ...                       effective_bets=2.5)
+        >>> store.log_correlation("2026-03-02", average_correlation=0.35, concentration_score=0.4,
+        ...                       effective_bets=2.2)
+        >>> store.table("correlation_metrics")[["date", "average_correlation", "effective_bets"]]
+                 date  average_correlation  effective_bets
+        0  2026-03-02                 0.35             2.2
+        """
         row = {
             "date": check_day(date, "date"),
             "average_correlation": check_real(average_correlation, "average_correlation"),
@@ -706,7 +961,25 @@ class Store:
     def log_signal_quality(self, as_of: dt.datetime | str, metrics: Iterable[Any]) -> None:
         """Store :class:`~bayes_mem.live.SignalMetrics` snapshots taken at ``as_of`` (naive: UTC;
         keyed by signal and as_of; logged again, the later values replace the earlier). A
-        Sharpe ratio of None or NaN is stored as NULL; every other figure must be finite."""
+        Sharpe ratio of None or NaN is stored as NULL; every other figure must be finite.
+
+        Examples
+        --------
+        A signal's metrics from a :class:`~bayes_mem.live.Decider` (three wins in four trades on a
+        Beta(5, 5) prior: posterior mean 8/14 = 0.571):
+
+        >>> from bayes_mem.live import BetaPrior, Decider
+        >>> d = Decider({"momentum": BetaPrior(5.0, 5.0)})
+        >>> d.register("mom_5d", "momentum")
+        >>> for i, pnl in enumerate([120.0, 90.0, -100.0, 110.0]):
+        ...     d.record("mom_5d", pnl > 0, pnl, trade_id=i)
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> store.log_signal_quality("2026-03-02T22:00", [d.metrics("mom_5d")])
+        >>> cols = ["signal", "trades", "posterior_mean", "total_pnl"]
+        >>> store.table("signal_quality")[cols].round(3)
+           signal  trades  posterior_mean  total_pnl
+        0  mom_5d       4           0.571      220.0
+        """
         when = parse_timestamp(as_of)
         assert when is not None
         rows = []
@@ -730,7 +1003,17 @@ class Store:
     def log_regime(self, date: dt.date | str, p_change: Mapping[str, float]) -> None:
         """Store the day's change-point probability per symbol (``p_change``: symbol ->
         probability in [0, 1]; keyed by date and symbol; logged again, the later value
-        replaces the earlier)."""
+        replaces the earlier).
+
+        Examples
+        --------
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> store.log_regime("2026-03-02", {"SPY": 0.03, "QQQ": 0.6})
+        >>> store.table("regime_metrics").sort_values("symbol")
+                 date symbol  p_change
+        1  2026-03-02    QQQ      0.60
+        0  2026-03-02    SPY      0.03
+        """
         day = check_day(date, "date")
         if not isinstance(p_change, Mapping):
             raise TypeError(f"p_change must be a mapping symbol -> probability, got "
@@ -757,7 +1040,17 @@ class Store:
         the earlier): gross exposure (account currency, >= 0), one-day ES and VaR (account
         currency, a loss positive) at confidence ``level`` (in (0, 1), e.g. 0.975); a
         :class:`~bayes_mem.live.PortfolioRisk` ``r`` gives ``gross_exposure=r.gross_exposure,
-        portfolio_es=r.es, portfolio_var=r.var, level=r.level``."""
+        portfolio_es=r.es, portfolio_var=r.var, level=r.level``.
+
+        Examples
+        --------
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> store.log_portfolio("2026-03-02", gross_exposure=50_000.0, portfolio_es=1_200.0,
+        ...                     portfolio_var=900.0, level=0.975)
+        >>> store.table("portfolio_metrics")
+                 date  gross_exposure  portfolio_es  portfolio_var  level
+        0  2026-03-02         50000.0        1200.0          900.0  0.975
+        """
         row = {
             "date": check_day(date, "date"),
             "gross_exposure": check_real(gross_exposure, "gross_exposure"),
@@ -797,7 +1090,22 @@ class Store:
         """Append decision rows (see :mod:`bayes_mem.live.recording` for the fields) in one
         transaction, synchronously; any bad row raises naming it and writes nothing. The engine
         records through :class:`~bayes_mem.store.writer.DecisionWriter` instead, which does not
-        wait for the database."""
+        wait for the database.
+
+        Examples
+        --------
+        One decision to buy 2,000 (account currency) of SPY on signal ``mom_a``:
+
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> row = {"decided_at": dt.datetime(2026, 3, 2, 15, 30, tzinfo=dt.UTC), "config": "live",
+        ...        "signal": "mom_a", "symbol": "SPY", "side": "long", "horizon": 5, "act": True,
+        ...        "notional": 2000.0, "p_win": 0.58}
+        >>> store.append_decisions([row])
+        1
+        >>> store.decisions()[["id", "signal", "act", "notional", "p_win"]]
+           id signal   act  notional  p_win
+        0   1  mom_a  True    2000.0   0.58
+        """
         checked = []
         for i, row in enumerate(rows):
             try:
@@ -815,7 +1123,24 @@ class Store:
         """The decision log in arrival order (column ``id``), every column of the ``decisions``
         table; ``decided_at`` is a timezone-aware UTC timestamp, ``detail`` JSON text. ``since``:
         only decisions at or after this instant (naive: UTC); ``config``: only this engine
-        configuration."""
+        configuration.
+
+        Examples
+        --------
+        Only the decisions of the ``shadow`` configuration, decided at or after 2 March:
+
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> base = {"config": "live", "signal": "mom_a", "symbol": "SPY", "side": "long",
+        ...         "horizon": 5, "act": False, "notional": 0.0, "p_win": 0.41}
+        >>> _ = store.append_decisions([
+        ...     {**base, "decided_at": dt.datetime(2026, 3, 1, 15, tzinfo=dt.UTC)},
+        ...     {**base, "decided_at": dt.datetime(2026, 3, 2, 15, tzinfo=dt.UTC)},
+        ...     {**base, "decided_at": dt.datetime(2026, 3, 2, 15, tzinfo=dt.UTC),
+        ...      "config": "shadow"}])
+        >>> store.decisions(since="2026-03-02", config="shadow")[["id", "config", "decided_at"]]
+           id  config                decided_at
+        0   3  shadow 2026-03-02 15:00:00+00:00
+        """
         t = schema.decisions
         q = sa.select(t).order_by(t.c.id)
         if since is not None:
@@ -836,18 +1161,49 @@ class Store:
     def record_prior_set(self, row: Mapping[str, Any]) -> None:
         """Insert one row of the ``prior_sets`` table, in its own write transaction: ``row`` as
         :func:`bayes_mem.store.prior_records.prior_set_row` builds it (the nightly job records
-        each version it writes, ``candidate`` or ``rejected``, before any activation)."""
+        each version it writes, ``candidate`` or ``rejected``, before any activation).
+
+        Examples
+        --------
+        The nightly job's record of a prior set it wrote (see
+        :func:`~bayes_mem.store.prior_records.prior_set_row`):
+
+        >>> from bayes_mem.live import FamilyPosterior, PriorSet
+        >>> from bayes_mem.store.prior_records import prior_set_row
+        >>> prior_set = PriorSet(1, "2026-03-02T22:00:00+00:00", "2026-03-02", "0.1.0", "demo",
+        ...     families={"momentum": FamilyPosterior([0.54, 0.56], [40.0, 60.0])})
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> store.record_prior_set(prior_set_row(prior_set, "models", "candidate"))
+        >>> store.latest_prior_version(), store.table("prior_sets")["status"].tolist()
+        (1, ['candidate'])
+        """
         with self.transaction() as conn:
             conn.execute(schema.prior_sets.insert().values(**row))
 
     def latest_prior_version(self) -> int:
-        """The highest version number in the ``prior_sets`` table, 0 when it has none."""
+        """The highest version number in the ``prior_sets`` table, 0 when it has none.
+
+        Examples
+        --------
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> store.latest_prior_version()  # no prior set recorded yet
+        0
+        """
         with self.engine.connect() as conn:
             top = conn.execute(sa.select(sa.func.max(schema.prior_sets.c.version))).scalar()
         return int(top or 0)
 
     def table(self, name: str) -> pd.DataFrame:
-        """A whole table as a DataFrame (for analysts and tests)."""
+        """A whole table as a DataFrame (for analysts and tests).
+
+        Examples
+        --------
+        >>> store = Store("sqlite://")  # an in-memory SQLite store
+        >>> store.log_regime("2026-03-02", {"SPY": 0.03})
+        >>> store.table("regime_metrics")
+                 date symbol  p_change
+        0  2026-03-02    SPY      0.03
+        """
         t = schema.metadata.tables.get(name)
         if t is None:
             raise ValueError(f"no table {name!r}; tables: {sorted(schema.metadata.tables)}")
@@ -857,7 +1213,18 @@ class Store:
 
 
 def check_notional(value: object) -> float | None:
-    """A trade's notional: None (unknown) or a finite number > 0 (account currency)."""
+    """A trade's notional: None (unknown) or a finite number > 0 (account currency).
+
+    Examples
+    --------
+    >>> check_notional(None), check_notional(2500)  # unknown, or account currency
+    (None, 2500.0)
+    >>> try:
+    ...     check_notional(0.0)
+    ... except ValueError as exc:
+    ...     print(exc)
+    notional must be > 0 (account currency), got 0.0
+    """
     if value is None:
         return None
     out = check_real(value, "notional")
@@ -867,7 +1234,15 @@ def check_notional(value: object) -> float | None:
 
 
 def parse_notional(value: Any) -> float | None:
-    """An ingested notional: empty (None, NaN, blank text) means unknown, else a number > 0."""
+    """An ingested notional: empty (None, NaN, blank text) means unknown, else a number > 0.
+
+    Examples
+    --------
+    A blank cell and NaN both mean unknown; text is parsed as a number:
+
+    >>> parse_notional(""), parse_notional(float("nan")), parse_notional("1500.5")
+    (None, None, 1500.5)
+    """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, float | np.floating) and math.isnan(value):
@@ -880,7 +1255,15 @@ def parse_notional(value: Any) -> float | None:
 
 def check_day(value: object, what: str) -> dt.date:
     """A calendar date: a ``datetime.date``, a naive datetime at midnight, or ISO 8601 text
-    ``YYYY-MM-DD`` (see :func:`~bayes_mem.store.ingest.parse_date`)."""
+    ``YYYY-MM-DD`` (see :func:`~bayes_mem.store.ingest.parse_date`).
+
+    Examples
+    --------
+    Text, a date and a midnight datetime all give the same calendar date:
+
+    >>> check_day("2026-03-02", "date"), check_day(dt.datetime(2026, 3, 2), "date")
+    (datetime.date(2026, 3, 2), datetime.date(2026, 3, 2))
+    """
     if type(value) is dt.date:
         return value
     if isinstance(value, dt.datetime | pd.Timestamp | np.datetime64 | str):

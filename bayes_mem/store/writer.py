@@ -248,7 +248,31 @@ class DecisionWriter:
         raises TypeError/ValueError here. A full queue: wait up to ``timeout`` (default
         ``put_timeout``) seconds for room, then raise :class:`DecisionQueueFull` (the row was not
         taken; counted in ``refused_full``). A closed writer raises
-        :class:`DecisionWriterClosed`."""
+        :class:`DecisionWriterClosed`.
+
+        Examples
+        --------
+        A bad row raises at the caller, before it is queued:
+
+        >>> import datetime as dt, tempfile
+        >>> from bayes_mem.store import Store
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> store = Store(data_dir=tmp.name)
+        >>> row = {"decided_at": dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.UTC), "config": "live",
+        ...        "signal": "mom_a", "symbol": "SPY", "side": "long", "horizon": 5, "act": True,
+        ...        "notional": 10_000.0, "p_win": 0.61}
+        >>> with DecisionWriter(store, flush_interval=0.01) as writer:
+        ...     writer.put(row)
+        ...     try:
+        ...         writer.put({**row, "side": "up"})
+        ...     except ValueError as exc:
+        ...         print(exc)
+        side must be 'long' or 'short', got 'up'
+        >>> writer.stats().committed
+        1
+        >>> store.close()
+        >>> tmp.cleanup()
+        """
         if isinstance(row, Mapping):
             checked = check_decision(row)
         elif callable(getattr(row, "decision_row", None)):
@@ -285,7 +309,26 @@ class DecisionWriter:
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every row put before this call is committed (or refused); raise
         :class:`DecisionWriteError` if rows were refused since the last flush that raised, and
-        TimeoutError after ``timeout`` seconds (None: no limit)."""
+        TimeoutError after ``timeout`` seconds (None: no limit).
+
+        Examples
+        --------
+        >>> import datetime as dt, tempfile
+        >>> from bayes_mem.store import Store
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> store = Store(data_dir=tmp.name)
+        >>> row = {"decided_at": dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.UTC), "config": "live",
+        ...        "signal": "mom_a", "symbol": "SPY", "side": "long", "horizon": 5, "act": False,
+        ...        "notional": 0.0, "p_win": 0.47}
+        >>> writer = DecisionWriter(store, flush_interval=60)  # would wait up to 60 s for a batch
+        >>> writer.put(row)
+        >>> writer.flush(timeout=10)  # written now
+        >>> len(store.decisions()), writer.stats().pending
+        (1, 0)
+        >>> writer.close()
+        >>> store.close()
+        >>> tmp.cleanup()
+        """
         limit = None if timeout is None else _seconds(timeout, "timeout")
         with self._progress:
             target = self._accepted
@@ -305,7 +348,22 @@ class DecisionWriter:
 
     def close(self, timeout: float | None = None) -> None:
         """Flush (as :meth:`flush`, raising the same way) and stop the thread; ``put`` raises
-        afterwards. Calling it again does nothing."""
+        afterwards. Calling it again does nothing.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from bayes_mem.store import Store
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> store = Store(data_dir=tmp.name)
+        >>> writer = DecisionWriter(store)
+        >>> writer.close()
+        >>> writer.close()  # again: nothing to do
+        >>> writer.alive
+        False
+        >>> store.close()
+        >>> tmp.cleanup()
+        """
         if self._closing and not self._thread.is_alive():
             return
         try:
@@ -333,6 +391,21 @@ class DecisionWriter:
 
     # ------------------------------------------------------------------ state
     def stats(self) -> WriterStats:
+        """The writer's counts now (see :class:`WriterStats`).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from bayes_mem.store import Store
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> store = Store(data_dir=tmp.name)
+        >>> with DecisionWriter(store) as writer:
+        ...     print(writer.stats())
+        WriterStats(accepted=0, committed=0, failed=0, refused_full=0, pending=0, batches=0,
+                    last_error=None)
+        >>> store.close()
+        >>> tmp.cleanup()
+        """
         with self._progress:
             return WriterStats(
                 accepted=self._accepted, committed=self._committed, failed=self._failed,
@@ -342,7 +415,22 @@ class DecisionWriter:
 
     @property
     def alive(self) -> bool:
-        """The writer thread runs (False once closed, or if it died: see ``last_error``)."""
+        """The writer thread runs (False once closed, or if it died: see ``last_error``).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from bayes_mem.store import Store
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> store = Store(data_dir=tmp.name)
+        >>> writer = DecisionWriter(store)
+        >>> before = writer.alive
+        >>> writer.close()
+        >>> before, writer.alive
+        (True, False)
+        >>> store.close()
+        >>> tmp.cleanup()
+        """
         return self._dead is None and self._thread.is_alive()
 
     def __repr__(self) -> str:

@@ -201,4 +201,11 @@ class Figure:
 
     @property
     def src(self) -> Markup:
+        """The data URI as Markup (safe to put in the page unescaped: base64 and its prefix only).
+
+        Examples
+        --------
+        >>> Figure("rank", "data:image/png;base64,iVBORw0KGgo=", "rank plot").src
+        Markup('data:image/png;base64,iVBORw0KGgo=')
+        """
         return Markup(self.uri)  # base64 and "data:image/png;base64,": nothing to escape
