@@ -153,6 +153,17 @@ def test_signal_quality_is_the_latest_snapshot_with_family(filled):
     assert hist["as_of"].is_monotonic_increasing
 
 
+def test_current_correlation_of_an_in_memory_store_finds_its_own_symbols():
+    """Bug (found writing its example): with ``symbols=None`` it looked the symbols up on a
+    second connection while its own was open, which an in-memory SQLite engine refuses."""
+    store = Store("sqlite://")
+    fill_store(store, np.random.default_rng(0), n_symbols=3, n_signals=3, n_days=30)
+    syms, corr = data.current_correlation(store.engine)
+    assert syms == data.risk_symbols(store.engine) and corr.shape == (3, 3)
+    again, same = data.current_correlation(store.engine, syms)  # the symbols given: as before
+    assert again == syms and np.array_equal(same, corr)
+
+
 def test_correlation_decisions_and_regime_equal_the_store(filled):
     source, info, tables = filled
     e = source.engine

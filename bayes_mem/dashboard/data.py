@@ -811,11 +811,11 @@ def current_correlation(
            [0.1, 0.1, 1. ]]))
     """
     r = schema.returns
+    if symbols is None:  # before this function's connection: one connection at a time
+        symbols = risk_symbols(engine) or None
     with engine.connect() as conn:
         dates = conn.execute(sa.select(r.c.date).distinct().order_by(r.c.date.desc())
                              .limit(window)).scalars().all()  # fmt: skip
-        if symbols is None:
-            symbols = risk_symbols(engine) or None
         if not dates:
             return [], np.zeros((0, 0))
         q = sa.select(_as_text(r.c.date), r.c.symbol, r.c.log_return).where(r.c.date >= min(dates))
