@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from scipy import integrate, special, stats
 
 from bayes_mem.offline import winrate as wr
@@ -444,3 +445,28 @@ def test_rho_is_gated_only_where_it_moves_the_prior():
                                                                   "cluster"]))  # fmt: skip
     assert list(data.clusters.n_clusters) == [1, 20]
     assert list(wr.rho_matters(data)) == [False, True]
+
+
+def test_a_night_without_clustered_trades_is_not_failed_by_the_cluster_check():
+    """Bug: with no cluster of two or more trades the cluster statistic was 1.0 for the data and
+    every replicate, p = 1.0, two-sided 0 < 0.01: the gate failed a good fit as a misfit. Now
+    there is no cluster check (and the other checks still run)."""
+    rng = np.random.default_rng(0)
+    n = 200
+    trades = pd.DataFrame({
+        "signal": [f"s{i % 8}" for i in range(n)], "won": rng.random(n) < 0.55,
+        "cluster": [f"day{i}" for i in range(n)], "family": [f"f{i % 2}" for i in range(n)],
+    })  # fmt: skip
+    data = wr.WinRateData.from_trades(trades)
+    shape = (2, 200, 2)
+    post = xr.Dataset({
+        "mean": (("chain", "draw", "family"), rng.beta(55, 45, shape)),
+        "kappa": (("chain", "draw", "family"), rng.gamma(50.0, 1.0, shape)),
+        "rho": (("chain", "draw", "family"), rng.uniform(0.0, 0.05, shape)),
+    }, coords={"family": ["f0", "f1"]})  # fmt: skip
+    tree = xr.DataTree.from_dict({"posterior": post})
+    p = wr.posterior_predictive_pvalues(data, tree, rng=0, n_rep=400)
+    assert "cluster_dispersion" not in p and {"dispersion", "family_spread"} <= set(p)
+    from bayes_mem.offline.diagnostics import ppc_failures
+
+    assert not any(f.where == "cluster_dispersion" for f in ppc_failures(p)[0])

@@ -1361,7 +1361,8 @@ def cluster_dispersion_statistic(won: np.ndarray, layout: TradeLayout) -> float:
     """Pearson dispersion of the win counts of clusters with two or more trades around what
     their trades' signals win on the whole (each trade expected to win at its signal's rate
     (wins + 1) / (trades + 2)): about ``1 + (n - 1) rho`` for clusters of n trades, whatever
-    mix of signals each cluster holds.
+    mix of signals each cluster holds. NaN when no cluster holds two trades: nothing to check
+    (every replicate would equal the data, and the tie would read as a misfit).
 
     Examples
     --------
@@ -1371,6 +1372,9 @@ def cluster_dispersion_statistic(won: np.ndarray, layout: TradeLayout) -> float:
     >>> data = WinRateData.from_trades(trades)  # s1 and s2 of family f trade on days d1 and d2
     >>> round(cluster_dispersion_statistic(data.layout.won, data.layout), 4)
     0.7143
+    >>> alone = WinRateData.from_trades(trades.assign(cluster=["d1", "d2", "d3", "d4", "d5"]))
+    >>> cluster_dispersion_statistic(alone.layout.won, alone.layout)  # one trade a day
+    nan
     """
     n_cl = int(layout.cluster.max()) + 1
     w_s = np.bincount(layout.signal, weights=won, minlength=layout.n_signals)
@@ -1381,7 +1385,7 @@ def cluster_dispersion_statistic(won: np.ndarray, layout: TradeLayout) -> float:
     var = np.bincount(layout.cluster, weights=rate * (1 - rate), minlength=n_cl)
     big = np.bincount(layout.cluster, minlength=n_cl) >= 2
     if not big.any():
-        return 1.0
+        return math.nan
     return float(np.mean((w[big] - expect[big]) ** 2 / var[big]))
 
 
