@@ -207,7 +207,7 @@ def trading_day(
             + ("not enough history" if corr is None else
                f"average {corr[np.triu_indices_from(corr, 1)].mean():.2f}"),
             "",
-            f"{'signal':<20}{'symbol':<6}{'side':<6}{'days':>5}{'p draw':>8}{'act':>5}"
+            f"{'signal':<20}{'symbol':<7}{'side':<6}{'days':>5}{'p draw':>8}{'act':>5}"
             f"{'notional $':>13}{'binding':>14}{'baseline $':>12}",
         ]  # fmt: skip
         fired = rng.choice(signals, 12, replace=False)
@@ -219,7 +219,7 @@ def trading_day(
             d = engine.signal(name, symbol, side, horizon, key=f"demo-{today}-{k}")
             base = d.shadow
             lines.append(
-                f"{name:<20}{symbol:<6}{side:<6}{horizon:>5}{d.p_win:>8.3f}"
+                f"{name:<20}{symbol:<7}{side:<6}{horizon:>5}{d.p_win:>8.3f}"
                 f"{'yes' if d.act else 'no':>5}{d.notional:>13,.0f}{d.binding or '-':>14}"
                 f"{(base.notional if base is not None else 0.0):>12,.0f}"
             )

@@ -47,3 +47,17 @@ def test_bad_input():
 
 # The S&P 500 backtest of our model against the seed plan's percentile (slow) lives in
 # tests/test_es_backtest.py, which shares one computation of the forecasts with the ES backtests.
+
+
+def test_the_kupiec_statistic_is_never_negative():
+    """Bug: with exceedances at exactly the expected count, rounding made LR_pof -1.4e-14 (174
+    of 390 such series); a likelihood-ratio statistic is >= 0."""
+    from bayes_mem.live.coverage import coverage_tests as live_coverage
+
+    for step in range(5, 200):
+        for n in (step * 10, step * 25):
+            hits = np.zeros(n, dtype=bool)
+            hits[::step] = True
+            result = live_coverage(hits, 1 - 1 / step)
+            assert result.lr_pof >= 0.0 and not np.signbit(result.lr_pof), (n, step)
+            assert result.lr_cc >= result.lr_ind

@@ -97,7 +97,9 @@ def coverage_tests(exceed: np.ndarray, level: float) -> CoverageTest:
     p = 1.0 - level
     n, x = hits.size, int(hits.sum())
     pi = x / n
-    lr_pof = -2 * (_xlogy(n - x, 1 - p) + _xlogy(x, p) - _xlogy(n - x, 1 - pi) - _xlogy(x, pi))
+    ll_ratio = _xlogy(n - x, 1 - p) + _xlogy(x, p) - _xlogy(n - x, 1 - pi) - _xlogy(x, pi)
+    # >= 0 as a likelihood-ratio statistic is (rounding gave -1e-14 at x = expected; abs: not -0.0)
+    lr_pof = abs(max(-2 * ll_ratio, 0.0))
     prev, cur = hits[:-1], hits[1:]
     n00 = int(np.sum(~prev & ~cur))
     n01 = int(np.sum(~prev & cur))
