@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from bayes_mem.live import ReturnModel, kelly_binary
+from bayes_mem.live import DuplicateTradeError, ReturnModel, kelly_binary
 from bayes_mem.live.engine import (
     EngineConfig,
     TradingEngine,
@@ -188,6 +188,9 @@ def test_settle_records_once_and_closes_the_position():
     assert (m.trades, m.wins) == (1, 1)
     with pytest.raises(ValueError, match="already settled"):
         eng.settle("t1", won=True, pnl=1.0, signal="AAA:mom")
+    # without the signal too (it said "no open decision has this id": true, but not why)
+    with pytest.raises(DuplicateTradeError, match="'t1' was already settled"):
+        eng.settle("t1", won=True, pnl=1.0)
     with pytest.raises(UnknownTradeError, match="nope"):
         eng.settle("nope", won=True, pnl=1.0)
     assert eng.decider.metrics("AAA:mom").trades == 1

@@ -2630,7 +2630,7 @@ class TradingEngine:
         >>> engine.settle("k1", won=True, pnl=1.0)
         Traceback (most recent call last):
             ...
-        bayes_mem.live.engine.UnknownTradeError: unknown trade 'k1': no open ...
+        bayes_mem.live.decider.DuplicateTradeError: trade 'k1' was already settled
         """
         won, pnl, tid = check_outcome(won, pnl, trade_id)
         if tid is None:
@@ -2641,6 +2641,8 @@ class TradingEngine:
         settled, opened = check_trade_times(settled_at, opened_at)
         with self._settle_lock:
             with self._lock:
+                if self.decider.seen_trade(tid):  # first: whether or not a signal is named
+                    raise DuplicateTradeError(f"trade {tid!r} was already settled")
                 pos = self._open.get(tid)
                 if pos is None:
                     if signal is None:
@@ -2657,8 +2659,6 @@ class TradingEngine:
                             f"trade {tid!r} was decided for signal {pos.signal!r}, not {signal!r}"
                         )
                     sig = pos.signal
-                if self.decider.seen_trade(tid):
-                    raise DuplicateTradeError(f"trade {tid!r} was already settled")
                 if notional is None and pos is not None and pos.act:
                     notional = pos.notional
                 if opened is None and pos is not None and pos.opened_at is not None:
