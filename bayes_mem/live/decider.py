@@ -347,7 +347,8 @@ class Decider:
     payoff_n0 : pseudo-trades (> 0) of the family's average win and loss behind each signal's own
         in the hurdle's payoffs.
     discount : forgetting factor per tick, in (0, 1]; 1 means never forget.
-    clock : ``"outcome"`` ticks once per recorded outcome; ``"manual"`` only on :meth:`tick`.
+    clock : ``"outcome"`` ticks once per recorded outcome (when forgetting, ``discount < 1``: a
+        decider that never forgets has nothing to tick); ``"manual"`` only on :meth:`tick`.
     rng : seed or ``numpy.random.Generator``.
 
     Examples
@@ -456,7 +457,8 @@ class Decider:
 
     @property
     def clock(self) -> Literal["outcome", "manual"]:
-        """``"outcome"`` (a forgetting tick per recorded outcome) or ``"manual"`` (on :meth:`tick`).
+        """``"outcome"`` (a forgetting tick per recorded outcome, when ``discount < 1``) or
+        ``"manual"`` (on :meth:`tick`).
 
         Examples
         --------
