@@ -30,7 +30,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
-from typing import Any
 
 import numpy as np
 from scipy import special
@@ -225,6 +224,13 @@ _FULL_EVERY = 64  # incremental book updates between full recomputations of Sigm
 # the same for a BookState (O(1) updates of V'Sigma V and V.a; a full recomputation costs a
 # matrix-vector product, ~0.1-0.3 ms at 500 symbols)
 _BOOK_FULL_EVERY = 256
+# a book as given: its (symbol, signed notional) pairs, in the mapping's order
+_BookKey = tuple[tuple[str, float], ...]
+# what an addition reads of a book: (V, Sigma V, V' Sigma V, V.a, ...) (BookState.state is these
+# four; EulerES's cached state adds the updates since the last full computation, the positions
+# as a dict and the largest |V_i| since: _CachedState)
+_State = tuple[np.ndarray, np.ndarray, float, float, *tuple[object, ...]]
+_CachedState = tuple[np.ndarray, np.ndarray, float, float, int, dict[str, float], float]
 
 
 class EulerES:
@@ -325,7 +331,7 @@ class EulerES:
         self._diag = np.diag(self._sigma).tolist()
         # (positions as given, state): state = (V, Sigma V, V'Sigma V, V.a, updates since the
         # last full computation, positions as a dict, largest |V_i| since), V, Sigma V dense
-        self._book: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
+        self._book: tuple[_BookKey, _CachedState] | None = None
 
     @classmethod
     def from_model(
@@ -407,7 +413,7 @@ class EulerES:
         return cls(names, e_long, e_short, effective, _checked=not check)
 
     # ------------------------------------------------------------------ book
-    def _state(self, positions: Mapping[str, float]) -> tuple[Any, ...]:
+    def _state(self, positions: Mapping[str, float]) -> _CachedState:
         """The book's dense V, Sigma V, V'Sigma V and V.a (cached; updated in O(N) per changed
         position, in full every ``_FULL_EVERY`` updates or when the book shrinks 16-fold, so
         that rounding stays relative to the book at hand). Bad input raises before anything is
@@ -433,8 +439,8 @@ class EulerES:
         return self._full(key, v)
 
     def _update(
-        self, key: tuple[Any, ...], state: tuple[Any, ...], changes: list[tuple[Any, Any]]
-    ) -> tuple[Any, ...]:
+        self, key: _BookKey, state: _CachedState, changes: list[tuple[str, float]]
+    ) -> _CachedState:
         """``state`` moved by a few changed positions: O(N) each (``Sigma`` is symmetric: its
         rows are its columns)."""
         v, sv, _, _, count, _, scale = state
@@ -453,7 +459,7 @@ class EulerES:
             state = (v, sv, float(v @ sv), float(v @ self._a), count + 1, dict(key), scale)
         return self._keep(key, state)
 
-    def _full(self, key: tuple[Any, ...], v: np.ndarray) -> tuple[Any, ...]:
+    def _full(self, key: _BookKey, v: np.ndarray) -> _CachedState:
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
             held = np.flatnonzero(v)
             sv = self._sigma[:, held] @ v[held]
@@ -467,7 +473,7 @@ class EulerES:
             raise ValueError(f"position in unknown symbol {symbol!r:.80}")
         return i
 
-    def _keep(self, key: tuple[Any, ...], state: tuple[Any, ...]) -> tuple[Any, ...]:
+    def _keep(self, key: _BookKey, state: _CachedState) -> _CachedState:
         if not (math.isfinite(state[2]) and math.isfinite(state[3])):
             raise ValueError(f"positions overflow: {key[:3]!r:.200}")
         self._book = (key, state)
@@ -603,7 +609,7 @@ class EulerES:
         return self._addition(book.state, j, float(notional_sign), budget, book.held)
 
     def _addition(
-        self, state: tuple[Any, ...], j: int, sign: float, b: float, held: bool
+        self, state: _State, j: int, sign: float, b: float, held: bool
     ) -> tuple[float, float, float]:
         cap = self._max_addition(state, j, sign, b)
         q = state[2]
@@ -654,7 +660,7 @@ class EulerES:
             raise ValueError(f"budget must be >= 0 (currency), got {budget!r}")
         return self._max_addition(self._state(positions), j, sign, b)
 
-    def _max_addition(self, state: tuple[Any, ...], j: int, sign: float, b: float) -> float:
+    def _max_addition(self, state: _State, j: int, sign: float, b: float) -> float:
         """:meth:`max_addition` of checked arguments and the book's state (the engine's hot
         path: plain comparisons instead of ``min``/``max`` calls, the same values)."""
         a_j = self._a_list[j]
@@ -715,7 +721,7 @@ _sqrt = math.sqrt
 _MISSING = object()
 
 
-def _changes(key: tuple[Any, ...], old: dict[Any, Any]) -> list[tuple[Any, Any]] | None:
+def _changes(key: _BookKey, old: dict[str, float]) -> list[tuple[str, float]] | None:
     """The (symbol, notional) pairs that differ between a book and the cached one (removed
     symbols as 0), or ``None`` if more than 8 do (a full computation is then cheaper)."""
     out = []

@@ -42,7 +42,7 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -532,7 +532,8 @@ class MemoryRecorder:
     """
 
     def __init__(self, returns: ReturnsPanel | None = None) -> None:
-        self._decisions: list[Any] = []  # checked rows; engine Decisions until first read
+        # checked rows; engine Decisions (their rows made when first read) until then
+        self._decisions: list[dict[str, Any] | DecisionRowSource] = []
         self._converted = 0  # rows before this index are checked rows
         self.logged: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
         self.returns = returns
@@ -563,10 +564,11 @@ class MemoryRecorder:
         with self._lock:
             rows = self._decisions
             for i in range(self._converted, len(rows)):
-                if not isinstance(rows[i], dict):
-                    rows[i] = check_decision(rows[i].decision_row())
+                row = rows[i]
+                if not isinstance(row, dict):
+                    rows[i] = check_decision(row.decision_row())
                 self._converted = i + 1
-            return rows
+            return cast(list[dict[str, Any]], rows)  # every row converted above
 
     def record_decision(self, row: Mapping[str, Any] | DecisionRowSource) -> None:
         """Record one decision: a row mapping is checked now (:func:`check_decision`), a

@@ -500,8 +500,9 @@ class ReturnModel:
         # position_risk answers; _version says whether an update came in meanwhile
         self._paths: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._horizon_cache: dict[tuple[float, str, int, str], RiskForecast] = {}
-        self._position_cache: dict[tuple[Any, ...], tuple[float, float]] = {}
-        self._position_arrays: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+        # (symbol, level, side, horizon) -> (VaR, ES); (level, side, horizon) -> their arrays
+        self._position_cache: dict[tuple[str, float, Side, int], tuple[float, float]] = {}
+        self._position_arrays: dict[tuple[float, Side, int], tuple[np.ndarray, np.ndarray]] = {}
         self._version = 0
         self._last_z = np.zeros(len(symbols))  # latest standardised residual per symbol
         self._last_r = np.full(len(symbols), np.nan)  # latest log return (NaN: none yet)
