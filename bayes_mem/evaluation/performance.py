@@ -388,7 +388,9 @@ def _block_size(block_size: object, n: int) -> int:
 def circular_block_indices(n: int, block_size: int, n_boot: int, rng: object = None) -> np.ndarray:
     """Indices (n_boot, n) of circular block bootstrap samples (Politis & Romano 1992): blocks of
     ``block_size`` consecutive periods starting at uniform positions, wrapping around the end,
-    concatenated and cut to ``n``.
+    concatenated and cut to ``n``. Given the same block starts these are the indices of
+    ``arch.bootstrap.CircularBlockBootstrap`` (tested); arch yields one resample per iteration,
+    this gives all ``n_boot`` rows at once for the vectorised statistics.
 
     Examples
     --------
