@@ -927,9 +927,11 @@ def posterior_predictive_pvalues(
     ...                    for k, v in typical.items()}, coords={"symbol": ["SPY"]})
     >>> returns = 0.0055 * rng.standard_t(7, (300, 1)) / np.sqrt(7 / 5)
     >>> pv = posterior_predictive_pvalues(xr.DataTree.from_dict({"posterior": post}), returns,
-    ...                                   n_rep=200, rng=0)
-    >>> {k: round(v, 3) for k, v in pv.items()}, pv.replicates
-    ({'left_tail[SPY]': 0.104, 'right_tail[SPY]': 0.04, 'vol_clustering[SPY]': 0.945}, 200)
+    ...                                   n_rep=2000, rng=0)
+    >>> {k: round(v, 3) for k, v in pv.items()}  # upper tails: right 20 / 500
+    {'left_tail[SPY]': 0.109, 'right_tail[SPY]': 0.04, 'vol_clustering[SPY]': 0.909}
+    >>> {k: round(v, 3) for k, v in pv.lower.items()}, pv.simulated  # decided after 750 of 2,000
+    ({'left_tail[SPY]': 0.909, 'right_tail[SPY]': 0.952, 'vol_clustering[SPY]': 0.077}, 750)
     """
     from concurrent.futures import ThreadPoolExecutor
 
