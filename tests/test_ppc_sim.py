@@ -175,5 +175,12 @@ def test_sequential_pvalues_refuse_a_run_stopped_too_early():
 
     with pytest.raises(ValueError, match="stopped too early"):
         sequential_pvalues(np.zeros((300, 1), dtype=np.int8), 20, 2000)
-    with pytest.raises(ValueError, match="at most n_max"):
+    with pytest.raises(ValueError, match="1 to n_max"):
         sequential_pvalues(np.zeros((300, 1), dtype=np.int8), 20, 200)
+    with pytest.raises(ValueError, match="1 to n_max"):  # no replicate at all
+        sequential_pvalues(np.zeros((0, 3), dtype=np.int8), 20, 0)
+    from bayes_mem.offline.diagnostics import monte_carlo_pvalues
+
+    for sequential in (True, False):
+        with pytest.raises(ValueError, match="n_rep must be at least 1"):
+            monte_carlo_pvalues(np.zeros(2), lambda: np.ones(2), 0, sequential=sequential)

@@ -512,8 +512,10 @@ def sequential_pvalues(
     n = hits.shape[0]
     n_max = n if n_max is None else int(n_max)
     h = int(h)
-    if h < 1 or n > n_max:
-        raise ValueError(f"need h >= 1 and at most n_max ({n_max}) replicates, got h={h}, n={n}")
+    if h < 1 or n > n_max or n_max < 1:
+        raise ValueError(
+            f"need h >= 1 and 1 to n_max ({n_max}) replicates, got h={h}, {n} replicates"
+        )
     out = []
     for side in (hits != 0, hits == 0):
         count = np.cumsum(side, axis=0)
@@ -560,6 +562,8 @@ def monte_carlo_pvalues(
     >>> n, float(up[0]), float(low[0])
     (50, 0.5263157894736842, 0.5)
     """
+    if int(n_rep) < 1:
+        raise ValueError(f"n_rep must be at least 1 replicate, got {n_rep!r}")
     observed = np.asarray(observed, dtype=float)
     live = np.isfinite(observed)
     rows = []
