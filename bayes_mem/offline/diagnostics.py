@@ -473,6 +473,20 @@ class PValues(dict):
 SEQUENTIAL_HITS = 20
 
 
+def sequential_decided(hits: np.ndarray, n: int, h: int = SEQUENTIAL_HITS) -> bool:
+    """Whether a sequential simulation may stop after ``n`` replicates: every check has ``h``
+    of them on each side of its observed value (``hits``: each check's replicates that reached
+    it). The one stopping rule of :func:`sequential_pvalues`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sequential_decided(np.array([20, 30]), 50), sequential_decided(np.array([20, 35]), 50)
+    (True, False)
+    """
+    return bool(np.all(hits >= h) and np.all(n - hits >= h))
+
+
 def sequential_pvalues(
     hits: np.ndarray, h: int = SEQUENTIAL_HITS, n_max: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -573,7 +587,7 @@ def monte_carlo_pvalues(
         rows.append(hit)
         seen += hit
         n = i + 1
-        if sequential and n % check_every == 0 and np.all(seen >= h) and np.all(n - seen >= h):
+        if sequential and n % check_every == 0 and sequential_decided(seen, n, h):
             break
     hits = np.array(rows, dtype=np.int8).reshape(len(rows), int(live.sum()))
     up = np.full(observed.shape, np.nan)

@@ -859,6 +859,7 @@ def _symbol_hits(
     that leaves every check ``h`` replicates on each side of the observed value (see
     :func:`~bayes_mem.offline.diagnostics.sequential_pvalues`), else all ``n_max``."""
     from bayes_mem.live.skewt import SkewT
+    from bayes_mem.offline.diagnostics import sequential_decided
     from bayes_mem.offline.ppc_sim import chunk_hits, quantile_points
 
     obs = _tail_stats(series)[0]
@@ -876,7 +877,7 @@ def _symbol_hits(
         chunks.append(hits)
         seen += hits.sum(axis=0)
         run += size
-        if h is not None and np.all(seen >= h) and np.all(run - seen >= h):
+        if h is not None and sequential_decided(seen, run, h):
             break
     return np.concatenate(chunks)
 
