@@ -96,7 +96,7 @@ def main() -> None:
     else:
         model = rm.PooledReturnsFitter()
         r_pct = fitted * rm.SCALE
-        with phase("compile (build + nutpie.compile_pymc_model)"):
+        with phase("compile (build + compile_cache.compile_model)"):
             model.compiled(r_pct, symbols, r_pct.var(0), r_pct.var(0))
         with phase("sample (nutpie, 4 x (1000 + 1000))"):
             if nightly:

@@ -301,7 +301,7 @@ _COMPILE_LOCK = threading.Lock()
 
 def _compiled(task: SymbolTask):
     """The per-symbol model compiled once in this process, with the task's data swapped in."""
-    import nutpie
+    from bayes_mem.offline.compile_cache import compile_model
 
     r = np.asarray(task.returns_pct, dtype=float).reshape(-1, 1)
     h = _checked_hyper(task.hyper)
@@ -313,7 +313,7 @@ def _compiled(task: SymbolTask):
             # whatever task came first (measured: compiled on the task's data, draws depended on
             # which symbol a worker fitted first)
             model = build_conditional_model(np.resize([1.0, -1.0], 100), 1.0, 1.0, _PLACEHOLDER)
-            _COMPILED["model"] = nutpie.compile_pymc_model(model)
+            _COMPILED["model"] = compile_model(model)
             log.info("compiled the per-symbol model in %.1f s", time.perf_counter() - t0)
         base = _COMPILED["model"]
     data = {f"hyper_{name}": np.ascontiguousarray(h[:, j]) for j, name in enumerate(HYPER)}

@@ -547,7 +547,7 @@ class PooledReturnsFitter:
         >>> fitter = PooledReturnsFitter()
         >>> compiled = fitter.compiled(r_pct, ["SPY", "QQQ"], var, var)  # doctest: +SKIP
         """
-        import nutpie
+        from bayes_mem.offline.compile_cache import compile_model
 
         first = np.zeros(r_pct.shape[1], dtype=np.int64) if first is None else first
         depth = doubling_depth(r_pct.shape[0]) if self.likelihood == "graph" else 0
@@ -562,7 +562,7 @@ class PooledReturnsFitter:
                 ones = np.ones(r_pct.shape[1])
                 model = build_returns_model(np.resize([1.0, -1.0], r_pct.shape), symbols, ones,
                                             ones, None, self.likelihood)  # fmt: skip
-                self._compiled[key] = nutpie.compile_pymc_model(model)
+                self._compiled[key] = compile_model(model)
                 log.info("compiled returns model %s in %.1f s", key, time.perf_counter() - t0)
             base = self._compiled[key]
         return base.with_data(returns_pct=r_pct, var0=var0, log_vref=np.log(vref), first=first)

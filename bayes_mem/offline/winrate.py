@@ -959,12 +959,12 @@ class WinRateModel:
         (2, False, False)
         >>> compiled = WinRateModel().compiled(data)  # doctest: +SKIP
         """
-        import nutpie
+        from bayes_mem.offline.compile_cache import compile_model
 
         key = (len(data.families), centred_means(data), data.clustered)
         with self._lock:
             if key not in self._compiled:
-                self._compiled[key] = nutpie.compile_pymc_model(build_model(data))
+                self._compiled[key] = compile_model(build_model(data))
             base = self._compiled[key]
         return base.with_data(**_data_arrays(data))
 
