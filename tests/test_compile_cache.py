@@ -155,8 +155,9 @@ point = {k: x[s].reshape(sh) for k, s, sh in zip(names, slices, shapes)
 grad, value = np.zeros_like(x), np.zeros(1)
 import ctypes
 dbl = ctypes.POINTER(ctypes.c_double)
+user_data = ctypes.c_void_p(cm.user_data.ctypes.data)
 code = cm.compiled_logp_func.ctypes(x.size, x.ctypes.data_as(dbl), grad.ctypes.data_as(dbl),
-                                    value.ctypes.data_as(dbl), ctypes.c_void_p(cm.user_data.ctypes.data))
+                                    value.ctypes.data_as(dbl), user_data)
 print(json.dumps({"code": int(code), "callback": float(value[0]), "model": float(logp(point)),
                   "logp_hits": cm.compiled_logp_func.cache_hits,
                   "expand_hits": cm.compiled_expand_func.cache_hits}))
