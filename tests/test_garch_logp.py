@@ -111,7 +111,16 @@ def test_extreme_days_are_logged_one_by_one():
     overflow or underflow): the kernel's log-density is still the day-by-day sum."""
     (r, first), _ = ragged_returns((40, 30, 20), seed=3)
     one = np.ones(3)
-    for scale, v0 in ((1e-90, 1e-120), (1e60, 1e-3), (1.0, 1e130)):
+    # the last three: variances ~1e16-1e17, just inside the chunked range (16 of them multiply
+    # to ~1e270), just beyond it, and where 16 of them would overflow
+    for scale, v0 in (
+        (1e-90, 1e-120),
+        (1e60, 1e-3),
+        (1.0, 1e130),
+        (1e8, 1e16),
+        (1e9, 1e18),
+        (1e12, 1e24),
+    ):
         x = r * scale
         params = (0 * one, 1e-3 * one, 0.05 * one, 0.1 * one, 0.85 * one, 5.0 * one,
                   -0.2 * one, -0.1 * one, 1.01 * one)  # fmt: skip
