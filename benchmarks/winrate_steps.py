@@ -4,7 +4,10 @@ predictive check and gate, on ``benchmarks.bench_recalibrate.synthetic_layout``;
 chain's hyperparameter means, the tree depth and the gate's verdict. CPU seconds count every
 thread of the process (the fit's chains run in parallel).
 
-    python -m benchmarks.winrate_steps 1000000 100 [ta=0.99] [draws=2000] [tune=2000] [save=PATH]
+    python -m benchmarks.winrate_steps 1000000 100 [ta=0.9] [draws=2000] [tune=2000] [save=PATH]
+
+The target acceptance defaults to the nightly job's for these data
+(:func:`bayes_mem.offline.recalibrate.winrate_target_accept`).
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ import numpy as np
 def main(argv: list[str] | None = None) -> None:
     from bayes_mem.offline import winrate as w
     from bayes_mem.offline.diagnostics import gate
+    from bayes_mem.offline.recalibrate import RecalibrationConfig, winrate_target_accept
     from benchmarks.bench_recalibrate import synthetic_layout
 
     args = sys.argv[1:] if argv is None else argv
     n, f = int(args[0]), int(args[1])
     kw = dict(a.split("=", 1) for a in args[2:])
-    ta = float(kw.get("ta", 0.99))
     draws, tune = int(kw.get("draws", 2000)), int(kw.get("tune", 2000))
     lay, names, _ = synthetic_layout(n, f)
 
@@ -33,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     marks = [clock()]
     data = w.WinRateData.from_layout(lay, names)
     marks.append(clock())
+    ta = float(kw["ta"]) if "ta" in kw else winrate_target_accept(data, RecalibrationConfig())
     model = w.WinRateModel()
     model.compiled(data)
     marks.append(clock())
@@ -43,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     verdict = gate(tree, w.gated_vars(tree), ppc, w.prior_sd_ratios(tree))
     marks.append(clock())
     print(f"{n:,} signals x {f} families, {lay.signal.size:,} trades; target acceptance {ta}, "
-          f"{draws} draws + {tune} tuning steps per chain")  # fmt: skip
+          f"{draws} draws + {tune} tuning steps per chain; centred means "
+          f"{w.centred_means(data)}, concentrations {w.centred_concentrations(data)}")  # fmt: skip
     for i, step in enumerate(["tables", "compile", "fit", "PPC", "gate"]):
         cpu, wall = (marks[i + 1][j] - marks[i][j] for j in (0, 1))
         print(f"  {step:8s} cpu {cpu:7.1f} s  wall {wall:7.1f} s")

@@ -1,6 +1,7 @@
 """The nightly job end to end on a store of synthetic history: publish, reject, CLI."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -259,3 +260,35 @@ def test_stale_symbols_are_skipped_with_the_reason_in_both_returns_paths(caplog)
         r = panel[name].dropna().to_numpy()
         want = variance_path(r, post.draws, float(r.var()))[:, -1]
         np.testing.assert_allclose(post.sigma2, want, rtol=1e-12)
+
+
+def test_the_win_rate_fit_takes_the_data_rich_target_acceptance_only_for_a_data_rich_book(
+    monkeypatch,
+):
+    """Issue 17: ``target_accept_data_rich`` for a book whose concentrations are pinned by
+    their signals and with enough families; ``target_accept`` otherwise (and the config's
+    values are what reach the sampler)."""
+    from bayes_mem.offline import recalibrate as rc
+    from bayes_mem.offline import winrate
+
+    seen = []
+
+    def fit_gated(model, data, base, **kw):
+        seen.append(base)
+        return SimpleNamespace(tree=None, verdict=None)
+
+    monkeypatch.setattr(winrate, "fit_gated", fit_gated)
+
+    def book(families, signals, trades):
+        counts = pd.DataFrame({
+            "family": np.repeat([f"f{i}" for i in range(families)], signals),
+            "wins": trades // 2, "trades": trades,
+        })  # fmt: skip
+        return rc.Outcomes(counts, winrate.WinRateData.from_counts(counts), None)
+
+    config = RecalibrationConfig(target_accept=0.95, target_accept_data_rich=0.85)
+    for outcomes in (book(20, 3000, 40), book(19, 3000, 40), book(20, 30, 40)):
+        rc.fit_winrate(outcomes, config, model=object())
+    assert [s.target_accept for s in seen] == [0.85, 0.95, 0.95]
+    with pytest.raises(ValueError, match="target_accept_data_rich must be in"):
+        RecalibrationConfig(target_accept_data_rich=1.0)
