@@ -182,15 +182,13 @@ def test_returns_fit_in_the_nightly_job_and_the_laplace_option(tmp_path, winrate
 def test_nightly_runs_in_one_process_compile_the_win_rate_model_once(tmp_path, monkeypatch):
     """Without an explicit model, recalibrate() uses the process-wide compiled model (a new
     compile per night cost 10-30 s in the walk-forward backtest)."""
-    import nutpie
-
-    from bayes_mem.offline import winrate
+    from bayes_mem.offline import compile_cache, winrate
 
     monkeypatch.setattr(winrate, "_DEFAULT", WinRateModel())  # a cold cache for this test
     calls = []
-    real = nutpie.compile_pymc_model
+    real = compile_cache.compile_model
     monkeypatch.setattr(
-        nutpie, "compile_pymc_model", lambda *a, **k: calls.append(1) or real(*a, **k)
+        compile_cache, "compile_model", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
     store = Store(data_dir=tmp_path / "data")
     fill(store)
