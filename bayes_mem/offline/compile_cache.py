@@ -37,6 +37,7 @@ The cache directory is ``$BAYES_MEM_CACHE_DIR/nutpie_callbacks`` (default
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -279,7 +280,9 @@ def _user_data(header: tuple[int, int, int, int], arrays: list[np.ndarray]) -> n
     return words
 
 
+@functools.cache
 def _compiled_model_class():
+    """:class:`CachedModel`, defined on first use (nutpie is imported only by the nightly job)."""
     from nutpie.compile_pymc import CompiledPyMCModel
 
     @dataclasses.dataclass(frozen=True)
