@@ -137,6 +137,23 @@ def test_types_the_callbacks_cannot_express_fall_back_to_nutpie(caplog):
     assert "data of rank > 4" in caplog.text
 
 
+def test_an_unwritable_cache_directory_falls_back_to_nutpie(monkeypatch, tmp_path, caplog):
+    from bayes_mem.offline import returns_model as rm
+
+    blocker = tmp_path / "not_a_directory"
+    blocker.write_text("a file where the cache directory would go")
+    monkeypatch.setenv("BAYES_MEM_CACHE_DIR", str(blocker))
+    for name in [m for m in sys.modules if m.startswith("bayes_mem_nutpie_callbacks_")]:
+        monkeypatch.delitem(sys.modules, name)  # as if not yet imported in this process
+    r = np.resize([1.0, -1.0], (30, 2))
+    model = rm.build_returns_model(r, ["A", "B"], np.ones(2), np.ones(2))
+    with caplog.at_level("WARNING", logger="bayes_mem.offline.compile_cache"):
+        compiled = cc.compile_model(model)
+    assert type(compiled).__name__ == "CompiledPyMCModel"
+    assert "compile cache directory unusable" in caplog.text
+    assert blocker.read_text() == "a file where the cache directory would go"
+
+
 _PROBE = """
 import json, sys
 import numpy as np

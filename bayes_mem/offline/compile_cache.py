@@ -318,7 +318,7 @@ def compile_model(model: Any) -> Any:
     callbacks from the on-disk cache: the same compiled model, the same draws for a seed.
 
     Falls back to ``nutpie.compile_pymc_model`` where the generated callbacks cannot express
-    the model's types (logged).
+    the model's types, or where the cache directory cannot be written (logged).
 
     Examples
     --------
@@ -371,6 +371,9 @@ def compile_model(model: Any) -> Any:
         )
     except NotImplementedError as exc:
         log.info("compile cache not used (%s): nutpie.compile_pymc_model", exc)
+        return nutpie.compile_pymc_model(model)
+    except OSError as exc:  # the cache directory cannot be written: compile as nutpie does
+        log.warning("compile cache directory unusable (%s): nutpie.compile_pymc_model", exc)
         return nutpie.compile_pymc_model(model)
     addresses = []
     for fn in (logp_fn, expand_fn):  # numba's own calling convention, not the C wrapper's
