@@ -24,7 +24,6 @@ from bayes_mem.store import IngestError, PersistentDecider, Store
 from bayes_mem.store import schema as schema_mod
 
 NFC, NFD = "\u00c5APL", "A\u030aAPL"  # the same ÅAPL, composed and decomposed
-TODAY = dt.datetime.now(dt.UTC).date()
 
 
 @pytest.fixture
@@ -105,10 +104,14 @@ def test_dates_in_the_future_are_refused(store):
     # was: a return dated 2124 became the panel's last date (and the prior set's data_through)
     far = pd.DataFrame({"symbol": ["SPY"], "date": ["2124-01-02"], "return": [0.01]})
     assert_refused(store, lambda: store.ingest_returns(far, kind="log"), "in the future")
-    soon = TODAY + dt.timedelta(days=2)
+    # today is read here, not when the module is collected: a run that crosses midnight UTC
+    # (CI, 2026-12-07) moved the store's bound a day past a "two days ahead" fixed at import;
+    # three days ahead stays refused even if midnight passes between this line and the check
+    today = dt.datetime.now(dt.UTC).date()
+    soon = today + dt.timedelta(days=3)
     late = pd.DataFrame({"symbol": ["SPY"], "date": [soon.isoformat()], "return": [0.01]})
     assert_refused(store, lambda: store.ingest_returns(late, kind="log"), "in the future")
-    tomorrow = pd.DataFrame({"symbol": ["SPY"], "date": [TODAY + dt.timedelta(days=1)],
+    tomorrow = pd.DataFrame({"symbol": ["SPY"], "date": [today + dt.timedelta(days=1)],
                              "return": [0.01]})  # fmt: skip
     assert store.ingest_returns(tomorrow, kind="log") == 1  # within the 1-day tolerance
     row = {"trade_id": "t1", "signal": "mom_a", "won": True, "pnl": 1.0}
