@@ -56,7 +56,7 @@ _CHUNK = 16  # days whose log terms are summed as the log of one product
 _ODD = 1e18
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"contract"})
+@numba.njit(cache=True, nogil=True)
 def garch_skewt_logp_grad(r, first, var0, mu, omega, alpha, gamma, beta, nu, lam, a, b):
     """Per-symbol ``sum_t [-(nu+1)/2 log1p(u^2/(nu-2)) - log(sigma2)/2]`` (N,) and its
     derivatives (9, N) by ``PARAMS`` (module docstring).
@@ -64,9 +64,10 @@ def garch_skewt_logp_grad(r, first, var0, mu, omega, alpha, gamma, beta, nu, lam
     Speed: the two logarithms per day are taken once per ``_CHUNK`` days, of the running
     products of ``sigma2`` and ``1 + u^2 / (nu - 2)`` (rounding ~1e-15 relative per chunk; a
     symbol with a day's factor out of ``1 / _ODD .. _ODD``, where a product could overflow or
-    underflow, has its logs taken day by day instead); the branches on signs are selects; the
-    multiply-adds may be fused (``fastmath={"contract"}``, nothing else: 15.4 -> 13.2 ns per
-    observation at 20 x 2,520 in one process, session 8).
+    underflow, has its logs taken day by day instead); the branches on signs are selects. No
+    fast-math flag, not even ``contract``: fused multiply-adds took it from 15.4 to 13.2 ns per
+    observation (20 x 2,520, session 8), but with them a fan-out test's small fit failed its
+    gate in CI (R-hat 1.015 in three attempts) and passed locally; not isolated, so not kept.
 
     Examples
     --------
