@@ -9,25 +9,27 @@ and since numba links and re-optimises every library a function calls, each proc
 the whole model through LLVM (measured: 12 + 4 s of the 20-symbol returns model's 19-25 s
 compile, docs/nightly_scale.md). PyTensor's own numba cache does hold the graph functions.
 
-Here the callbacks call the graph functions **by address**: every function numba compiles gets a
-C wrapper (``fndesc.llvm_cfunc_wrapper_name``), and :func:`_call_at` calls a C function pointer
-read from the callback's user data. The callbacks' code then depends only on the *types* of the
-graph functions' inputs and outputs (the model's structure: number and rank of the data arrays,
-dtypes), not on a model's values or identity. It is generated into a module file named by the
-hash of its source (:func:`callback_source`), compiled with ``cache=True`` and reused by every
-process, and every model, of that structure. What changes per model or per process is only
+Here the callbacks call the graph functions **by address**: :func:`_call_at` calls a compiled
+function's native entry point (numba's own calling convention, ``fndesc.llvm_func_name``) at an
+address read from the callback's user data. The callbacks' code then depends only on the *types*
+of the graph functions' inputs and outputs (the model's structure: number and rank of the data
+arrays, dtypes), not on a model's values or identity. It is generated into a module file named
+by the hash of its source (:func:`callback_source`), compiled with ``cache=True`` and reused by
+every process, and every model, of that structure. What changes per model or per process is only
 data: the two function addresses, the data arrays' pointers and shapes (:class:`CachedModel`'s
 flat ``user_data``, rebuilt by ``with_data``).
 
 Why this is safe: a cached callback never holds an address or a value; it reads both at each
 call from the user data, filled in this process from this process's compiled functions. Two
-models with the same structure share callback code and nothing else (tested in fresh processes:
-each samples its own posterior, and draws equal nutpie's own compile to the bit).
+models with the same structure share callback code and nothing else (tested: a second process
+serves another model of the same structure with that model's own log-density; and the draws
+equal nutpie's own compile to the bit).
 
 What stays per process: building the PyTensor graphs and their rewrites (about 4-6 s for the
 returns model) and loading the graph functions from PyTensor's cache. Where the generated code
-cannot express a model's types (anything but arrays and tuples of arrays), :func:`compile_model`
-falls back to ``nutpie.compile_pymc_model`` and logs why.
+cannot express a model's types (inputs other than C arrays of rank <= 4, outputs other than a
+0-d and a 1-d C array), or the cache directory cannot be written, :func:`compile_model` falls
+back to ``nutpie.compile_pymc_model`` and logs why.
 
 The cache directory is ``$BAYES_MEM_CACHE_DIR/nutpie_callbacks`` (default
 ``~/.cache/bayes_mem``); numba keeps its compiled code next to each generated file (in
@@ -89,7 +91,7 @@ def cache_dir() -> Path:
 
 
 def _compiled_graph_function(fn_pt: Any, n_dim: int, arrays: list[np.ndarray], ret: Any):
-    """(numba dispatcher, its input tuple type) of a PyTensor graph function, compiled (or loaded
+    """The numba dispatcher of a PyTensor graph function, compiled (or loaded
     from PyTensor's cache) for the types the callbacks pass: the flat point and the data arrays
     as writable C arrays (what ``numba.carray`` gives). Raises NotImplementedError where its
     return type is not ``ret``."""
@@ -105,7 +107,7 @@ def _compiled_graph_function(fn_pt: Any, n_dim: int, arrays: list[np.ndarray], r
         raise NotImplementedError(f"graph function inputs {inputs}, expected {want}")
     if sig.return_type != ret:
         raise NotImplementedError(f"graph function returns {sig.return_type}, expected {ret}")
-    return jit_fn, inputs
+    return jit_fn
 
 
 def callback_source(slots_logp: list[int], slots_expand: list[int], ranks: list[int],
@@ -359,8 +361,8 @@ def compile_model(model: Any) -> Any:
     try:
         if any(a.ndim > _MAX_NDIM for a in shared_data.values()):
             raise NotImplementedError(f"data of rank > {_MAX_NDIM}")
-        logp_fn, _ = _compiled_graph_function(logp_pt, n_dim, data[logp_pt], _LOGP_RET)
-        expand_fn, _ = _compiled_graph_function(expand_pt, n_dim, data[expand_pt], _EXPAND_RET)
+        logp_fn = _compiled_graph_function(logp_pt, n_dim, data[logp_pt], _LOGP_RET)
+        expand_fn = _compiled_graph_function(expand_pt, n_dim, data[expand_pt], _EXPAND_RET)
         module = _load_callbacks(
             callback_source(
                 [shared_vars.index(v) for v in logp_pt.get_shared()],
