@@ -204,7 +204,11 @@ def always_fails(task: fanout.SymbolTask) -> dict:
     raise RuntimeError(f"no fit of {task.symbol} tonight")
 
 
-JOB = dict(draws=500, tune=500, chains=4, returns_mcmc_draws=300, returns_mcmc_tune=300,
+# the returns fit at the nightly job's own 1,000 + 1,000 draws: with 300 + 300 its gate passed
+# locally only at the third attempt, and in CI failed all three (R-hat 1.015; tail ESS of the
+# persistence). At these settings seeds 0, 2, 3 passed at the first attempt, seed 1 at the third
+# (tail ESS 342 < 400 of the persistence, then a rank plot), in 67-196 s.
+JOB = dict(draws=500, tune=500, chains=4, returns_mcmc_draws=1000, returns_mcmc_tune=1000,
            returns_draws=50, returns_min_days=300, fanout="dask", fanout_subset=2)  # fmt: skip
 
 
