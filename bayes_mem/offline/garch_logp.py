@@ -51,11 +51,12 @@ PARAMS = ("mu", "omega", "alpha", "gamma", "beta", "nu", "lam", "a", "b")
 
 
 _CHUNK = 16  # days whose log terms are summed as the log of one product
-_BIG = 1e150  # a running product beyond this (or below 1 / _BIG) is logged early
-_ODD = 1e100  # a day's factor beyond this (or sigma2 below 1 / _ODD): exact day-by-day logs
+# a day's factor beyond this (or sigma2 below 1 / _ODD): exact day-by-day logs for the symbol;
+# within it a chunk's product stays within 1e-288 .. 1e288, far from overflow and underflow
+_ODD = 1e18
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def garch_skewt_logp_grad(r, first, var0, mu, omega, alpha, gamma, beta, nu, lam, a, b):
     """Per-symbol ``sum_t [-(nu+1)/2 log1p(u^2/(nu-2)) - log(sigma2)/2]`` (N,) and its
     derivatives (9, N) by ``PARAMS`` (module docstring).
@@ -63,7 +64,12 @@ def garch_skewt_logp_grad(r, first, var0, mu, omega, alpha, gamma, beta, nu, lam
     Speed: the two logarithms per day are taken once per ``_CHUNK`` days, of the running
     products of ``sigma2`` and ``1 + u^2 / (nu - 2)`` (rounding ~1e-15 relative per chunk; a
     symbol with a day's factor out of ``1 / _ODD .. _ODD``, where a product could overflow or
-    underflow, has its logs taken day by day instead); the branches on signs are selects.
+    underflow, has its logs taken day by day instead); the branches on signs are selects; a
+    division by zero gives inf or nan as in numpy (``error_model="numpy"``: no test and raise
+    per division) and multiply-adds may be fused (``fastmath={"contract"}``, no other fast-math
+    flag). The kernel alone at 20 x 2,520 ragged, interleaved in one process (session 9): 15.3
+    ns per observation before, 14.3 with one chunk test a day and numpy's error model (the same
+    bits on normal data), 12.7 with fused multiply-adds too (last bits differ, ~1e-15 relative).
 
     Examples
     --------
@@ -130,7 +136,7 @@ def garch_skewt_logp_grad(r, first, var0, mu, omega, alpha, gamma, beta, nu, lam
             prod_q *= onep
             odd |= (onep > _ODD) | (s > _ODD) | (s < 1.0 / _ODD)
             count += 1
-            if count == _CHUNK or prod_q > _BIG or prod_s > _BIG or prod_s < 1.0 / _BIG:
+            if count == _CHUNK:
                 sum_ls += math.log(prod_s)
                 sum_lq += math.log(prod_q)
                 prod_s = 1.0
