@@ -168,8 +168,11 @@ def test_returns_fit_in_the_nightly_job_and_the_laplace_option(tmp_path, winrate
         np.testing.assert_allclose(sym.sigma2, variance_path(held, sym.draws, end)[:, -1],
                                    rtol=1e-12)  # fmt: skip
         assert own.size == (401 if name == "SPY" else 400) and (name != "SPY" or own[-1] == -0.05)
-        want = variance_path(own, sym.draws, float(own.var()))[:, -1]
-        np.testing.assert_allclose(sym.sigma2, want, rtol=1e-6)
+        # the fit starts each symbol's recursion at the sample variance of the days it saw (not
+        # of the whole series: a draw of persistence near 1 still carries that start 360 days on,
+        # 3e-6 relative in a CI run)
+        want = variance_path(own, sym.draws, float(own[: -rm.LFO_DAYS].var()))[:, -1]
+        np.testing.assert_allclose(sym.sigma2, want, rtol=1e-9)
     laplace = recalibrate(
         store, tmp_path / "models2", RecalibrationConfig(returns_model="laplace", returns_draws=50,
         returns_min_days=300), winrate_model,
