@@ -111,8 +111,8 @@ def test_extreme_days_are_logged_one_by_one():
     overflow or underflow): the kernel's log-density is still the day-by-day sum."""
     (r, first), _ = ragged_returns((40, 30, 20), seed=3)
     one = np.ones(3)
-    # the last three: variances ~1e16, ~1e18 and ~1e23, where 16 days multiply to ~1e270 and
-    # beyond overflow: the running products must be logged early (at 1e150)
+    # the last three: variances ~1e16-1e17, just inside the chunked range (16 of them multiply
+    # to ~1e270), just beyond it, and where 16 of them would overflow
     for scale, v0 in (
         (1e-90, 1e-120),
         (1e60, 1e-3),
