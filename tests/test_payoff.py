@@ -477,3 +477,40 @@ def test_kelly_nodes_fast_checks_agree_with_the_general_solver():
         assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
         kinds.add("zero" if got == 0.0 else "cap" if got == cap else "interior")
     assert kinds == {"zero", "cap", "interior"}
+
+
+def test_the_engines_cached_posterior_follows_every_change_of_the_model():
+    """``_posterior_trusted`` keeps its answers per (signal, fallback) until the model changes:
+    after each kind of change (a record, forgetting one family or all, a tick of the clock, a new
+    default, a new member of the family) it answers what a model rebuilt from the snapshot
+    answers, to the last bit, for every signal and fallback asked before."""
+    model = PayoffModel(discount=0.9, clock="manual")
+    for name, fam in [("a", "mom"), ("b", "mom"), ("c", "rev")]:
+        model.register(name, fam)
+    asks = [(s, f) for s in ("a", "b", "c") for f in (0.01, 0.02)]
+
+    def check() -> None:
+        fresh = PayoffModel.from_dict(model.to_dict())
+        for s, f in asks:
+            cached = model._posterior_trusted(s, f)
+            assert cached == fresh._posterior_trusted(s, f), (s, f)
+            assert model._posterior_trusted(s, f) is cached  # a hit: the same object
+
+    check()
+    changes = [  # (change, whether it moves an answer asked: a default or a new member with no
+        # trade does not, as the fallback stands in for the default)
+        (lambda: model.record("a", True, 0.03), True),
+        (lambda: model.record("b", False, 0.02), True),  # a's moves too (its family's sums)
+        (lambda: model.forget(0.5, family="mom"), True),
+        (lambda: model.forget(0.8), True),
+        (lambda: model.tick(3), True),
+        (lambda: model.set_default(win=0.015, loss=0.01), False),
+        (lambda: model.register("d", "mom"), False),
+        (lambda: model.record("d", True, 0.05), True),
+    ]
+    for i, (change, moves) in enumerate(changes):
+        before = {k: model._posterior_trusted(*k) for k in asks}
+        change()
+        check()
+        moved = any(model._posterior_trusted(*k) != before[k] for k in asks)
+        assert moved == moves, i

@@ -1474,6 +1474,7 @@ class TradingEngine:
         self._lock = threading.RLock()
         self._settle_lock = threading.Lock()
         self._rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, 1])))
+        self._raw_word = self._rng.bit_generator.random_raw  # a keyless event's one word
         self._seed_prefix = seed_prefix(self.seed)  # of every keyed event's draw material
         self._ids = itertools.count()
         self._id_base = ""
@@ -2258,7 +2259,7 @@ class TradingEngine:
         one word of the engine's generator (see :mod:`~bayes_mem.live.event_draws`)."""
         if key is not None:
             return keyed_material(self._seed_prefix, key)
-        return raw_material(int(self._rng.bit_generator.random_raw()))
+        return raw_material(self._raw_word())
 
     def _decide(
         self,
@@ -2278,10 +2279,11 @@ class TradingEngine:
         if decision_id is None:
             decision_id = key if key is not None else self._new_id()
         cfg = self.config
-        family = self.decider.family_of(signal)
+        family = self.decider._signals[signal].family.name  # known: _check_event
         ctx = SignalContext(self, signal, family, symbol, side, horizon, key, price, material)
-        act, p, rule_detail = cfg.rule.decide(ctx)
-        detail: dict[str, Any] = {cfg.rule.name: rule_detail}
+        rule = cfg.rule
+        act, p, rule_detail = rule.decide(ctx)
+        detail: dict[str, Any] = {rule.name: rule_detail}
         limits: dict[str, float] = {}
         cuts: dict[str, float] = {}
         if act:
@@ -2289,15 +2291,21 @@ class TradingEngine:
                 if module is None or not module.enabled:
                     continue
                 cap, more, d = module.limit(ctx)
-                limits[module.name] = float(cap)
-                cuts.update(more)
-                detail[module.name] = d
-            if cfg.regime is not None and cfg.regime.enabled:
-                f, d = cfg.regime.factor(ctx)
-                cuts[cfg.regime.name] = float(f)
-                detail[cfg.regime.name] = d
+                name = module.name
+                limits[name] = float(cap)
+                if more:
+                    cuts.update(more)
+                detail[name] = d
+            regime = cfg.regime
+            if regime is not None and regime.enabled:
+                f, d = regime.factor(ctx)
+                name = regime.name
+                cuts[name] = float(f)
+                detail[name] = d
         ev = (signal, symbol, side, horizon, key, price)
-        const = self._constants(dt.datetime.now(dt.UTC))
+        m = self._market
+        const = (cfg.name, rule.name, None if m.prior_set is None else m.prior_set.version,
+                 m.stale, dt.datetime.now(dt.UTC))  # :meth:`_constants`, inline  # fmt: skip
         return self._make(decision_id, ev, family, act, p, detail, limits, cuts, const)
 
     def _constants(self, now: dt.datetime) -> _Constants:
@@ -2320,9 +2328,14 @@ class TradingEngine:
         notional = 0.0
         reason = "" if act else "rule declined"
         if act:
-            binding = min(limits, key=limits.__getitem__)
-            notional = limits[binding] * math.prod(cuts.values())
-            if not math.isfinite(notional):
+            for name, cap in limits.items():  # min(limits, key=...): the first smallest
+                if binding is None or cap < notional:
+                    binding, notional = name, cap
+            factor = 1.0
+            for f in cuts.values():  # math.prod(cuts.values()), its order: the same product
+                factor *= f
+            notional *= factor
+            if binding is None or not math.isfinite(notional):
                 raise ValueError(f"no finite limit bound the position (limits: {limits})")
             if notional <= 1e-9 * self.portfolio_value:  # 0, or the rounding residue of a
                 act, reason = False, f"sized to zero by {binding}"  # budget used up exactly

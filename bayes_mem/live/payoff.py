@@ -86,6 +86,7 @@ MAX_SIZE = 1e6
 
 # Renormalise stored sums when 1/scale passes this (as the Decider does).
 _RENORMALISE_AT = 1e64
+_CACHE_MAX = 4096  # _posterior_trusted answers kept (a new volatility each bar: new fallbacks)
 
 _SIDES = ("win", "loss")
 
@@ -211,6 +212,11 @@ class PayoffModel:
         self._scale = 1.0  # effective sum = stored sum * scale
         self._inv_scale = 1.0
         self._ticks = 0
+        # _posterior_trusted's answers per (signal, fallback), valid while _version is the one
+        # they were computed at: every change of a sum, the scale or the default bumps it
+        self._version = 0
+        self._cache: dict[tuple[str, float], tuple[tuple, tuple]] = {}
+        self._cache_version = 0
 
     # ------------------------------------------------------------------ configuration
     @property
@@ -367,6 +373,7 @@ class PayoffModel:
         loss = None if loss is None else check_positive(loss, "default loss size")
         with self._lock:
             self._default_win, self._default_loss = win, loss
+            self._version += 1
 
     # ------------------------------------------------------------------ registration
     def register(self, signal: str, family: str) -> None:
@@ -409,6 +416,7 @@ class PayoffModel:
         self._signals[signal] = s
         self._rows.append(s)
         self._dirty.add(s.index)
+        self._version += 1
         return s
 
     # ------------------------------------------------------------------ trades
@@ -443,6 +451,7 @@ class PayoffModel:
                 self._advance(1)
             inv = self._inv_scale
             self._dirty.add(s.index)
+            self._version += 1
             x, x2 = size * inv, size * size * inv
             for sums in (s.win, s.family.win) if won else (s.loss, s.family.loss):
                 sums.n += inv
@@ -506,6 +515,7 @@ class PayoffModel:
                 self._dirty.add(s.index)
             fam.win.scale(factor)
             fam.loss.scale(factor)
+            self._version += 1
 
     def _advance(self, steps: int) -> None:
         self._ticks += steps
@@ -513,6 +523,7 @@ class PayoffModel:
             self._rescale(self._discount**steps)
 
     def _rescale(self, factor: float) -> None:
+        self._version += 1
         scale = self._scale * factor
         if scale < 1.0 / _RENORMALISE_AT:  # also when it underflowed to 0
             holders: list[_Signal | _Family] = [*self._signals.values(), *self._families.values()]
@@ -735,13 +746,22 @@ class PayoffModel:
     def _posterior_trusted(self, signal: str, fallback: float) -> tuple[tuple, tuple]:
         """:meth:`posterior` with one positive, finite fallback for both sides (the engine's
         typical move), not re-checked."""
+        key = (signal, fallback)
         with self._lock:
+            cache = self._cache
+            if self._cache_version != self._version or len(cache) >= _CACHE_MAX:
+                cache.clear()
+                self._cache_version = self._version
+            got = cache.get(key)
+            if got is not None:
+                return got
             s = self._signals.get(signal)
             if s is not None:
                 win = self._posterior(s.win, s.family.win, fallback)
                 loss = self._posterior(s.loss, s.family.loss, fallback)
                 if win is not None and loss is not None:
-                    return win, loss
+                    got = cache[key] = (win, loss)
+                    return got
         return self._both(signal, fallback, fallback)  # raises, naming what is missing
 
     def mean(
