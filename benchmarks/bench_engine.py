@@ -12,7 +12,9 @@
 - a new bar for 500 symbols (return model, regime detector, correlation window): <= 10 ms, beside
   the model's and the detector's own updates on the same day; also reported: the bar plus what
   it leaves to the next signal (the shrunk correlation, the Euler ES and the risk of every symbol
-  for that side and horizon, rebuilt lazily);
+  for that side and horizon, rebuilt lazily), for a one-day long and then for every (side,
+  horizon) of 2-5 days too (each multi-day pair solves the h-day predictive of all 500 symbols:
+  what the first signals after a bar wait for);
 - logging on: a ``StoreRecorder`` on a SQLite store in a temporary directory, and a
   ``MemoryRecorder``, cost at most 10% on the decision path (ratio to the same engine without a
   recorder, interleaved; the rows are written or converted after each round, untimed); also
@@ -359,23 +361,29 @@ def bench_bar(world: World, repeat: int) -> list[Result]:
         detector.update(model.last_normal_score())
         return (time.perf_counter() - t0) * 1e6
 
-    def engine_bar(rebuild: bool) -> float:
+    # every (side, horizon) a signal can ask for: one day long, then both sides at 2-5 days
+    combos = [("long", 1)] + [(side, h) for side in ("long", "short") for h in range(2, 6)]
+
+    def engine_bar(rebuild: bool, multi: bool = False) -> float:
         row = world.returns[world.day % len(world.returns)]
         day = dict(zip(syms, row.tolist(), strict=True))
         date = START + dt.timedelta(days=world.day)
         world.day += 1
+        asks = combos if multi else combos[:1] if rebuild else []
+        keys = [f"bar-{world.day}-{side}-{h}" for side, h in asks]
         t0 = time.perf_counter()
         eng.bar(date, day)
-        if rebuild:
-            eng.signal(world.signal, world.symbol, "long", 1, key=f"bar-{world.day}")
+        for (side, h), key in zip(asks, keys, strict=True):
+            eng.signal(world.signal, world.symbol, side, h, key=key)
         t = (time.perf_counter() - t0) * 1e6
-        if rebuild:
-            eng.cancel(f"bar-{world.day}")
+        for key in keys:
+            eng.cancel(key)
         return t
 
     rounds = max(repeat, 5)
     bar, base = best_interleaved(lambda: engine_bar(False), parts_only, rounds)
     full, base2 = best_interleaved(lambda: engine_bar(True), parts_only, rounds)
+    multi, base3 = best_interleaved(lambda: engine_bar(True, multi=True), parts_only, 3)
     eng.correlation()
     return [
         Result(
@@ -383,6 +391,10 @@ def bench_bar(world: World, repeat: int) -> list[Result]:
         ),
         Result(
             "bar + lazy corr/Euler rebuild", full, "model + detector update", base2, "reference"
+        ),
+        Result(
+            "  + h-day risk, 2 sides x 2-5 d", multi, "model + detector update", base3,
+            "reference",
         ),
     ]
 
