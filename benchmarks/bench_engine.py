@@ -393,7 +393,10 @@ def bench_bar(world: World, repeat: int) -> list[Result]:
             "bar + lazy corr/Euler rebuild", full, "model + detector update", base2, "reference"
         ),
         Result(
-            "  + h-day risk, 2 sides x 2-5 d", multi, "model + detector update", base3,
+            "  + h-day risk, 2 sides x 2-5 d",
+            multi,
+            "model + detector update",
+            base3,
             "reference",
         ),
     ]
