@@ -376,3 +376,32 @@ def test_a_killed_writer_loses_at_most_the_unflushed_rows(store_url, request):
     killed = [(p, k) for p, k in lost_seen if k < n]
     assert len(killed) >= trials // 2, lost_seen  # most kills land mid-run
     print(f"run {run_s:.2f} s; (rows put, rows stored) at each kill: {lost_seen}")
+
+
+def test_row_sources_are_told_from_row_mappings_and_only_classes_are_remembered():
+    """``is_row_source`` remembers a class whose own ``decision_row`` qualified (the decision
+    path's set lookup), never a mapping with such a method (a mapping is a row to check now)
+    nor a class whose instances only sometimes carry one; bad rows still raise at the caller."""
+    from collections import UserDict
+
+    from bayes_mem.live.recording import MemoryRecorder, is_row_source
+
+    class MappingWithMethod(UserDict):
+        def decision_row(self):  # pragma: no cover - never called: a mapping is checked now
+            raise AssertionError
+
+    class Sometimes:
+        pass
+
+    with_method, without = Sometimes(), Sometimes()
+    with_method.decision_row = lambda: {}
+    for _ in range(2):  # the second time through any remembered class
+        assert not is_row_source(MappingWithMethod(signal="s"))
+        assert is_row_source(with_method) and not is_row_source(without)
+        assert not is_row_source({"signal": "s"})
+    rec = MemoryRecorder()
+    with pytest.raises(ValueError, match="p_win"):
+        rec.record_decision(MappingWithMethod({**decision_row("live", 0), "p_win": 1.5}))
+    with pytest.raises(TypeError):
+        rec.record_decision(without)
+    assert rec.decisions == []

@@ -42,7 +42,7 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, cast, runtime_checkable
 
 import numpy as np
 
@@ -282,6 +282,34 @@ class ReturnsPanel:
     dates: tuple[dt.date, ...]
     symbols: tuple[str, ...]
     values: np.ndarray  # (len(dates), len(symbols)) float
+
+
+_ROW_SOURCE_TYPES: set[type] = set()  # classes whose instances were found to be row sources
+
+
+def is_row_source(row: object) -> TypeGuard[DecisionRowSource]:
+    """Whether ``row`` is a :class:`DecisionRowSource` to be converted later (not a mapping, a
+    callable ``decision_row``) rather than a row mapping to check now. A class whose own
+    ``decision_row`` qualified is remembered, so an engine decision costs a set lookup on the
+    decision path, not an ABC check (~0.2 us).
+
+    Examples
+    --------
+    >>> from bayes_mem.live.decision import Decision
+    >>> d = Decision(id="k1", config="live", signal="spy_mom", family="momentum", symbol="SPY",
+    ...              side="long", horizon=5, act=False, notional=0.0, quantity=None, price=None,
+    ...              p_win=0.42, rule="thompson", binding=None)
+    >>> is_row_source(d), is_row_source({"signal": "spy_mom"}), is_row_source("a string")
+    (True, False, False)
+    """
+    cls = type(row)
+    if cls in _ROW_SOURCE_TYPES:
+        return True
+    if isinstance(row, Mapping) or not callable(getattr(row, "decision_row", None)):
+        return False
+    if callable(getattr(cls, "decision_row", None)):  # the class's method, not an instance's
+        _ROW_SOURCE_TYPES.add(cls)
+    return True
 
 
 class DecisionRowSource(Protocol):
@@ -592,10 +620,10 @@ class MemoryRecorder:
         >>> rec.decisions
         []
         """
-        if isinstance(row, Mapping) or not callable(getattr(row, "decision_row", None)):
-            row = check_decision(row)  # refuses anything else, naming it
+        # a row mapping is checked now, refusing anything else with a name
+        item = row if is_row_source(row) else check_decision(row)
         with self._lock:
-            self._decisions.append(row)
+            self._decisions.append(item)
 
     def _log(self, name: str, *args: Any, **kwargs: Any) -> None:
         with self._lock:

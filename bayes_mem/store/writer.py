@@ -46,7 +46,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bayes_mem.live.recording import DecisionRowSource, check_decision
+from bayes_mem.live.recording import DecisionRowSource, check_decision, is_row_source
 from bayes_mem.live.validate import check_int, check_real
 from bayes_mem.store import schema
 from bayes_mem.store.store import Store
@@ -273,10 +273,10 @@ class DecisionWriter:
         >>> store.close()
         >>> tmp.cleanup()
         """
-        if isinstance(row, Mapping):
-            checked = check_decision(row)
-        elif callable(getattr(row, "decision_row", None)):
+        if is_row_source(row):
             checked = row  # converted and checked in the writer thread (see _rows)
+        elif isinstance(row, Mapping):
+            checked = check_decision(row)
         else:
             raise TypeError(
                 f"a decision row must be a mapping or have decision_row(), got {type(row).__name__}"
