@@ -7,8 +7,10 @@
   (Newton steps; the Kelly size is memoised per posterior, so a repeated signal pays a lookup);
 - 1,000 signals firing in one tick, each with its event key, long and short, held 1-5 days:
   <= 5 ms, through ``TradingEngine.signals`` (also with Kelly's memo cleared: the first tick
-  after the payoff posteriors moved) and as 1,000 ``signal()`` calls, beside one
-  ``Decider.decide_batch`` over the same 1,000 signals;
+  after the payoff posteriors moved; with only the Thompson rule and the CVaR budget on; and in
+  the seed baseline's configuration, a raw win-rate threshold and fixed dollars: what deciding,
+  recording and booking 1,000 events costs with no risk module) and as 1,000 ``signal()`` calls,
+  beside one ``Decider.decide_batch`` over the same 1,000 signals;
 - a new bar for 500 symbols (return model, regime detector, correlation window): <= 10 ms, beside
   the model's and the detector's own updates on the same day; also reported: the bar plus what
   it leaves to the next signal (the shrunk correlation, the Euler ES and the risk of every symbol
@@ -328,6 +330,20 @@ def bench_tick(world: World, repeat: int) -> list[Result]:
                 "reference",
             )
         )
+    if hasattr(eng, "signals"):  # what the per-event work costs with fewer modules on
+        from bayes_mem.live.engine import EngineConfig
+
+        cfg = eng.config
+        for label, fewer in (
+            ("  Thompson + CVaR budget only", cfg.without("kelly", "correlation", "regime")),
+            ("  seed baseline configuration", EngineConfig.baseline()),
+        ):
+            eng.config = fewer
+            try:
+                ours, base = best_interleaved(batched, bare, repeat)
+            finally:
+                eng.config = cfg
+            rows.append(Result(label, ours, "Decider.decide_batch 1,000", base, "reference"))
     ours, base = best_interleaved(one_by_one, bare, repeat)
     rows.append(
         Result(
