@@ -2303,9 +2303,7 @@ class TradingEngine:
                 cuts[name] = float(f)
                 detail[name] = d
         ev = (signal, symbol, side, horizon, key, price)
-        m = self._market
-        const = (cfg.name, rule.name, None if m.prior_set is None else m.prior_set.version,
-                 m.stale, dt.datetime.now(dt.UTC))  # :meth:`_constants`, inline  # fmt: skip
+        const = self._constants(dt.datetime.now(dt.UTC))
         return self._make(decision_id, ev, family, act, p, detail, limits, cuts, const)
 
     def _constants(self, now: dt.datetime) -> _Constants:
