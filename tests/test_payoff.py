@@ -479,6 +479,49 @@ def test_kelly_nodes_fast_checks_agree_with_the_general_solver():
     assert kinds == {"zero", "cap", "interior"}
 
 
+def test_kelly_of_many_posteriors_at_once_equals_one_at_a_time_bit_for_bit():
+    """The tick's Kelly (``size_nodes_rows`` and ``kelly_notional_nodes_screen``, one array pass
+    over all events) against the decision's (``size_nodes`` and ``kelly_notional_nodes`` per
+    posterior), over random posteriors and four (fraction, cap) pairs: every node equal to the
+    last bit; every row the screen decides equal to the scalar answer exactly, and every 0 (no
+    edge) and every cap the scalar path finds without a search decided; rows with a shape below
+    1 (never a payoff posterior) flagged and left to the scalar path."""
+    from bayes_mem.live.payoff import size_nodes, size_nodes_rows
+    from bayes_mem.live.sizing import kelly_notional_nodes, kelly_notional_nodes_screen
+
+    rng = np.random.default_rng(17)
+    n = 400
+
+    def side():
+        k = rng.uniform(0.3, 8.0, n)
+        n_post = np.exp(rng.uniform(np.log(0.2), np.log(500.0), n))
+        beta = np.exp(rng.uniform(np.log(1e-4), np.log(0.2), n)) * n_post
+        alpha = k * n_post + 1.0
+        alpha[:8] = rng.uniform(0.2, 0.99, 8)  # below 1: the exact (scipy) nodes
+        return alpha, beta, k, n_post
+
+    win, loss = side(), side()
+    p = rng.uniform(0.05, 0.95, n)
+    w, lo, ok = size_nodes_rows(win, loss)
+    assert not ok[:8].any() and ok[8:].all()
+    kinds = set()
+    for fraction, cap in [(0.25, 1.0), (1.0, 10.0), (0.5, 3.0), (0.1, 0.2)]:
+        screened = kelly_notional_nodes_screen(p, w, lo, fraction, cap)
+        for i in range(8, n):
+            one_w, one_l = size_nodes(tuple(tuple(float(x[i]) for x in s) for s in (win, loss)))
+            assert (one_w == w[i]).all() and (one_l == lo[i]).all(), i
+            want = kelly_notional_nodes(float(p[i]), one_w, one_l, fraction, cap)
+            if screened[i] == screened[i]:
+                assert screened[i] == want, (i, fraction, cap)
+                kinds.add("zero" if want == 0.0 else "cap")
+            else:
+                assert want > 0.0, i  # only an edge is left to the search
+                feasible = cap / fraction * float(one_l.max()) < 1.0
+                assert want < cap or not feasible, i
+                kinds.add("searched")
+    assert kinds == {"zero", "cap", "searched"}
+
+
 def test_the_engines_cached_posterior_follows_every_change_of_the_model():
     """``_posterior_trusted`` keeps its answers per (signal, fallback) until the model changes:
     after each kind of change (a record, forgetting one family or all, a tick of the clock, a new

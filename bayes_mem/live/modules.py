@@ -59,8 +59,12 @@ import numpy as np
 import numpy.typing as npt
 
 from bayes_mem.live.changepoint import regime_factor
-from bayes_mem.live.payoff import QUANTILE_NODES, posterior_means, size_nodes
-from bayes_mem.live.sizing import DEFAULT_FRACTION, kelly_notional_nodes
+from bayes_mem.live.payoff import QUANTILE_NODES, posterior_means, size_nodes, size_nodes_rows
+from bayes_mem.live.sizing import (
+    DEFAULT_FRACTION,
+    kelly_notional_nodes,
+    kelly_notional_nodes_screen,
+)
 from bayes_mem.live.validate import check_positive, check_probability_open, check_real
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -726,13 +730,20 @@ class KellyLimit:
         >>> round(float(caps[0])), round(KellyLimit().limit(ctx)[0])
         (453972, 453972)
         """
-        means = batch.win_probability_mean()[rows].tolist()
+        p_rows = batch.win_probability_mean()[rows]
+        means = p_rows.tolist()
         nodes, fraction, cap = self.nodes, self.fraction, self.cap
-        ns = [
-            _kelly_of_posterior(p, batch.payoff_params(i), nodes, fraction, cap)
-            for p, i in zip(means, rows.tolist(), strict=True)
-        ]
         win, loss = batch.payoff_posterior()
+        # the rows that need no search at once (no edge, or the cap binds: the scalar path's
+        # very sums), the rest one by one
+        w, lo, ok = size_nodes_rows(
+            tuple(x[rows] for x in win), tuple(x[rows] for x in loss), nodes
+        )
+        screened = kelly_notional_nodes_screen(p_rows, w, lo, fraction, cap)
+        ns = screened.tolist()
+        for j in np.flatnonzero(~ok | np.isnan(screened)).tolist():
+            ns[j] = _kelly_of_posterior(means[j], batch.payoff_params(int(rows[j])), nodes,
+                                        fraction, cap)  # fmt: skip
         w_mean = (win[1][rows] / win[3][rows]).tolist()
         l_mean = (loss[1][rows] / loss[3][rows]).tolist()
         details = [

@@ -1176,6 +1176,47 @@ def size_nodes(
     return w, lo
 
 
+def size_nodes_rows(
+    win: tuple[np.ndarray, ...], loss: tuple[np.ndarray, ...], m: int = QUANTILE_NODES
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`size_nodes` of many posteriors at once: ``win`` and ``loss`` hold the fields of
+    :meth:`PayoffModel.posterior` as arrays (one entry per posterior, e.g.
+    :meth:`~bayes_mem.live.engine.SignalBatch.payoff_posterior`). Returns ``(W, L, ok)``: the
+    nodes as ``(n, m)`` arrays, row ``i`` equal to the bits of ``size_nodes`` of posterior ``i``
+    (the same operations in the same order, per element), where ``ok[i]``; rows with a shape below
+    1 (never a payoff posterior; ``size_nodes`` reads them from scipy) are left unset and
+    ``ok[i]`` is False.
+
+    Examples
+    --------
+    >>> model = PayoffModel()
+    >>> model.register("mom_5d", "momentum")
+    >>> for won, size in [(True, 0.03), (False, 0.02), (True, 0.04), (False, 0.025)]:
+    ...     model.record("mom_5d", won, size)
+    >>> win, loss = model.posterior("mom_5d")
+    >>> rows = tuple(np.array([x]) for x in win), tuple(np.array([x]) for x in loss)
+    >>> w, lo, ok = size_nodes_rows(*rows)
+    >>> one = size_nodes((win, loss))
+    >>> w.shape, bool(ok[0]), bool((w[0] == one[0]).all() and (lo[0] == one[1]).all())
+    ((1, 64), True, True)
+    """
+    ok = (win[0] >= 1.0) & (loss[0] >= 1.0)
+    base, step = _node_table(m)
+    out = []
+    for side in (win, loss):
+        alpha = np.where(ok, side[0], 1.0)
+        f = _Q_GRID / np.sqrt(alpha)
+        i = f.astype(np.intp)  # f >= 1: truncation is int()
+        # -log(Q / alpha) interpolated, then exp: alpha / Q, times k beta / alpha
+        x = step[i]
+        x *= (f - i)[:, None]
+        x += base[i]
+        np.exp(x, out=x)
+        x *= (side[2] * side[1] / side[0])[:, None]
+        out.append(x)
+    return out[0], out[1], ok
+
+
 def _node_table(m: int) -> tuple[np.ndarray, np.ndarray]:
     """``-log(Q / alpha)`` per grid row and its step to the next row (for :func:`size_nodes`)."""
     got = _node_tables.get(m)
