@@ -911,7 +911,7 @@ class ReturnModel:
         if type(side) is not str or (side != "long" and side != "short"):
             side = _check_side(side)
         if type(horizon) is not int or horizon != 1:
-            horizon = _check_horizon(horizon)
+            horizon = check_horizon(horizon)
             if horizon > 1:
                 return self._risk_horizon(level, side, horizon, method)
         alpha = 1.0 - level
@@ -1213,7 +1213,7 @@ class ReturnModel:
         >>> (model.horizon_variance_per_draw(5) / model.sigma2()).round(3).tolist()
         [[5.0, 5.0, 5.0]]
         """
-        horizon = _check_horizon(horizon)
+        horizon = check_horizon(horizon)
         return self._variance_per_draw(self.sigma2(), horizon)
 
     def _variance_per_draw(self, sigma2: np.ndarray, horizon: int) -> np.ndarray:
@@ -1316,7 +1316,7 @@ class ReturnModel:
                 return found
         level = check_level(level, "level")
         side = _check_side(side)
-        horizon = _check_horizon(horizon)
+        horizon = check_horizon(horizon)
         with self._lock:
             found = self._position_arrays.get((level, side, horizon))
             version = self._version
@@ -1339,7 +1339,7 @@ class ReturnModel:
             raise ValueError(f"unknown symbol {symbol!r:.80}; not in this model")
         level = check_level(level, "level")
         side = _check_side(side)
-        horizon = _check_horizon(horizon)
+        horizon = check_horizon(horizon)
         version = self._version
         var_a, es_a = self.position_risk_arrays(level, side, horizon)
         var, es = var_a.tolist(), es_a.tolist()
@@ -1483,7 +1483,7 @@ class ReturnModel:
             try:
                 a, side, h, values = entry
                 alpha = check_probability_open(a, "alpha")
-                key = (alpha, _check_side(side), _check_horizon(h))
+                key = (alpha, _check_side(side), check_horizon(h))
             except (TypeError, ValueError) as exc:
                 raise ValueError(
                     f"malformed return-model snapshot: warm_start_keyed {entry!r:.80}"
@@ -1559,8 +1559,18 @@ def _check_side(value: object) -> Side:
     raise ValueError(f"side must be 'long' or 'short', got {value!r:.80}")
 
 
-def _check_horizon(value: object) -> int:
-    """A number of days in 1..MAX_HORIZON (an int; bool refused)."""
+def check_horizon(value: object) -> int:
+    """A number of days in 1..MAX_HORIZON (an int; bool refused).
+
+    Examples
+    --------
+    >>> check_horizon(5)
+    5
+    >>> check_horizon(64)
+    Traceback (most recent call last):
+        ...
+    ValueError: horizon must be at most 63 days, got 64
+    """
     out = check_int(value, "horizon (days)", minimum=1)
     if out > MAX_HORIZON:
         raise ValueError(f"horizon must be at most {MAX_HORIZON} days, got {value!r}")
