@@ -16,7 +16,9 @@
   it leaves to the next signal (the shrunk correlation, the Euler ES and the risk of every symbol
   for that side and horizon, rebuilt lazily), for a one-day long and then for every (side,
   horizon) of 2-5 days too (each multi-day pair solves the h-day predictive of all 500 symbols:
-  what the first signals after a bar wait for);
+  what the first signals after a bar wait for); and the bar with ``TradingEngine.prepare`` for
+  every (side, horizon) of 1-5 days, then the mean of a first signal per pair beside the same
+  signal again (a ratio near 1: ``prepare`` left the signals nothing to compute);
 - logging on: a ``StoreRecorder`` on a SQLite store in a temporary directory, and a
   ``MemoryRecorder``, cost at most 10% on the decision path (ratio to the same engine without a
   recorder, interleaved; the rows are written or converted after each round, untimed); also
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -396,10 +399,37 @@ def bench_bar(world: World, repeat: int) -> list[Result]:
             eng.cancel(key)
         return t
 
+    timed: dict[str, float] = {}
+
+    def prepared_bar() -> float:
+        """A bar, ``prepare`` for every (side, horizon) of 1-5 days, then one signal per pair
+        twice (the second round: every piece already there). Returns the bar + prepare time;
+        keeps the mean first and second signal times in ``timed``."""
+        row = world.returns[world.day % len(world.returns)]
+        day = dict(zip(syms, row.tolist(), strict=True))
+        date = START + dt.timedelta(days=world.day)
+        world.day += 1
+        t0 = time.perf_counter()
+        eng.bar(date, day)
+        eng.prepare(horizons=range(1, 6))
+        t1 = time.perf_counter()
+        for round_ in ("first", "again"):
+            keys = [f"prep-{world.day}-{round_}-{side}-{h}" for side, h in combos]
+            t2 = time.perf_counter()
+            for (side, h), key in zip(combos, keys, strict=True):
+                eng.signal(world.signal, world.symbol, side, h, key=key)
+            t3 = time.perf_counter()
+            for key in keys:
+                eng.cancel(key)
+            us = (t3 - t2) * 1e6 / len(combos)
+            timed[round_] = min(timed.get(round_, math.inf), us)
+        return (t1 - t0) * 1e6
+
     rounds = max(repeat, 5)
     bar, base = best_interleaved(lambda: engine_bar(False), parts_only, rounds)
     full, base2 = best_interleaved(lambda: engine_bar(True), parts_only, rounds)
     multi, base3 = best_interleaved(lambda: engine_bar(True, multi=True), parts_only, 3)
+    prep, base4 = best_interleaved(prepared_bar, parts_only, 3)
     eng.correlation()
     return [
         Result(
@@ -413,6 +443,16 @@ def bench_bar(world: World, repeat: int) -> list[Result]:
             multi,
             "model + detector update",
             base3,
+            "reference",
+        ),
+        Result(
+            "bar + prepare(), 2 sides x 1-5 d", prep, "model + detector update", base4, "reference"
+        ),
+        Result(
+            "  then a first signal per pair",
+            timed["first"],
+            "the same signal again",
+            timed["again"],
             "reference",
         ),
     ]
