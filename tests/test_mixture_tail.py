@@ -88,3 +88,41 @@ def test_cdf_alone_matches_evaluate_and_scipy(comps, q):
     np.testing.assert_allclose(
         tail.cdf(qs[rows], mu[rows], sd[rows], rows), got[rows], rtol=0, atol=1e-15
     )
+
+
+def test_tail_moments_on_each_side_of_the_splits_match_scipy():
+    """The second partial moment is assembled per side of each component's split (Hansen's
+    skew-t): rows with every component left of ``q``'s split, a few right of it (fixed up
+    alone), half right, and all right; each against scipy's closed forms, weighted paths too."""
+    rng = np.random.default_rng(3)
+    s = 80
+    nu, lam = rng.uniform(2.5, 12.0, (4, s)), rng.uniform(-0.8, 0.8, (4, s))
+    tail = MixtureTail(nu, lam)
+    sd = rng.uniform(0.005, 0.03, (4, s))
+    shares = [0, 4, s // 2, s]  # per row, the components with q right of their split
+    q = np.full(4, -0.01)
+    mu = np.full((4, s), 0.02)  # q left of their splits
+    just_right = q[:, None] - (tail.split + 0.3) * sd  # q 0.3 sd right of their splits
+    for row, k in enumerate(shares):
+        mu[row, :k] = just_right[row, :k]
+    # one row at a time (a block each: the branch is chosen per block), then all at once
+    one = [MixtureTail(nu[i : i + 1], lam[i : i + 1]).tail_moments(q[:1], mu[i : i + 1],
+                                                                    sd[i : i + 1])
+           for i in range(4)]  # fmt: skip
+    cdf, m1, m2 = (np.concatenate([r[k] for r in one]) for k in range(3))
+    for k, together in enumerate(tail.tail_moments(q, mu, sd)):
+        np.testing.assert_allclose(together, (cdf, m1, m2)[k], rtol=1e-12, atol=0)
+    inn = tail.exact
+    z = (q[:, None] - mu) / sd
+    f, pm, pm2 = inn.cdf(z), inn.partial_mean(z), inn.partial_moment2(z)
+    right = q[:, None] > mu + tail.split * sd
+    assert right.sum(axis=1).tolist() == shares
+    # the tail table's absolute error (< 1e-10 per component) sets the absolute tolerances
+    np.testing.assert_allclose(cdf, f.mean(axis=1), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(m1, (mu * f + sd * pm).mean(axis=1), rtol=1e-8, atol=3e-11)
+    expect2 = (mu * mu * f + 2 * mu * sd * pm + sd * sd * pm2).mean(axis=1)
+    np.testing.assert_allclose(m2, expect2, rtol=1e-8, atol=5e-12)
+    wts = rng.uniform(0.5, 1.5, (2, 4, s))
+    got = tail.tail_moments(q, np.stack([mu, mu]), np.stack([sd, sd]), wts)
+    want2 = mu * mu * f + 2 * mu * sd * pm + sd * sd * pm2
+    np.testing.assert_allclose(got[2], (want2 * wts).mean(axis=(0, 2)), rtol=1e-8, atol=5e-12)

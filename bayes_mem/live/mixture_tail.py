@@ -94,6 +94,7 @@ class MixtureTail:
         self.c1_right = sr * sr / (b * k)
         self.c2_right = a * sr / b
         self._weights = np.full(nu_s.shape[1], 1.0 / nu_s.shape[1])
+        self._m2: tuple[np.ndarray, ...] | None = None  # see _second_moment_constants
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -403,38 +404,72 @@ class MixtureTail:
             out[:, r] = self._moments_block(q[r], mu[r], sd[r], r, wts)
         return out[0], out[1], out[2]
 
+    def _second_moment_constants(self) -> tuple[np.ndarray, ...]:
+        """Per component, the second partial moment ``E[Z^2 1{Z <= z}]`` of the standardised law
+        as ``M (d1 - g s) + h TL`` left of the split and ``K + M (d1 + g s) - h TL`` right of it
+        (``s = |t|``, ``TL = T(-s)``, ``M = M(s)``: the tabulated pair; from
+        ``E[T^2 1{T <= t}] = ((nu - 1) t M(t) + nu T(t)) / (nu - 2)`` on each side of Hansen's
+        split). Built on first use (7 arrays of the components' shape), then kept:
+        ``(g_left, d1_left, h_left, K_right, g_right, d1_right, h_right)``."""
+        got = self._m2
+        if got is None:
+            inn = self.exact
+            nu, a, b, k = self.nu, inn.a, inn.b, inn.k
+            e1 = (nu - 1.0) / (nu - 2.0)  # E[T^2 1{T <= t}] = e1 t M + e0 T(t)
+            e0 = nu / (nu - 2.0)
+            m0 = -nu / (nu - 1.0) * np.exp(inn.log_c)  # M(0)
+            i20 = nu / (2.0 * (nu - 2.0))  # E[T^2 1{T <= 0}]
+            bb = b * b
+            out = []
+            for side in (self.s_left, self.s_right):  # 1 - lam, 1 + lam
+                d2 = side**3 / (bb * k * k)  # pm2 = d2 E[T^2 ..] + d1 M + d0 T on the side
+                d1 = -2.0 * a * side * side / (bb * k)
+                d0 = a * a * side / bb
+                out.append((d2 * e1, d1, d2 * e0 + d0, d2, d1, d0))
+            (g_l, d1_l, h_l, d2_l, _, d0_l), (g_r, d1_r, h_r, d2_r, _, d0_r) = out
+            pm2_split = d2_l * i20 + d1_l * m0 + 0.5 * d0_l  # the left part, up to the split
+            k_r = pm2_split + d2_r * (e0 - i20) - d1_r * m0 + 0.5 * d0_r
+            got = self._m2 = (g_l, d1_l, h_l, k_r, g_r, d1_r, h_r)
+        return got
+
     def _moments_block(
         self, q: np.ndarray, mu: np.ndarray, sd: np.ndarray, r: slice, wts: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        inn = self.exact
-        nu, lam, a, b, k = inn.nu[r], inn.lam[r], inn.a[r], inn.b[r], inn.k[r]
+        g_l, d1_l, h_l, k_r, g_r, d1_r, h_r = (x[r] for x in self._second_moment_constants())
         inv_sd = 1.0 / sd
-        diff = mu + self.split[r] * sd - q[:, None]
+        diff = mu + self.split[r] * sd - q[:, None]  # > 0 left of every component's split
         right = diff < 0.0
-        s = np.where(right, -diff * self.a_right[r], diff * self.a_left[r]) * inv_sd  # |t|
-        tl, m = lower_tail(s, self.offset[r], nu)
-        t = np.where(right, s, -s)
-        tt = np.where(right, 1.0 - tl, tl)  # T(t); M is even
-        i2 = ((nu - 1.0) * t * m + nu * tt) / (nu - 2.0)  # E[T^2 1{T <= t}]
-        m0 = -nu / (nu - 1.0) * np.exp(inn.log_c[r])
-        i20 = nu / (2.0 * (nu - 2.0))
-        sl, sr = 1.0 - lam, 1.0 + lam
-        cdf_l = sl * tt
-        pm1_l = sl / b * (sl / k * m - a * tt)
-        pm2_l = sl / b**2 * ((sl / k) ** 2 * i2 - 2.0 * a * sl / k * m + a * a * tt)
-        pm1_0 = sl / b * (sl / k * m0 - a * 0.5)
-        pm2_0 = sl / b**2 * ((sl / k) ** 2 * i20 - 2.0 * a * sl / k * m0 + a * a * 0.5)
-        cdf_r = sl / 2.0 + sr * (tt - 0.5)
-        pm1_r = pm1_0 + sr / b * (sr / k * (m - m0) - a * (tt - 0.5))
-        pm2_r = pm2_0 + sr / b**2 * (
-            (sr / k) ** 2 * (i2 - i20) - 2.0 * a * sr / k * (m - m0) + a * a * (tt - 0.5)
-        )
-        cdf = np.where(right, cdf_r, cdf_l)
-        pm1 = np.where(right, pm1_r, pm1_l)
-        pm2 = np.where(right, pm2_r, pm2_l)
+        n_right = np.count_nonzero(right)
+        if n_right > right.size // 8:  # many components right of their split (e.g. paths)
+            s = np.where(right, -diff * self.a_right[r], diff * self.a_left[r]) * inv_sd  # |t|
+            tl, m = lower_tail(s, self.offset[r], self.nu[r])
+            cdf = np.where(right, 1.0 - self.s_right[r] * tl, self.s_left[r] * tl)
+            pm1 = np.where(
+                right,
+                self.c0_right[r] + self.c1_right[r] * m + self.c2_right[r] * tl,
+                self.c1_left[r] * m + self.c2_left[r] * tl,
+            )
+            pm2 = np.where(
+                right, k_r + m * (d1_r + g_r * s) - h_r * tl, m * (d1_l - g_l * s) + h_l * tl
+            )
+        else:  # the usual lower tail: all, or all but a few, left of their split
+            s = diff * self.a_left[r] * inv_sd
+            tl, m = lower_tail(np.abs(s), self.offset[r], self.nu[r])
+            cdf = self.s_left[r] * tl
+            pm1 = self.c1_left[r] * m + self.c2_left[r] * tl
+            pm2 = m * (d1_l - g_l * s) + h_l * tl
+            if n_right:  # only those few (the same arithmetic as the branch above)
+                at = np.nonzero(right)
+                s_r = -diff[at] * self.a_right[r][at] * inv_sd[at]
+                tl_r, m_r = lower_tail(s_r, self.offset[r][at], self.nu[r][at])
+                cdf[at] = 1.0 - self.s_right[r][at] * tl_r
+                pm1[at] = (
+                    self.c0_right[r][at] + self.c1_right[r][at] * m_r + self.c2_right[r][at] * tl_r
+                )
+                pm2[at] = k_r[at] + m_r * (d1_r[at] + g_r[at] * s_r) - h_r[at] * tl_r
         w = self._weights
         x1 = mu * cdf + sd * pm1
-        x2 = mu * mu * cdf + 2.0 * mu * sd * pm1 + sd * sd * pm2
+        x2 = mu * (mu * cdf + 2.0 * sd * pm1) + sd * sd * pm2
         if wts is not None:
             cdf, x1, x2 = cdf * wts, x1 * wts, x2 * wts
         return cdf @ w, x1 @ w, x2 @ w
