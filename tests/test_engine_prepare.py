@@ -138,6 +138,9 @@ def test_after_prepare_a_prepared_signal_computes_no_risk_and_another_horizon_do
         ({"horizons": ("2",)}, "horizon"),
         ({"horizons": (1.5,)}, "horizon"),
         ({"sides": ("long", "up")}, "'up'"),
+        ({"sides": "up"}, "'up'"),
+        ({"sides": (["long"],)}, "long"),
+        ({"horizons": 2.0}, "horizon"),
     ],
 )
 def test_bad_horizons_and_sides_raise_naming_them_and_compute_nothing(kwargs, match):
@@ -154,3 +157,12 @@ def test_bad_horizons_and_sides_raise_naming_them_and_compute_nothing(kwargs, ma
 def test_without_a_return_model_there_is_nothing_to_prepare():
     eng = TradingEngine(Decider({"momentum": BetaPrior(12.0, 10.0)}), None, portfolio_value=1e6)
     assert eng.prepare(horizons=(1, 5)) == {"risk": 0.0, "portfolio": 0.0}
+
+
+def test_one_horizon_and_one_side_may_be_given_bare():
+    eng = make_engine(seed=2)
+    _bar(eng, 0)
+    eng.prepare(3, "short")
+    model = eng.model
+    multi_day = {key for key in model._position_arrays if key[2] > 1}
+    assert multi_day == {(0.975, "short", 3)}  # (the Euler ES solves one day, both sides)

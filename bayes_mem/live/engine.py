@@ -2050,7 +2050,7 @@ class TradingEngine:
             self._check_ages()
 
     def prepare(
-        self, horizons: Iterable[int] = (1,), sides: Iterable[str] = SIDES
+        self, horizons: int | Iterable[int] = (1,), sides: str | Iterable[str] = SIDES
     ) -> dict[str, float]:
         """Compute now what the first signals after a :meth:`bar` would otherwise compute on
         their own clock: for the live configuration and the shadow, the built-in modules' risk
@@ -2076,9 +2076,9 @@ class TradingEngine:
         It holds the engine's lock while it runs, like a signal: a signal arriving meanwhile
         waits for it (at 500 symbols about 25 ms for one-day pairs, 0.4 s for both sides at 1-5
         days; ``benchmarks/bench_engine.py``). Returns the seconds spent per part (``"risk"``,
-        ``"portfolio"``), wall clock.
-        ``horizons`` (ints in 1..63 days) and ``sides`` are checked before anything is computed;
-        a bad one raises naming it.
+        ``"portfolio"``), wall clock. ``horizons`` (days, ints in 1..63, or one int) and
+        ``sides`` (``"long"``, ``"short"``, or one of them) are checked before anything is
+        computed; a bad one raises naming it.
 
         Examples
         --------
@@ -2100,12 +2100,15 @@ class TradingEngine:
             ...
         ValueError: horizon (days) must be >= 1, got 0
         """
-        hs = sorted({check_horizon(h) for h in horizons})
-        ss = []
-        for side in sides:
+        hs = sorted(
+            {check_horizon(h) for h in (horizons if isinstance(horizons, Iterable) else [horizons])}
+        )
+        ss: list[Side] = []
+        for side in [sides] if isinstance(sides, str) else sides:
             if side not in SIDES:
                 raise ValueError(f"side must be 'long' or 'short', got {side!r}")
-            ss.append(side)
+            if side not in ss:
+                ss.append(cast(Side, side))
         spent = {"risk": 0.0, "portfolio": 0.0}
         with self._lock:
             m = self._market
@@ -2119,7 +2122,7 @@ class TradingEngine:
                 budget = cfg.budget
                 if isinstance(budget, CVaRBudget) and budget.enabled:
                     first = model.symbols[0]
-                    for side in dict.fromkeys(ss):
+                    for side in ss:
                         for h in hs:  # the arrays (a tick's) and the per-symbol answers
                             model.position_risk(first, level=budget.level, side=side, horizon=h)
                 t1 = time.perf_counter()
