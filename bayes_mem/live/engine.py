@@ -2075,10 +2075,10 @@ class TradingEngine:
 
         It holds the engine's lock while it runs, like a signal: a signal arriving meanwhile
         waits for it (at 500 symbols about 16 ms for the one-day pairs, 0.36 s for both sides at
-        1-5 days; ``benchmarks/bench_engine.py``'s world). Returns the seconds spent per part (``"risk"``,
-        ``"portfolio"``), wall clock. ``horizons`` (days, ints in 1..63, or one int) and
-        ``sides`` (``"long"``, ``"short"``, or one of them) are checked before anything is
-        computed; a bad one raises naming it.
+        1-5 days; ``benchmarks/bench_engine.py``'s world). Returns the seconds spent per part
+        (``"risk"``, ``"portfolio"``), wall clock. ``horizons`` (days, ints in 1..63, or one
+        int) and ``sides`` (``"long"``, ``"short"``, or one of them) are checked before anything
+        is computed; a bad one raises naming it.
 
         Examples
         --------
