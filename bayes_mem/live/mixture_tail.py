@@ -420,16 +420,17 @@ class MixtureTail:
             m0 = -nu / (nu - 1.0) * np.exp(inn.log_c)  # M(0)
             i20 = nu / (2.0 * (nu - 2.0))  # E[T^2 1{T <= 0}]
             bb = b * b
-            out = []
+            per_side = []
             for side in (self.s_left, self.s_right):  # 1 - lam, 1 + lam
-                d2 = side**3 / (bb * k * k)  # pm2 = d2 E[T^2 ..] + d1 M + d0 T on the side
-                d1 = -2.0 * a * side * side / (bb * k)
-                d0 = a * a * side / bb
-                out.append((d2 * e1, d1, d2 * e0 + d0, d2, d1, d0))
-            (g_l, d1_l, h_l, d2_l, _, d0_l), (g_r, d1_r, h_r, d2_r, _, d0_r) = out
+                per_side.append((  # pm2 = d2 E[T^2 ..] + d1 M + d0 T on the side
+                    side**3 / (bb * k * k), -2.0 * a * side * side / (bb * k), a * a * side / bb
+                ))  # fmt: skip
+            (d2_l, d1_l, d0_l), (d2_r, d1_r, d0_r) = per_side
             pm2_split = d2_l * i20 + d1_l * m0 + 0.5 * d0_l  # the left part, up to the split
             k_r = pm2_split + d2_r * (e0 - i20) - d1_r * m0 + 0.5 * d0_r
-            got = self._m2 = (g_l, d1_l, h_l, k_r, g_r, d1_r, h_r)
+            # a race builds them twice, identically
+            got = self._m2 = (d2_l * e1, d1_l, d2_l * e0 + d0_l, k_r, d2_r * e1, d1_r,
+                              d2_r * e0 + d0_r)  # fmt: skip
         return got
 
     def _moments_block(
