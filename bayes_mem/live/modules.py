@@ -733,19 +733,17 @@ class KellyLimit:
         p_rows = batch.win_probability_mean()[rows]
         means = p_rows.tolist()
         nodes, fraction, cap = self.nodes, self.fraction, self.cap
-        win, loss = batch.payoff_posterior()
+        win, loss = (tuple(x[rows] for x in part) for part in batch.payoff_posterior())
         # the rows that need no search at once (no edge, or the cap binds: the scalar path's
         # very sums), the rest one by one
-        w, lo, ok = size_nodes_rows(
-            tuple(x[rows] for x in win), tuple(x[rows] for x in loss), nodes
-        )
-        screened = kelly_notional_nodes_screen(p_rows, w, lo, fraction, cap)
+        w_nodes, l_nodes, ok = size_nodes_rows(win, loss, nodes)
+        screened = kelly_notional_nodes_screen(p_rows, w_nodes, l_nodes, fraction, cap)
         ns = screened.tolist()
         for j in np.flatnonzero(~ok | np.isnan(screened)).tolist():
             ns[j] = _kelly_of_posterior(means[j], batch.payoff_params(int(rows[j])), nodes,
                                         fraction, cap)  # fmt: skip
-        w_mean = (win[1][rows] / win[3][rows]).tolist()
-        l_mean = (loss[1][rows] / loss[3][rows]).tolist()
+        w_mean = (win[1] / win[3]).tolist()
+        l_mean = (loss[1] / loss[3]).tolist()
         details = [
             {"p_mean": p, "win_size_mean": w, "loss_size_mean": lo, "notional_fraction": n,
              "fraction": fraction}
